@@ -1,0 +1,236 @@
+// Package agentapi holds the wire contract between the manager and the agents
+// (../shared/AGENT-PROTOCOL.md): method names, fault codes and the shapes of
+// results. It is the only package the agent's server side and the manager's
+// client share, so that neither can drift from the other without a compile
+// error.
+package agentapi
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// APIVersion is the protocol version this package describes.
+const APIVersion = "3"
+
+// AgentUser is the fixed HTTP basic-auth user name of every agent.
+const AgentUser = "oracle"
+
+// DefaultPort is the agent's default HTTPS port.
+const DefaultPort = 8899
+
+// Paths the agent serves XML-RPC on.
+const (
+	Path     = "/api/3/"
+	PathRPC2 = "/RPC2"
+)
+
+// Method names, as the Oracle VM Agent 3.x API spells them.
+const (
+	MethodGetAPIVersion        = "get_api_version"
+	MethodEcho                 = "echo"
+	MethodDiscoverServer       = "discover_server"
+	MethodDiscoverHardware     = "discover_hardware"
+	MethodTakeOwnership        = "take_ownership"
+	MethodReleaseOwnership     = "release_ownership"
+	MethodCreateRepository     = "create_repository"
+	MethodAddRepository        = "add_repository"
+	MethodDiscoverRepositories = "discover_repositories"
+	MethodCreateVM             = "create_vm"
+	MethodGetVMConfig          = "get_vm_config"
+	MethodListVMs              = "list_vms"
+	MethodListVM               = "list_vm"
+	MethodStartVM              = "start_vm"
+	MethodStopVM               = "stop_vm"
+	MethodDeleteVM             = "delete_vm"
+	MethodSimSet               = "sim_set"
+)
+
+// FaultCode is the faultCode of an XML-RPC fault sent by an agent.
+type FaultCode int
+
+// The fault codes of the protocol, one per kind.
+const (
+	FaultInternalError         FaultCode = 1000
+	FaultInvalidArgument       FaultCode = 1001
+	FaultNotFound              FaultCode = 1002
+	FaultInvalidState          FaultCode = 1003
+	FaultInsufficientResources FaultCode = 1004
+	FaultNotOwner              FaultCode = 1005
+	FaultBusy                  FaultCode = 1006
+	FaultMigrationFailed       FaultCode = 1007
+)
+
+var faultKinds = map[FaultCode]string{
+	FaultInternalError:         "InternalError",
+	FaultInvalidArgument:       "InvalidArgument",
+	FaultNotFound:              "NotFound",
+	FaultInvalidState:          "InvalidState",
+	FaultInsufficientResources: "InsufficientResources",
+	FaultNotOwner:              "NotOwner",
+	FaultBusy:                  "Busy",
+	FaultMigrationFailed:       "MigrationFailed",
+}
+
+// Kind returns the name of the fault kind ("NotFound"), or "Fault<code>" for a
+// code the protocol does not define.
+func (c FaultCode) Kind() string {
+	if k, ok := faultKinds[c]; ok {
+		return k
+	}
+	return "Fault" + strconv.Itoa(int(c))
+}
+
+// Fault is an XML-RPC fault in the protocol's shape: faultString is
+// "<Kind>: <message>".
+type Fault struct {
+	Code    FaultCode
+	Message string // the part after "<Kind>: "
+}
+
+// Errorf builds a fault of the given code with a formatted message.
+func Errorf(code FaultCode, format string, args ...any) *Fault {
+	return &Fault{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FaultString is the faultString sent on the wire.
+func (f *Fault) FaultString() string { return f.Code.Kind() + ": " + f.Message }
+
+func (f *Fault) Error() string { return f.FaultString() }
+
+// ParseFaultString splits a faultString into the message without its
+// "<Kind>: " prefix; strings from agents that omit the prefix pass unchanged.
+func ParseFaultString(code FaultCode, s string) *Fault {
+	prefix := code.Kind() + ": "
+	return &Fault{Code: code, Message: strings.TrimPrefix(s, prefix)}
+}
+
+// AsFault reports whether err is (or wraps) a Fault, and returns it.
+func AsFault(err error) (*Fault, bool) {
+	var f *Fault
+	if errors.As(err, &f) {
+		return f, true
+	}
+	return nil, false
+}
+
+// Membership states a server reports in discover_server.
+const (
+	MembershipUnowned = "Unowned"
+	MembershipOwned   = "Owned"
+	MembershipPooled  = "Pooled"
+)
+
+// Domain states reported by list_vms and list_vm.
+const (
+	StateRunning   = "running"
+	StateBlocked   = "blocked"
+	StatePaused    = "paused"
+	StateSuspended = "suspended"
+	StateShutdown  = "shutdown"
+	StateCrashed   = "crashed"
+)
+
+// VersionInfo is the result of get_api_version.
+type VersionInfo struct {
+	APIVersion   string `xmlrpc:"api_version"`
+	AgentVersion string `xmlrpc:"agent_version"`
+}
+
+// ServerInfo is the result of discover_server.
+type ServerInfo struct {
+	Hostname        string   `xmlrpc:"hostname"`
+	UniqueID        string   `xmlrpc:"unique_id"`
+	Address         string   `xmlrpc:"address"`
+	OVMVersion      string   `xmlrpc:"ovm_version"`
+	AgentVersion    string   `xmlrpc:"agent_version"`
+	ServerRoles     []string `xmlrpc:"server_roles"`
+	IsCurrentMaster bool     `xmlrpc:"is_current_master"`
+	PoolUniqueID    string   `xmlrpc:"pool_unique_id"`
+	ManagerUniqueID string   `xmlrpc:"manager_unique_id"`
+	MembershipState string   `xmlrpc:"membership_state"`
+}
+
+// Hardware is the result of discover_hardware.
+type Hardware struct {
+	Manufacturer   string `xmlrpc:"manufacturer"`
+	Product        string `xmlrpc:"product"`
+	CPUModel       string `xmlrpc:"cpu_model"`
+	CPUSockets     int64  `xmlrpc:"cpu_sockets"`
+	CoresPerSocket int64  `xmlrpc:"cores_per_socket"`
+	ThreadsPerCore int64  `xmlrpc:"threads_per_core"`
+	CPUKHz         int64  `xmlrpc:"cpu_khz"`
+	TotalMemoryMiB int64  `xmlrpc:"total_memory_mib"`
+	FreeMemoryMiB  int64  `xmlrpc:"free_memory_mib"`
+	Dom0MemoryMiB  int64  `xmlrpc:"dom0_memory_mib"`
+}
+
+// Threads is the number of hardware threads (logical CPUs) of the server.
+func (h Hardware) Threads() int64 { return h.CPUSockets * h.CoresPerSocket * h.ThreadsPerCore }
+
+// Repository is one element of discover_repositories.
+type Repository struct {
+	UUID       string `xmlrpc:"uuid"`
+	Alias      string `xmlrpc:"alias"`
+	MountPoint string `xmlrpc:"mount_point"`
+	TotalMiB   int64  `xmlrpc:"total_mib"`
+	FreeMiB    int64  `xmlrpc:"free_mib"`
+	VMs        int64  `xmlrpc:"vms"`
+	Disks      int64  `xmlrpc:"disks"`
+	ISOs       int64  `xmlrpc:"isos"`
+	Templates  int64  `xmlrpc:"templates"`
+}
+
+// Domain is one element of list_vms, and the result of list_vm.
+type Domain struct {
+	UUID      string  `xmlrpc:"uuid"`
+	Name      string  `xmlrpc:"name"`
+	DomID     int64   `xmlrpc:"domid"`
+	State     string  `xmlrpc:"state"`
+	MemoryMiB int64   `xmlrpc:"memory_mib"`
+	VCPUs     int64   `xmlrpc:"vcpus"`
+	CPUTimeS  float64 `xmlrpc:"cpu_time_s"`
+	RepoID    string  `xmlrpc:"repo_id"`
+}
+
+// VMParams is a VM's configuration as vm.cfg keys (see the protocol's
+// "Domains" section). Values are string, int64, or []string (disk, vif).
+type VMParams map[string]any
+
+// Keys of VMParams that the manager sets and reads.
+const (
+	KeyName        = "name"
+	KeyUUID        = "uuid"
+	KeySimpleName  = "OVM_simple_name"
+	KeyDescription = "OVM_description"
+	KeyDomainType  = "OVM_domain_type"
+	KeyOSType      = "OVM_os_type"
+	KeyHA          = "OVM_high_availability"
+	KeyMemory      = "memory"
+	KeyMaxMem      = "maxmem"
+	KeyVCPUs       = "vcpus"
+	KeyMaxVCPUs    = "maxvcpus"
+	KeyCPUs        = "cpus"
+	KeyDisk        = "disk"
+	KeyVif         = "vif"
+	KeyVfb         = "vfb"
+	KeyBoot        = "boot"
+	KeyOnPoweroff  = "on_poweroff"
+	KeyOnReboot    = "on_reboot"
+	KeyOnCrash     = "on_crash"
+)
+
+// Int returns the integer value of key, accepting the int64 and decimal string
+// forms the protocol allows.
+func (p VMParams) Int(key string) (int64, bool) {
+	n, err := ToInt(p[key])
+	return n, err == nil
+}
+
+// String returns the string value of key, or "".
+func (p VMParams) String(key string) string {
+	s, _ := p[key].(string)
+	return s
+}
