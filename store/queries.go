@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+func unix(t time.Time) int64 { return t.Unix() }
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// GetMeta returns the value stored under key, or ErrNotFound.
+func (q *Queries) GetMeta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := q.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	return v, translate(err)
+}
+
+// SetMeta stores value under key, replacing what was there.
+func (q *Queries) SetMeta(ctx context.Context, key, value string) error {
+	_, err := q.db.ExecContext(ctx,
+		`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return translate(err)
+}
+
+// CountUsers returns the number of users.
+func (q *Queries) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, translate(err)
+}
+
+// InsertUser adds u; a taken name is ErrConflict.
+func (q *Queries) InsertUser(ctx context.Context, u User) error {
+	_, err := q.db.ExecContext(ctx,
+		`INSERT INTO users (id, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		u.ID, u.Name, u.PasswordHash, u.Role, unix(u.CreatedAt))
+	return translate(err)
+}
+
+// UserByName returns the user called name, or ErrNotFound.
+func (q *Queries) UserByName(ctx context.Context, name string) (User, error) {
+	var u User
+	var created int64
+	err := q.db.QueryRowContext(ctx,
+		`SELECT id, name, password_hash, role, created_at FROM users WHERE name = $1`, name).
+		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Role, &created)
+	u.CreatedAt = time.Unix(created, 0).UTC()
+	return u, translate(err)
+}
+
+// InsertServerPool adds p.
+func (q *Queries) InsertServerPool(ctx context.Context, p ServerPool) error {
+	_, err := q.db.ExecContext(ctx,
+		`INSERT INTO server_pools (id, name, description, created_at) VALUES ($1, $2, $3, $4)`,
+		p.ID, p.Name, p.Description, unix(p.CreatedAt))
+	return translate(err)
+}
+
+const poolColumns = `id, name, description, created_at`
+
+func scanPool(row interface{ Scan(...any) error }) (ServerPool, error) {
+	var p ServerPool
+	var created int64
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &created)
+	p.CreatedAt = time.Unix(created, 0).UTC()
+	return p, translate(err)
+}
+
+// ServerPool returns the pool with id, or ErrNotFound.
+func (q *Queries) ServerPool(ctx context.Context, id string) (ServerPool, error) {
+	return scanPool(q.db.QueryRowContext(ctx, `SELECT `+poolColumns+` FROM server_pools WHERE id = $1`, id))
+}
+
+// ServerPools returns every pool, by name then id.
+func (q *Queries) ServerPools(ctx context.Context) ([]ServerPool, error) {
+	return queryAll(ctx, q.db, scanPool, `SELECT `+poolColumns+` FROM server_pools ORDER BY name, id`)
+}
+
+// ServerPoolsByName returns the pools called name (names need not be unique).
+func (q *Queries) ServerPoolsByName(ctx context.Context, name string) ([]ServerPool, error) {
+	return queryAll(ctx, q.db, scanPool, `SELECT `+poolColumns+` FROM server_pools WHERE name = $1 ORDER BY id`, name)
+}
+
+const serverColumns = `id, name, unique_id, hostname, address, port, agent_password, cert_spki_sha256,
+	COALESCE(pool_id, ''), ovm_version, agent_version, manufacturer, product, cpu_model, cpu_sockets,
+	cores_per_socket, threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, created_at`
+
+func scanServer(row interface{ Scan(...any) error }) (Server, error) {
+	var s Server
+	var created int64
+	err := row.Scan(&s.ID, &s.Name, &s.UniqueID, &s.Hostname, &s.Address, &s.Port, &s.AgentPassword,
+		&s.CertSPKISHA256, &s.PoolID, &s.OVMVersion, &s.AgentVersion, &s.Manufacturer, &s.Product,
+		&s.CPUModel, &s.CPUSockets, &s.CoresPerSocket, &s.ThreadsPerCore, &s.CPUKHz, &s.TotalMemoryMiB,
+		&s.Dom0MemoryMiB, &s.Status, &created)
+	s.CreatedAt = time.Unix(created, 0).UTC()
+	return s, translate(err)
+}
+
+// UpsertServer inserts s, or, when a server with the same unique_id exists,
+// updates its address, credentials, pin and hardware and keeps its id, name,
+// pool and creation time. It returns the row as stored.
+func (q *Queries) UpsertServer(ctx context.Context, s Server) (Server, error) {
+	_, err := q.db.ExecContext(ctx, `
+		INSERT INTO servers (id, name, unique_id, hostname, address, port, agent_password, cert_spki_sha256,
+			pool_id, ovm_version, agent_version, manufacturer, product, cpu_model, cpu_sockets, cores_per_socket,
+			threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		ON CONFLICT (unique_id) DO UPDATE SET
+			hostname = excluded.hostname, address = excluded.address, port = excluded.port,
+			agent_password = excluded.agent_password, cert_spki_sha256 = excluded.cert_spki_sha256,
+			ovm_version = excluded.ovm_version, agent_version = excluded.agent_version,
+			manufacturer = excluded.manufacturer, product = excluded.product, cpu_model = excluded.cpu_model,
+			cpu_sockets = excluded.cpu_sockets, cores_per_socket = excluded.cores_per_socket,
+			threads_per_core = excluded.threads_per_core, cpu_khz = excluded.cpu_khz,
+			total_memory_mib = excluded.total_memory_mib, dom0_memory_mib = excluded.dom0_memory_mib,
+			status = excluded.status`,
+		s.ID, s.Name, s.UniqueID, s.Hostname, s.Address, s.Port, s.AgentPassword, s.CertSPKISHA256,
+		nullable(s.PoolID), s.OVMVersion, s.AgentVersion, s.Manufacturer, s.Product, s.CPUModel, s.CPUSockets,
+		s.CoresPerSocket, s.ThreadsPerCore, s.CPUKHz, s.TotalMemoryMiB, s.Dom0MemoryMiB, s.Status, unix(s.CreatedAt))
+	if err != nil {
+		return Server{}, translate(err)
+	}
+	return scanServer(q.db.QueryRowContext(ctx, `SELECT `+serverColumns+` FROM servers WHERE unique_id = $1`, s.UniqueID))
+}
+
+// Server returns the server with id, or ErrNotFound.
+func (q *Queries) Server(ctx context.Context, id string) (Server, error) {
+	return scanServer(q.db.QueryRowContext(ctx, `SELECT `+serverColumns+` FROM servers WHERE id = $1`, id))
+}
+
+// Servers returns every server, by name then id.
+func (q *Queries) Servers(ctx context.Context) ([]Server, error) {
+	return queryAll(ctx, q.db, scanServer, `SELECT `+serverColumns+` FROM servers ORDER BY name, id`)
+}
+
+// ServersByName returns the servers called name.
+func (q *Queries) ServersByName(ctx context.Context, name string) ([]Server, error) {
+	return queryAll(ctx, q.db, scanServer, `SELECT `+serverColumns+` FROM servers WHERE name = $1 ORDER BY id`, name)
+}
+
+// ServersInPool returns the servers of pool id.
+func (q *Queries) ServersInPool(ctx context.Context, poolID string) ([]Server, error) {
+	return queryAll(ctx, q.db, scanServer, `SELECT `+serverColumns+` FROM servers WHERE pool_id = $1 ORDER BY name, id`, poolID)
+}
+
+// SetServerPool puts server id in pool poolID ("" for none).
+func (q *Queries) SetServerPool(ctx context.Context, id, poolID string) error {
+	return expectOne(q.db.ExecContext(ctx, `UPDATE servers SET pool_id = $1 WHERE id = $2`, nullable(poolID), id))
+}
+
+// SetServerStatus records the server's status.
+func (q *Queries) SetServerStatus(ctx context.Context, id, status string) error {
+	return expectOne(q.db.ExecContext(ctx, `UPDATE servers SET status = $1 WHERE id = $2`, status, id))
+}
+
+const repoColumns = `id, name, pool_id, fs_location, mount_point, created_at`
+
+func scanRepo(row interface{ Scan(...any) error }) (Repository, error) {
+	var r Repository
+	var created int64
+	err := row.Scan(&r.ID, &r.Name, &r.PoolID, &r.FSLocation, &r.MountPoint, &created)
+	r.CreatedAt = time.Unix(created, 0).UTC()
+	return r, translate(err)
+}
+
+// InsertRepository adds r.
+func (q *Queries) InsertRepository(ctx context.Context, r Repository) error {
+	_, err := q.db.ExecContext(ctx,
+		`INSERT INTO repositories (id, name, pool_id, fs_location, mount_point, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		r.ID, r.Name, r.PoolID, r.FSLocation, r.MountPoint, unix(r.CreatedAt))
+	return translate(err)
+}
+
+// Repository returns the repository with id, or ErrNotFound.
+func (q *Queries) Repository(ctx context.Context, id string) (Repository, error) {
+	return scanRepo(q.db.QueryRowContext(ctx, `SELECT `+repoColumns+` FROM repositories WHERE id = $1`, id))
+}
+
+// Repositories returns every repository, by name then id.
+func (q *Queries) Repositories(ctx context.Context) ([]Repository, error) {
+	return queryAll(ctx, q.db, scanRepo, `SELECT `+repoColumns+` FROM repositories ORDER BY name, id`)
+}
+
+// RepositoriesByName returns the repositories called name.
+func (q *Queries) RepositoriesByName(ctx context.Context, name string) ([]Repository, error) {
+	return queryAll(ctx, q.db, scanRepo, `SELECT `+repoColumns+` FROM repositories WHERE name = $1 ORDER BY id`, name)
+}
+
+// RepositoriesInPool returns the repositories of pool poolID.
+func (q *Queries) RepositoriesInPool(ctx context.Context, poolID string) ([]Repository, error) {
+	return queryAll(ctx, q.db, scanRepo, `SELECT `+repoColumns+` FROM repositories WHERE pool_id = $1 ORDER BY name, id`, poolID)
+}
+
+const vmColumns = `id, name, pool_id, repo_id, COALESCE(server_id, ''), status, memory_mib, cpu_count, domain_type, description, created_at`
+
+func scanVM(row interface{ Scan(...any) error }) (VM, error) {
+	var v VM
+	var created int64
+	err := row.Scan(&v.ID, &v.Name, &v.PoolID, &v.RepoID, &v.ServerID, &v.Status, &v.MemoryMiB, &v.CPUCount,
+		&v.DomainType, &v.Description, &created)
+	v.CreatedAt = time.Unix(created, 0).UTC()
+	return v, translate(err)
+}
+
+// InsertVM adds v.
+func (q *Queries) InsertVM(ctx context.Context, v VM) error {
+	_, err := q.db.ExecContext(ctx, `
+		INSERT INTO vms (id, name, pool_id, repo_id, server_id, status, memory_mib, cpu_count, domain_type, description, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		v.ID, v.Name, v.PoolID, v.RepoID, nullable(v.ServerID), v.Status, v.MemoryMiB, v.CPUCount, v.DomainType,
+		v.Description, unix(v.CreatedAt))
+	return translate(err)
+}
+
+// VM returns the VM with id, or ErrNotFound.
+func (q *Queries) VM(ctx context.Context, id string) (VM, error) {
+	return scanVM(q.db.QueryRowContext(ctx, `SELECT `+vmColumns+` FROM vms WHERE id = $1`, id))
+}
+
+// VMs returns every VM, by name then id.
+func (q *Queries) VMs(ctx context.Context) ([]VM, error) {
+	return queryAll(ctx, q.db, scanVM, `SELECT `+vmColumns+` FROM vms ORDER BY name, id`)
+}
+
+// VMsByName returns the VMs called name.
+func (q *Queries) VMsByName(ctx context.Context, name string) ([]VM, error) {
+	return queryAll(ctx, q.db, scanVM, `SELECT `+vmColumns+` FROM vms WHERE name = $1 ORDER BY id`, name)
+}
+
+// VMsOnServer returns the VMs placed on server id.
+func (q *Queries) VMsOnServer(ctx context.Context, serverID string) ([]VM, error) {
+	return queryAll(ctx, q.db, scanVM, `SELECT `+vmColumns+` FROM vms WHERE server_id = $1 ORDER BY name, id`, serverID)
+}
+
+// SetVMState records where the VM runs ("" for nowhere) and its status.
+func (q *Queries) SetVMState(ctx context.Context, id, serverID, status string) error {
+	return expectOne(q.db.ExecContext(ctx, `UPDATE vms SET server_id = $1, status = $2 WHERE id = $3`, nullable(serverID), status, id))
+}
+
+// DeleteVM removes the VM row.
+func (q *Queries) DeleteVM(ctx context.Context, id string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM vms WHERE id = $1`, id))
+}
+
+// Count returns the number of rows of table (one of the store's own table
+// names) where column equals value; callers use it to say what uses an
+// object before deleting it.
+func (q *Queries) Count(ctx context.Context, table, column, value string) (int, error) {
+	switch table + "." + column {
+	case "vms.repo_id", "vms.server_id", "vms.pool_id", "servers.pool_id", "repositories.pool_id":
+	default:
+		return 0, fmt.Errorf("count: %s.%s is not countable", table, column)
+	}
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+column+` = $1`, value).Scan(&n)
+	return n, translate(err)
+}
+
+func queryAll[T any](ctx context.Context, db dbtx, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}
+
+func expectOne(res sql.Result, err error) error {
+	if err != nil {
+		return translate(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
