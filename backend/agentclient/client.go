@@ -1,0 +1,284 @@
+// Package agentclient is the manager's side of the agent protocol: XML-RPC
+// over HTTPS with basic auth and a pinned certificate, on top of
+// github.com/kolo/xmlrpc. It turns every way a call can fail into one of a
+// few typed errors, so that the backend decides once what each means.
+package agentclient
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/rpc"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kolo/xmlrpc"
+
+	"xenmanager/backend/agentapi"
+)
+
+// Errors a call can end in, besides an *agentapi.Fault from the agent.
+var (
+	// ErrUnreachable: the agent could not be reached or did not answer in time.
+	ErrUnreachable = errors.New("agent unreachable")
+	// ErrUnauthorized: the agent refused the password (HTTP 401).
+	ErrUnauthorized = errors.New("agent refused the password")
+	// ErrCertificateChanged: the agent's certificate is not the pinned one.
+	ErrCertificateChanged = errors.New("agent certificate does not match the pinned one")
+	// ErrProtocol: the agent answered something that is not the protocol.
+	ErrProtocol = errors.New("agent protocol error")
+)
+
+// Config says how to reach one agent.
+type Config struct {
+	Address  string // host or IP
+	Port     int
+	Password string
+	// PinSHA256 is the hex SHA-256 of the agent certificate's
+	// SubjectPublicKeyInfo. Empty trusts the first certificate seen (only
+	// for discovery, which then records the pin); see Client.SeenPin.
+	PinSHA256 string
+	// Conns is the number of calls that may be in flight at once (kolo's
+	// client runs one call at a time); 4 when zero.
+	Conns int
+	// Timeout bounds a call's round trip; 30 s when zero.
+	Timeout time.Duration
+}
+
+// Client calls one agent. It is safe for concurrent use: it keeps a small pool
+// of kolo clients, because each of those serialises its calls.
+type Client struct {
+	cfg  Config
+	url  string
+	pool chan *xmlrpc.Client // idle clients; capacity Conns
+	sem  chan struct{}       // a slot per call in flight
+
+	mu       sync.Mutex // guards seenPin
+	seenPin  string
+	tlsConf  *tls.Config
+	httpConn *http.Transport
+}
+
+// New returns a client for the agent cfg names. It dials nothing until the
+// first call.
+func New(cfg Config) (*Client, error) {
+	if cfg.Conns <= 0 {
+		cfg.Conns = 4
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Port <= 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("agent port %d out of range 1-65535", cfg.Port)
+	}
+	c := &Client{
+		cfg:  cfg,
+		pool: make(chan *xmlrpc.Client, cfg.Conns),
+		sem:  make(chan struct{}, cfg.Conns),
+	}
+	u := url.URL{
+		Scheme: "https",
+		User:   url.UserPassword(agentapi.AgentUser, cfg.Password),
+		Host:   net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
+		Path:   agentapi.Path,
+	}
+	c.url = u.String()
+	c.tlsConf = &tls.Config{
+		// The agent's certificate is self-signed: trust comes from the pin
+		// checked in VerifyConnection, not from a CA.
+		InsecureSkipVerify: true,
+		VerifyConnection:   c.verify,
+		MinVersion:         tls.VersionTLS12,
+	}
+	c.httpConn = &http.Transport{
+		TLSClientConfig:       c.tlsConf,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   cfg.Conns,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return c, nil
+}
+
+// SPKISHA256 returns the hex SHA-256 of a certificate's SubjectPublicKeyInfo,
+// the value pinned for an agent.
+func SPKISHA256(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+func (c *Client) verify(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("agent presented no certificate")
+	}
+	got := SPKISHA256(cs.PeerCertificates[0])
+	c.mu.Lock()
+	c.seenPin = got
+	c.mu.Unlock()
+	if c.cfg.PinSHA256 != "" && !strings.EqualFold(got, c.cfg.PinSHA256) {
+		return fmt.Errorf("%w: pinned %s, presented %s", ErrCertificateChanged, c.cfg.PinSHA256, got)
+	}
+	return nil
+}
+
+// SeenPin returns the SPKI hash of the certificate the agent presented on the
+// last handshake, "" before the first one.
+func (c *Client) SeenPin() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seenPin
+}
+
+// Address returns "host:port" of the agent.
+func (c *Client) Address() string { return net.JoinHostPort(c.cfg.Address, strconv.Itoa(c.cfg.Port)) }
+
+// Close drops idle connections. Calls in flight finish.
+func (c *Client) Close() {
+	for {
+		select {
+		case cl := <-c.pool:
+			cl.Close()
+		default:
+			c.httpConn.CloseIdleConnections()
+			return
+		}
+	}
+}
+
+func (c *Client) get() (*xmlrpc.Client, error) {
+	select {
+	case cl := <-c.pool:
+		return cl, nil
+	default:
+		return xmlrpc.NewClient(c.url, c.httpConn)
+	}
+}
+
+func (c *Client) put(cl *xmlrpc.Client) {
+	select {
+	case c.pool <- cl:
+	default:
+		cl.Close()
+	}
+}
+
+// CallError is the error of a failed call: which method, on which agent, and
+// why (one of the package's errors or an *agentapi.Fault).
+type CallError struct {
+	Method string
+	Addr   string
+	Err    error
+}
+
+func (e *CallError) Error() string {
+	return fmt.Sprintf("%s on %s: %v", e.Method, e.Addr, e.Err)
+}
+
+func (e *CallError) Unwrap() error { return e.Err }
+
+var faultRx = regexp.MustCompile(`^Fault\((-?\d+)\): (?s:(.*))$`)
+
+var statusRx = regexp.MustCompile(`bad status code - (\d+)`)
+
+// Call invokes method with args and decodes the result into result (a
+// pointer, or nil to discard it). The error, when not nil, is a *CallError.
+func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+	}
+	defer func() { <-c.sem }()
+
+	cl, err := c.get()
+	if err != nil {
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
+	}
+	var raw any
+	call := cl.Go(method, args, &raw, make(chan *rpc.Call, 1))
+	timer := time.NewTimer(c.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		// kolo has no cancellation; the abandoned call finishes on its own
+		// and its client is dropped.
+		go func() { <-call.Done; cl.Close() }()
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+	case <-timer.C:
+		go func() { <-call.Done; cl.Close() }()
+		return &CallError{method, c.Address(), fmt.Errorf("%w: no answer within %s", ErrUnreachable, c.cfg.Timeout)}
+	}
+	if call.Error != nil {
+		var serverErr rpc.ServerError
+		if errors.As(call.Error, &serverErr) {
+			// The exchange completed: the client is still usable.
+			c.put(cl)
+			return &CallError{method, c.Address(), classifyServerError(string(serverErr))}
+		}
+		// A transport or decode error leaves kolo's client shut down for
+		// good: drop it, the next call builds a new one.
+		cl.Close()
+		return &CallError{method, c.Address(), classifyTransportError(call.Error)}
+	}
+	c.put(cl)
+	if result == nil {
+		return nil
+	}
+	if err := agentapi.Decode(raw, result); err != nil {
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
+	}
+	return nil
+}
+
+func classifyServerError(s string) error {
+	if m := faultRx.FindStringSubmatch(s); m != nil {
+		code, _ := strconv.Atoi(m[1])
+		return agentapi.ParseFaultString(agentapi.FaultCode(code), m[2])
+	}
+	if m := statusRx.FindStringSubmatch(s); m != nil {
+		if m[1] == "401" {
+			return ErrUnauthorized
+		}
+		return fmt.Errorf("%w: HTTP status %s", ErrProtocol, m[1])
+	}
+	return fmt.Errorf("%w: %s", ErrProtocol, s)
+}
+
+func classifyTransportError(err error) error {
+	if pinErr := findPinError(err); pinErr != nil {
+		return pinErr
+	}
+	var netErr net.Error
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &netErr):
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	case errors.As(err, &urlErr):
+		// TLS failures and connections closed mid-answer.
+		return fmt.Errorf("%w: %w", ErrUnreachable, urlErr.Err)
+	}
+	return fmt.Errorf("%w: %w", ErrProtocol, err)
+}
+
+// findPinError returns the error made by verify (which names both
+// fingerprints) from the chain the HTTP client wrapped it in, or nil.
+func findPinError(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == ErrCertificateChanged {
+			return e
+		}
+	}
+	return nil
+}
