@@ -1,0 +1,198 @@
+package agentclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"xenmanager/backend/agentapi"
+)
+
+// fakeAgent answers each request with what respond returns; it stands in for
+// an agent only in these unit tests of the client's error handling (the
+// integration tests use the real agent).
+func fakeAgent(t *testing.T, respond func(body string) (status int, reply string)) (*httptest.Server, Config) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		if user != agentapi.AgentUser || pass != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		status, reply := respond(string(body))
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(status)
+		io.WriteString(w, reply)
+	}))
+	t.Cleanup(srv.Close)
+	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	return srv, Config{Address: host, Port: p, Password: "secret", PinSHA256: SPKISHA256(srv.Certificate()), Timeout: 5 * time.Second}
+}
+
+func response(value string) string {
+	return `<?xml version="1.0"?><methodResponse><params><param><value>` + value + `</value></param></params></methodResponse>`
+}
+
+func fault(code int, s string) string {
+	return fmt.Sprintf(`<?xml version="1.0"?><methodResponse><fault><value><struct>
+<member><name>faultCode</name><value><int>%d</int></value></member>
+<member><name>faultString</name><value><string>%s</string></value></member>
+</struct></value></fault></methodResponse>`, code, s)
+}
+
+func TestCallErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		reply    string
+		status   int
+		password string
+		pin      string
+		wantIs   error
+		wantCode agentapi.FaultCode
+	}{
+		{name: "fault becomes typed", reply: fault(1002, "NotFound: no VM 0004fb"), wantCode: agentapi.FaultNotFound},
+		{name: "insufficient resources", reply: fault(1004, "InsufficientResources: need 4096 MiB"), wantCode: agentapi.FaultInsufficientResources},
+		{name: "wrong password", password: "wrong", wantIs: ErrUnauthorized},
+		{name: "changed certificate", pin: strings.Repeat("ab", 32), wantIs: ErrCertificateChanged},
+		{name: "garbage body", reply: "<html>nope</html>", wantIs: ErrProtocol},
+		{name: "server error status", status: 500, reply: "oops", wantIs: ErrProtocol},
+		{name: "wrong result type", reply: response("<string>x</string>"), wantIs: ErrProtocol},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status := tc.status
+			if status == 0 {
+				status = 200
+			}
+			_, cfg := fakeAgent(t, func(string) (int, string) { return status, tc.reply })
+			if tc.password != "" {
+				cfg.Password = tc.password
+			}
+			if tc.pin != "" {
+				cfg.PinSHA256 = tc.pin
+			}
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.DiscoverHardware(context.Background())
+			var ce *CallError
+			if !errors.As(err, &ce) || ce.Method != agentapi.MethodDiscoverHardware {
+				t.Fatalf("err = %v (%T), want a *CallError for discover_hardware", err, err)
+			}
+			if tc.wantCode != 0 {
+				f, ok := agentapi.AsFault(err)
+				if !ok || f.Code != tc.wantCode {
+					t.Fatalf("err = %v, want fault %d", err, tc.wantCode)
+				}
+				if strings.HasPrefix(f.Message, f.Code.Kind()) {
+					t.Fatalf("fault message %q still carries its kind prefix", f.Message)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantIs) {
+				t.Fatalf("err = %v, want errors.Is %v", err, tc.wantIs)
+			}
+			if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "wrong") && tc.password != "" {
+				t.Fatalf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	c, _ := New(Config{Address: "127.0.0.1", Port: port, Password: "x", Timeout: 2 * time.Second})
+	_, err = c.Echo(context.Background(), "hi")
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+}
+
+// After a decode error kolo's client is shut down for good; the wrapper must
+// build a new one so that the next call works.
+func TestClientRecreatedAfterDecodeError(t *testing.T) {
+	var calls atomic.Int32
+	_, cfg := fakeAgent(t, func(string) (int, string) {
+		if calls.Add(1) == 1 {
+			return 200, `<?xml version="1.0"?><methodResponse><params><param><value><struct><member>`
+		}
+		return 200, response("<string>hi</string>")
+	})
+	cfg.Conns = 1
+	c, _ := New(cfg)
+	defer c.Close()
+	if _, err := c.Echo(context.Background(), "hi"); !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("first call err = %v, want a protocol error", err)
+	}
+	for i := 0; i < 3; i++ {
+		got, err := c.Echo(context.Background(), "hi")
+		if err != nil || got != "hi" {
+			t.Fatalf("call %d after decode error = %q, %v; want hi", i+2, got, err)
+		}
+	}
+}
+
+func TestLenientIntegers(t *testing.T) {
+	_, cfg := fakeAgent(t, func(string) (int, string) {
+		return 200, response(`<struct>
+<member><name>total_memory_mib</name><value><i8>8589934592</i8></value></member>
+<member><name>free_memory_mib</name><value><string>4096</string></value></member>
+<member><name>cpu_sockets</name><value><int>2</int></value></member>
+<member><name>future_field</name><value><string>ignored</string></value></member>
+</struct>`)
+	})
+	c, _ := New(cfg)
+	defer c.Close()
+	hw, err := c.DiscoverHardware(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw.TotalMemoryMiB != 8589934592 || hw.FreeMemoryMiB != 4096 || hw.CPUSockets != 2 {
+		t.Fatalf("hardware = %+v", hw)
+	}
+}
+
+func TestFirstContactRecordsPin(t *testing.T) {
+	srv, cfg := fakeAgent(t, func(string) (int, string) { return 200, response("<string>x</string>") })
+	want := cfg.PinSHA256
+	cfg.PinSHA256 = ""
+	c, _ := New(cfg)
+	defer c.Close()
+	if _, err := c.Echo(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.SeenPin(); got != want {
+		t.Fatalf("SeenPin = %s, want %s (cert of %s)", got, want, srv.URL)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	release := make(chan struct{})
+	_, cfg := fakeAgent(t, func(string) (int, string) { <-release; return 200, response("<string>x</string>") })
+	defer close(release)
+	c, _ := New(cfg)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Echo(ctx, "x"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
