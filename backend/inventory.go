@@ -1,0 +1,87 @@
+package backend
+
+import (
+	"context"
+
+	"xenmanager/store"
+)
+
+// inventory is one read of pools, servers and repositories, used to turn ids
+// into names when building views. These tables are small (tens to hundreds
+// of rows) next to VMs, which are never loaded here.
+type inventory struct {
+	pools      map[string]store.ServerPool
+	poolList   []store.ServerPool
+	servers    map[string]store.Server
+	serverList []store.Server
+	repos      map[string]store.Repository
+	repoList   []store.Repository
+	running    map[string]int // server id -> VMs placed there
+}
+
+func (m *Manager) inventory(ctx context.Context) (*inventory, error) {
+	q := m.st.Read()
+	inv := &inventory{pools: map[string]store.ServerPool{}, servers: map[string]store.Server{},
+		repos: map[string]store.Repository{}, running: map[string]int{}}
+	var err error
+	if inv.poolList, err = q.ServerPools(ctx); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read server pools", Cause: err}
+	}
+	if inv.serverList, err = q.Servers(ctx); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	if inv.repoList, err = q.Repositories(ctx); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
+	}
+	for _, p := range inv.poolList {
+		inv.pools[p.ID] = p
+	}
+	for _, s := range inv.serverList {
+		inv.servers[s.ID] = s
+		n, err := q.Count(ctx, "vms", "server_id", s.ID)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
+		}
+		inv.running[s.ID] = n
+	}
+	for _, r := range inv.repoList {
+		inv.repos[r.ID] = r
+	}
+	return inv, nil
+}
+
+func (inv *inventory) poolRef(id string) NamedRef {
+	if id == "" {
+		return NamedRef{}
+	}
+	return NamedRef{ID: id, Name: inv.pools[id].Name}
+}
+
+func (inv *inventory) serverRef(id string) NamedRef {
+	if id == "" {
+		return NamedRef{}
+	}
+	return NamedRef{ID: id, Name: inv.servers[id].Name}
+}
+
+func (inv *inventory) repoRef(id string) NamedRef {
+	if id == "" {
+		return NamedRef{}
+	}
+	return NamedRef{ID: id, Name: inv.repos[id].Name}
+}
+
+func (inv *inventory) serverView(s store.Server) Server {
+	return Server{ID: s.ID, Name: s.Name, Hostname: s.Hostname, UniqueID: s.UniqueID, Address: s.Address,
+		Port: s.Port, Status: s.Status, Pool: inv.poolRef(s.PoolID), OVMVersion: s.OVMVersion,
+		AgentVersion: s.AgentVersion, Manufacturer: s.Manufacturer, Product: s.Product, CPUModel: s.CPUModel,
+		CPUSockets: s.CPUSockets, CoresPerSocket: s.CoresPerSocket, ThreadsPerCore: s.ThreadsPerCore,
+		CPUKHz: s.CPUKHz, TotalMemoryMiB: s.TotalMemoryMiB, Dom0MemoryMiB: s.Dom0MemoryMiB,
+		CertSPKISHA256: s.CertSPKISHA256, RunningVMs: inv.running[s.ID], CreatedAt: s.CreatedAt}
+}
+
+func (inv *inventory) vmView(v store.VM) VM {
+	return VM{ID: v.ID, Name: v.Name, Status: v.Status, Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID),
+		Server: inv.serverRef(v.ServerID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, DomainType: v.DomainType,
+		Description: v.Description, CreatedAt: v.CreatedAt}
+}

@@ -1,0 +1,92 @@
+package backend
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"math/big"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"xenmanager/store"
+)
+
+// Roles a user may have.
+const (
+	RoleAdministrator = "Administrator"
+	RoleOperator      = "Operator"
+	RoleViewer        = "Viewer"
+)
+
+// Actor is who runs an operation, and from where (for the audit log and,
+// later, for what they may see).
+type Actor struct {
+	User   string
+	Role   string
+	Remote string
+}
+
+// EnsureAdmin creates user admin with a random password when the database has
+// no users yet, and returns that password (it is never stored in the clear).
+// created is false when users already existed.
+func (m *Manager) EnsureAdmin(ctx context.Context) (password string, created bool, err error) {
+	err = m.st.Write(ctx, func(q *store.Queries) error {
+		n, err := q.CountUsers(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		password, err = randomPassword(20)
+		if err != nil {
+			return err
+		}
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		created = true
+		return q.InsertUser(ctx, store.User{ID: NewID(TypeUser), Name: "admin", PasswordHash: string(hash),
+			Role: RoleAdministrator, CreatedAt: time.Now()})
+	})
+	return password, created, err
+}
+
+// Authenticate checks a user's password. Unknown users and wrong passwords
+// fail alike, so that a caller cannot tell which names exist.
+func (m *Manager) Authenticate(ctx context.Context, user, password string) (Actor, error) {
+	u, err := m.st.Read().UserByName(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		// Spend the same time as a real comparison.
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return Actor{}, errorf(KindPermission, "wrong user name or password")
+	}
+	if err != nil {
+		return Actor{}, &Error{Kind: KindInternal, Msg: "read user", Cause: err}
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		return Actor{}, errorf(KindPermission, "wrong user name or password")
+	}
+	return Actor{User: u.Name, Role: u.Role}, nil
+}
+
+// dummyHash is compared against for unknown users; built on first need so
+// that start-up does not pay for it.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.DefaultCost)
+	return h
+})
+
+const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+func randomPassword(n int) (string, error) {
+	b := make([]byte, n)
+	for i := range b {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(passwordAlphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = passwordAlphabet[k.Int64()]
+	}
+	return string(b), nil
+}

@@ -1,0 +1,74 @@
+package backend
+
+import "time"
+
+// The views below are what operations return to the command layer: the
+// stored configuration with references resolved to names, and no secrets.
+
+// ServerPool is a pool as the operator sees it.
+type ServerPool struct {
+	ID, Name, Description string
+	Servers               []NamedRef
+	Repositories          []NamedRef
+	VMs                   int
+	CreatedAt             time.Time
+}
+
+// NamedRef is an object's id and name, for "Server = <id>  [<name>]" lines.
+type NamedRef struct {
+	ID, Name string
+}
+
+// Server is a server as the operator sees it.
+type Server struct {
+	ID, Name, Hostname, UniqueID string
+	Address                      string
+	Port                         int
+	Status                       string
+	Pool                         NamedRef
+	OVMVersion, AgentVersion     string
+	Manufacturer, Product        string
+	CPUModel                     string
+	CPUSockets, CoresPerSocket   int64
+	ThreadsPerCore, CPUKHz       int64
+	TotalMemoryMiB               int64
+	Dom0MemoryMiB                int64
+	CertSPKISHA256               string
+	RunningVMs                   int
+	CreatedAt                    time.Time
+}
+
+// Repository is a repository as the operator sees it.
+type Repository struct {
+	ID, Name   string
+	Pool       NamedRef
+	FSLocation string
+	MountPoint string
+	VMs        int
+	CreatedAt  time.Time
+}
+
+// VM is a virtual machine as the operator sees it.
+type VM struct {
+	ID, Name    string
+	Status      string
+	Pool        NamedRef
+	Repository  NamedRef
+	Server      NamedRef // empty when not running anywhere
+	MemoryMiB   int64
+	CPUCount    int64
+	DomainType  string
+	Description string
+	CreatedAt   time.Time
+}
+
+// VM statuses.
+const (
+	VMStopped = "Stopped"
+	VMRunning = "Running"
+)
+
+// Server statuses.
+const (
+	ServerRunning = "Running"
+)
