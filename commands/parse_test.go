@@ -1,0 +1,191 @@
+package commands
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in       string
+		verb     string
+		typ      string
+		inst     string // Instance.String()
+		attrs    map[string]string
+		target   string // "on ServerPool name=p"
+		help     bool
+		wantCode Code
+		wantMsg  string // substring of the error message
+	}{
+		{in: "list Vm", verb: "list", typ: "Vm"},
+		{in: "LIST vm", verb: "list", typ: "Vm"},
+		{in: "  show   VM   name=web1  ", verb: "show", typ: "Vm", inst: "name=web1"},
+		{in: "show Vm id=0004fb00000600001122334455667788", verb: "show", typ: "Vm", inst: "id=0004fb00000600001122334455667788"},
+		{in: `show Vm name="web 1"`, verb: "show", typ: "Vm", inst: "name=web 1"},
+		{in: `show Vm name='web 1'`, verb: "show", typ: "Vm", inst: "name=web 1"},
+		{in: `create Vm name=a repository=r description="HR/'s VMs"`, verb: "create", typ: "Vm",
+			attrs: map[string]string{"name": "a", "repository": "r", "description": "HR's VMs"}},
+		{in: `create Vm name=a repository=r description='say /"hi/"'`, verb: "create", typ: "Vm",
+			attrs: map[string]string{"name": "a", "repository": "r", "description": `say "hi"`}},
+		{in: "create vm NAME=a Repository=r MEMORY=2048 cpucount=2 domaintype=xen_pvm", verb: "create", typ: "Vm",
+			attrs: map[string]string{"name": "a", "repository": "r", "memory": "2048", "cpuCount": "2", "domainType": "XEN_PVM"}},
+		{in: "create Vm name=a name=b repository=r", verb: "create", typ: "Vm", attrs: map[string]string{"name": "b", "repository": "r"}},
+		{in: "create Vm name=a repository=r on ServerPool name=p", verb: "create", typ: "Vm",
+			attrs: map[string]string{"name": "a", "repository": "r"}, target: "on ServerPool name=p"},
+		{in: "create Repository name=r fsLocation=/srv/r ON serverpool id=x", verb: "create", typ: "Repository",
+			attrs: map[string]string{"name": "r", "fsLocation": "/srv/r"}, target: "on ServerPool id=x"},
+		{in: "add Server name=ovs1 to ServerPool name=p", verb: "add", typ: "Server", inst: "name=ovs1", target: "to ServerPool name=p"},
+		{in: "discoverServer ipAddress=10.0.0.1 password=x port=8899", verb: "discoverServer",
+			attrs: map[string]string{"ipAddress": "10.0.0.1", "password": "x", "port": "8899"}},
+		{in: "discoverserver IPADDRESS=h password=x", verb: "discoverServer", attrs: map[string]string{"ipAddress": "h", "password": "x"}},
+		{in: "create Vm ?", verb: "create", typ: "Vm", help: true},
+		{in: "create Vm name=x ?", verb: "create", typ: "Vm", help: true},
+		{in: "list ?", verb: "list", help: true},
+		{in: "help", verb: "help"},
+		{in: "help start Vm", verb: "help", attrs: map[string]string{"arg0": "start", "arg1": "Vm"}},
+		{in: "exit", verb: "exit"},
+		{in: "", verb: ""},
+
+		{in: "lsit Vm", wantCode: CodeUnknownCommand, wantMsg: "did you mean 'list'?"},
+		{in: "frobnicate", wantCode: CodeUnknownCommand, wantMsg: "unknown command 'frobnicate'"},
+		{in: "name=x", wantCode: CodeUnknownCommand, wantMsg: "starts with a verb"},
+		{in: "list Vmm", wantCode: CodeUnknownType, wantMsg: "did you mean 'Vm'?"},
+		{in: "list", wantCode: CodeUnknownType, wantMsg: "list needs an object type"},
+		{in: "start Server name=x", wantCode: CodeUnknownType, wantMsg: "start does not act on 'Server'"},
+		{in: "show Vm", wantCode: CodeMissingInstance, wantMsg: "show Vm needs the object"},
+		{in: "show Vm web1", wantCode: CodeMissingInstance, wantMsg: "not 'web1'"},
+		{in: "show Vm name=", wantCode: CodeMissingInstance},
+		{in: `show Vm name="web1`, wantCode: CodeSyntax, wantMsg: "unterminated quote"},
+		{in: "create Vm name=a repository=r memroy=1", wantCode: CodeUnknownAttribute, wantMsg: "unknown attribute 'memroy' for create Vm; did you mean 'memory'?"},
+		{in: "create Vm name=a", wantCode: CodeMissingAttribute, wantMsg: "'repository='"},
+		{in: "create Vm name= repository=r", wantCode: CodeInvalidValue, wantMsg: "'name=' has no value"},
+		{in: "create Vm name=a repository=r memory=lots", wantCode: CodeInvalidValue, wantMsg: "integer from 1"},
+		{in: "create Vm name=a repository=r memory=0", wantCode: CodeInvalidValue},
+		{in: "create Vm name=a repository=r domainType=kvm", wantCode: CodeInvalidValue, wantMsg: "XEN_HVM"},
+		{in: "create Vm name=a repository=r on", wantCode: CodeClause, wantMsg: "needs an object type"},
+		{in: "create Vm name=a repository=r on Server name=x", wantCode: CodeClause},
+		{in: "create Vm name=a repository=r on ServerPool", wantCode: CodeMissingInstance},
+		{in: "create Vm name=a repository=r to ServerPool name=p", wantCode: CodeClause, wantMsg: "not 'to'"},
+		{in: "create Vm name=a repository=r on ServerPool name=p extra=1", wantCode: CodeSyntax, wantMsg: "after the 'on' clause"},
+		{in: "create Repository name=r fsLocation=/x", wantCode: CodeClause, wantMsg: "needs 'on ServerPool"},
+		{in: "add Server name=s", wantCode: CodeClause},
+		{in: "list Vm on ServerPool name=p", wantCode: CodeClause, wantMsg: "takes no 'on' clause"},
+		{in: "create Vm name=a repository=r stray", wantCode: CodeSyntax, wantMsg: "name=value"},
+		{in: "show Vm name=a\x01", wantCode: CodeSyntax, wantMsg: "control character"},
+		{in: "show Vm name=\xff", wantCode: CodeSyntax, wantMsg: "UTF-8"},
+		{in: "show Vm name=" + strings.Repeat("a", 10000), wantCode: CodeSyntax, wantMsg: "at most 8192"},
+		{in: "discoverServer ipAddress=h", wantCode: CodeMissingAttribute, wantMsg: "'password='"},
+		{in: "discoverServer ipAddress=h password=x port=70000", wantCode: CodeInvalidValue},
+	}
+	for _, tc := range tests {
+		name := tc.in
+		if len(name) > 60 {
+			name = name[:60]
+		}
+		t.Run(name, func(t *testing.T) {
+			cmd, err := Default.Parse(tc.in)
+			if tc.wantCode != "" {
+				if err == nil {
+					t.Fatalf("Parse(%q) succeeded; want %s", tc.in, tc.wantCode)
+				}
+				if err.Code != tc.wantCode || !strings.Contains(err.Msg, tc.wantMsg) {
+					t.Fatalf("Parse(%q) error = %s %q; want %s containing %q", tc.in, err.Code, err.Msg, tc.wantCode, tc.wantMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%q) error: %v", tc.in, err)
+			}
+			if tc.verb == "" {
+				if cmd != nil {
+					t.Fatalf("Parse(%q) = %+v; want nothing", tc.in, cmd)
+				}
+				return
+			}
+			if cmd.Verb.Name != tc.verb {
+				t.Errorf("verb = %q, want %q", cmd.Verb.Name, tc.verb)
+			}
+			if cmd.Help != tc.help {
+				t.Errorf("help = %v, want %v", cmd.Help, tc.help)
+			}
+			if tc.help {
+				return
+			}
+			if cmd.Spec.Type != tc.typ {
+				t.Errorf("type = %q, want %q", cmd.Spec.Type, tc.typ)
+			}
+			gotInst := ""
+			if cmd.Instance != nil {
+				gotInst = cmd.Instance.String()
+			}
+			if gotInst != tc.inst {
+				t.Errorf("instance = %q, want %q", gotInst, tc.inst)
+			}
+			if len(cmd.Attrs) != len(tc.attrs) {
+				t.Errorf("attrs = %v, want %v", cmd.Attrs, tc.attrs)
+			}
+			for k, v := range tc.attrs {
+				if cmd.Attrs[k] != v {
+					t.Errorf("attr %s = %q, want %q", k, cmd.Attrs[k], v)
+				}
+			}
+			gotTarget := ""
+			if cmd.Target != nil {
+				gotTarget = cmd.Target.Prep + " " + cmd.Target.Type + " " + cmd.Target.Instance.String()
+			}
+			if gotTarget != tc.target {
+				t.Errorf("target = %q, want %q", gotTarget, tc.target)
+			}
+		})
+	}
+}
+
+func TestParseLineSplitsOutsideQuotes(t *testing.T) {
+	got := Default.ParseLine(`list Vm; show Vm name="a;b" ;; bogus`)
+	if len(got) != 3 {
+		t.Fatalf("pieces = %d, want 3: %+v", len(got), got)
+	}
+	if got[1].Cmd == nil || got[1].Cmd.Instance.Value != "a;b" {
+		t.Fatalf("second piece = %+v, want show Vm name=a;b", got[1])
+	}
+	if got[2].Err == nil || got[2].Err.Code != CodeUnknownCommand {
+		t.Fatalf("third piece error = %v, want unknown command", got[2].Err)
+	}
+}
+
+func TestMaskSecrets(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"discoverServer ipAddress=h password=s3cret port=1", "discoverServer ipAddress=h password=**** port=1"},
+		{`discoverServer password="a b" ipAddress=h`, "discoverServer password=**** ipAddress=h"},
+		{"bogus password=s3cret", "bogus password=****"},
+		{`discoverServer password="open`, "discoverServer ..."},
+		{"list Vm", "list Vm"},
+	}
+	for _, tc := range tests {
+		if got := maskSecrets(tc.in, Default); got != tc.want {
+			t.Errorf("maskSecrets(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Every verb is declared with help, and every attribute with help and a type.
+func TestRegistryDeclarationsComplete(t *testing.T) {
+	for _, v := range Default.Verbs() {
+		if v.Help == "" {
+			t.Errorf("verb %s has no help", v.Name)
+		}
+		for _, s := range v.Specs {
+			if s.Help == "" || s.Run == nil {
+				t.Errorf("%s %s: missing help or handler", v.Name, s.Type)
+			}
+			for _, a := range s.Attrs {
+				if a.Help == "" {
+					t.Errorf("%s %s: attribute %s has no help", v.Name, s.Type, a.Name)
+				}
+				if a.Kind == AttrEnum && len(a.Enum) == 0 || a.Kind == AttrInt && a.Max <= a.Min || a.Kind == AttrObject && a.Object == "" {
+					t.Errorf("%s %s: attribute %s is declared incompletely", v.Name, s.Type, a.Name)
+				}
+			}
+		}
+	}
+}

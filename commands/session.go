@@ -1,0 +1,199 @@
+package commands
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"xenmanager/backend"
+)
+
+// Outcome is how a command ended, ordered by severity so that a batch's exit
+// status is the worst outcome of its commands.
+type Outcome int
+
+// Outcomes, least severe first.
+const (
+	OK          Outcome = iota // every command succeeded
+	Failed                     // a command ran and failed
+	ParseFailed                // a command could not be parsed
+)
+
+// ExitStatus is the SSH exit status for an outcome (CLI.md): 0 success, 1 a
+// command failed, 2 a command could not be parsed.
+func (o Outcome) ExitStatus() int { return int(o) }
+
+// Exec is what a handler gets: the parsed command and the session's context.
+type Exec struct {
+	Cmd      *Command
+	Backend  *backend.Manager
+	Actor    backend.Actor
+	Registry *Registry
+}
+
+// Ref returns the command's instance as a backend reference.
+func (x *Exec) Ref() backend.Ref { return refOf(x.Cmd.Instance) }
+
+// TargetRef returns the on/to/from clause's instance, or the zero Ref.
+func (x *Exec) TargetRef() backend.Ref {
+	if x.Cmd.Target == nil {
+		return backend.Ref{}
+	}
+	return refOf(&x.Cmd.Target.Instance)
+}
+
+func refOf(i *Instance) backend.Ref {
+	if i == nil {
+		return backend.Ref{}
+	}
+	if i.ByID {
+		return backend.Ref{ID: i.Value}
+	}
+	return backend.Ref{Name: i.Value}
+}
+
+// Str returns the value of attribute name, or def when absent.
+func (x *Exec) Str(name, def string) string {
+	if v, ok := x.Cmd.Attrs[name]; ok {
+		return v
+	}
+	return def
+}
+
+// Int returns the integer value of attribute name (already validated by the
+// parser), or def when absent.
+func (x *Exec) Int(name string, def int64) int64 {
+	v, ok := x.Cmd.Attrs[name]
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// Session runs the commands of one SSH session and prints their output.
+type Session struct {
+	reg     *Registry
+	backend *backend.Manager
+	actor   backend.Actor
+	out     io.Writer
+	log     *slog.Logger
+	now     func() time.Time
+	exited  bool
+}
+
+// NewSession starts a command session for actor writing to out.
+func NewSession(reg *Registry, b *backend.Manager, actor backend.Actor, out io.Writer, log *slog.Logger) *Session {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Session{reg: reg, backend: b, actor: actor, out: out, log: log, now: time.Now}
+}
+
+// Exited reports whether a command (exit) ended the session.
+func (s *Session) Exited() bool { return s.exited }
+
+// RunLine runs every command of a line (';'-joined) in order and returns the
+// worst outcome. A piece that does not parse is reported and the others
+// still run.
+func (s *Session) RunLine(ctx context.Context, line string) Outcome {
+	worst := OK
+	for _, p := range s.reg.ParseLine(line) {
+		if s.exited {
+			break
+		}
+		o := s.run(ctx, p)
+		if o > worst {
+			worst = o
+		}
+	}
+	return worst
+}
+
+func (s *Session) run(ctx context.Context, p Parsed) Outcome {
+	rep := &Report{Command: maskSecrets(p.Text, s.reg), Time: s.now()}
+	if p.Err != nil {
+		rep.Code, rep.Msg = p.Err.Code, p.Err.Msg
+		s.log.Info("command refused", "user", s.actor.User, "remote", s.actor.Remote, "command", maskSecrets(p.Text, s.reg), "error", p.Err.Error())
+		s.write(rep)
+		return ParseFailed
+	}
+	cmd := p.Cmd
+	if cmd.Help {
+		rep.Result = &Result{Text: helpFor(s.reg, cmd)}
+		s.write(rep)
+		return OK
+	}
+	res, err := cmd.Spec.Run(ctx, &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg})
+	rep.Time = s.now()
+	if err != nil {
+		rep.Code, rep.Msg = codeFor(err), backend.Message(err)
+		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", maskSecrets(p.Text, s.reg), "code", rep.Code, "error", err.Error())
+		s.write(rep)
+		return Failed
+	}
+	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", maskSecrets(p.Text, s.reg))
+	if res != nil && res.Exit {
+		s.exited = true
+		return OK
+	}
+	rep.Result = res
+	s.write(rep)
+	return OK
+}
+
+func (s *Session) write(rep *Report) {
+	if err := writeVerbose(s.out, rep); err != nil {
+		s.log.Debug("session output lost", "err", err)
+	}
+}
+
+// maskSecrets returns the command with the values of secret attributes
+// (and of any attribute called password, even in a line that did not parse)
+// replaced by ****, for echoing and logging.
+func maskSecrets(text string, reg *Registry) string {
+	toks, err := lex(text)
+	if err != nil {
+		// Not lexable (say, an open quote): keep only the first word.
+		if f := strings.Fields(text); len(f) > 0 {
+			return f[0] + " ..."
+		}
+		return ""
+	}
+	var spec *Spec
+	if len(toks) > 0 {
+		if v, ok := reg.Verb(toks[0].text); ok {
+			if !v.Typed() {
+				spec = v.Specs[0]
+			} else if len(toks) > 1 {
+				spec, _ = v.Spec(toks[1].text)
+			}
+		}
+	}
+	var b strings.Builder
+	last := 0
+	for _, t := range toks {
+		if !t.hasEq {
+			continue
+		}
+		secret := strings.EqualFold(t.key, "password")
+		if spec != nil {
+			if a := spec.attr(t.key); a != nil && a.Kind == AttrSecret {
+				secret = true
+			}
+		}
+		if secret {
+			b.WriteString(text[last:t.pos])
+			b.WriteString(t.key + "=****")
+			last = t.pos + len(t.raw)
+		}
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}

@@ -1,0 +1,87 @@
+package commands
+
+import (
+	"context"
+	"strings"
+
+	"xenmanager/backend"
+)
+
+var domainTypes = []string{"XEN_HVM", "XEN_HVM_PV_DRIVERS", "XEN_PVM"}
+
+func domainTypeName(wire string) string { return strings.ToUpper(wire) }
+
+func verbCreate() *VerbInfo {
+	return &VerbInfo{Name: "create", Help: "Create an object.", Specs: []*Spec{
+		{
+			Type: "ServerPool", Help: "Create an empty server pool; add servers to it with 'add Server ... to ServerPool ...'.",
+			Attrs: []Attr{
+				{Name: "name", Kind: AttrString, Required: true, Help: "the pool's name"},
+				{Name: "description", Kind: AttrString, Help: "free text"},
+			},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				p, err := x.Backend.CreateServerPool(ctx, x.Str("name", ""), x.Str("description", ""))
+				if err != nil {
+					return nil, err
+				}
+				return &Result{Rows: []Row{{p.ID, p.Name}}}, nil
+			},
+		},
+		{
+			Type: "Repository", Help: "Create a repository on shared storage and make it known to every server of the pool.",
+			Attrs: []Attr{
+				{Name: "name", Kind: AttrString, Required: true, Help: "the repository's name"},
+				{Name: "fsLocation", Kind: AttrString, Required: true, Help: "the shared file system's path (for simulated servers, a local directory)"},
+			},
+			Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				r, err := x.Backend.CreateRepository(ctx, backend.CreateRepositoryRequest{
+					Name: x.Str("name", ""), FSLocation: x.Str("fsLocation", ""), Pool: x.TargetRef()})
+				if err != nil {
+					return nil, err
+				}
+				return &Result{Rows: []Row{{r.ID, r.Name}}}, nil
+			},
+		},
+		{
+			Type: "Vm", Help: "Create a VM (Stopped) in a repository; its vm.cfg is written there.",
+			Attrs: []Attr{
+				{Name: "name", Kind: AttrString, Required: true, Help: "the VM's name"},
+				{Name: "repository", Kind: AttrObject, Object: "Repository", Required: true, Help: "the repository that holds the VM's files (name or id)"},
+				{Name: "memory", Kind: AttrInt, Min: 1, Max: 16 * 1024 * 1024, Default: "1024", Help: "memory in MB"},
+				{Name: "cpuCount", Kind: AttrInt, Min: 1, Max: 4096, Default: "1", Help: "number of virtual CPUs"},
+				{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Default: "XEN_HVM", Help: "virtualization mode"},
+				{Name: "description", Kind: AttrString, Help: "free text"},
+			},
+			Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				v, err := x.Backend.CreateVM(ctx, backend.CreateVMRequest{
+					Name:        x.Str("name", ""),
+					Repository:  objectRef(x.Str("repository", "")),
+					Pool:        x.TargetRef(),
+					MemoryMiB:   x.Int("memory", 1024),
+					CPUCount:    x.Int("cpuCount", 1),
+					DomainType:  strings.ToLower(x.Str("domainType", "XEN_HVM")),
+					Description: x.Str("description", ""),
+				})
+				if err != nil {
+					return nil, err
+				}
+				return &Result{Rows: []Row{{v.ID, v.Name}}}, nil
+			},
+		},
+	}}
+}
+
+// objectRef reads an attribute that names an object: an id when it has the
+// id's shape, a name otherwise.
+func objectRef(s string) backend.Ref {
+	if backend.IsID(s) {
+		return backend.Ref{ID: s}
+	}
+	return backend.Ref{Name: s}
+}
+
+func backendDiscover(x *Exec) backend.DiscoverRequest {
+	return backend.DiscoverRequest{Address: x.Str("ipAddress", ""), Port: int(x.Int("port", 8899)), Password: x.Str("password", "")}
+}

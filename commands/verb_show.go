@@ -1,0 +1,121 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"xenmanager/backend"
+)
+
+func verbShow() *VerbInfo {
+	v := &VerbInfo{Name: "show", Help: "Show one object's attributes as 'Key = value' lines."}
+	for _, typ := range ObjectTypes {
+		v.Specs = append(v.Specs, &Spec{Type: typ, Instance: true, Help: "Show one " + typ + ".", Run: runShow})
+	}
+	return v
+}
+
+func runShow(ctx context.Context, x *Exec) (*Result, error) {
+	b := x.Backend
+	switch x.Cmd.Spec.Type {
+	case "ServerPool":
+		p, err := b.ServerPool(ctx, x.Ref())
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Props: poolProps(p)}, nil
+	case "Server":
+		s, err := b.Server(ctx, x.Ref())
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Props: serverProps(s)}, nil
+	case "Repository":
+		r, err := b.Repository(ctx, x.Ref())
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Props: repoProps(r)}, nil
+	case "Vm":
+		v, err := b.VM(ctx, x.Ref())
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Props: vmProps(v)}, nil
+	}
+	return nil, fmt.Errorf("show: no handler for %s", x.Cmd.Spec.Type)
+}
+
+// ref prints a reference as Oracle VM does: "<id>  [<name>]".
+func ref(r backend.NamedRef) string {
+	if r.ID == "" {
+		return ""
+	}
+	return r.ID + "  [" + r.Name + "]"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func poolProps(p backend.ServerPool) []Prop {
+	props := []Prop{{"Name", p.Name}, {"Id", p.ID}, {"Description", p.Description}}
+	for i, s := range p.Servers {
+		props = append(props, Prop{fmt.Sprintf("Server %d", i+1), ref(s)})
+	}
+	for i, r := range p.Repositories {
+		props = append(props, Prop{fmt.Sprintf("Repository %d", i+1), ref(r)})
+	}
+	return append(props, Prop{"Vms", strconv.Itoa(p.VMs)})
+}
+
+func serverProps(s backend.Server) []Prop {
+	return []Prop{
+		{"Name", s.Name},
+		{"Id", s.ID},
+		{"Status", s.Status},
+		{"Hostname", s.Hostname},
+		{"IP Address", s.Address},
+		{"Agent Port", strconv.Itoa(s.Port)},
+		{"Server Pool", ref(s.Pool)},
+		{"Manufacturer", s.Manufacturer},
+		{"Product Name", s.Product},
+		{"Processor Type", s.CPUModel},
+		{"Processor Sockets Populated", itoa(s.CPUSockets)},
+		{"Cores per Processor Socket", itoa(s.CoresPerSocket)},
+		{"Threads per Core", itoa(s.ThreadsPerCore)},
+		{"Processor Speed (GHz)", fmt.Sprintf("%.3f", float64(s.CPUKHz)/1e6)},
+		{"Memory (MiB)", itoa(s.TotalMemoryMiB)},
+		{"Dom0 Memory (MiB)", itoa(s.Dom0MemoryMiB)},
+		{"OVM Version", s.OVMVersion},
+		{"Agent Version", s.AgentVersion},
+		{"Unique Id", s.UniqueID},
+		{"Certificate SHA-256", s.CertSPKISHA256},
+		{"Running Vms", strconv.Itoa(s.RunningVMs)},
+	}
+}
+
+func repoProps(r backend.Repository) []Prop {
+	return []Prop{
+		{"Name", r.Name},
+		{"Id", r.ID},
+		{"Server Pool", ref(r.Pool)},
+		{"File System Location", r.FSLocation},
+		{"Mount Point", r.MountPoint},
+		{"Vms", strconv.Itoa(r.VMs)},
+	}
+}
+
+func vmProps(v backend.VM) []Prop {
+	return []Prop{
+		{"Name", v.Name},
+		{"Id", v.ID},
+		{"Status", v.Status},
+		{"Server", ref(v.Server)},
+		{"Server Pool", ref(v.Pool)},
+		{"Repository", ref(v.Repository)},
+		{"Memory (MB)", itoa(v.MemoryMiB)},
+		{"Processors", itoa(v.CPUCount)},
+		{"Domain Type", domainTypeName(v.DomainType)},
+		{"Description", v.Description},
+	}
+}
