@@ -1,0 +1,144 @@
+package shell
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+
+	"github.com/gliderlabs/ssh"
+	"golang.org/x/term"
+
+	"xenmanager/backend"
+	"xenmanager/commands"
+)
+
+// maxBatchLine bounds one line of a stdin batch; a longer line is reported
+// as an error and skipped, and the batch goes on.
+const maxBatchLine = 1 << 20
+
+// handle runs one SSH session: an exec command, a stdin batch, or an
+// interactive terminal, each ending with the exit status of CLI.md.
+func (s *Server) handle(sess ssh.Session) {
+	actor, ok := sess.Context().Value(actorKey).(backend.Actor)
+	if !ok {
+		// Authentication always sets the actor; refuse if it somehow did not.
+		io.WriteString(sess.Stderr(), "not authenticated\n")
+		sess.Exit(3)
+		return
+	}
+	ptyReq, winCh, isPty := sess.Pty()
+	// gliderlabs/ssh's window-change channel holds one item: drain it
+	// continuously or the session hangs (LIBRARIES.md).
+	resize := make(chan ssh.Window, 1)
+	go func() {
+		for w := range winCh {
+			select {
+			case <-resize:
+			default:
+			}
+			resize <- w
+		}
+	}()
+
+	ctx := sess.Context()
+	s.log.Info("session started", "user", actor.User, "remote", actor.Remote, "pty", isPty, "exec", sess.RawCommand() != "")
+	var status int
+	switch {
+	case sess.RawCommand() != "":
+		var out io.Writer = sess
+		if isPty {
+			out = crlfWriter{sess}
+		}
+		cs := commands.NewSession(s.cfg.Registry, s.cfg.Backend, actor, out, s.log)
+		status = cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
+	case isPty:
+		status = s.interactive(sess, actor, ptyReq, resize)
+	default:
+		status = s.batch(sess, actor)
+	}
+	s.log.Info("session ended", "user", actor.User, "remote", actor.Remote, "status", status)
+	sess.Exit(status)
+}
+
+// batch runs stdin line by line, as a script: no prompt, no echo.
+func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
+	cs := commands.NewSession(s.cfg.Registry, s.cfg.Backend, actor, sess, s.log)
+	worst := commands.OK
+	r := bufio.NewReaderSize(sess, 64*1024)
+	for !cs.Exited() {
+		line, tooLong, err := readLine(r, maxBatchLine)
+		if tooLong {
+			// Let the parser produce the error message for an over-long line.
+			line = line[:commands.MaxCommandBytes+1]
+		}
+		if len(line) > 0 || err == nil {
+			if o := cs.RunLine(sess.Context(), string(line)); o > worst {
+				worst = o
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	return worst.ExitStatus()
+}
+
+// readLine reads one line without its end (\n or \r\n). A line longer than
+// limit is consumed whole but only its first limit bytes are returned, with
+// tooLong set. err is io.EOF after the last line (which may lack a newline).
+func readLine(r *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line) < limit {
+			take := min(len(chunk), limit-len(line))
+			line = append(line, chunk[:take]...)
+			if take < len(chunk) {
+				tooLong = true
+			}
+		} else if len(chunk) > 0 {
+			tooLong = true
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		return line, tooLong, err
+	}
+}
+
+// interactive runs a terminal session with line editing and history.
+func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty, resize <-chan ssh.Window) int {
+	t := term.NewTerminal(sess, "OVM> ")
+	t.SetSize(pty.Window.Width, pty.Window.Height)
+	go func() {
+		for {
+			select {
+			case w := <-resize:
+				t.SetSize(w.Width, w.Height)
+			case <-sess.Context().Done():
+				return
+			}
+		}
+	}()
+	cs := commands.NewSession(s.cfg.Registry, s.cfg.Backend, actor, t, s.log)
+	for !cs.Exited() {
+		line, err := t.ReadLine()
+		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {
+			// Ctrl-D, Ctrl-C (x/term reports both as EOF) or a closed channel.
+			return 0
+		}
+		cs.RunLine(sess.Context(), line)
+	}
+	return 0
+}
+
+// crlfWriter turns \n into \r\n for a client terminal in raw mode.
+type crlfWriter struct{ w io.Writer }
+
+func (c crlfWriter) Write(p []byte) (int, error) {
+	if _, err := c.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
