@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +58,13 @@ func dsn(path string, readOnly bool) string {
 // Open opens (creating if needed) the database at path and applies every
 // migration it has not seen yet.
 func Open(ctx context.Context, path string) (*Store, error) {
+	// The database holds password hashes and sealed agent passwords: create
+	// it private (SQLite gives its -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -109,6 +109,13 @@ func serve(args []string) error {
 		defer fleet.stop()
 	}
 
+	// VMs recorded running may have stopped while the manager was down.
+	if n, err := mgr.Reconcile(ctx); err != nil {
+		log.Warn("reconcile at start-up failed", "err", err)
+	} else if n > 0 {
+		log.Info("reconciled VM states with the agents", "changed", n)
+	}
+
 	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
 		Backend: mgr, Registry: commands.Default, Logger: log})
 	if err != nil {

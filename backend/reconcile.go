@@ -1,0 +1,58 @@
+package backend
+
+import (
+	"context"
+
+	"xenmanager/store"
+)
+
+// Reconcile brings the recorded state of VMs in line with what each server's
+// agent reports: a VM recorded Running whose domain is gone (the server
+// rebooted, the guest shut itself down) is recorded Stopped. Servers that do
+// not answer are left as they are and logged. It returns how many VMs changed.
+func (m *Manager) Reconcile(ctx context.Context) (int, error) {
+	servers, err := m.st.Read().Servers(ctx)
+	if err != nil {
+		return 0, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	changed := 0
+	for _, s := range servers {
+		placed, err := m.st.Read().VMsOnServer(ctx, s.ID)
+		if err != nil {
+			return changed, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
+		}
+		if len(placed) == 0 {
+			continue
+		}
+		c, err := m.client(s)
+		if err != nil {
+			return changed, err
+		}
+		domains, err := c.ListVMs(ctx)
+		if err != nil {
+			m.log.Warn("reconcile: server does not answer; its VMs keep their recorded state", "server", s.Name, "err", err)
+			continue
+		}
+		live := map[string]bool{}
+		for _, d := range domains {
+			live[d.UUID] = true
+		}
+		for _, v := range placed {
+			if live[v.ID] {
+				continue
+			}
+			unlock, err := m.locks.lock(ctx, v.ID)
+			if err != nil {
+				return changed, err
+			}
+			err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, "", VMStopped) })
+			unlock()
+			if err != nil {
+				return changed, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
+			}
+			m.log.Info("reconcile: vm is no longer running on its server", "vm", v.Name, "server", s.Name)
+			changed++
+		}
+	}
+	return changed, nil
+}
