@@ -166,4 +166,3 @@ func announceAdmin(ctx context.Context, mgr *backend.Manager, data string) error
 	fmt.Printf("created user admin with password %s (also in %s)\n", password, path)
 	return nil
 }
-

@@ -1,0 +1,154 @@
+// Package agentserver is the agent's HTTPS front: it serves the XML-RPC
+// protocol of AGENT-PROTOCOL.md over TLS with basic auth, and dispatches each
+// call to a simulated Xen host (package xensim).
+package agentserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"xenmanager/backend/xensim"
+)
+
+// Config configures an agent.
+type Config struct {
+	DataDir    string // state, certificate and repository mount points; created if missing
+	Password   string // the basic-auth password of user "oracle"; required
+	Hostname   string // os.Hostname when empty
+	CPUs       int    // xensim.DefaultCPUs when 0
+	MemoryMiB  int64  // xensim.DefaultMemoryMiB when 0
+	SimControl bool   // serve sim_set (fault injection), for tests only
+	Logger     *slog.Logger
+}
+
+// Timeouts of the HTTP server. Calls themselves may take long (an injected
+// latency or hang), so there is no write timeout; a stalled client is cut
+// by the read timeouts.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 2 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Agent is one running agent: a simulated host behind an HTTPS server.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	host    *xensim.Host
+	cert    tls.Certificate
+	spki    string
+	methods map[string]method
+	srv     *http.Server
+	// stop cancels the base context of every request, so that calls blocked
+	// in an injected hang or latency end when the agent shuts down.
+	stop context.CancelFunc
+}
+
+// New prepares an agent: it loads or creates the simulated host's state and
+// the certificate in cfg.DataDir. It does not listen; see Serve and Start.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Password == "" {
+		return nil, errors.New("agent: a password is required (there is no default password)")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("agent: a data directory is required")
+	}
+	if cfg.Hostname == "" {
+		name, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("agent: hostname: %w", err)
+		}
+		cfg.Hostname = name
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	host, err := xensim.New(xensim.Config{
+		DataDir:   cfg.DataDir,
+		Hostname:  cfg.Hostname,
+		CPUs:      cfg.CPUs,
+		MemoryMiB: cfg.MemoryMiB,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	cert, err := loadOrCreateCert(host.DataDir(), cfg.Hostname)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	spki, err := spkiSHA256(cert)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, host: host, cert: cert, spki: spki}
+	a.methods = a.methodTable()
+	base, stop := context.WithCancel(context.Background())
+	a.stop = stop
+	a.srv = &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	return a, nil
+}
+
+// Host is the simulated host behind the agent.
+func (a *Agent) Host() *xensim.Host { return a.host }
+
+// SPKISHA256 is the hex SHA-256 of the certificate's SubjectPublicKeyInfo,
+// the value the manager pins.
+func (a *Agent) SPKISHA256() string { return a.spki }
+
+// Serve accepts TLS connections on l and serves calls, concurrently and with
+// keep-alive, until Shutdown; it then returns nil.
+func (a *Agent) Serve(l net.Listener) error {
+	tl := tls.NewListener(l, &tls.Config{
+		Certificates: []tls.Certificate{a.cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	})
+	a.log.Info("agent serving", "address", l.Addr().String(), "hostname", a.cfg.Hostname, "spki_sha256", a.spki)
+	err := a.srv.Serve(tl)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting calls, abandons calls blocked by injected faults,
+// and waits for the others to finish or ctx to end.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.stop()
+	return a.srv.Shutdown(ctx)
+}
+
+// Start creates an agent, listens on addr ("127.0.0.1:0" in tests) and
+// serves in a goroutine. It returns the address actually bound.
+func Start(cfg Config, addr string) (*Agent, net.Addr, error) {
+	a, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent: listen on %s: %w", addr, err)
+	}
+	go func() {
+		if err := a.Serve(l); err != nil {
+			a.log.Error("agent stopped serving", "address", l.Addr().String(), "err", err)
+		}
+	}()
+	return a, l.Addr(), nil
+}

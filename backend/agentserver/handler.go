@@ -1,0 +1,125 @@
+package agentserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/backend/xmlrpcserver"
+)
+
+// ServeHTTP serves one XML-RPC call: POST on the protocol's paths, basic
+// auth, then decode, dispatch and encode. Failures after authentication are
+// XML-RPC faults with HTTP 200, as XML-RPC wants.
+func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != agentapi.Path && r.URL.Path != agentapi.PathRPC2 {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "XML-RPC calls are POSTed", http.StatusMethodNotAllowed)
+		return
+	}
+	if !a.authorized(r) {
+		a.log.Warn("agent call refused: wrong credentials", "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Basic realm="xenagent"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	start := time.Now()
+	method, params, err := xmlrpcserver.DecodeCall(http.MaxBytesReader(w, r.Body, xmlrpcserver.MaxCallBytes))
+	var result any
+	if err != nil {
+		err = agentapi.Errorf(agentapi.FaultInvalidArgument, "malformed XML-RPC call: %v", err)
+	} else {
+		result, err = a.dispatch(&call{ctx: r.Context(), req: r, method: method, params: params})
+	}
+	var body bytes.Buffer
+	if err == nil {
+		if encErr := xmlrpcserver.EncodeResponse(&body, result); encErr != nil {
+			a.log.Error("agent cannot encode a result", "method", method, "err", encErr)
+			err = agentapi.Errorf(agentapi.FaultInternalError, "cannot encode the result of %s (see the agent log)", method)
+		}
+	}
+	code := 0
+	if err != nil {
+		f, ok := agentapi.AsFault(err)
+		if !ok {
+			a.log.Error("agent call failed unexpectedly", "method", method, "err", err)
+			f = agentapi.Errorf(agentapi.FaultInternalError, "%v", err)
+		}
+		code = int(f.Code)
+		body.Reset()
+		_ = xmlrpcserver.EncodeFault(&body, code, f.FaultString()) // cannot fail on a buffer
+	}
+	a.log.Debug("agent call", "method", method, "fault", code, "remote", r.RemoteAddr, "duration", time.Since(start))
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write(body.Bytes()) // a client gone away is not the agent's problem
+}
+
+// authorized checks basic auth in constant time; hashing first makes the
+// comparison independent of the lengths too.
+func (a *Agent) authorized(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	eq := func(x, y string) int {
+		hx, hy := sha256.Sum256([]byte(x)), sha256.Sum256([]byte(y))
+		return subtle.ConstantTimeCompare(hx[:], hy[:])
+	}
+	return eq(user, agentapi.AgentUser)&eq(pass, a.cfg.Password) == 1
+}
+
+// dispatch checks the call against the method table and runs it. A panic in
+// a method is logged and becomes an InternalError fault, so that one bad
+// call cannot take the agent down.
+func (a *Agent) dispatch(c *call) (result any, err error) {
+	m, ok := a.methods[c.method]
+	if !ok {
+		return nil, agentapi.Errorf(agentapi.FaultInvalidArgument, "unknown method %s", c.method)
+	}
+	if err := m.check(c); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("agent method panicked", "method", c.method, "panic", p, "stack", string(debug.Stack()))
+			result, err = nil, agentapi.Errorf(agentapi.FaultInternalError, "internal error in %s (see the agent log)", c.method)
+		}
+	}()
+	if a.cfg.SimControl {
+		if err := a.host.BeforeCall(c.ctx, c.method); err != nil {
+			return nil, err
+		}
+	}
+	return m.fn(c)
+}
+
+// call is one decoded call on its way through dispatch.
+type call struct {
+	ctx    context.Context
+	req    *http.Request
+	method string
+	params []any
+}
+
+// localHost is the address the client reached the agent at, without port.
+func (c *call) localHost() string {
+	addr, ok := c.ctx.Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	return host
+}

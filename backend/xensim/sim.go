@@ -1,0 +1,253 @@
+package xensim
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"xenmanager/backend/agentapi"
+)
+
+// faults is the injected misbehaviour of the host (sim_set). The agent
+// consults it only when it runs with simulation control.
+type faults struct {
+	mu       sync.Mutex               // guards the fields below
+	latency  map[string]time.Duration // by method name
+	failNext map[string]string        // by method name: the message of the next call's fault
+	dirty    map[string]int64         // by VM uuid: pages per second (kept for migration)
+	hung     chan struct{}            // non-nil while hang is on; closed when it is turned off
+	blocked  int                      // calls waiting in a hang now
+}
+
+// Sim parameter names of sim_set.
+const (
+	SimLatencyMS = "latency_ms"
+	SimFailNext  = "fail_next"
+	SimDirty     = "dirty_pages_per_s"
+	SimCrashVM   = "crash_vm"
+	SimHang      = "hang"
+)
+
+// maxLatency bounds an injected latency, so that a typo cannot park calls
+// for days.
+const maxLatency = 10 * time.Minute
+
+// BeforeCall applies the injected faults to a call of method: it blocks
+// while the host hangs, waits the method's latency, then fails with the
+// method's pending fail_next message (once). It returns early with an
+// InternalError when ctx ends. sim_set itself is never delayed, so that a
+// hang can be lifted.
+func (h *Host) BeforeCall(ctx context.Context, method string) error {
+	if method == agentapi.MethodSimSet {
+		return nil
+	}
+	f := &h.faults
+	f.mu.Lock()
+	hung, delay := f.hung, f.latency[method]
+	if hung != nil {
+		f.blocked++
+	}
+	f.mu.Unlock()
+	abandoned := func() error {
+		return agentapi.Errorf(agentapi.FaultInternalError, "call to %s abandoned: %v", method, context.Cause(ctx))
+	}
+	if hung != nil {
+		var err error
+		select {
+		case <-hung:
+		case <-ctx.Done():
+			err = abandoned()
+		}
+		f.mu.Lock()
+		f.blocked--
+		f.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return abandoned()
+		}
+	}
+	f.mu.Lock()
+	msg, fail := f.failNext[method]
+	delete(f.failNext, method)
+	f.mu.Unlock()
+	if fail {
+		return agentapi.Errorf(agentapi.FaultInternalError, "%s", msg)
+	}
+	return nil
+}
+
+// simSettings is a checked sim_set request.
+type simSettings struct {
+	latency  map[string]time.Duration
+	failNext map[string]string
+	dirty    map[string]int64
+	crashVM  string
+	hang     *bool
+}
+
+// SimSet changes the injected faults (sim_set). Every key is checked before
+// anything changes. latency_ms maps method names to milliseconds (0 clears),
+// fail_next method names to the message of one InternalError (""
+// clears), dirty_pages_per_s VM uuids to a rate, crash_vm names a live
+// domain (by uuid or VM id) that becomes crashed, hang (bool) makes every
+// other call block until it is set false.
+func (h *Host) SimSet(params map[string]any) error {
+	s, err := parseSimSettings(params)
+	if err != nil {
+		return err
+	}
+	if s.crashVM != "" {
+		if err := h.crash(s.crashVM); err != nil {
+			return err
+		}
+	}
+	f := &h.faults
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for m, d := range s.latency {
+		if f.latency == nil {
+			f.latency = map[string]time.Duration{}
+		}
+		if d == 0 {
+			delete(f.latency, m)
+		} else {
+			f.latency[m] = d
+		}
+	}
+	for m, msg := range s.failNext {
+		if f.failNext == nil {
+			f.failNext = map[string]string{}
+		}
+		if msg == "" {
+			delete(f.failNext, m)
+		} else {
+			f.failNext[m] = msg
+		}
+	}
+	for id, rate := range s.dirty {
+		if f.dirty == nil {
+			f.dirty = map[string]int64{}
+		}
+		f.dirty[id] = rate
+	}
+	if s.hang != nil {
+		switch {
+		case *s.hang && f.hung == nil:
+			f.hung = make(chan struct{})
+		case !*s.hang && f.hung != nil:
+			close(f.hung)
+			f.hung = nil
+		}
+	}
+	return nil
+}
+
+// HungCalls is the number of calls blocked by a hang right now; tests use it
+// to know a call has arrived before they lift the hang.
+func (h *Host) HungCalls() int {
+	h.faults.mu.Lock()
+	defer h.faults.mu.Unlock()
+	return h.faults.blocked
+}
+
+// DirtyPageRate is the dirty-page rate set for a VM uuid by sim_set, 0 when
+// none.
+func (h *Host) DirtyPageRate(uuid string) int64 {
+	h.faults.mu.Lock()
+	defer h.faults.mu.Unlock()
+	return h.faults.dirty[uuid]
+}
+
+func parseSimSettings(params map[string]any) (simSettings, error) {
+	var s simSettings
+	bad := func(format string, args ...any) (simSettings, error) {
+		return simSettings{}, agentapi.Errorf(agentapi.FaultInvalidArgument, "sim_set: "+format, args...)
+	}
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := params[k]
+		switch k {
+		case SimLatencyMS, SimDirty:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return bad("%s must be a struct of name to integer, got %T", k, v)
+			}
+			for name, x := range m {
+				n, err := agentapi.ToInt(x)
+				if err != nil || n < 0 {
+					return bad("%s.%s must be a non-negative integer, got %#v", k, name, x)
+				}
+				if k == SimDirty {
+					if s.dirty == nil {
+						s.dirty = map[string]int64{}
+					}
+					s.dirty[name] = n
+					continue
+				}
+				d := time.Duration(n) * time.Millisecond
+				if n > int64(maxLatency/time.Millisecond) {
+					return bad("%s.%s is %d ms, more than the %v allowed", k, name, n, maxLatency)
+				}
+				if s.latency == nil {
+					s.latency = map[string]time.Duration{}
+				}
+				s.latency[name] = d
+			}
+		case SimFailNext:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return bad("%s must be a struct of method name to message, got %T", k, v)
+			}
+			s.failNext = map[string]string{}
+			for name, x := range m {
+				msg, ok := x.(string)
+				if !ok {
+					return bad("%s.%s must be a string, got %T", k, name, x)
+				}
+				s.failNext[name] = msg
+			}
+		case SimCrashVM:
+			id, ok := v.(string)
+			if !ok || id == "" {
+				return bad("%s must be a VM uuid, got %#v", k, v)
+			}
+			s.crashVM = id
+		case SimHang:
+			b, ok := v.(bool)
+			if !ok {
+				return bad("%s must be a boolean, got %T", k, v)
+			}
+			s.hang = &b
+		default:
+			return bad("unknown setting %q (known: %s, %s, %s, %s, %s)", k,
+				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimHang)
+		}
+	}
+	return s, nil
+}
+
+// crash turns the live domain with uuid or VM id into a crashed one.
+func (h *Host) crash(id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range h.domains {
+		if d.uuid == id || d.vmID == id {
+			d.setState(agentapi.StateCrashed, h.now())
+			return nil
+		}
+	}
+	return agentapi.Errorf(agentapi.FaultNotFound, "sim_set: no live domain %s on this server to crash", id)
+}

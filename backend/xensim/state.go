@@ -1,0 +1,108 @@
+package xensim
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// stateFile is the name of the persistent state inside the data directory.
+const stateFile = "state.json"
+
+// persistentState is what survives a restart of the agent. Domains are not
+// in it: a restarted agent is a rebooted host.
+type persistentState struct {
+	UniqueID     string               `json:"unique_id"`
+	ManagerUUID  string               `json:"manager_uuid,omitempty"`
+	ManagerName  string               `json:"manager_name,omitempty"`
+	PoolUUID     string               `json:"pool_uuid,omitempty"`
+	PoolAlias    string               `json:"pool_alias,omitempty"`
+	PoolMaster   string               `json:"pool_master,omitempty"`
+	PoolMembers  []string             `json:"pool_members,omitempty"`
+	Repositories map[string]RepoState `json:"repositories"`
+}
+
+// RepoState is a repository known to the host.
+type RepoState struct {
+	UUID       string `json:"uuid"`
+	Alias      string `json:"alias"`
+	FSLocation string `json:"fs_location"` // the shared directory
+	MountPoint string `json:"mount_point"` // as the manager named it, e.g. /OVS/Repositories/<uuid>
+}
+
+// loadState reads state.json, or creates it with a fresh unique id.
+func (h *Host) loadState() error {
+	path := filepath.Join(h.dataDir, stateFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		h.state = persistentState{UniqueID: newUUID(), Repositories: map[string]RepoState{}}
+		return h.saveLocked()
+	case err != nil:
+		return fmt.Errorf("xensim: read state: %w", err)
+	}
+	var st persistentState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("xensim: %s is corrupt (fix or remove it; removing it makes a new server identity): %w", path, err)
+	}
+	if st.UniqueID == "" {
+		return fmt.Errorf("xensim: %s has no unique_id", path)
+	}
+	if st.Repositories == nil {
+		st.Repositories = map[string]RepoState{}
+	}
+	h.state = st
+	return nil
+}
+
+// saveLocked writes state.json atomically (temp file, fsync, rename). h.mu
+// must be held, or h not yet shared.
+func (h *Host) saveLocked() error {
+	data, err := json.MarshalIndent(h.state, "", "  ")
+	if err != nil {
+		return fmt.Errorf("xensim: encode state: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(h.dataDir, stateFile), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("xensim: save state: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data so that readers see the old or
+// the new content, never a part.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,152 @@
+// Command xenagent is the agent that runs on each Xen server: it speaks the
+// XML-RPC protocol of AGENT-PROTOCOL.md over HTTPS and, in this project,
+// drives a simulated Xen host whose repositories are real directories.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"xenmanager/backend/agentserver"
+)
+
+// passwordFileName is where a generated password is kept in the data
+// directory.
+const passwordFileName = "agent-password"
+
+// shutdownGrace is how long calls in flight may finish after a signal.
+const shutdownGrace = 10 * time.Second
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "xenagent:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", fmt.Sprintf(":%d", 8899), "address to serve HTTPS on")
+	dataDir := flag.String("data", "./xenagent-data", "data directory: state, certificate, password, repository mount points")
+	passwordFile := flag.String("password-file", "", "file holding the agent password (default: generate one into DATA/"+passwordFileName+" on first start)")
+	hostname := flag.String("hostname", "", "host name to report (default: the system's)")
+	cpus := flag.Int("cpus", 8, "CPUs (hardware threads) of the simulated host")
+	memory := flag.Int64("memory-mib", 32768, "memory of the simulated host in MiB")
+	simControl := flag.Bool("sim-control", false, "serve sim_set (fault injection); for tests only")
+	debug := flag.Bool("debug", false, "log every call")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	password, err := loadPassword(*passwordFile, *dataDir)
+	if err != nil {
+		return err
+	}
+	agent, err := agentserver.New(agentserver.Config{
+		DataDir:    *dataDir,
+		Password:   password,
+		Hostname:   *hostname,
+		CPUs:       *cpus,
+		MemoryMiB:  *memory,
+		SimControl: *simControl,
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	fmt.Printf("xenagent listening on %s\n", l.Addr())
+	fmt.Printf("certificate SPKI SHA-256: %s\n", agent.SPKISHA256())
+	if *simControl {
+		logger.Warn("simulation control is on: sim_set can inject faults")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- agent.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := agent.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// loadPassword reads the password from file when given; otherwise from
+// DATA/agent-password, which is created with a random password on first
+// start (and its place printed once). There is never a built-in password.
+func loadPassword(file, dataDir string) (string, error) {
+	if file != "" {
+		return readPassword(file)
+	}
+	path := filepath.Join(dataDir, passwordFileName)
+	pw, err := readPassword(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return pw, err
+	}
+	var raw [18]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails
+	pw = base64.RawURLEncoding.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create password file: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, pw); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write password file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write password file: %w", err)
+	}
+	abs, _ := filepath.Abs(path)
+	fmt.Fprintf(os.Stderr, "xenagent: generated the agent password (user %q) into %s; give it to the manager when adding this server\n", "oracle", abs)
+	return pw, nil
+}
+
+func readPassword(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(string(data), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	return pw, nil
+}
