@@ -20,7 +20,10 @@ type token struct {
 }
 
 // maxLineBytes bounds one command line; longer lines are refused whole.
-const maxLineBytes = 8192
+const maxLineBytes = MaxCommandBytes
+
+// MaxCommandBytes is the longest command line accepted.
+const MaxCommandBytes = 8192
 
 // splitCommands cuts a line at ';' outside quotes. It never fails: an
 // unterminated quote is reported by lex on the piece that holds it.
