@@ -34,6 +34,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, "xenmanager:", err)
 			os.Exit(1)
 		}
+	case "reference":
+		// Hidden: writes docs/reference.md (make docs).
+		fmt.Print(commands.Reference(commands.Default))
 	case "help", "-h", "--help":
 		usage(os.Stdout)
 	default:

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests drive the built binary with the stock OpenSSH client and
+// sshpass, as an operator's scripts do. CI installs both (.ci/run); elsewhere
+// the tests are skipped when either is missing.
+
+func needTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"ssh", "sshpass"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI: %v", tool, err)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+var binary struct {
+	path string
+	err  error
+}
+
+// buildBinary builds the manager once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if binary.path == "" && binary.err == nil {
+		dir, err := os.MkdirTemp("", "xenmanager-e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary.path = filepath.Join(dir, "xenmanager")
+		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.path != "" {
+		os.RemoveAll(filepath.Dir(binary.path))
+	}
+	os.Exit(code)
+}
+
+// manager is a running `xenmanager serve` process.
+type manager struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	port     string
+	data     string
+	password string
+	stderr   *bytes.Buffer
+	known    string // known_hosts file of this test's client
+}
+
+var listenRx = regexp.MustCompile(`^xenmanager listening on 127\.0\.0\.1:(\d+)$`)
+
+// startManager runs serve on a free loopback port with a demo fleet and
+// waits until it prints its listening line.
+func startManager(t *testing.T, data string, demo int) *manager {
+	t.Helper()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--demo", fmt.Sprint(demo))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &manager{t: t, cmd: cmd, data: data, stderr: &bytes.Buffer{}, known: filepath.Join(data, "..", "known_hosts")}
+	cmd.Stderr = m.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.stop)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		io.Copy(io.Discard, stdout)
+	}()
+	timeout := time.After(60 * time.Second)
+	for m.port == "" {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("manager exited before listening:\n%s", m.stderr)
+			}
+			if mm := listenRx.FindStringSubmatch(line); mm != nil {
+				m.port = mm[1]
+			}
+		case <-timeout:
+			t.Fatalf("manager did not start within 60 s:\n%s", m.stderr)
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	pw, err := os.ReadFile(filepath.Join(data, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.password = strings.TrimSpace(string(pw))
+	return m
+}
+
+func (m *manager) stop() {
+	if m.cmd.ProcessState != nil {
+		return
+	}
+	m.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		m.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// ssh runs the OpenSSH client against the manager with password login.
+// strict selects StrictHostKeyChecking=yes instead of accept-new.
+func (m *manager) ssh(stdin string, strict bool, args ...string) (string, int) {
+	m.t.Helper()
+	check := "accept-new"
+	if strict {
+		check = "yes"
+	}
+	full := append([]string{"-e", "ssh", "-p", m.port,
+		"-o", "StrictHostKeyChecking=" + check, "-o", "UserKnownHostsFile=" + m.known,
+		// The port changes across restarts; key the entry by a fixed alias.
+		"-o", "HostKeyAlias=xenmanager-e2e",
+		"-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
+		"-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "admin@127.0.0.1"}, args...)
+	cmd := exec.Command("sshpass", full...)
+	cmd.Env = append(os.Environ(), "SSHPASS="+m.password)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &exitErr):
+		if strings.Contains(errOut.String(), "Host key verification failed") || exitErr.ExitCode() == 255 {
+			return out.String() + errOut.String(), 255
+		}
+		return out.String(), exitErr.ExitCode()
+	}
+	m.t.Fatalf("ssh: %v\n%s", err, errOut.String())
+	return "", -1
+}
+
+func TestOpenSSHExecAndBatches(t *testing.T) {
+	needTools(t)
+	m := startManager(t, filepath.Join(t.TempDir(), "data"), 2)
+
+	out, status := m.ssh("", false, "list Server")
+	if status != 0 || !strings.Contains(out, "Status: Success") || strings.Count(out, "  id:") != 2 {
+		t.Fatalf("exec list Server: exit %d\n%s", status, out)
+	}
+
+	script := "create Vm name=e2e1 repository=demo-repo memory=512\nstart Vm name=e2e1\nstart Vm name=nosuchvm\nshow Vm name=e2e1\n"
+	out, status = m.ssh(script, false)
+	if status != 1 {
+		t.Fatalf("batch with one failing command: exit %d, want 1\n%s", status, out)
+	}
+	if strings.Count(out, "Status: Success") != 3 || !strings.Contains(out, `Error Msg: XM_0404E: Vm "nosuchvm" not found`) {
+		t.Fatalf("batch output:\n%s", out)
+	}
+	// An Oracle-style script reads "Key = value" lines of show Vm.
+	fields := map[string]string{}
+	for _, line := range strings.Split(out[strings.LastIndex(out, "Command: show Vm"):], "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " = "); ok {
+			fields[k] = v
+		}
+	}
+	if fields["Name"] != "e2e1" || fields["Status"] != "Running" || len(fields["Id"]) != 32 {
+		t.Fatalf("parsed show Vm = %v", fields)
+	}
+
+	out, status = m.ssh("this is garbage\nlist ServerPool\n", false)
+	if status != 2 || !strings.Contains(out, "XM_0001E") || !strings.Contains(out, "name:demo-pool") {
+		t.Fatalf("batch with a garbage line: exit %d, want 2 and the next line answered\n%s", status, out)
+	}
+
+	out, status = m.ssh("", false, "stop Vm name=e2e1; delete Vm name=e2e1; show Vm name=e2e1")
+	if status != 1 || strings.Count(out, "Status: Success") != 2 || !strings.Contains(out, "XM_0404E") {
+		t.Fatalf("joined exec: exit %d\n%s", status, out)
+	}
+}
+
+// A restart keeps the host key (strict host key checking passes), the admin
+// password, and the demo fleet, whose agents come back on new ports.
+func TestOpenSSHRestartKeepsIdentity(t *testing.T) {
+	needTools(t)
+	data := filepath.Join(t.TempDir(), "data")
+	m := startManager(t, data, 2)
+	if out, status := m.ssh("", false, "create Vm name=keep repository=demo-repo memory=256"); status != 0 {
+		t.Fatalf("create: exit %d\n%s", status, out)
+	}
+	m.stop()
+
+	m2 := startManager(t, data, 2)
+	m2.known = m.known
+	if m2.password != m.password {
+		t.Fatal("admin password changed across a restart")
+	}
+	if strings.Contains(m2.stderr.String(), "created user admin") {
+		t.Fatal("a second start created the admin user again")
+	}
+	out, status := m2.ssh("", true, "start Vm name=keep; list Server")
+	if status != 0 || strings.Count(out, "  id:") != 2 {
+		t.Fatalf("after restart: exit %d\n%s", status, out)
+	}
+
+	// And the check can fail: a manager with a new host key is refused.
+	m3 := startManager(t, filepath.Join(t.TempDir(), "other"), 0)
+	m3.known = m.known
+	if out, status := m3.ssh("", true, "list Server"); status != 255 || !strings.Contains(out, "Host key verification failed") {
+		t.Fatalf("a different host key was accepted under strict checking: exit %d\n%s", status, out)
+	}
+}
