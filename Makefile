@@ -4,7 +4,6 @@ BIN      := bin
 DATA     ?= xenmanager-data
 LISTEN   ?= :10000
 DEMO     ?= 3
-export CGO_ENABLED ?= 0
 
 .PHONY: help build run test fuzz check docs clean
 
@@ -12,14 +11,14 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/xenmanager and bin/xenagent
-	$(GO) build -o $(BIN)/xenmanager ./cmd/xenmanager
-	$(GO) build -o $(BIN)/xenagent ./cmd/xenagent
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenmanager ./cmd/xenmanager
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenagent ./cmd/xenagent
 
 run: build ## run the manager on $(LISTEN) with a demo fleet of $(DEMO) simulated servers (data in $(DATA))
 	$(BIN)/xenmanager serve --listen $(LISTEN) --data $(DATA) --demo $(DEMO)
 
 test: check ## run every test: vet, format and import checks, unit, integration (-race) and end-to-end through OpenSSH
-	$(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	$(GO) test ./commands -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
