@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -31,35 +32,41 @@ func needTools(t *testing.T) {
 	}
 }
 
-var binary struct {
-	path string
-	err  error
+var binaries struct {
+	dir string
+	err error
 }
 
-// buildBinary builds the manager once per test run.
-func buildBinary(t *testing.T) string {
+// buildBinary builds the manager and the agent once per test run and
+// returns the path of the one named.
+func buildBinary(t *testing.T, name ...string) string {
 	t.Helper()
-	if binary.path == "" && binary.err == nil {
+	if binaries.dir == "" && binaries.err == nil {
 		dir, err := os.MkdirTemp("", "xenmanager-e2e")
 		if err != nil {
 			t.Fatal(err)
 		}
-		binary.path = filepath.Join(dir, "xenmanager")
-		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		binaries.dir = dir
+		for _, pkg := range []string{".", "../xenagent"} {
+			out, err := exec.Command("go", "build", "-o", dir, pkg).CombinedOutput()
+			if err != nil {
+				binaries.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+			}
 		}
 	}
-	if binary.err != nil {
-		t.Fatal(binary.err)
+	if binaries.err != nil {
+		t.Fatal(binaries.err)
 	}
-	return binary.path
+	if len(name) > 0 {
+		return filepath.Join(binaries.dir, name[0])
+	}
+	return filepath.Join(binaries.dir, "xenmanager")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary.path != "" {
-		os.RemoveAll(filepath.Dir(binary.path))
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
 	}
 	os.Exit(code)
 }
@@ -71,8 +78,9 @@ type manager struct {
 	port     string
 	data     string
 	password string
-	stderr   *bytes.Buffer
+	stderr   *syncBuffer
 	known    string // known_hosts file of this test's client
+	stopped  bool
 }
 
 var listenRx = regexp.MustCompile(`^xenmanager listening on 127\.0\.0\.1:(\d+)$`)
@@ -87,7 +95,7 @@ func startManager(t *testing.T, data string, demo int) *manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &manager{t: t, cmd: cmd, data: data, stderr: &bytes.Buffer{}, known: filepath.Join(data, "..", "known_hosts")}
+	m := &manager{t: t, cmd: cmd, data: data, stderr: &syncBuffer{}, known: filepath.Join(data, "..", "known_hosts")}
 	cmd.Stderr = m.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -128,10 +136,29 @@ func startManager(t *testing.T, data string, demo int) *manager {
 	return m
 }
 
+// syncBuffer is a bytes.Buffer safe to read while the child writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func (m *manager) stop() {
-	if m.cmd.ProcessState != nil {
+	if m.stopped {
 		return
 	}
+	m.stopped = true
 	m.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { m.cmd.Wait(); close(done) }()
@@ -246,4 +273,81 @@ func TestOpenSSHRestartKeepsIdentity(t *testing.T) {
 	if out, status := m3.ssh("", true, "list Server"); status != 255 || !strings.Contains(out, "Host key verification failed") {
 		t.Fatalf("a different host key was accepted under strict checking: exit %d\n%s", status, out)
 	}
+}
+
+var agentListenRx = regexp.MustCompile(`^xenagent listening on 127\.0\.0\.1:(\d+)$`)
+
+// startAgent runs xenagent as its own process and returns its port.
+func startAgent(t *testing.T, data, password string) string {
+	t.Helper()
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(data, "..", filepath.Base(data)+".pw")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildBinary(t, "xenagent"), "--listen", "127.0.0.1:0", "--data", data,
+		"--password-file", pwFile, "--hostname", "standalone1", "--memory-mib", "4096", "--cpus", "2")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut := &syncBuffer{}
+	cmd.Stderr = errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := agentListenRx.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stdout)
+			return m[1]
+		}
+	}
+	t.Fatalf("xenagent exited before listening:\n%s", errOut)
+	return ""
+}
+
+// The manager drives an agent that runs as a separate process.
+func TestOpenSSHWithStandaloneAgent(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	port := startAgent(t, filepath.Join(dir, "agent"), "standalone-secret")
+	m := startManager(t, filepath.Join(dir, "data"), 0)
+	script := fmt.Sprintf(`discoverServer ipAddress=127.0.0.1 port=%s password=standalone-secret
+create ServerPool name=solo
+add Server name=standalone1 to ServerPool name=solo
+create Repository name=solorepo fsLocation=%s on ServerPool name=solo
+create Vm name=big repository=solorepo memory=8192
+start Vm name=big
+create Vm name=small repository=solorepo memory=1024 cpuCount=2
+start Vm name=small
+show Vm name=small
+`, port, filepath.Join(dir, "repo"))
+	out, status := m.ssh(script, false)
+	if status != 1 || strings.Count(out, "Status: Success") != 8 {
+		t.Fatalf("standalone agent batch: exit %d, want 1 (big does not fit)\n%s", status, out)
+	}
+	if !strings.Contains(out, "XM_0507E") || !strings.Contains(out, "Vm big (8192 MiB, 1 vCPUs)") {
+		t.Fatalf("start of a VM that fits no server:\n%s", out)
+	}
+	if strings.Contains(out, "standalone-secret") {
+		t.Fatalf("the agent password is echoed:\n%s", out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "repo", "VirtualMachines", lastID(out), "vm.cfg"))
+	if err != nil || !strings.Contains(string(cfg), "memory = 1024") || !strings.Contains(string(cfg), "OVM_simple_name = 'small'") {
+		t.Fatalf("vm.cfg in the repository: %v\n%s", err, cfg)
+	}
+}
+
+// lastID returns the value of the last "Id = " line of Verbose output.
+func lastID(out string) string {
+	i := strings.LastIndex(out, "  Id = ")
+	if i < 0 {
+		return ""
+	}
+	id, _, _ := strings.Cut(out[i+len("  Id = "):], "\n")
+	return id
 }
