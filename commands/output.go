@@ -7,9 +7,13 @@ import (
 	"time"
 )
 
-// Row is one line of a list: "  id:<id>  name:<name>".
+// Row is one object of a list: "  id:<id>  name:<name>" in Verbose. Cols are
+// further columns (status, server, memory...) that Table, Json and Xml show
+// and Verbose and Sparse leave out, except for multi-object actions, whose
+// per-object "result" column Verbose shows too.
 type Row struct {
 	ID, Name string
+	Cols     []Prop
 }
 
 // Prop is one "Key = value" line of show.
@@ -37,13 +41,35 @@ const (
 // timeLayout is Oracle VM's "2026-11-21 10:20:23,345 UTC".
 const timeLayout = "2006-01-02 15:04:05,000 MST"
 
-// Report is one command's outcome as it is printed.
+// Report is one command's outcome as it is printed. A failed multi-object
+// action has both a Result (one row per object) and a Code.
 type Report struct {
 	Command string
 	Time    time.Time
-	Result  *Result // on success
-	Code    Code    // on failure
-	Msg     string  // on failure
+	Result  *Result
+	Code    Code // on failure
+	Msg     string
+}
+
+// Output modes of "set outputMode=".
+const (
+	ModeVerbose = "Verbose"
+	ModeSparse  = "Sparse"
+	ModeXML     = "Xml"
+	ModeJSON    = "Json"
+	ModeTable   = "Table"
+)
+
+// Format is how a session prints reports.
+type Format struct {
+	Mode        string // one of the Mode constants
+	Alphabetize bool   // sort show's attributes by key
+	EOL         string // line ending: "\n", "\r\n" or "\r"
+}
+
+// writeReport prints r in format f.
+func writeReport(w io.Writer, f Format, r *Report) error {
+	return writeVerbose(w, r)
 }
 
 // Failed reports whether the command failed.

@@ -86,6 +86,7 @@ type Session struct {
 	log     *slog.Logger
 	now     func() time.Time
 	exited  bool
+	format  Format
 }
 
 // NewSession starts a command session for actor writing to out.
@@ -93,7 +94,8 @@ func NewSession(reg *Registry, b *backend.Manager, actor backend.Actor, out io.W
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Session{reg: reg, backend: b, actor: actor, out: out, log: log, now: time.Now}
+	return &Session{reg: reg, backend: b, actor: actor, out: out, log: log, now: time.Now,
+		format: Format{Mode: ModeVerbose, EOL: "\n"}}
 }
 
 // Exited reports whether a command (exit) ended the session.
@@ -149,7 +151,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 }
 
 func (s *Session) write(rep *Report) {
-	if err := writeVerbose(s.out, rep); err != nil {
+	if err := writeReport(s.out, s.format, rep); err != nil {
 		s.log.Debug("session output lost", "err", err)
 	}
 }

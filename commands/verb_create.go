@@ -24,7 +24,7 @@ func verbCreate() *VerbInfo {
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Rows: []Row{{p.ID, p.Name}}}, nil
+				return &Result{Rows: []Row{{ID: p.ID, Name: p.Name}}}, nil
 			},
 		},
 		{
@@ -40,7 +40,7 @@ func verbCreate() *VerbInfo {
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Rows: []Row{{r.ID, r.Name}}}, nil
+				return &Result{Rows: []Row{{ID: r.ID, Name: r.Name}}}, nil
 			},
 		},
 		{
@@ -67,7 +67,7 @@ func verbCreate() *VerbInfo {
 				if err != nil {
 					return nil, err
 				}
-				return &Result{Rows: []Row{{v.ID, v.Name}}}, nil
+				return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}}, nil
 			},
 		},
 	}}

@@ -41,7 +41,7 @@ func verbDelete() *VerbInfo {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Rows: []Row{{v.ID, v.Name}}}, nil
+			return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}}, nil
 		},
 	}}}
 }
@@ -56,7 +56,7 @@ func verbAdd() *VerbInfo {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Rows: []Row{{s.ID, s.Name}}}, nil
+			return &Result{Rows: []Row{{ID: s.ID, Name: s.Name}}}, nil
 		},
 	}}}
 }
@@ -74,7 +74,7 @@ func verbDiscoverServer() *VerbInfo {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Rows: []Row{{s.ID, s.Name}}}, nil
+			return &Result{Rows: []Row{{ID: s.ID, Name: s.Name}}}, nil
 		},
 	}}}
 }

@@ -22,7 +22,7 @@ func runList(ctx context.Context, x *Exec) (*Result, error) {
 			return nil, err
 		}
 		for _, p := range pools {
-			res.Rows = append(res.Rows, Row{p.ID, p.Name})
+			res.Rows = append(res.Rows, Row{ID: p.ID, Name: p.Name})
 		}
 	case "Server":
 		servers, err := b.Servers(ctx)
@@ -30,7 +30,7 @@ func runList(ctx context.Context, x *Exec) (*Result, error) {
 			return nil, err
 		}
 		for _, s := range servers {
-			res.Rows = append(res.Rows, Row{s.ID, s.Name})
+			res.Rows = append(res.Rows, Row{ID: s.ID, Name: s.Name})
 		}
 	case "Repository":
 		repos, err := b.Repositories(ctx)
@@ -38,7 +38,7 @@ func runList(ctx context.Context, x *Exec) (*Result, error) {
 			return nil, err
 		}
 		for _, r := range repos {
-			res.Rows = append(res.Rows, Row{r.ID, r.Name})
+			res.Rows = append(res.Rows, Row{ID: r.ID, Name: r.Name})
 		}
 	case "Vm":
 		vms, err := b.VMs(ctx)
@@ -46,7 +46,7 @@ func runList(ctx context.Context, x *Exec) (*Result, error) {
 			return nil, err
 		}
 		for _, v := range vms {
-			res.Rows = append(res.Rows, Row{v.ID, v.Name})
+			res.Rows = append(res.Rows, Row{ID: v.ID, Name: v.Name})
 		}
 	}
 	return res, nil
