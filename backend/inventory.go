@@ -85,3 +85,21 @@ func (inv *inventory) vmView(v store.VM) VM {
 		Server: inv.serverRef(v.ServerID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, DomainType: v.DomainType,
 		Description: v.Description, CreatedAt: v.CreatedAt}
 }
+
+// objectTables maps the command language's object types to their tables.
+var objectTables = map[string]string{"Vm": "vms", "Server": "servers", "ServerPool": "server_pools", "Repository": "repositories"}
+
+// ObjectNames returns up to limit names of objects of type typ starting with
+// prefix, for completion. Unknown types and errors give no names.
+func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int) []string {
+	table, ok := objectTables[typ]
+	if !ok {
+		return nil
+	}
+	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit)
+	if err != nil {
+		m.log.Warn("completion: read names", "type", typ, "err", err)
+		return nil
+	}
+	return names
+}

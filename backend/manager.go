@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,38 +131,93 @@ func (r Ref) String() string {
 	return fmt.Sprintf("%q", r.Name)
 }
 
+// IsPattern reports whether a name is a glob pattern (* ? [...]); object
+// names cannot hold those characters (ValidateName), so the two never mix.
+func IsPattern(name string) bool { return strings.ContainsAny(name, "*?[") }
+
+// matchName reports whether name matches pattern (path.Match syntax) or, for
+// a plain name, equals it.
+func matchName(pattern, name string) (bool, error) {
+	if !IsPattern(pattern) {
+		return pattern == name, nil
+	}
+	ok, err := path.Match(pattern, name)
+	if err != nil {
+		return false, errorf(KindInvalidArgument, "name pattern %q is malformed: use * ? and [...] as in shell globs", pattern)
+	}
+	return ok, nil
+}
+
+// resolveAll returns every object ref names: the one with its id, those
+// called its name, or those matching its pattern. None is NotFound.
+func resolveAll[T any](ctx context.Context, typeName string, ref Ref,
+	byID func(context.Context, string) (T, error),
+	byName func(context.Context, string) ([]T, error),
+	all func(context.Context) ([]T, error),
+	nameOf func(T) string) ([]T, error) {
+	if ref.ID != "" {
+		v, err := byID(ctx, ref.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errorf(KindNotFound, "%s id=%s not found", typeName, ref.ID)
+		}
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
+		}
+		return []T{v}, nil
+	}
+	var found []T
+	if IsPattern(ref.Name) {
+		if _, err := matchName(ref.Name, ""); err != nil {
+			return nil, err
+		}
+		every, err := all(ctx)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
+		}
+		for _, v := range every {
+			if ok, _ := matchName(ref.Name, nameOf(v)); ok {
+				found = append(found, v)
+			}
+		}
+	} else {
+		var err error
+		if found, err = byName(ctx, ref.Name); err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
+		}
+	}
+	if len(found) == 0 {
+		if IsPattern(ref.Name) {
+			return nil, errorf(KindNotFound, "no %s matches %q", typeName, ref.Name)
+		}
+		return nil, errorf(KindNotFound, "%s %q not found", typeName, ref.Name)
+	}
+	return found, nil
+}
+
 // resolve finds the one object ref names, or fails with NotFound or
 // Ambiguous (listing the ids, so that the operator can pick one).
 func resolve[T any](ctx context.Context, typeName string, ref Ref,
 	byID func(context.Context, string) (T, error),
 	byName func(context.Context, string) ([]T, error),
-	idOf func(T) string) (T, error) {
+	all func(context.Context) ([]T, error),
+	nameOf, idOf func(T) string) (T, error) {
 	var zero T
-	if ref.ID != "" {
-		v, err := byID(ctx, ref.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return zero, errorf(KindNotFound, "%s id=%s not found", typeName, ref.ID)
-		}
-		if err != nil {
-			return zero, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
-		}
-		return v, nil
-	}
-	found, err := byName(ctx, ref.Name)
+	found, err := resolveAll(ctx, typeName, ref, byID, byName, all, nameOf)
 	if err != nil {
-		return zero, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
+		return zero, err
 	}
-	switch len(found) {
-	case 0:
-		return zero, errorf(KindNotFound, "%s %q not found", typeName, ref.Name)
-	case 1:
+	if len(found) == 1 {
 		return found[0], nil
 	}
 	ids := make([]string, len(found))
 	for i, f := range found {
 		ids[i] = idOf(f)
 	}
-	return zero, errorf(KindAmbiguous, "name %q matches %d %s objects (%s); name one with id=", ref.Name, len(found), typeName, joinComma(ids))
+	what := fmt.Sprintf("name %q", ref.Name)
+	if IsPattern(ref.Name) {
+		what = fmt.Sprintf("pattern %q", ref.Name)
+	}
+	return zero, errorf(KindAmbiguous, "%s matches %d %s objects (%s); name one with id=", what, len(found), typeName, joinComma(ids))
 }
 
 func joinComma(s []string) string {

@@ -22,17 +22,25 @@ func (m *Manager) CreateServerPool(ctx context.Context, name, description string
 
 func (m *Manager) findPool(ctx context.Context, ref Ref) (store.ServerPool, error) {
 	q := m.st.Read()
-	return resolve(ctx, "ServerPool", ref, q.ServerPool, q.ServerPoolsByName, func(p store.ServerPool) string { return p.ID })
+	return resolve(ctx, "ServerPool", ref, q.ServerPool, q.ServerPoolsByName, q.ServerPools,
+		func(x store.ServerPool) string { return x.Name }, func(x store.ServerPool) string { return x.ID })
 }
 
-// ServerPools lists every pool.
-func (m *Manager) ServerPools(ctx context.Context) ([]ServerPool, error) {
+// ServerPools lists the pools that pass f (name).
+func (m *Manager) ServerPools(ctx context.Context, f Filter) ([]ServerPool, error) {
+	c, err := m.compile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := m.inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]ServerPool, 0, len(inv.poolList))
 	for _, p := range inv.poolList {
+		if !c.match(p.Name, "", "", p.ID, "") {
+			continue
+		}
 		v, err := m.poolView(ctx, inv, p)
 		if err != nil {
 			return nil, err

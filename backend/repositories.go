@@ -67,17 +67,25 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 
 func (m *Manager) findRepository(ctx context.Context, ref Ref) (store.Repository, error) {
 	q := m.st.Read()
-	return resolve(ctx, "Repository", ref, q.Repository, q.RepositoriesByName, func(r store.Repository) string { return r.ID })
+	return resolve(ctx, "Repository", ref, q.Repository, q.RepositoriesByName, q.Repositories,
+		func(x store.Repository) string { return x.Name }, func(x store.Repository) string { return x.ID })
 }
 
-// Repositories lists every repository.
-func (m *Manager) Repositories(ctx context.Context) ([]Repository, error) {
+// Repositories lists the repositories that pass f (name, pool).
+func (m *Manager) Repositories(ctx context.Context, f Filter) ([]Repository, error) {
+	c, err := m.compile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := m.inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Repository, 0, len(inv.repoList))
 	for _, r := range inv.repoList {
+		if !c.match(r.Name, "", "", r.PoolID, r.ID) {
+			continue
+		}
 		v, err := m.repoView(ctx, inv, r)
 		if err != nil {
 			return nil, err

@@ -101,15 +101,21 @@ func (m *Manager) DiscoverServer(ctx context.Context, req DiscoverRequest) (Serv
 	return m.Server(ctx, Ref{ID: saved.ID})
 }
 
-// Servers lists every server.
-func (m *Manager) Servers(ctx context.Context) ([]Server, error) {
+// Servers lists the servers that pass f (name, status, pool).
+func (m *Manager) Servers(ctx context.Context, f Filter) ([]Server, error) {
+	c, err := m.compile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := m.inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Server, 0, len(inv.servers))
 	for _, s := range inv.serverList {
-		out = append(out, inv.serverView(s))
+		if c.match(s.Name, s.Status, s.ID, s.PoolID, "") {
+			out = append(out, inv.serverView(s))
+		}
 	}
 	return out, nil
 }
@@ -129,7 +135,8 @@ func (m *Manager) Server(ctx context.Context, ref Ref) (Server, error) {
 
 func (m *Manager) findServer(ctx context.Context, ref Ref) (store.Server, error) {
 	q := m.st.Read()
-	return resolve(ctx, "Server", ref, q.Server, q.ServersByName, func(s store.Server) string { return s.ID })
+	return resolve(ctx, "Server", ref, q.Server, q.ServersByName, q.Servers,
+		func(x store.Server) string { return x.Name }, func(x store.Server) string { return x.ID })
 }
 
 // AddServerToPool makes server a member of pool: the server learns the

@@ -90,3 +90,25 @@ func randomPassword(n int) (string, error) {
 	}
 	return string(b), nil
 }
+
+// UserSetting returns a setting the user chose in an earlier session, and
+// whether there was one.
+func (m *Manager) UserSetting(ctx context.Context, user, key string) (string, bool) {
+	v, err := m.st.Read().UserSetting(ctx, user, key)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			m.log.Warn("read user setting", "user", user, "key", key, "err", err)
+		}
+		return "", false
+	}
+	return v, true
+}
+
+// SetUserSetting remembers a user's setting for later sessions.
+func (m *Manager) SetUserSetting(ctx context.Context, user, key, value string) error {
+	err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetUserSetting(ctx, user, key, value) })
+	if err != nil {
+		return &Error{Kind: KindInternal, Msg: "remember setting " + key, Cause: err}
+	}
+	return nil
+}

@@ -108,11 +108,16 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 
 func (m *Manager) findVM(ctx context.Context, ref Ref) (store.VM, error) {
 	q := m.st.Read()
-	return resolve(ctx, "Vm", ref, q.VM, q.VMsByName, func(v store.VM) string { return v.ID })
+	return resolve(ctx, "Vm", ref, q.VM, q.VMsByName, q.VMs,
+		func(x store.VM) string { return x.Name }, func(x store.VM) string { return x.ID })
 }
 
-// VMs lists every VM.
-func (m *Manager) VMs(ctx context.Context) ([]VM, error) {
+// VMs lists the VMs that pass f.
+func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
+	c, err := m.compile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := m.inventory(ctx)
 	if err != nil {
 		return nil, err
@@ -121,8 +126,29 @@ func (m *Manager) VMs(ctx context.Context) ([]VM, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
 	}
-	out := make([]VM, len(vms))
-	for i, v := range vms {
+	out := make([]VM, 0, len(vms))
+	for _, v := range vms {
+		if c.match(v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) {
+			out = append(out, inv.vmView(v))
+		}
+	}
+	return out, nil
+}
+
+// FindVMs returns every VM ref names: by id, by name, or by glob pattern, for
+// actions on several VMs at once.
+func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]VM, error) {
+	q := m.st.Read()
+	found, err := resolveAll(ctx, "Vm", ref, q.VM, q.VMsByName, q.VMs, func(x store.VM) string { return x.Name })
+	if err != nil {
+		return nil, err
+	}
+	inv, err := m.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VM, len(found))
+	for i, v := range found {
 		out[i] = inv.vmView(v)
 	}
 	return out, nil

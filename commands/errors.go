@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 
 	"xenmanager/backend"
@@ -36,6 +37,8 @@ const (
 	CodeAgentCertificate      Code = "XM_0495E"
 	CodeAgentFault            Code = "XM_0502E"
 	CodeInternal              Code = "XM_0500E"
+	CodeTimeout               Code = "XM_0408E"
+	CodeNotSupported          Code = "XM_0501E"
 )
 
 // CodeInfo describes a code for the reference.
@@ -63,7 +66,9 @@ var Codes = []CodeInfo{
 	{CodeConflict, "the object exists already, is in use, or is busy", false},
 	{CodeInvalidState, "the object is in the wrong state for the operation", false},
 	{CodeAgentCertificate, "the server's agent presented a certificate other than the pinned one", false},
+	{CodeTimeout, "the command did not finish within commandTimeout", false},
 	{CodeInternal, "internal error; the manager's log has the cause", false},
+	{CodeNotSupported, "the request is understood but not supported by this version", false},
 	{CodeAgentFault, "the server's agent refused the operation or answered outside the protocol", false},
 	{CodeAgentUnreachable, "the server's agent does not answer", false},
 	{CodeInsufficientResources, "no server has the memory or CPUs the operation needs", false},
@@ -114,4 +119,26 @@ func codeFor(err error) Code {
 		return CodePermission
 	}
 	return CodeInternal
+}
+
+// cmdError is a failure decided in this package (not by the backend), with
+// its own code.
+type cmdError struct {
+	code Code
+	msg  string
+}
+
+func (e *cmdError) Error() string { return string(e.code) + ": " + e.msg }
+
+func failf(code Code, format string, args ...any) error {
+	return &cmdError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// describeError returns the code and the operator's message for err.
+func describeError(err error) (Code, string) {
+	var ce *cmdError
+	if errors.As(err, &ce) {
+		return ce.code, ce.msg
+	}
+	return codeFor(err), backend.Message(err)
 }

@@ -266,7 +266,7 @@ func (p *parser) parse() (*Command, *ParseError) {
 }
 
 // freeWords are the verbs whose arguments are plain words (help start Vm).
-var freeWords = map[string]bool{"help": true}
+var freeWords = map[string]bool{"help": true, "showcustomcmds": true}
 
 func instanceOf(t *token) (Instance, bool) {
 	if t == nil || !t.hasEq || t.value == "" {

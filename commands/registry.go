@@ -198,7 +198,8 @@ var Default = newRegistry()
 func init() {
 	for _, v := range []*VerbInfo{
 		verbList(), verbShow(), verbCreate(), verbAdd(), verbDelete(), verbStart(), verbStop(),
-		verbDiscoverServer(), verbHelp(), verbExit(),
+		verbDiscoverServer(), verbHelp(), verbExit(), verbSet(), verbShowCLISession(), verbShowVersion(),
+		verbShowObjTypes(), verbShowCustomCmds(), verbShowAllCustomCmds(),
 	} {
 		Default.add(v)
 	}

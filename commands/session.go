@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -32,6 +34,7 @@ type Exec struct {
 	Backend  *backend.Manager
 	Actor    backend.Actor
 	Registry *Registry
+	Session  *Session
 }
 
 // Ref returns the command's instance as a backend reference.
@@ -77,33 +80,80 @@ func (x *Exec) Int(name string, def int64) int64 {
 	return n
 }
 
+// Settings are a session's "set" values.
+type Settings struct {
+	OutputMode     string // a Mode constant
+	CommandMode    string // Synchronous (Asynchronous needs jobs)
+	CommandTimeout time.Duration
+	EndLineChars   string // LF, CRLF or CR
+	Alphabetize    bool
+	StopOnError    bool
+}
+
+// DefaultCommandTimeout bounds one command unless "set commandTimeout=" says
+// otherwise.
+const DefaultCommandTimeout = time.Hour
+
+// Options describe the session being opened.
+type Options struct {
+	// Interactive sessions (a PTY) default to Table output and to the output
+	// mode the user chose last time; exec and batch sessions always start in
+	// Verbose, so that scripts get what they parse whatever the user chose
+	// interactively.
+	Interactive bool
+	Log         *slog.Logger
+}
+
 // Session runs the commands of one SSH session and prints their output.
 type Session struct {
-	reg     *Registry
-	backend *backend.Manager
-	actor   backend.Actor
-	out     io.Writer
-	log     *slog.Logger
-	now     func() time.Time
-	exited  bool
-	format  Format
+	reg      *Registry
+	backend  *backend.Manager
+	actor    backend.Actor
+	out      io.Writer
+	log      *slog.Logger
+	now      func() time.Time
+	started  time.Time
+	opts     Options
+	exited   bool
+	settings Settings
 }
+
+// settingOutputMode is the key of the remembered output mode.
+const settingOutputMode = "outputMode"
 
 // NewSession starts a command session for actor writing to out.
-func NewSession(reg *Registry, b *backend.Manager, actor backend.Actor, out io.Writer, log *slog.Logger) *Session {
-	if log == nil {
-		log = slog.Default()
+func NewSession(ctx context.Context, reg *Registry, b *backend.Manager, actor backend.Actor, out io.Writer, opts Options) *Session {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
-	return &Session{reg: reg, backend: b, actor: actor, out: out, log: log, now: time.Now,
-		format: Format{Mode: ModeVerbose, EOL: "\n"}}
+	s := &Session{reg: reg, backend: b, actor: actor, out: out, log: opts.Log, now: time.Now, opts: opts,
+		settings: Settings{OutputMode: ModeVerbose, CommandMode: "Synchronous", CommandTimeout: DefaultCommandTimeout,
+			EndLineChars: "LF"}}
+	s.started = s.now()
+	if opts.Interactive {
+		s.settings.OutputMode = ModeTable
+		if m, ok := b.UserSetting(ctx, actor.User, settingOutputMode); ok {
+			s.settings.OutputMode = m
+		}
+	}
+	return s
 }
 
-// Exited reports whether a command (exit) ended the session.
+// Exited reports whether the session has ended: exit, or a failure with
+// stopOnError=Yes.
 func (s *Session) Exited() bool { return s.exited }
+
+// Settings returns the session's current settings.
+func (s *Session) Settings() Settings { return s.settings }
+
+func (s *Session) format() Format {
+	eol := map[string]string{"LF": "\n", "CRLF": "\r\n", "CR": "\r"}[s.settings.EndLineChars]
+	return Format{Mode: s.settings.OutputMode, Alphabetize: s.settings.Alphabetize, EOL: eol}
+}
 
 // RunLine runs every command of a line (';'-joined) in order and returns the
 // worst outcome. A piece that does not parse is reported and the others
-// still run.
+// still run (unless stopOnError=Yes).
 func (s *Session) RunLine(ctx context.Context, line string) Outcome {
 	worst := OK
 	for _, p := range s.reg.ParseLine(line) {
@@ -114,15 +164,19 @@ func (s *Session) RunLine(ctx context.Context, line string) Outcome {
 		if o > worst {
 			worst = o
 		}
+		if o != OK && s.settings.StopOnError {
+			s.exited = true
+		}
 	}
 	return worst
 }
 
 func (s *Session) run(ctx context.Context, p Parsed) Outcome {
-	rep := &Report{Command: maskSecrets(p.Text, s.reg), Time: s.now()}
+	shown := maskSecrets(p.Text, s.reg)
+	rep := &Report{Command: shown, Time: s.now()}
 	if p.Err != nil {
 		rep.Code, rep.Msg = p.Err.Code, p.Err.Msg
-		s.log.Info("command refused", "user", s.actor.User, "remote", s.actor.Remote, "command", maskSecrets(p.Text, s.reg), "error", p.Err.Error())
+		s.log.Info("command refused", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "error", p.Err.Error())
 		s.write(rep)
 		return ParseFailed
 	}
@@ -132,26 +186,36 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.write(rep)
 		return OK
 	}
-	res, err := cmd.Spec.Run(ctx, &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg})
+	cctx, cancel := context.WithTimeout(ctx, s.settings.CommandTimeout)
+	defer cancel()
+	res, err := cmd.Spec.Run(cctx, &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s})
 	rep.Time = s.now()
+	rep.Result = res
 	if err != nil {
-		rep.Code, rep.Msg = codeFor(err), backend.Message(err)
-		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", maskSecrets(p.Text, s.reg), "code", rep.Code, "error", err.Error())
+		rep.Code, rep.Msg = describeError(err)
+		var me *multiError
+		if errors.As(err, &me) {
+			rep.Msg = me.message()
+		}
+		if cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			rep.Code = CodeTimeout
+			rep.Msg = fmt.Sprintf("the command did not finish within commandTimeout=%d seconds: %s", int(s.settings.CommandTimeout/time.Second), rep.Msg)
+		}
+		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "code", rep.Code, "error", err.Error())
 		s.write(rep)
 		return Failed
 	}
-	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", maskSecrets(p.Text, s.reg))
+	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", shown)
 	if res != nil && res.Exit {
 		s.exited = true
 		return OK
 	}
-	rep.Result = res
 	s.write(rep)
 	return OK
 }
 
 func (s *Session) write(rep *Report) {
-	if err := writeReport(s.out, s.format, rep); err != nil {
+	if err := writeReport(s.out, s.format(), rep); err != nil {
 		s.log.Debug("session output lost", "err", err)
 	}
 }

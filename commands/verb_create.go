@@ -73,15 +73,6 @@ func verbCreate() *VerbInfo {
 	}}
 }
 
-// objectRef reads an attribute that names an object: an id when it has the
-// id's shape, a name otherwise.
-func objectRef(s string) backend.Ref {
-	if backend.IsID(s) {
-		return backend.Ref{ID: s}
-	}
-	return backend.Ref{Name: s}
-}
-
 func backendDiscover(x *Exec) backend.DiscoverRequest {
 	return backend.DiscoverRequest{Address: x.Str("ipAddress", ""), Port: int(x.Int("port", 8899)), Password: x.Str("password", "")}
 }

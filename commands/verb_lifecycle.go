@@ -2,46 +2,40 @@ package commands
 
 import (
 	"context"
+
+	"xenmanager/backend"
 )
+
+func showVM(v backend.VM) *Result { return &Result{Props: vmProps(v)} }
+
+func rowVM(v backend.VM) *Result { return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}} }
 
 func verbStart() *VerbInfo {
 	return &VerbInfo{Name: "start", Help: "Start an object.", Specs: []*Spec{{
-		Type: "Vm", Instance: true,
+		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
 		Help: "Start a stopped VM on the pool's server with the most free memory that fits it.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			v, err := x.Backend.StartVM(ctx, x.Ref())
-			if err != nil {
-				return nil, err
-			}
-			return &Result{Props: vmProps(v)}, nil
+			return vmAction(ctx, x, x.Backend.StartVM, showVM)
 		},
 	}}}
 }
 
 func verbStop() *VerbInfo {
 	return &VerbInfo{Name: "stop", Help: "Stop an object cleanly.", Specs: []*Spec{{
-		Type: "Vm", Instance: true,
+		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
 		Help: "Shut a running VM down cleanly.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			v, err := x.Backend.StopVM(ctx, x.Ref())
-			if err != nil {
-				return nil, err
-			}
-			return &Result{Props: vmProps(v)}, nil
+			return vmAction(ctx, x, x.Backend.StopVM, showVM)
 		},
 	}}}
 }
 
 func verbDelete() *VerbInfo {
 	return &VerbInfo{Name: "delete", Help: "Delete an object.", Specs: []*Spec{{
-		Type: "Vm", Instance: true,
+		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
 		Help: "Delete a stopped VM and its files in the repository.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			v, err := x.Backend.DeleteVM(ctx, x.Ref())
-			if err != nil {
-				return nil, err
-			}
-			return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}}, nil
+			return vmAction(ctx, x, x.Backend.DeleteVM, rowVM)
 		},
 	}}}
 }

@@ -2,52 +2,92 @@ package commands
 
 import (
 	"context"
+	"strconv"
+
+	"xenmanager/backend"
+)
+
+// Filters of list, by object type.
+var (
+	filterName       = Attr{Name: "name", Kind: AttrString, Help: "only objects whose name matches: a name or a glob pattern (web*, db-?, [ab]*)"}
+	filterServer     = Attr{Name: "server", Kind: AttrObject, Object: "Server", Help: "only objects on this server (name, pattern or id)"}
+	filterServerPool = Attr{Name: "serverPool", Kind: AttrObject, Object: "ServerPool", Help: "only objects in this pool (name, pattern or id)"}
+	filterRepository = Attr{Name: "repository", Kind: AttrObject, Object: "Repository", Help: "only objects in this repository (name, pattern or id)"}
+	filterVMStatus   = Attr{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped"}, Help: "only VMs in this state"}
+	filterSrvStatus  = Attr{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}
 )
 
 func verbList() *VerbInfo {
-	v := &VerbInfo{Name: "list", Help: "List the objects of a type, one '  id:<id>  name:<name>' row each."}
-	for _, typ := range ObjectTypes {
-		v.Specs = append(v.Specs, &Spec{Type: typ, Help: "List every " + typ + ".", Run: runList})
-	}
-	return v
+	return &VerbInfo{Name: "list", Help: "List objects of a type, one '  id:<id>  name:<name>' row each; filters narrow the list.", Specs: []*Spec{
+		{Type: "ServerPool", Help: "List server pools.", Attrs: []Attr{filterName}, Run: runList},
+		{Type: "Server", Help: "List servers.", Attrs: []Attr{filterName, filterSrvStatus, filterServerPool}, Run: runList},
+		{Type: "Repository", Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool}, Run: runList},
+		{Type: "Vm", Help: "List VMs.", Attrs: []Attr{filterName, filterVMStatus, filterServer, filterServerPool, filterRepository}, Run: runList},
+	}}
 }
 
 func runList(ctx context.Context, x *Exec) (*Result, error) {
-	res := &Result{}
+	f := backend.Filter{
+		Name:       x.Str("name", ""),
+		Status:     x.Str("status", ""),
+		Server:     objectRef(x.Str("server", "")),
+		Pool:       objectRef(x.Str("serverPool", "")),
+		Repository: objectRef(x.Str("repository", "")),
+	}
+	res := &Result{Rows: []Row{}}
 	b := x.Backend
 	switch x.Cmd.Spec.Type {
 	case "ServerPool":
-		pools, err := b.ServerPools(ctx)
+		pools, err := b.ServerPools(ctx, f)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range pools {
-			res.Rows = append(res.Rows, Row{ID: p.ID, Name: p.Name})
+			res.Rows = append(res.Rows, Row{ID: p.ID, Name: p.Name, Cols: []Prop{
+				{"servers", strconv.Itoa(len(p.Servers))}, {"repositories", strconv.Itoa(len(p.Repositories))},
+				{"vms", strconv.Itoa(p.VMs)}}})
 		}
 	case "Server":
-		servers, err := b.Servers(ctx)
+		servers, err := b.Servers(ctx, f)
 		if err != nil {
 			return nil, err
 		}
 		for _, s := range servers {
-			res.Rows = append(res.Rows, Row{ID: s.ID, Name: s.Name})
+			res.Rows = append(res.Rows, Row{ID: s.ID, Name: s.Name, Cols: []Prop{
+				{"status", s.Status}, {"address", s.Address}, {"serverPool", s.Pool.Name},
+				{"memoryMiB", itoa(s.TotalMemoryMiB)}, {"vms", strconv.Itoa(s.RunningVMs)}}})
 		}
 	case "Repository":
-		repos, err := b.Repositories(ctx)
+		repos, err := b.Repositories(ctx, f)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range repos {
-			res.Rows = append(res.Rows, Row{ID: r.ID, Name: r.Name})
+			res.Rows = append(res.Rows, Row{ID: r.ID, Name: r.Name, Cols: []Prop{
+				{"serverPool", r.Pool.Name}, {"fsLocation", r.FSLocation}, {"vms", strconv.Itoa(r.VMs)}}})
 		}
 	case "Vm":
-		vms, err := b.VMs(ctx)
+		vms, err := b.VMs(ctx, f)
 		if err != nil {
 			return nil, err
 		}
 		for _, v := range vms {
-			res.Rows = append(res.Rows, Row{ID: v.ID, Name: v.Name})
+			res.Rows = append(res.Rows, Row{ID: v.ID, Name: v.Name, Cols: []Prop{
+				{"status", v.Status}, {"server", v.Server.Name}, {"memory", itoa(v.MemoryMiB)},
+				{"cpus", itoa(v.CPUCount)}, {"repository", v.Repository.Name}}})
 		}
 	}
 	return res, nil
+}
+
+// objectRef reads an attribute that names an object: an id when it has the
+// id's shape, a name or pattern otherwise, nothing when empty.
+func objectRef(s string) backend.Ref {
+	switch {
+	case s == "":
+		return backend.Ref{}
+	case backend.IsID(s):
+		return backend.Ref{ID: s}
+	}
+	return backend.Ref{Name: s}
 }

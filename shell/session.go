@@ -50,7 +50,7 @@ func (s *Server) handle(sess ssh.Session) {
 		if isPty {
 			out = crlfWriter{sess}
 		}
-		cs := commands.NewSession(s.cfg.Registry, s.cfg.Backend, actor, out, s.log)
+		cs := commands.NewSession(ctx, s.cfg.Registry, s.cfg.Backend, actor, out, commands.Options{Interactive: isPty, Log: s.log})
 		status = cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
 	case isPty:
 		status = s.interactive(sess, actor, ptyReq, resize)
@@ -63,7 +63,7 @@ func (s *Server) handle(sess ssh.Session) {
 
 // batch runs stdin line by line, as a script: no prompt, no echo.
 func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
-	cs := commands.NewSession(s.cfg.Registry, s.cfg.Backend, actor, sess, s.log)
+	cs := commands.NewSession(sess.Context(), s.cfg.Registry, s.cfg.Backend, actor, sess, commands.Options{Log: s.log})
 	worst := commands.OK
 	r := bufio.NewReaderSize(sess, 64*1024)
 	for !cs.Exited() {
@@ -121,7 +121,9 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 			}
 		}
 	}()
-	cs := commands.NewSession(s.cfg.Registry, s.cfg.Backend, actor, t, s.log)
+	tab := &tabCompleter{ctx: sess.Context(), reg: s.cfg.Registry, backend: s.cfg.Backend, term: t}
+	t.AutoCompleteCallback = tab.callback
+	cs := commands.NewSession(sess.Context(), s.cfg.Registry, s.cfg.Backend, actor, t, commands.Options{Interactive: true, Log: s.log})
 	for !cs.Exited() {
 		line, err := t.ReadLine()
 		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {

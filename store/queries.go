@@ -294,3 +294,46 @@ func expectOne(res sql.Result, err error) error {
 	}
 	return nil
 }
+
+// UserSetting returns the value of a user's setting, or ErrNotFound.
+func (q *Queries) UserSetting(ctx context.Context, userName, key string) (string, error) {
+	var v string
+	err := q.db.QueryRowContext(ctx, `
+		SELECT s.value FROM user_settings s JOIN users u ON u.id = s.user_id
+		WHERE u.name = $1 AND s.key = $2`, userName, key).Scan(&v)
+	return v, translate(err)
+}
+
+// SetUserSetting stores a user's setting, replacing what was there.
+func (q *Queries) SetUserSetting(ctx context.Context, userName, key, value string) error {
+	return expectOne(q.db.ExecContext(ctx, `
+		INSERT INTO user_settings (user_id, key, value) SELECT id, $2, $3 FROM users WHERE name = $1
+		ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value`, userName, key, value))
+}
+
+// NamesWithPrefix returns up to limit distinct names of objects in table
+// (vms, servers, server_pools, repositories) starting with prefix, in order.
+// It is a range scan on the name, so it stays fast on large tables that have
+// an index on name.
+func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int) ([]string, error) {
+	switch table {
+	case "vms", "servers", "server_pools", "repositories":
+	default:
+		return nil, fmt.Errorf("names: %s is not a named table", table)
+	}
+	rows, err := q.db.QueryContext(ctx, `SELECT DISTINCT name FROM `+table+` WHERE name >= $1 AND name < $2 ORDER BY name LIMIT $3`,
+		prefix, prefix+"\U0010FFFF", limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, translate(rows.Err())
+}

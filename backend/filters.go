@@ -1,0 +1,83 @@
+package backend
+
+import (
+	"context"
+	"strings"
+
+	"xenmanager/store"
+)
+
+// Filter narrows a list: a name or glob pattern, a status, and the objects
+// a listed object must belong to. Zero fields do not filter. References may
+// be names, patterns or ids; a reference that matches nothing is NotFound,
+// so that a typo does not read as an empty list.
+type Filter struct {
+	Name       string
+	Status     string
+	Server     Ref
+	Pool       Ref
+	Repository Ref
+}
+
+// idSet resolves a filter reference to the ids it stands for; nil means
+// "no filter".
+func idSet[T any](ctx context.Context, m *Manager, typeName string, ref Ref,
+	byID func(context.Context, string) (T, error), byName func(context.Context, string) ([]T, error),
+	all func(context.Context) ([]T, error), nameOf, idOf func(T) string) (map[string]bool, error) {
+	if ref == (Ref{}) {
+		return nil, nil
+	}
+	found, err := resolveAll(ctx, typeName, ref, byID, byName, all, nameOf)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, f := range found {
+		set[idOf(f)] = true
+	}
+	return set, nil
+}
+
+// compiled is a Filter with its references resolved.
+type compiled struct {
+	f                     Filter
+	servers, pools, repos map[string]bool
+}
+
+func (m *Manager) compile(ctx context.Context, f Filter) (*compiled, error) {
+	q := m.st.Read()
+	c := &compiled{f: f}
+	if f.Name != "" {
+		if _, err := matchName(f.Name, ""); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if c.servers, err = idSet(ctx, m, "Server", f.Server, q.Server, q.ServersByName, q.Servers,
+		func(x store.Server) string { return x.Name }, func(x store.Server) string { return x.ID }); err != nil {
+		return nil, err
+	}
+	if c.pools, err = idSet(ctx, m, "ServerPool", f.Pool, q.ServerPool, q.ServerPoolsByName, q.ServerPools,
+		func(x store.ServerPool) string { return x.Name }, func(x store.ServerPool) string { return x.ID }); err != nil {
+		return nil, err
+	}
+	if c.repos, err = idSet(ctx, m, "Repository", f.Repository, q.Repository, q.RepositoriesByName, q.Repositories,
+		func(x store.Repository) string { return x.Name }, func(x store.Repository) string { return x.ID }); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// match applies the filter to one object's name, status and memberships.
+func (c *compiled) match(name, status, serverID, poolID, repoID string) bool {
+	if c.f.Name != "" {
+		if ok, _ := matchName(c.f.Name, name); !ok {
+			return false
+		}
+	}
+	if c.f.Status != "" && !strings.EqualFold(c.f.Status, status) {
+		return false
+	}
+	return (c.servers == nil || c.servers[serverID]) && (c.pools == nil || c.pools[poolID]) &&
+		(c.repos == nil || c.repos[repoID])
+}

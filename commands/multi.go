@@ -1,0 +1,93 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"xenmanager/backend"
+)
+
+// attrMultiple lets an action act on every object its instance matches.
+var attrMultiple = Attr{Name: "multiple", Kind: AttrYesNo, Default: "No",
+	Help: "act on every object the instance matches (a pattern such as name=web* or a shared name); without it the instance must match exactly one"}
+
+// multiParallel bounds how many objects of one multi-object action are
+// worked on at once.
+const multiParallel = 16
+
+// vmAction runs op on the VM the command names or, with multiple=Yes, on
+// every VM it matches, in parallel. One object gives op's own result; several
+// give one row per VM with its result, and fail if any VM failed.
+func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref) (backend.VM, error), single func(backend.VM) *Result) (*Result, error) {
+	ref := x.Ref()
+	if x.Str("multiple", "No") != "Yes" {
+		if ref.Name != "" {
+			// Say how to act on all of them rather than only "use id=".
+			if vms, err := x.Backend.FindVMs(ctx, ref); err == nil && len(vms) > 1 {
+				return nil, &backend.Error{Kind: backend.KindAmbiguous, Msg: fmt.Sprintf(
+					"%s matches %d Vm objects; add multiple=Yes to %s all of them, or name one with id=", x.Cmd.Instance, len(vms), x.Cmd.Spec.Verb)}
+			}
+		}
+		v, err := op(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		return single(v), nil
+	}
+	vms, err := x.Backend.FindVMs(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, len(vms))
+	errs := make([]error, len(vms))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, multiParallel)
+	for i, v := range vms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			_, err := op(ctx, backend.Ref{ID: v.ID})
+			result := "Success"
+			if err != nil {
+				result = fmt.Sprintf("%s: %s", codeFor(err), backend.Message(err))
+			}
+			rows[i] = Row{ID: v.ID, Name: v.Name, Cols: []Prop{{"result", result}}}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	failed, first := 0, error(nil)
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	res := &Result{Rows: rows}
+	if failed > 0 {
+		return res, &multiError{failed: failed, total: len(vms), first: first}
+	}
+	return res, nil
+}
+
+// multiError is the failure of a multi-object action: how many objects
+// failed, and the first failure, whose kind gives the code.
+type multiError struct {
+	failed, total int
+	first         error
+}
+
+func (e *multiError) Error() string {
+	return fmt.Sprintf("%d of %d objects failed; first: %v", e.failed, e.total, e.first)
+}
+
+func (e *multiError) Unwrap() error { return e.first }
+
+func (e *multiError) message() string {
+	return fmt.Sprintf("%d of %d objects failed; first: %s", e.failed, e.total, backend.Message(e.first))
+}
