@@ -186,20 +186,23 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.write(rep)
 		return OK
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.settings.CommandTimeout)
-	defer cancel()
-	res, err := cmd.Spec.Run(cctx, &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s})
+	res, err, finished := s.execute(ctx, cmd)
 	rep.Time = s.now()
 	rep.Result = res
+	if !finished {
+		rep.Result = nil
+		rep.Code = CodeTimeout
+		rep.Msg = fmt.Sprintf("the command did not finish within commandTimeout=%d seconds; it goes on in the background (see its objects with show)",
+			int(s.settings.CommandTimeout/time.Second))
+		s.log.Warn("command still running after commandTimeout", "user", s.actor.User, "command", shown)
+		s.write(rep)
+		return Failed
+	}
 	if err != nil {
 		rep.Code, rep.Msg = describeError(err)
 		var me *multiError
 		if errors.As(err, &me) {
 			rep.Msg = me.message()
-		}
-		if cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-			rep.Code = CodeTimeout
-			rep.Msg = fmt.Sprintf("the command did not finish within commandTimeout=%d seconds: %s", int(s.settings.CommandTimeout/time.Second), rep.Msg)
 		}
 		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "code", rep.Code, "error", err.Error())
 		s.write(rep)
@@ -212,6 +215,34 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	}
 	s.write(rep)
 	return OK
+}
+
+// execute runs cmd's handler and waits for it at most commandTimeout.
+// The handler runs detached from the session's context: an operation that
+// has begun on the agents is carried to its end and recorded even when the
+// client disconnects or stops waiting, so that the store and the agents
+// never disagree because a session went away. finished is false when the
+// wait ended first.
+func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err error, finished bool) {
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s}
+	go func() {
+		r, e := cmd.Spec.Run(context.WithoutCancel(ctx), x)
+		done <- outcome{r, e}
+	}()
+	timer := time.NewTimer(s.settings.CommandTimeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.res, o.err, true
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return nil, nil, false
 }
 
 func (s *Session) write(rep *Report) {

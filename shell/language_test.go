@@ -1,0 +1,165 @@
+package shell
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"xenmanager/backend/agentapi"
+)
+
+// The command language over the SSH path: filters, patterns, multi-object
+// actions and session settings, against real agents.
+func TestLanguageOverSSH(t *testing.T) {
+	e := newEnv(t, 2, 8192)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	for _, n := range []string{"web1", "web2", "web3", "db1"} {
+		e.mustRun("create Vm name=" + n + " repository=repo1 memory=1024")
+	}
+	e.mustRun("start Vm name=db1")
+
+	t.Run("filters", func(t *testing.T) {
+		tests := []struct {
+			cmd  string
+			want []string
+		}{
+			{"list Vm name=web*", []string{"web1", "web2", "web3"}},
+			{"list Vm name=web?", []string{"web1", "web2", "web3"}},
+			{"list Vm name=[wd]*1", []string{"db1", "web1"}},
+			{"list Vm status=Running", []string{"db1"}},
+			{"list Vm status=stopped name=web1", []string{"web1"}},
+			{"list Vm serverPool=pool1 repository=repo1 name=d*", []string{"db1"}},
+			{"list Vm name=zz*", nil},
+			{"list Server serverPool=pool1", []string{"ovs1", "ovs2"}},
+			{"list Server name=ovs2", []string{"ovs2"}},
+			{"list Repository serverPool=pool*", []string{"repo1"}},
+			{"list ServerPool name=pool1", []string{"pool1"}},
+		}
+		for _, tc := range tests {
+			out := e.mustRun(tc.cmd)
+			if got := strings.Count(out, "  id:"); got != len(tc.want) {
+				t.Errorf("%s: %d rows, want %v\n%s", tc.cmd, got, tc.want, out)
+			}
+			for _, n := range tc.want {
+				if !strings.Contains(out, "name:"+n+"\n") {
+					t.Errorf("%s: lacks %s\n%s", tc.cmd, n, out)
+				}
+			}
+		}
+		server := strings.TrimSpace(strings.SplitN(prop(e.mustRun("show Vm name=db1"), "Server"), "[", 2)[1])
+		server = strings.TrimSuffix(server, "]")
+		if out := e.mustRun("list Vm server=" + server); strings.Count(out, "  id:") != 1 || !strings.Contains(out, "name:db1") {
+			t.Errorf("list Vm server=%s:\n%s", server, out)
+		}
+		for cmd, code := range map[string]string{
+			"list Vm server=ovs9":    "XM_0404E",
+			"list Vm serverPool=no*": "XM_0404E",
+			"list Vm name=[":         "XM_0400E",
+			"list Vm status=Asleep":  "XM_0006E",
+		} {
+			if out, _ := e.run(cmd); !strings.Contains(out, code) {
+				t.Errorf("%s: want %s\n%s", cmd, code, out)
+			}
+		}
+	})
+
+	t.Run("several objects need multiple=Yes", func(t *testing.T) {
+		out, status := e.run("start Vm name=web*")
+		if status != 1 || !strings.Contains(out, "XM_0300E") || !strings.Contains(out, "matches 3 Vm objects; add multiple=Yes") {
+			t.Fatalf("start without multiple: exit %d\n%s", status, out)
+		}
+		if out := e.mustRun("list Vm status=Running"); strings.Count(out, "  id:") != 1 {
+			t.Fatalf("a refused multi-start started something:\n%s", out)
+		}
+		out = e.mustRun("start Vm name=web* multiple=Yes")
+		if strings.Count(out, "result:Success") != 3 {
+			t.Fatalf("start multiple: want 3 result lines\n%s", out)
+		}
+		if out := e.mustRun("list Vm status=Running"); strings.Count(out, "  id:") != 4 {
+			t.Fatalf("after multi-start:\n%s", out)
+		}
+		// One of three fails (web3 runs already): one line each, exit 1.
+		e.mustRun("stop Vm name=web1; stop Vm name=web2")
+		out, status = e.run("start Vm name=web* multiple=Yes")
+		if status != 1 || strings.Count(out, "result:Success") != 2 || !strings.Contains(out, "1 of 3 objects failed") ||
+			!strings.Contains(out, "Vm web3 is Running; start needs Stopped") {
+			t.Fatalf("partly failing multi-start: exit %d\n%s", status, out)
+		}
+	})
+
+	t.Run("show with a shared name lists the ids", func(t *testing.T) {
+		e.mustRun("create Vm name=twin repository=repo1; create Vm name=twin repository=repo1")
+		out, status := e.run("show Vm name=twin")
+		if status != 1 || !strings.Contains(out, "XM_0300E") || strings.Count(out, "0004fb0000060000") != 2 {
+			t.Fatalf("ambiguous show: exit %d\n%s", status, out)
+		}
+	})
+
+	t.Run("stopOnError ends the batch", func(t *testing.T) {
+		out, status := e.batch("set stopOnError=Yes\nshow Vm name=nope\nlist Vm\n")
+		if status != 1 || strings.Contains(out, "Command: list Vm") {
+			t.Fatalf("stopOnError: exit %d\n%s", status, out)
+		}
+		out, status = e.batch("show Vm name=nope\nlist Vm\n")
+		if status != 1 || !strings.Contains(out, "Command: list Vm") {
+			t.Fatalf("default goes on: exit %d\n%s", status, out)
+		}
+	})
+
+	t.Run("settings", func(t *testing.T) {
+		out := e.mustRun("set commandTimeout=120 alphabetizeAttributes=Yes; showclisession")
+		for k, v := range map[string]string{"Command Timeout": "120", "Alphabetize Attributes": "Yes", "Output Mode": "Verbose", "User": "admin"} {
+			if got := prop(out, k); got != v {
+				t.Errorf("showclisession %s = %q, want %q\n%s", k, got, v, out)
+			}
+		}
+		if out, status := e.run("set"); status != 1 || !strings.Contains(out, "set needs at least one of") {
+			t.Errorf("bare set: exit %d\n%s", status, out)
+		}
+		if out, status := e.run("set commandMode=Asynchronous"); status != 1 || !strings.Contains(out, "XM_0501E") {
+			t.Errorf("asynchronous: exit %d\n%s", status, out)
+		}
+		if out := e.mustRun("showversion"); prop(out, "Agent API Version") != agentapi.APIVersion {
+			t.Errorf("showversion:\n%s", out)
+		}
+		if out := e.mustRun("showcustomcmds Vm"); !strings.Contains(out, "start Vm = start Vm <instance> [multiple=Yes|No]") {
+			t.Errorf("showcustomcmds Vm:\n%s", out)
+		}
+		if out := e.mustRun("showobjtypes"); !strings.Contains(out, "Vm = ") {
+			t.Errorf("showobjtypes:\n%s", out)
+		}
+		// The output mode is remembered for the user's later interactive sessions.
+		e.mustRun("set outputMode=Sparse")
+		if v, ok := e.mgr.UserSetting(context.Background(), "admin", "outputMode"); !ok || v != "Sparse" {
+			t.Errorf("remembered outputMode = %q, %v", v, ok)
+		}
+		// ... but an exec session still starts in Verbose.
+		if out := e.mustRun("list ServerPool"); !strings.Contains(out, "Status: Success") {
+			t.Errorf("exec after set outputMode in another session:\n%s", out)
+		}
+	})
+
+	t.Run("commandTimeout", func(t *testing.T) {
+		for i := range e.agents {
+			err := e.agentClient(i).Call(context.Background(), agentapi.MethodSimSet, nil,
+				map[string]any{"latency_ms": map[string]any{agentapi.MethodStopVM: 1500}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, status := e.run("set commandTimeout=1; stop Vm name=db1")
+		if status != 1 || !strings.Contains(out, "XM_0408E") || !strings.Contains(out, "goes on in the background") {
+			t.Fatalf("timeout: exit %d\n%s", status, out)
+		}
+		// The stop goes on after the session is gone and is recorded.
+		deadline := time.Now().Add(15 * time.Second)
+		for prop(e.mustRun("show Vm name=db1"), "Status") != "Stopped" {
+			if time.Now().After(deadline) {
+				t.Fatal("the timed-out stop never completed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
