@@ -3,14 +3,17 @@ package commands
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Row is one object of a list: "  id:<id>  name:<name>" in Verbose. Cols are
 // further columns (status, server, memory...) that Table, Json and Xml show
 // and Verbose and Sparse leave out, except for multi-object actions, whose
-// per-object "result" column Verbose shows too.
+// per-object "result" column Verbose and Sparse show too.
 type Row struct {
 	ID, Name string
 	Cols     []Prop
@@ -21,7 +24,12 @@ type Prop struct {
 	Key, Value string
 }
 
-// Result is what a command produced, before formatting.
+// Result is what a command produced, before formatting. A result carries one
+// kind of data: Rows (list, created objects, per-object outcomes), Props
+// (show) or Text (help). Verbose, Sparse and Table print every kind present;
+// Json and Xml have room for one and take Text, then Rows, then Props. A
+// non-nil empty Rows (a list that matched nothing) is "data":[] in Json and
+// an empty <data/> in Xml; a nil one is no data at all.
 type Result struct {
 	Rows  []Row
 	Props []Prop
@@ -40,6 +48,10 @@ const (
 
 // timeLayout is Oracle VM's "2026-11-21 10:20:23,345 UTC".
 const timeLayout = "2006-01-02 15:04:05,000 MST"
+
+// resultCol is the Col of a multi-object action's row that holds the
+// object's outcome ("Success" or the error); Verbose and Sparse print it.
+const resultCol = "result"
 
 // Report is one command's outcome as it is printed. A failed multi-object
 // action has both a Result (one row per object) and a Code.
@@ -62,44 +74,195 @@ const (
 
 // Format is how a session prints reports.
 type Format struct {
-	Mode        string // one of the Mode constants
+	Mode        string // one of the Mode constants; anything else is Verbose
 	Alphabetize bool   // sort show's attributes by key
-	EOL         string // line ending: "\n", "\r\n" or "\r"
+	EOL         string // line ending: "\n", "\r\n" or "\r"; "" is "\n"
 }
 
-// writeReport prints r in format f.
+// writeReport prints r in format f, in a single Write. Every mode builds
+// lines without their ending; writeReport ends each with f.EOL, so that no
+// mode writes a bare "\n" when the session asked for CRLF or CR.
 func writeReport(w io.Writer, f Format, r *Report) error {
-	return writeVerbose(w, r)
+	r = prepareReport(f, r)
+	var lines []string
+	switch f.Mode {
+	case ModeSparse:
+		lines = sparseLines(r)
+	case ModeJSON:
+		lines = jsonLines(r)
+	case ModeXML:
+		lines = xmlLines(r)
+	case ModeTable:
+		var err error
+		if lines, err = tableLines(r); err != nil {
+			// tablewriter refused the table (it should not, with string
+			// cells): the outcome still reaches the user, in Verbose.
+			lines = verboseLines(r)
+		}
+	default:
+		lines = verboseLines(r)
+	}
+	eol := f.EOL
+	if eol == "" {
+		eol = "\n"
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString(eol)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // Failed reports whether the command failed.
 func (r *Report) Failed() bool { return r.Code != "" }
 
-// writeVerbose prints r in the Verbose format of CLI.md.
-func writeVerbose(w io.Writer, r *Report) error {
-	if r.Result != nil && len(r.Result.Text) > 0 {
-		_, err := io.WriteString(w, strings.Join(r.Result.Text, "\n")+"\n")
-		return err
+func (r *Report) status() string {
+	if r.Failed() {
+		return StatusFailure
+	}
+	return StatusSuccess
+}
+
+// text returns the result's Text, or nil.
+func (r *Report) text() []string {
+	if r.Result == nil {
+		return nil
+	}
+	return r.Result.Text
+}
+
+// prepareReport returns the report as every mode prints it: Props sorted by key
+// (case-insensitively, stable) when f.Alphabetize. The caller's report and
+// slices are not modified.
+func prepareReport(f Format, r *Report) *Report {
+	if !f.Alphabetize || r.Result == nil || len(r.Result.Props) < 2 {
+		return r
+	}
+	res := *r.Result
+	res.Props = append([]Prop(nil), res.Props...)
+	sort.SliceStable(res.Props, func(i, j int) bool {
+		return strings.ToLower(res.Props[i].Key) < strings.ToLower(res.Props[j].Key)
+	})
+	c := *r
+	c.Result = &res
+	return &c
+}
+
+// termSafe makes s safe for a line of the text modes (Verbose, Sparse,
+// Table): control characters other than tab (which could end a line early,
+// move the cursor or start a terminal escape sequence) and invalid UTF-8
+// become U+FFFD. Printable text and tabs are returned unchanged.
+func termSafe(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f || c >= 0x80 {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Command: %s\n", r.Command)
-	if r.Failed() {
-		b.WriteString("Status: " + StatusFailure + "\n")
-	} else {
-		b.WriteString("Status: " + StatusSuccess + "\n")
-	}
-	fmt.Fprintf(&b, "Time: %s\n", r.Time.UTC().Format(timeLayout))
-	if r.Failed() {
-		fmt.Fprintf(&b, "Error Msg: %s: %s\n", r.Code, r.Msg)
-	} else if res := r.Result; res != nil && (len(res.Rows) > 0 || len(res.Props) > 0) {
-		b.WriteString("Data:\n")
-		for _, row := range res.Rows {
-			fmt.Fprintf(&b, "  id:%s  name:%s\n", row.ID, row.Name)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 || unicode.IsControl(r) && r != '\t' {
+			r = utf8.RuneError
 		}
-		for _, p := range res.Props {
-			fmt.Fprintf(&b, "  %s = %s\n", p.Key, p.Value)
+		b.WriteRune(r)
+		i += n
+	}
+	return b.String()
+}
+
+// resultOf returns the row's "result" Col.
+func resultOf(row Row) (string, bool) {
+	for _, c := range row.Cols {
+		if strings.EqualFold(c.Key, resultCol) {
+			return c.Value, true
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return "", false
+}
+
+// dataLines are the lines under Verbose's "Data:", without the two-space
+// indent: "id:<id>  name:<name>[  result:<result>]" and "Key = value".
+func dataLines(res *Result) []string {
+	if res == nil {
+		return nil
+	}
+	var out []string
+	for _, row := range res.Rows {
+		l := fmt.Sprintf("id:%s  name:%s", termSafe(row.ID), termSafe(row.Name))
+		if v, ok := resultOf(row); ok {
+			l += "  result:" + termSafe(v)
+		}
+		out = append(out, l)
+	}
+	for _, p := range res.Props {
+		out = append(out, termSafe(p.Key)+" = "+termSafe(p.Value))
+	}
+	return out
+}
+
+func errorLine(r *Report) string {
+	return fmt.Sprintf("Error Msg: %s: %s", termSafe(string(r.Code)), termSafe(r.Msg))
+}
+
+// textLines prints a Text result (help) for people: its lines alone, and the
+// Error Msg line should the command have failed too.
+func textLines(r *Report) []string {
+	var out []string
+	for _, l := range r.text() {
+		out = append(out, termSafe(l))
+	}
+	if r.Failed() {
+		out = append(out, errorLine(r))
+	}
+	return out
+}
+
+// headerLines are Verbose's (and Table's) first three lines.
+func headerLines(r *Report) []string {
+	return []string{
+		"Command: " + termSafe(r.Command),
+		"Status: " + r.status(),
+		"Time: " + r.Time.UTC().Format(timeLayout),
+	}
+}
+
+// verboseLines prints r in the Verbose format of CLI.md: the header, then
+// "Data:" and the data lines indented by two spaces when there are any, then
+// "Error Msg:" on failure. A failed multi-object action prints both.
+func verboseLines(r *Report) []string {
+	if len(r.text()) > 0 {
+		return textLines(r)
+	}
+	out := headerLines(r)
+	if data := dataLines(r.Result); len(data) > 0 {
+		out = append(out, "Data:")
+		for _, l := range data {
+			out = append(out, "  "+l)
+		}
+	}
+	if r.Failed() {
+		out = append(out, errorLine(r))
+	}
+	return out
+}
+
+// sparseLines prints the data lines alone, unindented; nothing for a
+// successful command without data; the Error Msg line on failure (after the
+// per-object lines of a failed multi-object action).
+func sparseLines(r *Report) []string {
+	if len(r.text()) > 0 {
+		return textLines(r)
+	}
+	out := dataLines(r.Result)
+	if r.Failed() {
+		out = append(out, errorLine(r))
+	}
+	return out
 }

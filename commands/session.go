@@ -151,6 +151,18 @@ func (s *Session) format() Format {
 	return Format{Mode: s.settings.OutputMode, Alphabetize: s.settings.Alphabetize, EOL: eol}
 }
 
+// RejectLine reports a line that is refused whole (say, too long to read)
+// without running any of it.
+func (s *Session) RejectLine(shown, msg string) Outcome {
+	rep := &Report{Command: maskSecrets(shown, s.reg), Time: s.now(), Code: CodeSyntax, Msg: msg}
+	s.log.Info("line refused", "user", s.actor.User, "remote", s.actor.Remote, "error", msg)
+	s.write(rep)
+	if s.settings.StopOnError {
+		s.exited = true
+	}
+	return ParseFailed
+}
+
 // RunLine runs every command of a line (';'-joined) in order and returns the
 // worst outcome. A piece that does not parse is reported and the others
 // still run (unless stopOnError=Yes).

@@ -26,15 +26,24 @@ type Config struct {
 	// IdleTimeout closes a connection with no traffic for this long; 30 min
 	// when zero.
 	IdleTimeout time.Duration
-	// MaxConns bounds concurrent connections; 256 when zero.
+	// MaxConns bounds concurrent connections; 256 when zero. Connections
+	// past it are closed at once rather than queued.
 	MaxConns int
+	// MaxConnsPerIP bounds concurrent connections from one address; 32 when
+	// zero.
+	MaxConnsPerIP int
+	// LoginTimeout closes a connection that has not authenticated in time;
+	// 20 s when zero.
+	LoginTimeout time.Duration
 }
 
 // Server is the manager's SSH server.
 type Server struct {
-	cfg Config
-	srv *ssh.Server
-	log *slog.Logger
+	cfg      Config
+	srv      *ssh.Server
+	log      *slog.Logger
+	limits   *connLimits
+	failures *loginFailures
 }
 
 type ctxKey string
@@ -55,15 +64,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 256
 	}
+	if cfg.MaxConnsPerIP <= 0 {
+		cfg.MaxConnsPerIP = 32
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = 20 * time.Second
+	}
 	signer, err := LoadOrCreateHostKey(cfg.HostKeyPath)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP),
+		failures: newLoginFailures()}
 	s.srv = &ssh.Server{
 		Handler:         s.handle,
 		PasswordHandler: s.checkPassword,
 		IdleTimeout:     cfg.IdleTimeout,
+		ConnCallback:    s.onConnect,
 	}
 	s.srv.AddHostKey(signer)
 	return s, nil
@@ -72,19 +89,64 @@ func New(cfg Config) (*Server, error) {
 // checkPassword authenticates through the backend and keeps the actor in the
 // connection's context for the session handler.
 func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
+	ip := hostOf(ctx.RemoteAddr())
+	// Back off per source address: each recent failure delays the answer.
+	if d := s.failures.delay(ip); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return false
+		}
+	}
 	actor, err := s.cfg.Backend.Authenticate(ctx, ctx.User(), password)
 	if err != nil {
+		s.failures.fail(ip)
 		s.log.Warn("login refused", "user", ctx.User(), "remote", ctx.RemoteAddr().String())
 		return false
 	}
+	s.failures.succeed(ip)
 	actor.Remote = ctx.RemoteAddr().String()
 	ctx.SetValue(actorKey, actor)
+	if done, ok := ctx.Value(authDoneKey).(func()); ok {
+		done()
+	}
 	return true
+}
+
+const authDoneKey ctxKey = "xenmanager.authdone"
+
+// onConnect admits a connection within the global and per-address limits
+// and closes it if it has not authenticated within LoginTimeout, so that
+// silent connections cannot hold every slot (gliderlabs/ssh has no handshake
+// timeout of its own).
+func (s *Server) onConnect(ctx ssh.Context, conn net.Conn) net.Conn {
+	ip := hostOf(conn.RemoteAddr())
+	release, ok := s.limits.acquire(ip)
+	if !ok {
+		s.log.Warn("connection refused: too many connections", "remote", conn.RemoteAddr().String())
+		return nil // gliderlabs/ssh closes it
+	}
+	lc := &limitConn{Conn: conn, release: release}
+	authed := make(chan struct{})
+	var once sync.Once
+	ctx.SetValue(authDoneKey, func() { once.Do(func() { close(authed) }) })
+	go func() {
+		timer := time.NewTimer(s.cfg.LoginTimeout)
+		defer timer.Stop()
+		select {
+		case <-authed:
+		case <-ctx.Done():
+		case <-timer.C:
+			s.log.Warn("connection closed: no login in time", "remote", conn.RemoteAddr().String())
+			lc.Close()
+		}
+	}()
+	return lc
 }
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.srv.Serve(&limitListener{Listener: l, slots: make(chan struct{}, s.cfg.MaxConns)})
+	err := s.srv.Serve(l)
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
 	}
@@ -97,31 +159,15 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// limitListener holds Accept while MaxConns connections are open, so that a
-// flood of clients cannot exhaust the manager.
-type limitListener struct {
-	net.Listener
-	slots chan struct{}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
 type limitConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
 }
 
+// Close frees the slot before closing, so that a client that sees the
+// connection end can connect again at once.
 func (c *limitConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(c.release)
-	return err
+	return c.Conn.Close()
 }

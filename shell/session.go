@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/gliderlabs/ssh"
@@ -30,16 +31,20 @@ func (s *Server) handle(sess ssh.Session) {
 	ptyReq, winCh, isPty := sess.Pty()
 	// gliderlabs/ssh's window-change channel holds one item: drain it
 	// continuously or the session hangs (LIBRARIES.md).
+	// Without a PTY winCh is nil, and ranging over it would leak the
+	// goroutine.
 	resize := make(chan ssh.Window, 1)
-	go func() {
-		for w := range winCh {
-			select {
-			case <-resize:
-			default:
+	if isPty {
+		go func() {
+			for w := range winCh {
+				select {
+				case <-resize:
+				default:
+				}
+				resize <- w
 			}
-			resize <- w
-		}
-	}()
+		}()
+	}
 
 	ctx := sess.Context()
 	s.log.Info("session started", "user", actor.User, "remote", actor.Remote, "pty", isPty, "exec", sess.RawCommand() != "")
@@ -68,14 +73,17 @@ func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
 	r := bufio.NewReaderSize(sess, 64*1024)
 	for !cs.Exited() {
 		line, tooLong, err := readLine(r, maxBatchLine)
-		if tooLong {
-			// Let the parser produce the error message for an over-long line.
-			line = line[:commands.MaxCommandBytes+1]
+		var o commands.Outcome
+		switch {
+		case tooLong:
+			// Refuse the whole line: running a cut-off part of it could act
+			// on the wrong objects.
+			o = cs.RejectLine(string(line[:64])+"...", fmt.Sprintf("the line is longer than %d bytes; none of it was run", maxBatchLine))
+		case len(line) > 0 || err == nil:
+			o = cs.RunLine(sess.Context(), string(line))
 		}
-		if len(line) > 0 || err == nil {
-			if o := cs.RunLine(sess.Context(), string(line)); o > worst {
-				worst = o
-			}
+		if o > worst {
+			worst = o
 		}
 		if err != nil {
 			break

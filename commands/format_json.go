@@ -1,0 +1,222 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// machineTime is the time of the Json and Xml modes: RFC 3339 in UTC with
+// milliseconds, "2026-11-21T10:20:23.345Z".
+const machineTime = "2006-01-02T15:04:05.000Z"
+
+// jsonLines prints r as one JSON object on one line (docs/output-formats.md):
+//
+//	{"command":..., "status":..., "time":..., "data":..., "error":{"code":..., "message":...}}
+//
+// The object is written field by field so that key order is fixed.
+func jsonLines(r *Report) []string {
+	var b bytes.Buffer
+	b.WriteString(`{"command":`)
+	jsonString(&b, r.Command)
+	b.WriteString(`,"status":`)
+	jsonString(&b, r.status())
+	b.WriteString(`,"time":`)
+	jsonString(&b, r.Time.UTC().Format(machineTime))
+	if res := r.Result; res != nil {
+		switch dataKind(res) {
+		case dataText:
+			b.WriteString(`,"data":{"text":[`)
+			for i, l := range res.Text {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				jsonString(&b, l)
+			}
+			b.WriteString(`]}`)
+		case dataRows:
+			b.WriteString(`,"data":[`)
+			for i, row := range res.Rows {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(`{"id":`)
+				jsonString(&b, row.ID)
+				b.WriteString(`,"name":`)
+				jsonString(&b, row.Name)
+				for j, k := range colKeys(row) {
+					b.WriteByte(',')
+					jsonString(&b, k)
+					b.WriteByte(':')
+					jsonString(&b, row.Cols[j].Value)
+				}
+				b.WriteByte('}')
+			}
+			b.WriteByte(']')
+		case dataProps:
+			b.WriteString(`,"data":{`)
+			for i, k := range propKeys(res.Props) {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				jsonString(&b, k)
+				b.WriteByte(':')
+				jsonString(&b, res.Props[i].Value)
+			}
+			b.WriteByte('}')
+		}
+	}
+	if r.Failed() {
+		b.WriteString(`,"error":{"code":`)
+		jsonString(&b, string(r.Code))
+		b.WriteString(`,"message":`)
+		jsonString(&b, r.Msg)
+		b.WriteByte('}')
+	}
+	b.WriteByte('}')
+	return []string{b.String()}
+}
+
+// jsonString writes s as a JSON string: invalid UTF-8 becomes U+FFFD;
+// control characters (C0, DEL and C1, which a terminal could act on),
+// U+2028 and U+2029 are escaped, so the object stays on one line and is
+// safe to print; <, > and & are left as they are.
+func jsonString(b *bytes.Buffer, s string) {
+	var e bytes.Buffer
+	enc := json.NewEncoder(&e)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	out := bytes.TrimSuffix(e.Bytes(), []byte("\n"))
+	for len(out) > 0 {
+		r, n := utf8.DecodeRune(out)
+		if r == 0x7f || r >= 0x80 && r <= 0x9f {
+			fmt.Fprintf(b, `\u%04x`, r)
+		} else {
+			b.Write(out[:n])
+		}
+		out = out[n:]
+	}
+}
+
+// The kinds of data a Result holds, as Json and Xml carry them.
+type dataKindT int
+
+const (
+	dataNone dataKindT = iota
+	dataText
+	dataRows
+	dataProps
+)
+
+// dataKind says which data Json and Xml carry: the first non-empty of Text,
+// Rows, Props; else the first non-nil (an empty list is still a list).
+func dataKind(res *Result) dataKindT {
+	switch {
+	case len(res.Text) > 0:
+		return dataText
+	case len(res.Rows) > 0:
+		return dataRows
+	case len(res.Props) > 0:
+		return dataProps
+	case res.Text != nil:
+		return dataText
+	case res.Rows != nil:
+		return dataRows
+	case res.Props != nil:
+		return dataProps
+	}
+	return dataNone
+}
+
+// colKeys returns the Json key (and Xml col name) of each of row's Cols: the
+// key in lowerCamel case ("memoryMiB", "Memory (MB)" -> "memoryMb"), made
+// unique within the row by a numeric suffix ("name" is taken by the row's
+// name, so a Col "name" becomes "name2").
+func colKeys(row Row) []string {
+	seen := map[string]bool{"id": true, "name": true}
+	out := make([]string, len(row.Cols))
+	for i, c := range row.Cols {
+		out[i] = uniqueKey(lowerCamel(c.Key), seen, plainSuffix)
+	}
+	return out
+}
+
+// propKeys returns the Json key (and Xml attribute name) of each Prop: the
+// key as Verbose prints it, made unique by a " (2)" suffix should a key
+// repeat.
+func propKeys(props []Prop) []string {
+	seen := map[string]bool{}
+	out := make([]string, len(props))
+	for i, p := range props {
+		out[i] = uniqueKey(p.Key, seen, parenSuffix)
+	}
+	return out
+}
+
+// uniqueKey returns k, or k with the first suffix(2), suffix(3), ... that
+// makes it new to seen, and records the result in seen.
+func uniqueKey(k string, seen map[string]bool, suffix func(n int) string) string {
+	u := k
+	for n := 2; seen[u]; n++ {
+		u = k + suffix(n)
+	}
+	seen[u] = true
+	return u
+}
+
+func plainSuffix(n int) string { return strconv.Itoa(n) }
+func parenSuffix(n int) string { return " (" + strconv.Itoa(n) + ")" }
+
+// lowerCamel turns a column key into a lowerCamel identifier: words are runs
+// of letters and digits; the first word is lower-cased up to its first
+// lower-case letter ("CPUCount" -> "cpuCount", "Id" -> "id"), each later
+// word gets an upper-case first letter, and an all-capitals word other than
+// the first is treated as a word ("Memory (MB)" -> "memoryMb").
+// Keys already in lowerCamel case ("serverPool", "memoryMiB") are unchanged.
+// A key without letters or digits is "col".
+func lowerCamel(key string) string {
+	words := strings.FieldsFunc(key, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	if len(words) == 0 {
+		return "col"
+	}
+	var b strings.Builder
+	for i, w := range words {
+		rs := []rune(w)
+		allUpper := true
+		for _, r := range rs {
+			if unicode.IsLower(r) {
+				allUpper = false
+				break
+			}
+		}
+		if i == 0 {
+			// Lower-case the leading capitals, but leave the last one of a
+			// run followed by a lower-case letter ("CPUCount" -> "cpuCount").
+			j := 0
+			for j < len(rs) && !unicode.IsLower(rs[j]) {
+				j++
+			}
+			if j < len(rs) && j > 1 {
+				j--
+			}
+			for k := 0; k < j; k++ {
+				rs[k] = unicode.ToLower(rs[k])
+			}
+		} else {
+			if allUpper {
+				for k := 1; k < len(rs); k++ {
+					rs[k] = unicode.ToLower(rs[k])
+				}
+			}
+			rs[0] = unicode.ToUpper(rs[0])
+		}
+		b.WriteString(string(rs))
+	}
+	return b.String()
+}
