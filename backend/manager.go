@@ -89,17 +89,23 @@ func (m *Manager) Close() {
 
 // client returns the cached pinned client for s, building it on first use.
 func (m *Manager) client(s store.Server) (*agentclient.Client, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.clients[s.ID]; ok {
-		return c, nil
-	}
 	password, err := m.sealer.Open(s.AgentPassword)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "cannot read the agent password of server " + s.Name, Cause: err}
 	}
-	c, err := agentclient.New(agentclient.Config{Address: s.Address, Port: s.Port, Password: password,
-		PinSHA256: s.CertSPKISHA256, Timeout: m.timeout})
+	cfg := agentclient.Config{Address: s.Address, Port: s.Port, Password: password,
+		PinSHA256: s.CertSPKISHA256, Timeout: m.timeout}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A cached client built from an older row (another address, password or
+	// pin) is replaced, whoever read which row first.
+	if c, ok := m.clients[s.ID]; ok {
+		if c.Reaches(cfg) {
+			return c, nil
+		}
+		c.Close()
+	}
+	c, err := agentclient.New(cfg)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "cannot build a client for server " + s.Name, Cause: err}
 	}
@@ -249,7 +255,12 @@ type objectLocks struct {
 	slots map[string]chan struct{}
 }
 
-// lock waits until key is free or ctx ends; the returned func releases it.
+// lockWait bounds how long an operation waits for another one on the same
+// object before it gives up.
+const lockWait = 30 * time.Second
+
+// lock waits until key is free, ctx ends or lockWait passes; the returned
+// func releases it.
 func (l *objectLocks) lock(ctx context.Context, key string) (func(), error) {
 	l.mu.Lock()
 	if l.slots == nil {
@@ -261,10 +272,13 @@ func (l *objectLocks) lock(ctx context.Context, key string) (func(), error) {
 		l.slots[key] = slot
 	}
 	l.mu.Unlock()
+	timer := time.NewTimer(lockWait)
+	defer timer.Stop()
 	select {
 	case slot <- struct{}{}:
 		return func() { <-slot }, nil
 	case <-ctx.Done():
-		return nil, errorf(KindConflict, "another operation on the same object did not finish in time")
+	case <-timer.C:
 	}
+	return nil, errorf(KindConflict, "the object is busy: another operation on it did not finish within %s", lockWait)
 }

@@ -21,9 +21,6 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 		if err != nil {
 			return changed, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
 		}
-		if len(placed) == 0 {
-			continue
-		}
 		c, err := m.client(s)
 		if err != nil {
 			return changed, err
@@ -36,6 +33,11 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 		live := map[string]bool{}
 		for _, d := range domains {
 			live[d.UUID] = true
+			n, err := m.adopt(ctx, s, d.UUID)
+			if err != nil {
+				return changed, err
+			}
+			changed += n
 		}
 		for _, v := range placed {
 			if live[v.ID] {
@@ -55,4 +57,33 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 		}
 	}
 	return changed, nil
+}
+
+// adopt records a domain found running on server s that the store has as
+// Stopped (a start whose answer was lost, or a start made outside the
+// manager). A domain of a VM recorded running on another server is logged
+// as an error and left alone: a person must decide which copy lives.
+func (m *Manager) adopt(ctx context.Context, s store.Server, vmID string) (int, error) {
+	v, err := m.st.Read().VM(ctx, vmID)
+	if err != nil {
+		return 0, nil // not a VM of this manager
+	}
+	if v.ServerID == s.ID {
+		return 0, nil
+	}
+	if v.ServerID != "" {
+		m.log.Error("reconcile: vm runs on two servers", "vm", v.Name, "recorded", v.ServerID, "also", s.Name)
+		return 0, nil
+	}
+	unlock, err := m.locks.lock(ctx, v.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, s.ID, VMRunning) })
+	if err != nil {
+		return 0, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
+	}
+	m.log.Warn("reconcile: vm found running; recorded", "vm", v.Name, "server", s.Name)
+	return 1, nil
 }

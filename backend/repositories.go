@@ -36,6 +36,11 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 	if err != nil {
 		return Repository{}, err
 	}
+	unlock, err := m.locks.lock(ctx, "pool:"+p.ID)
+	if err != nil {
+		return Repository{}, err
+	}
+	defer unlock()
 	servers, err := m.st.Read().ServersInPool(ctx, p.ID)
 	if err != nil {
 		return Repository{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}

@@ -150,6 +150,13 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 	if err != nil {
 		return Server{}, err
 	}
+	// The pool lock keeps a concurrent create Repository from missing this
+	// server (it lists the pool's servers under the same lock).
+	unlockPool, err := m.locks.lock(ctx, "pool:"+p.ID)
+	if err != nil {
+		return Server{}, err
+	}
+	defer unlockPool()
 	unlock, err := m.locks.lock(ctx, s.ID)
 	if err != nil {
 		return Server{}, err

@@ -30,8 +30,10 @@ type Actor struct {
 
 // EnsureAdmin creates user admin with a random password when the database has
 // no users yet, and returns that password (it is never stored in the clear).
-// created is false when users already existed.
-func (m *Manager) EnsureAdmin(ctx context.Context) (password string, created bool, err error) {
+// created is false when users already existed. persist, when not nil, is
+// given the password before the user is committed; if it fails, no user is
+// created, so that a password is never lost.
+func (m *Manager) EnsureAdmin(ctx context.Context, persist func(password string) error) (password string, created bool, err error) {
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		n, err := q.CountUsers(ctx)
 		if err != nil || n > 0 {
@@ -45,9 +47,17 @@ func (m *Manager) EnsureAdmin(ctx context.Context) (password string, created boo
 		if err != nil {
 			return err
 		}
+		if err := q.InsertUser(ctx, store.User{ID: NewID(TypeUser), Name: "admin", PasswordHash: string(hash),
+			Role: RoleAdministrator, CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		if persist != nil {
+			if err := persist(password); err != nil {
+				return err
+			}
+		}
 		created = true
-		return q.InsertUser(ctx, store.User{ID: NewID(TypeUser), Name: "admin", PasswordHash: string(hash),
-			Role: RoleAdministrator, CreatedAt: time.Now()})
+		return nil
 	})
 	return password, created, err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -226,6 +227,14 @@ func (m *Manager) StartVM(ctx context.Context, ref Ref) (VM, error) {
 	var lastErr error
 	for _, cand := range candidates {
 		err := cand.client.StartVM(ctx, v.RepoID, v.ID)
+		if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
+			// The call may have succeeded with its answer lost: ask before
+			// deciding, or the VM could end up running twice.
+			if running, known := m.domainRunning(ctx, cand.client, v); known && running {
+				m.log.Warn("start_vm answer lost but the domain runs; recording it", "vm", v.Name, "server", cand.server.Name)
+				err = nil
+			}
+		}
 		if err == nil {
 			if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, cand.server.ID, VMRunning) }); err != nil {
 				return VM{}, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
@@ -260,7 +269,14 @@ func (m *Manager) StopVM(ctx context.Context, ref Ref) (VM, error) {
 	if err != nil {
 		return VM{}, err
 	}
-	if err := c.StopVM(ctx, v.RepoID, v.ID, false); err != nil {
+	err = c.StopVM(ctx, v.RepoID, v.ID, false)
+	if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
+		if running, known := m.domainRunning(ctx, c, v); known && !running {
+			m.log.Warn("stop_vm answer lost but the domain is gone; recording it", "vm", v.Name, "server", s.Name)
+			err = nil
+		}
+	}
+	if err != nil {
 		f, ok := agentapi.AsFault(err)
 		if !ok || f.Code != agentapi.FaultNotFound {
 			return VM{}, agentError("stop Vm "+v.Name, s.Name, err)
@@ -308,4 +324,20 @@ func (m *Manager) DeleteVM(ctx context.Context, ref Ref) (VM, error) {
 	}
 	m.log.Info("vm deleted", "vm", v.Name, "id", v.ID)
 	return view, nil
+}
+
+// domainRunning asks the server whether the VM's domain is live there, for
+// when a call's answer was lost. known is false when the server does not
+// answer this either.
+func (m *Manager) domainRunning(ctx context.Context, c *agentclient.Client, v store.VM) (running, known bool) {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
+	defer cancel()
+	_, err := c.ListVM(qctx, v.RepoID, v.ID)
+	if err == nil {
+		return true, true
+	}
+	if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
+		return false, true
+	}
+	return false, false
 }

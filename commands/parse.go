@@ -274,7 +274,8 @@ func instanceOf(t *token) (Instance, bool) {
 	}
 	switch strings.ToLower(t.key) {
 	case "id":
-		return Instance{ByID: true, Value: t.value}, true
+		// Ids are hex: accept them in either case.
+		return Instance{ByID: true, Value: strings.ToLower(t.value)}, true
 	case "name":
 		return Instance{Value: t.value}, true
 	}
@@ -321,7 +322,7 @@ func checkValue(a *Attr, t *token, cmdName string) (string, *ParseError) {
 	switch a.Kind {
 	case AttrInt:
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < a.Min || n > a.Max {
+		if err != nil || n < a.Min || n > a.Max || strings.HasPrefix(v, "+") {
 			return "", parseErrorf(CodeInvalidValue, t, "%s=%s is not valid for %s; %s", a.Name, quoteWord(v), cmdName, describe(a))
 		}
 		return strconv.FormatInt(n, 10), nil

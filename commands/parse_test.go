@@ -115,6 +115,8 @@ func TestParse(t *testing.T) {
 		{in: "show Vm name=caf\u00e9", verb: "show", typ: "Vm", inst: "name=caf\u00e9"},
 		{in: "list Vm ?", verb: "list", typ: "Vm", help: true},
 		{in: "?", wantCode: CodeUnknownCommand},
+		{in: "show Vm id=0004FB00000600001122334455667788", verb: "show", typ: "Vm", inst: "id=0004fb00000600001122334455667788"},
+		{in: "create Vm name=a repository=r memory=+5", wantCode: CodeInvalidValue},
 	}
 	for _, tc := range tests {
 		name := tc.in

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"time"
 
 	"xenmanager/backend"
@@ -22,10 +23,12 @@ const (
 	OK          Outcome = iota // every command succeeded
 	Failed                     // a command ran and failed
 	ParseFailed                // a command could not be parsed
+	Denied                     // authentication or permission refused
 )
 
 // ExitStatus is the SSH exit status for an outcome (CLI.md): 0 success, 1 a
-// command failed, 2 a command could not be parsed.
+// command failed, 2 a command could not be parsed, 3 authentication or
+// permission.
 func (o Outcome) ExitStatus() int { return int(o) }
 
 // Exec is what a handler gets: the parsed command and the session's context.
@@ -35,6 +38,10 @@ type Exec struct {
 	Actor    backend.Actor
 	Registry *Registry
 	Session  *Session
+	// Settings is the handler's copy of the session's settings; the session
+	// adopts it when the handler finishes in time, so that a handler still
+	// running after a timeout never races with the session.
+	Settings *Settings
 }
 
 // Ref returns the command's instance as a backend reference.
@@ -168,10 +175,17 @@ func (s *Session) RejectLine(shown, msg string) Outcome {
 // still run (unless stopOnError=Yes).
 func (s *Session) RunLine(ctx context.Context, line string) Outcome {
 	worst := OK
+	secretSeen := false
 	for _, p := range s.reg.ParseLine(line) {
 		if s.exited {
 			break
 		}
+		// A piece after one that held a password may be the rest of that
+		// password (password=ab;cd): if it fails to parse, show none of it.
+		if p.Err != nil && secretSeen {
+			p.Text, p.Err = "****", &ParseError{Code: p.Err.Code, Msg: redactedMessage(p.Err.Code)}
+		}
+		secretSeen = secretSeen || mentionsSecret(p.Text)
 		o := s.run(ctx, p)
 		if o > worst {
 			worst = o
@@ -185,6 +199,12 @@ func (s *Session) RunLine(ctx context.Context, line string) Outcome {
 
 func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	shown := maskSecrets(p.Text, s.reg)
+	if p.Err != nil && mentionsSecret(p.Text) {
+		// The error could quote part of a password: say what is wrong in
+		// general terms and echo only the first word.
+		shown = firstWord(p.Text) + " ..."
+		p.Err = &ParseError{Code: p.Err.Code, Msg: redactedMessage(p.Err.Code) + s.acceptedHint(p.Text)}
+	}
 	rep := &Report{Command: shown, Time: s.now()}
 	if p.Err != nil {
 		rep.Code, rep.Msg = p.Err.Code, p.Err.Msg
@@ -218,6 +238,9 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		}
 		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "code", rep.Code, "error", err.Error())
 		s.write(rep)
+		if rep.Code == CodePermission {
+			return Denied
+		}
 		return Failed
 	}
 	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", shown)
@@ -241,7 +264,8 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 		err error
 	}
 	done := make(chan outcome, 1)
-	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s}
+	settings := s.settings
+	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings}
 	go func() {
 		r, e := cmd.Spec.Run(context.WithoutCancel(ctx), x)
 		done <- outcome{r, e}
@@ -250,6 +274,7 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	defer timer.Stop()
 	select {
 	case o := <-done:
+		s.settings = *x.Settings
 		return o.res, o.err, true
 	case <-timer.C:
 	case <-ctx.Done():
@@ -261,6 +286,62 @@ func (s *Session) write(rep *Report) {
 	if err := writeReport(s.out, s.format(), rep); err != nil {
 		s.log.Debug("session output lost", "err", err)
 	}
+}
+
+// mentionsSecret reports whether a command may hold a password, including
+// misspelt attribute names (pasword=, passwd=): such commands are never
+// quoted word for word in errors or logs.
+func mentionsSecret(text string) bool {
+	l := strings.ToLower(text)
+	if strings.Contains(l, "pass") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") {
+		return true
+	}
+	for _, w := range strings.Fields(l) {
+		if key, _, ok := strings.Cut(strings.Trim(w, `"'`), "="); ok && editDistance(strings.Trim(key, `"'`), "password") <= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptedHint names the attributes the command takes, when its first words
+// name a command, so that a redacted error still helps.
+func (s *Session) acceptedHint(text string) string {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return ""
+	}
+	v, ok := s.reg.Verb(f[0])
+	if !ok {
+		return ""
+	}
+	spec := v.Specs[0]
+	if v.Typed() {
+		if len(f) < 2 {
+			return ""
+		}
+		if spec, ok = v.Spec(f[1]); !ok {
+			return ""
+		}
+	}
+	return "; usage: " + spec.Usage()
+}
+
+func firstWord(text string) string {
+	if f := strings.Fields(text); len(f) > 0 && utf8.ValidString(f[0]) && !strings.ContainsAny(f[0], "=\"'") {
+		return f[0]
+	}
+	return "****"
+}
+
+// redactedMessage describes a parse error without quoting any word.
+func redactedMessage(code Code) string {
+	for _, c := range Codes {
+		if c.Code == code {
+			return c.Meaning + " (the command holds a password, so its words are not repeated; see help)"
+		}
+	}
+	return "the command could not be parsed (the command holds a password, so its words are not repeated)"
 }
 
 // maskSecrets returns the command with the values of secret attributes

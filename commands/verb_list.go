@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"xenmanager/backend"
 )
@@ -86,8 +87,8 @@ func objectRef(s string) backend.Ref {
 	switch {
 	case s == "":
 		return backend.Ref{}
-	case backend.IsID(s):
-		return backend.Ref{ID: s}
+	case backend.IsID(strings.ToLower(s)):
+		return backend.Ref{ID: strings.ToLower(s)}
 	}
 	return backend.Ref{Name: s}
 }

@@ -33,8 +33,7 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 	if len(x.Cmd.Attrs) == 0 {
 		return nil, failf(CodeMissingAttribute, "set needs at least one of: %s", strings.Join(attrNames(x.Cmd.Spec), ", "))
 	}
-	s := x.Session
-	next := s.settings
+	next := *x.Settings
 	if v, ok := x.Cmd.Attrs["commandMode"]; ok {
 		if v == "Asynchronous" {
 			return nil, failf(CodeNotSupported, "commandMode=Asynchronous needs jobs, which this version does not have yet; commands run synchronously")
@@ -59,7 +58,7 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 			return nil, err
 		}
 	}
-	s.settings = next
+	*x.Settings = next
 	return &Result{}, nil
 }
 
@@ -67,7 +66,7 @@ func verbShowCLISession() *VerbInfo {
 	return &VerbInfo{Name: "showclisession", Help: "Show this session's settings.", Specs: []*Spec{{
 		Help: "Show who you are logged in as and this session's settings.",
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			st := x.Session.settings
+			st := *x.Settings
 			return &Result{Props: []Prop{
 				{"User", x.Actor.User},
 				{"Role", x.Actor.Role},

@@ -76,7 +76,7 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	}
 	t.Cleanup(mgr.Close)
 	e.mgr = mgr
-	pw, created, err := mgr.EnsureAdmin(ctx)
+	pw, created, err := mgr.EnsureAdmin(ctx, nil)
 	if err != nil || !created {
 		t.Fatalf("EnsureAdmin = %v, %v", created, err)
 	}

@@ -52,7 +52,10 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		v.Add("_txlock", "immediate")
 	}
-	return "file:" + path + "?" + v.Encode()
+	// Escape the path: '?', '#' and '%' in a directory name must not cut
+	// the URI short (the database would land elsewhere).
+	u := url.URL{Scheme: "file", Path: path, RawQuery: v.Encode()}
+	return u.String()
 }
 
 // Open opens (creating if needed) the database at path and applies every

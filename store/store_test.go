@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -149,5 +150,32 @@ func TestUpsertServerKeepsIdentity(t *testing.T) {
 	all, _ := s.Read().Servers(ctx)
 	if len(all) != 1 {
 		t.Fatalf("servers = %d, want 1", len(all))
+	}
+}
+
+// A data directory with URI-special characters keeps its database where it
+// belongs, private.
+func TestOpenPathWithSpecialCharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#b?c%41 d")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "manager.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Write(ctx, func(q *Queries) error { return q.SetMeta(ctx, "k", "v") }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database at %s: %v, size %d, mode %v", path, err, fi.Size(), fi.Mode())
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Fatalf("files beside the data directory: %v", entries)
 	}
 }

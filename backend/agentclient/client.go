@@ -63,8 +63,9 @@ type Client struct {
 	pool chan *xmlrpc.Client // idle clients; capacity Conns
 	sem  chan struct{}       // a slot per call in flight
 
-	mu       sync.Mutex // guards seenPin
+	mu       sync.Mutex // guards seenPin and closed
 	seenPin  string
+	closed   bool
 	tlsConf  *tls.Config
 	httpConn *http.Transport
 }
@@ -143,8 +144,19 @@ func (c *Client) SeenPin() string {
 // Address returns "host:port" of the agent.
 func (c *Client) Address() string { return net.JoinHostPort(c.cfg.Address, strconv.Itoa(c.cfg.Port)) }
 
-// Close drops idle connections. Calls in flight finish.
+// Reaches reports whether the client talks to the agent cfg names with the
+// same credentials and pin, that is, whether it can serve in cfg's place.
+func (c *Client) Reaches(cfg Config) bool {
+	return c.cfg.Address == cfg.Address && c.cfg.Port == cfg.Port && c.cfg.Password == cfg.Password &&
+		strings.EqualFold(c.cfg.PinSHA256, cfg.PinSHA256)
+}
+
+// Close drops idle connections. Calls in flight finish and then close their
+// connections instead of returning them to the pool.
 func (c *Client) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	for {
 		select {
 		case cl := <-c.pool:
@@ -166,6 +178,13 @@ func (c *Client) get() (*xmlrpc.Client, error) {
 }
 
 func (c *Client) put(cl *xmlrpc.Client) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		cl.Close()
+		return
+	}
 	select {
 	case c.pool <- cl:
 	default:
@@ -199,27 +218,45 @@ func (c *Client) Call(ctx context.Context, method string, result any, args ...an
 	case <-ctx.Done():
 		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
 	}
-	defer func() { <-c.sem }()
+	release := func() { <-c.sem }
 
 	cl, err := c.get()
 	if err != nil {
+		release()
 		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
 	}
+	// kolo's Go performs the whole HTTP round trip before it returns, so it
+	// runs in its own goroutine and the wait below can end on ctx or the
+	// timer.
 	var raw any
-	call := cl.Go(method, args, &raw, make(chan *rpc.Call, 1))
+	done := make(chan *rpc.Call, 1)
+	go cl.Go(method, args, &raw, done)
 	timer := time.NewTimer(c.cfg.Timeout)
 	defer timer.Stop()
-	select {
-	case <-call.Done:
-	case <-ctx.Done():
-		// kolo has no cancellation; the abandoned call finishes on its own
-		// and its client is dropped.
-		go func() { <-call.Done; cl.Close() }()
-		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
-	case <-timer.C:
-		go func() { <-call.Done; cl.Close() }()
-		return &CallError{method, c.Address(), fmt.Errorf("%w: no answer within %s", ErrUnreachable, c.cfg.Timeout)}
+	// abandon leaves a call that kolo cannot cancel to finish on its own;
+	// it keeps its slot until then, so that Conns stays a real bound.
+	abandon := func() {
+		go func() { <-done; cl.Close(); release() }()
 	}
+	var call *rpc.Call
+	select {
+	case call = <-done:
+	case <-ctx.Done():
+		select {
+		case call = <-done: // the answer came in time after all
+		default:
+			abandon()
+			return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+		}
+	case <-timer.C:
+		select {
+		case call = <-done:
+		default:
+			abandon()
+			return &CallError{method, c.Address(), fmt.Errorf("%w: no answer within %s", ErrUnreachable, c.cfg.Timeout)}
+		}
+	}
+	defer release()
 	if call.Error != nil {
 		var serverErr rpc.ServerError
 		if errors.As(call.Error, &serverErr) {

@@ -155,16 +155,18 @@ func serve(args []string) error {
 // announceAdmin creates user admin on the first start and shows its password
 // once; it is also written (0600) to <data>/admin-password.
 func announceAdmin(ctx context.Context, mgr *backend.Manager, data string) error {
-	password, created, err := mgr.EnsureAdmin(ctx)
+	path := filepath.Join(data, "admin-password")
+	password, created, err := mgr.EnsureAdmin(ctx, func(password string) error {
+		if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("create admin user: %w", err)
 	}
 	if !created {
 		return nil
-	}
-	path := filepath.Join(data, "admin-password")
-	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	fmt.Printf("created user admin with password %s (also in %s)\n", password, path)
 	return nil
