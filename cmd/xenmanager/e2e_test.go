@@ -178,12 +178,21 @@ func (m *manager) ssh(stdin string, strict bool, args ...string) (string, int) {
 	if strict {
 		check = "yes"
 	}
+	var opts, command []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && len(command) == 0 {
+			opts = append(opts, a)
+		} else {
+			command = append(command, a)
+		}
+	}
 	full := append([]string{"-e", "ssh", "-p", m.port,
 		"-o", "StrictHostKeyChecking=" + check, "-o", "UserKnownHostsFile=" + m.known,
 		// The port changes across restarts; key the entry by a fixed alias.
 		"-o", "HostKeyAlias=xenmanager-e2e",
 		"-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
-		"-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", "admin@127.0.0.1"}, args...)
+		"-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR"}, opts...)
+	full = append(append(full, "admin@127.0.0.1"), command...)
 	cmd := exec.Command("sshpass", full...)
 	cmd.Env = append(os.Environ(), "SSHPASS="+m.password)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -350,4 +359,41 @@ func lastID(out string) string {
 	}
 	id, _, _ := strings.Cut(out[i+len("  Id = "):], "\n")
 	return id
+}
+
+// Scripts get structured output: Json lines read by a JSON parser, and a
+// terminal session defaults to Table but keeps the Status header.
+func TestOpenSSHStructuredOutput(t *testing.T) {
+	needTools(t)
+	m := startManager(t, filepath.Join(t.TempDir(), "data"), 2)
+	if out, status := m.ssh("", false, "create Vm name=j1 repository=demo-repo memory=256; create Vm name=j2 repository=demo-repo memory=256"); status != 0 {
+		t.Fatalf("create: exit %d\n%s", status, out)
+	}
+	// Piped into a JSON parser, as a script would: python3 reads one JSON
+	// value per line and prints what it found.
+	parser := `import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(r["command"], r["status"], len(r.get("data", [])), ",".join(sorted(o["name"] for o in r.get("data", []))))`
+	sshArgs := fmt.Sprintf("sshpass -e ssh -p %s -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=%s -o HostKeyAlias=xenmanager-e2e -o PreferredAuthentications=password -o PubkeyAuthentication=no -o LogLevel=ERROR admin@127.0.0.1",
+		m.port, m.known)
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", sshArgs+` "set outputMode=Json; list Vm name=j*" | python3 -c "$PARSER"`)
+	cmd.Env = append(os.Environ(), "SSHPASS="+m.password, "PARSER="+parser)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh | json parser: %v\n%s", err, out)
+	}
+	want := "set outputMode=Json Success 0 \nlist Vm name=j* Success 2 j1,j2\n"
+	if string(out) != want {
+		t.Fatalf("parsed Json stream:\n%s\nwant:\n%s", out, want)
+	}
+
+	// A PTY (ssh -tt) defaults to Table; the header lines stay.
+	out2, status := m.ssh("", false, "-tt", "list Vm name=j*")
+	if status != 0 || !strings.Contains(out2, "Status: Success") || !strings.Contains(out2, "| j1") && !strings.Contains(out2, "j1 ") {
+		t.Fatalf("list over a PTY: exit %d\n%s", status, out2)
+	}
+	if !strings.Contains(out2, "\r\n") || !strings.Contains(out2, "+-") && !strings.Contains(out2, "─") {
+		t.Fatalf("list over a PTY is not a table with CRLF line ends:\n%q", out2)
+	}
 }
