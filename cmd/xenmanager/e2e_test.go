@@ -369,6 +369,14 @@ func TestOpenSSHStructuredOutput(t *testing.T) {
 	if out, status := m.ssh("", false, "create Vm name=j1 repository=demo-repo memory=256; create Vm name=j2 repository=demo-repo memory=256"); status != 0 {
 		t.Fatalf("create: exit %d\n%s", status, out)
 	}
+	// A PTY (ssh -tt) defaults to Table; the header lines stay.
+	out2, status := m.ssh("", false, "-tt", "list Vm name=j*")
+	if status != 0 || !strings.Contains(out2, "Status: Success") || !strings.Contains(out2, "| j1") && !strings.Contains(out2, "j1 ") {
+		t.Fatalf("list over a PTY: exit %d\n%s", status, out2)
+	}
+	if !strings.Contains(out2, "\r\n") || !strings.Contains(out2, "+-") && !strings.Contains(out2, "─") {
+		t.Fatalf("list over a PTY is not a table with CRLF line ends:\n%q", out2)
+	}
 	// Piped into a JSON parser, as a script would: python3 reads one JSON
 	// value per line and prints what it found.
 	parser := `import json, sys
@@ -388,12 +396,4 @@ for line in sys.stdin:
 		t.Fatalf("parsed Json stream:\n%s\nwant:\n%s", out, want)
 	}
 
-	// A PTY (ssh -tt) defaults to Table; the header lines stay.
-	out2, status := m.ssh("", false, "-tt", "list Vm name=j*")
-	if status != 0 || !strings.Contains(out2, "Status: Success") || !strings.Contains(out2, "| j1") && !strings.Contains(out2, "j1 ") {
-		t.Fatalf("list over a PTY: exit %d\n%s", status, out2)
-	}
-	if !strings.Contains(out2, "\r\n") || !strings.Contains(out2, "+-") && !strings.Contains(out2, "─") {
-		t.Fatalf("list over a PTY is not a table with CRLF line ends:\n%q", out2)
-	}
 }
