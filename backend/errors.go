@@ -30,6 +30,7 @@ const (
 	KindAgentCertificate                  // the agent's certificate changed
 	KindAgentFault                        // the agent refused the operation
 	KindPermission                        // the user may not do this
+	KindStillRunning                      // the wait ended; the job goes on
 )
 
 // Error is the error every exported operation returns: a kind, a message
@@ -38,6 +39,7 @@ type Error struct {
 	Kind  Kind
 	Msg   string
 	Cause error
+	JobID string // for KindStillRunning: the job that goes on
 }
 
 func (e *Error) Error() string {

@@ -3,8 +3,6 @@ package backend
 import (
 	"context"
 	"strings"
-
-	"xenmanager/store"
 )
 
 // Filter narrows a list: a name or glob pattern, a status, and the objects
@@ -21,19 +19,17 @@ type Filter struct {
 
 // idSet resolves a filter reference to the ids it stands for; nil means
 // "no filter".
-func idSet[T any](ctx context.Context, m *Manager, typeName string, ref Ref,
-	byID func(context.Context, string) (T, error), byName func(context.Context, string) ([]T, error),
-	all func(context.Context) ([]T, error), nameOf, idOf func(T) string) (map[string]bool, error) {
+func idSet[T any](ctx context.Context, m *Manager, k kind[T], ref Ref) (map[string]bool, error) {
 	if ref == (Ref{}) {
 		return nil, nil
 	}
-	found, err := resolveAll(ctx, typeName, ref, byID, byName, all, nameOf)
+	found, err := resolveAll(ctx, m, k, ref)
 	if err != nil {
 		return nil, err
 	}
 	set := map[string]bool{}
 	for _, f := range found {
-		set[idOf(f)] = true
+		set[k.idOf(f)] = true
 	}
 	return set, nil
 }
@@ -42,10 +38,10 @@ func idSet[T any](ctx context.Context, m *Manager, typeName string, ref Ref,
 type compiled struct {
 	f                     Filter
 	servers, pools, repos map[string]bool
+	scope                 scope
 }
 
 func (m *Manager) compile(ctx context.Context, f Filter) (*compiled, error) {
-	q := m.st.Read()
 	c := &compiled{f: f}
 	if f.Name != "" {
 		if _, err := matchName(f.Name, ""); err != nil {
@@ -53,16 +49,16 @@ func (m *Manager) compile(ctx context.Context, f Filter) (*compiled, error) {
 		}
 	}
 	var err error
-	if c.servers, err = idSet(ctx, m, "Server", f.Server, q.Server, q.ServersByName, q.Servers,
-		func(x store.Server) string { return x.Name }, func(x store.Server) string { return x.ID }); err != nil {
+	if c.scope, err = m.scope(ctx); err != nil {
 		return nil, err
 	}
-	if c.pools, err = idSet(ctx, m, "ServerPool", f.Pool, q.ServerPool, q.ServerPoolsByName, q.ServerPools,
-		func(x store.ServerPool) string { return x.Name }, func(x store.ServerPool) string { return x.ID }); err != nil {
+	if c.servers, err = idSet(ctx, m, m.serverKind(), f.Server); err != nil {
 		return nil, err
 	}
-	if c.repos, err = idSet(ctx, m, "Repository", f.Repository, q.Repository, q.RepositoriesByName, q.Repositories,
-		func(x store.Repository) string { return x.Name }, func(x store.Repository) string { return x.ID }); err != nil {
+	if c.pools, err = idSet(ctx, m, m.poolKind(), f.Pool); err != nil {
+		return nil, err
+	}
+	if c.repos, err = idSet(ctx, m, m.repoKind(), f.Repository); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -70,6 +66,9 @@ func (m *Manager) compile(ctx context.Context, f Filter) (*compiled, error) {
 
 // match applies the filter to one object's name, status and memberships.
 func (c *compiled) match(name, status, serverID, poolID, repoID string) bool {
+	if !c.scope.sees(poolID) {
+		return false
+	}
 	if c.f.Name != "" {
 		if ok, _ := matchName(c.f.Name, name); !ok {
 			return false

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"strings"
 
 	"xenmanager/store"
 )
@@ -77,13 +78,24 @@ func (inv *inventory) serverView(s store.Server) Server {
 		AgentVersion: s.AgentVersion, Manufacturer: s.Manufacturer, Product: s.Product, CPUModel: s.CPUModel,
 		CPUSockets: s.CPUSockets, CoresPerSocket: s.CoresPerSocket, ThreadsPerCore: s.ThreadsPerCore,
 		CPUKHz: s.CPUKHz, TotalMemoryMiB: s.TotalMemoryMiB, Dom0MemoryMiB: s.Dom0MemoryMiB,
-		CertSPKISHA256: s.CertSPKISHA256, RunningVMs: inv.running[s.ID], CreatedAt: s.CreatedAt}
+		CertSPKISHA256: s.CertSPKISHA256, RunningVMs: inv.running[s.ID], Roles: s.Roles, IsMaster: s.IsMaster,
+		Maintenance: s.Maintenance, CreatedAt: s.CreatedAt}
 }
 
 func (inv *inventory) vmView(v store.VM) VM {
 	return VM{ID: v.ID, Name: v.Name, Status: v.Status, Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID),
 		Server: inv.serverRef(v.ServerID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, DomainType: v.DomainType,
-		Description: v.Description, CreatedAt: v.CreatedAt}
+		Description: v.Description, CPUCountLimit: v.CPUCountLimit, CPUPinning: v.CPUPinning, HA: v.HA,
+		OSType: v.OSType, BootOrder: v.BootOrder, StartPolicy: v.StartPolicy, CreatedAt: v.CreatedAt,
+		PreferredServers: inv.serverRefs(v.PreferredServers)}
+}
+
+func (inv *inventory) serverRefs(ids string) []NamedRef {
+	var out []NamedRef
+	for _, id := range strings.Fields(ids) {
+		out = append(out, inv.serverRef(id))
+	}
+	return out
 }
 
 // objectTables maps the command language's object types to their tables.

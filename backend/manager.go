@@ -39,6 +39,12 @@ type Manager struct {
 
 	mu      sync.Mutex // guards clients
 	clients map[string]*agentclient.Client
+
+	jobsMu  sync.Mutex // guards running
+	running map[string]*runningJob
+
+	placeMu  sync.Mutex // serialises placement decisions
+	reserved reservations
 }
 
 const metaManagerUUID = "manager_uuid"
@@ -58,7 +64,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.AgentTimeout = 30 * time.Second
 	}
 	m := &Manager{st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
-		timeout: cfg.AgentTimeout, clients: map[string]*agentclient.Client{}}
+		timeout: cfg.AgentTimeout, clients: map[string]*agentclient.Client{}, running: map[string]*runningJob{}}
 	err := m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -154,78 +160,6 @@ func matchName(pattern, name string) (bool, error) {
 	return ok, nil
 }
 
-// resolveAll returns every object ref names: the one with its id, those
-// called its name, or those matching its pattern. None is NotFound.
-func resolveAll[T any](ctx context.Context, typeName string, ref Ref,
-	byID func(context.Context, string) (T, error),
-	byName func(context.Context, string) ([]T, error),
-	all func(context.Context) ([]T, error),
-	nameOf func(T) string) ([]T, error) {
-	if ref.ID != "" {
-		v, err := byID(ctx, ref.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf(KindNotFound, "%s id=%s not found", typeName, ref.ID)
-		}
-		if err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
-		}
-		return []T{v}, nil
-	}
-	var found []T
-	if IsPattern(ref.Name) {
-		if _, err := matchName(ref.Name, ""); err != nil {
-			return nil, err
-		}
-		every, err := all(ctx)
-		if err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
-		}
-		for _, v := range every {
-			if ok, _ := matchName(ref.Name, nameOf(v)); ok {
-				found = append(found, v)
-			}
-		}
-	} else {
-		var err error
-		if found, err = byName(ctx, ref.Name); err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "read " + typeName, Cause: err}
-		}
-	}
-	if len(found) == 0 {
-		if IsPattern(ref.Name) {
-			return nil, errorf(KindNotFound, "no %s matches %q", typeName, ref.Name)
-		}
-		return nil, errorf(KindNotFound, "%s %q not found", typeName, ref.Name)
-	}
-	return found, nil
-}
-
-// resolve finds the one object ref names, or fails with NotFound or
-// Ambiguous (listing the ids, so that the operator can pick one).
-func resolve[T any](ctx context.Context, typeName string, ref Ref,
-	byID func(context.Context, string) (T, error),
-	byName func(context.Context, string) ([]T, error),
-	all func(context.Context) ([]T, error),
-	nameOf, idOf func(T) string) (T, error) {
-	var zero T
-	found, err := resolveAll(ctx, typeName, ref, byID, byName, all, nameOf)
-	if err != nil {
-		return zero, err
-	}
-	if len(found) == 1 {
-		return found[0], nil
-	}
-	ids := make([]string, len(found))
-	for i, f := range found {
-		ids[i] = idOf(f)
-	}
-	what := fmt.Sprintf("name %q", ref.Name)
-	if IsPattern(ref.Name) {
-		what = fmt.Sprintf("pattern %q", ref.Name)
-	}
-	return zero, errorf(KindAmbiguous, "%s matches %d %s objects (%s); name one with id=", what, len(found), typeName, joinComma(ids))
-}
-
 func joinComma(s []string) string {
 	out := ""
 	for i, v := range s {
@@ -249,22 +183,38 @@ func ValidateName(kind, name string) error {
 }
 
 // objectLocks serialises operations on one object (a VM being started is not
-// deleted at the same time). Each key holds a one-slot channel.
+// deleted at the same time). Each key holds a one-slot channel and, while
+// taken, who holds it, so that a waiter that gives up can say.
 type objectLocks struct {
-	mu    sync.Mutex // guards slots
-	slots map[string]chan struct{}
+	mu      sync.Mutex // guards slots and holders
+	slots   map[string]chan struct{}
+	holders map[string]holder
+}
+
+// holder is the job that holds a lock.
+type holder struct {
+	jobID, summary string
+	since          time.Time
 }
 
 // lockWait bounds how long an operation waits for another one on the same
-// object before it gives up.
-const lockWait = 30 * time.Second
+// object before it gives up (the caller's context may end it sooner: the
+// command layer gives it commandTimeout).
+const lockWait = 5 * time.Minute
 
-// lock waits until key is free, ctx ends or lockWait passes; the returned
-// func releases it.
+// lock takes key for an operation that is not a job.
 func (l *objectLocks) lock(ctx context.Context, key string) (func(), error) {
+	return l.lockFor(ctx, key, holder{summary: "an internal operation", since: time.Now()})
+}
+
+// lockFor waits until key is free, ctx ends or lockWait passes; the
+// returned func releases it. The error of a wait that gives up names the job
+// that holds the lock.
+func (l *objectLocks) lockFor(ctx context.Context, key string, h holder) (func(), error) {
 	l.mu.Lock()
 	if l.slots == nil {
 		l.slots = map[string]chan struct{}{}
+		l.holders = map[string]holder{}
 	}
 	slot, ok := l.slots[key]
 	if !ok {
@@ -274,11 +224,27 @@ func (l *objectLocks) lock(ctx context.Context, key string) (func(), error) {
 	l.mu.Unlock()
 	timer := time.NewTimer(lockWait)
 	defer timer.Stop()
+	start := time.Now()
 	select {
 	case slot <- struct{}{}:
-		return func() { <-slot }, nil
+		l.mu.Lock()
+		l.holders[key] = h
+		l.mu.Unlock()
+		return func() {
+			l.mu.Lock()
+			delete(l.holders, key)
+			l.mu.Unlock()
+			<-slot
+		}, nil
 	case <-ctx.Done():
 	case <-timer.C:
 	}
-	return nil, errorf(KindConflict, "the object is busy: another operation on it did not finish within %s", lockWait)
+	l.mu.Lock()
+	cur, held := l.holders[key]
+	l.mu.Unlock()
+	by := "another operation"
+	if held && cur.jobID != "" {
+		by = fmt.Sprintf("job %s (%s, running for %s)", cur.jobID, cur.summary, time.Since(cur.since).Round(time.Second))
+	}
+	return nil, errorf(KindConflict, "object %s is locked by %s; gave up after waiting %s", key, by, time.Since(start).Round(time.Millisecond))
 }

@@ -11,6 +11,13 @@ import (
 	"xenmanager/store"
 )
 
+// Start policies of VMs and pools.
+const (
+	PolicyBestServer    = "BEST_SERVER"
+	PolicyCurrentServer = "CURRENT_SERVER"
+	PolicyUsePool       = "USE_POOL_POLICY"
+)
+
 // candidate is a server a VM could start on, with what it had free when asked.
 type candidate struct {
 	server  store.Server
@@ -20,29 +27,87 @@ type candidate struct {
 	placed  int
 }
 
-// place returns, best first, the running servers of the VM's pool that have
-// room for it now (BEST_SERVER: most free memory, ties to fewest VMs). Free
-// memory is asked of every server at once, since it changes outside the
-// manager's view (Domain-0, other managers' leftovers).
-func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, error) {
+// reservations is memory promised to starts in flight, per server: free
+// memory read from an agent does not yet show a start that has been decided
+// but not made, and without this, concurrent starts would all pick the same
+// server.
+type reservations struct {
+	mu  sync.Mutex // guards mib
+	mib map[string]int64
+}
+
+func (r *reservations) add(serverID string, mib int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mib == nil {
+		r.mib = map[string]int64{}
+	}
+	r.mib[serverID] += mib
+}
+
+func (r *reservations) get(serverID string) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mib[serverID]
+}
+
+// place returns, best first, the servers where the VM may start now, and a
+// release func for the memory reserved on the first of them. The policy is
+// the VM's start policy, or the pool's for USE_POOL_POLICY: BEST_SERVER picks
+// the most free memory that fits memory and vCPUs among the running servers
+// not in maintenance (the VM's preferred servers when it has any), ties to
+// the fewest VMs; CURRENT_SERVER insists on the server it ran on last.
+func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), error) {
 	servers, err := m.st.Read().ServersInPool(ctx, v.PoolID)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 	}
 	pool, _ := m.st.Read().ServerPool(ctx, v.PoolID)
+	policy := v.StartPolicy
+	if policy == "" || policy == PolicyUsePool {
+		policy = pool.StartPolicy
+	}
+	preferred := map[string]bool{}
+	for _, id := range strings.Fields(v.PreferredServers) {
+		preferred[id] = true
+	}
+	var eligible []store.Server
+	var skipped []string
+	for _, s := range servers {
+		switch {
+		case s.Status != ServerRunning:
+			skipped = append(skipped, s.Name+" is "+s.Status)
+		case s.Maintenance:
+			skipped = append(skipped, s.Name+" is in maintenance mode")
+		case policy == PolicyCurrentServer && v.LastServerID != "" && s.ID != v.LastServerID:
+		case len(preferred) > 0 && !preferred[s.ID]:
+		default:
+			eligible = append(eligible, s)
+		}
+	}
+	if len(eligible) == 0 {
+		why := ""
+		if len(skipped) > 0 {
+			why = ": " + strings.Join(skipped, "; ")
+		}
+		switch {
+		case policy == PolicyCurrentServer && v.LastServerID != "":
+			return nil, nil, errorf(KindInvalidState, "Vm %s has startPolicy CURRENT_SERVER and its server cannot take it%s", v.Name, why)
+		case len(preferred) > 0:
+			return nil, nil, errorf(KindInvalidState, "none of the preferred servers of Vm %s can take it%s", v.Name, why)
+		}
+		return nil, nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", pool.Name, v.Name, why)
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex // guards all and problems
 		all      []candidate
 		problems []string
 	)
-	for _, s := range servers {
-		if s.Status != ServerRunning {
-			continue
-		}
+	for _, s := range eligible {
 		c, err := m.client(s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		wg.Add(1)
 		go func() {
@@ -64,10 +129,14 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, error) {
 	}
 	wg.Wait()
 	if len(all) == 0 {
-		if len(problems) > 0 {
-			return nil, errorf(KindAgentUnreachable, "no server of ServerPool %s answered: %s", pool.Name, strings.Join(problems, "; "))
-		}
-		return nil, errorf(KindInvalidState, "ServerPool %s has no running server to start Vm %s on", pool.Name, v.Name)
+		return nil, nil, errorf(KindAgentUnreachable, "no server of ServerPool %s answered: %s", pool.Name, strings.Join(problems, "; "))
+	}
+	// Choose and reserve under one lock, so that concurrent starts see each
+	// other's choices.
+	m.placeMu.Lock()
+	defer m.placeMu.Unlock()
+	for i := range all {
+		all[i].freeMiB -= m.reserved.get(all[i].server.ID)
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if all[i].freeMiB != all[j].freeMiB {
@@ -87,7 +156,7 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, error) {
 	if len(fits) == 0 {
 		best := all[0]
 		msg := fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): the most free memory is %d MiB on %s",
-			pool.Name, v.Name, v.MemoryMiB, v.CPUCount, best.freeMiB, best.server.Name)
+			pool.Name, v.Name, v.MemoryMiB, v.CPUCount, max(best.freeMiB, 0), best.server.Name)
 		if best.freeMiB >= v.MemoryMiB {
 			msg = fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): servers with enough memory have too few CPUs",
 				pool.Name, v.Name, v.MemoryMiB, v.CPUCount)
@@ -95,7 +164,10 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, error) {
 		if len(problems) > 0 {
 			msg += "; not answering: " + strings.Join(problems, "; ")
 		}
-		return nil, errorf(KindInsufficientResources, "%s", msg)
+		return nil, nil, errorf(KindInsufficientResources, "%s", msg)
 	}
-	return fits, nil
+	first := fits[0].server.ID
+	m.reserved.add(first, v.MemoryMiB)
+	var once sync.Once
+	return fits, func() { once.Do(func() { m.reserved.add(first, -v.MemoryMiB) }) }, nil
 }

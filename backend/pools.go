@@ -13,6 +13,9 @@ func (m *Manager) CreateServerPool(ctx context.Context, name, description string
 	if err := ValidateName("ServerPool", name); err != nil {
 		return ServerPool{}, err
 	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return ServerPool{}, err
+	}
 	p := store.ServerPool{ID: NewID(TypeServerPool), Name: name, Description: description, CreatedAt: time.Now()}
 	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertServerPool(ctx, p) }); err != nil {
 		return ServerPool{}, &Error{Kind: KindInternal, Msg: "record server pool", Cause: err}
@@ -21,9 +24,7 @@ func (m *Manager) CreateServerPool(ctx context.Context, name, description string
 }
 
 func (m *Manager) findPool(ctx context.Context, ref Ref) (store.ServerPool, error) {
-	q := m.st.Read()
-	return resolve(ctx, "ServerPool", ref, q.ServerPool, q.ServerPoolsByName, q.ServerPools,
-		func(x store.ServerPool) string { return x.Name }, func(x store.ServerPool) string { return x.ID })
+	return resolve(ctx, m, m.poolKind(), ref)
 }
 
 // ServerPools lists the pools that pass f (name).
@@ -64,10 +65,13 @@ func (m *Manager) ServerPool(ctx context.Context, ref Ref) (ServerPool, error) {
 }
 
 func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPool) (ServerPool, error) {
-	v := ServerPool{ID: p.ID, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt}
+	v := ServerPool{ID: p.ID, Name: p.Name, Description: p.Description, StartPolicy: p.StartPolicy, CreatedAt: p.CreatedAt}
 	for _, s := range inv.serverList {
 		if s.PoolID == p.ID {
 			v.Servers = append(v.Servers, NamedRef{s.ID, s.Name})
+			if s.IsMaster {
+				v.Master = NamedRef{s.ID, s.Name}
+			}
 		}
 	}
 	for _, r := range inv.repoList {

@@ -36,11 +36,14 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 	if err != nil {
 		return Repository{}, err
 	}
-	unlock, err := m.locks.lock(ctx, "pool:"+p.ID)
-	if err != nil {
+	if err := m.authorize(ctx, PermManage); err != nil {
 		return Repository{}, err
 	}
-	defer unlock()
+	return jobValue[Repository](m.job(ctx, actorFrom(ctx), "create Repository "+req.Name, []string{"pool:" + p.ID},
+		func(ctx context.Context, j *jobRun) (any, error) { return m.createRepository(ctx, req, p, loc) }))
+}
+
+func (m *Manager) createRepository(ctx context.Context, req CreateRepositoryRequest, p store.ServerPool, loc string) (Repository, error) {
 	servers, err := m.st.Read().ServersInPool(ctx, p.ID)
 	if err != nil {
 		return Repository{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
@@ -71,9 +74,7 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 }
 
 func (m *Manager) findRepository(ctx context.Context, ref Ref) (store.Repository, error) {
-	q := m.st.Read()
-	return resolve(ctx, "Repository", ref, q.Repository, q.RepositoriesByName, q.Repositories,
-		func(x store.Repository) string { return x.Name }, func(x store.Repository) string { return x.ID })
+	return resolve(ctx, m, m.repoKind(), ref)
 }
 
 // Repositories lists the repositories that pass f (name, pool).

@@ -41,7 +41,15 @@ func (m *Manager) DiscoverServer(ctx context.Context, req DiscoverRequest) (Serv
 	if req.Password == "" {
 		return Server{}, errorf(KindInvalidArgument, "the agent password is empty")
 	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Server{}, err
+	}
 	where := net.JoinHostPort(req.Address, strconv.Itoa(req.Port))
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), "discoverServer "+where, []string{"discover:" + where},
+		func(ctx context.Context, j *jobRun) (any, error) { return m.discoverServer(ctx, req, where) }))
+}
+
+func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where string) (Server, error) {
 	what := "discover server " + where
 	c, err := agentclient.New(agentclient.Config{Address: req.Address, Port: req.Port, Password: req.Password, Timeout: m.timeout})
 	if err != nil {
@@ -134,13 +142,14 @@ func (m *Manager) Server(ctx context.Context, ref Ref) (Server, error) {
 }
 
 func (m *Manager) findServer(ctx context.Context, ref Ref) (store.Server, error) {
-	q := m.st.Read()
-	return resolve(ctx, "Server", ref, q.Server, q.ServersByName, q.Servers,
-		func(x store.Server) string { return x.Name }, func(x store.Server) string { return x.ID })
+	return resolve(ctx, m, m.serverKind(), ref)
 }
 
-// AddServerToPool makes server a member of pool: the server learns the
-// pool's repositories (add_repository) and then the store records it.
+// AddServerToPool makes server a member of pool: the first server of a
+// pool becomes its master (create_server_pool), the others join
+// (join_server_pool); every member learns the members' addresses
+// (set_pool_member_ip_list) and the new one the pool's repositories
+// (add_repository). Then the store records it.
 func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server, error) {
 	s, err := m.findServer(ctx, server)
 	if err != nil {
@@ -150,19 +159,20 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 	if err != nil {
 		return Server{}, err
 	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Server{}, err
+	}
 	// The pool lock keeps a concurrent create Repository from missing this
 	// server (it lists the pool's servers under the same lock).
-	unlockPool, err := m.locks.lock(ctx, "pool:"+p.ID)
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
+		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+			return m.addServerToPool(ctx, s.ID, p)
+		}))
+}
+
+func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.ServerPool) (Server, error) {
+	s, err := m.st.Read().Server(ctx, serverID)
 	if err != nil {
-		return Server{}, err
-	}
-	defer unlockPool()
-	unlock, err := m.locks.lock(ctx, s.ID)
-	if err != nil {
-		return Server{}, err
-	}
-	defer unlock()
-	if s, err = m.st.Read().Server(ctx, s.ID); err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
 	}
 	if s.PoolID == p.ID {
@@ -172,6 +182,10 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 		other, _ := m.st.Read().ServerPool(ctx, s.PoolID)
 		return Server{}, errorf(KindConflict, "Server %s is in ServerPool %s; remove it from there first", s.Name, other.Name)
 	}
+	members, err := m.st.Read().ServersInPool(ctx, p.ID)
+	if err != nil {
+		return Server{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
 	repos, err := m.st.Read().RepositoriesInPool(ctx, p.ID)
 	if err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
@@ -180,15 +194,71 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 	if err != nil {
 		return Server{}, err
 	}
+	what := fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name)
+	params := agentclient.PoolParams{Alias: p.Name, PoolUUID: p.ID, Num: int64(len(members) + 1), Name: s.Name,
+		Host: s.Address, Roles: s.Roles}
+	master := len(members) == 0
+	if master {
+		err = c.CreateServerPool(ctx, params)
+	} else {
+		err = c.JoinServerPool(ctx, params)
+	}
+	if err != nil {
+		return Server{}, agentError(what, s.Name, err)
+	}
 	for _, r := range repos {
 		if err := c.AddRepository(ctx, r.FSLocation, r.MountPoint); err != nil {
-			return Server{}, agentError(fmt.Sprintf("add Server %s to ServerPool %s (repository %s)", s.Name, p.Name, r.Name), s.Name, err)
+			if lerr := c.LeaveServerPool(context.WithoutCancel(ctx), p.ID); lerr != nil {
+				m.log.Error("could not undo the pool join", "server", s.Name, "err", lerr)
+			}
+			return Server{}, agentError(fmt.Sprintf("%s (repository %s)", what, r.Name), s.Name, err)
 		}
 	}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetServerPool(ctx, s.ID, p.ID) }); err != nil {
+	s.PoolID, s.IsMaster = p.ID, master
+	err = m.st.Write(ctx, func(q *store.Queries) error {
+		if err := q.SetServerPool(ctx, s.ID, p.ID); err != nil {
+			return err
+		}
+		return q.UpdateServerSettings(ctx, s)
+	})
+	if err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "record pool membership", Cause: err}
 	}
+	m.updateMemberIPs(ctx, p.ID)
 	return m.Server(ctx, Ref{ID: s.ID})
+}
+
+// updateMemberIPs tells every member of the pool the members' addresses
+// (only these may send migrations); a member that does not answer is logged
+// and told at the next change.
+func (m *Manager) updateMemberIPs(ctx context.Context, poolID string) {
+	members, err := m.st.Read().ServersInPool(ctx, poolID)
+	if err != nil {
+		m.log.Error("read pool members", "pool", poolID, "err", err)
+		return
+	}
+	ips := make([]string, 0, len(members))
+	for _, s := range members {
+		ips = append(ips, s.Address)
+	}
+	for _, s := range members {
+		c, err := m.client(s)
+		if err == nil {
+			err = c.SetPoolMemberIPList(ctx, ips)
+		}
+		if err != nil {
+			m.log.Warn("set_pool_member_ip_list failed", "server", s.Name, "err", err)
+		}
+	}
+}
+
+// jobValue unpacks a job's result as T.
+func jobValue[T any](v any, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	return v.(T), nil
 }
 
 // errNoServer is returned by poolServer when a pool has no server to act through.

@@ -8,6 +8,8 @@ import "time"
 // ServerPool is a pool as the operator sees it.
 type ServerPool struct {
 	ID, Name, Description string
+	StartPolicy           string
+	Master                NamedRef
 	Servers               []NamedRef
 	Repositories          []NamedRef
 	VMs                   int
@@ -35,6 +37,9 @@ type Server struct {
 	Dom0MemoryMiB                int64
 	CertSPKISHA256               string
 	RunningVMs                   int
+	Roles                        string
+	IsMaster                     bool
+	Maintenance                  bool
 	CreatedAt                    time.Time
 }
 
@@ -50,16 +55,23 @@ type Repository struct {
 
 // VM is a virtual machine as the operator sees it.
 type VM struct {
-	ID, Name    string
-	Status      string
-	Pool        NamedRef
-	Repository  NamedRef
-	Server      NamedRef // empty when not running anywhere
-	MemoryMiB   int64
-	CPUCount    int64
-	DomainType  string
-	Description string
-	CreatedAt   time.Time
+	ID, Name         string
+	Status           string
+	Pool             NamedRef
+	Repository       NamedRef
+	Server           NamedRef // empty when not running anywhere
+	MemoryMiB        int64
+	CPUCount         int64
+	DomainType       string
+	Description      string
+	CPUCountLimit    int64
+	CPUPinning       string
+	PreferredServers []NamedRef
+	HA               bool
+	OSType           string
+	BootOrder        string
+	StartPolicy      string
+	CreatedAt        time.Time
 }
 
 // VM statuses.
@@ -72,3 +84,8 @@ const (
 const (
 	ServerRunning = "Running"
 )
+
+func (v VM) String() string         { return "Vm " + v.Name + " (" + v.ID + ")" }
+func (s Server) String() string     { return "Server " + s.Name + " (" + s.ID + ")" }
+func (p ServerPool) String() string { return "ServerPool " + p.Name + " (" + p.ID + ")" }
+func (r Repository) String() string { return "Repository " + r.Name + " (" + r.ID + ")" }

@@ -3,11 +3,9 @@ package backend
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -55,6 +53,9 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 	if err != nil {
 		return VM{}, err
 	}
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return VM{}, err
+	}
 	if req.Pool != (Ref{}) {
 		p, err := m.findPool(ctx, req.Pool)
 		if err != nil {
@@ -65,6 +66,11 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 			return VM{}, errorf(KindInvalidArgument, "Repository %s belongs to ServerPool %s, not %s", repo.Name, owner.Name, p.Name)
 		}
 	}
+	return jobValue[VM](m.job(ctx, actorFrom(ctx), "create Vm "+req.Name, nil,
+		func(ctx context.Context, j *jobRun) (any, error) { return m.createVM(ctx, req, repo) }))
+}
+
+func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.Repository) (VM, error) {
 	srv, c, err := m.poolServer(ctx, repo.PoolID)
 	if errors.Is(err, errNoServer) {
 		pool, _ := m.st.Read().ServerPool(ctx, repo.PoolID)
@@ -108,9 +114,7 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 }
 
 func (m *Manager) findVM(ctx context.Context, ref Ref) (store.VM, error) {
-	q := m.st.Read()
-	return resolve(ctx, "Vm", ref, q.VM, q.VMsByName, q.VMs,
-		func(x store.VM) string { return x.Name }, func(x store.VM) string { return x.ID })
+	return resolve(ctx, m, m.vmKind(), ref)
 }
 
 // VMs lists the VMs that pass f.
@@ -139,8 +143,7 @@ func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
 // FindVMs returns every VM ref names: by id, by name, or by glob pattern, for
 // actions on several VMs at once.
 func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]VM, error) {
-	q := m.st.Read()
-	found, err := resolveAll(ctx, "Vm", ref, q.VM, q.VMsByName, q.VMs, func(x store.VM) string { return x.Name })
+	found, err := resolveAll(ctx, m, m.vmKind(), ref)
 	if err != nil {
 		return nil, err
 	}
@@ -166,178 +169,4 @@ func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
 		return VM{}, err
 	}
 	return inv.vmView(v), nil
-}
-
-// lockVM finds the VM, takes its lock and re-reads it under the lock, so
-// that the state checked is the state acted on.
-func (m *Manager) lockVM(ctx context.Context, ref Ref) (store.VM, func(), error) {
-	v, err := m.findVM(ctx, ref)
-	if err != nil {
-		return store.VM{}, nil, err
-	}
-	unlock, err := m.locks.lock(ctx, v.ID)
-	if err != nil {
-		return store.VM{}, nil, err
-	}
-	v, err = m.st.Read().VM(ctx, v.ID)
-	if err != nil {
-		unlock()
-		if errors.Is(err, store.ErrNotFound) {
-			return store.VM{}, nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", ref)
-		}
-		return store.VM{}, nil, &Error{Kind: KindInternal, Msg: "read Vm", Cause: err}
-	}
-	return v, unlock, nil
-}
-
-func needState(v store.VM, verb string, want ...string) error {
-	for _, w := range want {
-		if v.Status == w {
-			return nil
-		}
-	}
-	return errorf(KindInvalidState, "Vm %s is %s; %s needs %s", v.Name, v.Status, verb, joinOr(want))
-}
-
-func joinOr(s []string) string {
-	switch len(s) {
-	case 1:
-		return s[0]
-	case 2:
-		return s[0] + " or " + s[1]
-	}
-	return fmt.Sprint(s)
-}
-
-// StartVM places the VM on the pool's server with the most free memory that
-// fits it (ties to the fewest VMs) and starts it there.
-func (m *Manager) StartVM(ctx context.Context, ref Ref) (VM, error) {
-	v, unlock, err := m.lockVM(ctx, ref)
-	if err != nil {
-		return VM{}, err
-	}
-	defer unlock()
-	if err := needState(v, "start", VMStopped); err != nil {
-		return VM{}, err
-	}
-	candidates, err := m.place(ctx, v)
-	if err != nil {
-		return VM{}, err
-	}
-	var lastErr error
-	for _, cand := range candidates {
-		err := cand.client.StartVM(ctx, v.RepoID, v.ID)
-		if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
-			// The call may have succeeded with its answer lost: ask before
-			// deciding, or the VM could end up running twice.
-			if running, known := m.domainRunning(ctx, cand.client, v); known && running {
-				m.log.Warn("start_vm answer lost but the domain runs; recording it", "vm", v.Name, "server", cand.server.Name)
-				err = nil
-			}
-		}
-		if err == nil {
-			if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, cand.server.ID, VMRunning) }); err != nil {
-				return VM{}, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
-			}
-			m.log.Info("vm started", "vm", v.Name, "server", cand.server.Name)
-			return m.VM(ctx, Ref{ID: v.ID})
-		}
-		lastErr = agentError("start Vm "+v.Name, cand.server.Name, err)
-		if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultInsufficientResources {
-			continue // the server filled up since we asked; try the next
-		}
-		return VM{}, lastErr
-	}
-	return VM{}, lastErr
-}
-
-// StopVM shuts the VM down cleanly.
-func (m *Manager) StopVM(ctx context.Context, ref Ref) (VM, error) {
-	v, unlock, err := m.lockVM(ctx, ref)
-	if err != nil {
-		return VM{}, err
-	}
-	defer unlock()
-	if err := needState(v, "stop", VMRunning); err != nil {
-		return VM{}, err
-	}
-	s, err := m.st.Read().Server(ctx, v.ServerID)
-	if err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
-	}
-	c, err := m.client(s)
-	if err != nil {
-		return VM{}, err
-	}
-	err = c.StopVM(ctx, v.RepoID, v.ID, false)
-	if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
-		if running, known := m.domainRunning(ctx, c, v); known && !running {
-			m.log.Warn("stop_vm answer lost but the domain is gone; recording it", "vm", v.Name, "server", s.Name)
-			err = nil
-		}
-	}
-	if err != nil {
-		f, ok := agentapi.AsFault(err)
-		if !ok || f.Code != agentapi.FaultNotFound {
-			return VM{}, agentError("stop Vm "+v.Name, s.Name, err)
-		}
-		// The domain is already gone (it shut itself down): record that.
-		m.log.Warn("vm was not running on its server; recording it stopped", "vm", v.Name, "server", s.Name)
-	}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, "", VMStopped) }); err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
-	}
-	return m.VM(ctx, Ref{ID: v.ID})
-}
-
-// DeleteVM removes a stopped VM's files from the repository and its record.
-func (m *Manager) DeleteVM(ctx context.Context, ref Ref) (VM, error) {
-	v, unlock, err := m.lockVM(ctx, ref)
-	if err != nil {
-		return VM{}, err
-	}
-	defer unlock()
-	if err := needState(v, "delete", VMStopped); err != nil {
-		return VM{}, err
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return VM{}, err
-	}
-	view := inv.vmView(v)
-	srv, c, err := m.poolServer(ctx, v.PoolID)
-	if errors.Is(err, errNoServer) {
-		return VM{}, errorf(KindInvalidState, "ServerPool %s has no running server to delete the VM's files through", view.Pool.Name)
-	}
-	if err != nil {
-		return VM{}, err
-	}
-	if err := c.DeleteVM(ctx, v.RepoID, v.ID); err != nil {
-		f, ok := agentapi.AsFault(err)
-		if !ok || f.Code != agentapi.FaultNotFound {
-			return VM{}, agentError("delete Vm "+v.Name, srv.Name, err)
-		}
-		m.log.Warn("vm files were already gone", "vm", v.Name)
-	}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteVM(ctx, v.ID) }); err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "delete Vm record", Cause: err}
-	}
-	m.log.Info("vm deleted", "vm", v.Name, "id", v.ID)
-	return view, nil
-}
-
-// domainRunning asks the server whether the VM's domain is live there, for
-// when a call's answer was lost. known is false when the server does not
-// answer this either.
-func (m *Manager) domainRunning(ctx context.Context, c *agentclient.Client, v store.VM) (running, known bool) {
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
-	defer cancel()
-	_, err := c.ListVM(qctx, v.RepoID, v.ID)
-	if err == nil {
-		return true, true
-	}
-	if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
-		return false, true
-	}
-	return false, false
 }

@@ -39,6 +39,7 @@ const (
 	CodeInternal              Code = "XM_0500E"
 	CodeTimeout               Code = "XM_0408E"
 	CodeNotSupported          Code = "XM_0501E"
+	CodeJobFailed             Code = "XM_0424E"
 )
 
 // CodeInfo describes a code for the reference.
@@ -66,9 +67,10 @@ var Codes = []CodeInfo{
 	{CodeConflict, "the object exists already, is in use, or is busy", false},
 	{CodeInvalidState, "the object is in the wrong state for the operation", false},
 	{CodeAgentCertificate, "the server's agent presented a certificate other than the pinned one", false},
-	{CodeTimeout, "the command did not finish within commandTimeout", false},
+	{CodeTimeout, "the command did not finish within commandTimeout; its job goes on (show Job, wait Job)", false},
 	{CodeInternal, "internal error; the manager's log has the cause", false},
 	{CodeNotSupported, "the request is understood but not supported by this version", false},
+	{CodeJobFailed, "the job waited for ended Failure or Aborted", false},
 	{CodeAgentFault, "the server's agent refused the operation or answered outside the protocol", false},
 	{CodeAgentUnreachable, "the server's agent does not answer", false},
 	{CodeInsufficientResources, "no server has the memory or CPUs the operation needs", false},
@@ -117,6 +119,8 @@ func codeFor(err error) Code {
 		return CodeAgentFault
 	case backend.KindPermission:
 		return CodePermission
+	case backend.KindStillRunning:
+		return CodeTimeout
 	}
 	return CodeInternal
 }

@@ -51,6 +51,9 @@ func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref
 			defer func() { <-slots }()
 			_, err := op(ctx, backend.Ref{ID: v.ID})
 			result := "Success"
+			if id := backend.JobIDOf(err); id != "" && backend.IsAsync(ctx) {
+				result, err = "Job "+id, nil
+			}
 			if err != nil {
 				result = fmt.Sprintf("%s: %s", codeFor(err), backend.Message(err))
 			}

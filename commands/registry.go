@@ -129,7 +129,7 @@ type Registry struct {
 }
 
 // ObjectTypes are the object types of the language, canonically spelled.
-var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm"}
+var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "Job"}
 
 func canonicalType(s string) (string, bool) {
 	for _, t := range ObjectTypes {
@@ -200,6 +200,8 @@ func init() {
 		verbList(), verbShow(), verbCreate(), verbAdd(), verbDelete(), verbStart(), verbStop(),
 		verbDiscoverServer(), verbHelp(), verbExit(), verbSet(), verbShowCLISession(), verbShowVersion(),
 		verbShowObjTypes(), verbShowCustomCmds(), verbShowAllCustomCmds(),
+		verbKill(), verbRestart(), verbSuspend(), verbResume(), verbPause(), verbUnpause(),
+		verbAbort(), verbWait(), verbGetEvents(), verbAckEvent(),
 	} {
 		Default.add(v)
 	}

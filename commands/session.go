@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"xenmanager/backend"
 )
@@ -230,6 +230,11 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.write(rep)
 		return Failed
 	}
+	if err != nil && backend.KindOf(err) == backend.KindStillRunning && s.settings.CommandMode == "Asynchronous" {
+		// Asynchronous mode: the job started; its id is the answer.
+		rep.Result = &Result{Props: []Prop{{"Job Id", backend.JobIDOf(err)}}}
+		err = nil
+	}
 	if err != nil {
 		rep.Code, rep.Msg = describeError(err)
 		var me *multiError
@@ -252,12 +257,11 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	return OK
 }
 
-// execute runs cmd's handler and waits for it at most commandTimeout.
-// The handler runs detached from the session's context: an operation that
-// has begun on the agents is carried to its end and recorded even when the
-// client disconnects or stops waiting, so that the store and the agents
-// never disagree because a session went away. finished is false when the
-// wait ended first.
+// execute runs cmd's handler on behalf of the session's user and waits for
+// it at most commandTimeout. Changes run as backend jobs, detached from the
+// session: a client that goes away or stops waiting never leaves one
+// half-done. finished is false when the handler did not return in time
+// (it was not a job, or did not honour its context).
 func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err error, finished bool) {
 	type outcome struct {
 		res *Result
@@ -266,17 +270,25 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	done := make(chan outcome, 1)
 	settings := s.settings
 	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings}
+	hctx := backend.WithActor(ctx, s.actor)
+	if settings.CommandMode == "Asynchronous" {
+		hctx = backend.WithAsync(hctx)
+	}
+	hctx, cancel := context.WithTimeout(hctx, settings.CommandTimeout)
+	defer cancel()
 	go func() {
-		r, e := cmd.Spec.Run(context.WithoutCancel(ctx), x)
+		r, e := cmd.Spec.Run(hctx, x)
 		done <- outcome{r, e}
 	}()
-	timer := time.NewTimer(s.settings.CommandTimeout)
-	defer timer.Stop()
+	// Handlers end soon after their context; the grace covers one that
+	// does not, so that the session never hangs on it.
+	grace := time.NewTimer(settings.CommandTimeout + 5*time.Second)
+	defer grace.Stop()
 	select {
 	case o := <-done:
 		s.settings = *x.Settings
 		return o.res, o.err, true
-	case <-timer.C:
+	case <-grace.C:
 	case <-ctx.Done():
 	}
 	return nil, nil, false

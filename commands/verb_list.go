@@ -14,7 +14,7 @@ var (
 	filterServer     = Attr{Name: "server", Kind: AttrObject, Object: "Server", Help: "only objects on this server (name, pattern or id)"}
 	filterServerPool = Attr{Name: "serverPool", Kind: AttrObject, Object: "ServerPool", Help: "only objects in this pool (name, pattern or id)"}
 	filterRepository = Attr{Name: "repository", Kind: AttrObject, Object: "Repository", Help: "only objects in this repository (name, pattern or id)"}
-	filterVMStatus   = Attr{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped"}, Help: "only VMs in this state"}
+	filterVMStatus   = Attr{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused"}, Help: "only VMs in this state"}
 	filterSrvStatus  = Attr{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}
 )
 
@@ -24,6 +24,8 @@ func verbList() *VerbInfo {
 		{Type: "Server", Help: "List servers.", Attrs: []Attr{filterName, filterSrvStatus, filterServerPool}, Run: runList},
 		{Type: "Repository", Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool}, Run: runList},
 		{Type: "Vm", Help: "List VMs.", Attrs: []Attr{filterName, filterVMStatus, filterServer, filterServerPool, filterRepository}, Run: runList},
+		{Type: "Job", Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
+			Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
 	}}
 }
 

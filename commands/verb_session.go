@@ -35,9 +35,6 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 	}
 	next := *x.Settings
 	if v, ok := x.Cmd.Attrs["commandMode"]; ok {
-		if v == "Asynchronous" {
-			return nil, failf(CodeNotSupported, "commandMode=Asynchronous needs jobs, which this version does not have yet; commands run synchronously")
-		}
 		next.CommandMode = v
 	}
 	if _, ok := x.Cmd.Attrs["commandTimeout"]; ok {

@@ -11,7 +11,11 @@ import (
 func verbShow() *VerbInfo {
 	v := &VerbInfo{Name: "show", Help: "Show one object's attributes as 'Key = value' lines."}
 	for _, typ := range ObjectTypes {
-		v.Specs = append(v.Specs, &Spec{Type: typ, Instance: true, Help: "Show one " + typ + ".", Run: runShow})
+		run := runShow
+		if typ == "Job" {
+			run = runShowJob
+		}
+		v.Specs = append(v.Specs, &Spec{Type: typ, Instance: true, Help: "Show one " + typ + ".", Run: run})
 	}
 	return v
 }

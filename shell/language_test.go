@@ -3,9 +3,9 @@ package shell
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"xenmanager/backend/agentapi"
 )
@@ -118,9 +118,6 @@ func TestLanguageOverSSH(t *testing.T) {
 		if out, status := e.run("set"); status != 1 || !strings.Contains(out, "set needs at least one of") {
 			t.Errorf("bare set: exit %d\n%s", status, out)
 		}
-		if out, status := e.run("set commandMode=Asynchronous"); status != 1 || !strings.Contains(out, "XM_0501E") {
-			t.Errorf("asynchronous: exit %d\n%s", status, out)
-		}
 		if out := e.mustRun("showversion"); prop(out, "Agent API Version") != agentapi.APIVersion {
 			t.Errorf("showversion:\n%s", out)
 		}
@@ -150,16 +147,20 @@ func TestLanguageOverSSH(t *testing.T) {
 			}
 		}
 		out, status := e.run("set commandTimeout=1; stop Vm name=db1")
-		if status != 1 || !strings.Contains(out, "XM_0408E") || !strings.Contains(out, "goes on in the background") {
+		if status != 1 || !strings.Contains(out, "XM_0408E") || !strings.Contains(out, "is still running") {
 			t.Fatalf("timeout: exit %d\n%s", status, out)
 		}
-		// The stop goes on after the session is gone and is recorded.
-		deadline := time.Now().Add(15 * time.Second)
-		for prop(e.mustRun("show Vm name=db1"), "Status") != "Stopped" {
-			if time.Now().After(deadline) {
-				t.Fatal("the timed-out stop never completed")
-			}
-			time.Sleep(50 * time.Millisecond)
+		id := regexp.MustCompile(`wait Job id=([0-9a-f]{32})`).FindStringSubmatch(out)
+		if id == nil {
+			t.Fatalf("no job id in:\n%s", out)
+		}
+		// The stop goes on after the command gave up waiting, and is recorded.
+		out = e.mustRun("wait Job id=" + id[1])
+		if prop(out, "Status") != "Success" || prop(out, "Name") != "stop Vm db1" {
+			t.Fatalf("wait Job:\n%s", out)
+		}
+		if got := prop(e.mustRun("show Vm name=db1"), "Status"); got != "Stopped" {
+			t.Fatalf("db1 after the job: %s", got)
 		}
 	})
 }

@@ -9,6 +9,13 @@ import (
 
 func unix(t time.Time) int64 { return t.Unix() }
 
+func defaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
 func nullable(s string) any {
 	if s == "" {
 		return nil
@@ -59,17 +66,17 @@ func (q *Queries) UserByName(ctx context.Context, name string) (User, error) {
 // InsertServerPool adds p.
 func (q *Queries) InsertServerPool(ctx context.Context, p ServerPool) error {
 	_, err := q.db.ExecContext(ctx,
-		`INSERT INTO server_pools (id, name, description, created_at) VALUES ($1, $2, $3, $4)`,
-		p.ID, p.Name, p.Description, unix(p.CreatedAt))
+		`INSERT INTO server_pools (id, name, description, start_policy, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		p.ID, p.Name, p.Description, defaultString(p.StartPolicy, "BEST_SERVER"), unix(p.CreatedAt))
 	return translate(err)
 }
 
-const poolColumns = `id, name, description, created_at`
+const poolColumns = `id, name, description, start_policy, created_at`
 
 func scanPool(row interface{ Scan(...any) error }) (ServerPool, error) {
 	var p ServerPool
 	var created int64
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &created)
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.StartPolicy, &created)
 	p.CreatedAt = time.Unix(created, 0).UTC()
 	return p, translate(err)
 }
@@ -91,7 +98,8 @@ func (q *Queries) ServerPoolsByName(ctx context.Context, name string) ([]ServerP
 
 const serverColumns = `id, name, unique_id, hostname, address, port, agent_password, cert_spki_sha256,
 	COALESCE(pool_id, ''), ovm_version, agent_version, manufacturer, product, cpu_model, cpu_sockets,
-	cores_per_socket, threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, created_at`
+	cores_per_socket, threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, roles, is_master,
+	maintenance_mode, created_at`
 
 func scanServer(row interface{ Scan(...any) error }) (Server, error) {
 	var s Server
@@ -99,7 +107,7 @@ func scanServer(row interface{ Scan(...any) error }) (Server, error) {
 	err := row.Scan(&s.ID, &s.Name, &s.UniqueID, &s.Hostname, &s.Address, &s.Port, &s.AgentPassword,
 		&s.CertSPKISHA256, &s.PoolID, &s.OVMVersion, &s.AgentVersion, &s.Manufacturer, &s.Product,
 		&s.CPUModel, &s.CPUSockets, &s.CoresPerSocket, &s.ThreadsPerCore, &s.CPUKHz, &s.TotalMemoryMiB,
-		&s.Dom0MemoryMiB, &s.Status, &created)
+		&s.Dom0MemoryMiB, &s.Status, &s.Roles, &s.IsMaster, &s.Maintenance, &created)
 	s.CreatedAt = time.Unix(created, 0).UTC()
 	return s, translate(err)
 }
@@ -199,13 +207,15 @@ func (q *Queries) RepositoriesInPool(ctx context.Context, poolID string) ([]Repo
 	return queryAll(ctx, q.db, scanRepo, `SELECT `+repoColumns+` FROM repositories WHERE pool_id = $1 ORDER BY name, id`, poolID)
 }
 
-const vmColumns = `id, name, pool_id, repo_id, COALESCE(server_id, ''), status, memory_mib, cpu_count, domain_type, description, created_at`
+const vmColumns = `id, name, pool_id, repo_id, COALESCE(server_id, ''), status, memory_mib, cpu_count, domain_type, description,
+	cpu_count_limit, cpu_pinning, preferred_servers, high_availability, os_type, boot_order, start_policy, last_server_id, created_at`
 
 func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 	var v VM
 	var created int64
 	err := row.Scan(&v.ID, &v.Name, &v.PoolID, &v.RepoID, &v.ServerID, &v.Status, &v.MemoryMiB, &v.CPUCount,
-		&v.DomainType, &v.Description, &created)
+		&v.DomainType, &v.Description, &v.CPUCountLimit, &v.CPUPinning, &v.PreferredServers, &v.HA, &v.OSType,
+		&v.BootOrder, &v.StartPolicy, &v.LastServerID, &created)
 	v.CreatedAt = time.Unix(created, 0).UTC()
 	return v, translate(err)
 }
@@ -213,10 +223,12 @@ func scanVM(row interface{ Scan(...any) error }) (VM, error) {
 // InsertVM adds v.
 func (q *Queries) InsertVM(ctx context.Context, v VM) error {
 	_, err := q.db.ExecContext(ctx, `
-		INSERT INTO vms (id, name, pool_id, repo_id, server_id, status, memory_mib, cpu_count, domain_type, description, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		INSERT INTO vms (id, name, pool_id, repo_id, server_id, status, memory_mib, cpu_count, domain_type, description,
+			cpu_count_limit, cpu_pinning, preferred_servers, high_availability, os_type, boot_order, start_policy, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		v.ID, v.Name, v.PoolID, v.RepoID, nullable(v.ServerID), v.Status, v.MemoryMiB, v.CPUCount, v.DomainType,
-		v.Description, unix(v.CreatedAt))
+		v.Description, v.CPUCountLimit, v.CPUPinning, v.PreferredServers, v.HA, defaultString(v.OSType, "Oracle Linux 9"),
+		defaultString(v.BootOrder, "DISK"), defaultString(v.StartPolicy, "USE_POOL_POLICY"), unix(v.CreatedAt))
 	return translate(err)
 }
 
@@ -240,9 +252,13 @@ func (q *Queries) VMsOnServer(ctx context.Context, serverID string) ([]VM, error
 	return queryAll(ctx, q.db, scanVM, `SELECT `+vmColumns+` FROM vms WHERE server_id = $1 ORDER BY name, id`, serverID)
 }
 
-// SetVMState records where the VM runs ("" for nowhere) and its status.
+// SetVMState records where the VM runs ("" for nowhere) and its status; the
+// last server a VM ran on is kept for CURRENT_SERVER placement.
 func (q *Queries) SetVMState(ctx context.Context, id, serverID, status string) error {
-	return expectOne(q.db.ExecContext(ctx, `UPDATE vms SET server_id = $1, status = $2 WHERE id = $3`, nullable(serverID), status, id))
+	return expectOne(q.db.ExecContext(ctx, `
+		UPDATE vms SET server_id = $1, status = $2,
+			last_server_id = CASE WHEN $1 IS NULL THEN last_server_id ELSE $1 END
+		WHERE id = $3`, nullable(serverID), status, id))
 }
 
 // DeleteVM removes the VM row.
@@ -336,4 +352,149 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 		out = append(out, n)
 	}
 	return out, translate(rows.Err())
+}
+
+// UpdateVM writes the editable settings of v (not its placement or state).
+func (q *Queries) UpdateVM(ctx context.Context, v VM) error {
+	return expectOne(q.db.ExecContext(ctx, `
+		UPDATE vms SET name = $1, memory_mib = $2, cpu_count = $3, domain_type = $4, description = $5,
+			cpu_count_limit = $6, cpu_pinning = $7, preferred_servers = $8, high_availability = $9, os_type = $10,
+			boot_order = $11, start_policy = $12
+		WHERE id = $13`,
+		v.Name, v.MemoryMiB, v.CPUCount, v.DomainType, v.Description, v.CPUCountLimit, v.CPUPinning,
+		v.PreferredServers, v.HA, v.OSType, v.BootOrder, v.StartPolicy, v.ID))
+}
+
+// UpdateServerSettings writes a server's name, roles, master flag and
+// maintenance mode.
+func (q *Queries) UpdateServerSettings(ctx context.Context, s Server) error {
+	return expectOne(q.db.ExecContext(ctx,
+		`UPDATE servers SET name = $1, roles = $2, is_master = $3, maintenance_mode = $4 WHERE id = $5`,
+		s.Name, s.Roles, s.IsMaster, s.Maintenance, s.ID))
+}
+
+// UpdateServerPool writes a pool's name, description and start policy.
+func (q *Queries) UpdateServerPool(ctx context.Context, p ServerPool) error {
+	return expectOne(q.db.ExecContext(ctx,
+		`UPDATE server_pools SET name = $1, description = $2, start_policy = $3 WHERE id = $4`,
+		p.Name, p.Description, p.StartPolicy, p.ID))
+}
+
+// DeleteServerPool removes an empty pool.
+func (q *Queries) DeleteServerPool(ctx context.Context, id string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM server_pools WHERE id = $1`, id))
+}
+
+// DeleteRepository removes a repository record.
+func (q *Queries) DeleteRepository(ctx context.Context, id string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM repositories WHERE id = $1`, id))
+}
+
+// DeleteServer removes a server record.
+func (q *Queries) DeleteServer(ctx context.Context, id string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM servers WHERE id = $1`, id))
+}
+
+// UserPoolIDs returns the ids of the pools the user belongs to.
+func (q *Queries) UserPoolIDs(ctx context.Context, userName string) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT up.pool_id FROM user_pools up JOIN users u ON u.id = up.user_id WHERE u.name = $1`, userName)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, translate(rows.Err())
+}
+
+const userColumns = `id, name, password_hash, role, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var created int64
+	err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Role, &created)
+	u.CreatedAt = time.Unix(created, 0).UTC()
+	return u, translate(err)
+}
+
+// Users returns every user by name.
+func (q *Queries) Users(ctx context.Context) ([]User, error) {
+	return queryAll(ctx, q.db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY name`)
+}
+
+// UserByID returns the user with id, or ErrNotFound.
+func (q *Queries) UserByID(ctx context.Context, id string) (User, error) {
+	return scanUser(q.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+// UsersByName returns the users called name (at most one: names are unique).
+func (q *Queries) UsersByName(ctx context.Context, name string) ([]User, error) {
+	return queryAll(ctx, q.db, scanUser, `SELECT `+userColumns+` FROM users WHERE name = $1`, name)
+}
+
+// UpdateUser writes a user's role and password hash.
+func (q *Queries) UpdateUser(ctx context.Context, u User) error {
+	return expectOne(q.db.ExecContext(ctx, `UPDATE users SET role = $1, password_hash = $2 WHERE id = $3`, u.Role, u.PasswordHash, u.ID))
+}
+
+// DeleteUser removes a user (their pools and keys go with them).
+func (q *Queries) DeleteUser(ctx context.Context, id string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id))
+}
+
+// CountAdministrators returns how many users are administrators.
+func (q *Queries) CountAdministrators(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE role = 'Administrator'`).Scan(&n)
+	return n, translate(err)
+}
+
+// AddUserPool makes the user a member of the pool.
+func (q *Queries) AddUserPool(ctx context.Context, userID, poolID string) error {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO user_pools (user_id, pool_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, poolID)
+	return translate(err)
+}
+
+// RemoveUserPool takes the user out of the pool.
+func (q *Queries) RemoveUserPool(ctx context.Context, userID, poolID string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM user_pools WHERE user_id = $1 AND pool_id = $2`, userID, poolID))
+}
+
+const keyColumns = `k.id, k.user_id, u.name, k.name, k.public_key, k.fingerprint, k.created_at`
+
+func scanKey(row interface{ Scan(...any) error }) (SSHKey, error) {
+	var k SSHKey
+	var created int64
+	err := row.Scan(&k.ID, &k.UserID, &k.UserName, &k.Name, &k.PublicKey, &k.Fingerprint, &created)
+	k.CreatedAt = time.Unix(created, 0).UTC()
+	return k, translate(err)
+}
+
+// InsertSSHKey adds a key; a key already registered (same fingerprint) is
+// ErrConflict.
+func (q *Queries) InsertSSHKey(ctx context.Context, k SSHKey) error {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO ssh_keys (id, user_id, name, public_key, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		k.ID, k.UserID, k.Name, k.PublicKey, k.Fingerprint, unix(k.CreatedAt))
+	return translate(err)
+}
+
+// SSHKeyByFingerprint returns the key with that fingerprint and its user.
+func (q *Queries) SSHKeyByFingerprint(ctx context.Context, fp string) (SSHKey, error) {
+	return scanKey(q.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM ssh_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = $1`, fp))
+}
+
+// SSHKeys returns every key, by user then name.
+func (q *Queries) SSHKeys(ctx context.Context) ([]SSHKey, error) {
+	return queryAll(ctx, q.db, scanKey, `SELECT `+keyColumns+` FROM ssh_keys k JOIN users u ON u.id = k.user_id ORDER BY u.name, k.name`)
+}
+
+// DeleteSSHKey removes a key.
+func (q *Queries) DeleteSSHKey(ctx context.Context, id string) error {
+	return expectOne(q.db.ExecContext(ctx, `DELETE FROM ssh_keys WHERE id = $1`, id))
 }

@@ -16,6 +16,7 @@ type ServerPool struct {
 	ID          string
 	Name        string
 	Description string
+	StartPolicy string
 	CreatedAt   time.Time
 }
 
@@ -42,6 +43,9 @@ type Server struct {
 	TotalMemoryMiB int64
 	Dom0MemoryMiB  int64
 	Status         string
+	Roles          string // comma-separated: xen, utility
+	IsMaster       bool
+	Maintenance    bool
 	CreatedAt      time.Time
 }
 
@@ -67,5 +71,67 @@ type VM struct {
 	CPUCount    int64
 	DomainType  string
 	Description string
+	// CPUCountLimit is maxvcpus (0: equal to CPUCount).
+	CPUCountLimit int64
+	// CPUPinning is the vm.cfg cpus value ("0-1"), "" for none.
+	CPUPinning       string
+	PreferredServers string // space-separated server ids
+	HA               bool
+	OSType           string
+	BootOrder        string
+	StartPolicy      string
+	LastServerID     string // where it ran last, for CURRENT_SERVER
+	CreatedAt        time.Time
+}
+
+// Job is one change the manager carries out, recorded before its first
+// agent call.
+type Job struct {
+	ID        string
+	Summary   string
+	User      string
+	Objects   string // space-separated ids the job locks
+	Status    string
+	Progress  int
+	Message   string
+	Result    string
+	Error     string
+	CreatedAt time.Time
+	EndedAt   time.Time // zero while running
+}
+
+// Event is something an operator should know about: a failed job, an agent
+// fault, a change made outside the manager.
+type Event struct {
+	ID           string
+	Severity     string
+	Kind         string
+	ObjectType   string
+	ObjectID     string
+	ObjectName   string
+	PoolID       string
+	Description  string
+	Acknowledged bool
+	CreatedAt    time.Time
+}
+
+// AuditRecord is one command a user ran.
+type AuditRecord struct {
+	Seq       int64
+	User      string
+	Remote    string
+	Command   string
+	Result    string
+	CreatedAt time.Time
+}
+
+// SSHKey is a public key a user may log in with.
+type SSHKey struct {
+	ID          string
+	UserID      string
+	UserName    string
+	Name        string
+	PublicKey   string
+	Fingerprint string
 	CreatedAt   time.Time
 }

@@ -107,3 +107,155 @@ func (c *Client) StopVM(ctx context.Context, repoID, vmID string, force bool) er
 func (c *Client) DeleteVM(ctx context.Context, repoID, vmID string) error {
 	return c.Call(ctx, agentapi.MethodDeleteVM, nil, repoID, vmID)
 }
+
+// DeleteRepository calls delete_repository; erase also removes the
+// repository's marker and empty layout directories.
+func (c *Client) DeleteRepository(ctx context.Context, repoUUID string, erase bool) error {
+	return c.Call(ctx, agentapi.MethodDeleteRepository, nil, repoUUID, erase)
+}
+
+// CreateVirtualDisk calls create_virtual_disk.
+func (c *Client) CreateVirtualDisk(ctx context.Context, repoUUID, diskID string, sizeMiB int64, sparse bool) error {
+	return c.Call(ctx, agentapi.MethodCreateVirtualDisk, nil, repoUUID, diskID, sizeMiB, sparse)
+}
+
+// DeleteVirtualDisk calls delete_virtual_disk.
+func (c *Client) DeleteVirtualDisk(ctx context.Context, repoUUID, diskID string) error {
+	return c.Call(ctx, agentapi.MethodDeleteVirtualDisk, nil, repoUUID, diskID)
+}
+
+// PoolParams are the parameters of create_server_pool and
+// join_server_pool: Name and Host are the called server's name and address
+// as the pool knows them, Roles is "xen,utility" or a part of it.
+type PoolParams struct {
+	Alias    string
+	PoolUUID string
+	VIP      string
+	Num      int64
+	Name     string
+	Host     string
+	Roles    string
+}
+
+func (p PoolParams) args() []any {
+	return []any{p.Alias, p.PoolUUID, p.VIP, p.Num, p.Name, p.Host, p.Roles}
+}
+
+// CreateServerPool calls create_server_pool; the server becomes the master.
+func (c *Client) CreateServerPool(ctx context.Context, p PoolParams) error {
+	return c.Call(ctx, agentapi.MethodCreateServerPool, nil, p.args()...)
+}
+
+// JoinServerPool calls join_server_pool.
+func (c *Client) JoinServerPool(ctx context.Context, p PoolParams) error {
+	return c.Call(ctx, agentapi.MethodJoinServerPool, nil, p.args()...)
+}
+
+// LeaveServerPool calls leave_server_pool.
+func (c *Client) LeaveServerPool(ctx context.Context, poolUUID string) error {
+	return c.Call(ctx, agentapi.MethodLeaveServerPool, nil, poolUUID)
+}
+
+// DiscoverServerPool calls discover_server_pool.
+func (c *Client) DiscoverServerPool(ctx context.Context) (agentapi.PoolInfo, error) {
+	var v agentapi.PoolInfo
+	err := c.Call(ctx, agentapi.MethodDiscoverServerPool, &v)
+	return v, err
+}
+
+// SetPoolMemberIPList calls set_pool_member_ip_list.
+func (c *Client) SetPoolMemberIPList(ctx context.Context, ips []string) error {
+	if ips == nil {
+		ips = []string{}
+	}
+	return c.Call(ctx, agentapi.MethodSetPoolMemberIPList, nil, ips)
+}
+
+// UpdateServerRoles calls update_server_roles with e.g. "xen,utility".
+func (c *Client) UpdateServerRoles(ctx context.Context, roles string) error {
+	return c.Call(ctx, agentapi.MethodUpdateServerRoles, nil, roles)
+}
+
+// ConfigureVM calls configure_vm: params are merged into the VM's vm.cfg.
+func (c *Client) ConfigureVM(ctx context.Context, repoID, vmID string, params agentapi.VMParams) error {
+	return c.Call(ctx, agentapi.MethodConfigureVM, nil, repoID, vmID, map[string]any(params))
+}
+
+// RebootVM calls reboot_vm; wait is the seconds the guest gets to shut down.
+func (c *Client) RebootVM(ctx context.Context, repoID, vmID string, wait int64) error {
+	return c.Call(ctx, agentapi.MethodRebootVM, nil, repoID, vmID, wait)
+}
+
+// PauseVM calls pause_vm.
+func (c *Client) PauseVM(ctx context.Context, repoID, vmID string) error {
+	return c.Call(ctx, agentapi.MethodPauseVM, nil, repoID, vmID)
+}
+
+// UnpauseVM calls unpause_vm.
+func (c *Client) UnpauseVM(ctx context.Context, repoID, vmID string) error {
+	return c.Call(ctx, agentapi.MethodUnpauseVM, nil, repoID, vmID)
+}
+
+// SaveVM calls save_vm; checkpoint keeps the domain running.
+func (c *Client) SaveVM(ctx context.Context, repoID, vmID string, checkpoint bool) error {
+	return c.Call(ctx, agentapi.MethodSaveVM, nil, repoID, vmID, checkpoint)
+}
+
+// RestoreVM calls restore_vm; paused leaves the restored domain paused.
+func (c *Client) RestoreVM(ctx context.Context, repoID, vmID string, paused bool) error {
+	return c.Call(ctx, agentapi.MethodRestoreVM, nil, repoID, vmID, paused)
+}
+
+// ConfigureVMHA calls configure_vm_ha.
+func (c *Client) ConfigureVMHA(ctx context.Context, repoID, vmID string, enable bool) error {
+	return c.Call(ctx, agentapi.MethodConfigureVMHA, nil, repoID, vmID, enable)
+}
+
+// OpenConsole calls open_console.
+func (c *Client) OpenConsole(ctx context.Context, repoID, vmID string) (agentapi.Console, error) {
+	var v agentapi.Console
+	err := c.Call(ctx, agentapi.MethodOpenConsole, &v, repoID, vmID)
+	return v, err
+}
+
+// DiscoverNetwork calls discover_network.
+func (c *Client) DiscoverNetwork(ctx context.Context) ([]agentapi.Bridge, error) {
+	var v []agentapi.Bridge
+	err := c.Call(ctx, agentapi.MethodDiscoverNetwork, &v)
+	return v, err
+}
+
+// GetStatistics calls get_statistics.
+func (c *Client) GetStatistics(ctx context.Context) (agentapi.Statistics, error) {
+	var v agentapi.Statistics
+	err := c.Call(ctx, agentapi.MethodGetStatistics, &v)
+	return v, err
+}
+
+// GetEvents calls get_events; since is the Next of the previous answer, 0
+// at first.
+func (c *Client) GetEvents(ctx context.Context, since int64) (agentapi.Events, error) {
+	var v agentapi.Events
+	err := c.Call(ctx, agentapi.MethodGetEvents, &v, since)
+	return v, err
+}
+
+// GetOperationProgress calls get_operation_progress with a key such as
+// "save:<vm_id>".
+func (c *Client) GetOperationProgress(ctx context.Context, key string) (agentapi.Progress, error) {
+	var v agentapi.Progress
+	err := c.Call(ctx, agentapi.MethodGetOperationProgress, &v, key)
+	return v, err
+}
+
+// SysReboot calls sys_reboot: the agent answers, then stops answering until
+// the host is back.
+func (c *Client) SysReboot(ctx context.Context) error {
+	return c.Call(ctx, agentapi.MethodSysReboot, nil)
+}
+
+// SysShutdown calls sys_shutdown: the agent answers, then stops answering
+// until it is started again.
+func (c *Client) SysShutdown(ctx context.Context) error {
+	return c.Call(ctx, agentapi.MethodSysShutdown, nil)
+}

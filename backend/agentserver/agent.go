@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"xenmanager/backend/xensim"
@@ -25,8 +26,14 @@ type Config struct {
 	CPUs       int    // xensim.DefaultCPUs when 0
 	MemoryMiB  int64  // xensim.DefaultMemoryMiB when 0
 	SimControl bool   // serve sim_set (fault injection), for tests only
-	Logger     *slog.Logger
+	// RebootDelay is how long the simulated host stays down after
+	// sys_reboot; DefaultRebootDelay when 0.
+	RebootDelay time.Duration
+	Logger      *slog.Logger
 }
+
+// DefaultRebootDelay is how long a simulated reboot takes by default.
+const DefaultRebootDelay = 5 * time.Second
 
 // Timeouts of the HTTP server. Calls themselves may take long (an injected
 // latency or hang), so there is no write timeout; a stalled client is cut
@@ -47,9 +54,21 @@ type Agent struct {
 	spki    string
 	methods map[string]method
 	srv     *http.Server
-	// stop cancels the base context of every request, so that calls blocked
-	// in an injected hang or latency end when the agent shuts down.
+	// base is the context of every request; stop cancels it, so that calls
+	// blocked in an injected hang or latency end when the agent shuts down.
+	base context.Context
 	stop context.CancelFunc
+
+	// mu guards the fields below: the simulated host's power state, the
+	// open connections that going down closes, and the console listener.
+	mu         sync.Mutex
+	power      powerState
+	boot       context.Context    // ends when the simulated host goes down
+	bootEnd    context.CancelFunc // ends boot
+	conns      map[net.Conn]struct{}
+	console    *consoleListener // nil until the first open_console
+	listenHost string           // the host part of the address Serve listens on
+	rebootHold chan struct{}    // tests: a reboot comes back only once it is closed
 }
 
 // New prepares an agent: it loads or creates the simulated host's state and
@@ -88,10 +107,15 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, host: host, cert: cert, spki: spki}
+	if cfg.RebootDelay <= 0 {
+		cfg.RebootDelay = DefaultRebootDelay
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, host: host, cert: cert, spki: spki,
+		conns: map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
 	base, stop := context.WithCancel(context.Background())
-	a.stop = stop
+	a.base, a.stop = base, stop
+	a.boot, a.bootEnd = context.WithCancel(base)
 	a.srv = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -100,6 +124,7 @@ func New(cfg Config) (*Agent, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnState:         a.trackConn,
 	}
 	return a, nil
 }
@@ -114,7 +139,12 @@ func (a *Agent) SPKISHA256() string { return a.spki }
 // Serve accepts TLS connections on l and serves calls, concurrently and with
 // keep-alive, until Shutdown; it then returns nil.
 func (a *Agent) Serve(l net.Listener) error {
-	tl := tls.NewListener(l, &tls.Config{
+	if host, _, err := net.SplitHostPort(l.Addr().String()); err == nil {
+		a.mu.Lock()
+		a.listenHost = host
+		a.mu.Unlock()
+	}
+	tl := tls.NewListener(gateListener{l, a}, &tls.Config{
 		Certificates: []tls.Certificate{a.cert},
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
@@ -131,6 +161,7 @@ func (a *Agent) Serve(l net.Listener) error {
 // and waits for the others to finish or ctx to end.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.stop()
+	a.closeConsole()
 	return a.srv.Shutdown(ctx)
 }
 

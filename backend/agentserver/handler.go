@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -18,6 +19,9 @@ import (
 // auth, then decode, dispatch and encode. Failures after authentication are
 // XML-RPC faults with HTTP 200, as XML-RPC wants.
 func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.isDown() {
+		panic(http.ErrAbortHandler) // a host that is down answers nothing
+	}
 	if r.URL.Path != agentapi.Path && r.URL.Path != agentapi.PathRPC2 {
 		http.NotFound(w, r)
 		return
@@ -34,12 +38,19 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	// A call ends with its connection, at Shutdown, or when the simulated
+	// host goes down.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(a.bootContext(), cancel)()
+	c := &call{ctx: ctx, req: r}
 	method, params, err := xmlrpcserver.DecodeCall(http.MaxBytesReader(w, r.Body, xmlrpcserver.MaxCallBytes))
 	var result any
 	if err != nil {
 		err = agentapi.Errorf(agentapi.FaultInvalidArgument, "malformed XML-RPC call: %v", err)
 	} else {
-		result, err = a.dispatch(&call{ctx: r.Context(), req: r, method: method, params: params})
+		c.method, c.params = method, params
+		result, err = a.dispatch(c)
 	}
 	var body bytes.Buffer
 	if err == nil {
@@ -60,8 +71,18 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = xmlrpcserver.EncodeFault(&body, code, f.FaultString()) // cannot fail on a buffer
 	}
 	a.log.Debug("agent call", "method", method, "fault", code, "remote", r.RemoteAddr, "duration", time.Since(start))
+	if c.after == nil && a.isDown() {
+		panic(http.ErrAbortHandler) // the host went down during the call
+	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
 	_, _ = w.Write(body.Bytes()) // a client gone away is not the agent's problem
+	if c.after != nil {
+		// The whole answer (its length is known) must be on the wire
+		// before after cuts the connections.
+		_ = http.NewResponseController(w).Flush()
+		c.after()
+	}
 }
 
 // authorized checks basic auth in constant time; hashing first makes the
@@ -109,6 +130,9 @@ type call struct {
 	req    *http.Request
 	method string
 	params []any
+	// after, when a method sets it, runs once the answer is sent
+	// (sys_reboot and sys_shutdown go down then).
+	after func()
 }
 
 // localHost is the address the client reached the agent at, without port.

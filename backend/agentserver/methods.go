@@ -61,6 +61,7 @@ func (a *Agent) methodTable() map[string]method {
 			return ok(h.DeleteVM(c.str(0), c.str(1)))
 		}},
 	}
+	a.addOperations(m)
 	if a.cfg.SimControl {
 		m[agentapi.MethodSimSet] = method{[]param{{"params", kStruct}}, func(c *call) (any, error) {
 			return ok(h.SimSet(c.strct(0)))

@@ -53,8 +53,12 @@ type Host struct {
 	state     persistentState
 	domains   map[string]*domain // by domainKey(repoID, vmID)
 	nextDomID int64
+	diskOps   map[string]string // by diskKey(repoID, diskID): the progress key of a disk being created
 
-	faults faults // has its own mutex; see sim.go
+	faults   faults           // has its own mutex; see sim.go
+	events   eventLog         // has its own mutex; see events.go
+	progress progressRegistry // has its own mutex; see progress.go
+	consoles consoleTickets   // has its own mutex; see console.go
 }
 
 // New loads the host's state from cfg.DataDir, or creates it (with a new
@@ -84,6 +88,7 @@ func New(cfg Config) (*Host, error) {
 		totalMiB:  cfg.MemoryMiB,
 		now:       cfg.Now,
 		domains:   map[string]*domain{},
+		diskOps:   map[string]string{},
 		nextDomID: 1,
 	}
 	if h.cpus == 0 {
@@ -141,4 +146,26 @@ func (h *Host) freeLocked() int64 {
 		}
 	}
 	return free
+}
+
+// Reset is the host going down, as for sys_reboot or sys_shutdown: every
+// domain is lost (as after a restart of the agent), and injected faults,
+// console tickets and operation progress are forgotten. The persistent
+// state, the repositories and the event log stay. Calls blocked by a hang
+// return.
+func (h *Host) Reset() {
+	h.mu.Lock()
+	for key := range h.domains {
+		h.removeDomainLocked(key)
+	}
+	h.mu.Unlock()
+	h.progress.clear()
+	h.consoles.clear()
+	f := &h.faults
+	f.mu.Lock()
+	if f.hung != nil {
+		close(f.hung)
+	}
+	f.hung, f.latency, f.failNext, f.dirty = nil, nil, nil, nil
+	f.mu.Unlock()
 }

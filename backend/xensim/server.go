@@ -18,10 +18,10 @@ func (h *Host) DiscoverServer(address string) agentapi.ServerInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.state
-	master := st.PoolUUID != "" && st.PoolMaster == h.hostname
-	roles := []string{"xen", "utility"}
+	master := h.isMasterLocked()
+	roles := slices.Clone(h.rolesLocked())
 	if master {
-		roles = append(roles, "master")
+		roles = append(roles, agentapi.RoleMaster)
 	}
 	membership := agentapi.MembershipUnowned
 	switch {

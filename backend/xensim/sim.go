@@ -27,6 +27,9 @@ const (
 	SimDirty     = "dirty_pages_per_s"
 	SimCrashVM   = "crash_vm"
 	SimHang      = "hang"
+	// SimGuestShutdown names a live domain (uuid or VM id) whose guest
+	// powers itself off: the domain goes away and an event says so.
+	SimGuestShutdown = "guest_shutdown"
 )
 
 // maxLatency bounds an injected latency, so that a typo cannot park calls
@@ -91,6 +94,7 @@ type simSettings struct {
 	failNext map[string]string
 	dirty    map[string]int64
 	crashVM  string
+	shutdown string
 	hang     *bool
 }
 
@@ -98,8 +102,10 @@ type simSettings struct {
 // anything changes. latency_ms maps method names to milliseconds (0 clears),
 // fail_next method names to the message of one InternalError (""
 // clears), dirty_pages_per_s VM uuids to a rate, crash_vm names a live
-// domain (by uuid or VM id) that becomes crashed, hang (bool) makes every
-// other call block until it is set false.
+// domain (by uuid or VM id) that becomes crashed, guest_shutdown one whose
+// guest powers itself off (the domain goes away), both recorded as events
+// for get_events, hang (bool) makes every other call block until it is set
+// false.
 func (h *Host) SimSet(params map[string]any) error {
 	s, err := parseSimSettings(params)
 	if err != nil {
@@ -107,6 +113,11 @@ func (h *Host) SimSet(params map[string]any) error {
 	}
 	if s.crashVM != "" {
 		if err := h.crash(s.crashVM); err != nil {
+			return err
+		}
+	}
+	if s.shutdown != "" {
+		if err := h.guestShutdown(s.shutdown); err != nil {
 			return err
 		}
 	}
@@ -219,12 +230,16 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 				}
 				s.failNext[name] = msg
 			}
-		case SimCrashVM:
+		case SimCrashVM, SimGuestShutdown:
 			id, ok := v.(string)
 			if !ok || id == "" {
 				return bad("%s must be a VM uuid, got %#v", k, v)
 			}
-			s.crashVM = id
+			if k == SimCrashVM {
+				s.crashVM = id
+			} else {
+				s.shutdown = id
+			}
 		case SimHang:
 			b, ok := v.(bool)
 			if !ok {
@@ -232,22 +247,44 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 			}
 			s.hang = &b
 		default:
-			return bad("unknown setting %q (known: %s, %s, %s, %s, %s)", k,
-				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimHang)
+			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s)", k,
+				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimGuestShutdown, SimHang)
 		}
 	}
 	return s, nil
 }
 
-// crash turns the live domain with uuid or VM id into a crashed one.
+// crash turns the live domain with uuid or VM id into a crashed one, and
+// records the event.
 func (h *Host) crash(id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, d := range h.domains {
 		if d.uuid == id || d.vmID == id {
 			d.setState(agentapi.StateCrashed, h.now())
+			h.emitLocked(d, agentapi.EventVMCrashed, agentapi.StateCrashed, "the guest crashed (simulated)")
 			return nil
 		}
 	}
 	return agentapi.Errorf(agentapi.FaultNotFound, "sim_set: no live domain %s on this server to crash", id)
+}
+
+// guestShutdown makes the guest of the live domain with uuid or VM id power
+// itself off: the domain is destroyed (on_poweroff 'destroy', Xen's
+// default) and the event recorded.
+func (h *Host) guestShutdown(id string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for key, d := range h.domains {
+		if d.uuid == id || d.vmID == id {
+			if !d.holdsMemory() {
+				return agentapi.Errorf(agentapi.FaultInvalidState,
+					"sim_set: domain %s is %s; only a running guest can shut itself down", id, d.state)
+			}
+			h.removeDomainLocked(key)
+			h.emitLocked(d, agentapi.EventVMShutdown, agentapi.StateShutdown, "the guest powered itself off")
+			return nil
+		}
+	}
+	return agentapi.Errorf(agentapi.FaultNotFound, "sim_set: no live domain %s on this server to shut down", id)
 }

@@ -16,13 +16,18 @@ const stateFile = "state.json"
 // persistentState is what survives a restart of the agent. Domains are not
 // in it: a restarted agent is a rebooted host.
 type persistentState struct {
-	UniqueID     string               `json:"unique_id"`
-	ManagerUUID  string               `json:"manager_uuid,omitempty"`
-	ManagerName  string               `json:"manager_name,omitempty"`
-	PoolUUID     string               `json:"pool_uuid,omitempty"`
-	PoolAlias    string               `json:"pool_alias,omitempty"`
-	PoolMaster   string               `json:"pool_master,omitempty"`
-	PoolMembers  []string             `json:"pool_members,omitempty"`
+	UniqueID    string   `json:"unique_id"`
+	ManagerUUID string   `json:"manager_uuid,omitempty"`
+	ManagerName string   `json:"manager_name,omitempty"`
+	PoolUUID    string   `json:"pool_uuid,omitempty"`
+	PoolAlias   string   `json:"pool_alias,omitempty"`
+	PoolMaster  string   `json:"pool_master,omitempty"`
+	PoolMembers []string `json:"pool_members,omitempty"`
+	PoolVIP     string   `json:"pool_vip,omitempty"`
+	PoolNum     int64    `json:"pool_num,omitempty"`
+	// Roles are the roles set by update_server_roles or a pool call; nil
+	// means the default, xen and utility.
+	Roles        []string             `json:"roles,omitempty"`
 	Repositories map[string]RepoState `json:"repositories"`
 }
 

@@ -21,7 +21,7 @@ const cpuLoad = 0.25
 // vmConfigFile is the name of a VM's configuration in its directory.
 const vmConfigFile = "vm.cfg"
 
-// domain is a live domain on this host.
+// domain is a live domain on this host. Its fields are guarded by h.mu.
 type domain struct {
 	repoID, vmID string
 	uuid, name   string
@@ -29,8 +29,19 @@ type domain struct {
 	state        string
 	memoryMiB    int64
 	vcpus        int64
+	maxMemMiB    int64     // the ceiling of live memory changes, fixed at start
+	maxVCPUs     int64     // the ceiling of live vCPU changes, fixed at start
 	cpuTime      float64   // CPU seconds used before since
+	runTime      float64   // seconds spent running before since
 	since        time.Time // when the domain last began running
+	booted       time.Time // when the guest last booted (start, reboot), for its uptime
+	diskMiB      int64     // total size of its disk images at start, for guest statistics
+	// busy is the progress key of the long operation (save) that holds the
+	// domain; other changes are Busy meanwhile.
+	busy string
+	// gone is closed when the domain ends (stop, reboot, shutdown, host
+	// reboot), so that console sessions attached to it end too.
+	gone chan struct{}
 }
 
 // holdsMemory reports whether the domain counts against the host's free
@@ -50,11 +61,27 @@ func (d *domain) cpuTimeAt(now time.Time) float64 {
 	return d.cpuTime + now.Sub(d.since).Seconds()*float64(d.vcpus)*cpuLoad
 }
 
+// runTimeAt is the seconds the domain has spent running since it booted;
+// the simulated I/O counters grow with it.
+func (d *domain) runTimeAt(now time.Time) float64 {
+	if d.state != agentapi.StateRunning {
+		return d.runTime
+	}
+	return d.runTime + now.Sub(d.since).Seconds()
+}
+
+// settle folds the time since the last change into the clocks, before a
+// change of state or of vCPUs.
+func (d *domain) settle(now time.Time) {
+	d.cpuTime = d.cpuTimeAt(now)
+	d.runTime = d.runTimeAt(now)
+	d.since = now
+}
+
 // setState changes the state, freezing or resuming the CPU clock.
 func (d *domain) setState(state string, now time.Time) {
-	d.cpuTime = d.cpuTimeAt(now)
+	d.settle(now)
 	d.state = state
-	d.since = now
 }
 
 func (d *domain) info(now time.Time) agentapi.Domain {
@@ -211,16 +238,32 @@ func (h *Host) StartVM(repoID, vmID string) error {
 		return agentapi.Errorf(agentapi.FaultInsufficientResources,
 			"VM %s needs %d MiB, %d MiB free on server %s", vmID, memory, free, h.hostname)
 	}
+	h.domains[key] = h.newDomainLocked(repoID, vmID, params, agentapi.StateRunning)
+	return nil
+}
+
+// newDomainLocked builds a domain of the VM from its vm.cfg params, with the
+// next domid; the caller has checked that memory and vCPUs fit. h.mu must
+// be held.
+func (h *Host) newDomainLocked(repoID, vmID string, params agentapi.VMParams, state string) *domain {
+	memory, _ := params.Int(agentapi.KeyMemory)
+	vcpus, _ := params.Int(agentapi.KeyVCPUs)
+	now := h.now()
 	d := &domain{
 		repoID:    repoID,
 		vmID:      vmID,
 		uuid:      params.String(agentapi.KeyUUID),
 		name:      params.String(agentapi.KeyName),
 		domID:     h.nextDomID,
-		state:     agentapi.StateRunning,
+		state:     state,
 		memoryMiB: memory,
 		vcpus:     vcpus,
-		since:     h.now(),
+		maxMemMiB: max(memory, intOr(params, agentapi.KeyMaxMem, 0)),
+		maxVCPUs:  max(vcpus, intOr(params, agentapi.KeyMaxVCPUs, 0)),
+		since:     now,
+		booted:    now,
+		diskMiB:   h.diskImagesMiB(params),
+		gone:      make(chan struct{}),
 	}
 	if d.uuid == "" {
 		d.uuid = vmID
@@ -229,8 +272,30 @@ func (h *Host) StartVM(repoID, vmID string) error {
 		d.name = vmID
 	}
 	h.nextDomID++
-	h.domains[key] = d
-	return nil
+	return d
+}
+
+// intOr returns the integer value of key, or def when it is absent or not
+// an integer.
+func intOr(p agentapi.VMParams, key string, def int64) int64 {
+	if n, ok := p.Int(key); ok {
+		return n
+	}
+	return def
+}
+
+// removeDomainLocked ends the domain at key, if any. h.mu must be held.
+func (h *Host) removeDomainLocked(key string) {
+	if d, ok := h.domains[key]; ok {
+		close(d.gone)
+		delete(h.domains, key)
+	}
+}
+
+// errBusy is the fault for a change of a domain that a long operation holds.
+func errBusy(d *domain) error {
+	return agentapi.Errorf(agentapi.FaultBusy,
+		"VM %s is busy with operation %s; wait for it to end (get_operation_progress %q tells how far it is)", d.vmID, d.busy, d.busy)
 }
 
 // StopVM ends the domain: a clean shutdown, or a destroy when force; the
@@ -242,10 +307,14 @@ func (h *Host) StopVM(repoID, vmID string, force bool) error {
 		return err
 	}
 	key := domainKey(repoID, vmID)
-	if _, ok := h.domains[key]; !ok {
+	d, ok := h.domains[key]
+	if !ok {
 		return errNotRunning(repoID, vmID)
 	}
-	delete(h.domains, key)
+	if d.busy != "" {
+		return errBusy(d)
+	}
+	h.removeDomainLocked(key)
 	return nil
 }
 

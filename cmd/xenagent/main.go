@@ -45,10 +45,14 @@ func run() error {
 	cpus := flag.Int("cpus", 8, "CPUs (hardware threads) of the simulated host")
 	memory := flag.Int64("memory-mib", 32768, "memory of the simulated host in MiB")
 	simControl := flag.Bool("sim-control", false, "serve sim_set (fault injection); for tests only")
+	rebootSeconds := flag.Float64("reboot-seconds", agentserver.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
 	debug := flag.Bool("debug", false, "log every call")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if *rebootSeconds <= 0 || *rebootSeconds > 3600 {
+		return fmt.Errorf("--reboot-seconds %v is out of range (0 to 3600 seconds, not 0)", *rebootSeconds)
 	}
 
 	level := slog.LevelInfo
@@ -65,13 +69,14 @@ func run() error {
 		return err
 	}
 	agent, err := agentserver.New(agentserver.Config{
-		DataDir:    *dataDir,
-		Password:   password,
-		Hostname:   *hostname,
-		CPUs:       *cpus,
-		MemoryMiB:  *memory,
-		SimControl: *simControl,
-		Logger:     logger,
+		DataDir:     *dataDir,
+		Password:    password,
+		Hostname:    *hostname,
+		CPUs:        *cpus,
+		MemoryMiB:   *memory,
+		SimControl:  *simControl,
+		RebootDelay: time.Duration(*rebootSeconds * float64(time.Second)),
+		Logger:      logger,
 	})
 	if err != nil {
 		return err
@@ -92,6 +97,10 @@ func run() error {
 	go func() { served <- agent.Serve(l) }()
 	select {
 	case err := <-served:
+		if err == nil && agent.PoweredOff() {
+			// sys_shutdown: the simulated host is off until started again.
+			logger.Info("powered off by sys_shutdown")
+		}
 		return err
 	case <-ctx.Done():
 	}

@@ -112,6 +112,12 @@ func serve(args []string) error {
 		defer fleet.stop()
 	}
 
+	// Jobs a previous run left Running died with it.
+	if n, err := mgr.RecoverJobs(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("jobs left running by the previous run were marked failed", "jobs", n)
+	}
 	// VMs recorded running may have stopped while the manager was down.
 	if n, err := mgr.Reconcile(ctx); err != nil {
 		log.Warn("reconcile at start-up failed", "err", err)

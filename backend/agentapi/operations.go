@@ -1,0 +1,144 @@
+package agentapi
+
+// Method names of the protocol's pools, disks, domain operations, host
+// statistics and events, as the Oracle VM Agent 3.x API spells them.
+const (
+	MethodDeleteRepository     = "delete_repository"
+	MethodCreateVirtualDisk    = "create_virtual_disk"
+	MethodDeleteVirtualDisk    = "delete_virtual_disk"
+	MethodCreateServerPool     = "create_server_pool"
+	MethodJoinServerPool       = "join_server_pool"
+	MethodLeaveServerPool      = "leave_server_pool"
+	MethodDiscoverServerPool   = "discover_server_pool"
+	MethodSetPoolMemberIPList  = "set_pool_member_ip_list"
+	MethodUpdateServerRoles    = "update_server_roles"
+	MethodConfigureVM          = "configure_vm"
+	MethodRebootVM             = "reboot_vm"
+	MethodPauseVM              = "pause_vm"
+	MethodUnpauseVM            = "unpause_vm"
+	MethodSaveVM               = "save_vm"
+	MethodRestoreVM            = "restore_vm"
+	MethodConfigureVMHA        = "configure_vm_ha"
+	MethodDiscoverNetwork      = "discover_network"
+	MethodGetStatistics        = "get_statistics"
+	MethodGetEvents            = "get_events"
+	MethodSysReboot            = "sys_reboot"
+	MethodSysShutdown          = "sys_shutdown"
+	MethodGetOperationProgress = "get_operation_progress"
+	MethodOpenConsole          = "open_console"
+)
+
+// Server roles of discover_server and update_server_roles. RoleMaster is
+// reported, never set: it follows from being the master of a pool.
+const (
+	RoleXen     = "xen"
+	RoleUtility = "utility"
+	RoleMaster  = "master"
+)
+
+// PoolInfo is the result of discover_server_pool. A server in no pool
+// answers the zero value with Members an empty (not absent) array.
+type PoolInfo struct {
+	PoolUUID string   `xmlrpc:"pool_uuid"`
+	Alias    string   `xmlrpc:"alias"`
+	Master   string   `xmlrpc:"master"`
+	Members  []string `xmlrpc:"members"`
+}
+
+// Bridge is one element of discover_network.
+type Bridge struct {
+	Name    string `xmlrpc:"name"`
+	Device  string `xmlrpc:"device"`
+	MAC     string `xmlrpc:"mac"`
+	Address string `xmlrpc:"address"`
+	MTU     int64  `xmlrpc:"mtu"`
+}
+
+// Statistics is the result of get_statistics.
+type Statistics struct {
+	Time          int64     `xmlrpc:"time"`
+	CPUPercent    float64   `xmlrpc:"cpu_percent"`
+	MemoryFreeMiB int64     `xmlrpc:"memory_free_mib"`
+	VMs           []VMStats `xmlrpc:"vms"`
+}
+
+// VMStats is one domain's element of Statistics.VMs.
+type VMStats struct {
+	UUID           string     `xmlrpc:"uuid"`
+	CPUPercent     float64    `xmlrpc:"cpu_percent"`
+	MemoryMiB      int64      `xmlrpc:"memory_mib"`
+	NetRxBytes     int64      `xmlrpc:"net_rx_bytes"`
+	NetTxBytes     int64      `xmlrpc:"net_tx_bytes"`
+	DiskReadBytes  int64      `xmlrpc:"disk_read_bytes"`
+	DiskWriteBytes int64      `xmlrpc:"disk_write_bytes"`
+	Guest          GuestStats `xmlrpc:"guest"`
+}
+
+// GuestStats is what the in-guest agent reports about a domain.
+type GuestStats struct {
+	UptimeS      int64   `xmlrpc:"uptime_s"`
+	Load1        float64 `xmlrpc:"load1"`
+	Processes    int64   `xmlrpc:"processes"`
+	MemUsedMiB   int64   `xmlrpc:"mem_used_mib"`
+	DiskUsedMiB  int64   `xmlrpc:"disk_used_mib"`
+	DiskTotalMiB int64   `xmlrpc:"disk_total_mib"`
+	IP           string  `xmlrpc:"ip"`
+}
+
+// Events is the result of get_events: pass Next as since on the next call.
+type Events struct {
+	Next   int64   `xmlrpc:"next"`
+	Events []Event `xmlrpc:"events"`
+}
+
+// Event is a domain state change not caused by a call.
+type Event struct {
+	Seq    int64  `xmlrpc:"seq"`
+	Time   int64  `xmlrpc:"time"`
+	Kind   string `xmlrpc:"kind"`
+	VMUUID string `xmlrpc:"vm_uuid"`
+	RepoID string `xmlrpc:"repo_id"`
+	State  string `xmlrpc:"state"`
+	Detail string `xmlrpc:"detail"`
+}
+
+// Event kinds.
+const (
+	EventVMCrashed  = "vm_crashed"  // the guest crashed; State is "crashed"
+	EventVMShutdown = "vm_shutdown" // the guest powered itself off; the domain is gone, State is "shutdown"
+)
+
+// Progress is the result of get_operation_progress.
+type Progress struct {
+	Key   string `xmlrpc:"key"`
+	Phase string `xmlrpc:"phase"`
+	Done  int64  `xmlrpc:"done"`
+	Total int64  `xmlrpc:"total"`
+	State string `xmlrpc:"state"`
+}
+
+// Progress states.
+const (
+	ProgressRunning = "running"
+	ProgressDone    = "done"
+	ProgressFailed  = "failed"
+)
+
+// Progress key prefixes: the key of an operation is the prefix and its
+// object, e.g. "save:vm1". ProgressDisk ("disk:<disk_id>", a non-sparse
+// create_virtual_disk) is this agent's addition to the protocol's list.
+const (
+	ProgressCopy    = "copy:"
+	ProgressImport  = "import:"
+	ProgressMigrate = "migrate:"
+	ProgressSave    = "save:"
+	ProgressDisk    = "disk:"
+)
+
+// Console is the result of open_console: connect to Address (host:port) over
+// plain TCP, send Token and a newline, then the serial console's bytes flow
+// both ways.
+type Console struct {
+	Address string `xmlrpc:"address"`
+	Token   string `xmlrpc:"token"`
+}

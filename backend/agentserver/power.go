@@ -1,0 +1,149 @@
+package agentserver
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// powerState is the simulated host's power state, as sys_reboot and
+// sys_shutdown change it.
+type powerState int
+
+const (
+	powerOn        powerState = iota
+	powerRebooting            // down for Config.RebootDelay, then on again
+	powerOff                  // down until the process is started again
+)
+
+// gateListener drops every connection while the simulated host is down, as
+// a host that is rebooting or off answers nothing. Dropping (rather than
+// closing the listener) keeps the port, so that the host comes back where
+// it was.
+type gateListener struct {
+	net.Listener
+	a *Agent
+}
+
+// Accept returns the next connection made while the host is up.
+func (g gateListener) Accept() (net.Conn, error) {
+	for {
+		c, err := g.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if !g.a.isDown() {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// isDown reports whether the simulated host is rebooting or off.
+func (a *Agent) isDown() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.power != powerOn
+}
+
+// PoweredOff reports whether sys_shutdown powered the simulated host off.
+func (a *Agent) PoweredOff() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.power == powerOff
+}
+
+// trackConn keeps the set of open connections (http.Server.ConnState), so
+// that going down can cut them all, idle keep-alive ones included.
+func (a *Agent) trackConn(c net.Conn, st http.ConnState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		a.conns[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(a.conns, c)
+	}
+}
+
+// bootContext ends when the simulated host goes down, which abandons the
+// calls in flight.
+func (a *Agent) bootContext() context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.boot
+}
+
+// goDown takes the simulated host down, for sys_reboot (reboot) or
+// sys_shutdown: from now on no connection is accepted and no call answered
+// but the caller's, and every domain is lost. It returns what the caller
+// must run once its own answer is sent: cut every connection, then come
+// back after RebootDelay, or, for a shutdown, close the listener so that
+// Serve returns (the daemon then exits).
+func (a *Agent) goDown(reboot bool) func() {
+	a.mu.Lock()
+	a.power = powerOff
+	if reboot {
+		a.power = powerRebooting
+	}
+	a.bootEnd()
+	a.mu.Unlock()
+	a.host.Reset()
+	if reboot {
+		a.log.Warn("simulated host rebooting: not answering meanwhile", "delay", a.cfg.RebootDelay)
+	} else {
+		a.log.Warn("simulated host powered off: not answering until the agent is started again")
+	}
+	return func() {
+		a.closeConns()
+		a.closeConsole()
+		if reboot {
+			go a.comeBack()
+			return
+		}
+		_ = a.srv.Close() // Serve returns; calls in flight are cut
+	}
+}
+
+// closeConns closes every open connection of the HTTPS server.
+func (a *Agent) closeConns() {
+	a.mu.Lock()
+	conns := make([]net.Conn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// comeBack ends a reboot after RebootDelay (and, in tests, once rebootHold
+// is closed): the host starts again with no domains, its certificate and
+// state as they were. It gives up when the agent shuts down.
+func (a *Agent) comeBack() {
+	t := time.NewTimer(a.cfg.RebootDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-a.base.Done():
+		return
+	}
+	a.mu.Lock()
+	hold := a.rebootHold
+	a.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-a.base.Done():
+			return
+		}
+	}
+	a.host.Reset() // a call that raced the reboot may have started a domain
+	a.mu.Lock()
+	a.boot, a.bootEnd = context.WithCancel(a.base)
+	a.power = powerOn
+	a.mu.Unlock()
+	a.log.Info("simulated host is up again after a reboot")
+}

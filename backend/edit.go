@@ -1,0 +1,199 @@
+package backend
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/store"
+)
+
+// EditVMRequest holds the settings to change; nil fields stay as they are.
+type EditVMRequest struct {
+	Name             *string
+	Description      *string
+	MemoryMiB        *int64
+	CPUCount         *int64
+	CPUCountLimit    *int64
+	CPUPinning       *string // "0-1,4"; "" removes pinning
+	PreferredServers *[]Ref  // empty removes the preference
+	HA               *bool
+	DomainType       *string
+	OSType           *string
+	BootOrder        *string
+	StartPolicy      *string
+}
+
+var pinningRx = regexp.MustCompile(`^\d+(-\d+)?(,\d+(-\d+)?)*$`)
+
+// Boot orders a VM may have.
+var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
+
+// EditVM changes a VM's settings. Memory and vCPUs of a running VM change
+// live, within the maxima it started with (cpuCountLimit is its maxvcpus);
+// the domain type only while it is stopped. The vm.cfg in the repository
+// is updated through the agent (configure_vm) before the store.
+func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, error) {
+	v0, err := m.findVM(ctx, ref)
+	if err != nil {
+		return VM{}, err
+	}
+	// Resolve preferred servers before the job: a typo fails at once.
+	var preferred []string
+	if req.PreferredServers != nil {
+		for _, r := range *req.PreferredServers {
+			s, err := m.findServer(ctx, r)
+			if err != nil {
+				return VM{}, err
+			}
+			if s.PoolID != v0.PoolID {
+				return VM{}, errorf(KindInvalidArgument, "preferred server %s is not in the VM's server pool", s.Name)
+			}
+			preferred = append(preferred, s.ID)
+		}
+	}
+	return m.vmJob(ctx, ref, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		next := v
+		params := agentapi.VMParams{}
+		running := v.Status == VMRunning
+		if req.Name != nil {
+			if err := ValidateName("Vm", *req.Name); err != nil {
+				return err
+			}
+			next.Name = *req.Name
+			params[agentapi.KeySimpleName] = next.Name
+		}
+		if req.Description != nil {
+			next.Description = *req.Description
+			params[agentapi.KeyDescription] = next.Description
+		}
+		if req.DomainType != nil && *req.DomainType != v.DomainType {
+			if running {
+				return errorf(KindInvalidState, "Vm %s is Running; changing domainType needs Stopped", v.Name)
+			}
+			next.DomainType = *req.DomainType
+			params[agentapi.KeyDomainType] = next.DomainType
+		}
+		if req.CPUCountLimit != nil {
+			if running && *req.CPUCountLimit != v.CPUCountLimit {
+				return errorf(KindInvalidState, "Vm %s is Running; changing cpuCountLimit (maxvcpus) needs Stopped", v.Name)
+			}
+			next.CPUCountLimit = *req.CPUCountLimit
+		}
+		if req.CPUCount != nil {
+			next.CPUCount = *req.CPUCount
+		}
+		limit := next.CPUCountLimit
+		if limit == 0 {
+			limit = next.CPUCount
+			if running {
+				limit = v.CPUCount // maxvcpus as it started
+			}
+		}
+		if next.CPUCount > limit {
+			return errorf(KindInvalidArgument, "cpuCount %d is above cpuCountLimit %d", next.CPUCount, limit)
+		}
+		if req.CPUCount != nil || req.CPUCountLimit != nil {
+			params[agentapi.KeyVCPUs] = next.CPUCount
+			if !running {
+				params[agentapi.KeyMaxVCPUs] = limit
+			}
+		}
+		if req.MemoryMiB != nil {
+			if running && *req.MemoryMiB > v.MemoryMiB {
+				return errorf(KindInvalidState, "Vm %s is Running with maxmem %d MiB; more memory needs Stopped", v.Name, v.MemoryMiB)
+			}
+			next.MemoryMiB = *req.MemoryMiB
+			params[agentapi.KeyMemory] = next.MemoryMiB
+			if !running {
+				params[agentapi.KeyMaxMem] = next.MemoryMiB
+			}
+		}
+		if req.CPUPinning != nil {
+			if *req.CPUPinning != "" && !pinningRx.MatchString(*req.CPUPinning) {
+				return errorf(KindInvalidArgument, "cpuPinning %q is not a CPU list such as 0-1 or 0,2,4-5", *req.CPUPinning)
+			}
+			next.CPUPinning = *req.CPUPinning
+			params[agentapi.KeyCPUs] = next.CPUPinning
+		}
+		if req.PreferredServers != nil {
+			next.PreferredServers = strings.Join(preferred, " ")
+		}
+		if req.HA != nil {
+			next.HA = *req.HA
+			params[agentapi.KeyHA] = yesNoWire(next.HA)
+		}
+		if req.OSType != nil {
+			next.OSType = *req.OSType
+			params[agentapi.KeyOSType] = next.OSType
+		}
+		if req.BootOrder != nil {
+			next.BootOrder = *req.BootOrder
+			params[agentapi.KeyBoot] = bootLetters(next.BootOrder)
+		}
+		if req.StartPolicy != nil {
+			next.StartPolicy = *req.StartPolicy
+		}
+		if len(params) > 0 {
+			if err := m.configureVM(ctx, v, params); err != nil {
+				return err
+			}
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateVM(ctx, next) }); err != nil {
+			return &Error{Kind: KindInternal, Msg: "record Vm settings", Cause: err}
+		}
+		return nil
+	})
+}
+
+// configureVM merges params into the VM's vm.cfg: through its server when
+// it runs (which applies memory and vCPUs live), else through any server of
+// the pool (the repository is shared).
+func (m *Manager) configureVM(ctx context.Context, v store.VM, params agentapi.VMParams) error {
+	var s store.Server
+	var err error
+	if v.ServerID != "" {
+		s, err = m.st.Read().Server(ctx, v.ServerID)
+		if err != nil {
+			return &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
+		}
+	} else if s, _, err = m.poolServer(ctx, v.PoolID); err != nil {
+		return errorf(KindInvalidState, "the VM's pool has no running server to write its configuration through")
+	}
+	c, err := m.client(s)
+	if err != nil {
+		return err
+	}
+	if err := c.ConfigureVM(ctx, v.RepoID, v.ID, params); err != nil {
+		return agentError("edit Vm "+v.Name, s.Name, err)
+	}
+	return nil
+}
+
+func yesNoWire(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// bootLetters turns DISK,CDROM into Xen's boot letters ("cd").
+func bootLetters(order string) string {
+	letters := map[string]string{"DISK": "c", "CDROM": "d", "PXE": "n"}
+	var b strings.Builder
+	for _, part := range strings.Split(order, ",") {
+		b.WriteString(letters[part])
+	}
+	return b.String()
+}
+
+// ValidBootOrder reports whether order is one of the boot orders.
+func ValidBootOrder(order string) error {
+	for _, o := range bootOrders {
+		if o == order {
+			return nil
+		}
+	}
+	return errorf(KindInvalidArgument, "bootOrder %q is not one of %s", order, strings.Join(bootOrders, ", "))
+}

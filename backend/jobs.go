@@ -1,0 +1,312 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"xenmanager/store"
+)
+
+// Job statuses.
+const (
+	JobRunning = "Running"
+	JobSuccess = "Success"
+	JobFailure = "Failure"
+	JobAborted = "Aborted"
+)
+
+// TypeJob is the id type code of jobs; TypeEvent of events.
+const (
+	TypeJob   ObjectType = "0009"
+	TypeEvent ObjectType = "0011"
+)
+
+// Job is a job as the operator sees it.
+type Job struct {
+	ID, Summary, User string
+	Objects           []string
+	Status            string
+	Progress          int
+	Message           string
+	Result            string
+	Error             string
+	CreatedAt         time.Time
+	EndedAt           time.Time
+}
+
+type jobObserverKey struct{}
+
+// WithJobObserver returns a context whose operations call observe with the
+// id of each job they start, as soon as its row is written. The command
+// layer uses it to answer at once in asynchronous mode, and to name the job
+// when it stops waiting for it.
+func WithJobObserver(ctx context.Context, observe func(jobID string)) context.Context {
+	return context.WithValue(ctx, jobObserverKey{}, observe)
+}
+
+// jobRun is what a job's operation gets: its id and a way to report
+// progress.
+type jobRun struct {
+	m       *Manager
+	id      string
+	mu      sync.Mutex // guards lastPct and lastAt
+	lastPct int
+	lastAt  time.Time
+}
+
+// progress records how far the job is (0..100) with a short message; writes
+// are throttled so that a tight loop does not flood the store.
+func (j *jobRun) progress(pct int, msg string) {
+	j.mu.Lock()
+	if pct < 100 && pct-j.lastPct < 5 && time.Since(j.lastAt) < 500*time.Millisecond {
+		j.mu.Unlock()
+		return
+	}
+	j.lastPct, j.lastAt = pct, time.Now()
+	j.mu.Unlock()
+	ctx := context.Background()
+	if err := j.m.st.Write(ctx, func(q *store.Queries) error { return q.SetJobProgress(ctx, j.id, pct, msg) }); err != nil {
+		j.m.log.Warn("record job progress", "job", j.id, "err", err)
+	}
+}
+
+// runningJob is a job in flight in this process.
+type runningJob struct {
+	summary string
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// job runs op as a job: the row is written first (the intent), then the
+// locks on objects are taken (waiting at most until ctx ends or lockWait
+// passes, then failing with the holder's name), then op runs detached from
+// ctx, so that a client going away never leaves an operation half-done.
+// job waits for op and returns its result; if ctx ends first it returns
+// an error of KindStillRunning naming the job, which goes on.
+func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+	id := NewID(TypeJob)
+	objs := append([]string(nil), objects...)
+	sort.Strings(objs)
+	row := store.Job{ID: id, Summary: summary, User: actor.User, Objects: strings.Join(objs, " "), Status: JobRunning, CreatedAt: time.Now()}
+	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) }); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: err}
+	}
+	if observe, ok := ctx.Value(jobObserverKey{}).(func(string)); ok {
+		observe(id)
+	}
+	rj := &runningJob{summary: summary, done: make(chan struct{})}
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rj.cancel = cancel
+	m.jobsMu.Lock()
+	m.running[id] = rj
+	m.jobsMu.Unlock()
+	finish := func(value any, err error, aborted bool) {
+		m.endJob(id, summary, value, err, aborted)
+		m.jobsMu.Lock()
+		delete(m.running, id)
+		m.jobsMu.Unlock()
+		cancel()
+		close(rj.done)
+	}
+
+	// Locks are waited for on the caller's context (the command layer gives
+	// it commandTimeout), or, for an asynchronous caller who is not waiting,
+	// on the job's own.
+	lockCtx := ctx
+	async := IsAsync(ctx)
+	if async {
+		lockCtx = jctx
+	}
+	var value any
+	var opErr error
+	run := func() {
+		unlock, err := m.lockAll(lockCtx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+		if err != nil {
+			finish(nil, err, false)
+			opErr = err
+			return
+		}
+		defer unlock()
+		value, opErr = op(jctx, &jobRun{m: m, id: id})
+		finish(value, opErr, opErr != nil && jctx.Err() != nil)
+	}
+	if async {
+		go run()
+		return nil, &Error{Kind: KindStillRunning, JobID: id, Msg: fmt.Sprintf("job %s (%s) started", id, summary)}
+	}
+	// Synchronous: take the locks here, so that a lock that cannot be had
+	// fails the command, then run detached and wait.
+	unlock, err := m.lockAll(ctx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+	if err != nil {
+		finish(nil, err, false)
+		return nil, err
+	}
+	go func() {
+		defer unlock()
+		value, opErr = op(jctx, &jobRun{m: m, id: id})
+		finish(value, opErr, opErr != nil && jctx.Err() != nil)
+	}()
+	select {
+	case <-rj.done:
+		return value, opErr
+	case <-ctx.Done():
+		return nil, &Error{Kind: KindStillRunning, JobID: id,
+			Msg: fmt.Sprintf("job %s (%s) is still running; follow it with show Job id=%s or wait Job id=%s", id, summary, id, id)}
+	}
+}
+
+// lockAll takes the locks of keys (sorted, so that two jobs never wait for
+// each other) and returns one func that releases them all.
+func (m *Manager) lockAll(ctx context.Context, keys []string, h holder) (func(), error) {
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, k := range keys {
+		unlock, err := m.locks.lockFor(ctx, k, h)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		unlocks = append(unlocks, unlock)
+	}
+	return release, nil
+}
+
+type asyncKey struct{}
+
+// WithAsync returns a context whose operations return as soon as their job
+// is recorded (an error of KindStillRunning carrying the job id), leaving
+// the job to run: "set commandMode=Asynchronous".
+func WithAsync(ctx context.Context) context.Context { return context.WithValue(ctx, asyncKey{}, true) }
+
+// IsAsync reports whether ctx asks for asynchronous operations.
+func IsAsync(ctx context.Context) bool { v, _ := ctx.Value(asyncKey{}).(bool); return v }
+
+// JobIDOf returns the job id an error of KindStillRunning carries, or "".
+func JobIDOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.JobID
+	}
+	return ""
+}
+
+// endJob records a job's outcome, and an event when it failed.
+func (m *Manager) endJob(id, summary string, value any, err error, aborted bool) {
+	ctx := context.Background()
+	status, result, errText := JobSuccess, "", ""
+	if s, ok := value.(fmt.Stringer); ok && value != nil {
+		result = s.String()
+	}
+	if err != nil {
+		status, errText = JobFailure, Message(err)
+		if aborted {
+			status = JobAborted
+		}
+	}
+	werr := m.st.Write(ctx, func(q *store.Queries) error { return q.EndJob(ctx, id, status, result, errText, time.Now()) })
+	if werr != nil {
+		m.log.Error("record job outcome", "job", id, "err", werr)
+	}
+	if status == JobFailure {
+		m.event(ctx, "Error", "JobFailed", "Job", id, summary, "", fmt.Sprintf("job %s failed: %s", summary, errText))
+	}
+}
+
+// Jobs lists the newest jobs first (at most limit).
+func (m *Manager) Jobs(ctx context.Context, limit int) ([]Job, error) {
+	rows, err := m.st.Read().Jobs(ctx, limit)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read jobs", Cause: err}
+	}
+	out := make([]Job, len(rows))
+	for i, r := range rows {
+		out[i] = jobView(r)
+	}
+	return out, nil
+}
+
+// Job returns one job.
+func (m *Manager) Job(ctx context.Context, id string) (Job, error) {
+	r, err := m.st.Read().Job(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Job{}, errorf(KindNotFound, "Job id=%s not found", id)
+	}
+	if err != nil {
+		return Job{}, &Error{Kind: KindInternal, Msg: "read job", Cause: err}
+	}
+	return jobView(r), nil
+}
+
+func jobView(r store.Job) Job {
+	var objs []string
+	if r.Objects != "" {
+		objs = strings.Fields(r.Objects)
+	}
+	return Job{ID: r.ID, Summary: r.Summary, User: r.User, Objects: objs, Status: r.Status, Progress: r.Progress,
+		Message: r.Message, Result: r.Result, Error: r.Error, CreatedAt: r.CreatedAt, EndedAt: r.EndedAt}
+}
+
+// WaitJob waits until the job ends or ctx does, and returns it as it is then.
+func (m *Manager) WaitJob(ctx context.Context, id string) (Job, error) {
+	m.jobsMu.Lock()
+	rj, ok := m.running[id]
+	m.jobsMu.Unlock()
+	if ok {
+		select {
+		case <-rj.done:
+		case <-ctx.Done():
+			return Job{}, &Error{Kind: KindStillRunning, JobID: id, Msg: fmt.Sprintf("job %s (%s) is still running", id, rj.summary)}
+		}
+	}
+	return m.Job(context.WithoutCancel(ctx), id)
+}
+
+// AbortJob stops a running job: its operation is cancelled between agent
+// calls and the job ends Aborted. What the agents already did stays done
+// and is recorded.
+func (m *Manager) AbortJob(ctx context.Context, id string) (Job, error) {
+	m.jobsMu.Lock()
+	rj, ok := m.running[id]
+	m.jobsMu.Unlock()
+	if !ok {
+		j, err := m.Job(ctx, id)
+		if err != nil {
+			return Job{}, err
+		}
+		return Job{}, errorf(KindInvalidState, "Job %s is %s; abort needs Running", id, j.Status)
+	}
+	rj.cancel()
+	select {
+	case <-rj.done:
+	case <-ctx.Done():
+	}
+	return m.Job(context.WithoutCancel(ctx), id)
+}
+
+// RecoverJobs ends the jobs a previous run of the manager left Running: their
+// operations died with it. Reconcile then brings VM states in line with the
+// agents.
+func (m *Manager) RecoverJobs(ctx context.Context) (int, error) {
+	rows, err := m.st.Read().RunningJobs(ctx)
+	if err != nil {
+		return 0, &Error{Kind: KindInternal, Msg: "read jobs", Cause: err}
+	}
+	for _, r := range rows {
+		err := m.st.Write(ctx, func(q *store.Queries) error {
+			return q.EndJob(ctx, r.ID, JobFailure, "", "the manager stopped while the job ran; the state was reconciled with the agents at the next start", time.Now())
+		})
+		if err != nil {
+			return 0, &Error{Kind: KindInternal, Msg: "end job", Cause: err}
+		}
+	}
+	return len(rows), nil
+}

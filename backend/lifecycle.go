@@ -1,0 +1,303 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
+	"xenmanager/store"
+)
+
+// VM statuses beyond Running and Stopped.
+const (
+	VMSuspended = "Suspended"
+	VMPaused    = "Paused"
+)
+
+// vmStates says in which states each operation is allowed (Oracle VM's
+// state table); anything else fails naming the state.
+var vmStates = map[string][]string{
+	"start":   {VMStopped},
+	"stop":    {VMRunning},
+	"kill":    {VMRunning, VMPaused},
+	"restart": {VMRunning},
+	"pause":   {VMRunning},
+	"unpause": {VMPaused},
+	"suspend": {VMRunning},
+	"resume":  {VMSuspended},
+	"delete":  {VMStopped},
+	"edit":    {VMRunning, VMStopped},
+	"migrate": {VMRunning, VMStopped},
+	"clone":   {VMStopped},
+}
+
+func needState(v store.VM, verb string) error {
+	want := vmStates[verb]
+	for _, w := range want {
+		if v.Status == w {
+			return nil
+		}
+	}
+	return errorf(KindInvalidState, "Vm %s is %s; %s needs %s", v.Name, v.Status, verb, joinOr(want))
+}
+
+func joinOr(s []string) string {
+	switch len(s) {
+	case 0:
+		return "nothing"
+	case 1:
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// vmJob runs op on the VM ref names as a job that locks the VM: the VM is
+// read again under the lock and its state checked for verb, so that the
+// state checked is the state acted on. It returns the VM as op left it
+// (or, for delete, as it was).
+func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permission,
+	op func(ctx context.Context, j *jobRun, v store.VM) error) (VM, error) {
+	v, err := m.findVM(ctx, ref)
+	if err != nil {
+		return VM{}, err
+	}
+	if err := m.authorize(ctx, perm); err != nil {
+		return VM{}, err
+	}
+	val, err := m.job(ctx, actorFrom(ctx), verb+" Vm "+v.Name, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
+		cur, err := m.st.Read().VM(jctx, v.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", v.Name)
+		}
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read Vm", Cause: err}
+		}
+		if err := needState(cur, verb); err != nil {
+			return nil, err
+		}
+		before, err := m.VM(jctx, Ref{ID: v.ID})
+		if err != nil {
+			return nil, err
+		}
+		if err := op(jctx, j, cur); err != nil {
+			return nil, err
+		}
+		if verb == "delete" {
+			return before, nil
+		}
+		return m.VM(jctx, Ref{ID: v.ID})
+	})
+	if err != nil {
+		return VM{}, err
+	}
+	return val.(VM), nil
+}
+
+// setVMState records a VM's placement and status.
+func (m *Manager) setVMState(ctx context.Context, id, serverID, status string) error {
+	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, id, serverID, status) }); err != nil {
+		return &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
+	}
+	return nil
+}
+
+// serverOf returns the server a placed VM is on, with its client.
+func (m *Manager) serverOf(ctx context.Context, v store.VM) (store.Server, *agentclient.Client, error) {
+	s, err := m.st.Read().Server(ctx, v.ServerID)
+	if err != nil {
+		return store.Server{}, nil, &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
+	}
+	c, err := m.client(s)
+	return s, c, err
+}
+
+// StartVM starts a stopped VM where its start policy places it.
+func (m *Manager) StartVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "start", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		return m.placeAndRun(ctx, j, v, "start", func(c *agentclient.Client) error { return c.StartVM(ctx, v.RepoID, v.ID) })
+	})
+}
+
+// ResumeVM brings a suspended VM back, on the server placement picks (the
+// saved state lives in the shared repository).
+func (m *Manager) ResumeVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "resume", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		return m.placeAndRun(ctx, j, v, "resume", func(c *agentclient.Client) error { return c.RestoreVM(ctx, v.RepoID, v.ID, false) })
+	})
+}
+
+// placeAndRun tries the placement candidates in order with run (start_vm or
+// restore_vm) and records the VM Running on the first that takes it.
+func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb string, run func(*agentclient.Client) error) error {
+	j.progress(10, "placing")
+	cands, release, err := m.place(ctx, v)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var lastErr error
+	for _, cand := range cands {
+		j.progress(50, verb+" on "+cand.server.Name)
+		err := run(cand.client)
+		if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
+			// The call may have succeeded with its answer lost: ask before
+			// deciding, or the VM could end up running twice.
+			if running, known := m.domainRunning(ctx, cand.client, v); known && running {
+				m.log.Warn(verb+" answer lost but the domain runs; recording it", "vm", v.Name, "server", cand.server.Name)
+				err = nil
+			}
+		}
+		if err == nil {
+			m.log.Info("vm "+verb, "vm", v.Name, "server", cand.server.Name)
+			return m.setVMState(ctx, v.ID, cand.server.ID, VMRunning)
+		}
+		lastErr = agentError(verb+" Vm "+v.Name, cand.server.Name, err)
+		if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultInsufficientResources {
+			continue // the server filled up since we asked; try the next
+		}
+		return lastErr
+	}
+	return lastErr
+}
+
+// StopVM shuts a running VM down cleanly.
+func (m *Manager) StopVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "stop", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		return m.stopDomain(ctx, v, false)
+	})
+}
+
+// KillVM destroys a running or paused VM's domain at once.
+func (m *Manager) KillVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "kill", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		return m.stopDomain(ctx, v, true)
+	})
+}
+
+func (m *Manager) stopDomain(ctx context.Context, v store.VM, force bool) error {
+	verb := "stop"
+	if force {
+		verb = "kill"
+	}
+	s, c, err := m.serverOf(ctx, v)
+	if err != nil {
+		return err
+	}
+	err = c.StopVM(ctx, v.RepoID, v.ID, force)
+	if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
+		if running, known := m.domainRunning(ctx, c, v); known && !running {
+			m.log.Warn(verb+" answer lost but the domain is gone; recording it", "vm", v.Name, "server", s.Name)
+			err = nil
+		}
+	}
+	if err != nil {
+		f, ok := agentapi.AsFault(err)
+		if !ok || f.Code != agentapi.FaultNotFound {
+			return agentError(verb+" Vm "+v.Name, s.Name, err)
+		}
+		// The domain is already gone (it shut itself down): record that.
+		m.log.Warn("vm was not running on its server; recording it stopped", "vm", v.Name, "server", s.Name)
+	}
+	return m.setVMState(ctx, v.ID, "", VMStopped)
+}
+
+// RestartVM reboots a running VM in place.
+func (m *Manager) RestartVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "restart", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		s, c, err := m.serverOf(ctx, v)
+		if err != nil {
+			return err
+		}
+		if err := c.RebootVM(ctx, v.RepoID, v.ID, 0); err != nil {
+			return agentError("restart Vm "+v.Name, s.Name, err)
+		}
+		return nil
+	})
+}
+
+// PauseVM freezes a running VM in memory.
+func (m *Manager) PauseVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "pause", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		s, c, err := m.serverOf(ctx, v)
+		if err != nil {
+			return err
+		}
+		if err := c.PauseVM(ctx, v.RepoID, v.ID); err != nil {
+			return agentError("pause Vm "+v.Name, s.Name, err)
+		}
+		return m.setVMState(ctx, v.ID, v.ServerID, VMPaused)
+	})
+}
+
+// UnpauseVM lets a paused VM run again.
+func (m *Manager) UnpauseVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "unpause", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		s, c, err := m.serverOf(ctx, v)
+		if err != nil {
+			return err
+		}
+		if err := c.UnpauseVM(ctx, v.RepoID, v.ID); err != nil {
+			return agentError("unpause Vm "+v.Name, s.Name, err)
+		}
+		return m.setVMState(ctx, v.ID, v.ServerID, VMRunning)
+	})
+}
+
+// SuspendVM saves a running VM's memory to the repository and frees the
+// server's memory.
+func (m *Manager) SuspendVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "suspend", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		s, c, err := m.serverOf(ctx, v)
+		if err != nil {
+			return err
+		}
+		j.progress(20, "saving memory on "+s.Name)
+		if err := c.SaveVM(ctx, v.RepoID, v.ID, false); err != nil {
+			return agentError("suspend Vm "+v.Name, s.Name, err)
+		}
+		return m.setVMState(ctx, v.ID, "", VMSuspended)
+	})
+}
+
+// DeleteVM removes a stopped VM's files from the repository and its record.
+func (m *Manager) DeleteVM(ctx context.Context, ref Ref) (VM, error) {
+	return m.vmJob(ctx, ref, "delete", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		srv, c, err := m.poolServer(ctx, v.PoolID)
+		if errors.Is(err, errNoServer) {
+			return errorf(KindInvalidState, "the VM's pool has no running server to delete its files through")
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.DeleteVM(ctx, v.RepoID, v.ID); err != nil {
+			f, ok := agentapi.AsFault(err)
+			if !ok || f.Code != agentapi.FaultNotFound {
+				return agentError("delete Vm "+v.Name, srv.Name, err)
+			}
+			m.log.Warn("vm files were already gone", "vm", v.Name)
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteVM(ctx, v.ID) }); err != nil {
+			return &Error{Kind: KindInternal, Msg: "delete Vm record", Cause: err}
+		}
+		m.log.Info("vm deleted", "vm", v.Name, "id", v.ID)
+		return nil
+	})
+}
+
+// domainRunning asks the server whether the VM's domain is live there, for
+// when a call's answer was lost. known is false when the server does not
+// answer this either.
+func (m *Manager) domainRunning(ctx context.Context, c *agentclient.Client, v store.VM) (running, known bool) {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
+	defer cancel()
+	_, err := c.ListVM(qctx, v.RepoID, v.ID)
+	if err == nil {
+		return true, true
+	}
+	if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
+		return false, true
+	}
+	return false, false
+}

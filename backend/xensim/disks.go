@@ -1,0 +1,271 @@
+package xensim
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"xenmanager/backend/agentapi"
+)
+
+// Virtual disks.
+const (
+	// DiskExt is the extension of a virtual disk image in VirtualDisks.
+	DiskExt = ".img"
+	// MaxDiskMiB bounds a virtual disk: 64 TiB.
+	MaxDiskMiB = 64 << 20
+	// diskChunk is how much a non-sparse disk is written (and its progress
+	// advanced) at a time.
+	diskChunk = 1 << 20
+)
+
+func diskKey(repoID, diskID string) string { return repoID + "/" + diskID }
+
+// diskPathLocked checks the ids and returns the disk image's path as this
+// host sees it. h.mu must be held.
+func (h *Host) diskPathLocked(repoID, diskID string) (RepoState, string, error) {
+	r, err := h.repoLocked(repoID)
+	if err != nil {
+		return RepoState{}, "", err
+	}
+	if err := checkID("disk id", diskID); err != nil {
+		return RepoState{}, "", err
+	}
+	return r, filepath.Join(h.mountPath(r), DirDisks, diskID+DiskExt), nil
+}
+
+// CreateVirtualDisk creates VirtualDisks/<disk_id>.img of sizeMiB: a sparse
+// file when sparse, else a file whose every block is written with zeros
+// (progress under "disk:<disk_id>"), refused with InsufficientResources
+// when the repository's file system has not the room. An existing disk is
+// InvalidState, one being created Busy. The image appears under its name
+// only when complete.
+func (h *Host) CreateVirtualDisk(repoID, diskID string, sizeMiB int64, sparse bool) error {
+	if sizeMiB <= 0 || sizeMiB > MaxDiskMiB {
+		return agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"disk size %d MiB is out of range: use 1 to %d MiB", sizeMiB, int64(MaxDiskMiB))
+	}
+	h.mu.Lock()
+	r, path, err := h.diskPathLocked(repoID, diskID)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	key := diskKey(repoID, diskID)
+	if op, busy := h.diskOps[key]; busy {
+		h.mu.Unlock()
+		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being created (%s); wait for it to end", diskID, repoID, op)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		h.mu.Unlock()
+		return errDiskExists(repoID, diskID)
+	}
+	progKey := agentapi.ProgressDisk + diskID
+	h.diskOps[key] = progKey
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.diskOps, key)
+		h.mu.Unlock()
+	}()
+
+	if sparse {
+		return createDiskFile(path, func(f *os.File) error { return f.Truncate(sizeMiB << 20) }, repoID, diskID)
+	}
+	if _, free, err := diskSpaceMiB(filepath.Dir(path)); err == nil && free < sizeMiB {
+		return agentapi.Errorf(agentapi.FaultInsufficientResources,
+			"repository %s (%s) has %d MiB free, a non-sparse disk of %d MiB does not fit; create it sparse or free space", repoID, r.FSLocation, free, sizeMiB)
+	}
+	op := h.progress.start(progKey, "writing zeros", sizeMiB, h.now())
+	err = createDiskFile(path, func(f *os.File) error {
+		zeros := make([]byte, diskChunk)
+		for i := range sizeMiB {
+			if _, err := f.Write(zeros); err != nil {
+				return err
+			}
+			op.set("writing zeros", i+1)
+		}
+		op.set("syncing", sizeMiB)
+		return f.Sync()
+	}, repoID, diskID)
+	op.finish(err, h.now())
+	return err
+}
+
+// createDiskFile fills a temporary file beside path with fill, then links
+// it to path, which must not exist by then.
+func createDiskFile(path string, fill func(*os.File) error, repoID, diskID string) error {
+	fail := func(err error) error {
+		if errors.Is(err, syscall.ENOSPC) {
+			return agentapi.Errorf(agentapi.FaultInsufficientResources, "repository %s is full: disk %s does not fit", repoID, diskID)
+		}
+		return agentapi.Errorf(agentapi.FaultInternalError, "create disk %s in repository %s: %v", diskID, repoID, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := fill(tmp); err != nil {
+		tmp.Close()
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fail(err)
+	}
+	// A link, not a rename, so that a disk another server of the pool
+	// created meanwhile is not replaced.
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return errDiskExists(repoID, diskID)
+		}
+		return fail(err)
+	}
+	return nil
+}
+
+func errDiskExists(repoID, diskID string) error {
+	return agentapi.Errorf(agentapi.FaultInvalidState,
+		"disk %s already exists in repository %s; delete_virtual_disk it first or use another id", diskID, repoID)
+}
+
+// DeleteVirtualDisk removes VirtualDisks/<disk_id>.img; InvalidState while
+// the vm.cfg of a domain of this host (in any state) names it, Busy while it
+// is being created.
+func (h *Host) DeleteVirtualDisk(repoID, diskID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, path, err := h.diskPathLocked(repoID, diskID)
+	if err != nil {
+		return err
+	}
+	if op, busy := h.diskOps[diskKey(repoID, diskID)]; busy {
+		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being created (%s); wait for it to end", diskID, repoID, op)
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return agentapi.Errorf(agentapi.FaultNotFound, "disk %s not found in repository %s", diskID, repoID)
+	}
+	if err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "disk %s of repository %s: %v", diskID, repoID, err)
+	}
+	if d, err := h.diskUserLocked(fi); err != nil {
+		return err
+	} else if d != nil {
+		return agentapi.Errorf(agentapi.FaultInvalidState,
+			"disk %s of repository %s is used by VM %s (%s, domid %d); stop the VM or take the disk out of its vm.cfg first",
+			diskID, repoID, d.vmID, d.state, d.domID)
+	}
+	if err := os.Remove(path); err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "remove disk %s of repository %s: %v", diskID, repoID, err)
+	}
+	return nil
+}
+
+// diskUserLocked returns a domain of this host whose vm.cfg names the file
+// fi describes, nil when none does. Paths are compared as files, so that a
+// mount point path and an fs_location path of one image match. h.mu must be
+// held.
+func (h *Host) diskUserLocked(fi os.FileInfo) (*domain, error) {
+	for _, d := range h.domains {
+		r, ok := h.state.Repositories[d.repoID]
+		if !ok {
+			continue // its repository is gone here: its vm.cfg cannot be read
+		}
+		params, err := readVMConfig(d.repoID, d.vmID, filepath.Join(h.mountPath(r), DirVMs, d.vmID))
+		if err != nil {
+			if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
+				continue
+			}
+			return nil, agentapi.Errorf(agentapi.FaultInternalError,
+				"cannot tell whether VM %s uses the disk: %v", d.vmID, err)
+		}
+		for _, entry := range diskEntries(params) {
+			p := diskEntryPath(entry)
+			if p == "" {
+				continue
+			}
+			if other, err := h.statDiskPath(p); err == nil && os.SameFile(fi, other) {
+				return d, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// DeleteRepository forgets the repository here and removes its mount link.
+// With erase it also removes .ovsrepo and the empty layout directories
+// (not fs_location itself, which may be a shared export), refusing with
+// InvalidState while the repository holds VMs, disks, ISOs, templates or
+// other files. InvalidState while a domain of the repository is on this
+// server, Busy while a disk is being created in it.
+func (h *Host) DeleteRepository(repoID string, erase bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, err := h.repoLocked(repoID)
+	if err != nil {
+		return err
+	}
+	for _, d := range h.domains {
+		if d.repoID == repoID {
+			return agentapi.Errorf(agentapi.FaultInvalidState,
+				"VM %s of repository %s is %s on this server (domid %d); stop it first", d.vmID, repoID, d.state, d.domID)
+		}
+	}
+	for key, op := range h.diskOps {
+		if strings.HasPrefix(key, repoID+"/") {
+			return agentapi.Errorf(agentapi.FaultBusy, "repository %s is busy (%s); wait for it to end", repoID, op)
+		}
+	}
+	if erase {
+		if err := eraseRepository(r); err != nil {
+			return err
+		}
+	}
+	path := h.mountPath(r)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if err := os.Remove(path); err != nil {
+			return agentapi.Errorf(agentapi.FaultInternalError, "unmount repository %s from %s: %v", repoID, r.MountPoint, err)
+		}
+	}
+	old := h.state
+	h.state.Repositories = make(map[string]RepoState, len(old.Repositories))
+	for id, other := range old.Repositories {
+		if id != repoID {
+			h.state.Repositories[id] = other
+		}
+	}
+	return h.commitLocked(old)
+}
+
+// eraseRepository removes .ovsrepo and the layout directories of r, which
+// must be empty.
+func eraseRepository(r RepoState) error {
+	var held []string
+	for _, dir := range repoDirs {
+		entries, err := os.ReadDir(filepath.Join(r.FSLocation, dir))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return agentapi.Errorf(agentapi.FaultInternalError, "read repository %s: %v", r.UUID, err)
+		}
+		if len(entries) > 0 {
+			held = append(held, fmt.Sprintf("%d entries in %s", len(entries), dir))
+		}
+	}
+	if len(held) > 0 {
+		return agentapi.Errorf(agentapi.FaultInvalidState,
+			"repository %s still holds %s; delete them first, or delete the repository without erase", r.UUID, strings.Join(held, ", "))
+	}
+	if err := os.Remove(filepath.Join(r.FSLocation, RepoMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return agentapi.Errorf(agentapi.FaultInternalError, "erase repository %s: %v", r.UUID, err)
+	}
+	for _, dir := range repoDirs {
+		if err := os.Remove(filepath.Join(r.FSLocation, dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return agentapi.Errorf(agentapi.FaultInternalError, "erase repository %s: %v", r.UUID, err)
+		}
+	}
+	return nil
+}

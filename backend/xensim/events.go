@@ -1,0 +1,67 @@
+package xensim
+
+import (
+	"sync"
+
+	"xenmanager/backend/agentapi"
+)
+
+// maxEvents bounds the event log: a reader that falls further behind loses
+// the oldest events.
+const maxEvents = 1000
+
+// eventLog is the ring of domain state changes not caused by a call
+// (get_events). Sequence numbers start at 1 and never repeat within the
+// process; the log survives a simulated host reboot, so that a reader's
+// cursor stays valid.
+type eventLog struct {
+	mu   sync.Mutex       // guards the fields below
+	ring []agentapi.Event // oldest first, at most maxEvents
+	last int64            // seq of the newest event, 0 before the first
+}
+
+// add appends an event, giving it the next sequence number.
+func (l *eventLog) add(e agentapi.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last++
+	e.Seq = l.last
+	if len(l.ring) == maxEvents {
+		copy(l.ring, l.ring[1:])
+		l.ring = l.ring[:maxEvents-1]
+	}
+	l.ring = append(l.ring, e)
+}
+
+// Events answers get_events: the events after since, oldest first, and the
+// cursor for the next call. A since beyond the newest event comes from a
+// reader of an earlier agent process (sequence numbers restart with the
+// process), which gets every event held.
+func (h *Host) Events(since int64) agentapi.Events {
+	l := &h.events
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if since > l.last || since < 0 {
+		since = 0
+	}
+	out := agentapi.Events{Next: l.last, Events: []agentapi.Event{}}
+	for _, e := range l.ring {
+		if e.Seq > since {
+			out.Events = append(out.Events, e)
+		}
+	}
+	return out
+}
+
+// emitLocked records a state change of d that no call caused. h.mu must be
+// held (for d's fields).
+func (h *Host) emitLocked(d *domain, kind, state, detail string) {
+	h.events.add(agentapi.Event{
+		Time:   h.now().Unix(),
+		Kind:   kind,
+		VMUUID: d.uuid,
+		RepoID: d.repoID,
+		State:  state,
+		Detail: detail,
+	})
+}
