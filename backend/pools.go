@@ -86,3 +86,33 @@ func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPo
 	v.VMs = n
 	return v, nil
 }
+
+// EditServerPool changes a pool's name, description or start policy.
+func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description, startPolicy *string) (ServerPool, error) {
+	p, err := m.findPool(ctx, ref)
+	if err != nil {
+		return ServerPool{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return ServerPool{}, err
+	}
+	if name != nil {
+		if err := ValidateName("ServerPool", *name); err != nil {
+			return ServerPool{}, err
+		}
+		p.Name = *name
+	}
+	if description != nil {
+		p.Description = *description
+	}
+	if startPolicy != nil {
+		if *startPolicy != PolicyBestServer && *startPolicy != PolicyCurrentServer {
+			return ServerPool{}, errorf(KindInvalidArgument, "a pool's startPolicy is BEST_SERVER or CURRENT_SERVER, not %s", *startPolicy)
+		}
+		p.StartPolicy = *startPolicy
+	}
+	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateServerPool(ctx, p) }); err != nil {
+		return ServerPool{}, &Error{Kind: KindInternal, Msg: "record pool", Cause: err}
+	}
+	return m.ServerPool(ctx, Ref{ID: p.ID})
+}

@@ -129,7 +129,7 @@ type Registry struct {
 }
 
 // ObjectTypes are the object types of the language, canonically spelled.
-var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "Job"}
+var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "Job", "Event", "User", "SshKey", "AuditRecord"}
 
 func canonicalType(s string) (string, bool) {
 	for _, t := range ObjectTypes {
@@ -201,7 +201,7 @@ func init() {
 		verbDiscoverServer(), verbHelp(), verbExit(), verbSet(), verbShowCLISession(), verbShowVersion(),
 		verbShowObjTypes(), verbShowCustomCmds(), verbShowAllCustomCmds(),
 		verbKill(), verbRestart(), verbSuspend(), verbResume(), verbPause(), verbUnpause(),
-		verbAbort(), verbWait(), verbGetEvents(), verbAckEvent(),
+		verbAbort(), verbWait(), verbGetEvents(), verbAckEvent(), verbEdit(), verbRemove(), verbGetAuditLog(),
 	} {
 		Default.add(v)
 	}

@@ -295,6 +295,13 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 }
 
 func (s *Session) write(rep *Report) {
+	result := StatusSuccess
+	if rep.Failed() {
+		result = string(rep.Code)
+	}
+	if s.backend != nil {
+		s.backend.Audit(context.Background(), s.actor, rep.Command, result)
+	}
 	if err := writeReport(s.out, s.format(), rep); err != nil {
 		s.log.Debug("session output lost", "err", err)
 	}

@@ -70,6 +70,8 @@ func verbCreate() *VerbInfo {
 				return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}}, nil
 			},
 		},
+		createUserSpec(),
+		createSSHKeySpec(),
 	}}
 }
 

@@ -21,38 +21,130 @@ func verbStart() *VerbInfo {
 }
 
 func verbStop() *VerbInfo {
-	return &VerbInfo{Name: "stop", Help: "Stop an object cleanly.", Specs: []*Spec{{
-		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
-		Help: "Shut a running VM down cleanly.",
-		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			return vmAction(ctx, x, x.Backend.StopVM, showVM)
+	return &VerbInfo{Name: "stop", Help: "Stop an object cleanly.", Specs: []*Spec{
+		{
+			Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
+			Help: "Shut a running VM down cleanly.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				return vmAction(ctx, x, x.Backend.StopVM, showVM)
+			},
 		},
-	}}}
+		{
+			Type: "Server", Instance: true,
+			Help: "Power a server off through its agent (sys_shutdown); refused while VMs run there. It stays Stopped until discovered again.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				s, err := x.Backend.StopServer(ctx, x.Ref())
+				if err != nil {
+					return nil, err
+				}
+				return &Result{Props: serverProps(s)}, nil
+			},
+		},
+	}}
 }
 
 func verbDelete() *VerbInfo {
-	return &VerbInfo{Name: "delete", Help: "Delete an object.", Specs: []*Spec{{
-		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
-		Help: "Delete a stopped VM and its files in the repository.",
-		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			return vmAction(ctx, x, x.Backend.DeleteVM, rowVM)
+	return &VerbInfo{Name: "delete", Help: "Delete an object; what is in use is refused, naming what uses it.", Specs: []*Spec{
+		{
+			Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
+			Help: "Delete a stopped VM and its files in the repository.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				return vmAction(ctx, x, x.Backend.DeleteVM, rowVM)
+			},
 		},
-	}}}
+		{
+			Type: "Server", Instance: true, Help: "Forget a server that is in no pool, releasing its ownership.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				s, err := x.Backend.DeleteServer(ctx, x.Ref())
+				return rowOf(s.ID, s.Name, err)
+			},
+		},
+		{
+			Type: "ServerPool", Instance: true, Help: "Delete an empty server pool.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				p, err := x.Backend.DeleteServerPool(ctx, x.Ref())
+				return rowOf(p.ID, p.Name, err)
+			},
+		},
+		{
+			Type: "Repository", Instance: true, Help: "Forget a repository that holds no VMs; its servers unmount it and its files stay.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				r, err := x.Backend.DeleteRepository(ctx, x.Ref())
+				return rowOf(r.ID, r.Name, err)
+			},
+		},
+		{
+			Type: "User", Instance: true, Help: "Delete a user (not yourself, not the last Administrator).",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				u, err := x.Backend.DeleteUser(ctx, x.Ref())
+				return rowOf(u.ID, u.Name, err)
+			},
+		},
+		{
+			Type: "SshKey", Instance: true, Help: "Delete an SSH key (by id: list SshKey shows them).",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				if x.Cmd.Instance == nil || !x.Cmd.Instance.ByID {
+					return nil, failf(CodeMissingInstance, "SSH keys are named by id: delete SshKey id=<id> (list SshKey shows them)")
+				}
+				k, err := x.Backend.DeleteSSHKey(ctx, x.Cmd.Instance.Value)
+				return rowOf(k.ID, k.Name, err)
+			},
+		},
+	}}
+}
+
+// rowOf is the result of a command on one object: its id and name.
+func rowOf(id, name string, err error) (*Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Rows: []Row{{ID: id, Name: name}}}, nil
 }
 
 func verbAdd() *VerbInfo {
-	return &VerbInfo{Name: "add", Help: "Add an object to another.", Specs: []*Spec{{
-		Type: "Server", Instance: true,
-		Help:   "Make a discovered server a member of a server pool; it learns the pool's repositories.",
-		Clause: &Clause{Prep: "to", Types: []string{"ServerPool"}, Required: true},
-		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			s, err := x.Backend.AddServerToPool(ctx, x.Ref(), x.TargetRef())
-			if err != nil {
-				return nil, err
-			}
-			return &Result{Rows: []Row{{ID: s.ID, Name: s.Name}}}, nil
+	return &VerbInfo{Name: "add", Help: "Add an object to another.", Specs: []*Spec{
+		{
+			Type: "Server", Instance: true,
+			Help:   "Make a discovered server a member of a server pool: the first becomes master, the others join; it learns the pool's repositories.",
+			Clause: &Clause{Prep: "to", Types: []string{"ServerPool"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				s, err := x.Backend.AddServerToPool(ctx, x.Ref(), x.TargetRef())
+				return rowOf(s.ID, s.Name, err)
+			},
 		},
-	}}}
+		{
+			Type: "User", Instance: true,
+			Help:   "Let a user see and act on a server pool's objects (Administrators see every pool).",
+			Clause: &Clause{Prep: "to", Types: []string{"ServerPool"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				u, err := x.Backend.AddUserToPool(ctx, x.Ref(), x.TargetRef())
+				return rowOf(u.ID, u.Name, err)
+			},
+		},
+	}}
+}
+
+func verbRemove() *VerbInfo {
+	return &VerbInfo{Name: "remove", Help: "Remove an object from another.", Specs: []*Spec{
+		{
+			Type: "Server", Instance: true,
+			Help:   "Take a server out of its pool (leave_server_pool); refused while VMs run there.",
+			Clause: &Clause{Prep: "from", Types: []string{"ServerPool"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				s, err := x.Backend.RemoveServerFromPool(ctx, x.Ref(), x.TargetRef())
+				return rowOf(s.ID, s.Name, err)
+			},
+		},
+		{
+			Type: "User", Instance: true,
+			Help:   "Take a server pool away from a user.",
+			Clause: &Clause{Prep: "from", Types: []string{"ServerPool"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				u, err := x.Backend.RemoveUserFromPool(ctx, x.Ref(), x.TargetRef())
+				return rowOf(u.ID, u.Name, err)
+			},
+		},
+	}}
 }
 
 func verbDiscoverServer() *VerbInfo {

@@ -26,6 +26,13 @@ func verbList() *VerbInfo {
 		{Type: "Vm", Help: "List VMs.", Attrs: []Attr{filterName, filterVMStatus, filterServer, filterServerPool, filterRepository}, Run: runList},
 		{Type: "Job", Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
 			Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
+		{Type: "Event", Help: "List recent events, newest first.", Attrs: []Attr{
+			{Name: "all", Kind: AttrYesNo, Default: "No", Help: "include acknowledged events"},
+			{Name: "limit", Kind: AttrInt, Min: 1, Max: 10000, Default: "100", Help: "how many events at most"}}, Run: runListEvents},
+		{Type: "User", Help: "List users (yourself unless you are an Administrator).", Attrs: []Attr{filterName}, Run: runListUsers},
+		{Type: "SshKey", Help: "List SSH keys (yours unless you are an Administrator).", Run: runListKeys},
+		{Type: "AuditRecord", Help: "List the newest audited commands (Administrators).", Attrs: []Attr{
+			{Name: "limit", Kind: AttrInt, Min: 1, Max: 100000, Default: "100", Help: "how many records at most"}}, Run: runListAudit},
 	}}
 }
 

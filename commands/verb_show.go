@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"xenmanager/backend"
 )
 
 func verbShow() *VerbInfo {
 	v := &VerbInfo{Name: "show", Help: "Show one object's attributes as 'Key = value' lines."}
+	special := map[string]func(context.Context, *Exec) (*Result, error){"Job": runShowJob, "User": runShowUser, "SshKey": runShowKey}
 	for _, typ := range ObjectTypes {
+		if typ == "Event" || typ == "AuditRecord" {
+			continue // listed, not shown one by one
+		}
 		run := runShow
-		if typ == "Job" {
-			run = runShowJob
+		if r, ok := special[typ]; ok {
+			run = r
 		}
 		v.Specs = append(v.Specs, &Spec{Type: typ, Instance: true, Help: "Show one " + typ + ".", Run: run})
 	}
@@ -69,7 +74,7 @@ func poolProps(p backend.ServerPool) []Prop {
 	for i, r := range p.Repositories {
 		props = append(props, Prop{fmt.Sprintf("Repository %d", i+1), ref(r)})
 	}
-	return append(props, Prop{"Vms", strconv.Itoa(p.VMs)})
+	return append(props, Prop{"Master Server", ref(p.Master)}, Prop{"Start Policy", p.StartPolicy}, Prop{"Vms", strconv.Itoa(p.VMs)})
 }
 
 func serverProps(s backend.Server) []Prop {
@@ -95,7 +100,26 @@ func serverProps(s backend.Server) []Prop {
 		{"Unique Id", s.UniqueID},
 		{"Certificate SHA-256", s.CertSPKISHA256},
 		{"Running Vms", strconv.Itoa(s.RunningVMs)},
+		{"Roles", serverRoles(s)},
+		{"Maintenance Mode", yesNo(s.Maintenance)},
 	}
+}
+
+// serverRoles prints a server's roles as Oracle VM names them.
+func serverRoles(s backend.Server) string {
+	var out []string
+	if s.IsMaster {
+		out = append(out, "Server Pool Master")
+	}
+	for _, r := range strings.Split(s.Roles, ",") {
+		switch strings.TrimSpace(r) {
+		case "utility":
+			out = append(out, "Utility")
+		case "xen":
+			out = append(out, "VM Server")
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func repoProps(r backend.Repository) []Prop {
@@ -121,5 +145,22 @@ func vmProps(v backend.VM) []Prop {
 		{"Processors", itoa(v.CPUCount)},
 		{"Domain Type", domainTypeName(v.DomainType)},
 		{"Description", v.Description},
+		{"Max. Processors", itoa(maxInt(v.CPUCountLimit, v.CPUCount))},
+		{"CPU Pinning", v.CPUPinning},
+		{"Preferred Servers", refsList(v.PreferredServers)},
+		{"High Availability", yesNo(v.HA)},
+		{"Operating System", v.OSType},
+		{"Boot Order", v.BootOrder},
+		{"Start Policy", v.StartPolicy},
 	}
+}
+
+func maxInt(a, b int64) int64 { return max(a, b) }
+
+func refsList(refs []backend.NamedRef) string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.Name
+	}
+	return strings.Join(out, ", ")
 }

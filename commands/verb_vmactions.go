@@ -23,8 +23,20 @@ func verbKill() *VerbInfo {
 }
 
 func verbRestart() *VerbInfo {
-	return vmActionVerb("restart", "Restart an object.", "Reboot a running VM on the server it runs on.",
+	v := vmActionVerb("restart", "Restart an object.", "Reboot a running VM on the server it runs on.",
 		func(b *backend.Manager) func(context.Context, backend.Ref) (backend.VM, error) { return b.RestartVM })
+	v.Specs = append(v.Specs, &Spec{
+		Type: "Server", Instance: true,
+		Help: "Reboot a server through its agent (sys_reboot), refused while VMs run there; waits until it is back and rediscovered.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			s, err := x.Backend.RestartServer(ctx, x.Ref())
+			if err != nil {
+				return nil, err
+			}
+			return &Result{Props: serverProps(s)}, nil
+		},
+	})
+	return v
 }
 
 func verbSuspend() *VerbInfo {

@@ -78,7 +78,8 @@ func New(cfg Config) (*Server, error) {
 		failures: newLoginFailures()}
 	s.srv = &ssh.Server{
 		Handler:         s.handle,
-		PasswordHandler: s.checkPassword,
+		PasswordHandler:  s.checkPassword,
+		PublicKeyHandler: s.checkKey,
 		IdleTimeout:     cfg.IdleTimeout,
 		ConnCallback:    s.onConnect,
 	}
@@ -107,11 +108,32 @@ func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
 	s.failures.succeed(ip)
 	actor.Remote = ctx.RemoteAddr().String()
 	ctx.SetValue(actorKey, actor)
+	ctx.SetValue(authMethodKey, "password")
 	if done, ok := ctx.Value(authDoneKey).(func()); ok {
 		done()
 	}
 	return true
 }
+
+// checkKey authenticates with a public key registered for the user
+// (create SshKey).
+func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
+	actor, err := s.cfg.Backend.AuthenticateKey(ctx, ctx.User(), key)
+	if err != nil {
+		return false
+	}
+	actor.Remote = ctx.RemoteAddr().String()
+	ctx.SetValue(actorKey, actor)
+	ctx.SetValue(authMethodKey, "publickey")
+	if done, ok := ctx.Value(authDoneKey).(func()); ok {
+		done()
+	}
+	return true
+}
+
+// authMethodKey records how the connection authenticated, so that the
+// session can check a key login again.
+const authMethodKey ctxKey = "xenmanager.authmethod"
 
 const authDoneKey ctxKey = "xenmanager.authdone"
 

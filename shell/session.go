@@ -22,8 +22,20 @@ const maxBatchLine = 1 << 20
 // interactive terminal, each ending with the exit status of CLI.md.
 func (s *Server) handle(sess ssh.Session) {
 	actor, ok := sess.Context().Value(actorKey).(backend.Actor)
+	// Check again what authentication left behind: gliderlabs/ssh may carry
+	// a key or a context value over from an earlier attempt (its issue
+	// #242), and a client may change user names between attempts.
+	if ok && actor.User != sess.User() {
+		ok = false
+	}
+	if ok && sess.Context().Value(authMethodKey) == "publickey" {
+		if sess.PublicKey() == nil {
+			ok = false
+		} else if _, err := s.cfg.Backend.AuthenticateKey(sess.Context(), sess.User(), sess.PublicKey()); err != nil {
+			ok = false
+		}
+	}
 	if !ok {
-		// Authentication always sets the actor; refuse if it somehow did not.
 		io.WriteString(sess.Stderr(), "not authenticated\n")
 		sess.Exit(3)
 		return
