@@ -77,11 +77,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP),
 		failures: newLoginFailures()}
 	s.srv = &ssh.Server{
-		Handler:         s.handle,
+		Handler:          s.handle,
 		PasswordHandler:  s.checkPassword,
 		PublicKeyHandler: s.checkKey,
-		IdleTimeout:     cfg.IdleTimeout,
-		ConnCallback:    s.onConnect,
+		IdleTimeout:      cfg.IdleTimeout,
+		ConnCallback:     s.onConnect,
 	}
 	s.srv.AddHostKey(signer)
 	return s, nil
