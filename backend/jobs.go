@@ -54,9 +54,19 @@ func WithJobObserver(ctx context.Context, observe func(jobID string)) context.Co
 type jobRun struct {
 	m       *Manager
 	id      string
+	abort   context.Context // done when the job is aborted
 	mu      sync.Mutex // guards lastPct and lastAt
 	lastPct int
 	lastAt  time.Time
+}
+
+// check returns an error when the job has been aborted; operations call it
+// between agent calls, which themselves are never cut off half-way.
+func (j *jobRun) check() error {
+	if j.abort.Err() != nil {
+		return errorf(KindConflict, "job %s was aborted", j.id)
+	}
+	return nil
 }
 
 // progress records how far the job is (0..100) with a short message; writes
@@ -132,7 +142,7 @@ func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects 
 			return
 		}
 		defer unlock()
-		value, opErr = op(jctx, &jobRun{m: m, id: id})
+		value, opErr = op(context.WithoutCancel(jctx), &jobRun{m: m, id: id, abort: jctx})
 		finish(value, opErr, opErr != nil && jctx.Err() != nil)
 	}
 	if async {
@@ -148,7 +158,7 @@ func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects 
 	}
 	go func() {
 		defer unlock()
-		value, opErr = op(jctx, &jobRun{m: m, id: id})
+		value, opErr = op(context.WithoutCancel(jctx), &jobRun{m: m, id: id, abort: jctx})
 		finish(value, opErr, opErr != nil && jctx.Err() != nil)
 	}()
 	select {
@@ -270,9 +280,9 @@ func (m *Manager) WaitJob(ctx context.Context, id string) (Job, error) {
 	return m.Job(context.WithoutCancel(ctx), id)
 }
 
-// AbortJob stops a running job: its operation is cancelled between agent
-// calls and the job ends Aborted. What the agents already did stays done
-// and is recorded.
+// AbortJob stops a running job between agent calls (a call in flight is
+// carried to its end, so that its outcome is known and recorded); the job
+// ends Aborted, or Success if it had nothing left to do.
 func (m *Manager) AbortJob(ctx context.Context, id string) (Job, error) {
 	m.jobsMu.Lock()
 	rj, ok := m.running[id]

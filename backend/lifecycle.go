@@ -77,6 +77,9 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 		if err := needState(cur, verb); err != nil {
 			return nil, err
 		}
+		if err := j.check(); err != nil {
+			return nil, err
+		}
 		before, err := m.VM(jctx, Ref{ID: v.ID})
 		if err != nil {
 			return nil, err
@@ -139,6 +142,9 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 	defer release()
 	var lastErr error
 	for _, cand := range cands {
+		if err := j.check(); err != nil {
+			return err
+		}
 		j.progress(50, verb+" on "+cand.server.Name)
 		err := run(cand.client)
 		if err != nil && errors.Is(err, agentclient.ErrUnreachable) {

@@ -223,7 +223,7 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 			return nil, err
 		}
 		j.progress(30, "waiting for "+cur.Name+" to come back")
-		if err := m.awaitAgent(ctx, cur); err != nil {
+		if err := m.awaitAgent(j.abort, cur); err != nil {
 			return nil, err
 		}
 		j.progress(80, "rediscovering "+cur.Name)

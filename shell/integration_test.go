@@ -53,7 +53,7 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 		pw := fmt.Sprintf("agent-pw-%d", i)
 		a, addr, err := agentserver.Start(agentserver.Config{DataDir: filepath.Join(dir, fmt.Sprintf("agent%d", i)),
 			Password: pw, Hostname: fmt.Sprintf("ovs%d", i), CPUs: 4, MemoryMiB: memoryMiB, SimControl: true,
-			Logger: quietLogger()}, "127.0.0.1:0")
+			RebootDelay: 200 * time.Millisecond, Logger: quietLogger()}, "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,18 @@ func (e *env) batch(script string) (string, int) {
 
 func (e *env) session(command string, stdin io.Reader) (string, int) {
 	e.t.Helper()
-	cfg := &gossh.ClientConfig{User: "admin", Auth: []gossh.AuthMethod{gossh.Password(e.password)},
+	return e.sessionAs("admin", gossh.Password(e.password), command, stdin)
+}
+
+// runAs executes one command as another user.
+func (e *env) runAs(user, password, command string) (string, int) {
+	e.t.Helper()
+	return e.sessionAs(user, gossh.Password(password), command, nil)
+}
+
+func (e *env) sessionAs(user string, auth gossh.AuthMethod, command string, stdin io.Reader) (string, int) {
+	e.t.Helper()
+	cfg := &gossh.ClientConfig{User: user, Auth: []gossh.AuthMethod{auth},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
 	c, err := gossh.Dial("tcp", e.sshAddr, cfg)
 	if err != nil {
