@@ -55,7 +55,7 @@ type jobRun struct {
 	m       *Manager
 	id      string
 	abort   context.Context // done when the job is aborted
-	mu      sync.Mutex // guards lastPct and lastAt
+	mu      sync.Mutex      // guards lastPct and lastAt
 	lastPct int
 	lastAt  time.Time
 }
