@@ -1,0 +1,133 @@
+package shell
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Roles and pools: a Viewer changes nothing, an Operator manages VMs but not
+// users, and a user outside a pool sees none of its objects, whatever verb
+// or pattern is used.
+func TestRolesAndVisibility(t *testing.T) {
+	e := newEnv(t, 1, 8192)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	e.mustRun("create ServerPool name=pool2")
+	e.mustRun("create Vm name=web1 repository=repo1 memory=256; create Vm name=web2 repository=repo1 memory=256")
+	e.mustRun(`create User name=op password="op-secret-1" role=Operator; create User name=viewer password=viewer-pw-1 role=Viewer`)
+	e.mustRun("create User name=outsider password=outside-pw-1 role=Operator")
+	e.mustRun("add User name=op to ServerPool name=pool1; add User name=viewer to ServerPool name=pool1; add User name=outsider to ServerPool name=pool2")
+	if out := e.mustRun("show User name=op"); prop(out, "Role") != "Operator" || !strings.HasSuffix(prop(out, "Server Pool 1"), "[pool1]") {
+		t.Fatalf("show User:\n%s", out)
+	}
+
+	// The Viewer reads but changes nothing: exit status 3.
+	if out, st := e.runAs("viewer", "viewer-pw-1", "list Vm"); st != 0 || strings.Count(out, "  id:") != 2 {
+		t.Fatalf("viewer list Vm: exit %d\n%s", st, out)
+	}
+	for _, cmd := range []string{"start Vm name=web1", "create Vm name=x repository=repo1", "edit Vm name=web1 memory=512",
+		"delete Vm name=web2", "create ServerPool name=p3", "edit Server name=ovs1 maintenanceMode=Yes"} {
+		out, st := e.runAs("viewer", "viewer-pw-1", cmd)
+		if st != 3 || !strings.Contains(out, "XM_0403E") || !strings.Contains(out, "user viewer (Viewer) may not") {
+			t.Errorf("viewer %q: exit %d\n%s", cmd, st, out)
+		}
+	}
+	// The Operator runs VMs, not users or infrastructure.
+	if out, st := e.runAs("op", "op-secret-1", "start Vm name=web1"); st != 0 {
+		t.Fatalf("operator start: exit %d\n%s", st, out)
+	}
+	for _, cmd := range []string{"create User name=x password=12345678", "delete ServerPool name=pool1", "create ServerPool name=p9",
+		"getAuditLog", "list AuditRecord", "edit User name=op role=Administrator", "edit Server name=ovs1 roles=xen"} {
+		out, st := e.runAs("op", "op-secret-1", cmd)
+		if st != 3 || !strings.Contains(out, "XM_0403E") {
+			t.Errorf("operator %q: exit %d\n%s", cmd, st, out)
+		}
+	}
+	// Users see themselves only; an Operator may change their own password.
+	if out, _ := e.runAs("op", "op-secret-1", "list User"); strings.Count(out, "  id:") != 1 || !strings.Contains(out, "name:op") {
+		t.Errorf("operator list User:\n%s", out)
+	}
+	if out, st := e.runAs("op", "op-secret-1", "edit User name=op password=op-secret-2"); st != 0 {
+		t.Fatalf("own password: exit %d\n%s", st, out)
+	}
+	if _, st := e.runAs("op", "op-secret-2", "list Vm"); st != 0 {
+		t.Fatal("the new password does not work")
+	}
+
+	// The outsider sees nothing of pool1, by any verb or pattern.
+	for _, cmd := range []string{"list Vm", "list Vm name=web*", "list Server", "list Repository", "list ServerPool name=pool1"} {
+		out, st := e.runAs("outsider", "outside-pw-1", cmd)
+		if st != 0 || strings.Contains(out, "  id:") && !strings.Contains(cmd, "ServerPool") {
+			t.Errorf("outsider %q: exit %d\n%s", cmd, st, out)
+		}
+		if strings.Contains(out, "web1") || strings.Contains(out, "ovs1") || strings.Contains(out, "repo1") || strings.Contains(out, "name:pool1") {
+			t.Errorf("outsider %q sees pool1's objects:\n%s", cmd, out)
+		}
+	}
+	vmID := prop(e.mustRun("show Vm name=web1"), "Id")
+	for _, cmd := range []string{"show Vm name=web1", "show Vm id=" + vmID, "stop Vm name=web1", "start Vm name=web* multiple=Yes",
+		"delete Vm id=" + vmID, "show Server name=ovs1", "list Vm server=ovs1", "create Vm name=x repository=repo1", "show ServerPool name=pool1"} {
+		out, st := e.runAs("outsider", "outside-pw-1", cmd)
+		if st != 1 || !strings.Contains(out, "XM_0404E") {
+			t.Errorf("outsider %q: exit %d, want not found\n%s", cmd, st, out)
+		}
+	}
+	if st := prop(e.mustRun("show Vm name=web1"), "Status"); st != "Running" {
+		t.Fatalf("web1 is %s after the outsider's attempts", st)
+	}
+
+	// The audit log (administrators) holds who did what from where.
+	out := e.mustRun("set outputMode=Json; list AuditRecord limit=500")
+	for _, want := range []string{`"name":"start Vm name=web1","user":"op","remote":"127.0.0.1:`, `"result":"XM_0403E"`,
+		`"name":"edit User name=op password=****","user":"op"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit log lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "op-secret") {
+		t.Error("the audit log holds a password")
+	}
+	e.failCode("delete User name=admin", "XM_0409E", "you cannot delete yourself")
+	e.failCode("edit User name=admin role=Viewer", "XM_0409E", "last Administrator")
+	e.failCode("create User name=op password=whatever1", "XM_0409E", "exists already")
+	e.failCode("create User name=shorty password=short", "XM_0400E", "at least 8 characters")
+	e.mustRun("remove User name=outsider from ServerPool name=pool2; delete User name=outsider")
+}
+
+// A user logs in with a registered key; an unregistered key is refused.
+func TestSSHKeyLogin(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, _ := gossh.NewPublicKey(pub)
+	signer, _ := gossh.NewSignerFromKey(priv)
+	authorized := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sshPub)))
+	e.mustRun("create User name=keyuser password=key-user-pw role=Viewer")
+	e.mustRun(`create SshKey name=laptop user=keyuser key="` + authorized + ` me@laptop"`)
+	if out := e.mustRun("list SshKey; show SshKey name=laptop"); !strings.Contains(out, "name:laptop") || !strings.HasPrefix(prop(out, "Fingerprint"), "SHA256:") {
+		t.Fatalf("list SshKey:\n%s", out)
+	}
+	out, st := e.sessionAs("keyuser", gossh.PublicKeys(signer), "showclisession", nil)
+	if st != 0 || prop(out, "User") != "keyuser" || prop(out, "Role") != "Viewer" {
+		t.Fatalf("key login: exit %d\n%s", st, out)
+	}
+	// The same key does not log in as another user.
+	cfg := &gossh.ClientConfig{User: "admin", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey()}
+	if c, err := gossh.Dial("tcp", e.sshAddr, cfg); err == nil {
+		c.Close()
+		t.Fatal("keyuser's key logged in as admin")
+	}
+	e.failCode(`create SshKey name=bad key="not a key"`, "XM_0400E", "not an OpenSSH public key")
+	e.failCode(`create SshKey name=again user=keyuser key="`+authorized+`"`, "XM_0409E", "registered already")
+	keyID := prop(e.mustRun("show SshKey name=laptop"), "Id")
+	e.mustRun("delete SshKey id=" + keyID)
+	cfg.User = "keyuser"
+	if c, err := gossh.Dial("tcp", e.sshAddr, cfg); err == nil {
+		c.Close()
+		t.Fatal("a deleted key still logs in")
+	}
+}
