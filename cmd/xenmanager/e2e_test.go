@@ -397,3 +397,40 @@ for line in sys.stdin:
 	}
 
 }
+
+// A user logs in with a key made by ssh-keygen and registered with create
+// SshKey, through the stock OpenSSH client.
+func TestOpenSSHKeyLogin(t *testing.T) {
+	needTools(t)
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Skip("ssh-keygen not installed")
+	}
+	dir := t.TempDir()
+	m := startManager(t, filepath.Join(dir, "data"), 0)
+	key := filepath.Join(dir, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e@test", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := fmt.Sprintf(`create User name=ops password=ops-password-1 role=Operator; create SshKey name=e2e user=ops key="%s"`, strings.TrimSpace(string(pub)))
+	if out, status := m.ssh("", false, create); status != 0 {
+		t.Fatalf("create user and key: exit %d\n%s", status, out)
+	}
+	cmd := exec.Command("ssh", "-p", m.port, "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "PasswordAuthentication=no", "-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile="+m.known,
+		"-o", "HostKeyAlias=xenmanager-e2e", "-o", "LogLevel=ERROR", "ops@127.0.0.1", "showclisession")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "User = ops") || !strings.Contains(string(out), "Role = Operator") {
+		t.Fatalf("key login: %v\n%s", err, out)
+	}
+	// The key is not admin's.
+	cmd = exec.Command("ssh", "-p", m.port, "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "PasswordAuthentication=no", "-o", "UserKnownHostsFile="+m.known, "-o", "HostKeyAlias=xenmanager-e2e",
+		"-o", "LogLevel=ERROR", "admin@127.0.0.1", "showclisession")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("ops's key logged in as admin:\n%s", out)
+	}
+}

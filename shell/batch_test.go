@@ -1,0 +1,72 @@
+package shell
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"xenmanager/backend/agentapi"
+)
+
+// A batch start of 200 VMs over 4 agents with 20 ms of latency on every
+// call completes, and every VM ends Running exactly once.
+func TestBatchStart200(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	e := newEnv(t, 4, 16384)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	var script strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&script, "create Vm name=load-%03d repository=repo1 memory=256\n", i)
+	}
+	if out, st := e.batch(script.String()); st != 0 {
+		t.Fatalf("creating 200 VMs: exit %d\n%.2000s", st, out)
+	}
+	latency := map[string]any{}
+	for _, m := range []string{agentapi.MethodDiscoverHardware, agentapi.MethodStartVM, agentapi.MethodListVM, agentapi.MethodListVMs} {
+		latency[m] = 20
+	}
+	for i := range e.agents {
+		if err := e.agentClient(i).Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"latency_ms": latency}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, st := e.run("start Vm name=load-* multiple=Yes")
+	if st != 0 || strings.Count(out, "result:Success") != 200 {
+		t.Fatalf("batch start: exit %d, %d successes\n%.3000s", st, strings.Count(out, "result:Success"), out)
+	}
+	seen := map[string]int{}
+	perAgent := make([]int, len(e.agents))
+	for i := range e.agents {
+		domains, err := e.agentClient(i).ListVMs(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range domains {
+			if d.State == agentapi.StateRunning {
+				seen[d.UUID]++
+				perAgent[i]++
+			}
+		}
+	}
+	if len(seen) != 200 {
+		t.Fatalf("%d distinct running domains, want 200", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("VM %s runs %d times", id, n)
+		}
+	}
+	if out := e.mustRun("list Vm status=Running name=load-*"); strings.Count(out, "  id:") != 200 {
+		t.Fatalf("the store has %d running", strings.Count(out, "  id:"))
+	}
+	t.Logf("domains per agent: %v", perAgent)
+	for i, n := range perAgent {
+		if n < 25 {
+			t.Errorf("agent %d runs only %d of 200: placement did not spread the load", i+1, n)
+		}
+	}
+}
