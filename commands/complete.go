@@ -198,7 +198,11 @@ func valueSuggestions(a *Attr, spec *Spec, prefix string, names ObjectNames) []S
 
 func quoteIfNeeded(s string) string {
 	if strings.ContainsAny(s, " \t'\";") {
-		return `"` + strings.NewReplacer(`/`, `//`, `"`, `/"`).Replace(s) + `"`
+		q := strings.ReplaceAll(s, `"`, `/"`)
+		if strings.HasSuffix(q, "/") {
+			q += "/"
+		}
+		return `"` + q + `"`
 	}
 	return s
 }
@@ -215,7 +219,7 @@ func wordStart(line string) int {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
-		case quote != 0 && c == '/':
+		case quote != 0 && c == '/' && escapesNext(line, i):
 			i++
 		case quote != 0 && c == quote:
 			quote = 0

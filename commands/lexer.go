@@ -7,8 +7,10 @@ import (
 
 // token is one word of a command: a bare word, a quoted string, or
 // key=value. Quotes ("..." or '...') may surround the whole word or the value
-// of key=value; inside quotes '/' escapes the next character, as in Oracle
-// VM's CLI (description="HR/'s VMs").
+// of key=value; inside quotes '/' escapes a quote character, as in Oracle
+// VM's CLI (description="HR/'s VMs"), and "//" before a quote is one '/'
+// (so a value may end in '/'). Any other '/' is itself: base64 text such
+// as an SSH key passes unchanged.
 type token struct {
 	text   string // the word with quotes and escapes removed
 	key    string // for key=value: the key as typed
@@ -36,7 +38,7 @@ func splitCommands(line string) []string {
 		switch {
 		case escaped:
 			escaped = false
-		case quote != 0 && r == '/':
+		case quote != 0 && r == '/' && escapesNext(line, i):
 			escaped = true
 		case quote != 0 && r == quote:
 			quote = 0
@@ -80,10 +82,9 @@ func lex(cmd string) ([]token, *ParseError) {
 				i++
 				closed := false
 				for i < len(cmd) {
-					if cmd[i] == '/' && i+1 < len(cmd) {
-						_, size := utf8.DecodeRuneInString(cmd[i+1:])
-						b.WriteString(cmd[i+1 : i+1+size])
-						i += 1 + size
+					if cmd[i] == '/' && escapesNext(cmd, i) {
+						b.WriteByte(cmd[i+1])
+						i += 2
 						continue
 					}
 					if cmd[i] == c {
@@ -134,4 +135,19 @@ func quoteWord(w string) string {
 		w = w[:cut] + "..."
 	}
 	return "'" + w + "'"
+}
+
+// escapesNext reports whether the '/' at s[i], inside quotes, escapes the
+// character after it: a quote, or a '/' that a quote follows.
+func escapesNext(s string, i int) bool {
+	if i+1 >= len(s) {
+		return false
+	}
+	switch s[i+1] {
+	case '"', '\'':
+		return true
+	case '/':
+		return i+2 < len(s) && (s[i+2] == '"' || s[i+2] == '\'')
+	}
+	return false
 }

@@ -101,6 +101,8 @@ func TestParse(t *testing.T) {
 		{in: `create Vm name=a=b repository=r`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a=b", "repository": "r"}},
 		{in: `create Vm name=a repository=r description='it''s'`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": "its"}},
 		{in: `create Vm name=a repository=r description="ends with slash//"`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": "ends with slash/"}},
+		{in: `create Vm name=a repository=r description="ssh-ed25519 AAAA//8+/x a/b"`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": "ssh-ed25519 AAAA//8+/x a/b"}},
+		{in: `create Vm name=a repository=r description='it/'s /"quoted/"'`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": `it's "quoted"`}},
 		{in: "create Vm name=a repository=r description=\"unterminated", wantCode: CodeSyntax, wantMsg: "close it with \""},
 		{in: "create Vm name=a repository=r memory=99999999999999999999", wantCode: CodeInvalidValue},
 		{in: "create Vm name=a repository=r memory=-5", wantCode: CodeInvalidValue},
