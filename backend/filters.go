@@ -15,6 +15,7 @@ type Filter struct {
 	Server     Ref
 	Pool       Ref
 	Repository Ref
+	Tag        Ref // only objects carrying this tag (a name, pattern or id)
 }
 
 // idSet resolves a filter reference to the ids it stands for; nil means
@@ -38,6 +39,7 @@ func idSet[T any](ctx context.Context, m *Manager, k kind[T], ref Ref) (map[stri
 type compiled struct {
 	f                     Filter
 	servers, pools, repos map[string]bool
+	tagged                map[string]bool // nil: no tag filter
 	scope                 scope
 }
 
@@ -61,12 +63,28 @@ func (m *Manager) compile(ctx context.Context, f Filter) (*compiled, error) {
 	if c.repos, err = idSet(ctx, m, m.repoKind(), f.Repository); err != nil {
 		return nil, err
 	}
+	if f.Tag != (Ref{}) {
+		tags, err := resolveAll(context.WithValue(ctx, actorKey{}, system), m, m.tagKind(), f.Tag)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(tags))
+		for i, t := range tags {
+			ids[i] = t.ID
+		}
+		if c.tagged, err = m.st.Read().TaggedObjects(ctx, ids); err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read tags", Cause: err}
+		}
+	}
 	return c, nil
 }
 
-// match applies the filter to one object's name, status and memberships.
-func (c *compiled) match(name, status, serverID, poolID, repoID string) bool {
+// match applies the filter to one object (id, name, status, memberships).
+func (c *compiled) match(id, name, status, serverID, poolID, repoID string) bool {
 	if !c.scope.sees(poolID) {
+		return false
+	}
+	if c.tagged != nil && !c.tagged[id] {
 		return false
 	}
 	if c.f.Name != "" {

@@ -39,7 +39,7 @@ func (m *Manager) ServerPools(ctx context.Context, f Filter) ([]ServerPool, erro
 	}
 	out := make([]ServerPool, 0, len(inv.poolList))
 	for _, p := range inv.poolList {
-		if !c.match(p.Name, "", "", p.ID, "") {
+		if !c.match(p.ID, p.Name, "", "", p.ID, "") {
 			continue
 		}
 		v, err := m.poolView(ctx, inv, p)

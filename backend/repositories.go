@@ -89,7 +89,7 @@ func (m *Manager) Repositories(ctx context.Context, f Filter) ([]Repository, err
 	}
 	out := make([]Repository, 0, len(inv.repoList))
 	for _, r := range inv.repoList {
-		if !c.match(r.Name, "", "", r.PoolID, r.ID) {
+		if !c.match(r.ID, r.Name, "", "", r.PoolID, r.ID) {
 			continue
 		}
 		v, err := m.repoView(ctx, inv, r)

@@ -121,7 +121,7 @@ func (m *Manager) Servers(ctx context.Context, f Filter) ([]Server, error) {
 	}
 	out := make([]Server, 0, len(inv.servers))
 	for _, s := range inv.serverList {
-		if c.match(s.Name, s.Status, s.ID, s.PoolID, "") {
+		if c.match(s.ID, s.Name, s.Status, s.ID, s.PoolID, "") {
 			out = append(out, inv.serverView(s))
 		}
 	}

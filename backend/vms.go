@@ -133,7 +133,7 @@ func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
 	}
 	out := make([]VM, 0, len(vms))
 	for _, v := range vms {
-		if c.match(v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) {
+		if c.match(v.ID, v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) {
 			out = append(out, inv.vmView(v))
 		}
 	}

@@ -140,3 +140,23 @@ func verbGetAuditLog() *VerbInfo {
 func runListEvents(ctx context.Context, x *Exec) (*Result, error) {
 	return verbGetEvents().Specs[0].Run(ctx, x)
 }
+
+func runListTags(ctx context.Context, x *Exec) (*Result, error) {
+	tags, err := x.Backend.Tags(ctx, backend.Filter{Name: x.Str("name", "")})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Rows: []Row{}}
+	for _, t := range tags {
+		res.Rows = append(res.Rows, Row{ID: t.ID, Name: t.Name, Cols: []Prop{{"objects", strconv.Itoa(t.Objects)}, {"description", t.Description}}})
+	}
+	return res, nil
+}
+
+func runShowTag(ctx context.Context, x *Exec) (*Result, error) {
+	t, err := x.Backend.Tag(ctx, x.Ref())
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Props: []Prop{{"Name", t.Name}, {"Id", t.ID}, {"Description", t.Description}, {"Objects", strconv.Itoa(t.Objects)}}}, nil
+}

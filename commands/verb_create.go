@@ -70,6 +70,17 @@ func verbCreate() *VerbInfo {
 				return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}}, nil
 			},
 		},
+		{
+			Type: "Tag", Help: "Create a tag to put on objects (add Tag ... to Vm ...).",
+			Attrs: []Attr{
+				{Name: "name", Kind: AttrString, Required: true, Help: "the tag's name"},
+				{Name: "description", Kind: AttrString, Help: "free text"},
+			},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				t, err := x.Backend.CreateTag(ctx, x.Str("name", ""), x.Str("description", ""))
+				return rowOf(t.ID, t.Name, err)
+			},
+		},
 		createUserSpec(),
 		createSSHKeySpec(),
 	}}

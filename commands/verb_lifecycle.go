@@ -74,6 +74,13 @@ func verbDelete() *VerbInfo {
 			},
 		},
 		{
+			Type: "Tag", Instance: true, Help: "Delete a tag; it comes off every object.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				t, err := x.Backend.DeleteTag(ctx, x.Ref())
+				return rowOf(t.ID, t.Name, err)
+			},
+		},
+		{
 			Type: "User", Instance: true, Help: "Delete a user (not yourself, not the last Administrator).",
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
 				u, err := x.Backend.DeleteUser(ctx, x.Ref())
@@ -113,6 +120,15 @@ func verbAdd() *VerbInfo {
 			},
 		},
 		{
+			Type: "Tag", Instance: true,
+			Help:   "Put a tag on an object (list <Type> tag=<name> finds them).",
+			Clause: &Clause{Prep: "to", Types: []string{"Vm", "Server", "ServerPool", "Repository"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				t, err := x.Backend.TagObject(ctx, x.Ref(), x.Cmd.Target.Type, x.TargetRef(), false)
+				return rowOf(t.ID, t.Name, err)
+			},
+		},
+		{
 			Type: "User", Instance: true,
 			Help:   "Let a user see and act on a server pool's objects (Administrators see every pool).",
 			Clause: &Clause{Prep: "to", Types: []string{"ServerPool"}, Required: true},
@@ -133,6 +149,15 @@ func verbRemove() *VerbInfo {
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
 				s, err := x.Backend.RemoveServerFromPool(ctx, x.Ref(), x.TargetRef())
 				return rowOf(s.ID, s.Name, err)
+			},
+		},
+		{
+			Type: "Tag", Instance: true,
+			Help:   "Take a tag off an object.",
+			Clause: &Clause{Prep: "from", Types: []string{"Vm", "Server", "ServerPool", "Repository"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				t, err := x.Backend.TagObject(ctx, x.Ref(), x.Cmd.Target.Type, x.TargetRef(), true)
+				return rowOf(t.ID, t.Name, err)
 			},
 		},
 		{

@@ -14,16 +14,18 @@ var (
 	filterServer     = Attr{Name: "server", Kind: AttrObject, Object: "Server", Help: "only objects on this server (name, pattern or id)"}
 	filterServerPool = Attr{Name: "serverPool", Kind: AttrObject, Object: "ServerPool", Help: "only objects in this pool (name, pattern or id)"}
 	filterRepository = Attr{Name: "repository", Kind: AttrObject, Object: "Repository", Help: "only objects in this repository (name, pattern or id)"}
+	filterTag        = Attr{Name: "tag", Kind: AttrObject, Object: "Tag", Help: "only objects carrying this tag (name, pattern or id)"}
 	filterVMStatus   = Attr{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused"}, Help: "only VMs in this state"}
 	filterSrvStatus  = Attr{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}
 )
 
 func verbList() *VerbInfo {
 	return &VerbInfo{Name: "list", Help: "List objects of a type, one '  id:<id>  name:<name>' row each; filters narrow the list.", Specs: []*Spec{
-		{Type: "ServerPool", Help: "List server pools.", Attrs: []Attr{filterName}, Run: runList},
-		{Type: "Server", Help: "List servers.", Attrs: []Attr{filterName, filterSrvStatus, filterServerPool}, Run: runList},
-		{Type: "Repository", Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool}, Run: runList},
-		{Type: "Vm", Help: "List VMs.", Attrs: []Attr{filterName, filterVMStatus, filterServer, filterServerPool, filterRepository}, Run: runList},
+		{Type: "ServerPool", Help: "List server pools.", Attrs: []Attr{filterName, filterTag}, Run: runList},
+		{Type: "Server", Help: "List servers.", Attrs: []Attr{filterName, filterSrvStatus, filterServerPool, filterTag}, Run: runList},
+		{Type: "Repository", Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool, filterTag}, Run: runList},
+		{Type: "Vm", Help: "List VMs.", Attrs: []Attr{filterName, filterVMStatus, filterServer, filterServerPool, filterRepository, filterTag}, Run: runList},
+		{Type: "Tag", Help: "List tags.", Attrs: []Attr{filterName}, Run: runListTags},
 		{Type: "Job", Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
 			Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
 		{Type: "Event", Help: "List recent events, newest first.", Attrs: []Attr{
@@ -43,6 +45,7 @@ func runList(ctx context.Context, x *Exec) (*Result, error) {
 		Server:     objectRef(x.Str("server", "")),
 		Pool:       objectRef(x.Str("serverPool", "")),
 		Repository: objectRef(x.Str("repository", "")),
+		Tag:        objectRef(x.Str("tag", "")),
 	}
 	res := &Result{Rows: []Row{}}
 	b := x.Backend

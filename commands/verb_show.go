@@ -11,7 +11,7 @@ import (
 
 func verbShow() *VerbInfo {
 	v := &VerbInfo{Name: "show", Help: "Show one object's attributes as 'Key = value' lines."}
-	special := map[string]func(context.Context, *Exec) (*Result, error){"Job": runShowJob, "User": runShowUser, "SshKey": runShowKey}
+	special := map[string]func(context.Context, *Exec) (*Result, error){"Job": runShowJob, "User": runShowUser, "SshKey": runShowKey, "Tag": runShowTag}
 	for _, typ := range ObjectTypes {
 		if typ == "Event" || typ == "AuditRecord" {
 			continue // listed, not shown one by one
@@ -33,25 +33,25 @@ func runShow(ctx context.Context, x *Exec) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Props: poolProps(p)}, nil
+		return &Result{Props: append(poolProps(p), Prop{"Tags", strings.Join(b.TagsOf(ctx, p.ID), ", ")})}, nil
 	case "Server":
 		s, err := b.Server(ctx, x.Ref())
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Props: serverProps(s)}, nil
+		return &Result{Props: append(serverProps(s), Prop{"Tags", strings.Join(b.TagsOf(ctx, s.ID), ", ")})}, nil
 	case "Repository":
 		r, err := b.Repository(ctx, x.Ref())
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Props: repoProps(r)}, nil
+		return &Result{Props: append(repoProps(r), Prop{"Tags", strings.Join(b.TagsOf(ctx, r.ID), ", ")})}, nil
 	case "Vm":
 		v, err := b.VM(ctx, x.Ref())
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Props: vmProps(v)}, nil
+		return &Result{Props: append(vmProps(v), Prop{"Tags", strings.Join(b.TagsOf(ctx, v.ID), ", ")})}, nil
 	}
 	return nil, fmt.Errorf("show: no handler for %s", x.Cmd.Spec.Type)
 }

@@ -65,6 +65,34 @@ func TestLanguageOverSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("tags", func(t *testing.T) {
+		e.mustRun("create Tag name=frontend description='public web'; add Tag name=frontend to Vm name=web1; add Tag name=frontend to Vm name=web2")
+		e.mustRun("create Tag name=prod; add Tag name=prod to Server name=ovs1; add Tag name=prod to ServerPool name=pool1")
+		if out := e.mustRun("list Vm tag=frontend"); strings.Count(out, "  id:") != 2 || !strings.Contains(out, "name:web1\n") || !strings.Contains(out, "name:web2\n") {
+			t.Errorf("list Vm tag=frontend:\n%s", out)
+		}
+		if out := e.mustRun("list Vm tag=front* status=Stopped name=*2"); strings.Count(out, "  id:") != 1 {
+			t.Errorf("tag with other filters:\n%s", out)
+		}
+		if out := e.mustRun("list Server tag=prod"); strings.Count(out, "  id:") != 1 || !strings.Contains(out, "name:ovs1") {
+			t.Errorf("list Server tag=prod:\n%s", out)
+		}
+		if tags := prop(e.mustRun("show Vm name=web1"), "Tags"); tags != "frontend" {
+			t.Errorf("show Vm Tags = %q", tags)
+		}
+		e.mustRun("remove Tag name=frontend from Vm name=web2")
+		if out := e.mustRun("list Vm tag=frontend"); strings.Count(out, "  id:") != 1 {
+			t.Errorf("after remove:\n%s", out)
+		}
+		if out, _ := e.run("list Vm tag=nosuch"); !strings.Contains(out, "XM_0404E") {
+			t.Errorf("unknown tag:\n%s", out)
+		}
+		e.mustRun("delete Tag name=frontend")
+		if out, _ := e.run("remove Tag name=prod from Vm name=web1"); !strings.Contains(out, "does not carry Tag prod") {
+			t.Errorf("removing a tag an object lacks:\n%s", out)
+		}
+	})
+
 	t.Run("several objects need multiple=Yes", func(t *testing.T) {
 		out, status := e.run("start Vm name=web*")
 		if status != 1 || !strings.Contains(out, "XM_0300E") || !strings.Contains(out, "matches 3 Vm objects; add multiple=Yes") {

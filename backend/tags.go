@@ -1,0 +1,160 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"xenmanager/store"
+)
+
+// TypeTag is the id type code of tags.
+const TypeTag ObjectType = "0018"
+
+// Tag is a tag as the operator sees it.
+type Tag struct {
+	ID, Name, Description string
+	Objects               int
+	CreatedAt             time.Time
+}
+
+func (t Tag) String() string { return "Tag " + t.Name }
+
+func (m *Manager) tagKind() kind[store.Tag] {
+	q := m.st.Read()
+	return kind[store.Tag]{"Tag", q.Tag, q.TagsByName, q.Tags,
+		func(x store.Tag) string { return x.Name }, func(x store.Tag) string { return x.ID }, func(store.Tag) string { return "" }}
+}
+
+// findTag resolves a tag; tags are global and visible to every user.
+func (m *Manager) findTag(ctx context.Context, ref Ref) (store.Tag, error) {
+	return resolve(context.WithValue(ctx, actorKey{}, system), m, m.tagKind(), ref)
+}
+
+// CreateTag adds a tag (Operators and Administrators).
+func (m *Manager) CreateTag(ctx context.Context, name, description string) (Tag, error) {
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return Tag{}, err
+	}
+	if err := ValidateName("Tag", name); err != nil {
+		return Tag{}, err
+	}
+	t := store.Tag{ID: NewID(TypeTag), Name: name, Description: description, CreatedAt: time.Now()}
+	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertTag(ctx, t) }); err != nil {
+		return Tag{}, &Error{Kind: KindInternal, Msg: "record tag", Cause: err}
+	}
+	return m.Tag(ctx, Ref{ID: t.ID})
+}
+
+// Tags lists the tags whose name matches f.Name.
+func (m *Manager) Tags(ctx context.Context, f Filter) ([]Tag, error) {
+	rows, err := m.st.Read().Tags(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read tags", Cause: err}
+	}
+	var out []Tag
+	for _, t := range rows {
+		if f.Name != "" {
+			if ok, err := matchName(f.Name, t.Name); err != nil {
+				return nil, err
+			} else if !ok {
+				continue
+			}
+		}
+		out = append(out, m.tagView(ctx, t))
+	}
+	return out, nil
+}
+
+// Tag returns one tag.
+func (m *Manager) Tag(ctx context.Context, ref Ref) (Tag, error) {
+	t, err := m.findTag(ctx, ref)
+	if err != nil {
+		return Tag{}, err
+	}
+	return m.tagView(ctx, t), nil
+}
+
+func (m *Manager) tagView(ctx context.Context, t store.Tag) Tag {
+	n, _ := m.st.Read().CountTagged(ctx, t.ID)
+	return Tag{ID: t.ID, Name: t.Name, Description: t.Description, Objects: n, CreatedAt: t.CreatedAt}
+}
+
+// DeleteTag removes a tag from every object and deletes it.
+func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return Tag{}, err
+	}
+	t, err := m.findTag(ctx, ref)
+	if err != nil {
+		return Tag{}, err
+	}
+	view := m.tagView(ctx, t)
+	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteTag(ctx, t.ID) }); err != nil {
+		return Tag{}, &Error{Kind: KindInternal, Msg: "delete tag", Cause: err}
+	}
+	return view, nil
+}
+
+// TagObject puts a tag on (or, with remove, takes it off) the object of
+// objType ("Vm", "Server", "ServerPool", "Repository") that ref names.
+func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Ref, remove bool) (Tag, error) {
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return Tag{}, err
+	}
+	t, err := m.findTag(ctx, tag)
+	if err != nil {
+		return Tag{}, err
+	}
+	var id string
+	switch objType {
+	case "Vm":
+		v, err := m.findVM(ctx, ref)
+		if err != nil {
+			return Tag{}, err
+		}
+		id = v.ID
+	case "Server":
+		s, err := m.findServer(ctx, ref)
+		if err != nil {
+			return Tag{}, err
+		}
+		id = s.ID
+	case "ServerPool":
+		p, err := m.findPool(ctx, ref)
+		if err != nil {
+			return Tag{}, err
+		}
+		id = p.ID
+	case "Repository":
+		r, err := m.findRepository(ctx, ref)
+		if err != nil {
+			return Tag{}, err
+		}
+		id = r.ID
+	default:
+		return Tag{}, errorf(KindInvalidArgument, "tags go on Vm, Server, ServerPool and Repository objects, not %s", objType)
+	}
+	err = m.st.Write(ctx, func(q *store.Queries) error {
+		if remove {
+			return q.UntagObject(ctx, t.ID, id)
+		}
+		return q.TagObject(ctx, t.ID, id, objType)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Tag{}, errorf(KindInvalidState, "%s %s does not carry Tag %s", objType, ref, t.Name)
+	}
+	if err != nil {
+		return Tag{}, &Error{Kind: KindInternal, Msg: "record tag", Cause: err}
+	}
+	return m.tagView(ctx, t), nil
+}
+
+// TagsOf returns the names of the tags on an object.
+func (m *Manager) TagsOf(ctx context.Context, objectID string) []string {
+	names, err := m.st.Read().ObjectTags(ctx, objectID)
+	if err != nil {
+		m.log.Warn("read tags", "object", objectID, "err", err)
+	}
+	return names
+}
