@@ -40,11 +40,11 @@ func ValidRole(role string) bool {
 
 const minPasswordLen = 8
 
-func hashPassword(pw string) (string, error) {
+func (m *Manager) hashPassword(pw string) (string, error) {
 	if len(pw) < minPasswordLen {
 		return "", errorf(KindInvalidArgument, "the password is too short: use at least %d characters", minPasswordLen)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), m.passwordCost)
 	if err != nil {
 		return "", errorf(KindInvalidArgument, "the password cannot be used: %v", err)
 	}
@@ -82,7 +82,7 @@ func (m *Manager) CreateUser(ctx context.Context, name, password, role string) (
 	if !ValidRole(role) {
 		return User{}, errorf(KindInvalidArgument, "role %q is not one of Administrator, Operator, Viewer", role)
 	}
-	hash, err := hashPassword(password)
+	hash, err := m.hashPassword(password)
 	if err != nil {
 		return User{}, err
 	}
@@ -128,7 +128,7 @@ func (m *Manager) EditUser(ctx context.Context, ref Ref, role, password *string)
 			u.Role = *role
 		}
 		if password != nil {
-			hash, err := hashPassword(*password)
+			hash, err := m.hashPassword(*password)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
@@ -24,6 +26,9 @@ type Config struct {
 	Name string
 	// AgentTimeout bounds one agent call; 30 s when zero.
 	AgentTimeout time.Duration
+	// PasswordCost is the bcrypt cost of new password hashes;
+	// bcrypt.DefaultCost when zero. Tests lower it.
+	PasswordCost int
 }
 
 // Manager is the backend: every operation the command layer can ask for.
@@ -36,6 +41,8 @@ type Manager struct {
 	uuid    string
 	timeout time.Duration
 	locks   objectLocks
+
+	passwordCost int
 
 	mu      sync.Mutex // guards clients
 	clients map[string]*agentclient.Client
@@ -63,7 +70,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.AgentTimeout <= 0 {
 		cfg.AgentTimeout = 30 * time.Second
 	}
-	m := &Manager{st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
+	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, clients: map[string]*agentclient.Client{}, running: map[string]*runningJob{}}
 	err := m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)

@@ -43,7 +43,7 @@ func (m *Manager) EnsureAdmin(ctx context.Context, persist func(password string)
 		if err != nil {
 			return err
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), m.passwordCost)
 		if err != nil {
 			return err
 		}

@@ -274,7 +274,8 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	if settings.CommandMode == "Asynchronous" {
 		hctx = backend.WithAsync(hctx)
 	}
-	hctx, cancel := context.WithTimeout(hctx, settings.CommandTimeout)
+	timeout := settings.CommandTimeout // read before the handler may change its copy
+	hctx, cancel := context.WithTimeout(hctx, timeout)
 	defer cancel()
 	go func() {
 		r, e := cmd.Spec.Run(hctx, x)
@@ -282,7 +283,7 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	}()
 	// Handlers end soon after their context; the grace covers one that
 	// does not, so that the session never hangs on it.
-	grace := time.NewTimer(settings.CommandTimeout + 5*time.Second)
+	grace := time.NewTimer(timeout + 5*time.Second)
 	defer grace.Stop()
 	select {
 	case o := <-done:

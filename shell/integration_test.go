@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
@@ -70,7 +71,8 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: quietLogger(), AgentTimeout: 5 * time.Second})
+	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: quietLogger(), AgentTimeout: 5 * time.Second,
+		PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
