@@ -52,6 +52,8 @@ type Manager struct {
 
 	placeMu  sync.Mutex // serialises placement decisions
 	reserved reservations
+
+	hb heartbeats
 }
 
 const metaManagerUUID = "manager_uuid"

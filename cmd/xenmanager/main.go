@@ -60,6 +60,7 @@ func serve(args []string) error {
 	dataDir := fs.String("data", "xenmanager-data", "directory of the database, host key and secrets")
 	demo := fs.Int("demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	heartbeat := fs.Duration("heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +125,8 @@ func serve(args []string) error {
 	} else if n > 0 {
 		log.Info("reconciled VM states with the agents", "changed", n)
 	}
+
+	go mgr.Watch(ctx, *heartbeat)
 
 	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
 		Backend: mgr, Registry: commands.Default, Logger: log})

@@ -1,0 +1,167 @@
+package backend
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/store"
+)
+
+// ServerUnreachable is the status of a server that missed its heartbeats.
+const ServerUnreachable = "Unreachable"
+
+// Heartbeat defaults.
+const (
+	DefaultHeartbeatInterval = 5 * time.Second
+	// heartbeatMisses is how many heartbeats in a row a server may miss
+	// before it is Unreachable.
+	heartbeatMisses = 3
+	// heartbeatParallel bounds the servers asked at once.
+	heartbeatParallel = 32
+)
+
+// heartbeats is what the watcher remembers per server between beats.
+type heartbeats struct {
+	mu     sync.Mutex // guards cursor and misses
+	cursor map[string]int64
+	misses map[string]int
+}
+
+// Watch asks every server for its events (get_events) at each interval,
+// until ctx ends: a server that misses heartbeatMisses beats in a row
+// becomes Unreachable (and Running again when it answers), and a guest that
+// shut itself down or crashed is recorded Stopped. Each becomes an Event.
+func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultHeartbeatInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		m.Beat(ctx, interval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Beat runs one round of heartbeats, each call bounded by timeout.
+func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
+	servers, err := m.st.Read().Servers(ctx)
+	if err != nil {
+		m.log.Warn("heartbeat: read servers", "err", err)
+		return
+	}
+	slots := make(chan struct{}, heartbeatParallel)
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		if s.Status != ServerRunning && s.Status != ServerUnreachable {
+			continue // stopped or restarting: its job watches it
+		}
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			m.beatOne(ctx, s, timeout)
+		}()
+	}
+	wg.Wait()
+}
+
+func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Duration) {
+	c, err := m.client(s)
+	if err != nil {
+		return
+	}
+	m.hb.mu.Lock()
+	if m.hb.cursor == nil {
+		m.hb.cursor, m.hb.misses = map[string]int64{}, map[string]int{}
+	}
+	cursor, known := m.hb.cursor[s.ID]
+	m.hb.mu.Unlock()
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	evs, err := c.GetEvents(bctx, cursor)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		m.hb.mu.Lock()
+		m.hb.misses[s.ID]++
+		missed := m.hb.misses[s.ID]
+		m.hb.mu.Unlock()
+		if missed == heartbeatMisses && s.Status == ServerRunning {
+			if serr := m.setServerStatus(ctx, s.ID, ServerUnreachable); serr == nil {
+				m.log.Warn("server unreachable", "server", s.Name, "err", err)
+				m.event(ctx, "Warning", "ServerUnreachable", "Server", s.ID, s.Name, s.PoolID,
+					"server "+s.Name+" missed "+strconv.Itoa(heartbeatMisses)+" heartbeats in a row")
+			}
+		}
+		return
+	}
+	m.hb.mu.Lock()
+	m.hb.misses[s.ID] = 0
+	m.hb.cursor[s.ID] = evs.Next
+	m.hb.mu.Unlock()
+	if s.Status == ServerUnreachable {
+		if err := m.setServerStatus(ctx, s.ID, ServerRunning); err == nil {
+			m.log.Info("server reachable again", "server", s.Name)
+			m.event(ctx, "Info", "ServerReachable", "Server", s.ID, s.Name, s.PoolID, "server "+s.Name+" answers again")
+		}
+	}
+	if !known {
+		// The first answer sets the cursor; what happened before this
+		// manager watched was settled by Reconcile at start-up.
+		return
+	}
+	for _, e := range evs.Events {
+		m.agentEvent(ctx, s, e)
+	}
+}
+
+// agentEvent applies one event an agent reported: a domain that stopped or
+// crashed on its own is recorded Stopped, unless a job holds the VM (the job
+// records the outcome itself).
+func (m *Manager) agentEvent(ctx context.Context, s store.Server, e agentapi.Event) {
+	if e.VMUUID == "" {
+		return
+	}
+	v, err := m.st.Read().VM(ctx, e.VMUUID)
+	if err != nil || v.ServerID != s.ID {
+		return
+	}
+	severity, kind, what := "Warning", "VmStoppedOutside", "shut itself down"
+	switch e.Kind {
+	case agentapi.EventVMCrashed:
+		severity, kind, what = "Error", "VmCrashed", "crashed"
+	case agentapi.EventVMShutdown:
+	default:
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	unlock, err := m.locks.lock(lctx, v.ID)
+	cancel()
+	if err != nil {
+		return // a job holds it; the next heartbeat or the job settles it
+	}
+	defer unlock()
+	if cur, err := m.st.Read().VM(ctx, v.ID); err != nil || cur.ServerID != s.ID {
+		return
+	}
+	if err := m.setVMState(ctx, v.ID, "", VMStopped); err != nil {
+		m.log.Error("record vm stopped outside the manager", "vm", v.Name, "err", err)
+		return
+	}
+	desc := "Vm " + v.Name + " " + what + " on server " + s.Name
+	if e.Detail != "" {
+		desc += ": " + e.Detail
+	}
+	m.log.Warn(desc)
+	m.event(ctx, severity, kind, "Vm", v.ID, v.Name, v.PoolID, desc)
+}
