@@ -260,3 +260,34 @@ func (l *objectLocks) lockFor(ctx context.Context, key string, h holder) (func()
 	}
 	return nil, errorf(KindConflict, "object %s is locked by %s; gave up after waiting %s", key, by, time.Since(start).Round(time.Millisecond))
 }
+
+// ManagerInfo describes this manager (show Manager).
+type ManagerInfo struct {
+	ID, Name                         string
+	Started                          time.Time
+	Pools, Servers, VMs, RunningJobs int
+}
+
+var startedAt = time.Now()
+
+// Info returns what the manager is and holds.
+func (m *Manager) Info(ctx context.Context) (ManagerInfo, error) {
+	q := m.st.Read()
+	pools, err := q.ServerPools(ctx)
+	if err != nil {
+		return ManagerInfo{}, &Error{Kind: KindInternal, Msg: "read pools", Cause: err}
+	}
+	servers, err := q.Servers(ctx)
+	if err != nil {
+		return ManagerInfo{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	var vms int
+	for _, p := range pools {
+		n, _ := q.Count(ctx, "vms", "pool_id", p.ID)
+		vms += n
+	}
+	m.jobsMu.Lock()
+	running := len(m.running)
+	m.jobsMu.Unlock()
+	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms, RunningJobs: running}, nil
+}

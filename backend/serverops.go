@@ -348,6 +348,9 @@ func (m *Manager) DeleteServerPool(ctx context.Context, ref Ref) (ServerPool, er
 		if len(view.Servers) > 0 {
 			return nil, errorf(KindConflict, "ServerPool %s is in use by %d servers (%s); remove them first", p.Name, len(view.Servers), namesOf(view.Servers))
 		}
+		if n, _ := m.st.Read().CountWhere(ctx, "networks.pool_id", p.ID); n > 0 {
+			return nil, errorf(KindConflict, "ServerPool %s is in use by %d Networks; delete them first", p.Name, n)
+		}
 		if len(view.Repositories) > 0 {
 			return nil, errorf(KindConflict, "ServerPool %s is in use by %d repositories (%s); delete them first", p.Name, len(view.Repositories), namesOf(view.Repositories))
 		}
@@ -376,6 +379,9 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 		vms, err := m.VMs(ctx, Filter{Repository: Ref{ID: r.ID}})
 		if err != nil {
 			return nil, err
+		}
+		if n, _ := m.st.Read().CountWhere(ctx, "virtual_disks.repo_id", r.ID); n > 0 {
+			return nil, errorf(KindConflict, "Repository %s is in use by %d VirtualDisks; delete them first (list VirtualDisk repository=%s)", r.Name, n, r.Name)
 		}
 		if len(vms) > 0 {
 			names := make([]NamedRef, len(vms))

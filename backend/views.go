@@ -71,6 +71,8 @@ type VM struct {
 	OSType           string
 	BootOrder        string
 	StartPolicy      string
+	Disks            []NamedRef // by slot
+	Vnics            []NamedRef
 	CreatedAt        time.Time
 }
 

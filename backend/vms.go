@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -27,6 +28,8 @@ type CreateVMRequest struct {
 	CPUCount    int64
 	DomainType  string // one of the Domain* constants; xen_hvm when empty
 	Description string
+	Disks       []Ref // mapped in order, from slot 0
+	Networks    []Ref // one Vnic on each
 }
 
 // CreateVM writes the VM's vm.cfg into the repository through a server of
@@ -66,11 +69,34 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 			return VM{}, errorf(KindInvalidArgument, "Repository %s belongs to ServerPool %s, not %s", repo.Name, owner.Name, p.Name)
 		}
 	}
+	var disks []store.VirtualDisk
+	for _, r := range req.Disks {
+		d, err := resolve(ctx, m, m.diskKind(), r)
+		if err != nil {
+			return VM{}, err
+		}
+		dr, err := m.st.Read().Repository(ctx, d.RepoID)
+		if err != nil || dr.PoolID != repo.PoolID {
+			return VM{}, errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
+		}
+		disks = append(disks, d)
+	}
+	var networks []store.Network
+	for _, r := range req.Networks {
+		n, err := resolve(ctx, m, m.networkKind(), r)
+		if err != nil {
+			return VM{}, err
+		}
+		if n.PoolID != repo.PoolID {
+			return VM{}, errorf(KindInvalidArgument, "Network %s is not a network of the VM's server pool", n.Name)
+		}
+		networks = append(networks, n)
+	}
 	return jobValue[VM](m.job(ctx, actorFrom(ctx), "create Vm "+req.Name, nil,
-		func(ctx context.Context, j *jobRun) (any, error) { return m.createVM(ctx, req, repo) }))
+		func(ctx context.Context, j *jobRun) (any, error) { return m.createVM(ctx, req, repo, disks, networks) }))
 }
 
-func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.Repository) (VM, error) {
+func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.Repository, disks []store.VirtualDisk, networks []store.Network) (VM, error) {
 	srv, c, err := m.poolServer(ctx, repo.PoolID)
 	if errors.Is(err, errNoServer) {
 		pool, _ := m.st.Read().ServerPool(ctx, repo.PoolID)
@@ -94,18 +120,61 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 		agentapi.KeyMaxVCPUs:    v.CPUCount,
 		agentapi.KeyDisk:        []string{},
 		agentapi.KeyVif:         []string{},
+		agentapi.KeyBoot:        "c",
 		agentapi.KeyOnPoweroff:  "destroy",
 		agentapi.KeyOnReboot:    "restart",
 		agentapi.KeyOnCrash:     "restart",
+	}
+	var maps []store.DiskMapping
+	var diskList, vifList []string
+	for i, d := range disks {
+		dr, _ := m.st.Read().Repository(ctx, d.RepoID)
+		maps = append(maps, store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: i, CreatedAt: time.Now()})
+		diskList = append(diskList, "file:"+diskPath(dr, d.ID)+","+deviceName(i)+",w")
+	}
+	var vnics []store.Vnic
+	for i, n := range networks {
+		vn := store.Vnic{ID: NewID(TypeVnic), Name: fmt.Sprintf("%s-eth%d", v.Name, i), VMID: v.ID, NetworkID: n.ID,
+			MAC: newMAC(), CreatedAt: time.Now().Add(time.Duration(i))}
+		vnics = append(vnics, vn)
+		vifList = append(vifList, "mac="+vn.MAC+",bridge="+n.Bridge)
+	}
+	if diskList != nil {
+		params[agentapi.KeyDisk] = diskList
+	}
+	if vifList != nil {
+		params[agentapi.KeyVif] = vifList
 	}
 	what := "create Vm " + v.Name
 	if err := c.CreateVM(ctx, repo.ID, v.ID, params); err != nil {
 		return VM{}, agentError(what, srv.Name, err)
 	}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertVM(ctx, v) }); err != nil {
+	err = m.st.Write(ctx, func(q *store.Queries) error {
+		if err := q.InsertVM(ctx, v); err != nil {
+			return err
+		}
+		for _, mp := range maps {
+			if err := q.InsertDiskMapping(ctx, mp); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return errorf(KindConflict, "a disk given in disks= is in use by another VM")
+				}
+				return err
+			}
+		}
+		for _, vn := range vnics {
+			if err := q.InsertVnic(ctx, vn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		// Take back what the agent wrote, so that nothing is half-made.
 		if derr := c.DeleteVM(context.WithoutCancel(ctx), repo.ID, v.ID); derr != nil {
 			m.log.Error("could not remove vm.cfg after a failed create", "vm", v.ID, "err", derr)
+		}
+		if KindOf(err) != KindInternal {
+			return VM{}, err
 		}
 		return VM{}, &Error{Kind: KindInternal, Msg: "record Vm " + v.Name, Cause: err}
 	}
@@ -158,7 +227,7 @@ func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]VM, error) {
 	return out, nil
 }
 
-// VM returns the VM ref names.
+// VM returns the VM ref names, with its disks and VNICs.
 func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
 	v, err := m.findVM(ctx, ref)
 	if err != nil {
@@ -168,5 +237,18 @@ func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
 	if err != nil {
 		return VM{}, err
 	}
-	return inv.vmView(v), nil
+	view := inv.vmView(v)
+	q := m.st.Read()
+	if maps, err := q.DiskMappingsOfVM(ctx, v.ID); err == nil {
+		for _, mp := range maps {
+			d, _ := q.VirtualDisk(ctx, mp.DiskID)
+			view.Disks = append(view.Disks, NamedRef{d.ID, d.Name})
+		}
+	}
+	if vnics, err := q.VnicsOfVM(ctx, v.ID); err == nil {
+		for _, vn := range vnics {
+			view.Vnics = append(view.Vnics, NamedRef{vn.ID, vn.Name})
+		}
+	}
+	return view, nil
 }

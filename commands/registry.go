@@ -129,7 +129,8 @@ type Registry struct {
 }
 
 // ObjectTypes are the object types of the language, canonically spelled.
-var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "Tag", "Job", "Event", "User", "SshKey", "AuditRecord"}
+var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "VirtualDisk", "VmDiskMapping", "Vnic", "Network",
+	"Tag", "Job", "Event", "User", "SshKey", "AuditRecord", "Manager"}
 
 func canonicalType(s string) (string, bool) {
 	for _, t := range ObjectTypes {

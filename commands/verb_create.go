@@ -52,6 +52,8 @@ func verbCreate() *VerbInfo {
 				{Name: "cpuCount", Kind: AttrInt, Min: 1, Max: 4096, Default: "1", Help: "number of virtual CPUs"},
 				{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Default: "XEN_HVM", Help: "virtualization mode"},
 				{Name: "description", Kind: AttrString, Help: "free text"},
+				{Name: "disks", Kind: AttrString, Help: "comma-separated VirtualDisk names or ids, mapped from slot 0 (xvda)"},
+				{Name: "networks", Kind: AttrString, Help: "comma-separated Network names or ids, one Vnic on each"},
 			},
 			Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
@@ -63,6 +65,8 @@ func verbCreate() *VerbInfo {
 					CPUCount:    x.Int("cpuCount", 1),
 					DomainType:  strings.ToLower(x.Str("domainType", "XEN_HVM")),
 					Description: x.Str("description", ""),
+					Disks:       splitRefs(x.Str("disks", "")),
+					Networks:    splitRefs(x.Str("networks", "")),
 				})
 				if err != nil {
 					return nil, err
@@ -81,6 +85,9 @@ func verbCreate() *VerbInfo {
 				return rowOf(t.ID, t.Name, err)
 			},
 		},
+		createNetworkSpec(),
+		createDiskSpec(),
+		createVnicSpec(),
 		createUserSpec(),
 		createSSHKeySpec(),
 	}}

@@ -74,6 +74,27 @@ func verbDelete() *VerbInfo {
 			},
 		},
 		{
+			Type: "Network", Instance: true, Help: "Delete a network no VNIC uses.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				n, err := x.Backend.DeleteNetwork(ctx, x.Ref())
+				return rowOf(n.ID, n.Name, err)
+			},
+		},
+		{
+			Type: "VirtualDisk", Instance: true, Help: "Delete a disk no VM uses, and its image file.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				d, err := x.Backend.DeleteVirtualDisk(ctx, x.Ref())
+				return rowOf(d.ID, d.Name, err)
+			},
+		},
+		{
+			Type: "Vnic", Instance: true, Help: "Remove a VNIC from its stopped VM.",
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				v, err := x.Backend.DeleteVnic(ctx, x.Ref())
+				return rowOf(v.ID, v.Name, err)
+			},
+		},
+		{
 			Type: "Tag", Instance: true, Help: "Delete a tag; it comes off every object.",
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
 				t, err := x.Backend.DeleteTag(ctx, x.Ref())
@@ -120,6 +141,15 @@ func verbAdd() *VerbInfo {
 			},
 		},
 		{
+			Type: "VirtualDisk", Instance: true, Attrs: []Attr{{Name: "slot", Kind: AttrInt, Min: 0, Max: 63, Help: "the slot (0 is xvda; default: the first free one)"}},
+			Help:   "Map a disk to a stopped VM (a VmDiskMapping); the VM's vm.cfg lists it.",
+			Clause: &Clause{Prep: "to", Types: []string{"Vm"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				d, err := x.Backend.AddDiskToVM(ctx, x.Ref(), x.TargetRef(), int(x.Int("slot", -1)))
+				return rowOf(d.ID, d.Name, err)
+			},
+		},
+		{
 			Type: "Tag", Instance: true,
 			Help:   "Put a tag on an object (list <Type> tag=<name> finds them).",
 			Clause: &Clause{Prep: "to", Types: []string{"Vm", "Server", "ServerPool", "Repository"}, Required: true},
@@ -149,6 +179,15 @@ func verbRemove() *VerbInfo {
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
 				s, err := x.Backend.RemoveServerFromPool(ctx, x.Ref(), x.TargetRef())
 				return rowOf(s.ID, s.Name, err)
+			},
+		},
+		{
+			Type: "VirtualDisk", Instance: true,
+			Help:   "Unmap a disk from a stopped VM; the disk stays.",
+			Clause: &Clause{Prep: "from", Types: []string{"Vm"}, Required: true},
+			Run: func(ctx context.Context, x *Exec) (*Result, error) {
+				d, err := x.Backend.RemoveDiskFromVM(ctx, x.Ref(), x.TargetRef())
+				return rowOf(d.ID, d.Name, err)
 			},
 		},
 		{

@@ -26,6 +26,11 @@ func verbList() *VerbInfo {
 		{Type: "Repository", Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool, filterTag}, Run: runList},
 		{Type: "Vm", Help: "List VMs.", Attrs: []Attr{filterName, filterVMStatus, filterServer, filterServerPool, filterRepository, filterTag}, Run: runList},
 		{Type: "Tag", Help: "List tags.", Attrs: []Attr{filterName}, Run: runListTags},
+		{Type: "Network", Help: "List networks.", Attrs: []Attr{filterName, filterServerPool}, Run: runListNetworks},
+		{Type: "VirtualDisk", Help: "List virtual disks.", Attrs: []Attr{filterName, filterRepository, filterServerPool}, Run: runListDisks},
+		{Type: "VmDiskMapping", Help: "List which disk is in which VM's slot.", Attrs: []Attr{{Name: "vm", Kind: AttrObject, Object: "Vm", Help: "only this VM's mappings"}}, Run: runListMappings},
+		{Type: "Vnic", Help: "List VNICs.", Attrs: []Attr{{Name: "name", Kind: AttrString, Help: "only VNICs with this name"}, {Name: "vm", Kind: AttrObject, Object: "Vm", Help: "only this VM's VNICs"}}, Run: runListVnics},
+		{Type: "Manager", Help: "List the manager.", Run: runListManager},
 		{Type: "Job", Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
 			Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
 		{Type: "Event", Help: "List recent events, newest first.", Attrs: []Attr{

@@ -11,16 +11,18 @@ import (
 
 func verbShow() *VerbInfo {
 	v := &VerbInfo{Name: "show", Help: "Show one object's attributes as 'Key = value' lines."}
-	special := map[string]func(context.Context, *Exec) (*Result, error){"Job": runShowJob, "User": runShowUser, "SshKey": runShowKey, "Tag": runShowTag}
+	special := map[string]func(context.Context, *Exec) (*Result, error){"Job": runShowJob, "User": runShowUser, "SshKey": runShowKey, "Tag": runShowTag,
+		"Network": runShowStorage, "VirtualDisk": runShowStorage, "Vnic": runShowStorage, "Manager": runShowManager}
 	for _, typ := range ObjectTypes {
-		if typ == "Event" || typ == "AuditRecord" {
+		if typ == "Event" || typ == "AuditRecord" || typ == "VmDiskMapping" {
 			continue // listed, not shown one by one
 		}
 		run := runShow
 		if r, ok := special[typ]; ok {
 			run = r
 		}
-		v.Specs = append(v.Specs, &Spec{Type: typ, Instance: true, Help: "Show one " + typ + ".", Run: run})
+		// There is one manager: show Manager takes no instance.
+		v.Specs = append(v.Specs, &Spec{Type: typ, Instance: typ != "Manager", Help: "Show one " + typ + ".", Run: run})
 	}
 	return v
 }
@@ -152,6 +154,8 @@ func vmProps(v backend.VM) []Prop {
 		{"Operating System", v.OSType},
 		{"Boot Order", v.BootOrder},
 		{"Start Policy", v.StartPolicy},
+		{"Virtual Disks", refsList(v.Disks)},
+		{"Vnics", refsList(v.Vnics)},
 	}
 }
 
