@@ -102,13 +102,17 @@ func (inv *inventory) serverRefs(ids string) []NamedRef {
 var objectTables = map[string]string{"Vm": "vms", "Server": "servers", "ServerPool": "server_pools", "Repository": "repositories"}
 
 // ObjectNames returns up to limit names of objects of type typ starting with
-// prefix, for completion. Unknown types and errors give no names.
-func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int) []string {
+// prefix, for completion; for VMs, only those in states when given. Unknown
+// types and errors give no names.
+func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int, states []string) []string {
 	table, ok := objectTables[typ]
 	if !ok {
 		return nil
 	}
-	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit)
+	if typ != "Vm" {
+		states = nil
+	}
+	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit, states)
 	if err != nil {
 		m.log.Warn("completion: read names", "type", typ, "err", err)
 		return nil

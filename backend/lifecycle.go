@@ -33,6 +33,10 @@ var vmStates = map[string][]string{
 	"clone":   {VMStopped},
 }
 
+// VMStatesFor returns the states in which verb may act on a VM, or nil when
+// the verb is not a VM operation (every VM is then fair game).
+func VMStatesFor(verb string) []string { return vmStates[verb] }
+
 func needState(v store.VM, verb string) error {
 	want := vmStates[verb]
 	for _, w := range want {

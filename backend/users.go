@@ -122,3 +122,24 @@ func (m *Manager) SetUserSetting(ctx context.Context, user, key, value string) e
 	}
 	return nil
 }
+
+// HistoryLimit is how many lines of history each user keeps.
+const HistoryLimit = 1000
+
+// AppendHistory remembers a line the user typed in an interactive session.
+// Lines that hold a password are not kept.
+func (m *Manager) AppendHistory(ctx context.Context, user, line string) {
+	err := m.st.Write(ctx, func(q *store.Queries) error { return q.AppendHistory(ctx, user, line, HistoryLimit) })
+	if err != nil {
+		m.log.Warn("record history", "user", user, "err", err)
+	}
+}
+
+// History returns the user's history, oldest first.
+func (m *Manager) History(ctx context.Context, user string) []string {
+	lines, err := m.st.Read().History(ctx, user, HistoryLimit)
+	if err != nil {
+		m.log.Warn("read history", "user", user, "err", err)
+	}
+	return lines
+}

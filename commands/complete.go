@@ -3,6 +3,8 @@ package commands
 import (
 	"sort"
 	"strings"
+
+	"xenmanager/backend"
 )
 
 // Suggestion is one completion of the word being typed.
@@ -11,10 +13,20 @@ type Suggestion struct {
 	Description string // help shown beside it
 }
 
-// ObjectNames returns names of objects of typ that start with prefix, at most
-// limit of them; the caller (which can see the inventory and the user's
-// permissions) provides it. Nil means no object names are offered.
-type ObjectNames func(typ, prefix string, limit int) []string
+// NameQuery asks for object names to offer.
+type NameQuery struct {
+	Type   string
+	Prefix string
+	Limit  int
+	// States, for VMs, keeps only VMs in these states (start offers the
+	// stopped VMs); nil keeps all.
+	States []string
+}
+
+// ObjectNames returns the names a NameQuery asks for; the caller (which can
+// see the inventory and the user's permissions) provides it. Nil means no
+// object names are offered.
+type ObjectNames func(q NameQuery) []string
 
 // maxObjectSuggestions bounds the object names offered for one word, so that
 // completion stays instant with a large inventory.
@@ -96,7 +108,11 @@ func (r *Registry) Complete(line string, names ObjectNames) (start int, out []Su
 	}
 	if key, value, isPair := strings.Cut(word, "="); isPair {
 		if spec.Instance && len(rest) == 0 && (strings.EqualFold(key, "name") || strings.EqualFold(key, "id")) {
-			return start + len(key) + 1, objectSuggestions(spec.Type, value, names)
+			q := NameQuery{Type: spec.Type, Prefix: value, Limit: maxObjectSuggestions}
+			if spec.Type == "Vm" {
+				q.States = backend.VMStatesFor(spec.Verb)
+			}
+			return start + len(key) + 1, objectSuggestionsQ(q, names)
 		}
 		a := spec.attr(key)
 		if a == nil {
@@ -163,12 +179,16 @@ func instanceSuggestions(typ, word string, names ObjectNames) []Suggestion {
 }
 
 func objectSuggestions(typ, prefix string, names ObjectNames) []Suggestion {
+	return objectSuggestionsQ(NameQuery{Type: typ, Prefix: prefix, Limit: maxObjectSuggestions}, names)
+}
+
+func objectSuggestionsQ(q NameQuery, names ObjectNames) []Suggestion {
 	if names == nil {
 		return nil
 	}
 	var out []Suggestion
-	for _, n := range names(typ, prefix, maxObjectSuggestions) {
-		out = append(out, Suggestion{quoteIfNeeded(n) + " ", typ})
+	for _, n := range names(q) {
+		out = append(out, Suggestion{quoteIfNeeded(n) + " ", q.Type})
 	}
 	return out
 }

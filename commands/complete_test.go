@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-func fakeNames(typ, prefix string, limit int) []string {
+func fakeNames(q NameQuery) []string {
+	typ, prefix, limit := q.Type, q.Prefix, q.Limit
 	inv := map[string][]string{"Vm": {"db1", "web 1", "web2"}, "ServerPool": {"pool1"}, "Repository": {"repo1"}}
 	var out []string
 	for _, n := range inv[typ] {

@@ -42,6 +42,8 @@ type Exec struct {
 	// adopts it when the handler finishes in time, so that a handler still
 	// running after a timeout never races with the session.
 	Settings *Settings
+	// Terminal is the session's terminal when it is interactive, else nil.
+	Terminal Terminal
 }
 
 // Ref returns the command's instance as a backend reference.
@@ -109,6 +111,12 @@ type Options struct {
 	// interactively.
 	Interactive bool
 	Log         *slog.Logger
+	// Terminal, in interactive sessions, lets top and console take the
+	// screen and keyboard.
+	Terminal Terminal
+	// Progress, in interactive sessions, draws a running job's progress in
+	// place ("" clears it); it never reaches exec or batch output.
+	Progress func(line string)
 }
 
 // Session runs the commands of one SSH session and prints their output.
@@ -269,10 +277,19 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	}
 	done := make(chan outcome, 1)
 	settings := s.settings
-	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings}
+	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings, Terminal: s.opts.Terminal}
 	hctx := backend.WithActor(ctx, s.actor)
 	if settings.CommandMode == "Asynchronous" {
 		hctx = backend.WithAsync(hctx)
+	}
+	jobs := make(chan string, 64)
+	if s.opts.Progress != nil {
+		hctx = backend.WithJobObserver(hctx, func(id string) {
+			select {
+			case jobs <- id:
+			default:
+			}
+		})
 	}
 	timeout := settings.CommandTimeout // read before the handler may change its copy
 	hctx, cancel := context.WithTimeout(hctx, timeout)
@@ -285,14 +302,58 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	// does not, so that the session never hangs on it.
 	grace := time.NewTimer(timeout + 5*time.Second)
 	defer grace.Stop()
-	select {
-	case o := <-done:
-		s.settings = *x.Settings
-		return o.res, o.err, true
-	case <-grace.C:
-	case <-ctx.Done():
+	var tick <-chan time.Time
+	var watched []string
+	if s.opts.Progress != nil {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+		defer s.opts.Progress("")
 	}
-	return nil, nil, false
+	for {
+		select {
+		case o := <-done:
+			s.settings = *x.Settings
+			return o.res, o.err, true
+		case id := <-jobs:
+			watched = append(watched, id)
+		case <-tick:
+			s.drawProgress(ctx, watched)
+		case <-grace.C:
+			return nil, nil, false
+		case <-ctx.Done():
+			return nil, nil, false
+		}
+	}
+}
+
+// drawProgress shows the jobs being waited for as a bar: one job's own
+// progress, or for several (a multi-object action) how many have ended.
+func (s *Session) drawProgress(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	var pct, ended int
+	var label string
+	for _, id := range ids {
+		j, err := s.backend.Job(ctx, id)
+		if err != nil {
+			continue
+		}
+		if j.Status != backend.JobRunning {
+			ended++
+		}
+		pct, label = j.Progress, j.Summary
+		if j.Message != "" {
+			label += ": " + j.Message
+		}
+	}
+	if len(ids) > 1 {
+		pct, label = ended*100/len(ids), fmt.Sprintf("%d of %d jobs done", ended, len(ids))
+	}
+	const width = 30
+	filled := pct * width / 100
+	s.opts.Progress(fmt.Sprintf("[%s%s] %3d%% %s", strings.Repeat("#", filled), strings.Repeat(" ", width-filled), pct, label))
 }
 
 func (s *Session) write(rep *Report) {

@@ -24,6 +24,7 @@ func verbSet() *VerbInfo {
 			{Name: "endLineChars", Kind: AttrEnum, Enum: []string{"LF", "CRLF", "CR"}, Default: "LF", Help: "line ending of the output"},
 			{Name: "alphabetizeAttributes", Kind: AttrYesNo, Default: "No", Help: "sort show's attributes by name"},
 			{Name: "stopOnError", Kind: AttrYesNo, Default: "No", Help: "end a batch at its first failed command"},
+			{Name: "lineEditor", Kind: AttrEnum, Enum: []string{"prompt", "simple"}, Default: "prompt", Help: "the interactive line editor of your next sessions: prompt (live completion) or simple (Tab completion)"},
 		},
 		Run: runSet,
 	}}}
@@ -48,6 +49,11 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 	}
 	if v, ok := x.Cmd.Attrs["stopOnError"]; ok {
 		next.StopOnError = v == "Yes"
+	}
+	if v, ok := x.Cmd.Attrs["lineEditor"]; ok {
+		if err := x.Backend.SetUserSetting(ctx, x.Actor.User, "lineEditor", v); err != nil {
+			return nil, err
+		}
 	}
 	if v, ok := x.Cmd.Attrs["outputMode"]; ok {
 		next.OutputMode = v

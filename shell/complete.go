@@ -26,7 +26,9 @@ func (c *tabCompleter) callback(line string, pos int, key rune) (string, int, bo
 		c.lastTab = ""
 		return "", 0, false
 	}
-	names := func(typ, prefix string, limit int) []string { return c.backend.ObjectNames(c.ctx, typ, prefix, limit) }
+	names := func(q commands.NameQuery) []string {
+		return c.backend.ObjectNames(c.ctx, q.Type, q.Prefix, q.Limit, q.States)
+	}
 	start, sugs := c.reg.Complete(line[:pos], names)
 	if len(sugs) == 0 {
 		return "", 0, false

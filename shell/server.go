@@ -35,6 +35,10 @@ type Config struct {
 	// LoginTimeout closes a connection that has not authenticated in time;
 	// 20 s when zero.
 	LoginTimeout time.Duration
+	// PromptCommand starts the front-end of interactive sessions (the
+	// manager's own binary with its hidden "prompt" subcommand). Empty: the
+	// plain line editor serves every interactive session.
+	PromptCommand []string
 }
 
 // Server is the manager's SSH server.
@@ -44,6 +48,7 @@ type Server struct {
 	log      *slog.Logger
 	limits   *connLimits
 	failures *loginFailures
+	children children
 }
 
 type ctxKey string
@@ -175,11 +180,20 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting and waits for sessions to end, or for ctx.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops accepting, ends the interactive front-ends (a session at a
+// prompt would otherwise never end) and waits for sessions to end, or ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.children.killAll()
+	return s.srv.Shutdown(ctx)
+}
 
-// Close closes the listener and every connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close closes the listener and every connection at once, and ends every
+// front-end process.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.children.killAll()
+	return err
+}
 
 type limitConn struct {
 	net.Conn

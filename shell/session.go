@@ -2,6 +2,7 @@ package shell
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"errors"
 	"fmt"
@@ -69,6 +70,14 @@ func (s *Server) handle(sess ssh.Session) {
 		}
 		cs := commands.NewSession(ctx, s.cfg.Registry, s.cfg.Backend, actor, out, commands.Options{Interactive: isPty, Log: s.log})
 		status = cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
+	case isPty && len(s.cfg.PromptCommand) > 0 && !s.wantsSimpleEditor(sess.Context(), actor):
+		var err error
+		status, err = s.promptSession(sess, actor, ptyReq, resize)
+		if err != nil {
+			// No pty or no front-end here: the plain editor still serves.
+			s.log.Warn("interactive front-end unavailable; using the plain line editor", "err", err)
+			status = s.interactive(sess, actor, ptyReq, resize)
+		}
 	case isPty:
 		status = s.interactive(sess, actor, ptyReq, resize)
 	default:
@@ -163,4 +172,11 @@ func (c crlfWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// wantsSimpleEditor reports whether the user chose the plain line editor
+// (set lineEditor=simple).
+func (s *Server) wantsSimpleEditor(ctx context.Context, actor backend.Actor) bool {
+	v, ok := s.cfg.Backend.UserSetting(ctx, actor.User, "lineEditor")
+	return ok && v == "simple"
 }

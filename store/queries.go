@@ -331,14 +331,27 @@ func (q *Queries) SetUserSetting(ctx context.Context, userName, key, value strin
 // (vms, servers, server_pools, repositories) starting with prefix, in order.
 // It is a range scan on the name, so it stays fast on large tables that have
 // an index on name.
-func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int) ([]string, error) {
+func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int, statuses []string) ([]string, error) {
 	switch table {
 	case "vms", "servers", "server_pools", "repositories":
 	default:
 		return nil, fmt.Errorf("names: %s is not a named table", table)
 	}
-	rows, err := q.db.QueryContext(ctx, `SELECT DISTINCT name FROM `+table+` WHERE name >= $1 AND name < $2 ORDER BY name LIMIT $3`,
-		prefix, prefix+"\U0010FFFF", limit)
+	query := `SELECT DISTINCT name FROM ` + table + ` WHERE name >= $1 AND name < $2`
+	args := []any{prefix, prefix + "\U0010FFFF", limit}
+	if len(statuses) > 0 {
+		// Only VMs carry a status among these tables.
+		query += ` AND status IN (`
+		for i, st := range statuses {
+			if i > 0 {
+				query += ", "
+			}
+			args = append(args, st)
+			query += fmt.Sprintf("$%d", len(args))
+		}
+		query += `)`
+	}
+	rows, err := q.db.QueryContext(ctx, query+` ORDER BY name LIMIT $3`, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -497,4 +510,35 @@ func (q *Queries) SSHKeys(ctx context.Context) ([]SSHKey, error) {
 // DeleteSSHKey removes a key.
 func (q *Queries) DeleteSSHKey(ctx context.Context, id string) error {
 	return expectOne(q.db.ExecContext(ctx, `DELETE FROM ssh_keys WHERE id = $1`, id))
+}
+
+// AppendHistory adds a line to the user's history and keeps only the newest
+// keep lines.
+func (q *Queries) AppendHistory(ctx context.Context, user, line string, keep int) error {
+	if _, err := q.db.ExecContext(ctx, `INSERT INTO history (user_name, line, created_at) VALUES ($1, $2, $3)`,
+		user, line, time.Now().Unix()); err != nil {
+		return translate(err)
+	}
+	_, err := q.db.ExecContext(ctx, `
+		DELETE FROM history WHERE user_name = $1 AND seq <= (
+			SELECT seq FROM history WHERE user_name = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)`, user, keep)
+	return translate(err)
+}
+
+// History returns the user's newest lines, oldest first, at most limit.
+func (q *Queries) History(ctx context.Context, user string, limit int) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT line FROM (SELECT seq, line FROM history WHERE user_name = $1 ORDER BY seq DESC LIMIT $2) ORDER BY seq`, user, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, translate(rows.Err())
 }

@@ -20,6 +20,7 @@ import (
 	"xenmanager/backend"
 	"xenmanager/commands"
 	"xenmanager/shell"
+	"xenmanager/shell/prompt"
 	"xenmanager/store"
 )
 
@@ -34,6 +35,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "xenmanager:", err)
 			os.Exit(1)
 		}
+	case "prompt":
+		// Hidden: the front-end of an interactive session, started by the
+		// manager on the session's pty.
+		os.Exit(prompt.Main())
 	case "reference":
 		// Hidden: writes docs/reference.md (make docs).
 		fmt.Print(commands.Reference(commands.Default))
@@ -128,8 +133,12 @@ func serve(args []string) error {
 
 	go mgr.Watch(ctx, *heartbeat)
 
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find my own binary for the interactive front-end: %w", err)
+	}
 	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
-		Backend: mgr, Registry: commands.Default, Logger: log})
+		Backend: mgr, Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"}})
 	if err != nil {
 		return err
 	}
