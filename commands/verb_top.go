@@ -86,7 +86,7 @@ func topLines(s backend.TopSnapshot, width, height int) []string {
 	out = append(out, "", fmt.Sprintf("%-24s %-16s %-9s %6s %8s %6s %9s %s", "VM", "SERVER", "STATE", "CPU%", "MEM MiB", "LOAD1", "UPTIME", "IP"))
 	for _, v := range s.VMs {
 		out = append(out, fmt.Sprintf("%-24s %-16s %-9s %6.1f %8d %6.2f %9s %s", clip(v.Name, 24), clip(v.Server, 16), v.Status,
-			v.CPUPercent, v.MemoryMiB, v.Load1, (time.Duration(v.UptimeS) * time.Second).String(), v.IP))
+			v.CPUPercent, v.MemoryMiB, v.Load1, (time.Duration(v.UptimeS)*time.Second).String(), v.IP))
 	}
 	if height > 0 && len(out) > height {
 		out = out[:height]

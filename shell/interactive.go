@@ -2,12 +2,12 @@ package shell
 
 import (
 	"context"
-	"strings"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -295,4 +295,3 @@ func (t *protoTerminal) Size() (int, int) {
 	}
 	return int(ws.Cols), int(ws.Rows)
 }
-
