@@ -322,7 +322,15 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 		case <-grace.C:
 			return nil, nil, false
 		case <-ctx.Done():
-			return nil, nil, false
+			// Interrupted (Ctrl-C) or the client left: the handler ends soon
+			// after its context, naming the job that goes on; wait for that.
+			select {
+			case o := <-done:
+				s.settings = *x.Settings
+				return o.res, o.err, true
+			case <-time.After(2 * time.Second):
+				return nil, nil, false
+			}
 		}
 	}
 }

@@ -11,10 +11,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	goprompt "github.com/c-bata/go-prompt"
@@ -110,8 +108,12 @@ func (fe *frontEnd) complete(d goprompt.Document) []goprompt.Suggest {
 	return out
 }
 
-// execute runs one line in the manager and draws its output. Ctrl-C while
-// it runs asks the manager to stop waiting (the job goes on).
+// execute runs one line in the manager and draws its output. Keys typed
+// meanwhile are read here: Ctrl-C asks the manager to stop waiting (the job
+// goes on), other keys wait for the next prompt, and while the manager asks
+// for raw mode (top, console) every key goes to it. go-prompt leaves the
+// terminal raw during the executor (its saved termios is the raw one), so a
+// Ctrl-C never becomes SIGINT here: it arrives as a byte.
 func (fe *frontEnd) execute(line string) {
 	if strings.TrimSpace(line) == "" {
 		return
@@ -120,30 +122,11 @@ func (fe *frontEnd) execute(line string) {
 	if ws := fe.parser.GetWinSize(); ws != nil && ws.Col > 0 {
 		width = int(ws.Col)
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	stopSigs := make(chan struct{})
-	defer close(stopSigs)
-	go func() {
-		for {
-			select {
-			case <-sigs:
-				fe.conn.Send(termproto.Msg{Op: termproto.OpInterrupt})
-			case <-stopSigs:
-				return
-			}
-		}
-	}()
 	if err := fe.conn.Send(termproto.Msg{Op: termproto.OpRun, Line: line, Width: width}); err != nil {
 		return
 	}
-	var raw *rawInput
-	defer func() {
-		if raw != nil {
-			raw.stop()
-		}
-	}()
+	in := fe.watchKeys()
+	defer in.stop()
 	progress := false
 	for {
 		m := fe.recv()
@@ -158,12 +141,7 @@ func (fe *frontEnd) execute(line string) {
 			io.WriteString(fe.out, "\r\033[K"+m.Data)
 			progress = m.Data != ""
 		case termproto.OpRaw:
-			if m.On && raw == nil {
-				raw = fe.startRaw()
-			} else if !m.On && raw != nil {
-				raw.stop()
-				raw = nil
-			}
+			in.setRaw(m.On)
 		case termproto.OpDone:
 			if progress {
 				io.WriteString(fe.out, "\r\033[K")
@@ -174,41 +152,67 @@ func (fe *frontEnd) execute(line string) {
 	}
 }
 
-// rawInput forwards keys while the manager asks for raw mode (top,
-// console): the terminal goes raw through go-prompt's own parser, which
-// reads without blocking, so that stopping never loses a key to a pending
-// read.
-type rawInput struct {
+// keyWatcher reads the terminal while a command runs.
+type keyWatcher struct {
 	fe   *frontEnd
 	quit chan struct{}
 	done sync.WaitGroup
+
+	mu        sync.Mutex // guards raw and typeAhead
+	raw       bool
+	typeAhead []byte
 }
 
-func (fe *frontEnd) startRaw() *rawInput {
-	r := &rawInput{fe: fe, quit: make(chan struct{})}
-	fe.parser.Setup()
-	r.done.Add(1)
+func (fe *frontEnd) watchKeys() *keyWatcher {
+	w := &keyWatcher{fe: fe, quit: make(chan struct{})}
+	fe.parser.Setup() // non-blocking reads
+	w.done.Add(1)
 	go func() {
-		defer r.done.Done()
+		defer w.done.Done()
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
-			case <-r.quit:
+			case <-w.quit:
 				return
 			case <-tick.C:
 			}
 			b, err := fe.parser.ConsoleParser.Read()
-			if err == nil && len(b) > 0 {
+			if err != nil || len(b) == 0 {
+				continue
+			}
+			w.mu.Lock()
+			raw := w.raw
+			if !raw {
+				for _, c := range b {
+					if c == 0x03 {
+						fe.conn.Send(termproto.Msg{Op: termproto.OpInterrupt})
+					} else {
+						w.typeAhead = append(w.typeAhead, c)
+					}
+				}
+			}
+			w.mu.Unlock()
+			if raw {
 				fe.conn.Send(termproto.Msg{Op: termproto.OpIn, Data: string(b)})
 			}
 		}
 	}()
-	return r
+	return w
 }
 
-func (r *rawInput) stop() {
-	close(r.quit)
-	r.done.Wait()
-	r.fe.parser.TearDown()
+func (w *keyWatcher) setRaw(on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.raw = on
+}
+
+// stop ends the watch and hands the keys typed ahead to the prompt.
+func (w *keyWatcher) stop() {
+	close(w.quit)
+	w.done.Wait()
+	w.fe.parser.TearDown()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fe.parser.pending = append(w.fe.parser.pending, w.typeAhead...)
 }
