@@ -353,3 +353,40 @@ func processExists(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
 }
+
+// top redraws until q; console attaches to the guest's serial console until
+// Ctrl-].
+func TestTmuxTopAndConsole(t *testing.T) {
+	needTools(t)
+	x := newTmux(t)
+	dir := t.TempDir()
+	m := startManager(t, filepath.Join(dir, "data"), 2)
+	if out, st := m.ssh("", false, "create Vm name=guest1 repository=demo-repo memory=256 cpuCount=2; start Vm name=guest1"); st != 0 {
+		t.Fatalf("setup: %d\n%s", st, out)
+	}
+	// Outside a PTY, top prints one snapshot.
+	if out, st := m.ssh("", false, "top"); st != 0 || !strings.Contains(out, "guest1") || !strings.Contains(out, "SERVER") {
+		t.Fatalf("top without a PTY: exit %d\n%s", st, out)
+	}
+	x.sshSession(m, "c", 120, 30, filepath.Join(dir, "sc"))
+	x.waitText("c", "OVM>")
+	x.typeText("c", "top")
+	x.keys("c", "Enter")
+	x.waitFor("c", "top's view", func(s string) bool {
+		return strings.Contains(s, "xenmanager top") && strings.Contains(s, "guest1") && strings.Contains(s, "(q to quit)")
+	})
+	x.typeText("c", "q")
+	x.waitFor("c", "the prompt after top", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
+
+	x.typeText("c", "console Vm name=guest1")
+	x.keys("c", "Enter")
+	x.waitText("c", "login:")
+	x.typeText("c", "root")
+	x.keys("c", "Enter")
+	x.waitFor("c", "the guest's echo", func(s string) bool { return strings.Count(s, "root") >= 1 })
+	x.keys("c", "C-]")
+	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
+	if out, st := m.ssh("", false, "console Vm name=guest1"); st != 1 || !strings.Contains(out, "needs an interactive session") {
+		t.Fatalf("console without a PTY: exit %d\n%s", st, out)
+	}
+}
