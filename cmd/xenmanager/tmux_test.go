@@ -390,3 +390,40 @@ func TestTmuxTopAndConsole(t *testing.T) {
 		t.Fatalf("console without a PTY: exit %d\n%s", st, out)
 	}
 }
+
+// The plain line editor, on request: Tab completes the common prefix, a
+// second Tab lists the choices.
+func TestTmuxSimpleEditor(t *testing.T) {
+	needTools(t)
+	x := newTmux(t)
+	dir := t.TempDir()
+	m := startManager(t, filepath.Join(dir, "data"), 0)
+	if out, st := m.ssh("", false, "set lineEditor=simple"); st != 0 {
+		t.Fatalf("set lineEditor: %d\n%s", st, out)
+	}
+	x.sshSession(m, "e", 100, 30, filepath.Join(dir, "se"))
+	x.waitText("e", "OVM>")
+	if n := len(childrenOf(t, m.cmd.Process.Pid)); n != 0 {
+		t.Fatalf("the simple editor started %d front-end processes", n)
+	}
+	x.typeText("e", "showv")
+	x.keys("e", "Tab")
+	x.waitText("e", "OVM> showversion")
+	x.keys("e", "Enter")
+	x.waitText("e", "Agent API Version")
+	x.typeText("e", "st")
+	x.keys("e", "Tab")
+	x.keys("e", "Tab")
+	x.waitFor("e", "start and stop listed", func(s string) bool {
+		return regexp.MustCompile(`(?m)^\s+start\s`).MatchString(s) && regexp.MustCompile(`(?m)^\s+stop\s`).MatchString(s)
+	})
+	x.keys("e", "C-u")
+	x.typeText("e", "set lineEditor=prompt")
+	x.keys("e", "Enter")
+	x.waitText("e", "Status: Success")
+	x.typeText("e", "exit")
+	x.keys("e", "Enter")
+	if st := waitFile(t, filepath.Join(dir, "se")); st != "0" {
+		t.Fatalf("exit status %s", st)
+	}
+}
