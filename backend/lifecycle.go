@@ -161,10 +161,12 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 		}
 		if err == nil {
 			m.log.Info("vm "+verb, "vm", v.Name, "server", cand.server.Name)
+			m.capacity.adjust(cand.server.ID, -v.MemoryMiB)
 			return m.setVMState(ctx, v.ID, cand.server.ID, VMRunning)
 		}
 		lastErr = agentError(verb+" Vm "+v.Name, cand.server.Name, err)
 		if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultInsufficientResources {
+			m.capacity.forget(cand.server.ID)
 			continue // the server filled up since we asked; try the next
 		}
 		return lastErr
@@ -210,6 +212,7 @@ func (m *Manager) stopDomain(ctx context.Context, v store.VM, force bool) error 
 		// The domain is already gone (it shut itself down): record that.
 		m.log.Warn("vm was not running on its server; recording it stopped", "vm", v.Name, "server", s.Name)
 	}
+	m.capacity.adjust(s.ID, v.MemoryMiB)
 	return m.setVMState(ctx, v.ID, "", VMStopped)
 }
 
@@ -267,6 +270,7 @@ func (m *Manager) SuspendVM(ctx context.Context, ref Ref) (VM, error) {
 		if err := c.SaveVM(ctx, v.RepoID, v.ID, false); err != nil {
 			return agentError("suspend Vm "+v.Name, s.Name, err)
 		}
+		m.capacity.adjust(s.ID, v.MemoryMiB)
 		return m.setVMState(ctx, v.ID, "", VMSuspended)
 	})
 }

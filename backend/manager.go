@@ -52,6 +52,7 @@ type Manager struct {
 
 	placeMu  sync.Mutex // serialises placement decisions
 	reserved reservations
+	capacity capacity
 
 	hb heartbeats
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"xenmanager/backend/agentclient"
 	"xenmanager/store"
@@ -98,6 +99,10 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), e
 		}
 		return nil, nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", pool.Name, v.Name, why)
 	}
+	placed, err := m.st.Read().CountVMsByServer(ctx, v.PoolID)
+	if err != nil {
+		return nil, nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex // guards all and problems
@@ -112,19 +117,14 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hw, err := c.DiscoverHardware(ctx)
-			n, cerr := m.st.Read().Count(ctx, "vms", "server_id", s.ID)
+			free, threads, err := m.capacity.get(ctx, s.ID, c)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				problems = append(problems, agentError("ask free memory", s.Name, err).Msg)
 				return
 			}
-			if cerr != nil {
-				problems = append(problems, "count VMs on "+s.Name+": "+cerr.Error())
-				return
-			}
-			all = append(all, candidate{server: s, client: c, freeMiB: hw.FreeMemoryMiB, threads: hw.Threads(), placed: n})
+			all = append(all, candidate{server: s, client: c, freeMiB: free, threads: threads, placed: placed[s.ID]})
 		}()
 	}
 	wg.Wait()
@@ -170,4 +170,81 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), e
 	m.reserved.add(first, v.MemoryMiB)
 	var once sync.Once
 	return fits, func() { once.Do(func() { m.reserved.add(first, -v.MemoryMiB) }) }, nil
+}
+
+// capacityTTL is how long a server's free memory, as last read from its
+// agent and adjusted for the manager's own starts and stops, is trusted:
+// a batch of starts then asks each server once, not before every start,
+// while changes made outside the manager are seen within seconds.
+const capacityTTL = 2 * time.Second
+
+// capacity caches each server's free memory and threads.
+type capacity struct {
+	mu       sync.Mutex // guards byServer
+	byServer map[string]*capEntry
+}
+
+type capEntry struct {
+	free, threads int64
+	at            time.Time
+	ready         chan struct{} // closed when the read in flight ends
+	err           error
+}
+
+// get returns the server's free memory and threads, reading them from the
+// agent when the cached ones are older than capacityTTL; concurrent callers
+// share one read.
+func (cp *capacity) get(ctx context.Context, serverID string, c *agentclient.Client) (free, threads int64, err error) {
+	cp.mu.Lock()
+	if cp.byServer == nil {
+		cp.byServer = map[string]*capEntry{}
+	}
+	e := cp.byServer[serverID]
+	if e != nil && e.ready != nil {
+		ready := e.ready
+		cp.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+		cp.mu.Lock()
+		e = cp.byServer[serverID]
+	}
+	if e != nil && e.ready == nil && e.err == nil && time.Since(e.at) < capacityTTL {
+		free, threads = e.free, e.threads
+		cp.mu.Unlock()
+		return free, threads, nil
+	}
+	e = &capEntry{ready: make(chan struct{})}
+	cp.byServer[serverID] = e
+	cp.mu.Unlock()
+
+	hw, err := c.DiscoverHardware(ctx)
+	cp.mu.Lock()
+	e.free, e.threads, e.err, e.at = hw.FreeMemoryMiB, hw.Threads(), err, time.Now()
+	close(e.ready)
+	e.ready = nil
+	cp.mu.Unlock()
+	return e.free, e.threads, err
+}
+
+// adjust applies a change the manager made itself (a start takes memory, a
+// stop gives it back) to the cached free memory.
+func (cp *capacity) adjust(serverID string, deltaMiB int64) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if e := cp.byServer[serverID]; e != nil && e.ready == nil {
+		e.free += deltaMiB
+	}
+}
+
+// forget drops what is cached for a server (its agent refused a start for
+// lack of room: the cache was wrong).
+func (cp *capacity) forget(serverID string) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if e := cp.byServer[serverID]; e != nil && e.ready == nil {
+		delete(cp.byServer, serverID)
+	}
 }

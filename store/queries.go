@@ -542,3 +542,22 @@ func (q *Queries) History(ctx context.Context, user string, limit int) ([]string
 	}
 	return out, translate(rows.Err())
 }
+
+// CountVMsByServer returns how many VMs of the pool each server holds.
+func (q *Queries) CountVMsByServer(ctx context.Context, poolID string) (map[string]int, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT server_id, COUNT(*) FROM vms WHERE pool_id = $1 AND server_id IS NOT NULL GROUP BY server_id`, poolID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, translate(rows.Err())
+}
