@@ -59,6 +59,11 @@ func (r *reservations) get(serverID string) int64 {
 // not in maintenance (the VM's preferred servers when it has any), ties to
 // the fewest VMs; CURRENT_SERVER insists on the server it ran on last.
 func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), error) {
+	return m.placeExcept(ctx, v, "")
+}
+
+// placeExcept is place without the server except (a migration's source).
+func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([]candidate, func(), error) {
 	servers, err := m.st.Read().ServersInPool(ctx, v.PoolID)
 	if err != nil {
 		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
@@ -76,6 +81,7 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), e
 	var skipped []string
 	for _, s := range servers {
 		switch {
+		case s.ID == except:
 		case s.Status != ServerRunning:
 			skipped = append(skipped, s.Name+" is "+s.Status)
 		case s.Maintenance:

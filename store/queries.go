@@ -561,3 +561,9 @@ func (q *Queries) CountVMsByServer(ctx context.Context, poolID string) (map[stri
 	}
 	return out, translate(rows.Err())
 }
+
+// SetVMLastServer records where a stopped VM should start under
+// CURRENT_SERVER (a cold migration).
+func (q *Queries) SetVMLastServer(ctx context.Context, id, serverID string) error {
+	return expectOne(q.db.ExecContext(ctx, `UPDATE vms SET last_server_id = $1 WHERE id = $2`, serverID, id))
+}
