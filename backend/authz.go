@@ -16,11 +16,31 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 // the demo fleet, reconciliation).
 var system = Actor{User: "system", Role: RoleAdministrator}
 
+// AsSystem returns a context whose operations run as the manager itself,
+// with every right: for start-up work such as the demo fleet.
+func AsSystem(ctx context.Context) context.Context { return WithActor(ctx, system) }
+
+// nobody is who runs an operation whose context names no actor: a caller
+// that forgot WithActor gets no rights rather than every right.
+var nobody = Actor{User: "(no user)", Role: ""}
+
 func actorFrom(ctx context.Context) Actor {
 	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
 		return a
 	}
-	return system
+	return nobody
+}
+
+// CurrentActor reads the user again (their role may have changed, or they
+// may have been deleted, since the session logged in) and returns the actor
+// to run the next command as; a deleted user is refused.
+func (m *Manager) CurrentActor(ctx context.Context, a Actor) (Actor, error) {
+	u, err := m.st.Read().UserByName(ctx, a.User)
+	if err != nil {
+		return Actor{}, errorf(KindPermission, "user %s no longer exists", a.User)
+	}
+	a.Role = u.Role
+	return a, nil
 }
 
 // Permission is what an operation needs.

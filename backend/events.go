@@ -31,21 +31,39 @@ func (m *Manager) event(ctx context.Context, severity, kind, objType, objID, obj
 // Events returns the newest events first; unacknowledged ones only when
 // unackedOnly.
 func (m *Manager) Events(ctx context.Context, unackedOnly bool, limit int) ([]Event, error) {
+	sc, err := m.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := m.st.Read().Events(ctx, unackedOnly, limit)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read events", Cause: err}
 	}
-	out := make([]Event, len(rows))
-	for i, r := range rows {
-		out[i] = Event{ID: r.ID, Severity: r.Severity, Kind: r.Kind, ObjectType: r.ObjectType, ObjectID: r.ObjectID,
-			Name: r.ObjectName, Description: r.Description, Acknowledged: r.Acknowledged, CreatedAt: r.CreatedAt}
+	out := make([]Event, 0, len(rows))
+	for _, r := range rows {
+		if !sc.sees(r.PoolID) {
+			continue // events of other pools, and manager-wide ones, are for administrators
+		}
+		out = append(out, Event{ID: r.ID, Severity: r.Severity, Kind: r.Kind, ObjectType: r.ObjectType, ObjectID: r.ObjectID,
+			Name: r.ObjectName, Description: r.Description, Acknowledged: r.Acknowledged, CreatedAt: r.CreatedAt})
 	}
 	return out, nil
 }
 
-// AckEvent acknowledges an event.
+// AckEvent acknowledges an event of a pool the actor sees (Operators and
+// Administrators).
 func (m *Manager) AckEvent(ctx context.Context, id string) error {
-	err := m.st.Write(ctx, func(q *store.Queries) error { return q.AckEvent(ctx, id) })
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return err
+	}
+	sc, err := m.scope(ctx)
+	if err != nil {
+		return err
+	}
+	if e, err := m.st.Read().Event(ctx, id); err == nil && !sc.sees(e.PoolID) {
+		return errorf(KindNotFound, "Event id=%s not found", id)
+	}
+	err = m.st.Write(ctx, func(q *store.Queries) error { return q.AckEvent(ctx, id) })
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(KindNotFound, "Event id=%s not found", id)
 	}

@@ -112,7 +112,18 @@ func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int
 	if typ != "Vm" {
 		states = nil
 	}
-	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit, states)
+	sc, err := m.scope(ctx)
+	if err != nil {
+		return nil
+	}
+	var pools []string // nil: every pool
+	if !sc.all {
+		pools = []string{}
+		for id := range sc.pools {
+			pools = append(pools, id)
+		}
+	}
+	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit, states, pools)
 	if err != nil {
 		m.log.Warn("completion: read names", "type", typ, "err", err)
 		return nil

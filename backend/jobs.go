@@ -98,11 +98,12 @@ type runningJob struct {
 // ctx, so that a client going away never leaves an operation half-done.
 // job waits for op and returns its result; if ctx ends first it returns
 // an error of KindStillRunning naming the job, which goes on.
-func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+func (m *Manager) job(ctx context.Context, actor Actor, poolID, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
 	id := NewID(TypeJob)
 	objs := append([]string(nil), objects...)
 	sort.Strings(objs)
-	row := store.Job{ID: id, Summary: summary, User: actor.User, Objects: strings.Join(objs, " "), Status: JobRunning, CreatedAt: time.Now()}
+	row := store.Job{ID: id, Summary: summary, User: actor.User, Objects: strings.Join(objs, " "), Status: JobRunning,
+		PoolID: poolID, CreatedAt: time.Now()}
 	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) }); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: err}
 	}
@@ -116,7 +117,7 @@ func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects 
 	m.running[id] = rj
 	m.jobsMu.Unlock()
 	finish := func(value any, err error, aborted bool) {
-		m.endJob(id, summary, value, err, aborted)
+		m.endJob(id, poolID, summary, value, err, aborted)
 		m.jobsMu.Lock()
 		delete(m.running, id)
 		m.jobsMu.Unlock()
@@ -137,7 +138,7 @@ func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects 
 	run := func() {
 		unlock, err := m.lockAll(lockCtx, objs, holder{jobID: id, summary: summary, since: time.Now()})
 		if err != nil {
-			finish(nil, err, false)
+			finish(nil, err, jctx.Err() != nil)
 			opErr = err
 			return
 		}
@@ -150,10 +151,24 @@ func (m *Manager) job(ctx context.Context, actor Actor, summary string, objects 
 		return nil, &Error{Kind: KindStillRunning, JobID: id, Msg: fmt.Sprintf("job %s (%s) started", id, summary)}
 	}
 	// Synchronous: take the locks here, so that a lock that cannot be had
-	// fails the command, then run detached and wait.
-	unlock, err := m.lockAll(ctx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+	// fails the command, then run detached and wait. The wait ends with the
+	// caller's context or an abort, whichever comes first.
+	waitCtx, stopWait := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-jctx.Done():
+			stopWait()
+		case <-waitCtx.Done():
+		}
+	}()
+	unlock, err := m.lockAll(waitCtx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+	stopWait()
 	if err != nil {
-		finish(nil, err, false)
+		aborted := jctx.Err() != nil
+		if aborted {
+			err = errorf(KindConflict, "job %s was aborted while it waited for its locks", id)
+		}
+		finish(nil, err, aborted)
 		return nil, err
 	}
 	go func() {
@@ -210,7 +225,7 @@ func JobIDOf(err error) string {
 }
 
 // endJob records a job's outcome, and an event when it failed.
-func (m *Manager) endJob(id, summary string, value any, err error, aborted bool) {
+func (m *Manager) endJob(id, poolID, summary string, value any, err error, aborted bool) {
 	ctx := context.Background()
 	status, result, errText := JobSuccess, "", ""
 	if s, ok := value.(fmt.Stringer); ok && value != nil {
@@ -227,27 +242,44 @@ func (m *Manager) endJob(id, summary string, value any, err error, aborted bool)
 		m.log.Error("record job outcome", "job", id, "err", werr)
 	}
 	if status == JobFailure {
-		m.event(ctx, "Error", "JobFailed", "Job", id, summary, "", fmt.Sprintf("job %s failed: %s", summary, errText))
+		m.event(ctx, "Error", "JobFailed", "Job", id, summary, poolID, fmt.Sprintf("job %s failed: %s", summary, errText))
 	}
 }
 
-// Jobs lists the newest jobs first (at most limit).
+// seesJob reports whether the actor may see a job: their own, or one in
+// a pool they see (administrators see all).
+func seesJob(sc scope, a Actor, r store.Job) bool {
+	return sc.all || r.User == a.User || (r.PoolID != "" && sc.pools[r.PoolID])
+}
+
+// Jobs lists the newest jobs the actor may see (at most limit).
 func (m *Manager) Jobs(ctx context.Context, limit int) ([]Job, error) {
+	sc, err := m.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := m.st.Read().Jobs(ctx, limit)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read jobs", Cause: err}
 	}
-	out := make([]Job, len(rows))
-	for i, r := range rows {
-		out[i] = jobView(r)
+	a := actorFrom(ctx)
+	out := make([]Job, 0, len(rows))
+	for _, r := range rows {
+		if seesJob(sc, a, r) {
+			out = append(out, jobView(r))
+		}
 	}
 	return out, nil
 }
 
-// Job returns one job.
+// Job returns one job the actor may see.
 func (m *Manager) Job(ctx context.Context, id string) (Job, error) {
+	sc, err := m.scope(ctx)
+	if err != nil {
+		return Job{}, err
+	}
 	r, err := m.st.Read().Job(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !seesJob(sc, actorFrom(ctx), r) {
 		return Job{}, errorf(KindNotFound, "Job id=%s not found", id)
 	}
 	if err != nil {
@@ -267,6 +299,9 @@ func jobView(r store.Job) Job {
 
 // WaitJob waits until the job ends or ctx does, and returns it as it is then.
 func (m *Manager) WaitJob(ctx context.Context, id string) (Job, error) {
+	if _, err := m.Job(ctx, id); err != nil {
+		return Job{}, err
+	}
 	m.jobsMu.Lock()
 	rj, ok := m.running[id]
 	m.jobsMu.Unlock()
@@ -284,6 +319,12 @@ func (m *Manager) WaitJob(ctx context.Context, id string) (Job, error) {
 // carried to its end, so that its outcome is known and recorded); the job
 // ends Aborted, or Success if it had nothing left to do.
 func (m *Manager) AbortJob(ctx context.Context, id string) (Job, error) {
+	if _, err := m.Job(ctx, id); err != nil {
+		return Job{}, err
+	}
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return Job{}, err
+	}
 	m.jobsMu.Lock()
 	rj, ok := m.running[id]
 	m.jobsMu.Unlock()

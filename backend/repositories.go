@@ -39,7 +39,7 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Repository{}, err
 	}
-	return jobValue[Repository](m.job(ctx, actorFrom(ctx), "create Repository "+req.Name, []string{"pool:" + p.ID},
+	return jobValue[Repository](m.job(ctx, actorFrom(ctx), p.ID, "create Repository "+req.Name, []string{"pool:" + p.ID},
 		func(ctx context.Context, j *jobRun) (any, error) { return m.createRepository(ctx, req, p, loc) }))
 }
 

@@ -36,7 +36,7 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
@@ -106,7 +106,7 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), fmt.Sprintf("remove Server %s from ServerPool %s", s.Name, p.Name),
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("remove Server %s from ServerPool %s", s.Name, p.Name),
 		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 			cur, err := m.st.Read().Server(ctx, s.ID)
 			if err != nil {
@@ -187,7 +187,7 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), verb+" Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, verb+" Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
@@ -308,7 +308,7 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 	if err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), "delete Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "delete Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
@@ -340,7 +340,7 @@ func (m *Manager) DeleteServerPool(ctx context.Context, ref Ref) (ServerPool, er
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return ServerPool{}, err
 	}
-	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), "delete ServerPool "+p.Name, []string{"pool:" + p.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), p.ID, "delete ServerPool "+p.Name, []string{"pool:" + p.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		view, err := m.ServerPool(ctx, Ref{ID: p.ID})
 		if err != nil {
 			return nil, err
@@ -371,7 +371,7 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Repository{}, err
 	}
-	return jobValue[Repository](m.job(ctx, actorFrom(ctx), "delete Repository "+r.Name, []string{"pool:" + r.PoolID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Repository](m.job(ctx, actorFrom(ctx), r.PoolID, "delete Repository "+r.Name, []string{"pool:" + r.PoolID}, func(ctx context.Context, j *jobRun) (any, error) {
 		view, err := m.Repository(ctx, Ref{ID: r.ID})
 		if err != nil {
 			return nil, err

@@ -45,7 +45,7 @@ func (m *Manager) DiscoverServer(ctx context.Context, req DiscoverRequest) (Serv
 		return Server{}, err
 	}
 	where := net.JoinHostPort(req.Address, strconv.Itoa(req.Port))
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), "discoverServer "+where, []string{"discover:" + where},
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "discoverServer "+where, []string{"discover:" + where},
 		func(ctx context.Context, j *jobRun) (any, error) { return m.discoverServer(ctx, req, where) }))
 }
 
@@ -164,7 +164,7 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 	}
 	// The pool lock keeps a concurrent create Repository from missing this
 	// server (it lists the pool's servers under the same lock).
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
 		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 			return m.addServerToPool(ctx, s.ID, p)
 		}))

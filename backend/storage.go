@@ -200,7 +200,7 @@ func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, 
 	}
 	d := store.VirtualDisk{ID: NewID(TypeVirtualDisk), Name: name, RepoID: r.ID, SizeMiB: sizeMiB, Sparse: sparse,
 		Description: description, CreatedAt: time.Now()}
-	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), r.PoolID, "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
 		srv, c, err := m.poolServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to create the disk through")
@@ -277,7 +277,7 @@ func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, 
 		return VirtualDisk{}, err
 	}
 	view := m.diskView(ctx, d)
-	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), m.diskKind().poolOf(d), "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		if mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID); err == nil {
 			vm, _ := m.st.Read().VM(ctx, mp.VMID)
 			return nil, errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d); remove it from the VM first", d.Name, vm.Name, mp.Slot)

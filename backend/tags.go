@@ -80,9 +80,10 @@ func (m *Manager) tagView(ctx context.Context, t store.Tag) Tag {
 	return Tag{ID: t.ID, Name: t.Name, Description: t.Description, Objects: n, CreatedAt: t.CreatedAt}
 }
 
-// DeleteTag removes a tag from every object and deletes it.
+// DeleteTag removes a tag from every object, in every pool, and deletes it
+// (administrators: it reaches pools others do not see).
 func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
-	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+	if err := m.authorize(ctx, PermManage); err != nil {
 		return Tag{}, err
 	}
 	t, err := m.findTag(ctx, ref)

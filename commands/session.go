@@ -221,6 +221,18 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		return ParseFailed
 	}
 	cmd := p.Cmd
+	// The user's role may have changed, or the user been deleted, since the
+	// session logged in: every command runs with the role the user has now.
+	if s.backend != nil {
+		cur, err := s.backend.CurrentActor(ctx, s.actor)
+		if err != nil {
+			rep.Code, rep.Msg = describeError(err)
+			s.write(rep)
+			s.exited = true
+			return Denied
+		}
+		s.actor = cur
+	}
 	if cmd.Help {
 		rep.Result = &Result{Text: helpFor(s.reg, cmd)}
 		s.write(rep)

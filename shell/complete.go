@@ -18,6 +18,7 @@ type tabCompleter struct {
 	reg     *commands.Registry
 	backend *backend.Manager
 	term    *term.Terminal
+	actor   backend.Actor
 	lastTab string // the line at the previous Tab that added nothing
 }
 
@@ -27,7 +28,7 @@ func (c *tabCompleter) callback(line string, pos int, key rune) (string, int, bo
 		return "", 0, false
 	}
 	names := func(q commands.NameQuery) []string {
-		return c.backend.ObjectNames(c.ctx, q.Type, q.Prefix, q.Limit, q.States)
+		return c.backend.ObjectNames(backend.WithActor(c.ctx, c.actor), q.Type, q.Prefix, q.Limit, q.States)
 	}
 	start, sugs := c.reg.Complete(line[:pos], names)
 	if len(sugs) == 0 {

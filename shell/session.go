@@ -150,7 +150,7 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 			}
 		}
 	}()
-	tab := &tabCompleter{ctx: sess.Context(), reg: s.cfg.Registry, backend: s.cfg.Backend, term: t}
+	tab := &tabCompleter{ctx: sess.Context(), reg: s.cfg.Registry, backend: s.cfg.Backend, term: t, actor: actor}
 	t.AutoCompleteCallback = tab.callback
 	cs := commands.NewSession(sess.Context(), s.cfg.Registry, s.cfg.Backend, actor, t, commands.Options{Interactive: true, Log: s.log})
 	for !cs.Exited() {

@@ -5,12 +5,12 @@ import (
 	"time"
 )
 
-const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0)`
+const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id`
 
 func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var created, ended int64
-	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended)
+	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID)
 	j.CreatedAt = time.UnixMilli(created).UTC()
 	if ended != 0 {
 		j.EndedAt = time.UnixMilli(ended).UTC()
@@ -21,9 +21,9 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 // InsertJob records a job before it does anything: its intent.
 func (q *Queries) InsertJob(ctx context.Context, j Job) error {
 	_, err := q.db.ExecContext(ctx, `
-		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli())
+		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID)
 	return translate(err)
 }
 

@@ -328,10 +328,11 @@ func (q *Queries) SetUserSetting(ctx context.Context, userName, key, value strin
 }
 
 // NamesWithPrefix returns up to limit distinct names of objects in table
-// (vms, servers, server_pools, repositories) starting with prefix, in order.
+// (vms, servers, server_pools, repositories) starting with prefix, in order;
+// statuses (VMs) and pools, when not nil, narrow them.
 // It is a range scan on the name, so it stays fast on large tables that have
 // an index on name.
-func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int, statuses []string) ([]string, error) {
+func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int, statuses, pools []string) ([]string, error) {
 	switch table {
 	case "vms", "servers", "server_pools", "repositories":
 	default:
@@ -348,6 +349,19 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 			}
 			args = append(args, st)
 			query += fmt.Sprintf("$%d", len(args))
+		}
+		query += `)`
+	}
+	if pools != nil {
+		// Only objects of these pools (none when empty).
+		col := "pool_id"
+		if table == "server_pools" {
+			col = "id"
+		}
+		query += ` AND ` + col + ` IN (NULL`
+		for _, p := range pools {
+			args = append(args, p)
+			query += fmt.Sprintf(", $%d", len(args))
 		}
 		query += `)`
 	}

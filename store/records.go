@@ -91,6 +91,7 @@ type Job struct {
 	Summary   string
 	User      string
 	Objects   string // space-separated ids the job locks
+	PoolID    string // the pool it acts in; "" for manager-wide jobs
 	Status    string
 	Progress  int
 	Message   string

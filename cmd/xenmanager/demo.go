@@ -42,6 +42,7 @@ func (f *demoFleet) stop() {
 // identities and certificates do not), and makes sure pool demo-pool holds
 // them and a shared repository.
 func startDemo(ctx context.Context, mgr *backend.Manager, data string, n int, log *slog.Logger) (*demoFleet, error) {
+	ctx = backend.AsSystem(ctx) // the manager sets its own demo up
 	root := filepath.Join(data, "demo")
 	fleet := &demoFleet{}
 	var servers []backend.Server
