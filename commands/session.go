@@ -355,6 +355,7 @@ func (s *Session) drawProgress(ctx context.Context, ids []string) {
 	}
 	var pct, ended int
 	var label string
+	ctx = backend.WithActor(ctx, s.actor)
 	for _, id := range ids {
 		j, err := s.backend.Job(ctx, id)
 		if err != nil {
