@@ -1,13 +1,17 @@
 package shell
 
 import (
+	"context"
 	"crypto/ed25519"
+	"regexp"
 	"crypto/rand"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"xenmanager/backend"
 )
 
 // Roles and pools: a Viewer changes nothing, an Operator manages VMs but not
@@ -79,6 +83,36 @@ func TestRolesAndVisibility(t *testing.T) {
 	if st := prop(e.mustRun("show Vm name=web1"), "Status"); st != "Running" {
 		t.Fatalf("web1 is %s after the outsider's attempts", st)
 	}
+	// Jobs, events and completion names of pool1 are hidden from the outsider.
+	e.failCode("start Vm name=web1", "XM_0412E") // a failed job: an event of pool1
+	if out, _ := e.runAs("outsider", "outside-pw-1", "list Job; getEvents"); strings.Contains(out, "web1") || strings.Contains(out, "pool1") {
+		t.Errorf("the outsider sees pool1's jobs or events:\n%s", out)
+	}
+	jobID := regexp.MustCompile(`id:([0-9a-f]{32})  name:start Vm web1`).FindStringSubmatch(e.mustRun("list Job"))[1]
+	if out, st := e.runAs("outsider", "outside-pw-1", "show Job id="+jobID); st != 1 || !strings.Contains(out, "XM_0404E") {
+		t.Errorf("outsider show Job: exit %d\n%s", st, out)
+	}
+	if out, st := e.runAs("viewer", "viewer-pw-1", "abort Job id="+jobID); st != 3 || !strings.Contains(out, "XM_0403E") {
+		t.Errorf("viewer abort Job: exit %d\n%s", st, out)
+	}
+	if out, _ := e.runAs("viewer", "viewer-pw-1", "getEvents"); !strings.Contains(out, "JobFailed") {
+		t.Errorf("the viewer does not see their pool's events:\n%s", out)
+	}
+	outsider := backend.WithActor(context.Background(), backend.Actor{User: "outsider", Role: "Operator"})
+	if names := e.mgr.ObjectNames(outsider, "Vm", "web", 10, nil); len(names) != 0 {
+		t.Errorf("completion offers the outsider %v", names)
+	}
+	viewer := backend.WithActor(context.Background(), backend.Actor{User: "viewer", Role: "Viewer"})
+	if names := e.mgr.ObjectNames(viewer, "Vm", "web", 10, []string{"Stopped"}); len(names) != 1 || names[0] != "web2" {
+		t.Errorf("completion offers the viewer %v, want the stopped web2", names)
+	}
+	// A role taken away applies to the sessions that follow at once, and a
+	// deleted user's session ends.
+	e.mustRun("edit User name=op role=Viewer")
+	if out, st := e.runAs("op", "op-secret-2", "stop Vm name=web1"); st != 3 {
+		t.Errorf("demoted operator: exit %d\n%s", st, out)
+	}
+	e.mustRun("edit User name=op role=Operator")
 
 	// The audit log (administrators) holds who did what from where.
 	out := e.mustRun("set outputMode=Json; list AuditRecord limit=500")
