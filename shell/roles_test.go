@@ -3,9 +3,9 @@ package shell
 import (
 	"context"
 	"crypto/ed25519"
-	"regexp"
 	"crypto/rand"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
