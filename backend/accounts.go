@@ -111,6 +111,13 @@ func (m *Manager) EditUser(ctx context.Context, ref Ref, role, password *string)
 			return User{}, err
 		}
 	}
+	// Hash outside the transaction: bcrypt takes tens of milliseconds.
+	var newHash string
+	if password != nil {
+		if newHash, err = m.hashPassword(*password); err != nil {
+			return User{}, err
+		}
+	}
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		if role != nil {
 			if !ValidRole(*role) {
@@ -128,11 +135,7 @@ func (m *Manager) EditUser(ctx context.Context, ref Ref, role, password *string)
 			u.Role = *role
 		}
 		if password != nil {
-			hash, err := m.hashPassword(*password)
-			if err != nil {
-				return err
-			}
-			u.PasswordHash = hash
+			u.PasswordHash = newHash
 		}
 		return q.UpdateUser(ctx, u)
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -25,10 +26,17 @@ const (
 
 // heartbeats is what the watcher remembers per server between beats.
 type heartbeats struct {
-	mu     sync.Mutex // guards cursor and misses
-	cursor map[string]int64
-	misses map[string]int
+	mu      sync.Mutex // guards cursor, misses, pending and beats
+	cursor  map[string]int64
+	misses  map[string]int
+	pending map[string][]agentapi.Event // events a job's lock kept us from applying
+	beats   int
 }
+
+// reconcileEvery is how many heartbeats pass between full reconciliations
+// (list_vms on every server), which catch what events cannot: a start whose
+// answer was lost, an event that came while the manager was down.
+const reconcileEvery = 12
 
 // Watch asks every server for its events (get_events) at each interval,
 // until ctx ends: a server that misses heartbeatMisses beats in a row
@@ -42,6 +50,15 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	defer tick.Stop()
 	for {
 		m.Beat(ctx, interval)
+		m.hb.mu.Lock()
+		m.hb.beats++
+		full := m.hb.beats%reconcileEvery == 0
+		m.hb.mu.Unlock()
+		if full {
+			if _, err := m.Reconcile(ctx); err != nil {
+				m.log.Warn("periodic reconcile", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -81,7 +98,7 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 	}
 	m.hb.mu.Lock()
 	if m.hb.cursor == nil {
-		m.hb.cursor, m.hb.misses = map[string]int64{}, map[string]int{}
+		m.hb.cursor, m.hb.misses, m.hb.pending = map[string]int64{}, map[string]int{}, map[string][]agentapi.Event{}
 	}
 	cursor, known := m.hb.cursor[s.ID]
 	m.hb.mu.Unlock()
@@ -120,21 +137,26 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 		// manager watched was settled by Reconcile at start-up.
 		return
 	}
-	for _, e := range evs.Events {
-		m.agentEvent(ctx, s, e)
+	m.hb.mu.Lock()
+	events := append(m.hb.pending[s.ID], evs.Events...)
+	delete(m.hb.pending, s.ID)
+	m.hb.mu.Unlock()
+	for _, e := range events {
+		if !m.agentEvent(ctx, s, c, e) {
+			m.hb.mu.Lock()
+			m.hb.pending[s.ID] = append(m.hb.pending[s.ID], e)
+			m.hb.mu.Unlock()
+		}
 	}
 }
 
 // agentEvent applies one event an agent reported: a domain that stopped or
-// crashed on its own is recorded Stopped, unless a job holds the VM (the job
-// records the outcome itself).
-func (m *Manager) agentEvent(ctx context.Context, s store.Server, e agentapi.Event) {
+// crashed on its own is recorded Stopped, once the agent confirms it is gone
+// (an old event must not stop a VM started again since). It returns false
+// when a job holds the VM: the event is kept and tried at the next beat.
+func (m *Manager) agentEvent(ctx context.Context, s store.Server, c *agentclient.Client, e agentapi.Event) bool {
 	if e.VMUUID == "" {
-		return
-	}
-	v, err := m.st.Read().VM(ctx, e.VMUUID)
-	if err != nil || v.ServerID != s.ID {
-		return
+		return true
 	}
 	severity, kind, what := "Warning", "VmStoppedOutside", "shut itself down"
 	switch e.Kind {
@@ -142,26 +164,35 @@ func (m *Manager) agentEvent(ctx context.Context, s store.Server, e agentapi.Eve
 		severity, kind, what = "Error", "VmCrashed", "crashed"
 	case agentapi.EventVMShutdown:
 	default:
-		return
+		return true
 	}
-	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	v, err := m.st.Read().VM(ctx, e.VMUUID)
+	if err != nil || v.ServerID != s.ID {
+		return true
+	}
+	lctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	unlock, err := m.locks.lock(lctx, v.ID)
 	cancel()
 	if err != nil {
-		return // a job holds it; the next heartbeat or the job settles it
+		return false
 	}
 	defer unlock()
 	if cur, err := m.st.Read().VM(ctx, v.ID); err != nil || cur.ServerID != s.ID {
-		return
+		return true
+	}
+	if running, known := m.domainRunning(ctx, c, v); !known || running {
+		return known // running again: a stale event; unknown: try later
 	}
 	if err := m.setVMState(ctx, v.ID, "", VMStopped); err != nil {
 		m.log.Error("record vm stopped outside the manager", "vm", v.Name, "err", err)
-		return
+		return true
 	}
+	m.capacity.adjust(s.ID, v.MemoryMiB)
 	desc := "Vm " + v.Name + " " + what + " on server " + s.Name
 	if e.Detail != "" {
 		desc += ": " + e.Detail
 	}
 	m.log.Warn(desc)
 	m.event(ctx, severity, kind, "Vm", v.ID, v.Name, v.PoolID, desc)
+	return true
 }

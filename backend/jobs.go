@@ -361,3 +361,17 @@ func (m *Manager) RecoverJobs(ctx context.Context) (int, error) {
 	}
 	return len(rows), nil
 }
+
+// JobsEnded counts how many of the jobs have ended, in one read: the
+// progress of a multi-object action.
+func (m *Manager) JobsEnded(ctx context.Context, ids []string) (int, error) {
+	m.jobsMu.Lock()
+	defer m.jobsMu.Unlock()
+	ended := 0
+	for _, id := range ids {
+		if _, running := m.running[id]; !running {
+			ended++
+		}
+	}
+	return ended, nil
+}

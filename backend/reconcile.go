@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"time"
 
 	"xenmanager/store"
 )
@@ -43,9 +44,16 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 			if live[v.ID] {
 				continue
 			}
-			unlock, err := m.locks.lock(ctx, v.ID)
+			// A job working on the VM settles it itself: skip it when busy,
+			// and check again under the lock.
+			unlock, err := m.tryLock(ctx, v.ID)
 			if err != nil {
-				return changed, err
+				continue
+			}
+			cur, err := m.st.Read().VM(ctx, v.ID)
+			if err != nil || cur.ServerID != s.ID {
+				unlock()
+				continue
 			}
 			err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, "", VMStopped) })
 			unlock()
@@ -71,19 +79,31 @@ func (m *Manager) adopt(ctx context.Context, s store.Server, vmID string) (int, 
 	if v.ServerID == s.ID {
 		return 0, nil
 	}
-	if v.ServerID != "" {
-		m.log.Error("reconcile: vm runs on two servers", "vm", v.Name, "recorded", v.ServerID, "also", s.Name)
-		return 0, nil
-	}
-	unlock, err := m.locks.lock(ctx, v.ID)
+	unlock, err := m.tryLock(ctx, v.ID)
 	if err != nil {
-		return 0, err
+		return 0, nil // a job works on it
 	}
 	defer unlock()
+	if v, err = m.st.Read().VM(ctx, v.ID); err != nil || v.ServerID == s.ID {
+		return 0, nil
+	}
+	if v.ServerID != "" {
+		m.log.Error("reconcile: vm runs on two servers", "vm", v.Name, "recorded", v.ServerID, "also", s.Name)
+		m.event(ctx, "Error", "VmOnTwoServers", "Vm", v.ID, v.Name, v.PoolID,
+			"Vm "+v.Name+" has a domain on server "+s.Name+" as well as on the server it is recorded on; stop one of them")
+		return 0, nil
+	}
 	err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, s.ID, VMRunning) })
 	if err != nil {
 		return 0, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
 	}
 	m.log.Warn("reconcile: vm found running; recorded", "vm", v.Name, "server", s.Name)
 	return 1, nil
+}
+
+// tryLock takes an object's lock only if it is free within a moment.
+func (m *Manager) tryLock(ctx context.Context, key string) (func(), error) {
+	lctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	return m.locks.lock(lctx, key)
 }

@@ -80,6 +80,31 @@ func (m *Manager) vmsOn(ctx context.Context, id string) ([]string, error) {
 	return names, nil
 }
 
+// Transitional server statuses: placement skips them.
+const (
+	ServerLeaving  = "Leaving"
+	ServerStopping = "Stopping"
+)
+
+// fence takes a server out of placement (status) before a job checks that
+// no VM runs there, so that no start can land on it in between; restore
+// puts the status back when the job stops short.
+func (m *Manager) fence(ctx context.Context, s store.Server, status string) (restore func(), err error) {
+	m.placeMu.Lock()
+	defer m.placeMu.Unlock()
+	if m.reserved.get(s.ID) > 0 {
+		return nil, errorf(KindConflict, "Server %s is receiving a VM right now; try again when it has started", s.Name)
+	}
+	if err := m.setServerStatus(ctx, s.ID, status); err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := m.setServerStatus(context.WithoutCancel(ctx), s.ID, s.Status); err != nil {
+			m.log.Error("could not restore a server's status", "server", s.Name, "err", err)
+		}
+	}, nil
+}
+
 func refuseWhileVMs(s store.Server, verb string, names []string) error {
 	if len(names) == 0 {
 		return nil
@@ -115,6 +140,11 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 			if cur.PoolID != p.ID {
 				return nil, errorf(KindInvalidState, "Server %s is not in ServerPool %s", cur.Name, p.Name)
 			}
+			restore, err := m.fence(ctx, cur, ServerLeaving)
+			if err != nil {
+				return nil, err
+			}
+			defer restore() // the server stays discovered, in no pool, as it was
 			names, err := m.vmsOn(ctx, cur.ID)
 			if err != nil {
 				return nil, err
@@ -195,11 +225,16 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 		if cur.Status != ServerRunning {
 			return nil, errorf(KindInvalidState, "Server %s is %s; %s needs Running", cur.Name, cur.Status, verb)
 		}
-		names, err := m.vmsOn(ctx, cur.ID)
+		restore, err := m.fence(ctx, cur, ServerStopping)
 		if err != nil {
 			return nil, err
 		}
-		if err := refuseWhileVMs(cur, verb, names); err != nil {
+		names, err := m.vmsOn(ctx, cur.ID)
+		if err == nil {
+			err = refuseWhileVMs(cur, verb, names)
+		}
+		if err != nil {
+			restore()
 			return nil, err
 		}
 		c, err := m.client(cur)
@@ -209,6 +244,7 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 		if verb == "stop" {
 			// A host that powers off may go before its answer does.
 			if err := c.SysShutdown(ctx); err != nil && !errors.Is(err, agentclient.ErrUnreachable) {
+				restore()
 				return nil, agentError("stop Server "+cur.Name, cur.Name, err)
 			}
 			if err := m.setServerStatus(ctx, cur.ID, ServerStopped); err != nil {
@@ -217,17 +253,22 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 			return m.Server(ctx, Ref{ID: cur.ID})
 		}
 		if err := c.SysReboot(ctx); err != nil {
+			restore()
 			return nil, agentError("restart Server "+cur.Name, cur.Name, err)
 		}
 		if err := m.setServerStatus(ctx, cur.ID, ServerRestarting); err != nil {
 			return nil, err
 		}
 		j.progress(30, "waiting for "+cur.Name+" to come back")
+		// A server that does not come back is Unreachable: the heartbeats
+		// watch it and bring it back to Running when it answers.
 		if err := m.awaitAgent(j.abort, cur); err != nil {
+			m.setServerStatus(ctx, cur.ID, ServerUnreachable)
 			return nil, err
 		}
 		j.progress(80, "rediscovering "+cur.Name)
 		if err := m.refreshHardware(ctx, cur); err != nil {
+			m.setServerStatus(ctx, cur.ID, ServerUnreachable)
 			return nil, err
 		}
 		if err := m.setServerStatus(ctx, cur.ID, ServerRunning); err != nil {
@@ -376,34 +417,47 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 		if err != nil {
 			return nil, err
 		}
-		vms, err := m.VMs(ctx, Filter{Repository: Ref{ID: r.ID}})
-		if err != nil {
-			return nil, err
-		}
-		if n, _ := m.st.Read().CountWhere(ctx, "virtual_disks.repo_id", r.ID); n > 0 {
-			return nil, errorf(KindConflict, "Repository %s is in use by %d VirtualDisks; delete them first (list VirtualDisk repository=%s)", r.Name, n, r.Name)
-		}
-		if len(vms) > 0 {
-			names := make([]NamedRef, len(vms))
-			for i, v := range vms {
-				names[i] = NamedRef{v.ID, v.Name}
+		// Check and delete the record in one transaction, so that a VM or disk
+		// created meanwhile either lands before (and the delete is refused) or
+		// fails on the missing repository; only then unmount it.
+		err = m.st.Write(ctx, func(q *store.Queries) error {
+			if n, err := q.CountWhere(ctx, "virtual_disks.repo_id", r.ID); err != nil || n > 0 {
+				if err != nil {
+					return err
+				}
+				return errorf(KindConflict, "Repository %s is in use by %d VirtualDisks; delete them first (list VirtualDisk repository=%s)", r.Name, n, r.Name)
 			}
-			return nil, errorf(KindConflict, "Repository %s is in use by %d VMs (%s); delete or move them first", r.Name, len(vms), namesOf(names))
+			n, err := q.Count(ctx, "vms", "repo_id", r.ID)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				vms, _ := m.VMs(ctx, Filter{Repository: Ref{ID: r.ID}})
+				names := make([]NamedRef, len(vms))
+				for i, v := range vms {
+					names[i] = NamedRef{v.ID, v.Name}
+				}
+				return errorf(KindConflict, "Repository %s is in use by %d VMs (%s); delete or move them first", r.Name, n, namesOf(names))
+			}
+			return q.DeleteRepository(ctx, r.ID)
+		})
+		if err != nil {
+			if KindOf(err) != KindInternal {
+				return nil, err
+			}
+			return nil, &Error{Kind: KindInternal, Msg: "delete repository record", Cause: err}
 		}
 		servers, _ := m.st.Read().ServersInPool(ctx, r.PoolID)
 		for _, s := range servers {
 			c, err := m.client(s)
 			if err != nil {
-				return nil, err
+				continue
 			}
 			if err := c.DeleteRepository(ctx, r.ID, false); err != nil {
 				if f, ok := agentapi.AsFault(err); !ok || f.Code != agentapi.FaultNotFound {
-					return nil, agentError("delete Repository "+r.Name, s.Name, err)
+					m.log.Warn("a server did not unmount the deleted repository", "repository", r.Name, "server", s.Name, "err", err)
 				}
 			}
-		}
-		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteRepository(ctx, r.ID) }); err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "delete repository record", Cause: err}
 		}
 		return view, nil
 	}))

@@ -357,6 +357,12 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 		if v.Status != VMStopped {
 			return errorf(KindInvalidState, "Vm %s is %s; adding a disk needs Stopped", v.Name, v.Status)
 		}
+		// The disk's lock keeps a delete VirtualDisk from removing it under us.
+		unlock, err := m.locks.lock(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		r, err := m.st.Read().Repository(ctx, d.RepoID)
 		if err != nil || r.PoolID != v.PoolID {
 			return errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
@@ -384,7 +390,8 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 			return errorf(KindConflict, "slot %d of Vm %s holds another disk", slot, v.Name)
 		}
 		mp := store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: slot, CreatedAt: time.Now()}
-		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) })
+		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) },
+			func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) })
 	})
 	if err != nil {
 		return VirtualDisk{}, err
@@ -406,7 +413,8 @@ func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDi
 		if err != nil || mp.VMID != v.ID {
 			return errorf(KindInvalidState, "VirtualDisk %s is not in Vm %s", d.Name, v.Name)
 		}
-		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) })
+		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) },
+			func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) })
 	})
 	if err != nil {
 		return VirtualDisk{}, err
@@ -414,27 +422,37 @@ func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDi
 	return m.VirtualDisk(ctx, Ref{ID: d.ID})
 }
 
-// changeDevices applies change to the store and writes the resulting disk
-// and vif lists into the VM's vm.cfg, in one transaction: if the agent
-// refuses, the store is rolled back.
-func (m *Manager) changeDevices(ctx context.Context, v store.VM, change func(q *store.Queries) error) error {
-	err := m.st.Write(ctx, func(q *store.Queries) error {
-		if err := change(q); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return errorf(KindConflict, "the device is in use already")
-			}
+// changeDevices applies do to the store, then writes the VM's resulting
+// disk and vif lists into its vm.cfg through the agent; if the agent
+// refuses, undo takes the store back. The agent is never called inside a
+// store transaction (that would hold the one writer for the length of an
+// agent call); the VM's lock, held by the caller's job, keeps device
+// changes of one VM in order.
+func (m *Manager) changeDevices(ctx context.Context, v store.VM, do, undo func(q *store.Queries) error) error {
+	err := m.st.Write(ctx, func(q *store.Queries) error { return do(q) })
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(KindConflict, "the device is in use already")
+	}
+	if err != nil {
+		if KindOf(err) != KindInternal {
 			return err
 		}
-		params, err := m.devicesParams(ctx, q, v.ID)
-		if err != nil {
-			return err
-		}
-		return m.configureVM(ctx, v, params)
-	})
-	if err != nil && KindOf(err) == KindInternal {
 		return &Error{Kind: KindInternal, Msg: "record devices of Vm " + v.Name, Cause: err}
 	}
-	return err
+	params, err := m.devicesParams(ctx, m.st.Read(), v.ID)
+	if err == nil {
+		err = m.configureVM(ctx, v, params)
+	}
+	if err != nil {
+		if uerr := m.st.Write(context.WithoutCancel(ctx), func(q *store.Queries) error { return undo(q) }); uerr != nil {
+			m.log.Error("could not take back a device change the agent refused", "vm", v.Name, "err", uerr)
+		}
+		if KindOf(err) == KindInternal {
+			return &Error{Kind: KindInternal, Msg: "devices of Vm " + v.Name, Cause: err}
+		}
+		return err
+	}
+	return nil
 }
 
 // DiskMappings lists the mappings of the VMs the actor may see.
@@ -516,7 +534,8 @@ func (m *Manager) CreateVnic(ctx context.Context, name string, vm, network Ref, 
 			vn.MAC = newMAC()
 		}
 		id = vn.ID
-		err = m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertVnic(ctx, vn) })
+		err = m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertVnic(ctx, vn) },
+			func(q *store.Queries) error { return q.DeleteVnic(ctx, vn.ID) })
 		if KindOf(err) == KindConflict {
 			return errorf(KindConflict, "mac %s is in use by another Vnic", vn.MAC)
 		}
@@ -539,7 +558,8 @@ func (m *Manager) DeleteVnic(ctx context.Context, ref Ref) (Vnic, error) {
 		if v.Status != VMStopped {
 			return errorf(KindInvalidState, "Vm %s is %s; removing a Vnic needs Stopped", v.Name, v.Status)
 		}
-		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteVnic(ctx, vn.ID) })
+		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteVnic(ctx, vn.ID) },
+			func(q *store.Queries) error { return q.InsertVnic(ctx, vn) })
 	})
 	if err != nil {
 		return Vnic{}, err

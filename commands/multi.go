@@ -45,9 +45,9 @@ func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref
 	slots := make(chan struct{}, multiParallel)
 	for i, v := range vms {
 		wg.Add(1)
+		slots <- struct{}{} // bound the goroutines, not only the work
 		go func() {
 			defer wg.Done()
-			slots <- struct{}{}
 			defer func() { <-slots }()
 			_, err := op(ctx, backend.Ref{ID: v.ID})
 			result := "Success"

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"sync"
 	"errors"
 	"fmt"
 	"io"
@@ -246,6 +247,9 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		rep.Code = CodeTimeout
 		rep.Msg = fmt.Sprintf("the command did not finish within commandTimeout=%d seconds; it goes on in the background (see its objects with show)",
 			int(s.settings.CommandTimeout/time.Second))
+		if ctx.Err() != nil {
+			rep.Msg = "interrupted; the command goes on in the background (list Job shows it)"
+		}
 		s.log.Warn("command still running after commandTimeout", "user", s.actor.User, "command", shown)
 		s.write(rep)
 		return Failed
@@ -294,13 +298,13 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	if settings.CommandMode == "Asynchronous" {
 		hctx = backend.WithAsync(hctx)
 	}
-	jobs := make(chan string, 64)
+	var jobsMu sync.Mutex // guards jobs: the observer runs in the handler's goroutines
+	var jobs []string
 	if s.opts.Progress != nil {
 		hctx = backend.WithJobObserver(hctx, func(id string) {
-			select {
-			case jobs <- id:
-			default:
-			}
+			jobsMu.Lock()
+			jobs = append(jobs, id)
+			jobsMu.Unlock()
 		})
 	}
 	timeout := settings.CommandTimeout // read before the handler may change its copy
@@ -315,7 +319,6 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	grace := time.NewTimer(timeout + 5*time.Second)
 	defer grace.Stop()
 	var tick <-chan time.Time
-	var watched []string
 	if s.opts.Progress != nil {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
@@ -327,9 +330,10 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 		case o := <-done:
 			s.settings = *x.Settings
 			return o.res, o.err, true
-		case id := <-jobs:
-			watched = append(watched, id)
 		case <-tick:
+			jobsMu.Lock()
+			watched := append([]string(nil), jobs...)
+			jobsMu.Unlock()
 			s.drawProgress(ctx, watched)
 		case <-grace.C:
 			return nil, nil, false
@@ -350,31 +354,34 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 // drawProgress shows the jobs being waited for as a bar: one job's own
 // progress, or for several (a multi-object action) how many have ended.
 func (s *Session) drawProgress(ctx context.Context, ids []string) {
-	if len(ids) == 0 {
-		return
-	}
-	var pct, ended int
-	var label string
 	ctx = backend.WithActor(ctx, s.actor)
-	for _, id := range ids {
-		j, err := s.backend.Job(ctx, id)
+	switch len(ids) {
+	case 0:
+		return
+	case 1:
+		j, err := s.backend.Job(ctx, ids[0])
 		if err != nil {
-			continue
+			return
 		}
-		if j.Status != backend.JobRunning {
-			ended++
-		}
-		pct, label = j.Progress, j.Summary
+		label := j.Summary
 		if j.Message != "" {
 			label += ": " + j.Message
 		}
+		s.opts.Progress(bar(j.Progress, label))
+	default:
+		ended, err := s.backend.JobsEnded(ctx, ids)
+		if err != nil {
+			return
+		}
+		s.opts.Progress(bar(ended*100/len(ids), fmt.Sprintf("%d of %d jobs done", ended, len(ids))))
 	}
-	if len(ids) > 1 {
-		pct, label = ended*100/len(ids), fmt.Sprintf("%d of %d jobs done", ended, len(ids))
-	}
+}
+
+func bar(pct int, label string) string {
 	const width = 30
+	pct = min(max(pct, 0), 100)
 	filled := pct * width / 100
-	s.opts.Progress(fmt.Sprintf("[%s%s] %3d%% %s", strings.Repeat("#", filled), strings.Repeat(" ", width-filled), pct, label))
+	return fmt.Sprintf("[%s%s] %3d%% %s", strings.Repeat("#", filled), strings.Repeat(" ", width-filled), pct, label)
 }
 
 func (s *Session) write(rep *Report) {

@@ -118,16 +118,19 @@ func verbConsole() *VerbInfo {
 			if err != nil {
 				return nil, err
 			}
-			defer conn.Close()
 			t := x.Terminal
 			fmt.Fprintf(t, "Connected to the console of Vm %s on %s. Ctrl-] returns to the prompt.\r\n", v.Name, v.Server.Name)
 			t.Raw(true)
-			defer t.Raw(false)
 			guestGone := make(chan struct{})
 			go func() {
 				defer close(guestGone)
 				io.Copy(t, conn)
 			}()
+			// On the way out: close the console and wait for the copy, so that
+			// no guest output reaches the terminal after the command ends, and
+			// only then give the keyboard back.
+			defer t.Raw(false)
+			defer func() { conn.Close(); <-guestGone }()
 			for {
 				select {
 				case k := <-t.Keys():

@@ -23,17 +23,24 @@ import (
 // children tracks the front-end processes of interactive sessions, so that
 // shutting the manager down ends them all.
 type children struct {
-	mu    sync.Mutex // guards procs
-	procs map[*os.Process]struct{}
+	mu     sync.Mutex // guards procs and closed
+	procs  map[*os.Process]struct{}
+	closed bool // the manager is shutting down: no new front-end
 }
 
-func (c *children) add(p *os.Process) {
+// add records a front-end; false when the manager is shutting down (the
+// caller ends it).
+func (c *children) add(p *os.Process) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
 	if c.procs == nil {
 		c.procs = map[*os.Process]struct{}{}
 	}
 	c.procs[p] = struct{}{}
+	return true
 }
 
 func (c *children) remove(p *os.Process) {
@@ -45,6 +52,7 @@ func (c *children) remove(p *os.Process) {
 func (c *children) killAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for p := range c.procs {
 		p.Signal(syscall.SIGHUP)
 		p.Kill()
@@ -93,13 +101,17 @@ func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh
 	}
 	tty.Close()
 	childFile.Close()
-	s.children.add(cmd.Process)
-	defer s.children.remove(cmd.Process)
 	exited := make(chan struct{})
 	go func() {
 		cmd.Wait() // reap: no zombie stays behind
 		close(exited)
 	}()
+	if !s.children.add(cmd.Process) {
+		cmd.Process.Kill()
+		<-exited
+		return 0, nil
+	}
+	defer s.children.remove(cmd.Process)
 
 	go io.Copy(master, sess)
 	outDone := make(chan struct{})
@@ -118,8 +130,12 @@ func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh
 		}
 	}()
 
+	// Everything serving this front-end ends with it, even when the SSH
+	// connection lives on (a multiplexed client).
+	ctx, cancel := context.WithCancel(sess.Context())
+	defer cancel()
 	fe := &frontEndServer{s: s, conn: termproto.NewConn(sock), actor: actor, master: master}
-	go fe.serve(sess.Context())
+	go fe.serve(ctx)
 
 	select {
 	case <-exited:

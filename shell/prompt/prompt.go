@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	goprompt "github.com/c-bata/go-prompt"
@@ -101,6 +102,13 @@ func (fe *frontEnd) complete(d goprompt.Document) []goprompt.Suggest {
 		return nil
 	}
 	m := fe.recv()
+	for m.Op != termproto.OpComplete {
+		// Output of a command that outlived its wait: show it, then read on.
+		if m.Op == termproto.OpOut {
+			io.WriteString(fe.out, m.Data)
+		}
+		m = fe.recv()
+	}
 	out := make([]goprompt.Suggest, len(m.Items))
 	for i, it := range m.Items {
 		out[i] = goprompt.Suggest{Text: it.Text, Description: it.Desc}
@@ -127,6 +135,19 @@ func (fe *frontEnd) execute(line string) {
 	}
 	in := fe.watchKeys()
 	defer in.stop()
+	// go-prompt does not watch the window while a command runs (its signal
+	// channel stays registered but unread): if the size changed meanwhile,
+	// signal ourselves once it listens again, so that the prompt is redrawn
+	// for the new size.
+	before := fe.parser.GetWinSize()
+	defer func() {
+		if after := fe.parser.GetWinSize(); before != nil && after != nil && *after != *before {
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+			}()
+		}
+	}()
 	progress := false
 	for {
 		m := fe.recv()
