@@ -2,13 +2,13 @@ package commands
 
 import (
 	"context"
-	"sync"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
