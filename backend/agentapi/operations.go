@@ -142,3 +142,28 @@ type Console struct {
 	Address string `xmlrpc:"address"`
 	Token   string `xmlrpc:"token"`
 }
+
+// Method names of live migration.
+const (
+	MethodSetupMigrationTarget   = "setup_migration_target"
+	MethodMigrateVM              = "migrate_vm"
+	MethodCleanupMigrationTarget = "cleanup_migration_target"
+)
+
+// MigrationResult is the result of migrate_vm. Rounds counts every round
+// sent, the final stop-and-copy round included (1 for a non-live
+// migration); BytesSent is what crossed the migration connection (it may
+// exceed 2^31, so it travels as <i8>); DowntimeMS is how long the domain
+// was paused, from the source's pause to the destination's confirmation
+// that it runs there; Converged is false when pre-copy hit its limits (30
+// rounds, or three times the memory sent) and stopped the domain anyway;
+// MemorySHA256 (hex) is the checksum of the memory image that both ends
+// computed and found equal.
+type MigrationResult struct {
+	Rounds       int64  `xmlrpc:"rounds"`
+	BytesSent    int64  `xmlrpc:"bytes_sent"`
+	DurationMS   int64  `xmlrpc:"duration_ms"`
+	DowntimeMS   int64  `xmlrpc:"downtime_ms"`
+	Converged    bool   `xmlrpc:"converged"`
+	MemorySHA256 string `xmlrpc:"memory_sha256"`
+}

@@ -259,3 +259,28 @@ func (c *Client) SysReboot(ctx context.Context) error {
 func (c *Client) SysShutdown(ctx context.Context) error {
 	return c.Call(ctx, agentapi.MethodSysShutdown, nil)
 }
+
+// SetupMigrationTarget calls setup_migration_target on the destination: it
+// reserves the VM's memory there and returns the opaque dest to pass to
+// MigrateVM on the source (single use, valid 60 s).
+func (c *Client) SetupMigrationTarget(ctx context.Context, repoID, vmID string) (string, error) {
+	var dest string
+	err := c.Call(ctx, agentapi.MethodSetupMigrationTarget, &dest, repoID, vmID)
+	return dest, err
+}
+
+// MigrateVM calls migrate_vm on the source: it streams the domain to dest
+// and returns when it runs there (or has stayed on the source, with an
+// error). The call lasts as long as the migration; the client's Timeout
+// must allow for it.
+func (c *Client) MigrateVM(ctx context.Context, repoID, vmID, dest string, live, ssl bool) (agentapi.MigrationResult, error) {
+	var v agentapi.MigrationResult
+	err := c.Call(ctx, agentapi.MethodMigrateVM, &v, repoID, vmID, dest, live, ssl)
+	return v, err
+}
+
+// CleanupMigrationTarget calls cleanup_migration_target on the destination
+// after a failed migration; releasing nothing succeeds.
+func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string) error {
+	return c.Call(ctx, agentapi.MethodCleanupMigrationTarget, nil, repoID, vmID)
+}

@@ -86,3 +86,66 @@ func TestMethodCallShapes(t *testing.T) {
 		t.Errorf("get_events sent %s, want since 6", sent())
 	}
 }
+
+// TestMigrationMethods checks the three migration calls' shapes, and that a
+// bytes_sent beyond 32 bits (<i8>) decodes.
+func TestMigrationMethods(t *testing.T) {
+	var mu sync.Mutex
+	var last, reply string
+	_, cfg := fakeAgent(t, func(body string) (int, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = strings.Join(strings.Fields(body), "")
+		return 200, reply
+	})
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := t.Context()
+	call := func(r string, f func() error, want ...string) {
+		t.Helper()
+		mu.Lock()
+		reply = response(r)
+		mu.Unlock()
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		at := 0
+		for _, w := range want {
+			i := strings.Index(last[at:], w)
+			if i < 0 {
+				t.Fatalf("call %s lacks %s (in order)", last, w)
+			}
+			at += i + len(w)
+		}
+	}
+	var dest string
+	call("<string>127.0.0.1:4000/tok/pin</string>", func() (err error) {
+		dest, err = c.SetupMigrationTarget(ctx, "r", "v")
+		return err
+	}, "<methodName>setup_migration_target</methodName>", ">r<", ">v<")
+	if dest != "127.0.0.1:4000/tok/pin" {
+		t.Errorf("dest = %q", dest)
+	}
+	var res agentapi.MigrationResult
+	call(`<struct>
+<member><name>rounds</name><value><int>3</int></value></member>
+<member><name>bytes_sent</name><value><i8>8589934592</i8></value></member>
+<member><name>duration_ms</name><value><int>1200</int></value></member>
+<member><name>downtime_ms</name><value><int>30</int></value></member>
+<member><name>converged</name><value><boolean>1</boolean></value></member>
+<member><name>memory_sha256</name><value><string>ab</string></value></member>
+</struct>`, func() (err error) {
+		res, err = c.MigrateVM(ctx, "r", "v", dest, true, false)
+		return err
+	}, "<methodName>migrate_vm</methodName>", ">r<", ">v<", ">127.0.0.1:4000/tok/pin<", "<boolean>1</boolean>", "<boolean>0</boolean>")
+	if want := (agentapi.MigrationResult{Rounds: 3, BytesSent: 1 << 33, DurationMS: 1200, DowntimeMS: 30, Converged: true, MemorySHA256: "ab"}); res != want {
+		t.Errorf("migrate_vm = %+v, want %+v", res, want)
+	}
+	call("<boolean>1</boolean>", func() error { return c.CleanupMigrationTarget(ctx, "r", "v") },
+		"<methodName>cleanup_migration_target</methodName>", ">r<", ">v<")
+}

@@ -157,11 +157,13 @@ func (a *Agent) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting calls, abandons calls blocked by injected faults,
-// and waits for the others to finish or ctx to end.
+// Shutdown stops accepting calls, abandons calls blocked by injected faults
+// and outgoing migrations, cuts incoming ones, and waits for the other
+// calls to finish or ctx to end.
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.stop()
 	a.closeConsole()
+	a.host.CloseMigrations()
 	return a.srv.Shutdown(ctx)
 }
 

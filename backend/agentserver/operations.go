@@ -6,7 +6,7 @@ import (
 )
 
 // addOperations declares the methods of pools, virtual disks, domain
-// operations, host statistics, events, power and consoles.
+// operations, migration, host statistics, events, power and consoles.
 func (a *Agent) addOperations(m map[string]method) {
 	h := a.host
 	ok := func(err error) (any, error) {
@@ -73,6 +73,15 @@ func (a *Agent) addOperations(m map[string]method) {
 		agentapi.MethodConfigureVMHA: {repoVM(param{"enable_ha", kBool}), func(c *call) (any, error) {
 			return ok(h.ConfigureVMHA(c.str(0), c.str(1), c.bool(2)))
 		}},
+		agentapi.MethodSetupMigrationTarget: {repoVM(), func(c *call) (any, error) {
+			return h.SetupMigrationTarget(c.str(0), c.str(1), a.callHost(c))
+		}},
+		agentapi.MethodMigrateVM: {repoVM(param{"dest", kString}, param{"live", kBool}, param{"ssl", kBool}), func(c *call) (any, error) {
+			return h.MigrateVM(c.ctx, c.str(0), c.str(1), c.str(2), c.bool(3), c.bool(4))
+		}},
+		agentapi.MethodCleanupMigrationTarget: {repoVM(), func(c *call) (any, error) {
+			return ok(h.CleanupMigrationTarget(c.str(0), c.str(1)))
+		}},
 		agentapi.MethodOpenConsole: {repoVM(), func(c *call) (any, error) {
 			return a.openConsole(c, c.str(0), c.str(1))
 		}},
@@ -98,4 +107,16 @@ func (a *Agent) addOperations(m map[string]method) {
 	for name, op := range ops {
 		m[name] = op
 	}
+}
+
+// callHost is the address the caller reached this agent at, where a
+// migration target listens; the address Serve listens on when the
+// connection does not say.
+func (a *Agent) callHost(c *call) string {
+	if host := c.localHost(); host != "" {
+		return host
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.listenHost
 }

@@ -48,6 +48,9 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 	if d != nil && d.busy != "" {
 		return errBusy(d)
 	}
+	if err := h.checkNoTargetLocked(repoID, vmID); err != nil {
+		return err
+	}
 	_, setMem := params[agentapi.KeyMemory]
 	_, setVCPUs := params[agentapi.KeyVCPUs]
 	if live {

@@ -54,6 +54,13 @@ type Host struct {
 	domains   map[string]*domain // by domainKey(repoID, vmID)
 	nextDomID int64
 	diskOps   map[string]string // by diskKey(repoID, diskID): the progress key of a disk being created
+	// targets are the incoming migrations set up here (setup_migration_target),
+	// by domainKey; their memory is reserved. See migrate.go.
+	targets map[string]*migTarget
+	// migTTL is how long a target waits for its source; MigrationTargetTTL
+	// but in tests.
+	migTTL time.Duration
+	migTLS migrationTLS // the certificate of ssl migration streams; see migrate.go
 
 	faults   faults           // has its own mutex; see sim.go
 	events   eventLog         // has its own mutex; see events.go
@@ -89,6 +96,8 @@ func New(cfg Config) (*Host, error) {
 		now:       cfg.Now,
 		domains:   map[string]*domain{},
 		diskOps:   map[string]string{},
+		targets:   map[string]*migTarget{},
+		migTTL:    MigrationTargetTTL,
 		nextDomID: 1,
 	}
 	if h.cpus == 0 {
@@ -137,7 +146,8 @@ func (h *Host) FreeMemoryMiB() int64 {
 }
 
 // freeLocked is total - Domain-0 - the memory of domains that hold it
-// (running, blocked or paused). h.mu must be held.
+// (running, blocked or paused) - the memory reserved for incoming
+// migrations. h.mu must be held.
 func (h *Host) freeLocked() int64 {
 	free := h.totalMiB - h.dom0MiB
 	for _, d := range h.domains {
@@ -145,12 +155,16 @@ func (h *Host) freeLocked() int64 {
 			free -= d.memoryMiB
 		}
 	}
+	for _, t := range h.targets {
+		free -= t.memoryMiB
+	}
 	return free
 }
 
 // Reset is the host going down, as for sys_reboot or sys_shutdown: every
-// domain is lost (as after a restart of the agent), and injected faults,
-// console tickets and operation progress are forgotten. The persistent
+// domain is lost (as after a restart of the agent), incoming migrations are
+// cut and their reservations released, and injected faults, console
+// tickets and operation progress are forgotten. The persistent
 // state, the repositories and the event log stay. Calls blocked by a hang
 // return.
 func (h *Host) Reset() {
@@ -158,6 +172,7 @@ func (h *Host) Reset() {
 	for key := range h.domains {
 		h.removeDomainLocked(key)
 	}
+	h.releaseTargetsLocked()
 	h.mu.Unlock()
 	h.progress.clear()
 	h.consoles.clear()
@@ -167,5 +182,6 @@ func (h *Host) Reset() {
 		close(f.hung)
 	}
 	f.hung, f.latency, f.failNext, f.dirty = nil, nil, nil, nil
+	f.corruptMig, f.breakMig, f.migMiBPerS = nil, nil, 0
 	f.mu.Unlock()
 }

@@ -14,8 +14,8 @@ const (
 	maxFinished  = 256
 )
 
-// progressRegistry holds the progress of long calls (save_vm, non-sparse
-// create_virtual_disk) for get_operation_progress, in flight and for a
+// progressRegistry holds the progress of long calls (save_vm, migrate_vm,
+// non-sparse create_virtual_disk) for get_operation_progress, in flight and for a
 // while after they end.
 type progressRegistry struct {
 	mu  sync.Mutex            // guards ops and every op's fields
@@ -81,6 +81,14 @@ func (op *operation) set(phase string, done int64) {
 	op.reg.mu.Unlock()
 }
 
+// setRound records the phase, how far it is and its total, for operations
+// whose total changes with the phase (the rounds of a migration).
+func (op *operation) setRound(phase string, done, total int64) {
+	op.reg.mu.Lock()
+	op.p.Phase, op.p.Done, op.p.Total = phase, done, total
+	op.reg.mu.Unlock()
+}
+
 // finish ends the operation: done when err is nil, else failed with the
 // error as its phase.
 func (op *operation) finish(err error, now time.Time) {
@@ -107,7 +115,7 @@ func (h *Host) OperationProgress(key string) (agentapi.Progress, error) {
 	op, ok := r.ops[key]
 	if !ok {
 		return agentapi.Progress{}, agentapi.Errorf(agentapi.FaultNotFound,
-			"no operation %q in flight or recently ended on this server (keys look like save:<vm_id>, disk:<disk_id>)", key)
+			"no operation %q in flight or recently ended on this server (keys look like save:<vm_id>, migrate:<vm_id>, disk:<disk_id>)", key)
 	}
 	return op.p, nil
 }

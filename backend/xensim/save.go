@@ -285,7 +285,9 @@ func (h *Host) RestoreVM(repoID, vmID string, paused bool) error {
 func (h *Host) checkRestorableLocked(repoID, vmID string) error {
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	switch {
-	case !ok || d.state == agentapi.StateSuspended && d.busy == "":
+	case !ok:
+		return h.checkNoTargetLocked(repoID, vmID)
+	case d.state == agentapi.StateSuspended && d.busy == "":
 		return nil
 	case d.busy != "":
 		return errBusy(d)

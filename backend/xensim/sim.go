@@ -1,6 +1,7 @@
 package xensim
 
 import (
+	"cmp"
 	"context"
 	"sort"
 	"sync"
@@ -15,9 +16,15 @@ type faults struct {
 	mu       sync.Mutex               // guards the fields below
 	latency  map[string]time.Duration // by method name
 	failNext map[string]string        // by method name: the message of the next call's fault
-	dirty    map[string]int64         // by VM uuid: pages per second (kept for migration)
+	dirty    map[string]int64         // by VM uuid (or VM id): pages per second while migrating
 	hung     chan struct{}            // non-nil while hang is on; closed when it is turned off
 	blocked  int                      // calls waiting in a hang now
+	// corruptMig and breakMig are one-shot migration faults, by VM uuid or
+	// VM id (see migrate.go); migMiBPerS is the simulated migration link's
+	// speed, DefaultMigrationMiBPerS when 0.
+	corruptMig map[string]bool
+	breakMig   map[string]bool
+	migMiBPerS int64
 }
 
 // Sim parameter names of sim_set.
@@ -30,6 +37,21 @@ const (
 	// SimGuestShutdown names a live domain (uuid or VM id) whose guest
 	// powers itself off: the domain goes away and an event says so.
 	SimGuestShutdown = "guest_shutdown"
+	// SimCorruptMigration names a VM (uuid or VM id) whose next incoming
+	// migration to this server has one page flipped in the destination's
+	// rebuilt memory before the checksum is compared, so the migration
+	// fails with a checksum mismatch. Set it on the destination; it is used
+	// once.
+	SimCorruptMigration = "corrupt_migration"
+	// SimBreakMigration names a VM (uuid or VM id) whose next migration
+	// stream to or from this server is cut half-way through round 1 by
+	// this server, as a broken network would. It is used once.
+	SimBreakMigration = "break_migration"
+	// SimMigrationMiBPerS sets the speed of the simulated migration link of
+	// this server as a source (MiB of guest memory per second, as if every
+	// page were 4 KiB); 0 restores DefaultMigrationMiBPerS. A low speed
+	// makes migrations take long enough to watch.
+	SimMigrationMiBPerS = "migration_mib_per_s"
 )
 
 // maxLatency bounds an injected latency, so that a typo cannot park calls
@@ -96,6 +118,9 @@ type simSettings struct {
 	crashVM  string
 	shutdown string
 	hang     *bool
+	corrupt  string
+	brk      string
+	migSpeed *int64
 }
 
 // SimSet changes the injected faults (sim_set). Every key is checked before
@@ -105,7 +130,8 @@ type simSettings struct {
 // domain (by uuid or VM id) that becomes crashed, guest_shutdown one whose
 // guest powers itself off (the domain goes away), both recorded as events
 // for get_events, hang (bool) makes every other call block until it is set
-// false.
+// false; corrupt_migration, break_migration and migration_mib_per_s are
+// the migration faults described at their constants.
 func (h *Host) SimSet(params map[string]any) error {
 	s, err := parseSimSettings(params)
 	if err != nil {
@@ -150,6 +176,21 @@ func (h *Host) SimSet(params map[string]any) error {
 		}
 		f.dirty[id] = rate
 	}
+	if s.corrupt != "" {
+		if f.corruptMig == nil {
+			f.corruptMig = map[string]bool{}
+		}
+		f.corruptMig[s.corrupt] = true
+	}
+	if s.brk != "" {
+		if f.breakMig == nil {
+			f.breakMig = map[string]bool{}
+		}
+		f.breakMig[s.brk] = true
+	}
+	if s.migSpeed != nil {
+		f.migMiBPerS = *s.migSpeed
+	}
 	if s.hang != nil {
 		switch {
 		case *s.hang && f.hung == nil:
@@ -171,7 +212,7 @@ func (h *Host) HungCalls() int {
 }
 
 // DirtyPageRate is the dirty-page rate set for a VM uuid by sim_set, 0 when
-// none.
+// none (a migration then uses DefaultDirtyPagesPerS).
 func (h *Host) DirtyPageRate(uuid string) int64 {
 	h.faults.mu.Lock()
 	defer h.faults.mu.Unlock()
@@ -230,16 +271,27 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 				}
 				s.failNext[name] = msg
 			}
-		case SimCrashVM, SimGuestShutdown:
+		case SimCrashVM, SimGuestShutdown, SimCorruptMigration, SimBreakMigration:
 			id, ok := v.(string)
 			if !ok || id == "" {
 				return bad("%s must be a VM uuid, got %#v", k, v)
 			}
-			if k == SimCrashVM {
+			switch k {
+			case SimCrashVM:
 				s.crashVM = id
-			} else {
+			case SimGuestShutdown:
 				s.shutdown = id
+			case SimCorruptMigration:
+				s.corrupt = id
+			default:
+				s.brk = id
 			}
+		case SimMigrationMiBPerS:
+			n, err := agentapi.ToInt(v)
+			if err != nil || n < 0 {
+				return bad("%s must be a non-negative integer, got %#v", k, v)
+			}
+			s.migSpeed = &n
 		case SimHang:
 			b, ok := v.(bool)
 			if !ok {
@@ -247,8 +299,9 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 			}
 			s.hang = &b
 		default:
-			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s)", k,
-				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimGuestShutdown, SimHang)
+			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s, %s, %s, %s)", k,
+				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimGuestShutdown, SimHang,
+				SimCorruptMigration, SimBreakMigration, SimMigrationMiBPerS)
 		}
 	}
 	return s, nil
@@ -287,4 +340,47 @@ func (h *Host) guestShutdown(id string) error {
 		}
 	}
 	return agentapi.Errorf(agentapi.FaultNotFound, "sim_set: no live domain %s on this server to shut down", id)
+}
+
+// migrationDirtyRate is the rate at which the guest of the domain (uuid,
+// vmID) dirties pages while it migrates: the rate sim_set gave its uuid or
+// VM id, else DefaultDirtyPagesPerS.
+func (h *Host) migrationDirtyRate(uuid, vmID string) int64 {
+	h.faults.mu.Lock()
+	defer h.faults.mu.Unlock()
+	if r, ok := h.faults.dirty[uuid]; ok {
+		return r
+	}
+	if r, ok := h.faults.dirty[vmID]; ok {
+		return r
+	}
+	return DefaultDirtyPagesPerS
+}
+
+// migrationPagesPerS is the speed of the simulated migration link, in 4 KiB
+// pages per second.
+func (h *Host) migrationPagesPerS() int64 {
+	h.faults.mu.Lock()
+	defer h.faults.mu.Unlock()
+	return cmp.Or(h.faults.migMiBPerS, DefaultMigrationMiBPerS) * pagesPerMiB
+}
+
+// takeMigrationFault reports whether the one-shot corrupt_migration (when
+// corrupt) or break_migration fault is set for the VM, by uuid or VM id,
+// and clears it.
+func (h *Host) takeMigrationFault(corrupt bool, uuid, vmID string) bool {
+	f := &h.faults
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.breakMig
+	if corrupt {
+		m = f.corruptMig
+	}
+	for _, id := range []string{uuid, vmID} {
+		if m[id] {
+			delete(m, id)
+			return true
+		}
+	}
+	return false
 }

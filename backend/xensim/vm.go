@@ -36,7 +36,11 @@ type domain struct {
 	since        time.Time // when the domain last began running
 	booted       time.Time // when the guest last booted (start, reboot), for its uptime
 	diskMiB      int64     // total size of its disk images at start, for guest statistics
-	// busy is the progress key of the long operation (save) that holds the
+	// pages is the simulated memory, one version counter per 4 KiB page
+	// (see migrate.go); nil until the domain first migrates, which means
+	// every page is at version 0.
+	pages []uint64
+	// busy is the progress key of the long operation (save, migrate) that holds the
 	// domain; other changes are Busy meanwhile.
 	busy string
 	// gone is closed when the domain ends (stop, reboot, shutdown, host
@@ -230,6 +234,9 @@ func (h *Host) StartVM(repoID, vmID string) error {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is already %s on this server (domid %d)", vmID, d.state, d.domID)
 	}
+	if err := h.checkNoTargetLocked(repoID, vmID); err != nil {
+		return err
+	}
 	if vcpus > h.cpus {
 		return agentapi.Errorf(agentapi.FaultInsufficientResources,
 			"VM %s needs %d vCPUs, server %s has %d CPUs", vmID, vcpus, h.hostname, h.cpus)
@@ -342,6 +349,9 @@ func (h *Host) DeleteVM(repoID, vmID string) error {
 	if d, ok := h.domains[domainKey(repoID, vmID)]; ok {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is %s on this server (domid %d); stop it first", vmID, d.state, d.domID)
+	}
+	if err := h.checkNoTargetLocked(repoID, vmID); err != nil {
+		return err
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
