@@ -165,7 +165,6 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 	return mig, nil
 }
 
-
 // migrationTimeout bounds one migrate_vm call.
 const migrationTimeout = 30 * time.Minute
 
