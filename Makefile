@@ -4,8 +4,10 @@ BIN      := bin
 DATA     ?= xenmanager-data
 LISTEN   ?= :10000
 DEMO     ?= 3
+BENCHFLAGS ?=
 
 .PHONY: help build run test fuzz check docs clean
+.PHONY: bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +35,10 @@ check: ## go vet, gofmt and the import-direction check of DESIGN.md
 
 docs: ## regenerate docs/reference.md from the command registry
 	$(GO) run ./cmd/xenmanager reference > docs/reference.md
+
+bench: build ## measure every figure of issue 6 beside its baseline into bench-results.md (BENCHFLAGS=--quick: ~2 min)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenbench ./cmd/xenbench
+	$(BIN)/xenbench --bin $(BIN) $(BENCHFLAGS)
 
 clean: ## remove built binaries (not the data directory)
 	rm -rf $(BIN)

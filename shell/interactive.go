@@ -91,7 +91,7 @@ func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh
 	if term == "" {
 		term = "xterm"
 	}
-	cmd.Env = []string{"TERM=" + term, "LANG=C.UTF-8", "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"TERM=" + term, "LANG=C.UTF-8", "PATH=/usr/bin:/bin", "GOMAXPROCS=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.ExtraFiles = []*os.File{childFile}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

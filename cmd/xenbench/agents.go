@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"xenmanager/backend/agentserver"
+)
+
+// agentMethods is every method of AGENT-PROTOCOL.md: an injected latency
+// applies to each call the manager makes, whatever it is.
+var agentMethods = strings.Fields(`get_api_version echo discover_server discover_hardware discover_network
+	get_statistics get_events sys_reboot sys_shutdown get_operation_progress take_ownership release_ownership
+	create_server_pool join_server_pool leave_server_pool discover_server_pool set_pool_member_ip_list
+	update_server_roles create_repository add_repository discover_repositories delete_repository
+	create_virtual_disk delete_virtual_disk copy_file import_virtual_disk create_template list_vms list_vm
+	create_vm configure_vm get_vm_config delete_vm start_vm stop_vm reboot_vm pause_vm save_vm restore_vm
+	configure_vm_ha setup_migration_target migrate_vm cleanup_migration_target open_console`)
+
+// fleet is simulated Xen servers served from the harness's own process
+// (agentserver.Start on 127.0.0.1:0, real HTTPS); their CPU is the
+// harness's, never the manager's.
+type fleet struct {
+	agents    []*agentserver.Agent
+	ports     []int
+	passwords []string
+	hostnames []string
+	received  atomic.Int64 // bytes the agents read from their connections
+}
+
+// startAgent is agentserver.Start on 127.0.0.1:0 with a listener that counts
+// the bytes the agent receives (evidence that the manager calls it).
+func startAgent(cfg agentserver.Config, received *atomic.Int64) (*agentserver.Agent, net.Addr, error) {
+	a, err := agentserver.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	go a.Serve(countingListener{l, received})
+	return a, l.Addr(), nil
+}
+
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// startFleet starts n agents named prefix01.. with data under dir.
+func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB int64, cpus int) (*fleet, error) {
+	f := &fleet{}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	type started struct {
+		a        *agentserver.Agent
+		port     int
+		pw, host string
+	}
+	out := make([]started, n)
+	slots := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			raw := make([]byte, 12)
+			rand.Read(raw)
+			pw := hex.EncodeToString(raw)
+			host := fmt.Sprintf("%s%02d", prefix, i+1)
+			a, addr, err := startAgent(agentserver.Config{DataDir: filepath.Join(dir, host), Password: pw,
+				Hostname: host, CPUs: cpus, MemoryMiB: memMiB, SimControl: sim, Logger: quiet}, &f.received)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			out[i] = started{a, addr.(*net.TCPAddr).Port, pw, host}
+		}()
+	}
+	wg.Wait()
+	for _, s := range out {
+		if s.a != nil {
+			f.agents = append(f.agents, s.a)
+			f.ports = append(f.ports, s.port)
+			f.passwords = append(f.passwords, s.pw)
+			f.hostnames = append(f.hostnames, s.host)
+		}
+	}
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr != nil {
+		f.stop()
+		return nil, fmt.Errorf("start agents: %w", firstErr)
+	}
+	return f, nil
+}
+
+// discoverScript is the batch that makes the manager own every agent.
+func (f *fleet) discoverScript() string {
+	var b strings.Builder
+	for i := range f.agents {
+		fmt.Fprintf(&b, "discoverServer ipAddress=127.0.0.1 port=%d password=%s\n", f.ports[i], f.passwords[i])
+	}
+	return b.String()
+}
+
+// setLatency injects d on every method of every agent (0 clears it).
+func (f *fleet) setLatency(d time.Duration) error {
+	lat := map[string]any{}
+	for _, m := range agentMethods {
+		lat[m] = int64(d / time.Millisecond)
+	}
+	for _, a := range f.agents {
+		if err := a.Host().SimSet(map[string]any{"latency_ms": lat}); err != nil {
+			return fmt.Errorf("sim_set latency_ms: %w", err)
+		}
+	}
+	return nil
+}
+
+// runningDomains counts the live guest domains (not Domain-0) of the agents.
+func (f *fleet) runningDomains() int {
+	n := 0
+	for _, a := range f.agents {
+		for _, d := range a.Host().ListVMs() {
+			if d.DomID != 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (f *fleet) stop() {
+	if f == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, a := range f.agents {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Shutdown(ctx) }()
+	}
+	wg.Wait()
+}

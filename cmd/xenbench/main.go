@@ -1,0 +1,156 @@
+// Command xenbench measures the figures of `make bench` (issue 6): each one
+// beside a baseline measured in the same run on the same machine, repeated,
+// with medians and ratios. It drives the built binaries (--bin) with the
+// stock OpenSSH client, prints the machine and the table, and writes the
+// table to bench-results.md.
+//
+//	xenbench [--bin bin] [--out bench-results.md] [--quick] [--only 1,3,7] [--keep]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// plan is how many times each figure is measured: full (a reference run,
+// under 10 minutes on 2 cores) or quick (a smoke run of about 2 minutes).
+type plan struct {
+	roundTrips  int           // figure 1, per server
+	batches     int           // figure 2, per side
+	listings    int           // figure 3, per size and mode
+	bigListings int           // figure 3 at 100,000 VMs
+	starts      int           // figure 4
+	idleWindow  time.Duration // figure 5
+	keystrokes  int           // figure 5: typed lines
+	hbWindow    time.Duration // figure 6
+	rpcWindow   time.Duration // figure 7, per method and server
+	rpcReps     int
+}
+
+var fullPlan = plan{roundTrips: 30, batches: 5, listings: 15, bigListings: 5, starts: 5, idleWindow: 10 * time.Second,
+	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3}
+
+var quickPlan = plan{roundTrips: 8, batches: 2, listings: 3, bigListings: 2, starts: 1, idleWindow: 5 * time.Second,
+	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1}
+
+// bench is one run of the harness.
+type bench struct {
+	bin     string
+	work    string
+	plan    plan
+	res     *results
+	ssh     *openSSH // nil when the OpenSSH client is missing
+	sshErr  error
+	profile string // directory for CPU profiles of in-process parts, "" for none
+}
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
+	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
+	quick := flag.Bool("quick", false, "a smoke run of about 2 minutes (fewer repetitions, shorter windows)")
+	only := flag.String("only", "", "comma-separated figures to run (1-7); all when empty")
+	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
+	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "xenbench: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	os.Exit(run(*bin, *out, *quick, *only, *keep, *profile))
+}
+
+func run(bin, out string, quick bool, only string, keep bool, profile string) int {
+	absBin, err := filepath.Abs(bin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xenbench:", err)
+		return 1
+	}
+	for _, b := range []string{"xenmanager", "xenagent"} {
+		if !fileExists(filepath.Join(absBin, b)) {
+			fmt.Fprintf(os.Stderr, "xenbench: %s not found in %s (make build, or --bin DIR)\n", b, absBin)
+			return 1
+		}
+	}
+	want := map[string]bool{}
+	for _, f := range strings.Split(only, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			want[f] = true
+		}
+	}
+	selected := func(fig string) bool { return len(want) == 0 || want[fig] }
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Whatever happens, no process the harness started outlives it.
+	defer procs.killAll()
+
+	work, err := os.MkdirTemp("", "xenbench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xenbench:", err)
+		return 1
+	}
+	if keep {
+		fmt.Println("working directory (kept):", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	b := &bench{bin: absBin, work: work, plan: fullPlan, res: &results{}, profile: profile}
+	mode := "full"
+	if quick {
+		b.plan, mode = quickPlan, "quick"
+	}
+	if profile != "" {
+		if err := os.MkdirAll(profile, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "xenbench:", err)
+			return 1
+		}
+	}
+	mach := machine()
+	fmt.Println("xenbench", mode, "run")
+	fmt.Println("machine:", mach)
+	b.ssh, b.sshErr = newOpenSSH(work)
+	if b.sshErr != nil {
+		fmt.Println("  OpenSSH client unusable; the figures that need it are skipped:", b.sshErr)
+	}
+	start := time.Now()
+
+	if selected("1") || selected("2") || selected("3") || selected("5") {
+		b.inventoryFigures(ctx, selected)
+	}
+	if selected("4") && ctx.Err() == nil {
+		b.batchStart(ctx)
+	}
+	if selected("6") && ctx.Err() == nil {
+		b.heartbeats(ctx)
+	}
+	if selected("7") && ctx.Err() == nil {
+		b.agentRPC(ctx)
+	}
+
+	elapsed := time.Since(start).Round(time.Second)
+	if ctx.Err() != nil {
+		b.res.note("interrupted after %s: the table is incomplete", elapsed)
+	}
+	b.res.note("%s run, %s in all", mode, elapsed)
+	var sb strings.Builder
+	sb.WriteString("# xenmanager benchmark results\n\n")
+	b.res.markdown(&sb, mach)
+	fmt.Println()
+	fmt.Print(sb.String())
+	if err := os.WriteFile(out, []byte(sb.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "xenbench:", err)
+		return 1
+	}
+	fmt.Println("\nwritten to", out)
+	if ctx.Err() != nil {
+		return 130
+	}
+	return 0
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// pythonServer is the baseline of figure 7: the standard library's
+// SimpleXMLRPCServer with ThreadingMixIn, HTTP/1.1 keep-alive, answering
+// echo and list_vms (the agent's own answer, loaded once).
+const pythonServer = `import sys, xmlrpc.client
+from socketserver import ThreadingMixIn
+from xmlrpc.server import SimpleXMLRPCServer, SimpleXMLRPCRequestHandler
+
+class Handler(SimpleXMLRPCRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the agent
+    rpc_paths = ()                 # any path
+
+class Server(ThreadingMixIn, SimpleXMLRPCServer):
+    daemon_threads = True
+
+with open(sys.argv[1], "rb") as f:
+    vms = xmlrpc.client.loads(f.read())[0][0]
+srv = Server(("127.0.0.1", 0), requestHandler=Handler, logRequests=False)
+srv.register_function(lambda msg: msg, "echo")
+srv.register_function(lambda: vms, "list_vms")
+print("listening on", srv.server_address[1], flush=True)
+srv.serve_forever()
+`
+
+var pyListenRx = regexp.MustCompile(`^listening on (\d+)$`)
+
+// startPythonRPC starts the Python baseline server; listXML is the agent's
+// list_vms response, which it returns as its own.
+func startPythonRPC(ctx context.Context, dir string, listXML []byte) (string, int, func(), error) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("python3 not installed (Debian: apt-get install python3)")
+	}
+	script := filepath.Join(dir, "xmlrpc_baseline.py")
+	data := filepath.Join(dir, "list_vms.xml")
+	if err := os.WriteFile(script, []byte(pythonServer), 0o644); err != nil {
+		return "", 0, nil, err
+	}
+	if err := os.WriteFile(data, listXML, 0o644); err != nil {
+		return "", 0, nil, err
+	}
+	cmd := exec.Command(py, script, data)
+	logPath := filepath.Join(dir, "python.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer logf.Close()
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := procs.start(cmd); err != nil {
+		return "", 0, nil, fmt.Errorf("start python3: %w", err)
+	}
+	exited := make(chan struct{})
+	ports := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if mm := pyListenRx.FindStringSubmatch(sc.Text()); mm != nil {
+				p, _ := strconv.Atoi(mm[1])
+				ports <- p
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	go func() { cmd.Wait(); procs.forget(cmd); close(exited) }()
+	stop := func() { procs.stop(cmd, 3*time.Second, exited); <-exited }
+	select {
+	case p := <-ports:
+		return fmt.Sprintf("http://127.0.0.1:%d/RPC2", p), cmd.Process.Pid, stop, nil
+	case <-exited:
+		return "", 0, nil, fmt.Errorf("the Python server exited at start: %s", tail(logPath))
+	case <-time.After(30 * time.Second):
+		stop()
+		return "", 0, nil, fmt.Errorf("the Python server did not listen within 30 s")
+	case <-ctx.Done():
+		stop()
+		return "", 0, nil, ctx.Err()
+	}
+}
