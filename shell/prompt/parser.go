@@ -12,6 +12,7 @@ import (
 type keyParser struct {
 	goprompt.ConsoleParser
 	pending []byte
+	wait    *waitFDs // nil: go-prompt polls as upstream does
 }
 
 func (p *keyParser) Read() ([]byte, error) {

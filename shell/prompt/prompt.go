@@ -50,6 +50,9 @@ func Main() int {
 		prefix = "OVM> "
 	}
 	fe.parser = &keyParser{ConsoleParser: goprompt.NewStandardInputParser()}
+	if w, err := openWaitFDs(); err == nil {
+		fe.parser.wait = w
+	}
 	p := goprompt.New(fe.execute, fe.complete,
 		goprompt.OptionPrefix(prefix),
 		goprompt.OptionPrefixTextColor(goprompt.DefaultColor),
