@@ -37,13 +37,13 @@ func (m *Manager) inventory(ctx context.Context) (*inventory, error) {
 	for _, p := range inv.poolList {
 		inv.pools[p.ID] = p
 	}
+	counts, err := q.CountVMsPerServer(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
+	}
 	for _, s := range inv.serverList {
 		inv.servers[s.ID] = s
-		n, err := q.Count(ctx, "vms", "server_id", s.ID)
-		if err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
-		}
-		inv.running[s.ID] = n
+		inv.running[s.ID] = counts[s.ID]
 	}
 	for _, r := range inv.repoList {
 		inv.repos[r.ID] = r

@@ -84,9 +84,11 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 		if err := j.check(); err != nil {
 			return nil, err
 		}
-		before, err := m.VM(jctx, Ref{ID: v.ID})
-		if err != nil {
-			return nil, err
+		var before VM
+		if verb == "delete" { // afterwards there is nothing to show
+			if before, err = m.VM(jctx, Ref{ID: v.ID}); err != nil {
+				return nil, err
+			}
 		}
 		if err := op(jctx, j, cur); err != nil {
 			return nil, err

@@ -13,8 +13,10 @@ var attrMultiple = Attr{Name: "multiple", Kind: AttrYesNo, Default: "No",
 	Help: "act on every object the instance matches (a pattern such as name=web* or a shared name); without it the instance must match exactly one"}
 
 // multiParallel bounds how many objects of one multi-object action are
-// worked on at once.
-const multiParallel = 16
+// worked on at once. The calls to each server are bounded by the agent
+// client (4 in flight per server), so this only needs to be large enough
+// to keep every server of a big pool busy.
+const multiParallel = 128
 
 // vmAction runs op on the VM the command names or, with multiple=Yes, on
 // every VM it matches, in parallel. One object gives op's own result; several

@@ -581,3 +581,22 @@ func (q *Queries) CountVMsByServer(ctx context.Context, poolID string) (map[stri
 func (q *Queries) SetVMLastServer(ctx context.Context, id, serverID string) error {
 	return expectOne(q.db.ExecContext(ctx, `UPDATE vms SET last_server_id = $1 WHERE id = $2`, serverID, id))
 }
+
+// CountVMsPerServer returns how many VMs each server holds, for every server.
+func (q *Queries) CountVMsPerServer(ctx context.Context) (map[string]int, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT server_id, COUNT(*) FROM vms WHERE server_id IS NOT NULL GROUP BY server_id`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, translate(rows.Err())
+}

@@ -88,6 +88,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
+	// Keep the readers open: reopening one re-runs its PRAGMAs.
+	r.SetMaxIdleConns(8)
+	r.SetConnMaxIdleTime(0)
 	s.read = r
 	return s, nil
 }
