@@ -364,13 +364,11 @@ func (m *Manager) AuthenticateKey(ctx context.Context, user string, key gossh.Pu
 	return Actor{User: u.Name, Role: u.Role}, nil
 }
 
-// Audit records one command a user ran; failures to record are logged.
+// Audit records one command a user ran. Records are written in batches by
+// a background writer (one transaction for many commands, instead of one
+// each); AuditLog and Close flush what is pending.
 func (m *Manager) Audit(ctx context.Context, a Actor, command, result string) {
-	ctx = context.WithoutCancel(ctx)
-	rec := store.AuditRecord{User: a.User, Remote: a.Remote, Command: command, Result: result, CreatedAt: time.Now()}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertAudit(ctx, rec) }); err != nil {
-		m.log.Error("record audit", "err", err)
-	}
+	m.audit.add(store.AuditRecord{User: a.User, Remote: a.Remote, Command: command, Result: result, CreatedAt: time.Now()})
 }
 
 // AuditRecord is one audited command.
@@ -385,6 +383,7 @@ func (m *Manager) AuditLog(ctx context.Context, limit int) ([]AuditRecord, error
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return nil, err
 	}
+	m.audit.flush()
 	rows, err := m.st.Read().AuditRecords(ctx, limit)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read audit log", Cause: err}

@@ -52,12 +52,11 @@ func WithJobObserver(ctx context.Context, observe func(jobID string)) context.Co
 // jobRun is what a job's operation gets: its id and a way to report
 // progress.
 type jobRun struct {
-	m       *Manager
-	id      string
-	abort   context.Context // done when the job is aborted
-	mu      sync.Mutex      // guards lastPct and lastAt
-	lastPct int
-	lastAt  time.Time
+	m      *Manager
+	id     string
+	abort  context.Context // done when the job is aborted
+	mu     sync.Mutex      // guards lastAt
+	lastAt time.Time
 }
 
 // check returns an error when the job has been aborted; operations call it
@@ -69,15 +68,27 @@ func (j *jobRun) check() error {
 	return nil
 }
 
-// progress records how far the job is (0..100) with a short message; writes
-// are throttled so that a tight loop does not flood the store.
+// progress records how far the job is (0..100) with a short message. It
+// lives in memory while the job runs (show Job reads it there): writing it
+// to the store at every step would cost a write per step of every job of a
+// batch. A job that lasts is written down every few seconds, so that a
+// crash leaves a recent figure.
 func (j *jobRun) progress(pct int, msg string) {
+	j.m.jobsMu.Lock()
+	rj := j.m.running[j.id]
+	if rj != nil {
+		rj.progress, rj.message = pct, msg
+	}
+	j.m.jobsMu.Unlock()
 	j.mu.Lock()
-	if pct < 100 && pct-j.lastPct < 5 && time.Since(j.lastAt) < 500*time.Millisecond {
+	if time.Since(j.lastAt) < persistProgressEvery {
+		if j.lastAt.IsZero() {
+			j.lastAt = time.Now()
+		}
 		j.mu.Unlock()
 		return
 	}
-	j.lastPct, j.lastAt = pct, time.Now()
+	j.lastAt = time.Now()
 	j.mu.Unlock()
 	ctx := context.Background()
 	if err := j.m.st.Write(ctx, func(q *store.Queries) error { return q.SetJobProgress(ctx, j.id, pct, msg) }); err != nil {
@@ -85,11 +96,17 @@ func (j *jobRun) progress(pct int, msg string) {
 	}
 }
 
+// persistProgressEvery is how often a long job's progress reaches the store.
+const persistProgressEvery = 5 * time.Second
+
 // runningJob is a job in flight in this process.
 type runningJob struct {
 	summary string
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// progress and message are guarded by Manager.jobsMu.
+	progress int
+	message  string
 }
 
 // job runs op as a job: the row is written first (the intent), then the
@@ -266,7 +283,7 @@ func (m *Manager) Jobs(ctx context.Context, limit int) ([]Job, error) {
 	out := make([]Job, 0, len(rows))
 	for _, r := range rows {
 		if seesJob(sc, a, r) {
-			out = append(out, jobView(r))
+			out = append(out, m.liveJob(jobView(r)))
 		}
 	}
 	return out, nil
@@ -285,7 +302,17 @@ func (m *Manager) Job(ctx context.Context, id string) (Job, error) {
 	if err != nil {
 		return Job{}, &Error{Kind: KindInternal, Msg: "read job", Cause: err}
 	}
-	return jobView(r), nil
+	return m.liveJob(jobView(r)), nil
+}
+
+// liveJob overlays the in-memory progress of a running job.
+func (m *Manager) liveJob(j Job) Job {
+	m.jobsMu.Lock()
+	defer m.jobsMu.Unlock()
+	if rj, ok := m.running[j.ID]; ok && j.Status == JobRunning {
+		j.Progress, j.Message = rj.progress, rj.message
+	}
+	return j
 }
 
 func jobView(r store.Job) Job {

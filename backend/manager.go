@@ -54,7 +54,8 @@ type Manager struct {
 	reserved reservations
 	capacity capacity
 
-	hb heartbeats
+	hb    heartbeats
+	audit *auditWriter
 }
 
 const metaManagerUUID = "manager_uuid"
@@ -90,14 +91,16 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load manager identity: %w", err)
 	}
+	m.audit = newAuditWriter(m.st, m.log)
 	return m, nil
 }
 
 // UUID is the manager's identity, sent to agents as their owner.
 func (m *Manager) UUID() string { return m.uuid }
 
-// Close drops the agent connections.
+// Close writes the pending audit records and drops the agent connections.
 func (m *Manager) Close() {
+	m.audit.close()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, c := range m.clients {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
@@ -28,7 +29,8 @@ func EncodeResponse(w io.Writer, v any) error {
 	var b bytes.Buffer
 	b.WriteString(xmlHeader)
 	b.WriteString("<methodResponse><params><param>")
-	if err := appendValue(&b, reflect.ValueOf(v), "result", 0); err != nil {
+	if err := appendValue(&b, reflect.ValueOf(v), 0); err != nil {
+		err = within(err, "result")
 		return err
 	}
 	b.WriteString("</param></params></methodResponse>\n")
@@ -66,7 +68,8 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 	b.WriteString("</methodName><params>")
 	for i, p := range params {
 		b.WriteString("<param>")
-		if err := appendValue(&b, reflect.ValueOf(p), fmt.Sprintf("param %d", i+1), 0); err != nil {
+		if err := appendValue(&b, reflect.ValueOf(p), 0); err != nil {
+			err = within(err, fmt.Sprintf("param %d", i+1))
 			return err
 		}
 		b.WriteString("</param>")
@@ -76,9 +79,36 @@ func EncodeCall(w io.Writer, method string, params ...any) error {
 	return err
 }
 
+// escape writes s as XML text. Most strings an agent sends (ids, names,
+// states) need no escaping: those are copied as they are, the rest go
+// through xml.EscapeText.
 func escape(b *bytes.Buffer, s string) {
-	// xml.EscapeText cannot fail on a bytes.Buffer.
-	_ = xml.EscapeText(b, []byte(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'' {
+			if utf8.ValidString(s[i:]) && !needsXMLEscape(s[i:]) {
+				break
+			}
+			// xml.EscapeText cannot fail on a bytes.Buffer.
+			_ = xml.EscapeText(b, []byte(s))
+			return
+		}
+	}
+	b.WriteString(s)
+}
+
+// needsXMLEscape reports whether s holds a character xml.EscapeText would
+// change (markup characters, controls, characters XML does not allow).
+func needsXMLEscape(s string) bool {
+	for _, r := range s {
+		switch {
+		case r == '&' || r == '<' || r == '>' || r == '"' || r == '\'' || r == '\t' || r == '\n' || r == '\r':
+			return true
+		case r < 0x20 || r == 0xFFFD || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF:
+			return true
+		}
+	}
+	return false
 }
 
 var timeType = reflect.TypeFor[time.Time]()
@@ -96,16 +126,16 @@ func absent(v reflect.Value) bool {
 	return false
 }
 
-// appendValue writes <value>...</value> for v; path names v in errors.
-func appendValue(b *bytes.Buffer, v reflect.Value, path string, depth int) error {
+// appendValue writes <value>...</value> for v.
+func appendValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 	if depth > MaxDepth {
-		return fmt.Errorf("encode %s: nested deeper than %d", path, MaxDepth)
+		return perr("nested deeper than %d", MaxDepth)
 	}
 	for v.IsValid() && (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && !v.IsNil() {
 		v = v.Elem()
 	}
 	if absent(v) {
-		return fmt.Errorf("encode %s: nil value (XML-RPC has no nil)", path)
+		return perr("nil value (XML-RPC has no nil)")
 	}
 	b.WriteString("<value>")
 	switch v.Kind() {
@@ -120,13 +150,13 @@ func appendValue(b *bytes.Buffer, v reflect.Value, path string, depth int) error
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		u := v.Uint()
 		if u > math.MaxInt64 {
-			return fmt.Errorf("encode %s: %d does not fit in a 64-bit signed integer", path, u)
+			return perr("%d does not fit in a 64-bit signed integer", u)
 		}
 		appendInt(b, int64(u))
 	case reflect.Float32, reflect.Float64:
 		f := v.Float()
 		if math.IsInf(f, 0) || math.IsNaN(f) {
-			return fmt.Errorf("encode %s: %v is not a finite number", path, f)
+			return perr("%v is not a finite number", f)
 		}
 		b.WriteString("<double>")
 		b.WriteString(strconv.FormatFloat(f, 'f', -1, 64))
@@ -146,20 +176,21 @@ func appendValue(b *bytes.Buffer, v reflect.Value, path string, depth int) error
 		}
 		b.WriteString("<array><data>")
 		for i := 0; i < v.Len(); i++ {
-			if err := appendValue(b, v.Index(i), fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
-				return err
+			// The element's path is built only when an error needs it.
+			if err := appendValue(b, v.Index(i), depth+1); err != nil {
+				return within(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		b.WriteString("</data></array>")
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
-			return fmt.Errorf("encode %s: map keys must be strings, not %s", path, v.Type().Key())
+			return perr("map keys must be strings, not %s", v.Type().Key())
 		}
 		keys := v.MapKeys()
 		slices.SortFunc(keys, func(x, y reflect.Value) int { return strings.Compare(x.String(), y.String()) })
 		b.WriteString("<struct>")
 		for _, k := range keys {
-			if err := appendMember(b, k.String(), v.MapIndex(k), path, depth); err != nil {
+			if err := appendMember(b, k.String(), v.MapIndex(k), depth); err != nil {
 				return err
 			}
 		}
@@ -189,20 +220,20 @@ func appendValue(b *bytes.Buffer, v reflect.Value, path string, depth int) error
 			if opts == "omitempty" && fv.IsZero() {
 				continue
 			}
-			if err := appendMember(b, name, fv, path, depth); err != nil {
+			if err := appendMember(b, name, fv, depth); err != nil {
 				return err
 			}
 		}
 		b.WriteString("</struct>")
 	default:
-		return fmt.Errorf("encode %s: cannot encode %s", path, v.Type())
+		return perr("cannot encode %s", v.Type())
 	}
 	b.WriteString("</value>")
 	return nil
 }
 
 // appendMember writes one struct member, or nothing when the value is nil.
-func appendMember(b *bytes.Buffer, name string, v reflect.Value, path string, depth int) error {
+func appendMember(b *bytes.Buffer, name string, v reflect.Value, depth int) error {
 	for v.IsValid() && v.Kind() == reflect.Interface && !v.IsNil() {
 		v = v.Elem()
 	}
@@ -212,8 +243,8 @@ func appendMember(b *bytes.Buffer, name string, v reflect.Value, path string, de
 	b.WriteString("<member><name>")
 	escape(b, name)
 	b.WriteString("</name>")
-	if err := appendValue(b, v, path+"."+name, depth+1); err != nil {
-		return err
+	if err := appendValue(b, v, depth+1); err != nil {
+		return within(err, "."+name)
 	}
 	b.WriteString("</member>")
 	return nil
@@ -229,4 +260,30 @@ func appendInt(b *bytes.Buffer, n int64) {
 	b.WriteString("<i8>")
 	b.WriteString(strconv.FormatInt(n, 10))
 	b.WriteString("</i8>")
+}
+
+// pathError is an encoding error and where it happened. The path is built
+// while the error unwinds (innermost segment first), so that encoding a
+// value that has no error builds no path at all.
+type pathError struct {
+	segs []string // innermost first
+	msg  string
+}
+
+func (e *pathError) Error() string {
+	var b strings.Builder
+	for i := len(e.segs) - 1; i >= 0; i-- {
+		b.WriteString(e.segs[i])
+	}
+	return "encode " + b.String() + ": " + e.msg
+}
+
+func perr(format string, args ...any) error { return &pathError{msg: fmt.Sprintf(format, args...)} }
+
+// within records that err happened inside seg.
+func within(err error, seg string) error {
+	if pe, ok := err.(*pathError); ok {
+		pe.segs = append(pe.segs, seg)
+	}
+	return err
 }
