@@ -105,10 +105,6 @@ func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([
 		}
 		return nil, nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", pool.Name, v.Name, why)
 	}
-	placed, err := m.st.Read().CountVMsByServer(ctx, v.PoolID)
-	if err != nil {
-		return nil, nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
-	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex // guards all and problems
@@ -123,14 +119,16 @@ func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			free, threads, err := m.capacity.get(ctx, s.ID, c)
+			free, threads, placed, err := m.capacity.get(ctx, s.ID, c, func() (int, error) {
+				return m.st.Read().Count(ctx, "vms", "server_id", s.ID)
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				problems = append(problems, agentError("ask free memory", s.Name, err).Msg)
 				return
 			}
-			all = append(all, candidate{server: s, client: c, freeMiB: free, threads: threads, placed: placed[s.ID]})
+			all = append(all, candidate{server: s, client: c, freeMiB: free, threads: threads, placed: placed})
 		}()
 	}
 	wg.Wait()
@@ -192,15 +190,16 @@ type capacity struct {
 
 type capEntry struct {
 	free, threads int64
+	placed        int // VMs the manager has placed there
 	at            time.Time
 	ready         chan struct{} // closed when the read in flight ends
 	err           error
 }
 
-// get returns the server's free memory and threads, reading them from the
-// agent when the cached ones are older than capacityTTL; concurrent callers
-// share one read.
-func (cp *capacity) get(ctx context.Context, serverID string, c *agentclient.Client) (free, threads int64, err error) {
+// get returns the server's free memory, threads and placed VMs, reading
+// them from the agent (and count, from the store) when the cached ones are
+// older than capacityTTL; concurrent callers share one read.
+func (cp *capacity) get(ctx context.Context, serverID string, c *agentclient.Client, count func() (int, error)) (free, threads int64, placed int, err error) {
 	cp.mu.Lock()
 	if cp.byServer == nil {
 		cp.byServer = map[string]*capEntry{}
@@ -212,36 +211,47 @@ func (cp *capacity) get(ctx context.Context, serverID string, c *agentclient.Cli
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return 0, 0, 0, ctx.Err()
 		}
 		cp.mu.Lock()
 		e = cp.byServer[serverID]
 	}
 	if e != nil && e.ready == nil && e.err == nil && time.Since(e.at) < capacityTTL {
-		free, threads = e.free, e.threads
+		free, threads, placed = e.free, e.threads, e.placed
 		cp.mu.Unlock()
-		return free, threads, nil
+		return free, threads, placed, nil
 	}
 	e = &capEntry{ready: make(chan struct{})}
 	cp.byServer[serverID] = e
 	cp.mu.Unlock()
 
 	hw, err := c.DiscoverHardware(ctx)
+	n, cerr := count()
+	if err == nil {
+		err = cerr
+	}
 	cp.mu.Lock()
-	e.free, e.threads, e.err, e.at = hw.FreeMemoryMiB, hw.Threads(), err, time.Now()
+	e.free, e.threads, e.placed, e.err, e.at = hw.FreeMemoryMiB, hw.Threads(), n, err, time.Now()
 	close(e.ready)
 	e.ready = nil
+	free, threads, placed = e.free, e.threads, e.placed
 	cp.mu.Unlock()
-	return e.free, e.threads, err
+	return free, threads, placed, err
 }
 
-// adjust applies a change the manager made itself (a start takes memory, a
-// stop gives it back) to the cached free memory.
+// adjust applies a change the manager made itself (a start takes memory and
+// adds a VM, a stop gives them back) to what is cached.
 func (cp *capacity) adjust(serverID string, deltaMiB int64) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if e := cp.byServer[serverID]; e != nil && e.ready == nil {
 		e.free += deltaMiB
+		switch {
+		case deltaMiB < 0:
+			e.placed++
+		case deltaMiB > 0 && e.placed > 0:
+			e.placed--
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref
 	if err != nil {
 		return nil, err
 	}
+	ctx = backend.WithTerse(ctx) // one line per VM: no full views
 	rows := make([]Row, len(vms))
 	errs := make([]error, len(vms))
 	var wg sync.WaitGroup

@@ -34,8 +34,9 @@ var ErrConflict = errors.New("conflict")
 // Store is an open manager database. It is safe for concurrent use: writes go
 // through one connection (SQLite allows one writer), reads through a pool.
 type Store struct {
-	write *sql.DB
-	read  *sql.DB
+	write     *sql.DB
+	read      *sql.DB
+	readStmts *stmtCache // prepared statements of the reader pool
 }
 
 // dsn builds the connection string LIBRARIES.md found to work for a server:
@@ -92,11 +93,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
 	s.read = r
+	s.readStmts = newStmtCache(r)
 	return s, nil
 }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.readStmts.close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -193,7 +196,7 @@ type Queries struct {
 
 // Read returns queries on the reader pool. Writes through it fail: the pool is
 // opened query-only.
-func (s *Store) Read() *Queries { return &Queries{db: s.read} }
+func (s *Store) Read() *Queries { return &Queries{db: &cachedDB{cache: s.readStmts}} }
 
 // Write runs fn in one immediate transaction on the writer connection,
 // committing when fn returns nil and rolling back otherwise, so that a failed
@@ -203,6 +206,9 @@ func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	// Statements inside the transaction are not cached: preparing one on
+	// the writer pool would wait for the one connection the transaction
+	// holds.
 	if err := fn(&Queries{db: tx}); err != nil {
 		tx.Rollback()
 		return err

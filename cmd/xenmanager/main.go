@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -66,6 +67,7 @@ func serve(args []string) error {
 	demo := fs.Int("demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	heartbeat := fs.Duration("heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
+	cpuProfile := fs.String("cpuprofile", os.Getenv("XENMANAGER_CPUPROFILE"), "write a CPU profile to `FILE` until shutdown (or set XENMANAGER_CPUPROFILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +92,16 @@ func serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 
 	st, err := store.Open(ctx, filepath.Join(data, "manager.db"))
 	if err != nil {
