@@ -50,9 +50,10 @@ type Manager struct {
 	jobsMu  sync.Mutex // guards running
 	running map[string]*runningJob
 
-	placeMu  sync.Mutex // serialises placement decisions
-	reserved reservations
-	capacity capacity
+	placeMu     sync.Mutex // serialises placement decisions
+	reserved    reservations
+	capacity    capacity
+	serverLists serverLists
 
 	hb    heartbeats
 	audit *auditWriter

@@ -64,7 +64,7 @@ func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), e
 
 // placeExcept is place without the server except (a migration's source).
 func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([]candidate, func(), error) {
-	servers, err := m.st.Read().ServersInPool(ctx, v.PoolID)
+	servers, err := m.poolServers(ctx, v.PoolID)
 	if err != nil {
 		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 	}
@@ -263,4 +263,38 @@ func (cp *capacity) forget(serverID string) {
 	if e := cp.byServer[serverID]; e != nil && e.ready == nil {
 		delete(cp.byServer, serverID)
 	}
+}
+
+// serverLists caches each pool's servers while the servers table does not
+// change (store.ServersGeneration): a batch of starts then reads them once.
+type serverLists struct {
+	mu     sync.Mutex // guards gen and byPool
+	gen    int64
+	byPool map[string][]store.Server
+}
+
+// poolServers returns the servers of a pool, from the cache when current.
+func (m *Manager) poolServers(ctx context.Context, poolID string) ([]store.Server, error) {
+	gen := m.st.ServersGeneration()
+	m.serverLists.mu.Lock()
+	if m.serverLists.gen == gen && m.serverLists.byPool != nil {
+		if l, ok := m.serverLists.byPool[poolID]; ok {
+			m.serverLists.mu.Unlock()
+			return l, nil
+		}
+	}
+	m.serverLists.mu.Unlock()
+	l, err := m.st.Read().ServersInPool(ctx, poolID)
+	if err != nil {
+		return nil, err
+	}
+	m.serverLists.mu.Lock()
+	defer m.serverLists.mu.Unlock()
+	if m.serverLists.gen != gen || m.serverLists.byPool == nil {
+		m.serverLists.gen, m.serverLists.byPool = gen, map[string][]store.Server{}
+	}
+	if m.st.ServersGeneration() == gen {
+		m.serverLists.byPool[poolID] = l
+	}
+	return l, nil
 }

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 )
@@ -37,6 +38,9 @@ type Store struct {
 	write     *sql.DB
 	read      *sql.DB
 	readStmts *stmtCache // prepared statements of the reader pool
+	// serversGen counts writes to the servers table, so that callers may
+	// cache what they read of it and know when to read again.
+	serversGen atomic.Int64
 }
 
 // dsn builds the connection string LIBRARIES.md found to work for a server:
@@ -192,11 +196,28 @@ type dbtx interface {
 // (outside a transaction) or inside Write.
 type Queries struct {
 	db dbtx
+	st *Store
+	// serversDirty: this transaction wrote servers; the generation is
+	// bumped again after the commit.
+	serversDirty bool
+}
+
+// serversChanged bumps the servers' generation now and, through
+// serversDirty, after the commit: a list read between the two is not kept.
+func (q *Queries) serversChanged() {
+	q.serversDirty = true
+	if q.st != nil {
+		q.st.serversGen.Add(1)
+	}
 }
 
 // Read returns queries on the reader pool. Writes through it fail: the pool is
 // opened query-only.
-func (s *Store) Read() *Queries { return &Queries{db: &cachedDB{cache: s.readStmts}} }
+func (s *Store) Read() *Queries { return &Queries{db: &cachedDB{cache: s.readStmts}, st: s} }
+
+// ServersGeneration changes whenever a server row may have changed; a
+// server list read when it had a value is current while it keeps it.
+func (s *Store) ServersGeneration() int64 { return s.serversGen.Load() }
 
 // Write runs fn in one immediate transaction on the writer connection,
 // committing when fn returns nil and rolling back otherwise, so that a failed
@@ -209,11 +230,16 @@ func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
 	// Statements inside the transaction are not cached: preparing one on
 	// the writer pool would wait for the one connection the transaction
 	// holds.
-	if err := fn(&Queries{db: tx}); err != nil {
+	q := &Queries{db: tx, st: s}
+	if err := fn(q); err != nil {
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	if q.serversDirty {
+		s.serversGen.Add(1)
+	}
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
