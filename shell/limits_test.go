@@ -2,6 +2,7 @@ package shell
 
 import (
 	"io"
+	"strings"
 	"net"
 	"path/filepath"
 	"testing"
@@ -90,4 +91,54 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("a valid login after the silent ones were closed: %v", err)
 	}
 	c.Close()
+}
+
+// An interactive session left idle past IdleTimeout is closed.
+func TestIdleSessionClosed(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	srv, err := New(Config{HostKeyPath: filepath.Join(t.TempDir(), "key"), Backend: e.mgr, Registry: commands.Default,
+		Logger: quietLogger(), IdleTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	cfg := &gossh.ClientConfig{User: "admin", Auth: []gossh.AuthMethod{gossh.Password(e.password)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second}
+	c, err := gossh.Dial("tcp", l.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := s.StdoutPipe()
+	stdin, _ := s.StdinPipe() // kept open: the session is idle, not ended
+	defer stdin.Close()
+	start := time.Now()
+	if err := s.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(out); done <- b }()
+	select {
+	case b := <-done: // the server closed the idle session
+		if !strings.Contains(string(b), "OVM> ") {
+			t.Fatalf("no prompt before the close: %q", b)
+		}
+		if d := time.Since(start); d < 400*time.Millisecond {
+			t.Fatalf("closed after %s, before the idle timeout", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle session was not closed")
+	}
 }
