@@ -2,9 +2,9 @@ package shell
 
 import (
 	"io"
-	"strings"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
