@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"sort"
@@ -106,13 +107,15 @@ func writeReport(w io.Writer, f Format, r *Report) error {
 	if eol == "" {
 		eol = "\n"
 	}
-	var b strings.Builder
+	// Through a buffer rather than one string of the whole report: a list
+	// of 100,000 VMs is not copied once more, and the channel still gets
+	// large writes.
+	bw := bufio.NewWriterSize(w, 64<<10)
 	for _, l := range lines {
-		b.WriteString(l)
-		b.WriteString(eol)
+		bw.WriteString(l)
+		bw.WriteString(eol)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return bw.Flush()
 }
 
 // Failed reports whether the command failed.
