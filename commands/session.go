@@ -194,7 +194,7 @@ func (s *Session) RunLine(ctx context.Context, line string) Outcome {
 		if p.Err != nil && secretSeen {
 			p.Text, p.Err = "****", &ParseError{Code: p.Err.Code, Msg: redactedMessage(p.Err.Code)}
 		}
-		secretSeen = secretSeen || mentionsSecret(p.Text)
+		secretSeen = secretSeen || MentionsSecret(p.Text)
 		o := s.run(ctx, p)
 		if o > worst {
 			worst = o
@@ -208,7 +208,7 @@ func (s *Session) RunLine(ctx context.Context, line string) Outcome {
 
 func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	shown := maskSecrets(p.Text, s.reg)
-	if p.Err != nil && mentionsSecret(p.Text) {
+	if p.Err != nil && MentionsSecret(p.Text) {
 		// The error could quote part of a password: say what is wrong in
 		// general terms and echo only the first word.
 		shown = firstWord(p.Text) + " ..."
@@ -397,10 +397,10 @@ func (s *Session) write(rep *Report) {
 	}
 }
 
-// mentionsSecret reports whether a command may hold a password, including
+// MentionsSecret reports whether a command may hold a password, including
 // misspelt attribute names (pasword=, passwd=): such commands are never
-// quoted word for word in errors or logs.
-func mentionsSecret(text string) bool {
+// quoted word for word in errors or logs, nor kept in history.
+func MentionsSecret(text string) bool {
 	l := strings.ToLower(text)
 	if strings.Contains(l, "pass") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") {
 		return true

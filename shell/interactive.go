@@ -213,7 +213,7 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 			}
 			fe.conn.Send(termproto.Msg{Op: termproto.OpComplete, Items: items})
 		case termproto.OpRun:
-			if !commandsMentionSecret(m.Line) {
+			if !commands.MentionsSecret(m.Line) { // passwords stay out of the history
 				cfg.Backend.AppendHistory(ctx, fe.actor.User, m.Line)
 			}
 			runs <- m.Line
@@ -243,33 +243,6 @@ func (fe *frontEndServer) names(ctx context.Context) commands.ObjectNames {
 	return func(q commands.NameQuery) []string {
 		return fe.s.cfg.Backend.ObjectNames(backend.WithActor(ctx, fe.actor), q.Type, q.Prefix, q.Limit, q.States)
 	}
-}
-
-// commandsMentionSecret keeps lines with passwords out of the history.
-func commandsMentionSecret(line string) bool {
-	return containsFold(line, "pass") || containsFold(line, "secret")
-}
-
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if equalFoldASCII(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFoldASCII(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // protoWriter sends command output to the front-end.
