@@ -368,20 +368,7 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 		}
 		query += `)`
 	}
-	rows, err := q.db.QueryContext(ctx, query+` ORDER BY name LIMIT $3`, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, translate(rows.Err())
+	return queryStrings(ctx, q.db, query+` ORDER BY name LIMIT $3`, args...)
 }
 
 // UpdateVM writes the editable settings of v (not its placement or state).
@@ -429,20 +416,7 @@ func (q *Queries) DeleteServer(ctx context.Context, id string) error {
 
 // UserPoolIDs returns the ids of the pools the user belongs to.
 func (q *Queries) UserPoolIDs(ctx context.Context, userName string) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT up.pool_id FROM user_pools up JOIN users u ON u.id = up.user_id WHERE u.name = $1`, userName)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, translate(rows.Err())
+	return queryStrings(ctx, q.db, `SELECT up.pool_id FROM user_pools up JOIN users u ON u.id = up.user_id WHERE u.name = $1`, userName)
 }
 
 const userColumns = `id, name, password_hash, role, created_at`
@@ -546,39 +520,7 @@ func (q *Queries) AppendHistory(ctx context.Context, user, line string, keep int
 
 // History returns the user's newest lines, oldest first, at most limit.
 func (q *Queries) History(ctx context.Context, user string, limit int) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT line FROM (SELECT seq, line FROM history WHERE user_name = $1 ORDER BY seq DESC LIMIT $2) ORDER BY seq`, user, limit)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var l string
-		if err := rows.Scan(&l); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, translate(rows.Err())
-}
-
-// CountVMsByServer returns how many VMs of the pool each server holds.
-func (q *Queries) CountVMsByServer(ctx context.Context, poolID string) (map[string]int, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT server_id, COUNT(*) FROM vms WHERE pool_id = $1 AND server_id IS NOT NULL GROUP BY server_id`, poolID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		out[id] = n
-	}
-	return out, translate(rows.Err())
+	return queryStrings(ctx, q.db, `SELECT line FROM (SELECT seq, line FROM history WHERE user_name = $1 ORDER BY seq DESC LIMIT $2) ORDER BY seq`, user, limit)
 }
 
 // SetVMLastServer records where a stopped VM should start under
@@ -602,6 +544,24 @@ func (q *Queries) CountVMsPerServer(ctx context.Context) (map[string]int, error)
 			return nil, err
 		}
 		out[id] = n
+	}
+	return out, translate(rows.Err())
+}
+
+// queryStrings runs a query of one text column and returns its values.
+func queryStrings(ctx context.Context, db dbtx, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, translate(rows.Err())
 }

@@ -83,20 +83,7 @@ func (q *Queries) TaggedObjects(ctx context.Context, tagIDs []string) (map[strin
 
 // ObjectTags returns the names of the tags on an object.
 func (q *Queries) ObjectTags(ctx context.Context, objectID string) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT t.name FROM object_tags o JOIN tags t ON t.id = o.tag_id WHERE o.object_id = $1 ORDER BY t.name`, objectID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, translate(rows.Err())
+	return queryStrings(ctx, q.db, `SELECT t.name FROM object_tags o JOIN tags t ON t.id = o.tag_id WHERE o.object_id = $1 ORDER BY t.name`, objectID)
 }
 
 // CountTagged returns how many objects carry the tag.
