@@ -232,14 +232,15 @@ func (m *Manager) VirtualDisks(ctx context.Context, f Filter) ([]VirtualDisk, er
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read disks", Cause: err}
 	}
+	inv, err := m.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []VirtualDisk
 	for _, d := range rows {
-		r, err := m.st.Read().Repository(ctx, d.RepoID)
-		if err != nil {
-			continue
-		}
-		if c.match(d.ID, d.Name, "", "", r.PoolID, r.ID) {
-			out = append(out, m.diskView(ctx, d))
+		r, ok := inv.repos[d.RepoID]
+		if ok && c.match(d.ID, d.Name, "", "", r.PoolID, r.ID) {
+			out = append(out, m.diskViewIn(ctx, d, r))
 		}
 	}
 	return out, nil
@@ -255,8 +256,13 @@ func (m *Manager) VirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, error)
 }
 
 func (m *Manager) diskView(ctx context.Context, d store.VirtualDisk) VirtualDisk {
+	r, _ := m.st.Read().Repository(ctx, d.RepoID)
+	return m.diskViewIn(ctx, d, r)
+}
+
+// diskViewIn builds a disk's view when its repository is at hand.
+func (m *Manager) diskViewIn(ctx context.Context, d store.VirtualDisk, r store.Repository) VirtualDisk {
 	q := m.st.Read()
-	r, _ := q.Repository(ctx, d.RepoID)
 	v := VirtualDisk{ID: d.ID, Name: d.Name, Description: d.Description, Repository: NamedRef{r.ID, r.Name},
 		SizeMiB: d.SizeMiB, Sparse: d.Sparse, Path: diskPath(r, d.ID), CreatedAt: d.CreatedAt}
 	if mp, err := q.DiskMappingOfDisk(ctx, d.ID); err == nil {
@@ -594,7 +600,7 @@ func (m *Manager) Vnics(ctx context.Context, vm Ref) ([]Vnic, error) {
 		if err != nil || !sc.sees(v.PoolID) {
 			continue
 		}
-		out = append(out, m.vnicView(ctx, vn))
+		out = append(out, m.vnicViewOf(ctx, vn, v))
 	}
 	return out, nil
 }
@@ -609,8 +615,12 @@ func (m *Manager) Vnic(ctx context.Context, ref Ref) (Vnic, error) {
 }
 
 func (m *Manager) vnicView(ctx context.Context, vn store.Vnic) Vnic {
-	q := m.st.Read()
-	v, _ := q.VM(ctx, vn.VMID)
-	n, _ := q.Network(ctx, vn.NetworkID)
+	v, _ := m.st.Read().VM(ctx, vn.VMID)
+	return m.vnicViewOf(ctx, vn, v)
+}
+
+// vnicViewOf builds a VNIC's view when its VM is at hand.
+func (m *Manager) vnicViewOf(ctx context.Context, vn store.Vnic, v store.VM) Vnic {
+	n, _ := m.st.Read().Network(ctx, vn.NetworkID)
 	return Vnic{ID: vn.ID, Name: vn.Name, MAC: vn.MAC, Vm: NamedRef{v.ID, v.Name}, Network: NamedRef{n.ID, n.Name}, CreatedAt: vn.CreatedAt}
 }

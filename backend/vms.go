@@ -209,20 +209,16 @@ func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
 	return out, nil
 }
 
-// FindVMs returns every VM ref names: by id, by name, or by glob pattern, for
-// actions on several VMs at once.
-func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]VM, error) {
+// FindVMs returns the id and name of every VM ref names: by id, by name,
+// or by glob pattern, for actions on several VMs at once.
+func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {
 	found, err := resolveAll(ctx, m, m.vmKind(), ref)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]VM, len(found))
+	out := make([]NamedRef, len(found))
 	for i, v := range found {
-		out[i] = inv.vmView(v)
+		out[i] = NamedRef{ID: v.ID, Name: v.Name}
 	}
 	return out, nil
 }

@@ -92,7 +92,3 @@ func verbCreate() *VerbInfo {
 		createSSHKeySpec(),
 	}}
 }
-
-func backendDiscover(x *Exec) backend.DiscoverRequest {
-	return backend.DiscoverRequest{Address: x.Str("ipAddress", ""), Port: int(x.Int("port", 8899)), Password: x.Str("password", "")}
-}

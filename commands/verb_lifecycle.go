@@ -235,3 +235,7 @@ func verbExit() *VerbInfo {
 		Run:  func(context.Context, *Exec) (*Result, error) { return &Result{Exit: true}, nil },
 	}}}
 }
+
+func backendDiscover(x *Exec) backend.DiscoverRequest {
+	return backend.DiscoverRequest{Address: x.Str("ipAddress", ""), Port: int(x.Int("port", 8899)), Password: x.Str("password", "")}
+}
