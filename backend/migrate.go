@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
@@ -104,33 +105,16 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 	if err != nil {
 		return Migration{}, agentError(what, dst.Name, err)
 	}
-	// Follow the source's progress while the memory is copied.
-	stop := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			p, err := srcClient.GetOperationProgress(ctx, "migrate:"+v.ID)
-			if err == nil && p.Total > 0 {
-				j.progress(int(10+80*p.Done/p.Total), fmt.Sprintf("%s: %s", what, p.Phase))
-			}
-		}
-	}()
 	// The call lasts as long as the copy: use a client whose timeout allows
-	// for a large guest.
+	// for a large guest, and follow the source's progress meanwhile.
 	long, err := m.longClient(src)
 	if err != nil {
-		close(stop)
 		return Migration{}, err
 	}
+	stop := followProgress(ctx, j, srcClient, agentapi.ProgressMigrate+v.ID, what, 10, 90)
 	res, err := long.MigrateVM(ctx, v.RepoID, v.ID, destAddr, true, false)
 	long.Close()
-	close(stop)
+	stop()
 	if err != nil {
 		if cerr := dstClient.CleanupMigrationTarget(context.WithoutCancel(ctx), v.RepoID, v.ID); cerr != nil {
 			m.log.Warn("cleanup_migration_target failed", "vm", v.Name, "server", dst.Name, "err", cerr)

@@ -427,6 +427,12 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 				}
 				return errorf(KindConflict, "Repository %s is in use by %d VirtualDisks; delete them first (list VirtualDisk repository=%s)", r.Name, n, r.Name)
 			}
+			if n, err := q.CountWhere(ctx, "virtual_cdroms.repo_id", r.ID); err != nil || n > 0 {
+				if err != nil {
+					return err
+				}
+				return errorf(KindConflict, "Repository %s is in use by %d VirtualCdroms; delete them first (list VirtualCdrom repository=%s)", r.Name, n, r.Name)
+			}
 			n, err := q.Count(ctx, "vms", "repo_id", r.ID)
 			if err != nil {
 				return err

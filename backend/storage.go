@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -44,12 +45,13 @@ type VirtualDisk struct {
 
 func (d VirtualDisk) String() string { return "VirtualDisk " + d.Name }
 
-// DiskMapping is a disk in a VM's slot.
+// DiskMapping is a disk, or an ISO, in a VM's slot.
 type DiskMapping struct {
-	ID   string
-	Vm   NamedRef
-	Disk NamedRef
-	Slot int
+	ID    string
+	Vm    NamedRef
+	Disk  NamedRef // empty for an ISO
+	Cdrom NamedRef // empty for a disk
+	Slot  int
 }
 
 // Vnic is a VNIC as the operator sees it.
@@ -323,7 +325,15 @@ func (m *Manager) devicesParams(ctx context.Context, q *store.Queries, vmID stri
 	if err != nil {
 		return nil, err
 	}
-	disks := []string{}
+	isos, err := q.CdromMappingsOfVM(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		slot int
+		text string
+	}
+	entries := make([]entry, 0, len(maps)+len(isos))
 	for _, mp := range maps {
 		d, err := q.VirtualDisk(ctx, mp.DiskID)
 		if err != nil {
@@ -333,7 +343,23 @@ func (m *Manager) devicesParams(ctx context.Context, q *store.Queries, vmID stri
 		if err != nil {
 			return nil, err
 		}
-		disks = append(disks, "file:"+diskPath(r, d.ID)+","+deviceName(mp.Slot)+",w")
+		entries = append(entries, entry{mp.Slot, "file:" + diskPath(r, d.ID) + "," + deviceName(mp.Slot) + ",w"})
+	}
+	for _, mp := range isos {
+		iso, err := q.VirtualCdrom(ctx, mp.CdromID)
+		if err != nil {
+			return nil, err
+		}
+		r, err := q.Repository(ctx, iso.RepoID)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, entry{mp.Slot, "file:" + isoPath(r, iso.ID) + "," + deviceName(mp.Slot) + ":cdrom,r"})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].slot < entries[j].slot })
+	disks := make([]string, len(entries))
+	for i, e := range entries {
+		disks[i] = e.text
 	}
 	vnics, err := q.VnicsOfVM(ctx, vmID)
 	if err != nil {
@@ -377,23 +403,12 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 			other, _ := m.st.Read().VM(ctx, mp.VMID)
 			return errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d)", d.Name, other.Name, mp.Slot)
 		}
-		maps, err := m.st.Read().DiskMappingsOfVM(ctx, v.ID)
+		taken, err := m.takenSlots(ctx, v.ID)
 		if err != nil {
-			return &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
+			return err
 		}
-		taken := map[int]bool{}
-		for _, mp := range maps {
-			taken[mp.Slot] = true
-		}
-		if slot < 0 {
-			for slot = 0; taken[slot]; slot++ {
-			}
-		}
-		if slot >= maxDiskSlots {
-			return errorf(KindInvalidArgument, "slot %d is out of range: use 0 to %d", slot, maxDiskSlots-1)
-		}
-		if taken[slot] {
-			return errorf(KindConflict, "slot %d of Vm %s holds another disk", slot, v.Name)
+		if slot, err = pickSlot(taken, slot, v.Name); err != nil {
+			return err
 		}
 		mp := store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: slot, CreatedAt: time.Now()}
 		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) },
@@ -492,6 +507,27 @@ func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, erro
 		d, _ := q.VirtualDisk(ctx, mp.DiskID)
 		out = append(out, DiskMapping{ID: mp.ID, Vm: NamedRef{v.ID, v.Name}, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
 	}
+	isos, err := q.CdromMappings(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
+	}
+	for _, mp := range isos {
+		if only != "" && mp.VMID != only {
+			continue
+		}
+		v, err := q.VM(ctx, mp.VMID)
+		if err != nil || !sc.sees(v.PoolID) {
+			continue
+		}
+		iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
+		out = append(out, DiskMapping{ID: mp.ID, Vm: NamedRef{v.ID, v.Name}, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Vm.ID != out[j].Vm.ID {
+			return out[i].Vm.ID < out[j].Vm.ID
+		}
+		return out[i].Slot < out[j].Slot
+	})
 	return out, nil
 }
 

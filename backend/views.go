@@ -72,6 +72,7 @@ type VM struct {
 	BootOrder        string
 	StartPolicy      string
 	Disks            []NamedRef // by slot
+	Cdroms           []NamedRef // ISOs, by slot
 	Vnics            []NamedRef
 	CreatedAt        time.Time
 }

@@ -241,6 +241,12 @@ func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
 			view.Disks = append(view.Disks, NamedRef{d.ID, d.Name})
 		}
 	}
+	if maps, err := q.CdromMappingsOfVM(ctx, v.ID); err == nil {
+		for _, mp := range maps {
+			iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
+			view.Cdroms = append(view.Cdroms, NamedRef{iso.ID, iso.Name})
+		}
+	}
 	if vnics, err := q.VnicsOfVM(ctx, v.ID); err == nil {
 		for _, vn := range vnics {
 			view.Vnics = append(view.Vnics, NamedRef{vn.ID, vn.Name})

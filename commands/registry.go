@@ -129,7 +129,7 @@ type Registry struct {
 }
 
 // ObjectTypes are the object types of the language, canonically spelled.
-var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "VirtualDisk", "VmDiskMapping", "Vnic", "Network",
+var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "VirtualDisk", "VmDiskMapping", "VirtualCdrom", "Vnic", "Network",
 	"Tag", "Job", "Event", "User", "SshKey", "AuditRecord", "Manager"}
 
 func canonicalType(s string) (string, bool) {
@@ -203,7 +203,7 @@ func init() {
 		verbShowObjTypes(), verbShowCustomCmds(), verbShowAllCustomCmds(),
 		verbKill(), verbRestart(), verbSuspend(), verbResume(), verbPause(), verbUnpause(),
 		verbAbort(), verbWait(), verbGetEvents(), verbAckEvent(), verbEdit(), verbRemove(), verbGetAuditLog(),
-		verbTop(), verbConsole(), verbMigrate(),
+		verbTop(), verbConsole(), verbMigrate(), verbImportIso(), verbApprove(),
 	} {
 		Default.add(v)
 	}

@@ -80,6 +80,7 @@ func verbDelete() *VerbInfo {
 				return rowOf(n.ID, n.Name, err)
 			},
 		},
+		deleteCdromSpec(),
 		{
 			Type: "VirtualDisk", Instance: true, Help: "Delete a disk no VM uses, and its image file.",
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
@@ -140,6 +141,7 @@ func verbAdd() *VerbInfo {
 				return rowOf(s.ID, s.Name, err)
 			},
 		},
+		addCdromSpec(),
 		{
 			Type: "VirtualDisk", Instance: true, Attrs: []Attr{{Name: "slot", Kind: AttrInt, Min: 0, Max: 63, Help: "the slot (0 is xvda; default: the first free one)"}},
 			Help:   "Map a disk to a stopped VM (a VmDiskMapping); the VM's vm.cfg lists it.",
@@ -181,6 +183,7 @@ func verbRemove() *VerbInfo {
 				return rowOf(s.ID, s.Name, err)
 			},
 		},
+		removeCdromSpec(),
 		{
 			Type: "VirtualDisk", Instance: true,
 			Help:   "Unmap a disk from a stopped VM; the disk stays.",

@@ -28,6 +28,7 @@ func verbList() *VerbInfo {
 		{Type: "Tag", Help: "List tags.", Attrs: []Attr{filterName}, Run: runListTags},
 		{Type: "Network", Help: "List networks.", Attrs: []Attr{filterName, filterServerPool}, Run: runListNetworks},
 		{Type: "VirtualDisk", Help: "List virtual disks.", Attrs: []Attr{filterName, filterRepository, filterServerPool}, Run: runListDisks},
+		listCdromSpec(),
 		{Type: "VmDiskMapping", Help: "List which disk is in which VM's slot.", Attrs: []Attr{{Name: "vm", Kind: AttrObject, Object: "Vm", Help: "only this VM's mappings"}}, Run: runListMappings},
 		{Type: "Vnic", Help: "List VNICs.", Attrs: []Attr{{Name: "name", Kind: AttrString, Help: "only VNICs with this name"}, {Name: "vm", Kind: AttrObject, Object: "Vm", Help: "only this VM's VNICs"}}, Run: runListVnics},
 		{Type: "Manager", Help: "List the manager.", Run: runListManager},

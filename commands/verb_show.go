@@ -12,7 +12,8 @@ import (
 func verbShow() *VerbInfo {
 	v := &VerbInfo{Name: "show", Help: "Show one object's attributes as 'Key = value' lines."}
 	special := map[string]func(context.Context, *Exec) (*Result, error){"Job": runShowJob, "User": runShowUser, "SshKey": runShowKey, "Tag": runShowTag,
-		"Network": runShowStorage, "VirtualDisk": runShowStorage, "Vnic": runShowStorage, "Manager": runShowManager}
+		"Network": runShowStorage, "VirtualDisk": runShowStorage, "Vnic": runShowStorage, "Manager": runShowManager,
+		"VirtualCdrom": runShowCdrom}
 	for _, typ := range ObjectTypes {
 		if typ == "Event" || typ == "AuditRecord" || typ == "VmDiskMapping" {
 			continue // listed, not shown one by one
@@ -155,6 +156,7 @@ func vmProps(v backend.VM) []Prop {
 		{"Boot Order", v.BootOrder},
 		{"Start Policy", v.StartPolicy},
 		{"Virtual Disks", refsList(v.Disks)},
+		{"Virtual Cdroms", refsList(v.Cdroms)},
 		{"Vnics", refsList(v.Vnics)},
 	}
 }

@@ -124,8 +124,12 @@ func runListMappings(ctx context.Context, x *Exec) (*Result, error) {
 	}
 	res := &Result{Rows: []Row{}}
 	for _, mp := range maps {
-		res.Rows = append(res.Rows, Row{ID: mp.ID, Name: mp.Vm.Name + "/" + mp.Disk.Name, Cols: []Prop{{"vm", mp.Vm.Name},
-			{"virtualDisk", mp.Disk.Name}, {"slot", strconv.Itoa(mp.Slot)}}})
+		what := mp.Disk.Name
+		if mp.Cdrom.ID != "" {
+			what = mp.Cdrom.Name
+		}
+		res.Rows = append(res.Rows, Row{ID: mp.ID, Name: mp.Vm.Name + "/" + what, Cols: []Prop{{"vm", mp.Vm.Name},
+			{"virtualDisk", mp.Disk.Name}, {"slot", strconv.Itoa(mp.Slot)}, {"virtualCdrom", mp.Cdrom.Name}}})
 	}
 	return res, nil
 }

@@ -197,6 +197,8 @@ func (q *Queries) CountWhere(ctx context.Context, tableColumn, value string) (in
 		query = `SELECT COUNT(*) FROM vnics WHERE network_id = $1`
 	case "virtual_disks.repo_id":
 		query = `SELECT COUNT(*) FROM virtual_disks WHERE repo_id = $1`
+	case "virtual_cdroms.repo_id":
+		query = `SELECT COUNT(*) FROM virtual_cdroms WHERE repo_id = $1`
 	case "networks.pool_id":
 		query = `SELECT COUNT(*) FROM networks WHERE pool_id = $1`
 	default:

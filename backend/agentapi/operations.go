@@ -6,6 +6,7 @@ const (
 	MethodDeleteRepository     = "delete_repository"
 	MethodCreateVirtualDisk    = "create_virtual_disk"
 	MethodDeleteVirtualDisk    = "delete_virtual_disk"
+	MethodImportVirtualDisk    = "import_virtual_disk"
 	MethodCreateServerPool     = "create_server_pool"
 	MethodJoinServerPool       = "join_server_pool"
 	MethodLeaveServerPool      = "leave_server_pool"
@@ -26,6 +27,14 @@ const (
 	MethodSysShutdown          = "sys_shutdown"
 	MethodGetOperationProgress = "get_operation_progress"
 	MethodOpenConsole          = "open_console"
+)
+
+// Kinds of import_virtual_disk, its option.kind: what the download is and
+// where it goes in the repository.
+const (
+	ImportKindDisk     = "disk"     // a disk image: VirtualDisks/<id>.img
+	ImportKindISO      = "iso"      // an ISO 9660 or UDF image: ISOs/<id>.iso
+	ImportKindTemplate = "template" // a tar archive of vm.cfg and its disk images: Templates/<id>/
 )
 
 // Server roles of discover_server and update_server_roles. RoleMaster is

@@ -2,6 +2,12 @@ package agentclient
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/rpc"
+
+	"github.com/kolo/xmlrpc"
 
 	"xenmanager/backend/agentapi"
 )
@@ -122,6 +128,18 @@ func (c *Client) CreateVirtualDisk(ctx context.Context, repoUUID, diskID string,
 // DeleteVirtualDisk calls delete_virtual_disk.
 func (c *Client) DeleteVirtualDisk(ctx context.Context, repoUUID, diskID string) error {
 	return c.Call(ctx, agentapi.MethodDeleteVirtualDisk, nil, repoUUID, diskID)
+}
+
+// ImportVirtualDisk calls import_virtual_disk: the agent downloads url
+// (http or https) into the repository as id, kind being one of
+// agentapi.ImportKindDisk, ImportKindISO and ImportKindTemplate; progress is
+// under agentapi.ProgressImport + id. The call lasts as long as the
+// download, so the client's Timeout does not apply to it: only ctx bounds
+// it, and ending ctx drops the connection, which stops the download on the
+// agent.
+func (c *Client) ImportVirtualDisk(ctx context.Context, url, id, repoUUID, kind string) error {
+	option := map[string]any{"kind": kind}
+	return c.callUntilDone(ctx, agentapi.MethodImportVirtualDisk, nil, url, id, repoUUID, option)
 }
 
 // PoolParams are the parameters of create_server_pool and
@@ -283,4 +301,57 @@ func (c *Client) MigrateVM(ctx context.Context, repoID, vmID, dest string, live,
 // after a failed migration; releasing nothing succeeds.
 func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string) error {
 	return c.Call(ctx, agentapi.MethodCleanupMigrationTarget, nil, repoID, vmID)
+}
+
+// callUntilDone is Call for calls that last as long as the work they do:
+// neither the client's Timeout nor its transport's ResponseHeaderTimeout
+// applies, only ctx, and ending ctx closes the call's connection (kolo's
+// client cannot be cancelled otherwise, and an abandoned call would go on
+// at the agent). Each call has its own connection, on a copy of the
+// client's transport (same TLS pin check, dial and handshake timeouts);
+// it counts against Conns like any call.
+func (c *Client) callUntilDone(ctx context.Context, method string, result any, args ...any) error {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+	}
+	defer func() { <-c.sem }()
+	tr := c.httpConn.Clone()
+	tr.ResponseHeaderTimeout = 0 // the answer comes when the work is done
+	defer tr.CloseIdleConnections()
+	cl, err := xmlrpc.NewClient(c.url, ctxTransport{ctx: ctx, next: tr})
+	if err != nil {
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
+	}
+	defer cl.Close()
+	var raw any
+	if err := cl.Call(method, args, &raw); err != nil {
+		if ctx.Err() != nil {
+			return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+		}
+		var serverErr rpc.ServerError
+		if errors.As(err, &serverErr) {
+			return &CallError{method, c.Address(), classifyServerError(string(serverErr))}
+		}
+		return &CallError{method, c.Address(), classifyTransportError(err)}
+	}
+	if result == nil {
+		return nil
+	}
+	if err := agentapi.Decode(raw, result); err != nil {
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
+	}
+	return nil
+}
+
+// ctxTransport sends every request with ctx, so that ending ctx aborts
+// the round trip of a kolo client, which makes its requests without one.
+type ctxTransport struct {
+	ctx  context.Context
+	next http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.next.RoundTrip(r.WithContext(t.ctx))
 }

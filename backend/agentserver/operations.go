@@ -36,6 +36,16 @@ func (a *Agent) addOperations(m map[string]method) {
 		agentapi.MethodDeleteVirtualDisk: {[]param{{"repo_uuid", kString}, {"disk_id", kString}}, func(c *call) (any, error) {
 			return ok(h.DeleteVirtualDisk(c.str(0), c.str(1)))
 		}},
+		// The download lasts as long as the call: when the caller goes
+		// away, c.ctx ends and so does the download.
+		agentapi.MethodImportVirtualDisk: {[]param{{"url", kString}, {"id", kString}, {"repo_uuid", kString}, {"option", kStruct}},
+			func(c *call) (any, error) {
+				kind, err := importKind(c.strct(3))
+				if err != nil {
+					return nil, err
+				}
+				return ok(h.ImportVirtualDisk(c.ctx, c.str(0), c.str(1), c.str(2), kind))
+			}},
 
 		// Pools.
 		agentapi.MethodCreateServerPool: {pool, func(c *call) (any, error) { return ok(h.CreateServerPool(poolReq(c))) }},
@@ -107,6 +117,21 @@ func (a *Agent) addOperations(m map[string]method) {
 	for name, op := range ops {
 		m[name] = op
 	}
+}
+
+// importKind reads option.kind of import_virtual_disk. A missing kind is
+// passed on as "", which the host refuses naming the kinds it accepts.
+func importKind(option map[string]any) (string, error) {
+	v, present := option["kind"]
+	if !present {
+		return "", nil
+	}
+	kind, isStr := v.(string)
+	if !isStr {
+		return "", agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: option.kind must be a str (%q, %q or %q), got %s",
+			agentapi.MethodImportVirtualDisk, agentapi.ImportKindDisk, agentapi.ImportKindISO, agentapi.ImportKindTemplate, describe(v))
+	}
+	return kind, nil
 }
 
 // callHost is the address the caller reached this agent at, where a

@@ -58,7 +58,7 @@ func (h *Host) CreateVirtualDisk(repoID, diskID string, sizeMiB int64, sparse bo
 	key := diskKey(repoID, diskID)
 	if op, busy := h.diskOps[key]; busy {
 		h.mu.Unlock()
-		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being created (%s); wait for it to end", diskID, repoID, op)
+		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being created or imported (%s); wait for it to end", diskID, repoID, op)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		h.mu.Unlock()
@@ -133,35 +133,46 @@ func errDiskExists(repoID, diskID string) error {
 		"disk %s already exists in repository %s; delete_virtual_disk it first or use another id", diskID, repoID)
 }
 
-// DeleteVirtualDisk removes VirtualDisks/<disk_id>.img; InvalidState while
-// the vm.cfg of a domain of this host (in any state) names it, Busy while it
-// is being created.
+// DeleteVirtualDisk removes VirtualDisks/<disk_id>.img or, when there is
+// no such disk, ISOs/<disk_id>.iso: an extension of the protocol, by which
+// the manager deletes the ISOs it imported (import_virtual_disk, kind iso,
+// which refuses the id of a disk). InvalidState while the vm.cfg of a domain of
+// this host (in any state) names the file, as a disk or as a cdrom
+// ("file:<path>,hdc:cdrom,r"); Busy while it is being created or imported;
+// NotFound when neither file exists.
 func (h *Host) DeleteVirtualDisk(repoID, diskID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, path, err := h.diskPathLocked(repoID, diskID)
+	r, path, err := h.diskPathLocked(repoID, diskID)
 	if err != nil {
 		return err
 	}
 	if op, busy := h.diskOps[diskKey(repoID, diskID)]; busy {
-		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being created (%s); wait for it to end", diskID, repoID, op)
+		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being created or imported (%s); wait for it to end", diskID, repoID, op)
 	}
+	what := "disk"
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return agentapi.Errorf(agentapi.FaultNotFound, "disk %s not found in repository %s", diskID, repoID)
+		isoPath := filepath.Join(h.mountPath(r), DirISOs, diskID+ISOExt)
+		if isoFI, isoErr := os.Stat(isoPath); !errors.Is(isoErr, fs.ErrNotExist) {
+			what, path, fi, err = "ISO", isoPath, isoFI, isoErr
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return agentapi.Errorf(agentapi.FaultNotFound, "disk %s not found in repository %s (nor an ISO of that id)", diskID, repoID)
 	}
 	if err != nil {
-		return agentapi.Errorf(agentapi.FaultInternalError, "disk %s of repository %s: %v", diskID, repoID, err)
+		return agentapi.Errorf(agentapi.FaultInternalError, "%s %s of repository %s: %v", what, diskID, repoID, err)
 	}
 	if d, err := h.diskUserLocked(fi); err != nil {
 		return err
 	} else if d != nil {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
-			"disk %s of repository %s is used by VM %s (%s, domid %d); stop the VM or take the disk out of its vm.cfg first",
-			diskID, repoID, d.vmID, d.state, d.domID)
+			"%s %s of repository %s is used by VM %s (%s, domid %d); stop the VM or take the %s out of its vm.cfg first",
+			what, diskID, repoID, d.vmID, d.state, d.domID, what)
 	}
 	if err := os.Remove(path); err != nil {
-		return agentapi.Errorf(agentapi.FaultInternalError, "remove disk %s of repository %s: %v", diskID, repoID, err)
+		return agentapi.Errorf(agentapi.FaultInternalError, "remove %s %s of repository %s: %v", what, diskID, repoID, err)
 	}
 	return nil
 }
@@ -202,7 +213,7 @@ func (h *Host) diskUserLocked(fi os.FileInfo) (*domain, error) {
 // (not fs_location itself, which may be a shared export), refusing with
 // InvalidState while the repository holds VMs, disks, ISOs, templates or
 // other files. InvalidState while a domain of the repository is on this
-// server, Busy while a disk is being created in it.
+// server, Busy while a disk is being created or anything imported in it.
 func (h *Host) DeleteRepository(repoID string, erase bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// An ISO in a VM cannot be deleted; one VM holds an ISO once and a slot
+// once; deleting the VM frees the ISO.
+func TestCdromMappingsConstraints(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	now := time.Now()
+	err := s.Write(ctx, func(q *Queries) error {
+		for _, err := range []error{
+			q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}),
+			q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/OVS/Repositories/r1", CreatedAt: now}),
+			q.InsertVM(ctx, VM{ID: "v1", Name: "vm", PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1, DomainType: "xen_pvm", CreatedAt: now}),
+			q.InsertVirtualCdrom(ctx, VirtualCdrom{ID: "c1", Name: "iso", RepoID: "r1", URL: "http://h/x.iso", SizeBytes: 10, State: "Approved", ImportedBy: "admin", CreatedAt: now}),
+			q.InsertVirtualCdrom(ctx, VirtualCdrom{ID: "c2", Name: "iso2", RepoID: "r1", URL: "http://h/y.iso", State: "Pending", ImportedBy: "op", CreatedAt: now}),
+			q.InsertCdromMapping(ctx, CdromMapping{ID: "m1", VMID: "v1", CdromID: "c1", Slot: 1, CreatedAt: now}),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		do   func(q *Queries) error
+		want error
+	}{
+		{"delete an ISO in a VM", func(q *Queries) error { return q.DeleteVirtualCdrom(ctx, "c1") }, ErrConflict},
+		{"the same ISO twice in a VM", func(q *Queries) error {
+			return q.InsertCdromMapping(ctx, CdromMapping{ID: "m2", VMID: "v1", CdromID: "c1", Slot: 2, CreatedAt: now})
+		}, ErrConflict},
+		{"two ISOs in one slot", func(q *Queries) error {
+			return q.InsertCdromMapping(ctx, CdromMapping{ID: "m3", VMID: "v1", CdromID: "c2", Slot: 1, CreatedAt: now})
+		}, ErrConflict},
+		{"approve a missing ISO", func(q *Queries) error { return q.SetVirtualCdromState(ctx, "nope", "Approved") }, ErrNotFound},
+		{"rename in a table that is not renamable", func(q *Queries) error {
+			n := "x"
+			return q.RenameObject(ctx, "users", "u1", &n, nil)
+		}, errAny},
+	} {
+		err := s.Write(ctx, c.do)
+		if c.want == errAny && err == nil || c.want != errAny && !errors.Is(err, c.want) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
+		}
+	}
+	q := s.Read()
+	if n, err := q.CountWhere(ctx, "virtual_cdroms.repo_id", "r1"); err != nil || n != 2 {
+		t.Fatalf("CountWhere = %d, %v; want 2", n, err)
+	}
+	desc := "Oracle Linux"
+	name := "ol9"
+	if err := s.Write(ctx, func(q *Queries) error { return q.RenameObject(ctx, "virtual_cdroms", "c1", &name, &desc) }); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := q.VirtualCdrom(ctx, "c1"); err != nil || c.Name != "ol9" || c.Description != desc || c.URL != "http://h/x.iso" || c.SizeBytes != 10 {
+		t.Fatalf("after rename: %+v, %v", c, err)
+	}
+	if err := s.Write(ctx, func(q *Queries) error { return q.DeleteVM(ctx, "v1") }); err != nil {
+		t.Fatal(err)
+	}
+	if maps, err := q.CdromMappingsOfCdrom(ctx, "c1"); err != nil || len(maps) != 0 {
+		t.Fatalf("mappings of a deleted VM remain: %v, %v", maps, err)
+	}
+	if err := s.Write(ctx, func(q *Queries) error { return q.DeleteVirtualCdrom(ctx, "c1") }); err != nil {
+		t.Fatalf("delete a free ISO: %v", err)
+	}
+}
+
+// errAny stands for "some error" in a table of expectations.
+var errAny = errors.New("any error")
