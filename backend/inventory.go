@@ -99,7 +99,8 @@ func (inv *inventory) serverRefs(ids string) []NamedRef {
 }
 
 // objectTables maps the command language's object types to their tables.
-var objectTables = map[string]string{"Vm": "vms", "Server": "servers", "ServerPool": "server_pools", "Repository": "repositories"}
+var objectTables = map[string]string{"Vm": "vms", "Server": "servers", "ServerPool": "server_pools", "Repository": "repositories",
+	"Network": "networks", "VirtualDisk": "virtual_disks", "VirtualCdrom": "virtual_cdroms", "Vnic": "vnics", "Tag": "tags"}
 
 // ObjectNames returns up to limit names of objects of type typ starting with
 // prefix, for completion; for VMs, only those in states when given. Unknown

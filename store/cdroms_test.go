@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -79,3 +80,52 @@ func TestCdromMappingsConstraints(t *testing.T) {
 
 // errAny stands for "some error" in a table of expectations.
 var errAny = errors.New("any error")
+
+// Completion reads names of every named table, only in the pools given;
+// tags belong to no pool.
+func TestNamesWithPrefixScopesByPool(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	now := time.Now()
+	err := s.Write(ctx, func(q *Queries) error {
+		for _, err := range []error{
+			q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool1", CreatedAt: now}),
+			q.InsertServerPool(ctx, ServerPool{ID: "p2", Name: "pool2", CreatedAt: now}),
+			q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo1", PoolID: "p1", FSLocation: "/x", MountPoint: "/m1", CreatedAt: now}),
+			q.InsertRepository(ctx, Repository{ID: "r2", Name: "repo2", PoolID: "p2", FSLocation: "/y", MountPoint: "/m2", CreatedAt: now}),
+			q.InsertVirtualCdrom(ctx, VirtualCdrom{ID: "c1", Name: "ol9", RepoID: "r1", URL: "http://h/a", State: "Approved", CreatedAt: now}),
+			q.InsertVirtualCdrom(ctx, VirtualCdrom{ID: "c2", Name: "ol8", RepoID: "r2", URL: "http://h/b", State: "Approved", CreatedAt: now}),
+			q.InsertVirtualDisk(ctx, VirtualDisk{ID: "d1", Name: "oldisk", RepoID: "r2", SizeMiB: 1, CreatedAt: now}),
+			q.InsertTag(ctx, Tag{ID: "t1", Name: "old", CreatedAt: now}),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		table string
+		pools []string
+		want  string
+	}{
+		{"virtual_cdroms", nil, "[ol8 ol9]"},
+		{"virtual_cdroms", []string{"p1"}, "[ol9]"},
+		{"virtual_cdroms", []string{}, "[]"},
+		{"virtual_disks", []string{"p1"}, "[]"},
+		{"virtual_disks", []string{"p2"}, "[oldisk]"},
+		{"tags", []string{}, "[old]"},
+		{"repositories", []string{"p2"}, "[]"}, // prefix "ol" matches no repository
+	} {
+		got, err := s.Read().NamesWithPrefix(ctx, c.table, "ol", 10, nil, c.pools)
+		if err != nil || fmt.Sprint(got) != c.want && !(c.want == "[]" && len(got) == 0) {
+			t.Errorf("%s in %v: %v, %v; want %s", c.table, c.pools, got, err, c.want)
+		}
+	}
+	if _, err := s.Read().NamesWithPrefix(ctx, "users", "a", 10, nil, nil); err == nil {
+		t.Error("user names are offered for completion")
+	}
+}

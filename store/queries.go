@@ -336,9 +336,13 @@ func (q *Queries) SetUserSetting(ctx context.Context, userName, key, value strin
 // It is a range scan on the name, so it stays fast on large tables that have
 // an index on name.
 func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int, statuses, pools []string) ([]string, error) {
-	switch table {
-	case "vms", "servers", "server_pools", "repositories":
-	default:
+	// poolOf is the SQL of a row's pool, "" for tables outside pools.
+	poolOf, ok := map[string]string{"vms": "pool_id", "servers": "pool_id", "repositories": "pool_id", "networks": "pool_id",
+		"server_pools": "id", "tags": "",
+		"virtual_disks":  "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
+		"virtual_cdroms": "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
+		"vnics":          "(SELECT v.pool_id FROM vms v WHERE v.id = vm_id)"}[table]
+	if !ok {
 		return nil, fmt.Errorf("names: %s is not a named table", table)
 	}
 	query := `SELECT DISTINCT name FROM ` + table + ` WHERE name >= $1 AND name < $2`
@@ -355,13 +359,9 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 		}
 		query += `)`
 	}
-	if pools != nil {
+	if pools != nil && poolOf != "" {
 		// Only objects of these pools (none when empty).
-		col := "pool_id"
-		if table == "server_pools" {
-			col = "id"
-		}
-		query += ` AND ` + col + ` IN (NULL`
+		query += ` AND ` + poolOf + ` IN (NULL`
 		for _, p := range pools {
 			args = append(args, p)
 			query += fmt.Sprintf(", $%d", len(args))
