@@ -209,6 +209,38 @@ func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
 	return out, nil
 }
 
+// VMSummary is a VM as a listing shows it.
+type VMSummary struct {
+	ID, Name, Status         string
+	Server, Pool, Repository NamedRef
+	MemoryMiB, CPUCount      int64
+}
+
+// ListVMs returns the summaries of the VMs that pass f, by name: what
+// list Vm shows, read without the settings only show Vm needs.
+func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
+	c, err := m.compile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := m.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vms, err := m.st.Read().VMSummaries(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
+	}
+	out := make([]VMSummary, 0, len(vms))
+	for _, v := range vms {
+		if c.match(v.ID, v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) {
+			out = append(out, VMSummary{ID: v.ID, Name: v.Name, Status: v.Status, Server: inv.serverRef(v.ServerID),
+				Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount})
+		}
+	}
+	return out, nil
+}
+
 // FindVMs returns the id and name of every VM ref names: by id, by name,
 // or by glob pattern, for actions on several VMs at once.
 func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {

@@ -38,6 +38,7 @@ func jsonLines(r *Report) []string {
 			b.WriteString(`]}`)
 		case dataRows:
 			b.WriteString(`,"data":[`)
+			var keys colKeyCache
 			for i, row := range res.Rows {
 				if i > 0 {
 					b.WriteByte(',')
@@ -46,7 +47,7 @@ func jsonLines(r *Report) []string {
 				jsonString(&b, row.ID)
 				b.WriteString(`,"name":`)
 				jsonString(&b, row.Name)
-				for j, k := range colKeys(row) {
+				for j, k := range keys.keys(row) {
 					b.WriteByte(',')
 					jsonString(&b, k)
 					b.WriteByte(':')
@@ -170,6 +171,41 @@ func dataKind(res *Result) dataKindT {
 // unique within the row by a numeric suffix ("name" is taken by the row's
 // name, so a Col "name" becomes "name2").
 func colKeys(row Row) []string {
+	return new(colKeyCache).keys(row)
+}
+
+// colKeyCache remembers the keys of the last row's columns: the rows of a
+// listing have the same columns, and working their keys out again for each
+// of 100,000 rows is a tenth of the listing's time.
+type colKeyCache struct {
+	cols []string // the Col keys the cached keys are for
+	out  []string
+}
+
+// keys returns colKeys(row), reusing the last answer when row has the
+// same Col keys as the last row asked about.
+func (c *colKeyCache) keys(row Row) []string {
+	if c.out != nil && len(c.cols) == len(row.Cols) {
+		same := true
+		for i, col := range row.Cols {
+			if c.cols[i] != col.Key {
+				same = false
+				break
+			}
+		}
+		if same {
+			return c.out
+		}
+	}
+	c.cols = c.cols[:0]
+	for _, col := range row.Cols {
+		c.cols = append(c.cols, col.Key)
+	}
+	c.out = computeColKeys(row)
+	return c.out
+}
+
+func computeColKeys(row Row) []string {
 	seen := map[string]bool{"id": true, "name": true}
 	out := make([]string, len(row.Cols))
 	for i, c := range row.Cols {

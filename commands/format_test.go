@@ -519,6 +519,19 @@ func TestLowerCamel(t *testing.T) {
 	if want := []string{"name2", "status", "status2", "id2"}; !reflect.DeepEqual(keys, want) {
 		t.Errorf("colKeys = %v, want %v", keys, want)
 	}
+	// The cache answers rows of other columns afresh.
+	var cache colKeyCache
+	for _, row := range []Row{
+		{Cols: []Prop{{"status", "a"}, {"memory", "b"}}},
+		{Cols: []Prop{{"status", "c"}, {"memory", "d"}}},
+		{Cols: []Prop{{"status", "e"}}},
+		{Cols: []Prop{{"status", ""}, {"Status", ""}}},
+		{Cols: []Prop{{"status", ""}, {"memory", ""}}},
+	} {
+		if got, want := cache.keys(row), colKeys(row); !reflect.DeepEqual(got, want) {
+			t.Errorf("cached keys of %v = %v, want %v", row.Cols, got, want)
+		}
+	}
 	if got := propKeys([]Prop{{"A", ""}, {"A", ""}, {"A", ""}}); !reflect.DeepEqual(got, []string{"A", "A (2)", "A (3)"}) {
 		t.Errorf("propKeys = %v", got)
 	}

@@ -37,13 +37,14 @@ func xmlLines(r *Report) []string {
 			b.WriteString("</text></data>")
 		case dataRows:
 			b.WriteString("<data>")
+			var keys colKeyCache
 			for _, row := range res.Rows {
 				b.WriteString(`<object id="`)
 				xmlEscape(&b, row.ID)
 				b.WriteString(`" name="`)
 				xmlEscape(&b, row.Name)
 				b.WriteString(`">`)
-				for j, k := range colKeys(row) {
+				for j, k := range keys.keys(row) {
 					xmlNamed(&b, "col", k, row.Cols[j].Value)
 				}
 				b.WriteString("</object>")

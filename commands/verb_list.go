@@ -86,7 +86,7 @@ func runList(ctx context.Context, x *Exec) (*Result, error) {
 				{"serverPool", r.Pool.Name}, {"fsLocation", r.FSLocation}, {"vms", strconv.Itoa(r.VMs)}}})
 		}
 	case "Vm":
-		vms, err := b.VMs(ctx, f)
+		vms, err := b.ListVMs(ctx, f)
 		if err != nil {
 			return nil, err
 		}
