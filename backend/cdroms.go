@@ -90,7 +90,11 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 	if actor.Role == RoleAdministrator {
 		state = CdromApproved
 	}
-	iso := store.VirtualCdrom{ID: NewID(TypeVirtualCdrom), Name: name, RepoID: r.ID, URL: rawURL, State: state,
+	shownURL := rawURL // what is recorded and shown: without a password
+	if u, _ := url.Parse(rawURL); u.User != nil {
+		shownURL = u.Redacted()
+	}
+	iso := store.VirtualCdrom{ID: NewID(TypeVirtualCdrom), Name: name, RepoID: r.ID, URL: shownURL, State: state,
 		ImportedBy: actor.User, Description: description, CreatedAt: time.Now()}
 	return jobValue[VirtualCdrom](m.job(ctx, actor, r.PoolID, "importIso "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
 		srv, c, err := m.poolServer(ctx, r.PoolID)

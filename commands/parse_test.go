@@ -203,6 +203,9 @@ func TestMaskSecrets(t *testing.T) {
 		{"bogus password=s3cret", "bogus password=****"},
 		{`discoverServer password="open`, "discoverServer ..."},
 		{"list Vm", "list Vm"},
+		{"importIso Repository name=r url=http://me:hunter2@mirror/x.iso name=x", "importIso Repository name=r url=http://me:xxxxx@mirror/x.iso name=x"},
+		{`importIso Repository name=r url="https://me:hun ter@mirror/x.iso" name=x`, "importIso Repository name=r url=https://me:xxxxx@mirror/x.iso name=x"},
+		{"importIso Repository name=r url=http://me@mirror/x.iso name=x", "importIso Repository name=r url=http://me@mirror/x.iso name=x"},
 	}
 	for _, tc := range tests {
 		if got := maskSecrets(tc.in, Default); got != tc.want {

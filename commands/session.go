@@ -405,8 +405,12 @@ func MentionsSecret(text string) bool {
 	if strings.Contains(l, "pass") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") {
 		return true
 	}
-	for _, w := range strings.Fields(l) {
-		if key, _, ok := strings.Cut(strings.Trim(w, `"'`), "="); ok && editDistance(strings.Trim(key, `"'`), "password") <= 2 {
+	for _, w := range strings.Fields(text) {
+		key, value, ok := strings.Cut(strings.Trim(w, `"'`), "=")
+		if ok && editDistance(strings.ToLower(strings.Trim(key, `"'`)), "password") <= 2 {
+			return true
+		}
+		if _, ok := redactURL(strings.Trim(value, `"'`)); ok {
 			return true
 		}
 	}
@@ -491,8 +495,35 @@ func maskSecrets(text string, reg *Registry) string {
 			b.WriteString(text[last:t.pos])
 			b.WriteString(t.key + "=****")
 			last = t.pos + len(t.raw)
+		} else if redacted, ok := redactURL(t.value); ok {
+			b.WriteString(text[last:t.pos])
+			b.WriteString(t.key + "=" + redacted)
+			last = t.pos + len(t.raw)
 		}
 	}
 	b.WriteString(text[last:])
 	return b.String()
+}
+
+// redactURL returns a URL value with the password of its user part
+// replaced (http://user:xxxxx@host/...), and whether it had one. It reads
+// the value by hand, so that a URL too broken to parse still loses it.
+func redactURL(value string) (string, bool) {
+	scheme, rest, ok := strings.Cut(value, "://")
+	if !ok {
+		return "", false
+	}
+	authority, path := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, path = rest[:i], rest[i:]
+	}
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return "", false
+	}
+	user, _, hasPassword := strings.Cut(authority[:at], ":")
+	if !hasPassword {
+		return "", false
+	}
+	return scheme + "://" + user + ":xxxxx" + authority[at:] + path, true
 }
