@@ -31,29 +31,23 @@ func (m *Manager) EditNamed(ctx context.Context, typ Renamable, ref Ref, name, d
 	}
 	switch typ {
 	case RenameRepository:
-		return editNamed(ctx, m, m.repoKind(), m.findRepository, "repositories", PermManage, ref, name, description)
+		return editNamed(ctx, m, m.repoKind(), nil, "repositories", PermManage, ref, name, description)
 	case RenameNetwork:
-		return editNamed(ctx, m, m.networkKind(), func(ctx context.Context, r Ref) (store.Network, error) {
-			return resolve(ctx, m, m.networkKind(), r)
-		}, "networks", PermManage, ref, name, description)
+		return editNamed(ctx, m, m.networkKind(), nil, "networks", PermManage, ref, name, description)
 	case RenameVirtualDisk:
-		return editNamed(ctx, m, m.diskKind(), func(ctx context.Context, r Ref) (store.VirtualDisk, error) {
-			return resolve(ctx, m, m.diskKind(), r)
-		}, "virtual_disks", PermVMLifecycle, ref, name, description)
+		return editNamed(ctx, m, m.diskKind(), nil, "virtual_disks", PermVMLifecycle, ref, name, description)
 	case RenameVirtualCdrom:
-		return editNamed(ctx, m, m.cdromKind(), func(ctx context.Context, r Ref) (store.VirtualCdrom, error) {
-			return resolve(ctx, m, m.cdromKind(), r)
-		}, "virtual_cdroms", PermVMLifecycle, ref, name, description)
+		return editNamed(ctx, m, m.cdromKind(), nil, "virtual_cdroms", PermVMLifecycle, ref, name, description)
 	case RenameVnic:
-		return editNamed(ctx, m, m.vnicKind(), func(ctx context.Context, r Ref) (store.Vnic, error) {
-			return resolve(ctx, m, m.vnicKind(), r)
-		}, "vnics", PermVMLifecycle, ref, name, description)
+		return editNamed(ctx, m, m.vnicKind(), nil, "vnics", PermVMLifecycle, ref, name, description)
 	case RenameTag:
 		return editNamed(ctx, m, m.tagKind(), m.findTag, "tags", PermVMLifecycle, ref, name, description)
 	}
 	return NamedRef{}, errorf(KindInvalidArgument, "%s cannot be renamed", typ)
 }
 
+// editNamed is EditNamed for one type; find resolves the object when
+// resolving it as the actor sees kind k will not do (nil: that way).
 func editNamed[T any](ctx context.Context, m *Manager, k kind[T], find func(context.Context, Ref) (T, error), table string,
 	perm Permission, ref Ref, name, description *string) (NamedRef, error) {
 	if name == nil && description == nil {
@@ -64,7 +58,13 @@ func editNamed[T any](ctx context.Context, m *Manager, k kind[T], find func(cont
 			return NamedRef{}, err
 		}
 	}
-	x, err := find(ctx, ref)
+	var x T
+	var err error
+	if find != nil {
+		x, err = find(ctx, ref)
+	} else {
+		x, err = resolve(ctx, m, k, ref)
+	}
 	if err != nil {
 		return NamedRef{}, err
 	}
