@@ -5,6 +5,7 @@ package agentserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/agentapi"
 	"xenmanager/backend/xensim"
 )
 
@@ -54,6 +56,9 @@ type Agent struct {
 	spki    string
 	methods map[string]method
 	srv     *http.Server
+	// userSum and passwordSum are the SHA-256 of the credentials a call
+	// must bring (see authorized).
+	userSum, passwordSum [sha256.Size]byte
 	// base is the context of every request; stop cancels it, so that calls
 	// blocked in an injected hang or latency end when the agent shuts down.
 	base context.Context
@@ -111,6 +116,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.RebootDelay = DefaultRebootDelay
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, host: host, cert: cert, spki: spki,
+		userSum: sha256.Sum256([]byte(agentapi.AgentUser)), passwordSum: sha256.Sum256([]byte(cfg.Password)),
 		conns: map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
 	base, stop := context.WithCancel(context.Background())
@@ -124,6 +130,7 @@ func New(cfg Config) (*Agent, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext:       withHeldConn,
 		ConnState:         a.trackConn,
 	}
 	return a, nil
@@ -144,7 +151,7 @@ func (a *Agent) Serve(l net.Listener) error {
 		a.listenHost = host
 		a.mu.Unlock()
 	}
-	tl := tls.NewListener(gateListener{l, a}, &tls.Config{
+	tl := tls.NewListener(heldListener{gateListener{l, a}}, &tls.Config{
 		Certificates: []tls.Certificate{a.cert},
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
@@ -184,4 +191,76 @@ func Start(cfg Config, addr string) (*Agent, net.Addr, error) {
 		}
 	}()
 	return a, l.Addr(), nil
+}
+
+// heldListener gives TLS connections whose writes an answer can hold (see
+// heldConn).
+type heldListener struct{ net.Listener }
+
+func (l heldListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &heldConn{Conn: c}, nil
+}
+
+// heldConn is a TCP connection under TLS whose writes can be held and then
+// sent in one. net/http writes an answer larger than its 4 kB buffer in two
+// pieces, the header with the start of the body and then the rest: two TLS
+// records that would otherwise be two sends, and two wake-ups of the client.
+type heldConn struct {
+	net.Conn
+	mu      sync.Mutex
+	holding bool
+	held    []byte
+}
+
+// maxKeptHeld bounds the buffer a connection keeps between answers.
+const maxKeptHeld = 64 << 10
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.holding {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// hold keeps what is written from now on until release.
+func (c *heldConn) hold() {
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+}
+
+// release sends what was held, in one write, and stops holding.
+func (c *heldConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = false
+	if len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	if cap(c.held) > maxKeptHeld {
+		c.held = nil
+	}
+	return err
+}
+
+type heldConnKey struct{}
+
+// withHeldConn is the http.Server's ConnContext: it gives the handler the
+// heldConn under each TLS connection.
+func withHeldConn(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		if hc, ok := tc.NetConn().(*heldConn); ok {
+			return context.WithValue(ctx, heldConnKey{}, hc)
+		}
+	}
+	return ctx
 }

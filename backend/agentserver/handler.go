@@ -1,14 +1,15 @@
 package agentserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -37,7 +38,12 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	start := time.Now()
+	// The call's log line is the only use of its duration.
+	logCall := a.log.Enabled(r.Context(), slog.LevelDebug)
+	var start time.Time
+	if logCall {
+		start = time.Now()
+	}
 	// A call ends with its connection, at Shutdown, or when the simulated
 	// host goes down.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -52,9 +58,12 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.method, c.params = method, params
 		result, err = a.dispatch(c)
 	}
-	var body bytes.Buffer
+	buf := responseBuffers.Get().(*[]byte)
+	defer putResponseBuffer(buf)
+	body := (*buf)[:0]
 	if err == nil {
-		if encErr := xmlrpcserver.EncodeResponse(&body, result); encErr != nil {
+		var encErr error
+		if body, encErr = xmlrpcserver.AppendResponse(body, result); encErr != nil {
 			a.log.Error("agent cannot encode a result", "method", method, "err", encErr)
 			err = agentapi.Errorf(agentapi.FaultInternalError, "cannot encode the result of %s (see the agent log)", method)
 		}
@@ -67,16 +76,18 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f = agentapi.Errorf(agentapi.FaultInternalError, "%v", err)
 		}
 		code = int(f.Code)
-		body.Reset()
-		_ = xmlrpcserver.EncodeFault(&body, code, f.FaultString()) // cannot fail on a buffer
+		body = xmlrpcserver.AppendFault(body[:0], code, f.FaultString())
 	}
-	a.log.Debug("agent call", "method", method, "fault", code, "remote", r.RemoteAddr, "duration", time.Since(start))
+	*buf = body
+	if logCall {
+		a.log.Debug("agent call", "method", method, "fault", code, "remote", r.RemoteAddr, "duration", time.Since(start))
+	}
 	if c.after == nil && a.isDown() {
 		panic(http.ErrAbortHandler) // the host went down during the call
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
-	_, _ = w.Write(body.Bytes()) // a client gone away is not the agent's problem
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	writeAnswer(w, r, body)
 	if c.after != nil {
 		// The whole answer (its length is known) must be on the wire
 		// before after cuts the connections.
@@ -85,18 +96,46 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorized checks basic auth in constant time; hashing first makes the
+// heldAnswer is the size from which an answer is sent through
+// heldConn.hold: beyond about 4 kB with its header, net/http would write it
+// in two pieces.
+const heldAnswer = 3 << 10
+
+// writeAnswer writes body, the whole answer, in one send on the connection.
+// A client gone away is not the agent's problem: errors are ignored.
+func writeAnswer(w http.ResponseWriter, r *http.Request, body []byte) {
+	hc, ok := r.Context().Value(heldConnKey{}).(*heldConn)
+	if !ok || len(body) < heldAnswer {
+		_, _ = w.Write(body) // fits net/http's buffer with the header
+		return
+	}
+	hc.hold()
+	defer hc.release()
+	_, _ = w.Write(body)
+	_ = http.NewResponseController(w).Flush()
+}
+
+// responseBuffers holds the buffers answers are encoded into, for reuse;
+// one that grew beyond maxPooledResponse is dropped instead.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+const maxPooledResponse = 256 << 10
+
+func putResponseBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledResponse {
+		responseBuffers.Put(b)
+	}
+}
+
+// authorized checks basic auth in constant time; comparing hashes makes the
 // comparison independent of the lengths too.
 func (a *Agent) authorized(r *http.Request) bool {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
-	eq := func(x, y string) int {
-		hx, hy := sha256.Sum256([]byte(x)), sha256.Sum256([]byte(y))
-		return subtle.ConstantTimeCompare(hx[:], hy[:])
-	}
-	return eq(user, agentapi.AgentUser)&eq(pass, a.cfg.Password) == 1
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	return subtle.ConstantTimeCompare(u[:], a.userSum[:])&subtle.ConstantTimeCompare(p[:], a.passwordSum[:]) == 1
 }
 
 // dispatch checks the call against the method table and runs it. A panic in

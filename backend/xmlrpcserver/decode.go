@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DecodeCall reads one XML-RPC methodCall from r and returns its method name
@@ -19,46 +20,136 @@ import (
 // <dateTime.iso8601> its text as a string. <nil/> is rejected: the protocol
 // never sends it. Input beyond MaxCallBytes or nested deeper than MaxDepth is
 // an error.
+//
+// Calls as clients write them are read by a tokenizer of their own (see
+// fastTokens); anything outside what it knows, and every call in error, goes
+// through encoding/xml, which has the last word and writes every error.
 func DecodeCall(r io.Reader) (method string, params []any, err error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxCallBytes+1))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	data, err := readCall(*buf, r)
+	*buf = data
 	if err != nil {
-		return "", nil, fmt.Errorf("read call: %w", err)
+		return "", nil, err
 	}
-	if len(data) > MaxCallBytes {
-		return "", nil, fmt.Errorf("call larger than %d bytes", MaxCallBytes)
+	// The decoded values never point into data: the buffer is reused.
+	d := &decoder{toks: &fastTokens{data: data}}
+	if method, params, err = d.call(); err == nil {
+		return method, params, nil
 	}
-	d := &decoder{x: xml.NewDecoder(bytes.NewReader(data))}
+	x := xml.NewDecoder(bytes.NewReader(data))
+	d = &decoder{toks: xmlTokens{x}, buf: d.buf}
 	method, params, err = d.call()
 	if err != nil {
-		line, _ := d.x.InputPos()
+		line, _ := x.InputPos()
 		return "", nil, fmt.Errorf("decode call (line %d): %w", line, err)
 	}
 	return method, params, nil
 }
 
-// decoder walks the token stream of one methodCall.
-type decoder struct {
-	x *xml.Decoder
+// readCall reads r to its end into buf[:0], or fails beyond MaxCallBytes.
+func readCall(buf []byte, r io.Reader) ([]byte, error) {
+	data := buf[:0]
+	lr := io.LimitedReader{R: r, N: MaxCallBytes + 1}
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := lr.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return data, fmt.Errorf("read call: %w", err)
+		}
+	}
+	if len(data) > MaxCallBytes {
+		return data, fmt.Errorf("call larger than %d bytes", MaxCallBytes)
+	}
+	return data, nil
 }
 
-// next returns the next start or end element, or non-blank character data;
-// comments, processing instructions and directives are skipped.
-func (d *decoder) next() (xml.Token, error) {
+// Buffers of calls and responses are reused; one that grew beyond
+// maxPooledBuffer is left to the garbage collector instead.
+const maxPooledBuffer = 256 << 10
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		*b = (*b)[:0]
+		buffers.Put(b)
+	}
+}
+
+// tokenKind is the kind of a token: XML-RPC needs only elements and text.
+type tokenKind uint8
+
+const (
+	startToken tokenKind = iota + 1
+	endToken
+	textToken
+)
+
+// token is a start or end element (name, without namespace prefix) or
+// character data (text, valid until the next token).
+type token struct {
+	kind tokenKind
+	name string
+	text []byte
+}
+
+// tokenizer yields the tokens of a call, leaving out comments, processing
+// instructions and directives (no step of the decoding looks at those),
+// and io.EOF at the end of the input.
+type tokenizer interface {
+	token() (token, error)
+}
+
+// xmlTokens reads tokens with encoding/xml.
+type xmlTokens struct{ x *xml.Decoder }
+
+func (t xmlTokens) token() (token, error) {
 	for {
-		tok, err := d.x.Token()
+		tok, err := t.x.Token()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return token{}, err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement, xml.EndElement:
-			return t, nil
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			return token{kind: startToken, name: tok.Name.Local}, nil
+		case xml.EndElement:
+			return token{kind: endToken, name: tok.Name.Local}, nil
 		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return t.Copy(), nil
-			}
+			return token{kind: textToken, text: tok}, nil
+		}
+	}
+}
+
+// decoder walks the tokens of one methodCall.
+type decoder struct {
+	toks tokenizer
+	buf  []byte // text being gathered (text, value)
+}
+
+// raw returns the next token; the end of the input is unexpected.
+func (d *decoder) raw() (token, error) {
+	tok, err := d.toks.token()
+	if errors.Is(err, io.EOF) {
+		return token{}, io.ErrUnexpectedEOF
+	}
+	return tok, err
+}
+
+// next returns the next start or end element, or non-blank character data.
+func (d *decoder) next() (token, error) {
+	for {
+		tok, err := d.raw()
+		if err != nil || tok.kind != textToken || len(bytes.TrimSpace(tok.text)) > 0 {
+			return tok, err
 		}
 	}
 }
@@ -69,7 +160,7 @@ func (d *decoder) expectStart(name string) error {
 	if err != nil {
 		return err
 	}
-	if s, ok := tok.(xml.StartElement); !ok || s.Name.Local != name {
+	if tok.kind != startToken || tok.name != name {
 		return fmt.Errorf("want <%s>, got %s", name, describe(tok))
 	}
 	return nil
@@ -81,52 +172,47 @@ func (d *decoder) expectEnd(name string) error {
 	if err != nil {
 		return err
 	}
-	if e, ok := tok.(xml.EndElement); !ok || e.Name.Local != name {
+	if tok.kind != endToken || tok.name != name {
 		return fmt.Errorf("want </%s>, got %s", name, describe(tok))
 	}
 	return nil
 }
 
 // text reads character data up to the end element that closes name; nested
-// elements are an error.
-func (d *decoder) text(name string) (string, error) {
-	var b strings.Builder
+// elements are an error. The text is valid until the decoder reads on.
+func (d *decoder) text(name string) ([]byte, error) {
+	d.buf = d.buf[:0]
 	for {
-		tok, err := d.x.Token()
+		tok, err := d.raw()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
+			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			b.Write(t)
-		case xml.EndElement:
-			if t.Name.Local != name {
-				return "", fmt.Errorf("want </%s>, got %s", name, describe(t))
+		switch tok.kind {
+		case textToken:
+			d.buf = append(d.buf, tok.text...)
+		case endToken:
+			if tok.name != name {
+				return nil, fmt.Errorf("want </%s>, got %s", name, describe(tok))
 			}
-			return b.String(), nil
-		case xml.StartElement:
-			return "", fmt.Errorf("unexpected <%s> inside <%s>", t.Name.Local, name)
+			return d.buf, nil
+		case startToken:
+			return nil, fmt.Errorf("unexpected <%s> inside <%s>", tok.name, name)
 		}
 	}
 }
 
-func describe(tok xml.Token) string {
-	switch t := tok.(type) {
-	case xml.StartElement:
-		return "<" + t.Name.Local + ">"
-	case xml.EndElement:
-		return "</" + t.Name.Local + ">"
-	case xml.CharData:
-		s := string(bytes.TrimSpace(t))
-		if len(s) > 20 {
-			s = s[:20] + "..."
-		}
-		return fmt.Sprintf("text %q", s)
+func describe(tok token) string {
+	switch tok.kind {
+	case startToken:
+		return "<" + tok.name + ">"
+	case endToken:
+		return "</" + tok.name + ">"
 	}
-	return fmt.Sprintf("%T", tok)
+	s := string(bytes.TrimSpace(tok.text))
+	if len(s) > 20 {
+		s = s[:20] + "..."
+	}
+	return fmt.Sprintf("text %q", s)
 }
 
 func (d *decoder) call() (string, []any, error) {
@@ -136,11 +222,11 @@ func (d *decoder) call() (string, []any, error) {
 	if err := d.expectStart("methodName"); err != nil {
 		return "", nil, err
 	}
-	name, err := d.text("methodName")
+	text, err := d.text("methodName")
 	if err != nil {
 		return "", nil, err
 	}
-	name = strings.TrimSpace(name)
+	name := string(bytes.TrimSpace(text))
 	if !validMethodName(name) {
 		return "", nil, fmt.Errorf("invalid method name %q", name)
 	}
@@ -149,7 +235,7 @@ func (d *decoder) call() (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if s, ok := tok.(xml.StartElement); ok && s.Name.Local == "params" {
+	if tok.kind == startToken && tok.name == "params" {
 		if params, err = d.params(); err != nil {
 			return "", nil, err
 		}
@@ -157,7 +243,7 @@ func (d *decoder) call() (string, []any, error) {
 			return "", nil, err
 		}
 	}
-	if e, ok := tok.(xml.EndElement); !ok || e.Name.Local != "methodCall" {
+	if tok.kind != endToken || tok.name != "methodCall" {
 		return "", nil, fmt.Errorf("want </methodCall>, got %s", describe(tok))
 	}
 	return name, params, nil
@@ -187,15 +273,15 @@ func (d *decoder) params() ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if t.Name.Local != "params" {
-				return nil, fmt.Errorf("want </params>, got %s", describe(t))
+		switch tok.kind {
+		case endToken:
+			if tok.name != "params" {
+				return nil, fmt.Errorf("want </params>, got %s", describe(tok))
 			}
 			return params, nil
-		case xml.StartElement:
-			if t.Name.Local != "param" {
-				return nil, fmt.Errorf("want <param>, got %s", describe(t))
+		case startToken:
+			if tok.name != "param" {
+				return nil, fmt.Errorf("want <param>, got %s", describe(tok))
 			}
 			if err := d.expectStart("value"); err != nil {
 				return nil, err
@@ -209,7 +295,7 @@ func (d *decoder) params() ([]any, error) {
 			}
 			params = append(params, v)
 		default:
-			return nil, fmt.Errorf("want <param>, got %s", describe(t))
+			return nil, fmt.Errorf("want <param>, got %s", describe(tok))
 		}
 	}
 }
@@ -220,36 +306,29 @@ func (d *decoder) value(depth int) (any, error) {
 		return nil, fmt.Errorf("values nested deeper than %d", MaxDepth)
 	}
 	// Untyped text is a string; whitespace before a type element is not.
-	var text strings.Builder
-	var start xml.StartElement
-	for {
-		tok, err := d.x.Token()
+	d.buf = d.buf[:0]
+	var start token
+	for start.kind != startToken {
+		tok, err := d.raw()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			text.Write(t)
-			continue
-		case xml.EndElement:
-			if t.Name.Local != "value" {
-				return nil, fmt.Errorf("want </value>, got %s", describe(t))
+		switch tok.kind {
+		case textToken:
+			d.buf = append(d.buf, tok.text...)
+		case endToken:
+			if tok.name != "value" {
+				return nil, fmt.Errorf("want </value>, got %s", describe(tok))
 			}
-			return text.String(), nil
-		case xml.StartElement:
-			if strings.TrimSpace(text.String()) != "" {
-				return nil, fmt.Errorf("text before <%s> in a value", t.Name.Local)
+			return string(d.buf), nil
+		case startToken:
+			if len(bytes.TrimSpace(d.buf)) != 0 {
+				return nil, fmt.Errorf("text before <%s> in a value", tok.name)
 			}
-			start = t
-		default:
-			continue
+			start = tok
 		}
-		break
 	}
-	v, err := d.typed(start.Name.Local, depth)
+	v, err := d.typed(start.name, depth)
 	if err != nil {
 		return nil, err
 	}
@@ -270,40 +349,40 @@ func (d *decoder) typed(kind string, depth int) (any, error) {
 	case "nil":
 		return nil, errors.New("<nil/> is not allowed: absent fields are left out")
 	}
-	s, err := d.text(kind)
+	text, err := d.text(kind)
 	if err != nil {
 		return nil, err
 	}
 	switch kind {
 	case "int", "i4", "i8":
-		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(text)), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("<%s> %q is not a 64-bit integer", kind, s)
+			return nil, fmt.Errorf("<%s> %q is not a 64-bit integer", kind, string(text))
 		}
 		return n, nil
 	case "boolean":
-		switch strings.TrimSpace(s) {
+		switch string(bytes.TrimSpace(text)) {
 		case "1":
 			return true, nil
 		case "0":
 			return false, nil
 		}
-		return nil, fmt.Errorf("<boolean> %q is neither 0 nor 1", s)
+		return nil, fmt.Errorf("<boolean> %q is neither 0 nor 1", string(text))
 	case "double":
-		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		f, err := strconv.ParseFloat(string(bytes.TrimSpace(text)), 64)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return nil, fmt.Errorf("<double> %q is not a finite number", s)
+			return nil, fmt.Errorf("<double> %q is not a finite number", string(text))
 		}
 		return f, nil
 	case "string", "dateTime.iso8601":
-		return s, nil
+		return string(text), nil
 	case "base64":
 		clean := strings.Map(func(r rune) rune {
 			if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
 				return -1
 			}
 			return r
-		}, s)
+		}, string(text))
 		b, err := base64.StdEncoding.DecodeString(clean)
 		if err != nil {
 			return nil, fmt.Errorf("<base64>: %w", err)
@@ -320,26 +399,27 @@ func (d *decoder) structValue(depth int) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if t.Name.Local != "struct" {
-				return nil, fmt.Errorf("want </struct>, got %s", describe(t))
+		switch tok.kind {
+		case endToken:
+			if tok.name != "struct" {
+				return nil, fmt.Errorf("want </struct>, got %s", describe(tok))
 			}
 			return m, nil
-		case xml.StartElement:
-			if t.Name.Local != "member" {
-				return nil, fmt.Errorf("want <member>, got %s", describe(t))
+		case startToken:
+			if tok.name != "member" {
+				return nil, fmt.Errorf("want <member>, got %s", describe(tok))
 			}
 		default:
-			return nil, fmt.Errorf("want <member>, got %s", describe(t))
+			return nil, fmt.Errorf("want <member>, got %s", describe(tok))
 		}
 		if err := d.expectStart("name"); err != nil {
 			return nil, err
 		}
-		name, err := d.text("name")
+		text, err := d.text("name")
 		if err != nil {
 			return nil, err
 		}
+		name := string(text)
 		if _, dup := m[name]; dup {
 			return nil, fmt.Errorf("struct member %q given twice", name)
 		}
@@ -367,18 +447,18 @@ func (d *decoder) arrayValue(depth int) ([]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
-			if t.Name.Local != "data" {
-				return nil, fmt.Errorf("want </data>, got %s", describe(t))
+		switch tok.kind {
+		case endToken:
+			if tok.name != "data" {
+				return nil, fmt.Errorf("want </data>, got %s", describe(tok))
 			}
 			if err := d.expectEnd("array"); err != nil {
 				return nil, err
 			}
 			return items, nil
-		case xml.StartElement:
-			if t.Name.Local != "value" {
-				return nil, fmt.Errorf("want <value>, got %s", describe(t))
+		case startToken:
+			if tok.name != "value" {
+				return nil, fmt.Errorf("want <value>, got %s", describe(tok))
 			}
 			v, err := d.value(depth + 1)
 			if err != nil {
@@ -386,7 +466,7 @@ func (d *decoder) arrayValue(depth int) ([]any, error) {
 			}
 			items = append(items, v)
 		default:
-			return nil, fmt.Errorf("want <value>, got %s", describe(t))
+			return nil, fmt.Errorf("want <value>, got %s", describe(tok))
 		}
 	}
 }

@@ -2,9 +2,12 @@ package xmlrpcserver
 
 import (
 	"bytes"
+	"encoding/xml"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kolo/xmlrpc"
 )
 
 func call(params string) string {
@@ -141,18 +144,108 @@ func TestDecodeCallTooLarge(t *testing.T) {
 	}
 }
 
-// FuzzDecodeCall checks that DecodeCall never panics and that whatever it
-// accepts encodes back into a call that decodes to the same values.
+// decodeWith decodes data with the given tokenizer alone, without the
+// fallback of DecodeCall.
+func decodeWith(toks tokenizer) (string, []any, error) {
+	d := &decoder{toks: toks}
+	return d.call()
+}
+
+func decodeFast(data []byte) (string, []any, error) { return decodeWith(&fastTokens{data: data}) }
+
+func decodeXML(data []byte) (string, []any, error) {
+	return decodeWith(xmlTokens{xml.NewDecoder(bytes.NewReader(data))})
+}
+
+// checkFastAgrees fails unless the fast tokenizer, where it decodes in, gives
+// what encoding/xml gives.
+func checkFastAgrees(t *testing.T, in []byte) (fast bool) {
+	t.Helper()
+	method, params, err := decodeFast(in)
+	if err != nil {
+		return false
+	}
+	method2, params2, err := decodeXML(in)
+	if err != nil {
+		t.Fatalf("the fast tokenizer accepts %q, encoding/xml does not: %v", in, err)
+	}
+	if method2 != method || !reflect.DeepEqual(params2, params) {
+		t.Fatalf("the fast tokenizer decodes %q as\n %q %#v\nencoding/xml as\n %q %#v", in, method, params, method2, params2)
+	}
+	return true
+}
+
+// TestFastTokens checks that calls as clients write them take the fast
+// way and decode as with encoding/xml, and that what the fast tokenizer
+// does not know is left to encoding/xml.
+func TestFastTokens(t *testing.T) {
+	kolo, err := xmlrpc.EncodeMethodCall("create_vm", "r1", "vm <1> & 'x' \"y\"\n\tz é", map[string]any{
+		"memory": 512, "disk": []string{"file:/a,xvda,w"}, "ok": true, "ratio": 1.5, "raw": []byte("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := map[string]string{
+		"kolo":           string(kolo),
+		"go":             `<?xml version="1.0"?><methodCall><methodName>echo</methodName><params><param><value><string>xenbench</string></value></param></params></methodCall>`,
+		"python":         "<?xml version='1.0'?>\n<methodCall>\n<methodName>echo</methodName>\n<params>\n<param>\n<value><string>a &amp; b</string></value>\n</param>\n</params>\n</methodCall>\n",
+		"no declaration": `<methodCall><methodName>list_vms</methodName><params/></methodCall>`,
+		"self-closed":    call(param("<string/>") + param("<struct/>") + param("<array><data/></array>")),
+		"untyped":        call(param("  a  ") + param("")),
+		"references":     call(param("<string>&#34;&#x27;&#xA;&#9;&#xD;&#x20AC;&#128512;</string>")),
+		"utf-8":          call(param("<string>é € 😀</string>")),
+		"trailing":       `<methodCall><methodName>m</methodName></methodCall><<garbage`,
+	}
+	for name, in := range fast {
+		t.Run(name, func(t *testing.T) {
+			if !checkFastAgrees(t, []byte(in)) {
+				_, _, err := decodeFast([]byte(in))
+				t.Errorf("%q does not take the fast way: %v", in, err)
+			}
+		})
+	}
+	slow := map[string]string{
+		"comment":          call(param("<!-- c --><int>3</int>")),
+		"cdata":            call(param("<string><![CDATA[<x>]]></string>")),
+		"carriage return":  "<methodCall><methodName>m</methodName><params><param><value>a\r\nb</value></param></params></methodCall>",
+		"attribute":        `<methodCall a="1"><methodName>m</methodName></methodCall>`,
+		"prefix":           `<x:methodCall><methodName>m</methodName></x:methodCall>`,
+		"latin-1":          `<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>m</methodName></methodCall>`,
+		"unknown entity":   call(param("<string>&nbsp;</string>")),
+		"bad reference":    call(param("<string>&#0;</string>")),
+		"invalid utf-8":    call(param("<string>\xff</string>")),
+		"space in element": call(param("<string >x</string >")),
+		"]]>":              call(param("<string>]]></string>")),
+	}
+	for name, in := range slow {
+		t.Run(name, func(t *testing.T) {
+			if checkFastAgrees(t, []byte(in)) {
+				t.Errorf("%q takes the fast way, want encoding/xml", in)
+			}
+		})
+	}
+}
+
+// FuzzDecodeCall checks that DecodeCall never panics, that whatever it
+// accepts encodes back into a call that decodes to the same values (and
+// encodes the same with and without appendAny's shortcuts), and that where
+// its fast tokenizer decodes a call, encoding/xml decodes it the same.
 func FuzzDecodeCall(f *testing.F) {
 	f.Add(call(param("<int>1</int>")))
 	f.Add(call(param("<struct><member><name>a</name><value><array><data><value>x</value></data></array></value></member></struct>")))
 	f.Add(call(param("<base64>aGk=</base64>") + param("<boolean>1</boolean>") + param("<double>2.5</double>")))
 	f.Add(call(param("<string>&#xD;&lt;</string>") + param("<dateTime.iso8601>x</dateTime.iso8601>")))
 	f.Add(`<methodCall><methodName>echo</methodName></methodCall>`)
+	f.Add("<?xml version='1.0'?>\n<methodCall>\n<methodName>m</methodName>\n<params>\n<param>\n<value><i4>-2</i4></value>\n</param>\n</params>\n</methodCall>\n")
+	f.Add(`<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>m</methodName><params><param><value><string>a]]&gt;&#34;é&#x1F600;</string></value></param></params></methodCall>`)
+	f.Add(call(param("<struct/>") + param("<array><data/></array>") + param("<string/>") + param(" x ")))
 	f.Fuzz(func(t *testing.T, in string) {
+		checkFastAgrees(t, []byte(in))
 		method, params, err := DecodeCall(strings.NewReader(in))
 		if err != nil {
 			return
+		}
+		for _, p := range params {
+			checkFastEncodingAgrees(t, p)
 		}
 		var b bytes.Buffer
 		if err := EncodeCall(&b, method, params...); err != nil {

@@ -2,7 +2,9 @@ package xmlrpcserver
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +171,45 @@ func TestDecodeKoloCall(t *testing.T) {
 	m := got[2].(map[string]any)
 	if got[0] != "repo" || got[1] != "vm<1>" || m["memory"] != int64(1<<33) || m["disk"].([]any)[0] != "file:/a,xvda,w" || got[3] != true {
 		t.Errorf("decoded %#v", got)
+	}
+}
+
+// checkFastEncodingAgrees fails unless appendAny, with its cases for the
+// common types, encodes v exactly as appendValue does by reflection, errors
+// included.
+func checkFastEncodingAgrees(t *testing.T, v any) {
+	t.Helper()
+	fast, fastErr := appendAny(nil, v, 0)
+	slow, slowErr := appendValue(nil, reflect.ValueOf(v), 0)
+	if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+		t.Fatalf("%#v: appendAny fails with %v, appendValue with %v", v, fastErr, slowErr)
+	}
+	if fastErr == nil && !bytes.Equal(fast, slow) {
+		t.Fatalf("%#v:\nappendAny   %s\nappendValue %s", v, fast, slow)
+	}
+}
+
+func TestFastEncodingAgrees(t *testing.T) {
+	nested := func(depth int, leaf any) any {
+		v := leaf
+		for range depth {
+			v = []any{v}
+		}
+		return v
+	}
+	values := []any{
+		"a <b> & 'c'", "", true, false, 7, -1 << 40, int64(math.MinInt32), 1.5, math.Inf(1), math.NaN(),
+		[]string{"x", "y&z"}, []string(nil), []any{}, []any{1, "s", nil}, []any{(*inner)(nil)},
+		map[string]any{"b": 1, "a": "x", "nil": nil, "ptr": (*inner)(nil), "in": &inner{N: 2}, "<k>": []string{"v"}},
+		map[string]any{"deep": map[string]any{"list": []any{map[string]any{}, []byte("hi")}}},
+		[]any{sample{Name: "n", Any: map[string]any{"x": 1.25}}},
+		map[string]any{"bad": []any{func() {}}},
+	}
+	for _, d := range []int{MaxDepth - 2, MaxDepth - 1, MaxDepth, MaxDepth + 1} {
+		values = append(values, nested(d, "s"), nested(d, []string{"s"}), nested(d, []string{}),
+			nested(d, map[string]any{"k": "v"}), nested(d, map[string]any{"k": nil}))
+	}
+	for _, v := range values {
+		checkFastEncodingAgrees(t, v)
 	}
 }
