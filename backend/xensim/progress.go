@@ -115,7 +115,7 @@ func (h *Host) OperationProgress(key string) (agentapi.Progress, error) {
 	op, ok := r.ops[key]
 	if !ok {
 		return agentapi.Progress{}, agentapi.Errorf(agentapi.FaultNotFound,
-			"no operation %q in flight or recently ended on this server (keys look like save:<vm_id>, migrate:<vm_id>, disk:<disk_id>)", key)
+			"no operation %q in flight or recently ended on this server (keys look like save:<vm_id>, migrate:<vm_id>, import:<id>, disk:<disk_id>)", key)
 	}
 	return op.p, nil
 }
