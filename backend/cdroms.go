@@ -108,10 +108,15 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 		j.progress(5, what)
 		key := agentapi.ProgressImport + iso.ID
 		stop := followProgress(ctx, j, c, key, what, 5, 95)
-		// The call lasts as long as the download; only ctx bounds it.
-		err = c.ImportVirtualDisk(ctx, rawURL, iso.ID, r.ID, agentapi.ImportKindISO)
+		// The call lasts as long as the download. abort Job cuts it: the
+		// agent stops downloading when the call is dropped, and leaves no
+		// file behind.
+		err = c.ImportVirtualDisk(j.abort, rawURL, iso.ID, r.ID, agentapi.ImportKindISO)
 		stop()
 		if err != nil {
+			if aerr := j.check(); aerr != nil {
+				return nil, aerr
+			}
 			return nil, agentError("importIso "+name, srv.Name, err)
 		}
 		if p, err := c.GetOperationProgress(ctx, key); err == nil {
