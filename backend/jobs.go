@@ -81,10 +81,13 @@ func (j *jobRun) progress(pct int, msg string) {
 	}
 	j.m.jobsMu.Unlock()
 	j.mu.Lock()
+	if j.lastAt.IsZero() {
+		// The first report: the clock starts now. (The zero time is long
+		// ago: without this every job wrote its first step, one more
+		// write per job of a batch.)
+		j.lastAt = time.Now()
+	}
 	if time.Since(j.lastAt) < persistProgressEvery {
-		if j.lastAt.IsZero() {
-			j.lastAt = time.Now()
-		}
 		j.mu.Unlock()
 		return
 	}
@@ -171,14 +174,9 @@ func (m *Manager) job(ctx context.Context, actor Actor, poolID, summary string, 
 	// fails the command, then run detached and wait. The wait ends with the
 	// caller's context or an abort, whichever comes first.
 	waitCtx, stopWait := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-jctx.Done():
-			stopWait()
-		case <-waitCtx.Done():
-		}
-	}()
+	stopAbort := context.AfterFunc(jctx, stopWait) // an abort ends the wait (no goroutine per job for it)
 	unlock, err := m.lockAll(waitCtx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+	stopAbort()
 	stopWait()
 	if err != nil {
 		aborted := jctx.Err() != nil

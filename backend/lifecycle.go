@@ -63,7 +63,7 @@ func joinOr(s []string) string {
 // (or, for delete, as it was).
 func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permission,
 	op func(ctx context.Context, j *jobRun, v store.VM) error) (VM, error) {
-	v, err := m.findVM(ctx, ref)
+	v, err := m.vmForJob(ctx, ref)
 	if err != nil {
 		return VM{}, err
 	}
@@ -154,7 +154,7 @@ func (m *Manager) ResumeVM(ctx context.Context, ref Ref) (VM, error) {
 // restore_vm) and records the VM Running on the first that takes it.
 func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb string, run func(*agentclient.Client) error) error {
 	j.progress(10, "placing")
-	cands, release, err := m.place(ctx, v)
+	cands, release, err := m.rank(ctx, v, "", 0)
 	if err != nil {
 		return err
 	}

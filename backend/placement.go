@@ -1,9 +1,10 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,34 +53,75 @@ func (r *reservations) get(serverID string) int64 {
 	return r.mib[serverID]
 }
 
-// place returns, best first, the servers where the VM may start now, and a
-// release func for the memory reserved on the first of them. The policy is
-// the VM's start policy, or the pool's for USE_POOL_POLICY: BEST_SERVER picks
-// the most free memory that fits memory and vCPUs among the running servers
-// not in maintenance (the VM's preferred servers when it has any), ties to
-// the fewest VMs; CURRENT_SERVER insists on the server it ran on last.
-func (m *Manager) place(ctx context.Context, v store.VM) ([]candidate, func(), error) {
-	return m.placeExcept(ctx, v, "")
+// subtract takes what is reserved on each server off its free memory.
+func (r *reservations) subtract(cs []choice) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range cs {
+		cs[i].freeMiB -= r.mib[cs[i].server.ID]
+	}
 }
 
-// placeExcept is place without the server except (a migration's source).
+// placeExcept returns, best first, the servers other than except (a
+// migration's source) where the VM may start now, and a release func for the
+// memory reserved on the first of them: rank, with copies of the server rows.
 func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([]candidate, func(), error) {
-	servers, err := m.poolServers(ctx, v.PoolID)
+	choices, release, err := m.rank(ctx, v, except, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]candidate, len(choices))
+	for i, c := range choices {
+		out[i] = candidate{server: *c.server, client: c.client, freeMiB: c.freeMiB, threads: c.threads, placed: c.placed}
+	}
+	return out, release, nil
+}
+
+// choice is a server a VM could start on, as rank returns it: the server
+// row is shared with the pool's cached list and must not be changed.
+type choice struct {
+	server  *store.Server
+	client  *agentclient.Client
+	freeMiB int64
+	threads int64
+	placed  int
+}
+
+// rank returns, best first, the servers other than except where the VM may
+// start now, and a release func for the memory reserved on the first of
+// them. The policy is the VM's start policy, or the pool's for
+// USE_POOL_POLICY: BEST_SERVER picks the most free memory that fits memory
+// and vCPUs among the running servers not in maintenance (the VM's
+// preferred servers when it has any), ties to the fewest VMs; CURRENT_SERVER
+// insists on the server it ran on last. retries counts the rankings started
+// over.
+//
+// It runs for every start of a batch, so it reads the pool, its servers and
+// their clients from a cache (kept while the servers and pools tables do not
+// change), asks no agent while each server's capacity is cached, starts no
+// goroutine then, and takes each lock once. The server rows it returns are
+// the cache's, not to be changed.
+func (m *Manager) rank(ctx context.Context, v store.VM, except string, retries int) ([]choice, func(), error) {
+	pp, err := m.poolPlacement(ctx, v.PoolID)
 	if err != nil {
 		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 	}
-	pool, _ := m.st.Read().ServerPool(ctx, v.PoolID)
+	pool := &pp.pool
 	policy := v.StartPolicy
 	if policy == "" || policy == PolicyUsePool {
 		policy = pool.StartPolicy
 	}
-	preferred := map[string]bool{}
-	for _, id := range strings.Fields(v.PreferredServers) {
-		preferred[id] = true
+	var preferred map[string]bool
+	if v.PreferredServers != "" {
+		preferred = map[string]bool{}
+		for _, id := range strings.Fields(v.PreferredServers) {
+			preferred[id] = true
+		}
 	}
-	var eligible []store.Server
+	eligible := make([]int, 0, len(pp.servers))
 	var skipped []string
-	for _, s := range servers {
+	for i := range pp.servers {
+		s := &pp.servers[i]
 		switch {
 		case s.ID == except:
 		case s.Status != ServerRunning:
@@ -89,7 +131,7 @@ func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([
 		case policy == PolicyCurrentServer && v.LastServerID != "" && s.ID != v.LastServerID:
 		case len(preferred) > 0 && !preferred[s.ID]:
 		default:
-			eligible = append(eligible, s)
+			eligible = append(eligible, i)
 		}
 	}
 	if len(eligible) == 0 {
@@ -105,53 +147,75 @@ func (m *Manager) placeExcept(ctx context.Context, v store.VM, except string) ([
 		}
 		return nil, nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", pool.Name, v.Name, why)
 	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex // guards all and problems
-		all      []candidate
-		problems []string
-	)
-	for _, s := range eligible {
-		c, err := m.client(s)
+	all := make([]choice, len(eligible))
+	for k, i := range eligible {
+		c, err := m.poolClient(pp, i)
 		if err != nil {
 			return nil, nil, err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			free, threads, placed, err := m.capacity.get(ctx, s.ID, c, func() (int, error) {
-				return m.st.Read().Count(ctx, "vms", "server_id", s.ID)
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				problems = append(problems, agentError("ask free memory", s.Name, err).Msg)
-				return
-			}
-			all = append(all, candidate{server: s, client: c, freeMiB: free, threads: threads, placed: placed})
-		}()
+		all[k] = choice{server: &pp.servers[i], client: c}
 	}
-	wg.Wait()
+	// What is cached is read under one lock; only the servers whose
+	// capacity is stale are asked, at once.
+	ok := make([]bool, len(all))
+	var errs []error // of the servers asked
+	if stale := m.capacity.cached(all, ok); stale > 0 {
+		errs = make([]error, len(all))
+		var wg sync.WaitGroup
+		for k := range all {
+			if ok[k] {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &all[k]
+				free, threads, placed, err := m.capacity.get(ctx, c.server.ID, c.client, func() (int, error) {
+					return m.st.Read().Count(ctx, "vms", "server_id", c.server.ID)
+				})
+				if err != nil {
+					errs[k] = err
+					return
+				}
+				c.freeMiB, c.threads, c.placed, ok[k] = free, threads, placed, true
+			}()
+		}
+		wg.Wait()
+	}
+	var problems []string
+	answered := all[:0]
+	for k, c := range all {
+		if ok[k] {
+			answered = append(answered, c)
+		} else {
+			problems = append(problems, agentError("ask free memory", c.server.Name, errs[k]).Msg)
+		}
+	}
+	all = answered
 	if len(all) == 0 {
 		return nil, nil, errorf(KindAgentUnreachable, "no server of ServerPool %s answered: %s", pool.Name, strings.Join(problems, "; "))
 	}
 	// Choose and reserve under one lock, so that concurrent starts see each
-	// other's choices.
+	// other's choices, and so that a server fenced out of placement
+	// meanwhile (fence, under the same lock) is not chosen: its status
+	// change makes the list read above stale, and the ranking starts over.
 	m.placeMu.Lock()
-	defer m.placeMu.Unlock()
-	for i := range all {
-		all[i].freeMiB -= m.reserved.get(all[i].server.ID)
+	if m.st.ServersGeneration() != pp.gen && retries < 3 {
+		m.placeMu.Unlock()
+		return m.rank(ctx, v, except, retries+1)
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].freeMiB != all[j].freeMiB {
-			return all[i].freeMiB > all[j].freeMiB
+	defer m.placeMu.Unlock()
+	m.reserved.subtract(all)
+	slices.SortFunc(all, func(a, b choice) int {
+		if a.freeMiB != b.freeMiB {
+			return cmp.Compare(b.freeMiB, a.freeMiB)
 		}
-		if all[i].placed != all[j].placed {
-			return all[i].placed < all[j].placed
+		if a.placed != b.placed {
+			return cmp.Compare(a.placed, b.placed)
 		}
-		return all[i].server.Name < all[j].server.Name
+		return strings.Compare(a.server.Name, b.server.Name)
 	})
-	var fits []candidate
+	fits := all[:0]
 	for _, c := range all {
 		if c.freeMiB >= v.MemoryMiB && c.threads >= v.CPUCount {
 			fits = append(fits, c)
@@ -239,6 +303,23 @@ func (cp *capacity) get(ctx context.Context, serverID string, c *agentclient.Cli
 	return free, threads, placed, err
 }
 
+// cached fills in the capacity of each choice whose server's is cached and
+// current, marking it in ok, under one lock; it returns how many are not.
+func (cp *capacity) cached(cs []choice, ok []bool) (stale int) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	now := time.Now()
+	for i := range cs {
+		e := cp.byServer[cs[i].server.ID]
+		if e != nil && e.ready == nil && e.err == nil && now.Sub(e.at) < capacityTTL {
+			cs[i].freeMiB, cs[i].threads, cs[i].placed, ok[i] = e.free, e.threads, e.placed, true
+		} else {
+			stale++
+		}
+	}
+	return stale
+}
+
 // adjust applies a change the manager made itself (a start takes memory and
 // adds a VM, a stop gives them back) to what is cached.
 func (cp *capacity) adjust(serverID string, deltaMiB int64) {
@@ -265,22 +346,34 @@ func (cp *capacity) forget(serverID string) {
 	}
 }
 
-// serverLists caches each pool's servers while the servers table does not
-// change (store.ServersGeneration): a batch of starts then reads them once.
+// serverLists caches each pool and its servers while the servers and pools
+// tables do not change (store.ServersGeneration), with the servers' agent
+// clients: a batch of starts then reads them once.
 type serverLists struct {
 	mu     sync.Mutex // guards gen and byPool
 	gen    int64
-	byPool map[string][]store.Server
+	byPool map[string]*poolPlacement
 }
 
-// poolServers returns the servers of a pool, from the cache when current.
-func (m *Manager) poolServers(ctx context.Context, poolID string) ([]store.Server, error) {
+// poolPlacement is one pool and its servers as read at one generation, and
+// the servers' clients, made on first use.
+type poolPlacement struct {
+	gen     int64            // the servers' generation it was read at
+	pool    store.ServerPool // its start policy and name
+	servers []store.Server   // never changed once cached
+	mu      sync.Mutex       // guards clients
+	clients []*agentclient.Client
+}
+
+// poolPlacement returns the pool and its servers, from the cache when
+// current.
+func (m *Manager) poolPlacement(ctx context.Context, poolID string) (*poolPlacement, error) {
 	gen := m.st.ServersGeneration()
 	m.serverLists.mu.Lock()
 	if m.serverLists.gen == gen && m.serverLists.byPool != nil {
-		if l, ok := m.serverLists.byPool[poolID]; ok {
+		if pp, ok := m.serverLists.byPool[poolID]; ok {
 			m.serverLists.mu.Unlock()
-			return l, nil
+			return pp, nil
 		}
 	}
 	m.serverLists.mu.Unlock()
@@ -288,13 +381,41 @@ func (m *Manager) poolServers(ctx context.Context, poolID string) ([]store.Serve
 	if err != nil {
 		return nil, err
 	}
+	pool, _ := m.st.Read().ServerPool(ctx, poolID) // as before: a pool gone reads as none
+	pp := &poolPlacement{gen: gen, pool: pool, servers: l, clients: make([]*agentclient.Client, len(l))}
 	m.serverLists.mu.Lock()
 	defer m.serverLists.mu.Unlock()
 	if m.serverLists.gen != gen || m.serverLists.byPool == nil {
-		m.serverLists.gen, m.serverLists.byPool = gen, map[string][]store.Server{}
+		m.serverLists.gen, m.serverLists.byPool = gen, map[string]*poolPlacement{}
 	}
 	if m.st.ServersGeneration() == gen {
-		m.serverLists.byPool[poolID] = l
+		m.serverLists.byPool[poolID] = pp
 	}
-	return l, nil
+	return pp, nil
+}
+
+// poolClient returns the client of the pool's server i: the one cached
+// with the list while the manager still uses it for that server (it
+// replaces a client when the server's address, password or pin change),
+// else m.client's. It saves unsealing the agent password at every start.
+func (m *Manager) poolClient(pp *poolPlacement, i int) (*agentclient.Client, error) {
+	pp.mu.Lock()
+	c := pp.clients[i]
+	pp.mu.Unlock()
+	if c != nil {
+		m.mu.Lock()
+		current := m.clients[pp.servers[i].ID] == c
+		m.mu.Unlock()
+		if current {
+			return c, nil
+		}
+	}
+	c, err := m.client(pp.servers[i])
+	if err != nil {
+		return nil, err
+	}
+	pp.mu.Lock()
+	pp.clients[i] = c
+	pp.mu.Unlock()
+	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -186,6 +187,76 @@ func (m *Manager) findVM(ctx context.Context, ref Ref) (store.VM, error) {
 	return resolve(ctx, m, m.vmKind(), ref)
 }
 
+// vmSummaryKind is vmKind reading the 8 columns of VMSummary instead of
+// all 19 when it reads every VM (a pattern): FindVMs needs no more.
+func (m *Manager) vmSummaryKind() kind[store.VMSummary] {
+	q := m.st.Read()
+	summary := func(v store.VM) store.VMSummary {
+		return store.VMSummary{ID: v.ID, Name: v.Name, PoolID: v.PoolID, RepoID: v.RepoID, ServerID: v.ServerID,
+			Status: v.Status, MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}
+	}
+	return kind[store.VMSummary]{"Vm",
+		func(ctx context.Context, id string) (store.VMSummary, error) {
+			v, err := q.VM(ctx, id)
+			return summary(v), err
+		},
+		func(ctx context.Context, name string) ([]store.VMSummary, error) {
+			vs, err := q.VMsByName(ctx, name)
+			out := make([]store.VMSummary, len(vs))
+			for i, v := range vs {
+				out[i] = summary(v)
+			}
+			return out, err
+		},
+		q.VMSummaries,
+		func(x store.VMSummary) string { return x.Name }, func(x store.VMSummary) string { return x.ID },
+		func(x store.VMSummary) string { return x.PoolID }}
+}
+
+type foundVMsKey struct{}
+
+// foundVMs are the VMs FindVMs found for a multi-object action: what a
+// VM's job needs of it before it starts (vmJob).
+type foundVMs struct {
+	mu  sync.Mutex // guards vms
+	vms map[string]jobVM
+}
+
+// jobVM is what vmJob needs of a VM before its job starts: the job's
+// summary and pool, the lock's key. Everything else it reads again under
+// the lock.
+type jobVM struct {
+	ID, Name, PoolID string
+}
+
+// WithFoundVMs returns a context in which FindVMs keeps what it found, and
+// a VM job on one of those VMs by id takes it from there (once) instead of
+// reading the VM before its job: a multi-object action reads its VMs once,
+// not twice. Nothing is lost by it: every VM job reads its VM again under
+// the VM's lock and checks its state there.
+func WithFoundVMs(ctx context.Context) context.Context {
+	return context.WithValue(ctx, foundVMsKey{}, &foundVMs{vms: map[string]jobVM{}})
+}
+
+// vmForJob returns what vmJob needs of the VM ref names: from what FindVMs
+// found for the action when it can, else read.
+func (m *Manager) vmForJob(ctx context.Context, ref Ref) (jobVM, error) {
+	if f, ok := ctx.Value(foundVMsKey{}).(*foundVMs); ok && ref.ID != "" {
+		f.mu.Lock()
+		v, found := f.vms[ref.ID]
+		delete(f.vms, ref.ID)
+		f.mu.Unlock()
+		if found {
+			return v, nil
+		}
+	}
+	v, err := m.findVM(ctx, ref)
+	if err != nil {
+		return jobVM{}, err
+	}
+	return jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID}, nil
+}
+
 // VMs lists the VMs that pass f.
 func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
 	c, err := m.compile(ctx, f)
@@ -244,9 +315,16 @@ func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
 // FindVMs returns the id and name of every VM ref names: by id, by name,
 // or by glob pattern, for actions on several VMs at once.
 func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {
-	found, err := resolveAll(ctx, m, m.vmKind(), ref)
+	found, err := resolveAll(ctx, m, m.vmSummaryKind(), ref)
 	if err != nil {
 		return nil, err
+	}
+	if f, ok := ctx.Value(foundVMsKey{}).(*foundVMs); ok {
+		f.mu.Lock()
+		for _, v := range found {
+			f.vms[v.ID] = jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID}
+		}
+		f.mu.Unlock()
 	}
 	out := make([]NamedRef, len(found))
 	for i, v := range found {

@@ -37,6 +37,7 @@ func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref
 		}
 		return single(v), nil
 	}
+	ctx = backend.WithFoundVMs(ctx) // each VM is read once here, then again by its job under its lock
 	vms, err := x.Backend.FindVMs(ctx, ref)
 	if err != nil {
 		return nil, err

@@ -65,6 +65,7 @@ func (q *Queries) UserByName(ctx context.Context, name string) (User, error) {
 
 // InsertServerPool adds p.
 func (q *Queries) InsertServerPool(ctx context.Context, p ServerPool) error {
+	q.serversChanged() // placement caches pools with their servers
 	_, err := q.db.ExecContext(ctx,
 		`INSERT INTO server_pools (id, name, description, start_policy, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		p.ID, p.Name, p.Description, defaultString(p.StartPolicy, "BEST_SERVER"), unix(p.CreatedAt))
@@ -413,6 +414,7 @@ func (q *Queries) UpdateServerSettings(ctx context.Context, s Server) error {
 
 // UpdateServerPool writes a pool's name, description and start policy.
 func (q *Queries) UpdateServerPool(ctx context.Context, p ServerPool) error {
+	q.serversChanged() // placement caches pools with their servers
 	return expectOne(q.db.ExecContext(ctx,
 		`UPDATE server_pools SET name = $1, description = $2, start_policy = $3 WHERE id = $4`,
 		p.Name, p.Description, p.StartPolicy, p.ID))
@@ -420,6 +422,7 @@ func (q *Queries) UpdateServerPool(ctx context.Context, p ServerPool) error {
 
 // DeleteServerPool removes an empty pool.
 func (q *Queries) DeleteServerPool(ctx context.Context, id string) error {
+	q.serversChanged()
 	return expectOne(q.db.ExecContext(ctx, `DELETE FROM server_pools WHERE id = $1`, id))
 }
 

@@ -95,3 +95,138 @@ func (d *cachedDB) QueryRowContext(ctx context.Context, query string, args ...an
 }
 
 func (d *cachedDB) plain() dbtx { return d.cache.db }
+
+// writeStmts keeps the prepared statements of the writer connection. They
+// are prepared on the connection between transactions, by the writer
+// goroutine (preparing during one would wait for the connection the
+// transaction holds), and bound to each transaction with Tx.StmtContext,
+// which reuses what was prepared on that connection. A query is run
+// unprepared the first time, and noted; the writer prepares the noted ones
+// before its next transaction.
+type writeStmts struct {
+	db    *sql.DB
+	mu    sync.Mutex           // guards m and noted
+	m     map[string]*sql.Stmt // nil: does not prepare, run it plain
+	noted map[string]struct{}  // asked for, not prepared yet
+}
+
+func newWriteStmts(db *sql.DB) *writeStmts {
+	return &writeStmts{db: db, m: map[string]*sql.Stmt{}, noted: map[string]struct{}{}}
+}
+
+// lookup returns the prepared statement of query, or nil (noting it, while
+// there is room).
+func (w *writeStmts) lookup(query string) *sql.Stmt {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st, ok := w.m[query]
+	if !ok && len(w.m)+len(w.noted) < maxCachedStmts {
+		w.noted[query] = struct{}{}
+	}
+	return st
+}
+
+// prepareNoted prepares the noted queries; the writer calls it when no
+// transaction is open.
+func (w *writeStmts) prepareNoted() {
+	w.mu.Lock()
+	if len(w.noted) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	queries := make([]string, 0, len(w.noted))
+	for q := range w.noted {
+		queries = append(queries, q)
+	}
+	clear(w.noted)
+	w.mu.Unlock()
+	for _, q := range queries {
+		st, err := w.db.PrepareContext(context.Background(), q)
+		if err != nil {
+			st = nil // run plain from now on; it fails there the same way
+		}
+		w.mu.Lock()
+		w.m[q] = st
+		w.mu.Unlock()
+	}
+}
+
+func (w *writeStmts) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, st := range w.m {
+		if st != nil {
+			st.Close()
+		}
+	}
+	w.m = map[string]*sql.Stmt{}
+}
+
+// forTx returns the queries' view of one transaction of the writer.
+func (w *writeStmts) forTx(tx *sql.Tx) *txDB { return &txDB{tx: tx, ws: w} }
+
+// txDB runs the statements of a write transaction, prepared when they can
+// be. The statements ignore the cancellation of the caller's context: in a
+// group of writes (Store.Write), an interrupted statement would make SQLite
+// roll back the whole transaction, the other callers' writes with it. A
+// write is short; its caller waits for it once it has started.
+type txDB struct {
+	tx    *sql.Tx
+	ws    *writeStmts
+	mu    sync.Mutex           // guards stmts
+	stmts map[string]*sql.Stmt // bound to tx; the transaction's end closes them
+}
+
+func (d *txDB) stmt(query string) *sql.Stmt {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st, ok := d.stmts[query]; ok {
+		return st
+	}
+	parent := d.ws.lookup(query)
+	if parent == nil {
+		return nil
+	}
+	st := d.tx.StmtContext(context.Background(), parent)
+	if d.stmts == nil {
+		d.stmts = map[string]*sql.Stmt{}
+	}
+	d.stmts[query] = st
+	return st
+}
+
+// release drops the transaction's statements (the commit or rollback has
+// closed them).
+func (d *txDB) release() {
+	d.mu.Lock()
+	d.stmts = nil
+	d.mu.Unlock()
+}
+
+func (d *txDB) exec(query string) (sql.Result, error) {
+	return d.ExecContext(context.Background(), query)
+}
+
+func (d *txDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = context.WithoutCancel(ctx)
+	if st := d.stmt(query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return d.tx.ExecContext(ctx, query, args...)
+}
+
+func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
+	if st := d.stmt(query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.tx.QueryContext(ctx, query, args...)
+}
+
+func (d *txDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
+	if st := d.stmt(query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.tx.QueryRowContext(ctx, query, args...)
+}

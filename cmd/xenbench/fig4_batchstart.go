@@ -20,9 +20,11 @@ const (
 
 // batchStart is figure 4: `start Vm name=load-* multiple=Yes` over 1,000
 // VMs on 20 agents that answer every call 20 ms late, beside the ideal
-// critical path. The VMs are created through the manager (their vm.cfg is
-// written on the shared repository by the agents) and really start on the
-// agents; between runs they are killed with the latency off.
+// critical path; the session's own cost (an exec of a command that calls no
+// agent, alternated with the runs) is taken off, as in figure 3. The VMs are
+// created through the manager (their vm.cfg is written on the shared
+// repository by the agents) and really start on the agents; between runs
+// they are killed with the latency off.
 func (b *bench) batchStart(ctx context.Context) {
 	measure := fmt.Sprintf("batch `start Vm name=load-* multiple=Yes`, %d VMs on %d agents, %s per agent call",
 		loadVMs, loadAgents, loadLatency)
@@ -70,7 +72,7 @@ func (b *bench) batchStart(ctx context.Context) {
 	createTime := time.Since(t0)
 	fmt.Printf("  %d VMs created through the manager in %s\n", loadVMs, createTime.Round(time.Millisecond))
 
-	var times []time.Duration
+	var times, sessions []time.Duration
 	for i := range b.plan.starts {
 		if err := agents.setLatency(loadLatency); err != nil {
 			b.res.fail("4", measure, err)
@@ -93,7 +95,18 @@ func (b *bench) batchStart(ctx context.Context) {
 			return
 		}
 		times = append(times, d)
-		fmt.Printf("  run %d: %s\n", i+1, d.Round(time.Millisecond))
+		// The session alone (handshake, login, one command that calls no
+		// agent), as figure 3 measures it, with the same client.
+		var out0 bytes.Buffer
+		cmd0 := b.ssh.command(m.port, "xenbench-load", "admin", nil, "set outputMode=Verbose")
+		cmd0.Stdout, cmd0.Stderr = &out0, &out0
+		d0, err := runTimed(ctx, cmd0)
+		if err != nil {
+			b.res.fail("4", measure, exitErr(err, out0.Bytes()))
+			return
+		}
+		sessions = append(sessions, d0)
+		fmt.Printf("  run %d: %s (session alone %s)\n", i+1, d.Round(time.Millisecond), d0.Round(time.Millisecond))
 		if _, err := m.goSSH(ctx, "kill Vm name=load-* multiple=Yes", false); err != nil {
 			b.res.fail("4", measure, fmt.Errorf("kill the VMs between runs: %w", err))
 			return
@@ -105,16 +118,22 @@ func (b *bench) batchStart(ctx context.Context) {
 	}
 	// The ideal: every start needs one start_vm call on its server; the
 	// 1,000 spread evenly over 20 servers, each taking 4 calls at a time,
-	// each call 20 ms.
+	// each call 20 ms. The value is the exec's wall time minus that of the
+	// session alone (as figure 3 does): the SSH handshake and login,
+	// figure 1's subject, are not part of the batch the ideal describes.
 	waves := (loadVMs + loadAgents*agentConns - 1) / (loadAgents * agentConns)
 	ideal := time.Duration(waves) * loadLatency
-	v := median(durationsMS(times))
-	b.res.add(row{Fig: "4", Measure: measure, Value: fmtMS(v),
+	exec, session := median(durationsMS(times)), median(durationsMS(sessions))
+	v := exec - session
+	b.res.add(row{Fig: "4", Measure: measure + " (exec minus session cost)", Value: fmtMS(v),
 		Baseline: "ideal critical path: " + fmtMS(ms(ideal)), Ratio: ratio(v, ms(ideal)),
 		Target: "<= 1.25 x ideal", Met: yesNo(v <= 1.25*ms(ideal))})
 	b.res.note("figure 4: ideal = ceil(VMs / (agents x calls in flight per agent)) x calls per start x latency = "+
-		"ceil(%d / (%d x %d)) x 1 x %s = %s (one start_vm per VM, placement knowledge free); %d runs; "+
+		"ceil(%d / (%d x %d)) x 1 x %s = %s (one start_vm per VM; placement knowledge taken as free: the manager keeps "+
+		"each server's free memory for 2 s, so run 1 also asks each agent once, one more %s round, and the later runs, "+
+		"within 2 s of the one before, do not); value = exec wall %s minus the session alone %s (`set outputMode=Verbose` "+
+		"by exec, alternated with the runs; medians), as in figure 3; exec / ideal %s; %d runs; "+
 		"the %d `create Vm` (no latency) took %s, %s per VM",
-		loadVMs, loadAgents, agentConns, loadLatency, ideal, len(times), loadVMs,
-		createTime.Round(time.Millisecond), fmtMS(ms(createTime)/loadVMs))
+		loadVMs, loadAgents, agentConns, loadLatency, ideal, loadLatency, fmtMS(exec), fmtMS(session),
+		ratio(exec, ms(ideal)), len(times), loadVMs, createTime.Round(time.Millisecond), fmtMS(ms(createTime)/loadVMs))
 }
