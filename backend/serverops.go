@@ -438,7 +438,7 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 				return err
 			}
 			if n > 0 {
-				vms, _ := m.VMs(ctx, Filter{Repository: Ref{ID: r.ID}})
+				vms, _ := m.ListVMs(ctx, Filter{Repository: Ref{ID: r.ID}})
 				names := make([]NamedRef, len(vms))
 				for i, v := range vms {
 					names[i] = NamedRef{v.ID, v.Name}

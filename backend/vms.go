@@ -257,29 +257,6 @@ func (m *Manager) vmForJob(ctx context.Context, ref Ref) (jobVM, error) {
 	return jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID}, nil
 }
 
-// VMs lists the VMs that pass f.
-func (m *Manager) VMs(ctx context.Context, f Filter) ([]VM, error) {
-	c, err := m.compile(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vms, err := m.st.Read().VMs(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
-	}
-	out := make([]VM, 0, len(vms))
-	for _, v := range vms {
-		if c.match(v.ID, v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) {
-			out = append(out, inv.vmView(v))
-		}
-	}
-	return out, nil
-}
-
 // VMSummary is a VM as a listing shows it.
 type VMSummary struct {
 	ID, Name, Status         string
