@@ -153,7 +153,10 @@ func (s *Server) onConnect(ctx ssh.Context, conn net.Conn) net.Conn {
 		s.log.Warn("connection refused: too many connections", "remote", conn.RemoteAddr().String())
 		return nil // gliderlabs/ssh closes it
 	}
-	lc := &limitConn{Conn: conn, release: release}
+	lc := &limitConn{Conn: conn, release: release, quickAck: quickAcker(conn)}
+	if lc.quickAck != nil {
+		lc.quickAck()
+	}
 	authed := make(chan struct{})
 	var once sync.Once
 	ctx.SetValue(authDoneKey, func() { once.Do(func() { close(authed) }) })
@@ -197,8 +200,18 @@ func (s *Server) Close() error {
 
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	once     sync.Once
+	release  func()
+	quickAck func() // nil where the platform has no quick acknowledgement
+}
+
+// Read reads, then asks again for quick acknowledgement (see quickAcker).
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.quickAck != nil {
+		c.quickAck()
+	}
+	return n, err
 }
 
 // Close frees the slot before closing, so that a client that sees the
