@@ -278,10 +278,7 @@ func (m *Manager) AddCdromToVM(ctx context.Context, cdrom, vm Ref, slot int) (Vi
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	_, err = m.vmJob(ctx, vm, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
-		if v.Status != VMStopped {
-			return errorf(KindInvalidState, "Vm %s is %s; adding a VirtualCdrom needs Stopped", v.Name, v.Status)
-		}
+	err = m.deviceJob(ctx, vm, "adding a VirtualCdrom", func(ctx context.Context, v store.VM) error {
 		// The ISO's lock keeps a delete VirtualCdrom out meanwhile.
 		unlock, err := m.locks.lock(ctx, iso.ID)
 		if err != nil {
@@ -327,10 +324,7 @@ func (m *Manager) RemoveCdromFromVM(ctx context.Context, cdrom, vm Ref) (Virtual
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	_, err = m.vmJob(ctx, vm, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
-		if v.Status != VMStopped {
-			return errorf(KindInvalidState, "Vm %s is %s; removing a VirtualCdrom needs Stopped", v.Name, v.Status)
-		}
+	err = m.deviceJob(ctx, vm, "removing a VirtualCdrom", func(ctx context.Context, v store.VM) error {
 		maps, err := m.st.Read().CdromMappingsOfVM(ctx, v.ID)
 		if err != nil {
 			return &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}

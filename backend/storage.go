@@ -385,10 +385,7 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	_, err = m.vmJob(ctx, vm, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
-		if v.Status != VMStopped {
-			return errorf(KindInvalidState, "Vm %s is %s; adding a disk needs Stopped", v.Name, v.Status)
-		}
+	err = m.deviceJob(ctx, vm, "adding a disk", func(ctx context.Context, v store.VM) error {
 		// The disk's lock keeps a delete VirtualDisk from removing it under us.
 		unlock, err := m.locks.lock(ctx, d.ID)
 		if err != nil {
@@ -426,10 +423,7 @@ func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDi
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	_, err = m.vmJob(ctx, vm, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
-		if v.Status != VMStopped {
-			return errorf(KindInvalidState, "Vm %s is %s; removing a disk needs Stopped", v.Name, v.Status)
-		}
+	err = m.deviceJob(ctx, vm, "removing a disk", func(ctx context.Context, v store.VM) error {
 		mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID)
 		if err != nil || mp.VMID != v.ID {
 			return errorf(KindInvalidState, "VirtualDisk %s is not in Vm %s", d.Name, v.Name)
@@ -441,6 +435,19 @@ func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDi
 		return VirtualDisk{}, err
 	}
 	return m.VirtualDisk(ctx, Ref{ID: d.ID})
+}
+
+// deviceJob runs fn as an edit job of a stopped VM (devices change only
+// while it is stopped: the protocol has no hot-plug); what names the change
+// in the refusal ("adding a disk").
+func (m *Manager) deviceJob(ctx context.Context, vm Ref, what string, fn func(ctx context.Context, v store.VM) error) error {
+	_, err := m.vmJob(ctx, vm, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		if v.Status != VMStopped {
+			return errorf(KindInvalidState, "Vm %s is %s; %s needs Stopped", v.Name, v.Status, what)
+		}
+		return fn(ctx, v)
+	})
+	return err
 }
 
 // changeDevices applies do to the store, then writes the VM's resulting
