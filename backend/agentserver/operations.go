@@ -37,14 +37,14 @@ func (a *Agent) addOperations(m map[string]method) {
 			return ok(h.DeleteVirtualDisk(c.str(0), c.str(1)))
 		}},
 		// The download lasts as long as the call: when the caller goes
-		// away, c.ctx ends and so does the download.
+		// away, c.context() ends and so does the download.
 		agentapi.MethodImportVirtualDisk: {[]param{{"url", kString}, {"id", kString}, {"repo_uuid", kString}, {"option", kStruct}},
 			func(c *call) (any, error) {
 				kind, err := importKind(c.strct(3))
 				if err != nil {
 					return nil, err
 				}
-				return ok(h.ImportVirtualDisk(c.ctx, c.str(0), c.str(1), c.str(2), kind))
+				return ok(h.ImportVirtualDisk(c.context(), c.str(0), c.str(1), c.str(2), kind))
 			}},
 
 		// Pools.
@@ -87,7 +87,7 @@ func (a *Agent) addOperations(m map[string]method) {
 			return h.SetupMigrationTarget(c.str(0), c.str(1), a.callHost(c))
 		}},
 		agentapi.MethodMigrateVM: {repoVM(param{"dest", kString}, param{"live", kBool}, param{"ssl", kBool}), func(c *call) (any, error) {
-			return h.MigrateVM(c.ctx, c.str(0), c.str(1), c.str(2), c.bool(3), c.bool(4))
+			return h.MigrateVM(c.context(), c.str(0), c.str(1), c.str(2), c.bool(3), c.bool(4))
 		}},
 		agentapi.MethodCleanupMigrationTarget: {repoVM(), func(c *call) (any, error) {
 			return ok(h.CleanupMigrationTarget(c.str(0), c.str(1)))
