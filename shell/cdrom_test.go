@@ -108,6 +108,14 @@ func TestVirtualCdromImportAndMapping(t *testing.T) {
 	if disks := fmt.Sprint(cfg["disk"]); !strings.Contains(disks, want) || !strings.Contains(disks, ",xvda,w") {
 		t.Fatalf("vm.cfg disk = %s, want it to hold %s", disks, want)
 	}
+	if out := e.mustRun("getVmCfgFileContent Vm name=db"); !strings.Contains(out, "disk = ['file:/OVS/Repositories/"+repoID+"/VirtualDisks/") ||
+		!strings.Contains(out, ".iso,xvdb:cdrom,r'") || !strings.Contains(out, "memory = 512") {
+		t.Fatalf("getVmCfgFileContent:\n%s", out)
+	}
+	e.failCode("getVmCfgFileContent Vm name=nosuch", "XM_0404E")
+	if out, st := e.runAs("viewer", "viewer-pw-1", "getVmCfgFileContent Vm name=db"); st != 0 || !strings.Contains(out, "cdrom") {
+		t.Fatalf("a Viewer reads vm.cfg: exit %d\n%s", st, out)
+	}
 	if out := e.mustRun("show Vm name=db"); prop(out, "Virtual Cdroms") != "install" {
 		t.Fatalf("show Vm:\n%s", out)
 	}
