@@ -129,3 +129,31 @@ func TestNamesWithPrefixScopesByPool(t *testing.T) {
 		t.Error("user names are offered for completion")
 	}
 }
+
+// A backup taken while the store runs is a database Open accepts, holding
+// what was written; an existing file is not overwritten.
+func TestBackup(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	if err := s.Write(ctx, func(q *Queries) error {
+		return q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dest := path + ".backup"
+	n, err := s.Backup(ctx, dest)
+	if err != nil || n == 0 {
+		t.Fatalf("Backup = %d, %v", n, err)
+	}
+	if _, err := s.Backup(ctx, dest); err == nil {
+		t.Fatal("a second backup to the same file was taken")
+	}
+	b, err := Open(ctx, dest)
+	if err != nil {
+		t.Fatalf("open the backup: %v", err)
+	}
+	defer b.Close()
+	if p, err := b.Read().ServerPool(ctx, "p1"); err != nil || p.Name != "pool" {
+		t.Fatalf("the backup lacks the pool: %+v, %v", p, err)
+	}
+}

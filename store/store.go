@@ -38,6 +38,7 @@ var ErrConflict = errors.New("conflict")
 // Store is an open manager database. It is safe for concurrent use: writes go
 // through one connection (SQLite allows one writer), reads through a pool.
 type Store struct {
+	path       string // the database file, for Backup
 	write      *sql.DB
 	read       *sql.DB
 	readStmts  *stmtCache  // prepared statements of the reader pool
@@ -106,7 +107,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{write: w}
+	s := &Store{path: path, write: w}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
