@@ -138,7 +138,7 @@ func readLine(r *bufio.Reader, limit int) (line []byte, tooLong bool, err error)
 
 // interactive runs a terminal session with line editing and history.
 func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty, resize <-chan ssh.Window) int {
-	t := term.NewTerminal(sess, "OVM> ")
+	t := term.NewTerminal(&ctrlCClears{ReadWriter: sess}, "OVM> ")
 	t.SetSize(pty.Window.Width, pty.Window.Height)
 	go func() {
 		for {
@@ -156,13 +156,45 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 	for !cs.Exited() {
 		line, err := t.ReadLine()
 		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {
-			// Ctrl-D, Ctrl-C (x/term reports both as EOF) or a closed channel.
+			// Ctrl-D on an empty line, or a closed channel.
 			return 0
 		}
 		cs.RunLine(sess.Context(), line)
 	}
 	return 0
 }
+
+// ctrlCClears is the session as the plain line editor reads it: Ctrl-C
+// arrives as Ctrl-E Ctrl-U (to the end of the line, then erase it), so
+// that it clears the line as CLI.md says; x/term would report it as the
+// end of input and the session would end.
+type ctrlCClears struct {
+	io.ReadWriter
+	pending []byte // translated bytes that did not fit the caller's buffer
+}
+
+func (c *ctrlCClears) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	n, err := c.ReadWriter.Read(p)
+	if bytes.IndexByte(p[:n], ctrlC) < 0 {
+		return n, err
+	}
+	out := bytes.ReplaceAll(p[:n], []byte{ctrlC}, []byte{ctrlE, ctrlU})
+	k := copy(p, out)
+	c.pending = append(c.pending, out[k:]...)
+	return k, err
+}
+
+// The control keys ctrlCClears reads and writes.
+const (
+	ctrlC = 0x03
+	ctrlE = 0x05
+	ctrlU = 0x15
+)
 
 // crlfWriter turns \n into \r\n for a client terminal in raw mode.
 type crlfWriter struct{ w io.Writer }

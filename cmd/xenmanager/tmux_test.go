@@ -417,7 +417,8 @@ func TestTmuxSimpleEditor(t *testing.T) {
 	x.waitFor("e", "start and stop listed", func(s string) bool {
 		return regexp.MustCompile(`(?m)^\s+start\s`).MatchString(s) && regexp.MustCompile(`(?m)^\s+stop\s`).MatchString(s)
 	})
-	x.keys("e", "C-u")
+	x.keys("e", "C-c") // clears the line; the session goes on
+	x.waitFor("e", "a cleared line", func(s string) bool { return lastLine(s) == "OVM>" })
 	x.typeText("e", "set lineEditor=prompt")
 	x.keys("e", "Enter")
 	x.waitText("e", "Status: Success")
