@@ -2,8 +2,11 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -18,51 +21,71 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 	}
 	changed := 0
 	for _, s := range servers {
-		placed, err := m.st.Read().VMsOnServer(ctx, s.ID)
-		if err != nil {
-			return changed, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
-		}
 		c, err := m.client(s)
 		if err != nil {
 			return changed, err
 		}
-		domains, err := c.ListVMs(ctx)
-		if err != nil {
+		n, err := m.reconcileServer(ctx, s, c)
+		changed += n
+		if errors.Is(err, errServerSilent) {
 			m.log.Warn("reconcile: server does not answer; its VMs keep their recorded state", "server", s.Name, "err", err)
 			continue
 		}
-		live := map[string]bool{}
-		for _, d := range domains {
-			live[d.UUID] = true
-			n, err := m.adopt(ctx, s, d.UUID)
-			if err != nil {
-				return changed, err
-			}
-			changed += n
+		if err != nil {
+			return changed, err
 		}
-		for _, v := range placed {
-			if live[v.ID] {
-				continue
-			}
-			// A job working on the VM settles it itself: skip it when busy,
-			// and check again under the lock.
-			unlock, err := m.tryLock(ctx, v.ID)
-			if err != nil {
-				continue
-			}
-			cur, err := m.st.Read().VM(ctx, v.ID)
-			if err != nil || cur.ServerID != s.ID {
-				unlock()
-				continue
-			}
-			err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, "", VMStopped) })
+	}
+	return changed, nil
+}
+
+// errServerSilent is reconcileServer's error when the agent does not list
+// its domains: nothing was changed.
+var errServerSilent = errors.New("the server does not list its domains")
+
+// reconcileServer brings the VMs of server s in line with the domains its
+// agent runs: it adopts domains recorded as stopped and stops VMs recorded
+// there that no longer run; it returns how many VMs it changed.
+func (m *Manager) reconcileServer(ctx context.Context, s store.Server, c *agentclient.Client) (int, error) {
+	placed, err := m.st.Read().VMsOnServer(ctx, s.ID)
+	if err != nil {
+		return 0, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
+	}
+	domains, err := c.ListVMs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errServerSilent, err)
+	}
+	changed := 0
+	live := map[string]bool{}
+	for _, d := range domains {
+		live[d.UUID] = true
+		n, err := m.adopt(ctx, s, d.UUID)
+		if err != nil {
+			return changed, err
+		}
+		changed += n
+	}
+	for _, v := range placed {
+		if live[v.ID] {
+			continue
+		}
+		// A job working on the VM settles it itself: skip it when busy,
+		// and check again under the lock.
+		unlock, err := m.tryLock(ctx, v.ID)
+		if err != nil {
+			continue
+		}
+		cur, err := m.st.Read().VM(ctx, v.ID)
+		if err != nil || cur.ServerID != s.ID {
 			unlock()
-			if err != nil {
-				return changed, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
-			}
-			m.log.Info("reconcile: vm is no longer running on its server", "vm", v.Name, "server", s.Name)
-			changed++
+			continue
 		}
+		err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, "", VMStopped) })
+		unlock()
+		if err != nil {
+			return changed, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
+		}
+		m.log.Info("reconcile: vm is no longer running on its server", "vm", v.Name, "server", s.Name)
+		changed++
 	}
 	return changed, nil
 }

@@ -203,7 +203,7 @@ func init() {
 		verbShowObjTypes(), verbShowCustomCmds(), verbShowAllCustomCmds(),
 		verbKill(), verbRestart(), verbSuspend(), verbResume(), verbPause(), verbUnpause(),
 		verbAbort(), verbWait(), verbGetEvents(), verbAckEvent(), verbEdit(), verbRemove(), verbGetAuditLog(),
-		verbTop(), verbConsole(), verbMigrate(), verbImportIso(), verbApprove(), verbGetVmCfgFileContent(), verbBackup(),
+		verbTop(), verbConsole(), verbMigrate(), verbImportIso(), verbApprove(), verbGetVmCfgFileContent(), verbBackup(), verbRefresh(),
 	} {
 		Default.add(v)
 	}
