@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // isoImage returns a small image with an ISO 9660 volume descriptor where a
@@ -211,7 +212,11 @@ func TestImportIsoAbort(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no job id:\n%s", out)
 	}
-	<-started
+	select { // a bounded wait for the agent to be mid-download
+	case <-started:
+	case <-time.After(time.Minute):
+		t.Fatal("the agent never started the download")
+	}
 	if out := e.mustRun("abort Job id=" + m[1]); prop(out, "Status") != "Aborted" {
 		t.Fatalf("abort Job:\n%s", out)
 	}
