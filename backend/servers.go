@@ -195,7 +195,7 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 		return Server{}, err
 	}
 	what := fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name)
-	params := agentclient.PoolParams{Alias: p.Name, PoolUUID: p.ID, Num: int64(len(members) + 1), Name: s.Name,
+	params := agentapi.PoolParams{Alias: p.Name, PoolUUID: p.ID, Num: int64(len(members) + 1), Name: s.Name,
 		Host: s.Address, Roles: s.Roles}
 	master := len(members) == 0
 	if master {

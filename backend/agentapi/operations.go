@@ -176,3 +176,22 @@ type MigrationResult struct {
 	Converged    bool   `xmlrpc:"converged"`
 	MemorySHA256 string `xmlrpc:"memory_sha256"`
 }
+
+// PoolParams are the parameters of create_server_pool and
+// join_server_pool, in wire order (Args). Name and Host are the called
+// server's name and address as the pool knows them; Roles is "xen,utility"
+// or a part of it ("" keeps the server's current roles).
+type PoolParams struct {
+	Alias    string
+	PoolUUID string
+	VIP      string
+	Num      int64
+	Name     string
+	Host     string
+	Roles    string
+}
+
+// Args are the call's parameters in the protocol's order.
+func (p PoolParams) Args() []any {
+	return []any{p.Alias, p.PoolUUID, p.VIP, p.Num, p.Name, p.Host, p.Roles}
+}

@@ -142,31 +142,14 @@ func (c *Client) ImportVirtualDisk(ctx context.Context, url, id, repoUUID, kind 
 	return c.callUntilDone(ctx, agentapi.MethodImportVirtualDisk, nil, url, id, repoUUID, option)
 }
 
-// PoolParams are the parameters of create_server_pool and
-// join_server_pool: Name and Host are the called server's name and address
-// as the pool knows them, Roles is "xen,utility" or a part of it.
-type PoolParams struct {
-	Alias    string
-	PoolUUID string
-	VIP      string
-	Num      int64
-	Name     string
-	Host     string
-	Roles    string
-}
-
-func (p PoolParams) args() []any {
-	return []any{p.Alias, p.PoolUUID, p.VIP, p.Num, p.Name, p.Host, p.Roles}
-}
-
 // CreateServerPool calls create_server_pool; the server becomes the master.
-func (c *Client) CreateServerPool(ctx context.Context, p PoolParams) error {
-	return c.Call(ctx, agentapi.MethodCreateServerPool, nil, p.args()...)
+func (c *Client) CreateServerPool(ctx context.Context, p agentapi.PoolParams) error {
+	return c.Call(ctx, agentapi.MethodCreateServerPool, nil, p.Args()...)
 }
 
 // JoinServerPool calls join_server_pool.
-func (c *Client) JoinServerPool(ctx context.Context, p PoolParams) error {
-	return c.Call(ctx, agentapi.MethodJoinServerPool, nil, p.args()...)
+func (c *Client) JoinServerPool(ctx context.Context, p agentapi.PoolParams) error {
+	return c.Call(ctx, agentapi.MethodJoinServerPool, nil, p.Args()...)
 }
 
 // LeaveServerPool calls leave_server_pool.

@@ -39,7 +39,7 @@ func TestMethodCallShapes(t *testing.T) {
 		want []string // in order
 	}{
 		{"create_server_pool", func() error {
-			return c.CreateServerPool(ctx, PoolParams{Alias: "A", PoolUUID: "P", VIP: "V", Num: 3, Name: "N", Host: "H", Roles: "xen"})
+			return c.CreateServerPool(ctx, agentapi.PoolParams{Alias: "A", PoolUUID: "P", VIP: "V", Num: 3, Name: "N", Host: "H", Roles: "xen"})
 		}, []string{"<methodName>create_server_pool</methodName>", ">A<", ">P<", ">V<", "<int>3</int>", ">N<", ">H<", ">xen<"}},
 		{"set_pool_member_ip_list nil", func() error { return c.SetPoolMemberIPList(ctx, nil) },
 			[]string{"<methodName>set_pool_member_ip_list</methodName>", "<array><data></data></array>"}},

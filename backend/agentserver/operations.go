@@ -2,7 +2,6 @@ package agentserver
 
 import (
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/xensim"
 )
 
 // addOperations declares the methods of pools, virtual disks, domain
@@ -20,8 +19,8 @@ func (a *Agent) addOperations(m map[string]method) {
 	}
 	pool := []param{{"alias", kString}, {"pool_uuid", kString}, {"vip", kString}, {"num", kInt},
 		{"name", kString}, {"host", kString}, {"roles", kString}}
-	poolReq := func(c *call) xensim.PoolRequest {
-		return xensim.PoolRequest{Alias: c.str(0), PoolUUID: c.str(1), VIP: c.str(2), Num: c.int(3),
+	poolReq := func(c *call) agentapi.PoolParams {
+		return agentapi.PoolParams{Alias: c.str(0), PoolUUID: c.str(1), VIP: c.str(2), Num: c.int(3),
 			Name: c.str(4), Host: c.str(5), Roles: c.str(6)}
 	}
 	ops := map[string]method{

@@ -90,7 +90,7 @@ func TestPoolCalls(t *testing.T) {
 	}
 	wantCallFault(t, c.LeaveServerPool(ctx, "p1"), agentapi.FaultNotFound, "is in no pool")
 
-	pool := agentclient.PoolParams{Alias: "Pool 1", PoolUUID: "p1", VIP: "192.0.2.100", Num: 1, Name: "xen-test", Host: "127.0.0.1", Roles: "xen,utility"}
+	pool := agentapi.PoolParams{Alias: "Pool 1", PoolUUID: "p1", VIP: "192.0.2.100", Num: 1, Name: "xen-test", Host: "127.0.0.1", Roles: "xen,utility"}
 	must(t, c.CreateServerPool(ctx, pool))
 	pool.PoolUUID = "p2"
 	wantCallFault(t, c.JoinServerPool(ctx, pool), agentapi.FaultInvalidState, "already in pool p1")

@@ -118,21 +118,10 @@ func (h *Host) RebootVM(repoID, vmID string, wait int64) error {
 	if wait < 0 {
 		return agentapi.Errorf(agentapi.FaultInvalidArgument, "reboot_vm: wait must not be negative, got %d", wait)
 	}
-	h.mu.Lock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	h.mu.Unlock()
+	params, memory, vcpus, err := h.bootConfig(repoID, vmID)
 	if err != nil {
 		return err
 	}
-	params, err := readVMConfig(repoID, vmID, dir)
-	if err != nil {
-		return err
-	}
-	if err := checkVMParams(vmID, params); err != nil {
-		return agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
-	}
-	memory, _ := params.Int(agentapi.KeyMemory)
-	vcpus, _ := params.Int(agentapi.KeyVCPUs)
 
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -352,21 +352,10 @@ func (h *Host) checkNoTargetLocked(repoID, vmID string) error {
 // an ssl stream's certificate has. A target of the VM that no source has
 // connected to yet is replaced; one receiving a stream is Busy.
 func (h *Host) SetupMigrationTarget(repoID, vmID, listenHost string) (string, error) {
-	h.mu.Lock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	h.mu.Unlock()
+	params, memory, vcpus, err := h.bootConfig(repoID, vmID)
 	if err != nil {
 		return "", err
 	}
-	params, err := readVMConfig(repoID, vmID, dir)
-	if err != nil {
-		return "", err
-	}
-	if err := checkVMParams(vmID, params); err != nil {
-		return "", agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
-	}
-	memory, _ := params.Int(agentapi.KeyMemory)
-	vcpus, _ := params.Int(agentapi.KeyVCPUs)
 	uuid := params.String(agentapi.KeyUUID)
 	if uuid == "" {
 		uuid = vmID

@@ -12,35 +12,21 @@ import (
 // defaultRoles are the roles of a server nobody has set roles on.
 var defaultRoles = []string{agentapi.RoleXen, agentapi.RoleUtility}
 
-// PoolRequest is the parameter list shared by create_server_pool and
-// join_server_pool. Name and Host are this server's name and address as
-// the pool knows them; Roles is "xen,utility" or a part of it ("" keeps the
-// current roles).
-type PoolRequest struct {
-	Alias    string
-	PoolUUID string
-	VIP      string
-	Num      int64
-	Name     string
-	Host     string
-	Roles    string
-}
-
 // CreateServerPool makes this server the first server, and master, of a
 // pool. Creating the pool it already masters again succeeds (a retried
 // call); a server in another pool, or a member of this one, is InvalidState.
-func (h *Host) CreateServerPool(req PoolRequest) error {
+func (h *Host) CreateServerPool(req agentapi.PoolParams) error {
 	return h.enterPool(req, true)
 }
 
 // JoinServerPool makes this server a member of a pool. Joining the pool it
 // is already a member of succeeds; a server in another pool, or the master
 // of this one, is InvalidState.
-func (h *Host) JoinServerPool(req PoolRequest) error {
+func (h *Host) JoinServerPool(req agentapi.PoolParams) error {
 	return h.enterPool(req, false)
 }
 
-func (h *Host) enterPool(req PoolRequest, master bool) error {
+func (h *Host) enterPool(req agentapi.PoolParams, master bool) error {
 	if err := checkID("pool uuid", req.PoolUUID); err != nil {
 		return err
 	}

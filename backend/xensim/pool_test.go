@@ -7,8 +7,8 @@ import (
 	"xenmanager/backend/agentapi"
 )
 
-func poolReq(id string) PoolRequest {
-	return PoolRequest{Alias: "pool " + id, PoolUUID: id, VIP: "192.0.2.10", Num: 1, Name: "xen1", Host: "192.0.2.1", Roles: "xen,utility"}
+func poolReq(id string) agentapi.PoolParams {
+	return agentapi.PoolParams{Alias: "pool " + id, PoolUUID: id, VIP: "192.0.2.10", Num: 1, Name: "xen1", Host: "192.0.2.1", Roles: "xen,utility"}
 }
 
 func TestPools(t *testing.T) {
@@ -66,9 +66,9 @@ func TestPools(t *testing.T) {
 	}
 
 	// A member is not the master and does not know it.
-	mustOK(t, h.JoinServerPool(PoolRequest{Alias: "p2", PoolUUID: "p2", Name: "xen1", Roles: "xen"}))
-	mustOK(t, h.JoinServerPool(PoolRequest{Alias: "p2", PoolUUID: "p2", Name: "xen1"}))
-	wantFault(t, h.CreateServerPool(PoolRequest{PoolUUID: "p2"}), agentapi.FaultInvalidState, "already a member of pool p2")
+	mustOK(t, h.JoinServerPool(agentapi.PoolParams{Alias: "p2", PoolUUID: "p2", Name: "xen1", Roles: "xen"}))
+	mustOK(t, h.JoinServerPool(agentapi.PoolParams{Alias: "p2", PoolUUID: "p2", Name: "xen1"}))
+	wantFault(t, h.CreateServerPool(agentapi.PoolParams{PoolUUID: "p2"}), agentapi.FaultInvalidState, "already a member of pool p2")
 	if got := h.DiscoverServerPool(); got.Master != "" || !reflect.DeepEqual(got.Members, []string{"xen1"}) {
 		t.Errorf("member's pool = %+v", got)
 	}
@@ -84,10 +84,10 @@ func TestPoolValidation(t *testing.T) {
 		err  error
 		sub  string
 	}{
-		{"bad uuid", h.CreateServerPool(PoolRequest{PoolUUID: "a/b"}), `pool uuid "a/b" is not valid`},
-		{"bad vip", h.CreateServerPool(PoolRequest{PoolUUID: "p", VIP: "300.1.1.1"}), "not an IP address"},
-		{"negative num", h.JoinServerPool(PoolRequest{PoolUUID: "p", Num: -1}), "num must not be negative"},
-		{"bad role", h.CreateServerPool(PoolRequest{PoolUUID: "p", Roles: "xen,storage"}), `unknown role "storage"`},
+		{"bad uuid", h.CreateServerPool(agentapi.PoolParams{PoolUUID: "a/b"}), `pool uuid "a/b" is not valid`},
+		{"bad vip", h.CreateServerPool(agentapi.PoolParams{PoolUUID: "p", VIP: "300.1.1.1"}), "not an IP address"},
+		{"negative num", h.JoinServerPool(agentapi.PoolParams{PoolUUID: "p", Num: -1}), "num must not be negative"},
+		{"bad role", h.CreateServerPool(agentapi.PoolParams{PoolUUID: "p", Roles: "xen,storage"}), `unknown role "storage"`},
 		{"master role", h.UpdateServerRoles("xen,master"), "master is not set"},
 		{"no role", h.UpdateServerRoles(" , "), "names no role"},
 	}

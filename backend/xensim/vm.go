@@ -191,6 +191,22 @@ func (h *Host) GetVMConfig(repoID, vmID string) (agentapi.VMParams, error) {
 	return readVMConfig(repoID, vmID, dir)
 }
 
+// bootConfig reads the VM's vm.cfg for a domain to be built from it (a
+// start, a reboot, an incoming migration): checked, with its memory and
+// vCPUs. A vm.cfg that does not pass the checks is InvalidState.
+func (h *Host) bootConfig(repoID, vmID string) (params agentapi.VMParams, memory, vcpus int64, err error) {
+	params, err = h.GetVMConfig(repoID, vmID)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if err := checkVMParams(vmID, params); err != nil {
+		return nil, 0, 0, agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
+	}
+	memory, _ = params.Int(agentapi.KeyMemory)
+	vcpus, _ = params.Int(agentapi.KeyVCPUs)
+	return params, memory, vcpus, nil
+}
+
 func readVMConfig(repoID, vmID, dir string) (agentapi.VMParams, error) {
 	data, err := os.ReadFile(filepath.Join(dir, vmConfigFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -211,21 +227,10 @@ func readVMConfig(repoID, vmID, dir string) (agentapi.VMParams, error) {
 // that any server sharing it can start the VM. InvalidState when it already
 // runs here; InsufficientResources when its memory or vCPUs do not fit.
 func (h *Host) StartVM(repoID, vmID string) error {
-	h.mu.Lock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	h.mu.Unlock()
+	params, memory, vcpus, err := h.bootConfig(repoID, vmID)
 	if err != nil {
 		return err
 	}
-	params, err := readVMConfig(repoID, vmID, dir)
-	if err != nil {
-		return err
-	}
-	if err := checkVMParams(vmID, params); err != nil {
-		return agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
-	}
-	memory, _ := params.Int(agentapi.KeyMemory)
-	vcpus, _ := params.Int(agentapi.KeyVCPUs)
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
