@@ -268,39 +268,47 @@ func validMethodName(s string) bool {
 
 func (d *decoder) params() ([]any, error) {
 	params := []any{}
+	err := d.items("params", "param", func() error {
+		if err := d.expectStart("value"); err != nil {
+			return err
+		}
+		v, err := d.value(1)
+		if err != nil {
+			return fmt.Errorf("param %d: %w", len(params)+1, err)
+		}
+		params = append(params, v)
+		return d.expectEnd("param")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
+// items reads the <item> elements of a container up to its end tag,
+// calling each once the item's start tag is read; anything else there is
+// an error naming what was wanted.
+func (d *decoder) items(container, item string, each func() error) error {
 	for {
 		tok, err := d.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		switch tok.kind {
-		case endToken:
-			if tok.name != "params" {
-				return nil, fmt.Errorf("want </params>, got %s", describe(tok))
+		switch {
+		case tok.kind == endToken && tok.name == container:
+			return nil
+		case tok.kind == endToken:
+			return fmt.Errorf("want </%s>, got %s", container, describe(tok))
+		case tok.kind == startToken && tok.name == item:
+			if err := each(); err != nil {
+				return err
 			}
-			return params, nil
-		case startToken:
-			if tok.name != "param" {
-				return nil, fmt.Errorf("want <param>, got %s", describe(tok))
-			}
-			if err := d.expectStart("value"); err != nil {
-				return nil, err
-			}
-			v, err := d.value(1)
-			if err != nil {
-				return nil, fmt.Errorf("param %d: %w", len(params)+1, err)
-			}
-			if err := d.expectEnd("param"); err != nil {
-				return nil, err
-			}
-			params = append(params, v)
 		default:
-			return nil, fmt.Errorf("want <param>, got %s", describe(tok))
+			return fmt.Errorf("want <%s>, got %s", item, describe(tok))
 		}
 	}
 }
 
-// value decodes what follows a <value> start element, through its end.
 func (d *decoder) value(depth int) (any, error) {
 	if depth > MaxDepth {
 		return nil, fmt.Errorf("values nested deeper than %d", MaxDepth)
@@ -394,47 +402,32 @@ func (d *decoder) typed(kind string, depth int) (any, error) {
 
 func (d *decoder) structValue(depth int) (map[string]any, error) {
 	m := map[string]any{}
-	for {
-		tok, err := d.next()
-		if err != nil {
-			return nil, err
-		}
-		switch tok.kind {
-		case endToken:
-			if tok.name != "struct" {
-				return nil, fmt.Errorf("want </struct>, got %s", describe(tok))
-			}
-			return m, nil
-		case startToken:
-			if tok.name != "member" {
-				return nil, fmt.Errorf("want <member>, got %s", describe(tok))
-			}
-		default:
-			return nil, fmt.Errorf("want <member>, got %s", describe(tok))
-		}
+	err := d.items("struct", "member", func() error {
 		if err := d.expectStart("name"); err != nil {
-			return nil, err
+			return err
 		}
 		text, err := d.text("name")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		name := string(text)
 		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("struct member %q given twice", name)
+			return fmt.Errorf("struct member %q given twice", name)
 		}
 		if err := d.expectStart("value"); err != nil {
-			return nil, err
+			return err
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
-			return nil, fmt.Errorf("member %q: %w", name, err)
-		}
-		if err := d.expectEnd("member"); err != nil {
-			return nil, err
+			return fmt.Errorf("member %q: %w", name, err)
 		}
 		m[name] = v
+		return d.expectEnd("member")
+	})
+	if err != nil {
+		return nil, err
 	}
+	return m, nil
 }
 
 func (d *decoder) arrayValue(depth int) ([]any, error) {
@@ -442,31 +435,19 @@ func (d *decoder) arrayValue(depth int) ([]any, error) {
 		return nil, err
 	}
 	items := []any{}
-	for {
-		tok, err := d.next()
+	err := d.items("data", "value", func() error {
+		v, err := d.value(depth + 1)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("item %d: %w", len(items), err)
 		}
-		switch tok.kind {
-		case endToken:
-			if tok.name != "data" {
-				return nil, fmt.Errorf("want </data>, got %s", describe(tok))
-			}
-			if err := d.expectEnd("array"); err != nil {
-				return nil, err
-			}
-			return items, nil
-		case startToken:
-			if tok.name != "value" {
-				return nil, fmt.Errorf("want <value>, got %s", describe(tok))
-			}
-			v, err := d.value(depth + 1)
-			if err != nil {
-				return nil, fmt.Errorf("item %d: %w", len(items), err)
-			}
-			items = append(items, v)
-		default:
-			return nil, fmt.Errorf("want <value>, got %s", describe(tok))
-		}
+		items = append(items, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	if err := d.expectEnd("array"); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
