@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -111,45 +110,11 @@ func (b *bench) startRPCAgent(ctx context.Context, dir string) (string, int, fun
 	}
 	cmd := exec.Command(filepath.Join(b.bin, "xenagent"), "--listen", "127.0.0.1:0", "--data", data,
 		"--password-file", pwFile, "--hostname", "rpc-agent", "--cpus", "64", "--memory-mib", "262144")
-	logf, err := os.Create(filepath.Join(dir, "agent.log"))
+	l, err := startListener(ctx, cmd, "xenagent", filepath.Join(dir, "agent.log"), agentListenRx, 30*time.Second, 5*time.Second)
 	if err != nil {
 		return "", 0, nil, err
 	}
-	defer logf.Close()
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", 0, nil, err
-	}
-	if err := procs.start(cmd); err != nil {
-		return "", 0, nil, fmt.Errorf("start xenagent: %w", err)
-	}
-	exited := make(chan struct{})
-	ports := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if mm := agentListenRx.FindStringSubmatch(sc.Text()); mm != nil {
-				p, _ := strconv.Atoi(mm[1])
-				ports <- p
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { cmd.Wait(); procs.forget(cmd); close(exited) }()
-	stop := func() { procs.stop(cmd, 5*time.Second, exited); <-exited }
-	var port int
-	select {
-	case port = <-ports:
-	case <-exited:
-		return "", 0, nil, fmt.Errorf("xenagent exited at start: %s", tail(filepath.Join(dir, "agent.log")))
-	case <-time.After(30 * time.Second):
-		stop()
-		return "", 0, nil, fmt.Errorf("xenagent did not listen within 30 s")
-	case <-ctx.Done():
-		stop()
-		return "", 0, nil, ctx.Err()
-	}
+	stop, port := l.stop, l.port
 	c, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: port, Password: password})
 	if err != nil {
 		stop()
@@ -160,7 +125,7 @@ func (b *bench) startRPCAgent(ctx context.Context, dir string) (string, int, fun
 		stop()
 		return "", 0, nil, fmt.Errorf("give the agent %d domains: %w", rpcDomains, err)
 	}
-	return fmt.Sprintf("https://%s:%s@127.0.0.1:%d%s", agentapi.AgentUser, password, port, agentapi.Path), cmd.Process.Pid, stop, nil
+	return fmt.Sprintf("https://%s:%s@127.0.0.1:%d%s", agentapi.AgentUser, password, port, agentapi.Path), l.pid, stop, nil
 }
 
 // populateAgent takes ownership of the agent, creates a repository and

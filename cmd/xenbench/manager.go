@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,14 +18,10 @@ import (
 
 // managerProc is a running `xenmanager serve` on a free loopback port.
 type managerProc struct {
-	cmd      *exec.Cmd
-	pid      int
-	port     int
+	*listener
 	data     string
 	password string
 	log      string // its stderr
-	exited   chan struct{}
-	waitErr  error
 }
 
 var listeningRx = regexp.MustCompile(`^xenmanager listening on 127\.0\.0\.1:(\d+)$`)
@@ -42,50 +35,11 @@ func startManager(ctx context.Context, bin, data string, extra ...string) (*mana
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, extra...)
 	cmd := exec.Command(filepath.Join(bin, "xenmanager"), args...)
 	logPath := filepath.Join(data, "..", filepath.Base(data)+".log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	l, err := startListener(ctx, cmd, "xenmanager", logPath, listeningRx, 120*time.Second, 15*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := procs.start(cmd); err != nil {
-		return nil, fmt.Errorf("start xenmanager: %w", err)
-	}
-	m := &managerProc{cmd: cmd, pid: cmd.Process.Pid, data: data, log: logPath, exited: make(chan struct{})}
-	ports := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if mm := listeningRx.FindStringSubmatch(sc.Text()); mm != nil {
-				p, _ := strconv.Atoi(mm[1])
-				select {
-				case ports <- p:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		m.waitErr = cmd.Wait()
-		procs.forget(cmd)
-		close(m.exited)
-	}()
-	select {
-	case m.port = <-ports:
-	case <-m.exited:
-		return nil, fmt.Errorf("xenmanager exited before listening (%v): %s", m.waitErr, tail(logPath))
-	case <-time.After(120 * time.Second):
-		m.stop()
-		return nil, fmt.Errorf("xenmanager did not listen within 120 s: %s", tail(logPath))
-	case <-ctx.Done():
-		m.stop()
-		return nil, ctx.Err()
-	}
+	m := &managerProc{listener: l, data: data, log: logPath}
 	pw, err := os.ReadFile(filepath.Join(data, "admin-password"))
 	if err != nil {
 		m.stop()
@@ -97,11 +51,9 @@ func startManager(ctx context.Context, bin, data string, extra ...string) (*mana
 
 // stop ends the manager (SIGTERM, then SIGKILL after 15 s) and waits.
 func (m *managerProc) stop() {
-	if m == nil {
-		return
+	if m != nil {
+		m.listener.stop()
 	}
-	procs.stop(m.cmd, 15*time.Second, m.exited)
-	<-m.exited
 }
 
 func (m *managerProc) addr() string { return fmt.Sprintf("127.0.0.1:%d", m.port) }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"time"
 )
 
@@ -54,44 +51,9 @@ func startPythonRPC(ctx context.Context, dir string, listXML []byte) (string, in
 		return "", 0, nil, err
 	}
 	cmd := exec.Command(py, script, data)
-	logPath := filepath.Join(dir, "python.log")
-	logf, err := os.Create(logPath)
+	l, err := startListener(ctx, cmd, "the Python server", filepath.Join(dir, "python.log"), pyListenRx, 30*time.Second, 3*time.Second)
 	if err != nil {
 		return "", 0, nil, err
 	}
-	defer logf.Close()
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", 0, nil, err
-	}
-	if err := procs.start(cmd); err != nil {
-		return "", 0, nil, fmt.Errorf("start python3: %w", err)
-	}
-	exited := make(chan struct{})
-	ports := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if mm := pyListenRx.FindStringSubmatch(sc.Text()); mm != nil {
-				p, _ := strconv.Atoi(mm[1])
-				ports <- p
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() { cmd.Wait(); procs.forget(cmd); close(exited) }()
-	stop := func() { procs.stop(cmd, 3*time.Second, exited); <-exited }
-	select {
-	case p := <-ports:
-		return fmt.Sprintf("http://127.0.0.1:%d/RPC2", p), cmd.Process.Pid, stop, nil
-	case <-exited:
-		return "", 0, nil, fmt.Errorf("the Python server exited at start: %s", tail(logPath))
-	case <-time.After(30 * time.Second):
-		stop()
-		return "", 0, nil, fmt.Errorf("the Python server did not listen within 30 s")
-	case <-ctx.Done():
-		stop()
-		return "", 0, nil, ctx.Err()
-	}
+	return fmt.Sprintf("http://127.0.0.1:%d/RPC2", l.port), l.pid, l.stop, nil
 }
