@@ -166,14 +166,6 @@ func dataKind(res *Result) dataKindT {
 	return dataNone
 }
 
-// colKeys returns the Json key (and Xml col name) of each of row's Cols: the
-// key in lowerCamel case ("memoryMiB", "Memory (MB)" -> "memoryMb"), made
-// unique within the row by a numeric suffix ("name" is taken by the row's
-// name, so a Col "name" becomes "name2").
-func colKeys(row Row) []string {
-	return new(colKeyCache).keys(row)
-}
-
 // colKeyCache remembers the keys of the last row's columns: the rows of a
 // listing have the same columns, and working their keys out again for each
 // of 100,000 rows is a tenth of the listing's time.
@@ -201,11 +193,15 @@ func (c *colKeyCache) keys(row Row) []string {
 	for _, col := range row.Cols {
 		c.cols = append(c.cols, col.Key)
 	}
-	c.out = computeColKeys(row)
+	c.out = colKeys(row)
 	return c.out
 }
 
-func computeColKeys(row Row) []string {
+// colKeys returns the Json key (and Xml col name) of each of row's Cols: the
+// key in lowerCamel case ("memoryMiB", "Memory (MB)" -> "memoryMb"), made
+// unique within the row by a numeric suffix ("name" is taken by the row's
+// name, so a Col "name" becomes "name2").
+func colKeys(row Row) []string {
 	seen := map[string]bool{"id": true, "name": true}
 	out := make([]string, len(row.Cols))
 	for i, c := range row.Cols {

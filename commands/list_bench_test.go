@@ -15,19 +15,40 @@ import (
 	"xenmanager/store"
 )
 
+// openManager returns a manager over a new database in dir, logging to
+// log, with its administrator created, and the store under it.
+func openManager(tb testing.TB, dir string, log *slog.Logger) (*backend.Manager, *store.Store) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(dir, "manager.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	sealer, err := backend.LoadOrCreateSealer(filepath.Join(dir, "secret.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.Close)
+	if _, _, err := m.EnsureAdmin(ctx, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return m, st
+}
+
 // benchManager returns a manager over a new database holding n Stopped VMs
 // in one pool and repository, and its administrator.
 func benchManager(b *testing.B, n int) (*backend.Manager, backend.Actor) {
 	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "manager.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	m, st := openManager(b, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	poolID, repoID, now := backend.NewID(backend.TypeServerPool), backend.NewID(backend.TypeRepository), time.Now()
-	err = st.Write(ctx, func(q *store.Queries) error {
+	err := st.Write(ctx, func(q *store.Queries) error {
 		if err := q.InsertServerPool(ctx, store.ServerPool{ID: poolID, Name: "pool", CreatedAt: now}); err != nil {
 			return err
 		}
@@ -43,19 +64,6 @@ func benchManager(b *testing.B, n int) (*backend.Manager, backend.Actor) {
 		return nil
 	})
 	if err != nil {
-		b.Fatal(err)
-	}
-	sealer, err := backend.LoadOrCreateSealer(filepath.Join(dir, "secret.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: quiet, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(m.Close)
-	if _, _, err := m.EnsureAdmin(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
 	return m, backend.Actor{User: "admin", Role: backend.RoleAdministrator, Remote: "127.0.0.1"}

@@ -18,11 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"xenmanager/backend"
 	"xenmanager/backend/agentserver"
-	"xenmanager/store"
 )
 
 // TestFig4MultiStart is figure 4 of cmd/xenbench in one process, for CPU
@@ -67,15 +64,6 @@ func TestFig4MultiStart(t *testing.T) {
 		t.Cleanup(func() { a.Shutdown(context.Background()) })
 		agents = append(agents, ag{a, addr.(*net.TCPAddr).Port, pw})
 	}
-	st, err := store.Open(ctx, filepath.Join(dir, "manager.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sealer, err := backend.LoadOrCreateSealer(filepath.Join(dir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The manager logs as `xenmanager serve` does (text, info) into a
 	// file, so that its log writes are counted.
 	logf, err := os.Create(filepath.Join(dir, "manager.log"))
@@ -84,14 +72,7 @@ func TestFig4MultiStart(t *testing.T) {
 	}
 	t.Cleanup(func() { logf.Close() })
 	mlog := slog.New(slog.NewTextHandler(logf, nil))
-	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: mlog, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mgr.Close)
-	if _, _, err := mgr.EnsureAdmin(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
+	mgr, st := openManager(t, dir, mlog)
 	actor := backend.Actor{User: "admin", Role: backend.RoleAdministrator, Remote: "127.0.0.1:1"}
 	run := func(line string) string {
 		t.Helper()
