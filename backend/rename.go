@@ -22,11 +22,15 @@ const (
 	RenameTag          Renamable = "Tag"
 )
 
+// HasDescription reports whether objects of the type have a description
+// that edit sets (repositories and VNICs have only a name).
+func (t Renamable) HasDescription() bool { return t != RenameRepository && t != RenameVnic }
+
 // EditNamed renames an object of a Renamable type and, when description is
 // not nil, sets its description (Repository and Vnic have none: giving one
 // is an error). It runs as a job that locks the object.
 func (m *Manager) EditNamed(ctx context.Context, typ Renamable, ref Ref, name, description *string) (NamedRef, error) {
-	if description != nil && (typ == RenameRepository || typ == RenameVnic) {
+	if description != nil && !typ.HasDescription() {
 		return NamedRef{}, errorf(KindInvalidArgument, "a %s has no description; edit its name=", typ)
 	}
 	switch typ {

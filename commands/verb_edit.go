@@ -145,20 +145,20 @@ func verbEdit() *VerbInfo {
 				return &Result{Props: userProps(u)}, nil
 			},
 		},
-		renameSpec(backend.RenameRepository, "Rename a repository (in the manager's records; its alias on the servers stays).", false),
-		renameSpec(backend.RenameVirtualDisk, "Rename a virtual disk or change its description.", true),
-		renameSpec(backend.RenameVirtualCdrom, "Rename an ISO or change its description.", true),
-		renameSpec(backend.RenameNetwork, "Rename a network or change its description.", true),
-		renameSpec(backend.RenameVnic, "Rename a VNIC.", false),
-		renameSpec(backend.RenameTag, "Rename a tag or change its description.", true),
+		renameSpec(backend.RenameRepository, "Rename a repository (in the manager's records; its alias on the servers stays)."),
+		renameSpec(backend.RenameVirtualDisk, "Rename a virtual disk or change its description."),
+		renameSpec(backend.RenameVirtualCdrom, "Rename an ISO or change its description."),
+		renameSpec(backend.RenameNetwork, "Rename a network or change its description."),
+		renameSpec(backend.RenameVnic, "Rename a VNIC."),
+		renameSpec(backend.RenameTag, "Rename a tag or change its description."),
 	}}
 }
 
 // renameSpec declares edit on a type whose only editable attributes are its
-// name and, when withDescription, its description.
-func renameSpec(typ backend.Renamable, help string, withDescription bool) *Spec {
+// name and, where it has one, its description.
+func renameSpec(typ backend.Renamable, help string) *Spec {
 	attrs := []Attr{{Name: "name", Kind: AttrString, Help: "a new name"}}
-	if withDescription {
+	if typ.HasDescription() {
 		attrs = append(attrs, Attr{Name: "description", Kind: AttrString, Help: "free text"})
 	}
 	return &Spec{Type: string(typ), Instance: true, Help: help, Attrs: attrs,
