@@ -498,36 +498,52 @@ func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, erro
 		return nil, err
 	}
 	q := m.st.Read()
-	rows, err := q.DiskMappings(ctx)
+	var disks []store.DiskMapping
+	var isos []store.CdromMapping
+	if only != "" {
+		disks, err = q.DiskMappingsOfVM(ctx, only)
+		if err == nil {
+			isos, err = q.CdromMappingsOfVM(ctx, only)
+		}
+	} else {
+		disks, err = q.DiskMappings(ctx)
+		if err == nil {
+			isos, err = q.CdromMappings(ctx)
+		}
+	}
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
+	}
+	// Each VM is read once, however many devices it has.
+	seen := map[string]NamedRef{} // visible VMs
+	hidden := map[string]bool{}
+	vmOf := func(id string) (NamedRef, bool) {
+		if r, ok := seen[id]; ok {
+			return r, true
+		}
+		if hidden[id] {
+			return NamedRef{}, false
+		}
+		v, err := q.VM(ctx, id)
+		if err != nil || !sc.sees(v.PoolID) {
+			hidden[id] = true
+			return NamedRef{}, false
+		}
+		seen[id] = NamedRef{v.ID, v.Name}
+		return seen[id], true
 	}
 	var out []DiskMapping
-	for _, mp := range rows {
-		if only != "" && mp.VMID != only {
-			continue
+	for _, mp := range disks {
+		if v, ok := vmOf(mp.VMID); ok {
+			d, _ := q.VirtualDisk(ctx, mp.DiskID)
+			out = append(out, DiskMapping{ID: mp.ID, Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
 		}
-		v, err := q.VM(ctx, mp.VMID)
-		if err != nil || !sc.sees(v.PoolID) {
-			continue
-		}
-		d, _ := q.VirtualDisk(ctx, mp.DiskID)
-		out = append(out, DiskMapping{ID: mp.ID, Vm: NamedRef{v.ID, v.Name}, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
-	}
-	isos, err := q.CdromMappings(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
 	}
 	for _, mp := range isos {
-		if only != "" && mp.VMID != only {
-			continue
+		if v, ok := vmOf(mp.VMID); ok {
+			iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
+			out = append(out, DiskMapping{ID: mp.ID, Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
 		}
-		v, err := q.VM(ctx, mp.VMID)
-		if err != nil || !sc.sees(v.PoolID) {
-			continue
-		}
-		iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
-		out = append(out, DiskMapping{ID: mp.ID, Vm: NamedRef{v.ID, v.Name}, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Vm.ID != out[j].Vm.ID {
