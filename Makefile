@@ -24,14 +24,16 @@ test: check ## run every test: vet, format and import checks, unit, integration 
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	$(GO) test ./commands -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
-	$(GO) test ./backend/vmcfg -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
-	$(GO) test ./backend/xmlrpcserver -run '^$$' -fuzz FuzzDecodeCall -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./backend/agentapi/vmcfg -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./backend/agent/xmlrpcserver -run '^$$' -fuzz FuzzDecodeCall -fuzztime $${FUZZTIME:-30s}
 
-check: ## go vet, gofmt and the import-direction check of DESIGN.md
+check: ## go vet, gofmt, go mod tidy and the import rules of docs/architecture.md (with a test of that check)
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	.ci/check-imports
+	.ci/check-imports-test
 
 docs: ## regenerate docs/reference.md from the command registry
 	$(GO) run ./cmd/xenmanager reference > docs/reference.md

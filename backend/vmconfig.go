@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/vmcfg"
+	"xenmanager/backend/agentapi/vmcfg"
 )
 
 // VMConfigFile returns a VM's vm.cfg as a server of its pool reads it from

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -19,13 +18,14 @@ import (
 	"time"
 
 	"xenmanager/backend"
-	"xenmanager/backend/agentserver"
+	"xenmanager/backend/agent"
+	"xenmanager/backend/agent/agenttest"
 )
 
 // TestFig4MultiStart is figure 4 of cmd/xenbench in one process, for CPU
 // profiles: `start Vm name=load-* multiple=Yes` over FIG4_VMS VMs (1,000) on
 // FIG4_AGENTS agents (20) that answer every call FIG4_LATENCY_MS (20) late,
-// through commands and backend against real agentserver agents on
+// through commands and backend against real agents (backend/agent) on
 // 127.0.0.1:0. The agents share the process (and its CPU) as they share the
 // machine with the manager in the harness. It runs only when FIG4=1 (it
 // takes a while): FIG4_RUNS runs (5), each followed by a kill of all the
@@ -47,22 +47,10 @@ func TestFig4MultiStart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 
-	type ag struct {
-		a    *agentserver.Agent
-		port int
-		pw   string
-	}
-	var agents []ag
+	var agents []*agenttest.Agent
 	for i := 1; i <= nAgents; i++ {
-		pw := fmt.Sprintf("agent-pw-%d", i)
-		a, addr, err := agentserver.Start(agentserver.Config{DataDir: filepath.Join(dir, fmt.Sprintf("load%02d", i)),
-			Password: pw, Hostname: fmt.Sprintf("load%02d", i), CPUs: 64, MemoryMiB: 65536, SimControl: true,
-			Logger: quiet}, "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Shutdown(context.Background()) })
-		agents = append(agents, ag{a, addr.(*net.TCPAddr).Port, pw})
+		agents = append(agents, agenttest.Start(t, agent.Config{Hostname: fmt.Sprintf("load%02d", i),
+			CPUs: 64, MemoryMiB: 65536, Logger: quiet}))
 	}
 	// The manager logs as `xenmanager serve` does (text, info) into a
 	// file, so that its log writes are counted.
@@ -84,7 +72,7 @@ func TestFig4MultiStart(t *testing.T) {
 		return out.String()
 	}
 	for _, a := range agents {
-		run(fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=%s", a.port, a.pw))
+		run(fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=%s", a.Port(), a.Password))
 	}
 	run("create ServerPool name=load-pool")
 	for i := range agents {
@@ -103,14 +91,14 @@ func TestFig4MultiStart(t *testing.T) {
 			lat[m] = int64(ms)
 		}
 		for _, a := range agents {
-			if err := a.a.Host().SimSet(map[string]any{"latency_ms": lat}); err != nil {
+			if err := a.Host().SimSet(map[string]any{"latency_ms": lat}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	domains := func(a ag) int {
+	domains := func(a *agenttest.Agent) int {
 		n := 0
-		for _, d := range a.a.Host().ListVMs() {
+		for _, d := range a.Host().ListVMs() {
 			if d.DomID != 0 {
 				n++
 			}

@@ -18,16 +18,16 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
+	"xenmanager/backend/agent"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
-	"xenmanager/backend/agentserver"
 	"xenmanager/commands"
 	"xenmanager/store"
 )
 
 // testAgent is a real agent on 127.0.0.1:0 with fault injection on.
 type testAgent struct {
-	agent    *agentserver.Agent
+	agent    *agent.Agent
 	addr     *net.TCPAddr
 	password string
 }
@@ -52,7 +52,7 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	e := &env{t: t}
 	for i := 1; i <= agents; i++ {
 		pw := fmt.Sprintf("agent-pw-%d", i)
-		a, addr, err := agentserver.Start(agentserver.Config{DataDir: filepath.Join(dir, fmt.Sprintf("agent%d", i)),
+		a, addr, err := agent.Start(agent.Config{DataDir: filepath.Join(dir, fmt.Sprintf("agent%d", i)),
 			Password: pw, Hostname: fmt.Sprintf("ovs%d", i), CPUs: 4, MemoryMiB: memoryMiB, SimControl: true,
 			RebootDelay: 200 * time.Millisecond, Logger: quietLogger()}, "127.0.0.1:0")
 		if err != nil {

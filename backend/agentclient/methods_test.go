@@ -10,7 +10,7 @@ import (
 
 // TestMethodCallShapes checks that typed methods send the protocol's method
 // names with their parameters in order, and decode results into the wire
-// types (the integration tests in agentserver run them against a real
+// types (the integration tests in backend/agent run them against a real
 // agent).
 func TestMethodCallShapes(t *testing.T) {
 	var mu sync.Mutex

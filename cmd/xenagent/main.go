@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"xenmanager/backend/agentserver"
+	"xenmanager/backend/agent"
 )
 
 // passwordFileName is where a generated password is kept in the data
@@ -45,7 +45,7 @@ func run() error {
 	cpus := flag.Int("cpus", 8, "CPUs (hardware threads) of the simulated host")
 	memory := flag.Int64("memory-mib", 32768, "memory of the simulated host in MiB")
 	simControl := flag.Bool("sim-control", false, "serve sim_set (fault injection); for tests only")
-	rebootSeconds := flag.Float64("reboot-seconds", agentserver.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
+	rebootSeconds := flag.Float64("reboot-seconds", agent.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
 	debug := flag.Bool("debug", false, "log every call")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -68,7 +68,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	agent, err := agentserver.New(agentserver.Config{
+	agent, err := agent.New(agent.Config{
 		DataDir:     *dataDir,
 		Password:    password,
 		Hostname:    *hostname,

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"xenmanager/backend/agentserver"
+	"xenmanager/backend/agent"
 )
 
 // agentMethods is every method of AGENT-PROTOCOL.md: an injected latency
@@ -28,20 +28,20 @@ var agentMethods = strings.Fields(`get_api_version echo discover_server discover
 	configure_vm_ha setup_migration_target migrate_vm cleanup_migration_target open_console`)
 
 // fleet is simulated Xen servers served from the harness's own process
-// (agentserver.Start on 127.0.0.1:0, real HTTPS); their CPU is the
+// (agent.Start on 127.0.0.1:0, real HTTPS); their CPU is the
 // harness's, never the manager's.
 type fleet struct {
-	agents    []*agentserver.Agent
+	agents    []*agent.Agent
 	ports     []int
 	passwords []string
 	hostnames []string
 	received  atomic.Int64 // bytes the agents read from their connections
 }
 
-// startAgent is agentserver.Start on 127.0.0.1:0 with a listener that counts
+// startAgent is agent.Start on 127.0.0.1:0 with a listener that counts
 // the bytes the agent receives (evidence that the manager calls it).
-func startAgent(cfg agentserver.Config, received *atomic.Int64) (*agentserver.Agent, net.Addr, error) {
-	a, err := agentserver.New(cfg)
+func startAgent(cfg agent.Config, received *atomic.Int64) (*agent.Agent, net.Addr, error) {
+	a, err := agent.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +85,7 @@ func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB
 	var firstErr error
 	var wg sync.WaitGroup
 	type started struct {
-		a        *agentserver.Agent
+		a        *agent.Agent
 		port     int
 		pw, host string
 	}
@@ -101,7 +101,7 @@ func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB
 			rand.Read(raw)
 			pw := hex.EncodeToString(raw)
 			host := fmt.Sprintf("%s%02d", prefix, i+1)
-			a, addr, err := startAgent(agentserver.Config{DataDir: filepath.Join(dir, host), Password: pw,
+			a, addr, err := startAgent(agent.Config{DataDir: filepath.Join(dir, host), Password: pw,
 				Hostname: host, CPUs: cpus, MemoryMiB: memMiB, SimControl: sim, Logger: quiet}, &f.received)
 			if err != nil {
 				mu.Lock()

@@ -79,7 +79,7 @@ func (b *bench) heartbeats(ctx context.Context) {
 	}
 	b.res.add(row{Fig: "6", Measure: measure + fmt.Sprintf(", over %s", b.plan.hbWindow), Value: fmtPct(cpu) + " of a core",
 		Target: "< 5 % of one core", Met: yesNo(cpu < 5)})
-	b.res.note("figure 6: %d agents in the harness process (agentserver.Start on 127.0.0.1:0), discovered with discoverServer; "+
+	b.res.note("figure 6: %d agents in the harness process (agent.Start on 127.0.0.1:0), discovered with discoverServer; "+
 		"the agents received %.0f kB/s from the manager during the window (TLS, keep-alive); the manager's VmRSS while watching them: %s",
 		watchedAgents, float64(recv)/1024/b.plan.hbWindow.Seconds(), fmtMB(rss))
 }

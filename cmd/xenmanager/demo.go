@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"xenmanager/backend"
-	"xenmanager/backend/agentserver"
+	"xenmanager/backend/agent"
 )
 
 const (
@@ -26,7 +26,7 @@ const (
 // listeners with their own data directories) that happen to run in the
 // manager's process.
 type demoFleet struct {
-	agents []*agentserver.Agent
+	agents []*agent.Agent
 }
 
 func (f *demoFleet) stop() {
@@ -57,7 +57,7 @@ func startDemo(ctx context.Context, mgr *backend.Manager, data string, n int, lo
 			fleet.stop()
 			return nil, err
 		}
-		a, addr, err := agentserver.Start(agentserver.Config{
+		a, addr, err := agent.Start(agent.Config{
 			DataDir: dir, Password: password, Hostname: fmt.Sprintf("ovs%d", i),
 			CPUs: 8, MemoryMiB: 16384, Logger: log.With("agent", i),
 		}, "127.0.0.1:0")

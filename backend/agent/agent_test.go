@@ -1,4 +1,4 @@
-package agentserver
+package agent
 
 import (
 	"bytes"
@@ -23,8 +23,8 @@ import (
 
 	"github.com/kolo/xmlrpc"
 
+	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/xmlrpcserver"
 )
 
 const testPassword = "s3cret-test-password"

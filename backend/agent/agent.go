@@ -1,7 +1,7 @@
-// Package agentserver is the agent's HTTPS front: it serves the XML-RPC
+// Package agent is the agent program's HTTPS front: it serves the XML-RPC
 // protocol of AGENT-PROTOCOL.md over TLS with basic auth, and dispatches each
 // call to a simulated Xen host (package xensim).
-package agentserver
+package agent
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/agent/xensim"
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/xensim"
 )
 
 // Config configures an agent.

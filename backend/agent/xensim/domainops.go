@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/vmcfg"
+	"xenmanager/backend/agentapi/vmcfg"
 )
 
 // ConfigureVM merges params into the VM's vm.cfg; keys not given stay. For

@@ -1,4 +1,4 @@
-package agentserver
+package agent
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/xmlrpcserver"
 )
 
 // ServeHTTP serves one XML-RPC call: POST on the protocol's paths, basic

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/vmcfg"
+	"xenmanager/backend/agentapi/vmcfg"
 )
 
 // cpuLoad is the fraction of each vCPU a simulated guest keeps busy, which

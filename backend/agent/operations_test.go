@@ -1,4 +1,4 @@
-package agentserver
+package agent
 
 import (
 	"bufio"
@@ -19,9 +19,9 @@ import (
 
 	"github.com/kolo/xmlrpc"
 
+	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
-	"xenmanager/backend/xmlrpcserver"
 )
 
 // typed returns the manager's client for the agent, pinned to its

@@ -1,0 +1,65 @@
+// Package agenttest starts real agents for tests, in the manner of
+// net/http/httptest: each serves HTTPS XML-RPC on 127.0.0.1 on a port the
+// kernel picks, over a simulated host in a temporary directory, with fault
+// injection (sim_set) on, and is shut down when the test ends.
+package agenttest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"xenmanager/backend/agent"
+)
+
+// Agent is an agent serving for the length of one test.
+type Agent struct {
+	*agent.Agent
+	Addr     *net.TCPAddr // where it listens: 127.0.0.1 and a free port
+	Password string       // the basic-auth password of user "oracle"
+	Hostname string
+}
+
+// Port is the port the agent listens on.
+func (a *Agent) Port() int { return a.Addr.Port }
+
+// count numbers the agents of a test binary, for default hostnames and
+// passwords that differ between agents.
+var count atomic.Int64
+
+// Start starts an agent configured by cfg on 127.0.0.1:0 and registers its
+// shutdown with t.Cleanup. Fields of cfg left zero get test defaults: a
+// data directory under t.TempDir, a hostname "ovs<n>" and a password
+// "agent-pw-<n>" unique in the test binary, a logger that discards. Fault
+// injection is always on.
+func Start(t testing.TB, cfg agent.Config) *Agent {
+	t.Helper()
+	n := count.Add(1)
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = fmt.Sprintf("ovs%d", n)
+	}
+	if cfg.Password == "" {
+		cfg.Password = fmt.Sprintf("agent-pw-%d", n)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cfg.SimControl = true
+	a, addr, err := agent.Start(cfg, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("agenttest: start agent %s: %v", cfg.Hostname, err)
+	}
+	t.Cleanup(func() {
+		if err := a.Shutdown(context.Background()); err != nil {
+			t.Errorf("agenttest: shut down agent %s: %v", cfg.Hostname, err)
+		}
+	})
+	return &Agent{Agent: a, Addr: addr.(*net.TCPAddr), Password: cfg.Password, Hostname: cfg.Hostname}
+}
