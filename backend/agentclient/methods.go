@@ -294,6 +294,9 @@ func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string
 // client's transport (same TLS pin check, dial and handshake timeouts);
 // it counts against Conns like any call.
 func (c *Client) callUntilDone(ctx context.Context, method string, result any, args ...any) error {
+	if err := checkArgs(method, args); err != nil {
+		return &CallError{method, c.Address(), err}
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
