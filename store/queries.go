@@ -7,6 +7,32 @@ import (
 	"time"
 )
 
+// dbtx is what both *sql.DB and *sql.Tx offer; Queries run on either.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Queries are the typed reads and writes of the store. Obtain them from Read
+// (outside a transaction) or inside Write.
+type Queries struct {
+	db dbtx
+	st *Store
+	// serversDirty: this transaction wrote servers; the generation is
+	// bumped again after the commit.
+	serversDirty bool
+}
+
+// serversChanged bumps the servers' generation now and, through
+// serversDirty, after the commit: a list read between the two is not kept.
+func (q *Queries) serversChanged() {
+	q.serversDirty = true
+	if q.st != nil {
+		q.st.serversGen.Add(1)
+	}
+}
+
 func unix(t time.Time) int64 { return t.Unix() }
 
 func defaultString(s, def string) string {
