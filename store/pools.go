@@ -26,7 +26,6 @@ func scanPool(row scanner) (ServerPool, error) {
 
 // InsertServerPool adds p.
 func (q *Queries) InsertServerPool(ctx context.Context, p ServerPool) error {
-	q.serversChanged() // placement caches pools with their servers
 	return q.exec(ctx,
 		`INSERT INTO server_pools (id, name, description, start_policy, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		p.ID, p.Name, p.Description, defaultString(p.StartPolicy, "BEST_SERVER"), unix(p.CreatedAt))
@@ -49,7 +48,6 @@ func (q *Queries) ServerPoolsByName(ctx context.Context, name string) ([]ServerP
 
 // UpdateServerPool writes a pool's name, description and start policy.
 func (q *Queries) UpdateServerPool(ctx context.Context, p ServerPool) error {
-	q.serversChanged() // placement caches pools with their servers
 	return q.execOne(ctx,
 		`UPDATE server_pools SET name = $1, description = $2, start_policy = $3 WHERE id = $4`,
 		p.Name, p.Description, p.StartPolicy, p.ID)
@@ -57,6 +55,5 @@ func (q *Queries) UpdateServerPool(ctx context.Context, p ServerPool) error {
 
 // DeleteServerPool removes an empty pool.
 func (q *Queries) DeleteServerPool(ctx context.Context, id string) error {
-	q.serversChanged()
 	return q.execOne(ctx, `DELETE FROM server_pools WHERE id = $1`, id)
 }

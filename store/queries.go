@@ -24,19 +24,6 @@ type dbtx interface {
 // a row (none is ErrNotFound).
 type Queries struct {
 	db dbtx
-	st *Store
-	// serversDirty: this transaction wrote servers; the generation is
-	// bumped again after the commit.
-	serversDirty bool
-}
-
-// serversChanged bumps the servers' generation now and, through
-// serversDirty, after the commit: a list read between the two is not kept.
-func (q *Queries) serversChanged() {
-	q.serversDirty = true
-	if q.st != nil {
-		q.st.serversGen.Add(1)
-	}
 }
 
 // scanner is a row to scan: *sql.Row of queryOne, *sql.Rows of queryAll.

@@ -54,7 +54,6 @@ func scanServer(row scanner) (Server, error) {
 // updates its address, credentials, pin and hardware and keeps its id, name,
 // pool and creation time. It returns the row as stored.
 func (q *Queries) UpsertServer(ctx context.Context, s Server) (Server, error) {
-	q.serversChanged()
 	err := q.exec(ctx, `
 		INSERT INTO servers (id, name, unique_id, hostname, address, port, agent_password, cert_spki_sha256,
 			pool_id, ovm_version, agent_version, manufacturer, product, cpu_model, cpu_sockets, cores_per_socket,
@@ -100,20 +99,17 @@ func (q *Queries) ServersInPool(ctx context.Context, poolID string) ([]Server, e
 
 // SetServerPool puts server id in pool poolID ("" for none).
 func (q *Queries) SetServerPool(ctx context.Context, id, poolID string) error {
-	q.serversChanged()
 	return q.execOne(ctx, `UPDATE servers SET pool_id = $1 WHERE id = $2`, nullable(poolID), id)
 }
 
 // SetServerStatus records the server's status.
 func (q *Queries) SetServerStatus(ctx context.Context, id, status string) error {
-	q.serversChanged()
 	return q.execOne(ctx, `UPDATE servers SET status = $1 WHERE id = $2`, status, id)
 }
 
 // UpdateServerSettings writes a server's name, roles, master flag and
 // maintenance mode.
 func (q *Queries) UpdateServerSettings(ctx context.Context, s Server) error {
-	q.serversChanged()
 	return q.execOne(ctx,
 		`UPDATE servers SET name = $1, roles = $2, is_master = $3, maintenance_mode = $4 WHERE id = $5`,
 		s.Name, s.Roles, s.IsMaster, s.Maintenance, s.ID)
@@ -121,6 +117,5 @@ func (q *Queries) UpdateServerSettings(ctx context.Context, s Server) error {
 
 // DeleteServer removes a server record.
 func (q *Queries) DeleteServer(ctx context.Context, id string) error {
-	q.serversChanged()
 	return q.execOne(ctx, `DELETE FROM servers WHERE id = $1`, id)
 }

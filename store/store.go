@@ -30,8 +30,11 @@ type Store struct {
 	writeStmts *writeStmts // prepared statements of the writer connection
 	// serversGen counts writes to the servers and server_pools tables, so
 	// that callers may cache what they read of them and know when to read
-	// again.
-	serversGen atomic.Int64
+	// again (generation.go). serversDirty is set by the writer
+	// connection's hook when the running write changes such a row, and
+	// taken by the writer after the write (runOne).
+	serversGen   atomic.Int64
+	serversDirty atomic.Bool
 
 	// The group-commit writer (see Write): kick wakes the writer
 	// goroutine, which closes writerDone on exit.
@@ -83,7 +86,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	f.Close()
-	w, err := sql.Open("sqlite", dsn(path, false))
+	s := &Store{path: path}
+	w, err := openWriter(dsn(path, false), s)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -92,14 +96,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{path: path, write: w}
+	s.write = w
 	if err := s.migrate(ctx); err != nil {
-		w.Close()
+		s.closeWriter()
 		return nil, err
 	}
 	r, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
-		w.Close()
+		s.closeWriter()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
@@ -137,14 +141,12 @@ func (s *Store) Close() error {
 	<-s.ckDone
 	s.readStmts.close()
 	s.writeStmts.close()
-	return errors.Join(s.read.Close(), s.write.Close())
+	if already {
+		return errors.Join(s.read.Close(), s.write.Close())
+	}
+	return errors.Join(s.read.Close(), s.closeWriter())
 }
 
 // Read returns queries on the reader pool. Writes through it fail: the pool is
 // opened query-only.
-func (s *Store) Read() *Queries { return &Queries{db: &cachedDB{cache: s.readStmts}, st: s} }
-
-// ServersGeneration changes whenever a server or server pool row may have
-// changed; a server list (or pool) read when it had a value is current while
-// it keeps it.
-func (s *Store) ServersGeneration() int64 { return s.serversGen.Load() }
+func (s *Store) Read() *Queries { return &Queries{db: &cachedDB{cache: s.readStmts}} }

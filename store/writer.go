@@ -68,7 +68,7 @@ type writeReq struct {
 	state    atomic.Int32 // reqQueued, then reqTaken by the writer or reqAbandoned by the caller
 	err      error
 	panicked any  // what fn panicked with, panicked again in the caller
-	dirty    bool // fn wrote servers
+	dirty    bool // fn changed a servers or server_pools row (generation.go)
 	done     chan struct{}
 }
 
@@ -268,9 +268,9 @@ func commitErr(err error) error {
 // runOne runs one write's fn on the group's transaction, catching a panic
 // for its caller.
 func (s *Store) runOne(db *txDB, r *writeReq) {
-	q := &Queries{db: db, st: s}
+	q := &Queries{db: db}
 	defer func() {
-		r.dirty = q.serversDirty
+		r.dirty = s.takeServersDirty()
 		if p := recover(); p != nil {
 			r.panicked = p
 		}
