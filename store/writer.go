@@ -168,6 +168,11 @@ func (s *Store) writer() {
 				}
 			}
 		}
+		// Tell the callers once their writes are counted: a Write that
+		// has returned is in WriteStats.
+		for _, r := range taken {
+			close(r.done)
+		}
 		s.wmu.Lock()
 		if len(group) > 1 || len(s.queue) > 0 {
 			lastBusy = time.Now()
@@ -178,13 +183,9 @@ func (s *Store) writer() {
 }
 
 // runGroup runs the writes of group in one transaction (a lone write in a
-// plain transaction, several each in a savepoint) and tells each caller.
+// plain transaction, several each in a savepoint), leaving each one's
+// outcome in it for the writer to tell its caller.
 func (s *Store) runGroup(group []*writeReq) {
-	defer func() {
-		for _, r := range group {
-			close(r.done)
-		}
-	}()
 	if len(group) == 0 {
 		return
 	}
