@@ -17,7 +17,8 @@ import (
 // the writer's connection is about to change, through a pre-update hook
 // (writerConnector), and a row of either table bumps the generation
 // (serversChanged). That covers every statement, those of a foreign key's
-// cascade included.
+// cascade included. (The hook is SQLite's: a port to PostgreSQL would
+// need its own way to learn of these rows, a trigger for one.)
 //
 // The bump is two-phase: once when the write first changes such a row, and
 // again after its transaction commits (Store.runGroup), so that a list read

@@ -53,7 +53,7 @@ type Store struct {
 	ckEvery                atomic.Int64
 }
 
-// dsn builds the connection string LIBRARIES.md found to work for a server:
+// dsn builds the connection string found to work for a server:
 // WAL, a busy timeout, foreign keys, and immediate transactions so that a
 // read-then-write transaction never fails with SQLITE_BUSY_SNAPSHOT.
 func dsn(path string, readOnly bool) string {
