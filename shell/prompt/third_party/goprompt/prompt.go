@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/c-bata/go-prompt/internal/debug"
+	"xenmanager/shell/prompt/third_party/goprompt/internal/debug"
 )
 
 // Executor is called when user input something text.

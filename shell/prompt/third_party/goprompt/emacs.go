@@ -1,6 +1,6 @@
 package prompt
 
-import "github.com/c-bata/go-prompt/internal/debug"
+import "xenmanager/shell/prompt/third_party/goprompt/internal/debug"
 
 /*
 

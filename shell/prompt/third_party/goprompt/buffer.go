@@ -3,7 +3,7 @@ package prompt
 import (
 	"strings"
 
-	"github.com/c-bata/go-prompt/internal/debug"
+	"xenmanager/shell/prompt/third_party/goprompt/internal/debug"
 )
 
 // Buffer emulates the console buffer.

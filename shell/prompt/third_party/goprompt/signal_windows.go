@@ -1,5 +1,5 @@
-//go:build !windows
-// +build !windows
+//go:build windows
+// +build windows
 
 package prompt
 
@@ -8,18 +8,16 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/c-bata/go-prompt/internal/debug"
+	"xenmanager/shell/prompt/third_party/goprompt/internal/debug"
 )
 
 func (p *Prompt) handleSignals(exitCh chan int, winSizeCh chan *WinSize, stop chan struct{}) {
-	in := p.in
 	sigCh := make(chan os.Signal, 1)
 	signal.Notify(
 		sigCh,
 		syscall.SIGINT,
 		syscall.SIGTERM,
 		syscall.SIGQUIT,
-		syscall.SIGWINCH,
 	)
 
 	for {
@@ -29,6 +27,7 @@ func (p *Prompt) handleSignals(exitCh chan int, winSizeCh chan *WinSize, stop ch
 			return
 		case s := <-sigCh:
 			switch s {
+
 			case syscall.SIGINT: // kill -SIGINT XXXX or Ctrl+c
 				debug.Log("Catch SIGINT")
 				exitCh <- 0
@@ -40,10 +39,6 @@ func (p *Prompt) handleSignals(exitCh chan int, winSizeCh chan *WinSize, stop ch
 			case syscall.SIGQUIT: // kill -SIGQUIT XXXX
 				debug.Log("Catch SIGQUIT")
 				exitCh <- 0
-
-			case syscall.SIGWINCH:
-				debug.Log("Catch SIGWINCH")
-				winSizeCh <- in.GetWinSize()
 			}
 		}
 	}

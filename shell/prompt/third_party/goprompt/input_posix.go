@@ -6,8 +6,8 @@ package prompt
 import (
 	"syscall"
 
-	"github.com/c-bata/go-prompt/internal/term"
 	"golang.org/x/sys/unix"
+	"xenmanager/shell/prompt/third_party/goprompt/internal/term"
 )
 
 const maxReadBytes = 1024

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"runtime"
 
-	prompt "github.com/c-bata/go-prompt"
-	"github.com/c-bata/go-prompt/internal/debug"
+	prompt "xenmanager/shell/prompt/third_party/goprompt"
+	"xenmanager/shell/prompt/third_party/goprompt/internal/debug"
 )
 
 var (
