@@ -42,24 +42,58 @@ func refOf(i *Instance) backend.Ref {
 	return backend.Ref{Name: i.Value}
 }
 
-// Str returns the value of attribute name, or def when absent.
-func (x *Exec) Str(name, def string) string {
+// Str returns the value of attribute name or, when absent, its declared
+// Default: handlers never restate a default.
+func (x *Exec) Str(name string) string {
 	if v, ok := x.Cmd.Attrs[name]; ok {
 		return v
 	}
-	return def
+	if x.Cmd.Spec != nil {
+		if a := x.Cmd.Spec.attr(name); a != nil {
+			return a.Default
+		}
+	}
+	return ""
 }
 
 // Int returns the integer value of attribute name (already validated by the
-// parser), or def when absent.
-func (x *Exec) Int(name string, def int64) int64 {
-	v, ok := x.Cmd.Attrs[name]
-	if !ok {
-		return def
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return def
-	}
+// parser) or, when absent, its declared Default (0 without one).
+func (x *Exec) Int(name string) int64 {
+	n, _ := strconv.ParseInt(x.Str(name), 10, 64)
 	return n
+}
+
+// optStr returns a pointer to the attribute's value when it was given.
+func optStr(x *Exec, name string) *string {
+	if v, ok := x.Cmd.Attrs[name]; ok {
+		return &v
+	}
+	return nil
+}
+
+// optInt is optStr for integers.
+func optInt(x *Exec, name string) *int64 {
+	if _, ok := x.Cmd.Attrs[name]; ok {
+		n := x.Int(name)
+		return &n
+	}
+	return nil
+}
+
+// optBool is optStr for Yes|No.
+func optBool(x *Exec, name string) *bool {
+	if v, ok := x.Cmd.Attrs[name]; ok {
+		b := v == "Yes"
+		return &b
+	}
+	return nil
+}
+
+// slotAttr is the slot= attribute, or -1 (the backend's "the first free
+// slot") when absent.
+func slotAttr(x *Exec) int {
+	if n := optInt(x, "slot"); n != nil {
+		return int(*n)
+	}
+	return -1
 }

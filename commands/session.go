@@ -63,9 +63,7 @@ func NewSession(ctx context.Context, reg *Registry, b *backend.Manager, actor ba
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Session{reg: reg, backend: b, actor: actor, out: out, log: opts.Log, now: time.Now, opts: opts,
-		settings: Settings{OutputMode: ModeVerbose, CommandMode: "Synchronous", CommandTimeout: DefaultCommandTimeout,
-			EndLineChars: "LF"}}
+	s := &Session{reg: reg, backend: b, actor: actor, out: out, log: opts.Log, now: time.Now, opts: opts, settings: defaultSettings}
 	s.started = s.now()
 	if opts.Interactive {
 		s.settings.OutputMode = ModeTable

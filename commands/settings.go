@@ -19,6 +19,12 @@ type Settings struct {
 // otherwise.
 const DefaultCommandTimeout = time.Hour
 
+// defaultSettings are a session's settings before any set (interactive
+// sessions then take the output mode their user chose last); set declares
+// its attributes' defaults from them.
+var defaultSettings = Settings{OutputMode: ModeVerbose, CommandMode: "Synchronous", CommandTimeout: DefaultCommandTimeout,
+	EndLineChars: "LF"}
+
 // settingOutputMode is the key of the remembered output mode.
 const settingOutputMode = "outputMode"
 

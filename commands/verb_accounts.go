@@ -8,7 +8,7 @@ import (
 	"xenmanager/backend"
 )
 
-var roles = []string{"Administrator", "Operator", "Viewer"}
+var roles = []string{backend.RoleAdministrator, backend.RoleOperator, backend.RoleViewer}
 
 func userProps(u backend.User) []Prop {
 	props := []Prop{{"Name", u.Name}, {"Id", u.ID}, {"Role", u.Role}}
@@ -31,10 +31,10 @@ func createUserSpec() *Spec {
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Required: true, Help: "the login name"},
 			{Name: "password", Kind: AttrSecret, Required: true, Help: "at least 8 characters"},
-			{Name: "role", Kind: AttrEnum, Enum: roles, Default: "Viewer", Help: "Administrator: everything; Operator: VM lifecycle in their pools; Viewer: read their pools"},
+			{Name: "role", Kind: AttrEnum, Enum: roles, Default: backend.RoleViewer, Help: "Administrator: everything; Operator: VM lifecycle in their pools; Viewer: read their pools"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			u, err := x.Backend.CreateUser(ctx, x.Str("name", ""), x.Str("password", ""), x.Str("role", "Viewer"))
+			u, err := x.Backend.CreateUser(ctx, x.Str("name"), x.Str("password"), x.Str("role"))
 			return rowOf(u.ID, u.Name, err)
 		},
 	}
@@ -49,15 +49,18 @@ func createSSHKeySpec() *Spec {
 			{Name: "user", Kind: AttrObject, Object: "User", Help: "whose key it is (default: yourself)"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			user := x.Str("user", x.Actor.User)
-			k, err := x.Backend.CreateSSHKey(ctx, objectRef(user), x.Str("name", ""), x.Str("key", ""))
+			user := x.Actor.User // yourself, unless user= names another
+			if u := optStr(x, "user"); u != nil {
+				user = *u
+			}
+			k, err := x.Backend.CreateSSHKey(ctx, objectRef(user), x.Str("name"), x.Str("key"))
 			return rowOf(k.ID, k.Name, err)
 		},
 	}
 }
 
 func runListUsers(ctx context.Context, x *Exec) (*Result, error) {
-	users, err := x.Backend.Users(ctx, backend.Filter{Name: x.Str("name", "")})
+	users, err := x.Backend.Users(ctx, backend.Filter{Name: x.Str("name")})
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +119,11 @@ func runShowKey(ctx context.Context, x *Exec) (*Result, error) {
 	return nil, &backend.Error{Kind: backend.KindAmbiguous, Msg: "several SshKey objects are called " + x.Cmd.Instance.Value + " (" + strings.Join(ids, ", ") + "); name one with id="}
 }
 
+// auditLimit bounds the records of getAuditLog and list AuditRecord.
+var auditLimit = Attr{Name: "limit", Kind: AttrInt, Min: 1, Max: 100000, Default: "100", Help: "how many records at most"}
+
 func runListAudit(ctx context.Context, x *Exec) (*Result, error) {
-	recs, err := x.Backend.AuditLog(ctx, int(x.Int("limit", 100)))
+	recs, err := x.Backend.AuditLog(ctx, int(x.Int("limit")))
 	if err != nil {
 		return nil, err
 	}
@@ -132,17 +138,13 @@ func runListAudit(ctx context.Context, x *Exec) (*Result, error) {
 func verbGetAuditLog() *VerbInfo {
 	return &VerbInfo{Name: "getAuditLog", Help: "Show the audit log (Administrators).", Specs: []*Spec{{
 		Help:  "List the newest audited commands: who, from where, what, the result, when.",
-		Attrs: []Attr{{Name: "limit", Kind: AttrInt, Min: 1, Max: 100000, Default: "100", Help: "how many records at most"}},
+		Attrs: []Attr{auditLimit},
 		Run:   runListAudit,
 	}}}
 }
 
-func runListEvents(ctx context.Context, x *Exec) (*Result, error) {
-	return verbGetEvents().Specs[0].Run(ctx, x)
-}
-
 func runListTags(ctx context.Context, x *Exec) (*Result, error) {
-	tags, err := x.Backend.Tags(ctx, backend.Filter{Name: x.Str("name", "")})
+	tags, err := x.Backend.Tags(ctx, backend.Filter{Name: x.Str("name")})
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func verbImportIso() *VerbInfo {
 			{Name: "description", Kind: AttrString, Help: "free text"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			c, err := x.Backend.ImportISO(ctx, x.Ref(), x.Str("url", ""), x.Str("name", ""), x.Str("description", ""))
+			c, err := x.Backend.ImportISO(ctx, x.Ref(), x.Str("url"), x.Str("name"), x.Str("description"))
 			return rowOf(c.ID, c.Name, err)
 		},
 	}}}
@@ -44,8 +44,8 @@ func verbApprove() *VerbInfo {
 func listCdromSpec() *Spec {
 	return &Spec{Type: "VirtualCdrom", Help: "List ISO images.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			isos, err := x.Backend.VirtualCdroms(ctx, backend.Filter{Name: x.Str("name", ""), Repository: objectRef(x.Str("repository", "")),
-				Pool: objectRef(x.Str("serverPool", ""))})
+			isos, err := x.Backend.VirtualCdroms(ctx, backend.Filter{Name: x.Str("name"), Repository: objectRef(x.Str("repository")),
+				Pool: objectRef(x.Str("serverPool"))})
 			if err != nil {
 				return nil, err
 			}
@@ -80,7 +80,7 @@ func addCdromSpec() *Spec {
 		Help:   "Put an approved ISO in a stopped VM as a read-only CD-ROM drive; the VM's vm.cfg lists it.",
 		Clause: &Clause{Prep: "to", Types: []string{"Vm"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			c, err := x.Backend.AddCdromToVM(ctx, x.Ref(), x.TargetRef(), int(x.Int("slot", -1)))
+			c, err := x.Backend.AddCdromToVM(ctx, x.Ref(), x.TargetRef(), slotAttr(x))
 			return rowOf(c.ID, c.Name, err)
 		}}
 }

@@ -20,7 +20,7 @@ func verbCreate() *VerbInfo {
 				{Name: "description", Kind: AttrString, Help: "free text"},
 			},
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
-				p, err := x.Backend.CreateServerPool(ctx, x.Str("name", ""), x.Str("description", ""))
+				p, err := x.Backend.CreateServerPool(ctx, x.Str("name"), x.Str("description"))
 				if err != nil {
 					return nil, err
 				}
@@ -36,7 +36,7 @@ func verbCreate() *VerbInfo {
 			Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}, Required: true},
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
 				r, err := x.Backend.CreateRepository(ctx, backend.CreateRepositoryRequest{
-					Name: x.Str("name", ""), FSLocation: x.Str("fsLocation", ""), Pool: x.TargetRef()})
+					Name: x.Str("name"), FSLocation: x.Str("fsLocation"), Pool: x.TargetRef()})
 				if err != nil {
 					return nil, err
 				}
@@ -58,15 +58,15 @@ func verbCreate() *VerbInfo {
 			Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
 				v, err := x.Backend.CreateVM(ctx, backend.CreateVMRequest{
-					Name:        x.Str("name", ""),
-					Repository:  objectRef(x.Str("repository", "")),
+					Name:        x.Str("name"),
+					Repository:  objectRef(x.Str("repository")),
 					Pool:        x.TargetRef(),
-					MemoryMiB:   x.Int("memory", 1024),
-					CPUCount:    x.Int("cpuCount", 1),
-					DomainType:  strings.ToLower(x.Str("domainType", "XEN_HVM")),
-					Description: x.Str("description", ""),
-					Disks:       splitRefs(x.Str("disks", "")),
-					Networks:    splitRefs(x.Str("networks", "")),
+					MemoryMiB:   x.Int("memory"),
+					CPUCount:    x.Int("cpuCount"),
+					DomainType:  strings.ToLower(x.Str("domainType")),
+					Description: x.Str("description"),
+					Disks:       splitRefs(x.Str("disks")),
+					Networks:    splitRefs(x.Str("networks")),
 				})
 				if err != nil {
 					return nil, err
@@ -81,7 +81,7 @@ func verbCreate() *VerbInfo {
 				{Name: "description", Kind: AttrString, Help: "free text"},
 			},
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
-				t, err := x.Backend.CreateTag(ctx, x.Str("name", ""), x.Str("description", ""))
+				t, err := x.Backend.CreateTag(ctx, x.Str("name"), x.Str("description"))
 				return rowOf(t.ID, t.Name, err)
 			},
 		},

@@ -11,30 +11,6 @@ var startPolicies = []string{"BEST_SERVER", "CURRENT_SERVER", "USE_POOL_POLICY"}
 
 var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
 
-// optStr returns a pointer to the attribute's value when it was given.
-func optStr(x *Exec, name string) *string {
-	if v, ok := x.Cmd.Attrs[name]; ok {
-		return &v
-	}
-	return nil
-}
-
-func optInt(x *Exec, name string) *int64 {
-	if _, ok := x.Cmd.Attrs[name]; ok {
-		n := x.Int(name, 0)
-		return &n
-	}
-	return nil
-}
-
-func optBool(x *Exec, name string) *bool {
-	if v, ok := x.Cmd.Attrs[name]; ok {
-		b := v == "Yes"
-		return &b
-	}
-	return nil
-}
-
 // needSomething fails an edit that names no attribute.
 func needSomething(x *Exec) error {
 	if len(x.Cmd.Attrs) == 0 {

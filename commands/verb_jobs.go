@@ -45,7 +45,7 @@ func runListJobs(ctx context.Context, x *Exec) (*Result, error) {
 	}
 	res := &Result{Rows: []Row{}}
 	for _, j := range jobs {
-		if s := x.Str("status", ""); s != "" && !strings.EqualFold(s, j.Status) {
+		if s := x.Str("status"); s != "" && !strings.EqualFold(s, j.Status) {
 			continue
 		}
 		res.Rows = append(res.Rows, Row{ID: j.ID, Name: j.Summary, Cols: []Prop{{"status", j.Status},
@@ -112,24 +112,9 @@ func eventProps(e backend.Event) []Prop {
 
 func verbGetEvents() *VerbInfo {
 	return &VerbInfo{Name: "getEvents", Help: "List recent events.", Specs: []*Spec{{
-		Help: "List recent events (failed jobs, agent faults, changes made outside the manager), newest first.",
-		Attrs: []Attr{
-			{Name: "all", Kind: AttrYesNo, Default: "No", Help: "include acknowledged events"},
-			{Name: "limit", Kind: AttrInt, Min: 1, Max: 10000, Default: "100", Help: "how many events at most"},
-		},
-		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			events, err := x.Backend.Events(ctx, x.Str("all", "No") != "Yes", int(x.Int("limit", 100)))
-			if err != nil {
-				return nil, err
-			}
-			res := &Result{Rows: []Row{}}
-			for _, e := range events {
-				res.Rows = append(res.Rows, Row{ID: e.ID, Name: e.Kind, Cols: []Prop{{"severity", e.Severity},
-					{"object", strings.TrimSpace(e.ObjectType + " " + e.Name)}, {"description", e.Description},
-					{"time", e.CreatedAt.Format(timeLayout)}}})
-			}
-			return res, nil
-		},
+		Help:  "List recent events (failed jobs, agent faults, changes made outside the manager), newest first.",
+		Attrs: eventAttrs,
+		Run:   runGetEvents,
 	}}}
 }
 
@@ -138,10 +123,31 @@ func verbAckEvent() *VerbInfo {
 		Help:  "Mark an event acknowledged; getEvents no longer shows it unless all=Yes.",
 		Attrs: []Attr{{Name: "id", Kind: AttrString, Required: true, Help: "the event's id (from getEvents)"}},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			if err := x.Backend.AckEvent(ctx, strings.ToLower(x.Str("id", ""))); err != nil {
+			if err := x.Backend.AckEvent(ctx, strings.ToLower(x.Str("id"))); err != nil {
 				return nil, err
 			}
 			return &Result{}, nil
 		},
 	}}}
+}
+
+// eventAttrs are the attributes of getEvents and list Event.
+var eventAttrs = []Attr{
+	{Name: "all", Kind: AttrYesNo, Default: "No", Help: "include acknowledged events"},
+	{Name: "limit", Kind: AttrInt, Min: 1, Max: 10000, Default: "100", Help: "how many events at most"},
+}
+
+// runGetEvents lists events for getEvents and list Event.
+func runGetEvents(ctx context.Context, x *Exec) (*Result, error) {
+	events, err := x.Backend.Events(ctx, x.Str("all") != "Yes", int(x.Int("limit")))
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Rows: []Row{}}
+	for _, e := range events {
+		res.Rows = append(res.Rows, Row{ID: e.ID, Name: e.Kind, Cols: []Prop{{"severity", e.Severity},
+			{"object", strings.TrimSpace(e.ObjectType + " " + e.Name)}, {"description", e.Description},
+			{"time", e.CreatedAt.Format(timeLayout)}}})
+	}
+	return res, nil
 }

@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
+	"strconv"
 
 	"xenmanager/backend"
+	"xenmanager/backend/agentapi"
 )
 
 func showVM(v backend.VM) *Result { return &Result{Props: vmProps(v)} }
@@ -147,7 +149,7 @@ func verbAdd() *VerbInfo {
 			Help:   "Map a disk to a stopped VM (a VmDiskMapping); the VM's vm.cfg lists it.",
 			Clause: &Clause{Prep: "to", Types: []string{"Vm"}, Required: true},
 			Run: func(ctx context.Context, x *Exec) (*Result, error) {
-				d, err := x.Backend.AddDiskToVM(ctx, x.Ref(), x.TargetRef(), int(x.Int("slot", -1)))
+				d, err := x.Backend.AddDiskToVM(ctx, x.Ref(), x.TargetRef(), slotAttr(x))
 				return rowOf(d.ID, d.Name, err)
 			},
 		},
@@ -220,7 +222,7 @@ func verbDiscoverServer() *VerbInfo {
 		Attrs: []Attr{
 			{Name: "ipAddress", Kind: AttrString, Required: true, Help: "the server's IP address or host name"},
 			{Name: "password", Kind: AttrSecret, Required: true, Help: "the agent password"},
-			{Name: "port", Kind: AttrInt, Min: 1, Max: 65535, Default: "8899", Help: "the agent's HTTPS port"},
+			{Name: "port", Kind: AttrInt, Min: 1, Max: 65535, Default: strconv.Itoa(agentapi.DefaultPort), Help: "the agent's HTTPS port"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			s, err := x.Backend.DiscoverServer(ctx, backendDiscover(x))
@@ -240,5 +242,5 @@ func verbExit() *VerbInfo {
 }
 
 func backendDiscover(x *Exec) backend.DiscoverRequest {
-	return backend.DiscoverRequest{Address: x.Str("ipAddress", ""), Port: int(x.Int("port", 8899)), Password: x.Str("password", "")}
+	return backend.DiscoverRequest{Address: x.Str("ipAddress"), Port: int(x.Int("port")), Password: x.Str("password")}
 }

@@ -34,24 +34,21 @@ func verbList() *VerbInfo {
 		{Type: "Manager", Help: "List the manager.", Run: runListManager},
 		{Type: "Job", Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
 			Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
-		{Type: "Event", Help: "List recent events, newest first.", Attrs: []Attr{
-			{Name: "all", Kind: AttrYesNo, Default: "No", Help: "include acknowledged events"},
-			{Name: "limit", Kind: AttrInt, Min: 1, Max: 10000, Default: "100", Help: "how many events at most"}}, Run: runListEvents},
+		{Type: "Event", Help: "List recent events, newest first.", Attrs: eventAttrs, Run: runGetEvents},
 		{Type: "User", Help: "List users (yourself unless you are an Administrator).", Attrs: []Attr{filterName}, Run: runListUsers},
 		{Type: "SshKey", Help: "List SSH keys (yours unless you are an Administrator).", Run: runListKeys},
-		{Type: "AuditRecord", Help: "List the newest audited commands (Administrators).", Attrs: []Attr{
-			{Name: "limit", Kind: AttrInt, Min: 1, Max: 100000, Default: "100", Help: "how many records at most"}}, Run: runListAudit},
+		{Type: "AuditRecord", Help: "List the newest audited commands (Administrators).", Attrs: []Attr{auditLimit}, Run: runListAudit},
 	}}
 }
 
 func runList(ctx context.Context, x *Exec) (*Result, error) {
 	f := backend.Filter{
-		Name:       x.Str("name", ""),
-		Status:     x.Str("status", ""),
-		Server:     objectRef(x.Str("server", "")),
-		Pool:       objectRef(x.Str("serverPool", "")),
-		Repository: objectRef(x.Str("repository", "")),
-		Tag:        objectRef(x.Str("tag", "")),
+		Name:       x.Str("name"),
+		Status:     x.Str("status"),
+		Server:     objectRef(x.Str("server")),
+		Pool:       objectRef(x.Str("serverPool")),
+		Repository: objectRef(x.Str("repository")),
+		Tag:        objectRef(x.Str("tag")),
 	}
 	res := &Result{Rows: []Row{}}
 	b := x.Backend

@@ -17,7 +17,7 @@ func verbMigrate() *VerbInfo {
 		},
 		Help: "Live-migrate a running VM to another server of its pool (it runs there only once its memory is verified, and stays on the source on any failure); for a stopped VM, record the server it should start on.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			dest := objectRef(x.Str("destServer", ""))
+			dest := objectRef(x.Str("destServer"))
 			var mu sync.Mutex // guards last: multi-object actions migrate in parallel
 			var last backend.Migration
 			return vmAction(ctx, x, func(ctx context.Context, ref backend.Ref) (backend.VM, error) {

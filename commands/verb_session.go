@@ -19,11 +19,11 @@ func verbSet() *VerbInfo {
 		Help: "Change how this session prints and runs commands; showclisession shows the current values. outputMode is remembered for your later interactive sessions.",
 		Attrs: []Attr{
 			{Name: "outputMode", Kind: AttrEnum, Enum: []string{ModeVerbose, ModeSparse, ModeXML, ModeJSON, ModeTable}, Help: "how results are printed (Table is the default on a terminal, Verbose otherwise)"},
-			{Name: "commandMode", Kind: AttrEnum, Enum: []string{"Synchronous", "Asynchronous"}, Default: "Synchronous", Help: "wait for each command to finish, or return its job id at once"},
-			{Name: "commandTimeout", Kind: AttrInt, Min: 1, Max: 43200, Default: "3600", Help: "seconds a command may take before it is reported as timed out"},
-			{Name: "endLineChars", Kind: AttrEnum, Enum: []string{"LF", "CRLF", "CR"}, Default: "LF", Help: "line ending of the output"},
-			{Name: "alphabetizeAttributes", Kind: AttrYesNo, Default: "No", Help: "sort show's attributes by name"},
-			{Name: "stopOnError", Kind: AttrYesNo, Default: "No", Help: "end a batch at its first failed command"},
+			{Name: "commandMode", Kind: AttrEnum, Enum: []string{"Synchronous", "Asynchronous"}, Default: defaultSettings.CommandMode, Help: "wait for each command to finish, or return its job id at once"},
+			{Name: "commandTimeout", Kind: AttrInt, Min: 1, Max: 43200, Default: strconv.Itoa(int(defaultSettings.CommandTimeout / time.Second)), Help: "seconds a command may take before it is reported as timed out"},
+			{Name: "endLineChars", Kind: AttrEnum, Enum: []string{"LF", "CRLF", "CR"}, Default: defaultSettings.EndLineChars, Help: "line ending of the output"},
+			{Name: "alphabetizeAttributes", Kind: AttrYesNo, Default: yesNo(defaultSettings.Alphabetize), Help: "sort show's attributes by name"},
+			{Name: "stopOnError", Kind: AttrYesNo, Default: yesNo(defaultSettings.StopOnError), Help: "end a batch at its first failed command"},
 			{Name: "lineEditor", Kind: AttrEnum, Enum: []string{"prompt", "simple"}, Default: "prompt", Help: "the interactive line editor of your next sessions: prompt (live completion) or simple (Tab completion)"},
 		},
 		Run: runSet,
@@ -39,7 +39,7 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 		next.CommandMode = v
 	}
 	if _, ok := x.Cmd.Attrs["commandTimeout"]; ok {
-		next.CommandTimeout = time.Duration(x.Int("commandTimeout", 3600)) * time.Second
+		next.CommandTimeout = time.Duration(x.Int("commandTimeout")) * time.Second
 	}
 	if v, ok := x.Cmd.Attrs["endLineChars"]; ok {
 		next.EndLineChars = v
@@ -141,7 +141,7 @@ func verbShowCustomCmds() *VerbInfo {
 		Help:  "List the commands beyond list/show/create/edit/delete/add/remove that act on an object type, with their synopsis.",
 		Attrs: nil,
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			typ, ok := canonicalType(x.Str("arg0", ""))
+			typ, ok := canonicalType(x.Str("arg0"))
 			if !ok {
 				return nil, failf(CodeUnknownType, "showcustomcmds needs an object type: %s", strings.Join(ObjectTypes, ", "))
 			}

@@ -51,7 +51,7 @@ func createNetworkSpec() *Spec {
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			n, err := x.Backend.CreateNetwork(ctx, x.Str("name", ""), x.TargetRef(), x.Str("bridge", "xenbr0"), x.Str("description", ""))
+			n, err := x.Backend.CreateNetwork(ctx, x.Str("name"), x.TargetRef(), x.Str("bridge"), x.Str("description"))
 			return rowOf(n.ID, n.Name, err)
 		},
 	}
@@ -68,8 +68,8 @@ func createDiskSpec() *Spec {
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"Repository"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			d, err := x.Backend.CreateVirtualDisk(ctx, x.Str("name", ""), x.TargetRef(), x.Int("size", 1)*1024,
-				x.Str("sparse", "Yes") == "Yes", x.Str("description", ""))
+			d, err := x.Backend.CreateVirtualDisk(ctx, x.Str("name"), x.TargetRef(), x.Int("size")*1024,
+				x.Str("sparse") == "Yes", x.Str("description"))
 			return rowOf(d.ID, d.Name, err)
 		},
 	}
@@ -85,14 +85,14 @@ func createVnicSpec() *Spec {
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"Vm"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			v, err := x.Backend.CreateVnic(ctx, x.Str("name", ""), x.TargetRef(), objectRef(x.Str("network", "")), strings.ToLower(x.Str("mac", "")))
+			v, err := x.Backend.CreateVnic(ctx, x.Str("name"), x.TargetRef(), objectRef(x.Str("network")), strings.ToLower(x.Str("mac")))
 			return rowOf(v.ID, v.Name, err)
 		},
 	}
 }
 
 func runListNetworks(ctx context.Context, x *Exec) (*Result, error) {
-	nets, err := x.Backend.Networks(ctx, backend.Filter{Name: x.Str("name", ""), Pool: objectRef(x.Str("serverPool", ""))})
+	nets, err := x.Backend.Networks(ctx, backend.Filter{Name: x.Str("name"), Pool: objectRef(x.Str("serverPool"))})
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +104,8 @@ func runListNetworks(ctx context.Context, x *Exec) (*Result, error) {
 }
 
 func runListDisks(ctx context.Context, x *Exec) (*Result, error) {
-	disks, err := x.Backend.VirtualDisks(ctx, backend.Filter{Name: x.Str("name", ""), Repository: objectRef(x.Str("repository", "")),
-		Pool: objectRef(x.Str("serverPool", ""))})
+	disks, err := x.Backend.VirtualDisks(ctx, backend.Filter{Name: x.Str("name"), Repository: objectRef(x.Str("repository")),
+		Pool: objectRef(x.Str("serverPool"))})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func runListDisks(ctx context.Context, x *Exec) (*Result, error) {
 }
 
 func runListMappings(ctx context.Context, x *Exec) (*Result, error) {
-	maps, err := x.Backend.DiskMappings(ctx, objectRef(x.Str("vm", "")))
+	maps, err := x.Backend.DiskMappings(ctx, objectRef(x.Str("vm")))
 	if err != nil {
 		return nil, err
 	}
@@ -135,13 +135,13 @@ func runListMappings(ctx context.Context, x *Exec) (*Result, error) {
 }
 
 func runListVnics(ctx context.Context, x *Exec) (*Result, error) {
-	vnics, err := x.Backend.Vnics(ctx, objectRef(x.Str("vm", "")))
+	vnics, err := x.Backend.Vnics(ctx, objectRef(x.Str("vm")))
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{Rows: []Row{}}
 	for _, v := range vnics {
-		if n := x.Str("name", ""); n != "" && n != v.Name {
+		if n := x.Str("name"); n != "" && n != v.Name {
 			continue
 		}
 		res.Rows = append(res.Rows, Row{ID: v.ID, Name: v.Name, Cols: []Prop{{"vm", v.Vm.Name}, {"network", v.Network.Name}, {"mac", v.MAC}}})
