@@ -11,6 +11,21 @@ var domainTypes = []string{"XEN_HVM", "XEN_HVM_PV_DRIVERS", "XEN_PVM"}
 
 func domainTypeName(wire string) string { return strings.ToUpper(wire) }
 
+// The VM size attributes of create Vm and edit Vm: their bounds are the
+// backend's, which both paths check again.
+var (
+	attrMemory        = Attr{Name: "memory", Kind: AttrInt, Min: backend.VMMemoryMiB.Min, Max: backend.VMMemoryMiB.Max, Help: "memory in MB"}
+	attrCPUCount      = Attr{Name: "cpuCount", Kind: AttrInt, Min: backend.VMCPUs.Min, Max: backend.VMCPUs.Max, Help: "number of virtual CPUs"}
+	attrCPUCountLimit = Attr{Name: "cpuCountLimit", Kind: AttrInt, Min: backend.VMCPUs.Min, Max: backend.VMCPUs.Max,
+		Help: "the most vCPUs it may have (maxvcpus); stopped VMs only"}
+)
+
+// withDefault is a with default def.
+func withDefault(a Attr, def string) Attr {
+	a.Default = def
+	return a
+}
+
 func verbCreate() *VerbInfo {
 	return &VerbInfo{Name: "create", Help: "Create an object.", Specs: []*Spec{
 		{
@@ -48,8 +63,8 @@ func verbCreate() *VerbInfo {
 			Attrs: []Attr{
 				{Name: "name", Kind: AttrString, Required: true, Help: "the VM's name"},
 				{Name: "repository", Kind: AttrObject, Object: "Repository", Required: true, Help: "the repository that holds the VM's files (name or id)"},
-				{Name: "memory", Kind: AttrInt, Min: 1, Max: 16 * 1024 * 1024, Default: "1024", Help: "memory in MB"},
-				{Name: "cpuCount", Kind: AttrInt, Min: 1, Max: 4096, Default: "1", Help: "number of virtual CPUs"},
+				withDefault(attrMemory, "1024"),
+				withDefault(attrCPUCount, "1"),
 				{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Default: "XEN_HVM", Help: "virtualization mode"},
 				{Name: "description", Kind: AttrString, Help: "free text"},
 				{Name: "disks", Kind: AttrString, Help: "comma-separated VirtualDisk names or ids, mapped from slot 0 (xvda)"},

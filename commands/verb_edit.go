@@ -27,9 +27,9 @@ func verbEdit() *VerbInfo {
 			Attrs: []Attr{
 				{Name: "name", Kind: AttrString, Help: "a new name"},
 				{Name: "description", Kind: AttrString, Help: "free text"},
-				{Name: "memory", Kind: AttrInt, Min: 1, Max: 16 * 1024 * 1024, Help: "memory in MB"},
-				{Name: "cpuCount", Kind: AttrInt, Min: 1, Max: 4096, Help: "number of virtual CPUs"},
-				{Name: "cpuCountLimit", Kind: AttrInt, Min: 1, Max: 4096, Help: "the most vCPUs it may have (maxvcpus); stopped VMs only"},
+				attrMemory,
+				attrCPUCount,
+				attrCPUCountLimit,
 				{Name: "cpuPinning", Kind: AttrString, Help: "physical CPUs the vCPUs may use, such as 0-1 or 0,2 (hard partitioning); empty to remove"},
 				{Name: "preferredServers", Kind: AttrString, Help: "comma-separated server names or ids placement picks from; empty to remove"},
 				{Name: "highAvailability", Kind: AttrYesNo, Help: "restart the VM elsewhere when its server fails"},
