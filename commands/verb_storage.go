@@ -62,7 +62,7 @@ func createDiskSpec() *Spec {
 		Type: "VirtualDisk", Help: "Create a disk image in a repository (a sparse file unless sparse=No).",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Required: true, Help: "the disk's name"},
-			{Name: "size", Kind: AttrInt, Min: 1, Max: 65536, Required: true, Help: "size in GiB"},
+			{Name: "size", Kind: AttrInt, Min: 1, Max: backend.VirtualDiskMiB.Max / 1024, Required: true, Help: "size in GiB"},
 			{Name: "sparse", Kind: AttrYesNo, Default: "Yes", Help: "No allocates every block now (takes longer)"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
 		},

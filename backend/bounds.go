@@ -3,12 +3,13 @@ package backend
 // Bounds is the range an integer setting may take, ends included.
 type Bounds struct{ Min, Max int64 }
 
-// The sizes a VM may have. CreateVM and EditVM both check them, and the
-// command language declares its memory and CPU attributes from them, so
-// that every path refuses the same values with the same error.
+// The sizes a VM and a disk may have. CreateVM and EditVM both check the
+// VM's, and the command language declares its size attributes from these,
+// so that every path refuses the same values with the same error.
 var (
-	VMMemoryMiB = Bounds{Min: 1, Max: 16 * 1024 * 1024} // 16 TiB, well past any server
-	VMCPUs      = Bounds{Min: 1, Max: 4096}
+	VMMemoryMiB    = Bounds{Min: 1, Max: 16 * 1024 * 1024} // 16 TiB, well past any server
+	VMCPUs         = Bounds{Min: 1, Max: 4096}
+	VirtualDiskMiB = Bounds{Min: 1, Max: 64 * 1024 * 1024} // 64 TiB
 )
 
 // checkVMSizes refuses a memory size or vCPU count out of its bounds; nil
