@@ -23,7 +23,7 @@ const (
 	Denied                     // authentication or permission refused
 )
 
-// ExitStatus is the SSH exit status for an outcome (CLI.md): 0 success, 1 a
+// ExitStatus is the SSH exit status for an outcome (docs/reference.md): 0 success, 1 a
 // command failed, 2 a command could not be parsed, 3 authentication or
 // permission.
 func (o Outcome) ExitStatus() int { return int(o) }

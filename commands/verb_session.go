@@ -14,6 +14,13 @@ import (
 // it with -ldflags "-X xenmanager/commands.Version=...".
 var Version = "0.1.0-dev"
 
+func verbExit() *VerbInfo {
+	return &VerbInfo{Name: "exit", Help: "End the session.", Specs: []*Spec{{
+		Help: "End the session.",
+		Run:  func(context.Context, *Exec) (*Result, error) { return &Result{Exit: true}, nil },
+	}}}
+}
+
 func verbSet() *VerbInfo {
 	return &VerbInfo{Name: "set", Help: "Change this session's settings.", Specs: []*Spec{{
 		Help: "Change how this session prints and runs commands; showclisession shows the current values. outputMode is remembered for your later interactive sessions.",
@@ -84,13 +91,6 @@ func verbShowCLISession() *VerbInfo {
 			}}, nil
 		},
 	}}}
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "Yes"
-	}
-	return "No"
 }
 
 func verbShowVersion() *VerbInfo {

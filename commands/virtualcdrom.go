@@ -6,8 +6,20 @@ import (
 	"xenmanager/backend"
 )
 
-// This file holds the VirtualCdrom (ISO image) commands: importIso,
-// approve, and the VirtualCdrom specs of list, show, delete, add and remove.
+// cdromType is the VirtualCdrom: an ISO image in a repository, put in VMs
+// read-only. importIso makes them and approve lets them be used.
+var cdromType = &objectType{
+	Name: "VirtualCdrom",
+	List: &Spec{Help: "List ISO images.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
+		Run: listedBy((*backend.Manager).VirtualCdroms, cdromRow)},
+	Show:       shownBy((*backend.Manager).VirtualCdrom, cdromProps),
+	RenameHelp: "Rename an ISO or change its description.",
+}
+
+func cdromRow(c backend.VirtualCdrom) Row {
+	return Row{ID: c.ID, Name: c.Name, Cols: []Prop{{"repository", c.Repository.Name},
+		{"state", c.State}, {"sizeBytes", itoa(c.SizeBytes)}, {"vms", refsList(c.Vms)}}}
+}
 
 func cdromProps(c backend.VirtualCdrom) []Prop {
 	return []Prop{{"Name", c.Name}, {"Id", c.ID}, {"Repository", ref(c.Repository)}, {"State", c.State},
@@ -39,31 +51,6 @@ func verbApprove() *VerbInfo {
 			return rowOf(c.ID, c.Name, err)
 		},
 	}}}
-}
-
-func listCdromSpec() *Spec {
-	return &Spec{Type: "VirtualCdrom", Help: "List ISO images.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
-		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			isos, err := x.Backend.VirtualCdroms(ctx, backend.Filter{Name: x.Str("name"), Repository: objectRef(x.Str("repository")),
-				Pool: objectRef(x.Str("serverPool"))})
-			if err != nil {
-				return nil, err
-			}
-			res := &Result{Rows: []Row{}}
-			for _, c := range isos {
-				res.Rows = append(res.Rows, Row{ID: c.ID, Name: c.Name, Cols: []Prop{{"repository", c.Repository.Name},
-					{"state", c.State}, {"sizeBytes", itoa(c.SizeBytes)}, {"vms", refsList(c.Vms)}}})
-			}
-			return res, nil
-		}}
-}
-
-func runShowCdrom(ctx context.Context, x *Exec) (*Result, error) {
-	c, err := x.Backend.VirtualCdrom(ctx, x.Ref())
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Props: cdromProps(c)}, nil
 }
 
 func deleteCdromSpec() *Spec {

@@ -38,6 +38,25 @@ func jobID(x *Exec) (string, error) {
 	return x.Cmd.Instance.Value, nil
 }
 
+// jobType is the Job: a change the manager makes, with its progress and
+// result; jobs are named by id.
+var jobType = &objectType{
+	Name: "Job",
+	List: &Spec{Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
+		Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
+	Show: func(ctx context.Context, x *Exec) ([]Prop, error) {
+		id, err := jobID(x)
+		if err != nil {
+			return nil, err
+		}
+		j, err := x.Backend.Job(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return jobProps(j), nil
+	},
+}
+
 func runListJobs(ctx context.Context, x *Exec) (*Result, error) {
 	jobs, err := x.Backend.Jobs(ctx, jobListLimit)
 	if err != nil {
@@ -52,18 +71,6 @@ func runListJobs(ctx context.Context, x *Exec) (*Result, error) {
 			{"progress", strconv.Itoa(j.Progress)}, {"user", j.User}, {"started", j.CreatedAt.Format(timeLayout)}}})
 	}
 	return res, nil
-}
-
-func runShowJob(ctx context.Context, x *Exec) (*Result, error) {
-	id, err := jobID(x)
-	if err != nil {
-		return nil, err
-	}
-	j, err := x.Backend.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Props: jobProps(j)}, nil
 }
 
 func verbAbort() *VerbInfo {
@@ -103,51 +110,4 @@ func verbWait() *VerbInfo {
 			return &Result{Props: jobProps(j)}, nil
 		},
 	}}}
-}
-
-func eventProps(e backend.Event) []Prop {
-	return []Prop{{"Id", e.ID}, {"Severity", e.Severity}, {"Type", e.Kind}, {"Object", strings.TrimSpace(e.ObjectType + " " + e.Name)},
-		{"Description", e.Description}, {"Acknowledged", yesNo(e.Acknowledged)}, {"Time", e.CreatedAt.Format(timeLayout)}}
-}
-
-func verbGetEvents() *VerbInfo {
-	return &VerbInfo{Name: "getEvents", Help: "List recent events.", Specs: []*Spec{{
-		Help:  "List recent events (failed jobs, agent faults, changes made outside the manager), newest first.",
-		Attrs: eventAttrs,
-		Run:   runGetEvents,
-	}}}
-}
-
-func verbAckEvent() *VerbInfo {
-	return &VerbInfo{Name: "ackEvent", Help: "Acknowledge an event.", Specs: []*Spec{{
-		Help:  "Mark an event acknowledged; getEvents no longer shows it unless all=Yes.",
-		Attrs: []Attr{{Name: "id", Kind: AttrString, Required: true, Help: "the event's id (from getEvents)"}},
-		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			if err := x.Backend.AckEvent(ctx, strings.ToLower(x.Str("id"))); err != nil {
-				return nil, err
-			}
-			return &Result{}, nil
-		},
-	}}}
-}
-
-// eventAttrs are the attributes of getEvents and list Event.
-var eventAttrs = []Attr{
-	{Name: "all", Kind: AttrYesNo, Default: "No", Help: "include acknowledged events"},
-	{Name: "limit", Kind: AttrInt, Min: 1, Max: 10000, Default: "100", Help: "how many events at most"},
-}
-
-// runGetEvents lists events for getEvents and list Event.
-func runGetEvents(ctx context.Context, x *Exec) (*Result, error) {
-	events, err := x.Backend.Events(ctx, x.Str("all") != "Yes", int(x.Int("limit")))
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Rows: []Row{}}
-	for _, e := range events {
-		res.Rows = append(res.Rows, Row{ID: e.ID, Name: e.Kind, Cols: []Prop{{"severity", e.Severity},
-			{"object", strings.TrimSpace(e.ObjectType + " " + e.Name)}, {"description", e.Description},
-			{"time", e.CreatedAt.Format(timeLayout)}}})
-	}
-	return res, nil
 }
