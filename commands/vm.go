@@ -35,7 +35,8 @@ var (
 		Help: "the most vCPUs it may have (maxvcpus); stopped VMs only"}
 )
 
-// withDefault is a with default def.
+// withDefault is attribute a with default def: create Vm defaults the
+// sizes edit Vm leaves alone when absent.
 func withDefault(a Attr, def string) Attr {
 	a.Default = def
 	return a
