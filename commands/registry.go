@@ -48,7 +48,7 @@ type Attr struct {
 	Enum     []string // for AttrEnum: canonical values
 	Min, Max int64    // for AttrInt
 	Object   string   // for AttrObject: the object type it names
-	Default  string   // shown in help; applied by the handler
+	Default  string   // shown in help; Exec.Str and Exec.Int read it when the attribute is absent
 	Required bool
 	Help     string
 }
