@@ -23,7 +23,7 @@ const (
 	Denied                     // authentication or permission refused
 )
 
-// ExitStatus is the SSH exit status for an outcome (docs/reference.md): 0 success, 1 a
+// ExitStatus is the SSH exit status for an outcome (docs/command-language.md): 0 success, 1 a
 // command failed, 2 a command could not be parsed, 3 authentication or
 // permission.
 func (o Outcome) ExitStatus() int { return int(o) }
@@ -181,10 +181,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		}
 		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "code", rep.Code, "error", err.Error())
 		s.write(rep)
-		if rep.Code == CodePermission {
-			return Denied
-		}
-		return Failed
+		return rep.Code.failure()
 	}
 	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", shown)
 	if res != nil && res.Exit {
