@@ -14,76 +14,36 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
-	"xenmanager/backend/agent"
+	"xenmanager/backend/agent/agenttest"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
+	"xenmanager/backend/managertest"
 	"xenmanager/commands"
 	"xenmanager/store"
 )
 
-// testAgent is a real agent on 127.0.0.1:0 with fault injection on.
-type testAgent struct {
-	agent    *agent.Agent
-	addr     *net.TCPAddr
-	password string
-}
-
-// env is a manager (store, backend, SSH server on 127.0.0.1:0) and agents,
-// all in this process but talking over real sockets.
+// env is a manager core (managertest: store, backend, agents) and an SSH
+// server on 127.0.0.1:0, all in this process but talking over real sockets.
 type env struct {
 	t        *testing.T
 	mgr      *backend.Manager
 	store    *store.Store
 	sshAddr  string
 	password string
-	agents   []testAgent
+	agents   []*agenttest.Agent
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	e := &env{t: t}
-	for i := 1; i <= agents; i++ {
-		pw := fmt.Sprintf("agent-pw-%d", i)
-		a, addr, err := agent.Start(agent.Config{DataDir: filepath.Join(dir, fmt.Sprintf("agent%d", i)),
-			Password: pw, Hostname: fmt.Sprintf("ovs%d", i), CPUs: 4, MemoryMiB: memoryMiB, SimControl: true,
-			RebootDelay: 200 * time.Millisecond, Logger: quietLogger()}, "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Shutdown(context.Background()) })
-		e.agents = append(e.agents, testAgent{agent: a, addr: addr.(*net.TCPAddr), password: pw})
-	}
-	st, err := store.Open(ctx, filepath.Join(dir, "manager.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e.store = st
-	sealer, err := backend.LoadOrCreateSealer(filepath.Join(dir, "secret.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: quietLogger(), AgentTimeout: 5 * time.Second,
-		PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mgr.Close)
-	e.mgr = mgr
-	pw, created, err := mgr.EnsureAdmin(ctx, nil)
-	if err != nil || !created {
-		t.Fatalf("EnsureAdmin = %v, %v", created, err)
-	}
-	e.password = pw
-	srv, err := New(Config{HostKeyPath: filepath.Join(dir, "host_key"), Backend: mgr, Registry: commands.Default, Logger: quietLogger()})
+	core := managertest.Open(t, managertest.Options{Agents: agents, MemoryMiB: memoryMiB, CPUs: 4,
+		RebootDelay: 200 * time.Millisecond})
+	e := &env{t: t, mgr: core.Manager, store: core.Store, password: core.AdminPassword, agents: core.Agents}
+	srv, err := New(Config{HostKeyPath: filepath.Join(t.TempDir(), "host_key"), Backend: core.Manager, Registry: commands.Default, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +127,7 @@ func (e *env) mustRun(command string) string {
 func (e *env) discoverAll() {
 	e.t.Helper()
 	for _, a := range e.agents {
-		e.mustRun(fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=%s", a.addr.Port, a.password))
+		e.mustRun(fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=%s", a.Port(), a.Password))
 	}
 }
 
@@ -182,8 +142,8 @@ func prop(out, key string) string {
 
 func (e *env) agentClient(i int) *agentclient.Client {
 	a := e.agents[i]
-	c, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: a.addr.Port, Password: a.password,
-		PinSHA256: a.agent.SPKISHA256()})
+	c, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: a.Port(), Password: a.Password,
+		PinSHA256: a.SPKISHA256()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -277,7 +237,7 @@ func TestBadInput(t *testing.T) {
 		code    string
 		msg     string
 	}{
-		{"wrong agent password", fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=wrong", e.agents[0].addr.Port),
+		{"wrong agent password", fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=wrong", e.agents[0].Port()),
 			"XM_0401E", "refused the password"},
 		{"unreachable address", fmt.Sprintf("discoverServer ipAddress=127.0.0.1 port=%d password=x", deadPort),
 			"XM_0503E", "does not answer"},

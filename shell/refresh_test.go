@@ -49,7 +49,7 @@ func TestRefresh(t *testing.T) {
 		t.Fatalf("a Viewer's refresh: exit %d\n%s", st, out)
 	}
 	// One server down: its line says why, the command fails, the other is refreshed.
-	e.agents[1].agent.Shutdown(context.Background())
+	e.agents[1].Shutdown(context.Background())
 	out = e.failCode("refresh ServerPool name=pool1", "XM_0503E", "1 of 2 objects failed")
 	if !strings.Contains(out, "Success (0 Vms changed)") || !strings.Contains(out, "name:ovs2") {
 		t.Fatalf("refresh ServerPool with a server down:\n%s", out)
