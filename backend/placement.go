@@ -1,11 +1,7 @@
 package backend
 
 import (
-	"cmp"
 	"context"
-	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -89,12 +85,10 @@ type choice struct {
 
 // rank returns, best first, the servers other than except where the VM may
 // start now, and a release func for the memory reserved on the first of
-// them. The policy is the VM's start policy, or the pool's for
-// USE_POOL_POLICY: BEST_SERVER picks the most free memory that fits memory
-// and vCPUs among the running servers not in maintenance (the VM's
-// preferred servers when it has any), ties to the fewest VMs; CURRENT_SERVER
-// insists on the server it ran on last. retries counts the rankings started
-// over.
+// them. The decision is placementOrder's (policies, preferred servers,
+// fit, order); rank gathers what it weighs: the pool's servers, what their
+// agents say they have free, less the memory reserved for starts in
+// flight. retries counts the rankings started over.
 //
 // It runs for every start of a batch, so it reads the pool, its servers and
 // their clients from a cache (kept while the servers and pools tables do not
@@ -106,46 +100,15 @@ func (m *Manager) rank(ctx context.Context, v store.VM, except string, retries i
 	if err != nil {
 		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 	}
-	pool := &pp.pool
-	policy := v.StartPolicy
-	if policy == "" || policy == PolicyUsePool {
-		policy = pool.StartPolicy
-	}
-	var preferred map[string]bool
-	if v.PreferredServers != "" {
-		preferred = map[string]bool{}
-		for _, id := range strings.Fields(v.PreferredServers) {
-			preferred[id] = true
-		}
-	}
-	eligible := make([]int, 0, len(pp.servers))
-	var skipped []string
+	needs := needsOf(v, pp.pool, except)
+	rooms := make([]serverRoom, len(pp.servers))
 	for i := range pp.servers {
 		s := &pp.servers[i]
-		switch {
-		case s.ID == except:
-		case s.Status != ServerRunning:
-			skipped = append(skipped, s.Name+" is "+s.Status)
-		case s.Maintenance:
-			skipped = append(skipped, s.Name+" is in maintenance mode")
-		case policy == PolicyCurrentServer && v.LastServerID != "" && s.ID != v.LastServerID:
-		case len(preferred) > 0 && !preferred[s.ID]:
-		default:
-			eligible = append(eligible, i)
-		}
+		rooms[i] = serverRoom{ID: s.ID, Name: s.Name, Status: s.Status, Maintenance: s.Maintenance}
 	}
-	if len(eligible) == 0 {
-		why := ""
-		if len(skipped) > 0 {
-			why = ": " + strings.Join(skipped, "; ")
-		}
-		switch {
-		case policy == PolicyCurrentServer && v.LastServerID != "":
-			return nil, nil, errorf(KindInvalidState, "Vm %s has startPolicy CURRENT_SERVER and its server cannot take it%s", v.Name, why)
-		case len(preferred) > 0:
-			return nil, nil, errorf(KindInvalidState, "none of the preferred servers of Vm %s can take it%s", v.Name, why)
-		}
-		return nil, nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", pool.Name, v.Name, why)
+	eligible, err := placementEligible(rooms, needs)
+	if err != nil {
+		return nil, nil, err
 	}
 	all := make([]choice, len(eligible))
 	for k, i := range eligible {
@@ -182,18 +145,17 @@ func (m *Manager) rank(ctx context.Context, v store.VM, except string, retries i
 		}
 		wg.Wait()
 	}
-	var problems []string
-	answered := all[:0]
-	for k, c := range all {
+	answered := 0
+	for k, i := range eligible {
 		if ok[k] {
-			answered = append(answered, c)
+			answered++
 		} else {
-			problems = append(problems, agentError("ask free memory", c.server.Name, errs[k]).Msg)
+			rooms[i].Silent = agentError("ask free memory", all[k].server.Name, errs[k]).Msg
 		}
 	}
-	all = answered
-	if len(all) == 0 {
-		return nil, nil, errorf(KindAgentUnreachable, "no server of ServerPool %s answered: %s", pool.Name, strings.Join(problems, "; "))
+	if answered == 0 {
+		_, err := placementOrder(rooms, needs) // the error names who did not answer
+		return nil, nil, err
 	}
 	// Choose and reserve under one lock, so that concurrent starts see each
 	// other's choices, and so that a server fenced out of placement
@@ -206,33 +168,20 @@ func (m *Manager) rank(ctx context.Context, v store.VM, except string, retries i
 	}
 	defer m.placeMu.Unlock()
 	m.reserved.subtract(all)
-	slices.SortFunc(all, func(a, b choice) int {
-		if a.freeMiB != b.freeMiB {
-			return cmp.Compare(b.freeMiB, a.freeMiB)
-		}
-		if a.placed != b.placed {
-			return cmp.Compare(a.placed, b.placed)
-		}
-		return strings.Compare(a.server.Name, b.server.Name)
-	})
-	fits := all[:0]
-	for _, c := range all {
-		if c.freeMiB >= v.MemoryMiB && c.threads >= v.CPUCount {
-			fits = append(fits, c)
+	at := make([]int, len(pp.servers)) // a server's index in pp.servers -> its choice in all
+	for k, i := range eligible {
+		at[i] = k
+		if ok[k] {
+			rooms[i].FreeMiB, rooms[i].Threads, rooms[i].Placed = all[k].freeMiB, all[k].threads, all[k].placed
 		}
 	}
-	if len(fits) == 0 {
-		best := all[0]
-		msg := fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): the most free memory is %d MiB on %s",
-			pool.Name, v.Name, v.MemoryMiB, v.CPUCount, max(best.freeMiB, 0), best.server.Name)
-		if best.freeMiB >= v.MemoryMiB {
-			msg = fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): servers with enough memory have too few CPUs",
-				pool.Name, v.Name, v.MemoryMiB, v.CPUCount)
-		}
-		if len(problems) > 0 {
-			msg += "; not answering: " + strings.Join(problems, "; ")
-		}
-		return nil, nil, errorf(KindInsufficientResources, "%s", msg)
+	order, err := placementOrder(rooms, needs)
+	if err != nil {
+		return nil, nil, err
+	}
+	fits := make([]choice, len(order))
+	for k, i := range order {
+		fits[k] = all[at[i]]
 	}
 	first := fits[0].server.ID
 	m.reserved.add(first, v.MemoryMiB)

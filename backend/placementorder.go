@@ -1,0 +1,149 @@
+package backend
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"xenmanager/store"
+)
+
+// serverRoom is one server of a pool as placement weighs it: its state, and
+// what it had free when its agent was asked.
+type serverRoom struct {
+	ID, Name    string
+	Status      string
+	Maintenance bool
+	// FreeMiB is its free memory less what starts in flight have reserved
+	// there; Threads its hardware threads; Placed the VMs the manager has
+	// placed there.
+	FreeMiB int64
+	Threads int64
+	Placed  int
+	// Silent says why its agent did not tell what it has free; "" when it
+	// did.
+	Silent string
+}
+
+// vmNeeds is what placement must satisfy for one VM.
+type vmNeeds struct {
+	VM, Pool  string // names, for the messages
+	MemoryMiB int64
+	CPUCount  int64
+	// Policy is the VM's start policy with USE_POOL_POLICY resolved to the
+	// pool's.
+	Policy       string
+	LastServerID string
+	Preferred    map[string]bool // the VM's preferred servers; none: any
+	Except       string          // a server it must not go to (a migration's source)
+}
+
+// needsOf returns what placing v in pool, never on except, must satisfy.
+func needsOf(v store.VM, pool store.ServerPool, except string) vmNeeds {
+	n := vmNeeds{VM: v.Name, Pool: pool.Name, MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, Policy: v.StartPolicy,
+		LastServerID: v.LastServerID, Except: except}
+	if n.Policy == "" || n.Policy == PolicyUsePool {
+		n.Policy = pool.StartPolicy
+	}
+	if v.PreferredServers != "" {
+		n.Preferred = map[string]bool{}
+		for _, id := range strings.Fields(v.PreferredServers) {
+			n.Preferred[id] = true
+		}
+	}
+	return n
+}
+
+// placementEligible returns the indexes of the servers the VM may go to
+// before anyone asks what they have free: running, not in maintenance, not
+// the excluded one, the one it ran on last under CURRENT_SERVER, and among
+// its preferred servers when it has some. When there is none, the error
+// says why. It is split from placementOrder so that placement asks only
+// these servers' agents.
+func placementEligible(servers []serverRoom, n vmNeeds) ([]int, error) {
+	eligible := make([]int, 0, len(servers))
+	var skipped []string
+	for i := range servers {
+		s := &servers[i]
+		switch {
+		case s.ID == n.Except:
+		case s.Status != ServerRunning:
+			skipped = append(skipped, s.Name+" is "+s.Status)
+		case s.Maintenance:
+			skipped = append(skipped, s.Name+" is in maintenance mode")
+		case n.Policy == PolicyCurrentServer && n.LastServerID != "" && s.ID != n.LastServerID:
+		case len(n.Preferred) > 0 && !n.Preferred[s.ID]:
+		default:
+			eligible = append(eligible, i)
+		}
+	}
+	if len(eligible) > 0 {
+		return eligible, nil
+	}
+	why := ""
+	if len(skipped) > 0 {
+		why = ": " + strings.Join(skipped, "; ")
+	}
+	switch {
+	case n.Policy == PolicyCurrentServer && n.LastServerID != "":
+		return nil, errorf(KindInvalidState, "Vm %s has startPolicy CURRENT_SERVER and its server cannot take it%s", n.VM, why)
+	case len(n.Preferred) > 0:
+		return nil, errorf(KindInvalidState, "none of the preferred servers of Vm %s can take it%s", n.VM, why)
+	}
+	return nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", n.Pool, n.VM, why)
+}
+
+// placementOrder is the placement decision, with no agent or store behind
+// it: it returns, best first, the indexes of the servers the VM may start
+// on now (placementEligible, that answered, with the memory and threads it
+// needs), or an error that says why none may. Best is the most free memory,
+// then the fewest VMs placed, then the name.
+func placementOrder(servers []serverRoom, n vmNeeds) ([]int, error) {
+	eligible, err := placementEligible(servers, n)
+	if err != nil {
+		return nil, err
+	}
+	var silent []string
+	answered := eligible[:0]
+	for _, i := range eligible {
+		if servers[i].Silent != "" {
+			silent = append(silent, servers[i].Silent)
+		} else {
+			answered = append(answered, i)
+		}
+	}
+	if len(answered) == 0 {
+		return nil, errorf(KindAgentUnreachable, "no server of ServerPool %s answered: %s", n.Pool, strings.Join(silent, "; "))
+	}
+	slices.SortFunc(answered, func(i, j int) int {
+		a, b := &servers[i], &servers[j]
+		if a.FreeMiB != b.FreeMiB {
+			return cmp.Compare(b.FreeMiB, a.FreeMiB)
+		}
+		if a.Placed != b.Placed {
+			return cmp.Compare(a.Placed, b.Placed)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	var fits []int
+	for _, i := range answered {
+		if servers[i].FreeMiB >= n.MemoryMiB && servers[i].Threads >= n.CPUCount {
+			fits = append(fits, i)
+		}
+	}
+	if len(fits) > 0 {
+		return fits, nil
+	}
+	best := servers[answered[0]]
+	msg := fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): the most free memory is %d MiB on %s",
+		n.Pool, n.VM, n.MemoryMiB, n.CPUCount, max(best.FreeMiB, 0), best.Name)
+	if best.FreeMiB >= n.MemoryMiB {
+		msg = fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): servers with enough memory have too few CPUs",
+			n.Pool, n.VM, n.MemoryMiB, n.CPUCount)
+	}
+	if len(silent) > 0 {
+		msg += "; not answering: " + strings.Join(silent, "; ")
+	}
+	return nil, errorf(KindInsufficientResources, "%s", msg)
+}

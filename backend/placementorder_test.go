@@ -1,0 +1,119 @@
+package backend
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"xenmanager/store"
+)
+
+func TestPlacementOrder(t *testing.T) {
+	// room is a running server with free memory, threads and placed VMs.
+	room := func(name string, free, threads int64, placed int) serverRoom {
+		return serverRoom{ID: "id-" + name, Name: name, Status: ServerRunning, FreeMiB: free, Threads: threads, Placed: placed}
+	}
+	with := func(r serverRoom, change func(*serverRoom)) serverRoom { change(&r); return r }
+	vm := vmNeeds{VM: "web", Pool: "pool1", MemoryMiB: 1024, CPUCount: 2, Policy: PolicyBestServer}
+	need := func(change func(*vmNeeds)) vmNeeds { n := vm; change(&n); return n }
+	for _, c := range []struct {
+		name    string
+		servers []serverRoom
+		needs   vmNeeds
+		want    []string // names, best first
+		kind    Kind     // of the error, when none may take it
+		errHas  string
+	}{
+		{name: "most free memory first",
+			servers: []serverRoom{room("a", 2048, 4, 0), room("b", 8192, 4, 0), room("c", 4096, 4, 0)},
+			needs:   vm, want: []string{"b", "c", "a"}},
+		{name: "ties go to the fewest placed VMs, then the name",
+			servers: []serverRoom{room("c", 4096, 4, 1), room("b", 4096, 4, 2), room("a", 4096, 4, 1)},
+			needs:   vm, want: []string{"a", "c", "b"}},
+		{name: "too little memory or too few threads are left out",
+			servers: []serverRoom{room("small", 512, 8, 0), room("narrow", 8192, 1, 0), room("ok", 2048, 2, 0)},
+			needs:   vm, want: []string{"ok"}},
+		{name: "the excluded server is never chosen",
+			servers: []serverRoom{room("a", 8192, 4, 0), room("b", 2048, 4, 0)},
+			needs:   need(func(n *vmNeeds) { n.Except = "id-a" }), want: []string{"b"}},
+		{name: "preferred servers only",
+			servers: []serverRoom{room("a", 8192, 4, 0), room("b", 2048, 4, 0), room("c", 4096, 4, 0)},
+			needs:   need(func(n *vmNeeds) { n.Preferred = map[string]bool{"id-b": true, "id-c": true} }), want: []string{"c", "b"}},
+		{name: "CURRENT_SERVER keeps the last server though another has more room",
+			servers: []serverRoom{room("a", 8192, 4, 0), room("b", 2048, 4, 0)},
+			needs:   need(func(n *vmNeeds) { n.Policy, n.LastServerID = PolicyCurrentServer, "id-b" }), want: []string{"b"}},
+		{name: "CURRENT_SERVER with no last server is BEST_SERVER",
+			servers: []serverRoom{room("a", 2048, 4, 0), room("b", 8192, 4, 0)},
+			needs:   need(func(n *vmNeeds) { n.Policy = PolicyCurrentServer }), want: []string{"b", "a"}},
+		{name: "down and maintenance servers are refused, and the error says why",
+			servers: []serverRoom{with(room("a", 8192, 4, 0), func(r *serverRoom) { r.Status = ServerUnreachable }),
+				with(room("b", 8192, 4, 0), func(r *serverRoom) { r.Maintenance = true })},
+			needs: vm, kind: KindInvalidState,
+			errHas: "ServerPool pool1 has no server that can take Vm web: a is Unreachable; b is in maintenance mode"},
+		{name: "CURRENT_SERVER whose server is down",
+			servers: []serverRoom{room("a", 8192, 4, 0), with(room("b", 8192, 4, 0), func(r *serverRoom) { r.Status = ServerUnreachable })},
+			needs:   need(func(n *vmNeeds) { n.Policy, n.LastServerID = PolicyCurrentServer, "id-b" }), kind: KindInvalidState,
+			errHas: "Vm web has startPolicy CURRENT_SERVER and its server cannot take it: b is Unreachable"},
+		{name: "preferred servers all in maintenance",
+			servers: []serverRoom{room("a", 8192, 4, 0), with(room("b", 8192, 4, 0), func(r *serverRoom) { r.Maintenance = true })},
+			needs:   need(func(n *vmNeeds) { n.Preferred = map[string]bool{"id-b": true} }), kind: KindInvalidState,
+			errHas: "none of the preferred servers of Vm web can take it: b is in maintenance mode"},
+		{name: "a silent server is passed over",
+			servers: []serverRoom{with(room("a", 8192, 4, 0), func(r *serverRoom) { r.Silent = "a does not answer" }), room("b", 2048, 4, 0)},
+			needs:   vm, want: []string{"b"}},
+		{name: "no server answered",
+			servers: []serverRoom{with(room("a", 0, 0, 0), func(r *serverRoom) { r.Silent = "a does not answer" }),
+				with(room("b", 0, 0, 0), func(r *serverRoom) { r.Silent = "b does not answer" })},
+			needs: vm, kind: KindAgentUnreachable, errHas: "no server of ServerPool pool1 answered: a does not answer; b does not answer"},
+		{name: "not enough memory anywhere names the most free",
+			servers: []serverRoom{room("a", 512, 4, 0), room("b", 768, 4, 0), with(room("c", 0, 0, 0), func(r *serverRoom) { r.Silent = "c does not answer" })},
+			needs:   vm, kind: KindInsufficientResources,
+			errHas: "no server of ServerPool pool1 can run Vm web (1024 MiB, 2 vCPUs): the most free memory is 768 MiB on b; not answering: c does not answer"},
+		{name: "reservations past the free memory read as none free",
+			servers: []serverRoom{room("a", -256, 4, 0)},
+			needs:   vm, kind: KindInsufficientResources, errHas: "the most free memory is 0 MiB on a"},
+		{name: "memory but too few threads",
+			servers: []serverRoom{room("a", 8192, 1, 0)},
+			needs:   vm, kind: KindInsufficientResources, errHas: "servers with enough memory have too few CPUs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			order, err := placementOrder(slices.Clone(c.servers), c.needs)
+			if c.errHas != "" {
+				var e *Error
+				if !errors.As(err, &e) || e.Kind != c.kind || !strings.Contains(e.Msg, c.errHas) {
+					t.Fatalf("placementOrder = %v, %v; want a %v error with %q", order, err, c.kind, c.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, i := range order {
+				got = append(got, c.servers[i].Name)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("order = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestNeedsOf(t *testing.T) {
+	pool := store.ServerPool{Name: "pool1", StartPolicy: PolicyCurrentServer}
+	for _, c := range []struct {
+		name, vmPolicy, want string
+	}{
+		{"no policy of its own: the pool's", "", PolicyCurrentServer},
+		{"USE_POOL_POLICY: the pool's", PolicyUsePool, PolicyCurrentServer},
+		{"its own", PolicyBestServer, PolicyBestServer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := needsOf(store.VM{Name: "web", StartPolicy: c.vmPolicy, PreferredServers: "s1 s2"}, pool, "s3")
+			if n.Policy != c.want || !n.Preferred["s1"] || !n.Preferred["s2"] || len(n.Preferred) != 2 || n.Except != "s3" || n.Pool != "pool1" {
+				t.Fatalf("needsOf = %+v, want policy %s, preferred s1 s2, except s3", n, c.want)
+			}
+		})
+	}
+}
