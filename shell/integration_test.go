@@ -29,6 +29,7 @@ import (
 // server on 127.0.0.1:0, all in this process but talking over real sockets.
 type env struct {
 	t        *testing.T
+	core     *managertest.Core
 	mgr      *backend.Manager
 	store    *store.Store
 	sshAddr  string
@@ -42,7 +43,7 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	t.Helper()
 	core := managertest.Open(t, managertest.Options{Agents: agents, MemoryMiB: memoryMiB, CPUs: 4,
 		RebootDelay: 200 * time.Millisecond})
-	e := &env{t: t, mgr: core.Manager, store: core.Store, password: core.AdminPassword, agents: core.Agents}
+	e := &env{t: t, core: core, mgr: core.Manager, store: core.Store, password: core.AdminPassword, agents: core.Agents}
 	srv, err := New(Config{HostKeyPath: filepath.Join(t.TempDir(), "host_key"), Backend: core.Manager, Registry: commands.Default, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -140,16 +141,7 @@ func prop(out, key string) string {
 	return m[1]
 }
 
-func (e *env) agentClient(i int) *agentclient.Client {
-	a := e.agents[i]
-	c, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: a.Port(), Password: a.Password,
-		PinSHA256: a.SPKISHA256()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(c.Close)
-	return c
-}
+func (e *env) agentClient(i int) *agentclient.Client { return e.core.AgentClient(i) }
 
 func (e *env) setupPool(repoDir string) {
 	e.t.Helper()

@@ -20,6 +20,7 @@ import (
 	"xenmanager/backend"
 	"xenmanager/backend/agent"
 	"xenmanager/backend/agent/agenttest"
+	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -159,6 +160,21 @@ func (c *Core) CreateRepository(name, pool, dir string) backend.Repository {
 		c.t.Fatalf("managertest: create repository %s: %v", name, err)
 	}
 	return r
+}
+
+// AgentClient returns a client of agent i (from 0) of its own, pinned to
+// the agent's certificate, for what a test does behind the manager's back
+// (sim_set, a domain stopped outside it); it is closed when the test ends.
+func (c *Core) AgentClient(i int) *agentclient.Client {
+	c.t.Helper()
+	a := c.Agents[i]
+	cl, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: a.Port(), Password: a.Password,
+		PinSHA256: a.SPKISHA256()})
+	if err != nil {
+		c.t.Fatalf("managertest: client of %s: %v", a.Hostname, err)
+	}
+	c.t.Cleanup(cl.Close)
+	return cl
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
