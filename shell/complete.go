@@ -1,12 +1,10 @@
 package shell
 
 import (
-	"context"
 	"strings"
 
 	"golang.org/x/term"
 
-	"xenmanager/backend"
 	"xenmanager/commands"
 )
 
@@ -14,11 +12,9 @@ import (
 // completes the common prefix of the suggestions, a second Tab with nothing
 // more to add lists them.
 type tabCompleter struct {
-	ctx     context.Context
 	reg     *commands.Registry
-	backend *backend.Manager
+	names   commands.ObjectNames
 	term    *term.Terminal
-	actor   backend.Actor
 	lastTab string // the line at the previous Tab that added nothing
 }
 
@@ -27,10 +23,7 @@ func (c *tabCompleter) callback(line string, pos int, key rune) (string, int, bo
 		c.lastTab = ""
 		return "", 0, false
 	}
-	names := func(q commands.NameQuery) []string {
-		return c.backend.ObjectNames(backend.WithActor(c.ctx, c.actor), q.Type, q.Prefix, q.Limit, q.States)
-	}
-	start, sugs := c.reg.Complete(line[:pos], names)
+	start, sugs := c.reg.Complete(line[:pos], c.names)
 	if len(sugs) == 0 {
 		return "", 0, false
 	}

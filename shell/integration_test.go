@@ -44,7 +44,7 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	core := managertest.Open(t, managertest.Options{Agents: agents, MemoryMiB: memoryMiB, CPUs: 4,
 		RebootDelay: 200 * time.Millisecond})
 	e := &env{t: t, core: core, mgr: core.Manager, store: core.Store, password: core.AdminPassword, agents: core.Agents}
-	srv, err := New(Config{HostKeyPath: filepath.Join(t.TempDir(), "host_key"), Backend: core.Manager, Registry: commands.Default, Logger: quietLogger()})
+	srv, err := New(e.config(filepath.Join(t.TempDir(), "host_key")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +56,15 @@ func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	t.Cleanup(func() { srv.Close() })
 	e.sshAddr = l.Addr().String()
 	return e
+}
+
+// config is the configuration of an SSH server on the env's manager, with
+// its host key at hostKey.
+func (e *env) config(hostKey string) Config {
+	return Config{HostKeyPath: hostKey, Core: e.mgr, Registry: commands.Default, Logger: quietLogger(),
+		NewSession: func(ctx context.Context, reg *commands.Registry, actor backend.Actor, out io.Writer, opts commands.Options) *commands.Session {
+			return commands.NewSession(ctx, reg, e.mgr, actor, out, opts)
+		}}
 }
 
 // run executes one exec request and returns its output and exit status.

@@ -172,7 +172,7 @@ type frontEndServer struct {
 func (fe *frontEndServer) serve(ctx context.Context) {
 	cfg := fe.s.cfg
 	out := &protoWriter{conn: fe.conn}
-	cs := commands.NewSession(ctx, cfg.Registry, cfg.Backend, fe.actor, out, commands.Options{
+	cs := cfg.NewSession(ctx, cfg.Registry, fe.actor, out, commands.Options{
 		Interactive: true, Log: fe.s.log, Terminal: &protoTerminal{fe: fe},
 		Progress: func(line string) { fe.conn.Send(termproto.Msg{Op: termproto.OpProgress, Data: line}) },
 	})
@@ -199,13 +199,13 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 		}
 		switch m.Op {
 		case termproto.OpHello:
-			fe.conn.Send(termproto.Msg{Op: termproto.OpHello, Prompt: "OVM> ", History: cfg.Backend.History(ctx, fe.actor.User)})
+			fe.conn.Send(termproto.Msg{Op: termproto.OpHello, Prompt: "OVM> ", History: cfg.Core.History(ctx, fe.actor.User)})
 		case termproto.OpComplete:
 			var sugs []commands.Suggestion
 			// Nothing on an empty line: the list would cover the screen
 			// after every command.
 			if strings.TrimSpace(m.Line) != "" {
-				_, sugs = cfg.Registry.Complete(m.Line, fe.names(ctx))
+				_, sugs = cfg.Registry.Complete(m.Line, objectNames(ctx, cfg.Core, fe.actor))
 			}
 			items := make([]termproto.Item, len(sugs))
 			for i, sg := range sugs {
@@ -214,7 +214,7 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 			fe.conn.Send(termproto.Msg{Op: termproto.OpComplete, Items: items})
 		case termproto.OpRun:
 			if !commands.MentionsSecret(m.Line) { // passwords stay out of the history
-				cfg.Backend.AppendHistory(ctx, fe.actor.User, m.Line)
+				cfg.Core.AppendHistory(ctx, fe.actor.User, m.Line)
 			}
 			runs <- m.Line
 		case termproto.OpInterrupt:
@@ -234,14 +234,6 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 				}
 			}
 		}
-	}
-}
-
-// names returns the completion callback for object names: what the user may
-// see, and for a VM action only the VMs in a state the action accepts.
-func (fe *frontEndServer) names(ctx context.Context) commands.ObjectNames {
-	return func(q commands.NameQuery) []string {
-		return fe.s.cfg.Backend.ObjectNames(backend.WithActor(ctx, fe.actor), q.Type, q.Prefix, q.Limit, q.States)
 	}
 }
 

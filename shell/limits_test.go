@@ -9,8 +9,6 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
-
-	"xenmanager/commands"
 )
 
 func TestLoginFailureBackoff(t *testing.T) {
@@ -47,8 +45,9 @@ func TestLoginFailureBackoff(t *testing.T) {
 // gets through.
 func TestConnectionLimits(t *testing.T) {
 	e := newEnv(t, 0, 0)
-	srv, err := New(Config{HostKeyPath: filepath.Join(t.TempDir(), "key"), Backend: e.mgr, Registry: commands.Default,
-		Logger: quietLogger(), MaxConnsPerIP: 2, LoginTimeout: 3 * time.Second})
+	scfg := e.config(filepath.Join(t.TempDir(), "key"))
+	scfg.MaxConnsPerIP, scfg.LoginTimeout = 2, 3*time.Second
+	srv, err := New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +95,9 @@ func TestConnectionLimits(t *testing.T) {
 // An interactive session left idle past IdleTimeout is closed.
 func TestIdleSessionClosed(t *testing.T) {
 	e := newEnv(t, 0, 0)
-	srv, err := New(Config{HostKeyPath: filepath.Join(t.TempDir(), "key"), Backend: e.mgr, Registry: commands.Default,
-		Logger: quietLogger(), IdleTimeout: 500 * time.Millisecond})
+	scfg := e.config(filepath.Join(t.TempDir(), "key"))
+	scfg.IdleTimeout = 500 * time.Millisecond
+	srv, err := New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,16 +13,20 @@ import (
 
 	"github.com/gliderlabs/ssh"
 
-	"xenmanager/backend"
 	"xenmanager/commands"
 )
 
 // Config is what the SSH server needs.
 type Config struct {
 	HostKeyPath string
-	Backend     *backend.Manager
-	Registry    *commands.Registry
-	Logger      *slog.Logger
+	// Core authenticates users and keeps their settings and history.
+	Core Core
+	// NewSession makes the command session that runs each SSH session's
+	// command lines (commands.NewSession on the manager).
+	NewSession NewSessionFunc
+	// Registry is the commands sessions run and completion offers.
+	Registry *commands.Registry
+	Logger   *slog.Logger
 	// IdleTimeout closes a connection with no traffic for this long; 30 min
 	// when zero.
 	IdleTimeout time.Duration
@@ -57,8 +61,8 @@ const actorKey ctxKey = "xenmanager.actor"
 
 // New builds the server and loads (or creates) its host key.
 func New(cfg Config) (*Server, error) {
-	if cfg.Backend == nil || cfg.Registry == nil {
-		return nil, errors.New("shell: a backend and a registry are required")
+	if cfg.Core == nil || cfg.NewSession == nil || cfg.Registry == nil {
+		return nil, errors.New("shell: a core, a session maker and a registry are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -104,7 +108,7 @@ func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
 			return false
 		}
 	}
-	actor, err := s.cfg.Backend.Authenticate(ctx, ctx.User(), password)
+	actor, err := s.cfg.Core.Authenticate(ctx, ctx.User(), password)
 	if err != nil {
 		s.failures.fail(ip)
 		s.log.Warn("login refused", "user", ctx.User(), "remote", ctx.RemoteAddr().String())
@@ -123,7 +127,7 @@ func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
 // checkKey authenticates with a public key registered for the user
 // (create SshKey).
 func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	actor, err := s.cfg.Backend.AuthenticateKey(ctx, ctx.User(), key)
+	actor, err := s.cfg.Core.AuthenticateKey(ctx, ctx.User(), key)
 	if err != nil {
 		return false
 	}

@@ -32,7 +32,7 @@ func (s *Server) handle(sess ssh.Session) {
 	if ok && sess.Context().Value(authMethodKey) == "publickey" {
 		if sess.PublicKey() == nil {
 			ok = false
-		} else if _, err := s.cfg.Backend.AuthenticateKey(sess.Context(), sess.User(), sess.PublicKey()); err != nil {
+		} else if _, err := s.cfg.Core.AuthenticateKey(sess.Context(), sess.User(), sess.PublicKey()); err != nil {
 			ok = false
 		}
 	}
@@ -68,7 +68,7 @@ func (s *Server) handle(sess ssh.Session) {
 		if isPty {
 			out = crlfWriter{sess}
 		}
-		cs := commands.NewSession(ctx, s.cfg.Registry, s.cfg.Backend, actor, out, commands.Options{Interactive: isPty, Log: s.log})
+		cs := s.cfg.NewSession(ctx, s.cfg.Registry, actor, out, commands.Options{Interactive: isPty, Log: s.log})
 		status = cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
 	case isPty && len(s.cfg.PromptCommand) > 0 && !s.wantsSimpleEditor(sess.Context(), actor):
 		var err error
@@ -89,7 +89,7 @@ func (s *Server) handle(sess ssh.Session) {
 
 // batch runs stdin line by line, as a script: no prompt, no echo.
 func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
-	cs := commands.NewSession(sess.Context(), s.cfg.Registry, s.cfg.Backend, actor, sess, commands.Options{Log: s.log})
+	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, sess, commands.Options{Log: s.log})
 	worst := commands.OK
 	r := bufio.NewReaderSize(sess, 64*1024)
 	for !cs.Exited() {
@@ -150,9 +150,9 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 			}
 		}
 	}()
-	tab := &tabCompleter{ctx: sess.Context(), reg: s.cfg.Registry, backend: s.cfg.Backend, term: t, actor: actor}
+	tab := &tabCompleter{reg: s.cfg.Registry, names: objectNames(sess.Context(), s.cfg.Core, actor), term: t}
 	t.AutoCompleteCallback = tab.callback
-	cs := commands.NewSession(sess.Context(), s.cfg.Registry, s.cfg.Backend, actor, t, commands.Options{Interactive: true, Log: s.log})
+	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, t, commands.Options{Interactive: true, Log: s.log})
 	for !cs.Exited() {
 		line, err := t.ReadLine()
 		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {
@@ -209,6 +209,6 @@ func (c crlfWriter) Write(p []byte) (int, error) {
 // wantsSimpleEditor reports whether the user chose the plain line editor
 // (set lineEditor=simple).
 func (s *Server) wantsSimpleEditor(ctx context.Context, actor backend.Actor) bool {
-	v, ok := s.cfg.Backend.UserSetting(ctx, actor.User, "lineEditor")
+	v, ok := s.cfg.Core.UserSetting(ctx, actor.User, "lineEditor")
 	return ok && v == "simple"
 }

@@ -150,7 +150,7 @@ func serve(args []string) error {
 		return fmt.Errorf("find my own binary for the interactive front-end: %w", err)
 	}
 	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
-		Backend: mgr, Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"}})
+		Core: mgr, NewSession: sessionsOn(mgr), Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"}})
 	if err != nil {
 		return err
 	}
@@ -200,4 +200,13 @@ func announceAdmin(ctx context.Context, mgr *backend.Manager, data string) error
 	}
 	fmt.Printf("created user admin with password %s (also in %s)\n", password, path)
 	return nil
+}
+
+// sessionsOn makes the SSH server's command sessions run on mgr: shell
+// knows the core only as shell.Core, and the commands it hands lines to
+// carry them out on the manager.
+func sessionsOn(mgr *backend.Manager) shell.NewSessionFunc {
+	return func(ctx context.Context, reg *commands.Registry, actor backend.Actor, out io.Writer, opts commands.Options) *commands.Session {
+		return commands.NewSession(ctx, reg, mgr, actor, out, opts)
+	}
 }
