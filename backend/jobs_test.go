@@ -227,3 +227,51 @@ func TestJobsOnTwoObjectsRunAtOnce(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A job goes on when its caller stops waiting: the caller's context ending,
+// or asynchronous mode, answers KindStillRunning with the job's id, and the
+// job ends on its own with its result, which WaitJob then gives.
+func TestJobOutlivesItsCaller(t *testing.T) {
+	c := managertest.Open(t, managertest.Options{})
+	for _, tc := range []struct {
+		name string
+		// call starts the job through run and returns when the caller
+		// has stopped waiting; started is closed once the operation runs.
+		call func(run func(context.Context) error, started <-chan struct{}) error
+	}{
+		{"the caller's context ends", func(run func(context.Context) error, started <-chan struct{}) error {
+			ctx, cancel := context.WithCancel(c.Admin())
+			errc := make(chan error, 1)
+			go func() { errc <- run(ctx) }()
+			<-started
+			cancel()
+			return <-errc
+		}},
+		{"asynchronous mode", func(run func(context.Context) error, _ <-chan struct{}) error {
+			return run(backend.WithAsync(c.Admin()))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started, release := make(chan struct{}), make(chan struct{})
+			err := tc.call(func(ctx context.Context) error {
+				_, err := c.Manager.RunJob(ctx, "outlives", []string{"vm-" + tc.name}, func(context.Context, backend.JobRun) (any, error) {
+					close(started)
+					<-release
+					return text("finished"), nil
+				})
+				return err
+			}, started)
+			id := backend.JobIDOf(err)
+			if backend.KindOf(err) != backend.KindStillRunning || id == "" {
+				t.Fatalf("the caller got %v; want KindStillRunning with the job's id", err)
+			}
+			close(release)
+			ctx, cancel := context.WithTimeout(c.Admin(), deadline)
+			defer cancel()
+			j, err := c.Manager.WaitJob(ctx, id)
+			if err != nil || j.Status != backend.JobSuccess || j.Result != "finished" {
+				t.Fatalf("WaitJob = %+v, %v; want Success with its result", j, err)
+			}
+		})
+	}
+}
