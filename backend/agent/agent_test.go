@@ -342,7 +342,7 @@ func TestSimControl(t *testing.T) {
 		var r string
 		done <- a.client(t).Call(agentapi.MethodEcho, "late", &r)
 	}()
-	waitFor(t, "the call to block", func() bool { return a.Host().HungCalls() == 1 })
+	waitFor(t, "the call to block", func() bool { return a.Sim().HungCalls() == 1 })
 	select {
 	case err := <-done:
 		t.Fatalf("call returned during a hang: %v", err)
@@ -365,7 +365,7 @@ func TestShutdownEndsHang(t *testing.T) {
 		var r string
 		done <- a.client(t).Call(agentapi.MethodEcho, "x", &r)
 	}()
-	waitFor(t, "the call to block", func() bool { return a.Host().HungCalls() == 1 })
+	waitFor(t, "the call to block", func() bool { return a.Sim().HungCalls() == 1 })
 	if err := a.Shutdown(t.Context()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}

@@ -62,9 +62,9 @@ func (a *Agent) methodTable() map[string]method {
 		}},
 	}
 	a.addOperations(m)
-	if a.cfg.SimControl {
+	if a.sim != nil {
 		m[agentapi.MethodSimSet] = method{[]param{{"params", kStruct}}, func(c *call) (any, error) {
-			return ok(h.SimSet(c.strct(0)))
+			return ok(a.sim.SimSet(c.strct(0)))
 		}}
 	}
 	return m
