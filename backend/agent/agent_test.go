@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/kolo/xmlrpc"
 
+	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
 )
@@ -49,16 +49,7 @@ type testAgent struct {
 
 // waitFor spins (yielding, not sleeping) until cond holds, failing after a
 // generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
-}
+var waitFor = testkit.WaitFor
 
 func startAgent(t *testing.T, cfg Config) *testAgent {
 	t.Helper()

@@ -11,7 +11,7 @@ import (
 )
 
 func TestEvents(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{Now: clock.Now})
 	addRepo(t, h, t.TempDir(), "r1")
 	for _, id := range []string{"a", "b"} {

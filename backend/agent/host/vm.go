@@ -30,6 +30,23 @@ func (h *Host) vmDirLocked(repoID, vmID string) (string, error) {
 	return filepath.Join(h.mountPath(r), DirVMs, vmID), nil
 }
 
+// lockVMDir takes the VM's lock and h.mu, for a call that checks the VM's
+// directory and domain and then changes the directory, and returns the
+// directory and the unlock of both.
+func (h *Host) lockVMDir(repoID, vmID string) (dir string, unlock func(), err error) {
+	unlockVM := h.vms.lock(repoID, vmID)
+	h.mu.Lock()
+	unlock = func() {
+		h.mu.Unlock()
+		unlockVM()
+	}
+	if dir, err = h.vmDirLocked(repoID, vmID); err != nil {
+		unlock()
+		return "", nil, err
+	}
+	return dir, unlock, nil
+}
+
 // vmDir is vmDirLocked for a caller that does not hold h.mu.
 func (h *Host) vmDir(repoID, vmID string) (string, error) {
 	h.mu.Lock()
@@ -51,13 +68,11 @@ func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
 	if err := vmcfg.Write(&cfg, params); err != nil {
 		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: %v", vmID, err)
 	}
-	defer h.vms.lock(repoID, vmID)()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	dir, err := h.vmDirLocked(repoID, vmID)
+	dir, unlock, err := h.lockVMDir(repoID, vmID)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	path := filepath.Join(dir, vmConfigFile)
 	if _, err := os.Stat(path); err == nil {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
@@ -176,13 +191,11 @@ func checkVMIDs(repoID, vmID string) error {
 
 // DeleteVM removes the VM's directory; InvalidState while it runs here.
 func (h *Host) DeleteVM(repoID, vmID string) error {
-	defer h.vms.lock(repoID, vmID)()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	dir, err := h.vmDirLocked(repoID, vmID)
+	dir, unlock, err := h.lockVMDir(repoID, vmID)
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if d, ok := h.drv.Domain(repoID, vmID); ok {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is %s on this server (domid %d); stop it first", vmID, d.State, d.DomID)

@@ -67,7 +67,7 @@ func TestConfigureVM(t *testing.T) {
 }
 
 func TestPauseRebootVM(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
@@ -113,7 +113,7 @@ func TestPauseRebootVM(t *testing.T) {
 }
 
 func TestSaveRestoreVM(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")

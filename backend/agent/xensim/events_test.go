@@ -14,7 +14,7 @@ import (
 )
 
 func TestStatistics(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
 	addRepo(t, h, t.TempDir(), "r1")
 	st := h.GetStatistics()
@@ -89,7 +89,7 @@ func readUntil(t *testing.T, r *bufio.Reader, suffix string) string {
 }
 
 func TestConsole(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{Now: clock.Now})
 	addRepo(t, h, t.TempDir(), "r1")
 	mustOK(t, h.CreateVM("r1", "vm1", vmParams(256, 1)))

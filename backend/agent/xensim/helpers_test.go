@@ -2,26 +2,17 @@ package xensim
 
 import (
 	"context"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"xenmanager/backend/agent/host"
+	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agentapi"
 )
 
 // The driver's tests run it behind the shared host code, as the agent does.
 
 // testConfig is a host with the simulated driver.
-type testConfig struct {
-	DataDir   string
-	Hostname  string
-	CPUs      int
-	MemoryMiB int64
-	Now       func() time.Time
-}
+type testConfig = testkit.HostConfig
 
 // testHost is the shared host and its simulated driver.
 type testHost struct {
@@ -41,12 +32,7 @@ func (h *testHost) BeforeCall(ctx context.Context, method string) error {
 
 func newHost(t *testing.T, cfg testConfig) *testHost {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	if cfg.Hostname == "" {
-		cfg.Hostname = "xen1"
-	}
+	cfg = cfg.WithDefaults(t)
 	h, err := host.New(host.Config{DataDir: cfg.DataDir, Hostname: cfg.Hostname, Now: cfg.Now,
 		Driver: Driver(Config{CPUs: cfg.CPUs, MemoryMiB: cfg.MemoryMiB})})
 	if err != nil {
@@ -55,55 +41,12 @@ func newHost(t *testing.T, cfg testConfig) *testHost {
 	return &testHost{Host: h, sim: h.Driver().(*Sim)}
 }
 
-// fakeClock is a settable clock for CPU-time checks.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// waitFor spins (yielding, not sleeping) until cond holds, failing after a
-// generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
-}
-
-// wantFault fails unless err is a fault of code whose message contains sub.
-func wantFault(t *testing.T, err error, code agentapi.FaultCode, sub string) {
-	t.Helper()
-	f, ok := agentapi.AsFault(err)
-	if !ok {
-		t.Fatalf("err = %v, want a %s fault", err, code.Kind())
-	}
-	if f.Code != code || !strings.Contains(f.Message, sub) {
-		t.Fatalf("fault = %v, want %s containing %q", f, code.Kind(), sub)
-	}
-}
-
-func mustOK(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	newClock  = testkit.NewClock
+	waitFor   = testkit.WaitFor
+	wantFault = testkit.WantFault
+	mustOK    = testkit.MustOK
+)
 
 func addRepo(t *testing.T, h *testHost, fsLoc, id string) {
 	t.Helper()

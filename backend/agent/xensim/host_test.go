@@ -61,7 +61,7 @@ func TestMemoryAccounting(t *testing.T) {
 }
 
 func TestDomainLifecycle(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{Now: clock.Now})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agentapi"
 )
 
@@ -13,12 +14,12 @@ import (
 // memory MiB running on the source.
 type migPair struct {
 	src, dst           *testHost
-	srcClock, dstClock *fakeClock
+	srcClock, dstClock *testkit.Clock
 }
 
 func newMigPair(t *testing.T, memory int64) migPair {
 	t.Helper()
-	p := migPair{srcClock: &fakeClock{t: time.Unix(1_700_000_000, 0)}, dstClock: &fakeClock{t: time.Unix(1_700_000_000, 0)}}
+	p := migPair{srcClock: newClock(time.Unix(1_700_000_000, 0)), dstClock: newClock(time.Unix(1_700_000_000, 0))}
 	p.src = newHost(t, testConfig{Hostname: "xen1", MemoryMiB: 8192, CPUs: 4, Now: p.srcClock.Now})
 	p.dst = newHost(t, testConfig{Hostname: "xen2", MemoryMiB: 8192, CPUs: 4, Now: p.dstClock.Now})
 	fsLoc := t.TempDir()
