@@ -27,7 +27,7 @@ fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	$(GO) test ./backend/agentapi/vmcfg -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./backend/agent/xmlrpcserver -run '^$$' -fuzz FuzzDecodeCall -fuzztime $${FUZZTIME:-30s}
 
-check: ## go vet, gofmt, go mod tidy and the import rules of docs/architecture.md (with a test of that check)
+check: ## go vet, gofmt, go mod tidy -diff and the import rules of docs/architecture.md (with a test of that check)
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

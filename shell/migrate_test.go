@@ -47,7 +47,9 @@ func TestMigrateVM(t *testing.T) {
 		t.Fatalf("placement migrated to agent %d", where+1)
 	}
 
-	// Two migrations race: exactly one wins, the other names the holder.
+	// Two migrations race: exactly one wins, the other names the holder
+	// (it times out waiting for the lock) or finds the VM already moved. The
+	// timeout is generous so that the winner finishes on a loaded machine.
 	var wg sync.WaitGroup
 	outs := make([]string, 2)
 	codes := make([]int, 2)
@@ -55,7 +57,7 @@ func TestMigrateVM(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i], codes[i] = e.run("set commandTimeout=1; migrate Vm name=m1 destServer=ovs2")
+			outs[i], codes[i] = e.run("set commandTimeout=60; migrate Vm name=m1 destServer=ovs2")
 		}()
 	}
 	wg.Wait()

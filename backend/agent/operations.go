@@ -6,7 +6,7 @@ import (
 
 // addOperations declares the methods of pools, virtual disks, domain
 // operations, migration, host statistics, events, power and consoles.
-func (a *Agent) addOperations(m map[string]method) {
+func (a *Agent) addOperations(m map[string]handler) {
 	h := a.host
 	ok := func(err error) (any, error) {
 		if err != nil {
@@ -14,104 +14,97 @@ func (a *Agent) addOperations(m map[string]method) {
 		}
 		return true, nil
 	}
-	repoVM := func(more ...param) []param {
-		return append([]param{{"repo_id", kString}, {"vm_id", kString}}, more...)
-	}
-	pool := []param{{"alias", kString}, {"pool_uuid", kString}, {"vip", kString}, {"num", kInt},
-		{"name", kString}, {"host", kString}, {"roles", kString}}
 	poolReq := func(c *call) agentapi.PoolParams {
 		return agentapi.PoolParams{Alias: c.str(0), PoolUUID: c.str(1), VIP: c.str(2), Num: c.int(3),
 			Name: c.str(4), Host: c.str(5), Roles: c.str(6)}
 	}
-	ops := map[string]method{
+	ops := map[string]handler{
 		// Repositories.
-		agentapi.MethodDeleteRepository: {[]param{{"repo_uuid", kString}, {"erase", kBool}}, func(c *call) (any, error) {
+		agentapi.MethodDeleteRepository: func(c *call) (any, error) {
 			return ok(h.DeleteRepository(c.str(0), c.bool(1)))
-		}},
-		agentapi.MethodCreateVirtualDisk: {[]param{{"repo_uuid", kString}, {"disk_id", kString}, {"size_mib", kInt}, {"sparse", kBool}},
-			func(c *call) (any, error) {
-				return ok(h.CreateVirtualDisk(c.str(0), c.str(1), c.int(2), c.bool(3)))
-			}},
-		agentapi.MethodDeleteVirtualDisk: {[]param{{"repo_uuid", kString}, {"disk_id", kString}}, func(c *call) (any, error) {
+		},
+		agentapi.MethodCreateVirtualDisk: func(c *call) (any, error) {
+			return ok(h.CreateVirtualDisk(c.str(0), c.str(1), c.int(2), c.bool(3)))
+		},
+		agentapi.MethodDeleteVirtualDisk: func(c *call) (any, error) {
 			return ok(h.DeleteVirtualDisk(c.str(0), c.str(1)))
-		}},
+		},
 		// The download lasts as long as the call: when the caller goes
 		// away, c.context() ends and so does the download.
-		agentapi.MethodImportVirtualDisk: {[]param{{"url", kString}, {"id", kString}, {"repo_uuid", kString}, {"option", kStruct}},
-			func(c *call) (any, error) {
-				kind, err := importKind(c.strct(3))
-				if err != nil {
-					return nil, err
-				}
-				return ok(h.ImportVirtualDisk(c.context(), c.str(0), c.str(1), c.str(2), kind))
-			}},
+		agentapi.MethodImportVirtualDisk: func(c *call) (any, error) {
+			kind, err := importKind(c.strct(3))
+			if err != nil {
+				return nil, err
+			}
+			return ok(h.ImportVirtualDisk(c.context(), c.str(0), c.str(1), c.str(2), kind))
+		},
 
 		// Pools.
-		agentapi.MethodCreateServerPool: {pool, func(c *call) (any, error) { return ok(h.CreateServerPool(poolReq(c))) }},
-		agentapi.MethodJoinServerPool:   {pool, func(c *call) (any, error) { return ok(h.JoinServerPool(poolReq(c))) }},
-		agentapi.MethodLeaveServerPool: {[]param{{"pool_uuid", kString}}, func(c *call) (any, error) {
+		agentapi.MethodCreateServerPool: func(c *call) (any, error) { return ok(h.CreateServerPool(poolReq(c))) },
+		agentapi.MethodJoinServerPool:   func(c *call) (any, error) { return ok(h.JoinServerPool(poolReq(c))) },
+		agentapi.MethodLeaveServerPool: func(c *call) (any, error) {
 			return ok(h.LeaveServerPool(c.str(0)))
-		}},
-		agentapi.MethodDiscoverServerPool: {nil, func(*call) (any, error) { return h.DiscoverServerPool(), nil }},
-		agentapi.MethodSetPoolMemberIPList: {[]param{{"ips", kStrings}}, func(c *call) (any, error) {
+		},
+		agentapi.MethodDiscoverServerPool: func(*call) (any, error) { return h.DiscoverServerPool(), nil },
+		agentapi.MethodSetPoolMemberIPList: func(c *call) (any, error) {
 			return ok(h.SetPoolMemberIPList(c.strs(0)))
-		}},
-		agentapi.MethodUpdateServerRoles: {[]param{{"roles", kString}}, func(c *call) (any, error) {
+		},
+		agentapi.MethodUpdateServerRoles: func(c *call) (any, error) {
 			return ok(h.UpdateServerRoles(c.str(0)))
-		}},
+		},
 
 		// Domains.
-		agentapi.MethodConfigureVM: {repoVM(param{"params", kStruct}), func(c *call) (any, error) {
+		agentapi.MethodConfigureVM: func(c *call) (any, error) {
 			return ok(h.ConfigureVM(c.str(0), c.str(1), agentapi.VMParams(c.strct(2))))
-		}},
-		agentapi.MethodRebootVM: {repoVM(param{"wait", kInt}), func(c *call) (any, error) {
+		},
+		agentapi.MethodRebootVM: func(c *call) (any, error) {
 			return ok(h.RebootVM(c.str(0), c.str(1), c.int(2)))
-		}},
-		agentapi.MethodPauseVM: {repoVM(), func(c *call) (any, error) {
+		},
+		agentapi.MethodPauseVM: func(c *call) (any, error) {
 			return ok(h.PauseVM(c.str(0), c.str(1)))
-		}},
-		agentapi.MethodUnpauseVM: {repoVM(), func(c *call) (any, error) {
+		},
+		agentapi.MethodUnpauseVM: func(c *call) (any, error) {
 			return ok(h.UnpauseVM(c.str(0), c.str(1)))
-		}},
-		agentapi.MethodSaveVM: {repoVM(param{"checkpoint", kBool}), func(c *call) (any, error) {
+		},
+		agentapi.MethodSaveVM: func(c *call) (any, error) {
 			return ok(h.SaveVM(c.str(0), c.str(1), c.bool(2)))
-		}},
-		agentapi.MethodRestoreVM: {repoVM(param{"paused", kBool}), func(c *call) (any, error) {
+		},
+		agentapi.MethodRestoreVM: func(c *call) (any, error) {
 			return ok(h.RestoreVM(c.str(0), c.str(1), c.bool(2)))
-		}},
-		agentapi.MethodConfigureVMHA: {repoVM(param{"enable_ha", kBool}), func(c *call) (any, error) {
+		},
+		agentapi.MethodConfigureVMHA: func(c *call) (any, error) {
 			return ok(h.ConfigureVMHA(c.str(0), c.str(1), c.bool(2)))
-		}},
-		agentapi.MethodSetupMigrationTarget: {repoVM(), func(c *call) (any, error) {
+		},
+		agentapi.MethodSetupMigrationTarget: func(c *call) (any, error) {
 			return h.SetupMigrationTarget(c.str(0), c.str(1), a.callHost(c))
-		}},
-		agentapi.MethodMigrateVM: {repoVM(param{"dest", kString}, param{"live", kBool}, param{"ssl", kBool}), func(c *call) (any, error) {
+		},
+		agentapi.MethodMigrateVM: func(c *call) (any, error) {
 			return h.MigrateVM(c.context(), c.str(0), c.str(1), c.str(2), c.bool(3), c.bool(4))
-		}},
-		agentapi.MethodCleanupMigrationTarget: {repoVM(), func(c *call) (any, error) {
+		},
+		agentapi.MethodCleanupMigrationTarget: func(c *call) (any, error) {
 			return ok(h.CleanupMigrationTarget(c.str(0), c.str(1)))
-		}},
-		agentapi.MethodOpenConsole: {repoVM(), func(c *call) (any, error) {
+		},
+		agentapi.MethodOpenConsole: func(c *call) (any, error) {
 			return a.openConsole(c, c.str(0), c.str(1))
-		}},
+		},
 
 		// Host.
-		agentapi.MethodDiscoverNetwork: {nil, func(c *call) (any, error) { return h.DiscoverNetwork(c.localHost()), nil }},
-		agentapi.MethodGetStatistics:   {nil, func(*call) (any, error) { return h.GetStatistics(), nil }},
-		agentapi.MethodGetEvents: {[]param{{"since", kInt}}, func(c *call) (any, error) {
+		agentapi.MethodDiscoverNetwork: func(c *call) (any, error) { return h.DiscoverNetwork(c.localHost()), nil },
+		agentapi.MethodGetStatistics:   func(*call) (any, error) { return h.GetStatistics(), nil },
+		agentapi.MethodGetEvents: func(c *call) (any, error) {
 			return h.Events(c.int(0)), nil
-		}},
-		agentapi.MethodGetOperationProgress: {[]param{{"key", kString}}, func(c *call) (any, error) {
+		},
+		agentapi.MethodGetOperationProgress: func(c *call) (any, error) {
 			return h.OperationProgress(c.str(0))
-		}},
-		agentapi.MethodSysReboot: {nil, func(c *call) (any, error) {
+		},
+		agentapi.MethodSysReboot: func(c *call) (any, error) {
 			c.after = a.goDown(true)
 			return true, nil
-		}},
-		agentapi.MethodSysShutdown: {nil, func(c *call) (any, error) {
+		},
+		agentapi.MethodSysShutdown: func(c *call) (any, error) {
 			c.after = a.goDown(false)
 			return true, nil
-		}},
+		},
 	}
 	for name, op := range ops {
 		m[name] = op

@@ -2,76 +2,49 @@ package agent
 
 import (
 	"fmt"
-	"strings"
 
 	"xenmanager/backend/agentapi"
 )
 
-// kind is the type a method expects of one parameter.
-type kind int
+// handler runs one method; the call's parameters have been checked against
+// the method's signature, so it can use the typed accessors of call without
+// checks.
+type handler func(*call) (any, error)
 
-const (
-	kString  kind = iota // <string>
-	kInt                 // <int>/<i8>, or a decimal string
-	kBool                // <boolean>
-	kStruct              // <struct>
-	kStrings             // <array> of strings
-)
-
-func (k kind) String() string {
-	return [...]string{"str", "int", "bool", "struct", "array of str"}[k]
-}
-
-// param is one declared parameter of a method.
-type param struct {
-	name string
-	kind kind
-}
-
-// method is one entry of the method table: its parameters, checked before fn
-// runs so that fn can use the typed accessors of call without checks.
+// method is one entry of the method table: its parameters, declared once
+// in agentapi.Signatures, and its handler.
 type method struct {
-	params []param
-	fn     func(*call) (any, error)
+	sig agentapi.Signature
+	fn  handler
+}
+
+// withSignatures gives each handler its method's signature. A handler for a
+// method the contract does not declare is a programming error, caught by
+// the first test that starts an agent.
+func withSignatures(handlers map[string]handler) map[string]method {
+	m := make(map[string]method, len(handlers))
+	for name, fn := range handlers {
+		sig, ok := agentapi.Signatures[name]
+		if !ok {
+			panic("agent: method " + name + " has no signature in agentapi.Signatures")
+		}
+		m[name] = method{sig, fn}
+	}
+	return m
 }
 
 // check verifies the count and types of c's parameters; faults name the
 // method and the parameter.
 func (m method) check(c *call) error {
-	if len(c.params) != len(m.params) {
-		decl := make([]string, len(m.params))
-		for i, p := range m.params {
-			decl[i] = p.name + " " + p.kind.String()
-		}
-		return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s takes %d parameters (%s), got %d",
-			c.method, len(m.params), strings.Join(decl, ", "), len(c.params))
+	bad, err := m.sig.Check(c.params)
+	switch {
+	case err == nil:
+		return nil
+	case bad < 0:
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s %v", c.method, err)
+	default:
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: %v, got %s", c.method, err, describe(c.params[bad]))
 	}
-	for i, p := range m.params {
-		v := c.params[i]
-		ok := false
-		switch p.kind {
-		case kString:
-			_, ok = v.(string)
-		case kInt:
-			_, err := agentapi.ToInt(v)
-			ok = err == nil
-		case kBool:
-			_, ok = v.(bool)
-		case kStruct:
-			_, ok = v.(map[string]any)
-		case kStrings:
-			var items []any
-			items, ok = v.([]any)
-			for j := 0; ok && j < len(items); j++ {
-				_, ok = items[j].(string)
-			}
-		}
-		if !ok {
-			return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: parameter %d (%s) must be a %s, got %s",
-				c.method, i+1, p.name, p.kind, describe(v))
-		}
-	}
-	return nil
 }
 
 // describe names the XML-RPC type of a decoded value for fault messages.

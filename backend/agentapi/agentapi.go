@@ -1,8 +1,9 @@
 // Package agentapi holds the wire contract between the manager and the agents
-// (../shared/AGENT-PROTOCOL.md): method names, fault codes and the shapes of
-// results. It is the only package the agent's server side and the manager's
-// client share, so that neither can drift from the other without a compile
-// error.
+// (docs/agent-protocol.md): method names, each method's parameters in wire
+// order (Signatures), fault codes and the shapes of results; vm.cfg's format
+// is its subpackage vmcfg. It is the only package the agent's server side
+// and the manager's client share, so that neither can drift from the other
+// without a compile error or a refused call.
 package agentapi
 
 import (

@@ -37,6 +37,9 @@ var (
 	ErrCertificateChanged = errors.New("agent certificate does not match the pinned one")
 	// ErrProtocol: the agent answered something that is not the protocol.
 	ErrProtocol = errors.New("agent protocol error")
+	// ErrInvalidCall: the call does not fit its method's signature in
+	// agentapi.Signatures (a bug of the caller); nothing was sent.
+	ErrInvalidCall = errors.New("invalid agent call")
 )
 
 // Config says how to reach one agent.
@@ -206,6 +209,33 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
+// acquire checks a call's arguments and takes its slot among the Conns
+// calls in flight; the caller releases the slot with <-c.sem.
+func (c *Client) acquire(ctx context.Context, method string, args []any) error {
+	if err := checkArgs(method, args); err != nil {
+		return &CallError{method, c.Address(), err}
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+	}
+}
+
+// checkArgs holds a call to its method's signature, declared once in
+// agentapi.Signatures for both ends, before anything is sent.
+func checkArgs(method string, args []any) error {
+	sig, ok := agentapi.Signatures[method]
+	if !ok {
+		return fmt.Errorf("%w: %s is not a method of the protocol", ErrInvalidCall, method)
+	}
+	if _, err := sig.Check(args); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrInvalidCall, method, err)
+	}
+	return nil
+}
+
 var faultRx = regexp.MustCompile(`^Fault\((-?\d+)\): (?s:(.*))$`)
 
 var statusRx = regexp.MustCompile(`bad status code - (\d+)`)
@@ -213,10 +243,8 @@ var statusRx = regexp.MustCompile(`bad status code - (\d+)`)
 // Call invokes method with args and decodes the result into result (a
 // pointer, or nil to discard it). The error, when not nil, is a *CallError.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+	if err := c.acquire(ctx, method, args); err != nil {
+		return err
 	}
 	release := func() { <-c.sem }
 

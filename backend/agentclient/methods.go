@@ -294,10 +294,8 @@ func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string
 // client's transport (same TLS pin check, dial and handshake timeouts);
 // it counts against Conns like any call.
 func (c *Client) callUntilDone(ctx context.Context, method string, result any, args ...any) error {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
+	if err := c.acquire(ctx, method, args); err != nil {
+		return err
 	}
 	defer func() { <-c.sem }()
 	tr := c.httpConn.Clone()

@@ -15,17 +15,8 @@ import (
 	"time"
 
 	"xenmanager/backend/agent"
+	"xenmanager/backend/agentapi"
 )
-
-// agentMethods is every method of AGENT-PROTOCOL.md: an injected latency
-// applies to each call the manager makes, whatever it is.
-var agentMethods = strings.Fields(`get_api_version echo discover_server discover_hardware discover_network
-	get_statistics get_events sys_reboot sys_shutdown get_operation_progress take_ownership release_ownership
-	create_server_pool join_server_pool leave_server_pool discover_server_pool set_pool_member_ip_list
-	update_server_roles create_repository add_repository discover_repositories delete_repository
-	create_virtual_disk delete_virtual_disk copy_file import_virtual_disk create_template list_vms list_vm
-	create_vm configure_vm get_vm_config delete_vm start_vm stop_vm reboot_vm pause_vm save_vm restore_vm
-	configure_vm_ha setup_migration_target migrate_vm cleanup_migration_target open_console`)
 
 // fleet is simulated Xen servers served from the harness's own process
 // (agent.Start on 127.0.0.1:0, real HTTPS); their CPU is the
@@ -145,7 +136,7 @@ func (f *fleet) discoverScript() string {
 // setLatency injects d on every method of every agent (0 clears it).
 func (f *fleet) setLatency(d time.Duration) error {
 	lat := map[string]any{}
-	for _, m := range agentMethods {
+	for m := range agentapi.Signatures { // every method of the protocol
 		lat[m] = int64(d / time.Millisecond)
 	}
 	for _, a := range f.agents {

@@ -30,7 +30,15 @@ func newTmux(t *testing.T) *tmuxServer {
 		t.Skip("tmux not installed")
 	}
 	x := &tmuxServer{t: t, socket: fmt.Sprintf("xm-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	// The test's temporary directory is removed after the server is
+	// killed (cleanups run last first), so that no session writes into it
+	// while it is removed; TempDir registers its removal on the first call.
+	t.TempDir()
 	t.Cleanup(func() { exec.Command("tmux", "-L", x.socket, "kill-server").Run() })
+	// The server outlives its sessions: otherwise it exits with the last
+	// one, and a session opened right after that one ended races its exit
+	// ("server exited unexpectedly").
+	x.run("start-server", ";", "set-option", "-g", "exit-empty", "off")
 	return x
 }
 

@@ -155,25 +155,24 @@ func (d *decoder) next() (token, error) {
 }
 
 // expectStart reads the next element and fails unless it opens name.
-func (d *decoder) expectStart(name string) error {
-	tok, err := d.next()
-	if err != nil {
-		return err
-	}
-	if tok.kind != startToken || tok.name != name {
-		return fmt.Errorf("want <%s>, got %s", name, describe(tok))
-	}
-	return nil
-}
+func (d *decoder) expectStart(name string) error { return d.expect(startToken, name) }
 
 // expectEnd reads the next element and fails unless it closes name.
-func (d *decoder) expectEnd(name string) error {
+func (d *decoder) expectEnd(name string) error { return d.expect(endToken, name) }
+
+// expect reads the next element and fails unless it is of kind (a start or
+// an end) and named name.
+func (d *decoder) expect(kind tokenKind, name string) error {
 	tok, err := d.next()
 	if err != nil {
 		return err
 	}
-	if tok.kind != endToken || tok.name != name {
-		return fmt.Errorf("want </%s>, got %s", name, describe(tok))
+	if tok.kind != kind || tok.name != name {
+		slash := ""
+		if kind == endToken {
+			slash = "/"
+		}
+		return fmt.Errorf("want <%s%s>, got %s", slash, name, describe(tok))
 	}
 	return nil
 }

@@ -1,0 +1,178 @@
+package agentapi
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ParamType is the XML-RPC type a method expects of one parameter.
+type ParamType int
+
+// The parameter types of the protocol.
+const (
+	TypeString  ParamType = iota // <string>
+	TypeInt                      // <int>/<i8>, or a decimal string
+	TypeBool                     // <boolean>
+	TypeStruct                   // <struct>
+	TypeStrings                  // <array> of <string>
+)
+
+// String names the type as fault messages do.
+func (t ParamType) String() string {
+	switch t {
+	case TypeString:
+		return "str"
+	case TypeInt:
+		return "int"
+	case TypeBool:
+		return "bool"
+	case TypeStruct:
+		return "struct"
+	case TypeStrings:
+		return "array of str"
+	}
+	return fmt.Sprintf("ParamType(%d)", int(t))
+}
+
+// Param is one parameter of a method, by its name in the protocol.
+type Param struct {
+	Name string
+	Type ParamType
+}
+
+// Signature is a method's parameters in wire order.
+type Signature []Param
+
+// String lists the parameters as "repo_id str, vm_id str".
+func (s Signature) String() string {
+	parts := make([]string, len(s))
+	for i, p := range s {
+		parts[i] = p.Name + " " + p.Type.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Parameters shared by many methods.
+var (
+	repoVM   = Signature{{"repo_id", TypeString}, {"vm_id", TypeString}}
+	poolArgs = Signature{{"alias", TypeString}, {"pool_uuid", TypeString}, {"vip", TypeString}, {"num", TypeInt},
+		{"name", TypeString}, {"host", TypeString}, {"roles", TypeString}}
+)
+
+// withRepoVM is repo_id, vm_id and then more.
+func withRepoVM(more ...Param) Signature { return append(append(Signature{}, repoVM...), more...) }
+
+// Signatures declares every method of the protocol with its parameters, in
+// wire order: the agent checks each call against it before running the
+// method, and the manager's client checks its own arguments against it
+// before sending, so that neither side can drift from the other. A method
+// without parameters has an empty signature.
+var Signatures = map[string]Signature{
+	// Server.
+	MethodGetAPIVersion:    {},
+	MethodEcho:             {{"msg", TypeString}},
+	MethodDiscoverServer:   {},
+	MethodDiscoverHardware: {},
+	MethodTakeOwnership:    {{"manager_uuid", TypeString}, {"manager_name", TypeString}},
+	MethodReleaseOwnership: {{"manager_uuid", TypeString}},
+	MethodDiscoverNetwork:  {},
+	MethodGetStatistics:    {},
+	MethodGetEvents:        {{"since", TypeInt}},
+	MethodSysReboot:        {},
+	MethodSysShutdown:      {},
+	MethodGetOperationProgress: {
+		{"key", TypeString}},
+
+	// Repositories and virtual disks.
+	MethodCreateRepository: {{"fs_location", TypeString}, {"mount_point", TypeString},
+		{"repo_uuid", TypeString}, {"repo_alias", TypeString}},
+	MethodAddRepository:        {{"fs_location", TypeString}, {"mount_point", TypeString}},
+	MethodDiscoverRepositories: {{"ids", TypeStrings}},
+	MethodDeleteRepository:     {{"repo_uuid", TypeString}, {"erase", TypeBool}},
+	MethodCreateVirtualDisk: {{"repo_uuid", TypeString}, {"disk_id", TypeString}, {"size_mib", TypeInt},
+		{"sparse", TypeBool}},
+	MethodDeleteVirtualDisk: {{"repo_uuid", TypeString}, {"disk_id", TypeString}},
+	MethodImportVirtualDisk: {{"url", TypeString}, {"id", TypeString}, {"repo_uuid", TypeString},
+		{"option", TypeStruct}},
+
+	// Pools.
+	MethodCreateServerPool:    poolArgs,
+	MethodJoinServerPool:      poolArgs,
+	MethodLeaveServerPool:     {{"pool_uuid", TypeString}},
+	MethodDiscoverServerPool:  {},
+	MethodSetPoolMemberIPList: {{"ips", TypeStrings}},
+	MethodUpdateServerRoles:   {{"roles", TypeString}},
+
+	// Domains.
+	MethodCreateVM:      withRepoVM(Param{"params", TypeStruct}),
+	MethodGetVMConfig:   repoVM,
+	MethodListVMs:       {},
+	MethodListVM:        repoVM,
+	MethodStartVM:       repoVM,
+	MethodStopVM:        withRepoVM(Param{"force", TypeBool}),
+	MethodDeleteVM:      repoVM,
+	MethodConfigureVM:   withRepoVM(Param{"params", TypeStruct}),
+	MethodRebootVM:      withRepoVM(Param{"wait", TypeInt}),
+	MethodPauseVM:       repoVM,
+	MethodUnpauseVM:     repoVM,
+	MethodSaveVM:        withRepoVM(Param{"checkpoint", TypeBool}),
+	MethodRestoreVM:     withRepoVM(Param{"paused", TypeBool}),
+	MethodConfigureVMHA: withRepoVM(Param{"enable_ha", TypeBool}),
+	MethodOpenConsole:   repoVM,
+
+	// Live migration.
+	MethodSetupMigrationTarget: repoVM,
+	MethodMigrateVM: withRepoVM(Param{"dest", TypeString}, Param{"live", TypeBool},
+		Param{"ssl", TypeBool}),
+	MethodCleanupMigrationTarget: repoVM,
+
+	// Fault injection of the simulated host (agents started for tests).
+	MethodSimSet: {{"params", TypeStruct}},
+}
+
+// Accepts reports whether v, a decoded XML-RPC value or a Go value about
+// to be encoded as one, has type t.
+func (t ParamType) Accepts(v any) bool {
+	switch t {
+	case TypeString:
+		_, ok := v.(string)
+		return ok
+	case TypeInt:
+		_, err := ToInt(v)
+		return err == nil
+	case TypeBool:
+		_, ok := v.(bool)
+		return ok
+	case TypeStruct:
+		_, ok := v.(map[string]any)
+		return ok
+	case TypeStrings:
+		switch items := v.(type) {
+		case []string:
+			return true
+		case []any:
+			for _, item := range items {
+				if _, ok := item.(string); !ok {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// Check reports the first way args do not fit the signature: a wrong
+// count, or the index of a parameter of the wrong type (bad >= 0). It
+// returns -1, nil when they fit.
+func (s Signature) Check(args []any) (bad int, err error) {
+	if len(args) != len(s) {
+		return -1, fmt.Errorf("takes %d parameters (%s), got %d", len(s), s, len(args))
+	}
+	for i, p := range s {
+		if !p.Type.Accepts(args[i]) {
+			return i, fmt.Errorf("parameter %d (%s) must be a %s", i+1, p.Name, p.Type)
+		}
+	}
+	return -1, nil
+}
