@@ -230,11 +230,7 @@ func (h *Host) ListVM(repoID, vmID string) (agentapi.Domain, error) {
 	}
 	d, ok := h.drv.Domain(repoID, vmID)
 	if !ok {
-		return agentapi.Domain{}, errNotRunning(repoID, vmID)
+		return agentapi.Domain{}, hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	return d.Domain, nil
-}
-
-func errNotRunning(repoID, vmID string) error {
-	return agentapi.Errorf(agentapi.FaultNotFound, "VM %s of repository %s is not running on this server", vmID, repoID)
 }

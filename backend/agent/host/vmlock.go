@@ -8,6 +8,11 @@ import "sync"
 // interleave with another such call of the same VM. Calls of different VMs
 // do not wait for each other, and long operations (save, migrate) do not
 // hold the lock: the driver makes the calls that meet them Busy.
+//
+// Lock order: a VM's lock, then Host.mu, then the driver's own locks; the
+// driver never calls back into the host with its locks held, except for
+// the event log and operation progress, whose mutexes come last, and
+// configure_vm's write of vm.cfg, which takes no lock.
 type vmLocks struct {
 	mu sync.Mutex         // guards m
 	m  map[string]*vmLock // by domainKey(repoID, vmID), while locked or awaited

@@ -59,6 +59,12 @@ func HoldsMemory(state string) bool {
 	return false
 }
 
+// ErrNotRunning is the fault for a call about the domain of a VM that has
+// none on this host, the same from the shared code and from every driver.
+func ErrNotRunning(repoID, vmID string) error {
+	return agentapi.Errorf(agentapi.FaultNotFound, "VM %s of repository %s is not running on this server", vmID, repoID)
+}
+
 // Driver runs the domains of one host.
 type Driver interface {
 	// Hardware answers discover_hardware: CPUs, total, free and Domain-0

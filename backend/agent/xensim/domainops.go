@@ -126,7 +126,7 @@ func (h *Sim) Unpause(repoID, vmID string) error {
 func (h *Sim) liveDomainLocked(repoID, vmID, verb string, states ...string) (*domain, error) {
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	if !ok {
-		return nil, errNotRunning(repoID, vmID)
+		return nil, hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	if d.busy != "" {
 		return nil, errBusy(d)

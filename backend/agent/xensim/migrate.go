@@ -156,7 +156,7 @@ func (h *Sim) MemorySHA256(repoID, vmID string) (string, error) {
 	defer h.mu.Unlock()
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	if !ok {
-		return "", errNotRunning(repoID, vmID)
+		return "", hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	if d.busy != "" {
 		return "", errBusy(d)
@@ -350,8 +350,8 @@ func (h *Sim) checkNoTargetLocked(repoID, vmID string) error {
 	return nil
 }
 
-// SetupMigrationTarget prepares this host to receive the VM (setup_migration_target):
-// the VM's vm.cfg must be readable here (the repository is shared), it must
+// SetupMigrationTarget prepares this host to receive the VM (setup_migration_target)
+// from spec, its vm.cfg as this host reads it (the repository is shared): it must
 // not be a domain here (InvalidState), its memory and vCPUs must fit
 // (InsufficientResources). The memory is reserved and a TCP listener opened
 // on listenHost (the address the call came in on), port 0. The result, the

@@ -187,17 +187,13 @@ func (h *Sim) Stop(repoID, vmID string, force bool) error {
 	key := domainKey(repoID, vmID)
 	d, ok := h.domains[key]
 	if !ok {
-		return errNotRunning(repoID, vmID)
+		return hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	if d.busy != "" {
 		return errBusy(d)
 	}
 	h.removeDomainLocked(key)
 	return nil
-}
-
-func errNotRunning(repoID, vmID string) error {
-	return agentapi.Errorf(agentapi.FaultNotFound, "VM %s of repository %s is not running on this server", vmID, repoID)
 }
 
 // Domains describes the live domains, by domid.
