@@ -106,7 +106,7 @@ func (h *Host) LeaveServerPool(poolUUID string) error {
 			"server %s is in pool %s (%q), not in %s", h.hostname, st.PoolUUID, st.PoolAlias, poolUUID)
 	}
 	var running []string
-	for _, d := range h.drv.Domains() {
+	for _, d := range h.drv.DomainVMs() {
 		if hypervisor.HoldsMemory(d.State) {
 			running = append(running, d.VMID)
 		}

@@ -213,14 +213,7 @@ func (h *Host) DeleteVM(repoID, vmID string) error {
 }
 
 // ListVMs describes the live domains, by domid.
-func (h *Host) ListVMs() []agentapi.Domain {
-	ds := h.drv.Domains()
-	out := make([]agentapi.Domain, len(ds))
-	for i, d := range ds {
-		out[i] = d.Domain
-	}
-	return out
-}
+func (h *Host) ListVMs() []agentapi.Domain { return h.drv.Domains() }
 
 // ListVM describes one live domain; NotFound when the VM is not a domain
 // here.

@@ -99,8 +99,12 @@ type Driver interface {
 
 	// Domain is the VM's live domain, in any state.
 	Domain(repoID, vmID string) (Domain, bool)
-	// Domains are the live domains, in any state, by domid.
-	Domains() []Domain
+	// Domains answers list_vms: the live domains, in any state, by domid.
+	Domains() []agentapi.Domain
+	// DomainVMs are the live domains, in any state, with the VM each runs,
+	// for the shared code's checks of what is in use (delete a disk or a
+	// repository, leave a pool).
+	DomainVMs() []Domain
 	// CheckNoIncoming is Busy while a migration of the VM to this host is
 	// set up, so that its files must not change.
 	CheckNoIncoming(repoID, vmID string) error

@@ -74,8 +74,8 @@ func (d *domain) setState(state string, now time.Time) {
 	d.state = state
 }
 
-func (d *domain) info(now time.Time) hypervisor.Domain {
-	return hypervisor.Domain{VMID: d.vmID, Domain: agentapi.Domain{
+func (d *domain) info(now time.Time) agentapi.Domain {
+	return agentapi.Domain{
 		UUID:      d.uuid,
 		Name:      d.name,
 		DomID:     d.domID,
@@ -84,7 +84,7 @@ func (d *domain) info(now time.Time) hypervisor.Domain {
 		VCPUs:     d.vcpus,
 		CPUTimeS:  d.cpuTimeAt(now),
 		RepoID:    d.repoID,
-	}}
+	}
 }
 
 func domainKey(repoID, vmID string) string { return repoID + "/" + vmID }
@@ -197,15 +197,27 @@ func (h *Sim) Stop(repoID, vmID string, force bool) error {
 }
 
 // Domains describes the live domains, by domid.
-func (h *Sim) Domains() []hypervisor.Domain {
+func (h *Sim) Domains() []agentapi.Domain {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	out := make([]agentapi.Domain, 0, len(h.domains))
+	for _, d := range h.domains {
+		out = append(out, d.info(now))
+	}
+	slices.SortFunc(out, func(a, b agentapi.Domain) int { return cmp.Compare(a.DomID, b.DomID) })
+	return out
+}
+
+// DomainVMs describes the live domains with their VMs, in no order.
+func (h *Sim) DomainVMs() []hypervisor.Domain {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
 	out := make([]hypervisor.Domain, 0, len(h.domains))
 	for _, d := range h.domains {
-		out = append(out, d.info(now))
+		out = append(out, hypervisor.Domain{Domain: d.info(now), VMID: d.vmID})
 	}
-	slices.SortFunc(out, func(a, b hypervisor.Domain) int { return cmp.Compare(a.DomID, b.DomID) })
 	return out
 }
 
@@ -217,5 +229,5 @@ func (h *Sim) Domain(repoID, vmID string) (hypervisor.Domain, bool) {
 	if !ok {
 		return hypervisor.Domain{}, false
 	}
-	return d.info(h.now()), true
+	return hypervisor.Domain{Domain: d.info(h.now()), VMID: d.vmID}, true
 }
