@@ -245,7 +245,7 @@ func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom
 				return nil, errorf(KindInvalidState, "the repository's pool has no running server to delete the ISO through")
 			}
 			// delete_virtual_disk removes ISOs/<id>.iso when no disk has the id
-			// (this project's agents; see docs/agent-protocol-extensions.md).
+			// (this project's agents; see docs/agent-protocol.md, Extensions).
 			if err := c.DeleteVirtualDisk(ctx, r.ID, iso.ID); err != nil {
 				if f, ok := agentapi.AsFault(err); !ok || f.Code != agentapi.FaultNotFound {
 					return nil, agentError("delete VirtualCdrom "+iso.Name, srv.Name, err)

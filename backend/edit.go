@@ -35,6 +35,9 @@ var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "P
 // the domain type only while it is stopped. The vm.cfg in the repository
 // is updated through the agent (configure_vm) before the store.
 func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, error) {
+	if err := checkVMSizes(req.MemoryMiB, req.CPUCount, req.CPUCountLimit); err != nil {
+		return VM{}, err
+	}
 	v0, err := m.findVM(ctx, ref)
 	if err != nil {
 		return VM{}, err

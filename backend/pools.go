@@ -8,7 +8,7 @@ import (
 )
 
 // CreateServerPool records a new, empty pool. Names need not be unique
-// (CLI.md); a duplicate name is allowed and later reads by name say so.
+// (docs/command-language.md); a duplicate name is allowed and later reads by name say so.
 func (m *Manager) CreateServerPool(ctx context.Context, name, description string) (ServerPool, error) {
 	if err := ValidateName("ServerPool", name); err != nil {
 		return ServerPool{}, err

@@ -10,7 +10,7 @@ import (
 )
 
 // Sealer encrypts agent passwords at rest with a key kept outside the
-// database (DESIGN.md, Security), so that a copy of the database alone does
+// database (docs/guide.md, Security), so that a copy of the database alone does
 // not give away the agents.
 type Sealer struct {
 	aead cipher.AEAD

@@ -190,7 +190,7 @@ func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, 
 	if err := ValidateName("VirtualDisk", name); err != nil {
 		return VirtualDisk{}, err
 	}
-	if sizeMiB < 1 || sizeMiB > 64*1024*1024 {
+	if sizeMiB < VirtualDiskMiB.Min || sizeMiB > VirtualDiskMiB.Max {
 		return VirtualDisk{}, errorf(KindInvalidArgument, "size %d MiB is out of range: use 1 MiB to 64 TiB", sizeMiB)
 	}
 	r, err := m.findRepository(ctx, repo)

@@ -16,8 +16,6 @@ const (
 	DomainXenPVM          = "xen_pvm"
 	DomainXenHVM          = "xen_hvm"
 	DomainXenHVMPVDrivers = "xen_hvm_pv_drivers"
-	maxVMMemoryMiB        = 16 * 1024 * 1024 // 16 TiB, well past any server
-	maxVMCPUs             = 4096
 )
 
 // CreateVMRequest describes a new VM.
@@ -40,11 +38,8 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 	if err := ValidateName("Vm", req.Name); err != nil {
 		return VM{}, err
 	}
-	if req.MemoryMiB < 1 || req.MemoryMiB > maxVMMemoryMiB {
-		return VM{}, errorf(KindInvalidArgument, "memory %d MiB is out of range: use 1 to %d", req.MemoryMiB, maxVMMemoryMiB)
-	}
-	if req.CPUCount < 1 || req.CPUCount > maxVMCPUs {
-		return VM{}, errorf(KindInvalidArgument, "cpuCount %d is out of range: use 1 to %d", req.CPUCount, maxVMCPUs)
+	if err := checkVMSizes(&req.MemoryMiB, &req.CPUCount, nil); err != nil {
+		return VM{}, err
 	}
 	switch req.DomainType {
 	case "":

@@ -3,8 +3,6 @@ package commands
 import (
 	"sort"
 	"strings"
-
-	"xenmanager/backend"
 )
 
 // Suggestion is one completion of the word being typed.
@@ -109,8 +107,8 @@ func (r *Registry) Complete(line string, names ObjectNames) (start int, out []Su
 	if key, value, isPair := strings.Cut(word, "="); isPair {
 		if spec.Instance && len(rest) == 0 && (strings.EqualFold(key, "name") || strings.EqualFold(key, "id")) {
 			q := NameQuery{Type: spec.Type, Prefix: value, Limit: maxObjectSuggestions}
-			if spec.Type == "Vm" {
-				q.States = backend.VMStatesFor(spec.Verb)
+			if t := typeNamed(spec.Type); t != nil && t.StatesFor != nil {
+				q.States = t.StatesFor(spec.Verb)
 			}
 			return start + len(key) + 1, objectSuggestionsQ(q, names)
 		}

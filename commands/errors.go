@@ -49,6 +49,25 @@ type CodeInfo struct {
 	Parse   bool // a parse error (exit status 2) rather than a failure (1)
 }
 
+// failure is how a command that ran and failed with code c ends: refused
+// (exit status 3) for a permission error, failed (1) otherwise. Parse
+// errors end before a command runs (ParseFailed).
+func (c Code) failure() Outcome {
+	if c == CodePermission {
+		return Denied
+	}
+	return Failed
+}
+
+// ExitStatus is the exit status of a session whose worst command ended with
+// this code.
+func (ci CodeInfo) ExitStatus() int {
+	if ci.Parse {
+		return ParseFailed.ExitStatus()
+	}
+	return ci.Code.failure().ExitStatus()
+}
+
 // Codes lists every code with its meaning, in the order of the reference.
 var Codes = []CodeInfo{
 	{CodeUnknownCommand, "unknown command (verb)", true},

@@ -201,7 +201,7 @@ func TestEOLDefault(t *testing.T) {
 	}
 }
 
-// TestVerboseUnchanged pins the Verbose output of CLI.md, byte for byte.
+// TestVerboseUnchanged pins the Verbose output of docs/output-formats.md, byte for byte.
 func TestVerboseUnchanged(t *testing.T) {
 	r := &Report{Command: "show Vm name=web1", Time: goldenTime, Result: &Result{Props: []Prop{
 		{"Name", "web1"}, {"Id", "0004fb0000060000a5f0ebbf4ad8b8b8"}, {"Memory (MB)", "1024"}}}}

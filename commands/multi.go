@@ -23,7 +23,7 @@ const multiParallel = 128
 // give one row per VM with its result, and fail if any VM failed.
 func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref) (backend.VM, error), single func(backend.VM) *Result) (*Result, error) {
 	ref := x.Ref()
-	if x.Str("multiple", "No") != "Yes" {
+	if x.Str("multiple") != "Yes" {
 		if ref.Name != "" {
 			// Say how to act on all of them rather than only "use id=".
 			if vms, err := x.Backend.FindVMs(ctx, ref); err == nil && len(vms) > 1 {

@@ -236,8 +236,9 @@ func headerLines(r *Report) []string {
 	}
 }
 
-// verboseLines prints r in the Verbose format of CLI.md: the header, then
-// "Data:" and the data lines indented by two spaces when there are any, then
+// verboseLines prints r in the Verbose format of Oracle VM Manager's CLI
+// (docs/output-formats.md): the header, then "Data:" and the data lines
+// indented by two spaces when there are any, then
 // "Error Msg:" on failure. A failed multi-object action prints both.
 func verboseLines(r *Report) []string {
 	if len(r.text()) > 0 {

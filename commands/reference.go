@@ -44,11 +44,7 @@ func Reference(reg *Registry) string {
 	}
 	b.WriteString("\n## Error codes\n\nShown after `Error Msg:`; each code has one meaning.\n\n| code | exit status | meaning |\n|---|---|---|\n")
 	for _, c := range Codes {
-		status := 1
-		if c.Parse {
-			status = 2
-		}
-		fmt.Fprintf(&b, "| `%s` | %d | %s |\n", c.Code, status, c.Meaning)
+		fmt.Fprintf(&b, "| `%s` | %d | %s |\n", c.Code, c.ExitStatus(), c.Meaning)
 	}
 	b.WriteString("\n## Exit status of exec and batch sessions\n\n| status | meaning |\n|---|---|\n")
 	b.WriteString("| 0 | every command succeeded |\n| 1 | at least one command failed (and none was unparsable) |\n")

@@ -1,7 +1,9 @@
-// Package commands is the command language of ../shared/CLI.md: the verb x
-// object-type registry, the parser, help, and the output formats. Each verb
-// is declared once (verb_*.go); parser, help and the generated reference all
-// read those declarations.
+// Package commands is the command language of the manager's SSH shell
+// (docs/guide.md): the verb x object-type registry, the parser, help,
+// completion and the output formats. Each object type is declared once, in
+// objectTypes (types.go), and its file (vm.go, server.go ...) holds its
+// entry and its own verbs; each verb is declared once, and parser, help,
+// completion and the generated reference all read those declarations.
 package commands
 
 import (
@@ -46,7 +48,7 @@ type Attr struct {
 	Enum     []string // for AttrEnum: canonical values
 	Min, Max int64    // for AttrInt
 	Object   string   // for AttrObject: the object type it names
-	Default  string   // shown in help; applied by the handler
+	Default  string   // shown in help; Exec.Str and Exec.Int read it when the attribute is absent
 	Required bool
 	Help     string
 }
@@ -126,19 +128,6 @@ type VerbInfo struct {
 // Registry holds every verb.
 type Registry struct {
 	verbs map[string]*VerbInfo // key: lower-case verb
-}
-
-// ObjectTypes are the object types of the language, canonically spelled.
-var ObjectTypes = []string{"ServerPool", "Server", "Repository", "Vm", "VirtualDisk", "VmDiskMapping", "VirtualCdrom", "Vnic", "Network",
-	"Tag", "Job", "Event", "User", "SshKey", "AuditRecord", "Manager"}
-
-func canonicalType(s string) (string, bool) {
-	for _, t := range ObjectTypes {
-		if strings.EqualFold(t, s) {
-			return t, true
-		}
-	}
-	return "", false
 }
 
 func newRegistry() *Registry { return &Registry{verbs: map[string]*VerbInfo{}} }

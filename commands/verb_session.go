@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,16 +13,23 @@ import (
 // it with -ldflags "-X xenmanager/commands.Version=...".
 var Version = "0.1.0-dev"
 
+func verbExit() *VerbInfo {
+	return &VerbInfo{Name: "exit", Help: "End the session.", Specs: []*Spec{{
+		Help: "End the session.",
+		Run:  func(context.Context, *Exec) (*Result, error) { return &Result{Exit: true}, nil },
+	}}}
+}
+
 func verbSet() *VerbInfo {
 	return &VerbInfo{Name: "set", Help: "Change this session's settings.", Specs: []*Spec{{
 		Help: "Change how this session prints and runs commands; showclisession shows the current values. outputMode is remembered for your later interactive sessions.",
 		Attrs: []Attr{
 			{Name: "outputMode", Kind: AttrEnum, Enum: []string{ModeVerbose, ModeSparse, ModeXML, ModeJSON, ModeTable}, Help: "how results are printed (Table is the default on a terminal, Verbose otherwise)"},
-			{Name: "commandMode", Kind: AttrEnum, Enum: []string{"Synchronous", "Asynchronous"}, Default: "Synchronous", Help: "wait for each command to finish, or return its job id at once"},
-			{Name: "commandTimeout", Kind: AttrInt, Min: 1, Max: 43200, Default: "3600", Help: "seconds a command may take before it is reported as timed out"},
-			{Name: "endLineChars", Kind: AttrEnum, Enum: []string{"LF", "CRLF", "CR"}, Default: "LF", Help: "line ending of the output"},
-			{Name: "alphabetizeAttributes", Kind: AttrYesNo, Default: "No", Help: "sort show's attributes by name"},
-			{Name: "stopOnError", Kind: AttrYesNo, Default: "No", Help: "end a batch at its first failed command"},
+			{Name: "commandMode", Kind: AttrEnum, Enum: []string{"Synchronous", "Asynchronous"}, Default: defaultSettings.CommandMode, Help: "wait for each command to finish, or return its job id at once"},
+			{Name: "commandTimeout", Kind: AttrInt, Min: 1, Max: 43200, Default: strconv.Itoa(int(defaultSettings.CommandTimeout / time.Second)), Help: "seconds a command may take before it is reported as timed out"},
+			{Name: "endLineChars", Kind: AttrEnum, Enum: []string{"LF", "CRLF", "CR"}, Default: defaultSettings.EndLineChars, Help: "line ending of the output"},
+			{Name: "alphabetizeAttributes", Kind: AttrYesNo, Default: yesNo(defaultSettings.Alphabetize), Help: "sort show's attributes by name"},
+			{Name: "stopOnError", Kind: AttrYesNo, Default: yesNo(defaultSettings.StopOnError), Help: "end a batch at its first failed command"},
 			{Name: "lineEditor", Kind: AttrEnum, Enum: []string{"prompt", "simple"}, Default: "prompt", Help: "the interactive line editor of your next sessions: prompt (live completion) or simple (Tab completion)"},
 		},
 		Run: runSet,
@@ -39,7 +45,7 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 		next.CommandMode = v
 	}
 	if _, ok := x.Cmd.Attrs["commandTimeout"]; ok {
-		next.CommandTimeout = time.Duration(x.Int("commandTimeout", 3600)) * time.Second
+		next.CommandTimeout = time.Duration(x.Int("commandTimeout")) * time.Second
 	}
 	if v, ok := x.Cmd.Attrs["endLineChars"]; ok {
 		next.EndLineChars = v
@@ -86,89 +92,12 @@ func verbShowCLISession() *VerbInfo {
 	}}}
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "Yes"
-	}
-	return "No"
-}
-
 func verbShowVersion() *VerbInfo {
 	return &VerbInfo{Name: "showversion", Help: "Show the manager's version.", Specs: []*Spec{{
 		Help: "Show the manager's version and the agent protocol version it speaks.",
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
 			return &Result{Props: []Prop{{"Version", Version}, {"Agent API Version", backend.AgentAPIVersion},
 				{"Manager Id", x.Backend.UUID()}}}, nil
-		},
-	}}}
-}
-
-func verbShowObjTypes() *VerbInfo {
-	return &VerbInfo{Name: "showobjtypes", Help: "List the object types.", Specs: []*Spec{{
-		Help: "List the object types commands act on.",
-		Run: func(context.Context, *Exec) (*Result, error) {
-			props := make([]Prop, len(ObjectTypes))
-			for i, t := range ObjectTypes {
-				props[i] = Prop{t, strings.Join(verbsOn(Default, t, false), ", ")}
-			}
-			return &Result{Props: props}, nil
-		},
-	}}}
-}
-
-// standardVerbs are the verbs every type may have; the others are "custom
-// commands" in Oracle VM's terms.
-var standardVerbs = map[string]bool{"list": true, "show": true, "create": true, "edit": true, "delete": true, "add": true, "remove": true}
-
-// verbsOn lists the verbs that act on typ; customOnly leaves out the
-// standard ones.
-func verbsOn(reg *Registry, typ string, customOnly bool) []string {
-	var out []string
-	for _, v := range reg.Verbs() {
-		if customOnly && standardVerbs[v.Name] {
-			continue
-		}
-		if _, ok := v.Spec(typ); ok && v.Typed() {
-			out = append(out, v.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func verbShowCustomCmds() *VerbInfo {
-	return &VerbInfo{Name: "showcustomcmds", Help: "List the actions (custom commands) of an object type.", Specs: []*Spec{{
-		Help:  "List the commands beyond list/show/create/edit/delete/add/remove that act on an object type, with their synopsis.",
-		Attrs: nil,
-		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			typ, ok := canonicalType(x.Str("arg0", ""))
-			if !ok {
-				return nil, failf(CodeUnknownType, "showcustomcmds needs an object type: %s", strings.Join(ObjectTypes, ", "))
-			}
-			return &Result{Props: customCmds(x.Registry, typ)}, nil
-		},
-	}}}
-}
-
-func customCmds(reg *Registry, typ string) []Prop {
-	var props []Prop
-	for _, verb := range verbsOn(reg, typ, true) {
-		v, _ := reg.Verb(verb)
-		s, _ := v.Spec(typ)
-		props = append(props, Prop{verb + " " + typ, s.Usage()})
-	}
-	return props
-}
-
-func verbShowAllCustomCmds() *VerbInfo {
-	return &VerbInfo{Name: "showallcustomcmds", Help: "List the actions (custom commands) of every object type.", Specs: []*Spec{{
-		Help: "List, for every object type, the commands beyond list/show/create/edit/delete/add/remove.",
-		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			var props []Prop
-			for _, t := range ObjectTypes {
-				props = append(props, customCmds(x.Registry, t)...)
-			}
-			return &Result{Props: props}, nil
 		},
 	}}}
 }

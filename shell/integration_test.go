@@ -347,7 +347,7 @@ func stripTimes(s string) string {
 	return regexp.MustCompile(`(?m)^Time: .*$`).ReplaceAllString(s, "")
 }
 
-// Exec, batch and exit statuses (CLI.md): 0 all succeeded, 1 a command
+// Exec, batch and exit statuses (docs/command-language.md): 0 all succeeded, 1 a command
 // failed, 2 a command could not be parsed; the batch goes on after both.
 func TestSessionsAndExitStatus(t *testing.T) {
 	e := newEnv(t, 1, 8192)

@@ -20,7 +20,7 @@ import (
 const maxBatchLine = 1 << 20
 
 // handle runs one SSH session: an exec command, a stdin batch, or an
-// interactive terminal, each ending with the exit status of CLI.md.
+// interactive terminal, each ending with the exit status of docs/command-language.md.
 func (s *Server) handle(sess ssh.Session) {
 	actor, ok := sess.Context().Value(actorKey).(backend.Actor)
 	// Check again what authentication left behind: gliderlabs/ssh may carry
@@ -43,7 +43,7 @@ func (s *Server) handle(sess ssh.Session) {
 	}
 	ptyReq, winCh, isPty := sess.Pty()
 	// gliderlabs/ssh's window-change channel holds one item: drain it
-	// continuously or the session hangs (LIBRARIES.md).
+	// continuously or the session hangs: a second resize would block its sender.
 	// Without a PTY winCh is nil, and ranging over it would leak the
 	// goroutine.
 	resize := make(chan ssh.Window, 1)
@@ -166,7 +166,7 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 
 // ctrlCClears is the session as the plain line editor reads it: Ctrl-C
 // arrives as Ctrl-E Ctrl-U (to the end of the line, then erase it), so
-// that it clears the line as CLI.md says; x/term would report it as the
+// that it clears the line as docs/guide.md (Interactive sessions) says; x/term would report it as the
 // end of input and the session would end.
 type ctrlCClears struct {
 	io.ReadWriter

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -30,20 +29,19 @@ func scanCdrom(row scanner) (VirtualCdrom, error) {
 	var c VirtualCdrom
 	var at int64
 	err := row.Scan(&c.ID, &c.Name, &c.RepoID, &c.URL, &c.SizeBytes, &c.State, &c.ImportedBy, &c.Description, &at)
-	c.CreatedAt = time.Unix(at, 0).UTC()
-	return c, translate(err)
+	c.CreatedAt = fromUnix(at)
+	return c, err
 }
 
 // InsertVirtualCdrom adds an ISO.
 func (q *Queries) InsertVirtualCdrom(ctx context.Context, c VirtualCdrom) error {
-	_, err := q.db.ExecContext(ctx, `INSERT INTO virtual_cdroms (`+cdromColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	return q.exec(ctx, `INSERT INTO virtual_cdroms (`+cdromColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		c.ID, c.Name, c.RepoID, c.URL, c.SizeBytes, c.State, c.ImportedBy, c.Description, unix(c.CreatedAt))
-	return translate(err)
 }
 
 // VirtualCdrom returns the ISO with id.
 func (q *Queries) VirtualCdrom(ctx context.Context, id string) (VirtualCdrom, error) {
-	return scanCdrom(q.db.QueryRowContext(ctx, `SELECT `+cdromColumns+` FROM virtual_cdroms WHERE id = $1`, id))
+	return queryOne(ctx, q.db, scanCdrom, `SELECT `+cdromColumns+` FROM virtual_cdroms WHERE id = $1`, id)
 }
 
 // VirtualCdroms returns every ISO by name.
@@ -58,13 +56,13 @@ func (q *Queries) VirtualCdromsByName(ctx context.Context, name string) ([]Virtu
 
 // SetVirtualCdromState records an ISO's approval state.
 func (q *Queries) SetVirtualCdromState(ctx context.Context, id, state string) error {
-	return expectOne(q.db.ExecContext(ctx, `UPDATE virtual_cdroms SET state = $2 WHERE id = $1`, id, state))
+	return q.execOne(ctx, `UPDATE virtual_cdroms SET state = $2 WHERE id = $1`, id, state)
 }
 
 // DeleteVirtualCdrom removes an ISO record; one still in a VM is
 // ErrConflict.
 func (q *Queries) DeleteVirtualCdrom(ctx context.Context, id string) error {
-	return expectOne(q.db.ExecContext(ctx, `DELETE FROM virtual_cdroms WHERE id = $1`, id))
+	return q.execOne(ctx, `DELETE FROM virtual_cdroms WHERE id = $1`, id)
 }
 
 const cdromMappingColumns = `id, vm_id, cdrom_id, slot, created_at`
@@ -73,16 +71,15 @@ func scanCdromMapping(row scanner) (CdromMapping, error) {
 	var m CdromMapping
 	var at int64
 	err := row.Scan(&m.ID, &m.VMID, &m.CdromID, &m.Slot, &at)
-	m.CreatedAt = time.Unix(at, 0).UTC()
-	return m, translate(err)
+	m.CreatedAt = fromUnix(at)
+	return m, err
 }
 
 // InsertCdromMapping puts an ISO in a VM's slot; the ISO in that VM
 // already, or the slot taken by another ISO, is ErrConflict.
 func (q *Queries) InsertCdromMapping(ctx context.Context, m CdromMapping) error {
-	_, err := q.db.ExecContext(ctx, `INSERT INTO vm_cdrom_mappings (`+cdromMappingColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+	return q.exec(ctx, `INSERT INTO vm_cdrom_mappings (`+cdromMappingColumns+`) VALUES ($1, $2, $3, $4, $5)`,
 		m.ID, m.VMID, m.CdromID, m.Slot, unix(m.CreatedAt))
-	return translate(err)
 }
 
 // CdromMappings returns every ISO mapping, by VM then slot.
@@ -102,27 +99,5 @@ func (q *Queries) CdromMappingsOfCdrom(ctx context.Context, cdromID string) ([]C
 
 // DeleteCdromMapping removes an ISO mapping.
 func (q *Queries) DeleteCdromMapping(ctx context.Context, id string) error {
-	return expectOne(q.db.ExecContext(ctx, `DELETE FROM vm_cdrom_mappings WHERE id = $1`, id))
-}
-
-// renamable lists the tables whose rows edit renames, and whether they
-// have a description.
-var renamable = map[string]bool{
-	"repositories": false, "virtual_disks": true, "networks": true, "vnics": false, "tags": true, "virtual_cdroms": true,
-}
-
-// RenameObject sets the name and, where the table has one, the description
-// of a row of one of the renamable tables; nil leaves a value as it is.
-func (q *Queries) RenameObject(ctx context.Context, table, id string, name, description *string) error {
-	hasDesc, ok := renamable[table]
-	if !ok {
-		return fmt.Errorf("rename: table %s has no renamable rows", table)
-	}
-	set := `name = COALESCE($2, name)`
-	args := []any{id, name}
-	if hasDesc {
-		set += `, description = COALESCE($3, description)`
-		args = append(args, description)
-	}
-	return expectOne(q.db.ExecContext(ctx, `UPDATE `+table+` SET `+set+` WHERE id = $1`, args...))
+	return q.execOne(ctx, `DELETE FROM vm_cdrom_mappings WHERE id = $1`, id)
 }

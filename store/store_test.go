@@ -27,7 +27,10 @@ func TestMigrationsApplyOnceAndReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	migs, _ := loadMigrations()
+	migs, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if v != len(migs) {
 		t.Fatalf("schema version = %d, want %d", v, len(migs))
 	}
@@ -147,9 +150,9 @@ func TestUpsertServerKeepsIdentity(t *testing.T) {
 	if got.ID != "s1" || got.Name != "ovs1" || got.Port != 2000 {
 		t.Fatalf("after rediscovery got id=%s name=%s port=%d; want s1 ovs1 2000", got.ID, got.Name, got.Port)
 	}
-	all, _ := s.Read().Servers(ctx)
-	if len(all) != 1 {
-		t.Fatalf("servers = %d, want 1", len(all))
+	all, err := s.Read().Servers(ctx)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("servers = %d, %v; want 1", len(all), err)
 	}
 }
 
@@ -174,8 +177,8 @@ func TestOpenPathWithSpecialCharacters(t *testing.T) {
 	if err != nil || fi.Size() == 0 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("database at %s: %v, size %d, mode %v", path, err, fi.Size(), fi.Mode())
 	}
-	entries, _ := os.ReadDir(filepath.Dir(dir))
-	if len(entries) != 1 {
-		t.Fatalf("files beside the data directory: %v", entries)
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("files beside the data directory: %v, %v", entries, err)
 	}
 }

@@ -3,7 +3,7 @@ package prompt
 import (
 	"bytes"
 
-	goprompt "github.com/c-bata/go-prompt"
+	goprompt "xenmanager/shell/prompt/third_party/goprompt"
 )
 
 // keyParser hands go-prompt one key at a time. go-prompt matches a whole

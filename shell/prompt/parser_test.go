@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	goprompt "github.com/c-bata/go-prompt"
+	goprompt "xenmanager/shell/prompt/third_party/goprompt"
 )
 
 // fakeParser returns the chunks a terminal delivered, one per Read.

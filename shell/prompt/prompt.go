@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	goprompt "github.com/c-bata/go-prompt"
+	goprompt "xenmanager/shell/prompt/third_party/goprompt"
 
 	"xenmanager/shell/termproto"
 )

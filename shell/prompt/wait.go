@@ -9,7 +9,7 @@ import (
 // waitFDs lets keyParser block until the terminal has input: a descriptor
 // of the terminal to poll, and a pipe that wakes the poll when go-prompt
 // stops its reader. With them go-prompt's reader (patched, see
-// goprompt/PATCHES.md) sleeps in poll(2) instead of waking every 10 ms.
+// third_party/goprompt/PATCHES.md) sleeps in poll(2) instead of waking every 10 ms.
 type waitFDs struct {
 	tty          int
 	wakeR, wakeW int

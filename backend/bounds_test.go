@@ -1,0 +1,40 @@
+package backend
+
+import (
+	"context"
+	"testing"
+)
+
+// edit refuses a VM size out of bounds with the very error create gives,
+// before it looks anything up.
+func TestVMSizeBoundsCreateAndEdit(t *testing.T) {
+	ptr := func(n int64) *int64 { return &n }
+	cases := []struct {
+		name            string
+		memoryMiB, cpus int64
+		want            string
+	}{
+		{"memory 0", 0, 1, "memory 0 MiB is out of range: use 1 to 16777216"},
+		{"memory above max", VMMemoryMiB.Max + 1, 1, "memory 16777217 MiB is out of range: use 1 to 16777216"},
+		{"memory negative", -5, 1, "memory -5 MiB is out of range: use 1 to 16777216"},
+		{"cpus 0", 1024, 0, "cpuCount 0 is out of range: use 1 to 4096"},
+		{"cpus above max", 1024, VMCPUs.Max + 1, "cpuCount 4097 is out of range: use 1 to 4096"},
+	}
+	m := &Manager{} // the bounds are checked before anything is read
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, createErr := m.CreateVM(ctx, CreateVMRequest{Name: "web1", MemoryMiB: c.memoryMiB, CPUCount: c.cpus})
+			_, editErr := m.EditVM(ctx, Ref{Name: "web1"}, EditVMRequest{MemoryMiB: ptr(c.memoryMiB), CPUCount: ptr(c.cpus)})
+			for what, err := range map[string]error{"create": createErr, "edit": editErr} {
+				if err == nil || err.Error() != c.want || KindOf(err) != KindInvalidArgument {
+					t.Errorf("%s: got %v (kind %v), want %s (%v)", what, err, KindOf(err), c.want, KindInvalidArgument)
+				}
+			}
+		})
+	}
+	_, err := m.EditVM(ctx, Ref{Name: "web1"}, EditVMRequest{CPUCountLimit: ptr(VMCPUs.Max + 1)})
+	if err == nil || err.Error() != "cpuCountLimit 4097 is out of range: use 1 to 4096" {
+		t.Errorf("edit cpuCountLimit=4097: got %v", err)
+	}
+}

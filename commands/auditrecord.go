@@ -1,0 +1,40 @@
+package commands
+
+import (
+	"context"
+	"strconv"
+
+	"xenmanager/backend"
+)
+
+// auditRecordType is the AuditRecord: one command someone ran, who, from
+// where and with what result (Administrators); records are listed, never
+// shown one by one.
+var auditRecordType = &objectType{
+	Name: "AuditRecord",
+	List: &Spec{Help: "List the newest audited commands (Administrators).", Attrs: []Attr{auditLimit}, Run: runListAudit},
+}
+
+// auditLimit bounds the records of getAuditLog and list AuditRecord.
+var auditLimit = Attr{Name: "limit", Kind: AttrInt, Min: 1, Max: 100000, Default: "100", Help: "how many records at most"}
+
+func runListAudit(ctx context.Context, x *Exec) (*Result, error) {
+	recs, err := x.Backend.AuditLog(ctx, int(x.Int("limit")))
+	if err != nil {
+		return nil, err
+	}
+	return rowsOf(recs, auditRow), nil
+}
+
+func auditRow(r backend.AuditRecord) Row {
+	return Row{ID: strconv.FormatInt(r.Seq, 10), Name: r.Command, Cols: []Prop{{"user", r.User},
+		{"remote", r.Remote}, {"result", r.Result}, {"time", r.CreatedAt.Format(timeLayout)}}}
+}
+
+func verbGetAuditLog() *VerbInfo {
+	return &VerbInfo{Name: "getAuditLog", Help: "Show the audit log (Administrators).", Specs: []*Spec{{
+		Help:  "List the newest audited commands: who, from where, what, the result, when.",
+		Attrs: []Attr{auditLimit},
+		Run:   runListAudit,
+	}}}
+}

@@ -1,0 +1,182 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"xenmanager/backend"
+	"xenmanager/backend/agentapi"
+)
+
+// serverType is the Server: a Xen host whose agent the manager owns.
+var serverType = &objectType{
+	Name: "Server", Taggable: true,
+	List: &Spec{Help: "List servers.", Attrs: []Attr{filterName,
+		{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}, filterServerPool},
+		Run: listedBy((*backend.Manager).Servers, serverRow)},
+	Show: shownBy((*backend.Manager).Server, serverProps),
+}
+
+func serverRow(s backend.Server) Row {
+	return Row{ID: s.ID, Name: s.Name, Cols: []Prop{
+		{"status", s.Status}, {"address", s.Address}, {"serverPool", s.Pool.Name},
+		{"memoryMiB", itoa(s.TotalMemoryMiB)}, {"vms", strconv.Itoa(s.RunningVMs)}}}
+}
+
+func serverProps(s backend.Server) []Prop {
+	return []Prop{
+		{"Name", s.Name},
+		{"Id", s.ID},
+		{"Status", s.Status},
+		{"Hostname", s.Hostname},
+		{"IP Address", s.Address},
+		{"Agent Port", strconv.Itoa(s.Port)},
+		{"Server Pool", ref(s.Pool)},
+		{"Manufacturer", s.Manufacturer},
+		{"Product Name", s.Product},
+		{"Processor Type", s.CPUModel},
+		{"Processor Sockets Populated", itoa(s.CPUSockets)},
+		{"Cores per Processor Socket", itoa(s.CoresPerSocket)},
+		{"Threads per Core", itoa(s.ThreadsPerCore)},
+		{"Processor Speed (GHz)", fmt.Sprintf("%.3f", float64(s.CPUKHz)/1e6)},
+		{"Memory (MiB)", itoa(s.TotalMemoryMiB)},
+		{"Dom0 Memory (MiB)", itoa(s.Dom0MemoryMiB)},
+		{"OVM Version", s.OVMVersion},
+		{"Agent Version", s.AgentVersion},
+		{"Unique Id", s.UniqueID},
+		{"Certificate SHA-256", s.CertSPKISHA256},
+		{"Running Vms", strconv.Itoa(s.RunningVMs)},
+		{"Roles", serverRoles(s)},
+		{"Maintenance Mode", yesNo(s.Maintenance)},
+	}
+}
+
+// serverRoles prints a server's roles as Oracle VM names them.
+func serverRoles(s backend.Server) string {
+	var out []string
+	if s.IsMaster {
+		out = append(out, "Server Pool Master")
+	}
+	for _, r := range strings.Split(s.Roles, ",") {
+		switch strings.TrimSpace(r) {
+		case "utility":
+			out = append(out, "Utility")
+		case "xen":
+			out = append(out, "VM Server")
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// showServer is the result of an action that leaves a server to look at.
+func showServer(s backend.Server, err error) (*Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Props: serverProps(s)}, nil
+}
+
+func verbDiscoverServer() *VerbInfo {
+	return &VerbInfo{Name: "discoverServer", Help: "Take a server under management through its agent.", Specs: []*Spec{{
+		Help: "Contact the agent, pin its certificate, take ownership and record the hardware. Discovering a known server again updates its address, password and pin.",
+		Attrs: []Attr{
+			{Name: "ipAddress", Kind: AttrString, Required: true, Help: "the server's IP address or host name"},
+			{Name: "password", Kind: AttrSecret, Required: true, Help: "the agent password"},
+			{Name: "port", Kind: AttrInt, Min: 1, Max: 65535, Default: strconv.Itoa(agentapi.DefaultPort), Help: "the agent's HTTPS port"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			s, err := x.Backend.DiscoverServer(ctx, backend.DiscoverRequest{Address: x.Str("ipAddress"), Port: int(x.Int("port")),
+				Password: x.Str("password")})
+			return rowOf(s.ID, s.Name, err)
+		},
+	}}}
+}
+
+func editServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true,
+		Help: "Rename a server, put it in or out of maintenance mode (nothing new is placed there), or change its roles.",
+		Attrs: []Attr{
+			{Name: "name", Kind: AttrString, Help: "a new name"},
+			{Name: "maintenanceMode", Kind: AttrYesNo, Help: "Yes: place nothing new on this server"},
+			{Name: "roles", Kind: AttrEnum, Enum: []string{"xen,utility", "xen", "utility"}, Help: "Server Pool roles: xen runs VMs, utility does storage work"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			if err := needSomething(x); err != nil {
+				return nil, err
+			}
+			return showServer(x.Backend.EditServer(ctx, x.Ref(), backend.EditServerRequest{Name: optStr(x, "name"),
+				Maintenance: optBool(x, "maintenanceMode"), Roles: optStr(x, "roles")}))
+		},
+	}
+}
+
+func stopServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true,
+		Help: "Power a server off through its agent (sys_shutdown); refused while VMs run there. It stays Stopped until discovered again.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			return showServer(x.Backend.StopServer(ctx, x.Ref()))
+		},
+	}
+}
+
+func restartServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true,
+		Help: "Reboot a server through its agent (sys_reboot), refused while VMs run there; waits until it is back and rediscovered.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			return showServer(x.Backend.RestartServer(ctx, x.Ref()))
+		},
+	}
+}
+
+func deleteServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true, Help: "Forget a server that is in no pool, releasing its ownership.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			s, err := x.Backend.DeleteServer(ctx, x.Ref())
+			return rowOf(s.ID, s.Name, err)
+		},
+	}
+}
+
+func addServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true,
+		Help:   "Make a discovered server a member of a server pool: the first becomes master, the others join; it learns the pool's repositories.",
+		Clause: &Clause{Prep: "to", Types: []string{"ServerPool"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			s, err := x.Backend.AddServerToPool(ctx, x.Ref(), x.TargetRef())
+			return rowOf(s.ID, s.Name, err)
+		},
+	}
+}
+
+func removeServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true,
+		Help:   "Take a server out of its pool (leave_server_pool); refused while VMs run there.",
+		Clause: &Clause{Prep: "from", Types: []string{"ServerPool"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			s, err := x.Backend.RemoveServerFromPool(ctx, x.Ref(), x.TargetRef())
+			return rowOf(s.ID, s.Name, err)
+		},
+	}
+}
+
+func refreshServerSpec() *Spec {
+	return &Spec{
+		Type: "Server", Instance: true,
+		Help: "Re-read a server's identity and hardware from its agent and bring the state of its VMs in line with the domains it runs.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			r, err := x.Backend.RefreshServer(ctx, x.Ref())
+			if err != nil {
+				return nil, err
+			}
+			return &Result{Props: append(serverProps(r.Server), Prop{"Vms Changed", strconv.Itoa(r.VMsChanged)})}, nil
+		},
+	}
+}

@@ -1,0 +1,76 @@
+package commands
+
+import (
+	"context"
+	"strconv"
+
+	"xenmanager/backend"
+)
+
+// tagType is the Tag: a label put on taggable objects (see
+// objectType.Taggable), which list filters by.
+var tagType = &objectType{
+	Name:       "Tag",
+	List:       &Spec{Help: "List tags.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).Tags, tagRow)},
+	Show:       shownBy((*backend.Manager).Tag, tagProps),
+	RenameHelp: "Rename a tag or change its description.",
+}
+
+func tagRow(t backend.Tag) Row {
+	return Row{ID: t.ID, Name: t.Name, Cols: []Prop{{"objects", strconv.Itoa(t.Objects)}, {"description", t.Description}}}
+}
+
+func tagProps(t backend.Tag) []Prop {
+	return []Prop{{"Name", t.Name}, {"Id", t.ID}, {"Description", t.Description}, {"Objects", strconv.Itoa(t.Objects)}}
+}
+
+// tagOrder is the order help has always named the taggable types in.
+var tagOrder = []string{"Vm", "Server", "ServerPool", "Repository"}
+
+// taggable names the types tags go on, for the clause of add and remove
+// Tag.
+func taggable() []string {
+	return typeNames(typesWhere(func(t *objectType) bool { return t.Taggable }, tagOrder...))
+}
+
+func createTagSpec() *Spec {
+	return &Spec{
+		Type: "Tag", Help: "Create a tag to put on objects (add Tag ... to Vm ...).",
+		Attrs: []Attr{
+			{Name: "name", Kind: AttrString, Required: true, Help: "the tag's name"},
+			{Name: "description", Kind: AttrString, Help: "free text"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			t, err := x.Backend.CreateTag(ctx, x.Str("name"), x.Str("description"))
+			return rowOf(t.ID, t.Name, err)
+		},
+	}
+}
+
+func deleteTagSpec() *Spec {
+	return &Spec{
+		Type: "Tag", Instance: true, Help: "Delete a tag; it comes off every object.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			t, err := x.Backend.DeleteTag(ctx, x.Ref())
+			return rowOf(t.ID, t.Name, err)
+		},
+	}
+}
+
+// tagSpec declares add Tag (remove false) or remove Tag (remove true).
+func tagSpec(remove bool, prep, help string) *Spec {
+	return &Spec{
+		Type: "Tag", Instance: true, Help: help,
+		Clause: &Clause{Prep: prep, Types: taggable(), Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			t, err := x.Backend.TagObject(ctx, x.Ref(), x.Cmd.Target.Type, x.TargetRef(), remove)
+			return rowOf(t.ID, t.Name, err)
+		},
+	}
+}
+
+func addTagSpec() *Spec {
+	return tagSpec(false, "to", "Put a tag on an object (list <Type> tag=<name> finds them).")
+}
+
+func removeTagSpec() *Spec { return tagSpec(true, "from", "Take a tag off an object.") }

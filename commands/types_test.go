@@ -1,0 +1,39 @@
+package commands
+
+import (
+	"slices"
+	"testing"
+)
+
+// Each object type is declared once, and the orders that keep help as it
+// always was name only declared types.
+func TestObjectTypesDeclaredOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, typ := range objectTypes {
+		if seen[typ.Name] {
+			t.Errorf("%s is declared twice", typ.Name)
+		}
+		seen[typ.Name] = true
+		if typ.List == nil && typ.Show == nil {
+			t.Errorf("%s is neither listed nor shown", typ.Name)
+		}
+		if typ.List != nil && typ.List.Type != "" {
+			t.Errorf("%s: its List names a type; list fills it in", typ.Name)
+		}
+	}
+	for what, order := range map[string][]string{"listOrder": listOrder, "renameOrder": renameOrder, "tagOrder": tagOrder} {
+		for _, name := range order {
+			if !seen[name] {
+				t.Errorf("%s names %s, which is not declared", what, name)
+			}
+		}
+	}
+	for _, typ := range objectTypes {
+		if _, ok := Default.verbs["edit"].Spec(typ.Name); typ.RenameHelp != "" && !ok {
+			t.Errorf("%s has a RenameHelp but edit does not act on it", typ.Name)
+		}
+		if slices.Contains(taggable(), typ.Name) != typ.Taggable {
+			t.Errorf("%s: add Tag's clause and Taggable disagree", typ.Name)
+		}
+	}
+}

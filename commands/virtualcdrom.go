@@ -1,0 +1,82 @@
+package commands
+
+import (
+	"context"
+
+	"xenmanager/backend"
+)
+
+// cdromType is the VirtualCdrom: an ISO image in a repository, put in VMs
+// read-only. importIso makes them and approve lets them be used.
+var cdromType = &objectType{
+	Name: "VirtualCdrom",
+	List: &Spec{Help: "List ISO images.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
+		Run: listedBy((*backend.Manager).VirtualCdroms, cdromRow)},
+	Show:       shownBy((*backend.Manager).VirtualCdrom, cdromProps),
+	RenameHelp: "Rename an ISO or change its description.",
+}
+
+func cdromRow(c backend.VirtualCdrom) Row {
+	return Row{ID: c.ID, Name: c.Name, Cols: []Prop{{"repository", c.Repository.Name},
+		{"state", c.State}, {"sizeBytes", itoa(c.SizeBytes)}, {"vms", refsList(c.Vms)}}}
+}
+
+func cdromProps(c backend.VirtualCdrom) []Prop {
+	return []Prop{{"Name", c.Name}, {"Id", c.ID}, {"Repository", ref(c.Repository)}, {"State", c.State},
+		{"Size (bytes)", itoa(c.SizeBytes)}, {"Url", c.URL}, {"Imported By", c.ImportedBy}, {"Vms", refsList(c.Vms)},
+		{"Path", c.Path}, {"Description", c.Description}}
+}
+
+func verbImportIso() *VerbInfo {
+	return &VerbInfo{Name: "importIso", Help: "Download an ISO image into a repository (a VirtualCdrom).", Specs: []*Spec{{
+		Type: "Repository", Instance: true,
+		Help: "A server of the repository's pool downloads url into the repository's ISOs directory. An ISO imported by an Operator stays Pending until an Administrator approves it.",
+		Attrs: []Attr{
+			{Name: "url", Kind: AttrString, Required: true, Help: "an http:// or https:// URL the servers can reach"},
+			{Name: "name", Kind: AttrString, Required: true, Help: "the VirtualCdrom's name"},
+			{Name: "description", Kind: AttrString, Help: "free text"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			c, err := x.Backend.ImportISO(ctx, x.Ref(), x.Str("url"), x.Str("name"), x.Str("description"))
+			return rowOf(c.ID, c.Name, err)
+		},
+	}}}
+}
+
+func verbApprove() *VerbInfo {
+	return &VerbInfo{Name: "approve", Help: "Approve an import made by a non-administrator (Administrators).", Specs: []*Spec{{
+		Type: "VirtualCdrom", Instance: true, Help: "Let a Pending ISO be put in VMs.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			c, err := x.Backend.ApproveVirtualCdrom(ctx, x.Ref())
+			return rowOf(c.ID, c.Name, err)
+		},
+	}}}
+}
+
+func deleteCdromSpec() *Spec {
+	return &Spec{Type: "VirtualCdrom", Instance: true, Help: "Delete an ISO no VM holds, and its file.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			c, err := x.Backend.DeleteVirtualCdrom(ctx, x.Ref())
+			return rowOf(c.ID, c.Name, err)
+		}}
+}
+
+func addCdromSpec() *Spec {
+	return &Spec{Type: "VirtualCdrom", Instance: true,
+		Attrs:  []Attr{{Name: "slot", Kind: AttrInt, Min: 0, Max: 63, Help: "the slot, numbered with the disks' (default: the first free one)"}},
+		Help:   "Put an approved ISO in a stopped VM as a read-only CD-ROM drive; the VM's vm.cfg lists it.",
+		Clause: &Clause{Prep: "to", Types: []string{"Vm"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			c, err := x.Backend.AddCdromToVM(ctx, x.Ref(), x.TargetRef(), slotAttr(x))
+			return rowOf(c.ID, c.Name, err)
+		}}
+}
+
+func removeCdromSpec() *Spec {
+	return &Spec{Type: "VirtualCdrom", Instance: true, Help: "Take an ISO out of a stopped VM; the ISO stays.",
+		Clause: &Clause{Prep: "from", Types: []string{"Vm"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			c, err := x.Backend.RemoveCdromFromVM(ctx, x.Ref(), x.TargetRef())
+			return rowOf(c.ID, c.Name, err)
+		}}
+}

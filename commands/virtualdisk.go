@@ -1,0 +1,88 @@
+package commands
+
+import (
+	"context"
+	"strconv"
+
+	"xenmanager/backend"
+)
+
+// diskType is the VirtualDisk: a disk image in a repository, mapped into
+// at most one VM (a VmDiskMapping).
+var diskType = &objectType{
+	Name: "VirtualDisk",
+	List: &Spec{Help: "List virtual disks.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
+		Run: listedBy((*backend.Manager).VirtualDisks, diskRow)},
+	Show:       shownBy((*backend.Manager).VirtualDisk, diskProps),
+	RenameHelp: "Rename a virtual disk or change its description.",
+}
+
+func diskRow(d backend.VirtualDisk) Row {
+	return Row{ID: d.ID, Name: d.Name, Cols: []Prop{{"repository", d.Repository.Name},
+		{"sizeMiB", itoa(d.SizeMiB)}, {"vm", d.Vm.Name}}}
+}
+
+func diskProps(d backend.VirtualDisk) []Prop {
+	return []Prop{{"Name", d.Name}, {"Id", d.ID}, {"Repository", ref(d.Repository)},
+		{"Size (MiB)", itoa(d.SizeMiB)}, {"Sparse", yesNo(d.Sparse)}, {"Vm", ref(d.Vm)}, {"Slot", slotOf(d)},
+		{"Path", d.Path}, {"Description", d.Description}}
+}
+
+func slotOf(d backend.VirtualDisk) string {
+	if d.Vm.ID == "" {
+		return ""
+	}
+	return strconv.Itoa(d.Slot)
+}
+
+func createDiskSpec() *Spec {
+	return &Spec{
+		Type: "VirtualDisk", Help: "Create a disk image in a repository (a sparse file unless sparse=No).",
+		Attrs: []Attr{
+			{Name: "name", Kind: AttrString, Required: true, Help: "the disk's name"},
+			{Name: "size", Kind: AttrInt, Min: 1, Max: backend.VirtualDiskMiB.Max / 1024, Required: true, Help: "size in GiB"},
+			{Name: "sparse", Kind: AttrYesNo, Default: "Yes", Help: "No allocates every block now (takes longer)"},
+			{Name: "description", Kind: AttrString, Help: "free text"},
+		},
+		Clause: &Clause{Prep: "on", Types: []string{"Repository"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			d, err := x.Backend.CreateVirtualDisk(ctx, x.Str("name"), x.TargetRef(), x.Int("size")*1024,
+				x.Str("sparse") == "Yes", x.Str("description"))
+			return rowOf(d.ID, d.Name, err)
+		},
+	}
+}
+
+func deleteDiskSpec() *Spec {
+	return &Spec{
+		Type: "VirtualDisk", Instance: true, Help: "Delete a disk no VM uses, and its image file.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			d, err := x.Backend.DeleteVirtualDisk(ctx, x.Ref())
+			return rowOf(d.ID, d.Name, err)
+		},
+	}
+}
+
+func addDiskSpec() *Spec {
+	return &Spec{
+		Type: "VirtualDisk", Instance: true, Attrs: []Attr{{Name: "slot", Kind: AttrInt, Min: 0, Max: 63, Help: "the slot (0 is xvda; default: the first free one)"}},
+		Help:   "Map a disk to a stopped VM (a VmDiskMapping); the VM's vm.cfg lists it.",
+		Clause: &Clause{Prep: "to", Types: []string{"Vm"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			d, err := x.Backend.AddDiskToVM(ctx, x.Ref(), x.TargetRef(), slotAttr(x))
+			return rowOf(d.ID, d.Name, err)
+		},
+	}
+}
+
+func removeDiskSpec() *Spec {
+	return &Spec{
+		Type: "VirtualDisk", Instance: true,
+		Help:   "Unmap a disk from a stopped VM; the disk stays.",
+		Clause: &Clause{Prep: "from", Types: []string{"Vm"}, Required: true},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			d, err := x.Backend.RemoveDiskFromVM(ctx, x.Ref(), x.TargetRef())
+			return rowOf(d.ID, d.Name, err)
+		},
+	}
+}

@@ -1,0 +1,162 @@
+package commands
+
+import (
+	"context"
+	"strings"
+
+	"xenmanager/backend"
+)
+
+// vmType is the Vm: a guest whose vm.cfg lives in a repository.
+var vmType = &objectType{
+	Name: "Vm", Taggable: true,
+	List: &Spec{Help: "List VMs.", Attrs: []Attr{filterName,
+		{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused"}, Help: "only VMs in this state"},
+		filterServer, filterServerPool, filterRepository},
+		Run: listedBy((*backend.Manager).ListVMs, vmRow)},
+	Show:      shownBy((*backend.Manager).VM, vmProps),
+	StatesFor: backend.VMStatesFor,
+}
+
+var domainTypes = []string{"XEN_HVM", "XEN_HVM_PV_DRIVERS", "XEN_PVM"}
+
+func domainTypeName(wire string) string { return strings.ToUpper(wire) }
+
+var startPolicies = []string{"BEST_SERVER", "CURRENT_SERVER", "USE_POOL_POLICY"}
+
+var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
+
+// The VM size attributes of create Vm and edit Vm: their bounds are the
+// backend's, which both paths check again.
+var (
+	attrMemory        = Attr{Name: "memory", Kind: AttrInt, Min: backend.VMMemoryMiB.Min, Max: backend.VMMemoryMiB.Max, Help: "memory in MB"}
+	attrCPUCount      = Attr{Name: "cpuCount", Kind: AttrInt, Min: backend.VMCPUs.Min, Max: backend.VMCPUs.Max, Help: "number of virtual CPUs"}
+	attrCPUCountLimit = Attr{Name: "cpuCountLimit", Kind: AttrInt, Min: backend.VMCPUs.Min, Max: backend.VMCPUs.Max,
+		Help: "the most vCPUs it may have (maxvcpus); stopped VMs only"}
+)
+
+// withDefault is attribute a with default def: create Vm defaults the
+// sizes edit Vm leaves alone when absent.
+func withDefault(a Attr, def string) Attr {
+	a.Default = def
+	return a
+}
+
+func vmRow(v backend.VMSummary) Row {
+	return Row{ID: v.ID, Name: v.Name, Cols: []Prop{
+		{"status", v.Status}, {"server", v.Server.Name}, {"memory", itoa(v.MemoryMiB)},
+		{"cpus", itoa(v.CPUCount)}, {"repository", v.Repository.Name}}}
+}
+
+func vmProps(v backend.VM) []Prop {
+	return []Prop{
+		{"Name", v.Name},
+		{"Id", v.ID},
+		{"Status", v.Status},
+		{"Server", ref(v.Server)},
+		{"Server Pool", ref(v.Pool)},
+		{"Repository", ref(v.Repository)},
+		{"Memory (MB)", itoa(v.MemoryMiB)},
+		{"Processors", itoa(v.CPUCount)},
+		{"Domain Type", domainTypeName(v.DomainType)},
+		{"Description", v.Description},
+		{"Max. Processors", itoa(max(v.CPUCountLimit, v.CPUCount))},
+		{"CPU Pinning", v.CPUPinning},
+		{"Preferred Servers", refsList(v.PreferredServers)},
+		{"High Availability", yesNo(v.HA)},
+		{"Operating System", v.OSType},
+		{"Boot Order", v.BootOrder},
+		{"Start Policy", v.StartPolicy},
+		{"Virtual Disks", refsList(v.Disks)},
+		{"Virtual Cdroms", refsList(v.Cdroms)},
+		{"Vnics", refsList(v.Vnics)},
+	}
+}
+
+func showVM(v backend.VM) *Result { return &Result{Props: vmProps(v)} }
+
+func rowVM(v backend.VM) *Result { return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}} }
+
+func createVMSpec() *Spec {
+	return &Spec{
+		Type: "Vm", Help: "Create a VM (Stopped) in a repository; its vm.cfg is written there.",
+		Attrs: []Attr{
+			{Name: "name", Kind: AttrString, Required: true, Help: "the VM's name"},
+			{Name: "repository", Kind: AttrObject, Object: "Repository", Required: true, Help: "the repository that holds the VM's files (name or id)"},
+			withDefault(attrMemory, "1024"),
+			withDefault(attrCPUCount, "1"),
+			{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Default: "XEN_HVM", Help: "virtualization mode"},
+			{Name: "description", Kind: AttrString, Help: "free text"},
+			{Name: "disks", Kind: AttrString, Help: "comma-separated VirtualDisk names or ids, mapped from slot 0 (xvda)"},
+			{Name: "networks", Kind: AttrString, Help: "comma-separated Network names or ids, one Vnic on each"},
+		},
+		Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			v, err := x.Backend.CreateVM(ctx, backend.CreateVMRequest{
+				Name:        x.Str("name"),
+				Repository:  objectRef(x.Str("repository")),
+				Pool:        x.TargetRef(),
+				MemoryMiB:   x.Int("memory"),
+				CPUCount:    x.Int("cpuCount"),
+				DomainType:  strings.ToLower(x.Str("domainType")),
+				Description: x.Str("description"),
+				Disks:       splitRefs(x.Str("disks")),
+				Networks:    splitRefs(x.Str("networks")),
+			})
+			return rowOf(v.ID, v.Name, err)
+		},
+	}
+}
+
+func editVMSpec() *Spec {
+	return &Spec{
+		Type: "Vm", Instance: true,
+		Help: "Change a VM's settings; memory and cpuCount of a running VM change live within what it started with.",
+		Attrs: []Attr{
+			{Name: "name", Kind: AttrString, Help: "a new name"},
+			{Name: "description", Kind: AttrString, Help: "free text"},
+			attrMemory,
+			attrCPUCount,
+			attrCPUCountLimit,
+			{Name: "cpuPinning", Kind: AttrString, Help: "physical CPUs the vCPUs may use, such as 0-1 or 0,2 (hard partitioning); empty to remove"},
+			{Name: "preferredServers", Kind: AttrString, Help: "comma-separated server names or ids placement picks from; empty to remove"},
+			{Name: "highAvailability", Kind: AttrYesNo, Help: "restart the VM elsewhere when its server fails"},
+			{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Help: "virtualization mode; stopped VMs only"},
+			{Name: "osType", Kind: AttrString, Help: "the guest's operating system, for information"},
+			{Name: "bootOrder", Kind: AttrEnum, Enum: bootOrders, Help: "devices to boot from, in order"},
+			{Name: "startPolicy", Kind: AttrEnum, Enum: startPolicies, Help: "where start places the VM"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			if err := needSomething(x); err != nil {
+				return nil, err
+			}
+			req := backend.EditVMRequest{Name: optStr(x, "name"), Description: optStr(x, "description"),
+				MemoryMiB: optInt(x, "memory"), CPUCount: optInt(x, "cpuCount"), CPUCountLimit: optInt(x, "cpuCountLimit"),
+				CPUPinning: optStr(x, "cpuPinning"), HA: optBool(x, "highAvailability"), OSType: optStr(x, "osType"),
+				BootOrder: optStr(x, "bootOrder"), StartPolicy: optStr(x, "startPolicy")}
+			if dt := optStr(x, "domainType"); dt != nil {
+				lower := strings.ToLower(*dt)
+				req.DomainType = &lower
+			}
+			if ps := optStr(x, "preferredServers"); ps != nil {
+				refs := append([]backend.Ref{}, splitRefs(*ps)...) // empty, not nil: remove the preference
+				req.PreferredServers = &refs
+			}
+			v, err := x.Backend.EditVM(ctx, x.Ref(), req)
+			if err != nil {
+				return nil, err
+			}
+			return showVM(v), nil
+		},
+	}
+}
+
+func deleteVMSpec() *Spec {
+	return &Spec{
+		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
+		Help: "Delete a stopped VM and its files in the repository.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			return vmAction(ctx, x, x.Backend.DeleteVM, rowVM)
+		},
+	}
+}

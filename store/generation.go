@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+)
+
+// The servers' generation: the manager's placement caches the pools with
+// their servers while Store.ServersGeneration is unchanged, so every write
+// to the servers or server_pools tables must change it. No write method
+// says so by hand (a new one could forget): SQLite itself reports each row
+// the writer's connection is about to change, through a pre-update hook
+// (writerConnector), and a row of either table bumps the generation
+// (serversChanged). That covers every statement, those of a foreign key's
+// cascade included. (The hook is SQLite's: a port to PostgreSQL would
+// need its own way to learn of these rows, a trigger for one.)
+//
+// The bump is two-phase: once when the write first changes such a row, and
+// again after its transaction commits (Store.runGroup), so that a list read
+// between the two (which sees the rows as they were) is not kept.
+
+// placementTables are the tables the placement cache reads.
+var placementTables = map[string]bool{"servers": true, "server_pools": true}
+
+// ServersGeneration changes whenever a server or server pool row may have
+// changed; a server list (or pool) read when it had a value is current while
+// it keeps it.
+func (s *Store) ServersGeneration() int64 { return s.serversGen.Load() }
+
+// rowChanging is the writer connection's pre-update hook: SQLite calls it
+// before it inserts, updates or deletes a row.
+func (s *Store) rowChanging(d sqlite.SQLitePreUpdateData) {
+	if placementTables[d.TableName] {
+		s.serversChanged()
+	}
+}
+
+// serversChanged bumps the generation the first time the running write
+// changes a servers or server_pools row, and marks the write (serversDirty)
+// for the bump after its commit.
+func (s *Store) serversChanged() {
+	if !s.serversDirty.Swap(true) {
+		s.serversGen.Add(1)
+	}
+}
+
+// takeServersDirty reports whether the write that just ran changed a
+// servers or server_pools row, and clears the mark for the next one.
+func (s *Store) takeServersDirty() bool { return s.serversDirty.Swap(false) }
+
+// writerConnector opens the writer's connections with the pre-update hook
+// of s: every connection the writer pool ever opens, so that a connection
+// database/sql replaces keeps the rule.
+type writerConnector struct {
+	driver.Connector
+	s *Store
+}
+
+// Connect opens a connection and hooks it.
+func (c writerConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := conn.(sqlite.HookRegisterer)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("the sqlite driver's connection %T has no pre-update hook", conn)
+	}
+	h.RegisterPreUpdateHook(c.s.rowChanging)
+	return conn, nil
+}
+
+// openWriter opens the writer's pool on dsn with the hook of s.
+func openWriter(dsn string, s *Store) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(writerConnector{Connector: c, s: s}), nil
+}
+
+// closeWriter closes the writer's pool, removing the hook first: the
+// driver keeps hooks in a table of its own, which would otherwise keep s
+// after Close.
+func (s *Store) closeWriter() error {
+	return errors.Join(s.unhookWriter(), s.write.Close())
+}
+
+// unhookWriter removes the hook from the writer's connection.
+func (s *Store) unhookWriter() error {
+	c, err := s.write.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("unhook the writer: %w", err)
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		if h, ok := dc.(sqlite.HookRegisterer); ok {
+			h.RegisterPreUpdateHook(nil)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// NamesWithPrefix returns up to limit distinct names of objects in table
+// (vms, servers, server_pools, repositories) starting with prefix, in order;
+// statuses (VMs) and pools, when not nil, narrow them.
+// It is a range scan on the name, so it stays fast on large tables that have
+// an index on name.
+func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int, statuses, pools []string) ([]string, error) {
+	// poolOf is the SQL of a row's pool, "" for tables outside pools.
+	poolOf, ok := map[string]string{"vms": "pool_id", "servers": "pool_id", "repositories": "pool_id", "networks": "pool_id",
+		"server_pools": "id", "tags": "",
+		"virtual_disks":  "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
+		"virtual_cdroms": "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
+		"vnics":          "(SELECT v.pool_id FROM vms v WHERE v.id = vm_id)"}[table]
+	if !ok {
+		return nil, fmt.Errorf("names: %s is not a named table", table)
+	}
+	query := `SELECT DISTINCT name FROM ` + table + ` WHERE name >= $1 AND name < $2`
+	args := []any{prefix, prefix + "\U0010FFFF", limit}
+	if len(statuses) > 0 {
+		// Only VMs carry a status among these tables.
+		query += ` AND status IN (`
+		for i, st := range statuses {
+			if i > 0 {
+				query += ", "
+			}
+			args = append(args, st)
+			query += fmt.Sprintf("$%d", len(args))
+		}
+		query += `)`
+	}
+	if pools != nil && poolOf != "" {
+		// Only objects of these pools (none when empty).
+		query += ` AND ` + poolOf + ` IN (NULL`
+		for _, p := range pools {
+			args = append(args, p)
+			query += fmt.Sprintf(", $%d", len(args))
+		}
+		query += `)`
+	}
+	return queryAll(ctx, q.db, scanString, query+` ORDER BY name LIMIT $3`, args...)
+}
+
+// renamable lists the tables whose rows edit renames, and whether they
+// have a description.
+var renamable = map[string]bool{
+	"repositories": false, "virtual_disks": true, "networks": true, "vnics": false, "tags": true, "virtual_cdroms": true,
+}
+
+// RenameObject sets the name and, where the table has one, the description
+// of a row of one of the renamable tables; nil leaves a value as it is.
+func (q *Queries) RenameObject(ctx context.Context, table, id string, name, description *string) error {
+	hasDesc, ok := renamable[table]
+	if !ok {
+		return fmt.Errorf("rename: table %s has no renamable rows", table)
+	}
+	set := `name = COALESCE($2, name)`
+	args := []any{id, name}
+	if hasDesc {
+		set += `, description = COALESCE($3, description)`
+		args = append(args, description)
+	}
+	return q.execOne(ctx, `UPDATE `+table+` SET `+set+` WHERE id = $1`, args...)
+}

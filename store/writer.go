@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Write runs fn in an immediate transaction on the writer connection,
+// committing when fn returns nil and rolling back what fn did otherwise, so
+// that a failed operation leaves nothing half-written. Write returns once
+// what fn wrote is committed (or failed): a caller may rely on it being
+// durable, as far as synchronous=NORMAL goes, before it acts on it.
+//
+// Group commit: SQLite has one writer, and a transaction's fixed cost (the
+// write lock, the WAL frames of the pages it dirtied, the commit) is most of
+// a small write's. So the writes are run by one goroutine, and concurrent
+// ones share a transaction: the writes asked for while a transaction runs
+// make up the next one (with those that the goroutines ready to run bring,
+// when writes keep coming concurrently), each inside its own savepoint, so
+// that one that fails rolls back alone. Writes of one caller at a time run
+// as before, each in a transaction of its own, and wait for nobody. The
+// order of one caller's writes is kept (each waits for the previous one's
+// commit); the writes of a group run in the order they were asked for and
+// are committed together.
+//
+// fn runs on the writer's goroutine: it must not call Write (it would wait
+// for its own group) nor runtime.Goexit (t.Fatal: the writer would end); a
+// panic in fn is raised again in the caller. A ctx that ends while the
+// write waits for its turn cancels it; once fn has started, its statements
+// are not interrupted (that would roll back the whole group) and Write
+// waits for the commit.
+func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	s.wmu.Lock()
+	if s.wclosed {
+		s.wmu.Unlock()
+		return errors.New("begin: the store is closed")
+	}
+	s.queue = append(s.queue, r)
+	s.wmu.Unlock()
+	s.wake()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return fmt.Errorf("begin: %w", ctx.Err())
+		}
+		<-r.done // fn has started: its outcome is known only after the commit
+	}
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.err
+}
+
+// writeReq is one Write waiting for, or in, a group.
+type writeReq struct {
+	ctx      context.Context
+	fn       func(q *Queries) error
+	state    atomic.Int32 // reqQueued, then reqTaken by the writer or reqAbandoned by the caller
+	err      error
+	panicked any  // what fn panicked with, panicked again in the caller
+	dirty    bool // fn changed a servers or server_pools row (generation.go)
+	done     chan struct{}
+}
+
+const (
+	reqQueued int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// maxGroup bounds the writes of one transaction.
+const maxGroup = 256
+
+// busyFor is how long writes are taken to come concurrently after the last
+// sign of it; maxYields bounds how often the writer lets other goroutines
+// run first, to gather a group, while more writes keep coming.
+const (
+	busyFor   = 5 * time.Millisecond
+	maxYields = 3
+)
+
+// WriteStats returns how many writes (Write calls that ran) and how many
+// write transactions the store has made since it opened.
+func (s *Store) WriteStats() (writes, transactions int64) {
+	return s.writesRun.Load(), s.writeTxs.Load()
+}
+
+// wake tells the writer goroutine that the queue (or wclosed) changed; a
+// wake already pending is enough.
+func (s *Store) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// writer runs the queued writes, a group per transaction, until Close.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	var group []*writeReq
+	// lastBusy is when writes were last seen to come concurrently: a
+	// group of several, or writes queued while a group ran (one caller
+	// has one write at a time).
+	var lastBusy time.Time
+	var lastKick int64 // s.writeTxs when a checkpoint was last asked for
+	for {
+		s.wmu.Lock()
+		for len(s.queue) == 0 {
+			if s.wclosed {
+				s.wmu.Unlock()
+				return
+			}
+			s.wmu.Unlock()
+			<-s.kick
+			s.wmu.Lock()
+		}
+		if time.Since(lastBusy) < busyFor {
+			// Writes come concurrently: let the goroutines that are ready
+			// to run go first, while that brings more writes, so that
+			// those join this group (a transaction costs much more than
+			// the statements of a small write). Writes of one caller at a
+			// time do not wait. (A timer would not do: a sleep of 100 us
+			// lasts a millisecond on the reference machine.)
+			for range maxYields {
+				n := len(s.queue)
+				if n >= maxGroup || s.wclosed {
+					break
+				}
+				s.wmu.Unlock()
+				runtime.Gosched()
+				s.wmu.Lock()
+				if len(s.queue) == n {
+					break
+				}
+			}
+		}
+		n := min(len(s.queue), maxGroup)
+		group = append(group[:0], s.queue[:n]...)
+		rest := copy(s.queue, s.queue[n:])
+		clear(s.queue[rest:])
+		s.queue = s.queue[:rest]
+		s.wmu.Unlock()
+		taken := group[:0]
+		for _, r := range group {
+			if r.state.CompareAndSwap(reqQueued, reqTaken) {
+				taken = append(taken, r)
+			}
+		}
+		s.writeStmts.prepareNoted()
+		s.runGroup(taken)
+		if len(taken) > 0 {
+			s.writesRun.Add(int64(len(taken)))
+			if txs := s.writeTxs.Add(1); txs-lastKick >= s.ckEvery.Load() {
+				lastKick = txs
+				select {
+				case s.ckKick <- struct{}{}:
+				default: // one is running or asked for already
+				}
+			}
+		}
+		// Tell the callers once their writes are counted: a Write that
+		// has returned is in WriteStats.
+		for _, r := range taken {
+			close(r.done)
+		}
+		s.wmu.Lock()
+		if len(group) > 1 || len(s.queue) > 0 {
+			lastBusy = time.Now()
+		}
+		s.wmu.Unlock()
+		clear(group)
+	}
+}
+
+// runGroup runs the writes of group in one transaction (a lone write in a
+// plain transaction, several each in a savepoint), leaving each one's
+// outcome in it for the writer to tell its caller.
+func (s *Store) runGroup(group []*writeReq) {
+	if len(group) == 0 {
+		return
+	}
+	tx, err := s.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range group {
+			r.err = fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	db := s.writeStmts.forTx(tx)
+	defer db.release()
+	if len(group) == 1 {
+		r := group[0]
+		if err := r.ctx.Err(); err != nil {
+			tx.Rollback()
+			r.err = fmt.Errorf("begin: %w", err)
+			return
+		}
+		s.runOne(db, r)
+		if r.err != nil || r.panicked != nil {
+			tx.Rollback()
+			return
+		}
+		r.err = commitErr(tx.Commit())
+		if r.dirty {
+			s.serversGen.Add(1)
+		}
+		return
+	}
+	var committed []*writeReq
+	dirty := false
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("begin: %w", err)
+			continue
+		}
+		if _, err := db.exec(`SAVEPOINT w`); err != nil {
+			s.abortGroup(tx, group, err)
+			return
+		}
+		s.runOne(db, r)
+		if r.err != nil || r.panicked != nil {
+			if _, err := db.exec(`ROLLBACK TO w`); err != nil {
+				// SQLite ended the transaction itself (a full disk, an I/O
+				// error): nothing of the group is written.
+				s.abortGroup(tx, group, err)
+				return
+			}
+		}
+		if _, err := db.exec(`RELEASE w`); err != nil {
+			s.abortGroup(tx, group, err)
+			return
+		}
+		if r.err == nil && r.panicked == nil {
+			committed = append(committed, r)
+			dirty = dirty || r.dirty
+		}
+	}
+	if len(committed) == 0 {
+		tx.Rollback()
+		return
+	}
+	err = commitErr(tx.Commit())
+	for _, r := range committed {
+		r.err = err
+	}
+	if dirty {
+		s.serversGen.Add(1)
+	}
+}
+
+// commitErr wraps the error of a commit for the writes that waited on it.
+func commitErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// runOne runs one write's fn on the group's transaction, catching a panic
+// for its caller.
+func (s *Store) runOne(db *txDB, r *writeReq) {
+	q := &Queries{db: db}
+	defer func() {
+		r.dirty = s.takeServersDirty()
+		if p := recover(); p != nil {
+			r.panicked = p
+		}
+	}()
+	r.err = r.fn(q)
+}
+
+// abortGroup rolls back a group whose transaction cannot go on: every
+// write of it fails, those that succeeded with the cause.
+func (s *Store) abortGroup(tx *sql.Tx, group []*writeReq, cause error) {
+	tx.Rollback()
+	for _, r := range group {
+		if r.err == nil && r.panicked == nil {
+			r.err = fmt.Errorf("write group rolled back: %w", cause)
+		}
+	}
+}
