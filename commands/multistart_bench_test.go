@@ -91,7 +91,7 @@ func TestFig4MultiStart(t *testing.T) {
 			lat[m] = int64(ms)
 		}
 		for _, a := range agents {
-			if err := a.Host().SimSet(map[string]any{"latency_ms": lat}); err != nil {
+			if err := a.Sim().SimSet(map[string]any{"latency_ms": lat}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,6 +1,8 @@
 // Package agent is the agent program's HTTPS front: it serves the XML-RPC
 // protocol of AGENT-PROTOCOL.md over TLS with basic auth, and dispatches each
-// call to a simulated Xen host (package xensim).
+// call to the host (package host), which runs the domains with a
+// hypervisor driver: the simulated Xen host (package xensim) unless
+// Config.Driver names another.
 package agent
 
 import (
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/agent/host"
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agent/xensim"
 	"xenmanager/backend/agentapi"
 )
@@ -25,9 +29,12 @@ type Config struct {
 	DataDir    string // state, certificate and repository mount points; created if missing
 	Password   string // the basic-auth password of user "oracle"; required
 	Hostname   string // os.Hostname when empty
-	CPUs       int    // xensim.DefaultCPUs when 0
-	MemoryMiB  int64  // xensim.DefaultMemoryMiB when 0
-	SimControl bool   // serve sim_set (fault injection), for tests only
+	CPUs       int    // xensim.DefaultCPUs when 0; only for the default Driver
+	MemoryMiB  int64  // xensim.DefaultMemoryMiB when 0; only for the default Driver
+	SimControl bool   // serve sim_set (fault injection), for tests only; the driver must offer hypervisor.SimControl
+	// Driver makes the hypervisor driver that runs the domains; the
+	// simulated host (xensim) of CPUs and MemoryMiB when nil.
+	Driver hypervisor.NewDriver
 	// RebootDelay is how long the simulated host stays down after
 	// sys_reboot; DefaultRebootDelay when 0.
 	RebootDelay time.Duration
@@ -51,7 +58,8 @@ const (
 type Agent struct {
 	cfg     Config
 	log     *slog.Logger
-	host    *xensim.Host
+	host    *host.Host
+	sim     hypervisor.SimControl // the driver's simulation control when SimControl; nil otherwise
 	cert    tls.Certificate
 	spki    string
 	methods map[string]method
@@ -95,16 +103,22 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	host, err := xensim.New(xensim.Config{
-		DataDir:   cfg.DataDir,
-		Hostname:  cfg.Hostname,
-		CPUs:      cfg.CPUs,
-		MemoryMiB: cfg.MemoryMiB,
-	})
+	newDriver := cfg.Driver
+	if newDriver == nil {
+		newDriver = xensim.Driver(xensim.Config{CPUs: cfg.CPUs, MemoryMiB: cfg.MemoryMiB})
+	}
+	h, err := host.New(host.Config{DataDir: cfg.DataDir, Hostname: cfg.Hostname, Driver: newDriver})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	cert, err := loadOrCreateCert(host.DataDir(), cfg.Hostname)
+	var sim hypervisor.SimControl
+	if cfg.SimControl {
+		var ok bool
+		if sim, ok = h.Driver().(hypervisor.SimControl); !ok {
+			return nil, fmt.Errorf("agent: simulation control asked for, but the %T driver has none", h.Driver())
+		}
+	}
+	cert, err := loadOrCreateCert(h.DataDir(), cfg.Hostname)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -115,7 +129,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.RebootDelay <= 0 {
 		cfg.RebootDelay = DefaultRebootDelay
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, host: host, cert: cert, spki: spki,
+	a := &Agent{cfg: cfg, log: cfg.Logger, host: h, sim: sim, cert: cert, spki: spki,
 		userSum: sha256.Sum256([]byte(agentapi.AgentUser)), passwordSum: sha256.Sum256([]byte(cfg.Password)),
 		conns: map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
@@ -136,8 +150,15 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Host is the simulated host behind the agent.
-func (a *Agent) Host() *xensim.Host { return a.host }
+// Host is the host behind the agent.
+func (a *Agent) Host() *host.Host { return a.host }
+
+// Sim is the simulated hypervisor behind the agent; nil when the agent
+// runs another driver. Tests use it to inject faults and look inside.
+func (a *Agent) Sim() *xensim.Sim {
+	s, _ := a.host.Driver().(*xensim.Sim)
+	return s
+}
 
 // SPKISHA256 is the hex SHA-256 of the certificate's SubjectPublicKeyInfo,
 // the value the manager pins.
@@ -170,7 +191,7 @@ func (a *Agent) Serve(l net.Listener) error {
 func (a *Agent) Shutdown(ctx context.Context) error {
 	a.stop()
 	a.closeConsole()
-	a.host.CloseMigrations()
+	a.host.Close()
 	return a.srv.Shutdown(ctx)
 }
 

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/kolo/xmlrpc"
 
+	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
 )
@@ -49,16 +49,7 @@ type testAgent struct {
 
 // waitFor spins (yielding, not sleeping) until cond holds, failing after a
 // generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
-}
+var waitFor = testkit.WaitFor
 
 func startAgent(t *testing.T, cfg Config) *testAgent {
 	t.Helper()
@@ -342,7 +333,7 @@ func TestSimControl(t *testing.T) {
 		var r string
 		done <- a.client(t).Call(agentapi.MethodEcho, "late", &r)
 	}()
-	waitFor(t, "the call to block", func() bool { return a.Host().HungCalls() == 1 })
+	waitFor(t, "the call to block", func() bool { return a.Sim().HungCalls() == 1 })
 	select {
 	case err := <-done:
 		t.Fatalf("call returned during a hang: %v", err)
@@ -365,7 +356,7 @@ func TestShutdownEndsHang(t *testing.T) {
 		var r string
 		done <- a.client(t).Call(agentapi.MethodEcho, "x", &r)
 	}()
-	waitFor(t, "the call to block", func() bool { return a.Host().HungCalls() == 1 })
+	waitFor(t, "the call to block", func() bool { return a.Sim().HungCalls() == 1 })
 	if err := a.Shutdown(t.Context()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}

@@ -151,8 +151,8 @@ func (a *Agent) dispatch(c *call) (result any, err error) {
 			result, err = nil, agentapi.Errorf(agentapi.FaultInternalError, "internal error in %s (see the agent log)", c.method)
 		}
 	}()
-	if a.cfg.SimControl {
-		if err := a.host.BeforeCall(c.context(), c.method); err != nil {
+	if a.sim != nil {
+		if err := a.sim.BeforeCall(c.context(), c.method); err != nil {
 			return nil, err
 		}
 	}

@@ -61,9 +61,9 @@ func (a *Agent) methodTable() map[string]method {
 		},
 	}
 	a.addOperations(m)
-	if a.cfg.SimControl {
+	if a.sim != nil {
 		m[agentapi.MethodSimSet] = func(c *call) (any, error) {
-			return ok(h.SimSet(c.strct(0)))
+			return ok(a.sim.SimSet(c.strct(0)))
 		}
 	}
 	return withSignatures(m)

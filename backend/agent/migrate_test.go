@@ -77,7 +77,7 @@ func TestMigrationBetweenAgents(t *testing.T) {
 	if after.CPUTimeS < before.CPUTimeS || after.Name != "vm1" || after.MemoryMiB != 512 || after.VCPUs != 2 {
 		t.Errorf("on B: %+v (on A it was %+v)", after, before)
 	}
-	if sum, err := b.Host().MemorySHA256("r1", "vm1"); err != nil || sum != res.MemorySHA256 {
+	if sum, err := b.Sim().MemorySHA256("r1", "vm1"); err != nil || sum != res.MemorySHA256 {
 		t.Errorf("B's memory %s (%v), the result says %s", sum, err, res.MemorySHA256)
 	}
 	prog, err := ca.GetOperationProgress(ctx, "migrate:vm1")

@@ -140,7 +140,7 @@ func (f *fleet) setLatency(d time.Duration) error {
 		lat[m] = int64(d / time.Millisecond)
 	}
 	for _, a := range f.agents {
-		if err := a.Host().SimSet(map[string]any{"latency_ms": lat}); err != nil {
+		if err := a.Sim().SimSet(map[string]any{"latency_ms": lat}); err != nil {
 			return fmt.Errorf("sim_set latency_ms: %w", err)
 		}
 	}

@@ -1,48 +1,21 @@
 package xensim
 
 import (
-	"bytes"
-	"maps"
-	"path/filepath"
 	"strings"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/agentapi/vmcfg"
 )
 
-// ConfigureVM merges params into the VM's vm.cfg; keys not given stay. For
-// a domain that holds memory here (running, blocked, paused), memory and
-// vcpus given in params change live: within the maxmem and maxvcpus the
-// domain started with (else InvalidState, nothing changed), and growing
-// memory must fit the free memory (else InsufficientResources).
-func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error {
-	for _, key := range intKeys {
-		if v, present := params[key]; present {
-			if n, err := agentapi.ToInt(v); err != nil || n <= 0 {
-				return agentapi.Errorf(agentapi.FaultInvalidArgument,
-					"VM %s: params.%s must be a positive integer, got %#v", vmID, key, v)
-			}
-		}
-	}
+// Configure applies a configure_vm change to the VM's domain, if any,
+// around write (see hypervisor.Driver.Configure). For a domain that holds
+// memory here (running, blocked, paused), memory and vcpus change live:
+// within the maxmem and maxvcpus the domain started with (else
+// InvalidState, nothing changed), and growing memory must fit the free
+// memory (else InsufficientResources); its uuid cannot change.
+func (h *Sim) Configure(repoID, vmID string, change hypervisor.Change, write func() error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	if err != nil {
-		return err
-	}
-	cur, err := readVMConfig(repoID, vmID, dir)
-	if err != nil {
-		return err
-	}
-	merged := maps.Clone(cur)
-	maps.Copy(merged, params)
-	merged = normalizeInts(merged)
-	if err := checkVMParams(vmID, merged); err != nil {
-		return err
-	}
-	memory, _ := merged.Int(agentapi.KeyMemory)
-	vcpus, _ := merged.Int(agentapi.KeyVCPUs)
-
 	d := h.domains[domainKey(repoID, vmID)]
 	live := d != nil && d.holdsMemory()
 	if d != nil && d.busy != "" {
@@ -51,10 +24,10 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 	if err := h.checkNoTargetLocked(repoID, vmID); err != nil {
 		return err
 	}
-	_, setMem := params[agentapi.KeyMemory]
-	_, setVCPUs := params[agentapi.KeyVCPUs]
+	memory, vcpus := change.MemoryMiB, change.VCPUs
+	setMem, setVCPUs := change.SetMemory, change.SetVCPUs
 	if live {
-		if newUUID, ok := params[agentapi.KeyUUID]; ok && newUUID != d.uuid {
+		if change.SetUUID && change.UUID != d.uuid {
 			return agentapi.Errorf(agentapi.FaultInvalidState,
 				"VM %s runs as uuid %s; stop it before changing its uuid", vmID, d.uuid)
 		}
@@ -77,19 +50,8 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 			}
 		}
 	}
-	if maxMem, ok := merged.Int(agentapi.KeyMaxMem); ok && maxMem < memory {
-		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: maxmem %d MiB is below memory %d MiB", vmID, maxMem, memory)
-	}
-	if maxVCPUs, ok := merged.Int(agentapi.KeyMaxVCPUs); ok && maxVCPUs < vcpus {
-		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: maxvcpus %d is below vcpus %d", vmID, maxVCPUs, vcpus)
-	}
-	var cfg bytes.Buffer
-	if err := vmcfg.Write(&cfg, merged); err != nil {
-		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: %v", vmID, err)
-	}
-	path := filepath.Join(dir, vmConfigFile)
-	if err := writeFileAtomic(path, cfg.Bytes(), 0o644); err != nil {
-		return agentapi.Errorf(agentapi.FaultInternalError, "write %s: %v", path, err)
+	if err := write(); err != nil {
+		return err
 	}
 	if live {
 		now := h.now()
@@ -104,25 +66,14 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 	return nil
 }
 
-// ConfigureVMHA sets OVM_high_availability in the VM's vm.cfg.
-func (h *Host) ConfigureVMHA(repoID, vmID string, enable bool) error {
-	return h.ConfigureVM(repoID, vmID, agentapi.VMParams{agentapi.KeyHA: enable})
-}
-
-// RebootVM reboots the domain: the simulated guest shuts down at once (so
+// Reboot reboots the domain: the simulated guest shuts down at once (so
 // wait, the seconds a real agent would give the guest, only has to be
 // non-negative) and a new domain with a new domid boots from the current
 // vm.cfg, which must fit in the memory the old one leaves. The domain must
 // be running or blocked.
-func (h *Host) RebootVM(repoID, vmID string, wait int64) error {
-	if wait < 0 {
-		return agentapi.Errorf(agentapi.FaultInvalidArgument, "reboot_vm: wait must not be negative, got %d", wait)
-	}
-	params, memory, vcpus, err := h.bootConfig(repoID, vmID)
-	if err != nil {
-		return err
-	}
-
+func (h *Sim) Reboot(spec hypervisor.Spec, wait int64) error {
+	repoID, vmID := spec.RepoID, spec.VMID
+	memory, vcpus := specSize(spec)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := domainKey(repoID, vmID)
@@ -139,13 +90,13 @@ func (h *Host) RebootVM(repoID, vmID string, wait int64) error {
 			"VM %s needs %d MiB to boot again, %d MiB free on server %s", vmID, memory, free, h.hostname)
 	}
 	h.removeDomainLocked(key)
-	h.domains[key] = h.newDomainLocked(repoID, vmID, params, agentapi.StateRunning)
+	h.domains[key] = h.newDomainLocked(spec, agentapi.StateRunning)
 	return nil
 }
 
-// PauseVM pauses a running or blocked domain; its CPU clock stops, its
+// Pause pauses a running or blocked domain; its CPU clock stops, its
 // memory stays held.
-func (h *Host) PauseVM(repoID, vmID string) error {
+func (h *Sim) Pause(repoID, vmID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, err := h.liveDomainLocked(repoID, vmID, "paused", agentapi.StateRunning, agentapi.StateBlocked)
@@ -156,8 +107,8 @@ func (h *Host) PauseVM(repoID, vmID string) error {
 	return nil
 }
 
-// UnpauseVM lets a paused domain run again.
-func (h *Host) UnpauseVM(repoID, vmID string) error {
+// Unpause lets a paused domain run again.
+func (h *Sim) Unpause(repoID, vmID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, err := h.liveDomainLocked(repoID, vmID, "unpaused", agentapi.StatePaused)
@@ -172,13 +123,10 @@ func (h *Host) UnpauseVM(repoID, vmID string) error {
 // states and no long operation holds it: NotFound when there is no domain,
 // Busy while held, InvalidState in another state (the message says what
 // cannot be done: verb). h.mu must be held.
-func (h *Host) liveDomainLocked(repoID, vmID, verb string, states ...string) (*domain, error) {
-	if err := h.checkVMIDsLocked(repoID, vmID); err != nil {
-		return nil, err
-	}
+func (h *Sim) liveDomainLocked(repoID, vmID, verb string, states ...string) (*domain, error) {
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	if !ok {
-		return nil, errNotRunning(repoID, vmID)
+		return nil, hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	if d.busy != "" {
 		return nil, errBusy(d)

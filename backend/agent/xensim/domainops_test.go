@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"xenmanager/backend/agent/host"
 	"xenmanager/backend/agentapi"
 )
 
-func domainOf(t *testing.T, h *Host, vmID string) agentapi.Domain {
+func domainOf(t *testing.T, h *testHost, vmID string) agentapi.Domain {
 	t.Helper()
 	d, err := h.ListVM("r1", vmID)
 	mustOK(t, err)
@@ -19,7 +20,7 @@ func domainOf(t *testing.T, h *Host, vmID string) agentapi.Domain {
 }
 
 func TestConfigureVM(t *testing.T) {
-	h := newHost(t, Config{MemoryMiB: 8192, CPUs: 4}) // 7168 MiB for domains
+	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4}) // 7168 MiB for domains
 	addRepo(t, h, t.TempDir(), "r1")
 	p := vmParams(1024, 1)
 	p["maxmem"], p["maxvcpus"] = int64(4096), int64(2)
@@ -66,8 +67,8 @@ func TestConfigureVM(t *testing.T) {
 }
 
 func TestPauseRebootVM(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	h := newHost(t, Config{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
+	clock := newClock(time.Unix(1_700_000_000, 0))
+	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	mustOK(t, h.CreateVM("r1", "vm1", vmParams(1024, 2)))
@@ -104,7 +105,7 @@ func TestPauseRebootVM(t *testing.T) {
 	mustOK(t, h.ConfigureVM("r1", "vm1", agentapi.VMParams{"memory": 2048})) // the new maxmem applies
 	// Another server of the pool, sharing the repository, where vm1 does not
 	// run, makes it too big for this one.
-	other := newHost(t, Config{Hostname: "xen2"})
+	other := newHost(t, testConfig{Hostname: "xen2"})
 	addRepo(t, other, fsLoc, "r1")
 	mustOK(t, other.ConfigureVM("r1", "vm1", agentapi.VMParams{"memory": 7168 + 100, "maxmem": 8000}))
 	wantFault(t, h.RebootVM("r1", "vm1", 0), agentapi.FaultInsufficientResources, "needs 7268 MiB to boot again, 7168 MiB free")
@@ -112,8 +113,8 @@ func TestPauseRebootVM(t *testing.T) {
 }
 
 func TestSaveRestoreVM(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	h := newHost(t, Config{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
+	clock := newClock(time.Unix(1_700_000_000, 0))
+	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	p := vmParams(64, 2)
@@ -124,7 +125,7 @@ func TestSaveRestoreVM(t *testing.T) {
 	mustOK(t, h.StartVM("r1", "vm1"))
 	clock.Advance(100 * time.Second)
 
-	saveFile := filepath.Join(fsLoc, DirVMs, "vm1", "save.img")
+	saveFile := filepath.Join(fsLoc, host.DirVMs, "vm1", "save.img")
 	// A checkpoint keeps the domain running.
 	mustOK(t, h.SaveVM("r1", "vm1", true))
 	if d := domainOf(t, h, "vm1"); d.State != agentapi.StateRunning {
@@ -185,14 +186,14 @@ func TestSaveRestoreVM(t *testing.T) {
 // TestSaveBusy checks that a domain being saved refuses other changes with
 // Busy, and that progress is visible meanwhile.
 func TestSaveBusy(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	addRepo(t, h, t.TempDir(), "r1")
 	mustOK(t, h.CreateVM("r1", "vm1", vmParams(256, 1)))
 	mustOK(t, h.StartVM("r1", "vm1"))
 	// Hold the domain as a save in flight does.
-	h.mu.Lock()
-	h.domains[domainKey("r1", "vm1")].busy = "save:vm1"
-	h.mu.Unlock()
+	h.sim.mu.Lock()
+	h.sim.domains[domainKey("r1", "vm1")].busy = "save:vm1"
+	h.sim.mu.Unlock()
 	for name, err := range map[string]error{
 		"stop":      h.StopVM("r1", "vm1", true),
 		"pause":     h.PauseVM("r1", "vm1"),

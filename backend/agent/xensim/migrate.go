@@ -87,11 +87,11 @@ import (
 	"math/big"
 	"math/bits"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -151,12 +151,12 @@ func memoryImageSHA256(uuid string, pages []uint64, npages int64) string {
 
 // MemorySHA256 is the checksum of the memory image of the VM's domain here,
 // as migrate_vm computes it; tests compare both ends with it.
-func (h *Host) MemorySHA256(repoID, vmID string) (string, error) {
+func (h *Sim) MemorySHA256(repoID, vmID string) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	if !ok {
-		return "", errNotRunning(repoID, vmID)
+		return "", hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	if d.busy != "" {
 		return "", errBusy(d)
@@ -250,7 +250,7 @@ type migrationTLS struct {
 	err  error
 }
 
-func (h *Host) migrationCert() (tls.Certificate, string, error) {
+func (h *Sim) migrationCert() (tls.Certificate, string, error) {
 	m := &h.migTLS
 	m.once.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -301,7 +301,7 @@ type migTarget struct {
 
 // releaseTargetLocked ends a target: its reservation, listener, timer and
 // stream. h.mu must be held.
-func (h *Host) releaseTargetLocked(t *migTarget) {
+func (h *Sim) releaseTargetLocked(t *migTarget) {
 	if t.released {
 		return
 	}
@@ -318,23 +318,31 @@ func (h *Host) releaseTargetLocked(t *migTarget) {
 
 // releaseTargetsLocked ends every target (a host going down). h.mu must be
 // held.
-func (h *Host) releaseTargetsLocked() {
+func (h *Sim) releaseTargetsLocked() {
 	for _, t := range h.targets {
 		h.releaseTargetLocked(t)
 	}
 }
 
-// CloseMigrations ends every incoming migration and releases its
-// reservation; the agent calls it when it shuts down.
-func (h *Host) CloseMigrations() {
+// Close ends every incoming migration and releases its reservation; the
+// agent calls it when it shuts down.
+func (h *Sim) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.releaseTargetsLocked()
 }
 
+// CheckNoIncoming refuses a change of a VM's files while the VM is
+// migrating to this host.
+func (h *Sim) CheckNoIncoming(repoID, vmID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.checkNoTargetLocked(repoID, vmID)
+}
+
 // checkNoTargetLocked refuses a change of a VM that is migrating to this
 // host. h.mu must be held.
-func (h *Host) checkNoTargetLocked(repoID, vmID string) error {
+func (h *Sim) checkNoTargetLocked(repoID, vmID string) error {
 	if _, ok := h.targets[domainKey(repoID, vmID)]; ok {
 		return agentapi.Errorf(agentapi.FaultBusy,
 			"VM %s is being migrated to this server (setup_migration_target); wait for the migration to end, or call cleanup_migration_target", vmID)
@@ -342,8 +350,8 @@ func (h *Host) checkNoTargetLocked(repoID, vmID string) error {
 	return nil
 }
 
-// SetupMigrationTarget prepares this host to receive the VM (setup_migration_target):
-// the VM's vm.cfg must be readable here (the repository is shared), it must
+// SetupMigrationTarget prepares this host to receive the VM (setup_migration_target)
+// from spec, its vm.cfg as this host reads it (the repository is shared): it must
 // not be a domain here (InvalidState), its memory and vCPUs must fit
 // (InsufficientResources). The memory is reserved and a TCP listener opened
 // on listenHost (the address the call came in on), port 0. The result, the
@@ -351,12 +359,10 @@ func (h *Host) checkNoTargetLocked(repoID, vmID string) error {
 // use and valid for MigrationTargetTTL; pin is the SHA-256 of the public key
 // an ssl stream's certificate has. A target of the VM that no source has
 // connected to yet is replaced; one receiving a stream is Busy.
-func (h *Host) SetupMigrationTarget(repoID, vmID, listenHost string) (string, error) {
-	params, memory, vcpus, err := h.bootConfig(repoID, vmID)
-	if err != nil {
-		return "", err
-	}
-	uuid := params.String(agentapi.KeyUUID)
+func (h *Sim) SetupMigrationTarget(spec hypervisor.Spec, listenHost string) (string, error) {
+	repoID, vmID := spec.RepoID, spec.VMID
+	memory, vcpus := specSize(spec)
+	uuid := spec.Params.String(agentapi.KeyUUID)
 	if uuid == "" {
 		uuid = vmID
 	}
@@ -415,12 +421,9 @@ func (h *Host) SetupMigrationTarget(repoID, vmID, listenHost string) (string, er
 // CleanupMigrationTarget releases the VM's incoming migration, if any
 // (cleanup_migration_target): its reservation, its listener, and a stream
 // in flight, which is cut. Releasing nothing succeeds.
-func (h *Host) CleanupMigrationTarget(repoID, vmID string) error {
+func (h *Sim) CleanupMigrationTarget(repoID, vmID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.checkVMIDsLocked(repoID, vmID); err != nil {
-		return err
-	}
 	if t, ok := h.targets[domainKey(repoID, vmID)]; ok {
 		h.releaseTargetLocked(t)
 	}
@@ -430,7 +433,7 @@ func (h *Host) CleanupMigrationTarget(repoID, vmID string) error {
 // acceptMigrations serves connections to t's listener until it closes:
 // when a source claims the target, when it is released, or when it
 // expires.
-func (h *Host) acceptMigrations(t *migTarget) {
+func (h *Sim) acceptMigrations(t *migTarget) {
 	for {
 		conn, err := t.l.Accept()
 		if err != nil {
@@ -466,7 +469,7 @@ func refuse(code agentapi.FaultCode, format string, args ...any) *refusal {
 }
 
 // receiveMigration is the destination's side of one connection.
-func (h *Host) receiveMigration(t *migTarget, raw net.Conn) {
+func (h *Sim) receiveMigration(t *migTarget, raw net.Conn) {
 	defer raw.Close()
 	_ = raw.SetDeadline(time.Now().Add(migrationIOTimeout))
 	br := bufio.NewReaderSize(raw, maxMigrationLine)
@@ -502,23 +505,23 @@ func (h *Host) receiveMigration(t *migTarget, raw net.Conn) {
 		return
 	}
 	// The target is ours from here on: any failure releases it.
-	op := h.progress.start(agentapi.ProgressMigrate+t.vmID, "receiving round 1", hello.MemoryMiB*pagesPerMiB, h.now())
+	op := h.progress.Start(agentapi.ProgressMigrate+t.vmID, "receiving round 1", hello.MemoryMiB*pagesPerMiB)
 	domID, err := h.receiveStream(t, hello, raw, br, bw, op)
 	if err != nil {
 		reply(err) // before the release cuts the connection
 		h.mu.Lock()
 		h.releaseTargetLocked(t)
 		h.mu.Unlock()
-		op.finish(err, h.now())
+		op.Finish(err)
 		return
 	}
-	op.finish(nil, h.now())
+	op.Finish(nil)
 	_ = writeLine(bw, migReply{DomID: domID})
 }
 
 // readHello reads and checks the source's hello and claims t for this
 // connection. A wrong token does not use the target up.
-func (h *Host) readHello(t *migTarget, raw net.Conn, br *bufio.Reader) (migHello, error) {
+func (h *Sim) readHello(t *migTarget, raw net.Conn, br *bufio.Reader) (migHello, error) {
 	var hello migHello
 	magic := make([]byte, len(migrationMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != migrationMagic {
@@ -584,11 +587,9 @@ func (h *Host) readHello(t *migTarget, raw net.Conn, br *bufio.Reader) (migHello
 
 // checkMigrationSource applies the pool rules (see the top of this file)
 // to a source at remote.
-func (h *Host) checkMigrationSource(remote net.Addr, hello migHello) error {
-	h.mu.Lock()
-	members := slices.Clone(h.state.PoolMembers)
-	pool := h.state.PoolUUID
-	h.mu.Unlock()
+func (h *Sim) checkMigrationSource(remote net.Addr, hello migHello) error {
+	members := h.pool.PoolMembers()
+	pool := h.pool.PoolUUID()
 	if pool != "" && hello.PoolUUID != "" && hello.PoolUUID != pool {
 		return refuse(agentapi.FaultNotOwner,
 			"server %s is in pool %s, the source %s in pool %s; migrate only between servers of one pool", h.hostname, pool, hello.Source, hello.PoolUUID)
@@ -627,7 +628,7 @@ func (h *Host) checkMigrationSource(remote net.Addr, hello migHello) error {
 
 // receiveStream receives the rounds, checks the memory image, waits for the
 // commit and starts the domain; it returns the new domid.
-func (h *Host) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *bufio.Reader, bw *bufio.Writer, op *operation) (int64, error) {
+func (h *Sim) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *bufio.Reader, bw *bufio.Writer, op hypervisor.Operation) (int64, error) {
 	if err := writeLine(bw, migReply{}); err != nil {
 		return 0, err
 	}
@@ -668,11 +669,11 @@ func (h *Host) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *buf
 		round++
 		count := binary.BigEndian.Uint64(head[4:])
 		phase := fmt.Sprintf("receiving round %d", round)
-		op.setRound(phase, 0, int64(count))
+		op.SetRound(phase, 0, int64(count))
 		for i := range count {
 			if i%migrationBatch == 0 {
 				_ = raw.SetDeadline(time.Now().Add(migrationIOTimeout))
-				op.setRound(phase, int64(i), int64(count))
+				op.SetRound(phase, int64(i), int64(count))
 			}
 			if breakAt > 0 && records == breakAt {
 				raw.Close()
@@ -698,7 +699,7 @@ func (h *Host) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *buf
 	if err := readLine(br, &final); err != nil {
 		return 0, broken("the final message", err)
 	}
-	op.setRound("verifying memory", int64(got), int64(npages))
+	op.SetRound("verifying memory", int64(got), int64(npages))
 	if got != npages {
 		for w, word := range seen {
 			if word != ^uint64(0) {
@@ -724,7 +725,7 @@ func (h *Host) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *buf
 	if final.MemoryMiB != hello.MemoryMiB {
 		return 0, refuse(agentapi.FaultMigrationFailed, "the source announced %d MiB, then sent a %d MiB domain", hello.MemoryMiB, final.MemoryMiB)
 	}
-	op.setRound("waiting for the source to commit", int64(npages), int64(npages))
+	op.SetRound("waiting for the source to commit", int64(npages), int64(npages))
 	if err := writeLine(bw, migReply{}); err != nil {
 		return 0, broken("the verification answer", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -36,6 +37,12 @@ func parseDest(dest string) (addr, token, pin string, err error) {
 	return addr, token, pin, nil
 }
 
+// CheckDest checks that dest is what SetupMigrationTarget returns.
+func (h *Sim) CheckDest(dest string) error {
+	_, _, _, err := parseDest(dest)
+	return err
+}
+
 // countingConn counts the bytes written to the migration connection.
 type countingConn struct {
 	net.Conn
@@ -51,7 +58,7 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // outgoing is one migration from this host, run by the migrate_vm call's
 // goroutine. While d.busy holds it, nothing else touches d.pages.
 type outgoing struct {
-	h            *Host
+	h            *Sim
 	d            *domain
 	key          string
 	repoID, vmID string
@@ -74,7 +81,7 @@ type outgoing struct {
 	carry      float64 // fraction of a page write not yet made
 	lastDirty  time.Time
 	sent       int64 // page records sent
-	op         *operation
+	op         hypervisor.Operation
 	ctx        context.Context
 	raw        net.Conn
 	bw         *bufio.Writer
@@ -91,16 +98,13 @@ type outgoing struct {
 // destination does not accept this host as a pool member). ssl sends the
 // stream over TLS, pinned to the certificate dest names. ctx ending before
 // the commit abandons the migration.
-func (h *Host) MigrateVM(ctx context.Context, repoID, vmID, dest string, live, ssl bool) (agentapi.MigrationResult, error) {
+func (h *Sim) MigrateVM(ctx context.Context, repoID, vmID, dest string, live, ssl bool) (agentapi.MigrationResult, error) {
 	addr, token, pin, err := parseDest(dest)
 	if err != nil {
 		return agentapi.MigrationResult{}, err
 	}
+	poolUUID := h.pool.PoolUUID() // before h.mu: the host's lock comes first
 	h.mu.Lock()
-	if err := h.checkVMIDsLocked(repoID, vmID); err != nil {
-		h.mu.Unlock()
-		return agentapi.MigrationResult{}, err
-	}
 	key := domainKey(repoID, vmID)
 	d, ok := h.domains[key]
 	if !ok {
@@ -131,8 +135,8 @@ func (h *Host) MigrateVM(ctx context.Context, repoID, vmID, dest string, live, s
 		rng: mrand.New(mrand.NewPCG(uuidHash(d.uuid), uint64(d.domID))),
 	}
 	hello := migHello{Token: token, RepoID: repoID, VMID: vmID, UUID: d.uuid, MemoryMiB: d.memoryMiB, VCPUs: d.vcpus,
-		Live: live, Source: h.hostname, PoolUUID: h.state.PoolUUID}
-	m.op = h.progress.start(opKey, "connecting to "+addr, int64(npages), h.now())
+		Live: live, Source: h.hostname, PoolUUID: poolUUID}
+	m.op = h.progress.Start(opKey, "connecting to "+addr, int64(npages))
 	h.mu.Unlock()
 
 	res, err := m.run(hello, pin, ssl)
@@ -143,7 +147,7 @@ func (h *Host) MigrateVM(ctx context.Context, repoID, vmID, dest string, live, s
 		d.setState(m.prev, h.now())
 	}
 	h.mu.Unlock()
-	m.op.finish(err, h.now())
+	m.op.Finish(err)
 	return res, err
 }
 
@@ -289,7 +293,7 @@ func (m *outgoing) run(hello migHello, pin string, ssl bool) (agentapi.Migration
 		}
 	}
 
-	m.op.setRound("verifying memory", int64(m.npages), int64(m.npages))
+	m.op.SetRound("verifying memory", int64(m.npages), int64(m.npages))
 	sum := m.imageSHA256()
 	m.h.mu.Lock()
 	if m.h.domains[m.key] != m.d || m.d.state != agentapi.StatePaused {
@@ -411,7 +415,7 @@ func (m *outgoing) sendRound(round int64) error {
 	if m.running {
 		m.applyDirt() // the time spent between rounds
 	}
-	m.op.setRound(phase, 0, count)
+	m.op.SetRound(phase, 0, count)
 	pps := m.h.migrationPagesPerS()
 	rate := m.h.migrationDirtyRate(m.uuid, m.vmID)
 	breakAt := int64(-1)
@@ -458,7 +462,7 @@ func (m *outgoing) sendRound(round int64) error {
 				if m.running {
 					m.applyDirtAt(rate)
 				}
-				m.op.setRound(phase, done, count)
+				m.op.SetRound(phase, done, count)
 				_ = m.raw.SetDeadline(time.Now().Add(migrationIOTimeout))
 			}
 		}
@@ -469,7 +473,7 @@ func (m *outgoing) sendRound(round int64) error {
 	if m.running {
 		m.applyDirtAt(rate)
 	}
-	m.op.setRound(phase, done, count)
+	m.op.SetRound(phase, done, count)
 	if err := m.bw.Flush(); err != nil {
 		return m.broken(phase, err)
 	}

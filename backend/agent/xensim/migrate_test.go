@@ -6,21 +6,22 @@ import (
 	"testing"
 	"time"
 
+	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agentapi"
 )
 
 // migPair is two hosts sharing repository r1, with VM vm1 (uuid u-vm1) of
 // memory MiB running on the source.
 type migPair struct {
-	src, dst           *Host
-	srcClock, dstClock *fakeClock
+	src, dst           *testHost
+	srcClock, dstClock *testkit.Clock
 }
 
 func newMigPair(t *testing.T, memory int64) migPair {
 	t.Helper()
-	p := migPair{srcClock: &fakeClock{t: time.Unix(1_700_000_000, 0)}, dstClock: &fakeClock{t: time.Unix(1_700_000_000, 0)}}
-	p.src = newHost(t, Config{Hostname: "xen1", MemoryMiB: 8192, CPUs: 4, Now: p.srcClock.Now})
-	p.dst = newHost(t, Config{Hostname: "xen2", MemoryMiB: 8192, CPUs: 4, Now: p.dstClock.Now})
+	p := migPair{srcClock: newClock(time.Unix(1_700_000_000, 0)), dstClock: newClock(time.Unix(1_700_000_000, 0))}
+	p.src = newHost(t, testConfig{Hostname: "xen1", MemoryMiB: 8192, CPUs: 4, Now: p.srcClock.Now})
+	p.dst = newHost(t, testConfig{Hostname: "xen2", MemoryMiB: 8192, CPUs: 4, Now: p.dstClock.Now})
 	fsLoc := t.TempDir()
 	addRepo(t, p.src, fsLoc, "r1")
 	mustOK(t, p.dst.AddRepository(fsLoc, "/OVS/Repositories/r1"))
@@ -218,9 +219,9 @@ func TestMigrateFailures(t *testing.T) {
 	_, err = p.src.MigrateVM(ctx, "r1", "vm1", "127.0.0.1:1", true, false)
 	wantFault(t, err, agentapi.FaultInvalidArgument, "not what setup_migration_target returns")
 	setTTL := func(d time.Duration) {
-		p.dst.mu.Lock()
-		p.dst.migTTL = d
-		p.dst.mu.Unlock()
+		p.dst.sim.mu.Lock()
+		p.dst.sim.migTTL = d
+		p.dst.sim.mu.Unlock()
 	}
 	setTTL(20 * time.Millisecond)
 	dest = p.setup(t)

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -62,19 +63,15 @@ func memoryStamp(uuid string, i int64) [sha256.Size]byte {
 	return sha256.Sum256(append([]byte("xensim-memory\x00"+uuid+"\x00"), idx[:]...))
 }
 
-// SaveVM suspends the domain to the save file beside its vm.cfg (replacing
+// Save suspends the domain to the save file beside its vm.cfg (replacing
 // an older one). Without checkpoint the domain is paused while its memory
 // is written, then is suspended: it leaves memory and shows as suspended
 // until restore_vm or stop_vm. With checkpoint it keeps running. The domain
 // must be running, blocked or paused; meanwhile other changes to it are
 // Busy, and get_operation_progress "save:<vm_id>" counts the MiB written.
-func (h *Host) SaveVM(repoID, vmID string, checkpoint bool) error {
+func (h *Sim) Save(spec hypervisor.Spec, checkpoint bool) error {
+	repoID, vmID, dir := spec.RepoID, spec.VMID, spec.Dir
 	h.mu.Lock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	if err != nil {
-		h.mu.Unlock()
-		return err
-	}
 	d, err := h.liveDomainLocked(repoID, vmID, "saved", agentapi.StateRunning, agentapi.StateBlocked, agentapi.StatePaused)
 	if err != nil {
 		h.mu.Unlock()
@@ -93,7 +90,7 @@ func (h *Host) SaveVM(repoID, vmID string, checkpoint bool) error {
 	}
 	key := agentapi.ProgressSave + vmID
 	d.busy = key
-	op := h.progress.start(key, "writing memory", d.memoryMiB, now)
+	op := h.progress.Start(key, "writing memory", d.memoryMiB)
 	h.mu.Unlock()
 
 	err = writeSaveFile(dir, hdr, op)
@@ -105,8 +102,8 @@ func (h *Host) SaveVM(repoID, vmID string, checkpoint bool) error {
 		os.Remove(filepath.Join(dir, saveFile))
 		err = agentapi.Errorf(agentapi.FaultInvalidState, "VM %s ended while it was being saved; nothing was saved", vmID)
 	}
+	op.Finish(err)
 	now = h.now()
-	op.finish(err, now)
 	if err != nil {
 		if !checkpoint && d.state == agentapi.StatePaused {
 			d.setState(prev, now)
@@ -121,7 +118,7 @@ func (h *Host) SaveVM(repoID, vmID string, checkpoint bool) error {
 
 // writeSaveFile writes the save file into dir through a temporary file, so
 // that a failed save leaves no partial file behind.
-func writeSaveFile(dir string, hdr saveHeader, op *operation) error {
+func writeSaveFile(dir string, hdr saveHeader, op hypervisor.Operation) error {
 	meta, err := json.Marshal(hdr)
 	if err != nil {
 		return agentapi.Errorf(agentapi.FaultInternalError, "encode save header: %v", err)
@@ -156,9 +153,9 @@ func writeSaveFile(dir string, hdr saveHeader, op *operation) error {
 			tmp.Close()
 			return fail(err)
 		}
-		op.set("writing memory", i+1)
+		op.Set("writing memory", i+1)
 	}
-	op.set("syncing", hdr.MemoryMiB)
+	op.Set("syncing", hdr.MemoryMiB)
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fail(err)
@@ -223,17 +220,15 @@ func readSaveFile(path, vmID string) (saveHeader, error) {
 	return hdr, nil
 }
 
-// RestoreVM resumes the VM from its save file, which it then removes: a new
+// Restore resumes the VM from its save file, which it then removes: a new
 // domain (new domid) running, or paused when paused, with the CPU time and
 // uptime it was saved with. The VM must be suspended or not a domain here
 // (a VM saved on another server of the pool can be restored here), its
 // memory must fit.
-func (h *Host) RestoreVM(repoID, vmID string, paused bool) error {
+func (h *Sim) Restore(spec hypervisor.Spec, paused bool) error {
+	repoID, vmID, dir := spec.RepoID, spec.VMID, spec.Dir
 	h.mu.Lock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	if err == nil {
-		err = h.checkRestorableLocked(repoID, vmID)
-	}
+	err := h.checkRestorableLocked(repoID, vmID)
 	h.mu.Unlock()
 	if err != nil {
 		return err
@@ -282,7 +277,7 @@ func (h *Host) RestoreVM(repoID, vmID string, paused bool) error {
 
 // checkRestorableLocked refuses a restore while the VM is a domain here in
 // any state but suspended. h.mu must be held.
-func (h *Host) checkRestorableLocked(repoID, vmID string) error {
+func (h *Sim) checkRestorableLocked(repoID, vmID string) error {
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	switch {
 	case !ok:

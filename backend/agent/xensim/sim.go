@@ -63,7 +63,7 @@ const maxLatency = 10 * time.Minute
 // method's pending fail_next message (once). It returns early with an
 // InternalError when ctx ends. sim_set itself is never delayed, so that a
 // hang can be lifted.
-func (h *Host) BeforeCall(ctx context.Context, method string) error {
+func (h *Sim) BeforeCall(ctx context.Context, method string) error {
 	if method == agentapi.MethodSimSet {
 		return nil
 	}
@@ -132,7 +132,7 @@ type simSettings struct {
 // for get_events, hang (bool) makes every other call block until it is set
 // false; corrupt_migration, break_migration and migration_mib_per_s are
 // the migration faults described at their constants.
-func (h *Host) SimSet(params map[string]any) error {
+func (h *Sim) SimSet(params map[string]any) error {
 	s, err := parseSimSettings(params)
 	if err != nil {
 		return err
@@ -205,7 +205,7 @@ func (h *Host) SimSet(params map[string]any) error {
 
 // HungCalls is the number of calls blocked by a hang right now; tests use it
 // to know a call has arrived before they lift the hang.
-func (h *Host) HungCalls() int {
+func (h *Sim) HungCalls() int {
 	h.faults.mu.Lock()
 	defer h.faults.mu.Unlock()
 	return h.faults.blocked
@@ -213,7 +213,7 @@ func (h *Host) HungCalls() int {
 
 // DirtyPageRate is the dirty-page rate set for a VM uuid by sim_set, 0 when
 // none (a migration then uses DefaultDirtyPagesPerS).
-func (h *Host) DirtyPageRate(uuid string) int64 {
+func (h *Sim) DirtyPageRate(uuid string) int64 {
 	h.faults.mu.Lock()
 	defer h.faults.mu.Unlock()
 	return h.faults.dirty[uuid]
@@ -309,7 +309,7 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 
 // crash turns the live domain with uuid or VM id into a crashed one, and
 // records the event.
-func (h *Host) crash(id string) error {
+func (h *Sim) crash(id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, d := range h.domains {
@@ -325,7 +325,7 @@ func (h *Host) crash(id string) error {
 // guestShutdown makes the guest of the live domain with uuid or VM id power
 // itself off: the domain is destroyed (on_poweroff 'destroy', Xen's
 // default) and the event recorded.
-func (h *Host) guestShutdown(id string) error {
+func (h *Sim) guestShutdown(id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for key, d := range h.domains {
@@ -345,7 +345,7 @@ func (h *Host) guestShutdown(id string) error {
 // migrationDirtyRate is the rate at which the guest of the domain (uuid,
 // vmID) dirties pages while it migrates: the rate sim_set gave its uuid or
 // VM id, else DefaultDirtyPagesPerS.
-func (h *Host) migrationDirtyRate(uuid, vmID string) int64 {
+func (h *Sim) migrationDirtyRate(uuid, vmID string) int64 {
 	h.faults.mu.Lock()
 	defer h.faults.mu.Unlock()
 	if r, ok := h.faults.dirty[uuid]; ok {
@@ -359,7 +359,7 @@ func (h *Host) migrationDirtyRate(uuid, vmID string) int64 {
 
 // migrationPagesPerS is the speed of the simulated migration link, in 4 KiB
 // pages per second.
-func (h *Host) migrationPagesPerS() int64 {
+func (h *Sim) migrationPagesPerS() int64 {
 	h.faults.mu.Lock()
 	defer h.faults.mu.Unlock()
 	return cmp.Or(h.faults.migMiBPerS, DefaultMigrationMiBPerS) * pagesPerMiB
@@ -368,7 +368,7 @@ func (h *Host) migrationPagesPerS() int64 {
 // takeMigrationFault reports whether the one-shot corrupt_migration (when
 // corrupt) or break_migration fault is set for the VM, by uuid or VM id,
 // and clears it.
-func (h *Host) takeMigrationFault(corrupt bool, uuid, vmID string) bool {
+func (h *Sim) takeMigrationFault(corrupt bool, uuid, vmID string) bool {
 	f := &h.faults
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -383,4 +383,17 @@ func (h *Host) takeMigrationFault(corrupt bool, uuid, vmID string) bool {
 		}
 	}
 	return false
+}
+
+// emitLocked records a state change of d that no call caused. h.mu must be
+// held (for d's fields).
+func (h *Sim) emitLocked(d *domain, kind, state, detail string) {
+	h.events.Emit(agentapi.Event{
+		Time:   h.now().Unix(),
+		Kind:   kind,
+		VMUUID: d.uuid,
+		RepoID: d.repoID,
+		State:  state,
+		Detail: detail,
+	})
 }

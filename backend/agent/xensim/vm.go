@@ -1,25 +1,17 @@
 package xensim
 
 import (
-	"bytes"
 	"cmp"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
-	"xenmanager/backend/agentapi/vmcfg"
 )
 
 // cpuLoad is the fraction of each vCPU a simulated guest keeps busy, which
 // makes cpu_time_s grow with wall time.
 const cpuLoad = 0.25
-
-// vmConfigFile is the name of a VM's configuration in its directory.
-const vmConfigFile = "vm.cfg"
 
 // domain is a live domain on this host. Its fields are guarded by h.mu.
 type domain struct {
@@ -50,13 +42,7 @@ type domain struct {
 
 // holdsMemory reports whether the domain counts against the host's free
 // memory.
-func (d *domain) holdsMemory() bool {
-	switch d.state {
-	case agentapi.StateRunning, agentapi.StateBlocked, agentapi.StatePaused:
-		return true
-	}
-	return false
-}
+func (d *domain) holdsMemory() bool { return hypervisor.HoldsMemory(d.state) }
 
 func (d *domain) cpuTimeAt(now time.Time) float64 {
 	if d.state != agentapi.StateRunning {
@@ -103,135 +89,11 @@ func (d *domain) info(now time.Time) agentapi.Domain {
 
 func domainKey(repoID, vmID string) string { return repoID + "/" + vmID }
 
-// vmDirLocked checks the ids and returns the VM's directory as this host
-// sees it. h.mu must be held.
-func (h *Host) vmDirLocked(repoID, vmID string) (string, error) {
-	r, err := h.repoLocked(repoID)
-	if err != nil {
-		return "", err
-	}
-	if err := checkID("VM id", vmID); err != nil {
-		return "", err
-	}
-	return filepath.Join(h.mountPath(r), DirVMs, vmID), nil
-}
-
-// CreateVM writes the VM's vm.cfg in the repository. params must hold
-// integer memory (MiB) and vcpus; an existing VM is InvalidState.
-func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
-	if err := checkID("VM id", vmID); err != nil {
-		return err
-	}
-	if err := checkVMParams(vmID, params); err != nil {
-		return err
-	}
-	params = normalizeInts(params)
-	var cfg bytes.Buffer
-	if err := vmcfg.Write(&cfg, params); err != nil {
-		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: %v", vmID, err)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(dir, vmConfigFile)
-	if _, err := os.Stat(path); err == nil {
-		return agentapi.Errorf(agentapi.FaultInvalidState,
-			"VM %s already exists in repository %s; delete it first or use another id", vmID, repoID)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return agentapi.Errorf(agentapi.FaultInternalError, "create VM directory %s: %v", dir, err)
-	}
-	if err := writeFileAtomic(path, cfg.Bytes(), 0o644); err != nil {
-		return agentapi.Errorf(agentapi.FaultInternalError, "write %s: %v", path, err)
-	}
-	return nil
-}
-
-func checkVMParams(vmID string, params agentapi.VMParams) error {
-	for _, key := range []string{agentapi.KeyMemory, agentapi.KeyVCPUs} {
-		n, ok := params.Int(key)
-		if !ok || n <= 0 {
-			return agentapi.Errorf(agentapi.FaultInvalidArgument,
-				"VM %s: params.%s must be a positive integer, got %#v", vmID, key, params[key])
-		}
-	}
-	return nil
-}
-
-// intKeys are the vm.cfg keys Xen reads as integers.
-var intKeys = []string{agentapi.KeyMemory, agentapi.KeyMaxMem, agentapi.KeyVCPUs, agentapi.KeyMaxVCPUs}
-
-// normalizeInts returns a copy of params whose integer keys, which the
-// protocol lets travel as decimal strings, are int64, so that vm.cfg says
-// `memory = 2048` as Xen expects, not `memory = '2048'`.
-func normalizeInts(params agentapi.VMParams) agentapi.VMParams {
-	out := make(agentapi.VMParams, len(params))
-	for k, v := range params {
-		out[k] = v
-	}
-	for _, k := range intKeys {
-		if n, ok := params.Int(k); ok {
-			out[k] = n
-		}
-	}
-	return out
-}
-
-// GetVMConfig reads the VM's vm.cfg back.
-func (h *Host) GetVMConfig(repoID, vmID string) (agentapi.VMParams, error) {
-	h.mu.Lock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	h.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return readVMConfig(repoID, vmID, dir)
-}
-
-// bootConfig reads the VM's vm.cfg for a domain to be built from it (a
-// start, a reboot, an incoming migration): checked, with its memory and
-// vCPUs. A vm.cfg that does not pass the checks is InvalidState.
-func (h *Host) bootConfig(repoID, vmID string) (params agentapi.VMParams, memory, vcpus int64, err error) {
-	params, err = h.GetVMConfig(repoID, vmID)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	if err := checkVMParams(vmID, params); err != nil {
-		return nil, 0, 0, agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
-	}
-	memory, _ = params.Int(agentapi.KeyMemory)
-	vcpus, _ = params.Int(agentapi.KeyVCPUs)
-	return params, memory, vcpus, nil
-}
-
-func readVMConfig(repoID, vmID, dir string) (agentapi.VMParams, error) {
-	data, err := os.ReadFile(filepath.Join(dir, vmConfigFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
-	}
-	if err != nil {
-		return nil, agentapi.Errorf(agentapi.FaultInternalError, "read vm.cfg of VM %s: %v", vmID, err)
-	}
-	params, err := vmcfg.Parse(data)
-	if err != nil {
-		return nil, agentapi.Errorf(agentapi.FaultInternalError,
-			"vm.cfg of VM %s in repository %s is unreadable (%v); fix the file", vmID, repoID, err)
-	}
-	return params, nil
-}
-
-// StartVM starts a domain from the VM's vm.cfg, read from the repository so
-// that any server sharing it can start the VM. InvalidState when it already
+// Start starts a domain from the VM's vm.cfg. InvalidState when it already
 // runs here; InsufficientResources when its memory or vCPUs do not fit.
-func (h *Host) StartVM(repoID, vmID string) error {
-	params, memory, vcpus, err := h.bootConfig(repoID, vmID)
-	if err != nil {
-		return err
-	}
-
+func (h *Sim) Start(spec hypervisor.Spec) error {
+	repoID, vmID := spec.RepoID, spec.VMID
+	memory, vcpus := specSize(spec)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := domainKey(repoID, vmID)
@@ -250,16 +112,23 @@ func (h *Host) StartVM(repoID, vmID string) error {
 		return agentapi.Errorf(agentapi.FaultInsufficientResources,
 			"VM %s needs %d MiB, %d MiB free on server %s", vmID, memory, free, h.hostname)
 	}
-	h.domains[key] = h.newDomainLocked(repoID, vmID, params, agentapi.StateRunning)
+	h.domains[key] = h.newDomainLocked(spec, agentapi.StateRunning)
 	return nil
 }
 
-// newDomainLocked builds a domain of the VM from its vm.cfg params, with the
-// next domid; the caller has checked that memory and vCPUs fit. h.mu must
-// be held.
-func (h *Host) newDomainLocked(repoID, vmID string, params agentapi.VMParams, state string) *domain {
-	memory, _ := params.Int(agentapi.KeyMemory)
-	vcpus, _ := params.Int(agentapi.KeyVCPUs)
+// specSize is the memory (MiB) and vCPUs of the checked vm.cfg of spec.
+func specSize(spec hypervisor.Spec) (memory, vcpus int64) {
+	memory, _ = spec.Params.Int(agentapi.KeyMemory)
+	vcpus, _ = spec.Params.Int(agentapi.KeyVCPUs)
+	return memory, vcpus
+}
+
+// newDomainLocked builds a domain of the VM from its vm.cfg, with the next
+// domid; the caller has checked that memory and vCPUs fit. h.mu must be
+// held.
+func (h *Sim) newDomainLocked(spec hypervisor.Spec, state string) *domain {
+	repoID, vmID, params := spec.RepoID, spec.VMID, spec.Params
+	memory, vcpus := specSize(spec)
 	now := h.now()
 	d := &domain{
 		repoID:    repoID,
@@ -274,7 +143,7 @@ func (h *Host) newDomainLocked(repoID, vmID string, params agentapi.VMParams, st
 		maxVCPUs:  max(vcpus, intOr(params, agentapi.KeyMaxVCPUs, 0)),
 		since:     now,
 		booted:    now,
-		diskMiB:   h.diskImagesMiB(params),
+		diskMiB:   spec.DiskMiB,
 		gone:      make(chan struct{}),
 	}
 	if d.uuid == "" {
@@ -297,7 +166,7 @@ func intOr(p agentapi.VMParams, key string, def int64) int64 {
 }
 
 // removeDomainLocked ends the domain at key, if any. h.mu must be held.
-func (h *Host) removeDomainLocked(key string) {
+func (h *Sim) removeDomainLocked(key string) {
 	if d, ok := h.domains[key]; ok {
 		close(d.gone)
 		delete(h.domains, key)
@@ -310,18 +179,15 @@ func errBusy(d *domain) error {
 		"VM %s is busy with operation %s; wait for it to end (get_operation_progress %q tells how far it is)", d.vmID, d.busy, d.busy)
 }
 
-// StopVM ends the domain: a clean shutdown, or a destroy when force; the
+// Stop ends the domain: a clean shutdown, or a destroy when force; the
 // simulated guest complies at once either way.
-func (h *Host) StopVM(repoID, vmID string, force bool) error {
+func (h *Sim) Stop(repoID, vmID string, force bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.checkVMIDsLocked(repoID, vmID); err != nil {
-		return err
-	}
 	key := domainKey(repoID, vmID)
 	d, ok := h.domains[key]
 	if !ok {
-		return errNotRunning(repoID, vmID)
+		return hypervisor.ErrNotRunning(repoID, vmID)
 	}
 	if d.busy != "" {
 		return errBusy(d)
@@ -330,45 +196,8 @@ func (h *Host) StopVM(repoID, vmID string, force bool) error {
 	return nil
 }
 
-// checkVMIDsLocked validates the ids; the repository need not be known, so
-// that a domain can be stopped after its repository went away.
-func (h *Host) checkVMIDsLocked(repoID, vmID string) error {
-	if err := checkID("repository id", repoID); err != nil {
-		return err
-	}
-	return checkID("VM id", vmID)
-}
-
-func errNotRunning(repoID, vmID string) error {
-	return agentapi.Errorf(agentapi.FaultNotFound, "VM %s of repository %s is not running on this server", vmID, repoID)
-}
-
-// DeleteVM removes the VM's directory; InvalidState while it runs here.
-func (h *Host) DeleteVM(repoID, vmID string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	dir, err := h.vmDirLocked(repoID, vmID)
-	if err != nil {
-		return err
-	}
-	if d, ok := h.domains[domainKey(repoID, vmID)]; ok {
-		return agentapi.Errorf(agentapi.FaultInvalidState,
-			"VM %s is %s on this server (domid %d); stop it first", vmID, d.state, d.domID)
-	}
-	if err := h.checkNoTargetLocked(repoID, vmID); err != nil {
-		return err
-	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return agentapi.Errorf(agentapi.FaultInternalError, "remove VM directory %s: %v", dir, err)
-	}
-	return nil
-}
-
-// ListVMs describes the live domains, by domid.
-func (h *Host) ListVMs() []agentapi.Domain {
+// Domains describes the live domains, by domid.
+func (h *Sim) Domains() []agentapi.Domain {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
@@ -380,17 +209,25 @@ func (h *Host) ListVMs() []agentapi.Domain {
 	return out
 }
 
-// ListVM describes one live domain; NotFound when the VM is not a domain
-// here.
-func (h *Host) ListVM(repoID, vmID string) (agentapi.Domain, error) {
+// DomainVMs describes the live domains with their VMs, in no order.
+func (h *Sim) DomainVMs() []hypervisor.Domain {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.checkVMIDsLocked(repoID, vmID); err != nil {
-		return agentapi.Domain{}, err
+	now := h.now()
+	out := make([]hypervisor.Domain, 0, len(h.domains))
+	for _, d := range h.domains {
+		out = append(out, hypervisor.Domain{Domain: d.info(now), VMID: d.vmID})
 	}
+	return out
+}
+
+// Domain describes the VM's live domain.
+func (h *Sim) Domain(repoID, vmID string) (hypervisor.Domain, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	if !ok {
-		return agentapi.Domain{}, errNotRunning(repoID, vmID)
+		return hypervisor.Domain{}, false
 	}
-	return d.info(h.now()), nil
+	return hypervisor.Domain{Domain: d.info(h.now()), VMID: d.vmID}, true
 }

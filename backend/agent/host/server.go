@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"slices"
@@ -41,23 +41,6 @@ func (h *Host) DiscoverServer(address string) agentapi.ServerInfo {
 		PoolUniqueID:    st.PoolUUID,
 		ManagerUniqueID: st.ManagerUUID,
 		MembershipState: membership,
-	}
-}
-
-// DiscoverHardware answers discover_hardware: one socket with a core per
-// configured CPU.
-func (h *Host) DiscoverHardware() agentapi.Hardware {
-	return agentapi.Hardware{
-		Manufacturer:   "Xen Simulator",
-		Product:        "Simulated Server",
-		CPUModel:       "Simulated x86-64 CPU",
-		CPUSockets:     1,
-		CoresPerSocket: h.cpus,
-		ThreadsPerCore: 1,
-		CPUKHz:         2_400_000,
-		TotalMemoryMiB: h.totalMiB,
-		FreeMemoryMiB:  h.FreeMemoryMiB(),
-		Dom0MemoryMiB:  h.dom0MiB,
 	}
 }
 

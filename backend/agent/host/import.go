@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"archive/tar"
@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -161,9 +162,9 @@ func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind s
 		h.mu.Unlock()
 	}()
 
-	im.op = h.progress.start(im.progKey, phaseDownloading, 0, h.now())
+	im.op = h.progress.Start(im.progKey, phaseDownloading, 0)
 	err = im.run()
-	im.op.finish(err, h.now())
+	im.op.Finish(err)
 	return err
 }
 
@@ -236,7 +237,7 @@ type importer struct {
 	dir     string // the repository directory the import goes to
 	dest    string // its final path
 	progKey string
-	op      *operation
+	op      hypervisor.Operation
 }
 
 // downloadError is a failure to read the download, as opposed to one to
@@ -250,7 +251,7 @@ func (e *downloadError) Unwrap() error { return e.err }
 // operation's progress, and marks read failures as downloadErrors.
 type progressReader struct {
 	r    io.Reader
-	op   *operation
+	op   hypervisor.Operation
 	done int64
 }
 
@@ -258,7 +259,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	if n > 0 {
 		p.done += int64(n)
-		p.op.set(phaseDownloading, p.done)
+		p.op.Set(phaseDownloading, p.done)
 	}
 	if err != nil && err != io.EOF {
 		err = &downloadError{err}
@@ -302,7 +303,7 @@ func (im *importer) run() error {
 				im.repoID, free, im.url.Redacted(), (total+1<<20-1)>>20)
 		}
 	}
-	im.op.setRound(phaseDownloading, 0, total)
+	im.op.SetRound(phaseDownloading, 0, total)
 	body := &progressReader{r: resp.Body, op: im.op}
 	if im.kind == agentapi.ImportKindTemplate {
 		err = im.template(body)
@@ -313,7 +314,7 @@ func (im *importer) run() error {
 		return err
 	}
 	if total == 0 {
-		im.op.setRound(phaseDownloading, body.done, body.done) // now it is known
+		im.op.SetRound(phaseDownloading, body.done, body.done) // now it is known
 	}
 	return nil
 }

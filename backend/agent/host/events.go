@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"sync"
@@ -20,8 +20,9 @@ type eventLog struct {
 	last int64            // seq of the newest event, 0 before the first
 }
 
-// add appends an event, giving it the next sequence number.
-func (l *eventLog) add(e agentapi.Event) {
+// Emit appends an event, giving it the next sequence number; drivers
+// record through it the state changes no call caused.
+func (l *eventLog) Emit(e agentapi.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.last++
@@ -51,17 +52,4 @@ func (h *Host) Events(since int64) agentapi.Events {
 		}
 	}
 	return out
-}
-
-// emitLocked records a state change of d that no call caused. h.mu must be
-// held (for d's fields).
-func (h *Host) emitLocked(d *domain, kind, state, detail string) {
-	h.events.add(agentapi.Event{
-		Time:   h.now().Unix(),
-		Kind:   kind,
-		VMUUID: d.uuid,
-		RepoID: d.repoID,
-		State:  state,
-		Detail: detail,
-	})
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package xensim
+package host
 
 import (
 	"os"

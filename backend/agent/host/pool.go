@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -105,9 +106,9 @@ func (h *Host) LeaveServerPool(poolUUID string) error {
 			"server %s is in pool %s (%q), not in %s", h.hostname, st.PoolUUID, st.PoolAlias, poolUUID)
 	}
 	var running []string
-	for _, d := range h.domains {
-		if d.holdsMemory() {
-			running = append(running, d.vmID)
+	for _, d := range h.drv.DomainVMs() {
+		if hypervisor.HoldsMemory(d.State) {
+			running = append(running, d.VMID)
 		}
 	}
 	if len(running) > 0 {

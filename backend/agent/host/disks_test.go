@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestVirtualDisks(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	disks := filepath.Join(fsLoc, DirDisks)
@@ -74,7 +74,7 @@ func TestVirtualDisks(t *testing.T) {
 }
 
 func TestDeleteRepository(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	fsLoc := filepath.Join(t.TempDir(), "repo")
 	addRepo(t, h, fsLoc, "r1")
 	link := filepath.Join(h.DataDir(), "OVS", "Repositories", "r1")
@@ -113,7 +113,7 @@ func TestDeleteRepository(t *testing.T) {
 	}
 	wantFault(t, h.AddRepository(fsLoc, "/OVS/Repositories/r1"), agentapi.FaultNotFound, "no repository at")
 	// The state on disk forgot it too.
-	h2 := newHost(t, Config{DataDir: h.DataDir()})
+	h2 := newHost(t, testConfig{DataDir: h.DataDir()})
 	if len(h2.Repositories()) != 0 {
 		t.Errorf("after a restart: %+v", h2.Repositories())
 	}

@@ -1,9 +1,10 @@
-package xensim
+package host
 
 import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -18,6 +19,7 @@ const (
 // non-sparse create_virtual_disk) for get_operation_progress, in flight and for a
 // while after they end.
 type progressRegistry struct {
+	now func() time.Time      // the host's clock; set before the registry is shared
 	mu  sync.Mutex            // guards ops and every op's fields
 	ops map[string]*operation // by key, e.g. "save:vm1"
 }
@@ -29,8 +31,9 @@ type operation struct {
 	ended time.Time // zero while running
 }
 
-// start registers a running operation under key, replacing an ended one.
-func (r *progressRegistry) start(key, phase string, total int64, now time.Time) *operation {
+// Start registers a running operation under key, replacing an ended one.
+func (r *progressRegistry) Start(key, phase string, total int64) hypervisor.Operation {
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ops == nil {
@@ -74,24 +77,25 @@ func (r *progressRegistry) clear() {
 	r.mu.Unlock()
 }
 
-// set records how far the operation is.
-func (op *operation) set(phase string, done int64) {
+// Set records how far the operation is.
+func (op *operation) Set(phase string, done int64) {
 	op.reg.mu.Lock()
 	op.p.Phase, op.p.Done = phase, done
 	op.reg.mu.Unlock()
 }
 
-// setRound records the phase, how far it is and its total, for operations
+// SetRound records the phase, how far it is and its total, for operations
 // whose total changes with the phase (the rounds of a migration).
-func (op *operation) setRound(phase string, done, total int64) {
+func (op *operation) SetRound(phase string, done, total int64) {
 	op.reg.mu.Lock()
 	op.p.Phase, op.p.Done, op.p.Total = phase, done, total
 	op.reg.mu.Unlock()
 }
 
-// finish ends the operation: done when err is nil, else failed with the
+// Finish ends the operation: done when err is nil, else failed with the
 // error as its phase.
-func (op *operation) finish(err error, now time.Time) {
+func (op *operation) Finish(err error) {
+	now := op.reg.now()
 	op.reg.mu.Lock()
 	defer op.reg.mu.Unlock()
 	op.ended = now
@@ -109,9 +113,10 @@ func (op *operation) finish(err error, now time.Time) {
 // operation had, or one that ended long ago.
 func (h *Host) OperationProgress(key string) (agentapi.Progress, error) {
 	r := &h.progress
+	now := h.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pruneLocked(h.now())
+	r.pruneLocked(now)
 	op, ok := r.ops[key]
 	if !ok {
 		return agentapi.Progress{}, agentapi.Errorf(agentapi.FaultNotFound,

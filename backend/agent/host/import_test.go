@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"archive/tar"
@@ -144,7 +144,7 @@ func noLeftovers(t *testing.T, fsLoc string) {
 }
 
 func TestImportVirtualDisk(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	disk := pattern(300_000, 0)
@@ -214,7 +214,7 @@ func TestImportVirtualDisk(t *testing.T) {
 }
 
 func TestImportVirtualDiskFaults(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	cfgWithout := func(drop string) string {
@@ -355,7 +355,7 @@ func TestImportVirtualDiskFaults(t *testing.T) {
 // are busy meanwhile, and ending the call's context stops it and leaves
 // nothing behind.
 func TestImportBusyAndCancel(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	data := isoImage("CD001")
@@ -418,7 +418,7 @@ func TestImportBusyAndCancel(t *testing.T) {
 // TestDeleteISO checks delete_virtual_disk on an imported ISO, refused
 // while a domain's vm.cfg names it as a cdrom.
 func TestDeleteISO(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	fsLoc := t.TempDir()
 	addRepo(t, h, fsLoc, "r1")
 	srv := importServer(t, map[string][]byte{"/a.iso": isoImage("CD001")})

@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -80,19 +81,19 @@ func (h *Host) CreateVirtualDisk(repoID, diskID string, sizeMiB int64, sparse bo
 		return agentapi.Errorf(agentapi.FaultInsufficientResources,
 			"repository %s (%s) has %d MiB free, a non-sparse disk of %d MiB does not fit; create it sparse or free space", repoID, r.FSLocation, free, sizeMiB)
 	}
-	op := h.progress.start(progKey, "writing zeros", sizeMiB, h.now())
+	op := h.progress.Start(progKey, "writing zeros", sizeMiB)
 	err = createDiskFile(path, func(f *os.File) error {
 		zeros := make([]byte, diskChunk)
 		for i := range sizeMiB {
 			if _, err := f.Write(zeros); err != nil {
 				return err
 			}
-			op.set("writing zeros", i+1)
+			op.Set("writing zeros", i+1)
 		}
-		op.set("syncing", sizeMiB)
+		op.Set("syncing", sizeMiB)
 		return f.Sync()
 	}, repoID, diskID)
-	op.finish(err, h.now())
+	op.Finish(err)
 	return err
 }
 
@@ -169,7 +170,7 @@ func (h *Host) DeleteVirtualDisk(repoID, diskID string) error {
 	} else if d != nil {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"%s %s of repository %s is used by VM %s (%s, domid %d); stop the VM or take the %s out of its vm.cfg first",
-			what, diskID, repoID, d.vmID, d.state, d.domID, what)
+			what, diskID, repoID, d.VMID, d.State, d.DomID, what)
 	}
 	if err := os.Remove(path); err != nil {
 		return agentapi.Errorf(agentapi.FaultInternalError, "remove %s %s of repository %s: %v", what, diskID, repoID, err)
@@ -181,19 +182,19 @@ func (h *Host) DeleteVirtualDisk(repoID, diskID string) error {
 // fi describes, nil when none does. Paths are compared as files, so that a
 // mount point path and an fs_location path of one image match. h.mu must be
 // held.
-func (h *Host) diskUserLocked(fi os.FileInfo) (*domain, error) {
-	for _, d := range h.domains {
-		r, ok := h.state.Repositories[d.repoID]
+func (h *Host) diskUserLocked(fi os.FileInfo) (*hypervisor.Domain, error) {
+	for _, d := range h.drv.DomainVMs() {
+		r, ok := h.state.Repositories[d.RepoID]
 		if !ok {
 			continue // its repository is gone here: its vm.cfg cannot be read
 		}
-		params, err := readVMConfig(d.repoID, d.vmID, filepath.Join(h.mountPath(r), DirVMs, d.vmID))
+		params, err := readVMConfig(d.RepoID, d.VMID, filepath.Join(h.mountPath(r), DirVMs, d.VMID))
 		if err != nil {
 			if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
 				continue
 			}
 			return nil, agentapi.Errorf(agentapi.FaultInternalError,
-				"cannot tell whether VM %s uses the disk: %v", d.vmID, err)
+				"cannot tell whether VM %s uses the disk: %v", d.VMID, err)
 		}
 		for _, entry := range diskEntries(params) {
 			p := diskEntryPath(entry)
@@ -201,7 +202,7 @@ func (h *Host) diskUserLocked(fi os.FileInfo) (*domain, error) {
 				continue
 			}
 			if other, err := h.statDiskPath(p); err == nil && os.SameFile(fi, other) {
-				return d, nil
+				return &d, nil
 			}
 		}
 	}
@@ -221,10 +222,10 @@ func (h *Host) DeleteRepository(repoID string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range h.domains {
-		if d.repoID == repoID {
+	for _, d := range h.drv.DomainVMs() {
+		if d.RepoID == repoID {
 			return agentapi.Errorf(agentapi.FaultInvalidState,
-				"VM %s of repository %s is %s on this server (domid %d); stop it first", d.vmID, repoID, d.state, d.domID)
+				"VM %s of repository %s is %s on this server (domid %d); stop it first", d.VMID, repoID, d.State, d.DomID)
 		}
 	}
 	for key, op := range h.diskOps {

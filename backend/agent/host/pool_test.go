@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"reflect"
@@ -13,7 +13,7 @@ func poolReq(id string) agentapi.PoolParams {
 
 func TestPools(t *testing.T) {
 	dir := t.TempDir()
-	h := newHost(t, Config{DataDir: dir})
+	h := newHost(t, testConfig{DataDir: dir})
 	if got, want := h.DiscoverServerPool(), (agentapi.PoolInfo{Members: []string{}}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("no pool: %#v, want %#v", got, want)
 	}
@@ -44,7 +44,7 @@ func TestPools(t *testing.T) {
 	}
 
 	// Pool and roles survive a restart.
-	h2 := newHost(t, Config{DataDir: dir})
+	h2 := newHost(t, testConfig{DataDir: dir})
 	if got := h2.DiscoverServerPool(); got.PoolUUID != "p1" || got.Master != "xen1" || len(got.Members) != 3 {
 		t.Errorf("pool after restart = %+v", got)
 	}
@@ -78,7 +78,7 @@ func TestPools(t *testing.T) {
 }
 
 func TestPoolValidation(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t, testConfig{})
 	tests := []struct {
 		name string
 		err  error

@@ -1,4 +1,4 @@
-package xensim
+package host
 
 import (
 	"bufio"

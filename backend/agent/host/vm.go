@@ -1,0 +1,229 @@
+package host
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"xenmanager/backend/agent/hypervisor"
+	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/vmcfg"
+)
+
+// vmConfigFile is the name of a VM's configuration in its directory.
+const vmConfigFile = "vm.cfg"
+
+func domainKey(repoID, vmID string) string { return repoID + "/" + vmID }
+
+// vmDirLocked checks the ids and returns the VM's directory as this host
+// sees it. h.mu must be held.
+func (h *Host) vmDirLocked(repoID, vmID string) (string, error) {
+	r, err := h.repoLocked(repoID)
+	if err != nil {
+		return "", err
+	}
+	if err := checkID("VM id", vmID); err != nil {
+		return "", err
+	}
+	return filepath.Join(h.mountPath(r), DirVMs, vmID), nil
+}
+
+// lockVMDir takes the VM's lock and h.mu, for a call that checks the VM's
+// directory and domain and then changes the directory, and returns the
+// directory and the unlock of both.
+func (h *Host) lockVMDir(repoID, vmID string) (dir string, unlock func(), err error) {
+	unlockVM := h.vms.lock(repoID, vmID)
+	h.mu.Lock()
+	unlock = func() {
+		h.mu.Unlock()
+		unlockVM()
+	}
+	if dir, err = h.vmDirLocked(repoID, vmID); err != nil {
+		unlock()
+		return "", nil, err
+	}
+	return dir, unlock, nil
+}
+
+// vmDir is vmDirLocked for a caller that does not hold h.mu.
+func (h *Host) vmDir(repoID, vmID string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.vmDirLocked(repoID, vmID)
+}
+
+// CreateVM writes the VM's vm.cfg in the repository. params must hold
+// integer memory (MiB) and vcpus; an existing VM is InvalidState.
+func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
+	if err := checkID("VM id", vmID); err != nil {
+		return err
+	}
+	if err := checkVMParams(vmID, params); err != nil {
+		return err
+	}
+	params = normalizeInts(params)
+	var cfg bytes.Buffer
+	if err := vmcfg.Write(&cfg, params); err != nil {
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: %v", vmID, err)
+	}
+	dir, unlock, err := h.lockVMDir(repoID, vmID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	path := filepath.Join(dir, vmConfigFile)
+	if _, err := os.Stat(path); err == nil {
+		return agentapi.Errorf(agentapi.FaultInvalidState,
+			"VM %s already exists in repository %s; delete it first or use another id", vmID, repoID)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "create VM directory %s: %v", dir, err)
+	}
+	if err := writeFileAtomic(path, cfg.Bytes(), 0o644); err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "write %s: %v", path, err)
+	}
+	return nil
+}
+
+func checkVMParams(vmID string, params agentapi.VMParams) error {
+	for _, key := range []string{agentapi.KeyMemory, agentapi.KeyVCPUs} {
+		n, ok := params.Int(key)
+		if !ok || n <= 0 {
+			return agentapi.Errorf(agentapi.FaultInvalidArgument,
+				"VM %s: params.%s must be a positive integer, got %#v", vmID, key, params[key])
+		}
+	}
+	return nil
+}
+
+// intKeys are the vm.cfg keys Xen reads as integers.
+var intKeys = []string{agentapi.KeyMemory, agentapi.KeyMaxMem, agentapi.KeyVCPUs, agentapi.KeyMaxVCPUs}
+
+// normalizeInts returns a copy of params whose integer keys, which the
+// protocol lets travel as decimal strings, are int64, so that vm.cfg says
+// `memory = 2048` as Xen expects, not `memory = '2048'`.
+func normalizeInts(params agentapi.VMParams) agentapi.VMParams {
+	out := make(agentapi.VMParams, len(params))
+	for k, v := range params {
+		out[k] = v
+	}
+	for _, k := range intKeys {
+		if n, ok := params.Int(k); ok {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// GetVMConfig reads the VM's vm.cfg back.
+func (h *Host) GetVMConfig(repoID, vmID string) (agentapi.VMParams, error) {
+	dir, err := h.vmDir(repoID, vmID)
+	if err != nil {
+		return nil, err
+	}
+	return readVMConfig(repoID, vmID, dir)
+}
+
+// bootSpec reads the VM's vm.cfg for a domain to be built from it (a
+// start, a reboot, an incoming migration): checked, with its memory and
+// vCPUs. A vm.cfg that does not pass the checks is InvalidState.
+func (h *Host) bootSpec(repoID, vmID string) (hypervisor.Spec, error) {
+	dir, err := h.vmDir(repoID, vmID)
+	if err != nil {
+		return hypervisor.Spec{}, err
+	}
+	params, err := readVMConfig(repoID, vmID, dir)
+	if err != nil {
+		return hypervisor.Spec{}, err
+	}
+	if err := checkVMParams(vmID, params); err != nil {
+		return hypervisor.Spec{}, agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
+	}
+	return hypervisor.Spec{RepoID: repoID, VMID: vmID, Dir: dir, Params: params, DiskMiB: h.diskImagesMiB(params)}, nil
+}
+
+func readVMConfig(repoID, vmID, dir string) (agentapi.VMParams, error) {
+	data, err := os.ReadFile(filepath.Join(dir, vmConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
+	}
+	if err != nil {
+		return nil, agentapi.Errorf(agentapi.FaultInternalError, "read vm.cfg of VM %s: %v", vmID, err)
+	}
+	params, err := vmcfg.Parse(data)
+	if err != nil {
+		return nil, agentapi.Errorf(agentapi.FaultInternalError,
+			"vm.cfg of VM %s in repository %s is unreadable (%v); fix the file", vmID, repoID, err)
+	}
+	return params, nil
+}
+
+// StartVM starts a domain from the VM's vm.cfg, read from the repository so
+// that any server sharing it can start the VM. InvalidState when it already
+// runs here; InsufficientResources when its memory or vCPUs do not fit.
+func (h *Host) StartVM(repoID, vmID string) error {
+	defer h.vms.lock(repoID, vmID)()
+	spec, err := h.bootSpec(repoID, vmID)
+	if err != nil {
+		return err
+	}
+	return h.drv.Start(spec)
+}
+
+// StopVM ends the domain: a clean shutdown, or a destroy when force.
+func (h *Host) StopVM(repoID, vmID string, force bool) error {
+	if err := checkVMIDs(repoID, vmID); err != nil {
+		return err
+	}
+	return h.drv.Stop(repoID, vmID, force)
+}
+
+// checkVMIDs validates the ids; the repository need not be known, so
+// that a domain can be stopped after its repository went away.
+func checkVMIDs(repoID, vmID string) error {
+	if err := checkID("repository id", repoID); err != nil {
+		return err
+	}
+	return checkID("VM id", vmID)
+}
+
+// DeleteVM removes the VM's directory; InvalidState while it runs here.
+func (h *Host) DeleteVM(repoID, vmID string) error {
+	dir, unlock, err := h.lockVMDir(repoID, vmID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if d, ok := h.drv.Domain(repoID, vmID); ok {
+		return agentapi.Errorf(agentapi.FaultInvalidState,
+			"VM %s is %s on this server (domid %d); stop it first", vmID, d.State, d.DomID)
+	}
+	if err := h.drv.CheckNoIncoming(repoID, vmID); err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "remove VM directory %s: %v", dir, err)
+	}
+	return nil
+}
+
+// ListVMs describes the live domains, by domid.
+func (h *Host) ListVMs() []agentapi.Domain { return h.drv.Domains() }
+
+// ListVM describes one live domain; NotFound when the VM is not a domain
+// here.
+func (h *Host) ListVM(repoID, vmID string) (agentapi.Domain, error) {
+	if err := checkVMIDs(repoID, vmID); err != nil {
+		return agentapi.Domain{}, err
+	}
+	d, ok := h.drv.Domain(repoID, vmID)
+	if !ok {
+		return agentapi.Domain{}, hypervisor.ErrNotRunning(repoID, vmID)
+	}
+	return d.Domain, nil
+}
