@@ -1,5 +1,5 @@
 // Package agent is the agent program's HTTPS front: it serves the XML-RPC
-// protocol of AGENT-PROTOCOL.md over TLS with basic auth, and dispatches each
+// protocol of docs/agent-protocol.md over TLS with basic auth, and dispatches each
 // call to the host (package host), which runs the domains with a
 // hypervisor driver: the simulated Xen host (package xensim) unless
 // Config.Driver names another.

@@ -1,5 +1,5 @@
 // Command xenagent is the agent that runs on each Xen server: it speaks the
-// XML-RPC protocol of AGENT-PROTOCOL.md over HTTPS and, in this project,
+// XML-RPC protocol of docs/agent-protocol.md over HTTPS and, in this project,
 // drives a simulated Xen host whose repositories are real directories.
 package main
 
