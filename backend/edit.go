@@ -164,7 +164,7 @@ func (m *Manager) configureVM(ctx context.Context, v store.VM, params agentapi.V
 	} else if s, _, err = m.poolServer(ctx, v.PoolID); err != nil {
 		return errorf(KindInvalidState, "the VM's pool has no running server to write its configuration through")
 	}
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 }
 
 func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Duration) {
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	if err != nil {
 		return
 	}
@@ -187,7 +187,7 @@ func (m *Manager) agentEvent(ctx context.Context, s store.Server, c *agentclient
 		m.log.Error("record vm stopped outside the manager", "vm", v.Name, "err", err)
 		return true
 	}
-	m.capacity.adjust(s.ID, v.MemoryMiB)
+	m.place.capacity.adjust(s.ID, v.MemoryMiB)
 	desc := "Vm " + v.Name + " " + what + " on server " + s.Name
 	if e.Detail != "" {
 		desc += ": " + e.Detail

@@ -131,7 +131,7 @@ func (m *Manager) serverOf(ctx context.Context, v store.VM) (store.Server, *agen
 	if err != nil {
 		return store.Server{}, nil, &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
 	}
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	return s, c, err
 }
 
@@ -154,7 +154,7 @@ func (m *Manager) ResumeVM(ctx context.Context, ref Ref) (VM, error) {
 // restore_vm) and records the VM Running on the first that takes it.
 func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb string, run func(*agentclient.Client) error) error {
 	j.progress(10, "placing")
-	cands, release, err := m.rank(ctx, v, "", 0)
+	cands, release, err := m.place.rank(ctx, v, "", 0)
 	if err != nil {
 		return err
 	}
@@ -176,12 +176,12 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 		}
 		if err == nil {
 			m.log.Info("vm "+verb, "vm", v.Name, "server", cand.server.Name)
-			m.capacity.adjust(cand.server.ID, -v.MemoryMiB)
+			m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB)
 			return m.setVMState(ctx, v.ID, cand.server.ID, VMRunning)
 		}
 		lastErr = agentError(verb+" Vm "+v.Name, cand.server.Name, err)
 		if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultInsufficientResources {
-			m.capacity.forget(cand.server.ID)
+			m.place.capacity.forget(cand.server.ID)
 			continue // the server filled up since we asked; try the next
 		}
 		return lastErr
@@ -227,7 +227,7 @@ func (m *Manager) stopDomain(ctx context.Context, v store.VM, force bool) error 
 		// The domain is already gone (it shut itself down): record that.
 		m.log.Warn("vm was not running on its server; recording it stopped", "vm", v.Name, "server", s.Name)
 	}
-	m.capacity.adjust(s.ID, v.MemoryMiB)
+	m.place.capacity.adjust(s.ID, v.MemoryMiB)
 	return m.setVMState(ctx, v.ID, "", VMStopped)
 }
 
@@ -285,7 +285,7 @@ func (m *Manager) SuspendVM(ctx context.Context, ref Ref) (VM, error) {
 		if err := c.SaveVM(ctx, v.RepoID, v.ID, false); err != nil {
 			return agentError("suspend Vm "+v.Name, s.Name, err)
 		}
-		m.capacity.adjust(s.ID, v.MemoryMiB)
+		m.place.capacity.adjust(s.ID, v.MemoryMiB)
 		return m.setVMState(ctx, v.ID, "", VMSuspended)
 	})
 }

@@ -8,12 +8,10 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -40,23 +38,18 @@ type Manager struct {
 	name    string
 	uuid    string
 	timeout time.Duration
-	locks   objectLocks
 
 	passwordCost int
 
-	mu      sync.Mutex // guards clients
-	clients map[string]*agentclient.Client
-
-	jobsMu  sync.Mutex // guards running
-	running map[string]*runningJob
-
-	placeMu     sync.Mutex // serialises placement decisions
-	reserved    reservations
-	capacity    capacity
-	serverLists serverLists
-
-	hb    heartbeats
-	audit *auditWriter
+	// The parts below have their own mutexes; the Manager holds none.
+	// locks is the object lock table, which the job runner shares with
+	// heartbeats and reconciliation.
+	locks   *lockTable
+	clients *clientCache
+	jobs    *jobRunner
+	place   *placer
+	hb      *heartbeats
+	audit   *auditWriter
 }
 
 const metaManagerUUID = "manager_uuid"
@@ -79,7 +72,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
-		timeout: cfg.AgentTimeout, clients: map[string]*agentclient.Client{}, running: map[string]*runningJob{}}
+		timeout: cfg.AgentTimeout, locks: &lockTable{}, hb: &heartbeats{}}
+	m.clients = newClientCache(m.sealer, m.timeout)
+	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed)
+	m.place = &placer{st: m.st, clients: m.clients}
 	err := m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -102,49 +98,7 @@ func (m *Manager) UUID() string { return m.uuid }
 // Close writes the pending audit records and drops the agent connections.
 func (m *Manager) Close() {
 	m.audit.close()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, c := range m.clients {
-		c.Close()
-		delete(m.clients, id)
-	}
-}
-
-// client returns the cached pinned client for s, building it on first use.
-func (m *Manager) client(s store.Server) (*agentclient.Client, error) {
-	password, err := m.sealer.Open(s.AgentPassword)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "cannot read the agent password of server " + s.Name, Cause: err}
-	}
-	cfg := agentclient.Config{Address: s.Address, Port: s.Port, Password: password,
-		PinSHA256: s.CertSPKISHA256, Timeout: m.timeout}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// A cached client built from an older row (another address, password or
-	// pin) is replaced, whoever read which row first.
-	if c, ok := m.clients[s.ID]; ok {
-		if c.Reaches(cfg) {
-			return c, nil
-		}
-		c.Close()
-	}
-	c, err := agentclient.New(cfg)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "cannot build a client for server " + s.Name, Cause: err}
-	}
-	m.clients[s.ID] = c
-	return c, nil
-}
-
-// forgetClient drops the cached client of server id (its address, password
-// or pin changed).
-func (m *Manager) forgetClient(id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c, ok := m.clients[id]; ok {
-		c.Close()
-		delete(m.clients, id)
-	}
+	m.clients.closeAll()
 }
 
 // Ref names one object: by id, or by name (which may match several).
@@ -199,73 +153,6 @@ func ValidateName(kind, name string) error {
 	return nil
 }
 
-// objectLocks serialises operations on one object (a VM being started is not
-// deleted at the same time). Each key holds a one-slot channel and, while
-// taken, who holds it, so that a waiter that gives up can say.
-type objectLocks struct {
-	mu      sync.Mutex // guards slots and holders
-	slots   map[string]chan struct{}
-	holders map[string]holder
-}
-
-// holder is the job that holds a lock.
-type holder struct {
-	jobID, summary string
-	since          time.Time
-}
-
-// lockWait bounds how long an operation waits for another one on the same
-// object before it gives up (the caller's context may end it sooner: the
-// command layer gives it commandTimeout).
-const lockWait = 5 * time.Minute
-
-// lock takes key for an operation that is not a job.
-func (l *objectLocks) lock(ctx context.Context, key string) (func(), error) {
-	return l.lockFor(ctx, key, holder{summary: "an internal operation", since: time.Now()})
-}
-
-// lockFor waits until key is free, ctx ends or lockWait passes; the
-// returned func releases it. The error of a wait that gives up names the job
-// that holds the lock.
-func (l *objectLocks) lockFor(ctx context.Context, key string, h holder) (func(), error) {
-	l.mu.Lock()
-	if l.slots == nil {
-		l.slots = map[string]chan struct{}{}
-		l.holders = map[string]holder{}
-	}
-	slot, ok := l.slots[key]
-	if !ok {
-		slot = make(chan struct{}, 1)
-		l.slots[key] = slot
-	}
-	l.mu.Unlock()
-	timer := time.NewTimer(lockWait)
-	defer timer.Stop()
-	start := time.Now()
-	select {
-	case slot <- struct{}{}:
-		l.mu.Lock()
-		l.holders[key] = h
-		l.mu.Unlock()
-		return func() {
-			l.mu.Lock()
-			delete(l.holders, key)
-			l.mu.Unlock()
-			<-slot
-		}, nil
-	case <-ctx.Done():
-	case <-timer.C:
-	}
-	l.mu.Lock()
-	cur, held := l.holders[key]
-	l.mu.Unlock()
-	by := "another operation"
-	if held && cur.jobID != "" {
-		by = fmt.Sprintf("job %s (%s, running for %s)", cur.jobID, cur.summary, time.Since(cur.since).Round(time.Second))
-	}
-	return nil, errorf(KindConflict, "object %s is locked by %s; gave up after waiting %s", key, by, time.Since(start).Round(time.Millisecond))
-}
-
 // ManagerInfo describes this manager (show Manager).
 type ManagerInfo struct {
 	ID, Name                         string
@@ -291,8 +178,6 @@ func (m *Manager) Info(ctx context.Context) (ManagerInfo, error) {
 		n, _ := q.Count(ctx, "vms", "pool_id", p.ID)
 		vms += n
 	}
-	m.jobsMu.Lock()
-	running := len(m.running)
-	m.jobsMu.Unlock()
-	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms, RunningJobs: running}, nil
+	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms,
+		RunningJobs: m.jobs.count()}, nil
 }

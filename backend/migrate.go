@@ -81,14 +81,14 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 	var release func()
 	if target != nil {
 		dst = *target
-		if dstClient, err = m.client(dst); err != nil {
+		if dstClient, err = m.clients.get(dst); err != nil {
 			return Migration{}, err
 		}
 		release = func() {}
 	} else {
 		pv := v
 		pv.PreferredServers, pv.StartPolicy = "", PolicyBestServer
-		cands, rel, err := m.placeExcept(ctx, pv, src.ID)
+		cands, rel, err := m.place.placeExcept(ctx, pv, src.ID)
 		if err != nil {
 			return Migration{}, err
 		}
@@ -134,8 +134,8 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 		return Migration{}, agentError(what, src.Name, err)
 	}
 	mig.Rounds, mig.BytesSent, mig.DurationMS, mig.DowntimeMS, mig.Converged = res.Rounds, res.BytesSent, res.DurationMS, res.DowntimeMS, res.Converged
-	m.capacity.adjust(src.ID, v.MemoryMiB)
-	m.capacity.adjust(dst.ID, -v.MemoryMiB)
+	m.place.capacity.adjust(src.ID, v.MemoryMiB)
+	m.place.capacity.adjust(dst.ID, -v.MemoryMiB)
 	if err := m.setVMState(ctx, v.ID, dst.ID, VMRunning); err != nil {
 		return Migration{}, err
 	}

@@ -21,7 +21,7 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 	}
 	changed := 0
 	for _, s := range servers {
-		c, err := m.client(s)
+		c, err := m.clients.get(s)
 		if err != nil {
 			return changed, err
 		}

@@ -36,7 +36,7 @@ func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed
 	if err != nil {
 		return Refreshed{}, errorf(KindNotFound, "the server was deleted meanwhile")
 	}
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	if err != nil {
 		return Refreshed{}, err
 	}
@@ -60,7 +60,7 @@ func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed
 	if err := m.st.Write(ctx, func(q *store.Queries) error { _, err := q.UpsertServer(ctx, s); return err }); err != nil {
 		return Refreshed{}, &Error{Kind: KindInternal, Msg: "record server " + s.Name, Cause: err}
 	}
-	m.capacity.forget(s.ID)
+	m.place.capacity.forget(s.ID)
 	changed, err := m.reconcileServer(ctx, s, c)
 	if errors.Is(err, errServerSilent) {
 		return Refreshed{}, agentError(what+": list its domains", s.Name, errors.Unwrap(err))

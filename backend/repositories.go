@@ -54,7 +54,7 @@ func (m *Manager) createRepository(ctx context.Context, req CreateRepositoryRequ
 	r := store.Repository{ID: NewID(TypeRepository), Name: req.Name, PoolID: p.ID, FSLocation: loc, CreatedAt: time.Now()}
 	r.MountPoint = MountRoot + "/" + r.ID
 	for i, s := range servers {
-		c, err := m.client(s)
+		c, err := m.clients.get(s)
 		if err != nil {
 			return Repository{}, err
 		}

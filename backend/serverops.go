@@ -51,7 +51,7 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 			cur.Maintenance = *req.Maintenance
 		}
 		if req.Roles != nil && *req.Roles != cur.Roles {
-			c, err := m.client(cur)
+			c, err := m.clients.get(cur)
 			if err != nil {
 				return nil, err
 			}
@@ -90,12 +90,11 @@ const (
 // no VM runs there, so that no start can land on it in between; restore
 // puts the status back when the job stops short.
 func (m *Manager) fence(ctx context.Context, s store.Server, status string) (restore func(), err error) {
-	m.placeMu.Lock()
-	defer m.placeMu.Unlock()
-	if m.reserved.get(s.ID) > 0 {
+	reserved, err := m.place.exclude(s.ID, func() error { return m.setServerStatus(ctx, s.ID, status) })
+	if reserved {
 		return nil, errorf(KindConflict, "Server %s is receiving a VM right now; try again when it has started", s.Name)
 	}
-	if err := m.setServerStatus(ctx, s.ID, status); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return func() {
@@ -152,7 +151,7 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 			if err := refuseWhileVMs(cur, "remove from ServerPool", names); err != nil {
 				return nil, err
 			}
-			c, err := m.client(cur)
+			c, err := m.clients.get(cur)
 			if err != nil {
 				return nil, err
 			}
@@ -237,7 +236,7 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 			restore()
 			return nil, err
 		}
-		c, err := m.client(cur)
+		c, err := m.clients.get(cur)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +281,7 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 // awaitAgent polls the agent until it answers (it first stops answering
 // while the host reboots), at most restartWait.
 func (m *Manager) awaitAgent(ctx context.Context, s store.Server) error {
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	if err != nil {
 		return err
 	}
@@ -309,7 +308,7 @@ func (m *Manager) awaitAgent(ctx context.Context, s store.Server) error {
 
 // refreshHardware reads the server's hardware again after a restart.
 func (m *Manager) refreshHardware(ctx context.Context, s store.Server) error {
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	if err != nil {
 		return err
 	}
@@ -358,7 +357,7 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 			p, _ := m.st.Read().ServerPool(ctx, cur.PoolID)
 			return nil, errorf(KindConflict, "Server %s is in use by ServerPool %s; remove it from the pool first", cur.Name, p.Name)
 		}
-		if c, err := m.client(cur); err == nil {
+		if c, err := m.clients.get(cur); err == nil {
 			if err := c.ReleaseOwnership(ctx, m.uuid); err != nil {
 				m.log.Warn("release_ownership failed; forgetting the server anyway", "server", cur.Name, "err", err)
 			}
@@ -366,7 +365,7 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteServer(ctx, cur.ID) }); err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "delete server record", Cause: err}
 		}
-		m.forgetClient(cur.ID)
+		m.clients.forget(cur.ID)
 		return view, nil
 	}))
 }
@@ -455,7 +454,7 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 		}
 		servers, _ := m.st.Read().ServersInPool(ctx, r.PoolID)
 		for _, s := range servers {
-			c, err := m.client(s)
+			c, err := m.clients.get(s)
 			if err != nil {
 				continue
 			}

@@ -104,7 +104,7 @@ func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where
 	if err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "record server " + name, Cause: err}
 	}
-	m.forgetClient(saved.ID)
+	m.clients.forget(saved.ID)
 	m.log.Info("server discovered", "server", saved.Name, "id", saved.ID, "address", where, "pin", pin)
 	return m.Server(ctx, Ref{ID: saved.ID})
 }
@@ -190,7 +190,7 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 	if err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
 	}
-	c, err := m.client(s)
+	c, err := m.clients.get(s)
 	if err != nil {
 		return Server{}, err
 	}
@@ -242,7 +242,7 @@ func (m *Manager) updateMemberIPs(ctx context.Context, poolID string) {
 		ips = append(ips, s.Address)
 	}
 	for _, s := range members {
-		c, err := m.client(s)
+		c, err := m.clients.get(s)
 		if err == nil {
 			err = c.SetPoolMemberIPList(ctx, ips)
 		}
@@ -275,7 +275,7 @@ func (m *Manager) poolServer(ctx context.Context, poolID string) (store.Server, 
 		if s.Status != ServerRunning {
 			continue
 		}
-		c, err := m.client(s)
+		c, err := m.clients.get(s)
 		if err != nil {
 			return store.Server{}, nil, err
 		}

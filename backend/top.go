@@ -69,7 +69,7 @@ func (m *Manager) Top(ctx context.Context) (TopSnapshot, error) {
 			defer wg.Done()
 			line := ServerLoad{Name: s.Name, Status: s.Status, TotalMemoryMiB: s.TotalMemoryMiB}
 			var loads []VMLoad
-			c, err := m.client(s)
+			c, err := m.clients.get(s)
 			if err == nil && s.Status == ServerRunning {
 				sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				st, serr := c.GetStatistics(sctx)

@@ -1,0 +1,97 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// lockTable serialises operations on one object (a VM being started is not
+// deleted at the same time). Each key holds a one-slot channel and, while
+// taken, who holds it, so that a waiter that gives up can say. Jobs take
+// its locks, and so do heartbeats and reconciliation, outside any job: it
+// is the piece the job runner shares with them.
+type lockTable struct {
+	mu      sync.Mutex // guards slots and holders
+	slots   map[string]chan struct{}
+	holders map[string]holder
+}
+
+// holder is the job that holds a lock.
+type holder struct {
+	jobID, summary string
+	since          time.Time
+}
+
+// lockWait bounds how long an operation waits for another one on the same
+// object before it gives up (the caller's context may end it sooner: the
+// command layer gives it commandTimeout).
+const lockWait = 5 * time.Minute
+
+// lock takes key for an operation that is not a job.
+func (l *lockTable) lock(ctx context.Context, key string) (func(), error) {
+	return l.lockFor(ctx, key, holder{summary: "an internal operation", since: time.Now()})
+}
+
+// lockFor waits until key is free, ctx ends or lockWait passes; the
+// returned func releases it. The error of a wait that gives up names the job
+// that holds the lock.
+func (l *lockTable) lockFor(ctx context.Context, key string, h holder) (func(), error) {
+	l.mu.Lock()
+	if l.slots == nil {
+		l.slots = map[string]chan struct{}{}
+		l.holders = map[string]holder{}
+	}
+	slot, ok := l.slots[key]
+	if !ok {
+		slot = make(chan struct{}, 1)
+		l.slots[key] = slot
+	}
+	l.mu.Unlock()
+	timer := time.NewTimer(lockWait)
+	defer timer.Stop()
+	start := time.Now()
+	select {
+	case slot <- struct{}{}:
+		l.mu.Lock()
+		l.holders[key] = h
+		l.mu.Unlock()
+		return func() {
+			l.mu.Lock()
+			delete(l.holders, key)
+			l.mu.Unlock()
+			<-slot
+		}, nil
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	l.mu.Lock()
+	cur, held := l.holders[key]
+	l.mu.Unlock()
+	by := "another operation"
+	if held && cur.jobID != "" {
+		by = fmt.Sprintf("job %s (%s, running for %s)", cur.jobID, cur.summary, time.Since(cur.since).Round(time.Second))
+	}
+	return nil, errorf(KindConflict, "object %s is locked by %s; gave up after waiting %s", key, by, time.Since(start).Round(time.Millisecond))
+}
+
+// lockAll takes the locks of keys (sorted, so that two jobs never wait for
+// each other) and returns one func that releases them all.
+func (l *lockTable) lockAll(ctx context.Context, keys []string, h holder) (func(), error) {
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, k := range keys {
+		unlock, err := l.lockFor(ctx, k, h)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		unlocks = append(unlocks, unlock)
+	}
+	return release, nil
+}
