@@ -9,8 +9,8 @@ type JobRun struct {
 	Aborted <-chan struct{}
 }
 
-// RunJob runs op as a job on objects (Manager.job), as the actor of ctx
-// and in no pool: the tests of package backend_test, which open the
+// RunJob runs op as a job on objects (Manager.job), as the actor of ctx,
+// in no pool and as m's options say: the tests of package backend_test, which open the
 // manager with managertest and so cannot be inside package backend, reach
 // the job runner through it.
 func (m *Manager) RunJob(ctx context.Context, summary string, objects []string, op func(ctx context.Context, j JobRun) (any, error)) (any, error) {

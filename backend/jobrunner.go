@@ -99,8 +99,9 @@ type runningJob struct {
 // passes, then failing with the holder's name), then op runs detached from
 // ctx, so that a client going away never leaves an operation half-done.
 // run waits for op and returns its result; if ctx ends first it returns
-// an error of KindStillRunning naming the job, which goes on.
-func (r *jobRunner) run(ctx context.Context, actor Actor, poolID, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+// an error of KindStillRunning naming the job, which goes on. o says
+// whether to wait at all (Async) and whom to tell the job's id (Observe).
+func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
 	id := NewID(TypeJob)
 	objs := append([]string(nil), objects...)
 	sort.Strings(objs)
@@ -109,8 +110,8 @@ func (r *jobRunner) run(ctx context.Context, actor Actor, poolID, summary string
 	if err := r.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) }); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: err}
 	}
-	if observe, ok := ctx.Value(jobObserverKey{}).(func(string)); ok {
-		observe(id)
+	if o.Observe != nil {
+		o.Observe(id)
 	}
 	rj := &runningJob{summary: summary, done: make(chan struct{})}
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -131,7 +132,7 @@ func (r *jobRunner) run(ctx context.Context, actor Actor, poolID, summary string
 	// it commandTimeout), or, for an asynchronous caller who is not waiting,
 	// on the job's own.
 	lockCtx := ctx
-	async := IsAsync(ctx)
+	async := o.Async
 	if async {
 		lockCtx = jctx
 	}

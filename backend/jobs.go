@@ -37,26 +37,6 @@ type Job struct {
 	EndedAt           time.Time
 }
 
-type jobObserverKey struct{}
-
-// WithJobObserver returns a context whose operations call observe with the
-// id of each job they start, as soon as its row is written. The command
-// layer uses it to answer at once in asynchronous mode, and to name the job
-// when it stops waiting for it.
-func WithJobObserver(ctx context.Context, observe func(jobID string)) context.Context {
-	return context.WithValue(ctx, jobObserverKey{}, observe)
-}
-
-type asyncKey struct{}
-
-// WithAsync returns a context whose operations return as soon as their job
-// is recorded (an error of KindStillRunning carrying the job id), leaving
-// the job to run: "set commandMode=Asynchronous".
-func WithAsync(ctx context.Context) context.Context { return context.WithValue(ctx, asyncKey{}, true) }
-
-// IsAsync reports whether ctx asks for asynchronous operations.
-func IsAsync(ctx context.Context) bool { v, _ := ctx.Value(asyncKey{}).(bool); return v }
-
 // JobIDOf returns the job id an error of KindStillRunning carries, or "".
 func JobIDOf(err error) string {
 	var e *Error
@@ -184,9 +164,9 @@ func (m *Manager) JobsEnded(ctx context.Context, ids []string) (int, error) {
 	return m.jobs.ended(ids), nil
 }
 
-// job runs op as a job of the actor (jobRunner.run).
+// job runs op as a job of the actor (jobRunner.run), as m's options say.
 func (m *Manager) job(ctx context.Context, actor Actor, poolID, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
-	return m.jobs.run(ctx, actor, poolID, summary, objects, op)
+	return m.jobs.run(ctx, m.opts, actor, poolID, summary, objects, op)
 }
 
 // jobFailed records the event of a failed job.

@@ -24,11 +24,11 @@ type text string
 
 func (t text) String() string { return string(t) }
 
-// observed returns a context that runs as admin and sends the id of each
-// job it starts on the returned channel.
-func observed(c *managertest.Core) (context.Context, <-chan string) {
+// observed returns the core's manager with an observer that sends the id
+// of each job it starts on the returned channel.
+func observed(c *managertest.Core) (*backend.Manager, <-chan string) {
 	ids := make(chan string, 16)
-	return backend.WithJobObserver(c.Admin(), func(id string) { ids <- id }), ids
+	return c.Manager.With(backend.RunOptions{Observe: func(id string) { ids <- id }}), ids
 }
 
 // A job records its outcome: Success with the operation's result, Failure
@@ -49,8 +49,8 @@ func TestJobRecordsOutcome(t *testing.T) {
 		{name: "failure", err: &backend.Error{Kind: backend.KindAgentFault, Msg: "the agent said no"}, wantStatus: backend.JobFailure, wantError: "the agent said no"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, ids := observed(c)
-			value, err := c.Manager.RunJob(ctx, "test "+tc.name, []string{"obj-" + tc.name}, func(context.Context, backend.JobRun) (any, error) {
+			m, ids := observed(c)
+			value, err := m.RunJob(c.Admin(), "test "+tc.name, []string{"obj-" + tc.name}, func(context.Context, backend.JobRun) (any, error) {
 				return tc.value, tc.err
 			})
 			if value != tc.value || !errors.Is(err, tc.err) {
@@ -82,7 +82,7 @@ func TestJobRecordsOutcome(t *testing.T) {
 // ends Aborted; a job that has ended cannot be aborted.
 func TestJobAbort(t *testing.T) {
 	c := managertest.Open(t, managertest.Options{})
-	ctx, ids := observed(c)
+	m, ids := observed(c)
 	started := make(chan struct{})
 	type outcome struct {
 		value any
@@ -90,7 +90,7 @@ func TestJobAbort(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		value, err := c.Manager.RunJob(ctx, "long", []string{"vm1"}, func(_ context.Context, j backend.JobRun) (any, error) {
+		value, err := m.RunJob(c.Admin(), "long", []string{"vm1"}, func(_ context.Context, j backend.JobRun) (any, error) {
 			close(started)
 			select {
 			case <-j.Aborted:
@@ -151,11 +151,11 @@ func TestJobsOnOneObjectSerialise(t *testing.T) {
 	}
 
 	// While a job holds vm1, one that gives up waiting says who holds it.
-	hctx, holderIDs := observed(c)
+	hm, holderIDs := observed(c)
 	holding, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
 	go func() {
-		_, err := c.Manager.RunJob(hctx, "holder", []string{"vm1"}, func(context.Context, backend.JobRun) (any, error) {
+		_, err := hm.RunJob(c.Admin(), "holder", []string{"vm1"}, func(context.Context, backend.JobRun) (any, error) {
 			close(holding)
 			<-release
 			return nil, nil
@@ -237,24 +237,24 @@ func TestJobOutlivesItsCaller(t *testing.T) {
 		name string
 		// call starts the job through run and returns when the caller
 		// has stopped waiting; started is closed once the operation runs.
-		call func(run func(context.Context) error, started <-chan struct{}) error
+		call func(run func(*backend.Manager, context.Context) error, started <-chan struct{}) error
 	}{
-		{"the caller's context ends", func(run func(context.Context) error, started <-chan struct{}) error {
+		{"the caller's context ends", func(run func(*backend.Manager, context.Context) error, started <-chan struct{}) error {
 			ctx, cancel := context.WithCancel(c.Admin())
 			errc := make(chan error, 1)
-			go func() { errc <- run(ctx) }()
+			go func() { errc <- run(c.Manager, ctx) }()
 			<-started
 			cancel()
 			return <-errc
 		}},
-		{"asynchronous mode", func(run func(context.Context) error, _ <-chan struct{}) error {
-			return run(backend.WithAsync(c.Admin()))
+		{"asynchronous mode", func(run func(*backend.Manager, context.Context) error, _ <-chan struct{}) error {
+			return run(c.Manager.With(backend.RunOptions{Async: true}), c.Admin())
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			started, release := make(chan struct{}), make(chan struct{})
-			err := tc.call(func(ctx context.Context) error {
-				_, err := c.Manager.RunJob(ctx, "outlives", []string{"vm-" + tc.name}, func(context.Context, backend.JobRun) (any, error) {
+			err := tc.call(func(m *backend.Manager, ctx context.Context) error {
+				_, err := m.RunJob(ctx, "outlives", []string{"vm-" + tc.name}, func(context.Context, backend.JobRun) (any, error) {
 					close(started)
 					<-release
 					return text("finished"), nil

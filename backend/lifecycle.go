@@ -96,7 +96,7 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 		if verb == "delete" {
 			return before, nil
 		}
-		if IsTerse(ctx) {
+		if m.opts.Terse {
 			return VM{ID: v.ID, Name: v.Name}, nil
 		}
 		return m.VM(jctx, Ref{ID: v.ID})
@@ -106,16 +106,6 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 	}
 	return val.(VM), nil
 }
-
-type terseKey struct{}
-
-// WithTerse returns a context whose VM operations return only the VM's id
-// and name, not its full view: a multi-object action prints one line per
-// VM and need not build a thousand views.
-func WithTerse(ctx context.Context) context.Context { return context.WithValue(ctx, terseKey{}, true) }
-
-// IsTerse reports whether ctx asks for terse results.
-func IsTerse(ctx context.Context) bool { v, _ := ctx.Value(terseKey{}).(bool); return v }
 
 // setVMState records a VM's placement and status.
 func (m *Manager) setVMState(ctx context.Context, id, serverID, status string) error {

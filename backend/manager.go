@@ -41,6 +41,9 @@ type Manager struct {
 
 	passwordCost int
 
+	// opts say how this caller's operations run (With).
+	opts RunOptions
+
 	// The parts below have their own mutexes; the Manager holds none.
 	// locks is the object lock table, which the job runner shares with
 	// heartbeats and reconciliation.
@@ -91,6 +94,40 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	m.audit = newAuditWriter(m.st, m.log)
 	return m, nil
 }
+
+// RunOptions say how the operations of one caller (a command) run, besides
+// the actor its context carries.
+type RunOptions struct {
+	// Async makes operations return as soon as their job is recorded (an
+	// error of KindStillRunning carrying the job id), leaving the job to
+	// run: "set commandMode=Asynchronous".
+	Async bool
+	// Terse makes VM operations return only the VM's id and name, not its
+	// full view: a multi-object action prints one line per VM and need not
+	// build a thousand views.
+	Terse bool
+	// Observe, when set, is called with the id of each job an operation
+	// starts, as soon as its row is written. The command layer uses it to
+	// answer at once in asynchronous mode, and to name the job when it
+	// stops waiting for it.
+	Observe func(jobID string)
+	// Found, when set, keeps the VMs FindVMs finds for the VM jobs of a
+	// multi-object action (FoundVMs).
+	Found *FoundVMs
+}
+
+// With returns a Manager that shares m's state (store, jobs, locks,
+// clients, placement) and whose operations run as o says; m is unchanged.
+// The options are a value of the Manager a caller holds, not of its
+// context, so that what changes how an operation runs is in plain sight.
+func (m *Manager) With(o RunOptions) *Manager {
+	c := *m
+	c.opts = o
+	return &c
+}
+
+// Options returns the options m's operations run with.
+func (m *Manager) Options() RunOptions { return m.opts }
 
 // UUID is the manager's identity, sent to agents as their owner.
 func (m *Manager) UUID() string { return m.uuid }

@@ -208,11 +208,14 @@ func (m *Manager) vmSummaryKind() kind[store.VMSummary] {
 		func(x store.VMSummary) string { return x.PoolID }}
 }
 
-type foundVMsKey struct{}
-
-// foundVMs are the VMs FindVMs found for a multi-object action: what a
-// VM's job needs of it before it starts (vmJob).
-type foundVMs struct {
+// FoundVMs are the VMs FindVMs found for a multi-object action: what a
+// VM's job needs of it before it starts (vmJob). With them in RunOptions,
+// FindVMs keeps what it finds, and a VM job on one of those VMs by id takes
+// it from there (once) instead of reading the VM before its job: a
+// multi-object action reads its VMs once, not twice. Nothing is lost by it:
+// every VM job reads its VM again under the VM's lock and checks its state
+// there.
+type FoundVMs struct {
 	mu  sync.Mutex // guards vms
 	vms map[string]jobVM
 }
@@ -224,19 +227,13 @@ type jobVM struct {
 	ID, Name, PoolID string
 }
 
-// WithFoundVMs returns a context in which FindVMs keeps what it found, and
-// a VM job on one of those VMs by id takes it from there (once) instead of
-// reading the VM before its job: a multi-object action reads its VMs once,
-// not twice. Nothing is lost by it: every VM job reads its VM again under
-// the VM's lock and checks its state there.
-func WithFoundVMs(ctx context.Context) context.Context {
-	return context.WithValue(ctx, foundVMsKey{}, &foundVMs{vms: map[string]jobVM{}})
-}
+// NewFoundVMs returns an empty FoundVMs for one multi-object action.
+func NewFoundVMs() *FoundVMs { return &FoundVMs{vms: map[string]jobVM{}} }
 
 // vmForJob returns what vmJob needs of the VM ref names: from what FindVMs
 // found for the action when it can, else read.
 func (m *Manager) vmForJob(ctx context.Context, ref Ref) (jobVM, error) {
-	if f, ok := ctx.Value(foundVMsKey{}).(*foundVMs); ok && ref.ID != "" {
+	if f := m.opts.Found; f != nil && ref.ID != "" {
 		f.mu.Lock()
 		v, found := f.vms[ref.ID]
 		delete(f.vms, ref.ID)
@@ -291,7 +288,7 @@ func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f, ok := ctx.Value(foundVMsKey{}).(*foundVMs); ok {
+	if f := m.opts.Found; f != nil {
 		f.mu.Lock()
 		for _, v := range found {
 			f.vms[v.ID] = jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID}

@@ -21,7 +21,7 @@ const multiParallel = 128
 // vmAction runs op on the VM the command names or, with multiple=Yes, on
 // every VM it matches, in parallel. One object gives op's own result; several
 // give one row per VM with its result, and fail if any VM failed.
-func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref) (backend.VM, error), single func(backend.VM) *Result) (*Result, error) {
+func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Result) (*Result, error) {
 	ref := x.Ref()
 	if x.Str("multiple") != "Yes" {
 		if ref.Name != "" {
@@ -31,18 +31,20 @@ func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref
 					"%s matches %d Vm objects; add multiple=Yes to %s all of them, or name one with id=", x.Cmd.Instance, len(vms), x.Cmd.Spec.Verb)}
 			}
 		}
-		v, err := op(ctx, ref)
+		v, err := op(x.Backend, ctx, ref)
 		if err != nil {
 			return nil, err
 		}
 		return single(v), nil
 	}
-	ctx = backend.WithFoundVMs(ctx) // each VM is read once here, then again by its job under its lock
-	vms, err := x.Backend.FindVMs(ctx, ref)
+	run := x.Backend.Options()
+	run.Found = backend.NewFoundVMs() // each VM is read once here, then again by its job under its lock
+	run.Terse = true                  // one line per VM: no full views
+	b := x.Backend.With(run)
+	vms, err := b.FindVMs(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	ctx = backend.WithTerse(ctx) // one line per VM: no full views
 	rows := make([]Row, len(vms))
 	errs := make([]error, len(vms))
 	var wg sync.WaitGroup
@@ -53,9 +55,9 @@ func vmAction(ctx context.Context, x *Exec, op func(context.Context, backend.Ref
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			_, err := op(ctx, backend.Ref{ID: v.ID})
+			_, err := op(b, ctx, backend.Ref{ID: v.ID})
 			result := "Success"
-			if id := backend.JobIDOf(err); id != "" && backend.IsAsync(ctx) {
+			if id := backend.JobIDOf(err); id != "" && run.Async {
 				result, err = "Job "+id, nil
 			}
 			if err != nil {

@@ -23,20 +23,25 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	}
 	done := make(chan outcome, 1)
 	settings := s.settings
-	x := &Exec{Cmd: cmd, Backend: s.backend, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings, Terminal: s.opts.Terminal}
-	hctx := backend.WithActor(ctx, s.actor)
+	var run backend.RunOptions
 	if settings.CommandMode == "Asynchronous" {
-		hctx = backend.WithAsync(hctx)
+		run.Async = true
 	}
 	var jobsMu sync.Mutex // guards jobs: the observer runs in the handler's goroutines
 	var jobs []string
 	if s.opts.Progress != nil {
-		hctx = backend.WithJobObserver(hctx, func(id string) {
+		run.Observe = func(id string) {
 			jobsMu.Lock()
 			jobs = append(jobs, id)
 			jobsMu.Unlock()
-		})
+		}
 	}
+	b := s.backend
+	if b != nil {
+		b = b.With(run)
+	}
+	x := &Exec{Cmd: cmd, Backend: b, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings, Terminal: s.opts.Terminal}
+	hctx := backend.WithActor(ctx, s.actor)
 	timeout := settings.CommandTimeout // read before the handler may change its copy
 	hctx, cancel := context.WithTimeout(hctx, timeout)
 	defer cancel()

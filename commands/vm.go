@@ -156,7 +156,7 @@ func deleteVMSpec() *Spec {
 		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
 		Help: "Delete a stopped VM and its files in the repository.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			return vmAction(ctx, x, x.Backend.DeleteVM, rowVM)
+			return vmAction(ctx, x, (*backend.Manager).DeleteVM, rowVM)
 		},
 	}
 }

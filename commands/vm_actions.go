@@ -19,7 +19,7 @@ func vmActionVerb(name, verbHelp, specHelp string, op vmOp) *VerbInfo {
 	return &VerbInfo{Name: name, Help: verbHelp, Specs: []*Spec{{
 		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple}, Help: specHelp,
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			return vmAction(ctx, x, func(ctx context.Context, r backend.Ref) (backend.VM, error) { return op(x.Backend, ctx, r) }, showVM)
+			return vmAction(ctx, x, op, showVM)
 		},
 	}}}
 }

@@ -20,8 +20,8 @@ func verbMigrate() *VerbInfo {
 			dest := objectRef(x.Str("destServer"))
 			var mu sync.Mutex // guards last: multi-object actions migrate in parallel
 			var last backend.Migration
-			return vmAction(ctx, x, func(ctx context.Context, ref backend.Ref) (backend.VM, error) {
-				v, mig, err := x.Backend.MigrateVM(ctx, ref, dest)
+			return vmAction(ctx, x, func(b *backend.Manager, ctx context.Context, ref backend.Ref) (backend.VM, error) {
+				v, mig, err := b.MigrateVM(ctx, ref, dest)
 				mu.Lock()
 				last = mig
 				mu.Unlock()
