@@ -173,3 +173,12 @@ func (m *Manager) job(ctx context.Context, actor Actor, poolID, summary string, 
 func (m *Manager) jobFailed(ctx context.Context, id, poolID, summary, errText string) {
 	m.event(ctx, "Error", "JobFailed", "Job", id, summary, poolID, fmt.Sprintf("job %s failed: %s", summary, errText))
 }
+
+// jobValue unpacks a job's result as T.
+func jobValue[T any](v any, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	return v.(T), nil
+}

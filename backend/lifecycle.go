@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
@@ -15,97 +14,6 @@ const (
 	VMSuspended = "Suspended"
 	VMPaused    = "Paused"
 )
-
-// vmStates says in which states each operation is allowed (Oracle VM's
-// state table); anything else fails naming the state.
-var vmStates = map[string][]string{
-	"start":   {VMStopped},
-	"stop":    {VMRunning},
-	"kill":    {VMRunning, VMPaused},
-	"restart": {VMRunning},
-	"pause":   {VMRunning},
-	"unpause": {VMPaused},
-	"suspend": {VMRunning},
-	"resume":  {VMSuspended},
-	"delete":  {VMStopped},
-	"edit":    {VMRunning, VMStopped},
-	"migrate": {VMRunning, VMStopped},
-	"clone":   {VMStopped},
-}
-
-// VMStatesFor returns the states in which verb may act on a VM, or nil when
-// the verb is not a VM operation (every VM is then fair game).
-func VMStatesFor(verb string) []string { return vmStates[verb] }
-
-func needState(v store.VM, verb string) error {
-	want := vmStates[verb]
-	for _, w := range want {
-		if v.Status == w {
-			return nil
-		}
-	}
-	return errorf(KindInvalidState, "Vm %s is %s; %s needs %s", v.Name, v.Status, verb, joinOr(want))
-}
-
-func joinOr(s []string) string {
-	switch len(s) {
-	case 0:
-		return "nothing"
-	case 1:
-		return s[0]
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
-}
-
-// vmJob runs op on the VM ref names as a job that locks the VM: the VM is
-// read again under the lock and its state checked for verb, so that the
-// state checked is the state acted on. It returns the VM as op left it
-// (or, for delete, as it was).
-func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permission,
-	op func(ctx context.Context, j *jobRun, v store.VM) error) (VM, error) {
-	v, err := m.vmForJob(ctx, ref)
-	if err != nil {
-		return VM{}, err
-	}
-	if err := m.authorize(ctx, perm); err != nil {
-		return VM{}, err
-	}
-	val, err := m.job(ctx, actorFrom(ctx), v.PoolID, verb+" Vm "+v.Name, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
-		cur, err := m.st.Read().VM(jctx, v.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", v.Name)
-		}
-		if err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "read Vm", Cause: err}
-		}
-		if err := needState(cur, verb); err != nil {
-			return nil, err
-		}
-		if err := j.check(); err != nil {
-			return nil, err
-		}
-		var before VM
-		if verb == "delete" { // afterwards there is nothing to show
-			if before, err = m.VM(jctx, Ref{ID: v.ID}); err != nil {
-				return nil, err
-			}
-		}
-		if err := op(jctx, j, cur); err != nil {
-			return nil, err
-		}
-		if verb == "delete" {
-			return before, nil
-		}
-		if m.opts.Terse {
-			return VM{ID: v.ID, Name: v.Name}, nil
-		}
-		return m.VM(jctx, Ref{ID: v.ID})
-	})
-	if err != nil {
-		return VM{}, err
-	}
-	return val.(VM), nil
-}
 
 // setVMState records a VM's placement and status.
 func (m *Manager) setVMState(ctx context.Context, id, serverID, status string) error {

@@ -2,8 +2,12 @@ package backend
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
 
+	"xenmanager/backend/agentapi"
 	"xenmanager/store"
 )
 
@@ -115,4 +119,279 @@ func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description
 		return ServerPool{}, &Error{Kind: KindInternal, Msg: "record pool", Cause: err}
 	}
 	return m.ServerPool(ctx, Ref{ID: p.ID})
+}
+
+// AddServerToPool makes server a member of pool: the first server of a
+// pool becomes its master (create_server_pool), the others join
+// (join_server_pool); every member learns the members' addresses
+// (set_pool_member_ip_list) and the new one the pool's repositories
+// (add_repository). Then the store records it.
+func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server, error) {
+	s, err := m.findServer(ctx, server)
+	if err != nil {
+		return Server{}, err
+	}
+	p, err := m.findPool(ctx, pool)
+	if err != nil {
+		return Server{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Server{}, err
+	}
+	// The pool lock keeps a concurrent create Repository from missing this
+	// server (it lists the pool's servers under the same lock).
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
+		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+			return m.addServerToPool(ctx, s.ID, p)
+		}))
+}
+
+func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.ServerPool) (Server, error) {
+	s, err := m.st.Read().Server(ctx, serverID)
+	if err != nil {
+		return Server{}, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
+	}
+	if s.PoolID == p.ID {
+		return Server{}, errorf(KindConflict, "Server %s is already in ServerPool %s", s.Name, p.Name)
+	}
+	if s.PoolID != "" {
+		other, _ := m.st.Read().ServerPool(ctx, s.PoolID)
+		return Server{}, errorf(KindConflict, "Server %s is in ServerPool %s; remove it from there first", s.Name, other.Name)
+	}
+	members, err := m.st.Read().ServersInPool(ctx, p.ID)
+	if err != nil {
+		return Server{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	repos, err := m.st.Read().RepositoriesInPool(ctx, p.ID)
+	if err != nil {
+		return Server{}, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
+	}
+	c, err := m.clients.get(s)
+	if err != nil {
+		return Server{}, err
+	}
+	what := fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name)
+	params := agentapi.PoolParams{Alias: p.Name, PoolUUID: p.ID, Num: int64(len(members) + 1), Name: s.Name,
+		Host: s.Address, Roles: s.Roles}
+	master := len(members) == 0
+	if master {
+		err = c.CreateServerPool(ctx, params)
+	} else {
+		err = c.JoinServerPool(ctx, params)
+	}
+	if err != nil {
+		return Server{}, agentError(what, s.Name, err)
+	}
+	for _, r := range repos {
+		if err := c.AddRepository(ctx, r.FSLocation, r.MountPoint); err != nil {
+			if lerr := c.LeaveServerPool(context.WithoutCancel(ctx), p.ID); lerr != nil {
+				m.log.Error("could not undo the pool join", "server", s.Name, "err", lerr)
+			}
+			return Server{}, agentError(fmt.Sprintf("%s (repository %s)", what, r.Name), s.Name, err)
+		}
+	}
+	s.PoolID, s.IsMaster = p.ID, master
+	err = m.st.Write(ctx, func(q *store.Queries) error {
+		if err := q.SetServerPool(ctx, s.ID, p.ID); err != nil {
+			return err
+		}
+		return q.UpdateServerSettings(ctx, s)
+	})
+	if err != nil {
+		return Server{}, &Error{Kind: KindInternal, Msg: "record pool membership", Cause: err}
+	}
+	m.updateMemberIPs(ctx, p.ID)
+	return m.Server(ctx, Ref{ID: s.ID})
+}
+
+// updateMemberIPs tells every member of the pool the members' addresses
+// (only these may send migrations); a member that does not answer is logged
+// and told at the next change.
+func (m *Manager) updateMemberIPs(ctx context.Context, poolID string) {
+	members, err := m.st.Read().ServersInPool(ctx, poolID)
+	if err != nil {
+		m.log.Error("read pool members", "pool", poolID, "err", err)
+		return
+	}
+	ips := make([]string, 0, len(members))
+	for _, s := range members {
+		ips = append(ips, s.Address)
+	}
+	for _, s := range members {
+		c, err := m.clients.get(s)
+		if err == nil {
+			err = c.SetPoolMemberIPList(ctx, ips)
+		}
+		if err != nil {
+			m.log.Warn("set_pool_member_ip_list failed", "server", s.Name, "err", err)
+		}
+	}
+}
+
+// RemoveServerFromPool takes a server out of its pool (leave_server_pool),
+// refused while VMs run there. If it was the master, another member becomes
+// master in the manager's records.
+func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (Server, error) {
+	s, err := m.findServer(ctx, server)
+	if err != nil {
+		return Server{}, err
+	}
+	p, err := m.findPool(ctx, pool)
+	if err != nil {
+		return Server{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Server{}, err
+	}
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("remove Server %s from ServerPool %s", s.Name, p.Name),
+		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+			cur, err := m.st.Read().Server(ctx, s.ID)
+			if err != nil {
+				return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
+			}
+			if cur.PoolID != p.ID {
+				return nil, errorf(KindInvalidState, "Server %s is not in ServerPool %s", cur.Name, p.Name)
+			}
+			restore, err := m.fence(ctx, cur, ServerLeaving)
+			if err != nil {
+				return nil, err
+			}
+			defer restore() // the server stays discovered, in no pool, as it was
+			names, err := m.vmsOn(ctx, cur.ID)
+			if err != nil {
+				return nil, err
+			}
+			if err := refuseWhileVMs(cur, "remove from ServerPool", names); err != nil {
+				return nil, err
+			}
+			c, err := m.clients.get(cur)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.LeaveServerPool(ctx, p.ID); err != nil {
+				return nil, agentError("remove Server "+cur.Name+" from ServerPool "+p.Name, cur.Name, err)
+			}
+			// Unmount the pool's repositories there (the files stay).
+			repos, _ := m.st.Read().RepositoriesInPool(ctx, p.ID)
+			for _, r := range repos {
+				if err := c.DeleteRepository(ctx, r.ID, false); err != nil {
+					m.log.Warn("could not unmount repository from the leaving server", "server", cur.Name, "repository", r.Name, "err", err)
+				}
+			}
+			wasMaster := cur.IsMaster
+			cur.IsMaster = false
+			err = m.st.Write(ctx, func(q *store.Queries) error {
+				if err := q.SetServerPool(ctx, cur.ID, ""); err != nil {
+					return err
+				}
+				if err := q.UpdateServerSettings(ctx, cur); err != nil {
+					return err
+				}
+				if !wasMaster {
+					return nil
+				}
+				rest, err := q.ServersInPool(ctx, p.ID)
+				if err != nil || len(rest) == 0 {
+					return err
+				}
+				rest[0].IsMaster = true
+				return q.UpdateServerSettings(ctx, rest[0])
+			})
+			if err != nil {
+				return nil, &Error{Kind: KindInternal, Msg: "record pool membership", Cause: err}
+			}
+			m.updateMemberIPs(ctx, p.ID)
+			return m.Server(ctx, Ref{ID: cur.ID})
+		}))
+}
+
+// DeleteServerPool deletes an empty pool; one with servers or repositories
+// fails naming them.
+func (m *Manager) DeleteServerPool(ctx context.Context, ref Ref) (ServerPool, error) {
+	p, err := m.findPool(ctx, ref)
+	if err != nil {
+		return ServerPool{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return ServerPool{}, err
+	}
+	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), p.ID, "delete ServerPool "+p.Name, []string{"pool:" + p.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+		view, err := m.ServerPool(ctx, Ref{ID: p.ID})
+		if err != nil {
+			return nil, err
+		}
+		if len(view.Servers) > 0 {
+			return nil, errorf(KindConflict, "ServerPool %s is in use by %d servers (%s); remove them first", p.Name, len(view.Servers), namesOf(view.Servers))
+		}
+		if n, _ := m.st.Read().CountWhere(ctx, "networks.pool_id", p.ID); n > 0 {
+			return nil, errorf(KindConflict, "ServerPool %s is in use by %d Networks; delete them first", p.Name, n)
+		}
+		if len(view.Repositories) > 0 {
+			return nil, errorf(KindConflict, "ServerPool %s is in use by %d repositories (%s); delete them first", p.Name, len(view.Repositories), namesOf(view.Repositories))
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteServerPool(ctx, p.ID) }); err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "delete pool record", Cause: err}
+		}
+		return view, nil
+	}))
+}
+
+func namesOf(refs []NamedRef) string {
+	names := make([]string, 0, len(refs))
+	for i, r := range refs {
+		if i == 10 {
+			names = append(names, fmt.Sprintf("and %d more", len(refs)-10))
+			break
+		}
+		names = append(names, r.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// PoolRefresh is the outcome of refreshing one server of a pool.
+type PoolRefresh struct {
+	Server NamedRef
+	Result Refreshed
+	Err    error
+}
+
+// RefreshServerPool refreshes every server of a pool at once (see
+// RefreshServer), one job per server; it fails when any did, after all
+// have been tried.
+func (m *Manager) RefreshServerPool(ctx context.Context, ref Ref) ([]PoolRefresh, error) {
+	p, err := m.findPool(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return nil, err
+	}
+	servers, err := m.st.Read().ServersInPool(ctx, p.ID)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	if len(servers) == 0 {
+		return nil, errorf(KindInvalidState, "ServerPool %s has no servers to refresh", p.Name)
+	}
+	out := make([]PoolRefresh, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		out[i].Server = NamedRef{s.ID, s.Name}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].Result, out[i].Err = m.RefreshServer(ctx, Ref{ID: s.ID})
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for _, r := range out {
+		if r.Err != nil {
+			failed = append(failed, r.Server.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return out, errorf(KindAgentFault, "refresh ServerPool %s: %d of %d servers failed (%s)", p.Name, len(failed), len(out), strings.Join(failed, ", "))
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"xenmanager/backend/agentapi"
 	"xenmanager/store"
 )
 
@@ -121,4 +122,116 @@ func (m *Manager) repoView(ctx context.Context, inv *inventory, r store.Reposito
 	}
 	return Repository{ID: r.ID, Name: r.Name, Pool: inv.poolRef(r.PoolID), FSLocation: r.FSLocation,
 		MountPoint: r.MountPoint, VMs: n, CreatedAt: r.CreatedAt}, nil
+}
+
+// DeleteRepository forgets a repository without VMs: every server of its
+// pool unmounts it (delete_repository without erase: the files stay).
+func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, error) {
+	r, err := m.findRepository(ctx, ref)
+	if err != nil {
+		return Repository{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Repository{}, err
+	}
+	return jobValue[Repository](m.job(ctx, actorFrom(ctx), r.PoolID, "delete Repository "+r.Name, []string{"pool:" + r.PoolID}, func(ctx context.Context, j *jobRun) (any, error) {
+		view, err := m.Repository(ctx, Ref{ID: r.ID})
+		if err != nil {
+			return nil, err
+		}
+		// Check and delete the record in one transaction, so that a VM or disk
+		// created meanwhile either lands before (and the delete is refused) or
+		// fails on the missing repository; only then unmount it.
+		err = m.st.Write(ctx, func(q *store.Queries) error {
+			if n, err := q.CountWhere(ctx, "virtual_disks.repo_id", r.ID); err != nil || n > 0 {
+				if err != nil {
+					return err
+				}
+				return errorf(KindConflict, "Repository %s is in use by %d VirtualDisks; delete them first (list VirtualDisk repository=%s)", r.Name, n, r.Name)
+			}
+			if n, err := q.CountWhere(ctx, "virtual_cdroms.repo_id", r.ID); err != nil || n > 0 {
+				if err != nil {
+					return err
+				}
+				return errorf(KindConflict, "Repository %s is in use by %d VirtualCdroms; delete them first (list VirtualCdrom repository=%s)", r.Name, n, r.Name)
+			}
+			n, err := q.Count(ctx, "vms", "repo_id", r.ID)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				vms, _ := m.ListVMs(ctx, Filter{Repository: Ref{ID: r.ID}})
+				names := make([]NamedRef, len(vms))
+				for i, v := range vms {
+					names[i] = NamedRef{v.ID, v.Name}
+				}
+				return errorf(KindConflict, "Repository %s is in use by %d VMs (%s); delete or move them first", r.Name, n, namesOf(names))
+			}
+			return q.DeleteRepository(ctx, r.ID)
+		})
+		if err != nil {
+			if KindOf(err) != KindInternal {
+				return nil, err
+			}
+			return nil, &Error{Kind: KindInternal, Msg: "delete repository record", Cause: err}
+		}
+		servers, _ := m.st.Read().ServersInPool(ctx, r.PoolID)
+		for _, s := range servers {
+			c, err := m.clients.get(s)
+			if err != nil {
+				continue
+			}
+			if err := c.DeleteRepository(ctx, r.ID, false); err != nil {
+				if f, ok := agentapi.AsFault(err); !ok || f.Code != agentapi.FaultNotFound {
+					m.log.Warn("a server did not unmount the deleted repository", "repository", r.Name, "server", s.Name, "err", err)
+				}
+			}
+		}
+		return view, nil
+	}))
+}
+
+// RepositoryState is a repository as a server of its pool sees it, beside
+// what the manager records of it.
+type RepositoryState struct {
+	Repository                              Repository
+	Server                                  NamedRef // the server asked
+	TotalMiB, FreeMiB                       int64
+	VMFiles, DiskFiles, ISOFiles, Templates int64 // as the server counts them
+	RecordedDisks, RecordedISOs             int   // as the manager records them (VMs: Repository.VMs)
+}
+
+// RefreshRepository asks a server of the repository's pool how it sees the
+// repository (discover_repositories): its size, free space and the files
+// in it, beside the manager's own counts, so that an operator sees whether
+// the two agree.
+func (m *Manager) RefreshRepository(ctx context.Context, ref Ref) (RepositoryState, error) {
+	r, err := m.findRepository(ctx, ref)
+	if err != nil {
+		return RepositoryState{}, err
+	}
+	srv, c, err := m.poolServer(ctx, r.PoolID)
+	if errors.Is(err, errNoServer) {
+		return RepositoryState{}, errorf(KindInvalidState, "the pool of Repository %s has no running server to ask", r.Name)
+	}
+	if err != nil {
+		return RepositoryState{}, err
+	}
+	seen, err := c.DiscoverRepositories(ctx, r.ID)
+	if err != nil {
+		return RepositoryState{}, agentError("refresh Repository "+r.Name, srv.Name, err)
+	}
+	if len(seen) == 0 {
+		return RepositoryState{}, errorf(KindNotFound, "server %s does not know Repository %s (%s); present it again with a server of the pool", srv.Name, r.Name, r.ID)
+	}
+	view, err := m.Repository(ctx, Ref{ID: r.ID})
+	if err != nil {
+		return RepositoryState{}, err
+	}
+	q := m.st.Read()
+	disks, _ := q.CountWhere(ctx, "virtual_disks.repo_id", r.ID)
+	isos, _ := q.CountWhere(ctx, "virtual_cdroms.repo_id", r.ID)
+	a := seen[0]
+	return RepositoryState{Repository: view, Server: NamedRef{srv.ID, srv.Name}, TotalMiB: a.TotalMiB, FreeMiB: a.FreeMiB,
+		VMFiles: a.VMs, DiskFiles: a.Disks, ISOFiles: a.ISOs, Templates: a.Templates, RecordedDisks: disks, RecordedISOs: isos}, nil
 }

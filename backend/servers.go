@@ -145,122 +145,6 @@ func (m *Manager) findServer(ctx context.Context, ref Ref) (store.Server, error)
 	return resolve(ctx, m, m.serverKind(), ref)
 }
 
-// AddServerToPool makes server a member of pool: the first server of a
-// pool becomes its master (create_server_pool), the others join
-// (join_server_pool); every member learns the members' addresses
-// (set_pool_member_ip_list) and the new one the pool's repositories
-// (add_repository). Then the store records it.
-func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server, error) {
-	s, err := m.findServer(ctx, server)
-	if err != nil {
-		return Server{}, err
-	}
-	p, err := m.findPool(ctx, pool)
-	if err != nil {
-		return Server{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
-		return Server{}, err
-	}
-	// The pool lock keeps a concurrent create Repository from missing this
-	// server (it lists the pool's servers under the same lock).
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
-		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
-			return m.addServerToPool(ctx, s.ID, p)
-		}))
-}
-
-func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.ServerPool) (Server, error) {
-	s, err := m.st.Read().Server(ctx, serverID)
-	if err != nil {
-		return Server{}, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
-	}
-	if s.PoolID == p.ID {
-		return Server{}, errorf(KindConflict, "Server %s is already in ServerPool %s", s.Name, p.Name)
-	}
-	if s.PoolID != "" {
-		other, _ := m.st.Read().ServerPool(ctx, s.PoolID)
-		return Server{}, errorf(KindConflict, "Server %s is in ServerPool %s; remove it from there first", s.Name, other.Name)
-	}
-	members, err := m.st.Read().ServersInPool(ctx, p.ID)
-	if err != nil {
-		return Server{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
-	}
-	repos, err := m.st.Read().RepositoriesInPool(ctx, p.ID)
-	if err != nil {
-		return Server{}, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
-	}
-	c, err := m.clients.get(s)
-	if err != nil {
-		return Server{}, err
-	}
-	what := fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name)
-	params := agentapi.PoolParams{Alias: p.Name, PoolUUID: p.ID, Num: int64(len(members) + 1), Name: s.Name,
-		Host: s.Address, Roles: s.Roles}
-	master := len(members) == 0
-	if master {
-		err = c.CreateServerPool(ctx, params)
-	} else {
-		err = c.JoinServerPool(ctx, params)
-	}
-	if err != nil {
-		return Server{}, agentError(what, s.Name, err)
-	}
-	for _, r := range repos {
-		if err := c.AddRepository(ctx, r.FSLocation, r.MountPoint); err != nil {
-			if lerr := c.LeaveServerPool(context.WithoutCancel(ctx), p.ID); lerr != nil {
-				m.log.Error("could not undo the pool join", "server", s.Name, "err", lerr)
-			}
-			return Server{}, agentError(fmt.Sprintf("%s (repository %s)", what, r.Name), s.Name, err)
-		}
-	}
-	s.PoolID, s.IsMaster = p.ID, master
-	err = m.st.Write(ctx, func(q *store.Queries) error {
-		if err := q.SetServerPool(ctx, s.ID, p.ID); err != nil {
-			return err
-		}
-		return q.UpdateServerSettings(ctx, s)
-	})
-	if err != nil {
-		return Server{}, &Error{Kind: KindInternal, Msg: "record pool membership", Cause: err}
-	}
-	m.updateMemberIPs(ctx, p.ID)
-	return m.Server(ctx, Ref{ID: s.ID})
-}
-
-// updateMemberIPs tells every member of the pool the members' addresses
-// (only these may send migrations); a member that does not answer is logged
-// and told at the next change.
-func (m *Manager) updateMemberIPs(ctx context.Context, poolID string) {
-	members, err := m.st.Read().ServersInPool(ctx, poolID)
-	if err != nil {
-		m.log.Error("read pool members", "pool", poolID, "err", err)
-		return
-	}
-	ips := make([]string, 0, len(members))
-	for _, s := range members {
-		ips = append(ips, s.Address)
-	}
-	for _, s := range members {
-		c, err := m.clients.get(s)
-		if err == nil {
-			err = c.SetPoolMemberIPList(ctx, ips)
-		}
-		if err != nil {
-			m.log.Warn("set_pool_member_ip_list failed", "server", s.Name, "err", err)
-		}
-	}
-}
-
-// jobValue unpacks a job's result as T.
-func jobValue[T any](v any, err error) (T, error) {
-	var zero T
-	if err != nil {
-		return zero, err
-	}
-	return v.(T), nil
-}
-
 // errNoServer is returned by poolServer when a pool has no server to act through.
 var errNoServer = errors.New("no server")
 
@@ -282,4 +166,153 @@ func (m *Manager) poolServer(ctx context.Context, poolID string) (store.Server, 
 		return s, c, nil
 	}
 	return store.Server{}, nil, errNoServer
+}
+
+// EditServerRequest holds the settings to change; nil fields stay.
+type EditServerRequest struct {
+	Name        *string
+	Maintenance *bool
+	Roles       *string // "xen,utility", "xen", "utility"
+}
+
+// EditServer renames a server, puts it in or out of maintenance mode
+// (nothing new is placed on a server in maintenance), or changes its roles
+// (update_server_roles on the agent).
+func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest) (Server, error) {
+	s, err := m.findServer(ctx, ref)
+	if err != nil {
+		return Server{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Server{}, err
+	}
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+		cur, err := m.st.Read().Server(ctx, s.ID)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
+		}
+		if req.Name != nil {
+			if err := ValidateName("Server", *req.Name); err != nil {
+				return nil, err
+			}
+			cur.Name = *req.Name
+		}
+		if req.Maintenance != nil {
+			cur.Maintenance = *req.Maintenance
+		}
+		if req.Roles != nil && *req.Roles != cur.Roles {
+			c, err := m.clients.get(cur)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.UpdateServerRoles(ctx, *req.Roles); err != nil {
+				return nil, agentError("edit Server "+cur.Name, cur.Name, err)
+			}
+			cur.Roles = *req.Roles
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateServerSettings(ctx, cur) }); err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "record server settings", Cause: err}
+		}
+		return m.Server(ctx, Ref{ID: s.ID})
+	}))
+}
+
+// DeleteServer forgets a server that is in no pool, releasing its ownership.
+// An agent that does not answer is forgotten all the same (a dead server
+// must be removable), and the log says so.
+func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
+	s, err := m.findServer(ctx, ref)
+	if err != nil {
+		return Server{}, err
+	}
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Server{}, err
+	}
+	view, err := m.Server(ctx, Ref{ID: s.ID})
+	if err != nil {
+		return Server{}, err
+	}
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "delete Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+		cur, err := m.st.Read().Server(ctx, s.ID)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
+		}
+		if cur.PoolID != "" {
+			p, _ := m.st.Read().ServerPool(ctx, cur.PoolID)
+			return nil, errorf(KindConflict, "Server %s is in use by ServerPool %s; remove it from the pool first", cur.Name, p.Name)
+		}
+		if c, err := m.clients.get(cur); err == nil {
+			if err := c.ReleaseOwnership(ctx, m.uuid); err != nil {
+				m.log.Warn("release_ownership failed; forgetting the server anyway", "server", cur.Name, "err", err)
+			}
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteServer(ctx, cur.ID) }); err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "delete server record", Cause: err}
+		}
+		m.clients.forget(cur.ID)
+		return view, nil
+	}))
+}
+
+// Refreshed is what a refresh of a server found.
+type Refreshed struct {
+	Server     Server
+	VMsChanged int // VMs whose recorded state was brought in line with the agent
+}
+
+// RefreshServer re-reads a server's identity and hardware from its agent
+// (discover_server, discover_hardware), records them, forgets the free
+// memory placement had cached for it, and brings the state of the VMs
+// recorded there in line with the domains it runs (list_vms).
+func (m *Manager) RefreshServer(ctx context.Context, ref Ref) (Refreshed, error) {
+	s, err := m.findServer(ctx, ref)
+	if err != nil {
+		return Refreshed{}, err
+	}
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return Refreshed{}, err
+	}
+	return jobValue[Refreshed](m.job(ctx, actorFrom(ctx), s.PoolID, "refresh Server "+s.Name, []string{s.ID},
+		func(ctx context.Context, j *jobRun) (any, error) { return m.refreshServer(ctx, s.ID) }))
+}
+
+func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed, error) {
+	s, err := m.st.Read().Server(ctx, serverID)
+	if err != nil {
+		return Refreshed{}, errorf(KindNotFound, "the server was deleted meanwhile")
+	}
+	c, err := m.clients.get(s)
+	if err != nil {
+		return Refreshed{}, err
+	}
+	what := "refresh Server " + s.Name
+	info, err := c.DiscoverServer(ctx)
+	if err != nil {
+		return Refreshed{}, agentError(what, s.Name, err)
+	}
+	if info.UniqueID != s.UniqueID {
+		return Refreshed{}, errorf(KindConflict, "%s: the agent at %s:%d now answers as another server (unique id %s); discover it again to record it",
+			what, s.Address, s.Port, info.UniqueID)
+	}
+	hw, err := c.DiscoverHardware(ctx)
+	if err != nil {
+		return Refreshed{}, agentError(what, s.Name, err)
+	}
+	s.Hostname, s.OVMVersion, s.AgentVersion = info.Hostname, info.OVMVersion, info.AgentVersion
+	s.Manufacturer, s.Product, s.CPUModel = hw.Manufacturer, hw.Product, hw.CPUModel
+	s.CPUSockets, s.CoresPerSocket, s.ThreadsPerCore, s.CPUKHz = hw.CPUSockets, hw.CoresPerSocket, hw.ThreadsPerCore, hw.CPUKHz
+	s.TotalMemoryMiB, s.Dom0MemoryMiB = hw.TotalMemoryMiB, hw.Dom0MemoryMiB
+	if err := m.st.Write(ctx, func(q *store.Queries) error { _, err := q.UpsertServer(ctx, s); return err }); err != nil {
+		return Refreshed{}, &Error{Kind: KindInternal, Msg: "record server " + s.Name, Cause: err}
+	}
+	m.place.capacity.forget(s.ID)
+	changed, err := m.reconcileServer(ctx, s, c)
+	if errors.Is(err, errServerSilent) {
+		return Refreshed{}, agentError(what+": list its domains", s.Name, errors.Unwrap(err))
+	}
+	if err != nil {
+		return Refreshed{}, err
+	}
+	view, err := m.Server(ctx, Ref{ID: s.ID})
+	return Refreshed{Server: view, VMsChanged: changed}, err
 }

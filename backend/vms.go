@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -206,47 +205,6 @@ func (m *Manager) vmSummaryKind() kind[store.VMSummary] {
 		q.VMSummaries,
 		func(x store.VMSummary) string { return x.Name }, func(x store.VMSummary) string { return x.ID },
 		func(x store.VMSummary) string { return x.PoolID }}
-}
-
-// FoundVMs are the VMs FindVMs found for a multi-object action: what a
-// VM's job needs of it before it starts (vmJob). With them in RunOptions,
-// FindVMs keeps what it finds, and a VM job on one of those VMs by id takes
-// it from there (once) instead of reading the VM before its job: a
-// multi-object action reads its VMs once, not twice. Nothing is lost by it:
-// every VM job reads its VM again under the VM's lock and checks its state
-// there.
-type FoundVMs struct {
-	mu  sync.Mutex // guards vms
-	vms map[string]jobVM
-}
-
-// jobVM is what vmJob needs of a VM before its job starts: the job's
-// summary and pool, the lock's key. Everything else it reads again under
-// the lock.
-type jobVM struct {
-	ID, Name, PoolID string
-}
-
-// NewFoundVMs returns an empty FoundVMs for one multi-object action.
-func NewFoundVMs() *FoundVMs { return &FoundVMs{vms: map[string]jobVM{}} }
-
-// vmForJob returns what vmJob needs of the VM ref names: from what FindVMs
-// found for the action when it can, else read.
-func (m *Manager) vmForJob(ctx context.Context, ref Ref) (jobVM, error) {
-	if f := m.opts.Found; f != nil && ref.ID != "" {
-		f.mu.Lock()
-		v, found := f.vms[ref.ID]
-		delete(f.vms, ref.ID)
-		f.mu.Unlock()
-		if found {
-			return v, nil
-		}
-	}
-	v, err := m.findVM(ctx, ref)
-	if err != nil {
-		return jobVM{}, err
-	}
-	return jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID}, nil
 }
 
 // VMSummary is a VM as a listing shows it.
