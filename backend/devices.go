@@ -1,0 +1,273 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/store"
+)
+
+// Id type codes of networks, disks, mappings and VNICs.
+const (
+	TypeNetwork     ObjectType = "0010"
+	TypeVirtualDisk ObjectType = "0012"
+	TypeDiskMapping ObjectType = "0013"
+	TypeVnic        ObjectType = "0007"
+)
+
+// DiskMapping is a disk, or an ISO, in a VM's slot.
+type DiskMapping struct {
+	ID    string
+	Vm    NamedRef
+	Disk  NamedRef // empty for an ISO
+	Cdrom NamedRef // empty for a disk
+	Slot  int
+}
+
+// deviceName is the guest's name of a disk slot: 0 is xvda.
+func deviceName(slot int) string {
+	if slot < 26 {
+		return "xvd" + string(rune('a'+slot))
+	}
+	return fmt.Sprintf("xvd%c%c", 'a'+slot/26-1, 'a'+slot%26)
+}
+
+// devicesParams builds the disk and vif lists of a VM's vm.cfg from its
+// mappings and VNICs.
+func (m *Manager) devicesParams(ctx context.Context, q *store.Queries, vmID string) (agentapi.VMParams, error) {
+	maps, err := q.DiskMappingsOfVM(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	isos, err := q.CdromMappingsOfVM(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		slot int
+		text string
+	}
+	entries := make([]entry, 0, len(maps)+len(isos))
+	for _, mp := range maps {
+		d, err := q.VirtualDisk(ctx, mp.DiskID)
+		if err != nil {
+			return nil, err
+		}
+		r, err := q.Repository(ctx, d.RepoID)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, entry{mp.Slot, "file:" + diskPath(r, d.ID) + "," + deviceName(mp.Slot) + ",w"})
+	}
+	for _, mp := range isos {
+		iso, err := q.VirtualCdrom(ctx, mp.CdromID)
+		if err != nil {
+			return nil, err
+		}
+		r, err := q.Repository(ctx, iso.RepoID)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, entry{mp.Slot, "file:" + isoPath(r, iso.ID) + "," + deviceName(mp.Slot) + ":cdrom,r"})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].slot < entries[j].slot })
+	disks := make([]string, len(entries))
+	for i, e := range entries {
+		disks[i] = e.text
+	}
+	vnics, err := q.VnicsOfVM(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	vifs := []string{}
+	for _, v := range vnics {
+		n, err := q.Network(ctx, v.NetworkID)
+		if err != nil {
+			return nil, err
+		}
+		vifs = append(vifs, "mac="+v.MAC+",bridge="+n.Bridge)
+	}
+	return agentapi.VMParams{agentapi.KeyDisk: disks, agentapi.KeyVif: vifs}, nil
+}
+
+// maxDiskSlots bounds a VM's disks.
+const maxDiskSlots = 64
+
+// AddDiskToVM maps a disk to a stopped VM (the next free slot, or slot).
+func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (VirtualDisk, error) {
+	d, err := resolve(ctx, m, m.diskKind(), disk)
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	err = m.deviceJob(ctx, vm, "adding a disk", func(ctx context.Context, v store.VM) error {
+		// The disk's lock keeps a delete VirtualDisk from removing it under us.
+		unlock, err := m.locks.lock(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		r, err := m.st.Read().Repository(ctx, d.RepoID)
+		if err != nil || r.PoolID != v.PoolID {
+			return errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
+		}
+		if mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID); err == nil {
+			other, _ := m.st.Read().VM(ctx, mp.VMID)
+			return errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d)", d.Name, other.Name, mp.Slot)
+		}
+		taken, err := m.takenSlots(ctx, v.ID)
+		if err != nil {
+			return err
+		}
+		if slot, err = pickSlot(taken, slot, v.Name); err != nil {
+			return err
+		}
+		mp := store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: slot, CreatedAt: time.Now()}
+		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) },
+			func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) })
+	})
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	return m.VirtualDisk(ctx, Ref{ID: d.ID})
+}
+
+// RemoveDiskFromVM unmaps a disk from a stopped VM; the disk stays.
+func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDisk, error) {
+	d, err := resolve(ctx, m, m.diskKind(), disk)
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	err = m.deviceJob(ctx, vm, "removing a disk", func(ctx context.Context, v store.VM) error {
+		mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID)
+		if err != nil || mp.VMID != v.ID {
+			return errorf(KindInvalidState, "VirtualDisk %s is not in Vm %s", d.Name, v.Name)
+		}
+		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) },
+			func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) })
+	})
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	return m.VirtualDisk(ctx, Ref{ID: d.ID})
+}
+
+// deviceJob runs fn as an edit job of a stopped VM (devices change only
+// while it is stopped: the protocol has no hot-plug); what names the change
+// in the refusal ("adding a disk").
+func (m *Manager) deviceJob(ctx context.Context, vm Ref, what string, fn func(ctx context.Context, v store.VM) error) error {
+	_, err := m.vmJob(ctx, vm, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
+		if v.Status != VMStopped {
+			return errorf(KindInvalidState, "Vm %s is %s; %s needs Stopped", v.Name, v.Status, what)
+		}
+		return fn(ctx, v)
+	})
+	return err
+}
+
+// changeDevices applies do to the store, then writes the VM's resulting
+// disk and vif lists into its vm.cfg through the agent; if the agent
+// refuses, undo takes the store back. The agent is never called inside a
+// store transaction (that would hold the one writer for the length of an
+// agent call); the VM's lock, held by the caller's job, keeps device
+// changes of one VM in order.
+func (m *Manager) changeDevices(ctx context.Context, v store.VM, do, undo func(q *store.Queries) error) error {
+	err := m.st.Write(ctx, func(q *store.Queries) error { return do(q) })
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(KindConflict, "the device is in use already")
+	}
+	if err != nil {
+		if KindOf(err) != KindInternal {
+			return err
+		}
+		return &Error{Kind: KindInternal, Msg: "record devices of Vm " + v.Name, Cause: err}
+	}
+	params, err := m.devicesParams(ctx, m.st.Read(), v.ID)
+	if err == nil {
+		err = m.configureVM(ctx, v, params)
+	}
+	if err != nil {
+		if uerr := m.st.Write(context.WithoutCancel(ctx), func(q *store.Queries) error { return undo(q) }); uerr != nil {
+			m.log.Error("could not take back a device change the agent refused", "vm", v.Name, "err", uerr)
+		}
+		if KindOf(err) == KindInternal {
+			return &Error{Kind: KindInternal, Msg: "devices of Vm " + v.Name, Cause: err}
+		}
+		return err
+	}
+	return nil
+}
+
+// DiskMappings lists the mappings of the VMs the actor may see.
+func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, error) {
+	var only string
+	if vm != (Ref{}) {
+		v, err := m.findVM(ctx, vm)
+		if err != nil {
+			return nil, err
+		}
+		only = v.ID
+	}
+	sc, err := m.scope(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := m.st.Read()
+	var disks []store.DiskMapping
+	var isos []store.CdromMapping
+	if only != "" {
+		disks, err = q.DiskMappingsOfVM(ctx, only)
+		if err == nil {
+			isos, err = q.CdromMappingsOfVM(ctx, only)
+		}
+	} else {
+		disks, err = q.DiskMappings(ctx)
+		if err == nil {
+			isos, err = q.CdromMappings(ctx)
+		}
+	}
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
+	}
+	// Each VM is read once, however many devices it has.
+	seen := map[string]NamedRef{} // visible VMs
+	hidden := map[string]bool{}
+	vmOf := func(id string) (NamedRef, bool) {
+		if r, ok := seen[id]; ok {
+			return r, true
+		}
+		if hidden[id] {
+			return NamedRef{}, false
+		}
+		v, err := q.VM(ctx, id)
+		if err != nil || !sc.sees(v.PoolID) {
+			hidden[id] = true
+			return NamedRef{}, false
+		}
+		seen[id] = NamedRef{v.ID, v.Name}
+		return seen[id], true
+	}
+	var out []DiskMapping
+	for _, mp := range disks {
+		if v, ok := vmOf(mp.VMID); ok {
+			d, _ := q.VirtualDisk(ctx, mp.DiskID)
+			out = append(out, DiskMapping{ID: mp.ID, Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
+		}
+	}
+	for _, mp := range isos {
+		if v, ok := vmOf(mp.VMID); ok {
+			iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
+			out = append(out, DiskMapping{ID: mp.ID, Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Vm.ID != out[j].Vm.ID {
+			return out[i].Vm.ID < out[j].Vm.ID
+		}
+		return out[i].Slot < out[j].Slot
+	})
+	return out, nil
+}

@@ -1,0 +1,169 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/store"
+)
+
+// VirtualDisk is a disk as the operator sees it.
+type VirtualDisk struct {
+	ID, Name, Description string
+	Repository            NamedRef
+	SizeMiB               int64
+	Sparse                bool
+	Vm                    NamedRef // the VM it is mapped to, if any
+	Slot                  int
+	Path                  string // as the servers see it
+	CreatedAt             time.Time
+}
+
+func (d VirtualDisk) String() string { return "VirtualDisk " + d.Name }
+
+// diskKind resolves disks; a disk's pool is its repository's.
+func (m *Manager) diskKind() kind[store.VirtualDisk] {
+	q := m.st.Read()
+	return kind[store.VirtualDisk]{"VirtualDisk", q.VirtualDisk, q.VirtualDisksByName, q.VirtualDisks,
+		func(x store.VirtualDisk) string { return x.Name }, func(x store.VirtualDisk) string { return x.ID },
+		func(x store.VirtualDisk) string {
+			r, err := q.Repository(context.Background(), x.RepoID)
+			if err != nil {
+				return ""
+			}
+			return r.PoolID
+		}}
+}
+
+// diskPath is where the servers of the pool see a disk's image.
+func diskPath(r store.Repository, diskID string) string {
+	return r.MountPoint + "/VirtualDisks/" + diskID + ".img"
+}
+
+// CreateVirtualDisk makes a disk image in a repository through a server of
+// its pool (create_virtual_disk: sparse, or allocated) and records it.
+func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, sizeMiB int64, sparse bool, description string) (VirtualDisk, error) {
+	if err := ValidateName("VirtualDisk", name); err != nil {
+		return VirtualDisk{}, err
+	}
+	if sizeMiB < VirtualDiskMiB.Min || sizeMiB > VirtualDiskMiB.Max {
+		return VirtualDisk{}, errorf(KindInvalidArgument, "size %d MiB is out of range: use 1 MiB to 64 TiB", sizeMiB)
+	}
+	r, err := m.findRepository(ctx, repo)
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return VirtualDisk{}, err
+	}
+	d := store.VirtualDisk{ID: NewID(TypeVirtualDisk), Name: name, RepoID: r.ID, SizeMiB: sizeMiB, Sparse: sparse,
+		Description: description, CreatedAt: time.Now()}
+	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), r.PoolID, "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
+		srv, c, err := m.poolServer(ctx, r.PoolID)
+		if errors.Is(err, errNoServer) {
+			return nil, errorf(KindInvalidState, "the repository's pool has no running server to create the disk through")
+		}
+		if err != nil {
+			return nil, err
+		}
+		j.progress(10, "creating the image on "+srv.Name)
+		if err := c.CreateVirtualDisk(ctx, r.ID, d.ID, sizeMiB, sparse); err != nil {
+			return nil, agentError("create VirtualDisk "+name, srv.Name, err)
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.InsertVirtualDisk(ctx, d) }); err != nil {
+			if derr := c.DeleteVirtualDisk(ctx, r.ID, d.ID); derr != nil {
+				m.log.Error("could not remove a disk image after a failed create", "disk", d.ID, "err", derr)
+			}
+			return nil, &Error{Kind: KindInternal, Msg: "record disk", Cause: err}
+		}
+		return m.VirtualDisk(ctx, Ref{ID: d.ID})
+	}))
+}
+
+// VirtualDisks lists the disks that pass f (name, repository, pool).
+func (m *Manager) VirtualDisks(ctx context.Context, f Filter) ([]VirtualDisk, error) {
+	c, err := m.compile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := m.st.Read().VirtualDisks(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read disks", Cause: err}
+	}
+	inv, err := m.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []VirtualDisk
+	for _, d := range rows {
+		r, ok := inv.repos[d.RepoID]
+		if ok && c.match(d.ID, d.Name, "", "", r.PoolID, r.ID) {
+			out = append(out, m.diskViewIn(ctx, d, r))
+		}
+	}
+	return out, nil
+}
+
+// VirtualDisk returns one disk.
+func (m *Manager) VirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, error) {
+	d, err := resolve(ctx, m, m.diskKind(), ref)
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	return m.diskView(ctx, d), nil
+}
+
+func (m *Manager) diskView(ctx context.Context, d store.VirtualDisk) VirtualDisk {
+	r, _ := m.st.Read().Repository(ctx, d.RepoID)
+	return m.diskViewIn(ctx, d, r)
+}
+
+// diskViewIn builds a disk's view when its repository is at hand.
+func (m *Manager) diskViewIn(ctx context.Context, d store.VirtualDisk, r store.Repository) VirtualDisk {
+	q := m.st.Read()
+	v := VirtualDisk{ID: d.ID, Name: d.Name, Description: d.Description, Repository: NamedRef{r.ID, r.Name},
+		SizeMiB: d.SizeMiB, Sparse: d.Sparse, Path: diskPath(r, d.ID), CreatedAt: d.CreatedAt}
+	if mp, err := q.DiskMappingOfDisk(ctx, d.ID); err == nil {
+		if vm, err := q.VM(ctx, mp.VMID); err == nil {
+			v.Vm, v.Slot = NamedRef{vm.ID, vm.Name}, mp.Slot
+		}
+	}
+	return v
+}
+
+// DeleteVirtualDisk deletes a disk no VM uses, and its image.
+func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, error) {
+	d, err := resolve(ctx, m, m.diskKind(), ref)
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return VirtualDisk{}, err
+	}
+	view := m.diskView(ctx, d)
+	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), m.diskKind().poolOf(d), "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+		if mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID); err == nil {
+			vm, _ := m.st.Read().VM(ctx, mp.VMID)
+			return nil, errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d); remove it from the VM first", d.Name, vm.Name, mp.Slot)
+		}
+		r, err := m.st.Read().Repository(ctx, d.RepoID)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read repository", Cause: err}
+		}
+		srv, c, err := m.poolServer(ctx, r.PoolID)
+		if err != nil {
+			return nil, errorf(KindInvalidState, "the repository's pool has no running server to delete the disk through")
+		}
+		if err := c.DeleteVirtualDisk(ctx, r.ID, d.ID); err != nil {
+			if f, ok := agentapi.AsFault(err); !ok || f.Code != agentapi.FaultNotFound {
+				return nil, agentError("delete VirtualDisk "+d.Name, srv.Name, err)
+			}
+		}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteVirtualDisk(ctx, d.ID) }); err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "delete disk record", Cause: err}
+		}
+		return view, nil
+	}))
+}
