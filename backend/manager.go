@@ -44,9 +44,10 @@ type Manager struct {
 	// opts say how this caller's operations run (With).
 	opts RunOptions
 
-	// The parts below have their own mutexes; the Manager holds none.
-	// locks is the object lock table, which the job runner shares with
-	// heartbeats and reconciliation.
+	// The parts below have their own mutexes; the Manager holds none, so
+	// that With can copy it and every copy shares them. locks is the object
+	// lock table, which the job runner shares with heartbeats and
+	// reconciliation.
 	locks   *lockTable
 	clients *clientCache
 	jobs    *jobRunner
