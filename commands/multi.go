@@ -20,7 +20,9 @@ const multiParallel = 128
 
 // vmAction runs op on the VM the command names or, with multiple=Yes, on
 // every VM it matches, in parallel. One object gives op's own result; several
-// give one row per VM with its result, and fail if any VM failed.
+// give one row per VM with its result, and fail if any VM failed. op acts
+// through the Manager it is given: with multiple=Yes, one whose run options
+// keep the VMs found and ask for terse results.
 func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Result) (*Result, error) {
 	ref := x.Ref()
 	if x.Str("multiple") != "Yes" {
