@@ -12,9 +12,6 @@ import (
 	"xenmanager/store"
 )
 
-// TypeSSHKey is the id type code of SSH keys.
-const TypeSSHKey ObjectType = "0021"
-
 // User is a user as the operator sees it.
 type User struct {
 	ID, Name, Role string

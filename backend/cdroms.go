@@ -12,9 +12,6 @@ import (
 	"xenmanager/store"
 )
 
-// TypeVirtualCdrom is the id type code of ISO images.
-const TypeVirtualCdrom ObjectType = "0015"
-
 // VirtualCdrom states: an ISO imported by a non-administrator stays Pending,
 // and cannot be put in a VM, until an administrator approves it.
 const (

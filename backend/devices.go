@@ -11,14 +11,6 @@ import (
 	"xenmanager/store"
 )
 
-// Id type codes of networks, disks, mappings and VNICs.
-const (
-	TypeNetwork     ObjectType = "0010"
-	TypeVirtualDisk ObjectType = "0012"
-	TypeDiskMapping ObjectType = "0013"
-	TypeVnic        ObjectType = "0007"
-)
-
 // DiskMapping is a disk, or an ISO, in a VM's slot.
 type DiskMapping struct {
 	ID    string

@@ -18,3 +18,27 @@ func (m *Manager) RunJob(ctx context.Context, summary string, objects []string, 
 		return op(ctx, JobRun{Check: j.check, Aborted: j.abort.Done()})
 	})
 }
+
+// ObjectKind is an entry of objectKinds as the tests of package
+// backend_test see it: Lookup tells whether the type has a lookup.
+type ObjectKind struct {
+	Name   string
+	Code   ObjectType
+	Lookup bool
+}
+
+// ObjectKinds is objectKinds, for the tests that check every type of it.
+func ObjectKinds() []ObjectKind {
+	out := make([]ObjectKind, len(objectKinds))
+	for i, k := range objectKinds {
+		out[i] = ObjectKind{k.name, k.code, k.find != nil}
+	}
+	return out
+}
+
+// LookupObject resolves ref through the lookup of type typ in objectKinds,
+// as the actor of ctx sees it: the object's id, name and pool.
+func (m *Manager) LookupObject(ctx context.Context, typ string, ref Ref) (id, name, pool string, err error) {
+	o, err := objectKindNamed(typ).find(ctx, m, ref)
+	return o.id, o.name, o.pool, err
+}

@@ -98,16 +98,12 @@ func (inv *inventory) serverRefs(ids string) []NamedRef {
 	return out
 }
 
-// objectTables maps the command language's object types to their tables.
-var objectTables = map[string]string{"Vm": "vms", "Server": "servers", "ServerPool": "server_pools", "Repository": "repositories",
-	"Network": "networks", "VirtualDisk": "virtual_disks", "VirtualCdrom": "virtual_cdroms", "Vnic": "vnics", "Tag": "tags"}
-
 // ObjectNames returns up to limit names of objects of type typ starting with
 // prefix, for completion; for VMs, only those in states when given. Unknown
 // types and errors give no names.
 func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int, states []string) []string {
-	table, ok := objectTables[typ]
-	if !ok {
+	k := objectKindNamed(typ)
+	if k == nil || k.table == "" {
 		return nil
 	}
 	if typ != "Vm" {
@@ -124,7 +120,7 @@ func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int
 			pools = append(pools, id)
 		}
 	}
-	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit, states, pools)
+	names, err := m.st.Read().NamesWithPrefix(ctx, k.table, prefix, limit, states, pools)
 	if err != nil {
 		m.log.Warn("completion: read names", "type", typ, "err", err)
 		return nil

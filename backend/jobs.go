@@ -18,12 +18,6 @@ const (
 	JobAborted = "Aborted"
 )
 
-// TypeJob is the id type code of jobs; TypeEvent of events.
-const (
-	TypeJob   ObjectType = "0009"
-	TypeEvent ObjectType = "0011"
-)
-
 // Job is a job as the operator sees it.
 type Job struct {
 	ID, Summary, User string

@@ -12,7 +12,7 @@ import (
 // knows these names (a repository's alias in .ovsrepo stays as created).
 type Renamable string
 
-// The renamable object types.
+// The renamable object types: those with a rename in objectKinds.
 const (
 	RenameRepository   Renamable = "Repository"
 	RenameVirtualDisk  Renamable = "VirtualDisk"
@@ -24,36 +24,22 @@ const (
 
 // HasDescription reports whether objects of the type have a description
 // that edit sets (repositories and VNICs have only a name).
-func (t Renamable) HasDescription() bool { return t != RenameRepository && t != RenameVnic }
+func (t Renamable) HasDescription() bool {
+	k := objectKindNamed(string(t))
+	return k != nil && k.rename != nil && k.rename.described
+}
 
 // EditNamed renames an object of a Renamable type and, when description is
 // not nil, sets its description (Repository and Vnic have none: giving one
 // is an error). It runs as a job that locks the object.
 func (m *Manager) EditNamed(ctx context.Context, typ Renamable, ref Ref, name, description *string) (NamedRef, error) {
-	if description != nil && !typ.HasDescription() {
+	k := objectKindNamed(string(typ))
+	if k == nil || k.rename == nil {
+		return NamedRef{}, errorf(KindInvalidArgument, "%s cannot be renamed", typ)
+	}
+	if description != nil && !k.rename.described {
 		return NamedRef{}, errorf(KindInvalidArgument, "a %s has no description; edit its name=", typ)
 	}
-	switch typ {
-	case RenameRepository:
-		return editNamed(ctx, m, m.repoKind(), nil, "repositories", PermManage, ref, name, description)
-	case RenameNetwork:
-		return editNamed(ctx, m, m.networkKind(), nil, "networks", PermManage, ref, name, description)
-	case RenameVirtualDisk:
-		return editNamed(ctx, m, m.diskKind(), nil, "virtual_disks", PermVMLifecycle, ref, name, description)
-	case RenameVirtualCdrom:
-		return editNamed(ctx, m, m.cdromKind(), nil, "virtual_cdroms", PermVMLifecycle, ref, name, description)
-	case RenameVnic:
-		return editNamed(ctx, m, m.vnicKind(), nil, "vnics", PermVMLifecycle, ref, name, description)
-	case RenameTag:
-		return editNamed(ctx, m, m.tagKind(), m.findTag, "tags", PermVMLifecycle, ref, name, description)
-	}
-	return NamedRef{}, errorf(KindInvalidArgument, "%s cannot be renamed", typ)
-}
-
-// editNamed is EditNamed for one type; find resolves the object when
-// resolving it as the actor sees kind k will not do (nil: that way).
-func editNamed[T any](ctx context.Context, m *Manager, k kind[T], find func(context.Context, Ref) (T, error), table string,
-	perm Permission, ref Ref, name, description *string) (NamedRef, error) {
 	if name == nil && description == nil {
 		return NamedRef{}, errorf(KindInvalidArgument, "edit %s needs something to change: name= or description=", k.name)
 	}
@@ -62,23 +48,17 @@ func editNamed[T any](ctx context.Context, m *Manager, k kind[T], find func(cont
 			return NamedRef{}, err
 		}
 	}
-	var x T
-	var err error
-	if find != nil {
-		x, err = find(ctx, ref)
-	} else {
-		x, err = resolve(ctx, m, k, ref)
-	}
+	o, err := k.find(ctx, m, ref)
 	if err != nil {
 		return NamedRef{}, err
 	}
-	if err := m.authorize(ctx, perm); err != nil {
+	if err := m.authorize(ctx, k.rename.perm); err != nil {
 		return NamedRef{}, err
 	}
-	id, old := k.idOf(x), k.nameOf(x)
-	return jobValue[NamedRef](m.job(ctx, actorFrom(ctx), k.poolOf(x), "edit "+k.name+" "+old, []string{id},
+	id, old := o.id, o.name
+	return jobValue[NamedRef](m.job(ctx, actorFrom(ctx), o.pool, "edit "+k.name+" "+old, []string{id},
 		func(ctx context.Context, j *jobRun) (any, error) {
-			err := m.st.Write(ctx, func(q *store.Queries) error { return q.RenameObject(ctx, table, id, name, description) })
+			err := m.st.Write(ctx, func(q *store.Queries) error { return q.RenameObject(ctx, k.table, id, name, description) })
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, errorf(KindNotFound, "%s %s was deleted meanwhile", k.name, old)
 			}

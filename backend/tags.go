@@ -8,9 +8,6 @@ import (
 	"xenmanager/store"
 )
 
-// TypeTag is the id type code of tags.
-const TypeTag ObjectType = "0018"
-
 // Tag is a tag as the operator sees it.
 type Tag struct {
 	ID, Name, Description string
@@ -98,7 +95,8 @@ func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
 }
 
 // TagObject puts a tag on (or, with remove, takes it off) the object of
-// objType ("Vm", "Server", "ServerPool", "Repository") that ref names.
+// objType (a taggable type of objectKinds: "Vm", "Server" ...) that ref
+// names.
 func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Ref, remove bool) (Tag, error) {
 	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
 		return Tag{}, err
@@ -107,40 +105,19 @@ func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Re
 	if err != nil {
 		return Tag{}, err
 	}
-	var id string
-	switch objType {
-	case "Vm":
-		v, err := m.findVM(ctx, ref)
-		if err != nil {
-			return Tag{}, err
-		}
-		id = v.ID
-	case "Server":
-		s, err := m.findServer(ctx, ref)
-		if err != nil {
-			return Tag{}, err
-		}
-		id = s.ID
-	case "ServerPool":
-		p, err := m.findPool(ctx, ref)
-		if err != nil {
-			return Tag{}, err
-		}
-		id = p.ID
-	case "Repository":
-		r, err := m.findRepository(ctx, ref)
-		if err != nil {
-			return Tag{}, err
-		}
-		id = r.ID
-	default:
-		return Tag{}, errorf(KindInvalidArgument, "tags go on Vm, Server, ServerPool and Repository objects, not %s", objType)
+	k := objectKindNamed(objType)
+	if k == nil || !k.taggable {
+		return Tag{}, errorf(KindInvalidArgument, "tags go on %s objects, not %s", taggableKinds(), objType)
+	}
+	o, err := k.find(ctx, m, ref)
+	if err != nil {
+		return Tag{}, err
 	}
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		if remove {
-			return q.UntagObject(ctx, t.ID, id)
+			return q.UntagObject(ctx, t.ID, o.id)
 		}
-		return q.TagObject(ctx, t.ID, id, objType)
+		return q.TagObject(ctx, t.ID, o.id, objType)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return Tag{}, errorf(KindInvalidState, "%s %s does not carry Tag %s", objType, ref, t.Name)
