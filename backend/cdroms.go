@@ -147,20 +147,16 @@ func (m *Manager) VirtualCdroms(ctx context.Context, f Filter) ([]VirtualCdrom, 
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read ISO mappings", Cause: err}
 	}
-	vmsOf := map[string][]NamedRef{}
-	for _, mp := range maps {
-		if v, err := m.st.Read().VM(ctx, mp.VMID); err == nil {
-			vmsOf[mp.CdromID] = append(vmsOf[mp.CdromID], NamedRef{v.ID, v.Name})
-		}
+	vmsOf, err := mappedVMs(ctx, m.st.Read(), maps)
+	if err != nil {
+		return nil, err
 	}
-	var out []VirtualCdrom
-	for _, iso := range rows {
+	return viewsOf(rows, func(iso store.VirtualCdrom) bool {
 		r, ok := inv.repos[iso.RepoID]
-		if ok && c.match(iso.ID, iso.Name, "", "", r.PoolID, r.ID) {
-			out = append(out, cdromViewIn(iso, r, vmsOf[iso.ID]))
-		}
-	}
-	return out, nil
+		return ok && c.match(iso.ID, iso.Name, "", "", r.PoolID, r.ID)
+	}, func(iso store.VirtualCdrom) (VirtualCdrom, error) {
+		return cdromViewIn(iso, inv.repos[iso.RepoID], vmsOf[iso.ID]), nil
+	})
 }
 
 // VirtualCdrom returns one ISO.
@@ -169,21 +165,44 @@ func (m *Manager) VirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom, erro
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	return m.cdromView(ctx, iso), nil
+	return m.cdromView(ctx, iso)
 }
 
-func (m *Manager) cdromView(ctx context.Context, iso store.VirtualCdrom) VirtualCdrom {
+// cdromView shows an ISO with the VMs that hold it: a repository or a VM
+// deleted meanwhile shows empty or not at all, as it always has; a store
+// that fails fails the view, so that delete VirtualCdrom never takes a
+// failed read for an ISO no VM holds.
+func (m *Manager) cdromView(ctx context.Context, iso store.VirtualCdrom) (VirtualCdrom, error) {
 	q := m.st.Read()
-	r, _ := q.Repository(ctx, iso.RepoID)
-	var vms []NamedRef
-	if maps, err := q.CdromMappingsOfCdrom(ctx, iso.ID); err == nil {
-		for _, mp := range maps {
-			if v, err := q.VM(ctx, mp.VMID); err == nil {
-				vms = append(vms, NamedRef{v.ID, v.Name})
-			}
+	r, err := optional(q.Repository(ctx, iso.RepoID))
+	if err != nil {
+		return VirtualCdrom{}, err
+	}
+	maps, err := q.CdromMappingsOfCdrom(ctx, iso.ID)
+	if err != nil {
+		return VirtualCdrom{}, &Error{Kind: KindInternal, Msg: "read ISO mappings", Cause: err}
+	}
+	vms, err := mappedVMs(ctx, q, maps)
+	if err != nil {
+		return VirtualCdrom{}, err
+	}
+	return cdromViewIn(iso, r, vms[iso.ID]), nil
+}
+
+// mappedVMs returns the VMs that hold each ISO of maps, by ISO id; a VM
+// deleted meanwhile is left out.
+func mappedVMs(ctx context.Context, q *store.Queries, maps []store.CdromMapping) (map[string][]NamedRef, error) {
+	vmsOf := map[string][]NamedRef{}
+	for _, mp := range maps {
+		v, err := optional(q.VM(ctx, mp.VMID))
+		if err != nil {
+			return nil, err
+		}
+		if v.ID != "" {
+			vmsOf[mp.CdromID] = append(vmsOf[mp.CdromID], NamedRef{v.ID, v.Name})
 		}
 	}
-	return cdromViewIn(iso, r, vms)
+	return vmsOf, nil
 }
 
 func cdromViewIn(iso store.VirtualCdrom, r store.Repository, vms []NamedRef) VirtualCdrom {
@@ -195,11 +214,8 @@ func cdromViewIn(iso store.VirtualCdrom, r store.Repository, vms []NamedRef) Vir
 
 // ApproveVirtualCdrom lets a Pending ISO be put in VMs (administrators).
 func (m *Manager) ApproveVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom, error) {
-	iso, err := resolve(ctx, m, m.cdromKind(), ref)
+	iso, err := findFor(ctx, m, m.cdromKind(), ref, PermManage)
 	if err != nil {
-		return VirtualCdrom{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return VirtualCdrom{}, err
 	}
 	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "approve VirtualCdrom "+iso.Name, []string{iso.ID},
@@ -220,17 +236,21 @@ func (m *Manager) ApproveVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdro
 
 // DeleteVirtualCdrom deletes an ISO that no VM holds, and its file.
 func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom, error) {
-	iso, err := resolve(ctx, m, m.cdromKind(), ref)
+	iso, err := findFor(ctx, m, m.cdromKind(), ref, PermVMLifecycle)
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+	view, err := m.cdromView(ctx, iso)
+	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	view := m.cdromView(ctx, iso)
 	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "delete VirtualCdrom "+iso.Name, []string{iso.ID},
 		func(ctx context.Context, j *jobRun) (any, error) {
-			if cur := m.cdromView(ctx, iso); len(cur.Vms) > 0 {
+			cur, err := m.cdromView(ctx, iso)
+			if err != nil {
+				return nil, err
+			}
+			if len(cur.Vms) > 0 {
 				return nil, errorf(KindConflict, "VirtualCdrom %s is in use by %s; remove it from them first", iso.Name, vmNames(cur.Vms))
 			}
 			r, err := m.st.Read().Repository(ctx, iso.RepoID)

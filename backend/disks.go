@@ -96,14 +96,10 @@ func (m *Manager) VirtualDisks(ctx context.Context, f Filter) ([]VirtualDisk, er
 	if err != nil {
 		return nil, err
 	}
-	var out []VirtualDisk
-	for _, d := range rows {
+	return viewsOf(rows, func(d store.VirtualDisk) bool {
 		r, ok := inv.repos[d.RepoID]
-		if ok && c.match(d.ID, d.Name, "", "", r.PoolID, r.ID) {
-			out = append(out, m.diskViewIn(ctx, d, r))
-		}
-	}
-	return out, nil
+		return ok && c.match(d.ID, d.Name, "", "", r.PoolID, r.ID)
+	}, func(d store.VirtualDisk) (VirtualDisk, error) { return m.diskViewIn(ctx, d, inv.repos[d.RepoID]) })
 }
 
 // VirtualDisk returns one disk.
@@ -112,40 +108,59 @@ func (m *Manager) VirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, error)
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	return m.diskView(ctx, d), nil
+	return m.diskView(ctx, d)
 }
 
-func (m *Manager) diskView(ctx context.Context, d store.VirtualDisk) VirtualDisk {
-	r, _ := m.st.Read().Repository(ctx, d.RepoID)
+// diskView shows a disk; a repository that is gone shows empty.
+func (m *Manager) diskView(ctx context.Context, d store.VirtualDisk) (VirtualDisk, error) {
+	r, err := optional(m.st.Read().Repository(ctx, d.RepoID))
+	if err != nil {
+		return VirtualDisk{}, err
+	}
 	return m.diskViewIn(ctx, d, r)
 }
 
-// diskViewIn builds a disk's view when its repository is at hand.
-func (m *Manager) diskViewIn(ctx context.Context, d store.VirtualDisk, r store.Repository) VirtualDisk {
+// diskViewIn builds a disk's view when its repository is at hand: a disk
+// in no VM (or in one deleted meanwhile) shows no VM; a store that fails
+// fails the view.
+func (m *Manager) diskViewIn(ctx context.Context, d store.VirtualDisk, r store.Repository) (VirtualDisk, error) {
 	q := m.st.Read()
 	v := VirtualDisk{ID: d.ID, Name: d.Name, Description: d.Description, Repository: NamedRef{r.ID, r.Name},
 		SizeMiB: d.SizeMiB, Sparse: d.Sparse, Path: diskPath(r, d.ID), CreatedAt: d.CreatedAt}
-	if mp, err := q.DiskMappingOfDisk(ctx, d.ID); err == nil {
-		if vm, err := q.VM(ctx, mp.VMID); err == nil {
-			v.Vm, v.Slot = NamedRef{vm.ID, vm.Name}, mp.Slot
-		}
+	mp, err := optional(q.DiskMappingOfDisk(ctx, d.ID))
+	if err != nil || mp.ID == "" {
+		return v, err
 	}
-	return v
+	vm, err := optional(q.VM(ctx, mp.VMID))
+	if err != nil {
+		return VirtualDisk{}, err
+	}
+	if vm.ID != "" {
+		v.Vm, v.Slot = NamedRef{vm.ID, vm.Name}, mp.Slot
+	}
+	return v, nil
 }
 
 // DeleteVirtualDisk deletes a disk no VM uses, and its image.
 func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, error) {
-	d, err := resolve(ctx, m, m.diskKind(), ref)
+	d, err := findFor(ctx, m, m.diskKind(), ref, PermVMLifecycle)
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+	view, err := m.diskView(ctx, d)
+	if err != nil {
 		return VirtualDisk{}, err
 	}
-	view := m.diskView(ctx, d)
 	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), m.diskKind().poolOf(d), "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
-		if mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID); err == nil {
-			vm, _ := m.st.Read().VM(ctx, mp.VMID)
+		mp, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
+		if err != nil {
+			return nil, err
+		}
+		if mp.ID != "" {
+			vm, err := optional(m.st.Read().VM(ctx, mp.VMID))
+			if err != nil {
+				return nil, err
+			}
 			return nil, errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d); remove it from the VM first", d.Name, vm.Name, mp.Slot)
 		}
 		r, err := m.st.Read().Repository(ctx, d.RepoID)

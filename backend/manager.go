@@ -213,7 +213,10 @@ func (m *Manager) Info(ctx context.Context) (ManagerInfo, error) {
 	}
 	var vms int
 	for _, p := range pools {
-		n, _ := q.Count(ctx, "vms", "pool_id", p.ID)
+		n, err := counted(q.Count(ctx, "vms", "pool_id", p.ID))
+		if err != nil {
+			return ManagerInfo{}, err
+		}
 		vms += n
 	}
 	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms,

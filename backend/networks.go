@@ -61,13 +61,8 @@ func (m *Manager) Networks(ctx context.Context, f Filter) ([]Network, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read networks", Cause: err}
 	}
-	var out []Network
-	for _, n := range rows {
-		if c.match(n.ID, n.Name, "", "", n.PoolID, "") {
-			out = append(out, m.networkView(ctx, n))
-		}
-	}
-	return out, nil
+	return viewsOf(rows, func(n store.Network) bool { return c.match(n.ID, n.Name, "", "", n.PoolID, "") },
+		func(n store.Network) (Network, error) { return m.networkView(ctx, n) })
 }
 
 // Network returns one network.
@@ -76,26 +71,34 @@ func (m *Manager) Network(ctx context.Context, ref Ref) (Network, error) {
 	if err != nil {
 		return Network{}, err
 	}
-	return m.networkView(ctx, n), nil
+	return m.networkView(ctx, n)
 }
 
-func (m *Manager) networkView(ctx context.Context, n store.Network) Network {
-	p, _ := m.st.Read().ServerPool(ctx, n.PoolID)
-	count, _ := m.st.Read().CountWhere(ctx, "vnics.network_id", n.ID)
+// networkView shows a network with its pool (empty when the pool is gone)
+// and how many VNICs use it; a store that fails fails the view.
+func (m *Manager) networkView(ctx context.Context, n store.Network) (Network, error) {
+	p, err := optional(m.st.Read().ServerPool(ctx, n.PoolID))
+	if err != nil {
+		return Network{}, err
+	}
+	count, err := counted(m.st.Read().CountWhere(ctx, "vnics.network_id", n.ID))
+	if err != nil {
+		return Network{}, err
+	}
 	return Network{ID: n.ID, Name: n.Name, Bridge: n.Bridge, Description: n.Description, Pool: NamedRef{p.ID, p.Name},
-		Vnics: count, CreatedAt: n.CreatedAt}
+		Vnics: count, CreatedAt: n.CreatedAt}, nil
 }
 
 // DeleteNetwork deletes a network no VNIC uses.
 func (m *Manager) DeleteNetwork(ctx context.Context, ref Ref) (Network, error) {
-	n, err := resolve(ctx, m, m.networkKind(), ref)
+	n, err := findFor(ctx, m, m.networkKind(), ref, PermManage)
 	if err != nil {
 		return Network{}, err
 	}
-	if err := m.authorize(ctx, PermManage); err != nil {
+	view, err := m.networkView(ctx, n)
+	if err != nil {
 		return Network{}, err
 	}
-	view := m.networkView(ctx, n)
 	if view.Vnics > 0 {
 		return Network{}, errorf(KindConflict, "Network %s is in use by %d Vnics; delete them first (list Vnic)", n.Name, view.Vnics)
 	}

@@ -33,39 +33,17 @@ func (m *Manager) findPool(ctx context.Context, ref Ref) (store.ServerPool, erro
 
 // ServerPools lists the pools that pass f (name).
 func (m *Manager) ServerPools(ctx context.Context, f Filter) ([]ServerPool, error) {
-	c, err := m.compile(ctx, f)
+	c, inv, err := m.listing(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ServerPool, 0, len(inv.poolList))
-	for _, p := range inv.poolList {
-		if !c.match(p.ID, p.Name, "", "", p.ID, "") {
-			continue
-		}
-		v, err := m.poolView(ctx, inv, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return viewsOf(inv.poolList, func(p store.ServerPool) bool { return c.match(p.ID, p.Name, "", "", p.ID, "") },
+		func(p store.ServerPool) (ServerPool, error) { return m.poolView(ctx, inv, p) })
 }
 
 // ServerPool returns the pool ref names.
 func (m *Manager) ServerPool(ctx context.Context, ref Ref) (ServerPool, error) {
-	p, err := m.findPool(ctx, ref)
-	if err != nil {
-		return ServerPool{}, err
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return ServerPool{}, err
-	}
-	return m.poolView(ctx, inv, p)
+	return show(ctx, m, m.poolKind(), ref, func(inv *inventory, p store.ServerPool) (ServerPool, error) { return m.poolView(ctx, inv, p) })
 }
 
 func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPool) (ServerPool, error) {
@@ -93,11 +71,8 @@ func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPo
 
 // EditServerPool changes a pool's name, description or start policy.
 func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description, startPolicy *string) (ServerPool, error) {
-	p, err := m.findPool(ctx, ref)
+	p, err := findFor(ctx, m, m.poolKind(), ref, PermManage)
 	if err != nil {
-		return ServerPool{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return ServerPool{}, err
 	}
 	if name != nil {
@@ -127,15 +102,8 @@ func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description
 // (set_pool_member_ip_list) and the new one the pool's repositories
 // (add_repository). Then the store records it.
 func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server, error) {
-	s, err := m.findServer(ctx, server)
+	s, p, err := m.serverAndPool(ctx, server, pool)
 	if err != nil {
-		return Server{}, err
-	}
-	p, err := m.findPool(ctx, pool)
-	if err != nil {
-		return Server{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
 	// The pool lock keeps a concurrent create Repository from missing this
@@ -144,6 +112,21 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 			return m.addServerToPool(ctx, s.ID, p)
 		}))
+}
+
+// serverAndPool resolves the server and the pool of add and remove Server
+// to and from ServerPool, each as it would be alone, and then checks that
+// the actor may manage them.
+func (m *Manager) serverAndPool(ctx context.Context, server, pool Ref) (store.Server, store.ServerPool, error) {
+	s, err := m.findServer(ctx, server)
+	if err != nil {
+		return store.Server{}, store.ServerPool{}, err
+	}
+	p, err := findFor(ctx, m, m.poolKind(), pool, PermManage)
+	if err != nil {
+		return store.Server{}, store.ServerPool{}, err
+	}
+	return s, p, nil
 }
 
 func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.ServerPool) (Server, error) {
@@ -155,7 +138,10 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 		return Server{}, errorf(KindConflict, "Server %s is already in ServerPool %s", s.Name, p.Name)
 	}
 	if s.PoolID != "" {
-		other, _ := m.st.Read().ServerPool(ctx, s.PoolID)
+		other, err := optional(m.st.Read().ServerPool(ctx, s.PoolID))
+		if err != nil {
+			return Server{}, err
+		}
 		return Server{}, errorf(KindConflict, "Server %s is in ServerPool %s; remove it from there first", s.Name, other.Name)
 	}
 	members, err := m.st.Read().ServersInPool(ctx, p.ID)
@@ -232,15 +218,8 @@ func (m *Manager) updateMemberIPs(ctx context.Context, poolID string) {
 // refused while VMs run there. If it was the master, another member becomes
 // master in the manager's records.
 func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (Server, error) {
-	s, err := m.findServer(ctx, server)
+	s, p, err := m.serverAndPool(ctx, server, pool)
 	if err != nil {
-		return Server{}, err
-	}
-	p, err := m.findPool(ctx, pool)
-	if err != nil {
-		return Server{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
 	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("remove Server %s from ServerPool %s", s.Name, p.Name),
@@ -264,6 +243,13 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 			if err := refuseWhileVMs(cur, "remove from ServerPool", names); err != nil {
 				return nil, err
 			}
+			// Read the repositories to unmount before the server leaves, so that
+			// a failing store stops the job before the agent changes anything
+			// (the pool lock keeps the list as it is until the job ends).
+			repos, err := m.st.Read().RepositoriesInPool(ctx, p.ID)
+			if err != nil {
+				return nil, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
+			}
 			c, err := m.clients.get(cur)
 			if err != nil {
 				return nil, err
@@ -272,7 +258,6 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 				return nil, agentError("remove Server "+cur.Name+" from ServerPool "+p.Name, cur.Name, err)
 			}
 			// Unmount the pool's repositories there (the files stay).
-			repos, _ := m.st.Read().RepositoriesInPool(ctx, p.ID)
 			for _, r := range repos {
 				if err := c.DeleteRepository(ctx, r.ID, false); err != nil {
 					m.log.Warn("could not unmount repository from the leaving server", "server", cur.Name, "repository", r.Name, "err", err)
@@ -308,11 +293,8 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 // DeleteServerPool deletes an empty pool; one with servers or repositories
 // fails naming them.
 func (m *Manager) DeleteServerPool(ctx context.Context, ref Ref) (ServerPool, error) {
-	p, err := m.findPool(ctx, ref)
+	p, err := findFor(ctx, m, m.poolKind(), ref, PermManage)
 	if err != nil {
-		return ServerPool{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return ServerPool{}, err
 	}
 	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), p.ID, "delete ServerPool "+p.Name, []string{"pool:" + p.ID}, func(ctx context.Context, j *jobRun) (any, error) {
@@ -323,7 +305,11 @@ func (m *Manager) DeleteServerPool(ctx context.Context, ref Ref) (ServerPool, er
 		if len(view.Servers) > 0 {
 			return nil, errorf(KindConflict, "ServerPool %s is in use by %d servers (%s); remove them first", p.Name, len(view.Servers), namesOf(view.Servers))
 		}
-		if n, _ := m.st.Read().CountWhere(ctx, "networks.pool_id", p.ID); n > 0 {
+		n, err := counted(m.st.Read().CountWhere(ctx, "networks.pool_id", p.ID))
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
 			return nil, errorf(KindConflict, "ServerPool %s is in use by %d Networks; delete them first", p.Name, n)
 		}
 		if len(view.Repositories) > 0 {
@@ -359,11 +345,8 @@ type PoolRefresh struct {
 // RefreshServer), one job per server; it fails when any did, after all
 // have been tried.
 func (m *Manager) RefreshServerPool(ctx context.Context, ref Ref) ([]PoolRefresh, error) {
-	p, err := m.findPool(ctx, ref)
+	p, err := findFor(ctx, m, m.poolKind(), ref, PermVMLifecycle)
 	if err != nil {
-		return nil, err
-	}
-	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
 		return nil, err
 	}
 	servers, err := m.st.Read().ServersInPool(ctx, p.ID)

@@ -80,39 +80,17 @@ func (m *Manager) findRepository(ctx context.Context, ref Ref) (store.Repository
 
 // Repositories lists the repositories that pass f (name, pool).
 func (m *Manager) Repositories(ctx context.Context, f Filter) ([]Repository, error) {
-	c, err := m.compile(ctx, f)
+	c, inv, err := m.listing(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Repository, 0, len(inv.repoList))
-	for _, r := range inv.repoList {
-		if !c.match(r.ID, r.Name, "", "", r.PoolID, r.ID) {
-			continue
-		}
-		v, err := m.repoView(ctx, inv, r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return viewsOf(inv.repoList, func(r store.Repository) bool { return c.match(r.ID, r.Name, "", "", r.PoolID, r.ID) },
+		func(r store.Repository) (Repository, error) { return m.repoView(ctx, inv, r) })
 }
 
 // Repository returns the repository ref names.
 func (m *Manager) Repository(ctx context.Context, ref Ref) (Repository, error) {
-	r, err := m.findRepository(ctx, ref)
-	if err != nil {
-		return Repository{}, err
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return Repository{}, err
-	}
-	return m.repoView(ctx, inv, r)
+	return show(ctx, m, m.repoKind(), ref, func(inv *inventory, r store.Repository) (Repository, error) { return m.repoView(ctx, inv, r) })
 }
 
 func (m *Manager) repoView(ctx context.Context, inv *inventory, r store.Repository) (Repository, error) {
@@ -127,17 +105,21 @@ func (m *Manager) repoView(ctx context.Context, inv *inventory, r store.Reposito
 // DeleteRepository forgets a repository without VMs: every server of its
 // pool unmounts it (delete_repository without erase: the files stay).
 func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, error) {
-	r, err := m.findRepository(ctx, ref)
+	r, err := findFor(ctx, m, m.repoKind(), ref, PermManage)
 	if err != nil {
-		return Repository{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return Repository{}, err
 	}
 	return jobValue[Repository](m.job(ctx, actorFrom(ctx), r.PoolID, "delete Repository "+r.Name, []string{"pool:" + r.PoolID}, func(ctx context.Context, j *jobRun) (any, error) {
 		view, err := m.Repository(ctx, Ref{ID: r.ID})
 		if err != nil {
 			return nil, err
+		}
+		// The servers to unmount it from are read before the record goes, so
+		// that a failing store stops the job before anything changed (the pool
+		// lock keeps the members as they are until the job ends).
+		servers, err := m.st.Read().ServersInPool(ctx, r.PoolID)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 		}
 		// Check and delete the record in one transaction, so that a VM or disk
 		// created meanwhile either lands before (and the delete is refused) or
@@ -160,7 +142,10 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 				return err
 			}
 			if n > 0 {
-				vms, _ := m.ListVMs(ctx, Filter{Repository: Ref{ID: r.ID}})
+				vms, err := m.ListVMs(ctx, Filter{Repository: Ref{ID: r.ID}})
+				if err != nil {
+					return err
+				}
 				names := make([]NamedRef, len(vms))
 				for i, v := range vms {
 					names[i] = NamedRef{v.ID, v.Name}
@@ -175,7 +160,6 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 			}
 			return nil, &Error{Kind: KindInternal, Msg: "delete repository record", Cause: err}
 		}
-		servers, _ := m.st.Read().ServersInPool(ctx, r.PoolID)
 		for _, s := range servers {
 			c, err := m.clients.get(s)
 			if err != nil {
@@ -229,8 +213,14 @@ func (m *Manager) RefreshRepository(ctx context.Context, ref Ref) (RepositorySta
 		return RepositoryState{}, err
 	}
 	q := m.st.Read()
-	disks, _ := q.CountWhere(ctx, "virtual_disks.repo_id", r.ID)
-	isos, _ := q.CountWhere(ctx, "virtual_cdroms.repo_id", r.ID)
+	disks, err := counted(q.CountWhere(ctx, "virtual_disks.repo_id", r.ID))
+	if err != nil {
+		return RepositoryState{}, err
+	}
+	isos, err := counted(q.CountWhere(ctx, "virtual_cdroms.repo_id", r.ID))
+	if err != nil {
+		return RepositoryState{}, err
+	}
 	a := seen[0]
 	return RepositoryState{Repository: view, Server: NamedRef{srv.ID, srv.Name}, TotalMiB: a.TotalMiB, FreeMiB: a.FreeMiB,
 		VMFiles: a.VMs, DiskFiles: a.Disks, ISOFiles: a.ISOs, Templates: a.Templates, RecordedDisks: disks, RecordedISOs: isos}, nil

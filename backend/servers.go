@@ -111,34 +111,17 @@ func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where
 
 // Servers lists the servers that pass f (name, status, pool).
 func (m *Manager) Servers(ctx context.Context, f Filter) ([]Server, error) {
-	c, err := m.compile(ctx, f)
+	c, inv, err := m.listing(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Server, 0, len(inv.servers))
-	for _, s := range inv.serverList {
-		if c.match(s.ID, s.Name, s.Status, s.ID, s.PoolID, "") {
-			out = append(out, inv.serverView(s))
-		}
-	}
-	return out, nil
+	return viewsOf(inv.serverList, func(s store.Server) bool { return c.match(s.ID, s.Name, s.Status, s.ID, s.PoolID, "") },
+		func(s store.Server) (Server, error) { return inv.serverView(s), nil })
 }
 
 // Server returns the server ref names.
 func (m *Manager) Server(ctx context.Context, ref Ref) (Server, error) {
-	s, err := m.findServer(ctx, ref)
-	if err != nil {
-		return Server{}, err
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return Server{}, err
-	}
-	return inv.serverView(s), nil
+	return show(ctx, m, m.serverKind(), ref, func(inv *inventory, s store.Server) (Server, error) { return inv.serverView(s), nil })
 }
 
 func (m *Manager) findServer(ctx context.Context, ref Ref) (store.Server, error) {
@@ -179,11 +162,8 @@ type EditServerRequest struct {
 // (nothing new is placed on a server in maintenance), or changes its roles
 // (update_server_roles on the agent).
 func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest) (Server, error) {
-	s, err := m.findServer(ctx, ref)
+	s, err := findFor(ctx, m, m.serverKind(), ref, PermManage)
 	if err != nil {
-		return Server{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
 	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
@@ -221,11 +201,8 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 // An agent that does not answer is forgotten all the same (a dead server
 // must be removable), and the log says so.
 func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
-	s, err := m.findServer(ctx, ref)
+	s, err := findFor(ctx, m, m.serverKind(), ref, PermManage)
 	if err != nil {
-		return Server{}, err
-	}
-	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
 	view, err := m.Server(ctx, Ref{ID: s.ID})
@@ -238,7 +215,10 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
 		}
 		if cur.PoolID != "" {
-			p, _ := m.st.Read().ServerPool(ctx, cur.PoolID)
+			p, err := optional(m.st.Read().ServerPool(ctx, cur.PoolID))
+			if err != nil {
+				return nil, err
+			}
 			return nil, errorf(KindConflict, "Server %s is in use by ServerPool %s; remove it from the pool first", cur.Name, p.Name)
 		}
 		if c, err := m.clients.get(cur); err == nil {
@@ -265,11 +245,8 @@ type Refreshed struct {
 // memory placement had cached for it, and brings the state of the VMs
 // recorded there in line with the domains it runs (list_vms).
 func (m *Manager) RefreshServer(ctx context.Context, ref Ref) (Refreshed, error) {
-	s, err := m.findServer(ctx, ref)
+	s, err := findFor(ctx, m, m.serverKind(), ref, PermVMLifecycle)
 	if err != nil {
-		return Refreshed{}, err
-	}
-	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
 		return Refreshed{}, err
 	}
 	return jobValue[Refreshed](m.job(ctx, actorFrom(ctx), s.PoolID, "refresh Server "+s.Name, []string{s.ID},

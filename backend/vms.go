@@ -60,7 +60,10 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 			return VM{}, err
 		}
 		if p.ID != repo.PoolID {
-			owner, _ := m.st.Read().ServerPool(ctx, repo.PoolID)
+			owner, err := optional(m.st.Read().ServerPool(ctx, repo.PoolID))
+			if err != nil {
+				return VM{}, err
+			}
 			return VM{}, errorf(KindInvalidArgument, "Repository %s belongs to ServerPool %s, not %s", repo.Name, owner.Name, p.Name)
 		}
 	}
@@ -70,8 +73,11 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 		if err != nil {
 			return VM{}, err
 		}
-		dr, err := m.st.Read().Repository(ctx, d.RepoID)
-		if err != nil || dr.PoolID != repo.PoolID {
+		dr, err := optional(m.st.Read().Repository(ctx, d.RepoID))
+		if err != nil {
+			return VM{}, err
+		}
+		if dr.ID == "" || dr.PoolID != repo.PoolID {
 			return VM{}, errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
 		}
 		disks = append(disks, d)
@@ -94,7 +100,10 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.Repository, disks []store.VirtualDisk, networks []store.Network) (VM, error) {
 	srv, c, err := m.poolServer(ctx, repo.PoolID)
 	if errors.Is(err, errNoServer) {
-		pool, _ := m.st.Read().ServerPool(ctx, repo.PoolID)
+		pool, err := optional(m.st.Read().ServerPool(ctx, repo.PoolID))
+		if err != nil {
+			return VM{}, err
+		}
 		return VM{}, errorf(KindInvalidState, "ServerPool %s has no running server to write the VM's configuration through", pool.Name)
 	}
 	if err != nil {
@@ -123,7 +132,10 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 	var maps []store.DiskMapping
 	var diskList, vifList []string
 	for i, d := range disks {
-		dr, _ := m.st.Read().Repository(ctx, d.RepoID)
+		dr, err := optional(m.st.Read().Repository(ctx, d.RepoID))
+		if err != nil {
+			return VM{}, err
+		}
 		maps = append(maps, store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: i, CreatedAt: time.Now()})
 		diskList = append(diskList, "file:"+diskPath(dr, d.ID)+","+deviceName(i)+",w")
 	}
@@ -217,11 +229,7 @@ type VMSummary struct {
 // ListVMs returns the summaries of the VMs that pass f, by name: what
 // list Vm shows, read without the settings only show Vm needs.
 func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
-	c, err := m.compile(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := m.inventory(ctx)
+	c, inv, err := m.listing(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -229,14 +237,11 @@ func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
 	}
-	out := make([]VMSummary, 0, len(vms))
-	for _, v := range vms {
-		if c.match(v.ID, v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) {
-			out = append(out, VMSummary{ID: v.ID, Name: v.Name, Status: v.Status, Server: inv.serverRef(v.ServerID),
-				Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount})
-		}
-	}
-	return out, nil
+	return viewsOf(vms, func(v store.VMSummary) bool { return c.match(v.ID, v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) },
+		func(v store.VMSummary) (VMSummary, error) {
+			return VMSummary{ID: v.ID, Name: v.Name, Status: v.Status, Server: inv.serverRef(v.ServerID),
+				Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}, nil
+		})
 }
 
 // FindVMs returns the id and name of every VM ref names: by id, by name,
@@ -262,32 +267,43 @@ func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {
 
 // VM returns the VM ref names, with its disks and VNICs.
 func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
-	v, err := m.findVM(ctx, ref)
-	if err != nil {
-		return VM{}, err
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return VM{}, err
-	}
+	return show(ctx, m, m.vmKind(), ref, func(inv *inventory, v store.VM) (VM, error) { return m.vmDevicesView(ctx, inv, v) })
+}
+
+// vmDevicesView is show Vm's view: the VM with its disks, ISOs and VNICs.
+// A disk or ISO deleted meanwhile shows with empty names, as it always
+// has; a store that fails fails the show instead of leaving devices out.
+func (m *Manager) vmDevicesView(ctx context.Context, inv *inventory, v store.VM) (VM, error) {
 	view := inv.vmView(v)
 	q := m.st.Read()
-	if maps, err := q.DiskMappingsOfVM(ctx, v.ID); err == nil {
-		for _, mp := range maps {
-			d, _ := q.VirtualDisk(ctx, mp.DiskID)
-			view.Disks = append(view.Disks, NamedRef{d.ID, d.Name})
-		}
+	maps, err := q.DiskMappingsOfVM(ctx, v.ID)
+	if err != nil {
+		return VM{}, &Error{Kind: KindInternal, Msg: "read disk mappings", Cause: err}
 	}
-	if maps, err := q.CdromMappingsOfVM(ctx, v.ID); err == nil {
-		for _, mp := range maps {
-			iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
-			view.Cdroms = append(view.Cdroms, NamedRef{iso.ID, iso.Name})
+	for _, mp := range maps {
+		d, err := optional(q.VirtualDisk(ctx, mp.DiskID))
+		if err != nil {
+			return VM{}, err
 		}
+		view.Disks = append(view.Disks, NamedRef{d.ID, d.Name})
 	}
-	if vnics, err := q.VnicsOfVM(ctx, v.ID); err == nil {
-		for _, vn := range vnics {
-			view.Vnics = append(view.Vnics, NamedRef{vn.ID, vn.Name})
+	isoMaps, err := q.CdromMappingsOfVM(ctx, v.ID)
+	if err != nil {
+		return VM{}, &Error{Kind: KindInternal, Msg: "read ISO mappings", Cause: err}
+	}
+	for _, mp := range isoMaps {
+		iso, err := optional(q.VirtualCdrom(ctx, mp.CdromID))
+		if err != nil {
+			return VM{}, err
 		}
+		view.Cdroms = append(view.Cdroms, NamedRef{iso.ID, iso.Name})
+	}
+	vnics, err := q.VnicsOfVM(ctx, v.ID)
+	if err != nil {
+		return VM{}, &Error{Kind: KindInternal, Msg: "read vnics", Cause: err}
+	}
+	for _, vn := range vnics {
+		view.Vnics = append(view.Vnics, NamedRef{vn.ID, vn.Name})
 	}
 	return view, nil
 }

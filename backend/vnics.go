@@ -98,7 +98,10 @@ func (m *Manager) DeleteVnic(ctx context.Context, ref Ref) (Vnic, error) {
 	if err != nil {
 		return Vnic{}, err
 	}
-	view := m.vnicView(ctx, vn)
+	view, err := m.vnicView(ctx, vn)
+	if err != nil {
+		return Vnic{}, err
+	}
 	_, err = m.vmJob(ctx, Ref{ID: vn.VMID}, "edit", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
 		if v.Status != VMStopped {
 			return errorf(KindInvalidState, "Vm %s is %s; removing a Vnic needs Stopped", v.Name, v.Status)
@@ -114,15 +117,7 @@ func (m *Manager) DeleteVnic(ctx context.Context, ref Ref) (Vnic, error) {
 
 // Vnics lists the VNICs of the VMs the actor may see (of vm, when given).
 func (m *Manager) Vnics(ctx context.Context, vm Ref) ([]Vnic, error) {
-	var only string
-	if vm != (Ref{}) {
-		v, err := m.findVM(ctx, vm)
-		if err != nil {
-			return nil, err
-		}
-		only = v.ID
-	}
-	sc, err := m.scope(ctx)
+	only, sc, err := m.devicesScope(ctx, vm)
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +130,18 @@ func (m *Manager) Vnics(ctx context.Context, vm Ref) ([]Vnic, error) {
 		if only != "" && vn.VMID != only {
 			continue
 		}
-		v, err := m.st.Read().VM(ctx, vn.VMID)
-		if err != nil || !sc.sees(v.PoolID) {
-			continue
+		v, err := optional(m.st.Read().VM(ctx, vn.VMID))
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, m.vnicViewOf(ctx, vn, v))
+		if v.ID == "" || !sc.sees(v.PoolID) {
+			continue // the VM is gone, or not the actor's to see
+		}
+		view, err := m.vnicViewOf(ctx, vn, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, view)
 	}
 	return out, nil
 }
@@ -150,16 +152,24 @@ func (m *Manager) Vnic(ctx context.Context, ref Ref) (Vnic, error) {
 	if err != nil {
 		return Vnic{}, err
 	}
-	return m.vnicView(ctx, vn), nil
+	return m.vnicView(ctx, vn)
 }
 
-func (m *Manager) vnicView(ctx context.Context, vn store.Vnic) Vnic {
-	v, _ := m.st.Read().VM(ctx, vn.VMID)
+// vnicView shows a VNIC; a VM that is gone shows empty.
+func (m *Manager) vnicView(ctx context.Context, vn store.Vnic) (Vnic, error) {
+	v, err := optional(m.st.Read().VM(ctx, vn.VMID))
+	if err != nil {
+		return Vnic{}, err
+	}
 	return m.vnicViewOf(ctx, vn, v)
 }
 
-// vnicViewOf builds a VNIC's view when its VM is at hand.
-func (m *Manager) vnicViewOf(ctx context.Context, vn store.Vnic, v store.VM) Vnic {
-	n, _ := m.st.Read().Network(ctx, vn.NetworkID)
-	return Vnic{ID: vn.ID, Name: vn.Name, MAC: vn.MAC, Vm: NamedRef{v.ID, v.Name}, Network: NamedRef{n.ID, n.Name}, CreatedAt: vn.CreatedAt}
+// vnicViewOf builds a VNIC's view when its VM is at hand; a network that
+// is gone shows empty, a store that fails fails the view.
+func (m *Manager) vnicViewOf(ctx context.Context, vn store.Vnic, v store.VM) (Vnic, error) {
+	n, err := optional(m.st.Read().Network(ctx, vn.NetworkID))
+	if err != nil {
+		return Vnic{}, err
+	}
+	return Vnic{ID: vn.ID, Name: vn.Name, MAC: vn.MAC, Vm: NamedRef{v.ID, v.Name}, Network: NamedRef{n.ID, n.Name}, CreatedAt: vn.CreatedAt}, nil
 }
