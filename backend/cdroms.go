@@ -220,8 +220,11 @@ func (m *Manager) ApproveVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdro
 	}
 	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "approve VirtualCdrom "+iso.Name, []string{iso.ID},
 		func(ctx context.Context, j *jobRun) (any, error) {
-			cur, err := m.st.Read().VirtualCdrom(ctx, iso.ID)
+			cur, err := optional(m.st.Read().VirtualCdrom(ctx, iso.ID))
 			if err != nil {
+				return nil, err
+			}
+			if cur.ID == "" {
 				return nil, errorf(KindNotFound, "VirtualCdrom %s was deleted meanwhile", iso.Name)
 			}
 			if cur.State == CdromApproved {
@@ -258,8 +261,11 @@ func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom
 				return nil, &Error{Kind: KindInternal, Msg: "read repository", Cause: err}
 			}
 			srv, c, err := m.poolServer(ctx, r.PoolID)
-			if err != nil {
+			if errors.Is(err, errNoServer) {
 				return nil, errorf(KindInvalidState, "the repository's pool has no running server to delete the ISO through")
+			}
+			if err != nil {
+				return nil, err
 			}
 			// delete_virtual_disk removes ISOs/<id>.iso when no disk has the id
 			// (this project's agents; see docs/agent-protocol.md, Extensions).
@@ -302,15 +308,21 @@ func (m *Manager) AddCdromToVM(ctx context.Context, cdrom, vm Ref, slot int) (Vi
 			return err
 		}
 		defer unlock()
-		cur, err := m.st.Read().VirtualCdrom(ctx, iso.ID)
+		cur, err := optional(m.st.Read().VirtualCdrom(ctx, iso.ID))
 		if err != nil {
+			return err
+		}
+		if cur.ID == "" {
 			return errorf(KindNotFound, "VirtualCdrom %s was deleted meanwhile", iso.Name)
 		}
 		if cur.State != CdromApproved {
 			return errorf(KindInvalidState, "VirtualCdrom %s is %s; an Administrator must approve it first (approve VirtualCdrom id=%s)", cur.Name, cur.State, cur.ID)
 		}
-		r, err := m.st.Read().Repository(ctx, cur.RepoID)
-		if err != nil || r.PoolID != v.PoolID {
+		r, err := optional(m.st.Read().Repository(ctx, cur.RepoID))
+		if err != nil {
+			return err
+		}
+		if r.ID == "" || r.PoolID != v.PoolID {
 			return errorf(KindInvalidArgument, "VirtualCdrom %s is not in a repository of the VM's server pool", cur.Name)
 		}
 		taken, err := m.takenSlots(ctx, v.ID)

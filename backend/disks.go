@@ -168,8 +168,11 @@ func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, 
 			return nil, &Error{Kind: KindInternal, Msg: "read repository", Cause: err}
 		}
 		srv, c, err := m.poolServer(ctx, r.PoolID)
-		if err != nil {
+		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to delete the disk through")
+		}
+		if err != nil {
+			return nil, err
 		}
 		if err := c.DeleteVirtualDisk(ctx, r.ID, d.ID); err != nil {
 			if f, ok := agentapi.AsFault(err); !ok || f.Code != agentapi.FaultNotFound {

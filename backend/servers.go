@@ -254,8 +254,11 @@ func (m *Manager) RefreshServer(ctx context.Context, ref Ref) (Refreshed, error)
 }
 
 func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed, error) {
-	s, err := m.st.Read().Server(ctx, serverID)
+	s, err := optional(m.st.Read().Server(ctx, serverID))
 	if err != nil {
+		return Refreshed{}, err
+	}
+	if s.ID == "" {
 		return Refreshed{}, errorf(KindNotFound, "the server was deleted meanwhile")
 	}
 	c, err := m.clients.get(s)
