@@ -102,13 +102,23 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 			return err
 		}
 		defer unlock()
-		r, err := m.st.Read().Repository(ctx, d.RepoID)
-		if err != nil || r.PoolID != v.PoolID {
+		r, err := optional(m.st.Read().Repository(ctx, d.RepoID))
+		if err != nil {
+			return err
+		}
+		if r.PoolID != v.PoolID {
 			return errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
 		}
-		if mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID); err == nil {
-			other, _ := m.st.Read().VM(ctx, mp.VMID)
-			return errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d)", d.Name, other.Name, mp.Slot)
+		held, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
+		if err != nil {
+			return err
+		}
+		if held.ID != "" {
+			other, err := optional(m.st.Read().VM(ctx, held.VMID))
+			if err != nil {
+				return err
+			}
+			return errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d)", d.Name, other.Name, held.Slot)
 		}
 		taken, err := m.takenSlots(ctx, v.ID)
 		if err != nil {
@@ -134,8 +144,11 @@ func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDi
 		return VirtualDisk{}, err
 	}
 	err = m.deviceJob(ctx, vm, "removing a disk", func(ctx context.Context, v store.VM) error {
-		mp, err := m.st.Read().DiskMappingOfDisk(ctx, d.ID)
-		if err != nil || mp.VMID != v.ID {
+		mp, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
+		if err != nil {
+			return err
+		}
+		if mp.ID == "" || mp.VMID != v.ID {
 			return errorf(KindInvalidState, "VirtualDisk %s is not in Vm %s", d.Name, v.Name)
 		}
 		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) },
@@ -227,33 +240,54 @@ func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, erro
 	// Each VM is read once, however many devices it has.
 	seen := map[string]NamedRef{} // visible VMs
 	hidden := map[string]bool{}
-	vmOf := func(id string) (NamedRef, bool) {
+	// vmOf is the mapping's VM when the actor sees it; a VM gone meanwhile
+	// is not seen, a failing read is an error.
+	vmOf := func(id string) (NamedRef, bool, error) {
 		if r, ok := seen[id]; ok {
-			return r, true
+			return r, true, nil
 		}
 		if hidden[id] {
-			return NamedRef{}, false
+			return NamedRef{}, false, nil
 		}
-		v, err := q.VM(ctx, id)
-		if err != nil || !sc.sees(v.PoolID) {
+		v, err := optional(q.VM(ctx, id))
+		if err != nil {
+			return NamedRef{}, false, err
+		}
+		if v.ID == "" || !sc.sees(v.PoolID) {
 			hidden[id] = true
-			return NamedRef{}, false
+			return NamedRef{}, false, nil
 		}
 		seen[id] = NamedRef{v.ID, v.Name}
-		return seen[id], true
+		return seen[id], true, nil
 	}
 	var out []DiskMapping
 	for _, mp := range disks {
-		if v, ok := vmOf(mp.VMID); ok {
-			d, _ := q.VirtualDisk(ctx, mp.DiskID)
-			out = append(out, DiskMapping{ID: mp.ID, Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
+		v, ok, err := vmOf(mp.VMID)
+		if err != nil {
+			return nil, err
 		}
+		if !ok {
+			continue
+		}
+		d, err := optional(q.VirtualDisk(ctx, mp.DiskID))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, DiskMapping{ID: mp.ID, Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
 	}
 	for _, mp := range isos {
-		if v, ok := vmOf(mp.VMID); ok {
-			iso, _ := q.VirtualCdrom(ctx, mp.CdromID)
-			out = append(out, DiskMapping{ID: mp.ID, Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
+		v, ok, err := vmOf(mp.VMID)
+		if err != nil {
+			return nil, err
 		}
+		if !ok {
+			continue
+		}
+		iso, err := optional(q.VirtualCdrom(ctx, mp.CdromID))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, DiskMapping{ID: mp.ID, Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Vm.ID != out[j].Vm.ID {

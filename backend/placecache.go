@@ -183,7 +183,10 @@ func (p *placer) poolPlacement(ctx context.Context, poolID string) (*poolPlaceme
 	if err != nil {
 		return nil, err
 	}
-	pool, _ := p.st.Read().ServerPool(ctx, poolID) // as before: a pool gone reads as none
+	pool, err := optional(p.st.Read().ServerPool(ctx, poolID)) // a pool gone reads as none
+	if err != nil {
+		return nil, err
+	}
 	pp := &poolPlacement{gen: gen, pool: pool, servers: l, clients: make([]*agentclient.Client, len(l))}
 	p.serverLists.mu.Lock()
 	defer p.serverLists.mu.Unlock()

@@ -107,6 +107,24 @@ func TestStoreFailureIsAnError(t *testing.T) {
 				_, err := m.RefreshRepository(ctx, backend.Ref{Name: managertest.Repo})
 				return err
 			}},
+		{name: "list VmDiskMapping reads disks", open: fleet, table: "virtual_disks",
+			call: func(ctx context.Context, m *backend.Manager) error {
+				_, err := m.DiskMappings(ctx, backend.Ref{})
+				return err
+			}},
+		{name: "show Tag counts tagged objects",
+			open: func(t *testing.T) *managertest.Core {
+				c := fleet(t)
+				if _, err := c.Manager.CreateTag(c.Admin(), "tag1", ""); err != nil {
+					t.Fatalf("create Tag: %v", err)
+				}
+				return c
+			},
+			table: "object_tags",
+			call: func(ctx context.Context, m *backend.Manager) error {
+				_, err := m.Tag(ctx, backend.Ref{Name: "tag1"})
+				return err
+			}},
 		{name: "delete ServerPool counts networks",
 			open: func(t *testing.T) *managertest.Core {
 				c := managertest.Open(t, managertest.Options{})

@@ -58,7 +58,11 @@ func (m *Manager) Tags(ctx context.Context, f Filter) ([]Tag, error) {
 				continue
 			}
 		}
-		out = append(out, m.tagView(ctx, t))
+		view, err := m.tagView(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, view)
 	}
 	return out, nil
 }
@@ -69,12 +73,15 @@ func (m *Manager) Tag(ctx context.Context, ref Ref) (Tag, error) {
 	if err != nil {
 		return Tag{}, err
 	}
-	return m.tagView(ctx, t), nil
+	return m.tagView(ctx, t)
 }
 
-func (m *Manager) tagView(ctx context.Context, t store.Tag) Tag {
-	n, _ := m.st.Read().CountTagged(ctx, t.ID)
-	return Tag{ID: t.ID, Name: t.Name, Description: t.Description, Objects: n, CreatedAt: t.CreatedAt}
+func (m *Manager) tagView(ctx context.Context, t store.Tag) (Tag, error) {
+	n, err := counted(m.st.Read().CountTagged(ctx, t.ID))
+	if err != nil {
+		return Tag{}, err
+	}
+	return Tag{ID: t.ID, Name: t.Name, Description: t.Description, Objects: n, CreatedAt: t.CreatedAt}, nil
 }
 
 // DeleteTag removes a tag from every object, in every pool, and deletes it
@@ -87,7 +94,10 @@ func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
 	if err != nil {
 		return Tag{}, err
 	}
-	view := m.tagView(ctx, t)
+	view, err := m.tagView(ctx, t)
+	if err != nil {
+		return Tag{}, err
+	}
 	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteTag(ctx, t.ID) }); err != nil {
 		return Tag{}, &Error{Kind: KindInternal, Msg: "delete tag", Cause: err}
 	}
@@ -125,7 +135,7 @@ func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Re
 	if err != nil {
 		return Tag{}, &Error{Kind: KindInternal, Msg: "record tag", Cause: err}
 	}
-	return m.tagView(ctx, t), nil
+	return m.tagView(ctx, t)
 }
 
 // TagsOf returns the names of the tags on an object.
