@@ -49,10 +49,8 @@ func (b *bench) heartbeats(ctx context.Context) {
 		return
 	}
 	// Let a full heartbeat round pass with every server known.
-	select {
-	case <-ctx.Done():
+	if !sleepCtx(ctx, interval+time.Second) {
 		return
-	case <-time.After(interval + time.Second):
 	}
 	recv0 := agents.received.Load()
 	a, err := sampleTreeCPU(m.pid, true)
@@ -60,10 +58,8 @@ func (b *bench) heartbeats(ctx context.Context) {
 		b.res.fail("6", measure, err)
 		return
 	}
-	select {
-	case <-ctx.Done():
+	if !sleepCtx(ctx, b.plan.hbWindow) {
 		return
-	case <-time.After(b.plan.hbWindow):
 	}
 	z, err := sampleTreeCPU(m.pid, true)
 	if err != nil {
@@ -82,4 +78,17 @@ func (b *bench) heartbeats(ctx context.Context) {
 	b.res.note("figure 6: %d agents in the harness process (agent.Start on 127.0.0.1:0), discovered with discoverServer; "+
 		"the agents received %.0f kB/s from the manager during the window (TLS, keep-alive); the manager's VmRSS while watching them: %s",
 		watchedAgents, float64(recv)/1024/b.plan.hbWindow.Seconds(), fmtMB(rss))
+}
+
+// sleepCtx waits d, or less when ctx ends first; it reports whether d
+// passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

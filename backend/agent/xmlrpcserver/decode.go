@@ -180,22 +180,36 @@ func (d *decoder) expect(kind tokenKind, name string) error {
 // text reads character data up to the end element that closes name; nested
 // elements are an error. The text is valid until the decoder reads on.
 func (d *decoder) text(name string) ([]byte, error) {
+	text, start, err := d.textUntil(name)
+	if err != nil {
+		return nil, err
+	}
+	if start.kind == startToken {
+		return nil, fmt.Errorf("unexpected <%s> inside <%s>", start.name, name)
+	}
+	return text, nil
+}
+
+// textUntil reads character data into d.buf until the end element that
+// closes name, or until a start element, which it returns (text is then
+// what came before it). Any other end element is an error.
+func (d *decoder) textUntil(name string) (text []byte, start token, err error) {
 	d.buf = d.buf[:0]
 	for {
 		tok, err := d.raw()
 		if err != nil {
-			return nil, err
+			return nil, token{}, err
 		}
 		switch tok.kind {
 		case textToken:
 			d.buf = append(d.buf, tok.text...)
 		case endToken:
 			if tok.name != name {
-				return nil, fmt.Errorf("want </%s>, got %s", name, describe(tok))
+				return nil, token{}, fmt.Errorf("want </%s>, got %s", name, describe(tok))
 			}
-			return d.buf, nil
+			return d.buf, token{}, nil
 		case startToken:
-			return nil, fmt.Errorf("unexpected <%s> inside <%s>", tok.name, name)
+			return d.buf, tok, nil
 		}
 	}
 }
@@ -313,27 +327,15 @@ func (d *decoder) value(depth int) (any, error) {
 		return nil, fmt.Errorf("values nested deeper than %d", MaxDepth)
 	}
 	// Untyped text is a string; whitespace before a type element is not.
-	d.buf = d.buf[:0]
-	var start token
-	for start.kind != startToken {
-		tok, err := d.raw()
-		if err != nil {
-			return nil, err
-		}
-		switch tok.kind {
-		case textToken:
-			d.buf = append(d.buf, tok.text...)
-		case endToken:
-			if tok.name != "value" {
-				return nil, fmt.Errorf("want </value>, got %s", describe(tok))
-			}
-			return string(d.buf), nil
-		case startToken:
-			if len(bytes.TrimSpace(d.buf)) != 0 {
-				return nil, fmt.Errorf("text before <%s> in a value", tok.name)
-			}
-			start = tok
-		}
+	text, start, err := d.textUntil("value")
+	if err != nil {
+		return nil, err
+	}
+	if start.kind != startToken {
+		return string(text), nil
+	}
+	if len(bytes.TrimSpace(text)) != 0 {
+		return nil, fmt.Errorf("text before <%s> in a value", start.name)
 	}
 	v, err := d.typed(start.name, depth)
 	if err != nil {
