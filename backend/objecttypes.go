@@ -117,6 +117,19 @@ func objectKindNamed(name string) *objectKind {
 	return nil
 }
 
+// Taggable reports whether objects of the type the language calls typ take
+// tags; the command language asks here instead of declaring it again.
+func Taggable(typ string) bool {
+	k := objectKindNamed(typ)
+	return k != nil && k.taggable
+}
+
+// Renamed reports whether edit renames objects of the type typ (EditNamed).
+func Renamed(typ string) bool {
+	k := objectKindNamed(typ)
+	return k != nil && k.rename != nil
+}
+
 // taggableKinds names the types tags go on, as a sentence does:
 // "Vm, Server, ServerPool and Repository".
 func taggableKinds() string {

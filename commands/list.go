@@ -27,7 +27,7 @@ func verbList() *VerbInfo {
 	for _, t := range typesWhere(func(t *objectType) bool { return t.List != nil }, listOrder...) {
 		s := *t.List
 		s.Type = t.Name
-		if t.Taggable {
+		if t.taggable() {
 			s.Attrs = append(slices.Clip(s.Attrs), filterTag)
 		}
 		v.Specs = append(v.Specs, &s)

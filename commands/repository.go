@@ -10,7 +10,7 @@ import (
 // repositoryType is the Repository: shared storage of a pool holding VMs'
 // files, disk images and ISOs.
 var repositoryType = &objectType{
-	Name: "Repository", Taggable: true,
+	Name: "Repository",
 	List: &Spec{Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool},
 		Run: listedBy((*backend.Manager).Repositories, repoRow)},
 	Show:       shownBy((*backend.Manager).Repository, repoProps),

@@ -12,7 +12,7 @@ import (
 
 // serverType is the Server: a Xen host whose agent the manager owns.
 var serverType = &objectType{
-	Name: "Server", Taggable: true,
+	Name: "Server",
 	List: &Spec{Help: "List servers.", Attrs: []Attr{filterName,
 		{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}, filterServerPool},
 		Run: listedBy((*backend.Manager).Servers, serverRow)},

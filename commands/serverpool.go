@@ -10,7 +10,7 @@ import (
 
 // poolType is the ServerPool: servers that share repositories and networks.
 var poolType = &objectType{
-	Name: "ServerPool", Taggable: true,
+	Name: "ServerPool",
 	List: &Spec{Help: "List server pools.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).ServerPools, poolRow)},
 	Show: shownBy((*backend.Manager).ServerPool, poolProps),
 }

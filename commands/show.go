@@ -21,7 +21,7 @@ func (t *objectType) runShow(ctx context.Context, x *Exec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.Taggable {
+	if t.taggable() {
 		props = append(props, Prop{"Tags", strings.Join(x.Backend.TagsOf(ctx, propValue(props, "Id")), ", ")})
 	}
 	return &Result{Props: props}, nil

@@ -8,7 +8,7 @@ import (
 )
 
 // tagType is the Tag: a label put on taggable objects (see
-// objectType.Taggable), which list filters by.
+// objectType.taggable), which list filters by.
 var tagType = &objectType{
 	Name:       "Tag",
 	List:       &Spec{Help: "List tags.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).Tags, tagRow)},
@@ -30,7 +30,7 @@ var tagOrder = []string{"Vm", "Server", "ServerPool", "Repository"}
 // taggable names the types tags go on, for the clause of add and remove
 // Tag.
 func taggable() []string {
-	return typeNames(typesWhere(func(t *objectType) bool { return t.Taggable }, tagOrder...))
+	return typeNames(typesWhere(func(t *objectType) bool { return t.taggable() }, tagOrder...))
 }
 
 func createTagSpec() *Spec {

@@ -23,9 +23,6 @@ type objectType struct {
 	Show func(ctx context.Context, x *Exec) ([]Prop, error)
 	// Single types have one object (Manager): show takes no instance.
 	Single bool
-	// Taggable types take tags: add and remove Tag accept them, list
-	// filters them by tag= and show prints their Tags.
-	Taggable bool
 	// StatesFor, when set, gives the states in which a verb may act on an
 	// object of the type, so that completion offers only those (start offers
 	// stopped VMs); nil from it offers every object.
@@ -35,6 +32,11 @@ type objectType struct {
 	// edit's help for the type.
 	RenameHelp string
 }
+
+// taggable reports whether the type takes tags (the core's table says):
+// add and remove Tag accept it, list filters it by tag= and show prints its
+// Tags.
+func (t *objectType) taggable() bool { return backend.Taggable(t.Name) }
 
 // objectTypes is every object type, in the order showobjtypes, show and
 // help list them.

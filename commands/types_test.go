@@ -3,6 +3,8 @@ package commands
 import (
 	"slices"
 	"testing"
+
+	"xenmanager/backend"
 )
 
 // Each object type is declared once, and the orders that keep help as it
@@ -32,8 +34,11 @@ func TestObjectTypesDeclaredOnce(t *testing.T) {
 		if _, ok := Default.verbs["edit"].Spec(typ.Name); typ.RenameHelp != "" && !ok {
 			t.Errorf("%s has a RenameHelp but edit does not act on it", typ.Name)
 		}
-		if slices.Contains(taggable(), typ.Name) != typ.Taggable {
-			t.Errorf("%s: add Tag's clause and Taggable disagree", typ.Name)
+		if slices.Contains(taggable(), typ.Name) != typ.taggable() {
+			t.Errorf("%s: add Tag's clause and taggable disagree", typ.Name)
+		}
+		if (typ.RenameHelp != "") != backend.Renamed(typ.Name) {
+			t.Errorf("%s: RenameHelp %q, but the core renames it: %v", typ.Name, typ.RenameHelp, backend.Renamed(typ.Name))
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 // vmType is the Vm: a guest whose vm.cfg lives in a repository.
 var vmType = &objectType{
-	Name: "Vm", Taggable: true,
+	Name: "Vm",
 	List: &Spec{Help: "List VMs.", Attrs: []Attr{filterName,
 		{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused"}, Help: "only VMs in this state"},
 		filterServer, filterServerPool, filterRepository},
