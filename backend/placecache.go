@@ -50,59 +50,86 @@ const capacityTTL = 2 * time.Second
 
 // capacity caches each server's free memory and threads.
 type capacity struct {
-	mu       sync.Mutex // guards byServer
+	mu       sync.Mutex // guards byServer and the fields of every entry
 	byServer map[string]*capEntry
 }
 
+// capEntry is what is known of one server's capacity: the values last read
+// from its agent, adjusted since for the manager's own starts and stops.
 type capEntry struct {
 	free, threads int64
 	placed        int // VMs the manager has placed there
 	at            time.Time
-	ready         chan struct{} // closed when the read in flight ends
-	err           error
+	known         bool          // the values were read at least once
+	err           error         // the last read failed: the values are not current
+	reading       chan struct{} // closed when the read in flight ends; nil when none is
+	// changed: while the read in flight was under way, a start on the
+	// server was decided or in flight, or a start or stop was made. The
+	// agent may have answered before or after the change, so the read's
+	// values are not taken over the adjusted ones: counting a start both in
+	// the read and by adjust (or its reservation) made a full pool look
+	// fuller than it is.
+	changed bool
 }
 
+// capacityReading is a read of a server's capacity from its agent (free
+// memory, threads) and the store (VMs placed there).
+type capacityReading func(ctx context.Context) (free, threads int64, placed int, err error)
+
 // get returns the server's free memory, threads and placed VMs, reading
-// them from the agent (and count, from the store) when the cached ones are
-// older than capacityTTL; concurrent callers share one read.
-func (cp *capacity) get(ctx context.Context, serverID string, c *agentclient.Client, count func() (int, error)) (free, threads int64, placed int, err error) {
+// them when the cached ones are older than capacityTTL; concurrent callers
+// share one read. busy reports whether starts on the server are in flight
+// (memory is reserved there), which the read may or may not show.
+func (cp *capacity) get(ctx context.Context, serverID string, read capacityReading, busy func() bool) (free, threads int64, placed int, err error) {
 	cp.mu.Lock()
 	if cp.byServer == nil {
 		cp.byServer = map[string]*capEntry{}
 	}
 	e := cp.byServer[serverID]
-	if e != nil && e.ready != nil {
-		ready := e.ready
+	for e != nil && e.reading != nil {
+		reading := e.reading
 		cp.mu.Unlock()
 		select {
-		case <-ready:
+		case <-reading:
 		case <-ctx.Done():
 			return 0, 0, 0, ctx.Err()
 		}
 		cp.mu.Lock()
 		e = cp.byServer[serverID]
 	}
-	if e != nil && e.ready == nil && e.err == nil && time.Since(e.at) < capacityTTL {
+	if e != nil && e.current(time.Now()) {
 		free, threads, placed = e.free, e.threads, e.placed
 		cp.mu.Unlock()
 		return free, threads, placed, nil
 	}
-	e = &capEntry{ready: make(chan struct{})}
-	cp.byServer[serverID] = e
+	if e == nil {
+		e = &capEntry{}
+		cp.byServer[serverID] = e
+	}
+	e.reading, e.changed = make(chan struct{}), busy()
 	cp.mu.Unlock()
 
-	hw, err := c.DiscoverHardware(ctx)
-	n, cerr := count()
-	if err == nil {
-		err = cerr
-	}
+	rfree, rthreads, rplaced, err := read(ctx)
 	cp.mu.Lock()
-	e.free, e.threads, e.placed, e.err, e.at = hw.FreeMemoryMiB, hw.Threads(), n, err, time.Now()
-	close(e.ready)
-	e.ready = nil
-	free, threads, placed = e.free, e.threads, e.placed
-	cp.mu.Unlock()
-	return free, threads, placed, err
+	defer cp.mu.Unlock()
+	switch {
+	case err != nil:
+		e.err = err
+	case e.changed && e.known && e.err == nil:
+		// Keep the adjusted values, current for another while: the server
+		// is read again once no start of the manager's is under way.
+		e.at = time.Now()
+	default:
+		e.free, e.threads, e.placed, e.known, e.err, e.at = rfree, rthreads, rplaced, true, nil, time.Now()
+	}
+	close(e.reading)
+	e.reading, e.changed = nil, false
+	return e.free, e.threads, e.placed, err
+}
+
+// current reports whether the entry's values may be used at now.
+func (e *capEntry) current(now time.Time) bool {
+	return e.known && e.reading == nil && e.err == nil && now.Sub(e.at) < capacityTTL
 }
 
 // cached fills in the capacity of each choice whose server's is cached and
@@ -113,7 +140,7 @@ func (cp *capacity) cached(cs []choice, ok []bool) (stale int) {
 	now := time.Now()
 	for i := range cs {
 		e := cp.byServer[cs[i].server.ID]
-		if e != nil && e.ready == nil && e.err == nil && now.Sub(e.at) < capacityTTL {
+		if e != nil && e.current(now) {
 			cs[i].freeMiB, cs[i].threads, cs[i].placed, ok[i] = e.free, e.threads, e.placed, true
 		} else {
 			stale++
@@ -122,28 +149,51 @@ func (cp *capacity) cached(cs []choice, ok []bool) (stale int) {
 	return stale
 }
 
+// decided notes that a start on the server has been decided (its memory
+// reserved): a read under way may or may not show it.
+func (cp *capacity) decided(serverID string) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if e := cp.byServer[serverID]; e != nil && e.reading != nil {
+		e.changed = true
+	}
+}
+
 // adjust applies a change the manager made itself (a start takes memory and
 // adds a VM, a stop gives them back) to what is cached.
 func (cp *capacity) adjust(serverID string, deltaMiB int64) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	if e := cp.byServer[serverID]; e != nil && e.ready == nil {
-		e.free += deltaMiB
-		switch {
-		case deltaMiB < 0:
-			e.placed++
-		case deltaMiB > 0 && e.placed > 0:
-			e.placed--
-		}
+	e := cp.byServer[serverID]
+	if e == nil {
+		return
+	}
+	if e.reading != nil {
+		e.changed = true
+	}
+	if !e.known {
+		return
+	}
+	e.free += deltaMiB
+	switch {
+	case deltaMiB < 0:
+		e.placed++
+	case deltaMiB > 0 && e.placed > 0:
+		e.placed--
 	}
 }
 
 // forget drops what is cached for a server (its agent refused a start for
-// lack of room: the cache was wrong).
+// lack of room: the cache was wrong); a read under way is taken as it comes.
 func (cp *capacity) forget(serverID string) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	if e := cp.byServer[serverID]; e != nil && e.ready == nil {
+	e := cp.byServer[serverID]
+	switch {
+	case e == nil:
+	case e.reading != nil:
+		e.known = false
+	default:
 		delete(cp.byServer, serverID)
 	}
 }

@@ -67,6 +67,19 @@ func (p *placer) placeExcept(ctx context.Context, v store.VM, except string) ([]
 	return out, release, nil
 }
 
+// capacityOf reads c's server's capacity: free memory and threads from its
+// agent, the VMs placed there from the store.
+func (p *placer) capacityOf(c *choice) capacityReading {
+	return func(ctx context.Context) (free, threads int64, placed int, err error) {
+		hw, err := c.client.DiscoverHardware(ctx)
+		n, cerr := p.st.Read().Count(ctx, "vms", "server_id", c.server.ID)
+		if err == nil {
+			err = cerr
+		}
+		return hw.FreeMemoryMiB, hw.Threads(), n, err
+	}
+}
+
 // choice is a server a VM could start on, as rank returns it: the server
 // row is shared with the pool's cached list and must not be changed.
 type choice struct {
@@ -127,9 +140,8 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 			go func() {
 				defer wg.Done()
 				c := &all[k]
-				free, threads, placed, err := p.capacity.get(ctx, c.server.ID, c.client, func() (int, error) {
-					return p.st.Read().Count(ctx, "vms", "server_id", c.server.ID)
-				})
+				free, threads, placed, err := p.capacity.get(ctx, c.server.ID, p.capacityOf(c),
+					func() bool { return p.reserved.get(c.server.ID) > 0 })
 				if err != nil {
 					errs[k] = err
 					return
@@ -179,6 +191,7 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	}
 	first := fits[0].server.ID
 	p.reserved.add(first, v.MemoryMiB)
+	p.capacity.decided(first)
 	var once sync.Once
 	return fits, func() { once.Do(func() { p.reserved.add(first, -v.MemoryMiB) }) }, nil
 }
