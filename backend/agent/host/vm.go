@@ -196,12 +196,18 @@ func (h *Host) DeleteVM(repoID, vmID string) error {
 		return err
 	}
 	defer unlock()
+	// An incoming migration first: its commit (which takes no lock of the
+	// host's) turns the target into a domain at once, so checked the other
+	// way round a migration landing between the two checks would pass both
+	// and lose its VM's files. Once no target is set up, none can be while
+	// the VM's lock is held, and a VM never has a target and a domain at
+	// once, so the faults are the same either way.
+	if err := h.drv.CheckNoIncoming(repoID, vmID); err != nil {
+		return err
+	}
 	if d, ok := h.drv.Domain(repoID, vmID); ok {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is %s on this server (domid %d); stop it first", vmID, d.State, d.DomID)
-	}
-	if err := h.drv.CheckNoIncoming(repoID, vmID); err != nil {
-		return err
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
