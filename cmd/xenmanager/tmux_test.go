@@ -31,15 +31,46 @@ func newTmux(t *testing.T) *tmuxServer {
 	}
 	x := &tmuxServer{t: t, socket: fmt.Sprintf("xm-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	// The test's temporary directory is removed after the server is
-	// killed (cleanups run last first), so that no session writes into it
-	// while it is removed; TempDir registers its removal on the first call.
+	// killed and its panes are gone (cleanups run last first), so that no
+	// pane writes its status file into it while it is removed; TempDir
+	// registers its removal on the first call.
 	t.TempDir()
-	t.Cleanup(func() { exec.Command("tmux", "-L", x.socket, "kill-server").Run() })
+	t.Cleanup(x.kill)
 	// The server outlives its sessions: otherwise it exits with the last
 	// one, and a session opened right after that one ended races its exit
 	// ("server exited unexpectedly").
 	x.run("start-server", ";", "set-option", "-g", "exit-empty", "off")
 	return x
+}
+
+// kill kills the server and waits, for up to 10 s, until the processes
+// of its panes are gone: a pane's shell whose ssh the end of the test cut
+// may still be writing its status file.
+func (x *tmuxServer) kill() {
+	out, _ := exec.Command("tmux", "-L", x.socket, "list-panes", "-a", "-F", "#{pane_pid}").Output()
+	exec.Command("tmux", "-L", x.socket, "kill-server").Run()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		for processLives(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // polling a condition, bounded
+		}
+	}
+}
+
+// processLives reports whether pid is a process that has not exited (a
+// zombie nobody reaps has).
+func processLives(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func (x *tmuxServer) run(args ...string) string {
