@@ -36,7 +36,13 @@ func TestBatchStart200(t *testing.T) {
 	}
 	out, st := e.run("start Vm name=load-* multiple=Yes")
 	if st != 0 || strings.Count(out, "result:Success") != 200 {
-		t.Fatalf("batch start: exit %d, %d successes\n%.3000s", st, strings.Count(out, "result:Success"), out)
+		var failed []string // the rows that did not succeed, and the report's end
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "result:") && !strings.Contains(line, "result:Success") || strings.Contains(line, "Error Msg") {
+				failed = append(failed, line)
+			}
+		}
+		t.Fatalf("batch start: exit %d, %d successes; not succeeded:\n%s", st, strings.Count(out, "result:Success"), strings.Join(failed, "\n"))
 	}
 	seen := map[string]int{}
 	perAgent := make([]int, len(e.agents))
