@@ -1,6 +1,12 @@
 package backend
 
-import "context"
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"xenmanager/backend/agentclient"
+)
 
 // JobRun is what an operation run by RunJob gets: the check it makes
 // between agent calls, and a channel closed when the job is aborted.
@@ -42,3 +48,32 @@ func (m *Manager) LookupObject(ctx context.Context, typ string, ref Ref) (id, na
 	o, err := objectKindNamed(typ).find(ctx, m, ref)
 	return o.id, o.name, o.pool, err
 }
+
+// PlaceAndRun runs placeAndRun for the VM ref names as a job, with run
+// told the id of the server each candidate's client reaches: the tests of
+// placement's fallback to the next candidate drive it through this.
+func (m *Manager) PlaceAndRun(ctx context.Context, ref Ref, run func(serverID string) error) error {
+	v, err := m.findVM(ctx, ref)
+	if err != nil {
+		return err
+	}
+	servers, err := m.st.Read().Servers(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = m.job(ctx, actorFrom(ctx), v.PoolID, "test start", []string{v.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+		return nil, m.placeAndRun(ctx, j, v, "start", func(c *agentclient.Client) error {
+			for _, s := range servers {
+				if net.JoinHostPort(s.Address, strconv.Itoa(s.Port)) == c.Address() {
+					return run(s.ID)
+				}
+			}
+			return nil
+		})
+	})
+	return err
+}
+
+// ReservedMiB is the memory placement holds for starts in flight on the
+// server.
+func (m *Manager) ReservedMiB(serverID string) int64 { return m.place.reserved.get(serverID) }

@@ -58,9 +58,12 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 	}
 	defer release()
 	var lastErr error
-	for _, cand := range cands {
+	for k, cand := range cands {
 		if err := j.check(); err != nil {
 			return err
+		}
+		if k > 0 { // rank reserved memory on the first candidate only
+			defer m.place.reserve(cand.server.ID, v.MemoryMiB)()
 		}
 		j.progress(50, verb+" on "+cand.server.Name)
 		err := run(cand.client)

@@ -31,6 +31,19 @@ type placer struct {
 	serverLists serverLists
 }
 
+// reserve reserves mib on the server for a start that tries it after the
+// candidate rank reserved for refused, and returns the release: while the
+// start is in flight there, fencing waits and a read of the server's
+// capacity may or may not show it, as for the first candidate.
+func (p *placer) reserve(serverID string, mib int64) (release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reserved.add(serverID, mib)
+	p.capacity.decided(serverID)
+	var once sync.Once
+	return func() { once.Do(func() { p.reserved.add(serverID, -mib) }) }
+}
+
 // exclude runs fence (which takes the server out of placement) under the
 // lock placement decides under, unless a start has reserved memory on the
 // server: then it reports reserved and does not run fence.

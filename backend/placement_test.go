@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"xenmanager/backend"
+	"xenmanager/backend/agentapi"
 	"xenmanager/backend/managertest"
 )
 
@@ -36,6 +37,40 @@ func TestStartPlacesWhereThereIsRoom(t *testing.T) {
 		}
 		if err != nil || v.Status != backend.VMRunning || v.Server.Name != step.wantServer {
 			t.Fatalf("start %s: on %q (%s), %v; want Running on %s", step.vm, v.Server.Name, v.Status, err, step.wantServer)
+		}
+	}
+}
+
+// A start that the first candidate refuses for lack of memory tries the
+// next one with that server's memory reserved while it is in flight there
+// (so that fencing waits for it and a read of the server's capacity does
+// not count it twice), and every reservation is released after.
+func TestStartFallbackReservesTheServerItTries(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 2, MemoryMiB: 8192, CPUs: 4})
+	ctx := c.Admin()
+	if _, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "vm1", Repository: backend.Ref{Name: managertest.Repo},
+		MemoryMiB: 512, CPUCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var tried []string
+	reservedWhileTried := map[string]int64{}
+	err := c.Manager.PlaceAndRun(ctx, backend.Ref{Name: "vm1"}, func(serverID string) error {
+		tried = append(tried, serverID)
+		reservedWhileTried[serverID] = c.Manager.ReservedMiB(serverID)
+		if len(tried) == 1 {
+			return agentapi.Errorf(agentapi.FaultInsufficientResources, "the first candidate is full")
+		}
+		return nil
+	})
+	if err != nil || len(tried) != 2 {
+		t.Fatalf("start = %v after trying %d servers; want success on the second", err, len(tried))
+	}
+	for _, id := range tried {
+		if reservedWhileTried[id] != 512 {
+			t.Errorf("server %s had %d MiB reserved while the start was tried there, want 512", id, reservedWhileTried[id])
+		}
+		if n := c.Manager.ReservedMiB(id); n != 0 {
+			t.Errorf("server %s keeps %d MiB reserved after the start", id, n)
 		}
 	}
 }
