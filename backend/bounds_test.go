@@ -38,3 +38,16 @@ func TestVMSizeBoundsCreateAndEdit(t *testing.T) {
 		t.Errorf("edit cpuCountLimit=4097: got %v", err)
 	}
 }
+
+// edit refuses a boot order that is not one of BootOrders before it looks
+// anything up, as the command language's enumeration does.
+func TestEditVMRefusesUnknownBootOrder(t *testing.T) {
+	m := &Manager{} // checked before anything is read
+	for _, order := range []string{"", "FLOPPY", "disk", "DISK,PXE"} {
+		_, err := m.EditVM(context.Background(), Ref{Name: "web1"}, EditVMRequest{BootOrder: &order})
+		want := `bootOrder "` + order + `" is not one of DISK, CDROM, PXE, DISK,CDROM, CDROM,DISK, PXE,DISK`
+		if err == nil || err.Error() != want || KindOf(err) != KindInvalidArgument {
+			t.Errorf("bootOrder %q: got %v, want %s", order, err, want)
+		}
+	}
+}

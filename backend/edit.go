@@ -27,8 +27,9 @@ type EditVMRequest struct {
 
 var pinningRx = regexp.MustCompile(`^\d+(-\d+)?(,\d+(-\d+)?)*$`)
 
-// Boot orders a VM may have.
-var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
+// BootOrders are the boot orders a VM may have; EditVM checks against them
+// and the command language declares its enumeration from them.
+var BootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
 
 // EditVM changes a VM's settings. Memory and vCPUs of a running VM change
 // live, within the maxima it started with (cpuCountLimit is its maxvcpus);
@@ -37,6 +38,11 @@ var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "P
 func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, error) {
 	if err := checkVMSizes(req.MemoryMiB, req.CPUCount, req.CPUCountLimit); err != nil {
 		return VM{}, err
+	}
+	if req.BootOrder != nil {
+		if err := validBootOrder(*req.BootOrder); err != nil {
+			return VM{}, err
+		}
 	}
 	v0, err := m.findVM(ctx, ref)
 	if err != nil {
@@ -191,12 +197,12 @@ func bootLetters(order string) string {
 	return b.String()
 }
 
-// ValidBootOrder reports whether order is one of the boot orders.
-func ValidBootOrder(order string) error {
-	for _, o := range bootOrders {
+// validBootOrder reports whether order is one of BootOrders.
+func validBootOrder(order string) error {
+	for _, o := range BootOrders {
 		if o == order {
 			return nil
 		}
 	}
-	return errorf(KindInvalidArgument, "bootOrder %q is not one of %s", order, strings.Join(bootOrders, ", "))
+	return errorf(KindInvalidArgument, "bootOrder %q is not one of %s", order, strings.Join(BootOrders, ", "))
 }

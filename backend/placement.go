@@ -15,6 +15,9 @@ const (
 	PolicyUsePool       = "USE_POOL_POLICY"
 )
 
+// StartPolicies are a VM's start policies; a pool's are the first two.
+var StartPolicies = []string{PolicyBestServer, PolicyCurrentServer, PolicyUsePool}
+
 // placer decides where VMs start: it ranks a pool's servers by what their
 // agents say they have free, with caches that let a batch of starts ask
 // each agent once, and reserves memory for the starts it has decided.

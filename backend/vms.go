@@ -17,6 +17,10 @@ const (
 	DomainXenHVMPVDrivers = "xen_hvm_pv_drivers"
 )
 
+// DomainTypes are the domain types, in the order the command language
+// lists them.
+var DomainTypes = []string{DomainXenHVM, DomainXenHVMPVDrivers, DomainXenPVM}
+
 // CreateVMRequest describes a new VM.
 type CreateVMRequest struct {
 	Name        string

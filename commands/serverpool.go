@@ -52,7 +52,7 @@ func editPoolSpec() *Spec {
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Help: "a new name"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
-			{Name: "startPolicy", Kind: AttrEnum, Enum: startPolicies[:2], Help: "placement of VMs whose startPolicy is USE_POOL_POLICY"},
+			{Name: "startPolicy", Kind: AttrEnum, Enum: backend.StartPolicies[:2], Help: "placement of VMs whose startPolicy is USE_POOL_POLICY"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {

@@ -18,13 +18,16 @@ var vmType = &objectType{
 	StatesFor: backend.VMStatesFor,
 }
 
-var domainTypes = []string{"XEN_HVM", "XEN_HVM_PV_DRIVERS", "XEN_PVM"}
+// domainTypes are the core's domain types as the language spells them.
+var domainTypes = func() []string {
+	out := make([]string, len(backend.DomainTypes))
+	for i, d := range backend.DomainTypes {
+		out[i] = domainTypeName(d)
+	}
+	return out
+}()
 
 func domainTypeName(wire string) string { return strings.ToUpper(wire) }
-
-var startPolicies = []string{"BEST_SERVER", "CURRENT_SERVER", "USE_POOL_POLICY"}
-
-var bootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
 
 // The VM size attributes of create Vm and edit Vm: their bounds are the
 // backend's, which both paths check again.
@@ -123,8 +126,8 @@ func editVMSpec() *Spec {
 			{Name: "highAvailability", Kind: AttrYesNo, Help: "restart the VM elsewhere when its server fails"},
 			{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Help: "virtualization mode; stopped VMs only"},
 			{Name: "osType", Kind: AttrString, Help: "the guest's operating system, for information"},
-			{Name: "bootOrder", Kind: AttrEnum, Enum: bootOrders, Help: "devices to boot from, in order"},
-			{Name: "startPolicy", Kind: AttrEnum, Enum: startPolicies, Help: "where start places the VM"},
+			{Name: "bootOrder", Kind: AttrEnum, Enum: backend.BootOrders, Help: "devices to boot from, in order"},
+			{Name: "startPolicy", Kind: AttrEnum, Enum: backend.StartPolicies, Help: "where start places the VM"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
