@@ -5,39 +5,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"xenmanager/backend"
+	"xenmanager/backend/managertest"
 	"xenmanager/store"
 )
 
-// openManager returns a manager over a new database in dir, logging to
-// log, with its administrator created, and the store under it.
-func openManager(tb testing.TB, dir string, log *slog.Logger) (*backend.Manager, *store.Store) {
+// openManager returns a manager core (managertest.Open, without agents)
+// logging to log, with the production agent timeout, and the store under
+// it: the in-process figures measure what xenmanager serve runs.
+func openManager(tb testing.TB, log *slog.Logger) (*backend.Manager, *store.Store) {
 	tb.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(dir, "manager.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	sealer, err := backend.LoadOrCreateSealer(filepath.Join(dir, "secret.key"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(m.Close)
-	if _, _, err := m.EnsureAdmin(ctx, nil); err != nil {
-		tb.Fatal(err)
-	}
-	return m, st
+	c := managertest.Open(tb, managertest.Options{Logger: log, AgentTimeout: 30 * time.Second})
+	return c.Manager, c.Store
 }
 
 // benchManager returns a manager over a new database holding n Stopped VMs
@@ -46,7 +28,7 @@ func benchManager(b *testing.B, n int) (*backend.Manager, backend.Actor) {
 	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
-	m, st := openManager(b, dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m, st := openManager(b, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	poolID, repoID, now := backend.NewID(backend.TypeServerPool), backend.NewID(backend.TypeRepository), time.Now()
 	err := st.Write(ctx, func(q *store.Queries) error {
 		if err := q.InsertServerPool(ctx, store.ServerPool{ID: poolID, Name: "pool", CreatedAt: now}); err != nil {

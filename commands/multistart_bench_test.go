@@ -60,7 +60,7 @@ func TestFig4MultiStart(t *testing.T) {
 	}
 	t.Cleanup(func() { logf.Close() })
 	mlog := slog.New(slog.NewTextHandler(logf, nil))
-	mgr, st := openManager(t, dir, mlog)
+	mgr, st := openManager(t, mlog)
 	actor := backend.Actor{User: "admin", Role: backend.RoleAdministrator, Remote: "127.0.0.1:1"}
 	run := func(line string) string {
 		t.Helper()
