@@ -64,13 +64,8 @@ func (x *tmuxServer) kill() {
 // processLives reports whether pid is a process that has not exited (a
 // zombie nobody reaps has).
 func processLives(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
+	state := procState(pid)
+	return state != "gone" && state != "Z"
 }
 
 func (x *tmuxServer) run(args ...string) string {
