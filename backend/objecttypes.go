@@ -124,6 +124,18 @@ func Taggable(typ string) bool {
 	return k != nil && k.taggable
 }
 
+// TaggableTypes are the types that take tags, in the order the table and
+// its messages give them.
+func TaggableTypes() []string {
+	var names []string
+	for _, k := range objectKinds {
+		if k.taggable {
+			names = append(names, k.name)
+		}
+	}
+	return names
+}
+
 // Renamed reports whether edit renames objects of the type typ (EditNamed).
 func Renamed(typ string) bool {
 	k := objectKindNamed(typ)
@@ -133,12 +145,7 @@ func Renamed(typ string) bool {
 // taggableKinds names the types tags go on, as a sentence does:
 // "Vm, Server, ServerPool and Repository".
 func taggableKinds() string {
-	var names []string
-	for _, k := range objectKinds {
-		if k.taggable {
-			names = append(names, k.name)
-		}
-	}
+	names := TaggableTypes()
 	if len(names) < 2 {
 		return strings.Join(names, "")
 	}

@@ -24,14 +24,9 @@ func tagProps(t backend.Tag) []Prop {
 	return []Prop{{"Name", t.Name}, {"Id", t.ID}, {"Description", t.Description}, {"Objects", strconv.Itoa(t.Objects)}}
 }
 
-// tagOrder is the order help has always named the taggable types in.
-var tagOrder = []string{"Vm", "Server", "ServerPool", "Repository"}
-
 // taggable names the types tags go on, for the clause of add and remove
-// Tag.
-func taggable() []string {
-	return typeNames(typesWhere(func(t *objectType) bool { return t.taggable() }, tagOrder...))
-}
+// Tag: the core's, in its order.
+func taggable() []string { return backend.TaggableTypes() }
 
 func createTagSpec() *Spec {
 	return &Spec{

@@ -23,7 +23,7 @@ func TestObjectTypesDeclaredOnce(t *testing.T) {
 			t.Errorf("%s: its List names a type; list fills it in", typ.Name)
 		}
 	}
-	for what, order := range map[string][]string{"listOrder": listOrder, "renameOrder": renameOrder, "tagOrder": tagOrder} {
+	for what, order := range map[string][]string{"listOrder": listOrder, "renameOrder": renameOrder, "taggable": taggable()} {
 		for _, name := range order {
 			if !seen[name] {
 				t.Errorf("%s names %s, which is not declared", what, name)
