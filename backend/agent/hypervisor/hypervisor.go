@@ -65,8 +65,19 @@ func ErrNotRunning(repoID, vmID string) error {
 	return agentapi.Errorf(agentapi.FaultNotFound, "VM %s of repository %s is not running on this server", vmID, repoID)
 }
 
+// Hypervisor types a driver reports (discover_server's hypervisor_type).
+const (
+	TypeSimulated = "simulated" // package xensim: no real guest runs
+	TypeXen       = "xen"       // Xen through libvirt's libxl driver
+	TypeQEMU      = "qemu"      // QEMU (KVM or TCG) through libvirt
+	TypeTest      = "test"      // libvirt's test driver: domains without guests
+)
+
 // Driver runs the domains of one host.
 type Driver interface {
+	// Hypervisor names what runs the domains, for discover_server: one of
+	// the Type constants and the hypervisor's version ("" when unknown).
+	Hypervisor() (kind, version string)
 	// Hardware answers discover_hardware: CPUs, total, free and Domain-0
 	// memory.
 	Hardware() agentapi.Hardware

@@ -131,6 +131,9 @@ func (h *Sim) freeLocked() int64 {
 	return free
 }
 
+// Hypervisor says the domains are simulated; there is no version.
+func (h *Sim) Hypervisor() (kind, version string) { return hypervisor.TypeSimulated, "" }
+
 // Hardware answers discover_hardware: one socket with a core per
 // configured CPU.
 func (h *Sim) Hardware() agentapi.Hardware {
