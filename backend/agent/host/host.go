@@ -88,7 +88,7 @@ func New(cfg Config) (*Host, error) {
 	if err := h.loadState(); err != nil {
 		return nil, err
 	}
-	drv, err := cfg.Driver(hypervisor.Env{Hostname: h.hostname, Now: h.now, Events: &h.events, Progress: &h.progress, Pool: poolView{h}})
+	drv, err := cfg.Driver(hypervisor.Env{Hostname: h.hostname, Now: h.now, Events: &h.events, Progress: &h.progress, Pool: poolView{h}, ResolvePath: h.ResolvePath})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}

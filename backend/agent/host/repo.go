@@ -265,3 +265,48 @@ func (h *Host) repoLocked(id string) (RepoState, error) {
 	}
 	return r, nil
 }
+
+// ResolvePath maps a path of a vm.cfg, under the mount point of a
+// repository known here (/OVS/Repositories/<id>/VirtualDisks/x.img), to
+// the file in the repository's fs_location, with symbolic links resolved.
+// It refuses, as InvalidArgument, a path that is not absolute, that names
+// no repository known here, or that leaves its repository (through "..",
+// or a link inside the repository pointing out of it), so that a vm.cfg
+// cannot hand a hypervisor a file of the host.
+func (h *Host) ResolvePath(p string) (string, error) {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return "", agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"path %q is not a clean absolute path under a repository's mount point (such as /OVS/Repositories/<id>/...)", p)
+	}
+	h.mu.Lock()
+	var repo RepoState
+	var rel string
+	found := false
+	for _, r := range h.state.Repositories {
+		if tail, ok := strings.CutPrefix(p, r.MountPoint+"/"); ok {
+			repo, rel, found = r, tail, true
+			break
+		}
+	}
+	h.mu.Unlock()
+	if !found {
+		return "", agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"path %s is not inside a repository known on this server", p)
+	}
+	root, err := filepath.EvalSymlinks(repo.FSLocation)
+	if err != nil {
+		return "", agentapi.Errorf(agentapi.FaultNotFound, "repository %s is not reachable on this server", repo.UUID)
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(root, rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", agentapi.Errorf(agentapi.FaultNotFound, "%s does not exist in repository %s", rel, repo.UUID)
+	}
+	if err != nil {
+		return "", agentapi.Errorf(agentapi.FaultInternalError, "resolve %s in repository %s: %v", rel, repo.UUID, err)
+	}
+	if !strings.HasPrefix(real, root+string(filepath.Separator)) {
+		return "", agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"%s in repository %s leads out of the repository; only files inside it can be used", rel, repo.UUID)
+	}
+	return real, nil
+}

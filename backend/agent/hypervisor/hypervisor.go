@@ -153,6 +153,11 @@ type Env struct {
 	Events   EventSink
 	Progress Progress
 	Pool     Pool
+	// ResolvePath maps a path of a vm.cfg (a disk image, an ISO, a kernel:
+	// /OVS/Repositories/<id>/... as the manager wrote it) to the file on
+	// this host, refusing a path that is not inside a repository known
+	// here; a driver of a real hypervisor hands the result to it.
+	ResolvePath func(vmcfgPath string) (string, error)
 }
 
 // EventSink records the domain state changes no call caused (get_events).
