@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 )
 
@@ -130,7 +131,7 @@ func TestConsole(t *testing.T) {
 	}
 	token, err = h.OpenConsole("r1", "vm1")
 	mustOK(t, err)
-	clock.Advance(ConsoleTokenTTL)
+	clock.Advance(hypervisor.ConsoleTokenTTL)
 	c, r = console(t, h)
 	fmt.Fprintf(c, "%s\n", token)
 	if got := readUntil(t, r, "\r\n"); !strings.Contains(got, "invalid, used or expired token") {

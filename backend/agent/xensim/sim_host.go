@@ -53,8 +53,8 @@ type Sim struct {
 	migTTL time.Duration
 	migTLS migrationTLS // the certificate of ssl migration streams; see migrate.go
 
-	faults   faults         // has its own mutex; see sim.go
-	consoles consoleTickets // has its own mutex; see console.go
+	faults   faults                    // has its own mutex; see sim.go
+	consoles hypervisor.ConsoleTickets // has its own mutex
 }
 
 var (
@@ -162,7 +162,7 @@ func (h *Sim) Reset() {
 	}
 	h.releaseTargetsLocked()
 	h.mu.Unlock()
-	h.consoles.clear()
+	h.consoles.Clear()
 	f := &h.faults
 	f.mu.Lock()
 	if f.hung != nil {
