@@ -38,6 +38,11 @@ type Config struct {
 	// RebootDelay is how long the simulated host stays down after
 	// sys_reboot; DefaultRebootDelay when 0.
 	RebootDelay time.Duration
+	// HostPower reboots (reboot true) or powers off the real machine, for
+	// sys_reboot and sys_shutdown on a host whose driver runs real guests;
+	// nil refuses them there (the simulated host only pretends, always).
+	// It runs after the call's answer is sent.
+	HostPower func(reboot bool) error
 	Logger      *slog.Logger
 }
 

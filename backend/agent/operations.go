@@ -98,12 +98,10 @@ func (a *Agent) addOperations(m map[string]handler) {
 			return h.OperationProgress(c.str(0))
 		},
 		agentapi.MethodSysReboot: func(c *call) (any, error) {
-			c.after = a.goDown(true)
-			return true, nil
+			return a.powerCall(c, true)
 		},
 		agentapi.MethodSysShutdown: func(c *call) (any, error) {
-			c.after = a.goDown(false)
-			return true, nil
+			return a.powerCall(c, false)
 		},
 	}
 	for name, op := range ops {

@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"xenmanager/backend/agent/hypervisor"
+	"xenmanager/backend/agentapi"
 )
 
 // powerState is the simulated host's power state, as sys_reboot and
@@ -104,6 +107,33 @@ func (a *Agent) goDown(reboot bool) func() {
 		}
 		_ = a.srv.Close() // Serve returns; calls in flight are cut
 	}
+}
+
+// powerCall answers sys_reboot (reboot) and sys_shutdown. The simulated
+// host goes down as goDown says. A host whose driver runs real guests
+// reboots or powers off the real machine, only when the agent was started
+// to allow it (Config.HostPower), after the answer is sent; otherwise the
+// call is refused, saying how to allow it.
+func (a *Agent) powerCall(c *call, reboot bool) (any, error) {
+	verb, method := "power off", agentapi.MethodSysShutdown
+	if reboot {
+		verb, method = "reboot", agentapi.MethodSysReboot
+	}
+	if kind, _ := a.host.Driver().Hypervisor(); kind == hypervisor.TypeSimulated {
+		c.after = a.goDown(reboot)
+		return true, nil
+	}
+	if a.cfg.HostPower == nil {
+		return nil, agentapi.Errorf(agentapi.FaultInvalidState,
+			"%s would %s this real machine and every guest on it; this agent refuses it unless started with --allow-host-power", method, verb)
+	}
+	a.log.Warn("the machine is going down at the manager's request", "call", method)
+	c.after = func() {
+		if err := a.cfg.HostPower(reboot); err != nil {
+			a.log.Error("could not "+verb+" the machine", "err", err)
+		}
+	}
+	return true, nil
 }
 
 // closeConns closes every open connection of the HTTPS server.

@@ -1,6 +1,8 @@
 // Command xenagent is the agent that runs on each Xen server: it speaks the
-// XML-RPC protocol of docs/agent-protocol.md over HTTPS and, in this project,
-// drives a simulated Xen host whose repositories are real directories.
+// XML-RPC protocol of docs/agent-protocol.md over HTTPS and drives the
+// host's hypervisor through libvirt (--hypervisor libvirt: Xen's libxl
+// driver on a Xen server, QEMU elsewhere) or, by default, a simulated Xen
+// host; repositories are real directories either way.
 package main
 
 import (
@@ -14,13 +16,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"xenmanager/backend/agent"
+	"xenmanager/backend/agent/hypervisor"
+	"xenmanager/backend/agent/libvirt"
 )
 
 // passwordFileName is where a generated password is kept in the data
@@ -47,9 +53,20 @@ func run() error {
 	simControl := flag.Bool("sim-control", false, "serve sim_set (fault injection); for tests only")
 	rebootSeconds := flag.Float64("reboot-seconds", agent.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
 	debug := flag.Bool("debug", false, "log every call")
+	hv := flag.String("hypervisor", "sim", "what runs the domains: sim (a simulated Xen host, no real guest) or libvirt (a real hypervisor)")
+	lv := libvirt.Config{}
+	flag.StringVar(&lv.URI, "libvirt-uri", libvirt.DefaultURI, "libvirt connection URI (--hypervisor libvirt): xen:///system on a Xen server, qemu:///system, or test:///default")
+	flag.StringVar(&lv.Socket, "libvirt-socket", libvirt.DefaultSocket, "libvirtd's unix socket (--hypervisor libvirt)")
+	flag.StringVar(&lv.MigrationURI, "libvirt-migration-uri", "", "URI another host's libvirtd reaches this host's libvirtd at for live migration, such as qemu+tls://this-host/system (default: <driver>+tcp://<address the manager called>/system)")
+	flag.StringVar(&lv.MigrationHost, "migration-host", "", "address other hosts send live-migration streams to (default: the address the manager called)")
+	flag.DurationVar(&lv.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
+	allowHostPower := flag.Bool("allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if err := checkHypervisorFlags(*hv); err != nil {
+		return err
 	}
 	if *rebootSeconds <= 0 || *rebootSeconds > 3600 {
 		return fmt.Errorf("--reboot-seconds %v is out of range (0 to 3600 seconds, not 0)", *rebootSeconds)
@@ -68,6 +85,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var driver hypervisor.NewDriver // nil: the simulated host
+	var hostPower func(bool) error
+	if *hv == "libvirt" {
+		lv.Logger = logger
+		driver = libvirt.NewDriver(lv)
+		if *allowHostPower {
+			hostPower = powerMachine
+		}
+	} else {
+		logger.Warn("THIS AGENT SIMULATES ITS HYPERVISOR: no real guest runs here; on a real server start it with --hypervisor libvirt")
+	}
 	agent, err := agent.New(agent.Config{
 		DataDir:     *dataDir,
 		Password:    password,
@@ -76,6 +104,8 @@ func run() error {
 		MemoryMiB:   *memory,
 		SimControl:  *simControl,
 		RebootDelay: time.Duration(*rebootSeconds * float64(time.Second)),
+		Driver:      driver,
+		HostPower:   hostPower,
 		Logger:      logger,
 	})
 	if err != nil {
@@ -114,6 +144,52 @@ func run() error {
 		return err
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// simOnlyFlags and libvirtOnlyFlags are the flags that mean something to
+// one hypervisor only.
+var (
+	simOnlyFlags     = []string{"cpus", "memory-mib", "sim-control", "reboot-seconds"}
+	libvirtOnlyFlags = []string{"libvirt-uri", "libvirt-socket", "libvirt-migration-uri", "migration-host", "shutdown-timeout", "allow-host-power"}
+)
+
+// checkHypervisorFlags refuses an unknown --hypervisor and a flag given
+// that the chosen hypervisor would ignore, so that nobody believes a
+// setting took effect.
+func checkHypervisorFlags(hv string) error {
+	var ignored []string
+	switch hv {
+	case "sim":
+		ignored = libvirtOnlyFlags
+	case "libvirt":
+		ignored = simOnlyFlags
+	default:
+		return fmt.Errorf("--hypervisor %q is not known (accepted: sim, libvirt)", hv)
+	}
+	var bad []string
+	flag.Visit(func(f *flag.Flag) {
+		if slices.Contains(ignored, f.Name) {
+			bad = append(bad, "--"+f.Name)
+		}
+	})
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: not used with --hypervisor %s", strings.Join(bad, ", "), hv)
+	}
+	return nil
+}
+
+// powerMachine reboots or powers off the machine (sys_reboot,
+// sys_shutdown with --allow-host-power).
+func powerMachine(reboot bool) error {
+	mode := "-P"
+	if reboot {
+		mode = "-r"
+	}
+	out, err := exec.Command("shutdown", mode, "now").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("shutdown %s now: %w: %s", mode, err, strings.TrimSpace(string(out)))
+	}
 	return nil
 }
 
