@@ -153,7 +153,7 @@ func New(cfg Config, env hypervisor.Env) (*Driver, error) {
 	d.conn.use(lctx, first)
 	go func() {
 		defer close(d.done)
-		d.conn.run(ctx, first, lctx, lcancel)
+		d.conn.run(ctx, first, lcancel)
 	}()
 	return d, nil
 }
@@ -324,46 +324,53 @@ func (c *connection) use(ctx context.Context, l *golibvirt.Libvirt) {
 	c.mu.Unlock()
 }
 
-// run keeps a connection until ctx ends: it serves l, already in use, and
-// when the daemon goes away it marks the connection down and dials again
-// with growing pauses.
-func (c *connection) run(ctx context.Context, l *golibvirt.Libvirt, lctx context.Context, cancel context.CancelFunc) {
+// run keeps a connection until ctx ends: it serves l, already in use
+// (cancel ends its event subscription), and when the daemon goes away it
+// marks the connection down and dials again.
+func (c *connection) run(ctx context.Context, l *golibvirt.Libvirt, cancel context.CancelFunc) {
+	for {
+		select {
+		case <-l.Disconnected():
+			cancel()
+			c.mu.Lock()
+			c.l, c.downSince = nil, time.Now()
+			c.mu.Unlock()
+			c.log.Error("lost the connection to libvirt; reconnecting")
+		case <-ctx.Done():
+			cancel()
+			c.mu.Lock()
+			c.l = nil
+			c.mu.Unlock()
+			_ = l.Disconnect()
+			return
+		}
+		if l = c.redial(ctx); l == nil {
+			return
+		}
+		c.log.Info("reconnected to libvirt")
+		var lctx context.Context
+		lctx, cancel = context.WithCancel(ctx)
+		c.use(lctx, l)
+	}
+}
+
+// redial dials the daemon until it answers, with growing pauses; nil when
+// ctx ends first.
+func (c *connection) redial(ctx context.Context) *golibvirt.Libvirt {
 	wait := reconnectMin
 	for {
-		if l != nil {
-			select {
-			case <-l.Disconnected():
-				cancel()
-				c.mu.Lock()
-				c.l, c.downSince = nil, time.Now()
-				c.mu.Unlock()
-				c.log.Error("lost the connection to libvirt; reconnecting")
-				wait = reconnectMin
-			case <-ctx.Done():
-				cancel()
-				c.mu.Lock()
-				c.l = nil
-				c.mu.Unlock()
-				_ = l.Disconnect()
-				return
-			}
-		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
-		var err error
-		if l, err = c.dial(); err != nil {
-			c.log.Debug("libvirt still unreachable", "err", err)
-			l = nil
-			wait = min(wait*2, reconnectMax)
-			continue
+		l, err := c.dial()
+		if err == nil {
+			return l
 		}
-		c.log.Info("reconnected to libvirt")
-		lctx, cancel = context.WithCancel(ctx)
-		c.use(lctx, l)
+		c.log.Debug("libvirt still unreachable", "err", err)
+		wait = min(wait*2, reconnectMax)
 	}
 }
