@@ -43,7 +43,7 @@ type Config struct {
 	// nil refuses them there (the simulated host only pretends, always).
 	// It runs after the call's answer is sent.
 	HostPower func(reboot bool) error
-	Logger      *slog.Logger
+	Logger    *slog.Logger
 }
 
 // DefaultRebootDelay is how long a simulated reboot takes by default.
