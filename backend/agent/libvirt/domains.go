@@ -657,6 +657,30 @@ func (d *Driver) restoreFile(spec hypervisor.Spec, path string, paused bool, wha
 				"the save file %s is not of VM %s of repository %s; stop_vm and start_vm the VM instead", path, spec.VMID, spec.RepoID)
 		}
 		d.remember(domainName(spec.VMID), meta)
-		return l.DomainRestoreFlags(path, golibvirt.OptString{}, flags)
+		err = l.DomainRestoreFlags(path, golibvirt.OptString{}, flags)
+		var lerr golibvirt.Error
+		if err == nil || !errors.As(err, &lerr) || golibvirt.ErrorNumber(lerr.Code) != golibvirt.ErrInvalidArg {
+			return err
+		}
+		// A driver that takes no flags here (libvirt's test driver):
+		// restore as saved, then pause or resume as asked.
+		if err := l.DomainRestoreFlags(path, golibvirt.OptString{}, 0); err != nil {
+			return err
+		}
+		dom, err := l.DomainLookupByName(domainName(spec.VMID))
+		if err != nil {
+			return err
+		}
+		state, _, err := l.DomainGetState(dom, 0)
+		if err != nil {
+			return err
+		}
+		switch isPaused := golibvirt.DomainState(state) == golibvirt.DomainPaused; {
+		case paused && !isPaused:
+			return l.DomainSuspend(dom)
+		case !paused && isPaused:
+			return l.DomainResume(dom)
+		}
+		return nil
 	})
 }
