@@ -188,12 +188,12 @@ func TestParseDest(t *testing.T) {
 		{"libvirt:qemu;qemu+tcp://10.0.0.2/system;tcp://10.0.0.2", true},
 		{"libvirt:qemu;qemu+tls://[fd00::2]/system;", true},
 		{"libvirt:xen;xen+ssh://root@xen2/system;tcp://xen2:49152", true},
-		{"10.0.0.2:4000/token/pin", false},                               // a simulated host's
-		{"libvirt:qemu;qemu:///system;tcp://10.0.0.2", false},            // no host
+		{"10.0.0.2:4000/token/pin", false},                                // a simulated host's
+		{"libvirt:qemu;qemu:///system;tcp://10.0.0.2", false},             // no host
 		{"libvirt:qemu;qemu+tcp://10.0.0.2/system;udp://10.0.0.2", false}, // not tcp
-		{"libvirt:qemu;qemu+tcp://10.0.0.2/system", false},               // two parts
-		{"libvirt:qemu;qemu+tcp://10.0.0.2/system;tcp://a b", false},     // a blank
-		{"libvirt:qemu;http://10.0.0.2/;tcp://10.0.0.2", false},          // not libvirt
+		{"libvirt:qemu;qemu+tcp://10.0.0.2/system", false},                // two parts
+		{"libvirt:qemu;qemu+tcp://10.0.0.2/system;tcp://a b", false},      // a blank
+		{"libvirt:qemu;http://10.0.0.2/;tcp://10.0.0.2", false},           // not libvirt
 		{"libvirt:qemu;" + strings.Repeat("a", 2000) + ";", false},
 	}
 	for _, tc := range tests {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"xenmanager/backend/agent/host"
 	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agentapi"
@@ -284,4 +283,3 @@ func TestAnUnreachableDaemonIsAClearError(t *testing.T) {
 		t.Fatalf("New with an lxc URI: %v", err)
 	}
 }
-
