@@ -75,7 +75,8 @@ func (inv *inventory) repoRef(id string) NamedRef {
 func (inv *inventory) serverView(s store.Server) Server {
 	return Server{ID: s.ID, Name: s.Name, Hostname: s.Hostname, UniqueID: s.UniqueID, Address: s.Address,
 		Port: s.Port, Status: s.Status, Pool: inv.poolRef(s.PoolID), OVMVersion: s.OVMVersion,
-		AgentVersion: s.AgentVersion, Manufacturer: s.Manufacturer, Product: s.Product, CPUModel: s.CPUModel,
+		AgentVersion: s.AgentVersion, HypervisorType: s.HypervisorType, HypervisorVersion: s.HypervisorVersion,
+		Manufacturer: s.Manufacturer, Product: s.Product, CPUModel: s.CPUModel,
 		CPUSockets: s.CPUSockets, CoresPerSocket: s.CoresPerSocket, ThreadsPerCore: s.ThreadsPerCore,
 		CPUKHz: s.CPUKHz, TotalMemoryMiB: s.TotalMemoryMiB, Dom0MemoryMiB: s.Dom0MemoryMiB,
 		CertSPKISHA256: s.CertSPKISHA256, RunningVMs: inv.running[s.ID], Roles: s.Roles, IsMaster: s.IsMaster,

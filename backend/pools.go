@@ -148,6 +148,9 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 	if err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 	}
+	if err := sameHypervisor(s, p, members); err != nil {
+		return Server{}, err
+	}
 	repos, err := m.st.Read().RepositoriesInPool(ctx, p.ID)
 	if err != nil {
 		return Server{}, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
@@ -188,6 +191,30 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 	}
 	m.updateMemberIPs(ctx, p.ID)
 	return m.Server(ctx, Ref{ID: s.ID})
+}
+
+// sameHypervisor refuses server s for pool p when p's members run another
+// hypervisor type: a VM of the pool must be able to start on, and migrate
+// to, any of its servers, and a domain cannot move between hypervisors (nor
+// a simulated guest onto a real host). An empty pool takes any type.
+func sameHypervisor(s store.Server, p store.ServerPool, members []store.Server) error {
+	var others []NamedRef
+	theirs := ""
+	for _, o := range members {
+		if o.HypervisorType == s.HypervisorType {
+			continue
+		}
+		if theirs == "" {
+			theirs = o.HypervisorType
+		}
+		others = append(others, NamedRef{o.ID, o.Name})
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return errorf(KindInvalidArgument,
+		"Server %s runs hypervisor %s but ServerPool %s has servers running %s (%s); a pool keeps servers of one hypervisor type, so that its VMs can run and migrate on any of them: add %s to a pool of %s servers or to an empty one",
+		s.Name, s.HypervisorType, p.Name, theirs, namesOf(others), s.Name, s.HypervisorType)
 }
 
 // updateMemberIPs tells every member of the pool the members' addresses

@@ -24,10 +24,11 @@ type DiscoverRequest struct {
 var hostRx = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
 
 // DiscoverServer contacts the agent at req.Address, pins its certificate,
-// takes ownership of the server and records its hardware. Discovering a
-// server that is already known (same unique id) updates its address,
-// password, pin and hardware and keeps its id, name and pool: that is also
-// how an operator accepts an agent's new certificate.
+// takes ownership of the server and records its hypervisor and hardware.
+// Discovering a server that is already known (same unique id) updates its
+// address, password, pin, hypervisor and hardware and keeps its id, name
+// and pool: that is also how an operator accepts an agent's new
+// certificate.
 func (m *Manager) DiscoverServer(ctx context.Context, req DiscoverRequest) (Server, error) {
 	if req.Port == 0 {
 		req.Port = agentapi.DefaultPort
@@ -89,12 +90,14 @@ func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where
 	if name == "" {
 		name = req.Address
 	}
+	hvType, hvVersion := info.Hypervisor()
 	var saved store.Server
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		saved, err = q.UpsertServer(ctx, store.Server{
 			ID: NewID(TypeServer), Name: name, UniqueID: info.UniqueID, Hostname: info.Hostname,
 			Address: req.Address, Port: req.Port, AgentPassword: m.sealer.Seal(req.Password), CertSPKISHA256: pin,
-			OVMVersion: info.OVMVersion, AgentVersion: info.AgentVersion, Manufacturer: hw.Manufacturer,
+			OVMVersion: info.OVMVersion, AgentVersion: info.AgentVersion, HypervisorType: hvType,
+			HypervisorVersion: hvVersion, Manufacturer: hw.Manufacturer,
 			Product: hw.Product, CPUModel: hw.CPUModel, CPUSockets: hw.CPUSockets, CoresPerSocket: hw.CoresPerSocket,
 			ThreadsPerCore: hw.ThreadsPerCore, CPUKHz: hw.CPUKHz, TotalMemoryMiB: hw.TotalMemoryMiB,
 			Dom0MemoryMiB: hw.Dom0MemoryMiB, Status: ServerRunning, CreatedAt: time.Now(),
@@ -105,7 +108,9 @@ func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where
 		return Server{}, &Error{Kind: KindInternal, Msg: "record server " + name, Cause: err}
 	}
 	m.clients.forget(saved.ID)
-	m.log.Info("server discovered", "server", saved.Name, "id", saved.ID, "address", where, "pin", pin)
+	m.log.Info("server discovered", "server", saved.Name, "id", saved.ID, "address", where, "pin", pin,
+		"hypervisor", saved.HypervisorType)
+	m.warnIfPoolMixed(ctx, saved)
 	return m.Server(ctx, Ref{ID: saved.ID})
 }
 
@@ -240,8 +245,8 @@ type Refreshed struct {
 	VMsChanged int // VMs whose recorded state was brought in line with the agent
 }
 
-// RefreshServer re-reads a server's identity and hardware from its agent
-// (discover_server, discover_hardware), records them, forgets the free
+// RefreshServer re-reads a server's identity, hypervisor and hardware from
+// its agent (discover_server, discover_hardware), records them, forgets the free
 // memory placement had cached for it, and brings the state of the VMs
 // recorded there in line with the domains it runs (list_vms).
 func (m *Manager) RefreshServer(ctx context.Context, ref Ref) (Refreshed, error) {
@@ -279,6 +284,7 @@ func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed
 		return Refreshed{}, agentError(what, s.Name, err)
 	}
 	s.Hostname, s.OVMVersion, s.AgentVersion = info.Hostname, info.OVMVersion, info.AgentVersion
+	s.HypervisorType, s.HypervisorVersion = info.Hypervisor()
 	s.Manufacturer, s.Product, s.CPUModel = hw.Manufacturer, hw.Product, hw.CPUModel
 	s.CPUSockets, s.CoresPerSocket, s.ThreadsPerCore, s.CPUKHz = hw.CPUSockets, hw.CoresPerSocket, hw.ThreadsPerCore, hw.CPUKHz
 	s.TotalMemoryMiB, s.Dom0MemoryMiB = hw.TotalMemoryMiB, hw.Dom0MemoryMiB
@@ -286,6 +292,7 @@ func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed
 		return Refreshed{}, &Error{Kind: KindInternal, Msg: "record server " + s.Name, Cause: err}
 	}
 	m.place.capacity.forget(s.ID)
+	m.warnIfPoolMixed(ctx, s)
 	changed, err := m.reconcileServer(ctx, s, c)
 	if errors.Is(err, errServerSilent) {
 		return Refreshed{}, agentError(what+": list its domains", s.Name, errors.Unwrap(err))
@@ -295,4 +302,29 @@ func (m *Manager) refreshServer(ctx context.Context, serverID string) (Refreshed
 	}
 	view, err := m.Server(ctx, Ref{ID: s.ID})
 	return Refreshed{Server: view, VMsChanged: changed}, err
+}
+
+// warnIfPoolMixed raises a Warning event when s, just rediscovered or
+// refreshed, now reports another hypervisor type than the rest of its pool
+// (its agent changed drivers while it was a member): add Server refuses
+// such a pool, but a server already in one is recorded as it is, so that
+// the manager does not hide what runs there. Failing to read the pool is
+// logged, never returned: the discovery itself succeeded.
+func (m *Manager) warnIfPoolMixed(ctx context.Context, s store.Server) {
+	if s.PoolID == "" {
+		return
+	}
+	members, err := m.st.Read().ServersInPool(ctx, s.PoolID)
+	if err != nil {
+		m.log.Error("read pool members", "pool", s.PoolID, "err", err)
+		return
+	}
+	for _, o := range members {
+		if o.ID != s.ID && o.HypervisorType != s.HypervisorType {
+			m.event(ctx, "Warning", "ServerPoolMixedHypervisors", "Server", s.ID, s.Name, s.PoolID,
+				fmt.Sprintf("server %s now runs hypervisor %s but %s of its pool runs %s; VMs cannot move between them: remove %s from the pool",
+					s.Name, s.HypervisorType, o.Name, o.HypervisorType, s.Name))
+			return
+		}
+	}
 }

@@ -29,18 +29,21 @@ type Server struct {
 	Status                       string
 	Pool                         NamedRef
 	OVMVersion, AgentVersion     string
-	Manufacturer, Product        string
-	CPUModel                     string
-	CPUSockets, CoresPerSocket   int64
-	ThreadsPerCore, CPUKHz       int64
-	TotalMemoryMiB               int64
-	Dom0MemoryMiB                int64
-	CertSPKISHA256               string
-	RunningVMs                   int
-	Roles                        string
-	IsMaster                     bool
-	Maintenance                  bool
-	CreatedAt                    time.Time
+	// HypervisorType is what runs the server's domains (an
+	// agentapi.Hypervisor* value); HypervisorVersion is "" when unknown.
+	HypervisorType, HypervisorVersion string
+	Manufacturer, Product             string
+	CPUModel                          string
+	CPUSockets, CoresPerSocket        int64
+	ThreadsPerCore, CPUKHz            int64
+	TotalMemoryMiB                    int64
+	Dom0MemoryMiB                     int64
+	CertSPKISHA256                    string
+	RunningVMs                        int
+	Roles                             string
+	IsMaster                          bool
+	Maintenance                       bool
+	CreatedAt                         time.Time
 }
 
 // Repository is a repository as the operator sees it.

@@ -21,7 +21,7 @@ var serverType = &objectType{
 
 func serverRow(s backend.Server) Row {
 	return Row{ID: s.ID, Name: s.Name, Cols: []Prop{
-		{"status", s.Status}, {"address", s.Address}, {"serverPool", s.Pool.Name},
+		{"status", s.Status}, {"address", s.Address}, {"hypervisor", s.HypervisorType}, {"serverPool", s.Pool.Name},
 		{"memoryMiB", itoa(s.TotalMemoryMiB)}, {"vms", strconv.Itoa(s.RunningVMs)}}}
 }
 
@@ -30,6 +30,7 @@ func serverProps(s backend.Server) []Prop {
 		{"Name", s.Name},
 		{"Id", s.ID},
 		{"Status", s.Status},
+		{"Hypervisor", serverHypervisor(s)},
 		{"Hostname", s.Hostname},
 		{"IP Address", s.Address},
 		{"Agent Port", strconv.Itoa(s.Port)},
@@ -51,6 +52,16 @@ func serverProps(s backend.Server) []Prop {
 		{"Roles", serverRoles(s)},
 		{"Maintenance Mode", yesNo(s.Maintenance)},
 	}
+}
+
+// serverHypervisor is the server's hypervisor type followed by its version
+// when the agent knows it ("xen 4.17.3", "simulated"), so that a simulated
+// host is never taken for a real one.
+func serverHypervisor(s backend.Server) string {
+	if s.HypervisorVersion == "" {
+		return s.HypervisorType
+	}
+	return s.HypervisorType + " " + s.HypervisorVersion
 }
 
 // serverRoles prints a server's roles as Oracle VM names them.
@@ -80,7 +91,7 @@ func showServer(s backend.Server, err error) (*Result, error) {
 
 func verbDiscoverServer() *VerbInfo {
 	return &VerbInfo{Name: "discoverServer", Help: "Take a server under management through its agent.", Specs: []*Spec{{
-		Help: "Contact the agent, pin its certificate, take ownership and record the hardware. Discovering a known server again updates its address, password and pin.",
+		Help: "Contact the agent, pin its certificate, take ownership and record the hypervisor and hardware. Discovering a known server again updates its address, password, pin and hypervisor.",
 		Attrs: []Attr{
 			{Name: "ipAddress", Kind: AttrString, Required: true, Help: "the server's IP address or host name"},
 			{Name: "password", Kind: AttrSecret, Required: true, Help: "the agent password"},
@@ -146,7 +157,7 @@ func deleteServerSpec() *Spec {
 func addServerSpec() *Spec {
 	return &Spec{
 		Type: "Server", Instance: true,
-		Help:   "Make a discovered server a member of a server pool: the first becomes master, the others join; it learns the pool's repositories.",
+		Help:   "Make a discovered server a member of a server pool: the first becomes master, the others join; it learns the pool's repositories. A pool takes servers of one hypervisor type.",
 		Clause: &Clause{Prep: "to", Types: []string{"ServerPool"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			s, err := x.Backend.AddServerToPool(ctx, x.Ref(), x.TargetRef())
@@ -170,7 +181,7 @@ func removeServerSpec() *Spec {
 func refreshServerSpec() *Spec {
 	return &Spec{
 		Type: "Server", Instance: true,
-		Help: "Re-read a server's identity and hardware from its agent and bring the state of its VMs in line with the domains it runs.",
+		Help: "Re-read a server's identity, hypervisor and hardware from its agent and bring the state of its VMs in line with the domains it runs.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			r, err := x.Backend.RefreshServer(ctx, x.Ref())
 			if err != nil {

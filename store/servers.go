@@ -18,26 +18,31 @@ type Server struct {
 	PoolID         string // "" when in no pool
 	OVMVersion     string
 	AgentVersion   string
-	Manufacturer   string
-	Product        string
-	CPUModel       string
-	CPUSockets     int64
-	CoresPerSocket int64
-	ThreadsPerCore int64
-	CPUKHz         int64
-	TotalMemoryMiB int64
-	Dom0MemoryMiB  int64
-	Status         string
-	Roles          string // comma-separated: xen, utility
-	IsMaster       bool
-	Maintenance    bool
-	CreatedAt      time.Time
+	// HypervisorType and HypervisorVersion are what the agent reported in
+	// discover_server (agentapi.ServerInfo.Hypervisor): xen and "" for an
+	// agent without the fields.
+	HypervisorType    string
+	HypervisorVersion string
+	Manufacturer      string
+	Product           string
+	CPUModel          string
+	CPUSockets        int64
+	CoresPerSocket    int64
+	ThreadsPerCore    int64
+	CPUKHz            int64
+	TotalMemoryMiB    int64
+	Dom0MemoryMiB     int64
+	Status            string
+	Roles             string // comma-separated: xen, utility
+	IsMaster          bool
+	Maintenance       bool
+	CreatedAt         time.Time
 }
 
 const serverColumns = `id, name, unique_id, hostname, address, port, agent_password, cert_spki_sha256,
 	COALESCE(pool_id, ''), ovm_version, agent_version, manufacturer, product, cpu_model, cpu_sockets,
 	cores_per_socket, threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, roles, is_master,
-	maintenance_mode, created_at`
+	maintenance_mode, created_at, hypervisor_type, hypervisor_version`
 
 func scanServer(row scanner) (Server, error) {
 	var s Server
@@ -45,20 +50,23 @@ func scanServer(row scanner) (Server, error) {
 	err := row.Scan(&s.ID, &s.Name, &s.UniqueID, &s.Hostname, &s.Address, &s.Port, &s.AgentPassword,
 		&s.CertSPKISHA256, &s.PoolID, &s.OVMVersion, &s.AgentVersion, &s.Manufacturer, &s.Product,
 		&s.CPUModel, &s.CPUSockets, &s.CoresPerSocket, &s.ThreadsPerCore, &s.CPUKHz, &s.TotalMemoryMiB,
-		&s.Dom0MemoryMiB, &s.Status, &s.Roles, &s.IsMaster, &s.Maintenance, &created)
+		&s.Dom0MemoryMiB, &s.Status, &s.Roles, &s.IsMaster, &s.Maintenance, &created,
+		&s.HypervisorType, &s.HypervisorVersion)
 	s.CreatedAt = fromUnix(created)
 	return s, err
 }
 
 // UpsertServer inserts s, or, when a server with the same unique_id exists,
-// updates its address, credentials, pin and hardware and keeps its id, name,
-// pool and creation time. It returns the row as stored.
+// updates its address, credentials, pin, versions, hypervisor and hardware
+// and keeps its id, name, pool and creation time. It returns the row as stored.
 func (q *Queries) UpsertServer(ctx context.Context, s Server) (Server, error) {
 	err := q.exec(ctx, `
 		INSERT INTO servers (id, name, unique_id, hostname, address, port, agent_password, cert_spki_sha256,
 			pool_id, ovm_version, agent_version, manufacturer, product, cpu_model, cpu_sockets, cores_per_socket,
-			threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+			threads_per_core, cpu_khz, total_memory_mib, dom0_memory_mib, status, created_at, hypervisor_type,
+			hypervisor_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+			$23, $24)
 		ON CONFLICT (unique_id) DO UPDATE SET
 			hostname = excluded.hostname, address = excluded.address, port = excluded.port,
 			agent_password = excluded.agent_password, cert_spki_sha256 = excluded.cert_spki_sha256,
@@ -67,10 +75,12 @@ func (q *Queries) UpsertServer(ctx context.Context, s Server) (Server, error) {
 			cpu_sockets = excluded.cpu_sockets, cores_per_socket = excluded.cores_per_socket,
 			threads_per_core = excluded.threads_per_core, cpu_khz = excluded.cpu_khz,
 			total_memory_mib = excluded.total_memory_mib, dom0_memory_mib = excluded.dom0_memory_mib,
-			status = excluded.status`,
+			status = excluded.status, hypervisor_type = excluded.hypervisor_type,
+			hypervisor_version = excluded.hypervisor_version`,
 		s.ID, s.Name, s.UniqueID, s.Hostname, s.Address, s.Port, s.AgentPassword, s.CertSPKISHA256,
 		nullable(s.PoolID), s.OVMVersion, s.AgentVersion, s.Manufacturer, s.Product, s.CPUModel, s.CPUSockets,
-		s.CoresPerSocket, s.ThreadsPerCore, s.CPUKHz, s.TotalMemoryMiB, s.Dom0MemoryMiB, s.Status, unix(s.CreatedAt))
+		s.CoresPerSocket, s.ThreadsPerCore, s.CPUKHz, s.TotalMemoryMiB, s.Dom0MemoryMiB, s.Status, unix(s.CreatedAt),
+		s.HypervisorType, s.HypervisorVersion)
 	if err != nil {
 		return Server{}, err
 	}

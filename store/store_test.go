@@ -132,7 +132,8 @@ func TestUpsertServerKeepsIdentity(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
 	first := Server{ID: "s1", Name: "ovs1", UniqueID: "uid-1", Hostname: "ovs1", Address: "127.0.0.1", Port: 1000,
-		AgentPassword: []byte{1}, CertSPKISHA256: "aa", Status: "Running", TotalMemoryMiB: 8192, CreatedAt: time.Now()}
+		AgentPassword: []byte{1}, CertSPKISHA256: "aa", Status: "Running", TotalMemoryMiB: 8192, CreatedAt: time.Now(),
+		HypervisorType: "xen"}
 	var got Server
 	err := s.Write(ctx, func(q *Queries) error {
 		if _, err := q.UpsertServer(ctx, first); err != nil {
@@ -140,6 +141,7 @@ func TestUpsertServerKeepsIdentity(t *testing.T) {
 		}
 		again := first
 		again.ID, again.Name, again.Port = "s2", "other", 2000
+		again.HypervisorType, again.HypervisorVersion = "qemu", "8.2.2"
 		var err error
 		got, err = q.UpsertServer(ctx, again)
 		return err
@@ -149,6 +151,9 @@ func TestUpsertServerKeepsIdentity(t *testing.T) {
 	}
 	if got.ID != "s1" || got.Name != "ovs1" || got.Port != 2000 {
 		t.Fatalf("after rediscovery got id=%s name=%s port=%d; want s1 ovs1 2000", got.ID, got.Name, got.Port)
+	}
+	if got.HypervisorType != "qemu" || got.HypervisorVersion != "8.2.2" {
+		t.Fatalf("after rediscovery the hypervisor is %q %q; want what the agent reports now, qemu 8.2.2", got.HypervisorType, got.HypervisorVersion)
 	}
 	all, err := s.Read().Servers(ctx)
 	if err != nil || len(all) != 1 {

@@ -472,3 +472,22 @@ func TestResultShapes(t *testing.T) {
 		t.Errorf("response %s lacks <i8> for big memory or <double> for cpu_time_s", b.String())
 	}
 }
+
+// discover_server names the hypervisor: the simulated host says so, and
+// leaves out the version it does not have rather than sending it empty.
+func TestDiscoverServerNamesTheHypervisor(t *testing.T) {
+	a := startAgent(t, Config{})
+	body, _ := xmlrpc.EncodeMethodCall(agentapi.MethodDiscoverServer)
+	resp, err := (&http.Client{Transport: pinnedTransport(a.SPKISHA256())}).Post(a.url(testPassword, agentapi.Path), "text/xml", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "<name>hypervisor_type</name><value><string>simulated</string></value>"; !strings.Contains(string(got), want) {
+		t.Errorf("discover_server lacks %s:\n%s", want, got)
+	}
+	if strings.Contains(string(got), "hypervisor_version") {
+		t.Errorf("discover_server sends hypervisor_version, which the simulated host does not know:\n%s", got)
+	}
+}

@@ -140,7 +140,18 @@ type VersionInfo struct {
 	AgentVersion string `xmlrpc:"agent_version"`
 }
 
-// ServerInfo is the result of discover_server.
+// Hypervisor types an agent reports in discover_server's hypervisor_type:
+// what runs its domains.
+const (
+	HypervisorSimulated = "simulated" // no real guest runs: this project's simulated host
+	HypervisorXen       = "xen"       // Xen
+	HypervisorQEMU      = "qemu"      // QEMU, with KVM or TCG
+	HypervisorTest      = "test"      // libvirt's test driver: domains without guests
+)
+
+// ServerInfo is the result of discover_server. HypervisorType and
+// HypervisorVersion are optional (absent from older agents, and the
+// version when the agent does not know it); see Hypervisor.
 type ServerInfo struct {
 	Hostname        string   `xmlrpc:"hostname"`
 	UniqueID        string   `xmlrpc:"unique_id"`
@@ -152,6 +163,20 @@ type ServerInfo struct {
 	PoolUniqueID    string   `xmlrpc:"pool_unique_id"`
 	ManagerUniqueID string   `xmlrpc:"manager_unique_id"`
 	MembershipState string   `xmlrpc:"membership_state"`
+	// HypervisorType is one of the Hypervisor constants.
+	HypervisorType    string `xmlrpc:"hypervisor_type,omitempty"`
+	HypervisorVersion string `xmlrpc:"hypervisor_version,omitempty"`
+}
+
+// Hypervisor is the hypervisor type and version s reports ("" when
+// unknown). An agent without hypervisor_type predates the field and is
+// taken as Xen of an unknown version: Xen is the only hypervisor the
+// Oracle VM Agent API knows.
+func (s ServerInfo) Hypervisor() (kind, version string) {
+	if s.HypervisorType == "" {
+		return HypervisorXen, ""
+	}
+	return s.HypervisorType, s.HypervisorVersion
 }
 
 // Hardware is the result of discover_hardware.

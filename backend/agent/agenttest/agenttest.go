@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"xenmanager/backend/agent"
+	"xenmanager/backend/agent/hypervisor"
+	"xenmanager/backend/agent/xensim"
 )
 
 // Agent is an agent serving for the length of one test.
@@ -63,3 +65,27 @@ func Start(t testing.TB, cfg agent.Config) *Agent {
 	})
 	return &Agent{Agent: a, Addr: addr.(*net.TCPAddr), Password: cfg.Password, Hostname: cfg.Hostname}
 }
+
+// SimulatedAs is a driver for Config.Driver: the simulated host (of
+// xensim's default size) reporting hypervisor kind and version in
+// discover_server, so that tests of what the manager does with servers of
+// another hypervisor (a pool refuses to mix types) need not run one. The
+// rest is the simulated host's, fault injection included, though
+// Agent.Sim, which looks for the simulated host itself, is nil.
+func SimulatedAs(kind, version string) hypervisor.NewDriver {
+	return func(env hypervisor.Env) (hypervisor.Driver, error) {
+		sim, err := xensim.New(xensim.Config{}, env)
+		if err != nil {
+			return nil, err
+		}
+		return reportedAs{Sim: sim, kind: kind, version: version}, nil
+	}
+}
+
+// reportedAs is a simulated host that names another hypervisor.
+type reportedAs struct {
+	*xensim.Sim
+	kind, version string
+}
+
+func (d reportedAs) Hypervisor() (kind, version string) { return d.kind, d.version }

@@ -143,7 +143,8 @@ func TestOwnershipAndPersistence(t *testing.T) {
 	fsLoc := t.TempDir()
 	h := newHost(t, testConfig{DataDir: dir})
 	id := h.UniqueID()
-	if info := h.DiscoverServer("10.0.0.1"); info.MembershipState != agentapi.MembershipUnowned || info.UniqueID != id || info.Address != "10.0.0.1" {
+	if info := h.DiscoverServer("10.0.0.1"); info.MembershipState != agentapi.MembershipUnowned || info.UniqueID != id || info.Address != "10.0.0.1" ||
+		info.HypervisorType != agentapi.HypervisorSimulated || info.HypervisorVersion != "" {
 		t.Errorf("fresh server = %+v", info)
 	}
 	mustOK(t, h.TakeOwnership("m1", "manager one"))

@@ -13,8 +13,11 @@ func (h *Host) APIVersion() agentapi.VersionInfo {
 }
 
 // DiscoverServer answers discover_server; address is the address the caller
-// reached this server at, which the host itself cannot know.
+// reached this server at, which the host itself cannot know. The
+// hypervisor's type and version are the driver's, so that a manager can
+// tell a simulated host from a real one and keep pools of one kind.
 func (h *Host) DiscoverServer(address string) agentapi.ServerInfo {
+	kind, version := h.drv.Hypervisor()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.state
@@ -31,16 +34,18 @@ func (h *Host) DiscoverServer(address string) agentapi.ServerInfo {
 		membership = agentapi.MembershipOwned
 	}
 	return agentapi.ServerInfo{
-		Hostname:        h.hostname,
-		UniqueID:        st.UniqueID,
-		Address:         address,
-		OVMVersion:      OVMVersion,
-		AgentVersion:    AgentVersion,
-		ServerRoles:     roles,
-		IsCurrentMaster: master,
-		PoolUniqueID:    st.PoolUUID,
-		ManagerUniqueID: st.ManagerUUID,
-		MembershipState: membership,
+		Hostname:          h.hostname,
+		UniqueID:          st.UniqueID,
+		Address:           address,
+		OVMVersion:        OVMVersion,
+		AgentVersion:      AgentVersion,
+		ServerRoles:       roles,
+		IsCurrentMaster:   master,
+		PoolUniqueID:      st.PoolUUID,
+		ManagerUniqueID:   st.ManagerUUID,
+		MembershipState:   membership,
+		HypervisorType:    kind,
+		HypervisorVersion: version,
 	}
 }
 

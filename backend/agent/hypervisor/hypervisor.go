@@ -65,12 +65,13 @@ func ErrNotRunning(repoID, vmID string) error {
 	return agentapi.Errorf(agentapi.FaultNotFound, "VM %s of repository %s is not running on this server", vmID, repoID)
 }
 
-// Hypervisor types a driver reports (discover_server's hypervisor_type).
+// Hypervisor types a driver reports (discover_server's hypervisor_type):
+// the contract's values, so that the manager and the agent read one list.
 const (
-	TypeSimulated = "simulated" // package xensim: no real guest runs
-	TypeXen       = "xen"       // Xen through libvirt's libxl driver
-	TypeQEMU      = "qemu"      // QEMU (KVM or TCG) through libvirt
-	TypeTest      = "test"      // libvirt's test driver: domains without guests
+	TypeSimulated = agentapi.HypervisorSimulated // package xensim: no real guest runs
+	TypeXen       = agentapi.HypervisorXen       // Xen through libvirt's libxl driver
+	TypeQEMU      = agentapi.HypervisorQEMU      // QEMU (KVM or TCG) through libvirt
+	TypeTest      = agentapi.HypervisorTest      // libvirt's test driver: domains without guests
 )
 
 // Driver runs the domains of one host.
