@@ -23,6 +23,9 @@ type EditVMRequest struct {
 	OSType           *string
 	BootOrder        *string
 	StartPolicy      *string
+	// Kernel, Ramdisk and Extra change the direct kernel boot (stopped
+	// VMs only); "" removes the setting.
+	Kernel, Ramdisk, Extra *string
 }
 
 var pinningRx = regexp.MustCompile(`^\d+(-\d+)?(,\d+(-\d+)?)*$`)
@@ -33,8 +36,9 @@ var BootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "P
 
 // EditVM changes a VM's settings. Memory and vCPUs of a running VM change
 // live, within the maxima it started with (cpuCountLimit is its maxvcpus);
-// the domain type only while it is stopped. The vm.cfg in the repository
-// is updated through the agent (configure_vm) before the store.
+// the domain type and the direct kernel boot only while it is stopped. The
+// vm.cfg in the repository is updated through the agent (configure_vm)
+// before the store.
 func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, error) {
 	if err := checkVMSizes(req.MemoryMiB, req.CPUCount, req.CPUCountLimit); err != nil {
 		return VM{}, err
@@ -43,6 +47,9 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		if err := validBootOrder(*req.BootOrder); err != nil {
 			return VM{}, err
 		}
+	}
+	if err := req.checkDirectBoot(); err != nil {
+		return VM{}, err
 	}
 	v0, err := m.findVM(ctx, ref)
 	if err != nil {
@@ -144,6 +151,9 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		if req.StartPolicy != nil {
 			next.StartPolicy = *req.StartPolicy
 		}
+		if err := m.editDirectBoot(ctx, req, v, &next, params); err != nil {
+			return err
+		}
 		if len(params) > 0 {
 			if err := m.configureVM(ctx, v, params); err != nil {
 				return err
@@ -154,6 +164,58 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		}
 		return nil
 	})
+}
+
+// checkDirectBoot checks the direct-boot settings req changes, before any
+// job: "" (a removal) always passes.
+func (req EditVMRequest) checkDirectBoot() error {
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	return DirectBoot{Kernel: deref(req.Kernel), Ramdisk: deref(req.Ramdisk), Extra: deref(req.Extra)}.check()
+}
+
+// editDirectBoot applies the direct-boot settings req changes to next and
+// the vm.cfg keys of params: kernel and ramdisk as paths under the mount
+// point of the VM's repository, "" removing the key. Changing them needs
+// the VM Stopped, as its domain type does: they decide what boots, and a
+// running domain keeps what it booted.
+func (m *Manager) editDirectBoot(ctx context.Context, req EditVMRequest, v store.VM, next *store.VM, params agentapi.VMParams) error {
+	var repo store.Repository
+	for _, c := range []struct {
+		attr, key string
+		to        *string
+		setting   *string
+		path      bool
+	}{
+		{"kernel", agentapi.KeyKernel, req.Kernel, &next.Kernel, true},
+		{"ramdisk", agentapi.KeyRamdisk, req.Ramdisk, &next.Ramdisk, true},
+		{"extra", agentapi.KeyExtra, req.Extra, &next.Extra, false},
+	} {
+		if c.to == nil || *c.to == *c.setting {
+			continue
+		}
+		if v.Status == VMRunning {
+			return errorf(KindInvalidState, "Vm %s is Running; changing %s needs Stopped", v.Name, c.attr)
+		}
+		*c.setting = *c.to
+		if !c.path {
+			params[c.key] = *c.to
+			continue
+		}
+		if repo.ID == "" {
+			r, err := m.st.Read().Repository(ctx, v.RepoID)
+			if err != nil {
+				return &Error{Kind: KindInternal, Msg: "read the VM's repository", Cause: err}
+			}
+			repo = r
+		}
+		params[c.key] = directBootParam(repo, *c.to)
+	}
+	return nil
 }
 
 // configureVM merges params into the VM's vm.cfg: through its server when

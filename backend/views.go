@@ -74,10 +74,13 @@ type VM struct {
 	OSType           string
 	BootOrder        string
 	StartPolicy      string
-	Disks            []NamedRef // by slot
-	Cdroms           []NamedRef // ISOs, by slot
-	Vnics            []NamedRef
-	CreatedAt        time.Time
+	// DirectBoot is the VM's direct kernel boot, its kernel and ramdisk
+	// relative to the root of its repository.
+	DirectBoot DirectBoot
+	Disks      []NamedRef // by slot
+	Cdroms     []NamedRef // ISOs, by slot
+	Vnics      []NamedRef
+	CreatedAt  time.Time
 }
 
 // VM statuses.

@@ -38,6 +38,24 @@ var (
 		Help: "the most vCPUs it may have (maxvcpus); stopped VMs only"}
 )
 
+// The direct kernel boot attributes of create Vm and edit Vm (vm.cfg's
+// kernel, ramdisk and extra); the backend checks their values.
+var (
+	attrKernel = Attr{Name: "kernel", Kind: AttrString,
+		Help: "kernel to boot directly (Xen PV): a file of the VM's repository, relative to its root, such as Kernels/vmlinuz-6.1"}
+	attrRamdisk = Attr{Name: "ramdisk", Kind: AttrString,
+		Help: "initial ramdisk of the direct boot: a file of the VM's repository, relative to its root"}
+	attrExtra = Attr{Name: "extra", Kind: AttrString,
+		Help: "kernel command line of the direct boot, such as 'root=/dev/xvda1 console=hvc0' (printable, at most 1024 bytes)"}
+)
+
+// editableBoot is a direct boot attribute a as edit Vm takes it: an empty
+// value removes the setting, which changes only while the VM is stopped.
+func editableBoot(a Attr) Attr {
+	a.Help += "; empty to remove; stopped VMs only"
+	return a
+}
+
 // withDefault is attribute a with default def: create Vm defaults the
 // sizes edit Vm leaves alone when absent.
 func withDefault(a Attr, def string) Attr {
@@ -69,6 +87,9 @@ func vmProps(v backend.VM) []Prop {
 		{"High Availability", yesNo(v.HA)},
 		{"Operating System", v.OSType},
 		{"Boot Order", v.BootOrder},
+		{"Kernel", v.DirectBoot.Kernel},
+		{"Ramdisk", v.DirectBoot.Ramdisk},
+		{"Extra", v.DirectBoot.Extra},
 		{"Start Policy", v.StartPolicy},
 		{"Virtual Disks", refsList(v.Disks)},
 		{"Virtual Cdroms", refsList(v.Cdroms)},
@@ -92,6 +113,9 @@ func createVMSpec() *Spec {
 			{Name: "description", Kind: AttrString, Help: "free text"},
 			{Name: "disks", Kind: AttrString, Help: "comma-separated VirtualDisk names or ids, mapped from slot 0 (xvda)"},
 			{Name: "networks", Kind: AttrString, Help: "comma-separated Network names or ids, one Vnic on each"},
+			attrKernel,
+			attrRamdisk,
+			attrExtra,
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
@@ -105,6 +129,7 @@ func createVMSpec() *Spec {
 				Description: x.Str("description"),
 				Disks:       splitRefs(x.Str("disks")),
 				Networks:    splitRefs(x.Str("networks")),
+				DirectBoot:  backend.DirectBoot{Kernel: x.Str("kernel"), Ramdisk: x.Str("ramdisk"), Extra: x.Str("extra")},
 			})
 			return rowOf(v.ID, v.Name, err)
 		},
@@ -128,6 +153,9 @@ func editVMSpec() *Spec {
 			{Name: "osType", Kind: AttrString, Help: "the guest's operating system, for information"},
 			{Name: "bootOrder", Kind: AttrEnum, Enum: backend.BootOrders, Help: "devices to boot from, in order"},
 			{Name: "startPolicy", Kind: AttrEnum, Enum: backend.StartPolicies, Help: "where start places the VM"},
+			editableBoot(attrKernel),
+			editableBoot(attrRamdisk),
+			editableBoot(attrExtra),
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
@@ -136,7 +164,8 @@ func editVMSpec() *Spec {
 			req := backend.EditVMRequest{Name: optStr(x, "name"), Description: optStr(x, "description"),
 				MemoryMiB: optInt(x, "memory"), CPUCount: optInt(x, "cpuCount"), CPUCountLimit: optInt(x, "cpuCountLimit"),
 				CPUPinning: optStr(x, "cpuPinning"), HA: optBool(x, "highAvailability"), OSType: optStr(x, "osType"),
-				BootOrder: optStr(x, "bootOrder"), StartPolicy: optStr(x, "startPolicy")}
+				BootOrder: optStr(x, "bootOrder"), StartPolicy: optStr(x, "startPolicy"),
+				Kernel: optStr(x, "kernel"), Ramdisk: optStr(x, "ramdisk"), Extra: optStr(x, "extra")}
 			if dt := optStr(x, "domainType"); dt != nil {
 				lower := strings.ToLower(*dt)
 				req.DomainType = &lower

@@ -243,10 +243,20 @@ const (
 	KeyVif         = "vif"
 	KeyVfb         = "vfb"
 	KeyBoot        = "boot"
+	KeyKernel      = "kernel"
+	KeyRamdisk     = "ramdisk"
+	KeyExtra       = "extra"
 	KeyOnPoweroff  = "on_poweroff"
 	KeyOnReboot    = "on_reboot"
 	KeyOnCrash     = "on_crash"
 )
+
+// DirectBootKeys are the vm.cfg keys of a direct kernel boot (Xen PV, as
+// xl reads them): the kernel and the initial ramdisk, absolute paths as the
+// server sees them, and the kernel command line. All are optional strings;
+// an empty one stands for no value, which configure_vm removes from
+// vm.cfg, since xl would try to boot a kernel of an empty name.
+var DirectBootKeys = []string{KeyKernel, KeyRamdisk, KeyExtra}
 
 // Int returns the integer value of key, accepting the int64 and decimal string
 // forms the protocol allows.

@@ -12,7 +12,8 @@ import (
 	"xenmanager/backend/agentapi/vmcfg"
 )
 
-// ConfigureVM merges params into the VM's vm.cfg; keys not given stay. For
+// ConfigureVM merges params into the VM's vm.cfg; keys not given stay, and
+// a direct-boot key given empty (agentapi.DirectBootKeys) is removed. For
 // a domain that holds memory here (running, blocked, paused), memory and
 // vcpus given in params change live, as the driver allows (see
 // hypervisor.Driver.Configure); vm.cfg is written only when it does.
@@ -24,6 +25,9 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 					"VM %s: params.%s must be a positive integer, got %#v", vmID, key, v)
 			}
 		}
+	}
+	if err := checkDirectBoot(vmID, params); err != nil {
+		return err
 	}
 	defer h.vms.lock(repoID, vmID)()
 	dir, err := h.vmDir(repoID, vmID)
@@ -37,6 +41,7 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 	merged := maps.Clone(cur)
 	maps.Copy(merged, params)
 	merged = normalizeInts(merged)
+	dropEmptyDirectBoot(merged)
 	if err := checkVMParams(vmID, merged); err != nil {
 		return err
 	}

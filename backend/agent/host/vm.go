@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,7 +64,11 @@ func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
 	if err := checkVMParams(vmID, params); err != nil {
 		return err
 	}
+	if err := checkDirectBoot(vmID, params); err != nil {
+		return err
+	}
 	params = normalizeInts(params)
+	dropEmptyDirectBoot(params)
 	var cfg bytes.Buffer
 	if err := vmcfg.Write(&cfg, params); err != nil {
 		return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: %v", vmID, err)
@@ -96,6 +101,40 @@ func checkVMParams(vmID string, params agentapi.VMParams) error {
 		}
 	}
 	return nil
+}
+
+// checkDirectBoot checks the direct-boot keys params gives: each a string,
+// kernel and ramdisk absolute paths without '..' (the driver boots the
+// file it names), except empty, which stands for no value.
+func checkDirectBoot(vmID string, params agentapi.VMParams) error {
+	for _, key := range agentapi.DirectBootKeys {
+		v, present := params[key]
+		if !present {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: params.%s must be a string, got %#v", vmID, key, v)
+		}
+		if key == agentapi.KeyExtra || s == "" {
+			continue
+		}
+		if _, err := checkAbsPath(fmt.Sprintf("VM %s: params.%s", vmID, key), s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropEmptyDirectBoot removes the direct-boot keys params holds as empty
+// strings: no kernel is no key at all, never a kernel of an empty name,
+// which xl would try to boot.
+func dropEmptyDirectBoot(params agentapi.VMParams) {
+	for _, key := range agentapi.DirectBootKeys {
+		if params[key] == "" {
+			delete(params, key)
+		}
+	}
 }
 
 // intKeys are the vm.cfg keys Xen reads as integers.
