@@ -24,7 +24,7 @@ func (a *Agent) methodTable() map[string]method {
 		agentapi.MethodDiscoverServer: func(c *call) (any, error) {
 			return h.DiscoverServer(c.localHost()), nil
 		},
-		agentapi.MethodDiscoverHardware: func(*call) (any, error) { return h.DiscoverHardware(), nil },
+		agentapi.MethodDiscoverHardware: func(*call) (any, error) { return h.DiscoverHardware() },
 		agentapi.MethodTakeOwnership: func(c *call) (any, error) {
 			return ok(h.TakeOwnership(c.str(0), c.str(1)))
 		},
@@ -46,7 +46,7 @@ func (a *Agent) methodTable() map[string]method {
 		agentapi.MethodGetVMConfig: func(c *call) (any, error) {
 			return h.GetVMConfig(c.str(0), c.str(1))
 		},
-		agentapi.MethodListVMs: func(*call) (any, error) { return h.ListVMs(), nil },
+		agentapi.MethodListVMs: func(*call) (any, error) { return h.ListVMs() },
 		agentapi.MethodListVM: func(c *call) (any, error) {
 			return h.ListVM(c.str(0), c.str(1))
 		},

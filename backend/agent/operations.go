@@ -90,7 +90,7 @@ func (a *Agent) addOperations(m map[string]handler) {
 
 		// Host.
 		agentapi.MethodDiscoverNetwork: func(c *call) (any, error) { return h.DiscoverNetwork(c.localHost()), nil },
-		agentapi.MethodGetStatistics:   func(*call) (any, error) { return h.GetStatistics(), nil },
+		agentapi.MethodGetStatistics:   func(*call) (any, error) { return h.GetStatistics() },
 		agentapi.MethodGetEvents: func(c *call) (any, error) {
 			return h.Events(c.int(0)), nil
 		},

@@ -183,7 +183,11 @@ func (h *Host) DeleteVirtualDisk(repoID, diskID string) error {
 // mount point path and an fs_location path of one image match. h.mu must be
 // held.
 func (h *Host) diskUserLocked(fi os.FileInfo) (*hypervisor.Domain, error) {
-	for _, d := range h.drv.DomainVMs() {
+	doms, err := h.drv.DomainVMs()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range doms {
 		r, ok := h.state.Repositories[d.RepoID]
 		if !ok {
 			continue // its repository is gone here: its vm.cfg cannot be read
@@ -222,7 +226,11 @@ func (h *Host) DeleteRepository(repoID string, erase bool) error {
 	if err != nil {
 		return err
 	}
-	for _, d := range h.drv.DomainVMs() {
+	doms, err := h.drv.DomainVMs()
+	if err != nil {
+		return err
+	}
+	for _, d := range doms {
 		if d.RepoID == repoID {
 			return agentapi.Errorf(agentapi.FaultInvalidState,
 				"VM %s of repository %s is %s on this server (domid %d); stop it first", d.VMID, repoID, d.State, d.DomID)

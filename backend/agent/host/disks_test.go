@@ -58,7 +58,7 @@ func TestVirtualDisks(t *testing.T) {
 	wantFault(t, h.DeleteVirtualDisk("r1", "sparse1"), agentapi.FaultInvalidState, "disk sparse1 of repository r1 is used by VM vm1 (running, domid 1)")
 	mustOK(t, h.DeleteVirtualDisk("r1", "full1"))
 	wantFault(t, h.DeleteVirtualDisk("r1", "full1"), agentapi.FaultNotFound, "disk full1 not found")
-	if st := h.GetStatistics(); st.VMs[0].Guest.DiskTotalMiB != 10240 {
+	if st := must(h.GetStatistics()); st.VMs[0].Guest.DiskTotalMiB != 10240 {
 		t.Errorf("guest disk total = %d MiB, want the 10240 MiB of its image", st.VMs[0].Guest.DiskTotalMiB)
 	}
 	mustOK(t, h.StopVM("r1", "vm1", true))

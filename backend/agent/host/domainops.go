@@ -174,7 +174,7 @@ func (h *Host) OpenConsole(repoID, vmID string) (string, error) {
 func (h *Host) ServeConsole(conn net.Conn) { h.drv.ServeConsole(conn) }
 
 // GetStatistics answers get_statistics.
-func (h *Host) GetStatistics() agentapi.Statistics { return h.drv.Stats() }
+func (h *Host) GetStatistics() (agentapi.Statistics, error) { return h.drv.Stats() }
 
 // DiscoverHardware answers discover_hardware.
-func (h *Host) DiscoverHardware() agentapi.Hardware { return h.drv.Hardware() }
+func (h *Host) DiscoverHardware() (agentapi.Hardware, error) { return h.drv.Hardware() }

@@ -127,8 +127,8 @@ func TestSharedRepository(t *testing.T) {
 	}
 	mustOK(t, a.CreateVM("r1", "vm1", vmParams(1024, 1)))
 	mustOK(t, b.StartVM("r1", "vm1"))
-	if len(a.ListVMs()) != 0 || len(b.ListVMs()) != 1 {
-		t.Errorf("domains: a %+v, b %+v", a.ListVMs(), b.ListVMs())
+	if len(must(a.ListVMs())) != 0 || len(must(b.ListVMs())) != 1 {
+		t.Errorf("domains: a %+v, b %+v", must(a.ListVMs()), must(b.ListVMs()))
 	}
 	// a does not know it runs on b (no cluster lock in the simulator), but
 	// b refuses to delete a running VM.
@@ -170,8 +170,8 @@ func TestOwnershipAndPersistence(t *testing.T) {
 	if got := h2.Repositories(); len(got) != 1 || got[0] != (RepoState{UUID: "r1", Alias: "repo r1", FSLocation: fsLoc, MountPoint: "/OVS/Repositories/r1"}) {
 		t.Errorf("repositories after reload = %+v", got)
 	}
-	if len(h2.ListVMs()) != 0 {
-		t.Errorf("domains survived a reload: %+v", h2.ListVMs())
+	if len(must(h2.ListVMs())) != 0 {
+		t.Errorf("domains survived a reload: %+v", must(h2.ListVMs()))
 	}
 	mustOK(t, h2.StartVM("r1", "vm1"))
 	mustOK(t, h2.ReleaseOwnership("m1"))

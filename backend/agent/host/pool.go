@@ -106,7 +106,11 @@ func (h *Host) LeaveServerPool(poolUUID string) error {
 			"server %s is in pool %s (%q), not in %s", h.hostname, st.PoolUUID, st.PoolAlias, poolUUID)
 	}
 	var running []string
-	for _, d := range h.drv.DomainVMs() {
+	doms, err := h.drv.DomainVMs()
+	if err != nil {
+		return err
+	}
+	for _, d := range doms {
 		if hypervisor.HoldsMemory(d.State) {
 			running = append(running, d.VMID)
 		}

@@ -244,7 +244,9 @@ func (h *Host) DeleteVM(repoID, vmID string) error {
 	if err := h.drv.CheckNoIncoming(repoID, vmID); err != nil {
 		return err
 	}
-	if d, ok := h.drv.Domain(repoID, vmID); ok {
+	if d, ok, err := h.drv.Domain(repoID, vmID); err != nil {
+		return err
+	} else if ok {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is %s on this server (domid %d); stop it first", vmID, d.State, d.DomID)
 	}
@@ -258,7 +260,7 @@ func (h *Host) DeleteVM(repoID, vmID string) error {
 }
 
 // ListVMs describes the live domains, by domid.
-func (h *Host) ListVMs() []agentapi.Domain { return h.drv.Domains() }
+func (h *Host) ListVMs() ([]agentapi.Domain, error) { return h.drv.Domains() }
 
 // ListVM describes one live domain; NotFound when the VM is not a domain
 // here.
@@ -266,7 +268,10 @@ func (h *Host) ListVM(repoID, vmID string) (agentapi.Domain, error) {
 	if err := checkVMIDs(repoID, vmID); err != nil {
 		return agentapi.Domain{}, err
 	}
-	d, ok := h.drv.Domain(repoID, vmID)
+	d, ok, err := h.drv.Domain(repoID, vmID)
+	if err != nil {
+		return agentapi.Domain{}, err
+	}
 	if !ok {
 		return agentapi.Domain{}, hypervisor.ErrNotRunning(repoID, vmID)
 	}

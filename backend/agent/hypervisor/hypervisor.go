@@ -81,7 +81,7 @@ type Driver interface {
 	Hypervisor() (kind, version string)
 	// Hardware answers discover_hardware: CPUs, total, free and Domain-0
 	// memory.
-	Hardware() agentapi.Hardware
+	Hardware() (agentapi.Hardware, error)
 	// FreeMemoryMiB is the memory left for new domains.
 	FreeMemoryMiB() int64
 
@@ -109,19 +109,25 @@ type Driver interface {
 	// is held by a long operation or migrates here.
 	Configure(repoID, vmID string, change Change, write func() error) error
 
-	// Domain is the VM's live domain, in any state.
-	Domain(repoID, vmID string) (Domain, bool)
+	// Domain is the VM's live domain, in any state; ok is false when the
+	// VM has none here.
+	//
+	// Domain, Domains, DomainVMs, Stats and Hardware fail (rather than
+	// answer "none") when the driver cannot tell, such as while a real
+	// hypervisor's daemon is unreachable: a manager told "no domains" would
+	// record every VM of the server stopped.
+	Domain(repoID, vmID string) (d Domain, ok bool, err error)
 	// Domains answers list_vms: the live domains, in any state, by domid.
-	Domains() []agentapi.Domain
+	Domains() ([]agentapi.Domain, error)
 	// DomainVMs are the live domains, in any state, with the VM each runs,
 	// for the shared code's checks of what is in use (delete a disk or a
 	// repository, leave a pool).
-	DomainVMs() []Domain
+	DomainVMs() ([]Domain, error)
 	// CheckNoIncoming is Busy while a migration of the VM to this host is
 	// set up, so that its files must not change.
 	CheckNoIncoming(repoID, vmID string) error
 	// Stats answers get_statistics.
-	Stats() agentapi.Statistics
+	Stats() (agentapi.Statistics, error)
 
 	// OpenConsole issues a single-use token for the serial console of the
 	// VM's domain; ServeConsole runs a connection that presents one.

@@ -21,7 +21,10 @@ const consoleReplay = 8 << 10
 // OpenConsole issues a single-use token for the serial console of the
 // VM's domain; NotFound unless the domain is running, blocked or paused.
 func (d *Driver) OpenConsole(repoID, vmID string) (string, error) {
-	dom, ok := d.Domain(repoID, vmID)
+	dom, ok, err := d.Domain(repoID, vmID)
+	if err != nil {
+		return "", err
+	}
 	if !ok || !hypervisor.HoldsMemory(dom.State) {
 		return "", agentapi.Errorf(agentapi.FaultNotFound,
 			"VM %s of repository %s does not run on this server; its console exists only while it runs", vmID, repoID)
@@ -41,7 +44,12 @@ func (d *Driver) ServeConsole(conn net.Conn) {
 	if !ok {
 		return
 	}
-	dom, ok := d.Domain(t.RepoID, t.VMID)
+	dom, ok, err := d.Domain(t.RepoID, t.VMID)
+	if err != nil {
+		d.log.Warn("console: cannot read the domain", "vm", t.VMID, "err", err)
+		fmt.Fprint(conn, "console: the hypervisor is not reachable; try again\r\n")
+		return
+	}
 	if !ok || dom.DomID != t.DomID || !hypervisor.HoldsMemory(dom.State) {
 		fmt.Fprintf(conn, "console: VM %s no longer runs (domain %d ended)\r\n", t.VMID, t.DomID)
 		return

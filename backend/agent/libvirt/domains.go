@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -109,9 +110,9 @@ func (d *Driver) expectEnd(name, why string) {
 }
 
 // Hardware answers discover_hardware from the node's description.
-func (d *Driver) Hardware() agentapi.Hardware {
+func (d *Driver) Hardware() (agentapi.Hardware, error) {
 	hw := agentapi.Hardware{Manufacturer: "libvirt", Product: d.kind + " host"}
-	_ = d.do("read the node's hardware", func(l *golibvirt.Libvirt) error {
+	err := d.do("read the node's hardware", func(l *golibvirt.Libvirt) error {
 		model, memKiB, cpus, mhz, nodes, sockets, cores, threads, err := l.NodeGetInfo()
 		if err != nil {
 			return err
@@ -135,8 +136,11 @@ func (d *Driver) Hardware() agentapi.Hardware {
 		}
 		return nil
 	})
+	if err != nil {
+		return agentapi.Hardware{}, err
+	}
 	hw.FreeMemoryMiB = d.FreeMemoryMiB()
-	return hw
+	return hw, nil
 }
 
 // cString is a NUL-terminated C string of libvirt's fixed-size fields.
@@ -370,7 +374,10 @@ func (d *Driver) Reboot(spec hypervisor.Spec, wait int64) error {
 // states: NotFound without a domain, InvalidState in another state (verb
 // says what cannot be done).
 func (d *Driver) liveState(repoID, vmID, verb string, states ...string) (string, error) {
-	dom, ok := d.Domain(repoID, vmID)
+	dom, ok, err := d.Domain(repoID, vmID)
+	if err != nil {
+		return "", err
+	}
 	if !ok {
 		return "", hypervisor.ErrNotRunning(repoID, vmID)
 	}
@@ -487,12 +494,16 @@ func (d *Driver) Configure(repoID, vmID string, change hypervisor.Change, write 
 	})
 }
 
-// Domain is the VM's live domain, in any state.
-func (d *Driver) Domain(repoID, vmID string) (hypervisor.Domain, bool) {
+// Domain is the VM's live domain, in any state; an error when libvirt
+// cannot tell.
+func (d *Driver) Domain(repoID, vmID string) (hypervisor.Domain, bool, error) {
 	var out hypervisor.Domain
 	found := false
-	_ = d.do("read VM "+vmID, func(l *golibvirt.Libvirt) error {
+	err := d.do("read VM "+vmID, func(l *golibvirt.Libvirt) error {
 		dom, meta, err := d.lookup(l, repoID, vmID)
+		if isNoDomain(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -507,33 +518,39 @@ func (d *Driver) Domain(repoID, vmID string) (hypervisor.Domain, bool) {
 		found = true
 		return nil
 	})
-	return out, found
+	if err != nil {
+		return hypervisor.Domain{}, false, err
+	}
+	return out, found, nil
 }
 
 // Domains answers list_vms: the live domains of this driver's VMs, by
 // domid (Domain-0 and domains made outside the agent are left out).
-func (d *Driver) Domains() []agentapi.Domain {
-	vms := d.DomainVMs()
+func (d *Driver) Domains() ([]agentapi.Domain, error) {
+	vms, err := d.DomainVMs()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]agentapi.Domain, len(vms))
 	for i, v := range vms {
 		out[i] = v.Domain
 	}
-	return out
+	return out, nil
 }
 
 // DomainVMs are the live domains with the VM each runs, by domid, read in
 // one call of libvirt's bulk statistics.
-func (d *Driver) DomainVMs() []hypervisor.Domain {
+func (d *Driver) DomainVMs() ([]hypervisor.Domain, error) {
 	recs, err := d.allStats(golibvirt.DomainStatsState | golibvirt.DomainStatsCPUTotal | golibvirt.DomainStatsBalloon | golibvirt.DomainStatsVCPU)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	out := make([]hypervisor.Domain, 0, len(recs))
 	for _, r := range recs {
 		out = append(out, r.domain())
 	}
-	slices.SortFunc(out, func(a, b hypervisor.Domain) int { return int(a.DomID - b.DomID) })
-	return out
+	slices.SortFunc(out, func(a, b hypervisor.Domain) int { return cmp.Compare(a.DomID, b.DomID) })
+	return out, nil
 }
 
 // CheckNoIncoming is Busy while a migration of the VM here is set up and
@@ -550,7 +567,7 @@ func (d *Driver) CheckNoIncoming(repoID, vmID string) error {
 	if !ok {
 		return nil
 	}
-	if dom, found := d.Domain(repoID, vmID); found && dom.State != agentapi.StatePaused {
+	if dom, found, err := d.Domain(repoID, vmID); err == nil && found && dom.State != agentapi.StatePaused {
 		d.mu.Lock()
 		delete(d.targets, name) // it arrived
 		d.mu.Unlock()
@@ -617,7 +634,9 @@ func (d *Driver) Restore(spec hypervisor.Spec, paused bool) error {
 	if err := d.CheckNoIncoming(spec.RepoID, spec.VMID); err != nil {
 		return err
 	}
-	if dom, ok := d.Domain(spec.RepoID, spec.VMID); ok {
+	if dom, ok, err := d.Domain(spec.RepoID, spec.VMID); err != nil {
+		return err
+	} else if ok {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is %s on this server (domid %d); restore_vm needs it suspended or stopped", spec.VMID, dom.State, dom.DomID)
 	}

@@ -18,6 +18,9 @@ var (
 	mustOK    = testkit.MustOK
 )
 
+// must is testkit.Must for this package's tests.
+func must[T any](v T, err error) T { return testkit.Must(v, err) }
+
 // requireLibvirtd skips the test with one loud line when no libvirt
 // daemon answers on its socket, and fails it in CI, where .ci/run starts
 // one.
@@ -142,7 +145,7 @@ func TestListingShowsOnlyTheAgentsDomains(t *testing.T) {
 	h := newTestHost(t)
 	h.createVM(t, "b1", 256)
 	mustOK(t, h.StartVM("r1", "b1"))
-	doms := h.ListVMs()
+	doms := must(h.ListVMs())
 	if len(doms) != 1 {
 		t.Fatalf("list_vms = %+v, want only b1 (the node's own domain 'foreign' is not the agent's)", doms)
 	}
@@ -150,11 +153,11 @@ func TestListingShowsOnlyTheAgentsDomains(t *testing.T) {
 	if d.UUID != uuidOf("b1") || d.Name != "b1" || d.RepoID != "r1" || d.MemoryMiB != 256 || d.VCPUs != 1 || d.State != agentapi.StateRunning {
 		t.Errorf("list_vms = %+v", d)
 	}
-	st := h.GetStatistics()
+	st := must(h.GetStatistics())
 	if len(st.VMs) != 1 || st.VMs[0].UUID != uuidOf("b1") || st.VMs[0].MemoryMiB != 256 {
 		t.Errorf("get_statistics = %+v", st)
 	}
-	hw := h.DiscoverHardware()
+	hw := must(h.DiscoverHardware())
 	if hw.CoresPerSocket*hw.CPUSockets*hw.ThreadsPerCore != 8 || hw.TotalMemoryMiB != 16384 || hw.CPUModel != "test-cpu" {
 		t.Errorf("discover_hardware = %+v", hw)
 	}
@@ -180,7 +183,7 @@ func TestStartRefusesWhatDoesNotFit(t *testing.T) {
 	wantFault(t, h.StartVM("r1", "c3"), agentapi.FaultNotFound, "kernel")
 	mustOK(t, h.CreateVM("r1", "c4", agentapi.VMParams{"name": "c4", "memory": int64(64), "vcpus": int64(1), "kernel": "/etc/passwd"}))
 	wantFault(t, h.StartVM("r1", "c4"), agentapi.FaultInvalidArgument, "not inside a repository")
-	if doms := h.ListVMs(); len(doms) != 0 {
+	if doms := must(h.ListVMs()); len(doms) != 0 {
 		t.Errorf("refused starts left domains: %+v", doms)
 	}
 }

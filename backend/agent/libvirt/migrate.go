@@ -103,7 +103,9 @@ func (d *Driver) SetupMigrationTarget(spec hypervisor.Spec, listenHost string) (
 	if d.kind == hypervisor.TypeTest {
 		return "", agentapi.Errorf(agentapi.FaultInvalidState, "libvirt's test driver cannot receive migrations")
 	}
-	if dom, ok := d.Domain(spec.RepoID, spec.VMID); ok {
+	if dom, ok, err := d.Domain(spec.RepoID, spec.VMID); err != nil {
+		return "", err
+	} else if ok {
 		return "", agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s already has a domain on this server (domid %d, %s)", spec.VMID, dom.DomID, dom.State)
 	}

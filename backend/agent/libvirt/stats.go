@@ -95,13 +95,13 @@ type cpuSample struct {
 // Stats answers get_statistics: each domain's share of a CPU since the
 // previous call, its memory and block and network counters, and the
 // host's use of its CPUs by domains.
-func (d *Driver) Stats() agentapi.Statistics {
+func (d *Driver) Stats() (agentapi.Statistics, error) {
 	now := d.env.Now()
 	st := agentapi.Statistics{Time: now.Unix(), MemoryFreeMiB: d.FreeMemoryMiB()}
 	recs, err := d.allStats(golibvirt.DomainStatsState | golibvirt.DomainStatsCPUTotal | golibvirt.DomainStatsBalloon |
 		golibvirt.DomainStatsVCPU | golibvirt.DomainStatsInterface | golibvirt.DomainStatsBlock)
 	if err != nil {
-		return st
+		return st, err
 	}
 	var cpus int64
 	_ = d.do("count the node's CPUs", func(l *golibvirt.Libvirt) (err error) {
@@ -137,7 +137,7 @@ func (d *Driver) Stats() agentapi.Statistics {
 	if cpus > 0 {
 		st.CPUPercent = busy / float64(cpus)
 	}
-	return st
+	return st, nil
 }
 
 // indexed names a statistic of the i-th device: net.0.rx.bytes.

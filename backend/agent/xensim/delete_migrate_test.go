@@ -21,13 +21,13 @@ type gatedSim struct {
 	release chan struct{}
 }
 
-func (g *gatedSim) Domain(repoID, vmID string) (hypervisor.Domain, bool) {
-	d, ok := g.Sim.Domain(repoID, vmID)
+func (g *gatedSim) Domain(repoID, vmID string) (hypervisor.Domain, bool, error) {
+	d, ok, err := g.Sim.Domain(repoID, vmID)
 	g.once.Do(func() {
 		close(g.entered)
 		<-g.release
 	})
-	return d, ok
+	return d, ok, err
 }
 
 // TestDeleteVMDuringIncomingMigration: delete_vm of a VM being migrated to

@@ -166,7 +166,7 @@ func TestSaveRestoreVM(t *testing.T) {
 	if _, err := os.Stat(saveFile); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("save file still there after restore: %v", err)
 	}
-	if up := h.GetStatistics().VMs[0].Guest.UptimeS; up != 100 {
+	if up := must(h.GetStatistics()).VMs[0].Guest.UptimeS; up != 100 {
 		t.Errorf("uptime after restore = %d, want the 100 s it had", up)
 	}
 

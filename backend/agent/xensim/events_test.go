@@ -18,7 +18,7 @@ func TestStatistics(t *testing.T) {
 	clock := newClock(time.Unix(1_700_000_000, 0))
 	h := newHost(t, testConfig{MemoryMiB: 8192, CPUs: 4, Now: clock.Now})
 	addRepo(t, h, t.TempDir(), "r1")
-	st := h.GetStatistics()
+	st := must(h.GetStatistics())
 	if st.Time != 1_700_000_000 || st.CPUPercent != 1.25 || st.MemoryFreeMiB != 7168 || st.VMs == nil || len(st.VMs) != 0 {
 		t.Errorf("idle host = %+v, want Domain-0's 1.25 %% and no VMs", st)
 	}
@@ -29,9 +29,9 @@ func TestStatistics(t *testing.T) {
 		mustOK(t, h.StartVM("r1", id))
 	}
 	clock.Advance(100 * time.Second)
-	st1 := h.GetStatistics()
+	st1 := must(h.GetStatistics())
 	clock.Advance(100 * time.Second)
-	st2 := h.GetStatistics()
+	st2 := must(h.GetStatistics())
 	if len(st2.VMs) != 2 || st2.VMs[0].UUID != "u-a" || st2.MemoryFreeMiB != 5120 {
 		t.Fatalf("statistics = %+v", st2)
 	}
@@ -58,7 +58,7 @@ func TestStatistics(t *testing.T) {
 	// Paused domains are listed idle; their counters stop.
 	mustOK(t, h.PauseVM("r1", "a"))
 	clock.Advance(100 * time.Second)
-	st3 := h.GetStatistics()
+	st3 := must(h.GetStatistics())
 	if a := st3.VMs[0]; a.CPUPercent != 0 || a.NetRxBytes != st2.VMs[0].NetRxBytes {
 		t.Errorf("paused domain = %+v", a)
 	}
@@ -162,8 +162,8 @@ func TestReset(t *testing.T) {
 		t.Errorf("hung call after Reset: %v", err)
 	}
 	mustOK(t, h.BeforeCall(t.Context(), "list_vms")) // the latency is gone (else this takes ten minutes)
-	if len(h.ListVMs()) != 0 || h.FreeMemoryMiB() != DefaultMemoryMiB-1024 {
-		t.Errorf("domains after Reset: %+v", h.ListVMs())
+	if len(must(h.ListVMs())) != 0 || h.FreeMemoryMiB() != DefaultMemoryMiB-1024 {
+		t.Errorf("domains after Reset: %+v", must(h.ListVMs()))
 	}
 	if len(h.Repositories()) != 1 || len(h.Events(0).Events) != 1 {
 		t.Errorf("Reset lost repositories or events")

@@ -48,6 +48,9 @@ var (
 	mustOK    = testkit.MustOK
 )
 
+// must is testkit.Must for this package's tests.
+func must[T any](v T, err error) T { return testkit.Must(v, err) }
+
 func addRepo(t *testing.T, h *testHost, fsLoc, id string) {
 	t.Helper()
 	mustOK(t, h.CreateRepository(fsLoc, "/OVS/Repositories/"+id, id, "repo "+id))

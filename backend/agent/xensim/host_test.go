@@ -38,7 +38,7 @@ func TestMemoryAccounting(t *testing.T) {
 	if got, want := h.FreeMemoryMiB(), int64(8192-1024-2048-4096); got != want {
 		t.Fatalf("free after two starts = %d, want %d", got, want)
 	}
-	hw := h.DiscoverHardware()
+	hw := must(h.DiscoverHardware())
 	if hw.FreeMemoryMiB != 1024 || hw.Dom0MemoryMiB != 1024 || hw.TotalMemoryMiB != 8192 || hw.Threads() != 4 {
 		t.Errorf("hardware = %+v", hw)
 	}
@@ -93,7 +93,7 @@ func TestDomainLifecycle(t *testing.T) {
 	if d != wantDom {
 		t.Errorf("ListVM = %+v, want %+v", d, wantDom)
 	}
-	list := h.ListVMs()
+	list := must(h.ListVMs())
 	if len(list) != 2 || list[0].DomID != 1 || list[1].DomID != 2 || list[1].UUID != "vm2" {
 		t.Errorf("ListVMs = %+v", list)
 	}
@@ -111,8 +111,8 @@ func TestDomainLifecycle(t *testing.T) {
 	_, err = h.GetVMConfig("r1", "vm1")
 	wantFault(t, err, agentapi.FaultNotFound, "VM vm1 not found in repository r1")
 	wantFault(t, h.StartVM("r1", "vm1"), agentapi.FaultNotFound, "not found")
-	if h.ListVMs()[0].DomID != 2 {
-		t.Errorf("remaining domain should be domid 2: %+v", h.ListVMs())
+	if must(h.ListVMs())[0].DomID != 2 {
+		t.Errorf("remaining domain should be domid 2: %+v", must(h.ListVMs()))
 	}
 	mustOK(t, h.StopVM("r1", "vm2", true))
 	mustOK(t, h.CreateVM("r1", "vm1", p))

@@ -136,7 +136,7 @@ func (h *Sim) Hypervisor() (kind, version string) { return hypervisor.TypeSimula
 
 // Hardware answers discover_hardware: one socket with a core per
 // configured CPU.
-func (h *Sim) Hardware() agentapi.Hardware {
+func (h *Sim) Hardware() (agentapi.Hardware, error) {
 	return agentapi.Hardware{
 		Manufacturer:   "Xen Simulator",
 		Product:        "Simulated Server",
@@ -148,7 +148,7 @@ func (h *Sim) Hardware() agentapi.Hardware {
 		TotalMemoryMiB: h.totalMiB,
 		FreeMemoryMiB:  h.FreeMemoryMiB(),
 		Dom0MemoryMiB:  h.dom0MiB,
-	}
+	}, nil
 }
 
 // Reset is the host going down, as for sys_reboot or sys_shutdown: every

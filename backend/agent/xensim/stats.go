@@ -35,7 +35,7 @@ const dom0Load = 0.05
 //
 // Running, blocked and paused domains are listed; suspended, crashed and
 // shut down ones are not.
-func (h *Sim) Stats() agentapi.Statistics {
+func (h *Sim) Stats() (agentapi.Statistics, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
@@ -51,7 +51,7 @@ func (h *Sim) Stats() agentapi.Statistics {
 	}
 	slices.SortFunc(st.VMs, func(a, b agentapi.VMStats) int { return cmp.Compare(a.UUID, b.UUID) })
 	st.CPUPercent = round2(min(100, busy/float64(h.cpus)*100))
-	return st
+	return st, nil
 }
 
 // stats computes a domain's simulated statistics at now (see

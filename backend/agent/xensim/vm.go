@@ -197,7 +197,7 @@ func (h *Sim) Stop(repoID, vmID string, force bool) error {
 }
 
 // Domains describes the live domains, by domid.
-func (h *Sim) Domains() []agentapi.Domain {
+func (h *Sim) Domains() ([]agentapi.Domain, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
@@ -206,11 +206,11 @@ func (h *Sim) Domains() []agentapi.Domain {
 		out = append(out, d.info(now))
 	}
 	slices.SortFunc(out, func(a, b agentapi.Domain) int { return cmp.Compare(a.DomID, b.DomID) })
-	return out
+	return out, nil
 }
 
 // DomainVMs describes the live domains with their VMs, in no order.
-func (h *Sim) DomainVMs() []hypervisor.Domain {
+func (h *Sim) DomainVMs() ([]hypervisor.Domain, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
@@ -218,16 +218,16 @@ func (h *Sim) DomainVMs() []hypervisor.Domain {
 	for _, d := range h.domains {
 		out = append(out, hypervisor.Domain{Domain: d.info(now), VMID: d.vmID})
 	}
-	return out
+	return out, nil
 }
 
 // Domain describes the VM's live domain.
-func (h *Sim) Domain(repoID, vmID string) (hypervisor.Domain, bool) {
+func (h *Sim) Domain(repoID, vmID string) (hypervisor.Domain, bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d, ok := h.domains[domainKey(repoID, vmID)]
 	if !ok {
-		return hypervisor.Domain{}, false
+		return hypervisor.Domain{}, false, nil
 	}
-	return hypervisor.Domain{Domain: d.info(h.now()), VMID: d.vmID}, true
+	return hypervisor.Domain{Domain: d.info(h.now()), VMID: d.vmID}, true, nil
 }

@@ -90,3 +90,12 @@ func (c HostConfig) WithDefaults(t *testing.T) HostConfig {
 	}
 	return c
 }
+
+// Must returns v, panicking when err is not nil: for the calls a test
+// expects to succeed whose result it uses inline, Must(h.ListVMs()).
+func Must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
