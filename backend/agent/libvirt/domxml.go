@@ -15,13 +15,6 @@ import (
 	"xenmanager/backend/agentapi"
 )
 
-// vm.cfg keys this driver reads beyond agentapi's.
-const (
-	keyKernel  = "kernel"
-	keyRamdisk = "ramdisk"
-	keyExtra   = "extra"
-)
-
 // metadataNS is the namespace of the element the driver keeps in a
 // domain's <metadata>: which VM of which repository the domain runs, so
 // that an agent restarted, or the destination of a migration, knows it
@@ -226,9 +219,9 @@ func setOS(dom *libvirtxml.Domain, in buildInput, bad func(string, ...any) error
 			os.Type.Machine = "pc"
 		}
 	}
-	kernel := p.String(keyKernel)
-	ramdisk := p.String(keyRamdisk)
-	extra := p.String(keyExtra)
+	kernel := p.String(agentapi.KeyKernel)
+	ramdisk := p.String(agentapi.KeyRamdisk)
+	extra := p.String(agentapi.KeyExtra)
 	if strings.ContainsAny(extra, "\x00\n\r") || len(extra) > 4096 {
 		return bad("extra is not one line of at most 4096 bytes")
 	}
@@ -236,13 +229,13 @@ func setOS(dom *libvirtxml.Domain, in buildInput, bad func(string, ...any) error
 		return bad("ramdisk %s is given without a kernel; set kernel too, or remove ramdisk", ramdisk)
 	}
 	if kernel != "" {
-		k, err := resolveBootFile(in, keyKernel, kernel)
+		k, err := resolveBootFile(in, agentapi.KeyKernel, kernel)
 		if err != nil {
 			return err
 		}
 		os.Kernel, os.Cmdline = k, extra
 		if ramdisk != "" {
-			r, err := resolveBootFile(in, keyRamdisk, ramdisk)
+			r, err := resolveBootFile(in, agentapi.KeyRamdisk, ramdisk)
 			if err != nil {
 				return err
 			}
