@@ -65,9 +65,10 @@ fi
 
 # The modules the guest loads, in any order (dependencies are added and
 # ordered below): evdev and button make the ACPI power button reach acpid;
-# the pvpanic ones are optional (libvirt's <panic model='isa'/>).
+# the others are optional: pvpanic (libvirt's <panic model='isa'/>) and
+# virtio_balloon, which makes live memory changes real.
 modules=(evdev button)
-optional_modules=(pvpanic_mmio pvpanic_pci)
+optional_modules=(pvpanic_mmio pvpanic_pci virtio_pci virtio_balloon)
 
 updated=0
 apt_update() {

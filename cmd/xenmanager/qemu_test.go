@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"xenmanager/backend/agent/libvirt/guestimage"
+)
+
+// These tests boot real guests under QEMU (software emulation) through the
+// manager, over the stock OpenSSH client, with agents running the libvirt
+// driver against the machine's libvirtd (.ci/run starts it). Their names
+// contain QEMU: make test runs them in a step of their own, one package at
+// a time.
+
+// qemuSocket is the system libvirtd's socket.
+const qemuSocket = "/run/libvirt/libvirt-sock"
+
+// guestCmdline is the kernel command line of the test guests.
+const guestCmdline = "console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check"
+
+// needQEMU skips the test with one loud line when libvirtd, QEMU or what
+// builds the guest image is missing (and fails it in CI, where .ci/run
+// installs them), and returns the guest image.
+func needQEMU(t *testing.T) guestimage.Image {
+	t.Helper()
+	needTools(t)
+	missing := guestimage.Available()
+	if missing == nil {
+		if c, err := net.Dial("unix", qemuSocket); err != nil {
+			missing = fmt.Errorf("no libvirtd answers on %s: %w", qemuSocket, err)
+		} else {
+			c.Close()
+		}
+	}
+	if missing == nil {
+		if _, err := exec.LookPath("virsh"); err != nil {
+			missing = fmt.Errorf("virsh (libvirt-clients) is missing: %w", err)
+		}
+	}
+	if missing != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("QEMU guests are required in CI (.ci/run installs and starts them): %v", missing)
+		}
+		t.Skipf("SKIPPED: %v", missing)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	img, err := guestimage.Ensure(ctx)
+	if err != nil {
+		t.Fatalf("the guest image: %v", err)
+	}
+	return img
+}
+
+// openDir makes a directory that QEMU, which runs as another user, can
+// traverse (t.TempDir's are private to root), removed after the test.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "xenmanager-qemu-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startLibvirtAgent runs xenagent with the libvirt driver and returns its
+// port and its log.
+func startLibvirtAgent(t *testing.T, data, password, hostname string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pwFile := data + ".pw"
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	full := append([]string{"--listen", "127.0.0.1:0", "--data", data, "--password-file", pwFile, "--hostname", hostname,
+		"--hypervisor", "libvirt", "--libvirt-uri", "qemu:///system", "--shutdown-timeout", "60s"}, args...)
+	cmd := exec.Command(buildBinary(t, "xenagent"), full...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &syncBuffer{}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := agentListenRx.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stdout)
+			return m[1], log
+		}
+	}
+	t.Fatalf("xenagent exited before listening:\n%s", log)
+	return "", nil
+}
+
+// qemuFleet is a manager with one pool of libvirt agents and a repository
+// that holds the guest image under Kernels/.
+type qemuFleet struct {
+	m    *manager
+	dir  string
+	repo string
+	logs map[string]*syncBuffer // agent logs by server name
+}
+
+// newQEMUFleet starts the manager and one libvirt agent per entry of
+// agents (server name -> extra agent flags), pools them and creates the
+// repository.
+func newQEMUFleet(t *testing.T, img guestimage.Image, agents map[string][]string) *qemuFleet {
+	t.Helper()
+	dir := openDir(t)
+	f := &qemuFleet{dir: dir, repo: filepath.Join(dir, "repo"), logs: map[string]*syncBuffer{}}
+	f.m = startManager(t, filepath.Join(dir, "manager"), 0)
+	var script strings.Builder
+	names := make([]string, 0, len(agents))
+	for name := range agents {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		port, log := startLibvirtAgent(t, filepath.Join(dir, name), "pw-"+name, name, agents[name]...)
+		f.logs[name] = log
+		fmt.Fprintf(&script, "discoverServer ipAddress=127.0.0.1 port=%s password=pw-%s\n", port, name)
+	}
+	script.WriteString("create ServerPool name=qpool\n")
+	for _, name := range names {
+		fmt.Fprintf(&script, "add Server name=%s to ServerPool name=qpool\n", name)
+	}
+	fmt.Fprintf(&script, "create Repository name=qrepo fsLocation=%s on ServerPool name=qpool\n", f.repo)
+	out, status := f.m.ssh(script.String(), false)
+	if status != 0 {
+		t.Fatalf("setting up the fleet: exit %d\n%s", status, out)
+	}
+	kernels := filepath.Join(f.repo, "Kernels")
+	if err := os.MkdirAll(kernels, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for src, name := range map[string]string{img.Kernel: "vmlinuz", img.Initrd: "initrd.gz"} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(kernels, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// createGuest creates a VM that boots the guest image with extra kernel
+// options.
+func (f *qemuFleet) createGuest(t *testing.T, name, options string) {
+	t.Helper()
+	cmd := fmt.Sprintf(`create Vm name=%s repository=qrepo memory=128 kernel=Kernels/vmlinuz ramdisk=Kernels/initrd.gz extra="%s"`,
+		name, strings.TrimSpace(guestCmdline+" "+options))
+	if out, status := f.m.ssh("", false, cmd); status != 0 {
+		t.Fatalf("%s: exit %d\n%s", cmd, status, out)
+	}
+}
+
+// run runs commands that must succeed and returns their output.
+func (f *qemuFleet) run(t *testing.T, commands string) string {
+	t.Helper()
+	out, status := f.m.ssh("", false, commands)
+	if status != 0 {
+		t.Fatalf("%s: exit %d\n%s", commands, status, out)
+	}
+	return out
+}
+
+// field is the value of "Key = value" in show output.
+func field(out, key string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " = "); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// waitVMStatus polls show Vm until the VM has status (bounded: guests boot
+// and stop at emulation's pace, and the manager notices a change within a
+// heartbeat).
+func (f *qemuFleet) waitVMStatus(t *testing.T, name, status string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		out, _ := f.m.ssh("", false, "show Vm name="+name)
+		if field(out, "Status") == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Vm %s did not become %s:\n%s", name, status, out)
+		}
+		time.Sleep(time.Second) // polling an outside process, bounded above
+	}
+}
+
+// waitEvent polls list Event until an event mentions all of words.
+func (f *qemuFleet) waitEvent(t *testing.T, words ...string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		out, _ := f.m.ssh("", false, "set outputMode=Json; list Event")
+		for _, line := range strings.Split(out, "\n") {
+			var report struct {
+				Data []map[string]any `json:"data"`
+			}
+			if json.Unmarshal([]byte(line), &report) != nil {
+				continue
+			}
+			for _, ev := range report.Data {
+				text := fmt.Sprint(ev)
+				all := true
+				for _, w := range words {
+					all = all && strings.Contains(text, w)
+				}
+				if all {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event with %q:\n%s", words, out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// waitUntil polls cond, which asks an outside process, until it holds;
+// bounded.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+var heartbeatRx = regexp.MustCompile(regexp.QuoteMeta(guestimage.Heartbeat) + ` (\d+)`)
+
+// lastHeartbeat is the counter of the last heartbeat line on a screen.
+func lastHeartbeat(screen string) int {
+	m := heartbeatRx.FindAllStringSubmatch(screen, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
+}
+
+// TestQEMUGuestLifecycleThroughTheManager boots a real guest through the
+// manager and drives it as an operator would: its known line on the
+// console, pause and unpause, a live memory change, suspend and resume
+// with the guest's heartbeat going on, a stop by ACPI, a kill; a guest
+// that powers itself off and a domain destroyed behind the manager's back
+// are noticed.
+func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
+	img := needQEMU(t)
+	f := newQEMUFleet(t, img, map[string][]string{"qemu1": nil})
+	if out := f.run(t, "show Server name=qemu1"); !strings.HasPrefix(field(out, "Hypervisor"), "qemu ") {
+		t.Fatalf("show Server does not say the hypervisor:\n%s", out)
+	}
+	f.createGuest(t, "g1", "")
+	f.run(t, "start Vm name=g1")
+
+	x := newTmux(t)
+	x.sshSession(f.m, "c", 120, 40, filepath.Join(f.dir, "sc"))
+	x.waitText("c", "OVM>")
+	x.typeText("c", "console Vm name=g1")
+	x.keys("c", "Enter")
+	screen := x.waitFor("c", "the guest's heartbeat on its console", func(s string) bool {
+		return strings.Contains(s, guestimage.Ready) && lastHeartbeat(s) >= 1
+	})
+	before := lastHeartbeat(screen)
+	x.keys("c", "C-]")
+	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
+
+	// A live memory change reaches the guest (its balloon driver gives the
+	// memory back), as libvirt sees it.
+	id := field(f.run(t, "show Vm name=g1"), "Id")
+	f.run(t, "edit Vm name=g1 memory=96")
+	waitUntil(t, "the guest's memory to shrink to 96 MiB", func() bool {
+		out, _ := exec.Command("virsh", "-c", "qemu:///system", "dominfo", id).CombinedOutput()
+		return strings.Contains(string(out), "Used memory:    98304 KiB")
+	})
+
+	f.run(t, "pause Vm name=g1")
+	if st := field(f.run(t, "show Vm name=g1"), "Status"); st != "Paused" {
+		t.Fatalf("after pause: %s", st)
+	}
+	f.run(t, "unpause Vm name=g1")
+
+	f.run(t, "suspend Vm name=g1")
+	f.waitVMStatus(t, "g1", "Suspended")
+	f.run(t, "resume Vm name=g1")
+	f.waitVMStatus(t, "g1", "Running")
+	x.typeText("c", "console Vm name=g1")
+	x.keys("c", "Enter")
+	x.waitFor("c", "the heartbeat going on after resume", func(s string) bool { return lastHeartbeat(s) > before })
+	x.keys("c", "C-]")
+	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
+
+	f.run(t, "stop Vm name=g1")
+	f.waitVMStatus(t, "g1", "Stopped")
+	if log := f.logs["qemu1"].String(); strings.Contains(log, "did not power off in time") {
+		t.Fatalf("the guest did not answer ACPI: the agent destroyed it\n%s", log)
+	}
+	f.run(t, "start Vm name=g1")
+	f.run(t, "kill Vm name=g1")
+	f.waitVMStatus(t, "g1", "Stopped")
+
+	// A guest that powers itself off becomes Stopped, with an event.
+	f.createGuest(t, "g2", "xenguest.poweroff_after=3")
+	f.run(t, "start Vm name=g2")
+	f.waitVMStatus(t, "g2", "Stopped")
+	f.waitEvent(t, "g2", "shut itself down")
+
+	// A domain destroyed behind the manager's back is noticed too.
+	f.run(t, "start Vm name=g1")
+	if out, err := exec.Command("virsh", "-c", "qemu:///system", "destroy", id).CombinedOutput(); err != nil {
+		t.Fatalf("virsh destroy: %v\n%s", err, out)
+	}
+	f.waitVMStatus(t, "g1", "Stopped")
+	f.waitEvent(t, "g1", "destroyed outside the manager")
+}
