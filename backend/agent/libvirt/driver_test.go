@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"encoding/hex"
 	"net"
 	"os"
 	"path/filepath"
@@ -86,7 +87,8 @@ func (h testHost) createVM(t *testing.T, id string, memory int64) {
 
 // uuidOf makes a vm.cfg uuid of a short id.
 func uuidOf(id string) string {
-	return strings.Repeat("0", 32-len(id)) + strings.ToLower(id)
+	h := hex.EncodeToString([]byte(id))
+	return strings.Repeat("0", 32-len(h)) + h
 }
 
 func (h testHost) state(t *testing.T, id string) string {

@@ -452,6 +452,43 @@ func (d *Daemon) launch(ctx context.Context) error {
 	return nil
 }
 
+// KillLibvirtd kills the daemon's libvirtd with SIGKILL, as a crash of the
+// daemon would, and waits until it is gone; its guests and its virtlogd
+// go on (and keep the daemon's namespaces alive). StartLibvirtd brings it
+// back.
+func (d *Daemon) KillLibvirtd(ctx context.Context) error {
+	pid := d.libvirtdPID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill libvirtd %d: %w", pid, err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for running(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("libvirtd %d outlived SIGKILL: %w", pid, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// StartLibvirtd starts the daemon's libvirtd again after KillLibvirtd, in
+// the namespaces of its virtlogd (with the same bind mounts), as an
+// administrator restarting the service would, and waits for its socket.
+func (d *Daemon) StartLibvirtd(ctx context.Context) error {
+	t := strconv.Itoa(d.virtlogdPID)
+	out, err := exec.CommandContext(ctx, "nsenter", "-t", t, "-m", "-u", "-n",
+		libvirtdPath, "-d", "--listen", "-p", filepath.Join(d.Dir, "libvirtd.pid")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("restart libvirtd: %w: %s%s", err, bytes.TrimSpace(out), d.logTail())
+	}
+	if d.libvirtdPID, err = readPID(filepath.Join(d.Dir, "libvirtd.pid")); err != nil {
+		return err
+	}
+	return waitDial(ctx, "unix", d.Socket)
+}
+
 // waitDial polls until addr accepts a connection or ctx ends.
 func waitDial(ctx context.Context, network, addr string) error {
 	tick := time.NewTicker(20 * time.Millisecond)

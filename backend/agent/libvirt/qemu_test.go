@@ -1,0 +1,265 @@
+package libvirt
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"xenmanager/backend/agent/host"
+	"xenmanager/backend/agent/libvirt/guestimage"
+	"xenmanager/backend/agent/libvirt/libvirthost"
+	"xenmanager/backend/agentapi"
+)
+
+// The tests whose names contain QEMU boot real guests (QEMU under TCG)
+// through the driver behind the shared host code; make test runs them in a
+// step of their own.
+
+// needQEMUImage skips with one loud line when QEMU guests cannot run here
+// (and fails in CI, which installs what they need), and returns the image.
+func needQEMUImage(t *testing.T) guestimage.Image {
+	t.Helper()
+	requireLibvirtd(t)
+	if err := guestimage.Available(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("QEMU guests are required in CI: %v", err)
+		}
+		t.Skipf("SKIPPED: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	img, err := guestimage.Ensure(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// needSecondHost starts a private libvirt host, or skips like
+// needQEMUImage.
+func needSecondHost(t *testing.T) *libvirthost.Daemon {
+	t.Helper()
+	if err := libvirthost.Available(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("a second libvirt host is required in CI: %v", err)
+		}
+		t.Skipf("SKIPPED: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := libvirthost.Start(ctx, libvirthost.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// qemuDir is a directory QEMU (another user) can traverse, with the
+// guest image in Kernels/.
+func qemuDir(t *testing.T, img guestimage.Image) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "libvirt-driver-")
+	mustOK(t, err)
+	mustOK(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	repo := filepath.Join(dir, "repo")
+	mustOK(t, os.MkdirAll(filepath.Join(repo, "Kernels"), 0o755))
+	for src, name := range map[string]string{img.Kernel: "vmlinuz", img.Initrd: "initrd.gz"} {
+		data, err := os.ReadFile(src)
+		mustOK(t, err)
+		mustOK(t, os.WriteFile(filepath.Join(repo, "Kernels", name), data, 0o644))
+	}
+	return dir
+}
+
+// qemuHost is a host whose driver runs QEMU through the libvirtd at
+// socket, with repository r1 in dir/repo.
+func qemuHost(t *testing.T, dir, name string, cfg Config) testHost {
+	t.Helper()
+	cfg.URI = "qemu:///system"
+	h, err := host.New(host.Config{DataDir: filepath.Join(dir, name), Hostname: name, Driver: NewDriver(cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Guests a failed test left behind.
+		if doms, err := h.ListVMs(); err == nil {
+			for _, d := range doms {
+				h.StopVM(d.RepoID, d.Name, true)
+			}
+		}
+		h.Close()
+	})
+	repo := filepath.Join(dir, "repo")
+	mustOK(t, h.CreateRepository(repo, "/OVS/Repositories/r1", "r1", "repo one"))
+	return testHost{Host: h, drv: h.Driver().(*Driver), repo: repo}
+}
+
+// createGuest creates VM id booting the guest image with extra kernel
+// options and vm.cfg keys.
+func (h testHost) createGuest(t *testing.T, id, options string, keys agentapi.VMParams) {
+	t.Helper()
+	p := agentapi.VMParams{"name": id, "uuid": uuidOf(id), "memory": int64(128), "vcpus": int64(1),
+		"kernel": "/OVS/Repositories/r1/Kernels/vmlinuz", "ramdisk": "/OVS/Repositories/r1/Kernels/initrd.gz",
+		"extra": strings.TrimSpace(guestimage.Cmdline + " " + options)}
+	for k, v := range keys {
+		p[k] = v
+	}
+	mustOK(t, h.CreateVM("r1", id, p))
+}
+
+// waitEvent waits for an event of kind about VM id and returns it.
+func (h testHost) waitEvent(t *testing.T, id, kind string) agentapi.Event {
+	t.Helper()
+	var found agentapi.Event
+	waitFor(t, "a "+kind+" event of "+id, func() bool {
+		for _, e := range h.Events(0).Events {
+			if e.VMUUID == uuidOf(id) && e.Kind == kind {
+				found = e
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// A guest whose kernel panics is reported crashed through pvpanic, and
+// on_crash decides what happens to the domain: preserve keeps it,
+// crashed; destroy ends it.
+func TestQEMUAPanickedGuestIsReportedCrashed(t *testing.T) {
+	img := needQEMUImage(t)
+	dir := qemuDir(t, img)
+	h := qemuHost(t, dir, "q1", Config{})
+	h.createGuest(t, "p1", "xenguest.panic_after=2", agentapi.VMParams{"on_crash": "preserve"})
+	h.createGuest(t, "p2", "xenguest.panic_after=2", agentapi.VMParams{"on_crash": "destroy"})
+	mustOK(t, h.StartVM("r1", "p1"))
+	mustOK(t, h.StartVM("r1", "p2"))
+
+	e := h.waitEvent(t, "p1", agentapi.EventVMCrashed)
+	if e.State != agentapi.StateCrashed || e.RepoID != "r1" || !strings.Contains(e.Detail, "panic") {
+		t.Errorf("event of p1 %+v", e)
+	}
+	if st := h.state(t, "p1"); st != agentapi.StateCrashed {
+		t.Errorf("p1 (on_crash preserve) is %s, want crashed", st)
+	}
+	h.waitEvent(t, "p2", agentapi.EventVMCrashed)
+	waitFor(t, "p2's domain to go (on_crash destroy)", func() bool { return h.state(t, "p2") == "none" })
+	// A crashed domain is stopped like any other.
+	mustOK(t, h.StopVM("r1", "p1", false))
+	if st := h.state(t, "p1"); st != "none" {
+		t.Errorf("p1 after stop: %s", st)
+	}
+}
+
+// The agent rides out libvirtd crashing and coming back: meanwhile its
+// calls fail saying the daemon is unreachable (never "no domains"), then
+// it reconnects by itself, finds the guest that kept running, and follows
+// its events again. A frozen daemon makes calls fail within the call
+// timeout instead of hanging.
+func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
+	img := needQEMUImage(t)
+	daemon := needSecondHost(t)
+	dir := qemuDir(t, img)
+	h := qemuHost(t, dir, "q2", Config{Socket: daemon.Socket, CallTimeout: 3 * time.Second})
+	h.createGuest(t, "r1vm", "", nil)
+	mustOK(t, h.StartVM("r1", "r1vm"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mustOK(t, daemon.KillLibvirtd(ctx))
+	waitFor(t, "the driver to see the daemon gone", func() bool {
+		_, err := h.ListVMs()
+		return err != nil
+	})
+	_, err := h.ListVMs()
+	wantFault(t, err, agentapi.FaultInternalError, "unreachable since")
+	wantFault(t, h.PauseVM("r1", "r1vm"), agentapi.FaultInternalError, "unreachable")
+
+	mustOK(t, daemon.StartLibvirtd(ctx))
+	waitFor(t, "the driver to reconnect", func() bool {
+		doms, err := h.ListVMs()
+		return err == nil && len(doms) == 1 && doms[0].State == agentapi.StateRunning
+	})
+	// Events flow again: a destroy behind the agent's back is reported.
+	l, err := h.drv.conn.current()
+	mustOK(t, err)
+	dom, err := l.DomainLookupByName("r1vm")
+	mustOK(t, err)
+	mustOK(t, l.DomainDestroy(dom))
+	if e := h.waitEvent(t, "r1vm", agentapi.EventVMShutdown); !strings.Contains(e.Detail, "outside the manager") {
+		t.Errorf("event %+v", e)
+	}
+
+	// A frozen daemon: calls give up after the call timeout.
+	mustOK(t, h.StartVM("r1", "r1vm"))
+	pid, _ := daemon.PIDs()
+	mustOK(t, syscall.Kill(pid, syscall.SIGSTOP))
+	_, err = h.ListVMs()
+	wantFault(t, err, agentapi.FaultInternalError, "did not answer within")
+	mustOK(t, syscall.Kill(pid, syscall.SIGCONT))
+	waitFor(t, "the daemon to answer again", func() bool {
+		_, err := h.ListVMs()
+		return err == nil
+	})
+}
+
+// A live migration that fails half-way (the destination's QEMU killed
+// while memory is being sent) fails with MigrationFailed and leaves the
+// guest running on the source.
+func TestQEMUAMigrationFailingHalfWayLeavesTheGuestOnTheSource(t *testing.T) {
+	img := needQEMUImage(t)
+	daemon := needSecondHost(t)
+	dir := qemuDir(t, img)
+	src := qemuHost(t, dir, "src", Config{})
+	dst := qemuHost(t, dir, "dst", Config{Socket: daemon.Socket, MigrationURI: daemon.URI, MigrationHost: daemon.Addr})
+	src.createGuest(t, "m1", "", nil)
+	mustOK(t, src.StartVM("r1", "m1"))
+
+	// Slow the stream to 1 MiB/s so that the migration is still sending
+	// when the destination dies.
+	l, err := src.drv.conn.current()
+	mustOK(t, err)
+	dom, err := l.DomainLookupByName("m1")
+	mustOK(t, err)
+	mustOK(t, l.DomainMigrateSetMaxSpeed(dom, 1, 0))
+
+	dest, err := dst.SetupMigrationTarget("r1", "m1", "127.0.0.1")
+	mustOK(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.MigrateVM(context.Background(), "r1", "m1", dest, true, false)
+		done <- err
+	}()
+	// The destination's QEMU exists once the incoming migration began.
+	var qemuPID int
+	waitFor(t, "the destination's QEMU", func() bool {
+		for _, pid := range daemon.Processes() {
+			if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm")); err == nil && strings.HasPrefix(string(b), "qemu-system") {
+				qemuPID = pid
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, "memory to be sent", func() bool {
+		p, err := src.OperationProgress(agentapi.ProgressMigrate + "m1")
+		return err == nil && p.Done > 0
+	})
+	mustOK(t, syscall.Kill(qemuPID, syscall.SIGKILL))
+	err = <-done
+	wantFault(t, err, agentapi.FaultMigrationFailed, "still runs on this server")
+	if st := src.state(t, "m1"); st != agentapi.StateRunning {
+		t.Fatalf("the guest on the source is %s after the failed migration, want running", st)
+	}
+	if ev := src.Events(0).Events; len(ev) != 0 {
+		t.Errorf("the failed migration raised events on the source: %+v", ev)
+	}
+	mustOK(t, dst.CleanupMigrationTarget("r1", "m1"))
+}
