@@ -65,7 +65,9 @@ func run() error {
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
-	if err := checkHypervisorFlags(*hv); err != nil {
+	var given []string
+	flag.Visit(func(f *flag.Flag) { given = append(given, f.Name) })
+	if err := checkHypervisorFlags(*hv, given); err != nil {
 		return err
 	}
 	if *rebootSeconds <= 0 || *rebootSeconds > 3600 {
@@ -155,9 +157,9 @@ var (
 )
 
 // checkHypervisorFlags refuses an unknown --hypervisor and a flag given
-// that the chosen hypervisor would ignore, so that nobody believes a
-// setting took effect.
-func checkHypervisorFlags(hv string) error {
+// (by name, without dashes) that the chosen hypervisor would ignore, so
+// that nobody believes a setting took effect.
+func checkHypervisorFlags(hv string, given []string) error {
 	var ignored []string
 	switch hv {
 	case "sim":
@@ -168,11 +170,11 @@ func checkHypervisorFlags(hv string) error {
 		return fmt.Errorf("--hypervisor %q is not known (accepted: sim, libvirt)", hv)
 	}
 	var bad []string
-	flag.Visit(func(f *flag.Flag) {
-		if slices.Contains(ignored, f.Name) {
-			bad = append(bad, "--"+f.Name)
+	for _, name := range given {
+		if slices.Contains(ignored, name) {
+			bad = append(bad, "--"+name)
 		}
-	})
+	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%s: not used with --hypervisor %s", strings.Join(bad, ", "), hv)
 	}

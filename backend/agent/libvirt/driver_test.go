@@ -288,3 +288,18 @@ func TestAnUnreachableDaemonIsAClearError(t *testing.T) {
 		t.Fatalf("New with an lxc URI: %v", err)
 	}
 }
+
+// A domain whose files are gone from the repository (an administrator
+// removed the VM's directory) is still listed and can still be stopped;
+// starting it again says what is missing.
+func TestADomainWhoseFilesAreGone(t *testing.T) {
+	h := newTestHost(t)
+	h.createVM(t, "h1", 128)
+	mustOK(t, h.StartVM("r1", "h1"))
+	mustOK(t, os.RemoveAll(filepath.Join(h.repo, "VirtualMachines", "h1")))
+	if doms := must(h.ListVMs()); len(doms) != 1 || doms[0].UUID != uuidOf("h1") {
+		t.Fatalf("list_vms without the VM's files: %+v", doms)
+	}
+	mustOK(t, h.StopVM("r1", "h1", false))
+	wantFault(t, h.StartVM("r1", "h1"), agentapi.FaultNotFound, "not found")
+}
