@@ -109,6 +109,14 @@ func (d *Driver) expectEnd(name, why string) {
 	d.mu.Unlock()
 }
 
+// forgetEnd withdraws expectEnd after the call that would have ended the
+// domain failed.
+func (d *Driver) forgetEnd(name string) {
+	d.mu.Lock()
+	delete(d.ends, name)
+	d.mu.Unlock()
+}
+
 // Hardware answers discover_hardware from the node's description.
 func (d *Driver) Hardware() (agentapi.Hardware, error) {
 	hw := agentapi.Hardware{Manufacturer: "libvirt", Product: d.kind + " host"}
@@ -303,6 +311,9 @@ func (d *Driver) destroy(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
 	if isNoDomain(err) {
 		return nil // it ended meanwhile
 	}
+	if err != nil {
+		d.forgetEnd(dom.Name)
+	}
 	return err
 }
 
@@ -322,7 +333,11 @@ func (d *Driver) shutdown(repoID, vmID string, wait time.Duration) error {
 		if golibvirt.DomainState(state) == golibvirt.DomainPaused || golibvirt.DomainState(state) == golibvirt.DomainCrashed {
 			return d.destroy(l, dom) // a paused or crashed guest cannot answer ACPI
 		}
-		return l.DomainShutdownFlags(dom, d.shutdownMode())
+		if err := l.DomainShutdownFlags(dom, d.shutdownMode()); err != nil {
+			d.forgetEnd(dom.Name) // the guest was not asked: its own power-off is news
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -599,7 +614,11 @@ func (d *Driver) Save(spec hypervisor.Spec, checkpoint bool) error {
 		}
 		go d.followJob(l, dom, op, "saving memory", stop)
 		d.expectEnd(dom.Name, "saved")
-		return l.DomainSave(dom, path)
+		if err := l.DomainSave(dom, path); err != nil {
+			d.forgetEnd(dom.Name)
+			return err
+		}
+		return nil
 	})
 	close(stop)
 	if err == nil && checkpoint {

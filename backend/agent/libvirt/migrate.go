@@ -212,9 +212,7 @@ func (d *Driver) MigrateVM(ctx context.Context, repoID, vmID, dest string, live,
 		d.expectEnd(dom.Name, "migrated")
 		_, err = l.DomainMigratePerform3Params(dom, golibvirt.OptString{m.uri}, params, nil, flags)
 		if err != nil {
-			d.mu.Lock()
-			delete(d.ends, dom.Name)
-			d.mu.Unlock()
+			d.forgetEnd(dom.Name)
 		}
 		return err
 	})
