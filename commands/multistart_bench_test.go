@@ -98,7 +98,11 @@ func TestFig4MultiStart(t *testing.T) {
 	}
 	domains := func(a *agenttest.Agent) int {
 		n := 0
-		for _, d := range a.Host().ListVMs() {
+		doms, err := a.Host().ListVMs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range doms {
 			if d.DomID != 0 {
 				n++
 			}
