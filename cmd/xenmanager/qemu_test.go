@@ -286,7 +286,15 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 		t.Fatalf("show Server does not say the hypervisor:\n%s", out)
 	}
 	f.createGuest(t, "g1", "")
+	// A sparse disk of the repository, attached: QEMU opens the file the
+	// agent resolved in the repository.
+	f.run(t, "create VirtualDisk name=qd1 size=1 on Repository name=qrepo; add VirtualDisk name=qd1 to Vm name=g1")
 	f.run(t, "start Vm name=g1")
+	id := field(f.run(t, "show Vm name=g1"), "Id")
+	blk, err := exec.Command("virsh", "-c", "qemu:///system", "domblklist", id).CombinedOutput()
+	if err != nil || !strings.Contains(string(blk), "vda") || !strings.Contains(string(blk), filepath.Join(f.repo, "VirtualDisks")) {
+		t.Fatalf("the guest's disks: %v\n%s", err, blk)
+	}
 
 	x := newTmux(t)
 	x.sshSession(f.m, "c", 120, 40, filepath.Join(f.dir, "sc"))
@@ -302,7 +310,6 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 
 	// A live memory change reaches the guest (its balloon driver gives the
 	// memory back), as libvirt sees it.
-	id := field(f.run(t, "show Vm name=g1"), "Id")
 	f.run(t, "edit Vm name=g1 memory=96")
 	waitUntil(t, "the guest's memory to shrink to 96 MiB", func() bool {
 		out, _ := exec.Command("virsh", "-c", "qemu:///system", "dominfo", id).CombinedOutput()
