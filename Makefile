@@ -5,12 +5,18 @@ DATA     ?= xenmanager-data
 LISTEN   ?= :10000
 DEMO     ?= 3
 BENCHFLAGS ?=
+# make run-libvirt: its own data directory and port (a port of its own keeps
+# ssh's known_hosts entry for make run's manager valid), and LAB_SECOND=auto
+# (a second libvirt host when root and namespaces allow), yes or no.
+LAB_DATA   ?= xenlab-data
+LAB_LISTEN ?= :10001
+LAB_SECOND ?= auto
 
-.PHONY: help build run test test-qemu fuzz check docs clean
+.PHONY: help build run run-libvirt test test-qemu fuzz check docs clean
 .PHONY: bench
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/xenmanager and bin/xenagent
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenmanager ./cmd/xenmanager
@@ -18,6 +24,15 @@ build: ## build bin/xenmanager and bin/xenagent
 
 run: build ## run the manager on $(LISTEN) with a demo fleet of $(DEMO) simulated servers (data in $(DATA))
 	$(BIN)/xenmanager serve --listen $(LISTEN) --data $(DATA) --demo $(DEMO)
+
+# run-libvirt runs cmd/xenlab: it checks what the machine lacks (libvirtd,
+# QEMU, root for the second host) and says how to get it, builds or reuses
+# the guest image, starts the manager and libvirt agents, sets up a pool, a
+# repository and Vm guest1 through the manager's shell, and stops it all on
+# Ctrl-C (README.md, docs/hypervisors.md).
+run-libvirt: build ## run the manager on $(LAB_LISTEN) with one or two local libvirt hosts that boot real QEMU guests (Vm guest1; data in $(LAB_DATA); Ctrl-C stops it all)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenlab ./cmd/xenlab
+	$(BIN)/xenlab --bin $(BIN) --data $(LAB_DATA) --listen $(LAB_LISTEN) --second $(LAB_SECOND)
 
 test: check ## run every test: vet, format and import checks, unit, integration (-race) and end-to-end through OpenSSH, then, as a step of their own, the tests that boot real guests
 	CGO_ENABLED=1 $(GO) test -race -count=1 -skip QEMU ./...

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// procAttr puts a process of the lab in a process group of its own, so
+// that a Ctrl-C at the terminal reaches xenlab alone.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
