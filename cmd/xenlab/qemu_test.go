@@ -18,6 +18,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"xenmanager/backend/agent/libvirt/guestimage"
+	"xenmanager/backend/agent/libvirt/libvirthost"
 )
 
 // needQEMU skips the test with one loud line when this machine's libvirtd,
@@ -25,23 +26,14 @@ import (
 // (.ci/run installs and starts them).
 func needQEMU(t *testing.T) {
 	t.Helper()
-	missing := guestimage.Available()
-	if missing == nil {
-		if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-			missing = fmt.Errorf("QEMU (qemu-system-x86_64) is missing: %w", err)
-		}
+	var qemu, libvirtd error
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		qemu = fmt.Errorf("QEMU (qemu-system-x86_64) is missing: %w", err)
 	}
-	if missing == nil {
-		if _, err := systemCapabilities(); err != nil {
-			missing = fmt.Errorf("no libvirtd answers on %s: %w", systemSocket, err)
-		}
+	if _, err := systemCapabilities(); err != nil {
+		libvirtd = fmt.Errorf("no libvirtd answers on %s: %w", systemSocket, err)
 	}
-	if missing != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("QEMU guests are required in CI (.ci/run installs and starts them): %v", missing)
-		}
-		t.Skipf("SKIPPED: %v", missing)
-	}
+	libvirthost.Require(t, guestimage.Available(), qemu, libvirtd)
 }
 
 // buildAll builds xenlab, xenmanager and xenagent into a directory.

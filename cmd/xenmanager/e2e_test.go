@@ -286,8 +286,18 @@ func TestOpenSSHRestartKeepsIdentity(t *testing.T) {
 
 var agentListenRx = regexp.MustCompile(`^xenagent listening on 127\.0\.0\.1:(\d+)$`)
 
-// startAgent runs xenagent as its own process and returns its port.
+// startAgent runs xenagent, with its simulated host, as its own process
+// and returns its port.
 func startAgent(t *testing.T, data, password string) string {
+	t.Helper()
+	port, _ := runAgent(t, data, password, "--hostname", "standalone1", "--memory-mib", "4096", "--cpus", "2")
+	return port
+}
+
+// runAgent runs xenagent with args on a free loopback port, its password
+// in a file beside data, and returns its port and its log; the agent is
+// stopped when the test ends.
+func runAgent(t *testing.T, data, password string, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
@@ -296,8 +306,8 @@ func startAgent(t *testing.T, data, password string) string {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildBinary(t, "xenagent"), "--listen", "127.0.0.1:0", "--data", data,
-		"--password-file", pwFile, "--hostname", "standalone1", "--memory-mib", "4096", "--cpus", "2")
+	cmd := exec.Command(buildBinary(t, "xenagent"), append([]string{"--listen", "127.0.0.1:0", "--data", data,
+		"--password-file", pwFile}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -312,11 +322,11 @@ func startAgent(t *testing.T, data, password string) string {
 	for sc.Scan() {
 		if m := agentListenRx.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, stdout)
-			return m[1]
+			return m[1], errOut
 		}
 	}
 	t.Fatalf("xenagent exited before listening:\n%s", errOut)
-	return ""
+	return "", nil
 }
 
 // The manager drives an agent that runs as a separate process.

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,25 +35,11 @@ const guestCmdline = "console=ttyS0 quiet mitigations=off tsc=reliable no_timer_
 func needQEMU(t *testing.T) guestimage.Image {
 	t.Helper()
 	needTools(t)
-	missing := guestimage.Available()
-	if missing == nil {
-		if c, err := net.Dial("unix", qemuSocket); err != nil {
-			missing = fmt.Errorf("no libvirtd answers on %s: %w", qemuSocket, err)
-		} else {
-			c.Close()
-		}
+	var virsh error
+	if _, err := exec.LookPath("virsh"); err != nil {
+		virsh = fmt.Errorf("virsh (libvirt-clients) is missing: %w", err)
 	}
-	if missing == nil {
-		if _, err := exec.LookPath("virsh"); err != nil {
-			missing = fmt.Errorf("virsh (libvirt-clients) is missing: %w", err)
-		}
-	}
-	if missing != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("QEMU guests are required in CI (.ci/run installs and starts them): %v", missing)
-		}
-		t.Skipf("SKIPPED: %v", missing)
-	}
+	libvirthost.Require(t, guestimage.Available(), libvirthost.SystemAvailable(), virsh)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	img, err := guestimage.Ensure(ctx)
@@ -85,35 +68,8 @@ func openDir(t *testing.T) string {
 // port and its log.
 func startLibvirtAgent(t *testing.T, data, password, hostname string, args ...string) (string, *syncBuffer) {
 	t.Helper()
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pwFile := data + ".pw"
-	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	full := append([]string{"--listen", "127.0.0.1:0", "--data", data, "--password-file", pwFile, "--hostname", hostname,
-		"--hypervisor", "libvirt", "--libvirt-uri", "qemu:///system", "--shutdown-timeout", "60s"}, args...)
-	cmd := exec.Command(buildBinary(t, "xenagent"), full...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &syncBuffer{}
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if m := agentListenRx.FindStringSubmatch(sc.Text()); m != nil {
-			go io.Copy(io.Discard, stdout)
-			return m[1], log
-		}
-	}
-	t.Fatalf("xenagent exited before listening:\n%s", log)
-	return "", nil
+	return runAgent(t, data, password, append([]string{"--hostname", hostname,
+		"--hypervisor", "libvirt", "--libvirt-uri", "qemu:///system", "--shutdown-timeout", "60s"}, args...)...)
 }
 
 // qemuFleet is a manager with one pool of libvirt agents and a repository
@@ -362,12 +318,7 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 // the manager records the VM there.
 func TestQEMULiveMigrationThroughTheManager(t *testing.T) {
 	img := needQEMU(t)
-	if err := libvirthost.Available(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("a second libvirt host is required in CI: %v", err)
-		}
-		t.Skipf("SKIPPED: %v", err)
-	}
+	libvirthost.Require(t, libvirthost.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	second, err := libvirthost.Start(ctx, libvirthost.Options{Hostname: "qemu2"})

@@ -612,7 +612,8 @@ func (d *Driver) Save(spec hypervisor.Spec, checkpoint bool) error {
 		if dom, _, err = d.lookup(l, repoID, vmID); err != nil {
 			return err
 		}
-		go d.followJob(l, dom, op, "saving memory", stop)
+		var job jobWatch
+		go job.follow(l, dom, op, "saving memory", stop)
 		d.expectEnd(dom.Name, "saved")
 		if err := l.DomainSave(dom, path); err != nil {
 			d.forgetEnd(dom.Name)
@@ -626,25 +627,6 @@ func (d *Driver) Save(spec hypervisor.Spec, checkpoint bool) error {
 	}
 	op.Finish(err)
 	return err
-}
-
-// followJob reports the progress of the domain's job (a save, a
-// migration) into op until stop is closed.
-func (d *Driver) followJob(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervisor.Operation, phase string, stop <-chan struct{}) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-		_, _, _, total, processed, _, _, _, _, _, _, _, err := l.DomainGetJobInfo(dom)
-		if err != nil || total == 0 {
-			continue
-		}
-		op.SetRound(phase, int64(processed), int64(total))
-	}
 }
 
 // Restore resumes the VM from its save file, running or paused, then

@@ -221,11 +221,20 @@ func (d *Driver) doWithin(timeout time.Duration, what string, fn func(*golibvirt
 	if err != nil {
 		return agentapi.Errorf(agentapi.FaultInternalError, "cannot %s: %v", what, err)
 	}
+	call := func() error {
+		err := fn(l)
+		var lerr golibvirt.Error
+		if err != nil && !errors.As(err, &lerr) && !l.IsConnected() {
+			return agentapi.Errorf(agentapi.FaultInternalError,
+				"cannot %s: the connection to the libvirt daemon (%s) was lost; the agent reconnects by itself", what, d.cfg.Socket)
+		}
+		return err
+	}
 	if timeout <= 0 {
-		return d.translate(what, fn(l))
+		return d.translate(what, call())
 	}
 	done := make(chan error, 1)
-	go func() { done <- fn(l) }()
+	go func() { done <- call() }()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"encoding/hex"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"xenmanager/backend/agent/host"
 	"xenmanager/backend/agent/internal/testkit"
+	"xenmanager/backend/agent/libvirt/libvirthost"
 	"xenmanager/backend/agentapi"
 )
 
@@ -27,15 +27,7 @@ func must[T any](v T, err error) T { return testkit.Must(v, err) }
 // one.
 func requireLibvirtd(t *testing.T) {
 	t.Helper()
-	c, err := net.Dial("unix", DefaultSocket)
-	if err == nil {
-		c.Close()
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("libvirtd is required in CI (.ci/run starts it): %v", err)
-	}
-	t.Skipf("SKIPPED: no libvirtd answers on %s (%v); install libvirt-daemon-system and start libvirtd to run this test", DefaultSocket, err)
+	libvirthost.Require(t, libvirthost.SystemAvailable())
 }
 
 // testNode is a node of libvirt's test driver: 8 CPUs, 16 GiB, and one

@@ -200,7 +200,7 @@ func (d *Driver) MigrateVM(ctx context.Context, repoID, vmID, dest string, live,
 		}
 		stop := make(chan struct{})
 		defer close(stop)
-		go job.follow(l, dom, op, stop)
+		go job.follow(l, dom, op, "", stop)
 		go func() {
 			select {
 			case <-ctx.Done():
@@ -239,8 +239,8 @@ func faultMessage(err error) string {
 	return err.Error()
 }
 
-// jobWatch follows a migration job's statistics; the last sample makes
-// the result, since the source's domain is gone when the call returns.
+// jobWatch follows a job's statistics; a migration's last sample makes its
+// result, since the source's domain is gone when the call returns.
 type jobWatch struct {
 	mu        sync.Mutex // guards the fields below
 	rounds    int64
@@ -248,8 +248,9 @@ type jobWatch struct {
 	downtime  int64
 }
 
-// follow samples the job every 250 ms into op and w until stop closes.
-func (w *jobWatch) follow(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervisor.Operation, stop <-chan struct{}) {
+// follow samples the domain's job (a migration, a save) every 250 ms into
+// op and w until stop closes; phase names it in op, "round <n>" when "".
+func (w *jobWatch) follow(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervisor.Operation, phase string, stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -280,7 +281,11 @@ func (w *jobWatch) follow(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervi
 		w.rounds, w.processed, w.downtime = int64(iteration), int64(processed), int64(downtime)
 		w.mu.Unlock()
 		if total > 0 {
-			op.SetRound(fmt.Sprintf("round %d", max(iteration, 1)), int64(processed), int64(total))
+			name := phase
+			if name == "" {
+				name = fmt.Sprintf("round %d", max(iteration, 1))
+			}
+			op.SetRound(name, int64(processed), int64(total))
 		}
 	}
 }

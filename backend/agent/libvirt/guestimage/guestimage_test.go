@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"xenmanager/backend/agent/libvirt/guestimage"
+	"xenmanager/backend/agent/libvirt/libvirthost"
 )
 
 // These tests boot the image with qemu-system-x86_64 directly (TCG, no
@@ -112,26 +112,13 @@ func TestQEMUGuestImagePanic(t *testing.T) {
 	q.waitExit(t)
 }
 
-// need skips the test, with one loud line, when tool is missing, or fails
-// it in CI (CI=true), where everything must run.
-func need(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("QEMU test cannot run in CI: %v", err)
-	}
-	t.Skipf("SKIP (QEMU guest test not run): %v", err)
-}
-
 // ensure builds or reuses the image, after checking that the machine can
 // build and boot it.
 func ensure(t *testing.T) guestimage.Image {
 	t.Helper()
-	need(t, guestimage.Available())
+	libvirthost.Require(t, guestimage.Available())
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		need(t, fmt.Errorf("qemu-system-x86_64 not found (Debian: qemu-system-x86): %w", err))
+		libvirthost.Require(t, fmt.Errorf("qemu-system-x86_64 not found (Debian: qemu-system-x86): %w", err))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

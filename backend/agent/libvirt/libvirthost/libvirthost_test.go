@@ -133,7 +133,7 @@ func TestQEMULibvirtHostMigrates(t *testing.T) {
 // names, addresses and host UUIDs differ, both answer, and Close leaves
 // nothing behind.
 func TestQEMULibvirtHostTwoAtOnce(t *testing.T) {
-	need(t, libvirthost.Available())
+	libvirthost.Require(t, libvirthost.Available())
 	var wg sync.WaitGroup
 	ds := make([]*libvirthost.Daemon, 2)
 	errs := make([]error, 2)
@@ -198,7 +198,7 @@ func TestQEMULibvirtHostCloseStopsGuests(t *testing.T) {
 // hostname the kernel refuses, after the namespace, the veth and the
 // directory exist) and checks that it removed what it had made.
 func TestQEMULibvirtHostStartFailsCleanly(t *testing.T) {
-	need(t, libvirthost.Available())
+	libvirthost.Require(t, libvirthost.Available())
 	before := leftovers()
 	d, err := libvirthost.Start(context.Background(), libvirthost.Options{Hostname: strings.Repeat("h", 100)})
 	if err == nil {
@@ -226,7 +226,7 @@ func TestQEMULibvirtHostSweeps(t *testing.T) {
 		os.Stdin.Read(make([]byte, 1)) // until killed
 		os.Exit(0)
 	}
-	need(t, libvirthost.Available())
+	libvirthost.Require(t, libvirthost.Available())
 	child := exec.Command(os.Args[0], "-test.run=^TestQEMULibvirtHostSweeps$")
 	child.Env = append(os.Environ(), "XM_LIBVIRTHOST_CHILD=1")
 	stdin, err := child.StdinPipe()
@@ -286,26 +286,13 @@ func leftovers() []string {
 	return names
 }
 
-// need skips the test, with one loud line, when err says the machine lacks
-// something, or fails it in CI (CI=true), where everything must run.
-func need(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("libvirt QEMU test cannot run in CI: %v", err)
-	}
-	t.Skipf("SKIP (libvirt QEMU test not run): %v", err)
-}
-
 // requireAll checks the machine (root, namespaces, both libvirt daemons,
 // the image's build tools) and returns the guest image.
 func requireAll(t *testing.T) guestimage.Image {
 	t.Helper()
-	need(t, libvirthost.Available())
-	need(t, libvirthost.SystemAvailable())
-	need(t, guestimage.Available())
+	libvirthost.Require(t, libvirthost.Available())
+	libvirthost.Require(t, libvirthost.SystemAvailable())
+	libvirthost.Require(t, guestimage.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	img, err := guestimage.Ensure(ctx)
