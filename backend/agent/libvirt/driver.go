@@ -346,11 +346,15 @@ func (c *connection) run(ctx context.Context, l *golibvirt.Libvirt, cancel conte
 			c.mu.Unlock()
 			c.log.Error("lost the connection to libvirt; reconnecting")
 		case <-ctx.Done():
-			cancel()
 			c.mu.Lock()
 			c.l = nil
 			c.mu.Unlock()
+			// Disconnect before the event subscription ends: its
+			// deregistration racing the connection's close crashed
+			// Debian 12's libvirtd once; a closing client's callbacks
+			// are the daemon's to drop.
 			_ = l.Disconnect()
+			cancel()
 			return
 		}
 		if l = c.redial(ctx); l == nil {
