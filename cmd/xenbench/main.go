@@ -32,13 +32,15 @@ type plan struct {
 	hbWindow    time.Duration // figure 6
 	rpcWindow   time.Duration // figure 7, per method and server
 	rpcReps     int
+	boots       int // figure 8: guest boots per side (each migrated too when a second host is up), after a warm-up
+	lifeCalls   int // figure 8: pause/unpause pairs per side, after warm-ups
 }
 
 var fullPlan = plan{roundTrips: 30, batches: 5, listings: 15, bigListings: 5, starts: 5, idleWindow: 10 * time.Second,
-	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3}
+	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300}
 
 var quickPlan = plan{roundTrips: 8, batches: 2, listings: 3, bigListings: 2, starts: 1, idleWindow: 5 * time.Second,
-	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1}
+	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100}
 
 // bench is one run of the harness.
 type bench struct {
@@ -55,7 +57,7 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
 	quick := flag.Bool("quick", false, "a smoke run of about 2 minutes (fewer repetitions, shorter windows)")
-	only := flag.String("only", "", "comma-separated figures to run (1-7); all when empty")
+	only := flag.String("only", "", "comma-separated figures to run (1-8); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
 	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")
 	flag.Parse()
@@ -132,6 +134,9 @@ func run(bin, out string, quick bool, only string, keep bool, profile string) in
 	}
 	if selected("7") && ctx.Err() == nil {
 		b.agentRPC(ctx)
+	}
+	if selected("8") && ctx.Err() == nil {
+		b.libvirtFigures(ctx)
 	}
 
 	elapsed := time.Since(start).Round(time.Second)
