@@ -20,7 +20,7 @@ import (
 )
 
 // plan is how many times each figure is measured: full (a reference run,
-// under 10 minutes on 2 cores) or quick (a smoke run of about 2 minutes).
+// under 10 minutes on 2 cores) or quick (a smoke run of about 3.5 minutes).
 type plan struct {
 	roundTrips  int           // figure 1, per server
 	batches     int           // figure 2, per side
@@ -56,7 +56,7 @@ type bench struct {
 func main() {
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
-	quick := flag.Bool("quick", false, "a smoke run of about 2 minutes (fewer repetitions, shorter windows)")
+	quick := flag.Bool("quick", false, "a smoke run of about 3.5 minutes (fewer repetitions, shorter windows)")
 	only := flag.String("only", "", "comma-separated figures to run (1-8); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
 	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")

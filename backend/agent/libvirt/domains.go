@@ -405,29 +405,39 @@ func (d *Driver) liveState(repoID, vmID, verb string, states ...string) (string,
 
 // Pause pauses a running or blocked domain.
 func (d *Driver) Pause(repoID, vmID string) error {
-	if _, err := d.liveState(repoID, vmID, "paused", agentapi.StateRunning, agentapi.StateBlocked); err != nil {
-		return err
-	}
-	return d.do("pause VM "+vmID, func(l *golibvirt.Libvirt) error {
-		dom, _, err := d.lookup(l, repoID, vmID)
-		if err != nil {
-			return err
-		}
-		return l.DomainSuspend(dom)
-	})
+	return d.changeState(repoID, vmID, "pause", "paused", []golibvirt.DomainState{golibvirt.DomainRunning, golibvirt.DomainBlocked},
+		(*golibvirt.Libvirt).DomainSuspend)
 }
 
 // Unpause lets a paused domain run again.
 func (d *Driver) Unpause(repoID, vmID string) error {
-	if _, err := d.liveState(repoID, vmID, "unpaused", agentapi.StatePaused); err != nil {
-		return err
-	}
-	return d.do("unpause VM "+vmID, func(l *golibvirt.Libvirt) error {
+	return d.changeState(repoID, vmID, "unpause", "unpaused", []golibvirt.DomainState{golibvirt.DomainPaused},
+		(*golibvirt.Libvirt).DomainResume)
+}
+
+// changeState applies change to the VM's domain when it is in one of
+// states (InvalidState otherwise, saying it cannot be verbed), in one
+// round of calls: look it up, read its state, change it.
+func (d *Driver) changeState(repoID, vmID, verb, verbed string, states []golibvirt.DomainState,
+	change func(*golibvirt.Libvirt, golibvirt.Domain) error) error {
+	return d.do(verb+" VM "+vmID, func(l *golibvirt.Libvirt) error {
 		dom, _, err := d.lookup(l, repoID, vmID)
 		if err != nil {
 			return err
 		}
-		return l.DomainResume(dom)
+		state, _, err := l.DomainGetState(dom, 0)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(states, golibvirt.DomainState(state)) {
+			names := make([]string, len(states))
+			for i, s := range states {
+				names[i] = stateOf(s)
+			}
+			return agentapi.Errorf(agentapi.FaultInvalidState, "VM %s is %s (domid %d) and cannot be %s; only a %s domain can",
+				vmID, stateOf(golibvirt.DomainState(state)), dom.ID, verbed, strings.Join(names, " or "))
+		}
+		return change(l, dom)
 	})
 }
 
