@@ -168,9 +168,8 @@ func (b *bench) agentOverhead(ctx context.Context) {
 			"alternating sides (which goes first alternates too), each call timed; value = median agent call - median "+
 			"direct call; ratio = agent / direct; medians pause/unpause: agent %s / %s, direct %s / %s; p90 agent %s, "+
 			"direct %s; an echo on the same client and connection (after each agent pair) %s: the XML-RPC round trip alone. Agent: a xenagent process with --hypervisor libvirt --libvirt-uri %s, called by agentclient (XML-RPC "+
-			"over HTTPS, keep-alive, as the manager calls it); it asks libvirt for the domain's state first "+
-			"(lookup + get info) and then looks it up again and suspends or resumes it: 4 libvirt calls where the direct side "+
-			"makes 2. Direct: go-libvirt from the harness on the same daemon's socket, virDomainLookupByName + "+
+			"over HTTPS, keep-alive, as the manager calls it); it looks the domain up, reads its state "+
+			"and suspends or resumes it: 3 libvirt calls where the direct side makes 2. Direct: go-libvirt from the harness on the same daemon's socket, virDomainLookupByName + "+
 			"virDomainSuspend/virDomainResume, on the same domain (libvirtd's test driver, shared by both connections)",
 			len(agentPause), len(agentUnpause), overheadWarm, fmtMS(median(durationsMS(agentPause))),
 			fmtMS(median(durationsMS(agentUnpause))), fmtMS(median(durationsMS(directPause))),
