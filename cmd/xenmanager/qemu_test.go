@@ -229,6 +229,21 @@ func lastHeartbeat(screen string) int {
 	return n
 }
 
+// heartbeatStartedOver reports whether the heartbeats on a screen (the
+// console log's replay, then the live console) count from the start
+// again somewhere: the guest booted anew.
+func heartbeatStartedOver(screen string) bool {
+	prev := -1
+	for _, m := range heartbeatRx.FindAllStringSubmatch(screen, -1) {
+		n, _ := strconv.Atoi(m[1])
+		if n < prev {
+			return true
+		}
+		prev = n
+	}
+	return false
+}
+
 // TestQEMUGuestLifecycleThroughTheManager boots a real guest through the
 // manager and drives it as an operator would: its known line on the
 // console, pause and unpause, a live memory change, suspend and resume
@@ -285,6 +300,19 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 	x.typeText("c", "console Vm name=g1")
 	x.keys("c", "Enter")
 	x.waitFor("c", "the heartbeat going on after resume", func(s string) bool { return lastHeartbeat(s) > before })
+	x.keys("c", "C-]")
+	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
+
+	// top's snapshot shows the guest with libvirt's statistics.
+	if out := f.run(t, "top"); !strings.Contains(out, "g1") || !strings.Contains(out, "qemu1") {
+		t.Fatalf("top:\n%s", out)
+	}
+	// restart reboots it: a new domain whose heartbeat counts from 1 again.
+	f.run(t, "restart Vm name=g1")
+	x.keys("c", "C-l")
+	x.typeText("c", "console Vm name=g1")
+	x.keys("c", "Enter")
+	x.waitFor("c", "the guest booting again after restart", heartbeatStartedOver)
 	x.keys("c", "C-]")
 	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
 

@@ -374,12 +374,18 @@ func (d *Driver) shutdownMode() golibvirt.DomainShutdownFlagValues {
 }
 
 // Reboot replaces a running or blocked domain with a new one booted from
-// spec: the guest is given wait seconds to power off, then destroyed.
+// spec (so that a changed vm.cfg takes effect): the guest is asked to
+// power off and given wait seconds, or ShutdownTimeout when wait is 0
+// (the manager's restart Vm), then destroyed.
 func (d *Driver) Reboot(spec hypervisor.Spec, wait int64) error {
 	if _, err := d.liveState(spec.RepoID, spec.VMID, "rebooted", agentapi.StateRunning, agentapi.StateBlocked); err != nil {
 		return err
 	}
-	if err := d.shutdown(spec.RepoID, spec.VMID, time.Duration(wait)*time.Second); err != nil {
+	timeout := time.Duration(wait) * time.Second
+	if wait == 0 {
+		timeout = d.cfg.ShutdownTimeout
+	}
+	if err := d.shutdown(spec.RepoID, spec.VMID, timeout); err != nil {
 		return err
 	}
 	return d.boot(spec, "reboot")

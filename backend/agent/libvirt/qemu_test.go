@@ -255,3 +255,41 @@ func TestQEMUAMigrationFailingHalfWayLeavesTheGuestOnTheSource(t *testing.T) {
 	}
 	mustOK(t, dst.CleanupMigrationTarget("r1", "m1"))
 }
+
+// A live migration reports what libvirt saw of it, and the destination
+// knows the guest that arrived: listed there with its VM, gone from the
+// source, no event on either side.
+func TestQEMUALiveMigrationReportsWhatLibvirtSaw(t *testing.T) {
+	img := needQEMUImage(t)
+	daemon := needSecondHost(t)
+	dir := qemuDir(t, img)
+	src := qemuHost(t, dir, "src", Config{})
+	dst := qemuHost(t, dir, "dst", Config{Socket: daemon.Socket, MigrationURI: daemon.URI, MigrationHost: daemon.Addr})
+	src.createGuest(t, "m2", "", nil)
+	mustOK(t, src.StartVM("r1", "m2"))
+
+	dest, err := dst.SetupMigrationTarget("r1", "m2", "127.0.0.1")
+	mustOK(t, err)
+	wantFault(t, dst.StartVM("r1", "m2"), agentapi.FaultBusy, "being migrated")
+	res, err := src.MigrateVM(t.Context(), "r1", "m2", dest, true, false)
+	mustOK(t, err)
+	if res.BytesSent <= 0 || res.Rounds < 1 || res.DurationMS <= 0 || !res.Converged {
+		t.Errorf("migration result %+v", res)
+	}
+	if st := src.state(t, "m2"); st != "none" {
+		t.Errorf("the source still has the domain: %s", st)
+	}
+	d, err := dst.ListVM("r1", "m2")
+	mustOK(t, err)
+	if d.State != agentapi.StateRunning || d.UUID != uuidOf("m2") {
+		t.Errorf("on the destination: %+v", d)
+	}
+	if p, err := src.OperationProgress(agentapi.ProgressMigrate + "m2"); err != nil || p.State != agentapi.ProgressDone {
+		t.Errorf("migration progress %+v, %v", p, err)
+	}
+	if e1, e2 := src.Events(0).Events, dst.Events(0).Events; len(e1)+len(e2) != 0 {
+		t.Errorf("events of a migration the agents made: source %+v, destination %+v", e1, e2)
+	}
+	// Landed, the target is spent: the destination stops it like any other.
+	mustOK(t, dst.StopVM("r1", "m2", true))
+}
