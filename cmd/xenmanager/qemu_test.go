@@ -272,7 +272,7 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 	x.waitText("c", "OVM>")
 	x.typeText("c", "console Vm name=g1")
 	x.keys("c", "Enter")
-	screen := x.waitFor("c", "the guest's heartbeat on its console", func(s string) bool {
+	screen := x.waitGuest("c", "the guest's heartbeat on its console", func(s string) bool {
 		return strings.Contains(s, guestimage.Ready) && lastHeartbeat(s) >= 1
 	})
 	before := lastHeartbeat(screen)
@@ -299,7 +299,7 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 	f.waitVMStatus(t, "g1", "Running")
 	x.typeText("c", "console Vm name=g1")
 	x.keys("c", "Enter")
-	x.waitFor("c", "the heartbeat going on after resume", func(s string) bool { return lastHeartbeat(s) > before })
+	x.waitGuest("c", "the heartbeat going on after resume", func(s string) bool { return lastHeartbeat(s) > before })
 	x.keys("c", "C-]")
 	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
 
@@ -312,7 +312,7 @@ func TestQEMUGuestLifecycleThroughTheManager(t *testing.T) {
 	x.keys("c", "C-l")
 	x.typeText("c", "console Vm name=g1")
 	x.keys("c", "Enter")
-	x.waitFor("c", "the guest booting again after restart", heartbeatStartedOver)
+	x.waitGuest("c", "the guest booting again after restart", heartbeatStartedOver)
 	x.keys("c", "C-]")
 	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
 
@@ -372,7 +372,7 @@ func TestQEMULiveMigrationThroughTheManager(t *testing.T) {
 	x.waitText("c", "OVM>")
 	x.typeText("c", "console Vm name=mg")
 	x.keys("c", "Enter")
-	before := lastHeartbeat(x.waitFor("c", "the guest's heartbeat", func(s string) bool { return lastHeartbeat(s) >= 2 }))
+	before := lastHeartbeat(x.waitGuest("c", "the guest's heartbeat", func(s string) bool { return lastHeartbeat(s) >= 2 }))
 	x.keys("c", "C-]")
 	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
 
@@ -386,7 +386,7 @@ func TestQEMULiveMigrationThroughTheManager(t *testing.T) {
 	x.keys("c", "C-l")
 	x.typeText("c", "console Vm name=mg")
 	x.keys("c", "Enter")
-	x.waitFor("c", "the heartbeat going on on the destination", func(s string) bool { return lastHeartbeat(s) > before+1 })
+	x.waitGuest("c", "the heartbeat going on on the destination", func(s string) bool { return lastHeartbeat(s) > before+1 })
 	x.keys("c", "C-]")
 	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
 

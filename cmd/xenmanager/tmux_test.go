@@ -106,7 +106,20 @@ func (x *tmuxServer) screen(target string) string {
 // not a sleep).
 func (x *tmuxServer) waitFor(target, what string, match func(string) bool) string {
 	x.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	return x.waitWithin(20*time.Second, target, what, match)
+}
+
+// waitGuest is waitFor for what a guest under emulation prints, which a
+// loaded 2-core machine can take minutes to show.
+func (x *tmuxServer) waitGuest(target, what string, match func(string) bool) string {
+	x.t.Helper()
+	return x.waitWithin(3*time.Minute, target, what, match)
+}
+
+// waitWithin polls the screen until it matches, failing after bound.
+func (x *tmuxServer) waitWithin(bound time.Duration, target, what string, match func(string) bool) string {
+	x.t.Helper()
+	deadline := time.Now().Add(bound)
 	for {
 		s := x.screen(target)
 		if match(s) {

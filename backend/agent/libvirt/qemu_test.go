@@ -49,6 +49,20 @@ func needSecondHost(t *testing.T) *libvirthost.Daemon {
 	return d
 }
 
+// waitForGuest polls cond until it holds, failing after a bound generous
+// enough for guests booting under emulation on a loaded 2-core machine
+// (testkit.WaitFor's 30 s is for calls, not boots).
+func waitForGuest(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 3 minutes waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling libvirt and the event log, bounded above
+	}
+}
+
 // qemuDir is a directory QEMU (another user) can traverse, with the
 // guest image in Kernels/.
 func qemuDir(t *testing.T, img guestimage.Image) string {
@@ -107,7 +121,7 @@ func (h testHost) createGuest(t *testing.T, id, options string, keys agentapi.VM
 func (h testHost) waitEvent(t *testing.T, id, kind string) agentapi.Event {
 	t.Helper()
 	var found agentapi.Event
-	waitFor(t, "a "+kind+" event of "+id, func() bool {
+	waitForGuest(t, "a "+kind+" event of "+id, func() bool {
 		for _, e := range h.Events(0).Events {
 			if e.VMUUID == uuidOf(id) && e.Kind == kind {
 				found = e
@@ -139,7 +153,7 @@ func TestQEMUAPanickedGuestIsReportedCrashed(t *testing.T) {
 		t.Errorf("p1 (on_crash preserve) is %s, want crashed", st)
 	}
 	h.waitEvent(t, "p2", agentapi.EventVMCrashed)
-	waitFor(t, "p2's domain to go (on_crash destroy)", func() bool { return h.state(t, "p2") == "none" })
+	waitForGuest(t, "p2's domain to go (on_crash destroy)", func() bool { return h.state(t, "p2") == "none" })
 	// A crashed domain is stopped like any other.
 	mustOK(t, h.StopVM("r1", "p1", false))
 	if st := h.state(t, "p1"); st != "none" {
@@ -165,7 +179,7 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 	mustOK(t, daemon.KillLibvirtd(ctx))
 	// The calls in flight when it died say the connection was lost; the
 	// next ones, once the driver marked it down, since when.
-	waitFor(t, "the driver to see the daemon gone", func() bool {
+	waitForGuest(t, "the driver to see the daemon gone", func() bool {
 		_, err := h.ListVMs()
 		if f, ok := agentapi.AsFault(err); ok && !strings.Contains(f.Message, "was lost") && !strings.Contains(f.Message, "unreachable since") {
 			t.Fatalf("list_vms with libvirtd dead: %v", err)
@@ -175,7 +189,7 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 	wantFault(t, h.PauseVM("r1", "r1vm"), agentapi.FaultInternalError, "unreachable")
 
 	mustOK(t, daemon.StartLibvirtd(ctx))
-	waitFor(t, "the driver to reconnect", func() bool {
+	waitForGuest(t, "the driver to reconnect", func() bool {
 		doms, err := h.ListVMs()
 		return err == nil && len(doms) == 1 && doms[0].State == agentapi.StateRunning
 	})
@@ -196,7 +210,7 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 	_, err = h.ListVMs()
 	wantFault(t, err, agentapi.FaultInternalError, "did not answer within")
 	mustOK(t, syscall.Kill(pid, syscall.SIGCONT))
-	waitFor(t, "the daemon to answer again", func() bool {
+	waitForGuest(t, "the daemon to answer again", func() bool {
 		_, err := h.ListVMs()
 		return err == nil
 	})
@@ -231,7 +245,7 @@ func TestQEMUAMigrationFailingHalfWayLeavesTheGuestOnTheSource(t *testing.T) {
 	}()
 	// The destination's QEMU exists once the incoming migration began.
 	var qemuPID int
-	waitFor(t, "the destination's QEMU", func() bool {
+	waitForGuest(t, "the destination's QEMU", func() bool {
 		for _, pid := range daemon.Processes() {
 			if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm")); err == nil && strings.HasPrefix(string(b), "qemu-system") {
 				qemuPID = pid
@@ -240,7 +254,7 @@ func TestQEMUAMigrationFailingHalfWayLeavesTheGuestOnTheSource(t *testing.T) {
 		}
 		return false
 	})
-	waitFor(t, "memory to be sent", func() bool {
+	waitForGuest(t, "memory to be sent", func() bool {
 		p, err := src.OperationProgress(agentapi.ProgressMigrate + "m1")
 		return err == nil && p.Done > 0
 	})
