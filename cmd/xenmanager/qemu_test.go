@@ -108,6 +108,7 @@ func newQEMUFleet(t *testing.T, img guestimage.Image, agents map[string][]string
 	if status != 0 {
 		t.Fatalf("setting up the fleet: exit %d\n%s", status, out)
 	}
+	t.Cleanup(func() { f.explainFailure(t) })
 	kernels := filepath.Join(f.repo, "Kernels")
 	if err := os.MkdirAll(kernels, 0o755); err != nil {
 		t.Fatal(err)
@@ -122,6 +123,26 @@ func newQEMUFleet(t *testing.T, img guestimage.Image, agents map[string][]string
 		}
 	}
 	return f
+}
+
+// explainFailure logs, when the test failed, what the agents logged and
+// the end of every guest's console log, so that a failure under load in
+// CI can be understood afterwards.
+func (f *qemuFleet) explainFailure(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	for name, log := range f.logs {
+		t.Logf("agent %s's log:\n%s", name, log)
+	}
+	logs, _ := filepath.Glob(filepath.Join(f.repo, "VirtualMachines", "*", "console.log"))
+	for _, p := range logs {
+		data, _ := os.ReadFile(p)
+		if len(data) > 4096 {
+			data = data[len(data)-4096:]
+		}
+		t.Logf("%s (end):\n%s", p, data)
+	}
 }
 
 // createGuest creates a VM that boots the guest image with extra kernel
