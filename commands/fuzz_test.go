@@ -12,7 +12,7 @@ func FuzzParse(f *testing.F) {
 		"list Vm", `create Vm name="a b" repository=r memory=512 on ServerPool name=p`,
 		"show Vm id=0004fb00000600001122334455667788", `edit Vm name='x/'y' description="/"q/""`,
 		"discoverServer ipAddress=h password=p port=8899", "help start Vm", "create Vm ?", "a=b=c", `"`, "on to from",
-		"list Vm; show Vm name=x;;", "\x00", "\xff\xfe",
+		"list Vm; show Vm name=x;;", "\x00", "\xff\xfe", "# a comment; list Vm", `edit Vm name=x description="a \"b\""; list Vm`,
 	} {
 		f.Add(s)
 	}

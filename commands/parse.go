@@ -62,10 +62,20 @@ func (r *Registry) Parse(text string) (*Command, *ParseError) {
 
 // ParseLine splits a line at ';' and parses each command. Each element of
 // the result holds either a command or the error of that piece, so that a
-// caller can run the good pieces and report the bad ones in order.
+// caller can run the good pieces and report the bad ones in order. A comment
+// line (isComment) holds no command, as a blank one; a line whose quotes
+// are unclear (splitCommands) is one piece, refused, so that none of it runs.
 func (r *Registry) ParseLine(line string) []Parsed {
+	if isComment(line) {
+		return commentPieces(line)
+	}
+	pieces, perr := splitCommands(line)
+	if perr != nil {
+		perr.Msg += "; none of the line was run"
+		return []Parsed{{Text: strings.TrimSpace(line), Err: perr}}
+	}
 	var out []Parsed
-	for _, piece := range splitCommands(line) {
+	for _, piece := range pieces {
 		if strings.TrimSpace(piece) == "" {
 			continue
 		}
@@ -73,6 +83,16 @@ func (r *Registry) ParseLine(line string) []Parsed {
 		out = append(out, Parsed{Text: strings.TrimSpace(piece), Cmd: cmd, Err: err})
 	}
 	return out
+}
+
+// commentPieces is what a comment line holds: nothing, unless it has a
+// control character or invalid UTF-8, which is refused as in any other line
+// (an exec line "# note\nstart Vm ..." must not pass as a comment).
+func commentPieces(line string) []Parsed {
+	if perr := checkText(line); perr != nil {
+		return []Parsed{{Text: strings.TrimSpace(line), Err: perr}}
+	}
+	return nil
 }
 
 // Parsed is one piece of a line: its text and either its command or error.

@@ -119,6 +119,22 @@ func TestParse(t *testing.T) {
 		{in: "?", wantCode: CodeUnknownCommand},
 		{in: "show Vm id=0004FB00000600001122334455667788", verb: "show", typ: "Vm", inst: "id=0004fb00000600001122334455667788"},
 		{in: "create Vm name=a repository=r memory=+5", wantCode: CodeInvalidValue},
+		// A backslash is itself, except before a quote character inside
+		// quotes: that is refused, naming the escape /.
+		{in: `create Vm name=a repository=r description="a \"b\""`, wantCode: CodeSyntax, wantMsg: `the language's escape is /" ("say /"hi/"")`},
+		{in: `create Vm name=a repository=r description='it\'s'`, wantCode: CodeSyntax, wantMsg: `the language's escape is /' ('it/'s')`},
+		{in: `create Vm name=a repository=r description="it\'s"`, wantCode: CodeSyntax, wantMsg: `escape is /'`},
+		{in: `create Vm name=a repository=r description='say \"hi\"'`, wantCode: CodeSyntax, wantMsg: `escape is /"`},
+		{in: `create Vm name=a repository=r description="ends in a backslash\"`, wantCode: CodeSyntax, wantMsg: `close the quote first`},
+		{in: `create Vm name=a repository=r description="\\"`, wantCode: CodeSyntax, wantMsg: `escape is /"`},
+		{in: `create Vm name=a repository=r description="/\"`, wantCode: CodeSyntax, wantMsg: `escape is /"`},
+		{in: `create Vm name=a repository=r description="C:\my dir"\`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": `C:\my dir\`}},
+		{in: `create Vm name=a repository=r description="C:\dir\sub"`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": `C:\dir\sub`}},
+		{in: `create Vm name=a repository=r description="a\/"b"`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": `a\"b`}},
+		{in: `create Vm name=a repository=r description=back\slash`, verb: "create", typ: "Vm", attrs: map[string]string{"name": "a", "repository": "r", "description": `back\slash`}},
+		// '#' is an ordinary character inside a command.
+		{in: "show Vm name=web#1", verb: "show", typ: "Vm", inst: "name=web#1"},
+		{in: "show Vm name=web1 # a note", wantCode: CodeSyntax, wantMsg: "unexpected word '#'"},
 	}
 	for _, tc := range tests {
 		name := tc.in
@@ -193,6 +209,73 @@ func TestParseLineSplitsOutsideQuotes(t *testing.T) {
 	}
 	if got[2].Err == nil || got[2].Err.Code != CodeUnknownCommand {
 		t.Fatalf("third piece error = %v, want unknown command", got[2].Err)
+	}
+}
+
+// A line whose first non-blank character is '#' is a comment and, like a
+// blank line, holds no command; '#' anywhere else is an ordinary character.
+func TestParseLineComments(t *testing.T) {
+	tests := []struct {
+		line  string
+		verbs []string // the verb of each piece; "!" for a piece that does not parse
+	}{
+		{"# a comment", nil},
+		{"#", nil},
+		{"#list Vm", nil},
+		{"   # indented", nil},
+		{"\t # after a tab", nil},
+		{"# it's unbalanced; list Vm; \"", nil},
+		{"# a backslash \"escape\" in a comment", nil},
+		{"", nil},
+		{" \t ", nil},
+		{";;", nil},
+		{"list Vm; # not a comment", []string{"list", "!"}},
+		{"list Vm # not a comment", []string{"!"}},
+		{"show Vm name=web#1", []string{"show"}},
+		{"show Vm name='#1'; list Vm", []string{"show", "list"}},
+		// A comment is text like any line: a control character in it is
+		// refused rather than let a newline hide a command in an exec.
+		{"# a note\nstart Vm name=web1", []string{"!"}},
+		{"# \x1b[31mred", []string{"!"}},
+		{"# caf\xe9", []string{"!"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			var verbs []string
+			for _, p := range Default.ParseLine(tc.line) {
+				switch {
+				case p.Err != nil:
+					verbs = append(verbs, "!")
+				case p.Cmd == nil:
+					t.Fatalf("piece %q has neither a command nor an error", p.Text)
+				default:
+					verbs = append(verbs, p.Cmd.Verb.Name)
+				}
+			}
+			if strings.Join(verbs, " ") != strings.Join(tc.verbs, " ") {
+				t.Errorf("ParseLine(%q) pieces = %q, want %q", tc.line, verbs, tc.verbs)
+			}
+		})
+	}
+}
+
+// A line with a backslash before a closing quote is refused whole: where
+// its quotes end is unclear, so none of its ';'-pieces can be trusted.
+func TestParseLineRefusesBackslashEscapeWhole(t *testing.T) {
+	tests := []string{
+		`edit Tag name=t description="x \"; delete Tag name=t; show Tag name=t \""`,
+		`list Vm; edit Tag name=t description="a \"b\""`,
+		`edit Tag name=t description='it\'s'; list Vm`,
+	}
+	for _, line := range tests {
+		got := Default.ParseLine(line)
+		if len(got) != 1 || got[0].Err == nil || got[0].Err.Code != CodeSyntax || got[0].Text != line {
+			t.Errorf("ParseLine(%q) = %+v; want the whole line refused with %s", line, got, CodeSyntax)
+			continue
+		}
+		if !strings.Contains(got[0].Err.Msg, "none of the line was run") {
+			t.Errorf("ParseLine(%q) message %q does not say that none of the line ran", line, got[0].Err.Msg)
+		}
 	}
 }
 
