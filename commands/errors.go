@@ -11,7 +11,8 @@ import (
 // meaning; scripts may match on it. The table is in the generated reference.
 type Code string
 
-// Parse-time codes: the command could not be understood (exit status 2).
+// Parse codes: the command could not be understood (exit status 2, whether
+// the parser found the fault or, after parsing, the command's handler).
 const (
 	CodeUnknownCommand   Code = "XM_0001E"
 	CodeUnknownType      Code = "XM_0002E"
@@ -49,24 +50,35 @@ type CodeInfo struct {
 	Parse   bool // a parse error (exit status 2) rather than a failure (1)
 }
 
-// failure is how a command that ran and failed with code c ends: refused
-// (exit status 3) for a permission error, failed (1) otherwise. Parse
-// errors end before a command runs (ParseFailed).
-func (c Code) failure() Outcome {
-	if c == CodePermission {
+// outcome is how a command that failed with code c ends, whoever found the
+// fault: refused (exit status 3) for a permission error, unparsable (2) for
+// a parse code, failed (1) otherwise. One code has one exit status, so that
+// the reference's table holds whether the parser or a handler (set without
+// attributes, showcustomcmds without a type, help of an unknown verb)
+// reports the code.
+func (c Code) outcome() Outcome {
+	switch {
+	case c == CodePermission:
 		return Denied
+	case c.isParse():
+		return ParseFailed
 	}
 	return Failed
 }
 
+// isParse reports whether c is a parse code (Codes marks them).
+func (c Code) isParse() bool {
+	for _, ci := range Codes {
+		if ci.Code == c {
+			return ci.Parse
+		}
+	}
+	return false
+}
+
 // ExitStatus is the exit status of a session whose worst command ended with
 // this code.
-func (ci CodeInfo) ExitStatus() int {
-	if ci.Parse {
-		return ParseFailed.ExitStatus()
-	}
-	return ci.Code.failure().ExitStatus()
-}
+func (ci CodeInfo) ExitStatus() int { return ci.Code.outcome().ExitStatus() }
 
 // Codes lists every code with its meaning, in the order of the reference.
 var Codes = []CodeInfo{

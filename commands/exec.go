@@ -63,6 +63,19 @@ func (x *Exec) Int(name string) int64 {
 	return n
 }
 
+// words returns the free words of a command that takes them (Spec.Args),
+// in order: the parser keeps them as arg0, arg1 ...
+func (x *Exec) words() []string {
+	var out []string
+	for i := 0; ; i++ {
+		w, ok := x.Cmd.Attrs["arg"+strconv.Itoa(i)]
+		if !ok {
+			return out
+		}
+		out = append(out, w)
+	}
+}
+
 // optStr returns a pointer to the attribute's value when it was given.
 func optStr(x *Exec, name string) *string {
 	if v, ok := x.Cmd.Attrs[name]; ok {

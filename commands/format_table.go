@@ -14,10 +14,11 @@ import (
 // tableLines prints r in the Table mode: Verbose's Command, Status and Time
 // lines, then the rows (columns Name, Id and the Cols) or the attributes
 // (columns Attribute, Value) as ASCII tables, then Error Msg on failure.
-// Text (help) is printed as in Verbose.
+// Text (help, top's snapshot, a vm.cfg) is printed as in Verbose: a table
+// of one column would only box lines that are already laid out.
 func tableLines(r *Report) ([]string, error) {
 	if len(r.text()) > 0 {
-		return textLines(r), nil
+		return verboseLines(r), nil
 	}
 	out := headerLines(r)
 	if res := r.Result; res != nil {

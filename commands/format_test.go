@@ -554,3 +554,31 @@ func TestTable(t *testing.T) {
 		t.Errorf("rowTable = %v %v", h, cells)
 	}
 }
+
+// TestTextIsFramed: text data (help, <command> ?, top's snapshot, a
+// vm.cfg) is framed like any other data in every mode: Verbose and Table
+// print the header, "Data:" and the lines indented; Sparse the lines alone;
+// Json and Xml their document; a failure ends with Error Msg.
+func TestTextIsFramed(t *testing.T) {
+	text := &Report{Command: "getVmCfgFileContent Vm name=web1", Time: goldenTime, Result: &Result{Text: []string{"name = 'web1'", "", "memory = 1024"}}}
+	framed := "Command: getVmCfgFileContent Vm name=web1\nStatus: Success\nTime: 2026-11-21 10:20:23,345 UTC\nData:\n" +
+		"  name = 'web1'\n  \n  memory = 1024\n"
+	tests := []struct {
+		mode string
+		want string
+	}{
+		{ModeVerbose, framed},
+		{ModeTable, framed},
+		{ModeSparse, "name = 'web1'\n\nmemory = 1024\n"},
+		{ModeJSON, `{"command":"getVmCfgFileContent Vm name=web1","status":"Success","time":"2026-11-21T10:20:23.345Z","data":{"text":["name = 'web1'","","memory = 1024"]}}` + "\n"},
+		{ModeXML, xmlDecl + `<result><command>getVmCfgFileContent Vm name=web1</command><status>Success</status><time>2026-11-21T10:20:23.345Z</time>` +
+			`<data><text><line>name = &#39;web1&#39;</line><line></line><line>memory = 1024</line></text></data></result>` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			if got := renderReport(t, Format{Mode: tc.mode, EOL: "\n"}, text); got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -27,15 +27,17 @@ type Prop struct {
 
 // Result is what a command produced, before formatting. A result carries one
 // kind of data: Rows (list, created objects, per-object outcomes), Props
-// (show) or Text (help). Verbose, Sparse and Table print every kind present;
+// (show) or Text (help, top's snapshot, a vm.cfg). Verbose, Sparse and Table
+// print every kind present, each framed the same way;
 // Json and Xml have room for one and take Text, then Rows, then Props. A
 // non-nil empty Rows (a list that matched nothing) is "data":[] in Json and
 // an empty <data/> in Xml; a nil one is no data at all.
 type Result struct {
 	Rows  []Row
 	Props []Prop
-	// Text is free text (help) printed as it is, without the
-	// Command/Status/Time header: it is for people, not scripts.
+	// Text is free text (help, top's snapshot, a vm.cfg), one line each,
+	// printed as data lines like the others: Verbose's frame holds it
+	// too, so that a script finds "Status:" after every command.
 	Text []string
 	// Exit ends the session after this command.
 	Exit bool
@@ -191,7 +193,8 @@ func resultOf(row Row) (string, bool) {
 }
 
 // dataLines are the lines under Verbose's "Data:", without the two-space
-// indent: "id:<id>  name:<name>[  result:<result>]" and "Key = value".
+// indent: "id:<id>  name:<name>[  result:<result>]", "Key = value" and the
+// lines of Text as they are.
 func dataLines(res *Result) []string {
 	if res == nil {
 		return nil
@@ -207,24 +210,14 @@ func dataLines(res *Result) []string {
 	for _, p := range res.Props {
 		out = append(out, termSafe(p.Key)+" = "+termSafe(p.Value))
 	}
+	for _, l := range res.Text {
+		out = append(out, termSafe(l))
+	}
 	return out
 }
 
 func errorLine(r *Report) string {
 	return fmt.Sprintf("Error Msg: %s: %s", termSafe(string(r.Code)), termSafe(r.Msg))
-}
-
-// textLines prints a Text result (help) for people: its lines alone, and the
-// Error Msg line should the command have failed too.
-func textLines(r *Report) []string {
-	var out []string
-	for _, l := range r.text() {
-		out = append(out, termSafe(l))
-	}
-	if r.Failed() {
-		out = append(out, errorLine(r))
-	}
-	return out
 }
 
 // headerLines are Verbose's (and Table's) first three lines.
@@ -241,9 +234,6 @@ func headerLines(r *Report) []string {
 // indented by two spaces when there are any, then
 // "Error Msg:" on failure. A failed multi-object action prints both.
 func verboseLines(r *Report) []string {
-	if len(r.text()) > 0 {
-		return textLines(r)
-	}
 	out := headerLines(r)
 	if data := dataLines(r.Result); len(data) > 0 {
 		out = append(out, "Data:")
@@ -261,9 +251,6 @@ func verboseLines(r *Report) []string {
 // successful command without data; the Error Msg line on failure (after the
 // per-object lines of a failed multi-object action).
 func sparseLines(r *Report) []string {
-	if len(r.text()) > 0 {
-		return textLines(r)
-	}
 	out := dataLines(r.Result)
 	if r.Failed() {
 		out = append(out, errorLine(r))

@@ -143,17 +143,7 @@ func (p *parser) parse() (*Command, *ParseError) {
 	}
 	verb, ok := p.reg.Verb(vt.text)
 	if !ok {
-		names := make([]string, 0)
-		for _, v := range p.reg.Verbs() {
-			names = append(names, v.Name)
-		}
-		msg := fmt.Sprintf("unknown command %s", quoteWord(vt.text))
-		if s := suggest(vt.text, names); s != "" {
-			msg += fmt.Sprintf("; did you mean '%s'?", s)
-		} else {
-			msg += "; type help for the list of commands"
-		}
-		return nil, parseErrorf(CodeUnknownCommand, vt, "%s", msg)
+		return nil, parseErrorf(CodeUnknownCommand, vt, "%s", unknownCommandMsg(p.reg, vt.text))
 	}
 	cmd := &Command{Verb: verb, Attrs: map[string]string{}}
 	var spec *Spec
@@ -168,15 +158,7 @@ func (p *parser) parse() (*Command, *ParseError) {
 		}
 		s, ok := verb.Spec(tt.text)
 		if !ok {
-			msg := fmt.Sprintf("%s does not act on %s; object types accepted: %s", verb.Name, quoteWord(tt.text), strings.Join(verb.Types(), ", "))
-			if _, known := canonicalType(tt.text); !known {
-				msg = fmt.Sprintf("unknown object type %s for %s", quoteWord(tt.text), verb.Name)
-				if sg := suggest(tt.text, verb.Types()); sg != "" {
-					msg += fmt.Sprintf("; did you mean '%s'?", sg)
-				}
-				msg += "; accepted: " + strings.Join(verb.Types(), ", ")
-			}
-			return nil, parseErrorf(CodeUnknownType, tt, "%s", msg)
+			return nil, parseErrorf(CodeUnknownType, tt, "%s", wrongTypeMsg(verb, tt.text))
 		}
 		spec = s
 	} else {
@@ -201,8 +183,8 @@ func (p *parser) parse() (*Command, *ParseError) {
 		p.next()
 		cmd.Instance = &inst
 	}
-	// help and similar verbs take free words.
-	if spec.Attrs == nil && spec.Clause == nil && spec.Type == "" && freeWords[strings.ToLower(spec.Verb)] {
+	// help and showcustomcmds take plain words.
+	if spec.Args != "" {
 		for t := p.next(); t != nil; t = p.next() {
 			cmd.Attrs[fmt.Sprintf("arg%d", len(cmd.Attrs))] = t.text
 		}
@@ -285,8 +267,34 @@ func (p *parser) parse() (*Command, *ParseError) {
 	return cmd, nil
 }
 
-// freeWords are the verbs whose arguments are plain words (help start Vm).
-var freeWords = map[string]bool{"help": true, "showcustomcmds": true}
+// unknownCommandMsg says that word is no verb, suggesting the closest one
+// or help; the parser and help say it alike.
+func unknownCommandMsg(reg *Registry, word string) string {
+	var names []string
+	for _, v := range reg.Verbs() {
+		names = append(names, v.Name)
+	}
+	msg := fmt.Sprintf("unknown command %s", quoteWord(word))
+	if s := suggest(word, names); s != "" {
+		return msg + fmt.Sprintf("; did you mean '%s'?", s)
+	}
+	return msg + "; type help for the list of commands"
+}
+
+// wrongTypeMsg says that verb does not act on typ, a type of another verb
+// or no type at all (then suggesting the closest), and lists the types it
+// accepts; the parser and help say it alike.
+func wrongTypeMsg(verb *VerbInfo, typ string) string {
+	accepted := strings.Join(verb.Types(), ", ")
+	if _, known := canonicalType(typ); known {
+		return fmt.Sprintf("%s does not act on %s; object types accepted: %s", verb.Name, quoteWord(typ), accepted)
+	}
+	msg := fmt.Sprintf("unknown object type %s for %s", quoteWord(typ), verb.Name)
+	if sg := suggest(typ, verb.Types()); sg != "" {
+		msg += fmt.Sprintf("; did you mean '%s'?", sg)
+	}
+	return msg + "; accepted: " + accepted
+}
 
 func instanceOf(t *token) (Instance, bool) {
 	if t == nil || !t.hasEq || t.value == "" {

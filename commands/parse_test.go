@@ -307,6 +307,9 @@ func TestRegistryDeclarationsComplete(t *testing.T) {
 			if s.Help == "" || s.Run == nil {
 				t.Errorf("%s %s: missing help or handler", v.Name, s.Type)
 			}
+			if s.Args != "" && (s.Type != "" || s.Instance || s.Attrs != nil || s.Clause != nil) {
+				t.Errorf("%s %s: plain words (Args) go only with a command that takes no type, instance, attribute or clause", v.Name, s.Type)
+			}
 			for _, a := range s.Attrs {
 				if a.Help == "" {
 					t.Errorf("%s %s: attribute %s has no help", v.Name, s.Type, a.Name)

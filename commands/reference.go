@@ -42,13 +42,14 @@ func Reference(reg *Registry) string {
 			}
 		}
 	}
-	b.WriteString("\n## Error codes\n\nShown after `Error Msg:`; each code has one meaning.\n\n| code | exit status | meaning |\n|---|---|---|\n")
+	b.WriteString("\n## Error codes\n\nShown after `Error Msg:`; each code has one meaning and one exit status, whether the parser\nor the command found the fault.\n\n| code | exit status | meaning |\n|---|---|---|\n")
 	for _, c := range Codes {
 		fmt.Fprintf(&b, "| `%s` | %d | %s |\n", c.Code, c.ExitStatus(), c.Meaning)
 	}
 	b.WriteString("\n## Exit status of exec and batch sessions\n\n| status | meaning |\n|---|---|\n")
-	b.WriteString("| 0 | every command succeeded |\n| 1 | at least one command failed (and none was unparsable) |\n")
-	b.WriteString("| 2 | at least one command could not be parsed |\n| 3 | authentication or permission |\n")
+	b.WriteString("| 0 | every command succeeded |\n| 1 | at least one command failed with a code of exit status 1 |\n")
+	b.WriteString("| 2 | at least one command could not be parsed: a code of exit status 2, or a line refused whole |\n")
+	b.WriteString("| 3 | authentication or permission: `XM_0403E`, or a user deleted or never authenticated |\n")
 	b.WriteString("\nA batch goes on after a failed or unparsable command; the exit status is the worst one seen.\n")
 	return b.String()
 }

@@ -67,9 +67,13 @@ type Spec struct {
 	Type     string
 	Help     string
 	Instance bool // the command names one object: id=<id> or name=<name>
-	Attrs    []Attr
-	Clause   *Clause
-	Run      func(ctx context.Context, x *Exec) (*Result, error)
+	// Args is the synopsis of the plain words a command without a type
+	// takes instead of attributes ("<Type>" for showcustomcmds); the
+	// parser hands them to the handler as arg0, arg1 ... (Exec.words).
+	Args   string
+	Attrs  []Attr
+	Clause *Clause
+	Run    func(ctx context.Context, x *Exec) (*Result, error)
 }
 
 // Usage is the command's synopsis, as in the reference.
@@ -81,6 +85,9 @@ func (s *Spec) Usage() string {
 	}
 	if s.Instance {
 		b.WriteString(" <instance>")
+	}
+	if s.Args != "" {
+		b.WriteString(" " + s.Args)
 	}
 	for _, a := range s.Attrs {
 		v := a.Name + "="

@@ -149,7 +149,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.actor = cur
 	}
 	if cmd.Help {
-		rep.Result = &Result{Text: helpFor(s.reg, cmd)}
+		rep.Result = &Result{Text: helpFor(cmd)}
 		s.write(rep)
 		return OK
 	}
@@ -181,7 +181,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		}
 		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "code", rep.Code, "error", err.Error())
 		s.write(rep)
-		return rep.Code.failure()
+		return rep.Code.outcome()
 	}
 	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", shown)
 	if res != nil && res.Exit {

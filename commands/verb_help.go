@@ -8,61 +8,72 @@ import (
 
 func verbHelp() *VerbInfo {
 	return &VerbInfo{Name: "help", Help: "Show the commands, a verb's object types, or a command's attributes.", Specs: []*Spec{{
-		Help: "help | help <verb> | help <verb> <Type>; '<command> ?' shows the same as help for that command.",
+		Args: "[<verb> [<Type>]]",
+		Help: "help | help <verb> | help <verb> <Type>; '<command> ?' shows the same as help for that command. A verb or type it does not know fails as the command itself would (XM_0001E, XM_0002E).",
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			var words []string
-			for i := 0; ; i++ {
-				w, ok := x.Cmd.Attrs[fmt.Sprintf("arg%d", i)]
-				if !ok {
-					break
-				}
-				words = append(words, w)
+			text, err := helpWords(x.Registry, x.words())
+			if err != nil {
+				return nil, err
 			}
-			return &Result{Text: helpWords(x.Registry, words)}, nil
+			return &Result{Text: text}, nil
 		},
 	}}}
 }
 
-func helpWords(reg *Registry, words []string) []string {
+// helpWords answers help with its words: every verb, a verb's object
+// types, or a command's synopsis and attributes. A word that names no verb,
+// or no type of the verb, fails with the code and message the parser gives
+// that word in a command, so that a script asking for help on a misspelt
+// verb learns it from the exit status as well as from the text.
+func helpWords(reg *Registry, words []string) ([]string, error) {
 	if len(words) == 0 {
-		out := []string{"Commands (help <command> for more; <command> ? for its attributes):"}
-		for _, v := range reg.Verbs() {
-			types := ""
-			if v.Typed() {
-				types = " " + strings.Join(v.Types(), "|")
-			}
-			out = append(out, fmt.Sprintf("  %-16s %s%s", v.Name, v.Help, typesNote(types)))
-		}
-		return out
+		return commandList(reg), nil
+	}
+	if len(words) > 2 {
+		return nil, failf(CodeSyntax, "help takes at most a verb and an object type (help start Vm), not %s after them", quoteWord(words[2]))
 	}
 	v, ok := reg.Verb(words[0])
 	if !ok {
-		msg := fmt.Sprintf("No command '%s'.", words[0])
-		var names []string
-		for _, v := range reg.Verbs() {
-			names = append(names, v.Name)
-		}
-		if s := suggest(words[0], names); s != "" {
-			msg += fmt.Sprintf(" Did you mean '%s'?", s)
-		}
-		return []string{msg, "Type help for the list of commands."}
+		return nil, failf(CodeUnknownCommand, "%s", unknownCommandMsg(reg, words[0]))
 	}
-	if len(words) == 1 && v.Typed() {
-		out := []string{v.Name + ": " + v.Help}
-		for _, s := range v.Specs {
-			out = append(out, fmt.Sprintf("  %-12s %s", s.Type, s.Help))
+	if len(words) == 1 {
+		if v.Typed() {
+			return verbTypes(v), nil
 		}
-		return out
+		return specHelp(v.Specs[0]), nil
 	}
-	typ := ""
-	if len(words) > 1 {
-		typ = words[1]
+	if !v.Typed() {
+		return nil, failf(CodeUnknownType, "%s takes no object type; help %s shows its attributes", v.Name, v.Name)
 	}
-	s, ok := v.Spec(typ)
+	s, ok := v.Spec(words[1])
 	if !ok {
-		return []string{fmt.Sprintf("%s does not act on '%s'; object types: %s", v.Name, typ, strings.Join(v.Types(), ", "))}
+		return nil, failf(CodeUnknownType, "%s", wrongTypeMsg(v, words[1]))
 	}
-	return specHelp(s)
+	return specHelp(s), nil
+}
+
+// commandList is the text of a bare help: every verb with its help and the
+// object types it takes.
+func commandList(reg *Registry) []string {
+	out := []string{"Commands (help <command> for more; <command> ? for its attributes):"}
+	for _, v := range reg.Verbs() {
+		types := ""
+		if v.Typed() {
+			types = " " + strings.Join(v.Types(), "|")
+		}
+		out = append(out, fmt.Sprintf("  %-16s %s%s", v.Name, v.Help, typesNote(types)))
+	}
+	return out
+}
+
+// verbTypes is the text of help <verb> for a verb that takes an object
+// type: its help, then each type with what the verb does to it.
+func verbTypes(v *VerbInfo) []string {
+	out := []string{v.Name + ": " + v.Help}
+	for _, s := range v.Specs {
+		out = append(out, fmt.Sprintf("  %-12s %s", s.Type, s.Help))
+	}
+	return out
 }
 
 func typesNote(types string) string {
@@ -113,10 +124,11 @@ func attrDetail(a Attr) string {
 	return d
 }
 
-// helpFor answers "<command> ?".
-func helpFor(reg *Registry, cmd *Command) []string {
+// helpFor answers "<command> ?": the command's help, or the verb's object
+// types when no type was given ("list ?").
+func helpFor(cmd *Command) []string {
 	if cmd.Spec == nil {
-		return helpWords(reg, []string{cmd.Verb.Name})
+		return verbTypes(cmd.Verb)
 	}
 	return specHelp(cmd.Spec)
 }

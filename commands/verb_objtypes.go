@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -44,16 +45,37 @@ func verbsOn(reg *Registry, typ string, customOnly bool) []string {
 
 func verbShowCustomCmds() *VerbInfo {
 	return &VerbInfo{Name: "showcustomcmds", Help: "List the actions (custom commands) of an object type.", Specs: []*Spec{{
-		Help:  "List the commands beyond list/show/create/edit/delete/add/remove that act on an object type, with their synopsis.",
-		Attrs: nil,
+		Args: "<Type>",
+		Help: "List the commands beyond list/show/create/edit/delete/add/remove that act on an object type, with their synopsis.",
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			typ, ok := canonicalType(x.Str("arg0"))
-			if !ok {
-				return nil, failf(CodeUnknownType, "showcustomcmds needs an object type: %s", strings.Join(ObjectTypes, ", "))
+			typ, err := customCmdsType(x.words())
+			if err != nil {
+				return nil, err
 			}
 			return &Result{Props: customCmds(x.Registry, typ)}, nil
 		},
 	}}}
+}
+
+// customCmdsType is the one object type showcustomcmds was given, in its
+// canonical spelling. Its faults are those of a command's type word
+// (XM_0002E) and of a stray word (XM_0003E), with their exit status 2.
+func customCmdsType(words []string) (string, error) {
+	if len(words) == 0 {
+		return "", failf(CodeUnknownType, "showcustomcmds needs an object type: %s", strings.Join(ObjectTypes, ", "))
+	}
+	if len(words) > 1 {
+		return "", failf(CodeSyntax, "showcustomcmds takes one object type, not %s after it", quoteWord(words[1]))
+	}
+	typ, ok := canonicalType(words[0])
+	if !ok {
+		msg := "unknown object type " + quoteWord(words[0])
+		if sg := suggest(words[0], ObjectTypes); sg != "" {
+			msg += fmt.Sprintf("; did you mean '%s'?", sg)
+		}
+		return "", failf(CodeUnknownType, "%s; accepted: %s", msg, strings.Join(ObjectTypes, ", "))
+	}
+	return typ, nil
 }
 
 func customCmds(reg *Registry, typ string) []Prop {

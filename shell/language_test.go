@@ -143,7 +143,7 @@ func TestLanguageOverSSH(t *testing.T) {
 				t.Errorf("showclisession %s = %q, want %q\n%s", k, got, v, out)
 			}
 		}
-		if out, status := e.run("set"); status != 1 || !strings.Contains(out, "set needs at least one of") {
+		if out, status := e.run("set"); status != 2 || !strings.Contains(out, "set needs at least one of") {
 			t.Errorf("bare set: exit %d\n%s", status, out)
 		}
 		if out := e.mustRun("showversion"); prop(out, "Agent API Version") != agentapi.APIVersion {
