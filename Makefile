@@ -2,7 +2,9 @@
 GO       ?= go
 BIN      := bin
 DATA     ?= xenmanager-data
-LISTEN   ?= :10000
+# make run's manager listens on loopback only: its demo fleet comes with a
+# live admin account. serve's own default, :10000, is every interface.
+LISTEN   ?= 127.0.0.1:10000
 DEMO     ?= 3
 BENCHFLAGS ?=
 # make run-libvirt: its own data directory and port (a port of its own keeps

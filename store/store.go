@@ -24,6 +24,7 @@ import (
 // (checkpoint.go) keeps the WAL short.
 type Store struct {
 	path       string // the database file, for Backup
+	lock       *Lock  // the lock Open took, released by Close; nil after OpenLocked (the caller's)
 	write      *sql.DB
 	read       *sql.DB
 	readStmts  *stmtCache  // prepared statements of the reader pool
@@ -76,9 +77,27 @@ func dsn(path string, readOnly bool) string {
 	return u.String()
 }
 
-// Open opens (creating if needed) the database at path and applies every
-// migration it has not seen yet.
+// Open takes the database's lock (LockDatabase: a second process on the
+// same database fails with a *LockedError before anything is read or
+// written), opens the database at path, creating it if needed, and applies
+// every migration it has not seen yet. Close releases the lock.
 func Open(ctx context.Context, path string) (*Store, error) {
+	l, err := LockDatabase(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, path)
+	if err != nil {
+		l.Release()
+		return nil, err
+	}
+	s.lock = l
+	return s, nil
+}
+
+// open opens the database at path, whose lock the caller holds, and
+// migrates it.
+func open(ctx context.Context, path string) (*Store, error) {
 	// The database holds password hashes and sealed agent passwords: create
 	// it private (SQLite gives its -wal and -shm files the same mode).
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -125,8 +144,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close finishes the writes already asked for, then closes both connection
-// pools; a Write after Close fails.
+// pools and releases the lock Open took; a Write after Close fails.
 func (s *Store) Close() error {
+	err := s.closePools()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Release())
+	}
+	return err
+}
+
+// closePools is Close but for the lock: the writes asked for finish, the
+// writer and checkpointer end, both connection pools close.
+func (s *Store) closePools() error {
 	s.wmu.Lock()
 	already := s.wclosed
 	s.wclosed = true

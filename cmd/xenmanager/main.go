@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,50 +61,118 @@ subcommands:
 `)
 }
 
+// serveOptions are the flags of serve.
+type serveOptions struct {
+	listen     string
+	dataDir    string
+	demo       int
+	logLevel   slog.Level
+	heartbeat  time.Duration
+	cpuProfile string
+}
+
 func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", ":10000", "address of the SSH command shell")
-	dataDir := fs.String("data", "xenmanager-data", "directory of the database, host key and secrets")
-	demo := fs.Int("demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	heartbeat := fs.Duration("heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
-	cpuProfile := fs.String("cpuprofile", os.Getenv("XENMANAGER_CPUPROFILE"), "write a CPU profile to `FILE` until shutdown (or set XENMANAGER_CPUPROFILE)")
-	if err := fs.Parse(args); err != nil {
+	o, err := parseServeFlags(args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if *demo < 0 || *demo > 64 {
-		return fmt.Errorf("--demo %d: use 0 to 64 agents", *demo)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	data, err := filepath.Abs(*dataDir)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	data, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	lock, l, err := claimDatabaseAndAddress(filepath.Join(data, "manager.db"), o.listen)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	defer l.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
+			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer stopProfile()
 	}
+	return runManager(ctx, o, data, lock, l, log)
+}
 
-	st, err := store.Open(ctx, filepath.Join(data, "manager.db"))
+// parseServeFlags reads serve's flags and checks their values.
+func parseServeFlags(args []string) (serveOptions, error) {
+	var o serveOptions
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&o.listen, "listen", ":10000", "address of the SSH command shell (the default listens on every interface)")
+	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, host key and secrets")
+	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", os.Getenv("XENMANAGER_CPUPROFILE"), "write a CPU profile to `FILE` until shutdown (or set XENMANAGER_CPUPROFILE)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.demo < 0 || o.demo > 64 {
+		return o, fmt.Errorf("--demo %d: use 0 to 64 agents", o.demo)
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	return o, nil
+}
+
+// claimDatabaseAndAddress takes the database's lock, then binds the SSH
+// address, before serve reads or writes anything, starts an agent or
+// calls one: a second manager on a database (a second make run) would
+// otherwise rediscover the demo servers at its own agents' addresses and
+// end the first manager's running jobs as if they were left over, and
+// only then fail to bind. The lock comes first so that the refusal names
+// the manager that holds the database, not the port it took. The caller
+// releases both when it ends.
+func claimDatabaseAndAddress(dbPath, listen string) (*store.Lock, net.Listener, error) {
+	lock, err := store.LockDatabase(dbPath)
+	if err != nil {
+		var held *store.LockedError
+		if errors.As(err, &held) {
+			return nil, nil, fmt.Errorf("%w: stop it first, or start this one with another --data", err)
+		}
+		return nil, nil, err
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		lock.Release()
+		return nil, nil, fmt.Errorf("listen on %s: %w", listen, err)
+	}
+	return lock, l, nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// runManager runs the manager on the database whose lock it holds and the
+// listener it bound, until ctx ends: it opens and migrates the store,
+// builds the core, starts the demo fleet, ends the jobs a previous run left
+// running, reconciles the VMs with the agents, starts the heartbeat, then
+// serves SSH on l.
+func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lock, l net.Listener, log *slog.Logger) error {
+	st, err := store.OpenLocked(ctx, lock)
 	if err != nil {
 		return err
 	}
@@ -122,8 +191,8 @@ func serve(args []string) error {
 	}
 
 	var fleet *demoFleet
-	if *demo > 0 {
-		fleet, err = startDemo(ctx, mgr, data, *demo, log)
+	if o.demo > 0 {
+		fleet, err = startDemo(ctx, mgr, data, o.demo, log)
 		if err != nil {
 			return fmt.Errorf("demo fleet: %w", err)
 		}
@@ -143,7 +212,7 @@ func serve(args []string) error {
 		log.Info("reconciled VM states with the agents", "changed", n)
 	}
 
-	go mgr.Watch(ctx, *heartbeat)
+	go mgr.Watch(ctx, o.heartbeat)
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -153,10 +222,6 @@ func serve(args []string) error {
 		Core: mgr, NewSession: sessionsOn(mgr), Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"}})
 	if err != nil {
 		return err
-	}
-	l, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	fmt.Printf("xenmanager listening on %s\n", l.Addr())
