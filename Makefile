@@ -17,8 +17,23 @@ LAB_SECOND ?= auto
 .PHONY: help build run run-libvirt test test-qemu fuzz check docs clean
 .PHONY: bench
 
+# help prints each target's "## " text with the variables in it replaced by
+# the values make has now (make help LISTEN=... shows that address): awk
+# gets HELP_VARS in its environment and replaces each $(NAME) of them.
+# make check fails when a text names a variable left out of HELP_VARS.
+HELP_VARS := DATA LISTEN DEMO LAB_DATA LAB_LISTEN
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@$(foreach v,$(HELP_VARS),$(v)='$($(v))') awk -F':.*## ' ' \
+	  function expand(text,   out, name) { \
+	    out = ""; \
+	    while (match(text, /\$$\([A-Z_]+\)/)) { \
+	      name = substr(text, RSTART + 2, RLENGTH - 3); \
+	      out = out substr(text, 1, RSTART - 1) (name in ENVIRON ? ENVIRON[name] : substr(text, RSTART, RLENGTH)); \
+	      text = substr(text, RSTART + RLENGTH); \
+	    } \
+	    return out text; \
+	  } \
+	  /^[a-z-]+:.*## / { printf "  make %-12s %s\n", $$1, expand($$2) }' $(MAKEFILE_LIST)
 
 build: ## build bin/xenmanager and bin/xenagent
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenmanager ./cmd/xenmanager
@@ -56,13 +71,15 @@ fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	$(GO) test ./backend/agentapi/vmcfg -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./backend/agent/xmlrpcserver -run '^$$' -fuzz FuzzDecodeCall -fuzztime $${FUZZTIME:-30s}
 
-check: ## go vet, gofmt, go mod tidy -diff and the import rules of docs/architecture.md (with a test of that check)
+check: ## go vet, gofmt, go mod tidy -diff, the import rules of docs/architecture.md (with a test of that check) and make help's values
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) mod tidy -diff
 	.ci/check-imports
 	.ci/check-imports-test
+	@if $(MAKE) --no-print-directory -s help | grep -F '$$('; then \
+	  echo "make help leaves the variables above unexpanded: add them to HELP_VARS"; exit 1; fi
 
 docs: ## regenerate docs/reference.md from the command registry
 	$(GO) run ./cmd/xenmanager reference > docs/reference.md

@@ -27,6 +27,7 @@ import (
 	"xenmanager/backend/agent"
 	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agent/libvirt"
+	"xenmanager/internal/cli"
 )
 
 // passwordFileName is where a generated password is kept in the data
@@ -37,75 +38,120 @@ const passwordFileName = "agent-password"
 const shutdownGrace = 10 * time.Second
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "xenagent:", err)
-		os.Exit(1)
-	}
+	cli.Exit("xenagent", run(os.Args[1:]))
 }
 
-func run() error {
-	listen := flag.String("listen", fmt.Sprintf(":%d", 8899), "address to serve HTTPS on")
-	dataDir := flag.String("data", "./xenagent-data", "data directory: state, certificate, password, repository mount points")
-	passwordFile := flag.String("password-file", "", "file holding the agent password (default: generate one into DATA/"+passwordFileName+" on first start)")
-	hostname := flag.String("hostname", "", "host name to report (default: the system's)")
-	cpus := flag.Int("cpus", 8, "CPUs (hardware threads) of the simulated host")
-	memory := flag.Int64("memory-mib", 32768, "memory of the simulated host in MiB")
-	simControl := flag.Bool("sim-control", false, "serve sim_set (fault injection); for tests only")
-	rebootSeconds := flag.Float64("reboot-seconds", agent.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
-	debug := flag.Bool("debug", false, "log every call")
-	hv := flag.String("hypervisor", "sim", "what runs the domains: sim (a simulated Xen host, no real guest) or libvirt (a real hypervisor)")
-	lv := libvirt.Config{}
-	flag.StringVar(&lv.URI, "libvirt-uri", libvirt.DefaultURI, "libvirt connection URI (--hypervisor libvirt): xen:///system on a Xen server, qemu:///system, or test:///default")
-	flag.StringVar(&lv.Socket, "libvirt-socket", libvirt.DefaultSocket, "libvirtd's unix socket (--hypervisor libvirt)")
-	flag.StringVar(&lv.MigrationURI, "libvirt-migration-uri", "", "URI another host's libvirtd reaches this host's libvirtd at for live migration, such as qemu+tls://this-host/system (default: <driver>+tcp://<address the manager called>/system)")
-	flag.StringVar(&lv.MigrationHost, "migration-host", "", "address other hosts send live-migration streams to (default: the address the manager called)")
-	flag.DurationVar(&lv.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
-	allowHostPower := flag.Bool("allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", flag.Args())
+// options are xenagent's flags.
+type options struct {
+	listen, dataDir, passwordFile, hostname string
+	cpus                                    int
+	memoryMiB                               int64
+	simControl                              bool
+	rebootSeconds                           float64
+	debug                                   bool
+	hypervisor                              string
+	libvirt                                 libvirt.Config
+	allowHostPower                          bool
+	version                                 bool
+}
+
+// parseFlags reads xenagent's flags from args and checks them: a flag the
+// chosen hypervisor would ignore is refused.
+func parseFlags(args []string) (options, error) {
+	var o options
+	flags := flag.NewFlagSet("xenagent", flag.ContinueOnError)
+	flags.Usage = func() {
+		fmt.Fprint(flags.Output(), `usage: xenagent [flags]
+
+The agent of a Xen server: serves the manager's XML-RPC calls over HTTPS
+(docs/agent-protocol.md) and runs the domains through libvirt
+(--hypervisor libvirt) or a simulated Xen host (the default).
+
+flags:
+`)
+		flags.PrintDefaults()
+	}
+	flags.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", 8899), "address to serve HTTPS on")
+	flags.StringVar(&o.dataDir, "data", "./xenagent-data", "data directory: state, certificate, password, repository mount points")
+	flags.StringVar(&o.passwordFile, "password-file", "", "file holding the agent password (default: generate one into DATA/"+passwordFileName+" on first start)")
+	flags.StringVar(&o.hostname, "hostname", "", "host name to report (default: the system's)")
+	flags.IntVar(&o.cpus, "cpus", 8, "CPUs (hardware threads) of the simulated host")
+	flags.Int64Var(&o.memoryMiB, "memory-mib", 32768, "memory of the simulated host in MiB")
+	flags.BoolVar(&o.simControl, "sim-control", false, "serve sim_set (fault injection); for tests only")
+	flags.Float64Var(&o.rebootSeconds, "reboot-seconds", agent.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
+	flags.BoolVar(&o.debug, "debug", false, "log every call")
+	flags.StringVar(&o.hypervisor, "hypervisor", "sim", "what runs the domains: sim (a simulated Xen host, no real guest) or libvirt (a real hypervisor)")
+	flags.StringVar(&o.libvirt.URI, "libvirt-uri", libvirt.DefaultURI, "libvirt connection URI (--hypervisor libvirt): xen:///system on a Xen server, qemu:///system, or test:///default")
+	flags.StringVar(&o.libvirt.Socket, "libvirt-socket", libvirt.DefaultSocket, "libvirtd's unix socket (--hypervisor libvirt)")
+	flags.StringVar(&o.libvirt.MigrationURI, "libvirt-migration-uri", "", "URI another host's libvirtd reaches this host's libvirtd at for live migration, such as qemu+tls://this-host/system (default: <driver>+tcp://<address the manager called>/system)")
+	flags.StringVar(&o.libvirt.MigrationHost, "migration-host", "", "address other hosts send live-migration streams to (default: the address the manager called)")
+	flags.DurationVar(&o.libvirt.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
+	flags.BoolVar(&o.allowHostPower, "allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
+	flags.BoolVar(&o.version, "version", false, "print the version, the commit and the Go toolchain of this binary, and exit")
+	if err := cli.ParseFlags(flags, args, os.Stdout, os.Stderr); err != nil {
+		return o, err
+	}
+	if o.version {
+		return o, nil
+	}
+	if flags.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", flags.Args())
 	}
 	var given []string
-	flag.Visit(func(f *flag.Flag) { given = append(given, f.Name) })
-	if err := checkHypervisorFlags(*hv, given); err != nil {
+	flags.Visit(func(f *flag.Flag) { given = append(given, f.Name) })
+	if err := checkHypervisorFlags(o.hypervisor, given); err != nil {
+		return o, err
+	}
+	if o.rebootSeconds <= 0 || o.rebootSeconds > 3600 {
+		return o, fmt.Errorf("--reboot-seconds %v is out of range (0 to 3600 seconds, not 0)", o.rebootSeconds)
+	}
+	return o, nil
+}
+
+// run runs the agent with the command line args until a signal (or
+// sys_shutdown on the simulated host) ends it; --version prints the build
+// and returns.
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	if *rebootSeconds <= 0 || *rebootSeconds > 3600 {
-		return fmt.Errorf("--reboot-seconds %v is out of range (0 to 3600 seconds, not 0)", *rebootSeconds)
+	if o.version {
+		cli.PrintVersion(os.Stdout, "xenagent")
+		return nil
 	}
-
 	level := slog.LevelInfo
-	if *debug {
+	if o.debug {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	password, err := loadPassword(*passwordFile, *dataDir)
+	password, err := loadPassword(o.passwordFile, o.dataDir)
 	if err != nil {
 		return err
 	}
 	var driver hypervisor.NewDriver // nil: the simulated host
 	var hostPower func(bool) error
-	if *hv == "libvirt" {
-		lv.Logger = logger
-		driver = libvirt.NewDriver(lv)
-		if *allowHostPower {
+	if o.hypervisor == "libvirt" {
+		o.libvirt.Logger = logger
+		driver = libvirt.NewDriver(o.libvirt)
+		if o.allowHostPower {
 			hostPower = powerMachine
 		}
 	} else {
 		logger.Warn("THIS AGENT SIMULATES ITS HYPERVISOR: no real guest runs here; on a real server start it with --hypervisor libvirt")
 	}
 	agent, err := agent.New(agent.Config{
-		DataDir:     *dataDir,
+		DataDir:     o.dataDir,
 		Password:    password,
-		Hostname:    *hostname,
-		CPUs:        *cpus,
-		MemoryMiB:   *memory,
-		SimControl:  *simControl,
-		RebootDelay: time.Duration(*rebootSeconds * float64(time.Second)),
+		Hostname:    o.hostname,
+		CPUs:        o.cpus,
+		MemoryMiB:   o.memoryMiB,
+		SimControl:  o.simControl,
+		RebootDelay: time.Duration(o.rebootSeconds * float64(time.Second)),
 		Driver:      driver,
 		HostPower:   hostPower,
 		Logger:      logger,
@@ -113,13 +159,13 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *listen)
+	l, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	fmt.Printf("xenagent listening on %s\n", l.Addr())
 	fmt.Printf("certificate SPKI SHA-256: %s\n", agent.SPKISHA256())
-	if *simControl {
+	if o.simControl {
 		logger.Warn("simulation control is on: sim_set can inject faults")
 	}
 

@@ -2,6 +2,7 @@
 // SQLite store that drives Xen servers through their agents.
 //
 //	xenmanager serve [--listen :10000] [--data DIR] [--demo N]
+//	xenmanager --version
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 
 	"xenmanager/backend"
 	"xenmanager/commands"
+	"xenmanager/internal/cli"
 	"xenmanager/shell"
 	"xenmanager/shell/prompt"
 	"xenmanager/store"
@@ -31,34 +33,66 @@ func main() {
 		usage(os.Stderr)
 		os.Exit(2)
 	}
-	switch os.Args[1] {
+	cli.Exit("xenmanager", runSubcommand(os.Args[1], os.Args[2:]))
+}
+
+// runSubcommand runs the subcommand name with its arguments; every one
+// answers -h and --help on stdout.
+func runSubcommand(name string, args []string) error {
+	switch name {
 	case "serve":
-		if err := serve(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "xenmanager:", err)
-			os.Exit(1)
-		}
+		return serve(args)
 	case "prompt":
 		// Hidden: the front-end of an interactive session, started by the
 		// manager on the session's pty.
+		if err := noFlags("prompt", "the front-end of an interactive session, which the manager starts on the session's pty; not for use by hand", args); err != nil {
+			return err
+		}
 		os.Exit(prompt.Main())
 	case "reference":
 		// Hidden: writes docs/reference.md (make docs).
+		if err := noFlags("reference", "print docs/reference.md, the reference of every command, from the command registry (make docs)", args); err != nil {
+			return err
+		}
 		fmt.Print(commands.Reference(commands.Default))
-	case "help", "-h", "--help":
+	case "version", "--version", "-version":
+		if err := noFlags("version", "print the version, the commit and the Go toolchain of this binary (also --version)", args); err != nil {
+			return err
+		}
+		cli.PrintVersion(os.Stdout, "xenmanager")
+	case "help", "-h", "--help", "-help":
 		usage(os.Stdout)
 	default:
-		fmt.Fprintf(os.Stderr, "xenmanager: unknown subcommand %q\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "xenmanager: unknown subcommand %q\n", name)
 		usage(os.Stderr)
-		os.Exit(2)
+		return cli.ErrUsage
 	}
+	return nil
 }
 
+// usage lists the subcommands meant for people (not the hidden ones).
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: xenmanager <subcommand> [flags]
 
 subcommands:
-  serve    run the manager (xenmanager serve --help for its flags)
+  serve      run the manager (xenmanager serve --help for its flags)
+  version    print the version, the commit and the Go toolchain (also --version)
+  help       print this (also -h, --help)
 `)
+}
+
+// noFlags parses the arguments of a subcommand that takes none, so that
+// it too answers -h and --help (with about) and refuses anything else.
+func noFlags(name, about string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprintf(fs.Output(), "usage: xenmanager %s\n\n%s\n", name, about) }
+	if err := cli.ParseFlags(fs, args, os.Stdout, os.Stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments: %v", name, fs.Args())
+	}
+	return nil
 }
 
 // serveOptions are the flags of serve.
@@ -106,13 +140,23 @@ func serve(args []string) error {
 func parseServeFlags(args []string) (serveOptions, error) {
 	var o serveOptions
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: xenmanager serve [flags]
+
+Runs the manager: the SSH command shell on --listen, the database, host key
+and secrets in --data. One manager at a time runs on a database.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.listen, "listen", ":10000", "address of the SSH command shell (the default listens on every interface)")
 	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, host key and secrets")
 	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", os.Getenv("XENMANAGER_CPUPROFILE"), "write a CPU profile to `FILE` until shutdown (or set XENMANAGER_CPUPROFILE)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.ParseFlags(fs, args, os.Stdout, os.Stderr); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
