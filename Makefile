@@ -11,7 +11,7 @@ BENCHFLAGS ?=
 # ssh's known_hosts entry for make run's manager valid), and LAB_SECOND=auto
 # (a second libvirt host when root and namespaces allow), yes or no.
 LAB_DATA   ?= xenlab-data
-LAB_LISTEN ?= :10001
+LAB_LISTEN ?= 127.0.0.1:10001
 LAB_SECOND ?= auto
 
 .PHONY: help build run run-libvirt test test-qemu fuzz check docs clean

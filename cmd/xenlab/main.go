@@ -10,7 +10,7 @@
 // the manager, the agents and the private libvirtd, and leaves only its
 // data directory, which the next run reuses.
 //
-//	xenlab [--bin bin] [--data xenlab-data] [--listen :10001] [--second auto|yes|no]
+//	xenlab [--bin bin] [--data xenlab-data] [--listen 127.0.0.1:10001] [--second auto|yes|no]
 package main
 
 import (
@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs.StringVar(&o.bin, "bin", "bin", "directory of the xenmanager and xenagent binaries (make build)")
 	fs.StringVar(&o.data, "data", "xenlab-data", "the lab's data directory: the manager's and the agents' data, the repository, logs, known_hosts (reused by the next run)")
-	fs.StringVar(&o.listen, "listen", ":10001", "address of the manager's SSH command shell")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:10001", "address of the manager's SSH command shell")
 	fs.StringVar(&o.second, "second", "auto", "a second libvirt host in a network namespace, for migration: auto (when root and namespaces work), yes or no")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: xenlab [flags]   (make run-libvirt)\n\nBrings up a manager and one or two local libvirt hosts that boot real QEMU guests, until Ctrl-C.\n\n")
