@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	goprompt "xenmanager/shell/prompt/third_party/goprompt"
@@ -136,21 +135,11 @@ func (fe *frontEnd) execute(line string) {
 	if err := fe.conn.Send(termproto.Msg{Op: termproto.OpRun, Line: line, Width: width}); err != nil {
 		return
 	}
+	// go-prompt does not watch the window while a command runs; its loop
+	// (patched, see third_party/goprompt/PATCHES.md) reads the size again
+	// when the command ends.
 	in := fe.watchKeys()
 	defer in.stop()
-	// go-prompt does not watch the window while a command runs (its signal
-	// channel stays registered but unread): if the size changed meanwhile,
-	// signal ourselves once it listens again, so that the prompt is redrawn
-	// for the new size.
-	before := fe.parser.GetWinSize()
-	defer func() {
-		if after := fe.parser.GetWinSize(); before != nil && after != nil && *after != *before {
-			go func() {
-				time.Sleep(50 * time.Millisecond)
-				syscall.Kill(os.Getpid(), syscall.SIGWINCH)
-			}()
-		}
-	}()
 	progress := false
 	for {
 		m := fe.recv()

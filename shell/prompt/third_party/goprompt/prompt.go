@@ -85,6 +85,10 @@ func (p *Prompt) Run() {
 
 				p.completion.Update(*p.buf.Document())
 
+				// xenmanager patch: no signal handler ran while the
+				// executor did, so a resize meanwhile went unseen: read
+				// the window again before drawing.
+				p.renderer.UpdateWinSize(p.in.GetWinSize())
 				p.renderer.Render(p.buf, p.completion)
 
 				if p.exitChecker != nil && p.exitChecker(e.input, true) {

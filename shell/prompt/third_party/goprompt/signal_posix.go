@@ -22,6 +22,18 @@ func (p *Prompt) handleSignals(exitCh chan int, winSizeCh chan *WinSize, stop ch
 		syscall.SIGWINCH,
 	)
 
+	// xenmanager patch: every send also watches stop. Run stops this
+	// handler (a blocking send on stop) before it runs the executor; a
+	// signal that arrived just before, with its send blocking here, used
+	// to deadlock the two, and the prompt froze after Enter.
+	send := func(ch chan int, code int) bool {
+		select {
+		case ch <- code:
+			return true
+		case <-stop:
+			return false
+		}
+	}
 	for {
 		select {
 		case <-stop:
@@ -31,19 +43,29 @@ func (p *Prompt) handleSignals(exitCh chan int, winSizeCh chan *WinSize, stop ch
 			switch s {
 			case syscall.SIGINT: // kill -SIGINT XXXX or Ctrl+c
 				debug.Log("Catch SIGINT")
-				exitCh <- 0
+				if !send(exitCh, 0) {
+					return
+				}
 
 			case syscall.SIGTERM: // kill -SIGTERM XXXX
 				debug.Log("Catch SIGTERM")
-				exitCh <- 1
+				if !send(exitCh, 1) {
+					return
+				}
 
 			case syscall.SIGQUIT: // kill -SIGQUIT XXXX
 				debug.Log("Catch SIGQUIT")
-				exitCh <- 0
+				if !send(exitCh, 0) {
+					return
+				}
 
 			case syscall.SIGWINCH:
 				debug.Log("Catch SIGWINCH")
-				winSizeCh <- in.GetWinSize()
+				select {
+				case winSizeCh <- in.GetWinSize():
+				case <-stop:
+					return
+				}
 			}
 		}
 	}
