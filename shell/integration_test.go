@@ -92,9 +92,20 @@ func (e *env) runAs(user, password, command string) (string, int) {
 
 func (e *env) sessionAs(user string, auth gossh.AuthMethod, command string, stdin io.Reader) (string, int) {
 	e.t.Helper()
+	return e.sessionAtAs(e.sshAddr, user, auth, command, stdin)
+}
+
+// sessionAt runs a session as admin on the SSH server at addr.
+func (e *env) sessionAt(addr, command string, stdin io.Reader) (string, int) {
+	e.t.Helper()
+	return e.sessionAtAs(addr, "admin", gossh.Password(e.password), command, stdin)
+}
+
+func (e *env) sessionAtAs(addr, user string, auth gossh.AuthMethod, command string, stdin io.Reader) (string, int) {
+	e.t.Helper()
 	cfg := &gossh.ClientConfig{User: user, Auth: []gossh.AuthMethod{auth},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
-	c, err := gossh.Dial("tcp", e.sshAddr, cfg)
+	c, err := gossh.Dial("tcp", addr, cfg)
 	if err != nil {
 		e.t.Fatalf("ssh dial: %v", err)
 	}

@@ -49,6 +49,14 @@ func (c *children) remove(p *os.Process) {
 	delete(c.procs, p)
 }
 
+// isClosed reports whether the manager is shutting down (and ending every
+// front-end).
+func (c *children) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 func (c *children) killAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -65,111 +73,222 @@ func (c *children) killAll() {
 // master, resizes the pty on window changes (the child gets SIGWINCH), and
 // serves the child's requests on a socket pair. The child is ended and
 // reaped when the channel closes, and the session ends when the child does.
+// A fault (the child failing, or a panic in the goroutines serving it) ends
+// the session with one line to the client and the cause in the log.
 func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, resize <-chan ssh.Window) (int, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	p, err := startFrontEnd(s.cfg.PromptCommand, ptyReq)
 	if err != nil {
-		return 0, fmt.Errorf("socketpair: %w", err)
+		return 0, err
 	}
-	parentFile, childFile := os.NewFile(uintptr(fds[0]), "frontend"), os.NewFile(uintptr(fds[1]), "manager")
-	defer childFile.Close()
-	sock, err := net.FileConn(parentFile)
-	parentFile.Close()
-	if err != nil {
-		return 0, fmt.Errorf("socket: %w", err)
-	}
-	defer sock.Close()
-
-	master, tty, err := pty.Open()
-	if err != nil {
-		return 0, fmt.Errorf("allocate a pty: %w", err)
-	}
-	defer master.Close()
-	pty.Setsize(master, &pty.Winsize{Cols: uint16(max(ptyReq.Window.Width, 1)), Rows: uint16(max(ptyReq.Window.Height, 1))})
-
-	cmd := exec.Command(s.cfg.PromptCommand[0], s.cfg.PromptCommand[1:]...)
-	term := ptyReq.Term
-	if term == "" {
-		term = "xterm"
-	}
-	cmd.Env = []string{"TERM=" + term, "LANG=C.UTF-8", "PATH=/usr/bin:/bin", "GOMAXPROCS=1"}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.ExtraFiles = []*os.File{childFile}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		tty.Close()
-		return 0, fmt.Errorf("start the front-end: %w", err)
-	}
-	tty.Close()
-	childFile.Close()
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait() // reap: no zombie stays behind
-		close(exited)
-	}()
-	if !s.children.add(cmd.Process) {
-		cmd.Process.Kill()
-		<-exited
+	defer p.release()
+	if !s.children.add(p.cmd.Process) {
+		p.end()
 		return 0, nil
 	}
-	defer s.children.remove(cmd.Process)
+	defer s.children.remove(p.cmd.Process)
 
-	go io.Copy(master, sess)
+	go io.Copy(p.master, sess)
 	outDone := make(chan struct{})
 	go func() {
-		io.Copy(sess, master)
+		io.Copy(sess, p.master)
 		close(outDone)
 	}()
-	go func() {
-		for {
-			select {
-			case w := <-resize:
-				pty.Setsize(master, &pty.Winsize{Cols: uint16(max(w.Width, 1)), Rows: uint16(max(w.Height, 1))})
-			case <-exited:
-				return
-			}
-		}
+	size := &windowSize{w: ptyReq.Window}
+	resized := p.followResizes(resize, size)
+	defer func() {
+		p.end()   // reaped already, unless this returns on a panic
+		<-resized // before the pty closes: it resizes the pty
 	}()
 
 	// Everything serving this front-end ends with it, even when the SSH
 	// connection lives on (a multiplexed client).
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
-	fe := &frontEndServer{s: s, conn: termproto.NewConn(sock), actor: actor, master: master}
+	guard := newFaultGuard(s, actor)
+	fe := &frontEndServer{s: s, conn: termproto.NewConn(p.sock), actor: actor, size: size, guard: guard}
 	go fe.serve(ctx)
 
 	select {
-	case <-exited:
-		// The user left (exit, Ctrl-D): let the last output through.
-		select {
-		case <-outDone:
-		case <-time.After(time.Second):
+	case <-p.exited:
+		// The user left (exit, Ctrl-D), or the front-end failed: let its
+		// last output through.
+		awaitOutput(outDone)
+		if !p.cmd.ProcessState.Success() && !s.children.isClosed() {
+			s.log.Error("front-end fault: the interactive front-end failed", "user", actor.User, "remote", actor.Remote,
+				"exit", p.cmd.ProcessState.String(), "stderr", p.stderr.String())
+			tellFault(sess, true)
+			return faultStatus, nil
 		}
+	case <-guard.faulted:
+		p.end()
+		awaitOutput(outDone)
+		tellFault(sess, true)
+		return faultStatus, nil
 	case <-sess.Context().Done():
 		// The client went away: end the child and reap it.
-		cmd.Process.Signal(syscall.SIGHUP)
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+		p.end()
 	}
 	return 0, nil
 }
 
+// awaitOutput waits, a second at most, until the front-end's last output
+// reached the client.
+func awaitOutput(outDone <-chan struct{}) {
+	select {
+	case <-outDone:
+	case <-time.After(time.Second):
+	}
+}
+
+// frontEndProcess is a started front-end: the process, the master side of
+// its pty, and the manager's end of its socket.
+type frontEndProcess struct {
+	cmd    *exec.Cmd
+	master *os.File
+	sock   net.Conn
+	// stderr is what the process wrote on its standard error (a panic's
+	// trace, go-prompt's asserts), for the log: never the client's
+	// terminal. Read it only once exited is closed.
+	stderr *headBuffer
+	exited chan struct{} // closed once the process is reaped
+}
+
+// startFrontEnd starts command on a new pty of the size ptyReq asks, with
+// a socket pair to the manager as its descriptor 3.
+func startFrontEnd(command []string, ptyReq ssh.Pty) (*frontEndProcess, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	parentFile, childFile := os.NewFile(uintptr(fds[0]), "frontend"), os.NewFile(uintptr(fds[1]), "manager")
+	defer childFile.Close()
+	sock, err := net.FileConn(parentFile)
+	parentFile.Close()
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	master, tty, err := pty.Open()
+	if err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("allocate a pty: %w", err)
+	}
+	defer tty.Close()
+	setPtySize(master, ptyReq.Window)
+
+	p := &frontEndProcess{master: master, sock: sock, stderr: &headBuffer{limit: maxFrontEndStderr}, exited: make(chan struct{})}
+	p.cmd = exec.Command(command[0], command[1:]...)
+	term := ptyReq.Term
+	if term == "" {
+		term = "xterm"
+	}
+	p.cmd.Env = []string{"TERM=" + term, "LANG=C.UTF-8", "PATH=/usr/bin:/bin", "GOMAXPROCS=1"}
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = tty, tty, p.stderr
+	p.cmd.ExtraFiles = []*os.File{childFile}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := p.cmd.Start(); err != nil {
+		master.Close()
+		sock.Close()
+		return nil, fmt.Errorf("start the front-end: %w", err)
+	}
+	go func() {
+		p.cmd.Wait() // reap: no zombie stays behind
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// maxFrontEndStderr bounds what the log keeps of a front-end's standard
+// error: the start of a panic, and the trace of the goroutine that
+// panicked, which comes first.
+const maxFrontEndStderr = 32 << 10
+
+// end asks the process to end (SIGHUP, as a terminal that hangs up),
+// kills it if it has not within 2 s, and waits until it is reaped.
+func (p *frontEndProcess) end() {
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case <-p.exited:
+	case <-time.After(2 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// release closes the pty master and the socket; the process has been
+// reaped and nothing uses them any more.
+func (p *frontEndProcess) release() {
+	p.master.Close()
+	p.sock.Close()
+}
+
+// followResizes applies the client's window changes to the pty (the
+// child gets SIGWINCH) and to size, until the process is reaped; the
+// channel it returns is closed when it stops.
+func (p *frontEndProcess) followResizes(resize <-chan ssh.Window, size *windowSize) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case w := <-resize:
+				setPtySize(p.master, w)
+				size.set(w)
+			case <-p.exited:
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// setPtySize sets the window of a pty; w is clamped already (clampWindow),
+// so that it fits the pty's 16 bits.
+func setPtySize(master *os.File, w ssh.Window) {
+	pty.Setsize(master, &pty.Winsize{Cols: uint16(w.Width), Rows: uint16(w.Height)})
+}
+
+// headBuffer keeps the first limit bytes written to it and counts the
+// rest. It is written by one goroutine (exec's copy of the child's
+// standard error) and read after that goroutine ends (Cmd.Wait), so it
+// needs no lock.
+type headBuffer struct {
+	limit   int
+	buf     []byte
+	dropped int
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	take := min(len(p), b.limit-len(b.buf))
+	b.buf = append(b.buf, p[:take]...)
+	b.dropped += len(p) - take
+	return len(p), nil
+}
+
+func (b *headBuffer) String() string {
+	if b.dropped > 0 {
+		return fmt.Sprintf("%s\n... (%d more bytes)", b.buf, b.dropped)
+	}
+	return string(b.buf)
+}
+
 // frontEndServer answers one front-end's requests.
 type frontEndServer struct {
-	s      *Server
-	conn   *termproto.Conn
-	actor  backend.Actor
-	master *os.File
+	s     *Server
+	conn  *termproto.Conn
+	actor backend.Actor
+	size  *windowSize // the session's window, for commands that draw (top)
+	guard *faultGuard // a panic serving the front-end ends the session
 
 	mu        sync.Mutex // guards interrupt and keys
 	interrupt context.CancelFunc
 	keys      chan []byte // non-nil while a command holds the terminal raw
 }
 
+// serve answers the front-end's messages until its socket closes or ctx
+// ends; commands run one at a time in a goroutine of their own, so that
+// an interrupt reaches the one running.
 func (fe *frontEndServer) serve(ctx context.Context) {
+	defer fe.guard.catch("front-end requests")
 	cfg := fe.s.cfg
 	out := &protoWriter{conn: fe.conn}
 	cs := cfg.NewSession(ctx, cfg.Registry, fe.actor, out, commands.Options{
@@ -178,6 +297,7 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 	})
 	runs := make(chan string)
 	go func() {
+		defer fe.guard.catch("command")
 		for line := range runs {
 			rctx, cancel := context.WithCancel(ctx)
 			fe.mu.Lock()
@@ -216,7 +336,11 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 			if !commands.MentionsSecret(m.Line) { // passwords stay out of the history
 				cfg.Core.AppendHistory(ctx, fe.actor.User, m.Line)
 			}
-			runs <- m.Line
+			select {
+			case runs <- m.Line:
+			case <-ctx.Done():
+				return
+			}
 		case termproto.OpInterrupt:
 			fe.mu.Lock()
 			if fe.interrupt != nil {
@@ -270,9 +394,6 @@ func (t *protoTerminal) Keys() <-chan []byte {
 }
 
 func (t *protoTerminal) Size() (int, int) {
-	ws, err := pty.GetsizeFull(t.fe.master)
-	if err != nil {
-		return 80, 24
-	}
-	return int(ws.Cols), int(ws.Rows)
+	w := t.fe.size.get()
+	return w.Width, w.Height
 }

@@ -42,26 +42,42 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	ptyReq, winCh, isPty := sess.Pty()
-	// gliderlabs/ssh's window-change channel holds one item: drain it
-	// continuously or the session hangs: a second resize would block its sender.
-	// Without a PTY winCh is nil, and ranging over it would leak the
-	// goroutine.
-	resize := make(chan ssh.Window, 1)
-	if isPty {
-		go func() {
-			for w := range winCh {
-				select {
-				case <-resize:
-				default:
-				}
-				resize <- w
-			}
-		}()
-	}
+	ptyReq.Window = clampWindow(ptyReq.Window)
+	resize := followWindow(winCh)
 
-	ctx := sess.Context()
 	s.log.Info("session started", "user", actor.User, "remote", actor.Remote, "pty", isPty, "exec", sess.RawCommand() != "")
-	var status int
+	status := s.guarded(sess, actor, isPty, "session", func() int { return s.runSession(sess, actor, ptyReq, isPty, resize) })
+	s.log.Info("session ended", "user", actor.User, "remote", actor.Remote, "status", status)
+	sess.Exit(status)
+}
+
+// followWindow drains the client's window changes, clamped (clampWindow),
+// into a channel that holds the latest one. gliderlabs/ssh's window-change
+// channel holds one item: drain it continuously or the session hangs: a
+// second resize would block its sender. Without a PTY winCh is nil, and
+// ranging over it would leak the goroutine.
+func followWindow(winCh <-chan ssh.Window) <-chan ssh.Window {
+	resize := make(chan ssh.Window, 1)
+	if winCh == nil {
+		return resize
+	}
+	go func() {
+		for w := range winCh {
+			select {
+			case <-resize:
+			default:
+			}
+			resize <- clampWindow(w)
+		}
+	}()
+	return resize
+}
+
+// runSession runs the session the client asked for: an exec command, an
+// interactive terminal (the front-end, or the plain editor), or a stdin
+// batch; it returns the exit status.
+func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, isPty bool, resize <-chan ssh.Window) int {
+	ctx := sess.Context()
 	switch {
 	case sess.RawCommand() != "":
 		var out io.Writer = sess
@@ -69,22 +85,20 @@ func (s *Server) handle(sess ssh.Session) {
 			out = crlfWriter{sess}
 		}
 		cs := s.cfg.NewSession(ctx, s.cfg.Registry, actor, out, commands.Options{Interactive: isPty, Log: s.log})
-		status = cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
-	case isPty && len(s.cfg.PromptCommand) > 0 && !s.wantsSimpleEditor(sess.Context(), actor):
-		var err error
-		status, err = s.promptSession(sess, actor, ptyReq, resize)
+		return cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
+	case isPty && len(s.cfg.PromptCommand) > 0 && !s.wantsSimpleEditor(ctx, actor):
+		status, err := s.promptSession(sess, actor, ptyReq, resize)
 		if err != nil {
 			// No pty or no front-end here: the plain editor still serves.
 			s.log.Warn("interactive front-end unavailable; using the plain line editor", "err", err)
-			status = s.interactive(sess, actor, ptyReq, resize)
+			return s.interactive(sess, actor, ptyReq, resize)
 		}
+		return status
 	case isPty:
-		status = s.interactive(sess, actor, ptyReq, resize)
+		return s.interactive(sess, actor, ptyReq, resize)
 	default:
-		status = s.batch(sess, actor)
+		return s.batch(sess, actor)
 	}
-	s.log.Info("session ended", "user", actor.User, "remote", actor.Remote, "status", status)
-	sess.Exit(status)
 }
 
 // batch runs stdin line by line, as a script: no prompt, no echo.
