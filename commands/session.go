@@ -35,7 +35,15 @@ type Options struct {
 	// Verbose, so that scripts get what they parse whatever the user chose
 	// interactively.
 	Interactive bool
-	Log         *slog.Logger
+	// RememberSettings, in sessions at the OVM> prompt, makes "set
+	// outputMode=" the output mode of the user's later interactive
+	// sessions too. In exec and batch sessions (a command with ssh -t
+	// included) every setting lasts for the session only: a script's
+	// "set outputMode=Json" must not change what the operator sees at
+	// the prompt. ("set lineEditor=", a choice for the next interactive
+	// sessions only, is remembered from any session.)
+	RememberSettings bool
+	Log              *slog.Logger
 	// Terminal, in interactive sessions, lets top and console take the
 	// screen and keyboard.
 	Terminal Terminal

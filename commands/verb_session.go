@@ -22,7 +22,7 @@ func verbExit() *VerbInfo {
 
 func verbSet() *VerbInfo {
 	return &VerbInfo{Name: "set", Help: "Change this session's settings.", Specs: []*Spec{{
-		Help: "Change how this session prints and runs commands; showclisession shows the current values. outputMode is remembered for your later interactive sessions.",
+		Help: "Change how this session prints and runs commands; showclisession shows the current values. Settings last for the session; outputMode set in an interactive session is also remembered for your later ones, and lineEditor is a choice for your next interactive sessions.",
 		Attrs: []Attr{
 			{Name: "outputMode", Kind: AttrEnum, Enum: []string{ModeVerbose, ModeSparse, ModeXML, ModeJSON, ModeTable}, Help: "how results are printed (Table is the default on a terminal, Verbose otherwise)"},
 			{Name: "commandMode", Kind: AttrEnum, Enum: []string{"Synchronous", "Asynchronous"}, Default: defaultSettings.CommandMode, Help: "wait for each command to finish, or return its job id at once"},
@@ -63,8 +63,10 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 	}
 	if v, ok := x.Cmd.Attrs["outputMode"]; ok {
 		next.OutputMode = v
-		if err := x.Backend.SetUserSetting(ctx, x.Actor.User, settingOutputMode, v); err != nil {
-			return nil, err
+		if x.Session.opts.RememberSettings {
+			if err := x.Backend.SetUserSetting(ctx, x.Actor.User, settingOutputMode, v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	*x.Settings = next

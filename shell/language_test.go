@@ -155,15 +155,6 @@ func TestLanguageOverSSH(t *testing.T) {
 		if out := e.mustRun("showobjtypes"); !strings.Contains(out, "Vm = ") {
 			t.Errorf("showobjtypes:\n%s", out)
 		}
-		// The output mode is remembered for the user's later interactive sessions.
-		e.mustRun("set outputMode=Sparse")
-		if v, ok := e.mgr.UserSetting(context.Background(), "admin", "outputMode"); !ok || v != "Sparse" {
-			t.Errorf("remembered outputMode = %q, %v", v, ok)
-		}
-		// ... but an exec session still starts in Verbose.
-		if out := e.mustRun("list ServerPool"); !strings.Contains(out, "Status: Success") {
-			t.Errorf("exec after set outputMode in another session:\n%s", out)
-		}
 	})
 
 	t.Run("commandTimeout", func(t *testing.T) {

@@ -166,7 +166,7 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 	}()
 	tab := &tabCompleter{reg: s.cfg.Registry, names: objectNames(sess.Context(), s.cfg.Core, actor), term: t}
 	t.AutoCompleteCallback = tab.callback
-	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, t, commands.Options{Interactive: true, Log: s.log})
+	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, t, commands.Options{Interactive: true, RememberSettings: true, Log: s.log})
 	for !cs.Exited() {
 		line, err := t.ReadLine()
 		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {

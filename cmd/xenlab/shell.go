@@ -102,9 +102,8 @@ func fingerprintOfLine(line string) string {
 }
 
 // result is one command's outcome as the manager prints it in Verbose,
-// the output of exec sessions (docs/output-formats.md). xenlab does not
-// use set outputMode=Json: the manager remembers a user's outputMode for
-// their later interactive sessions, and the operator's should stay Table.
+// the output every exec session starts in (docs/output-formats.md), so
+// that xenlab needs no set of its own.
 type result struct {
 	command string
 	ok      bool
