@@ -32,6 +32,11 @@ func verbConsole() *VerbInfo {
 			// only then give the keyboard back.
 			defer t.Raw(false)
 			defer func() { conn.Close(); <-guestGone }()
+			// Keys go to the guest as typed, as from a serial terminal: Enter
+			// is CR, which a guest's tty reads as a line end (ICRNL, the
+			// default of a Linux serial console and of getty); sent as CR LF
+			// it would be two line ends there (an empty password after a
+			// login name).
 			for {
 				select {
 				case k := <-t.Keys():

@@ -402,14 +402,18 @@ func processExists(pid int) bool {
 }
 
 // top redraws until q; console attaches to the guest's serial console until
-// Ctrl-].
+// Ctrl-]: its banner names the OS that show Vm names, and Enter (a CR, as
+// a terminal sends it) ends a line on the guest.
 func TestTmuxTopAndConsole(t *testing.T) {
 	needTools(t)
 	x := newTmux(t)
 	dir := t.TempDir()
 	m := startManager(t, filepath.Join(dir, "data"), 2)
-	if out, st := m.ssh("", false, "create Vm name=guest1 repository=demo-repo memory=256 cpuCount=2; start Vm name=guest1"); st != 0 {
+	if out, st := m.ssh("", false, `create Vm name=guest1 repository=demo-repo memory=256 cpuCount=2; edit Vm name=guest1 osType="Debian 12"; start Vm name=guest1`); st != 0 {
 		t.Fatalf("setup: %d\n%s", st, out)
+	}
+	if out, _ := m.ssh("", false, "show Vm name=guest1"); !strings.Contains(out, "  Operating System = Debian 12\n") {
+		t.Fatalf("show Vm:\n%s", out)
 	}
 	// Outside a PTY, top prints one snapshot.
 	if out, st := m.ssh("", false, "top"); st != 0 || !strings.Contains(out, "guest1") || !strings.Contains(out, "SERVER") {
@@ -427,10 +431,15 @@ func TestTmuxTopAndConsole(t *testing.T) {
 
 	x.typeText("c", "console Vm name=guest1")
 	x.keys("c", "Enter")
-	x.waitText("c", "login:")
+	scr := x.waitText("c", " login:")
+	if !strings.Contains(scr, "Debian 12 (simulated)") || strings.Contains(scr, "Oracle Linux") {
+		t.Fatalf("the console's banner does not name the VM's OS:\n%s", scr)
+	}
 	x.typeText("c", "root")
-	x.keys("c", "Enter")
-	x.waitFor("c", "the guest's echo", func(s string) bool { return strings.Count(s, "root") >= 1 })
+	x.keys("c", "Enter") // tmux sends CR, as a terminal's Enter does
+	x.waitFor("c", "the guest's echo of root and its next prompt", func(s string) bool {
+		return regexp.MustCompile(`(?m) login: root\s*\n\S+ login:`).MatchString(s)
+	})
 	x.keys("c", "C-]")
 	x.waitFor("c", "the prompt after the console", func(s string) bool { return strings.HasPrefix(lastLine(s), "OVM>") })
 	if out, st := m.ssh("", false, "console Vm name=guest1"); st != 1 || !strings.Contains(out, "needs an interactive session") {

@@ -209,6 +209,9 @@ type (
 		CPUTimeS     float64 `json:"cpu_time_s"`
 		RunTimeS     float64 `json:"run_time_s"`
 		UptimeS      float64 `json:"uptime_s"`
+		// OSType is the OS type the guest booted with; absent from the
+		// final message of a source of an earlier version.
+		OSType string `json:"os_type,omitempty"`
 	}
 	migCommit struct {
 		Commit bool   `json:"commit"`
@@ -758,6 +761,7 @@ func (h *Sim) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *bufi
 		cpuTime: final.CPUTimeS, runTime: final.RunTimeS, since: now,
 		booted:  now.Add(-time.Duration(final.UptimeS * float64(time.Second))),
 		diskMiB: final.DiskMiB,
+		osType:  final.OSType,
 		pages:   versions,
 		gone:    make(chan struct{}),
 	}

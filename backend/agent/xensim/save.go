@@ -53,6 +53,9 @@ type saveHeader struct {
 	UptimeS   float64 `json:"uptime_s"`
 	DiskMiB   int64   `json:"disk_mib"`
 	SavedAt   int64   `json:"saved_at"`
+	// OSType is the OS type the guest booted with (vm.cfg's
+	// OVM_os_type); absent from files of earlier versions.
+	OSType string `json:"os_type,omitempty"`
 }
 
 // memoryStamp is the simulated content at the start of MiB i of a domain's
@@ -86,7 +89,7 @@ func (h *Sim) Save(spec hypervisor.Spec, checkpoint bool) error {
 		UUID: d.uuid, RepoID: repoID, VMID: vmID, Name: d.name,
 		MemoryMiB: d.memoryMiB, MaxMemMiB: d.maxMemMiB, VCPUs: d.vcpus, MaxVCPUs: d.maxVCPUs,
 		CPUTimeS: d.cpuTimeAt(now), RunTimeS: d.runTimeAt(now), UptimeS: now.Sub(d.booted).Seconds(),
-		DiskMiB: d.diskMiB, SavedAt: now.Unix(),
+		DiskMiB: d.diskMiB, SavedAt: now.Unix(), OSType: d.osType,
 	}
 	key := agentapi.ProgressSave + vmID
 	d.busy = key
@@ -269,6 +272,7 @@ func (h *Sim) Restore(spec hypervisor.Spec, paused bool) error {
 		cpuTime: hdr.CPUTimeS, runTime: hdr.RunTimeS, since: now,
 		booted:  now.Add(-time.Duration(hdr.UptimeS * float64(time.Second))),
 		diskMiB: hdr.DiskMiB,
+		osType:  hdr.OSType,
 		gone:    make(chan struct{}),
 	}
 	h.nextDomID++

@@ -28,6 +28,7 @@ type domain struct {
 	since        time.Time // when the domain last began running
 	booted       time.Time // when the guest last booted (start, reboot), for its uptime
 	diskMiB      int64     // total size of its disk images at start, for guest statistics
+	osType       string    // vm.cfg's OVM_os_type when it booted, for its console's banner
 	// pages is the simulated memory, one version counter per 4 KiB page
 	// (see migrate.go); nil until the domain first migrates, which means
 	// every page is at version 0.
@@ -144,6 +145,7 @@ func (h *Sim) newDomainLocked(spec hypervisor.Spec, state string) *domain {
 		since:     now,
 		booted:    now,
 		diskMiB:   spec.DiskMiB,
+		osType:    bannerText(params.String(agentapi.KeyOSType)),
 		gone:      make(chan struct{}),
 	}
 	if d.uuid == "" {
