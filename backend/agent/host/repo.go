@@ -30,7 +30,7 @@ var repoDirs = []string{DirVMs, DirDisks, DirISOs, DirTemplates}
 // holds the same uuid is simply added; one holding another uuid is
 // InvalidState.
 func (h *Host) CreateRepository(fsLocation, mountPoint, repoUUID, alias string) error {
-	fsLocation, mountPoint, err := checkRepoPaths(fsLocation, mountPoint)
+	fsLocation, mountPoint, err := h.checkRepoPaths(fsLocation, mountPoint)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (h *Host) CreateRepository(fsLocation, mountPoint, repoUUID, alias string) 
 // AddRepository makes the existing repository in fsLocation known here under
 // mountPoint; NotFound when fsLocation holds no .ovsrepo.
 func (h *Host) AddRepository(fsLocation, mountPoint string) error {
-	fsLocation, mountPoint, err := checkRepoPaths(fsLocation, mountPoint)
+	fsLocation, mountPoint, err := h.checkRepoPaths(fsLocation, mountPoint)
 	if err != nil {
 		return err
 	}
@@ -88,10 +88,19 @@ func (h *Host) AddRepository(fsLocation, mountPoint string) error {
 	return h.addRepoLocked(RepoState{UUID: id, Alias: alias, FSLocation: fsLocation, MountPoint: mountPoint})
 }
 
-func checkRepoPaths(fsLocation, mountPoint string) (string, string, error) {
+// checkRepoPaths checks a repository's fs_location and mount point: both
+// clean absolute paths, and the fs_location apart from this agent's data
+// directory (its state, key, password and mount points), neither it, nor
+// inside it, nor above it, so that no repository operation (an erase
+// above all) can reach them.
+func (h *Host) checkRepoPaths(fsLocation, mountPoint string) (string, string, error) {
 	fsLocation, err := checkAbsPath("fs_location", fsLocation)
 	if err != nil {
 		return "", "", err
+	}
+	if loc, data := resolveExisting(fsLocation), resolveExisting(h.dataDir); pathsOverlap(loc, data) {
+		return "", "", agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"fs_location %s overlaps this agent's data directory %s (its state, key and mount points); choose a directory outside it that does not contain it", fsLocation, h.dataDir)
 	}
 	mountPoint, err = checkAbsPath("mount_point", mountPoint)
 	if err != nil {
@@ -309,4 +318,30 @@ func (h *Host) ResolvePath(p string) (string, error) {
 			"%s in repository %s leads out of the repository; only files inside it can be used", rel, repo.UUID)
 	}
 	return real, nil
+}
+
+// resolveExisting is p with the symbolic links of its longest existing
+// ancestor resolved (p need not exist yet), so that two names of one
+// directory compare equal.
+func resolveExisting(p string) string {
+	p = filepath.Clean(p)
+	rest := ""
+	for dir := p; ; dir = filepath.Dir(dir) {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if dir == filepath.Dir(dir) {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
+}
+
+// pathsOverlap reports whether clean absolute paths a and b are the same
+// directory or one holds the other.
+func pathsOverlap(a, b string) bool {
+	within := func(x, dir string) bool {
+		return x == dir || dir == "/" || strings.HasPrefix(x, dir+string(filepath.Separator))
+	}
+	return within(a, b) || within(b, a)
 }

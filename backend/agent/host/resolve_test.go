@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,6 +51,36 @@ func TestResolvePath(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("ResolvePath(%q) = %q, want %q", tc.path, got, tc.want)
 			}
+		})
+	}
+}
+
+func TestRepositoryApartFromTheDataDirectory(t *testing.T) {
+	data := t.TempDir()
+	h := newHost(t, testConfig{DataDir: filepath.Join(data, "agent")})
+	elsewhere := t.TempDir()
+	mustOK(t, os.Symlink(filepath.Join(data, "agent"), filepath.Join(elsewhere, "alias")))
+	tests := []struct {
+		name, fsLocation string
+		refused          bool
+	}{
+		{"the data directory", filepath.Join(data, "agent"), true},
+		{"inside it", filepath.Join(data, "agent", "repo"), true},
+		{"above it", data, true},
+		{"through a link to it", filepath.Join(elsewhere, "alias", "repo"), true},
+		{"beside it", filepath.Join(data, "repo"), false},
+		{"a name that only starts like it", filepath.Join(data, "agent-repo"), false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("r%d", i)
+			err := h.CreateRepository(tc.fsLocation, "/OVS/Repositories/"+id, id, "repo")
+			if tc.refused {
+				wantFault(t, err, agentapi.FaultInvalidArgument, "data directory")
+				wantFault(t, h.AddRepository(tc.fsLocation, "/OVS/Repositories/x"+id), agentapi.FaultInvalidArgument, "data directory")
+				return
+			}
+			mustOK(t, err)
 		})
 	}
 }
