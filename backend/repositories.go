@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 	if !strings.HasPrefix(loc, "/") || path.Clean(loc) != loc || strings.ContainsAny(loc, "\x00\n") {
 		return Repository{}, errorf(KindInvalidArgument, "fsLocation %q must be a clean absolute path (such as /srv/repo1)", loc)
 	}
+	if data := m.dataDir(); loc == data || loc == "/" || strings.HasPrefix(data, loc+"/") {
+		return Repository{}, errorf(KindInvalidArgument,
+			"fsLocation %s holds the manager's data directory %s (its database and keys), which a repository's erase would remove; choose a directory that does not contain it", loc, data)
+	}
 	p, err := m.findPool(ctx, req.Pool)
 	if err != nil {
 		return Repository{}, err
@@ -42,6 +47,15 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 	}
 	return jobValue[Repository](m.job(ctx, actorFrom(ctx), p.ID, "create Repository "+req.Name, []string{"pool:" + p.ID},
 		func(ctx context.Context, j *jobRun) (any, error) { return m.createRepository(ctx, req, p, loc) }))
+}
+
+// dataDir is the absolute directory of the manager's database (and keys).
+func (m *Manager) dataDir() string {
+	dir, err := filepath.Abs(filepath.Dir(m.st.Path()))
+	if err != nil {
+		return filepath.Dir(m.st.Path())
+	}
+	return dir
 }
 
 func (m *Manager) createRepository(ctx context.Context, req CreateRepositoryRequest, p store.ServerPool, loc string) (Repository, error) {
