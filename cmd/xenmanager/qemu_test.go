@@ -26,9 +26,6 @@ import (
 // qemuSocket is the system libvirtd's socket.
 const qemuSocket = "/run/libvirt/libvirt-sock"
 
-// guestCmdline is the kernel command line of the test guests.
-const guestCmdline = "console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check"
-
 // needQEMU skips the test with one loud line when libvirtd, QEMU or what
 // builds the guest image is missing (and fails it in CI, where .ci/run
 // installs them), and returns the guest image.
@@ -39,14 +36,7 @@ func needQEMU(t *testing.T) guestimage.Image {
 	if _, err := exec.LookPath("virsh"); err != nil {
 		virsh = fmt.Errorf("virsh (libvirt-clients) is missing: %w", err)
 	}
-	libvirthost.Require(t, guestimage.Available(), libvirthost.SystemAvailable(), virsh)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	img, err := guestimage.Ensure(ctx)
-	if err != nil {
-		t.Fatalf("the guest image: %v", err)
-	}
-	return img
+	return libvirthost.RequireGuestImage(t, libvirthost.SystemAvailable(), virsh)
 }
 
 // openDir makes a directory that QEMU, which runs as another user, can
@@ -150,7 +140,7 @@ func (f *qemuFleet) explainFailure(t *testing.T) {
 func (f *qemuFleet) createGuest(t *testing.T, name, options string) {
 	t.Helper()
 	cmd := fmt.Sprintf(`create Vm name=%s repository=qrepo memory=128 kernel=Kernels/vmlinuz ramdisk=Kernels/initrd.gz extra="%s"`,
-		name, strings.TrimSpace(guestCmdline+" "+options))
+		name, strings.TrimSpace(guestimage.Cmdline+" "+options))
 	if out, status := f.m.ssh("", false, cmd); status != 0 {
 		t.Fatalf("%s: exit %d\n%s", cmd, status, out)
 	}

@@ -236,8 +236,7 @@ func (d *Driver) boot(spec hypervisor.Spec, verb string) error {
 		if err := d.checkFits(l, spec.VMID, memory, 0, vcpus); err != nil {
 			return err
 		}
-		meta, _ := metaOf(x)
-		d.remember(dom.Name, meta)
+		d.remember(dom.Name, metaOfVM(spec.RepoID, spec.VMID, spec.Params))
 		if _, err := l.DomainCreateXML(x, 0); err != nil {
 			return err
 		}

@@ -30,6 +30,12 @@ type vmMeta struct {
 	Name    string   `xml:"name,attr"` // vm.cfg's name
 }
 
+// metaOfVM is the metadata of the domain of VM vmID of repository repoID
+// with vm.cfg p.
+func metaOfVM(repoID, vmID string, p agentapi.VMParams) vmMeta {
+	return vmMeta{Repo: repoID, VM: vmID, UUID: p.String(agentapi.KeyUUID), Name: p.String(agentapi.KeyName)}
+}
+
 // buildInput is what a domain is built from.
 type buildInput struct {
 	kind         string // hypervisor.TypeXen, TypeQEMU or TypeTest
@@ -68,7 +74,7 @@ func buildDomain(in buildInput) (*libvirtxml.Domain, error) {
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	meta, err := xml.Marshal(vmMeta{Repo: in.repoID, VM: in.vmID, UUID: p.String(agentapi.KeyUUID), Name: p.String(agentapi.KeyName)})
+	meta, err := xml.Marshal(metaOfVM(in.repoID, in.vmID, p))
 	if err != nil {
 		return nil, bad("metadata: %v", err)
 	}

@@ -119,11 +119,7 @@ func (d *Driver) SetupMigrationTarget(spec hypervisor.Spec, listenHost string) (
 	}); err != nil {
 		return "", err
 	}
-	x, err := dom.Marshal()
-	if err != nil {
-		return "", agentapi.Errorf(agentapi.FaultInternalError, "VM %s: build its domain: %v", spec.VMID, err)
-	}
-	meta, _ := metaOf(x)
+	meta := metaOfVM(spec.RepoID, spec.VMID, spec.Params)
 	m := migrationDest{kind: d.kind, uri: d.cfg.MigrationURI}
 	if m.uri == "" {
 		if listenHost == "" {

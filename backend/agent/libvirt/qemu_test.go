@@ -24,14 +24,7 @@ import (
 // (and fails in CI, which installs what they need), and returns the image.
 func needQEMUImage(t *testing.T) guestimage.Image {
 	t.Helper()
-	libvirthost.Require(t, libvirthost.SystemAvailable(), guestimage.Available())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	img, err := guestimage.Ensure(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return libvirthost.RequireGuestImage(t, libvirthost.SystemAvailable())
 }
 
 // needSecondHost starts a private libvirt host, or skips like
@@ -216,17 +209,25 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 	})
 }
 
+// migrationPair is a source host on the machine's libvirtd running guest
+// id and a destination host on a private libvirtd that can receive it.
+func migrationPair(t *testing.T, id string) (src, dst testHost, daemon *libvirthost.Daemon) {
+	t.Helper()
+	img := needQEMUImage(t)
+	daemon = needSecondHost(t)
+	dir := qemuDir(t, img)
+	src = qemuHost(t, dir, "src", Config{})
+	dst = qemuHost(t, dir, "dst", Config{Socket: daemon.Socket, MigrationURI: daemon.URI, MigrationHost: daemon.Addr})
+	src.createGuest(t, id, "", nil)
+	mustOK(t, src.StartVM("r1", id))
+	return src, dst, daemon
+}
+
 // A live migration that fails half-way (the destination's QEMU killed
 // while memory is being sent) fails with MigrationFailed and leaves the
 // guest running on the source.
 func TestQEMUAMigrationFailingHalfWayLeavesTheGuestOnTheSource(t *testing.T) {
-	img := needQEMUImage(t)
-	daemon := needSecondHost(t)
-	dir := qemuDir(t, img)
-	src := qemuHost(t, dir, "src", Config{})
-	dst := qemuHost(t, dir, "dst", Config{Socket: daemon.Socket, MigrationURI: daemon.URI, MigrationHost: daemon.Addr})
-	src.createGuest(t, "m1", "", nil)
-	mustOK(t, src.StartVM("r1", "m1"))
+	src, dst, daemon := migrationPair(t, "m1")
 
 	// Slow the stream to 1 MiB/s so that the migration is still sending
 	// when the destination dies.
@@ -274,13 +275,7 @@ func TestQEMUAMigrationFailingHalfWayLeavesTheGuestOnTheSource(t *testing.T) {
 // knows the guest that arrived: listed there with its VM, gone from the
 // source, no event on either side.
 func TestQEMUALiveMigrationReportsWhatLibvirtSaw(t *testing.T) {
-	img := needQEMUImage(t)
-	daemon := needSecondHost(t)
-	dir := qemuDir(t, img)
-	src := qemuHost(t, dir, "src", Config{})
-	dst := qemuHost(t, dir, "dst", Config{Socket: daemon.Socket, MigrationURI: daemon.URI, MigrationHost: daemon.Addr})
-	src.createGuest(t, "m2", "", nil)
-	mustOK(t, src.StartVM("r1", "m2"))
+	src, dst, _ := migrationPair(t, "m2")
 
 	dest, err := dst.SetupMigrationTarget("r1", "m2", "127.0.0.1")
 	mustOK(t, err)

@@ -290,16 +290,7 @@ func leftovers() []string {
 // the image's build tools) and returns the guest image.
 func requireAll(t *testing.T) guestimage.Image {
 	t.Helper()
-	libvirthost.Require(t, libvirthost.Available())
-	libvirthost.Require(t, libvirthost.SystemAvailable())
-	libvirthost.Require(t, guestimage.Available())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	img, err := guestimage.Ensure(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return libvirthost.RequireGuestImage(t, libvirthost.Available(), libvirthost.SystemAvailable())
 }
 
 // start starts a private daemon, closed (and checked gone) when the test

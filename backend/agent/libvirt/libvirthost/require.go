@@ -1,8 +1,12 @@
 package libvirthost
 
 import (
+	"context"
 	"os"
 	"testing"
+	"time"
+
+	"xenmanager/backend/agent/libvirt/guestimage"
 )
 
 // Require lets a test that needs libvirt, QEMU or namespaces run only
@@ -21,4 +25,19 @@ func Require(t testing.TB, missing ...error) {
 		}
 		t.Skipf("SKIPPED, the machine lacks what this test needs: %v", err)
 	}
+}
+
+// RequireGuestImage is Require for a test that boots the guest image:
+// with what else it needs (missing), the image's build tools must be
+// there; then it builds or reuses the image (up to 10 minutes).
+func RequireGuestImage(t testing.TB, missing ...error) guestimage.Image {
+	t.Helper()
+	Require(t, append(missing, guestimage.Available())...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	img, err := guestimage.Ensure(ctx)
+	if err != nil {
+		t.Fatalf("the guest image: %v", err)
+	}
+	return img
 }
