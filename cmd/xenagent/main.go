@@ -27,7 +27,7 @@ import (
 	"xenmanager/backend/agent"
 	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agent/libvirt"
-	"xenmanager/internal/cli"
+	"xenmanager/cmd/internal/cli"
 )
 
 // passwordFileName is where a generated password is kept in the data

@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"xenmanager/backend"
+	"xenmanager/cmd/internal/cli"
 	"xenmanager/commands"
-	"xenmanager/internal/cli"
 	"xenmanager/shell"
 	"xenmanager/shell/prompt"
 	"xenmanager/store"
