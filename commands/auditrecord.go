@@ -11,8 +11,9 @@ import (
 // where and with what result (Administrators); records are listed, never
 // shown one by one.
 var auditRecordType = &objectType{
-	Name: "AuditRecord",
-	List: &Spec{Help: "List the newest audited commands (Administrators).", Attrs: []Attr{auditLimit}, Run: runListAudit},
+	Name:       "AuditRecord",
+	List:       &Spec{Help: "List the newest audited commands (Administrators).", Attrs: []Attr{auditLimit}, Run: runListAudit},
+	ListFields: rowFieldsOf(auditRow),
 }
 
 // auditLimit bounds the records of getAuditLog and list AuditRecord.
@@ -27,8 +28,8 @@ func runListAudit(ctx context.Context, x *Exec) (*Result, error) {
 }
 
 func auditRow(r backend.AuditRecord) Row {
-	return Row{ID: strconv.FormatInt(r.Seq, 10), Name: r.Command, Cols: []Prop{{"user", r.User},
-		{"remote", r.Remote}, {"result", r.Result}, {"time", r.CreatedAt.Format(timeLayout)}}}
+	return Row{ID: strconv.FormatInt(r.Seq, 10), Name: r.Command, Fields: []Field{strField("user", "user", r.User),
+		strField("remote", "remote", r.Remote), strField("result", "result", r.Result), timeField("time", "time", r.CreatedAt)}}
 }
 
 func verbGetAuditLog() *VerbInfo {

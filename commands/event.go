@@ -3,14 +3,17 @@ package commands
 import (
 	"context"
 	"strings"
+
+	"xenmanager/backend"
 )
 
 // eventType is the Event: something that happened without a command
 // (failed jobs, agent faults, changes made outside the manager); events are
 // listed, never shown one by one.
 var eventType = &objectType{
-	Name: "Event",
-	List: &Spec{Help: "List recent events, newest first.", Attrs: eventAttrs, Run: runGetEvents},
+	Name:       "Event",
+	List:       &Spec{Help: "List recent events, newest first.", Attrs: eventAttrs, Run: runGetEvents},
+	ListFields: rowFieldsOf(eventRow),
 }
 
 func verbGetEvents() *VerbInfo {
@@ -48,9 +51,16 @@ func runGetEvents(ctx context.Context, x *Exec) (*Result, error) {
 	}
 	res := &Result{Rows: []Row{}}
 	for _, e := range events {
-		res.Rows = append(res.Rows, Row{ID: e.ID, Name: e.Kind, Cols: []Prop{{"severity", e.Severity},
-			{"object", strings.TrimSpace(e.ObjectType + " " + e.Name)}, {"description", e.Description},
-			{"time", e.CreatedAt.Format(timeLayout)}}})
+		res.Rows = append(res.Rows, eventRow(e))
 	}
 	return res, nil
+}
+
+// eventRow is an event of getEvents and list Event: in the machine form,
+// the object it is about is its type and a reference.
+func eventRow(e backend.Event) Row {
+	return Row{ID: e.ID, Name: e.Kind, Fields: []Field{strField("severity", "severity", e.Severity),
+		strField("object", "", strings.TrimSpace(e.ObjectType+" "+e.Name)).textOnly(),
+		strField("", "objectType", e.ObjectType).machineOnly(), refField("", "object", backend.NamedRef{ID: e.ObjectID, Name: e.Name}).machineOnly(),
+		strField("description", "description", e.Description), timeField("time", "time", e.CreatedAt)}}
 }

@@ -154,13 +154,13 @@ func dataKind(res *Result) dataKindT {
 		return dataText
 	case len(res.Rows) > 0:
 		return dataRows
-	case len(res.Props) > 0:
+	case len(res.Props) > 0 || len(res.Fields) > 0:
 		return dataProps
 	case res.Text != nil:
 		return dataText
 	case res.Rows != nil:
 		return dataRows
-	case res.Props != nil:
+	case res.Props != nil || res.Fields != nil:
 		return dataProps
 	}
 	return dataNone

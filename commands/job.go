@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"xenmanager/backend"
@@ -10,24 +9,26 @@ import (
 
 const jobListLimit = 200
 
-func jobProps(j backend.Job) []Prop {
-	ended := ""
-	if !j.EndedAt.IsZero() {
-		ended = j.EndedAt.Format(timeLayout)
+func jobFields(j backend.Job) []Field {
+	return []Field{
+		strField("Id", "id", j.ID),
+		strField("Name", "name", j.Summary),
+		strField("Status", "status", j.Status),
+		intField("Progress (%)", "progress", int64(j.Progress)),
+		strField("Message", "message", j.Message),
+		strField("User", "user", j.User),
+		stringsField("Objects", "objects", j.Objects, " "),
+		timeField("Start Time", "startTime", j.CreatedAt),
+		optTimeField("End Time", "endTime", j.EndedAt),
+		strField("Result", "result", j.Result),
+		strField("Error", "error", j.Error),
 	}
-	return []Prop{
-		{"Id", j.ID},
-		{"Name", j.Summary},
-		{"Status", j.Status},
-		{"Progress (%)", strconv.Itoa(j.Progress)},
-		{"Message", j.Message},
-		{"User", j.User},
-		{"Objects", strings.Join(j.Objects, " ")},
-		{"Start Time", j.CreatedAt.Format(timeLayout)},
-		{"End Time", ended},
-		{"Result", j.Result},
-		{"Error", j.Error},
-	}
+}
+
+// jobRow is a job in list Job.
+func jobRow(j backend.Job) Row {
+	return Row{ID: j.ID, Name: j.Summary, Fields: []Field{strField("status", "status", j.Status),
+		intField("progress", "progress", int64(j.Progress)), strField("user", "user", j.User), timeField("started", "startTime", j.CreatedAt)}}
 }
 
 // jobID reads the job instance: jobs are named by id.
@@ -44,7 +45,9 @@ var jobType = &objectType{
 	Name: "Job",
 	List: &Spec{Help: "List recent jobs, newest first.", Attrs: []Attr{{Name: "status", Kind: AttrEnum,
 		Enum: []string{"Running", "Success", "Failure", "Aborted"}, Help: "only jobs in this state"}}, Run: runListJobs},
-	Show: func(ctx context.Context, x *Exec) ([]Prop, error) {
+	ShowFields: fieldsOf(jobFields),
+	ListFields: rowFieldsOf(jobRow),
+	Show: func(ctx context.Context, x *Exec) ([]Field, error) {
 		id, err := jobID(x)
 		if err != nil {
 			return nil, err
@@ -53,7 +56,7 @@ var jobType = &objectType{
 		if err != nil {
 			return nil, err
 		}
-		return jobProps(j), nil
+		return jobFields(j), nil
 	},
 }
 
@@ -67,8 +70,7 @@ func runListJobs(ctx context.Context, x *Exec) (*Result, error) {
 		if s := x.Str("status"); s != "" && !strings.EqualFold(s, j.Status) {
 			continue
 		}
-		res.Rows = append(res.Rows, Row{ID: j.ID, Name: j.Summary, Cols: []Prop{{"status", j.Status},
-			{"progress", strconv.Itoa(j.Progress)}, {"user", j.User}, {"started", j.CreatedAt.Format(timeLayout)}}})
+		res.Rows = append(res.Rows, jobRow(j))
 	}
 	return res, nil
 }
@@ -86,7 +88,7 @@ func verbAbort() *VerbInfo {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Props: jobProps(j)}, nil
+			return &Result{Fields: jobFields(j)}, nil
 		},
 	}}}
 }
@@ -105,9 +107,9 @@ func verbWait() *VerbInfo {
 				return nil, err
 			}
 			if j.Status != backend.JobSuccess {
-				return &Result{Props: jobProps(j)}, failf(CodeJobFailed, "job %s ended %s: %s", j.ID, j.Status, j.Error)
+				return &Result{Fields: jobFields(j)}, failf(CodeJobFailed, "job %s ended %s: %s", j.ID, j.Status, j.Error)
 			}
-			return &Result{Props: jobProps(j)}, nil
+			return &Result{Fields: jobFields(j)}, nil
 		},
 	}}}
 }

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 
 	"xenmanager/backend"
 )
@@ -15,19 +14,26 @@ var managerType = &objectType{
 		mi, err := x.Backend.Info(ctx)
 		return rowOf(mi.ID, mi.Name, err)
 	}},
-	Show: func(ctx context.Context, x *Exec) ([]Prop, error) {
+	Show: func(ctx context.Context, x *Exec) ([]Field, error) {
 		mi, err := x.Backend.Info(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return managerProps(mi), nil
+		return managerFields(mi), nil
 	},
+	ShowFields: fieldsOf(managerFields),
 }
 
-func managerProps(mi backend.ManagerInfo) []Prop {
-	return []Prop{{"Name", mi.Name}, {"Id", mi.ID}, {"Version", Version}, {"Agent API Version", backend.AgentAPIVersion},
-		{"Started", mi.Started.Format(timeLayout)}, {"Server Pools", strconv.Itoa(mi.Pools)}, {"Servers", strconv.Itoa(mi.Servers)},
-		{"Vms", strconv.Itoa(mi.VMs)}, {"Running Jobs", strconv.Itoa(mi.RunningJobs)}}
+func managerFields(mi backend.ManagerInfo) []Field {
+	return []Field{strField("Name", "name", mi.Name), strField("Id", "id", mi.ID), strField("Version", "version", Version),
+		strField("Agent API Version", "agentApiVersion", backend.AgentAPIVersion), timeField("Started", "started", mi.Started),
+		intField("Server Pools", "serverPoolCount", int64(mi.Pools)), intField("Servers", "serverCount", int64(mi.Servers)),
+		intField("Vms", "vmCount", int64(mi.VMs)), intField("Running Jobs", "runningJobCount", int64(mi.RunningJobs))}
+}
+
+// backupFields are what backup prints: where the copy is, its size and time.
+func backupFields(b backend.BackupInfo) []Field {
+	return []Field{strField("Path", "path", b.Path), intField("Size (bytes)", "sizeBytes", b.Bytes), timeField("Time", "time", b.At)}
 }
 
 func verbBackup() *VerbInfo {
@@ -38,7 +44,7 @@ func verbBackup() *VerbInfo {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Props: []Prop{{"Path", b.Path}, {"Size (bytes)", itoa(b.Bytes)}, {"Time", b.At.Format(timeLayout)}}}, nil
+			return &Result{Fields: backupFields(b)}, nil
 		},
 	}}}
 }

@@ -58,14 +58,13 @@ func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Re
 			defer wg.Done()
 			defer func() { <-slots }()
 			_, err := op(b, ctx, backend.Ref{ID: v.ID})
-			result := "Success"
+			var fields []Field
 			if id := backend.JobIDOf(err); id != "" && run.Async {
-				result, err = "Job "+id, nil
+				fields, err = startedFields(id), nil
+			} else {
+				fields = outcomeFields(StatusSuccess, err)
 			}
-			if err != nil {
-				result = fmt.Sprintf("%s: %s", codeFor(err), backend.Message(err))
-			}
-			rows[i] = Row{ID: v.ID, Name: v.Name, Cols: []Prop{{"result", result}}}
+			rows[i] = Row{ID: v.ID, Name: v.Name, Fields: fields}
 			errs[i] = err
 		}()
 	}
@@ -84,6 +83,27 @@ func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Re
 		return res, &multiError{failed: failed, total: len(vms), first: first}
 	}
 	return res, nil
+}
+
+// outcomeFields are the columns of one object of a multi-object action
+// that ended: in the text form, result is success (Success) or the error
+// ("<code>: <message>"); in the machine form, result is Success or Failure,
+// and error the error object on failure.
+func outcomeFields(success string, err error) []Field {
+	if err == nil {
+		return []Field{strField(resultCol, "", success).textOnly(), strField("", resultCol, StatusSuccess).machineOnly()}
+	}
+	code, msg := codeFor(err), backend.Message(err)
+	return []Field{strField(resultCol, "", fmt.Sprintf("%s: %s", code, msg)).textOnly(),
+		strField("", resultCol, StatusFailure).machineOnly(), errorField("error", code, msg)}
+}
+
+// startedFields are the columns of one object of a multi-object action in
+// Asynchronous mode, whose job goes on: "Job <id>" in the text form, result
+// Running and the job's id in the machine form.
+func startedFields(jobID string) []Field {
+	return []Field{strField(resultCol, "", "Job "+jobID).textOnly(), strField("", resultCol, "Running").machineOnly(),
+		strField("", "jobId", jobID).machineOnly()}
 }
 
 // multiError is the failure of a multi-object action: how many objects

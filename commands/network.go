@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 
 	"xenmanager/backend"
 )
@@ -13,17 +12,20 @@ var networkType = &objectType{
 	Name: "Network",
 	List: &Spec{Help: "List networks.", Attrs: []Attr{filterName, filterServerPool},
 		Run: listedBy((*backend.Manager).Networks, networkRow)},
-	Show:       shownBy((*backend.Manager).Network, networkProps),
+	Show:       shownBy((*backend.Manager).Network, networkFields),
+	ShowFields: fieldsOf(networkFields),
+	ListFields: rowFieldsOf(networkRow),
 	RenameHelp: "Rename a network or change its description.",
 }
 
 func networkRow(n backend.Network) Row {
-	return Row{ID: n.ID, Name: n.Name, Cols: []Prop{{"serverPool", n.Pool.Name}, {"bridge", n.Bridge}, {"vnics", strconv.Itoa(n.Vnics)}}}
+	return Row{ID: n.ID, Name: n.Name, Fields: []Field{refCol("serverPool", "serverPool", n.Pool), strField("bridge", "bridge", n.Bridge),
+		intField("vnics", "vnicCount", int64(n.Vnics))}}
 }
 
-func networkProps(n backend.Network) []Prop {
-	return []Prop{{"Name", n.Name}, {"Id", n.ID}, {"Server Pool", ref(n.Pool)}, {"Bridge", n.Bridge},
-		{"Description", n.Description}, {"Vnics", strconv.Itoa(n.Vnics)}}
+func networkFields(n backend.Network) []Field {
+	return []Field{strField("Name", "name", n.Name), strField("Id", "id", n.ID), refField("Server Pool", "serverPool", n.Pool),
+		strField("Bridge", "bridge", n.Bridge), strField("Description", "description", n.Description), intField("Vnics", "vnicCount", int64(n.Vnics))}
 }
 
 func createNetworkSpec() *Spec {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,10 +15,14 @@ import (
 // Row is one object of a list: "  id:<id>  name:<name>" in Verbose. Cols are
 // further columns (status, server, memory...) that Table, Json and Xml show
 // and Verbose and Sparse leave out, except for multi-object actions, whose
-// per-object "result" column Verbose and Sparse show too.
+// per-object "result" column Verbose and Sparse show too. A row's columns
+// are Fields when they have a machine form (every command's do), Cols
+// when they are text alone; writeReport turns either into what the
+// session's format prints.
 type Row struct {
 	ID, Name string
 	Cols     []Prop
+	Fields   []Field
 }
 
 // Prop is one "Key = value" line of show.
@@ -35,6 +40,9 @@ type Prop struct {
 type Result struct {
 	Rows  []Row
 	Props []Prop
+	// Fields are attributes with their machine form (show's); a result
+	// holds Props or Fields, and prints Props first should it hold both.
+	Fields []Field
 	// Text is free text (help, top's snapshot, a vm.cfg), one line each,
 	// printed as data lines like the others: Verbose's frame holds it
 	// too, so that a script finds "Status:" after every command.
@@ -80,7 +88,14 @@ type Format struct {
 	Mode        string // one of the Mode constants; anything else is Verbose
 	Alphabetize bool   // sort show's attributes by key
 	EOL         string // line ending: "\n", "\r\n" or "\r"; "" is "\n"
+	// JSONVersion is the form of the Json mode: 2 is the machine form
+	// (typed values, the command language's names); anything else is 1,
+	// the form Json had before version 2 existed.
+	JSONVersion int
 }
+
+// machine reports whether f prints the machine form (Json version 2).
+func (f Format) machine() bool { return f.Mode == ModeJSON && f.JSONVersion == 2 }
 
 // writeReport prints r in format f, in a single Write. Every mode builds
 // lines without their ending; writeReport ends each with f.EOL, so that no
@@ -92,7 +107,11 @@ func writeReport(w io.Writer, f Format, r *Report) error {
 	case ModeSparse:
 		lines = sparseLines(r)
 	case ModeJSON:
-		lines = jsonLines(r)
+		if f.machine() {
+			lines = jsonV2Lines(r)
+		} else {
+			lines = jsonLines(r)
+		}
 	case ModeXML:
 		lines = xmlLines(r)
 	case ModeTable:
@@ -138,18 +157,35 @@ func (r *Report) text() []string {
 	return r.Result.Text
 }
 
-// prepareReport returns the report as every mode prints it: Props sorted by key
+// prepareReport returns the report as f prints it: Fields and rows' Fields
+// in the form f prints (their text form, Props and Cols, except in Json
+// version 2, which prints Fields alone), then attributes sorted by key
 // (case-insensitively, stable) when f.Alphabetize. The caller's report and
 // slices are not modified.
 func prepareReport(f Format, r *Report) *Report {
-	if !f.Alphabetize || r.Result == nil || len(r.Result.Props) < 2 {
+	if r.Result == nil {
 		return r
 	}
 	res := *r.Result
-	res.Props = append([]Prop(nil), res.Props...)
-	sort.SliceStable(res.Props, func(i, j int) bool {
-		return strings.ToLower(res.Props[i].Key) < strings.ToLower(res.Props[j].Key)
-	})
+	if f.machine() {
+		res.Fields, res.Props = machineFields(res.Props, res.Fields), nil
+		res.Rows = machineRows(res.Rows)
+		if f.Alphabetize && len(res.Fields) > 1 {
+			res.Fields = slices.Clone(res.Fields)
+			sort.SliceStable(res.Fields, func(i, j int) bool {
+				return strings.ToLower(res.Fields[i].Attr) < strings.ToLower(res.Fields[j].Attr)
+			})
+		}
+	} else {
+		res.Props, res.Fields = textProps(res.Props, res.Fields), nil
+		res.Rows = textRows(res.Rows)
+		if f.Alphabetize && len(res.Props) > 1 {
+			res.Props = slices.Clone(res.Props)
+			sort.SliceStable(res.Props, func(i, j int) bool {
+				return strings.ToLower(res.Props[i].Key) < strings.ToLower(res.Props[j].Key)
+			})
+		}
+	}
 	c := *r
 	c.Result = &res
 	return &c

@@ -29,21 +29,14 @@ func refsList(refs []backend.NamedRef) string {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// formatFloat prints f with decimals digits after the point, as %.<n>f does.
+func formatFloat(f float64, decimals int) string { return strconv.FormatFloat(f, 'f', decimals, 64) }
+
 func yesNo(b bool) string {
 	if b {
 		return "Yes"
 	}
 	return "No"
-}
-
-// propValue is the value of the property called key, or "".
-func propValue(props []Prop, key string) string {
-	for _, p := range props {
-		if p.Key == key {
-			return p.Value
-		}
-	}
-	return ""
 }
 
 // rowOf is the result of a command on one object: its id and name.

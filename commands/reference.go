@@ -51,6 +51,7 @@ func Reference(reg *Registry) string {
 	b.WriteString("| 2 | at least one command could not be parsed: a code of exit status 2, or a line refused whole |\n")
 	b.WriteString("| 3 | authentication or permission: `XM_0403E`, or a user deleted or never authenticated |\n")
 	b.WriteString("\nA batch goes on after a failed or unparsable command; the exit status is the worst one seen.\n")
+	referenceJSONVersion2(&b)
 	return b.String()
 }
 

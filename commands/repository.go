@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 
 	"xenmanager/backend"
 )
@@ -13,23 +12,25 @@ var repositoryType = &objectType{
 	Name: "Repository",
 	List: &Spec{Help: "List repositories.", Attrs: []Attr{filterName, filterServerPool},
 		Run: listedBy((*backend.Manager).Repositories, repoRow)},
-	Show:       shownBy((*backend.Manager).Repository, repoProps),
+	Show:       shownBy((*backend.Manager).Repository, repoFields),
+	ShowFields: fieldsOf(repoFields),
+	ListFields: rowFieldsOf(repoRow),
 	RenameHelp: "Rename a repository (in the manager's records; its alias on the servers stays).",
 }
 
 func repoRow(r backend.Repository) Row {
-	return Row{ID: r.ID, Name: r.Name, Cols: []Prop{
-		{"serverPool", r.Pool.Name}, {"fsLocation", r.FSLocation}, {"vms", strconv.Itoa(r.VMs)}}}
+	return Row{ID: r.ID, Name: r.Name, Fields: []Field{
+		refCol("serverPool", "serverPool", r.Pool), strField("fsLocation", "fsLocation", r.FSLocation), intField("vms", "vmCount", int64(r.VMs))}}
 }
 
-func repoProps(r backend.Repository) []Prop {
-	return []Prop{
-		{"Name", r.Name},
-		{"Id", r.ID},
-		{"Server Pool", ref(r.Pool)},
-		{"File System Location", r.FSLocation},
-		{"Mount Point", r.MountPoint},
-		{"Vms", strconv.Itoa(r.VMs)},
+func repoFields(r backend.Repository) []Field {
+	return []Field{
+		strField("Name", "name", r.Name),
+		strField("Id", "id", r.ID),
+		refField("Server Pool", "serverPool", r.Pool),
+		strField("File System Location", "fsLocation", r.FSLocation),
+		strField("Mount Point", "mountPoint", r.MountPoint),
+		intField("Vms", "vmCount", int64(r.VMs)),
 	}
 }
 
@@ -68,13 +69,20 @@ func refreshRepositorySpec() *Spec {
 			if err != nil {
 				return nil, err
 			}
-			r := st.Repository
-			return &Result{Props: []Prop{{"Name", r.Name}, {"Id", r.ID}, {"Server Pool", ref(r.Pool)}, {"Seen By", ref(st.Server)},
-				{"Mount Point", r.MountPoint}, {"Total (MiB)", itoa(st.TotalMiB)}, {"Free (MiB)", itoa(st.FreeMiB)},
-				{"Vm Files", itoa(st.VMFiles)}, {"Vms Recorded", strconv.Itoa(r.VMs)},
-				{"Disk Files", itoa(st.DiskFiles)}, {"VirtualDisks Recorded", strconv.Itoa(st.RecordedDisks)},
-				{"ISO Files", itoa(st.ISOFiles)}, {"VirtualCdroms Recorded", strconv.Itoa(st.RecordedISOs)},
-				{"Templates", itoa(st.Templates)}}}, nil
+			return &Result{Fields: repoStatusFields(st)}, nil
 		},
 	}
+}
+
+// repoStatusFields are what refresh Repository prints: how a server sees
+// the repository, beside the manager's records.
+func repoStatusFields(st backend.RepositoryState) []Field {
+	r := st.Repository
+	return []Field{strField("Name", "name", r.Name), strField("Id", "id", r.ID), refField("Server Pool", "serverPool", r.Pool),
+		refField("Seen By", "seenBy", st.Server), strField("Mount Point", "mountPoint", r.MountPoint),
+		intField("Total (MiB)", "totalMiB", st.TotalMiB), intField("Free (MiB)", "freeMiB", st.FreeMiB),
+		intField("Vm Files", "vmFileCount", st.VMFiles), intField("Vms Recorded", "vmCount", int64(r.VMs)),
+		intField("Disk Files", "diskFileCount", st.DiskFiles), intField("VirtualDisks Recorded", "virtualDiskCount", int64(st.RecordedDisks)),
+		intField("ISO Files", "isoFileCount", st.ISOFiles), intField("VirtualCdroms Recorded", "virtualCdromCount", int64(st.RecordedISOs)),
+		intField("Templates", "templateCount", st.Templates)}
 }

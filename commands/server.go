@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -16,42 +15,61 @@ var serverType = &objectType{
 	List: &Spec{Help: "List servers.", Attrs: []Attr{filterName,
 		{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}, filterServerPool},
 		Run: listedBy((*backend.Manager).Servers, serverRow)},
-	Show: shownBy((*backend.Manager).Server, serverProps),
+	Show:       shownBy((*backend.Manager).Server, serverFields),
+	ShowFields: fieldsOf(serverFields),
+	ListFields: rowFieldsOf(serverRow),
 }
 
 func serverRow(s backend.Server) Row {
-	return Row{ID: s.ID, Name: s.Name, Cols: []Prop{
-		{"status", s.Status}, {"address", s.Address}, {"hypervisor", s.HypervisorType}, {"serverPool", s.Pool.Name},
-		{"memoryMiB", itoa(s.TotalMemoryMiB)}, {"vms", strconv.Itoa(s.RunningVMs)}}}
+	return Row{ID: s.ID, Name: s.Name, Fields: []Field{
+		strField("status", "status", s.Status), strField("address", "ipAddress", s.Address),
+		strField("hypervisor", "hypervisor", s.HypervisorType), refCol("serverPool", "serverPool", s.Pool),
+		intField("memoryMiB", "memoryMiB", s.TotalMemoryMiB), intField("vms", "runningVmCount", int64(s.RunningVMs))}}
 }
 
-func serverProps(s backend.Server) []Prop {
-	return []Prop{
-		{"Name", s.Name},
-		{"Id", s.ID},
-		{"Status", s.Status},
-		{"Hypervisor", serverHypervisor(s)},
-		{"Hostname", s.Hostname},
-		{"IP Address", s.Address},
-		{"Agent Port", strconv.Itoa(s.Port)},
-		{"Server Pool", ref(s.Pool)},
-		{"Manufacturer", s.Manufacturer},
-		{"Product Name", s.Product},
-		{"Processor Type", s.CPUModel},
-		{"Processor Sockets Populated", itoa(s.CPUSockets)},
-		{"Cores per Processor Socket", itoa(s.CoresPerSocket)},
-		{"Threads per Core", itoa(s.ThreadsPerCore)},
-		{"Processor Speed (GHz)", fmt.Sprintf("%.3f", float64(s.CPUKHz)/1e6)},
-		{"Memory (MiB)", itoa(s.TotalMemoryMiB)},
-		{"Dom0 Memory (MiB)", itoa(s.Dom0MemoryMiB)},
-		{"OVM Version", s.OVMVersion},
-		{"Agent Version", s.AgentVersion},
-		{"Unique Id", s.UniqueID},
-		{"Certificate SHA-256", s.CertSPKISHA256},
-		{"Running Vms", strconv.Itoa(s.RunningVMs)},
-		{"Roles", serverRoles(s)},
-		{"Maintenance Mode", yesNo(s.Maintenance)},
+func serverFields(s backend.Server) []Field {
+	return []Field{
+		strField("Name", "name", s.Name),
+		strField("Id", "id", s.ID),
+		strField("Status", "status", s.Status),
+		strField("Hypervisor", "", serverHypervisor(s)).textOnly(),
+		strField("", "hypervisor", s.HypervisorType).machineOnly(),
+		strField("", "hypervisorVersion", s.HypervisorVersion).machineOnly(),
+		strField("Hostname", "hostname", s.Hostname),
+		strField("IP Address", "ipAddress", s.Address),
+		intField("Agent Port", "port", int64(s.Port)),
+		refField("Server Pool", "serverPool", s.Pool),
+		strField("Manufacturer", "manufacturer", s.Manufacturer),
+		strField("Product Name", "productName", s.Product),
+		strField("Processor Type", "processorType", s.CPUModel),
+		intField("Processor Sockets Populated", "processorSockets", s.CPUSockets),
+		intField("Cores per Processor Socket", "coresPerSocket", s.CoresPerSocket),
+		intField("Threads per Core", "threadsPerCore", s.ThreadsPerCore),
+		floatField("Processor Speed (GHz)", "processorSpeedGHz", float64(s.CPUKHz)/1e6, 3),
+		intField("Memory (MiB)", "memoryMiB", s.TotalMemoryMiB),
+		intField("Dom0 Memory (MiB)", "dom0MemoryMiB", s.Dom0MemoryMiB),
+		strField("OVM Version", "ovmVersion", s.OVMVersion),
+		strField("Agent Version", "agentVersion", s.AgentVersion),
+		strField("Unique Id", "uniqueId", s.UniqueID),
+		strField("Certificate SHA-256", "certificateSha256", s.CertSPKISHA256),
+		intField("Running Vms", "runningVmCount", int64(s.RunningVMs)),
+		strField("Roles", "", serverRoles(s)).textOnly(),
+		stringsField("", "roles", serverRoleNames(s), ",").machineOnly(),
+		boolField("", "poolMaster", s.IsMaster).machineOnly(),
+		boolField("Maintenance Mode", "maintenanceMode", s.Maintenance),
 	}
+}
+
+// serverRoleNames are the server's roles as edit Server's roles= names
+// them (xen, utility).
+func serverRoleNames(s backend.Server) []string {
+	out := []string{}
+	for _, r := range strings.Split(s.Roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // serverHypervisor is the server's hypervisor type followed by its version
@@ -86,7 +104,7 @@ func showServer(s backend.Server, err error) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Props: serverProps(s)}, nil
+	return &Result{Fields: serverFields(s)}, nil
 }
 
 func verbDiscoverServer() *VerbInfo {
@@ -178,6 +196,12 @@ func removeServerSpec() *Spec {
 	}
 }
 
+// refreshServerFields are what refresh Server prints: the server, then how
+// many of its VMs changed state.
+func refreshServerFields(r backend.Refreshed) []Field {
+	return append(serverFields(r.Server), intField("Vms Changed", "vmsChanged", int64(r.VMsChanged)))
+}
+
 func refreshServerSpec() *Spec {
 	return &Spec{
 		Type: "Server", Instance: true,
@@ -187,7 +211,7 @@ func refreshServerSpec() *Spec {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Props: append(serverProps(r.Server), Prop{"Vms Changed", strconv.Itoa(r.VMsChanged)})}, nil
+			return &Result{Fields: refreshServerFields(r)}, nil
 		},
 	}
 }

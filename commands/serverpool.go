@@ -3,33 +3,40 @@ package commands
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"xenmanager/backend"
 )
 
 // poolType is the ServerPool: servers that share repositories and networks.
 var poolType = &objectType{
-	Name: "ServerPool",
-	List: &Spec{Help: "List server pools.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).ServerPools, poolRow)},
-	Show: shownBy((*backend.Manager).ServerPool, poolProps),
+	Name:       "ServerPool",
+	List:       &Spec{Help: "List server pools.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).ServerPools, poolRow)},
+	Show:       shownBy((*backend.Manager).ServerPool, poolFields),
+	ShowFields: fieldsOf(poolFields),
+	ListFields: rowFieldsOf(poolRow),
 }
 
 func poolRow(p backend.ServerPool) Row {
-	return Row{ID: p.ID, Name: p.Name, Cols: []Prop{
-		{"servers", strconv.Itoa(len(p.Servers))}, {"repositories", strconv.Itoa(len(p.Repositories))},
-		{"vms", strconv.Itoa(p.VMs)}}}
+	return Row{ID: p.ID, Name: p.Name, Fields: []Field{
+		intField("servers", "serverCount", int64(len(p.Servers))), intField("repositories", "repositoryCount", int64(len(p.Repositories))),
+		intField("vms", "vmCount", int64(p.VMs))}}
 }
 
-func poolProps(p backend.ServerPool) []Prop {
-	props := []Prop{{"Name", p.Name}, {"Id", p.ID}, {"Description", p.Description}}
+// poolFields print the pool's servers and repositories one line each in
+// the text form (Server 1, Server 2 ...), as Oracle VM does, and as two
+// arrays in the machine form.
+func poolFields(p backend.ServerPool) []Field {
+	fields := []Field{strField("Name", "name", p.Name), strField("Id", "id", p.ID), strField("Description", "description", p.Description)}
 	for i, s := range p.Servers {
-		props = append(props, Prop{fmt.Sprintf("Server %d", i+1), ref(s)})
+		fields = append(fields, refField(fmt.Sprintf("Server %d", i+1), "", s).textOnly())
 	}
+	fields = append(fields, refsField("", "servers", p.Servers).machineOnly())
 	for i, r := range p.Repositories {
-		props = append(props, Prop{fmt.Sprintf("Repository %d", i+1), ref(r)})
+		fields = append(fields, refField(fmt.Sprintf("Repository %d", i+1), "", r).textOnly())
 	}
-	return append(props, Prop{"Master Server", ref(p.Master)}, Prop{"Start Policy", p.StartPolicy}, Prop{"Vms", strconv.Itoa(p.VMs)})
+	fields = append(fields, refsField("", "repositories", p.Repositories).machineOnly())
+	return append(fields, refField("Master Server", "masterServer", p.Master), strField("Start Policy", "startPolicy", p.StartPolicy),
+		intField("Vms", "vmCount", int64(p.VMs)))
 }
 
 func createPoolSpec() *Spec {
@@ -62,7 +69,7 @@ func editPoolSpec() *Spec {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Props: poolProps(p)}, nil
+			return &Result{Fields: poolFields(p)}, nil
 		},
 	}
 }
@@ -89,15 +96,16 @@ func refreshPoolSpec() *Spec {
 			res := &Result{Rows: make([]Row, len(out))}
 			failed, first := 0, error(nil)
 			for i, r := range out {
-				result := fmt.Sprintf("Success (%d Vms changed)", r.Result.VMsChanged)
+				fields := outcomeFields(fmt.Sprintf("Success (%d Vms changed)", r.Result.VMsChanged), r.Err)
 				if r.Err != nil {
-					result = fmt.Sprintf("%s: %s", codeFor(r.Err), backend.Message(r.Err))
 					failed++
 					if first == nil {
 						first = r.Err
 					}
+				} else {
+					fields = append(fields, intField("", "vmsChanged", int64(r.Result.VMsChanged)).machineOnly())
 				}
-				res.Rows[i] = Row{ID: r.Server.ID, Name: r.Server.Name, Cols: []Prop{{resultCol, result}}}
+				res.Rows[i] = Row{ID: r.Server.ID, Name: r.Server.Name, Fields: fields}
 			}
 			if failed > 0 {
 				return res, &multiError{failed: failed, total: len(out), first: first}

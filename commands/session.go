@@ -31,13 +31,13 @@ func (o Outcome) ExitStatus() int { return int(o) }
 // Options describe the session being opened.
 type Options struct {
 	// Interactive sessions (a PTY) default to Table output and to the output
-	// mode the user chose last time; exec and batch sessions always start in
-	// Verbose, so that scripts get what they parse whatever the user chose
-	// interactively.
+	// mode and Json version the user chose last time; exec and batch
+	// sessions always start in Verbose and Json version 1, so that scripts
+	// get what they parse whatever the user chose interactively.
 	Interactive bool
 	// RememberSettings, in sessions at the OVM> prompt, makes "set
-	// outputMode=" the output mode of the user's later interactive
-	// sessions too. In exec and batch sessions (a command with ssh -t
+	// outputMode=" and "set jsonVersion=" those of the user's later
+	// interactive sessions too. In exec and batch sessions (a command with ssh -t
 	// included) every setting lasts for the session only: a script's
 	// "set outputMode=Json" must not change what the operator sees at
 	// the prompt. ("set lineEditor=", a choice for the next interactive
@@ -77,6 +77,11 @@ func NewSession(ctx context.Context, reg *Registry, b *backend.Manager, actor ba
 		s.settings.OutputMode = ModeTable
 		if m, ok := b.UserSetting(ctx, actor.User, settingOutputMode); ok {
 			s.settings.OutputMode = m
+		}
+		if v, ok := b.UserSetting(ctx, actor.User, settingJSONVersion); ok {
+			if n, ok := jsonVersionOf(v); ok {
+				s.settings.JSONVersion = n
+			}
 		}
 	}
 	return s
@@ -178,7 +183,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	}
 	if err != nil && backend.KindOf(err) == backend.KindStillRunning && s.settings.CommandMode == "Asynchronous" {
 		// Asynchronous mode: the job started; its id is the answer.
-		rep.Result = &Result{Props: []Prop{{"Job Id", backend.JobIDOf(err)}}}
+		rep.Result = &Result{Fields: []Field{strField("Job Id", "jobId", backend.JobIDOf(err))}}
 		err = nil
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strings"
 )
 
 // verbShow declares show on every type with a Show.
@@ -17,12 +16,29 @@ func verbShow() *VerbInfo {
 // runShow shows the object the command names; a taggable one ends with its
 // Tags.
 func (t *objectType) runShow(ctx context.Context, x *Exec) (*Result, error) {
-	props, err := t.Show(ctx, x)
+	fields, err := t.Show(ctx, x)
 	if err != nil {
 		return nil, err
 	}
 	if t.taggable() {
-		props = append(props, Prop{"Tags", strings.Join(x.Backend.TagsOf(ctx, propValue(props, "Id")), ", ")})
+		fields = append(fields, tagsField(x.Backend.TagsOf(ctx, fieldValue(fields, "Id"))))
 	}
-	return &Result{Props: props}, nil
+	return &Result{Fields: fields}, nil
+}
+
+// tagsField is the Tags a taggable object's show ends with: their names.
+func tagsField(names []string) Field { return stringsField("Tags", "tags", names, ", ") }
+
+// showFields are the fields show prints for a type: those of a zero object
+// (every key of the machine form), and tags for a taggable type. Nil: the
+// type is not shown.
+func (t *objectType) showFields() []Field {
+	if t.ShowFields == nil {
+		return nil
+	}
+	fields := t.ShowFields()
+	if t.taggable() {
+		fields = append(fields, tagsField(nil))
+	}
+	return fields
 }

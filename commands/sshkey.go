@@ -17,21 +17,24 @@ var sshKeyType = &objectType{
 		}
 		return rowsOf(keys, keyRow), nil
 	}},
-	Show: showKey,
+	Show:       showKey,
+	ShowFields: fieldsOf(keyFields),
+	ListFields: rowFieldsOf(keyRow),
 }
 
 func keyRow(k backend.SSHKey) Row {
-	return Row{ID: k.ID, Name: k.Name, Cols: []Prop{{"user", k.User}, {"type", k.Type}, {"fingerprint", k.Fingerprint}}}
+	return Row{ID: k.ID, Name: k.Name, Fields: []Field{strField("user", "user", k.User), strField("type", "type", k.Type),
+		strField("fingerprint", "fingerprint", k.Fingerprint)}}
 }
 
-func keyProps(k backend.SSHKey) []Prop {
-	return []Prop{{"Name", k.Name}, {"Id", k.ID}, {"User", k.User}, {"Type", k.Type}, {"Fingerprint", k.Fingerprint},
-		{"Created", k.CreatedAt.Format(timeLayout)}}
+func keyFields(k backend.SSHKey) []Field {
+	return []Field{strField("Name", "name", k.Name), strField("Id", "id", k.ID), strField("User", "user", k.User),
+		strField("Type", "type", k.Type), strField("Fingerprint", "fingerprint", k.Fingerprint), timeField("Created", "created", k.CreatedAt)}
 }
 
 // showKey finds the key among those the user may see: the backend looks
 // keys up by id only.
-func showKey(ctx context.Context, x *Exec) ([]Prop, error) {
+func showKey(ctx context.Context, x *Exec) ([]Field, error) {
 	keys, err := x.Backend.SSHKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -46,7 +49,7 @@ func showKey(ctx context.Context, x *Exec) ([]Prop, error) {
 	case 0:
 		return nil, &backend.Error{Kind: backend.KindNotFound, Msg: "SshKey " + x.Cmd.Instance.String() + " not found"}
 	case 1:
-		return keyProps(found[0]), nil
+		return keyFields(found[0]), nil
 	}
 	ids := make([]string, len(found))
 	for i, k := range found {

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 
 	"xenmanager/backend"
 )
@@ -12,16 +11,19 @@ import (
 var tagType = &objectType{
 	Name:       "Tag",
 	List:       &Spec{Help: "List tags.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).Tags, tagRow)},
-	Show:       shownBy((*backend.Manager).Tag, tagProps),
+	Show:       shownBy((*backend.Manager).Tag, tagFields),
+	ShowFields: fieldsOf(tagFields),
+	ListFields: rowFieldsOf(tagRow),
 	RenameHelp: "Rename a tag or change its description.",
 }
 
 func tagRow(t backend.Tag) Row {
-	return Row{ID: t.ID, Name: t.Name, Cols: []Prop{{"objects", strconv.Itoa(t.Objects)}, {"description", t.Description}}}
+	return Row{ID: t.ID, Name: t.Name, Fields: []Field{intField("objects", "objectCount", int64(t.Objects)), strField("description", "description", t.Description)}}
 }
 
-func tagProps(t backend.Tag) []Prop {
-	return []Prop{{"Name", t.Name}, {"Id", t.ID}, {"Description", t.Description}, {"Objects", strconv.Itoa(t.Objects)}}
+func tagFields(t backend.Tag) []Field {
+	return []Field{strField("Name", "name", t.Name), strField("Id", "id", t.ID), strField("Description", "description", t.Description),
+		intField("Objects", "objectCount", int64(t.Objects))}
 }
 
 // taggable names the types tags go on, for the clause of add and remove

@@ -20,7 +20,14 @@ type objectType struct {
 	List *Spec
 	// Show reads the object the command names as show prints it. Nil: the
 	// type is listed, never shown one by one.
-	Show func(ctx context.Context, x *Exec) ([]Prop, error)
+	Show func(ctx context.Context, x *Exec) ([]Field, error)
+	// ShowFields and ListFields are the fields Show and a row of List give
+	// a zero object: the keys and kinds of the type's machine form (Json
+	// version 2), which the reference lists (fieldsOf, rowFieldsOf). A
+	// type with a Show has ShowFields; one with a List, ListFields (nil
+	// when its rows are an id and a name alone).
+	ShowFields func() []Field
+	ListFields func() []Field
 	// Single types have one object (Manager): show takes no instance.
 	Single bool
 	// StatesFor, when set, gives the states in which a verb may act on an
@@ -95,14 +102,14 @@ func typeNames(types []*objectType) []string {
 }
 
 // shownBy is the Show of a type read by a backend lookup by reference
-// (Manager.VM, Manager.Server ...) and printed by props.
-func shownBy[T any](lookup func(*backend.Manager, context.Context, backend.Ref) (T, error), props func(T) []Prop) func(context.Context, *Exec) ([]Prop, error) {
-	return func(ctx context.Context, x *Exec) ([]Prop, error) {
+// (Manager.VM, Manager.Server ...) and printed by fields.
+func shownBy[T any](lookup func(*backend.Manager, context.Context, backend.Ref) (T, error), fields func(T) []Field) func(context.Context, *Exec) ([]Field, error) {
+	return func(ctx context.Context, x *Exec) ([]Field, error) {
 		v, err := lookup(x.Backend, ctx, x.Ref())
 		if err != nil {
 			return nil, err
 		}
-		return props(v), nil
+		return fields(v), nil
 	}
 }
 

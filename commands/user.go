@@ -14,7 +14,9 @@ var userType = &objectType{
 	Name: "User",
 	List: &Spec{Help: "List users (yourself unless you are an Administrator).", Attrs: []Attr{filterName},
 		Run: listedBy((*backend.Manager).Users, userRow)},
-	Show: shownBy((*backend.Manager).User, userProps),
+	Show:       shownBy((*backend.Manager).User, userFields),
+	ShowFields: fieldsOf(userFields),
+	ListFields: rowFieldsOf(userRow),
 }
 
 var roles = []string{backend.RoleAdministrator, backend.RoleOperator, backend.RoleViewer}
@@ -24,15 +26,19 @@ func userRow(u backend.User) Row {
 	for i, p := range u.Pools {
 		pools[i] = p.Name
 	}
-	return Row{ID: u.ID, Name: u.Name, Cols: []Prop{{"role", u.Role}, {"serverPools", strings.Join(pools, ",")}}}
+	return Row{ID: u.ID, Name: u.Name, Fields: []Field{strField("role", "role", u.Role),
+		refsField("serverPools", "serverPools", u.Pools).withText(strings.Join(pools, ","))}}
 }
 
-func userProps(u backend.User) []Prop {
-	props := []Prop{{"Name", u.Name}, {"Id", u.ID}, {"Role", u.Role}}
+// userFields print the user's pools one line each in the text form
+// (Server Pool 1 ...) and as an array in the machine form.
+func userFields(u backend.User) []Field {
+	fields := []Field{strField("Name", "name", u.Name), strField("Id", "id", u.ID), strField("Role", "role", u.Role)}
 	for i, p := range u.Pools {
-		props = append(props, Prop{"Server Pool " + strconv.Itoa(i+1), ref(p)})
+		fields = append(fields, refField("Server Pool "+strconv.Itoa(i+1), "", p).textOnly())
 	}
-	return append(props, Prop{"SSH Keys", strconv.Itoa(u.Keys)}, Prop{"Created", u.CreatedAt.Format(timeLayout)})
+	return append(fields, refsField("", "serverPools", u.Pools).machineOnly(), intField("SSH Keys", "sshKeyCount", int64(u.Keys)),
+		timeField("Created", "created", u.CreatedAt))
 }
 
 func createUserSpec() *Spec {
@@ -65,7 +71,7 @@ func editUserSpec() *Spec {
 			if err != nil {
 				return nil, err
 			}
-			return &Result{Props: userProps(u)}, nil
+			return &Result{Fields: userFields(u)}, nil
 		},
 	}
 }

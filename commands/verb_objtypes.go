@@ -14,11 +14,11 @@ func verbShowObjTypes() *VerbInfo {
 	return &VerbInfo{Name: "showobjtypes", Help: "List the object types.", Specs: []*Spec{{
 		Help: "List the object types commands act on.",
 		Run: func(context.Context, *Exec) (*Result, error) {
-			props := make([]Prop, len(ObjectTypes))
+			fields := make([]Field, len(ObjectTypes))
 			for i, t := range ObjectTypes {
-				props[i] = Prop{t, strings.Join(verbsOn(Default, t, false), ", ")}
+				fields[i] = stringsField(t, t, verbsOn(Default, t, false), ", ")
 			}
-			return &Result{Props: props}, nil
+			return &Result{Fields: fields}, nil
 		},
 	}}}
 }

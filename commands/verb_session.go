@@ -22,7 +22,7 @@ func verbExit() *VerbInfo {
 
 func verbSet() *VerbInfo {
 	return &VerbInfo{Name: "set", Help: "Change this session's settings.", Specs: []*Spec{{
-		Help: "Change how this session prints and runs commands; showclisession shows the current values. Settings last for the session; outputMode set in an interactive session is also remembered for your later ones, and lineEditor is a choice for your next interactive sessions.",
+		Help: "Change how this session prints and runs commands; showclisession shows the current values. Settings last for the session; outputMode and jsonVersion set in an interactive session are also remembered for your later ones, and lineEditor is a choice for your next interactive sessions.",
 		Attrs: []Attr{
 			{Name: "outputMode", Kind: AttrEnum, Enum: []string{ModeVerbose, ModeSparse, ModeXML, ModeJSON, ModeTable}, Help: "how results are printed (Table is the default on a terminal, Verbose otherwise)"},
 			{Name: "commandMode", Kind: AttrEnum, Enum: []string{"Synchronous", "Asynchronous"}, Default: defaultSettings.CommandMode, Help: "wait for each command to finish, or return its job id at once"},
@@ -30,6 +30,7 @@ func verbSet() *VerbInfo {
 			{Name: "endLineChars", Kind: AttrEnum, Enum: []string{"LF", "CRLF", "CR"}, Default: defaultSettings.EndLineChars, Help: "line ending of the output"},
 			{Name: "alphabetizeAttributes", Kind: AttrYesNo, Default: yesNo(defaultSettings.Alphabetize), Help: "sort show's attributes by name"},
 			{Name: "stopOnError", Kind: AttrYesNo, Default: yesNo(defaultSettings.StopOnError), Help: "end a batch at its first failed command"},
+			{Name: "jsonVersion", Kind: AttrEnum, Enum: JSONVersions, Default: strconv.Itoa(defaultSettings.JSONVersion), Help: "the form of the Json mode: 1, every value a string under its Verbose label; 2, typed values under the command language's attribute names (docs/output-formats.md)"},
 			{Name: "lineEditor", Kind: AttrEnum, Enum: []string{"prompt", "simple"}, Default: "prompt", Help: "the interactive line editor of your next sessions: prompt (live completion) or simple (Tab completion)"},
 		},
 		Run: runSet,
@@ -61,6 +62,14 @@ func runSet(ctx context.Context, x *Exec) (*Result, error) {
 			return nil, err
 		}
 	}
+	if v, ok := x.Cmd.Attrs["jsonVersion"]; ok {
+		next.JSONVersion, _ = jsonVersionOf(v) // the parser checked v against JSONVersions
+		if x.Session.opts.RememberSettings {
+			if err := x.Backend.SetUserSetting(ctx, x.Actor.User, settingJSONVersion, v); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if v, ok := x.Cmd.Attrs["outputMode"]; ok {
 		next.OutputMode = v
 		if x.Session.opts.RememberSettings {
@@ -77,19 +86,7 @@ func verbShowCLISession() *VerbInfo {
 	return &VerbInfo{Name: "showclisession", Help: "Show this session's settings.", Specs: []*Spec{{
 		Help: "Show who you are logged in as and this session's settings.",
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			st := *x.Settings
-			return &Result{Props: []Prop{
-				{"User", x.Actor.User},
-				{"Role", x.Actor.Role},
-				{"Remote Address", x.Actor.Remote},
-				{"Session Start", x.Session.started.UTC().Format(timeLayout)},
-				{"Output Mode", st.OutputMode},
-				{"Command Mode", st.CommandMode},
-				{"Command Timeout", strconv.Itoa(int(st.CommandTimeout / time.Second))},
-				{"End Line Chars", st.EndLineChars},
-				{"Alphabetize Attributes", yesNo(st.Alphabetize)},
-				{"Stop On Error", yesNo(st.StopOnError)},
-			}}, nil
+			return &Result{Fields: sessionFields(x.Actor, x.Session.started, *x.Settings)}, nil
 		},
 	}}}
 }
@@ -98,8 +95,31 @@ func verbShowVersion() *VerbInfo {
 	return &VerbInfo{Name: "showversion", Help: "Show the manager's version.", Specs: []*Spec{{
 		Help: "Show the manager's version and the agent protocol version it speaks.",
 		Run: func(_ context.Context, x *Exec) (*Result, error) {
-			return &Result{Props: []Prop{{"Version", Version}, {"Agent API Version", backend.AgentAPIVersion},
-				{"Manager Id", x.Backend.UUID()}}}, nil
+			return &Result{Fields: versionFields(x.Backend.UUID())}, nil
 		},
 	}}}
+}
+
+// sessionFields are what showclisession prints: who the session is, and
+// its settings under the names set gives them.
+func sessionFields(a backend.Actor, started time.Time, st Settings) []Field {
+	return []Field{
+		strField("User", "user", a.User),
+		strField("Role", "role", a.Role),
+		strField("Remote Address", "remoteAddress", a.Remote),
+		timeField("Session Start", "sessionStart", started.UTC()),
+		strField("Output Mode", "outputMode", st.OutputMode),
+		intField("Json Version", "jsonVersion", int64(st.JSONVersion)),
+		strField("Command Mode", "commandMode", st.CommandMode),
+		intField("Command Timeout", "commandTimeout", int64(st.CommandTimeout/time.Second)),
+		strField("End Line Chars", "endLineChars", st.EndLineChars),
+		boolField("Alphabetize Attributes", "alphabetizeAttributes", st.Alphabetize),
+		boolField("Stop On Error", "stopOnError", st.StopOnError),
+	}
+}
+
+// versionFields are what showversion prints.
+func versionFields(managerID string) []Field {
+	return []Field{strField("Version", "version", Version), strField("Agent API Version", "agentApiVersion", backend.AgentAPIVersion),
+		strField("Manager Id", "managerId", managerID)}
 }

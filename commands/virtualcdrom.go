@@ -12,19 +12,22 @@ var cdromType = &objectType{
 	Name: "VirtualCdrom",
 	List: &Spec{Help: "List ISO images.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
 		Run: listedBy((*backend.Manager).VirtualCdroms, cdromRow)},
-	Show:       shownBy((*backend.Manager).VirtualCdrom, cdromProps),
+	Show:       shownBy((*backend.Manager).VirtualCdrom, cdromFields),
+	ShowFields: fieldsOf(cdromFields),
+	ListFields: rowFieldsOf(cdromRow),
 	RenameHelp: "Rename an ISO or change its description.",
 }
 
 func cdromRow(c backend.VirtualCdrom) Row {
-	return Row{ID: c.ID, Name: c.Name, Cols: []Prop{{"repository", c.Repository.Name},
-		{"state", c.State}, {"sizeBytes", itoa(c.SizeBytes)}, {"vms", refsList(c.Vms)}}}
+	return Row{ID: c.ID, Name: c.Name, Fields: []Field{refCol("repository", "repository", c.Repository),
+		strField("state", "state", c.State), intField("sizeBytes", "sizeBytes", c.SizeBytes), refsField("vms", "vms", c.Vms)}}
 }
 
-func cdromProps(c backend.VirtualCdrom) []Prop {
-	return []Prop{{"Name", c.Name}, {"Id", c.ID}, {"Repository", ref(c.Repository)}, {"State", c.State},
-		{"Size (bytes)", itoa(c.SizeBytes)}, {"Url", c.URL}, {"Imported By", c.ImportedBy}, {"Vms", refsList(c.Vms)},
-		{"Path", c.Path}, {"Description", c.Description}}
+func cdromFields(c backend.VirtualCdrom) []Field {
+	return []Field{strField("Name", "name", c.Name), strField("Id", "id", c.ID), refField("Repository", "repository", c.Repository),
+		strField("State", "state", c.State), intField("Size (bytes)", "sizeBytes", c.SizeBytes), strField("Url", "url", c.URL),
+		strField("Imported By", "importedBy", c.ImportedBy), refsField("Vms", "vms", c.Vms), strField("Path", "path", c.Path),
+		strField("Description", "description", c.Description)}
 }
 
 func verbImportIso() *VerbInfo {

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 
 	"xenmanager/backend"
 )
@@ -13,26 +12,30 @@ var diskType = &objectType{
 	Name: "VirtualDisk",
 	List: &Spec{Help: "List virtual disks.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
 		Run: listedBy((*backend.Manager).VirtualDisks, diskRow)},
-	Show:       shownBy((*backend.Manager).VirtualDisk, diskProps),
+	Show:       shownBy((*backend.Manager).VirtualDisk, diskFields),
+	ShowFields: fieldsOf(diskFields),
+	ListFields: rowFieldsOf(diskRow),
 	RenameHelp: "Rename a virtual disk or change its description.",
 }
 
 func diskRow(d backend.VirtualDisk) Row {
-	return Row{ID: d.ID, Name: d.Name, Cols: []Prop{{"repository", d.Repository.Name},
-		{"sizeMiB", itoa(d.SizeMiB)}, {"vm", d.Vm.Name}}}
+	return Row{ID: d.ID, Name: d.Name, Fields: []Field{refCol("repository", "repository", d.Repository),
+		intField("sizeMiB", "sizeMiB", d.SizeMiB), refCol("vm", "vm", d.Vm)}}
 }
 
-func diskProps(d backend.VirtualDisk) []Prop {
-	return []Prop{{"Name", d.Name}, {"Id", d.ID}, {"Repository", ref(d.Repository)},
-		{"Size (MiB)", itoa(d.SizeMiB)}, {"Sparse", yesNo(d.Sparse)}, {"Vm", ref(d.Vm)}, {"Slot", slotOf(d)},
-		{"Path", d.Path}, {"Description", d.Description}}
+func diskFields(d backend.VirtualDisk) []Field {
+	return []Field{strField("Name", "name", d.Name), strField("Id", "id", d.ID), refField("Repository", "repository", d.Repository),
+		intField("Size (MiB)", "sizeMiB", d.SizeMiB), boolField("Sparse", "sparse", d.Sparse), refField("Vm", "vm", d.Vm),
+		slotField(d), strField("Path", "path", d.Path), strField("Description", "description", d.Description)}
 }
 
-func slotOf(d backend.VirtualDisk) string {
+// slotField is the disk's slot in its VM: empty and null when it is in none.
+func slotField(d backend.VirtualDisk) Field {
+	f := intField("Slot", "slot", int64(d.Slot))
 	if d.Vm.ID == "" {
-		return ""
+		f.Value = ""
 	}
-	return strconv.Itoa(d.Slot)
+	return f
 }
 
 func createDiskSpec() *Spec {

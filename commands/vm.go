@@ -14,8 +14,10 @@ var vmType = &objectType{
 		{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused"}, Help: "only VMs in this state"},
 		filterServer, filterServerPool, filterRepository},
 		Run: listedBy((*backend.Manager).ListVMs, vmRow)},
-	Show:      shownBy((*backend.Manager).VM, vmProps),
-	StatesFor: backend.VMStatesFor,
+	Show:       shownBy((*backend.Manager).VM, vmFields),
+	ShowFields: fieldsOf(vmFields),
+	ListFields: rowFieldsOf(vmRow),
+	StatesFor:  backend.VMStatesFor,
 }
 
 // domainTypes are the core's domain types as the language spells them.
@@ -64,40 +66,40 @@ func withDefault(a Attr, def string) Attr {
 }
 
 func vmRow(v backend.VMSummary) Row {
-	return Row{ID: v.ID, Name: v.Name, Cols: []Prop{
-		{"status", v.Status}, {"server", v.Server.Name}, {"memory", itoa(v.MemoryMiB)},
-		{"cpus", itoa(v.CPUCount)}, {"repository", v.Repository.Name}}}
+	return Row{ID: v.ID, Name: v.Name, Fields: []Field{
+		strField("status", "status", v.Status), refCol("server", "server", v.Server), intField("memory", "memory", v.MemoryMiB),
+		intField("cpus", "cpuCount", v.CPUCount), refCol("repository", "repository", v.Repository)}}
 }
 
-func vmProps(v backend.VM) []Prop {
-	return []Prop{
-		{"Name", v.Name},
-		{"Id", v.ID},
-		{"Status", v.Status},
-		{"Server", ref(v.Server)},
-		{"Server Pool", ref(v.Pool)},
-		{"Repository", ref(v.Repository)},
-		{"Memory (MB)", itoa(v.MemoryMiB)},
-		{"Processors", itoa(v.CPUCount)},
-		{"Domain Type", domainTypeName(v.DomainType)},
-		{"Description", v.Description},
-		{"Max. Processors", itoa(max(v.CPUCountLimit, v.CPUCount))},
-		{"CPU Pinning", v.CPUPinning},
-		{"Preferred Servers", refsList(v.PreferredServers)},
-		{"High Availability", yesNo(v.HA)},
-		{"Operating System", v.OSType},
-		{"Boot Order", v.BootOrder},
-		{"Kernel", v.DirectBoot.Kernel},
-		{"Ramdisk", v.DirectBoot.Ramdisk},
-		{"Extra", v.DirectBoot.Extra},
-		{"Start Policy", v.StartPolicy},
-		{"Virtual Disks", refsList(v.Disks)},
-		{"Virtual Cdroms", refsList(v.Cdroms)},
-		{"Vnics", refsList(v.Vnics)},
+func vmFields(v backend.VM) []Field {
+	return []Field{
+		strField("Name", "name", v.Name),
+		strField("Id", "id", v.ID),
+		strField("Status", "status", v.Status),
+		refField("Server", "server", v.Server),
+		refField("Server Pool", "serverPool", v.Pool),
+		refField("Repository", "repository", v.Repository),
+		intField("Memory (MB)", "memory", v.MemoryMiB),
+		intField("Processors", "cpuCount", v.CPUCount),
+		strField("Domain Type", "domainType", domainTypeName(v.DomainType)),
+		strField("Description", "description", v.Description),
+		intField("Max. Processors", "cpuCountLimit", max(v.CPUCountLimit, v.CPUCount)),
+		strField("CPU Pinning", "cpuPinning", v.CPUPinning),
+		refsField("Preferred Servers", "preferredServers", v.PreferredServers),
+		boolField("High Availability", "highAvailability", v.HA),
+		strField("Operating System", "osType", v.OSType),
+		strField("Boot Order", "bootOrder", v.BootOrder),
+		strField("Kernel", "kernel", v.DirectBoot.Kernel),
+		strField("Ramdisk", "ramdisk", v.DirectBoot.Ramdisk),
+		strField("Extra", "extra", v.DirectBoot.Extra),
+		strField("Start Policy", "startPolicy", v.StartPolicy),
+		refsField("Virtual Disks", "disks", v.Disks),
+		refsField("Virtual Cdroms", "cdroms", v.Cdroms),
+		refsField("Vnics", "vnics", v.Vnics),
 	}
 }
 
-func showVM(v backend.VM) *Result { return &Result{Props: vmProps(v)} }
+func showVM(v backend.VM) *Result { return &Result{Fields: vmFields(v)} }
 
 func rowVM(v backend.VM) *Result { return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}} }
 

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 	"sync"
 
 	"xenmanager/backend"
@@ -29,18 +28,19 @@ func verbMigrate() *VerbInfo {
 			}, func(v backend.VM) *Result {
 				mu.Lock()
 				defer mu.Unlock()
-				props := vmProps(v)
+				fields := vmFields(v)
 				if last.Live {
-					props = append(props, migrationProps(last)...)
+					fields = append(fields, migrationFields(last)...)
 				}
-				return &Result{Props: props}
+				return &Result{Fields: fields}
 			})
 		},
 	}}}
 }
 
-func migrationProps(m backend.Migration) []Prop {
-	return []Prop{{"Migrated From", ref(m.From)}, {"Migrated To", ref(m.To)}, {"Rounds", strconv.FormatInt(m.Rounds, 10)},
-		{"Bytes Sent", strconv.FormatInt(m.BytesSent, 10)}, {"Downtime (ms)", strconv.FormatInt(m.DowntimeMS, 10)},
-		{"Converged", yesNo(m.Converged)}}
+// migrationFields follow a live migration's VM: how the move went.
+func migrationFields(m backend.Migration) []Field {
+	return []Field{refField("Migrated From", "migratedFrom", m.From), refField("Migrated To", "migratedTo", m.To),
+		intField("Rounds", "rounds", m.Rounds), intField("Bytes Sent", "bytesSent", m.BytesSent),
+		intField("Downtime (ms)", "downtimeMs", m.DowntimeMS), boolField("Converged", "converged", m.Converged)}
 }

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"strconv"
 
 	"xenmanager/backend"
 )
@@ -20,6 +19,7 @@ var diskMappingType = &objectType{
 			}
 			return rowsOf(maps, mappingRow), nil
 		}},
+	ListFields: rowFieldsOf(mappingRow),
 }
 
 func mappingRow(mp backend.DiskMapping) Row {
@@ -27,6 +27,6 @@ func mappingRow(mp backend.DiskMapping) Row {
 	if mp.Cdrom.ID != "" {
 		what = mp.Cdrom.Name
 	}
-	return Row{ID: mp.ID, Name: mp.Vm.Name + "/" + what, Cols: []Prop{{"vm", mp.Vm.Name},
-		{"virtualDisk", mp.Disk.Name}, {"slot", strconv.Itoa(mp.Slot)}, {"virtualCdrom", mp.Cdrom.Name}}}
+	return Row{ID: mp.ID, Name: mp.Vm.Name + "/" + what, Fields: []Field{refCol("vm", "vm", mp.Vm),
+		refCol("virtualDisk", "virtualDisk", mp.Disk), intField("slot", "slot", int64(mp.Slot)), refCol("virtualCdrom", "virtualCdrom", mp.Cdrom)}}
 }

@@ -12,12 +12,19 @@ var vnicType = &objectType{
 	Name: "Vnic",
 	List: &Spec{Help: "List VNICs.", Attrs: []Attr{{Name: "name", Kind: AttrString, Help: "only VNICs with this name"},
 		{Name: "vm", Kind: AttrObject, Object: "Vm", Help: "only this VM's VNICs"}}, Run: runListVnics},
-	Show:       shownBy((*backend.Manager).Vnic, vnicProps),
+	Show:       shownBy((*backend.Manager).Vnic, vnicFields),
+	ShowFields: fieldsOf(vnicFields),
+	ListFields: rowFieldsOf(vnicRow),
 	RenameHelp: "Rename a VNIC.",
 }
 
-func vnicProps(v backend.Vnic) []Prop {
-	return []Prop{{"Name", v.Name}, {"Id", v.ID}, {"Mac Address", v.MAC}, {"Vm", ref(v.Vm)}, {"Network", ref(v.Network)}}
+func vnicFields(v backend.Vnic) []Field {
+	return []Field{strField("Name", "name", v.Name), strField("Id", "id", v.ID), strField("Mac Address", "mac", v.MAC),
+		refField("Vm", "vm", v.Vm), refField("Network", "network", v.Network)}
+}
+
+func vnicRow(v backend.Vnic) Row {
+	return Row{ID: v.ID, Name: v.Name, Fields: []Field{refCol("vm", "vm", v.Vm), refCol("network", "network", v.Network), strField("mac", "mac", v.MAC)}}
 }
 
 func runListVnics(ctx context.Context, x *Exec) (*Result, error) {
@@ -30,7 +37,7 @@ func runListVnics(ctx context.Context, x *Exec) (*Result, error) {
 		if n := x.Str("name"); n != "" && n != v.Name {
 			continue
 		}
-		res.Rows = append(res.Rows, Row{ID: v.ID, Name: v.Name, Cols: []Prop{{"vm", v.Vm.Name}, {"network", v.Network.Name}, {"mac", v.MAC}}})
+		res.Rows = append(res.Rows, vnicRow(v))
 	}
 	return res, nil
 }

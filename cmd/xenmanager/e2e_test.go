@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -442,5 +443,76 @@ func TestOpenSSHKeyLogin(t *testing.T) {
 		"-o", "LogLevel=ERROR", "admin@127.0.0.1", "showclisession")
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("ops's key logged in as admin:\n%s", out)
+	}
+}
+
+// A script asks for Json version 2 with set jsonVersion=2 and gets typed
+// values through the stock OpenSSH client: memory a number, flags
+// booleans, references objects, one valid document per line (jq reads
+// them when it is installed). Without the setting, a script gets version 1
+// as before: explicitly asking for 1 prints the same bytes, the time
+// aside; and 3 is refused, naming 1 and 2.
+func TestOpenSSHJSONVersion2(t *testing.T) {
+	needTools(t)
+	m := startManager(t, filepath.Join(t.TempDir(), "data"), 1)
+	if out, st := m.ssh("", false, "create Vm name=j2 repository=demo-repo memory=512; start Vm name=j2"); st != 0 {
+		t.Fatalf("create and start: exit %d\n%s", st, out)
+	}
+
+	out, st := m.ssh("", false, "set outputMode=Json; set jsonVersion=2; show Vm name=j2")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	var doc struct {
+		JSONVersion int    `json:"jsonVersion"`
+		Command     string `json:"command"`
+		Status      string `json:"status"`
+		Data        struct {
+			Name             string `json:"name"`
+			Memory           any    `json:"memory"`
+			CPUCount         any    `json:"cpuCount"`
+			HighAvailability any    `json:"highAvailability"`
+			Server           any    `json:"server"`
+			Repository       struct {
+				ID, Name string
+			} `json:"repository"`
+			Disks any `json:"disks"`
+		} `json:"data"`
+	}
+	if st != 0 || len(lines) != 3 {
+		t.Fatalf("exit %d, %d lines, want 3\n%s", st, len(lines), out)
+	}
+	if err := json.Unmarshal([]byte(lines[2]), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, lines[2])
+	}
+	server, _ := doc.Data.Server.(map[string]any)
+	if doc.JSONVersion != 2 || doc.Command != "show Vm name=j2" || doc.Status != "Success" || doc.Data.Name != "j2" ||
+		doc.Data.Memory != float64(512) || doc.Data.CPUCount != float64(1) || doc.Data.HighAvailability != false ||
+		server["name"] == nil || len(server["id"].(string)) != 32 || doc.Data.Repository.Name != "demo-repo" ||
+		len(doc.Data.Repository.ID) != 32 || doc.Data.Disks == nil {
+		t.Fatalf("show Vm in version 2:\n%s", lines[2])
+	}
+	if jq, err := exec.LookPath("jq"); err == nil {
+		cmd := exec.Command(jq, "-e", `.jsonVersion == 2 and (.data.memory | type) == "number" and (.data.highAvailability | type) == "boolean" and (.data.server | type) == "object"`)
+		cmd.Stdin = strings.NewReader(out)
+		if res, err := cmd.CombinedOutput(); err != nil || !strings.HasSuffix(string(res), "true\n") {
+			t.Fatalf("jq on the output: %v\n%s", err, res)
+		}
+	}
+
+	timeRx := regexp.MustCompile(`"time":"[^"]*"`)
+	v1, st1 := m.ssh("", false, "set outputMode=Json; show Vm name=j2; list Vm")
+	explicit, st2 := m.ssh("", false, "set outputMode=Json; set jsonVersion=1; show Vm name=j2; list Vm")
+	// The explicit session has one document more: its set jsonVersion=1.
+	explicitLines := strings.SplitN(explicit, "\n", 3)
+	if st1 != 0 || st2 != 0 || len(explicitLines) != 3 ||
+		timeRx.ReplaceAllString(v1, "") != timeRx.ReplaceAllString(explicitLines[0]+"\n"+explicitLines[2], "") {
+		t.Fatalf("version 1 by default and explicitly differ:\n%s\n%s", v1, explicit)
+	}
+	if !strings.Contains(v1, `"Memory (MB)":"512"`) || !strings.Contains(v1, `"High Availability":"No"`) || strings.Contains(v1, "jsonVersion") {
+		t.Fatalf("version 1 is not the string form:\n%s", v1)
+	}
+
+	out, st = m.ssh("", false, "set jsonVersion=3")
+	if st != 2 || !strings.Contains(out, "jsonVersion='3' is not valid for set; use one of 1, 2") {
+		t.Fatalf("set jsonVersion=3: exit %d\n%s", st, out)
 	}
 }
