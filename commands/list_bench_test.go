@@ -52,15 +52,18 @@ func benchManager(b *testing.B, n int) (*backend.Manager, backend.Actor) {
 }
 
 // BenchmarkListVMs is figure 3 of make bench without SSH: list Vm over
-// 10,000 VMs in each output mode, written to io.Discard.
+// 10,000 VMs in each output mode (and Json's version 2), written to
+// io.Discard.
 func BenchmarkListVMs(b *testing.B) {
 	m, actor := benchManager(b, 10000)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, mode := range []string{ModeSparse, ModeJSON} {
-		b.Run(mode, func(b *testing.B) {
+	for _, mode := range []struct{ name, set string }{
+		{ModeSparse, "set outputMode=Sparse"}, {ModeJSON, "set outputMode=Json"}, {"Json2", "set outputMode=Json; set jsonVersion=2"},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
 			ctx := backend.WithActor(context.Background(), actor)
 			s := NewSession(ctx, Default, m, actor, io.Discard, Options{Log: quiet})
-			s.RunLine(ctx, "set outputMode="+mode)
+			s.RunLine(ctx, mode.set)
 			b.ReportAllocs()
 			for b.Loop() {
 				if o := s.RunLine(ctx, "list Vm"); o != 0 {
