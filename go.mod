@@ -15,6 +15,7 @@ require (
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
+	golang.org/x/text v0.43.0
 	libvirt.org/go/libvirtxml v1.12008.0
 	modernc.org/sqlite v1.60.1
 )

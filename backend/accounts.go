@@ -73,7 +73,8 @@ func (m *Manager) CreateUser(ctx context.Context, name, password, role string) (
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return User{}, err
 	}
-	if err := ValidateName("User", name); err != nil {
+	name, err := ValidateName("User", name)
+	if err != nil {
 		return User{}, err
 	}
 	if !ValidRole(role) {
@@ -289,7 +290,7 @@ func (m *Manager) CreateSSHKey(ctx context.Context, user Ref, name, publicKey st
 			return SSHKey{}, err
 		}
 	}
-	if err := ValidateName("SshKey", name); err != nil {
+	if name, err = ValidateName("SshKey", name); err != nil {
 		return SSHKey{}, err
 	}
 	pk, _, _, _, err := gossh.ParseAuthorizedKey([]byte(publicKey))

@@ -69,7 +69,8 @@ func checkImportURL(raw string) error {
 // into the repository (import_virtual_disk, kind iso) and records it:
 // Approved when an administrator imports it, else Pending.
 func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, description string) (VirtualCdrom, error) {
-	if err := ValidateName("VirtualCdrom", name); err != nil {
+	name, err := ValidateName("VirtualCdrom", name)
+	if err != nil {
 		return VirtualCdrom{}, err
 	}
 	if err := checkImportURL(rawURL); err != nil {

@@ -45,7 +45,8 @@ func diskPath(r store.Repository, diskID string) string {
 // CreateVirtualDisk makes a disk image in a repository through a server of
 // its pool (create_virtual_disk: sparse, or allocated) and records it.
 func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, sizeMiB int64, sparse bool, description string) (VirtualDisk, error) {
-	if err := ValidateName("VirtualDisk", name); err != nil {
+	name, err := ValidateName("VirtualDisk", name)
+	if err != nil {
 		return VirtualDisk{}, err
 	}
 	if sizeMiB < VirtualDiskMiB.Min || sizeMiB > VirtualDiskMiB.Max {

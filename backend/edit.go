@@ -74,10 +74,11 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		params := agentapi.VMParams{}
 		running := v.Status == VMRunning
 		if req.Name != nil {
-			if err := ValidateName("Vm", *req.Name); err != nil {
+			name, err := ValidateName("Vm", *req.Name)
+			if err != nil {
 				return err
 			}
-			next.Name = *req.Name
+			next.Name = name
 			params[agentapi.KeySimpleName] = next.Name
 		}
 		if req.Description != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"xenmanager/backend/names"
 	"xenmanager/store"
 )
 
@@ -76,8 +77,14 @@ func resolveAll[T any](ctx context.Context, m *Manager, k kind[T], ref Ref) ([]T
 			}
 		}
 	default:
-		if found, err = k.byName(ctx, ref.Name); err != nil {
-			return nil, &Error{Kind: KindInternal, Msg: "read " + k.name, Cause: err}
+		// The name as stored (NFC), and as given when that differs: a name
+		// stored before names were normalised is found as it was given.
+		for _, name := range nameForms(ref.Name) {
+			more, err := k.byName(ctx, name)
+			if err != nil {
+				return nil, &Error{Kind: KindInternal, Msg: "read " + k.name, Cause: err}
+			}
+			found = append(found, more...)
 		}
 	}
 	visible := found[:0]
@@ -118,4 +125,13 @@ func resolve[T any](ctx context.Context, m *Manager, k kind[T], ref Ref) (T, err
 		what = fmt.Sprintf("pattern %q", ref.Name)
 	}
 	return zero, errorf(KindAmbiguous, "%s matches %d %s objects (%s); name one with id=", what, len(found), k.name, joinComma(ids))
+}
+
+// nameForms are the names a lookup of name reads: its NFC form, the one
+// names are stored in, and name itself when that differs.
+func nameForms(name string) []string {
+	if nfc := names.Normalize(name); nfc != name {
+		return []string{nfc, name}
+	}
+	return []string{name}
 }

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
-	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"xenmanager/backend/names"
 	"xenmanager/store"
 )
 
@@ -157,14 +158,21 @@ func (r Ref) String() string {
 func IsPattern(name string) bool { return strings.ContainsAny(name, "*?[") }
 
 // matchName reports whether name matches pattern (path.Match syntax) or, for
-// a plain name, equals it.
+// a plain name, equals it. The pattern matches in the form it was given and
+// in NFC, the form names are stored in, so that a name typed with a
+// combining accent finds the one stored with the accented letter, and a name
+// stored before names were normalised is still found as it was given.
 func matchName(pattern, name string) (bool, error) {
+	nfc := names.Normalize(pattern)
 	if !IsPattern(pattern) {
-		return pattern == name, nil
+		return pattern == name || nfc == name, nil
 	}
 	ok, err := path.Match(pattern, name)
 	if err != nil {
 		return false, errorf(KindInvalidArgument, "name pattern %q is malformed: use * ? and [...] as in shell globs", pattern)
+	}
+	if !ok && nfc != pattern {
+		ok, _ = path.Match(nfc, name)
 	}
 	return ok, nil
 }
@@ -180,15 +188,24 @@ func joinComma(s []string) string {
 	return out
 }
 
-var nameRx = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N} ._@+:-]{0,99}$`)
-
-// ValidateName checks an object name: 1 to 100 characters, starting with a
-// letter or digit, then letters, digits, spaces and . _ @ + : -
-func ValidateName(kind, name string) error {
-	if !nameRx.MatchString(name) {
-		return errorf(KindInvalidArgument, "invalid %s name %q: use 1 to 100 letters, digits, spaces and . _ @ + : - starting with a letter or digit", kind, name)
+// ValidateName checks a name given to an object of kind (the rule of
+// package names) and returns it in the form it is stored in (NFC); the
+// error says what is wrong with the name and what a name may be.
+func ValidateName(kind, name string) (string, error) {
+	n, err := names.Check(name)
+	if err != nil {
+		return "", errorf(KindInvalidArgument, "invalid %s name %s: %v; %s", kind, quoteName(name), err, names.Rule)
 	}
-	return nil
+	return n, nil
+}
+
+// quoteName quotes a name for a message, escaping what is not printable and
+// cutting it after the length a name may have.
+func quoteName(name string) string {
+	if r := []rune(name); len(r) > names.MaxRunes+10 {
+		return strconv.Quote(string(r[:names.MaxRunes])) + "..."
+	}
+	return strconv.Quote(name)
 }
 
 // ManagerInfo describes this manager (show Manager).

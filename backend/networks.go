@@ -28,7 +28,8 @@ var bridgeRx = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 
 // CreateNetwork records a network of a pool on a bridge the servers have.
 func (m *Manager) CreateNetwork(ctx context.Context, name string, pool Ref, bridge, description string) (Network, error) {
-	if err := ValidateName("Network", name); err != nil {
+	name, err := ValidateName("Network", name)
+	if err != nil {
 		return Network{}, err
 	}
 	if bridge == "" {

@@ -14,7 +14,8 @@ import (
 // CreateServerPool records a new, empty pool. Names need not be unique
 // (docs/command-language.md); a duplicate name is allowed and later reads by name say so.
 func (m *Manager) CreateServerPool(ctx context.Context, name, description string) (ServerPool, error) {
-	if err := ValidateName("ServerPool", name); err != nil {
+	name, err := ValidateName("ServerPool", name)
+	if err != nil {
 		return ServerPool{}, err
 	}
 	if err := m.authorize(ctx, PermManage); err != nil {
@@ -76,10 +77,9 @@ func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description
 		return ServerPool{}, err
 	}
 	if name != nil {
-		if err := ValidateName("ServerPool", *name); err != nil {
+		if p.Name, err = ValidateName("ServerPool", *name); err != nil {
 			return ServerPool{}, err
 		}
-		p.Name = *name
 	}
 	if description != nil {
 		p.Description = *description

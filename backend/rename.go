@@ -44,9 +44,11 @@ func (m *Manager) EditNamed(ctx context.Context, typ Renamable, ref Ref, name, d
 		return NamedRef{}, errorf(KindInvalidArgument, "edit %s needs something to change: name= or description=", k.name)
 	}
 	if name != nil {
-		if err := ValidateName(k.name, *name); err != nil {
+		n, err := ValidateName(k.name, *name)
+		if err != nil {
 			return NamedRef{}, err
 		}
+		name = &n
 	}
 	o, err := k.find(ctx, m, ref)
 	if err != nil {

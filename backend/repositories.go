@@ -27,7 +27,8 @@ type CreateRepositoryRequest struct {
 // CreateRepository lays out a repository at FSLocation through the pool's
 // servers (the first creates it, each makes it known) and records it.
 func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequest) (Repository, error) {
-	if err := ValidateName("Repository", req.Name); err != nil {
+	var err error
+	if req.Name, err = ValidateName("Repository", req.Name); err != nil {
 		return Repository{}, err
 	}
 	loc := req.FSLocation

@@ -86,8 +86,11 @@ func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where
 	if pin == "" {
 		return Server{}, errorf(KindInternal, "%s: no certificate was seen", what)
 	}
-	name := info.Hostname
-	if name == "" {
+	// The server is named after the host name its agent reports when that
+	// is a valid name (the agent's word is not trusted to be one), else
+	// after the address it was discovered at.
+	name, err := ValidateName("Server", info.Hostname)
+	if err != nil {
 		name = req.Address
 	}
 	hvType, hvVersion := info.Hypervisor()
@@ -177,10 +180,11 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
 		}
 		if req.Name != nil {
-			if err := ValidateName("Server", *req.Name); err != nil {
+			name, err := ValidateName("Server", *req.Name)
+			if err != nil {
 				return nil, err
 			}
-			cur.Name = *req.Name
+			cur.Name = name
 		}
 		if req.Maintenance != nil {
 			cur.Maintenance = *req.Maintenance

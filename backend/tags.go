@@ -33,7 +33,8 @@ func (m *Manager) CreateTag(ctx context.Context, name, description string) (Tag,
 	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
 		return Tag{}, err
 	}
-	if err := ValidateName("Tag", name); err != nil {
+	name, err := ValidateName("Tag", name)
+	if err != nil {
 		return Tag{}, err
 	}
 	t := store.Tag{ID: NewID(TypeTag), Name: name, Description: description, CreatedAt: time.Now()}

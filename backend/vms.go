@@ -41,7 +41,8 @@ type CreateVMRequest struct {
 // the pool and then records it, Stopped. A failure at the agent leaves
 // nothing in the store.
 func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error) {
-	if err := ValidateName("Vm", req.Name); err != nil {
+	var err error
+	if req.Name, err = ValidateName("Vm", req.Name); err != nil {
 		return VM{}, err
 	}
 	if err := checkVMSizes(&req.MemoryMiB, &req.CPUCount, nil); err != nil {

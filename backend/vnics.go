@@ -48,7 +48,8 @@ var macRx = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 // CreateVnic adds a VNIC on a network to a stopped VM; mac "" picks one.
 func (m *Manager) CreateVnic(ctx context.Context, name string, vm, network Ref, mac string) (Vnic, error) {
 	if name != "" {
-		if err := ValidateName("Vnic", name); err != nil {
+		var err error
+		if name, err = ValidateName("Vnic", name); err != nil {
 			return Vnic{}, err
 		}
 	}

@@ -3,6 +3,8 @@ package commands
 import (
 	"fmt"
 	"strings"
+
+	"xenmanager/backend/names"
 )
 
 // Reference renders the command reference (docs/reference.md) from the
@@ -14,6 +16,9 @@ func Reference(reg *Registry) string {
 	b.WriteString("differs from what the registry generates). The grammar and output formats are described in\n")
 	b.WriteString("[the user guide](guide.md).\n\n")
 	b.WriteString("Verbs, object types and attribute names are case-insensitive. `<instance>` is `id=<id>` or\n`name=<name>`. Attributes marked * are required.\n\n")
+	b.WriteString("Names given to objects (`name=` of create, edit and importIso): " + names.Rule + ". " +
+		"A name is kept in Unicode NFC and compared case-sensitively; names need not be unique. Names stored " +
+		"before these rules keep working as they are. Details: [the command language](command-language.md#naming-objects).\n\n")
 	b.WriteString("## Commands\n\n| command | what it does |\n|---|---|\n")
 	for _, v := range reg.Verbs() {
 		for _, s := range v.Specs {
