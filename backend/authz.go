@@ -107,9 +107,16 @@ func (s scope) sees(poolID string) bool { return s.all || (poolID != "" && s.poo
 // actor may not see read as not found, so the caller checks visibility
 // first; authorize reports a permission failure.
 func (m *Manager) authorize(ctx context.Context, p Permission) error {
+	return m.authorizeTo(ctx, p, p.String())
+}
+
+// authorizeTo is authorize with what the refused actor may not do said in
+// the words of the operation ("create, rename or delete tags, which every
+// pool shares") rather than of the permission.
+func (m *Manager) authorizeTo(ctx context.Context, p Permission, what string) error {
 	a := actorFrom(ctx)
 	if !roleAllows(a.Role, p) {
-		return errorf(KindPermission, "user %s (%s) may not %s", a.User, a.Role, p)
+		return errorf(KindPermission, "user %s (%s) may not %s", a.User, a.Role, what)
 	}
 	return nil
 }

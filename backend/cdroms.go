@@ -238,10 +238,60 @@ func (m *Manager) ApproveVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdro
 		}))
 }
 
-// DeleteVirtualCdrom deletes an ISO that no VM holds, and its file.
+// mayChangeCdrom checks that the actor may edit or delete iso (verb says
+// which). An Approved ISO is an Administrator's alone to change: approving
+// vouched for it as it is, and the VMs of the pool take it on that word. A
+// Pending one is also the Operator's who imported it, who may correct or
+// withdraw it before an Administrator looks at it; not another Operator's,
+// since the Administrator who approves it reads the importer's name on it.
+func (m *Manager) mayChangeCdrom(ctx context.Context, iso store.VirtualCdrom, verb string) error {
+	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return err
+	}
+	a := actorFrom(ctx)
+	switch {
+	case roleAllows(a.Role, PermManage):
+		return nil
+	case iso.State == CdromApproved:
+		return errorf(KindPermission, "user %s (%s) may not %s VirtualCdrom %s: it is Approved, and only an Administrator changes or deletes an approved ISO",
+			a.User, a.Role, verb, iso.Name)
+	case iso.ImportedBy != a.User:
+		return errorf(KindPermission, "user %s (%s) may not %s VirtualCdrom %s: it was imported by %s, and an Operator changes or deletes only the Pending ISOs they imported",
+			a.User, a.Role, verb, iso.Name, iso.ImportedBy)
+	}
+	return nil
+}
+
+// mayEditCdrom is mayChangeCdrom for edit, on the ISO as it is now: the
+// rename's check (objectKinds), run again under the ISO's lock.
+func (m *Manager) mayEditCdrom(ctx context.Context, id string) error {
+	iso, err := m.currentCdrom(ctx, id)
+	if err != nil {
+		return err
+	}
+	return m.mayChangeCdrom(ctx, iso, "edit")
+}
+
+// currentCdrom reads an ISO again; one deleted meanwhile is NotFound.
+func (m *Manager) currentCdrom(ctx context.Context, id string) (store.VirtualCdrom, error) {
+	iso, err := optional(m.st.Read().VirtualCdrom(ctx, id))
+	if err != nil {
+		return store.VirtualCdrom{}, err
+	}
+	if iso.ID == "" {
+		return store.VirtualCdrom{}, errorf(KindNotFound, "VirtualCdrom id=%s was deleted meanwhile", id)
+	}
+	return iso, nil
+}
+
+// DeleteVirtualCdrom deletes an ISO that no VM holds, and its file; who may
+// is mayChangeCdrom's.
 func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom, error) {
 	iso, err := findFor(ctx, m, m.cdromKind(), ref, PermVMLifecycle)
 	if err != nil {
+		return VirtualCdrom{}, err
+	}
+	if err := m.mayChangeCdrom(ctx, iso, "delete"); err != nil {
 		return VirtualCdrom{}, err
 	}
 	view, err := m.cdromView(ctx, iso)
@@ -250,6 +300,14 @@ func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom
 	}
 	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "delete VirtualCdrom "+iso.Name, []string{iso.ID},
 		func(ctx context.Context, j *jobRun) (any, error) {
+			// Approved meanwhile (approve holds the same lock): checked again.
+			now, err := m.currentCdrom(ctx, iso.ID)
+			if err != nil {
+				return nil, err
+			}
+			if err := m.mayChangeCdrom(ctx, now, "delete"); err != nil {
+				return nil, err
+			}
 			cur, err := m.cdromView(ctx, iso)
 			if err != nil {
 				return nil, err

@@ -44,6 +44,9 @@ type objectKind struct {
 	// nil for the types that only their own operations look up.
 	find     lookup
 	taggable bool
+	// tagPerm is what putting a tag on an object of a taggable type, or
+	// taking one off, needs: what changing the object needs.
+	tagPerm Permission
 	// rename says how objects of the type are renamed; nil: they are not.
 	rename *renaming
 }
@@ -52,6 +55,13 @@ type objectKind struct {
 type renaming struct {
 	perm      Permission // that the actor needs
 	described bool       // edit sets a description too
+	// refused says what an actor without perm may not do, when perm's own
+	// words would not say it ("manage servers..." for a tag).
+	refused string
+	// may, when not nil, checks further that the actor may rename the
+	// object with id as it is now (an ISO's approval); it is run before
+	// the job and again in it, under the object's lock.
+	may func(m *Manager, ctx context.Context, id string) error
 }
 
 // found is an object a lookup resolved, whatever its type: what operations
@@ -84,22 +94,23 @@ func lookupBy[T any](k func(*Manager) kind[T], find func(*Manager, context.Conte
 // (audit records have none); the taggable ones first, in the order the
 // error of TagObject has always named them.
 var objectKinds = []objectKind{
-	{name: "Vm", code: TypeVM, table: "vms", find: lookupBy((*Manager).vmKind, nil), taggable: true},
-	{name: "Server", code: TypeServer, table: "servers", find: lookupBy((*Manager).serverKind, nil), taggable: true},
-	{name: "ServerPool", code: TypeServerPool, table: "server_pools", find: lookupBy((*Manager).poolKind, nil), taggable: true},
+	{name: "Vm", code: TypeVM, table: "vms", find: lookupBy((*Manager).vmKind, nil), taggable: true, tagPerm: PermVMLifecycle},
+	{name: "Server", code: TypeServer, table: "servers", find: lookupBy((*Manager).serverKind, nil), taggable: true, tagPerm: PermManage},
+	{name: "ServerPool", code: TypeServerPool, table: "server_pools", find: lookupBy((*Manager).poolKind, nil), taggable: true,
+		tagPerm: PermManage},
 	{name: "Repository", code: TypeRepository, table: "repositories", find: lookupBy((*Manager).repoKind, nil), taggable: true,
-		rename: &renaming{perm: PermManage}},
+		tagPerm: PermManage, rename: &renaming{perm: PermManage}},
 	{name: "Network", code: TypeNetwork, table: "networks", find: lookupBy((*Manager).networkKind, nil),
 		rename: &renaming{perm: PermManage, described: true}},
 	{name: "VirtualDisk", code: TypeVirtualDisk, table: "virtual_disks", find: lookupBy((*Manager).diskKind, nil),
 		rename: &renaming{perm: PermVMLifecycle, described: true}},
 	{name: "VmDiskMapping", code: TypeDiskMapping},
 	{name: "VirtualCdrom", code: TypeVirtualCdrom, table: "virtual_cdroms", find: lookupBy((*Manager).cdromKind, nil),
-		rename: &renaming{perm: PermVMLifecycle, described: true}},
+		rename: &renaming{perm: PermVMLifecycle, described: true, may: (*Manager).mayEditCdrom}},
 	{name: "Vnic", code: TypeVnic, table: "vnics", find: lookupBy((*Manager).vnicKind, nil),
 		rename: &renaming{perm: PermVMLifecycle}},
 	{name: "Tag", code: TypeTag, table: "tags", find: lookupBy((*Manager).tagKind, (*Manager).findTag),
-		rename: &renaming{perm: PermVMLifecycle, described: true}},
+		rename: &renaming{perm: PermManage, described: true, refused: tagsRefused}},
 	{name: "Job", code: TypeJob},
 	{name: "Event", code: TypeEvent},
 	{name: "User", code: TypeUser, find: lookupBy((*Manager).userKind, (*Manager).findUser)},

@@ -54,12 +54,26 @@ func (m *Manager) EditNamed(ctx context.Context, typ Renamable, ref Ref, name, d
 	if err != nil {
 		return NamedRef{}, err
 	}
-	if err := m.authorize(ctx, k.rename.perm); err != nil {
+	refused := k.rename.refused
+	if refused == "" {
+		refused = k.rename.perm.String()
+	}
+	if err := m.authorizeTo(ctx, k.rename.perm, refused); err != nil {
 		return NamedRef{}, err
+	}
+	if may := k.rename.may; may != nil {
+		if err := may(m, ctx, o.id); err != nil {
+			return NamedRef{}, err
+		}
 	}
 	id, old := o.id, o.name
 	return jobValue[NamedRef](m.job(ctx, actorFrom(ctx), o.pool, "edit "+k.name+" "+old, []string{id},
 		func(ctx context.Context, j *jobRun) (any, error) {
+			if may := k.rename.may; may != nil {
+				if err := may(m, ctx, id); err != nil {
+					return nil, err
+				}
+			}
 			err := m.st.Write(ctx, func(q *store.Queries) error { return q.RenameObject(ctx, k.table, id, name, description) })
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, errorf(KindNotFound, "%s %s was deleted meanwhile", k.name, old)

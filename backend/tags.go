@@ -28,9 +28,16 @@ func (m *Manager) findTag(ctx context.Context, ref Ref) (store.Tag, error) {
 	return resolve(context.WithValue(ctx, actorKey{}, system), m, m.tagKind(), ref)
 }
 
-// CreateTag adds a tag (Operators and Administrators).
+// tagsRefused is what an actor who may not manage tags may not do. Tags
+// are global: one tag is seen, and may be on objects, in every pool, so an
+// Operator, whose rights end at their pools' VMs, neither makes, renames
+// nor deletes them; they put the tags there are on their VMs and take them
+// off (TagObject).
+const tagsRefused = "create, rename or delete tags, which every pool shares (Administrators do)"
+
+// CreateTag adds a tag (Administrators: tags are global).
 func (m *Manager) CreateTag(ctx context.Context, name, description string) (Tag, error) {
-	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+	if err := m.authorizeTo(ctx, PermManage, tagsRefused); err != nil {
 		return Tag{}, err
 	}
 	name, err := ValidateName("Tag", name)
@@ -88,7 +95,7 @@ func (m *Manager) tagView(ctx context.Context, t store.Tag) (Tag, error) {
 // DeleteTag removes a tag from every object, in every pool, and deletes it
 // (administrators: it reaches pools others do not see).
 func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
-	if err := m.authorize(ctx, PermManage); err != nil {
+	if err := m.authorizeTo(ctx, PermManage, tagsRefused); err != nil {
 		return Tag{}, err
 	}
 	t, err := m.findTag(ctx, ref)
@@ -107,7 +114,9 @@ func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
 
 // TagObject puts a tag on (or, with remove, takes it off) the object of
 // objType (a taggable type of objectKinds: "Vm", "Server" ...) that ref
-// names.
+// names; that needs what changing the object needs (objectKind.tagPerm):
+// an Operator tags their pools' VMs, not their servers, pools or
+// repositories.
 func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Ref, remove bool) (Tag, error) {
 	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
 		return Tag{}, err
@@ -122,6 +131,9 @@ func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Re
 	}
 	o, err := k.find(ctx, m, ref)
 	if err != nil {
+		return Tag{}, err
+	}
+	if err := m.authorizeTo(ctx, k.tagPerm, "put tags on or take them off "+objType+" objects (Administrators do)"); err != nil {
 		return Tag{}, err
 	}
 	err = m.st.Write(ctx, func(q *store.Queries) error {

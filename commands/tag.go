@@ -14,7 +14,7 @@ var tagType = &objectType{
 	Show:       shownBy((*backend.Manager).Tag, tagFields),
 	ShowFields: fieldsOf(tagFields),
 	ListFields: rowFieldsOf(tagRow),
-	RenameHelp: "Rename a tag or change its description.",
+	RenameHelp: "Rename a tag or change its description (Administrators: tags are shared by every pool).",
 }
 
 func tagRow(t backend.Tag) Row {
@@ -32,7 +32,7 @@ func taggable() []string { return backend.TaggableTypes() }
 
 func createTagSpec() *Spec {
 	return &Spec{
-		Type: "Tag", Help: "Create a tag to put on objects (add Tag ... to Vm ...).",
+		Type: "Tag", Help: "Create a tag to put on objects (add Tag ... to Vm ...); Administrators, since tags are shared by every pool.",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Required: true, Help: "the tag's name"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
@@ -46,7 +46,7 @@ func createTagSpec() *Spec {
 
 func deleteTagSpec() *Spec {
 	return &Spec{
-		Type: "Tag", Instance: true, Help: "Delete a tag; it comes off every object.",
+		Type: "Tag", Instance: true, Help: "Delete a tag; it comes off every object, in every pool (Administrators).",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			t, err := x.Backend.DeleteTag(ctx, x.Ref())
 			return rowOf(t.ID, t.Name, err)
@@ -67,7 +67,9 @@ func tagSpec(remove bool, prep, help string) *Spec {
 }
 
 func addTagSpec() *Spec {
-	return tagSpec(false, "to", "Put a tag on an object (list <Type> tag=<name> finds them).")
+	return tagSpec(false, "to", "Put a tag on an object (list <Type> tag=<name> finds them). Operators tag the VMs of their pools; Administrators any object.")
 }
 
-func removeTagSpec() *Spec { return tagSpec(true, "from", "Take a tag off an object.") }
+func removeTagSpec() *Spec {
+	return tagSpec(true, "from", "Take a tag off an object. Operators untag the VMs of their pools; Administrators any object.")
+}

@@ -15,7 +15,7 @@ var cdromType = &objectType{
 	Show:       shownBy((*backend.Manager).VirtualCdrom, cdromFields),
 	ShowFields: fieldsOf(cdromFields),
 	ListFields: rowFieldsOf(cdromRow),
-	RenameHelp: "Rename an ISO or change its description.",
+	RenameHelp: "Rename an ISO or change its description: an approved one, Administrators; a Pending one, also the Operator who imported it.",
 }
 
 func cdromRow(c backend.VirtualCdrom) Row {
@@ -57,7 +57,7 @@ func verbApprove() *VerbInfo {
 }
 
 func deleteCdromSpec() *Spec {
-	return &Spec{Type: "VirtualCdrom", Instance: true, Help: "Delete an ISO no VM holds, and its file.",
+	return &Spec{Type: "VirtualCdrom", Instance: true, Help: "Delete an ISO no VM holds, and its file: an approved one, Administrators; a Pending one, also the Operator who imported it.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			c, err := x.Backend.DeleteVirtualCdrom(ctx, x.Ref())
 			return rowOf(c.ID, c.Name, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -130,6 +132,94 @@ func TestRolesAndVisibility(t *testing.T) {
 	e.failCode("create User name=op password=whatever1", "XM_0409E", "exists already")
 	e.failCode("create User name=shorty password=short", "XM_0400E", "at least 8 characters")
 	e.mustRun("remove User name=outsider from ServerPool name=pool2; delete User name=outsider")
+}
+
+// An approved ISO is an Administrator's to edit or delete; a Pending one is
+// also the Operator's who imported it, not another Operator's. Tags are
+// global: Administrators create, rename and delete them; an Operator puts
+// them on and takes them off the VMs of their pools, not their servers,
+// pools or repositories.
+func TestIsoAndTagPermissions(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(isoImage()) }))
+	t.Cleanup(web.Close)
+	e := newEnv(t, 1, 8192)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	e.mustRun(`create User name=op password=op-secret-1 role=Operator; add User name=op to ServerPool name=pool1`)
+	e.mustRun(`create User name=op2 password=op2-secret-1 role=Operator; add User name=op2 to ServerPool name=pool1`)
+	op := func(cmd string) (string, int) { return e.runAs("op", "op-secret-1", cmd) }
+	op2 := func(cmd string) (string, int) { return e.runAs("op2", "op2-secret-1", cmd) }
+	refused := func(who string, run func(string) (string, int), cmd string, msgs ...string) {
+		t.Helper()
+		out, st := run(cmd)
+		if st != 3 || !strings.Contains(out, "Error Msg: XM_0403E: user "+who+" (Operator) may not") {
+			t.Fatalf("%s %q: exit %d, want XM_0403E\n%s", who, cmd, st, out)
+		}
+		for _, m := range msgs {
+			if !strings.Contains(out, m) {
+				t.Fatalf("%s %q: message lacks %q\n%s", who, cmd, m, out)
+			}
+		}
+	}
+	allowed := func(who string, run func(string) (string, int), cmd string) {
+		t.Helper()
+		if out, st := run(cmd); st != 0 {
+			t.Fatalf("%s %q: exit %d\n%s", who, cmd, st, out)
+		}
+	}
+	importIso := func(name string) string {
+		return "importIso Repository name=repo1 url=" + web.URL + "/x.iso name=" + name
+	}
+
+	// The Administrator's import is Approved: the Operator neither edits nor
+	// deletes it, the Administrator does.
+	e.mustRun(importIso("ol9"))
+	refused("op", op, "delete VirtualCdrom name=ol9", "may not delete VirtualCdrom ol9: it is Approved, and only an Administrator")
+	refused("op", op, "edit VirtualCdrom name=ol9 name=ol9-fixed", "may not edit VirtualCdrom ol9: it is Approved")
+	refused("op", op, `edit VirtualCdrom name=ol9 description="not what it was"`, "it is Approved")
+	if out := e.mustRun("show VirtualCdrom name=ol9"); prop(out, "Name") != "ol9" || prop(out, "Description") != "" {
+		t.Fatalf("the refused edits changed the ISO:\n%s", out)
+	}
+	e.mustRun("edit VirtualCdrom name=ol9 name=ol9-admin description=checked")
+
+	// A Pending ISO: its importer edits and deletes it, another Operator
+	// does neither; once approved, the importer no longer may.
+	allowed("op", op, importIso("tools"))
+	allowed("op", op, importIso("drivers"))
+	refused("op2", op2, "edit VirtualCdrom name=tools name=tools2", "may not edit VirtualCdrom tools: it was imported by op")
+	refused("op2", op2, "delete VirtualCdrom name=tools", "may not delete VirtualCdrom tools: it was imported by op")
+	allowed("op", op, "edit VirtualCdrom name=tools name=tools-2 description=mine")
+	allowed("op", op, "delete VirtualCdrom name=tools-2")
+	e.mustRun("approve VirtualCdrom name=drivers")
+	refused("op", op, "delete VirtualCdrom name=drivers", "it is Approved")
+	refused("op", op, "edit VirtualCdrom name=drivers name=drivers2", "it is Approved")
+	e.mustRun("delete VirtualCdrom name=drivers; delete VirtualCdrom name=ol9-admin")
+	if out := e.mustRun("list VirtualCdrom"); strings.Contains(out, "  id:") {
+		t.Fatalf("ISOs left:\n%s", out)
+	}
+
+	// Tags: the Administrator's to make, rename and delete.
+	e.mustRun("create Tag name=gold; create Vm name=web1 repository=repo1")
+	tags := "tags, which every pool shares"
+	refused("op", op, "create Tag name=silver", "may not create, rename or delete "+tags)
+	refused("op", op, "edit Tag name=gold name=platinum", tags)
+	refused("op", op, "edit Tag name=gold description=shiny", tags)
+	refused("op", op, "delete Tag name=gold", tags)
+	if out := e.mustRun("list Tag"); strings.Count(out, "  id:") != 1 || !strings.Contains(out, "name:gold") {
+		t.Fatalf("the refused tag commands changed the tags:\n%s", out)
+	}
+	// ... the Operator's to put on their VMs and take off, not on servers,
+	// pools or repositories.
+	allowed("op", op, "add Tag name=gold to Vm name=web1")
+	if tags := prop(e.mustRun("show Vm name=web1"), "Tags"); tags != "gold" {
+		t.Fatalf("web1's tags = %q", tags)
+	}
+	allowed("op", op, "remove Tag name=gold from Vm name=web1")
+	for _, target := range []string{"Server name=ovs1", "ServerPool name=pool1", "Repository name=repo1"} {
+		refused("op", op, "add Tag name=gold to "+target, "may not put tags on or take them off "+strings.Fields(target)[0]+" objects")
+		e.mustRun("add Tag name=gold to " + target)
+		refused("op", op, "remove Tag name=gold from "+target, "may not put tags on or take them off")
+	}
+	e.mustRun("edit Tag name=gold name=platinum; delete Tag name=platinum")
 }
 
 // A user logs in with a registered key; an unregistered key is refused.
