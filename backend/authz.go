@@ -50,7 +50,7 @@ type Permission int
 const (
 	PermRead        Permission = iota // list, show
 	PermVMLifecycle                   // create, edit, start, stop... VMs
-	PermManage                        // servers, pools, repositories, users
+	PermManage                        // servers, pools, repositories, users, the manager's settings
 )
 
 func (p Permission) String() string {
@@ -58,7 +58,7 @@ func (p Permission) String() string {
 	case PermVMLifecycle:
 		return "manage VMs"
 	case PermManage:
-		return "manage servers, pools, repositories and users"
+		return "manage servers, pools, repositories, users and the manager's settings"
 	}
 	return "read"
 }

@@ -3,12 +3,14 @@ package backend
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
 
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/importnet"
 	"xenmanager/store"
 )
 
@@ -57,12 +59,24 @@ func isoPath(r store.Repository, isoID string) string {
 const maxURLLength = 2048
 
 // checkImportURL accepts the http and https URLs an agent can download.
-func checkImportURL(raw string) error {
+func checkImportURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
-	if err != nil || len(raw) > maxURLLength || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errorf(KindInvalidArgument, "url %q is not one the servers can download: give an http:// or https:// URL with a host (at most %d characters)", raw, maxURLLength)
+	if err != nil || len(raw) > maxURLLength || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, errorf(KindInvalidArgument, "url %q is not one the servers can download: give an http:// or https:// URL with a host (at most %d characters)", raw, maxURLLength)
 	}
-	return nil
+	return u, nil
+}
+
+// importOption is the option of an import of kind to an agent whose
+// get_api_version answered ver: with the allowed networks only if the
+// agent lists agentapi.ExtImportAllowedNetworks. Another agent would
+// ignore them; it gets only URLs that checkImportHost passed.
+func importOption(kind string, ver agentapi.VersionInfo, allowed []netip.Prefix) agentapi.ImportOption {
+	opt := agentapi.ImportOption{Kind: kind}
+	if ver.Has(agentapi.ExtImportAllowedNetworks) {
+		opt.AllowedNetworks = importnet.Strings(allowed)
+	}
+	return opt
 }
 
 // ImportISO has a server of the repository's pool download an ISO image
@@ -73,7 +87,8 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	if err := checkImportURL(rawURL); err != nil {
+	u, err := checkImportURL(rawURL)
+	if err != nil {
 		return VirtualCdrom{}, err
 	}
 	r, err := m.findRepository(ctx, repo)
@@ -81,6 +96,13 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 		return VirtualCdrom{}, err
 	}
 	if err := m.authorize(ctx, PermVMLifecycle); err != nil {
+		return VirtualCdrom{}, err
+	}
+	settings, err := m.settings(ctx)
+	if err != nil {
+		return VirtualCdrom{}, err
+	}
+	if err := m.checkImportHost(ctx, u, settings.ImportAllowedNetworks); err != nil {
 		return VirtualCdrom{}, err
 	}
 	actor := actorFrom(ctx)
@@ -104,18 +126,26 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 		}
 		what := "importIso " + name + " on " + srv.Name
 		j.progress(5, what)
+		opt := agentapi.ImportOption{Kind: agentapi.ImportKindISO}
+		if nets := settings.ImportAllowedNetworks; len(nets) > 0 {
+			ver, err := c.GetAPIVersion(ctx)
+			if err != nil {
+				return nil, agentError("importIso "+name, srv.Name, err)
+			}
+			opt = importOption(agentapi.ImportKindISO, ver, nets)
+		}
 		key := agentapi.ProgressImport + iso.ID
 		stop := followProgress(ctx, j, c, key, what, 5, 95)
 		// The call lasts as long as the download. abort Job cuts it: the
 		// agent stops downloading when the call is dropped, and leaves no
 		// file behind.
-		err = c.ImportVirtualDisk(j.abort, rawURL, iso.ID, r.ID, agentapi.ImportKindISO)
+		err = c.ImportVirtualDisk(j.abort, rawURL, iso.ID, r.ID, opt)
 		stop()
 		if err != nil {
 			if aerr := j.check(); aerr != nil {
 				return nil, aerr
 			}
-			return nil, agentError("importIso "+name, srv.Name, err)
+			return nil, withAllowHint(agentError("importIso "+name, srv.Name, err))
 		}
 		if p, err := c.GetOperationProgress(ctx, key); err == nil {
 			iso.SizeBytes = p.Done

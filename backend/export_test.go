@@ -77,3 +77,6 @@ func (m *Manager) PlaceAndRun(ctx context.Context, ref Ref, run func(serverID st
 // ReservedMiB is the memory placement holds for starts in flight on the
 // server.
 func (m *Manager) ReservedMiB(serverID string) int64 { return m.place.reserved.get(serverID) }
+
+// ImportOption is importOption, for the tests of package backend_test.
+var ImportOption = importOption

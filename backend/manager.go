@@ -213,6 +213,7 @@ type ManagerInfo struct {
 	ID, Name                         string
 	Started                          time.Time
 	Pools, Servers, VMs, RunningJobs int
+	Settings                         ManagerSettings
 }
 
 var startedAt = time.Now()
@@ -236,6 +237,10 @@ func (m *Manager) Info(ctx context.Context) (ManagerInfo, error) {
 		}
 		vms += n
 	}
+	settings, err := m.settings(ctx)
+	if err != nil {
+		return ManagerInfo{}, err
+	}
 	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms,
-		RunningJobs: m.jobs.count()}, nil
+		RunningJobs: m.jobs.count(), Settings: settings}, nil
 }

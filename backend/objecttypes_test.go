@@ -62,6 +62,9 @@ func TestObjectTypesResolveByNameAndID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := m.EditManager(ctx, new("127.0.0.0/8")); err != nil { // where web listens
+		t.Fatal(err)
+	}
 	cdrom, err := m.ImportISO(ctx, repoRef, web.URL+"/install.iso", "iso1", "")
 	if err != nil {
 		t.Fatal(err)

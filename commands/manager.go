@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"xenmanager/backend"
+	"xenmanager/backend/agentapi/importnet"
 )
 
 // managerType is the Manager: this manager, the only one, so show takes no
@@ -28,12 +29,35 @@ func managerFields(mi backend.ManagerInfo) []Field {
 	return []Field{strField("Name", "name", mi.Name), strField("Id", "id", mi.ID), strField("Version", "version", Version),
 		strField("Agent API Version", "agentApiVersion", backend.AgentAPIVersion), timeField("Started", "started", mi.Started),
 		intField("Server Pools", "serverPoolCount", int64(mi.Pools)), intField("Servers", "serverCount", int64(mi.Servers)),
-		intField("Vms", "vmCount", int64(mi.VMs)), intField("Running Jobs", "runningJobCount", int64(mi.RunningJobs))}
+		intField("Vms", "vmCount", int64(mi.VMs)), intField("Running Jobs", "runningJobCount", int64(mi.RunningJobs)),
+		stringsField("Import Allowed Networks", "importAllowedNetworks", importnet.Strings(mi.Settings.ImportAllowedNetworks), ",")}
 }
 
 // backupFields are what backup prints: where the copy is, its size and time.
 func backupFields(b backend.BackupInfo) []Field {
 	return []Field{strField("Path", "path", b.Path), intField("Size (bytes)", "sizeBytes", b.Bytes), timeField("Time", "time", b.At)}
+}
+
+// editManagerSpec declares edit Manager: the manager's policy settings,
+// with no instance since there is one manager.
+func editManagerSpec() *Spec {
+	return &Spec{
+		Type: "Manager", Help: "Change the manager's settings (Administrators).",
+		Attrs: []Attr{
+			{Name: "importAllowedNetworks", Kind: AttrString,
+				Help: "networks in CIDR form, comma-separated, where imports may reach loopback, link-local, private and shared addresses and the servers' and the manager's own; \"\" for none (the default)"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			if err := needSomething(x); err != nil {
+				return nil, err
+			}
+			mi, err := x.Backend.EditManager(ctx, optStr(x, "importAllowedNetworks"))
+			if err != nil {
+				return nil, err
+			}
+			return &Result{Fields: managerFields(mi)}, nil
+		},
+	}
 }
 
 func verbBackup() *VerbInfo {

@@ -23,7 +23,7 @@ var renameOrder = []string{"Repository", "VirtualDisk", "VirtualCdrom", "Network
 
 func verbEdit() *VerbInfo {
 	v := &VerbInfo{Name: "edit", Help: "Change an object's settings.", Specs: []*Spec{
-		editVMSpec(), editServerSpec(), editPoolSpec(), editUserSpec(),
+		editVMSpec(), editServerSpec(), editPoolSpec(), editUserSpec(), editManagerSpec(),
 	}}
 	for _, t := range typesWhere(func(t *objectType) bool { return t.RenameHelp != "" }, renameOrder...) {
 		v.Specs = append(v.Specs, renameSpec(backend.Renamable(t.Name), t.RenameHelp))

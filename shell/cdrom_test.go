@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -41,6 +44,7 @@ func TestVirtualCdromImportAndMapping(t *testing.T) {
 	e := newEnv(t, 1, 8192)
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	e.setupPool(repoDir)
+	e.mustRun("edit Manager importAllowedNetworks=127.0.0.0/8") // where web listens
 	repoID := prop(e.mustRun("show Repository name=repo1"), "Id")
 
 	e.mustRun("importIso Repository name=repo1 url=" + web.URL + "/install.iso name=install description=\"OL 9\"")
@@ -207,6 +211,7 @@ func TestImportIsoAbort(t *testing.T) {
 	e := newEnv(t, 1, 8192)
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	e.setupPool(repoDir)
+	e.mustRun("edit Manager importAllowedNetworks=127.0.0.0/8") // where web listens
 	out := e.mustRun("set commandMode=Asynchronous; importIso Repository name=repo1 url=" + web.URL + "/slow.iso name=slow")
 	m := regexp.MustCompile(`Job Id = ([0-9a-f]{32})`).FindStringSubmatch(out)
 	if m == nil {
@@ -230,5 +235,101 @@ func TestImportIsoAbort(t *testing.T) {
 		if !strings.HasPrefix(en.Name(), ".") {
 			t.Fatalf("an aborted import left %s", en.Name())
 		}
+	}
+}
+
+// An Operator cannot have a server download from the manager's or the
+// servers' own network: importIso from loopback is refused before any
+// download, saying why and how to allow it, until an Administrator allows
+// the network with edit Manager importAllowedNetworks, which show Manager
+// shows and the audit log records. What a server that is not HTTP says
+// never reaches the Operator.
+func TestImportIsoAllowedNetworks(t *testing.T) {
+	iso := isoImage()
+	var hits atomic.Int64
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1); w.Write(iso) }))
+	t.Cleanup(web.Close)
+	const banner = "SSH-2.0-OpenSSH_9.6 internal-banner-words"
+	ssh, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ssh.Close() })
+	go func() {
+		for {
+			c, err := ssh.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte(banner + "\r\n"))
+				io.Copy(io.Discard, c) // until the agent gives up and closes
+			}()
+		}
+	}()
+
+	e := newEnv(t, 1, 8192)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	e.mustRun(`create User name=op password=op-secret-1 role=Operator; add User name=op to ServerPool name=pool1`)
+	opRun := func(cmd string) (string, int) { return e.runAs("op", "op-secret-1", cmd) }
+
+	if got := prop(e.mustRun("show Manager"), "Import Allowed Networks"); got != "" {
+		t.Fatalf("Import Allowed Networks of a new manager = %q, want none", got)
+	}
+	url := web.URL + "/install.iso"
+	out, st := opRun("importIso Repository name=repo1 url=" + url + " name=tools")
+	if st == 0 || !strings.Contains(out, "XM_0400E: url "+url+" is refused: 127.0.0.1 is a loopback address, and no allowed network holds it; "+
+		"an Administrator allows networks with edit Manager importAllowedNetworks=") {
+		t.Fatalf("an Operator's import from loopback: exit %d\n%s", st, out)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the refused server got %d requests", n)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(web.URL, "http://"))
+	if out, _ := opRun("importIso Repository name=repo1 url=http://localhost:" + port + "/install.iso name=tools"); !strings.Contains(out, "XM_0400E") ||
+		!strings.Contains(out, "host localhost resolves to ") {
+		t.Fatalf("an Operator's import from localhost:\n%s", out)
+	}
+
+	// Only an Administrator sets the networks, and only valid ones.
+	if out, st := opRun("edit Manager importAllowedNetworks=127.0.0.0/8"); st == 0 || !strings.Contains(out, "XM_") {
+		t.Fatalf("an Operator's edit Manager: exit %d\n%s", st, out)
+	}
+	e.failCode("edit Manager", "XM_0005E", "needs at least one of: importAllowedNetworks")
+	e.failCode("edit Manager importAllowedNetworks=127.0.0.0/33", "XM_0400E",
+		`importAllowedNetworks: "127.0.0.0/33" is not a network: give a network in CIDR form such as 10.1.0.0/16 or fd00:1::/64, or a single address`)
+	e.failCode("edit Manager importAllowedNetworks=127.0.0.1/8", "XM_0400E", "did you mean 127.0.0.0/8?")
+	e.failCode("edit Manager name=x", "XM_0004E")
+	if got := prop(e.mustRun("show Manager"), "Import Allowed Networks"); got != "" {
+		t.Fatalf("refused edits changed the networks to %q", got)
+	}
+	if out := e.mustRun("edit Manager importAllowedNetworks=127.0.0.0/8"); prop(out, "Import Allowed Networks") != "127.0.0.0/8" {
+		t.Fatalf("edit Manager:\n%s", out)
+	}
+	if got := prop(e.mustRun("show Manager"), "Import Allowed Networks"); got != "127.0.0.0/8" {
+		t.Fatalf("show Manager: Import Allowed Networks = %q", got)
+	}
+
+	if out, st := opRun("importIso Repository name=repo1 url=" + url + " name=tools"); st != 0 {
+		t.Fatalf("an Operator's import once allowed: exit %d\n%s", st, out)
+	}
+	if out := e.mustRun("show VirtualCdrom name=tools"); prop(out, "State") != "Pending" || prop(out, "Size (bytes)") != fmt.Sprint(len(iso)) {
+		t.Fatalf("the allowed import:\n%s", out)
+	}
+	// Allowed, a service that is not HTTP answers; its words stay with it.
+	out, st = opRun("importIso Repository name=repo1 url=http://" + ssh.Addr().String() + "/x.iso name=probe")
+	if st == 0 || !strings.Contains(out, "no HTTP answer from its server") || strings.Contains(out, "SSH") ||
+		strings.Contains(out, "internal-banner-words") || strings.Contains(out, "malformed") {
+		t.Fatalf("an import from a service that is not HTTP: exit %d\n%s", st, out)
+	}
+
+	e.mustRun(`edit Manager importAllowedNetworks=""`)
+	if got := prop(e.mustRun("show Manager"), "Import Allowed Networks"); got != "" {
+		t.Fatalf("after clearing, Import Allowed Networks = %q", got)
+	}
+	e.failCode("importIso Repository name=repo1 url="+url+" name=again", "XM_0400E", "127.0.0.1 is a loopback address")
+	if out := e.mustRun("getAuditLog"); !strings.Contains(out, "edit Manager importAllowedNetworks=127.0.0.0/8") {
+		t.Fatalf("the audit log lacks the change:\n%s", out)
 	}
 }

@@ -100,6 +100,9 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 			return q.InsertEvent(ctx, Event{ID: "e1", Severity: "Info", Kind: "test", Description: "d", CreatedAt: now})
 		}},
 		{"AckEvent", false, func(q *Queries) error { return q.AckEvent(ctx, "e1") }},
+		{"UpdateManagerSettings", false, func(q *Queries) error {
+			return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8"})
+		}},
 		{"InsertAudit", false, func(q *Queries) error {
 			return q.InsertAudit(ctx, AuditRecord{User: "admin", Remote: "127.0.0.1", Command: "list Vm", Result: "Success", CreatedAt: now})
 		}},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +31,12 @@ func testISO() []byte {
 		b = append(b, byte(len(b)*13))
 	}
 	return b
+}
+
+// web is the option of an import from the tests' web servers (httptest,
+// on 127.0.0.1), whose network imports refuse unless allowed.
+func web(kind string) agentapi.ImportOption {
+	return agentapi.ImportOption{Kind: kind, AllowedNetworks: []string{"127.0.0.0/8"}}
 }
 
 // within receives from ch, failing the test if nothing comes in a generous
@@ -84,7 +93,7 @@ func TestImportVirtualDisk(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	t.Run("iso", func(t *testing.T) {
-		must(t, c.ImportVirtualDisk(ctx, srv.URL+"/a.iso", "i1", "r1", agentapi.ImportKindISO))
+		must(t, c.ImportVirtualDisk(ctx, srv.URL+"/a.iso", "i1", "r1", web(agentapi.ImportKindISO)))
 		got, err := os.ReadFile(filepath.Join(fsLoc, "ISOs", "i1.iso"))
 		must(t, err)
 		if !bytes.Equal(got, iso) {
@@ -116,7 +125,7 @@ func TestImportVirtualDisk(t *testing.T) {
 	}
 	for _, tc := range faults {
 		t.Run(tc.name, func(t *testing.T) {
-			err := c.ImportVirtualDisk(ctx, tc.url, tc.id, "r1", tc.kind)
+			err := c.ImportVirtualDisk(ctx, tc.url, tc.id, "r1", web(tc.kind))
 			wantCallFault(t, err, tc.code, tc.msg)
 			if f, _ := agentapi.AsFault(err); tc.name == "template vm.cfg" && f.Message != tc.msg {
 				t.Errorf("fault message %q, want exactly %q", f.Message, tc.msg)
@@ -132,6 +141,17 @@ func TestImportVirtualDisk(t *testing.T) {
 		wantFault(t, call(map[string]any{}), agentapi.FaultInvalidArgument, `option.kind is missing: give "disk", "iso" or "template"`)
 		wantFault(t, call(map[string]any{"kind": 3}), agentapi.FaultInvalidArgument, "option.kind must be a str")
 		wantFault(t, call("iso"), agentapi.FaultInvalidArgument, "parameter 4 (option) must be a struct")
+		for _, tc := range []struct {
+			networks any
+			msg      string
+		}{
+			{"127.0.0.0/8", "option.allowed_networks must be an array of str (networks in CIDR form), got str"},
+			{[]any{"127.0.0.0/8", 7}, "option.allowed_networks element 1 must be a str (a network in CIDR form), got int 7"},
+			{[]string{"127.0.0.0/8", "localhost"}, `option.allowed_networks is not valid: "localhost" is not a network: give a network in CIDR form`},
+			{[]string{"127.0.0.1/8"}, `"127.0.0.1/8" has bits set past its prefix length: did you mean 127.0.0.0/8?`},
+		} {
+			wantFault(t, call(map[string]any{"kind": "iso", "allowed_networks": tc.networks}), agentapi.FaultInvalidArgument, tc.msg)
+		}
 	})
 
 	t.Run("outlasts the client timeout", func(t *testing.T) {
@@ -148,7 +168,7 @@ func TestImportVirtualDisk(t *testing.T) {
 		if _, err := short.Echo(ctx, "x"); !errors.Is(err, agentclient.ErrUnreachable) {
 			t.Fatalf("echo slower than the timeout: %v, want ErrUnreachable", err)
 		}
-		must(t, short.ImportVirtualDisk(ctx, srv.URL+"/a.iso", "i4", "r1", agentapi.ImportKindISO))
+		must(t, short.ImportVirtualDisk(ctx, srv.URL+"/a.iso", "i4", "r1", web(agentapi.ImportKindISO)))
 	})
 
 	t.Run("dropped call", func(t *testing.T) {
@@ -156,7 +176,7 @@ func TestImportVirtualDisk(t *testing.T) {
 		defer cancel()
 		result := make(chan error, 1)
 		go func() {
-			result <- c.ImportVirtualDisk(callCtx, srv.URL+"/held.iso", "i5", "r1", agentapi.ImportKindISO)
+			result <- c.ImportVirtualDisk(callCtx, srv.URL+"/held.iso", "i5", "r1", web(agentapi.ImportKindISO))
 		}()
 		within(t, "the download to start", started)
 		waitFor(t, "half of the ISO", func() bool {
@@ -192,4 +212,74 @@ func TestImportVirtualDisk(t *testing.T) {
 		must(t, c.DeleteVirtualDisk(ctx, "r1", "i1"))
 		wantCallFault(t, c.DeleteVirtualDisk(ctx, "r1", "i1"), agentapi.FaultNotFound, "disk i1 not found in repository r1")
 	})
+}
+
+// TestImportAllowedNetworks runs the address checks through XML-RPC: the
+// agent says it has them (get_api_version), refuses loopback without
+// option.allowed_networks, a name that resolves to it, and a redirect from
+// an allowed address to one that is not; the refused server gets no
+// request.
+func TestImportAllowedNetworks(t *testing.T) {
+	a := startAgent(t, Config{})
+	c := a.typed(t)
+	ctx := t.Context()
+	fsLoc := filepath.Join(t.TempDir(), "repo")
+	must(t, c.CreateRepository(ctx, fsLoc, "/OVS/Repositories/r1", "r1", "repo one"))
+	ver, err := c.GetAPIVersion(ctx)
+	must(t, err)
+	if !ver.Has(agentapi.ExtImportAllowedNetworks) {
+		t.Fatalf("get_api_version = %+v, want extension %s", ver, agentapi.ExtImportAllowedNetworks)
+	}
+
+	iso := testISO()
+	serve := func(addr string, hits *atomic.Int64, target string) string {
+		l, err := net.Listen("tcp", addr)
+		must(t, err)
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			if r.URL.Path == "/redirect" {
+				http.Redirect(w, r, target, http.StatusFound)
+				return
+			}
+			w.Write(iso)
+		}))
+		srv.Listener.Close()
+		srv.Listener = l
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	var firstHits, secondHits atomic.Int64
+	second := serve("127.0.0.2:0", &secondHits, "") // Linux answers on all of 127/8
+	first := serve("127.0.0.1:0", &firstHits, second+"/a.iso")
+	_, firstPort, _ := net.SplitHostPort(strings.TrimPrefix(first, "http://"))
+
+	tests := []struct {
+		name, url string
+		allowed   []string
+		msg       string // "" for an import that succeeds
+		hits      [2]int64
+	}{
+		{"loopback without allowed networks", first + "/a.iso", nil, "127.0.0.1 is a loopback address, and no allowed network holds it", [2]int64{0, 0}},
+		{"a name that resolves to loopback", "http://localhost:" + firstPort + "/a.iso", nil, "is a loopback address, and no allowed network holds it", [2]int64{0, 0}},
+		{"redirect to an address not allowed", first + "/redirect", []string{"127.0.0.1/32"},
+			"it leads to an address imports may not reach: 127.0.0.2 is a loopback address, and no allowed network holds it", [2]int64{1, 0}},
+		{"redirect inside the allowed networks", first + "/redirect", []string{"127.0.0.1/32", "127.0.0.2/32"}, "", [2]int64{1, 1}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			firstHits.Store(0)
+			secondHits.Store(0)
+			err := c.ImportVirtualDisk(ctx, tc.url, fmt.Sprintf("n%d", i), "r1",
+				agentapi.ImportOption{Kind: agentapi.ImportKindISO, AllowedNetworks: tc.allowed})
+			if tc.msg == "" {
+				must(t, err)
+			} else {
+				wantCallFault(t, err, agentapi.FaultInvalidArgument, tc.msg)
+			}
+			if got := [2]int64{firstHits.Load(), secondHits.Load()}; got != tc.hits {
+				t.Errorf("requests to 127.0.0.1 and 127.0.0.2: %v, want %v", got, tc.hits)
+			}
+		})
+	}
 }

@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"fmt"
+	"net/netip"
+
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/importnet"
 )
 
 // addOperations declares the methods of pools, virtual disks, domain
@@ -36,7 +40,11 @@ func (a *Agent) addOperations(m map[string]handler) {
 			if err != nil {
 				return nil, err
 			}
-			return ok(h.ImportVirtualDisk(c.context(), c.str(0), c.str(1), c.str(2), kind))
+			allowed, err := importAllowedNetworks(c.strct(3))
+			if err != nil {
+				return nil, err
+			}
+			return ok(h.ImportVirtualDisk(c.context(), c.str(0), c.str(1), c.str(2), kind, allowed))
 		},
 
 		// Pools.
@@ -122,6 +130,37 @@ func importKind(option map[string]any) (string, error) {
 			agentapi.MethodImportVirtualDisk, agentapi.ImportKindDisk, agentapi.ImportKindISO, agentapi.ImportKindTemplate, describe(v))
 	}
 	return kind, nil
+}
+
+// importAllowedNetworks reads option.allowed_networks of
+// import_virtual_disk (agentapi.ExtImportAllowedNetworks): an array of
+// networks in CIDR form, absent for none.
+func importAllowedNetworks(option map[string]any) ([]netip.Prefix, error) {
+	v, present := option[agentapi.ImportOptionAllowedNetworks]
+	if !present {
+		return nil, nil
+	}
+	bad := func(format string, args ...any) error {
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: option.%s %s", agentapi.MethodImportVirtualDisk,
+			agentapi.ImportOptionAllowedNetworks, fmt.Sprintf(format, args...))
+	}
+	elems, isArray := v.([]any)
+	if !isArray {
+		return nil, bad("must be an array of str (networks in CIDR form), got %s", describe(v))
+	}
+	list := make([]string, len(elems))
+	for i, e := range elems {
+		s, isStr := e.(string)
+		if !isStr {
+			return nil, bad("element %d must be a str (a network in CIDR form), got %s", i, describe(e))
+		}
+		list[i] = s
+	}
+	nets, err := importnet.Parse(list)
+	if err != nil {
+		return nil, bad("is not valid: %v", err)
+	}
+	return nets, nil
 }
 
 // callHost is the address the caller reached this agent at, where a

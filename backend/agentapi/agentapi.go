@@ -1,7 +1,8 @@
 // Package agentapi holds the wire contract between the manager and the agents
 // (docs/agent-protocol.md): method names, each method's parameters in wire
 // order (Signatures), fault codes and the shapes of results; vm.cfg's format
-// is its subpackage vmcfg. It is the only package the agent's server side
+// is its subpackage vmcfg, and which addresses an import may reach its
+// subpackage importnet. It is the only package the agent's server side
 // and the manager's client share, so that neither can drift from the other
 // without a compile error or a refused call.
 package agentapi
@@ -9,6 +10,7 @@ package agentapi
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -134,11 +136,28 @@ const (
 	StateCrashed   = "crashed"
 )
 
-// VersionInfo is the result of get_api_version.
+// VersionInfo is the result of get_api_version. Extensions [ext] names
+// the optional features the agent has beyond the Oracle VM Agent API that
+// change what a call means (Ext constants); absent from agents that have
+// none, and unknown names are ignored, so that a manager asks before it
+// relies on one.
 type VersionInfo struct {
-	APIVersion   string `xmlrpc:"api_version"`
-	AgentVersion string `xmlrpc:"agent_version"`
+	APIVersion   string   `xmlrpc:"api_version"`
+	AgentVersion string   `xmlrpc:"agent_version"`
+	Extensions   []string `xmlrpc:"extensions,omitempty"`
 }
+
+// Has reports whether the agent lists the extension ext.
+func (v VersionInfo) Has(ext string) bool { return slices.Contains(v.Extensions, ext) }
+
+// Extensions an agent lists in get_api_version.
+const (
+	// ExtImportAllowedNetworks: import_virtual_disk refuses downloads
+	// from loopback, link-local, private, shared and the agent's own
+	// addresses, at every connection (each redirect and DNS answer), and
+	// reads option.allowed_networks, the networks where it may reach them.
+	ExtImportAllowedNetworks = "import_allowed_networks"
+)
 
 // Hypervisor types an agent reports in discover_server's hypervisor_type:
 // what runs its domains.

@@ -22,3 +22,38 @@ func TestServerInfoHypervisor(t *testing.T) {
 		}
 	}
 }
+
+// get_api_version's extensions: absent from an older agent, which then has
+// none; unknown names are ignored.
+func TestVersionInfoExtensions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		raw  map[string]any
+		want bool
+	}{
+		{"older agent", map[string]any{"api_version": "3", "agent_version": "3.4.6"}, false},
+		{"empty", map[string]any{"api_version": "3", "extensions": []any{}}, false},
+		{"other extensions", map[string]any{"api_version": "3", "extensions": []any{"future_thing"}}, false},
+		{"listed", map[string]any{"api_version": "3", "extensions": []any{"future_thing", ExtImportAllowedNetworks}}, true},
+	} {
+		var v VersionInfo
+		if err := Decode(c.raw, &v); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := v.Has(ExtImportAllowedNetworks); got != c.want {
+			t.Errorf("%s: Has(%s) = %v, want %v", c.name, ExtImportAllowedNetworks, got, c.want)
+		}
+	}
+}
+
+// The import option carries allowed_networks only when it holds a network,
+// so that the call stays the Oracle VM Agent API's otherwise.
+func TestImportOptionStruct(t *testing.T) {
+	if got := (ImportOption{Kind: ImportKindISO}).Struct(); len(got) != 1 || got[ImportOptionKind] != ImportKindISO {
+		t.Errorf("option without networks = %v, want kind only", got)
+	}
+	got := ImportOption{Kind: ImportKindDisk, AllowedNetworks: []string{"10.0.0.0/8"}}.Struct()
+	if nets, _ := got[ImportOptionAllowedNetworks].([]string); len(got) != 2 || len(nets) != 1 || nets[0] != "10.0.0.0/8" {
+		t.Errorf("option with a network = %v", got)
+	}
+}

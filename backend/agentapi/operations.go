@@ -37,6 +37,34 @@ const (
 	ImportKindTemplate = "template" // a tar archive of vm.cfg and its disk images: Templates/<id>/
 )
 
+// Members of import_virtual_disk's option struct.
+const (
+	// ImportOptionKind is one of the ImportKind constants.
+	ImportOptionKind = "kind"
+	// ImportOptionAllowedNetworks [ext] is an array of str, networks in
+	// CIDR form whose loopback, link-local, private, shared and own
+	// addresses the download may reach (importnet). Sent only to an agent
+	// whose get_api_version lists ExtImportAllowedNetworks: another agent
+	// would ignore it.
+	ImportOptionAllowedNetworks = "allowed_networks"
+)
+
+// ImportOption is import_virtual_disk's option.
+type ImportOption struct {
+	Kind            string
+	AllowedNetworks []string // CIDR networks; see ImportOptionAllowedNetworks
+}
+
+// Struct is the option as it travels: allowed_networks only when it holds
+// a network, so that the call is the Oracle VM Agent API's otherwise.
+func (o ImportOption) Struct() map[string]any {
+	m := map[string]any{ImportOptionKind: o.Kind}
+	if len(o.AllowedNetworks) > 0 {
+		m[ImportOptionAllowedNetworks] = o.AllowedNetworks
+	}
+	return m
+}
+
 // Server roles of discover_server and update_server_roles. RoleMaster is
 // reported, never set: it follows from being the master of a pool.
 const (

@@ -74,7 +74,7 @@ func TestImportVirtualDisk(t *testing.T) {
 	ctx := t.Context()
 
 	t.Run("shape", func(t *testing.T) {
-		if err := c.ImportVirtualDisk(ctx, "http://files/a.iso", "i1", "r1", agentapi.ImportKindISO); err != nil {
+		if err := c.ImportVirtualDisk(ctx, "http://files/a.iso", "i1", "r1", agentapi.ImportOption{Kind: agentapi.ImportKindISO}); err != nil {
 			t.Fatal(err)
 		}
 		body := within(t, "the call", bodies)
@@ -89,10 +89,24 @@ func TestImportVirtualDisk(t *testing.T) {
 		}
 	})
 
+	t.Run("allowed networks", func(t *testing.T) {
+		opt := agentapi.ImportOption{Kind: agentapi.ImportKindISO, AllowedNetworks: []string{"10.1.0.0/16", "fd00::/8"}}
+		if err := c.ImportVirtualDisk(ctx, "http://files/a.iso", "i2", "r1", opt); err != nil {
+			t.Fatal(err)
+		}
+		body := within(t, "the call", bodies)
+		for _, w := range []string{"<member><name>kind</name><value><string>iso</string></value></member>",
+			"<member><name>allowed_networks</name><value><array><data><value><string>10.1.0.0/16</string></value><value><string>fd00::/8</string></value></data></array></value></member>"} {
+			if !strings.Contains(body, w) {
+				t.Fatalf("call %s lacks %s", body, w)
+			}
+		}
+	})
+
 	t.Run("no timeout", func(t *testing.T) {
 		result := make(chan error, 1)
 		go func() {
-			result <- c.ImportVirtualDisk(ctx, "http://files/a.iso", "held", "r1", agentapi.ImportKindDisk)
+			result <- c.ImportVirtualDisk(ctx, "http://files/a.iso", "held", "r1", agentapi.ImportOption{Kind: agentapi.ImportKindDisk})
 		}()
 		within(t, "the import call", arrived)
 		// An ordinary call to the same agent, started after the import,
@@ -115,7 +129,7 @@ func TestImportVirtualDisk(t *testing.T) {
 		callCtx, cancel := context.WithCancel(ctx)
 		result := make(chan error, 1)
 		go func() {
-			result <- c.ImportVirtualDisk(callCtx, "http://files/a.iso", "stuck", "r1", agentapi.ImportKindDisk)
+			result <- c.ImportVirtualDisk(callCtx, "http://files/a.iso", "stuck", "r1", agentapi.ImportOption{Kind: agentapi.ImportKindDisk})
 		}()
 		within(t, "the import call", arrived)
 		cancel()

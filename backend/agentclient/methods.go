@@ -131,15 +131,15 @@ func (c *Client) DeleteVirtualDisk(ctx context.Context, repoUUID, diskID string)
 }
 
 // ImportVirtualDisk calls import_virtual_disk: the agent downloads url
-// (http or https) into the repository as id, kind being one of
+// (http or https) into the repository as id, opt.Kind being one of
 // agentapi.ImportKindDisk, ImportKindISO and ImportKindTemplate; progress is
-// under agentapi.ProgressImport + id. The call lasts as long as the
-// download, so the client's Timeout does not apply to it: only ctx bounds
-// it, and ending ctx drops the connection, which stops the download on the
-// agent.
-func (c *Client) ImportVirtualDisk(ctx context.Context, url, id, repoUUID, kind string) error {
-	option := map[string]any{"kind": kind}
-	return c.callUntilDone(ctx, agentapi.MethodImportVirtualDisk, nil, url, id, repoUUID, option)
+// under agentapi.ProgressImport + id. opt.AllowedNetworks is for an agent
+// that lists agentapi.ExtImportAllowedNetworks (GetAPIVersion). The call
+// lasts as long as the download, so the client's Timeout does not apply to
+// it: only ctx bounds it, and ending ctx drops the connection, which stops
+// the download on the agent.
+func (c *Client) ImportVirtualDisk(ctx context.Context, url, id, repoUUID string, opt agentapi.ImportOption) error {
+	return c.callUntilDone(ctx, agentapi.MethodImportVirtualDisk, nil, url, id, repoUUID, opt.Struct())
 }
 
 // CreateServerPool calls create_server_pool; the server becomes the master.

@@ -7,24 +7,27 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/importnet"
 )
 
 // Imports (import_virtual_disk).
@@ -64,24 +67,83 @@ func importKindsText() string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
-// importHTTP is the client of import downloads. It trusts the system's
-// roots for https, leaves bodies as the server sends them (no transparent
-// gzip, so that Content-Length is the size written), and bounds only the
-// steps before the body.
-var importHTTP = sync.OnceValue(func() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: importDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   importTLSTimeout,
-		ResponseHeaderTimeout: importHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       30 * time.Second,
-	}}
-})
+// maxImportRedirects bounds the redirects an import follows.
+const maxImportRedirects = 10
+
+// importClient is the HTTP client of one import. It connects only to
+// addresses policy lets it reach, checked at every connection, so that
+// each redirect and each DNS answer is checked where it is used (a name
+// that resolves elsewhere the second time gains nothing); it ignores the
+// proxy environment, whose proxy would connect for it; it trusts the
+// system's roots for https, leaves bodies as the server sends them (no
+// transparent gzip, so that Content-Length is the size written), and
+// bounds only the steps before the body. Its connections are its own: a
+// connection kept from an import under another policy is never reused.
+func importClient(allowed []netip.Prefix) *http.Client {
+	dialer := &net.Dialer{Timeout: importDialTimeout, KeepAlive: 30 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error { return checkDialAddress(address, allowed) }}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   importTLSTimeout,
+			ResponseHeaderTimeout: importHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+			DisableCompression:    true,
+			MaxIdleConnsPerHost:   2,
+			IdleConnTimeout:       30 * time.Second,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxImportRedirects {
+				return errTooManyRedirects
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return errRedirectScheme
+			}
+			return nil
+		},
+	}
+}
+
+var (
+	errTooManyRedirects = fmt.Errorf("it was redirected more than %d times", maxImportRedirects)
+	errRedirectScheme   = errors.New("it was redirected to a URL that is not http:// or https://")
+	errOwnAddresses     = errors.New("this server cannot list its own addresses, which imports may not reach")
+)
+
+// checkDialAddress is the dialer's check of each address ("ip:port") it
+// is about to connect to: nil or an *importnet.RefusedError.
+func checkDialAddress(address string, allowed []netip.Prefix) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("dial address %q: %w", address, err)
+	}
+	own, err := ownAddresses()
+	if err != nil {
+		return errOwnAddresses
+	}
+	return importnet.Policy{Allowed: allowed, Own: own}.Check(ap.Addr())
+}
+
+// ownAddresses are the addresses of this host's interfaces, read at each
+// connection since they change.
+func ownAddresses() ([]netip.Addr, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out, nil
+}
 
 // ImportVirtualDisk downloads url (http or https) into the repository under
 // id, as kind says: "disk" to VirtualDisks/<id>.img, "iso" to
@@ -106,7 +168,13 @@ var importHTTP = sync.OnceValue(func() *http.Client {
 // space is refused before downloading, and a full file system is
 // InsufficientResources; an HTTP status other than 2xx is NotFound for 404
 // and 410, InvalidArgument for other 4xx, InternalError otherwise.
-func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind string) error {
+//
+// The download connects only to addresses importnet lets it reach, with
+// allowed as its allowed networks, checked at every connection; a refused
+// address is InvalidArgument. Faults never carry what the remote server
+// said: no status line, no error text of a connection, only the status
+// code and what this agent concluded.
+func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind string, allowed []netip.Prefix) error {
 	u, err := parseImportURL(rawURL)
 	if err != nil {
 		return err
@@ -136,7 +204,7 @@ func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind s
 		return err
 	}
 	im := &importer{
-		host: h, ctx: ctx, url: u, id: id, repoID: repoID, kind: kind, what: what,
+		host: h, ctx: ctx, url: u, allowed: allowed, id: id, repoID: repoID, kind: kind, what: what,
 		dir:     filepath.Join(h.mountPath(r), dirName),
 		progKey: agentapi.ProgressImport + id,
 	}
@@ -230,6 +298,7 @@ type importer struct {
 	host    *Host
 	ctx     context.Context
 	url     *url.URL
+	allowed []netip.Prefix // where the download may reach what importnet refuses
 	id      string
 	repoID  string
 	kind    string // agentapi.ImportKind*
@@ -273,16 +342,14 @@ func (im *importer) run() error {
 		return agentapi.Errorf(agentapi.FaultInvalidArgument, "url %s cannot be requested: %v", im.url.Redacted(), err)
 	}
 	req.Header.Set("User-Agent", "xensim-agent/"+AgentVersion)
-	resp, err := importHTTP().Do(req)
+	client := importClient(im.allowed)
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
 	if err != nil {
 		if im.ctx.Err() != nil {
 			return im.stopped()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which the message gives
-		}
-		return agentapi.Errorf(agentapi.FaultInternalError, "cannot download %s: %v", im.url.Redacted(), err)
+		return im.requestFault(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -293,7 +360,13 @@ func (im *importer) run() error {
 		case resp.StatusCode >= 400 && resp.StatusCode <= 499:
 			code = agentapi.FaultInvalidArgument
 		}
-		return agentapi.Errorf(code, "cannot download %s: the server answered HTTP %s", im.url.Redacted(), resp.Status)
+		// The code and its standard text, never the server's own reason
+		// phrase, which is whatever it chose to say.
+		status := strconv.Itoa(resp.StatusCode)
+		if text := http.StatusText(resp.StatusCode); text != "" {
+			status += " " + text
+		}
+		return agentapi.Errorf(code, "cannot download %s: the server answered HTTP %s", im.url.Redacted(), status)
 	}
 	total := max(resp.ContentLength, 0)
 	if total > 0 {
@@ -319,6 +392,43 @@ func (im *importer) run() error {
 	return nil
 }
 
+// requestFault turns a failure to get the answer's headers into a fault
+// that says what this agent concluded, never what the remote said or how
+// its connection failed (refused, reset, not HTTP), which would let a
+// caller read or map services it may not reach.
+func (im *importer) requestFault(err error) error {
+	var refused *importnet.RefusedError
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var badCert x509.CertificateInvalidError
+	u := im.url.Redacted()
+	switch {
+	case errors.As(err, &refused):
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "cannot download %s: it leads to an address imports may not reach: %v", u, refused)
+	case errors.Is(err, errTooManyRedirects):
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "cannot download %s: %v", u, errTooManyRedirects)
+	case errors.Is(err, errRedirectScheme):
+		return agentapi.Errorf(agentapi.FaultInvalidArgument, "cannot download %s: %v", u, errRedirectScheme)
+	case errors.Is(err, errOwnAddresses):
+		return agentapi.Errorf(agentapi.FaultInternalError, "cannot download %s: %v", u, errOwnAddresses)
+	case errors.As(err, &dnsErr):
+		host := "the host a redirect leads to" // a name the remote chose: not repeated
+		if dnsErr.Name == im.url.Hostname() {
+			host = "host " + dnsErr.Name
+		}
+		if dnsErr.IsNotFound {
+			return agentapi.Errorf(agentapi.FaultInvalidArgument, "cannot download %s: %s is not known", u, host)
+		}
+		return agentapi.Errorf(agentapi.FaultInternalError, "cannot download %s: %s could not be resolved", u, host)
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &badCert):
+		return agentapi.Errorf(agentapi.FaultInternalError,
+			"cannot download %s: the server's certificate is not trusted (https trusts the system's CA roots and checks the host name)", u)
+	}
+	return agentapi.Errorf(agentapi.FaultInternalError, "cannot download %s: no HTTP answer from its server", u)
+}
+
 // fail turns an error of the download or of writing it into a fault.
 func (im *importer) fail(err error) error {
 	var de *downloadError
@@ -330,7 +440,8 @@ func (im *importer) fail(err error) error {
 	case im.ctx.Err() != nil:
 		return im.stopped()
 	case errors.As(err, &de):
-		return agentapi.Errorf(agentapi.FaultInternalError, "download of %s broke: %v", im.url.Redacted(), de.err)
+		// Not how: a read error may carry what the server sent.
+		return agentapi.Errorf(agentapi.FaultInternalError, "download of %s broke before its end", im.url.Redacted())
 	case errors.Is(err, syscall.ENOSPC):
 		return agentapi.Errorf(agentapi.FaultInsufficientResources,
 			"repository %s is full: %s %s from %s does not fit", im.repoID, im.what, im.id, im.url.Redacted())

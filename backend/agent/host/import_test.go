@@ -11,6 +11,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,6 +82,10 @@ func tarArchive(t *testing.T, compress bool, entries ...tarEntry) []byte {
 	}
 	return buf.Bytes()
 }
+
+// testWeb allows the network of the tests' web servers (httptest, on
+// loopback), which imports refuse otherwise.
+var testWeb = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 const templateCfg = `name = 'tmpl'
 memory = 512
@@ -182,7 +187,7 @@ func TestImportVirtualDisk(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+tc.path, tc.id, "r1", tc.kind))
+			mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+tc.path, tc.id, "r1", tc.kind, testWeb))
 			for rel, want := range tc.want {
 				got, err := os.ReadFile(filepath.Join(fsLoc, rel))
 				mustOK(t, err)
@@ -259,9 +264,9 @@ func TestImportVirtualDiskFaults(t *testing.T) {
 	t.Cleanup(huge.Close)
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close() // its address now refuses connections
-	mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/disk.img", "taken", "r1", agentapi.ImportKindDisk))
-	mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/a.iso", "takeniso", "r1", agentapi.ImportKindISO))
-	mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/tmpl.tar", "takentmpl", "r1", agentapi.ImportKindTemplate))
+	mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/disk.img", "taken", "r1", agentapi.ImportKindDisk, testWeb))
+	mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/a.iso", "takeniso", "r1", agentapi.ImportKindISO, testWeb))
+	mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/tmpl.tar", "takentmpl", "r1", agentapi.ImportKindTemplate, testWeb))
 
 	tests := []struct {
 		name, url, id, repo, kind string
@@ -284,13 +289,13 @@ func TestImportVirtualDiskFaults(t *testing.T) {
 		{"404", srv.URL + "/missing.iso", "f8", "r1", agentapi.ImportKindISO, agentapi.FaultNotFound,
 			"cannot download " + srv.URL + "/missing.iso: the server answered HTTP 404 Not Found", true},
 		{"connection refused", closed.URL + "/x.img", "f9", "r1", agentapi.ImportKindDisk, agentapi.FaultInternalError,
-			"cannot download " + closed.URL + "/x.img: ", true},
+			"cannot download " + closed.URL + "/x.img: no HTTP answer from its server", true},
 		{"untrusted https", tlsSrv.URL + "/a.iso", "f10", "r1", agentapi.ImportKindISO, agentapi.FaultInternalError, "certificate", true},
 		{"not an iso", srv.URL + "/notiso", "f11", "r1", agentapi.ImportKindISO, agentapi.FaultInvalidArgument,
 			srv.URL + "/notiso is not an ISO 9660 or UDF image", true},
 		{"too short for an iso", srv.URL + "/short", "f12", "r1", agentapi.ImportKindISO, agentapi.FaultInvalidArgument, "is not an ISO 9660 or UDF image", true},
 		{"cut disk", srv.URL + "/cut/disk.img", "f13", "r1", agentapi.ImportKindDisk, agentapi.FaultInternalError,
-			"download of " + srv.URL + "/cut/disk.img broke", true},
+			"download of " + srv.URL + "/cut/disk.img broke before its end", true},
 		{"cut iso", srv.URL + "/cut/a.iso", "f14", "r1", agentapi.ImportKindISO, agentapi.FaultInternalError, "broke", true},
 		{"cut template", srv.URL + "/cut/tmpl.tar", "f15", "r1", agentapi.ImportKindTemplate, agentapi.FaultInternalError, "broke", true},
 		{"template without memory", srv.URL + "/nomem.tar", "f16", "r1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument,
@@ -318,7 +323,7 @@ func TestImportVirtualDiskFaults(t *testing.T) {
 					t.Skip("free space is unknown here")
 				}
 			}
-			wantFault(t, h.ImportVirtualDisk(t.Context(), tc.url, tc.id, tc.repo, tc.kind), tc.code, tc.msg)
+			wantFault(t, h.ImportVirtualDisk(t.Context(), tc.url, tc.id, tc.repo, tc.kind, testWeb), tc.code, tc.msg)
 			for _, p := range []string{
 				filepath.Join(DirDisks, tc.id+DiskExt), filepath.Join(DirISOs, tc.id+ISOExt), filepath.Join(DirTemplates, tc.id),
 			} {
@@ -374,7 +379,9 @@ func TestImportBusyAndCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	result := make(chan error, 1)
-	go func() { result <- h.ImportVirtualDisk(ctx, srv.URL+"/a.iso", "i1", "r1", agentapi.ImportKindISO) }()
+	go func() {
+		result <- h.ImportVirtualDisk(ctx, srv.URL+"/a.iso", "i1", "r1", agentapi.ImportKindISO, testWeb)
+	}()
 	<-started
 	waitFor(t, "the first bytes", func() bool {
 		p, err := h.OperationProgress("import:i1")
@@ -389,10 +396,14 @@ func TestImportBusyAndCancel(t *testing.T) {
 		err  func() error
 		msg  string
 	}{
-		{"import again", func() error { return h.ImportVirtualDisk(t.Context(), srv.URL, "i1", "r1", agentapi.ImportKindISO) }, "ISO i1 of repository r1 is being created or imported (import:i1)"},
-		{"import as disk", func() error { return h.ImportVirtualDisk(t.Context(), srv.URL, "i1", "r1", agentapi.ImportKindDisk) }, "being created or imported"},
+		{"import again", func() error {
+			return h.ImportVirtualDisk(t.Context(), srv.URL, "i1", "r1", agentapi.ImportKindISO, testWeb)
+		}, "ISO i1 of repository r1 is being created or imported (import:i1)"},
+		{"import as disk", func() error {
+			return h.ImportVirtualDisk(t.Context(), srv.URL, "i1", "r1", agentapi.ImportKindDisk, testWeb)
+		}, "being created or imported"},
 		{"import as template", func() error {
-			return h.ImportVirtualDisk(t.Context(), srv.URL, "i1", "r1", agentapi.ImportKindTemplate)
+			return h.ImportVirtualDisk(t.Context(), srv.URL, "i1", "r1", agentapi.ImportKindTemplate, testWeb)
 		}, "i1 is already being imported on this server"},
 		{"create disk", func() error { return h.CreateVirtualDisk("r1", "i1", 1, true) }, "being created or imported (import:i1)"},
 		{"delete", func() error { return h.DeleteVirtualDisk("r1", "i1") }, "being created or imported (import:i1)"},
@@ -430,7 +441,7 @@ func TestDeleteISO(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			id, vm := "iso"+strconv.Itoa(i), "vm"+strconv.Itoa(i)
-			mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/a.iso", id, "r1", agentapi.ImportKindISO))
+			mustOK(t, h.ImportVirtualDisk(t.Context(), srv.URL+"/a.iso", id, "r1", agentapi.ImportKindISO, testWeb))
 			p := vmParams(128, 1)
 			p["disk"] = []any{"file:/OVS/Repositories/r1/VirtualDisks/d.img,xvda,w", strings.ReplaceAll(tc.entry, "%s", id)}
 			mustOK(t, h.CreateVM("r1", vm, p))

@@ -7,9 +7,11 @@ import (
 	"xenmanager/backend/agentapi"
 )
 
-// APIVersion answers get_api_version.
+// APIVersion answers get_api_version, with the extensions a manager asks
+// about before it relies on them.
 func (h *Host) APIVersion() agentapi.VersionInfo {
-	return agentapi.VersionInfo{APIVersion: agentapi.APIVersion, AgentVersion: AgentVersion}
+	return agentapi.VersionInfo{APIVersion: agentapi.APIVersion, AgentVersion: AgentVersion,
+		Extensions: []string{agentapi.ExtImportAllowedNetworks}}
 }
 
 // DiscoverServer answers discover_server; address is the address the caller

@@ -1,0 +1,159 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"xenmanager/backend/agentapi/importnet"
+	"xenmanager/store"
+)
+
+// importResolveTimeout bounds the manager's lookup of an import URL's host.
+const importResolveTimeout = 10 * time.Second
+
+// allowHint says how an administrator lets imports reach an address that
+// importnet refuses unless an allowed network holds it.
+const allowHint = "an Administrator allows networks with edit Manager importAllowedNetworks=<network>[,<network>...] (CIDR form)"
+
+// ManagerSettings are the manager's policy settings (show Manager, edit
+// Manager).
+type ManagerSettings struct {
+	// ImportAllowedNetworks are where imports may reach loopback,
+	// link-local, private and shared addresses and the servers' and the
+	// manager's own (importnet); none by default.
+	ImportAllowedNetworks []netip.Prefix
+}
+
+// settings reads the manager's settings.
+func (m *Manager) settings(ctx context.Context) (ManagerSettings, error) {
+	row, err := m.st.Read().ManagerSettings(ctx)
+	if err != nil {
+		return ManagerSettings{}, &Error{Kind: KindInternal, Msg: "read the manager's settings", Cause: err}
+	}
+	nets, err := importnet.ParseList(row.ImportAllowedNetworks)
+	if err != nil { // written by EditManager, which checked it: a damaged row
+		return ManagerSettings{}, &Error{Kind: KindInternal, Msg: "read the manager's importAllowedNetworks", Cause: err}
+	}
+	return ManagerSettings{ImportAllowedNetworks: nets}, nil
+}
+
+// EditManager changes the manager's settings (Administrators). Given,
+// importAllowedNetworks replaces the allowed networks: a comma-separated
+// list of networks in CIDR form or single addresses, "" for none; it is
+// stored in CIDR form.
+func (m *Manager) EditManager(ctx context.Context, importAllowedNetworks *string) (ManagerInfo, error) {
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return ManagerInfo{}, err
+	}
+	if importAllowedNetworks != nil {
+		nets, err := importnet.ParseList(*importAllowedNetworks)
+		if err != nil {
+			return ManagerInfo{}, errorf(KindInvalidArgument, "importAllowedNetworks: %v", err)
+		}
+		row := store.ManagerSettings{ImportAllowedNetworks: importnet.Format(nets)}
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateManagerSettings(ctx, row) }); err != nil {
+			return ManagerInfo{}, &Error{Kind: KindInternal, Msg: "record the manager's settings", Cause: err}
+		}
+	}
+	return m.Info(ctx)
+}
+
+// checkImportHost refuses an import URL whose host is, or resolves at the
+// manager to, an address importnet refuses with the allowed networks:
+// where the agent that downloads does not check (one that does not list
+// agentapi.ExtImportAllowedNetworks), this is the only check; where it
+// does, it refuses at once what the agent would. The manager's own
+// addresses and the servers' recorded ones count as own addresses; a host
+// that does not resolve here is refused, since where it leads cannot be
+// checked.
+func (m *Manager) checkImportHost(ctx context.Context, u *url.URL, allowed []netip.Prefix) error {
+	shown := u.Redacted()
+	host := u.Hostname()
+	own, ownNames, err := m.importOwnAddresses(ctx)
+	if err != nil {
+		return err
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, importResolveTimeout)
+		defer cancel()
+		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+			return errorf(KindInvalidArgument, "url %s is refused: host %s is not known at the manager, which checks where imports lead", shown, host)
+		case err != nil:
+			return errorf(KindInvalidArgument, "url %s is refused: host %s could not be resolved at the manager, which checks where imports lead; try again", shown, host)
+		}
+		if ownNames[strings.ToLower(host)] {
+			own = append(own, addrs...) // a server's recorded name: its addresses are its own
+		}
+	}
+	policy := importnet.Policy{Allowed: allowed, Own: own}
+	for _, a := range addrs {
+		var re *importnet.RefusedError
+		if !errors.As(policy.Check(a), &re) {
+			continue
+		}
+		where := re.Error()
+		if a.String() != host {
+			where = fmt.Sprintf("host %s resolves to %s, %s", host, re.Addr, re.Phrase())
+		}
+		if re.Allowable {
+			where += "; " + allowHint
+		}
+		return errorf(KindInvalidArgument, "url %s is refused: %s", shown, where)
+	}
+	return nil
+}
+
+// importOwnAddresses are the addresses an import may not reach unless
+// allowed besides importnet's classes: the manager's interfaces' and the
+// servers' recorded addresses; ownNames are the servers' recorded
+// addresses that are names (lower case).
+func (m *Manager) importOwnAddresses(ctx context.Context) (own []netip.Addr, ownNames map[string]bool, err error) {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, nil, &Error{Kind: KindInternal, Msg: "list the manager's addresses, which imports may not reach", Cause: err}
+	}
+	for _, a := range ifaddrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				own = append(own, ip)
+			}
+		}
+	}
+	servers, err := m.st.Read().Servers(ctx)
+	if err != nil {
+		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	ownNames = map[string]bool{}
+	for _, s := range servers {
+		if a, err := netip.ParseAddr(s.Address); err == nil {
+			own = append(own, a)
+		} else {
+			ownNames[strings.ToLower(s.Address)] = true
+		}
+		if s.Hostname != "" {
+			ownNames[strings.ToLower(s.Hostname)] = true
+		}
+	}
+	return own, ownNames, nil
+}
+
+// withAllowHint adds allowHint to the error of an import the agent refused
+// because no allowed network holds where it leads.
+func withAllowHint(err *Error) *Error {
+	if strings.Contains(err.Msg, importnet.NotAllowedText) {
+		err.Msg += "; " + allowHint
+	}
+	return err
+}

@@ -1,0 +1,26 @@
+package store
+
+import "context"
+
+// ManagerSettings are the manager's policy settings, one row.
+type ManagerSettings struct {
+	// ImportAllowedNetworks is a comma-separated list of networks in CIDR
+	// form ("" for none), as the backend checked it.
+	ImportAllowedNetworks string
+}
+
+func scanManagerSettings(row scanner) (ManagerSettings, error) {
+	var s ManagerSettings
+	err := row.Scan(&s.ImportAllowedNetworks)
+	return s, err
+}
+
+// ManagerSettings returns the manager's settings.
+func (q *Queries) ManagerSettings(ctx context.Context) (ManagerSettings, error) {
+	return queryOne(ctx, q.db, scanManagerSettings, `SELECT import_allowed_networks FROM manager_settings WHERE id = 1`)
+}
+
+// UpdateManagerSettings writes the manager's settings.
+func (q *Queries) UpdateManagerSettings(ctx context.Context, s ManagerSettings) error {
+	return q.execOne(ctx, `UPDATE manager_settings SET import_allowed_networks = $1 WHERE id = 1`, s.ImportAllowedNetworks)
+}

@@ -1,0 +1,30 @@
+package store
+
+import (
+	"context"
+	"testing"
+)
+
+// The settings row exists from the migration on, empty, and keeps what is
+// written across a reopen.
+func TestManagerSettings(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := context.Background()
+	got, err := s.Read().ManagerSettings(ctx)
+	if err != nil || got != (ManagerSettings{}) {
+		t.Fatalf("settings of a new database = %+v, %v; want empty", got, err)
+	}
+	want := ManagerSettings{ImportAllowedNetworks: "10.1.0.0/16,fd00:1::/64"}
+	if err := s.Write(ctx, func(q *Queries) error { return q.UpdateManagerSettings(ctx, want) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got, err := s2.Read().ManagerSettings(ctx); err != nil || got != want {
+		t.Fatalf("settings after reopen = %+v, %v; want %+v", got, err, want)
+	}
+}
