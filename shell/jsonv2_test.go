@@ -160,6 +160,7 @@ func TestJSONVersion2KeysAreDocumented(t *testing.T) {
 	e.setupPool(filepath.Join(t.TempDir(), "repo"))
 	e.mustRun("create Network name=net1 on ServerPool name=pool1; create VirtualDisk name=d1 size=1 on Repository name=repo1")
 	e.mustRun("create Vm name=web1 repository=repo1 memory=256 disks=d1 networks=net1; start Vm name=web1")
+	e.mustRun("edit Manager importAllowedNetworks=127.0.0.0/8") // where web listens
 	e.mustRun("importIso Repository name=repo1 url=" + web.URL + "/x.iso name=iso1")
 	e.mustRun("create Tag name=t1; add Tag name=t1 to Vm name=web1")
 	e.mustRun("create User name=u1 password=u1-password role=Operator; add User name=u1 to ServerPool name=pool1")

@@ -172,6 +172,7 @@ func TestIsoAndTagPermissions(t *testing.T) {
 
 	// The Administrator's import is Approved: the Operator neither edits nor
 	// deletes it, the Administrator does.
+	e.mustRun("edit Manager importAllowedNetworks=127.0.0.0/8") // where web listens
 	e.mustRun(importIso("ol9"))
 	refused("op", op, "delete VirtualCdrom name=ol9", "may not delete VirtualCdrom ol9: it is Approved, and only an Administrator")
 	refused("op", op, "edit VirtualCdrom name=ol9 name=ol9-fixed", "may not edit VirtualCdrom ol9: it is Approved")
