@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/commands"
 )
@@ -53,6 +54,7 @@ type Server struct {
 	limits   *connLimits
 	failures *loginFailures
 	children children
+	hostKey  gossh.PublicKey // what clients see and check against known_hosts
 }
 
 type ctxKey string
@@ -84,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP),
-		failures: newLoginFailures()}
+		failures: newLoginFailures(), hostKey: signer.PublicKey()}
 	s.srv = &ssh.Server{
 		Handler:          s.handle,
 		PasswordHandler:  s.checkPassword,
@@ -95,6 +97,10 @@ func New(cfg Config) (*Server, error) {
 	s.srv.AddHostKey(signer)
 	return s, nil
 }
+
+// HostKey is the server's public host key, whose fingerprint an operator
+// compares with what ssh shows on the first connection.
+func (s *Server) HostKey() gossh.PublicKey { return s.hostKey }
 
 // checkPassword authenticates through the backend and keeps the actor in the
 // connection's context for the session handler.

@@ -79,6 +79,7 @@ type manager struct {
 	port     string
 	data     string
 	password string
+	stdout   []string // what it printed up to its admin password line
 	stderr   *syncBuffer
 	known    string // known_hosts file of this test's client
 	stopped  bool
@@ -87,11 +88,21 @@ type manager struct {
 var listenRx = regexp.MustCompile(`^xenmanager listening on 127\.0\.0\.1:(\d+)$`)
 
 // startManager runs serve on a free loopback port with a demo fleet and
-// waits until it prints its listening line.
+// waits until it is ready.
 func startManager(t *testing.T, data string, demo int) *manager {
 	t.Helper()
+	return startManagerWith(t, data, nil, "--listen", "127.0.0.1:0", "--data", data, "--demo", fmt.Sprint(demo))
+}
+
+// startManagerWith runs serve with args and, beside the test's own
+// environment, env; data is the data directory the manager is expected to
+// use. It waits until the manager prints where its admin password is, the
+// last line before it serves, having said where it listens.
+func startManagerWith(t *testing.T, data string, env []string, args ...string) *manager {
+	t.Helper()
 	bin := buildBinary(t)
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--demo", fmt.Sprint(demo))
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -112,18 +123,23 @@ func startManager(t *testing.T, data string, demo int) *manager {
 		io.Copy(io.Discard, stdout)
 	}()
 	timeout := time.After(60 * time.Second)
-	for m.port == "" {
+	for ready := false; !ready; {
 		select {
 		case line, ok := <-lines:
 			if !ok {
 				t.Fatalf("manager exited before listening:\n%s", m.stderr)
 			}
+			m.stdout = append(m.stdout, line)
 			if mm := listenRx.FindStringSubmatch(line); mm != nil {
 				m.port = mm[1]
 			}
+			ready = strings.HasPrefix(line, "admin password: in ")
 		case <-timeout:
 			t.Fatalf("manager did not start within 60 s:\n%s", m.stderr)
 		}
+	}
+	if m.port == "" {
+		t.Fatalf("manager did not say it listens on 127.0.0.1:\n%s", strings.Join(m.stdout, "\n"))
 	}
 	go func() {
 		for range lines {

@@ -17,8 +17,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
 	"xenmanager/cmd/internal/cli"
@@ -270,6 +273,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	port := l.Addr().(*net.TCPAddr).Port
 	fmt.Printf("xenmanager listening on %s\n", l.Addr())
 	fmt.Printf("connect with:  ssh admin@localhost -p %d\n", port)
+	fmt.Printf("host key:      %s\n", fingerprintLine(srv.HostKey()))
 	fmt.Printf("admin password: in %s\n", filepath.Join(data, "admin-password"))
 	if fleet != nil {
 		fmt.Printf("demo fleet: %d simulated servers in pool %s, repository %s\n", len(fleet.agents), demoPool, demoRepo)
@@ -289,6 +293,17 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 		srv.Close()
 	}
 	return nil
+}
+
+// fingerprintLine says which host key the manager presents as ssh says it
+// on the first connection ("ED25519 key fingerprint is SHA256:..."), so
+// that the operator can check the first ssh against it.
+func fingerprintLine(key gossh.PublicKey) string {
+	kind := strings.ToUpper(strings.TrimPrefix(key.Type(), "ssh-"))
+	if strings.HasPrefix(key.Type(), "ecdsa-") {
+		kind = "ECDSA"
+	}
+	return kind + " key fingerprint is " + gossh.FingerprintSHA256(key)
 }
 
 // announceAdmin creates user admin on the first start and shows its password
