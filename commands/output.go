@@ -72,6 +72,9 @@ type Report struct {
 	Result  *Result
 	Code    Code // on failure
 	Msg     string
+
+	began time.Time // when the command began, for the log's duration
+	cause error     // the failure behind Code, for the log: the user sees Msg
 }
 
 // Output modes of "set outputMode=".

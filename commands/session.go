@@ -98,7 +98,7 @@ func (s *Session) Settings() Settings { return s.settings }
 // without running any of it.
 func (s *Session) RejectLine(shown, msg string) Outcome {
 	rep := &Report{Command: maskSecrets(shown, s.reg), Time: s.now(), Code: CodeSyntax, Msg: msg}
-	s.log.Info("line refused", "user", s.actor.User, "remote", s.actor.Remote, "error", msg)
+	rep.began = rep.Time
 	s.write(rep)
 	if s.settings.StopOnError {
 		s.exited = true
@@ -142,9 +142,9 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		p.Err = &ParseError{Code: p.Err.Code, Msg: redactedMessage(p.Err.Code) + s.acceptedHint(p.Text)}
 	}
 	rep := &Report{Command: shown, Time: s.now()}
+	rep.began = rep.Time
 	if p.Err != nil {
 		rep.Code, rep.Msg = p.Err.Code, p.Err.Msg
-		s.log.Info("command refused", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "error", p.Err.Error())
 		s.write(rep)
 		return ParseFailed
 	}
@@ -155,6 +155,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		cur, err := s.backend.CurrentActor(ctx, s.actor)
 		if err != nil {
 			rep.Code, rep.Msg = describeError(err)
+			rep.cause = err
 			s.write(rep)
 			s.exited = true
 			return Denied
@@ -177,7 +178,6 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		if ctx.Err() != nil {
 			rep.Msg = "interrupted; the command goes on in the background (list Job shows it)"
 		}
-		s.log.Warn("command still running after commandTimeout", "user", s.actor.User, "command", shown)
 		s.write(rep)
 		return Failed
 	}
@@ -192,11 +192,10 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		if errors.As(err, &me) {
 			rep.Msg = me.message()
 		}
-		s.log.Info("command failed", "user", s.actor.User, "remote", s.actor.Remote, "command", shown, "code", rep.Code, "error", err.Error())
+		rep.cause = err
 		s.write(rep)
 		return rep.Code.outcome()
 	}
-	s.log.Info("command succeeded", "user", s.actor.User, "remote", s.actor.Remote, "command", shown)
 	if res != nil && res.Exit {
 		s.exited = true
 		return OK
@@ -205,16 +204,52 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	return OK
 }
 
-// write audits a command's report and prints it in the session's format.
+// write audits a command's report, logs it and prints it in the session's
+// format.
 func (s *Session) write(rep *Report) {
 	result := StatusSuccess
 	if rep.Failed() {
 		result = string(rep.Code)
 	}
+	s.logCommand(rep)
 	if s.backend != nil {
 		s.backend.Audit(context.Background(), s.actor, rep.Command, result)
 	}
 	if err := writeReport(s.out, s.format(), rep); err != nil {
 		s.log.Debug("session output lost", "err", err)
 	}
+}
+
+// logCommand writes the one log line of a command the session reports
+// (what the audit records, with what an operator looks for in the log):
+// who ran it from where, the command with its secrets masked, how it ended
+// ("ok" or its code), how long it took and, for a failure, its cause, which
+// the user sees only as the code's message when the fault was the
+// manager's. The session's logger carries the kind of session (exec,
+// batch, interactive).
+func (s *Session) logCommand(rep *Report) {
+	level, status, cause := slog.LevelInfo, "ok", ""
+	if rep.Failed() {
+		status, cause = string(rep.Code), rep.Msg
+		if rep.cause != nil {
+			cause = rep.cause.Error()
+		}
+		switch rep.Code {
+		case CodeInternal:
+			level = slog.LevelError
+		case CodeTimeout:
+			level = slog.LevelWarn
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("user", s.actor.User),
+		slog.String("remote", s.actor.Remote),
+		slog.String("command", rep.Command),
+		slog.String("status", status),
+		slog.Float64("duration_ms", float64(s.now().Sub(rep.began).Microseconds())/1000),
+	}
+	if cause != "" {
+		attrs = append(attrs, slog.String("error", cause))
+	}
+	s.log.LogAttrs(context.Background(), level, "command", attrs...)
 }

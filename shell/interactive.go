@@ -292,7 +292,7 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 	cfg := fe.s.cfg
 	out := &protoWriter{conn: fe.conn}
 	cs := cfg.NewSession(ctx, cfg.Registry, fe.actor, out, commands.Options{
-		Interactive: true, RememberSettings: true, Log: fe.s.log, Terminal: &protoTerminal{fe: fe},
+		Interactive: true, RememberSettings: true, Log: fe.s.log.With("session", "interactive"), Terminal: &protoTerminal{fe: fe},
 		Progress: func(line string) { fe.conn.Send(termproto.Msg{Op: termproto.OpProgress, Data: line}) },
 	})
 	runs := make(chan string)

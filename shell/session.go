@@ -84,7 +84,7 @@ func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pt
 		if isPty {
 			out = crlfWriter{sess}
 		}
-		cs := s.cfg.NewSession(ctx, s.cfg.Registry, actor, out, commands.Options{Interactive: isPty, Log: s.log})
+		cs := s.cfg.NewSession(ctx, s.cfg.Registry, actor, out, commands.Options{Interactive: isPty, Log: s.log.With("session", "exec")})
 		return cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
 	case isPty && len(s.cfg.PromptCommand) > 0 && !s.wantsSimpleEditor(ctx, actor):
 		status, err := s.promptSession(sess, actor, ptyReq, resize)
@@ -103,7 +103,7 @@ func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pt
 
 // batch runs stdin line by line, as a script: no prompt, no echo.
 func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
-	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, sess, commands.Options{Log: s.log})
+	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, sess, commands.Options{Log: s.log.With("session", "batch")})
 	worst := commands.OK
 	r := bufio.NewReaderSize(sess, 64*1024)
 	for !cs.Exited() {
@@ -166,7 +166,8 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 	}()
 	tab := &tabCompleter{reg: s.cfg.Registry, names: objectNames(sess.Context(), s.cfg.Core, actor), term: t}
 	t.AutoCompleteCallback = tab.callback
-	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, t, commands.Options{Interactive: true, RememberSettings: true, Log: s.log})
+	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, t, commands.Options{Interactive: true, RememberSettings: true,
+		Log: s.log.With("session", "interactive")})
 	for !cs.Exited() {
 		line, err := t.ReadLine()
 		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {
