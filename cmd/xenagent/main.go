@@ -49,47 +49,25 @@ type options struct {
 	simControl                              bool
 	rebootSeconds                           float64
 	debug                                   bool
+	logging                                 cli.Logging
 	hypervisor                              string
 	libvirt                                 libvirt.Config
 	allowHostPower                          bool
 	version                                 bool
 }
 
-// parseFlags reads xenagent's flags from args and checks them: a flag the
-// chosen hypervisor would ignore is refused.
-func parseFlags(args []string) (options, error) {
+// parseFlags reads xenagent's flags from args, the environment
+// (XENAGENT_...) and the --config file, and checks them: a flag the chosen
+// hypervisor would ignore is refused.
+func parseFlags(args []string, environ []string) (options, error) {
 	var o options
-	flags := flag.NewFlagSet("xenagent", flag.ContinueOnError)
-	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), `usage: xenagent [flags]
-
-The agent of a Xen server: serves the manager's XML-RPC calls over HTTPS
-(docs/agent-protocol.md) and runs the domains through libvirt
-(--hypervisor libvirt) or a simulated Xen host (the default).
-
-flags:
-`)
-		flags.PrintDefaults()
-	}
-	flags.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", 8899), "address to serve HTTPS on")
-	flags.StringVar(&o.dataDir, "data", "./xenagent-data", "data directory: state, certificate, password, repository mount points")
-	flags.StringVar(&o.passwordFile, "password-file", "", "file holding the agent password (default: generate one into DATA/"+passwordFileName+" on first start)")
-	flags.StringVar(&o.hostname, "hostname", "", "host name to report (default: the system's)")
-	flags.IntVar(&o.cpus, "cpus", 8, "CPUs (hardware threads) of the simulated host")
-	flags.Int64Var(&o.memoryMiB, "memory-mib", 32768, "memory of the simulated host in MiB")
-	flags.BoolVar(&o.simControl, "sim-control", false, "serve sim_set (fault injection); for tests only")
-	flags.Float64Var(&o.rebootSeconds, "reboot-seconds", agent.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
-	flags.BoolVar(&o.debug, "debug", false, "log every call")
-	flags.StringVar(&o.hypervisor, "hypervisor", "sim", "what runs the domains: sim (a simulated Xen host, no real guest) or libvirt (a real hypervisor)")
-	flags.StringVar(&o.libvirt.URI, "libvirt-uri", libvirt.DefaultURI, "libvirt connection URI (--hypervisor libvirt): xen:///system on a Xen server, qemu:///system, or test:///default")
-	flags.StringVar(&o.libvirt.Socket, "libvirt-socket", libvirt.DefaultSocket, "libvirtd's unix socket (--hypervisor libvirt)")
-	flags.StringVar(&o.libvirt.MigrationURI, "libvirt-migration-uri", "", "URI another host's libvirtd reaches this host's libvirtd at for live migration, such as qemu+tls://this-host/system (default: <driver>+tcp://<address the manager called>/system)")
-	flags.StringVar(&o.libvirt.MigrationHost, "migration-host", "", "address other hosts send live-migration streams to (default: the address the manager called)")
-	flags.DurationVar(&o.libvirt.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
-	flags.BoolVar(&o.allowHostPower, "allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
-	flags.BoolVar(&o.version, "version", false, "print the version, the commit and the Go toolchain of this binary, and exit")
-	if err := cli.ParseFlags(flags, args, os.Stdout, os.Stderr); err != nil {
+	flags := newFlagSet(&o)
+	src := cli.Sources{EnvPrefix: "XENAGENT_", Environ: environ, CommandLineOnly: []string{"version"}}
+	if err := cli.ParseConfigured(flags, args, src, os.Stdout, os.Stderr); err != nil {
 		return o, err
+	}
+	if o.debug {
+		o.logging.Level = slog.LevelDebug
 	}
 	if o.version {
 		return o, nil
@@ -108,11 +86,47 @@ flags:
 	return o, nil
 }
 
+// newFlagSet defines xenagent's flags, which set o.
+func newFlagSet(o *options) *flag.FlagSet {
+	flags := flag.NewFlagSet("xenagent", flag.ContinueOnError)
+	flags.Usage = func() {
+		fmt.Fprint(flags.Output(), `usage: xenagent [flags]
+
+The agent of a Xen server: serves the manager's XML-RPC calls over HTTPS
+(docs/agent-protocol.md) and runs the domains through libvirt
+(--hypervisor libvirt) or a simulated Xen host (the default).
+
+`+cli.ConfigUsage("XENAGENT_")+`
+flags:
+`)
+		flags.PrintDefaults()
+	}
+	flags.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", 8899), "address to serve HTTPS on")
+	flags.StringVar(&o.dataDir, "data", "./xenagent-data", "data directory: state, certificate, password, repository mount points")
+	flags.StringVar(&o.passwordFile, "password-file", "", "file holding the agent password (default: generate one into DATA/"+passwordFileName+" on first start)")
+	flags.StringVar(&o.hostname, "hostname", "", "host name to report (default: the system's)")
+	flags.IntVar(&o.cpus, "cpus", 8, "CPUs (hardware threads) of the simulated host")
+	flags.Int64Var(&o.memoryMiB, "memory-mib", 32768, "memory of the simulated host in MiB")
+	flags.BoolVar(&o.simControl, "sim-control", false, "serve sim_set (fault injection); for tests only")
+	flags.Float64Var(&o.rebootSeconds, "reboot-seconds", agent.DefaultRebootDelay.Seconds(), "how long the simulated host stays down after sys_reboot")
+	flags.BoolVar(&o.debug, "debug", false, "log every call: the same as --log-level debug")
+	o.logging.AddFlags(flags)
+	flags.StringVar(&o.hypervisor, "hypervisor", "sim", "what runs the domains: sim (a simulated Xen host, no real guest) or libvirt (a real hypervisor)")
+	flags.StringVar(&o.libvirt.URI, "libvirt-uri", libvirt.DefaultURI, "libvirt connection URI (--hypervisor libvirt): xen:///system on a Xen server, qemu:///system, or test:///default")
+	flags.StringVar(&o.libvirt.Socket, "libvirt-socket", libvirt.DefaultSocket, "libvirtd's unix socket (--hypervisor libvirt)")
+	flags.StringVar(&o.libvirt.MigrationURI, "libvirt-migration-uri", "", "URI another host's libvirtd reaches this host's libvirtd at for live migration, such as qemu+tls://this-host/system (default: <driver>+tcp://<address the manager called>/system)")
+	flags.StringVar(&o.libvirt.MigrationHost, "migration-host", "", "address other hosts send live-migration streams to (default: the address the manager called)")
+	flags.DurationVar(&o.libvirt.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
+	flags.BoolVar(&o.allowHostPower, "allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
+	flags.BoolVar(&o.version, "version", false, "print the version, the commit and the Go toolchain of this binary, and exit")
+	return flags
+}
+
 // run runs the agent with the command line args until a signal (or
 // sys_shutdown on the simulated host) ends it; --version prints the build
 // and returns.
 func run(args []string) error {
-	o, err := parseFlags(args)
+	o, err := parseFlags(args, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -120,11 +134,7 @@ func run(args []string) error {
 		cli.PrintVersion(os.Stdout, "xenagent")
 		return nil
 	}
-	level := slog.LevelInfo
-	if o.debug {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := o.logging.Logger(os.Stderr)
 
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)

@@ -1,7 +1,7 @@
 // Command xenmanager is the manager daemon: an SSH command shell over a
 // SQLite store that drives Xen servers through their agents.
 //
-//	xenmanager serve [--listen :10000] [--data DIR] [--demo N]
+//	xenmanager serve [--config FILE] [--listen :10000] [--data DIR] [--demo N] [--log-format text|json] ...
 //	xenmanager --version
 package main
 
@@ -103,17 +103,17 @@ type serveOptions struct {
 	listen     string
 	dataDir    string
 	demo       int
-	logLevel   slog.Level
+	logging    cli.Logging
 	heartbeat  time.Duration
 	cpuProfile string
 }
 
 func serve(args []string) error {
-	o, err := parseServeFlags(args)
+	o, err := parseServeFlags(args, os.Environ())
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
+	log := o.logging.Logger(os.Stderr)
 	data, err := filepath.Abs(o.dataDir)
 	if err != nil {
 		return err
@@ -139,27 +139,13 @@ func serve(args []string) error {
 	return runManager(ctx, o, data, lock, l, log)
 }
 
-// parseServeFlags reads serve's flags and checks their values.
-func parseServeFlags(args []string) (serveOptions, error) {
+// parseServeFlags reads serve's flags, from the command line, the
+// environment (XENMANAGER_...) and the --config file, and checks their
+// values.
+func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 	var o serveOptions
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: xenmanager serve [flags]
-
-Runs the manager: the SSH command shell on --listen, the database, host key
-and secrets in --data. One manager at a time runs on a database.
-
-flags:
-`)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&o.listen, "listen", ":10000", "address of the SSH command shell (the default listens on every interface)")
-	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, host key and secrets")
-	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", os.Getenv("XENMANAGER_CPUPROFILE"), "write a CPU profile to `FILE` until shutdown (or set XENMANAGER_CPUPROFILE)")
-	if err := cli.ParseFlags(fs, args, os.Stdout, os.Stderr); err != nil {
+	fs := serveFlags(&o)
+	if err := cli.ParseConfigured(fs, args, cli.Sources{EnvPrefix: "XENMANAGER_", Environ: environ}, os.Stdout, os.Stderr); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -168,10 +154,30 @@ flags:
 	if o.demo < 0 || o.demo > 64 {
 		return o, fmt.Errorf("--demo %d: use 0 to 64 agents", o.demo)
 	}
-	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
-		return o, fmt.Errorf("--log-level: %w", err)
-	}
 	return o, nil
+}
+
+// serveFlags defines serve's flags, which set o.
+func serveFlags(o *serveOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: xenmanager serve [flags]
+
+Runs the manager: the SSH command shell on --listen, the database, host key
+and secrets in --data. One manager at a time runs on a database.
+
+`+cli.ConfigUsage("XENMANAGER_")+`
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.listen, "listen", ":10000", "address of the SSH command shell (the default listens on every interface)")
+	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, host key and secrets")
+	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
+	o.logging.AddFlags(fs)
+	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` until shutdown")
+	return fs
 }
 
 // claimDatabaseAndAddress takes the database's lock, then binds the SSH

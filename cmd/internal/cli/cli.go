@@ -1,9 +1,11 @@
 // Package cli is what the command lines of the two programs, xenmanager and
 // xenagent, have in common: --version, told from what the Go toolchain
-// records in the binary, and flag parsing in which help asked for is an
-// answer on stdout with exit status 0 rather than an error. It imports
-// only the standard library, so that the agent still shares nothing with
-// the manager but the wire contract (docs/architecture.md, Import rules).
+// records in the binary; flag parsing in which help asked for is an
+// answer on stdout with exit status 0 rather than an error; every flag
+// settable from the environment and a TOML file too (ParseConfigured);
+// and the log flags (Logging). It imports nothing of the module, so that
+// the agent still shares nothing with the manager but the wire contract
+// (docs/architecture.md, Import rules).
 package cli
 
 import (
