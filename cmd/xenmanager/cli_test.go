@@ -89,6 +89,7 @@ func TestVersion(t *testing.T) {
 		{"xenmanager", []string{"version"}},
 		{"xenagent", []string{"--version"}},
 		{"xenagent", []string{"-version"}},
+		{"xenagent", []string{"--version", "--config", "/nonexistent/xenagent.toml"}}, // an answer, not a setting: no file read
 	}
 	for _, tc := range tests {
 		bi, err := buildinfo.ReadFile(buildBinary(t, tc.program))

@@ -29,8 +29,10 @@ type Sources struct {
 	EnvPrefix string
 	// Environ is the environment, as os.Environ returns it.
 	Environ []string
-	// CommandLineOnly names the flags that neither the environment nor
-	// the file sets, such as --version: an answer rather than a setting.
+	// CommandLineOnly names the flags that ask for an answer rather than
+	// set something, such as --version: neither the environment nor the
+	// file sets them, and with one of them on the command line neither is
+	// read, so that a broken file does not stand in the way of the answer.
 	CommandLineOnly []string
 }
 
@@ -75,6 +77,11 @@ func ConfigUsage(envPrefix string) string {
 func (src Sources) apply(fs *flag.FlagSet) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range src.CommandLineOnly {
+		if given[name] {
+			return nil
+		}
+	}
 	settable := map[string]*flag.Flag{} // by name: every flag but --config and the command line's own
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name != ConfigFlag && !slices.Contains(src.CommandLineOnly, f.Name) {

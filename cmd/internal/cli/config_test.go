@@ -82,6 +82,8 @@ log-format = "json"
 		{name: "another program's variable with the prefix is left alone",
 			env:  []string{"XENMANAGER_IMAGE_CACHE=/var/cache/x", "XENMANAGER_SERVICE_PORT=10000", "XENMANAGER_PORT=tcp://10.0.0.1:10000", "XENMANAGER_VERSION=1.2"},
 			want: map[string]string{"listen": ":10000", "version": "false"}},
+		{name: "--version reads neither the environment nor the file", args: []string{"--version", "--config", filepath.Join(dir, "missing.toml")},
+			env: []string{"XENMANAGER_DEMO=many"}, want: map[string]string{"version": "true", "demo": "0"}, set: []string{"config", "version"}},
 		{name: "a misspelt variable", env: []string{"XENMANAGER_LISTNE=:1"},
 			err: "environment variable XENMANAGER_LISTNE names no setting; did you mean XENMANAGER_LISTEN? (variables: XENMANAGER_CONFIG, XENMANAGER_DEBUG, XENMANAGER_DEMO,"},
 		{name: "a variable without its underscore", env: []string{"XENMANAGER_LOGLEVEL=debug"},
