@@ -24,6 +24,7 @@ type dbtx interface {
 // a row (none is ErrNotFound).
 type Queries struct {
 	db dbtx
+	w  *writeReq // the write these queries run in; nil for Read
 }
 
 // scanner is a row to scan: *sql.Row of queryOne, *sql.Rows of queryAll.

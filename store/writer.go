@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Write runs fn in an immediate transaction on the writer connection,
@@ -34,11 +36,17 @@ import (
 // write waits for its turn cancels it; once fn has started, its statements
 // are not interrupted (that would roll back the whole group) and Write
 // waits for the commit.
+//
+// A ctx that carries a command's audit record (WithCommandAudit) has the
+// record's row written before fn, in fn's transaction, when the command has
+// no row committed yet: if the row cannot be written, the write fails
+// (ErrAudit) and fn's change is not made. A write that failed for want of
+// disk space is marked ErrDiskFull.
 func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	r := &writeReq{ctx: ctx, fn: fn, audit: CommandAuditOf(ctx), done: make(chan struct{})}
 	s.wmu.Lock()
 	if s.wclosed {
 		s.wmu.Unlock()
@@ -58,7 +66,7 @@ func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
 	if r.panicked != nil {
 		panic(r.panicked)
 	}
-	return r.err
+	return diskFull(r.err)
 }
 
 // writeReq is one Write waiting for, or in, a group.
@@ -69,7 +77,12 @@ type writeReq struct {
 	err      error
 	panicked any  // what fn panicked with, panicked again in the caller
 	dirty    bool // fn changed a servers or server_pools row (generation.go)
-	done     chan struct{}
+	// audit is the command audit the context carries: its row is written
+	// with fn's change (CommandAudit). audits are what the write wrote of
+	// audit rows, for the writer to settle at the transaction's end.
+	audit  *CommandAudit
+	audits []auditUndo
+	done   chan struct{}
 }
 
 const (
@@ -208,9 +221,11 @@ func (s *Store) runGroup(group []*writeReq) {
 		s.runOne(db, r)
 		if r.err != nil || r.panicked != nil {
 			tx.Rollback()
+			r.settleAudits(false)
 			return
 		}
 		r.err = commitErr(tx.Commit())
+		r.settleAudits(r.err == nil)
 		if r.dirty {
 			s.serversGen.Add(1)
 		}
@@ -235,6 +250,7 @@ func (s *Store) runGroup(group []*writeReq) {
 				s.abortGroup(tx, group, err)
 				return
 			}
+			r.undoAudits() // the rest of the group goes on without what r wrote
 		}
 		if _, err := db.exec(`RELEASE w`); err != nil {
 			s.abortGroup(tx, group, err)
@@ -252,6 +268,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	err = commitErr(tx.Commit())
 	for _, r := range committed {
 		r.err = err
+		r.settleAudits(err == nil)
 	}
 	if dirty {
 		s.serversGen.Add(1)
@@ -269,13 +286,20 @@ func commitErr(err error) error {
 // runOne runs one write's fn on the group's transaction, catching a panic
 // for its caller.
 func (s *Store) runOne(db *txDB, r *writeReq) {
-	q := &Queries{db: db}
+	q := &Queries{db: db, w: r}
 	defer func() {
 		r.dirty = s.takeServersDirty()
 		if p := recover(); p != nil {
 			r.panicked = p
 		}
 	}()
+	if r.audit != nil {
+		// The command's audit row first: a change is never committed
+		// without it.
+		if r.err = q.saveAudit(r.ctx, r.audit); r.err != nil {
+			return
+		}
+	}
 	r.err = r.fn(q)
 }
 
@@ -287,5 +311,23 @@ func (s *Store) abortGroup(tx *sql.Tx, group []*writeReq, cause error) {
 		if r.err == nil && r.panicked == nil {
 			r.err = fmt.Errorf("write group rolled back: %w", cause)
 		}
+		r.settleAudits(false)
 	}
+}
+
+// ErrDiskFull marks a write that failed because the disk holding the
+// database is full (SQLITE_FULL): nothing of it was written.
+var ErrDiskFull = errors.New("the disk holding the database is full")
+
+// sqliteFull is SQLite's primary result code SQLITE_FULL.
+const sqliteFull = 13
+
+// diskFull marks err with ErrDiskFull when SQLite failed for want of
+// space, so that callers can say so without parsing the driver's text.
+func diskFull(err error) error {
+	var se *sqlite.Error
+	if err != nil && errors.As(err, &se) && se.Code()&0xff == sqliteFull {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return err
 }
