@@ -362,13 +362,6 @@ func (m *Manager) AuthenticateKey(ctx context.Context, user string, key gossh.Pu
 	return Actor{User: u.Name, Role: u.Role}, nil
 }
 
-// Audit records one command a user ran. Records are written in batches by
-// a background writer (one transaction for many commands, instead of one
-// each); AuditLog and Close flush what is pending.
-func (m *Manager) Audit(ctx context.Context, a Actor, command, result string) {
-	m.audit.add(store.AuditRecord{User: a.User, Remote: a.Remote, Command: command, Result: result, CreatedAt: time.Now()})
-}
-
 // AuditRecord is one audited command.
 type AuditRecord struct {
 	Seq                           int64
@@ -376,7 +369,8 @@ type AuditRecord struct {
 	CreatedAt                     time.Time
 }
 
-// AuditLog returns the newest audit records first (administrators only).
+// AuditLog returns the newest audit records first (administrators only),
+// after writing what waits in the spool if the database allows.
 func (m *Manager) AuditLog(ctx context.Context, limit int) ([]AuditRecord, error) {
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return nil, err

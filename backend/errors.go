@@ -10,6 +10,7 @@ import (
 
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
+	"xenmanager/store"
 )
 
 // Kind classifies a backend failure; the command layer maps each kind to one
@@ -65,13 +66,27 @@ func KindOf(err error) Kind {
 }
 
 // Message returns what the operator should read for err: the backend's own
-// message, without internal causes.
+// message, without internal causes, but for the database's refusals an
+// operator can act on (storeRefusal).
 func Message(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Msg
+		return e.Msg + storeRefusal(err)
 	}
 	return "internal error (see the manager's log)"
+}
+
+// storeRefusal says why the database refused a write, when it is for a
+// reason the operator can act on: a full disk, or the command's audit
+// record that could not be written (the change was then not made).
+func storeRefusal(err error) string {
+	switch {
+	case errors.Is(err, store.ErrDiskFull):
+		return ": the manager's database could not be written: its disk is full"
+	case errors.Is(err, store.ErrAudit):
+		return ": the command's audit record could not be written, so its change was not made (see the manager's log)"
+	}
+	return ""
 }
 
 // agentError translates an agent call's failure into a backend error once,

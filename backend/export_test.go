@@ -80,3 +80,11 @@ func (m *Manager) ReservedMiB(serverID string) int64 { return m.place.reserved.g
 
 // ImportOption is importOption, for the tests of package backend_test.
 var ImportOption = importOption
+
+// LimitAuditSpool sets how many records the audit spool may hold (10,000
+// otherwise), so that a test fills it with a few.
+func (m *Manager) LimitAuditSpool(n int) {
+	m.audit.mu.Lock()
+	m.audit.limit = n
+	m.audit.mu.Unlock()
+}

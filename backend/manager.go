@@ -54,7 +54,7 @@ type Manager struct {
 	jobs    *jobRunner
 	place   *placer
 	hb      *heartbeats
-	audit   *auditWriter
+	audit   *auditSpool
 }
 
 const metaManagerUUID = "manager_uuid"
@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load manager identity: %w", err)
 	}
-	m.audit = newAuditWriter(m.st, m.log)
+	m.audit = newAuditSpool(m.st, m.log)
 	return m, nil
 }
 
@@ -134,7 +134,8 @@ func (m *Manager) Options() RunOptions { return m.opts }
 // UUID is the manager's identity, sent to agents as their owner.
 func (m *Manager) UUID() string { return m.uuid }
 
-// Close writes the pending audit records and drops the agent connections.
+// Close writes the audit records waiting in the spool (and logs those it
+// cannot) and drops the agent connections.
 func (m *Manager) Close() {
 	m.audit.close()
 	m.clients.closeAll()
@@ -214,6 +215,8 @@ type ManagerInfo struct {
 	Started                          time.Time
 	Pools, Servers, VMs, RunningJobs int
 	Settings                         ManagerSettings
+	// Audit is what waits in the audit spool and what it lost.
+	Audit AuditStats
 }
 
 var startedAt = time.Now()
@@ -242,5 +245,5 @@ func (m *Manager) Info(ctx context.Context) (ManagerInfo, error) {
 		return ManagerInfo{}, err
 	}
 	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms,
-		RunningJobs: m.jobs.count(), Settings: settings}, nil
+		RunningJobs: m.jobs.count(), Settings: settings, Audit: m.audit.stats()}, nil
 }

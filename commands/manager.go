@@ -30,6 +30,8 @@ func managerFields(mi backend.ManagerInfo) []Field {
 		strField("Agent API Version", "agentApiVersion", backend.AgentAPIVersion), timeField("Started", "started", mi.Started),
 		intField("Server Pools", "serverPoolCount", int64(mi.Pools)), intField("Servers", "serverCount", int64(mi.Servers)),
 		intField("Vms", "vmCount", int64(mi.VMs)), intField("Running Jobs", "runningJobCount", int64(mi.RunningJobs)),
+		intField("Waiting Audit Records", "waitingAuditRecordCount", int64(mi.Audit.Waiting)),
+		intField("Lost Audit Records", "lostAuditRecordCount", mi.Audit.Lost),
 		stringsField("Import Allowed Networks", "importAllowedNetworks", importnet.Strings(mi.Settings.ImportAllowedNetworks), ",")}
 }
 

@@ -64,6 +64,9 @@ type Session struct {
 	opts     Options
 	exited   bool
 	settings Settings
+	// running is the audit record of the command being run, between its
+	// start and its report; nil otherwise.
+	running *backend.CommandAudit
 }
 
 // NewSession starts a command session for actor writing to out.
@@ -167,6 +170,11 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.write(rep)
 		return OK
 	}
+	if s.backend != nil {
+		// The command's changes are committed with its audit record.
+		s.running = s.backend.BeginAudit(s.actor, shown)
+		defer func() { s.running = nil }()
+	}
 	res, err, finished := s.execute(ctx, cmd)
 	rep.Time = s.now()
 	rep.Result = res
@@ -205,14 +213,18 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 }
 
 // write audits a command's report, logs it and prints it in the session's
-// format.
+// format: the result goes into the audit record of the command being run,
+// or, for one refused before it ran, into a record of its own.
 func (s *Session) write(rep *Report) {
 	result := StatusSuccess
 	if rep.Failed() {
 		result = string(rep.Code)
 	}
 	s.logCommand(rep)
-	if s.backend != nil {
+	switch {
+	case s.running != nil:
+		s.backend.EndAudit(s.running, result)
+	case s.backend != nil:
 		s.backend.Audit(context.Background(), s.actor, rep.Command, result)
 	}
 	if err := writeReport(s.out, s.format(), rep); err != nil {

@@ -42,6 +42,9 @@ func (s *Session) execute(ctx context.Context, cmd *Command) (res *Result, err e
 	}
 	x := &Exec{Cmd: cmd, Backend: b, Actor: s.actor, Registry: s.reg, Session: s, Settings: &settings, Terminal: s.opts.Terminal}
 	hctx := backend.WithActor(ctx, s.actor)
+	if s.running != nil {
+		hctx = backend.WithAudit(hctx, s.running)
+	}
 	timeout := settings.CommandTimeout // read before the handler may change its copy
 	hctx, cancel := context.WithTimeout(hctx, timeout)
 	defer cancel()

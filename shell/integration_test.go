@@ -41,8 +41,14 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func newEnv(t *testing.T, agents int, memoryMiB int64) *env {
 	t.Helper()
-	core := managertest.Open(t, managertest.Options{Agents: agents, MemoryMiB: memoryMiB, CPUs: 4,
+	return newEnvWith(t, managertest.Options{Agents: agents, MemoryMiB: memoryMiB, CPUs: 4,
 		RebootDelay: 200 * time.Millisecond})
+}
+
+// newEnvWith is newEnv with the core opened as opts says.
+func newEnvWith(t *testing.T, opts managertest.Options) *env {
+	t.Helper()
+	core := managertest.Open(t, opts)
 	e := &env{t: t, core: core, mgr: core.Manager, store: core.Store, password: core.AdminPassword, agents: core.Agents}
 	srv, err := New(e.config(filepath.Join(t.TempDir(), "host_key")))
 	if err != nil {

@@ -41,6 +41,10 @@ type Options struct {
 	AgentTimeout time.Duration
 	// Logger is the manager's; one that discards when nil.
 	Logger *slog.Logger
+	// Dir, when set, is where the store and the sealer's key go (say, a
+	// filesystem of the test's own that it fills); a temporary directory
+	// when empty.
+	Dir string
 }
 
 // Core is a manager core open for one test, and its agents.
@@ -74,7 +78,10 @@ func Open(t testing.TB, opts Options) *Core {
 	if opts.Logger == nil {
 		opts.Logger = discard()
 	}
-	c := &Core{Dir: t.TempDir(), t: t}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	c := &Core{Dir: opts.Dir, t: t}
 	for i := 1; i <= opts.Agents; i++ {
 		c.Agents = append(c.Agents, agenttest.Start(t, agent.Config{Hostname: fmt.Sprintf("ovs%d", i),
 			CPUs: opts.CPUs, MemoryMiB: opts.MemoryMiB, RebootDelay: opts.RebootDelay}))
