@@ -21,7 +21,7 @@ func (m *Manager) Backup(ctx context.Context) (BackupInfo, error) {
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return BackupInfo{}, err
 	}
-	return jobValue[BackupInfo](m.job(ctx, actorFrom(ctx), "", "backup", []string{"backup"}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[BackupInfo](m.job(ctx, actorFrom(ctx), "", "backup", "backup", []string{"backup"}, func(ctx context.Context, j *jobRun) (any, error) {
 		dir := filepath.Join(filepath.Dir(m.st.Path()), "backups")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "create the backups directory", Cause: err}

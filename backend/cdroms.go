@@ -116,7 +116,7 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 	}
 	iso := store.VirtualCdrom{ID: NewID(TypeVirtualCdrom), Name: name, RepoID: r.ID, URL: shownURL, State: state,
 		ImportedBy: actor.User, Description: description, CreatedAt: time.Now()}
-	return jobValue[VirtualCdrom](m.job(ctx, actor, r.PoolID, "importIso "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[VirtualCdrom](m.job(ctx, actor, r.PoolID, "importIso Repository", "importIso "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
 		srv, c, err := m.poolServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to download the ISO through")
@@ -249,7 +249,7 @@ func (m *Manager) ApproveVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdro
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "approve VirtualCdrom "+iso.Name, []string{iso.ID},
+	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "approve VirtualCdrom", "approve VirtualCdrom "+iso.Name, []string{iso.ID},
 		func(ctx context.Context, j *jobRun) (any, error) {
 			cur, err := optional(m.st.Read().VirtualCdrom(ctx, iso.ID))
 			if err != nil {
@@ -328,7 +328,7 @@ func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "delete VirtualCdrom "+iso.Name, []string{iso.ID},
+	return jobValue[VirtualCdrom](m.job(ctx, actorFrom(ctx), m.cdromKind().poolOf(iso), "delete VirtualCdrom", "delete VirtualCdrom "+iso.Name, []string{iso.ID},
 		func(ctx context.Context, j *jobRun) (any, error) {
 			// Approved meanwhile (approve holds the same lock): checked again.
 			now, err := m.currentCdrom(ctx, iso.ID)

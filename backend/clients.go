@@ -15,13 +15,16 @@ import (
 type clientCache struct {
 	sealer  *Sealer
 	timeout time.Duration // of one agent call
+	// observe is each client's Config.Observe: the metrics of agent
+	// calls, nil when they are off.
+	observe func(method, result string, d time.Duration)
 
 	mu       sync.Mutex // guards byServer
 	byServer map[string]*agentclient.Client
 }
 
-func newClientCache(sealer *Sealer, timeout time.Duration) *clientCache {
-	return &clientCache{sealer: sealer, timeout: timeout, byServer: map[string]*agentclient.Client{}}
+func newClientCache(sealer *Sealer, timeout time.Duration, observe func(method, result string, d time.Duration)) *clientCache {
+	return &clientCache{sealer: sealer, timeout: timeout, observe: observe, byServer: map[string]*agentclient.Client{}}
 }
 
 // get returns the cached pinned client for s, building it on first use.
@@ -31,7 +34,7 @@ func (cc *clientCache) get(s store.Server) (*agentclient.Client, error) {
 		return nil, &Error{Kind: KindInternal, Msg: "cannot read the agent password of server " + s.Name, Cause: err}
 	}
 	cfg := agentclient.Config{Address: s.Address, Port: s.Port, Password: password,
-		PinSHA256: s.CertSPKISHA256, Timeout: cc.timeout}
+		PinSHA256: s.CertSPKISHA256, Timeout: cc.timeout, Observe: cc.observe}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	// A cached client built from an older row (another address, password or

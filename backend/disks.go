@@ -61,7 +61,7 @@ func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, 
 	}
 	d := store.VirtualDisk{ID: NewID(TypeVirtualDisk), Name: name, RepoID: r.ID, SizeMiB: sizeMiB, Sparse: sparse,
 		Description: description, CreatedAt: time.Now()}
-	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), r.PoolID, "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), r.PoolID, "create VirtualDisk", "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
 		srv, c, err := m.poolServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to create the disk through")
@@ -152,7 +152,7 @@ func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, 
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), m.diskKind().poolOf(d), "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), m.diskKind().poolOf(d), "delete VirtualDisk", "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		mp, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
 		if err != nil {
 			return nil, err

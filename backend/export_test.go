@@ -20,7 +20,7 @@ type JobRun struct {
 // manager with managertest and so cannot be inside package backend, reach
 // the job runner through it.
 func (m *Manager) RunJob(ctx context.Context, summary string, objects []string, op func(ctx context.Context, j JobRun) (any, error)) (any, error) {
-	return m.job(ctx, actorFrom(ctx), "", summary, objects, func(ctx context.Context, j *jobRun) (any, error) {
+	return m.job(ctx, actorFrom(ctx), "", "test", summary, objects, func(ctx context.Context, j *jobRun) (any, error) {
 		return op(ctx, JobRun{Check: j.check, Aborted: j.abort.Done()})
 	})
 }
@@ -61,7 +61,7 @@ func (m *Manager) PlaceAndRun(ctx context.Context, ref Ref, run func(serverID st
 	if err != nil {
 		return err
 	}
-	_, err = m.job(ctx, actorFrom(ctx), v.PoolID, "test start", []string{v.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	_, err = m.job(ctx, actorFrom(ctx), v.PoolID, "test", "test start", []string{v.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		return nil, m.placeAndRun(ctx, j, v, "start", func(c *agentclient.Client) error {
 			for _, s := range servers {
 				if net.JoinHostPort(s.Address, strconv.Itoa(s.Port)) == c.Address() {

@@ -89,6 +89,26 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 		}()
 	}
 	wg.Wait()
+	m.recordServerStates(ctx)
+}
+
+// recordServerStates gives the metrics how many servers are in each state
+// once a round has changed what it had to: a read of its own, since the
+// round began with the states before it.
+func (m *Manager) recordServerStates(ctx context.Context) {
+	if m.metrics == nil {
+		return
+	}
+	servers, err := m.st.Read().Servers(ctx)
+	if err != nil {
+		m.log.Warn("heartbeat: read servers for the metrics", "err", err)
+		return
+	}
+	counts := map[string]int{}
+	for _, s := range servers {
+		counts[s.Status]++
+	}
+	m.metrics.ServerStates(counts, time.Now())
 }
 
 func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Duration) {

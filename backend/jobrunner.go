@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/metrics"
 	"xenmanager/store"
 )
 
@@ -21,14 +22,16 @@ type jobRunner struct {
 	locks *lockTable
 	// failed records what a failed job leaves besides its row (an event).
 	failed func(ctx context.Context, id, poolID, summary, errText string)
+	// metrics records each job's duration; nil records nothing.
+	metrics *metrics.Manager
 
 	mu      sync.Mutex // guards running and the progress of each runningJob
 	running map[string]*runningJob
 }
 
 func newJobRunner(st *store.Store, log *slog.Logger, locks *lockTable,
-	failed func(ctx context.Context, id, poolID, summary, errText string)) *jobRunner {
-	return &jobRunner{st: st, log: log, locks: locks, failed: failed, running: map[string]*runningJob{}}
+	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager) *jobRunner {
+	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, running: map[string]*runningJob{}}
 }
 
 // jobRun is what a job's operation gets: its id and a way to report
@@ -101,7 +104,10 @@ type runningJob struct {
 // run waits for op and returns its result; if ctx ends first it returns
 // an error of KindStillRunning naming the job, which goes on. o says
 // whether to wait at all (Async) and whom to tell the job's id (Observe).
-func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+// operation names what the job does in words from the code, never an
+// object's name ("start Vm", where summary is "start Vm web1"): the label
+// of its duration in the metrics.
+func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, operation, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
 	id := NewID(TypeJob)
 	objs := append([]string(nil), objects...)
 	sort.Strings(objs)
@@ -121,6 +127,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	r.mu.Unlock()
 	finish := func(value any, err error, aborted bool) {
 		r.end(id, poolID, summary, value, err, aborted)
+		r.metrics.JobDone(operation, r.statusOf(err, aborted), time.Since(row.CreatedAt))
 		r.mu.Lock()
 		delete(r.running, id)
 		r.mu.Unlock()
@@ -186,15 +193,12 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 // end records a job's outcome, and what a failure leaves besides.
 func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborted bool) {
 	ctx := context.Background()
-	status, result, errText := JobSuccess, "", ""
+	status, result, errText := r.statusOf(err, aborted), "", ""
 	if s, ok := value.(fmt.Stringer); ok && value != nil {
 		result = s.String()
 	}
 	if err != nil {
-		status, errText = JobFailure, Message(err)
-		if aborted {
-			status = JobAborted
-		}
+		errText = Message(err)
 	}
 	werr := r.st.Write(ctx, func(q *store.Queries) error { return q.EndJob(ctx, id, status, result, errText, time.Now()) })
 	if werr != nil {
@@ -203,6 +207,18 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 	if status == JobFailure {
 		r.failed(ctx, id, poolID, summary, errText)
 	}
+}
+
+// statusOf is the status a job ends in: JobSuccess without err,
+// JobAborted when it failed because it was aborted, else JobFailure.
+func (r *jobRunner) statusOf(err error, aborted bool) string {
+	switch {
+	case err == nil:
+		return JobSuccess
+	case aborted:
+		return JobAborted
+	}
+	return JobFailure
 }
 
 // find returns the job in flight with that id.

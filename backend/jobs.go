@@ -159,8 +159,10 @@ func (m *Manager) JobsEnded(ctx context.Context, ids []string) (int, error) {
 }
 
 // job runs op as a job of the actor (jobRunner.run), as m's options say.
-func (m *Manager) job(ctx context.Context, actor Actor, poolID, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
-	return m.jobs.run(ctx, m.opts, actor, poolID, summary, objects, op)
+// operation is what it does without naming an object ("start Vm"), the
+// label of its metrics; summary says it with the names ("start Vm web1").
+func (m *Manager) job(ctx context.Context, actor Actor, poolID, operation, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+	return m.jobs.run(ctx, m.opts, actor, poolID, operation, summary, objects, op)
 }
 
 // jobFailed records the event of a failed job.

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"xenmanager/backend/metrics"
 	"xenmanager/backend/names"
 	"xenmanager/store"
 )
@@ -28,6 +29,9 @@ type Config struct {
 	// PasswordCost is the bcrypt cost of new password hashes;
 	// bcrypt.DefaultCost when zero. Tests lower it.
 	PasswordCost int
+	// Metrics records jobs, agent calls and heartbeats; nil records
+	// nothing (--metrics-listen off).
+	Metrics *metrics.Manager
 }
 
 // Manager is the backend: every operation the command layer can ask for.
@@ -41,6 +45,7 @@ type Manager struct {
 	timeout time.Duration
 
 	passwordCost int
+	metrics      *metrics.Manager // nil: no metrics
 
 	// opts say how this caller's operations run (With).
 	opts RunOptions
@@ -77,9 +82,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
-		timeout: cfg.AgentTimeout, locks: &lockTable{}, hb: &heartbeats{}}
-	m.clients = newClientCache(m.sealer, m.timeout)
-	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed)
+		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}}
+	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
+	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics)
 	m.place = &placer{st: m.st, clients: m.clients}
 	err := m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)
@@ -130,6 +135,11 @@ func (m *Manager) With(o RunOptions) *Manager {
 
 // Options returns the options m's operations run with.
 func (m *Manager) Options() RunOptions { return m.opts }
+
+// Metrics is where the manager's parts record what they do (the command
+// layer its commands); nil when metrics are off, and a nil
+// *metrics.Manager records nothing.
+func (m *Manager) Metrics() *metrics.Manager { return m.metrics }
 
 // UUID is the manager's identity, sent to agents as their owner.
 func (m *Manager) UUID() string { return m.uuid }

@@ -159,7 +159,7 @@ func (m *Manager) longClient(s store.Server) (*agentclient.Client, error) {
 		return nil, &Error{Kind: KindInternal, Msg: "cannot read the agent password of server " + s.Name, Cause: err}
 	}
 	c, err := agentclient.New(agentclient.Config{Address: s.Address, Port: s.Port, Password: password,
-		PinSHA256: s.CertSPKISHA256, Timeout: migrationTimeout, Conns: 1})
+		PinSHA256: s.CertSPKISHA256, Timeout: migrationTimeout, Conns: 1, Observe: m.metrics.AgentCallObserver()})
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "cannot build a client for server " + s.Name, Cause: err}
 	}

@@ -108,7 +108,7 @@ func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server
 	}
 	// The pool lock keeps a concurrent create Repository from missing this
 	// server (it lists the pool's servers under the same lock).
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, "add Server", fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name),
 		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 			return m.addServerToPool(ctx, s.ID, p)
 		}))
@@ -249,7 +249,7 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 	if err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, fmt.Sprintf("remove Server %s from ServerPool %s", s.Name, p.Name),
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), p.ID, "remove Server", fmt.Sprintf("remove Server %s from ServerPool %s", s.Name, p.Name),
 		[]string{"pool:" + p.ID, s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 			cur, err := m.st.Read().Server(ctx, s.ID)
 			if err != nil {
@@ -324,7 +324,7 @@ func (m *Manager) DeleteServerPool(ctx context.Context, ref Ref) (ServerPool, er
 	if err != nil {
 		return ServerPool{}, err
 	}
-	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), p.ID, "delete ServerPool "+p.Name, []string{"pool:" + p.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), p.ID, "delete ServerPool", "delete ServerPool "+p.Name, []string{"pool:" + p.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		view, err := m.ServerPool(ctx, Ref{ID: p.ID})
 		if err != nil {
 			return nil, err

@@ -67,7 +67,7 @@ func (m *Manager) EditNamed(ctx context.Context, typ Renamable, ref Ref, name, d
 		}
 	}
 	id, old := o.id, o.name
-	return jobValue[NamedRef](m.job(ctx, actorFrom(ctx), o.pool, "edit "+k.name+" "+old, []string{id},
+	return jobValue[NamedRef](m.job(ctx, actorFrom(ctx), o.pool, "edit "+k.name, "edit "+k.name+" "+old, []string{id},
 		func(ctx context.Context, j *jobRun) (any, error) {
 			if may := k.rename.may; may != nil {
 				if err := may(m, ctx, id); err != nil {

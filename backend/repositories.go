@@ -46,7 +46,7 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Repository{}, err
 	}
-	return jobValue[Repository](m.job(ctx, actorFrom(ctx), p.ID, "create Repository "+req.Name, []string{"pool:" + p.ID},
+	return jobValue[Repository](m.job(ctx, actorFrom(ctx), p.ID, "create Repository", "create Repository "+req.Name, []string{"pool:" + p.ID},
 		func(ctx context.Context, j *jobRun) (any, error) { return m.createRepository(ctx, req, p, loc) }))
 }
 
@@ -124,7 +124,7 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 	if err != nil {
 		return Repository{}, err
 	}
-	return jobValue[Repository](m.job(ctx, actorFrom(ctx), r.PoolID, "delete Repository "+r.Name, []string{"pool:" + r.PoolID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Repository](m.job(ctx, actorFrom(ctx), r.PoolID, "delete Repository", "delete Repository "+r.Name, []string{"pool:" + r.PoolID}, func(ctx context.Context, j *jobRun) (any, error) {
 		view, err := m.Repository(ctx, Ref{ID: r.ID})
 		if err != nil {
 			return nil, err

@@ -39,7 +39,7 @@ func (m *Manager) powerServer(ctx context.Context, ref Ref, verb string) (Server
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, verb+" Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, verb+" Server", verb+" Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}

@@ -46,13 +46,14 @@ func (m *Manager) DiscoverServer(ctx context.Context, req DiscoverRequest) (Serv
 		return Server{}, err
 	}
 	where := net.JoinHostPort(req.Address, strconv.Itoa(req.Port))
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "discoverServer "+where, []string{"discover:" + where},
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "discoverServer", "discoverServer "+where, []string{"discover:" + where},
 		func(ctx context.Context, j *jobRun) (any, error) { return m.discoverServer(ctx, req, where) }))
 }
 
 func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where string) (Server, error) {
 	what := "discover server " + where
-	c, err := agentclient.New(agentclient.Config{Address: req.Address, Port: req.Port, Password: req.Password, Timeout: m.timeout})
+	c, err := agentclient.New(agentclient.Config{Address: req.Address, Port: req.Port, Password: req.Password, Timeout: m.timeout,
+		Observe: m.metrics.AgentCallObserver()})
 	if err != nil {
 		return Server{}, errorf(KindInvalidArgument, "%s: %v", what, err)
 	}
@@ -174,7 +175,7 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 	if err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server", "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
@@ -218,7 +219,7 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 	if err != nil {
 		return Server{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "delete Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	return jobValue[Server](m.job(ctx, actorFrom(ctx), "", "delete Server", "delete Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
@@ -258,7 +259,7 @@ func (m *Manager) RefreshServer(ctx context.Context, ref Ref) (Refreshed, error)
 	if err != nil {
 		return Refreshed{}, err
 	}
-	return jobValue[Refreshed](m.job(ctx, actorFrom(ctx), s.PoolID, "refresh Server "+s.Name, []string{s.ID},
+	return jobValue[Refreshed](m.job(ctx, actorFrom(ctx), s.PoolID, "refresh Server", "refresh Server "+s.Name, []string{s.ID},
 		func(ctx context.Context, j *jobRun) (any, error) { return m.refreshServer(ctx, s.ID) }))
 }
 

@@ -63,7 +63,7 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 	if err := m.authorize(ctx, perm); err != nil {
 		return VM{}, err
 	}
-	val, err := m.job(ctx, actorFrom(ctx), v.PoolID, verb+" Vm "+v.Name, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
+	val, err := m.job(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().VM(jctx, v.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", v.Name)

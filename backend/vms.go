@@ -104,7 +104,7 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 		}
 		networks = append(networks, n)
 	}
-	return jobValue[VM](m.job(ctx, actorFrom(ctx), repo.PoolID, "create Vm "+req.Name, nil,
+	return jobValue[VM](m.job(ctx, actorFrom(ctx), repo.PoolID, "create Vm", "create Vm "+req.Name, nil,
 		func(ctx context.Context, j *jobRun) (any, error) { return m.createVM(ctx, req, repo, disks, networks) }))
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"xenmanager/backend"
+	"xenmanager/backend/metrics"
 )
 
 // Outcome is how a command ended, ordered by severity so that a batch's exit
@@ -102,6 +103,7 @@ func (s *Session) Settings() Settings { return s.settings }
 func (s *Session) RejectLine(shown, msg string) Outcome {
 	rep := &Report{Command: maskSecrets(shown, s.reg), Time: s.now(), Code: CodeSyntax, Msg: msg}
 	rep.began = rep.Time
+	s.count(nil, rep)
 	s.write(rep)
 	if s.settings.StopOnError {
 		s.exited = true
@@ -146,6 +148,7 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	}
 	rep := &Report{Command: shown, Time: s.now()}
 	rep.began = rep.Time
+	defer func() { s.count(p.Cmd, rep) }()
 	if p.Err != nil {
 		rep.Code, rep.Msg = p.Err.Code, p.Err.Msg
 		s.write(rep)
@@ -210,6 +213,28 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 	}
 	s.write(rep)
 	return OK
+}
+
+// count records a command that ended as rep says in the metrics, under
+// its verb and type as the registry spells them: cmd is nil for a line the
+// parser refused, which counts with both empty (what was typed is never a
+// label).
+func (s *Session) count(cmd *Command, rep *Report) {
+	if s.backend == nil {
+		return
+	}
+	mx := s.backend.Metrics()
+	if mx == nil {
+		return
+	}
+	verb, typ, status := "", "", metrics.StatusOK
+	if cmd != nil && cmd.Spec != nil {
+		verb, typ = cmd.Spec.Verb, cmd.Spec.Type
+	}
+	if rep.Failed() {
+		status = string(rep.Code)
+	}
+	mx.CommandDone(verb, typ, status)
 }
 
 // write audits a command's report, logs it and prints it in the session's

@@ -14,6 +14,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"xenmanager/backend/metrics"
 	"xenmanager/commands"
 )
 
@@ -44,6 +45,8 @@ type Config struct {
 	// manager's own binary with its hidden "prompt" subcommand). Empty: the
 	// plain line editor serves every interactive session.
 	PromptCommand []string
+	// Metrics counts the sessions, by kind; nil counts nothing.
+	Metrics *metrics.Manager
 }
 
 // Server is the manager's SSH server.

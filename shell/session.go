@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"xenmanager/backend"
+	"xenmanager/backend/metrics"
 	"xenmanager/commands"
 )
 
@@ -78,6 +79,7 @@ func followWindow(winCh <-chan ssh.Window) <-chan ssh.Window {
 // batch; it returns the exit status.
 func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, isPty bool, resize <-chan ssh.Window) int {
 	ctx := sess.Context()
+	defer s.cfg.Metrics.SessionStarted(sessionKind(sess.RawCommand() != "", isPty))()
 	switch {
 	case sess.RawCommand() != "":
 		var out io.Writer = sess
@@ -99,6 +101,19 @@ func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pt
 	default:
 		return s.batch(sess, actor)
 	}
+}
+
+// sessionKind is the kind of a session in the metrics: exec when the
+// client gave a command (with a terminal or not), interactive with a
+// terminal, batch (stdin) without.
+func sessionKind(exec, isPty bool) string {
+	switch {
+	case exec:
+		return metrics.SessionExec
+	case isPty:
+		return metrics.SessionInteractive
+	}
+	return metrics.SessionBatch
 }
 
 // batch runs stdin line by line, as a script: no prompt, no echo.

@@ -44,6 +44,9 @@ type Config struct {
 	// It runs after the call's answer is sent.
 	HostPower func(reboot bool) error
 	Logger    *slog.Logger
+	// Metrics, when set, records the calls served and shows the domains
+	// by state (NewMetrics); one Metrics serves one agent.
+	Metrics *Metrics
 }
 
 // DefaultRebootDelay is how long a simulated reboot takes by default.
@@ -69,6 +72,8 @@ type Agent struct {
 	spki    string
 	methods map[string]method
 	srv     *http.Server
+	metrics *Metrics     // nil: no metrics
+	probe   *domainProbe // asks the hypervisor for its domains for Health and the metrics
 	// userSum and passwordSum are the SHA-256 of the credentials a call
 	// must bring (see authorized).
 	userSum, passwordSum [sha256.Size]byte
@@ -138,6 +143,14 @@ func New(cfg Config) (*Agent, error) {
 		userSum: sha256.Sum256([]byte(agentapi.AgentUser)), passwordSum: sha256.Sum256([]byte(cfg.Password)),
 		conns: map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
+	a.probe = &domainProbe{list: h.Driver().Domains}
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.reg.Register(newDomainCollector(a)); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("agent: metrics: %w (one Metrics serves one agent)", err)
+		}
+		a.metrics = cfg.Metrics
+	}
 	base, stop := context.WithCancel(context.Background())
 	a.base, a.stop = base, stop
 	a.boot, a.bootEnd = context.WithCancel(base)

@@ -33,20 +33,25 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.authorized(r) {
+		if a.metrics != nil {
+			a.metrics.unauthorized.Inc()
+		}
 		a.log.Warn("agent call refused: wrong credentials", "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Basic realm="xenagent"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	// The call's log line is the only use of its duration.
+	// The call's duration goes to its log line and the metrics; without
+	// either the clock is not read.
 	logCall := a.log.Enabled(r.Context(), slog.LevelDebug)
 	var start time.Time
-	if logCall {
+	if logCall || a.metrics != nil {
 		start = time.Now()
 	}
 	c := &call{req: r, boot: a.bootContext}
 	defer c.end()
 	method, params, err := xmlrpcserver.DecodeCall(http.MaxBytesReader(w, r.Body, xmlrpcserver.MaxCallBytes))
+	decoded := err == nil
 	var result any
 	if err != nil {
 		err = agentapi.Errorf(agentapi.FaultInvalidArgument, "malformed XML-RPC call: %v", err)
@@ -75,6 +80,9 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = xmlrpcserver.AppendFault(body[:0], code, f.FaultString())
 	}
 	*buf = body
+	if a.metrics != nil {
+		a.metrics.callDone(a.methodLabel(method, decoded), err, time.Since(start))
+	}
 	if logCall {
 		a.log.Debug("agent call", "method", method, "fault", code, "remote", r.RemoteAddr, "duration", time.Since(start))
 	}
@@ -90,6 +98,19 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).Flush()
 		c.after()
 	}
+}
+
+// methodLabel is a call's method as the metrics label it: a method of the
+// table, or methodUnknown, or methodMalformed for a call that did not
+// decode, so that no name a client sends becomes a label.
+func (a *Agent) methodLabel(method string, decoded bool) string {
+	if !decoded {
+		return methodMalformed
+	}
+	if _, ok := a.methods[method]; ok {
+		return method
+	}
+	return methodUnknown
 }
 
 // heldAnswer is the size from which an answer is sent through

@@ -86,6 +86,13 @@ func (c FaultCode) Kind() string {
 	return "Fault" + strconv.Itoa(int(c))
 }
 
+// Known reports whether the protocol defines c: a code an agent sends
+// may be any number.
+func (c FaultCode) Known() bool {
+	_, ok := faultKinds[c]
+	return ok
+}
+
 // Fault is an XML-RPC fault in the protocol's shape: faultString is
 // "<Kind>: <message>".
 type Fault struct {

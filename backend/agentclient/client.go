@@ -56,6 +56,11 @@ type Config struct {
 	Conns int
 	// Timeout bounds a call's round trip; 30 s when zero.
 	Timeout time.Duration
+	// Observe, when set, is called after each call with its method (one
+	// of the protocol's, or "unknown"), its Outcome and how long it took
+	// from Call to its return, the wait for a slot among Conns included:
+	// the manager's metrics.
+	Observe func(method, result string, d time.Duration)
 }
 
 // Client calls one agent. It is safe for concurrent use: it keeps a small pool
@@ -243,6 +248,59 @@ var statusRx = regexp.MustCompile(`bad status code - (\d+)`)
 // Call invokes method with args and decodes the result into result (a
 // pointer, or nil to discard it). The error, when not nil, is a *CallError.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
+	if c.cfg.Observe == nil {
+		return c.call(ctx, method, result, args)
+	}
+	start := time.Now()
+	err := c.call(ctx, method, result, args)
+	if _, ok := agentapi.Signatures[method]; !ok {
+		method = "unknown" // the label stays within the protocol's methods
+	}
+	c.cfg.Observe(method, Outcome(err), time.Since(start))
+	return err
+}
+
+// Outcomes of a call besides ok and the agent's fault kinds (Outcome).
+const (
+	OutcomeOK                 = "ok"
+	OutcomeUnreachable        = "unreachable"
+	OutcomeUnauthorized       = "unauthorized"
+	OutcomeCertificateChanged = "certificate_changed"
+	OutcomeProtocol           = "protocol"
+	OutcomeInvalidCall        = "invalid_call"
+	// OutcomeUnknownFault is a fault whose code the protocol does not
+	// define: an agent's code is not taken as a label value as it is.
+	OutcomeUnknownFault = "UnknownFault"
+)
+
+// Outcome names how a call that returned err ended, in a word from a fixed
+// set: OutcomeOK for nil, the kind of the agent's fault (NotFound, Busy
+// ...), or one of the other Outcome constants for the package's errors.
+func Outcome(err error) string {
+	if err == nil {
+		return OutcomeOK
+	}
+	if f, ok := agentapi.AsFault(err); ok {
+		if !f.Code.Known() {
+			return OutcomeUnknownFault
+		}
+		return f.Code.Kind()
+	}
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return OutcomeUnauthorized
+	case errors.Is(err, ErrCertificateChanged):
+		return OutcomeCertificateChanged
+	case errors.Is(err, ErrInvalidCall):
+		return OutcomeInvalidCall
+	case errors.Is(err, ErrUnreachable):
+		return OutcomeUnreachable
+	}
+	return OutcomeProtocol
+}
+
+// call is Call without its observation.
+func (c *Client) call(ctx context.Context, method string, result any, args []any) error {
 	if err := c.acquire(ctx, method, args); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -60,14 +61,16 @@ func TestCallErrors(t *testing.T) {
 		pin      string
 		wantIs   error
 		wantCode agentapi.FaultCode
+		outcome  string // what Outcome names it, and Observe is told
 	}{
-		{name: "fault becomes typed", reply: fault(1002, "NotFound: no VM 0004fb"), wantCode: agentapi.FaultNotFound},
-		{name: "insufficient resources", reply: fault(1004, "InsufficientResources: need 4096 MiB"), wantCode: agentapi.FaultInsufficientResources},
-		{name: "wrong password", password: "wrong", wantIs: ErrUnauthorized},
-		{name: "changed certificate", pin: strings.Repeat("ab", 32), wantIs: ErrCertificateChanged},
-		{name: "garbage body", reply: "<html>nope</html>", wantIs: ErrProtocol},
-		{name: "server error status", status: 500, reply: "oops", wantIs: ErrProtocol},
-		{name: "wrong result type", reply: response("<string>x</string>"), wantIs: ErrProtocol},
+		{name: "fault becomes typed", reply: fault(1002, "NotFound: no VM 0004fb"), wantCode: agentapi.FaultNotFound, outcome: "NotFound"},
+		{name: "insufficient resources", reply: fault(1004, "InsufficientResources: need 4096 MiB"), wantCode: agentapi.FaultInsufficientResources, outcome: "InsufficientResources"},
+		{name: "fault of a code the protocol lacks", reply: fault(4242, "Mystery: what"), wantCode: 4242, outcome: OutcomeUnknownFault},
+		{name: "wrong password", password: "wrong", wantIs: ErrUnauthorized, outcome: OutcomeUnauthorized},
+		{name: "changed certificate", pin: strings.Repeat("ab", 32), wantIs: ErrCertificateChanged, outcome: OutcomeCertificateChanged},
+		{name: "garbage body", reply: "<html>nope</html>", wantIs: ErrProtocol, outcome: OutcomeProtocol},
+		{name: "server error status", status: 500, reply: "oops", wantIs: ErrProtocol, outcome: OutcomeProtocol},
+		{name: "wrong result type", reply: response("<string>x</string>"), wantIs: ErrProtocol, outcome: OutcomeProtocol},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +85,10 @@ func TestCallErrors(t *testing.T) {
 			if tc.pin != "" {
 				cfg.PinSHA256 = tc.pin
 			}
+			var observed []string
+			cfg.Observe = func(method, result string, d time.Duration) {
+				observed = append(observed, method+" "+result)
+			}
 			c, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -91,6 +98,12 @@ func TestCallErrors(t *testing.T) {
 			var ce *CallError
 			if !errors.As(err, &ce) || ce.Method != agentapi.MethodDiscoverHardware {
 				t.Fatalf("err = %v (%T), want a *CallError for discover_hardware", err, err)
+			}
+			if got := Outcome(err); got != tc.outcome {
+				t.Errorf("Outcome(%v) = %q, want %q", err, got, tc.outcome)
+			}
+			if want := []string{"discover_hardware " + tc.outcome}; !slices.Equal(observed, want) {
+				t.Errorf("Observe was told %q, want %q", observed, want)
 			}
 			if tc.wantCode != 0 {
 				f, ok := agentapi.AsFault(err)
@@ -119,10 +132,50 @@ func TestUnreachable(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close() // nothing listens there now
-	c, _ := New(Config{Address: "127.0.0.1", Port: port, Password: "x", Timeout: 2 * time.Second})
+	var observed []string
+	c, _ := New(Config{Address: "127.0.0.1", Port: port, Password: "x", Timeout: 2 * time.Second,
+		Observe: func(method, result string, d time.Duration) { observed = append(observed, method+" "+result) }})
 	_, err = c.Echo(context.Background(), "hi")
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+	if want := []string{"echo unreachable"}; !slices.Equal(observed, want) {
+		t.Errorf("Observe was told %q, want %q", observed, want)
+	}
+}
+
+// A call that is answered is observed as ok, and a call that does not fit
+// its method (nothing is sent) as invalid_call, under a method label that
+// stays within the protocol's methods.
+func TestObserveOKAndInvalidCalls(t *testing.T) {
+	_, cfg := fakeAgent(t, func(string) (int, string) { return 200, response("<string>hi</string>") })
+	var observed []string
+	var took time.Duration
+	cfg.Observe = func(method, result string, d time.Duration) {
+		observed = append(observed, method+" "+result)
+		took += d
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Echo(ctx, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Call(ctx, agentapi.MethodEcho, nil, 1, 2); !errors.Is(err, ErrInvalidCall) {
+		t.Fatalf("echo with two integers: %v, want ErrInvalidCall", err)
+	}
+	if err := c.Call(ctx, "drop_all_tables", nil); !errors.Is(err, ErrInvalidCall) {
+		t.Fatalf("a method outside the protocol: %v, want ErrInvalidCall", err)
+	}
+	want := []string{"echo ok", "echo invalid_call", "unknown invalid_call"}
+	if !slices.Equal(observed, want) {
+		t.Errorf("Observe was told %q, want %q", observed, want)
+	}
+	if took <= 0 {
+		t.Errorf("the observed durations add up to %v; the answered call took some time", took)
 	}
 }
 

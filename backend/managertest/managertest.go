@@ -21,6 +21,7 @@ import (
 	"xenmanager/backend/agent"
 	"xenmanager/backend/agent/agenttest"
 	"xenmanager/backend/agentclient"
+	"xenmanager/backend/metrics"
 	"xenmanager/store"
 )
 
@@ -45,6 +46,8 @@ type Options struct {
 	// filesystem of the test's own that it fills); a temporary directory
 	// when empty.
 	Dir string
+	// Metrics is the manager's (backend.Config.Metrics); none when nil.
+	Metrics *metrics.Manager
 }
 
 // Core is a manager core open for one test, and its agents.
@@ -97,7 +100,7 @@ func Open(t testing.TB, opts Options) *Core {
 		t.Fatalf("managertest: sealer: %v", err)
 	}
 	m, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: opts.Logger,
-		AgentTimeout: opts.AgentTimeout, PasswordCost: bcrypt.MinCost})
+		AgentTimeout: opts.AgentTimeout, PasswordCost: bcrypt.MinCost, Metrics: opts.Metrics})
 	if err != nil {
 		t.Fatalf("managertest: open manager: %v", err)
 	}

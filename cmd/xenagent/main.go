@@ -28,6 +28,7 @@ import (
 	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agent/libvirt"
 	"xenmanager/cmd/internal/cli"
+	"xenmanager/cmd/internal/monitor"
 )
 
 // passwordFileName is where a generated password is kept in the data
@@ -54,6 +55,9 @@ type options struct {
 	libvirt                                 libvirt.Config
 	allowHostPower                          bool
 	version                                 bool
+	// metricsListen is the address of /metrics and /healthz; "" serves
+	// neither.
+	metricsListen string
 }
 
 // parseFlags reads xenagent's flags from args, the environment
@@ -118,6 +122,7 @@ flags:
 	flags.StringVar(&o.libvirt.MigrationHost, "migration-host", "", "address other hosts send live-migration streams to (default: the address the manager called)")
 	flags.DurationVar(&o.libvirt.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
 	flags.BoolVar(&o.allowHostPower, "allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
+	flags.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over plain HTTP on `ADDRESS` (such as 127.0.0.1:9101); empty serves neither")
 	flags.BoolVar(&o.version, "version", false, "print the version, the commit and the Go toolchain of this binary, and exit")
 	return flags
 }
@@ -154,6 +159,10 @@ func run(args []string) error {
 	} else {
 		logger.Warn("THIS AGENT SIMULATES ITS HYPERVISOR: no real guest runs here; on a real server start it with --hypervisor libvirt")
 	}
+	var mx *agent.Metrics // nil: no metrics
+	if o.metricsListen != "" {
+		mx = agent.NewMetrics()
+	}
 	agent, err := agent.New(agent.Config{
 		DataDir:     o.dataDir,
 		Password:    password,
@@ -165,6 +174,7 @@ func run(args []string) error {
 		Driver:      driver,
 		HostPower:   hostPower,
 		Logger:      logger,
+		Metrics:     mx,
 	})
 	if err != nil {
 		return err
@@ -172,6 +182,16 @@ func run(args []string) error {
 	l, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if o.metricsListen != "" {
+		ml, err := monitor.Listen(o.metricsListen)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		stopMonitor := monitor.Start(ml, mx.Gatherer(), agent.Health, logger)
+		defer stopMonitor()
+		fmt.Printf("metrics listening on %s\n", ml.Addr())
 	}
 	fmt.Printf("xenagent listening on %s\n", l.Addr())
 	fmt.Printf("certificate SPKI SHA-256: %s\n", agent.SPKISHA256())

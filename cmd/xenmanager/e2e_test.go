@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -83,9 +84,15 @@ type manager struct {
 	stderr   *syncBuffer
 	known    string // known_hosts file of this test's client
 	stopped  bool
+	// metrics is the address of /metrics and /healthz, when started with
+	// --metrics-listen.
+	metrics string
 }
 
-var listenRx = regexp.MustCompile(`^xenmanager listening on 127\.0\.0\.1:(\d+)$`)
+var (
+	listenRx  = regexp.MustCompile(`^xenmanager listening on 127\.0\.0\.1:(\d+)$`)
+	metricsRx = regexp.MustCompile(`^metrics listening on (127\.0\.0\.1:\d+)$`)
+)
 
 // startManager runs serve on a free loopback port with a demo fleet and
 // waits until it is ready.
@@ -133,6 +140,9 @@ func startManagerWith(t *testing.T, data string, env []string, args ...string) *
 			if mm := listenRx.FindStringSubmatch(line); mm != nil {
 				m.port = mm[1]
 			}
+			if mm := metricsRx.FindStringSubmatch(line); mm != nil {
+				m.metrics = mm[1]
+			}
 			ready = strings.HasPrefix(line, "admin password: in ")
 		case <-timeout:
 			t.Fatalf("manager did not start within 60 s:\n%s", m.stderr)
@@ -145,6 +155,9 @@ func startManagerWith(t *testing.T, data string, env []string, args ...string) *
 		for range lines {
 		}
 	}()
+	if m.metrics != "" && !slices.Contains(args, "--metrics-listen") && !slices.Contains(args, "--config") && len(env) == 0 {
+		t.Fatalf("serve without --metrics-listen serves metrics on %s: they are off by default", m.metrics)
+	}
 	pw, err := os.ReadFile(filepath.Join(data, "admin-password"))
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +204,28 @@ func (m *manager) stop() {
 // strict selects StrictHostKeyChecking=yes instead of accept-new.
 func (m *manager) ssh(stdin string, strict bool, args ...string) (string, int) {
 	m.t.Helper()
+	cmd := m.sshCommand(strict, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &exitErr):
+		if strings.Contains(errOut.String(), "Host key verification failed") || exitErr.ExitCode() == 255 {
+			return out.String() + errOut.String(), 255
+		}
+		return out.String(), exitErr.ExitCode()
+	}
+	m.t.Fatalf("ssh: %v\n%s", err, errOut.String())
+	return "", -1
+}
+
+// sshCommand is the OpenSSH client of ssh, not yet started: options first
+// (arguments starting with -), then the command, if any.
+func (m *manager) sshCommand(strict bool, args ...string) *exec.Cmd {
 	check := "accept-new"
 	if strict {
 		check = "yes"
@@ -212,22 +247,7 @@ func (m *manager) ssh(stdin string, strict bool, args ...string) (string, int) {
 	full = append(append(full, "admin@127.0.0.1"), command...)
 	cmd := exec.Command("sshpass", full...)
 	cmd.Env = append(os.Environ(), "SSHPASS="+m.password)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-		return out.String(), 0
-	case errors.As(err, &exitErr):
-		if strings.Contains(errOut.String(), "Host key verification failed") || exitErr.ExitCode() == 255 {
-			return out.String() + errOut.String(), 255
-		}
-		return out.String(), exitErr.ExitCode()
-	}
-	m.t.Fatalf("ssh: %v\n%s", err, errOut.String())
-	return "", -1
+	return cmd
 }
 
 func TestOpenSSHExecAndBatches(t *testing.T) {
@@ -316,6 +336,14 @@ func startAgent(t *testing.T, data, password string) string {
 // stopped when the test ends.
 func runAgent(t *testing.T, data, password string, args ...string) (string, *syncBuffer) {
 	t.Helper()
+	port, log, _ := runAgentMetrics(t, data, password, args...)
+	return port, log
+}
+
+// runAgentMetrics is runAgent that also returns the address of /metrics
+// and /healthz, "" unless args hold --metrics-listen.
+func runAgentMetrics(t *testing.T, data, password string, args ...string) (port string, log *syncBuffer, metrics string) {
+	t.Helper()
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -337,13 +365,19 @@ func runAgent(t *testing.T, data, password string, args ...string) (string, *syn
 	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
+		if m := metricsRx.FindStringSubmatch(sc.Text()); m != nil {
+			metrics = m[1]
+		}
 		if m := agentListenRx.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, stdout)
-			return m[1], errOut
+			if metrics != "" && !slices.Contains(args, "--metrics-listen") {
+				t.Fatalf("xenagent without --metrics-listen serves metrics on %s: they are off by default", metrics)
+			}
+			return m[1], errOut, metrics
 		}
 	}
 	t.Fatalf("xenagent exited before listening:\n%s", errOut)
-	return "", nil
+	return "", nil, ""
 }
 
 // The manager drives an agent that runs as a separate process.

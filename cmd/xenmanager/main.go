@@ -1,7 +1,7 @@
 // Command xenmanager is the manager daemon: an SSH command shell over a
 // SQLite store that drives Xen servers through their agents.
 //
-//	xenmanager serve [--config FILE] [--listen :10000] [--data DIR] [--demo N] [--log-format text|json] ...
+//	xenmanager serve [--config FILE] [--listen :10000] [--data DIR] [--demo N] [--metrics-listen ADDR] [--log-format text|json] ...
 //	xenmanager --version
 package main
 
@@ -24,7 +24,9 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
+	"xenmanager/backend/metrics"
 	"xenmanager/cmd/internal/cli"
+	"xenmanager/cmd/internal/monitor"
 	"xenmanager/commands"
 	"xenmanager/shell"
 	"xenmanager/shell/prompt"
@@ -106,6 +108,9 @@ type serveOptions struct {
 	logging    cli.Logging
 	heartbeat  time.Duration
 	cpuProfile string
+	// metricsListen is the address of /metrics and /healthz; "" serves
+	// neither.
+	metricsListen string
 }
 
 func serve(args []string) error {
@@ -127,6 +132,13 @@ func serve(args []string) error {
 	}
 	defer lock.Release()
 	defer l.Close()
+	var ml net.Listener // the monitoring address, bound before anything is read or written too
+	if o.metricsListen != "" {
+		if ml, err = monitor.Listen(o.metricsListen); err != nil {
+			return err
+		}
+		defer ml.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.cpuProfile != "" {
@@ -136,7 +148,7 @@ func serve(args []string) error {
 		}
 		defer stopProfile()
 	}
-	return runManager(ctx, o, data, lock, l, log)
+	return runManager(ctx, o, data, lock, l, ml, log)
 }
 
 // parseServeFlags reads serve's flags, from the command line, the
@@ -176,6 +188,7 @@ flags:
 	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
 	o.logging.AddFlags(fs)
 	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over plain HTTP on `ADDRESS` (such as 127.0.0.1:9100); empty serves neither")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` until shutdown")
 	return fs
 }
@@ -221,10 +234,11 @@ func startCPUProfile(path string) (func(), error) {
 
 // runManager runs the manager on the database whose lock it holds and the
 // listener it bound, until ctx ends: it opens and migrates the store,
-// builds the core, starts the demo fleet, ends the jobs a previous run left
-// running, reconciles the VMs with the agents, starts the heartbeat, then
-// serves SSH on l.
-func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lock, l net.Listener, log *slog.Logger) error {
+// builds the core, serves /metrics and /healthz on ml (when not nil),
+// starts the demo fleet, ends the jobs a previous run left running,
+// reconciles the VMs with the agents, starts the heartbeat, then serves SSH
+// on l.
+func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lock, l, ml net.Listener, log *slog.Logger) error {
 	st, err := store.OpenLocked(ctx, lock)
 	if err != nil {
 		return err
@@ -234,11 +248,20 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	if err != nil {
 		return err
 	}
-	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log})
+	var mx *metrics.Manager // nil: no metrics
+	if ml != nil {
+		mx = metrics.NewManager()
+	}
+	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx})
 	if err != nil {
 		return err
 	}
 	defer mgr.Close()
+	health := &managerHealth{st: st}
+	if ml != nil {
+		stopMonitor := serveMonitor(ml, mx.Gatherer(), health.check, log)
+		defer stopMonitor()
+	}
 	if err := announceAdmin(ctx, mgr, data); err != nil {
 		return err
 	}
@@ -272,7 +295,8 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 		return fmt.Errorf("find my own binary for the interactive front-end: %w", err)
 	}
 	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
-		Core: mgr, NewSession: sessionsOn(mgr), Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"}})
+		Core: mgr, NewSession: sessionsOn(mgr), Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"},
+		Metrics: mx})
 	if err != nil {
 		return err
 	}
@@ -286,12 +310,15 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	}
 
 	errc := make(chan error, 1)
+	health.ssh.Store(sshServing)
 	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
+		health.ssh.Store(sshStopping)
 		return err
 	case <-ctx.Done():
 	}
+	health.ssh.Store(sshStopping)
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
