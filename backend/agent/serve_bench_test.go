@@ -216,11 +216,22 @@ func (w *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkHandler runs the agent's handler alone on figure 7's calls: no
 // network, no TLS, no net/http; authentication, decoding, dispatch and
-// encoding.
+// encoding; without metrics, then with them (--metrics-listen: the clock
+// read and the call's histogram).
 func BenchmarkHandler(b *testing.B) {
+	for _, withMetrics := range []bool{false, true} {
+		b.Run(fmt.Sprintf("metrics=%v", withMetrics), func(b *testing.B) { benchHandler(b, withMetrics) })
+	}
+}
+
+func benchHandler(b *testing.B, withMetrics bool) {
 	dir := b.TempDir()
+	var mx *Metrics
+	if withMetrics {
+		mx = NewMetrics()
+	}
 	a, err := New(Config{DataDir: dir, Password: testPassword, Hostname: "xen-bench",
-		CPUs: 64, MemoryMiB: 262144, Logger: slog.New(slog.DiscardHandler)})
+		CPUs: 64, MemoryMiB: 262144, Logger: slog.New(slog.DiscardHandler), Metrics: mx})
 	if err != nil {
 		b.Fatal(err)
 	}
