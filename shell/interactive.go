@@ -14,6 +14,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/gliderlabs/ssh"
+	"golang.org/x/sys/unix"
 
 	"xenmanager/backend"
 	"xenmanager/commands"
@@ -167,7 +168,7 @@ func startFrontEnd(command []string, ptyReq ssh.Pty) (*frontEndProcess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	master, tty, err := pty.Open()
+	master, tty, err := openPty()
 	if err != nil {
 		sock.Close()
 		return nil, fmt.Errorf("allocate a pty: %w", err)
@@ -191,7 +192,11 @@ func startFrontEnd(command []string, ptyReq ssh.Pty) (*frontEndProcess, error) {
 		return nil, fmt.Errorf("start the front-end: %w", err)
 	}
 	go func() {
-		p.cmd.Wait() // reap: no zombie stays behind
+		// Wait for the exit on the poller, then reap (no zombie stays
+		// behind): Wait alone would hold an OS thread for the session's
+		// whole life (see awaitExit).
+		_ = awaitExit(p.cmd.Process.Pid)
+		p.cmd.Wait()
 		close(p.exited)
 	}()
 	return p, nil
@@ -241,10 +246,44 @@ func (p *frontEndProcess) followResizes(resize <-chan ssh.Window, size *windowSi
 	return done
 }
 
+// openPty allocates a pseudo-terminal whose master is read and written
+// through the runtime's poller. pty.Open leaves the master in blocking mode
+// (it asks for its descriptor), and a blocking read holds an OS thread for
+// as long as it waits: one per interactive session, for its whole life,
+// and the Go runtime keeps every thread it ever made. The master is
+// therefore a non-blocking duplicate of the one pty.Open returned.
+func openPty() (master, tty *os.File, err error) {
+	m, tty, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.Close()
+	fd, err := unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		tty.Close()
+		return nil, nil, fmt.Errorf("pty master: %w", err)
+	}
+	return os.NewFile(uintptr(fd), m.Name()), tty, nil
+}
+
 // setPtySize sets the window of a pty; w is clamped already (clampWindow),
-// so that it fits the pty's 16 bits.
+// so that it fits the pty's 16 bits. It reaches the descriptor through
+// SyscallConn, not Fd (as pty.Setsize does), which would put the master
+// back in blocking mode (see openPty).
 func setPtySize(master *os.File, w ssh.Window) {
-	pty.Setsize(master, &pty.Winsize{Cols: uint16(w.Width), Rows: uint16(w.Height)})
+	raw, err := master.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_ = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: uint16(w.Width), Row: uint16(w.Height)})
+	})
 }
 
 // headBuffer keeps the first limit bytes written to it and counts the

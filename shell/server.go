@@ -6,6 +6,7 @@ package shell
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -32,14 +33,11 @@ type Config struct {
 	// IdleTimeout closes a connection with no traffic for this long; 30 min
 	// when zero.
 	IdleTimeout time.Duration
-	// MaxConns bounds concurrent connections; 256 when zero. Connections
-	// past it are closed at once rather than queued.
-	MaxConns int
-	// MaxConnsPerIP bounds concurrent connections from one address; 32 when
-	// zero.
-	MaxConnsPerIP int
-	// LoginTimeout closes a connection that has not authenticated in time;
-	// 20 s when zero.
+	// Limits bound connections and sessions; each zero field takes its
+	// value from DefaultLimits.
+	Limits Limits
+	// LoginTimeout closes a connection that has not logged in in time
+	// (OpenSSH's LoginGraceTime); DefaultLoginGraceTime when zero.
 	LoginTimeout time.Duration
 	// PromptCommand starts the front-end of interactive sessions (the
 	// manager's own binary with its hidden "prompt" subcommand). Empty: the
@@ -54,8 +52,12 @@ type Server struct {
 	cfg      Config
 	srv      *ssh.Server
 	log      *slog.Logger
-	limits   *connLimits
+	startups *startups     // unauthenticated connections
+	slots    *sessionSlots // sessions of users who logged in
 	failures *loginFailures
+	// wait waits d before a password is checked (the back-off), or until
+	// ctx ends (false); a test replaces it to see the delays asked for.
+	wait     func(ctx context.Context, d time.Duration) bool
 	children children
 	hostKey  gossh.PublicKey // what clients see and check against known_hosts
 }
@@ -75,27 +77,29 @@ func New(cfg Config) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = 256
-	}
-	if cfg.MaxConnsPerIP <= 0 {
-		cfg.MaxConnsPerIP = 32
+	cfg.Limits = cfg.Limits.withDefaults()
+	if err := cfg.Limits.Check(); err != nil {
+		return nil, fmt.Errorf("shell: %w", err)
 	}
 	if cfg.LoginTimeout <= 0 {
-		cfg.LoginTimeout = 20 * time.Second
+		cfg.LoginTimeout = DefaultLoginGraceTime
 	}
 	signer, err := LoadOrCreateHostKey(cfg.HostKeyPath)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, limits: newConnLimits(cfg.MaxConns, cfg.MaxConnsPerIP),
-		failures: newLoginFailures(), hostKey: signer.PublicKey()}
+	s := &Server{cfg: cfg, log: cfg.Logger, startups: newStartups(cfg.Limits.Startups, cfg.Limits.StartupsPerAddress),
+		slots: newSessionSlots(cfg.Limits.Sessions, cfg.Limits.SessionsPerUser), failures: newLoginFailures(),
+		wait: waitFor, hostKey: signer.PublicKey()}
 	s.srv = &ssh.Server{
-		Handler:          s.handle,
-		PasswordHandler:  s.checkPassword,
-		PublicKeyHandler: s.checkKey,
-		IdleTimeout:      cfg.IdleTimeout,
-		ConnCallback:     s.onConnect,
+		Handler:                s.handle,
+		PasswordHandler:        s.checkPassword,
+		PublicKeyHandler:       s.checkKey,
+		IdleTimeout:            cfg.IdleTimeout,
+		ConnCallback:           s.onConnect,
+		ServerConfigCallback:   s.serverConfig,
+		ChannelHandlers:        map[string]ssh.ChannelHandler{"session": s.openSession},
+		SessionRequestCallback: s.startSession,
 	}
 	s.srv.AddHostKey(signer)
 	return s, nil
@@ -105,36 +109,41 @@ func New(cfg Config) (*Server, error) {
 // compares with what ssh shows on the first connection.
 func (s *Server) HostKey() gossh.PublicKey { return s.hostKey }
 
-// checkPassword authenticates through the backend and keeps the actor in the
-// connection's context for the session handler.
-func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
-	ip := hostOf(ctx.RemoteAddr())
-	// Back off per source address: each recent failure delays the answer.
-	if d := s.failures.delay(ip); d > 0 {
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return false
-		}
-	}
-	actor, err := s.cfg.Core.Authenticate(ctx, ctx.User(), password)
-	if err != nil {
-		s.failures.fail(ip)
-		s.log.Warn("login refused", "user", ctx.User(), "remote", ctx.RemoteAddr().String())
+// waitFor waits d, or until ctx ends (false).
+func waitFor(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
 		return false
 	}
-	s.failures.succeed(ip)
+}
+
+// checkPassword authenticates through the backend and keeps the actor in the
+// connection's context for the session handler. Recent failures from the
+// address or on the user delay the check (loginFailures).
+func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
+	ip, user := sourceOf(ctx.RemoteAddr()), ctx.User()
+	if d := s.failures.delay(user, ip); d > 0 && !s.wait(ctx, d) {
+		return false
+	}
+	actor, err := s.cfg.Core.Authenticate(ctx, user, password)
+	if err != nil {
+		s.failures.fail(user, ip)
+		s.log.Warn("login refused", "user", user, "remote", ctx.RemoteAddr().String())
+		return false
+	}
+	s.failures.succeed(user, ip)
 	actor.Remote = ctx.RemoteAddr().String()
 	ctx.SetValue(actorKey, actor)
 	ctx.SetValue(authMethodKey, "password")
-	if done, ok := ctx.Value(authDoneKey).(func()); ok {
-		done()
-	}
 	return true
 }
 
 // checkKey authenticates with a public key registered for the user
-// (create SshKey).
+// (create SshKey). Password failures never delay it.
 func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	actor, err := s.cfg.Core.AuthenticateKey(ctx, ctx.User(), key)
 	if err != nil {
@@ -143,9 +152,6 @@ func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	actor.Remote = ctx.RemoteAddr().String()
 	ctx.SetValue(actorKey, actor)
 	ctx.SetValue(authMethodKey, "publickey")
-	if done, ok := ctx.Value(authDoneKey).(func()); ok {
-		done()
-	}
 	return true
 }
 
@@ -153,31 +159,47 @@ func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
 // session can check a key login again.
 const authMethodKey ctxKey = "xenmanager.authmethod"
 
-const authDoneKey ctxKey = "xenmanager.authdone"
+// connKey holds the connection's *clientConn.
+const connKey ctxKey = "xenmanager.conn"
 
-// onConnect admits a connection within the global and per-address limits
-// and closes it if it has not authenticated within LoginTimeout, so that
-// silent connections cannot hold every slot (gliderlabs/ssh has no handshake
+// serverConfig adds to gliderlabs/ssh's configuration of a connection the
+// one place that knows a login succeeded: the public-key handler also
+// answers clients that only ask whether a key would do, without proving
+// they hold it.
+func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
+	return &gossh.ServerConfig{AuthLogCallback: func(cm gossh.ConnMetadata, _ string, err error) {
+		if c, ok := ctx.Value(connKey).(*clientConn); ok && err == nil {
+			c.loggedIn(cm.User())
+		}
+	}}
+}
+
+// onConnect admits a connection to the unauthenticated pool (Limits) and
+// closes it if it has not logged in within LoginTimeout, so that silent
+// connections cannot hold the pool (gliderlabs/ssh has no handshake
 // timeout of its own).
 func (s *Server) onConnect(ctx ssh.Context, conn net.Conn) net.Conn {
-	ip := hostOf(conn.RemoteAddr())
-	release, ok := s.limits.acquire(ip)
+	ip := sourceOf(conn.RemoteAddr())
+	c := &clientConn{s: s, authed: make(chan struct{})}
+	slot, ok := s.startups.admit(ip, func() {
+		s.log.Warn("unauthenticated connection closed for a newcomer from a less busy address", "remote", conn.RemoteAddr().String())
+		conn.Close()
+	})
 	if !ok {
-		s.log.Warn("connection refused: too many connections", "remote", conn.RemoteAddr().String())
+		s.log.Warn("connection refused: too many unauthenticated connections", "remote", conn.RemoteAddr().String())
 		return nil // gliderlabs/ssh closes it
 	}
-	lc := &limitConn{Conn: conn, release: release, quickAck: quickAcker(conn)}
+	c.startup = slot
+	ctx.SetValue(connKey, c)
+	lc := &limitConn{Conn: conn, release: c.close, quickAck: quickAcker(conn)}
 	if lc.quickAck != nil {
 		lc.quickAck()
 	}
-	authed := make(chan struct{})
-	var once sync.Once
-	ctx.SetValue(authDoneKey, func() { once.Do(func() { close(authed) }) })
 	go func() {
 		timer := time.NewTimer(s.cfg.LoginTimeout)
 		defer timer.Stop()
 		select {
-		case <-authed:
+		case <-c.authed:
 		case <-ctx.Done():
 		case <-timer.C:
 			s.log.Warn("connection closed: no login in time", "remote", conn.RemoteAddr().String())
@@ -227,8 +249,8 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close frees the slot before closing, so that a client that sees the
-// connection end can connect again at once.
+// Close frees the connection's slots before closing, so that a client that
+// sees the connection end can connect again at once.
 func (c *limitConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()

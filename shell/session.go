@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
 	"xenmanager/backend"
@@ -20,9 +23,69 @@ import (
 // as an error and skipped, and the batch goes on.
 const maxBatchLine = 1 << 20
 
+// openSession is the handler of "session" channels: it takes a slot for
+// the session (Limits), or refuses the channel saying which limit stands in
+// the way, and gives everything back when the session ends. gliderlabs/ssh
+// gives every session of a connection the connection's context; this one
+// gets a context of its own, which ends when its channel closes, so that
+// what serves the session (a front-end process, goroutines, a running
+// command) ends with it even while the connection lives on.
+func (s *Server) openSession(srv *ssh.Server, conn *gossh.ServerConn, newChan gossh.NewChannel, ctx ssh.Context) {
+	c, ok := ctx.Value(connKey).(*clientConn)
+	if !ok {
+		newChan.Reject(gossh.Prohibited, "not logged in")
+		return
+	}
+	if err := c.openSession(); err != nil {
+		s.log.Warn("session refused", "user", ctx.User(), "remote", ctx.RemoteAddr().String(), "reason", err.Error())
+		newChan.Reject(gossh.ResourceShortage, err.Error())
+		return
+	}
+	defer c.closeSession()
+	sc := newSessionContext(ctx)
+	defer sc.handlers.Wait()
+	defer sc.cancel()
+	ssh.DefaultSessionHandler(srv, conn, newChan, sc)
+}
+
+// startSession admits a shell or exec request, counting the handler it
+// starts so that openSession can wait for it; the manager serves no
+// subsystem.
+func (s *Server) startSession(sess ssh.Session, requestType string) bool {
+	if requestType == "subsystem" {
+		return false
+	}
+	if sc, ok := sess.Context().(*sessionContext); ok {
+		sc.handlers.Add(1)
+	}
+	return true
+}
+
+// sessionContext is the context of one session: the connection's values,
+// and an end of its own (its channel closing, or the connection's end).
+type sessionContext struct {
+	ssh.Context                    // the connection's: values, user, addresses
+	ctx         context.Context    // ends with the session
+	cancel      context.CancelFunc // ends ctx
+	handlers    sync.WaitGroup     // the handler started (startSession), until it returns
+}
+
+func newSessionContext(conn ssh.Context) *sessionContext {
+	ctx, cancel := context.WithCancel(conn)
+	return &sessionContext{Context: conn, ctx: ctx, cancel: cancel}
+}
+
+func (c *sessionContext) Deadline() (time.Time, bool) { return c.ctx.Deadline() }
+func (c *sessionContext) Done() <-chan struct{}       { return c.ctx.Done() }
+func (c *sessionContext) Err() error                  { return c.ctx.Err() }
+func (c *sessionContext) Value(key any) any           { return c.ctx.Value(key) }
+
 // handle runs one SSH session: an exec command, a stdin batch, or an
 // interactive terminal, each ending with the exit status of docs/command-language.md.
 func (s *Server) handle(sess ssh.Session) {
+	if sc, ok := sess.Context().(*sessionContext); ok {
+		defer sc.handlers.Done()
+	}
 	actor, ok := sess.Context().Value(actorKey).(backend.Actor)
 	// Check again what authentication left behind: gliderlabs/ssh may carry
 	// a key or a context value over from an earlier attempt (its issue

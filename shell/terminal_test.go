@@ -125,9 +125,13 @@ type termClient struct {
 // a terminal that reports no size, as expect's) and starts the shell.
 func (e *env) openTerm(t *testing.T, addr string, width, height int) *termClient {
 	t.Helper()
-	cfg := &gossh.ClientConfig{User: "admin", Auth: []gossh.AuthMethod{gossh.Password(e.password)},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
-	c, err := gossh.Dial("tcp", addr, cfg)
+	return e.openTermFrom(t, "127.0.0.1", addr, width, height)
+}
+
+// openTermFrom is openTerm from the loopback address src.
+func (e *env) openTermFrom(t *testing.T, src, addr string, width, height int) *termClient {
+	t.Helper()
+	c, err := sshFrom(src, addr, "admin", gossh.Password(e.password))
 	if err != nil {
 		t.Fatalf("ssh dial: %v", err)
 	}

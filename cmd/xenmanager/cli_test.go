@@ -8,6 +8,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"xenmanager/shell"
 )
 
 // run runs one of the built programs with args and returns its stdout,
@@ -66,12 +69,50 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}{
 		{"xenmanager", []string{"serve", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{"xenmanager", []string{"frobnicate"}, `unknown subcommand "frobnicate"`},
+		{"xenmanager", []string{"serve", "--max-startups", "10:30"}, `invalid value "10:30" for flag -max-startups: "10:30": use start:rate:full`},
 		{"xenagent", []string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 	}
 	for _, tc := range tests {
 		_, stderr, code := run(t, tc.program, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s %s: exit %d, want 2 and %q on stderr:\n%s", tc.program, strings.Join(tc.args, " "), code, tc.want, stderr)
+		}
+	}
+}
+
+// serve's limits flags reach the SSH server's Limits, and nonsense is
+// refused saying which flag and what it takes.
+func TestServeLimitFlags(t *testing.T) {
+	o, err := parseServeFlags([]string{"--max-startups", "5:50:20", "--max-startups-per-address", "4", "--max-sessions", "300",
+		"--max-sessions-per-user", "200", "--max-sessions-per-conn", "3", "--login-grace-time", "7s"}, nil)
+	want := shell.Limits{Startups: shell.Startups{Start: 5, Rate: 50, Full: 20}, StartupsPerAddress: 4, Sessions: 300,
+		SessionsPerUser: 200, SessionsPerConn: 3}
+	if err != nil || o.limits != want || o.loginGrace != 7*time.Second {
+		t.Fatalf("limits %+v, grace %s, %v; want %+v, 7s", o.limits, o.loginGrace, err, want)
+	}
+	if o, err := parseServeFlags(nil, nil); err != nil || o.limits != shell.DefaultLimits() || o.loginGrace != shell.DefaultLoginGraceTime {
+		t.Fatalf("defaults: %+v, %s, %v", o.limits, o.loginGrace, err)
+	}
+	// From the environment too, as every flag.
+	o, err = parseServeFlags(nil, []string{"XENMANAGER_MAX_STARTUPS=20", "XENMANAGER_MAX_SESSIONS_PER_CONN=4"})
+	if err != nil || o.limits.Startups != (shell.Startups{Start: 20, Rate: 100, Full: 20}) || o.limits.SessionsPerConn != 4 {
+		t.Fatalf("from the environment: %+v, %v", o.limits, err)
+	}
+	if _, err := parseServeFlags(nil, []string{"XENMANAGER_MAX_STARTUPS=10:30"}); err == nil || !strings.Contains(err.Error(), "use start:rate:full") {
+		t.Fatalf("a bad XENMANAGER_MAX_STARTUPS: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-sessions", "0"}, "--max-sessions 0: use 1 or more"},
+		{[]string{"--max-sessions-per-user", "-1"}, "--max-sessions-per-user -1: use 1 or more"},
+		{[]string{"--max-sessions-per-conn", "0"}, "--max-sessions-per-conn 0: use 1 or more"},
+		{[]string{"--max-startups-per-address", "0"}, "--max-startups-per-address 0: use 1 or more"},
+		{[]string{"--login-grace-time", "0s"}, "--login-grace-time 0s: use a positive duration"},
+	} {
+		if _, err := parseServeFlags(tc.args, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)
 		}
 	}
 }

@@ -111,6 +111,8 @@ type serveOptions struct {
 	// metricsListen is the address of /metrics and /healthz; "" serves
 	// neither.
 	metricsListen string
+	limits        shell.Limits  // connections and sessions the SSH server admits
+	loginGrace    time.Duration // how long a connection may take to log in
 }
 
 func serve(args []string) error {
@@ -163,6 +165,18 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"max-startups-per-address", o.limits.StartupsPerAddress}, {"max-sessions", o.limits.Sessions},
+		{"max-sessions-per-user", o.limits.SessionsPerUser}, {"max-sessions-per-conn", o.limits.SessionsPerConn}} {
+		if f.n < 1 {
+			return o, fmt.Errorf("--%s %d: use 1 or more", f.name, f.n)
+		}
+	}
+	if o.loginGrace <= 0 {
+		return o, fmt.Errorf("--login-grace-time %s: use a positive duration, as 20s", o.loginGrace)
+	}
 	if o.demo < 0 || o.demo > 64 {
 		return o, fmt.Errorf("--demo %d: use 0 to 64 agents", o.demo)
 	}
@@ -190,6 +204,19 @@ flags:
 	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over plain HTTP on `ADDRESS` (such as 127.0.0.1:9100); empty serves neither")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` until shutdown")
+	o.limits = shell.DefaultLimits()
+	fs.Var(&o.limits.Startups, "max-startups", "unauthenticated connections, as OpenSSH's MaxStartups `start:rate:full`: from start on, "+
+		"a new one is refused with a probability of rate %, rising to 100 % at full (one number N: refuse past N)")
+	fs.IntVar(&o.limits.StartupsPerAddress, "max-startups-per-address", o.limits.StartupsPerAddress,
+		"unauthenticated connections from one address; connections that logged in are not counted per address")
+	fs.IntVar(&o.limits.Sessions, "max-sessions", o.limits.Sessions,
+		"sessions in all (a connection that logged in counts as one session until its first opens)")
+	fs.IntVar(&o.limits.SessionsPerUser, "max-sessions-per-user", o.limits.SessionsPerUser,
+		"sessions of one user, counted as --max-sessions counts them")
+	fs.IntVar(&o.limits.SessionsPerConn, "max-sessions-per-conn", o.limits.SessionsPerConn,
+		"sessions open at once on one connection (OpenSSH's MaxSessions)")
+	fs.DurationVar(&o.loginGrace, "login-grace-time", shell.DefaultLoginGraceTime,
+		"a connection that has not logged in within this time is closed")
 	return fs
 }
 
@@ -296,7 +323,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	}
 	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
 		Core: mgr, NewSession: sessionsOn(mgr), Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"},
-		Metrics: mx})
+		Metrics: mx, Limits: o.limits, LoginTimeout: o.loginGrace})
 	if err != nil {
 		return err
 	}
