@@ -110,6 +110,8 @@ func agentError(what, server string, err error) *Error {
 	switch {
 	case errors.Is(err, agentclient.ErrUnauthorized):
 		return &Error{Kind: KindAgentAuth, Msg: fmt.Sprintf("%s: the agent on %s refused the password", what, server), Cause: err}
+	case errors.Is(err, agentclient.ErrTooManyFailures):
+		return &Error{Kind: KindAgentAuth, Msg: fmt.Sprintf("%s: the agent on %s refuses calls from this manager for a while after wrong passwords; check the server's password and try again", what, server), Cause: err}
 	case errors.Is(err, agentclient.ErrCertificateChanged):
 		return &Error{Kind: KindAgentCertificate, Msg: fmt.Sprintf("%s: the agent on %s presented a certificate other than the one pinned at discovery; rediscover the server to accept it", what, server), Cause: err}
 	case errors.Is(err, agentclient.ErrUnreachable):

@@ -77,6 +77,8 @@ type Agent struct {
 	// userSum and passwordSum are the SHA-256 of the credentials a call
 	// must bring (see authorized).
 	userSum, passwordSum [sha256.Size]byte
+	// authFailures slows password guessing down (authBackoff).
+	authFailures *authBackoff
 	// base is the context of every request; stop cancels it, so that calls
 	// blocked in an injected hang or latency end when the agent shuts down.
 	base context.Context
@@ -141,7 +143,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, host: h, sim: sim, cert: cert, spki: spki,
 		userSum: sha256.Sum256([]byte(agentapi.AgentUser)), passwordSum: sha256.Sum256([]byte(cfg.Password)),
-		conns: map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
+		authFailures: newAuthBackoff(),
+		conns:        map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
 	a.probe = &domainProbe{list: h.Driver().Domains}
 	if cfg.Metrics != nil {

@@ -25,6 +25,7 @@ import (
 	"xenmanager/backend/agent/internal/testkit"
 	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
 )
 
 const testPassword = "s3cret-test-password"
@@ -490,4 +491,75 @@ func TestDiscoverServerNamesTheHypervisor(t *testing.T) {
 	if strings.Contains(string(got), "hypervisor_version") {
 		t.Errorf("discover_server sends hypervisor_version, which the simulated host does not know:\n%s", got)
 	}
+}
+
+// Wrong passwords from one address make the agent refuse that address's
+// calls, unchecked, for a wait that doubles up to a cap; another address is
+// not affected; a right password once the wait is over clears it. The
+// manager's client reports the refusal as ErrTooManyFailures.
+func TestAuthBackoff(t *testing.T) {
+	a := startAgent(t, Config{})
+	var clock sync.Mutex // guards now
+	now := time.Unix(1e9, 0)
+	a.authFailures.mu.Lock()
+	a.authFailures.now = func() time.Time { clock.Lock(); defer clock.Unlock(); return now }
+	a.authFailures.mu.Unlock()
+	advance := func(d time.Duration) { clock.Lock(); now = now.Add(d); clock.Unlock() }
+
+	body, _ := xmlrpc.EncodeMethodCall(agentapi.MethodEcho, "hi")
+	clients := map[string]*http.Client{}
+	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
+		tr := pinnedTransport(a.SPKISHA256())
+		tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext
+		clients[src] = &http.Client{Transport: tr}
+	}
+	call := func(src, password string) (status int, retryAfter string) {
+		t.Helper()
+		resp, err := clients[src].Post(a.url(password, agentapi.Path), "text/xml", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	want := func(src, password string, wantStatus int, wantRetry string) {
+		t.Helper()
+		if st, ra := call(src, password); st != wantStatus || ra != wantRetry {
+			t.Fatalf("from %s with password %q: %d, Retry-After %q; want %d, %q", src, password, st, ra, wantStatus, wantRetry)
+		}
+	}
+
+	for range freeAuthFailures + 1 {
+		want("127.0.0.1", "guess", http.StatusUnauthorized, "")
+	}
+	// Waiting now: even the right password is not checked.
+	want("127.0.0.1", testPassword, http.StatusTooManyRequests, "1")
+	want("127.0.0.1", "guess", http.StatusTooManyRequests, "1")
+	// Another address is not affected.
+	want("127.0.0.2", testPassword, http.StatusOK, "")
+	// The manager's client says what happened.
+	host, port, _ := net.SplitHostPort(a.addr.String())
+	p, _ := strconv.Atoi(port)
+	c, err := agentclient.New(agentclient.Config{Address: host, Port: p, Password: testPassword, PinSHA256: a.SPKISHA256()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Echo(context.Background(), "hi"); !errors.Is(err, agentclient.ErrTooManyFailures) {
+		t.Fatalf("agentclient during the wait: %v, want ErrTooManyFailures", err)
+	}
+	// Each further failure doubles the wait, up to the cap.
+	for _, wait := range []int{2, 4, 8, 16, 30, 30} {
+		advance(time.Minute) // past the wait before, within the failure window
+		want("127.0.0.1", "guess", http.StatusUnauthorized, "")
+		want("127.0.0.1", testPassword, http.StatusTooManyRequests, strconv.Itoa(wait))
+	}
+	// Once the wait is over the right password is checked, and clears the address.
+	advance(maxAuthBackoff)
+	want("127.0.0.1", testPassword, http.StatusOK, "")
+	for range freeAuthFailures {
+		want("127.0.0.1", "guess", http.StatusUnauthorized, "")
+	}
+	want("127.0.0.1", testPassword, http.StatusOK, "")
 }

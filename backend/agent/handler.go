@@ -32,15 +32,26 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "XML-RPC calls are POSTed", http.StatusMethodNotAllowed)
 		return
 	}
+	source := sourceOf(r.RemoteAddr)
+	if d := a.authFailures.wait(source); d > 0 {
+		// Unchecked, so that a right guess cannot show (authBackoff).
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+		http.Error(w, "too many wrong passwords from this address; retry later", http.StatusTooManyRequests)
+		return
+	}
 	if !a.authorized(r) {
 		if a.metrics != nil {
 			a.metrics.unauthorized.Inc()
+		}
+		if _, _, given := r.BasicAuth(); given && a.authFailures.fail(source) {
+			a.log.Warn("agent calls from this address refused for a while: too many wrong passwords", "remote", r.RemoteAddr)
 		}
 		a.log.Warn("agent call refused: wrong credentials", "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Basic realm="xenagent"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	a.authFailures.succeed(source)
 	// The call's duration goes to its log line and the metrics; without
 	// either the clock is not read.
 	logCall := a.log.Enabled(r.Context(), slog.LevelDebug)

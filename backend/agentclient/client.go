@@ -33,6 +33,9 @@ var (
 	ErrUnreachable = errors.New("agent unreachable")
 	// ErrUnauthorized: the agent refused the password (HTTP 401).
 	ErrUnauthorized = errors.New("agent refused the password")
+	// ErrTooManyFailures: the agent refuses calls from this address for a
+	// while after wrong passwords (HTTP 429); the password was not checked.
+	ErrTooManyFailures = errors.New("agent refuses calls from this address for a while after wrong passwords")
 	// ErrCertificateChanged: the agent's certificate is not the pinned one.
 	ErrCertificateChanged = errors.New("agent certificate does not match the pinned one")
 	// ErrProtocol: the agent answered something that is not the protocol.
@@ -265,6 +268,7 @@ const (
 	OutcomeOK                 = "ok"
 	OutcomeUnreachable        = "unreachable"
 	OutcomeUnauthorized       = "unauthorized"
+	OutcomeTooManyFailures    = "too_many_failures"
 	OutcomeCertificateChanged = "certificate_changed"
 	OutcomeProtocol           = "protocol"
 	OutcomeInvalidCall        = "invalid_call"
@@ -289,6 +293,8 @@ func Outcome(err error) string {
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return OutcomeUnauthorized
+	case errors.Is(err, ErrTooManyFailures):
+		return OutcomeTooManyFailures
 	case errors.Is(err, ErrCertificateChanged):
 		return OutcomeCertificateChanged
 	case errors.Is(err, ErrInvalidCall):
@@ -371,8 +377,11 @@ func classifyServerError(s string) error {
 		return agentapi.ParseFaultString(agentapi.FaultCode(code), m[2])
 	}
 	if m := statusRx.FindStringSubmatch(s); m != nil {
-		if m[1] == "401" {
+		switch m[1] {
+		case "401":
 			return ErrUnauthorized
+		case "429":
+			return ErrTooManyFailures
 		}
 		return fmt.Errorf("%w: HTTP status %s", ErrProtocol, m[1])
 	}

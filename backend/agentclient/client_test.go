@@ -67,6 +67,7 @@ func TestCallErrors(t *testing.T) {
 		{name: "insufficient resources", reply: fault(1004, "InsufficientResources: need 4096 MiB"), wantCode: agentapi.FaultInsufficientResources, outcome: "InsufficientResources"},
 		{name: "fault of a code the protocol lacks", reply: fault(4242, "Mystery: what"), wantCode: 4242, outcome: OutcomeUnknownFault},
 		{name: "wrong password", password: "wrong", wantIs: ErrUnauthorized, outcome: OutcomeUnauthorized},
+		{name: "too many wrong passwords", status: 429, reply: "too many wrong passwords from this address; retry later", wantIs: ErrTooManyFailures, outcome: OutcomeTooManyFailures},
 		{name: "changed certificate", pin: strings.Repeat("ab", 32), wantIs: ErrCertificateChanged, outcome: OutcomeCertificateChanged},
 		{name: "garbage body", reply: "<html>nope</html>", wantIs: ErrProtocol, outcome: OutcomeProtocol},
 		{name: "server error status", status: 500, reply: "oops", wantIs: ErrProtocol, outcome: OutcomeProtocol},

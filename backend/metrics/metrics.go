@@ -80,7 +80,7 @@ func NewManager() *Manager {
 		}, []string{"operation", "result"}),
 		agentCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "xenmanager_agent_call_duration_seconds",
-			Help:    "How long the manager's calls to agents took, by protocol method and result: ok, a fault kind of the agent (NotFound), or unreachable, unauthorized, certificate_changed, protocol, invalid_call.",
+			Help:    "How long the manager's calls to agents took, by protocol method and result: ok, a fault kind of the agent (NotFound), or unreachable, unauthorized, too_many_failures, certificate_changed, protocol, invalid_call.",
 			Buckets: agentCallBuckets,
 		}, []string{"method", "result"}),
 		servers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
