@@ -52,6 +52,9 @@ func Main() int {
 	if w, err := openWaitFDs(); err == nil {
 		fe.parser.wait = w
 	}
+	if w, err := openWaitFDs(); err == nil {
+		fe.watchWait = w
+	}
 	p := goprompt.New(fe.execute, fe.complete,
 		goprompt.OptionPrefix(prefix),
 		goprompt.OptionPrefixTextColor(goprompt.DefaultColor),
@@ -72,7 +75,10 @@ type frontEnd struct {
 	replies chan termproto.Msg // every message from the manager, in order
 	out     io.Writer
 	parser  *keyParser
-	exited  bool // the manager said the session ends
+	// watchWait lets the key watcher of a running command block until a
+	// key comes; nil: it polls every 10 ms.
+	watchWait *waitFDs
+	exited    bool // the manager said the session ends
 }
 
 // readLoop hands every message from the manager to replies; it closes
@@ -182,13 +188,29 @@ func (fe *frontEnd) watchKeys() *keyWatcher {
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
+		// Block until a key comes where the terminal can be waited on;
+		// polling every 10 ms cost each session 100 wake-ups a second for
+		// as long as a command ran, which with 200 sessions slowed the
+		// commands themselves. The watcher waits on a waitFDs of its own:
+		// a reader go-prompt stopped may still be waiting on the parser's
+		// and would take the wake-up that stop sends.
+		var tick <-chan time.Time
+		if fe.watchWait == nil {
+			t := time.NewTicker(10 * time.Millisecond)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
-			select {
-			case <-w.quit:
-				return
-			case <-tick.C:
+			if tick == nil {
+				if !fe.watchWait.wait(w.quit) {
+					return
+				}
+			} else {
+				select {
+				case <-w.quit:
+					return
+				case <-tick:
+				}
 			}
 			b, err := fe.parser.ConsoleParser.Read()
 			if err != nil || len(b) == 0 {

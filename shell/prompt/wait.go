@@ -34,7 +34,15 @@ func (p *keyParser) Wait(stop chan struct{}) bool {
 	if len(p.pending) > 0 || p.wait == nil {
 		return true
 	}
-	w := p.wait
+	return p.wait.wait(stop)
+}
+
+// wait blocks until the terminal is readable (true) or stop receives a
+// value or is closed (false). One goroutine at a time may wait on a
+// waitFDs, since a waiter drains the wake-up pipe: go-prompt's readers,
+// which it stops without waiting for them to end, share one; the key
+// watcher of a running command has its own.
+func (w *waitFDs) wait(stop chan struct{}) bool {
 	done, finished, stopped := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
