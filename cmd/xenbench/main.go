@@ -34,13 +34,17 @@ type plan struct {
 	rpcReps     int
 	boots       int // figure 8: guest boots per side (each migrated too when a second host is up), after a warm-up
 	lifeCalls   int // figure 8: pause/unpause pairs per side, after warm-ups
+	// figure 9: interactive sessions, commands each, VMs in the batches
+	loadSessions, loadCommands, loadVMs int
 }
 
 var fullPlan = plan{roundTrips: 30, batches: 5, listings: 15, bigListings: 5, starts: 5, idleWindow: 10 * time.Second,
-	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300}
+	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300,
+	loadSessions: 200, loadCommands: 20, loadVMs: 500}
 
 var quickPlan = plan{roundTrips: 8, batches: 2, listings: 3, bigListings: 2, starts: 1, idleWindow: 5 * time.Second,
-	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100}
+	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100,
+	loadSessions: 50, loadCommands: 5, loadVMs: 100}
 
 // bench is one run of the harness.
 type bench struct {
@@ -57,7 +61,7 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
 	quick := flag.Bool("quick", false, "a smoke run of about 3.5 minutes (fewer repetitions, shorter windows)")
-	only := flag.String("only", "", "comma-separated figures to run (1-8); all when empty")
+	only := flag.String("only", "", "comma-separated figures to run (1-9); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
 	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")
 	flag.Parse()
@@ -137,6 +141,9 @@ func run(bin, out string, quick bool, only string, keep bool, profile string) in
 	}
 	if selected("8") && ctx.Err() == nil {
 		b.libvirtFigures(ctx)
+	}
+	if selected("9") && ctx.Err() == nil {
+		b.sessionLoad(ctx)
 	}
 
 	elapsed := time.Since(start).Round(time.Second)
