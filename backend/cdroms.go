@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"net/url"
 	"sort"
@@ -62,7 +63,13 @@ const maxURLLength = 2048
 func checkImportURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || len(raw) > maxURLLength || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return nil, errorf(KindInvalidArgument, "url %q is not one the servers can download: give an http:// or https:// URL with a host (at most %d characters)", raw, maxURLLength)
+		// The URL is named only when it parses and is short, and then
+		// without its password: the message reaches the log as well.
+		shown := "the url"
+		if err == nil && len(raw) <= maxURLLength {
+			shown = fmt.Sprintf("url %q", u.Redacted())
+		}
+		return nil, errorf(KindInvalidArgument, "%s is not one the servers can download: give an http:// or https:// URL with a host (at most %d characters)", shown, maxURLLength)
 	}
 	return u, nil
 }

@@ -153,3 +153,20 @@ func TestImportOptionNegotiation(t *testing.T) {
 		t.Errorf("option to an agent with the extension = %+v, want the networks", opt)
 	}
 }
+
+// A URL the servers cannot download is refused without its password, and
+// without the text at all when it does not parse or is too long: the
+// refusal reaches the manager's log as well as the user.
+func TestImportURLRefusalHidesPassword(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 1})
+	for _, tc := range []struct{ url, want string }{
+		{"ftp://joe:s3cret-pw@mirror.example/x.iso", `url "ftp://joe:xxxxx@mirror.example/x.iso" is not one`},
+		{"http://joe:s3cret-pw@[::1/x.iso", "the url is not one"},
+		{"http://joe:s3cret-pw@mirror.example/" + strings.Repeat("a", 5000), "the url is not one"},
+	} {
+		_, err := c.Manager.ImportISO(c.Admin(), backend.Ref{Name: managertest.Repo}, tc.url, "x", "")
+		if backend.KindOf(err) != backend.KindInvalidArgument || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ImportISO(%.60q): %v; want an invalid argument saying %q, without the password", tc.url, err, tc.want)
+		}
+	}
+}
