@@ -115,6 +115,12 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 			params[agentapi.KeyVCPUs] = next.CPUCount
 			if !running {
 				params[agentapi.KeyMaxVCPUs] = limit
+			} else {
+				// A live change leaves maxvcpus in vm.cfg as the domain
+				// started with it: record it, so that a limit that
+				// followed cpuCount (0) does not fall with a decrease
+				// and refuse raising the count back.
+				next.CPUCountLimit = limit
 			}
 		}
 		if req.MemoryMiB != nil {

@@ -141,7 +141,7 @@ func createVMSpec() *Spec {
 func editVMSpec() *Spec {
 	return &Spec{
 		Type: "Vm", Instance: true,
-		Help: "Change a VM's settings; memory and cpuCount of a running VM change live within what it started with.",
+		Help: "Change a VM's settings; memory and cpuCount of a running VM change live within what it started with (a live decrease keeps its maximum, so the count can be raised back).",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Help: "a new name"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
