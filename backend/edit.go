@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	"xenmanager/backend/agentapi"
@@ -27,8 +26,6 @@ type EditVMRequest struct {
 	// VMs only); "" removes the setting.
 	Kernel, Ramdisk, Extra *string
 }
-
-var pinningRx = regexp.MustCompile(`^\d+(-\d+)?(,\d+(-\d+)?)*$`)
 
 // BootOrders are the boot orders a VM may have; EditVM checks against them
 // and the command language declares its enumeration from them.
@@ -134,8 +131,8 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 			}
 		}
 		if req.CPUPinning != nil {
-			if *req.CPUPinning != "" && !pinningRx.MatchString(*req.CPUPinning) {
-				return errorf(KindInvalidArgument, "cpuPinning %q is not a CPU list such as 0-1 or 0,2,4-5", *req.CPUPinning)
+			if err := m.checkPinningOfVM(ctx, *req.CPUPinning, v); err != nil {
+				return err
 			}
 			next.CPUPinning = *req.CPUPinning
 			params[agentapi.KeyCPUs] = next.CPUPinning
@@ -171,6 +168,21 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		}
 		return nil
 	})
+}
+
+// checkPinningOfVM checks a cpuPinning for VM v: its form, and, when v is
+// on a server, that the server has the CPUs it names. A VM that is not on
+// a server is checked where it starts or migrates to (placement).
+func (m *Manager) checkPinningOfVM(ctx context.Context, pinning string, v store.VM) error {
+	if v.ServerID == "" {
+		_, err := highestPinnedCPU(pinning)
+		return err
+	}
+	s, err := m.st.Read().Server(ctx, v.ServerID)
+	if err != nil {
+		return &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
+	}
+	return checkPinningOn(pinning, s)
 }
 
 // checkDirectBoot checks the direct-boot settings req changes, before any

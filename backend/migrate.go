@@ -60,6 +60,10 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 		if target.Maintenance {
 			return Migration{}, errorf(KindInvalidState, "destServer %s is in maintenance mode", target.Name)
 		}
+		if checkPinningOn(v.CPUPinning, *target) != nil {
+			return Migration{}, errorf(KindInvalidArgument, "Vm %s cannot run on destServer %s: its cpuPinning %s names CPUs the server lacks (it has CPUs %s)",
+				v.Name, target.Name, v.CPUPinning, cpuRange(recordedThreads(*target)))
+		}
 	}
 	if v.Status == VMStopped {
 		if target == nil {

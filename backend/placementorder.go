@@ -31,6 +31,10 @@ type vmNeeds struct {
 	VM, Pool  string // names, for the messages
 	MemoryMiB int64
 	CPUCount  int64
+	// Pinning is the VM's cpuPinning and PinnedCPUs how many CPUs a
+	// server needs to have the highest CPU it names (0 for none).
+	Pinning    string
+	PinnedCPUs int64
 	// Policy is the VM's start policy with USE_POOL_POLICY resolved to the
 	// pool's.
 	Policy       string
@@ -42,7 +46,10 @@ type vmNeeds struct {
 // needsOf returns what placing v in pool, never on except, must satisfy.
 func needsOf(v store.VM, pool store.ServerPool, except string) vmNeeds {
 	n := vmNeeds{VM: v.Name, Pool: pool.Name, MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, Policy: v.StartPolicy,
-		LastServerID: v.LastServerID, Except: except}
+		LastServerID: v.LastServerID, Except: except, Pinning: v.CPUPinning}
+	if highest, err := highestPinnedCPU(v.CPUPinning); err == nil {
+		n.PinnedCPUs = highest + 1 // a value that does not parse was refused when it was set
+	}
 	if n.Policy == "" || n.Policy == PolicyUsePool {
 		n.Policy = pool.StartPolicy
 	}
@@ -128,12 +135,15 @@ func placementOrder(servers []serverRoom, n vmNeeds) ([]int, error) {
 	})
 	var fits []int
 	for _, i := range answered {
-		if servers[i].FreeMiB >= n.MemoryMiB && servers[i].Threads >= n.CPUCount {
+		if servers[i].FreeMiB >= n.MemoryMiB && servers[i].Threads >= n.CPUCount && servers[i].Threads >= n.PinnedCPUs {
 			fits = append(fits, i)
 		}
 	}
 	if len(fits) > 0 {
 		return fits, nil
+	}
+	if err := pinningUnplaceable(servers, answered, silent, n); err != nil {
+		return nil, err
 	}
 	best := servers[answered[0]]
 	msg := fmt.Sprintf("no server of ServerPool %s can run Vm %s (%d MiB, %d vCPUs): the most free memory is %d MiB on %s",
@@ -146,4 +156,24 @@ func placementOrder(servers []serverRoom, n vmNeeds) ([]int, error) {
 		msg += "; not answering: " + strings.Join(silent, "; ")
 	}
 	return nil, errorf(KindInsufficientResources, "%s", msg)
+}
+
+// pinningUnplaceable returns the error of a placement that fails because
+// none of the servers that answered has the CPUs the VM's cpuPinning
+// names, saying what each has; nil when one has them (placement failed
+// for another reason).
+func pinningUnplaceable(servers []serverRoom, answered []int, silent []string, n vmNeeds) error {
+	var have []string
+	for _, i := range answered {
+		if servers[i].Threads >= n.PinnedCPUs {
+			return nil
+		}
+		have = append(have, fmt.Sprintf("server %s has CPUs %s", servers[i].Name, cpuRange(servers[i].Threads)))
+	}
+	msg := fmt.Sprintf("Vm %s cannot start on any server of ServerPool %s: its cpuPinning %s names CPUs they lack (%s)",
+		n.VM, n.Pool, n.Pinning, strings.Join(have, "; "))
+	if len(silent) > 0 {
+		msg += "; not answering: " + strings.Join(silent, "; ")
+	}
+	return errorf(KindInsufficientResources, "%s", msg)
 }

@@ -76,6 +76,13 @@ func TestPlacementOrder(t *testing.T) {
 		{name: "memory but too few threads",
 			servers: []serverRoom{room("a", 8192, 1, 0)},
 			needs:   vm, kind: KindInsufficientResources, errHas: "servers with enough memory have too few CPUs"},
+		{name: "a pinning leaves out the servers that lack its CPUs",
+			servers: []serverRoom{room("four", 8192, 4, 0), room("sixtyfour", 2048, 64, 0)},
+			needs:   need(func(n *vmNeeds) { n.Pinning, n.PinnedCPUs = "60-63", 64 }), want: []string{"sixtyfour"}},
+		{name: "no server has the pinned CPUs, and the error says what each has",
+			servers: []serverRoom{room("b", 8192, 4, 0), room("a", 8192, 2, 0)},
+			needs:   need(func(n *vmNeeds) { n.Pinning, n.PinnedCPUs = "60-63", 64 }), kind: KindInsufficientResources,
+			errHas: "Vm web cannot start on any server of ServerPool pool1: its cpuPinning 60-63 names CPUs they lack (server a has CPUs 0-1; server b has CPUs 0-3)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			order, err := placementOrder(slices.Clone(c.servers), c.needs)

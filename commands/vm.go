@@ -148,7 +148,7 @@ func editVMSpec() *Spec {
 			attrMemory,
 			attrCPUCount,
 			attrCPUCountLimit,
-			{Name: "cpuPinning", Kind: AttrString, Help: "physical CPUs the vCPUs may use, such as 0-1 or 0,2 (hard partitioning); empty to remove"},
+			{Name: "cpuPinning", Kind: AttrString, Help: "physical CPUs the vCPUs may use, such as 0-1 or 0,2 (hard partitioning), which the server it runs on must have (checked here when it runs, else at start and migrate); empty to remove"},
 			{Name: "preferredServers", Kind: AttrString, Help: "comma-separated server names or ids placement picks from; empty to remove"},
 			{Name: "highAvailability", Kind: AttrYesNo, Help: "restart the VM elsewhere when its server fails"},
 			{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Help: "virtualization mode; stopped VMs only"},
