@@ -9,10 +9,12 @@ import (
 )
 
 // JobRun is what an operation run by RunJob gets: the check it makes
-// between agent calls, and a channel closed when the job is aborted.
+// between agent calls, a channel closed when the job is aborted, and its
+// progress report.
 type JobRun struct {
-	Check   func() error
-	Aborted <-chan struct{}
+	Check    func() error
+	Aborted  <-chan struct{}
+	Progress func(pct int, msg string)
 }
 
 // RunJob runs op as a job on objects (Manager.job), as the actor of ctx,
@@ -21,7 +23,7 @@ type JobRun struct {
 // the job runner through it.
 func (m *Manager) RunJob(ctx context.Context, summary string, objects []string, op func(ctx context.Context, j JobRun) (any, error)) (any, error) {
 	return m.job(ctx, actorFrom(ctx), "", "test", summary, objects, func(ctx context.Context, j *jobRun) (any, error) {
-		return op(ctx, JobRun{Check: j.check, Aborted: j.abort.Done()})
+		return op(ctx, JobRun{Check: j.check, Aborted: j.abort.Done(), Progress: j.progress})
 	})
 }
 

@@ -92,9 +92,12 @@ type runningJob struct {
 	summary string
 	cancel  context.CancelFunc
 	done    chan struct{}
-	// progress and message are guarded by jobRunner.mu.
+	// progress, message and abortAsked are guarded by jobRunner.mu.
 	progress int
 	message  string
+	// abortAsked is set when abort Job cancels the job: show Job says so
+	// until the job ends.
+	abortAsked bool
 }
 
 // run runs op as a job: the row is written first (the intent), then the
@@ -229,14 +232,29 @@ func (r *jobRunner) find(id string) (*runningJob, bool) {
 	return rj, ok
 }
 
-// live overlays the in-memory progress of a running job.
+// live overlays the in-memory progress of a running job, and that an
+// abort was asked.
 func (r *jobRunner) live(j Job) Job {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rj, ok := r.running[j.ID]; ok && j.Status == JobRunning {
 		j.Progress, j.Message = rj.progress, rj.message
+		if rj.abortAsked {
+			j.Message = strings.TrimPrefix(j.Message+"; abort asked", "; ")
+		}
 	}
 	return j
+}
+
+// askAbort cancels a running job and returns the step it was at then: its
+// progress and message.
+func (r *jobRunner) askAbort(rj *runningJob) (progress int, message string) {
+	r.mu.Lock()
+	rj.abortAsked = true
+	progress, message = rj.progress, rj.message
+	r.mu.Unlock()
+	rj.cancel()
+	return progress, message
 }
 
 // count returns how many jobs are in flight.

@@ -108,8 +108,12 @@ func (m *Manager) WaitJob(ctx context.Context, id string) (Job, error) {
 }
 
 // AbortJob stops a running job between agent calls (a call in flight is
-// carried to its end, so that its outcome is known and recorded); the job
-// ends Aborted, or Success if it had nothing left to do.
+// carried to its end, so that its outcome is known and recorded) and
+// returns it Aborted. A job past its last abortable point (its remaining
+// steps are one agent call and recording it) is carried to its end: then
+// nothing was aborted, and AbortJob fails with KindConflict saying at
+// which step the job was and how it ended. A job that outlasts the wait
+// fails it with KindStillRunning: the abort stays asked.
 func (m *Manager) AbortJob(ctx context.Context, id string) (Job, error) {
 	if _, err := m.Job(ctx, id); err != nil {
 		return Job{}, err
@@ -125,12 +129,32 @@ func (m *Manager) AbortJob(ctx context.Context, id string) (Job, error) {
 		}
 		return Job{}, errorf(KindInvalidState, "Job %s is %s; abort needs Running", id, j.Status)
 	}
-	rj.cancel()
+	progress, message := m.jobs.askAbort(rj)
 	select {
 	case <-rj.done:
 	case <-ctx.Done():
+		return Job{}, &Error{Kind: KindStillRunning, JobID: id,
+			Msg: fmt.Sprintf("job %s (%s): abort asked at step %s and the job is still running; it stops at its next abortable point, if it has one: follow it with show Job id=%s", id, rj.summary, stepOf(progress, message), id)}
 	}
-	return m.Job(context.WithoutCancel(ctx), id)
+	j, err := m.Job(context.WithoutCancel(ctx), id)
+	if err != nil {
+		return Job{}, err
+	}
+	if j.Status == JobAborted {
+		return j, nil
+	}
+	// A job that fails once the abort is asked ends Aborted (jobRunner.run):
+	// here it ran to its end.
+	return j, errorf(KindConflict, "job %s (%s) was not aborted: at step %s it had no abortable point left, and it ran to its end: %s",
+		id, j.Summary, stepOf(progress, message), j.Status)
+}
+
+// stepOf names the step a job was at: its message and progress.
+func stepOf(progress int, message string) string {
+	if message == "" {
+		return fmt.Sprintf("%d%%", progress)
+	}
+	return fmt.Sprintf("%q (%d%%)", message, progress)
 }
 
 // RecoverJobs ends the jobs a previous run of the manager left Running: their

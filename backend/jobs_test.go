@@ -118,6 +118,45 @@ func TestJobAbort(t *testing.T) {
 	}
 }
 
+// An abort that comes when the job has no abortable point left (its last
+// agent call is in flight) aborts nothing: the job runs to its end, and
+// AbortJob fails with a conflict saying at which step the job was and how
+// it ended, and returns the job as it ended.
+func TestJobAbortTooLate(t *testing.T) {
+	c := managertest.Open(t, managertest.Options{})
+	m, ids := observed(c)
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.RunJob(c.Admin(), "past its last check", []string{"vm1"}, func(_ context.Context, j backend.JobRun) (any, error) {
+			if err := j.Check(); err != nil {
+				return nil, err
+			}
+			j.Progress(50, "the last call")
+			close(started)
+			select { // the call in flight is carried to its end
+			case <-j.Aborted:
+			case <-time.After(deadline):
+			}
+			return text("done"), nil
+		})
+		done <- err
+	}()
+	id := <-ids
+	<-started
+	j, err := c.Manager.AbortJob(c.Admin(), id)
+	if backend.KindOf(err) != backend.KindConflict ||
+		!strings.Contains(err.Error(), `was not aborted: at step "the last call" (50%) it had no abortable point left, and it ran to its end: Success`) {
+		t.Fatalf("AbortJob of a job past its last abortable point: %v; want a conflict naming its step", err)
+	}
+	if j.ID != id || j.Status != backend.JobSuccess || j.Result != "done" {
+		t.Fatalf("AbortJob returned the job %+v; want it as it ended, Success", j)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the job that was not aborted returned %v", err)
+	}
+}
+
 // Jobs on one object run one after the other: the counter they change
 // without a lock of their own is right, and go test -race finds no race on
 // it; a job that cannot wait for the lock names the job that holds it.

@@ -93,18 +93,18 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 // StopVM shuts a running VM down cleanly.
 func (m *Manager) StopVM(ctx context.Context, ref Ref) (VM, error) {
 	return m.vmJob(ctx, ref, "stop", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
-		return m.stopDomain(ctx, v, false)
+		return m.stopDomain(ctx, j, v, false)
 	})
 }
 
 // KillVM destroys a running or paused VM's domain at once.
 func (m *Manager) KillVM(ctx context.Context, ref Ref) (VM, error) {
 	return m.vmJob(ctx, ref, "kill", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
-		return m.stopDomain(ctx, v, true)
+		return m.stopDomain(ctx, j, v, true)
 	})
 }
 
-func (m *Manager) stopDomain(ctx context.Context, v store.VM, force bool) error {
+func (m *Manager) stopDomain(ctx context.Context, j *jobRun, v store.VM, force bool) error {
 	verb := "stop"
 	if force {
 		verb = "kill"
@@ -113,6 +113,7 @@ func (m *Manager) stopDomain(ctx context.Context, v store.VM, force bool) error 
 	if err != nil {
 		return err
 	}
+	j.progress(50, verb+" on "+s.Name)
 	err = c.StopVM(ctx, v.RepoID, v.ID, force)
 	if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
 		if running, known := m.domainRunning(ctx, c, v); known && !running {
