@@ -124,7 +124,7 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 	iso := store.VirtualCdrom{ID: NewID(TypeVirtualCdrom), Name: name, RepoID: r.ID, URL: shownURL, State: state,
 		ImportedBy: actor.User, Description: description, CreatedAt: time.Now()}
 	return jobValue[VirtualCdrom](m.job(ctx, actor, r.PoolID, "importIso Repository", "importIso "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
-		srv, c, err := m.poolServer(ctx, r.PoolID)
+		srv, c, err := m.utilityServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to download the ISO through")
 		}
@@ -356,7 +356,7 @@ func (m *Manager) DeleteVirtualCdrom(ctx context.Context, ref Ref) (VirtualCdrom
 			if err != nil {
 				return nil, &Error{Kind: KindInternal, Msg: "read repository", Cause: err}
 			}
-			srv, c, err := m.poolServer(ctx, r.PoolID)
+			srv, c, err := m.utilityServer(ctx, r.PoolID)
 			if errors.Is(err, errNoServer) {
 				return nil, errorf(KindInvalidState, "the repository's pool has no running server to delete the ISO through")
 			}

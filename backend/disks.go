@@ -62,7 +62,7 @@ func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, 
 	d := store.VirtualDisk{ID: NewID(TypeVirtualDisk), Name: name, RepoID: r.ID, SizeMiB: sizeMiB, Sparse: sparse,
 		Description: description, CreatedAt: time.Now()}
 	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), r.PoolID, "create VirtualDisk", "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
-		srv, c, err := m.poolServer(ctx, r.PoolID)
+		srv, c, err := m.utilityServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to create the disk through")
 		}
@@ -168,7 +168,7 @@ func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, 
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read repository", Cause: err}
 		}
-		srv, c, err := m.poolServer(ctx, r.PoolID)
+		srv, c, err := m.utilityServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
 			return nil, errorf(KindInvalidState, "the repository's pool has no running server to delete the disk through")
 		}

@@ -60,6 +60,9 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 		if target.Maintenance {
 			return Migration{}, errorf(KindInvalidState, "destServer %s is in maintenance mode", target.Name)
 		}
+		if !hasRole(target.Roles, RoleXen) {
+			return Migration{}, errorf(KindInvalidState, "%s", lacksRole(target.Name, target.Roles, RoleXen))
+		}
 		if checkPinningOn(v.CPUPinning, *target) != nil {
 			return Migration{}, errorf(KindInvalidArgument, "Vm %s cannot run on destServer %s: its cpuPinning %s names CPUs the server lacks (it has CPUs %s)",
 				v.Name, target.Name, v.CPUPinning, cpuRange(recordedThreads(*target)))

@@ -127,7 +127,7 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	rooms := make([]serverRoom, len(pp.servers))
 	for i := range pp.servers {
 		s := &pp.servers[i]
-		rooms[i] = serverRoom{ID: s.ID, Name: s.Name, Status: s.Status, Maintenance: s.Maintenance}
+		rooms[i] = serverRoom{ID: s.ID, Name: s.Name, Status: s.Status, Maintenance: s.Maintenance, Roles: s.Roles}
 	}
 	eligible, err := placementEligible(rooms, needs)
 	if err != nil {

@@ -15,6 +15,9 @@ type serverRoom struct {
 	ID, Name    string
 	Status      string
 	Maintenance bool
+	// Roles are its roles as recorded ("xen,utility"); only a server with
+	// the VM server role (xen) gets VMs.
+	Roles string
 	// FreeMiB is its free memory less what starts in flight have reserved
 	// there; Threads its hardware threads; Placed the VMs the manager has
 	// placed there.
@@ -63,8 +66,8 @@ func needsOf(v store.VM, pool store.ServerPool, except string) vmNeeds {
 }
 
 // placementEligible returns the indexes of the servers the VM may go to
-// before anyone asks what they have free: running, not in maintenance, not
-// the excluded one, the one it ran on last under CURRENT_SERVER, and among
+// before anyone asks what they have free: running, not in maintenance, with
+// the VM server role, not the excluded one, the one it ran on last under CURRENT_SERVER, and among
 // its preferred servers when it has some. When there is none, the error
 // says why. It is split from placementOrder so that placement asks only
 // these servers' agents.
@@ -79,6 +82,8 @@ func placementEligible(servers []serverRoom, n vmNeeds) ([]int, error) {
 			skipped = append(skipped, s.Name+" is "+s.Status)
 		case s.Maintenance:
 			skipped = append(skipped, s.Name+" is in maintenance mode")
+		case !hasRole(s.Roles, RoleXen):
+			skipped = append(skipped, s.Name+" has not the VM server role (roles: "+s.Roles+")")
 		case n.Policy == PolicyCurrentServer && n.LastServerID != "" && s.ID != n.LastServerID:
 		case len(n.Preferred) > 0 && !n.Preferred[s.ID]:
 		default:
@@ -155,7 +160,24 @@ func placementOrder(servers []serverRoom, n vmNeeds) ([]int, error) {
 	if len(silent) > 0 {
 		msg += "; not answering: " + strings.Join(silent, "; ")
 	}
+	msg += withoutVMRole(servers)
 	return nil, errorf(KindInsufficientResources, "%s", msg)
+}
+
+// withoutVMRole names, for an error of placement, the running servers left
+// out for lacking the VM server role, so that an operator who sees room on
+// one knows why it was not used; "" when there is none.
+func withoutVMRole(servers []serverRoom) string {
+	var names []string
+	for _, s := range servers {
+		if s.Status == ServerRunning && !hasRole(s.Roles, RoleXen) {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "; without the VM server role (xen): " + strings.Join(names, ", ")
 }
 
 // pinningUnplaceable returns the error of a placement that fails because
@@ -175,5 +197,6 @@ func pinningUnplaceable(servers []serverRoom, answered []int, silent []string, n
 	if len(silent) > 0 {
 		msg += "; not answering: " + strings.Join(silent, "; ")
 	}
+	msg += withoutVMRole(servers)
 	return errorf(KindInsufficientResources, "%s", msg)
 }

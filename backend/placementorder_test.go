@@ -12,7 +12,7 @@ import (
 func TestPlacementOrder(t *testing.T) {
 	// room is a running server with free memory, threads and placed VMs.
 	room := func(name string, free, threads int64, placed int) serverRoom {
-		return serverRoom{ID: "id-" + name, Name: name, Status: ServerRunning, FreeMiB: free, Threads: threads, Placed: placed}
+		return serverRoom{ID: "id-" + name, Name: name, Status: ServerRunning, Roles: "xen,utility", FreeMiB: free, Threads: threads, Placed: placed}
 	}
 	with := func(r serverRoom, change func(*serverRoom)) serverRoom { change(&r); return r }
 	vm := vmNeeds{VM: "web", Pool: "pool1", MemoryMiB: 1024, CPUCount: 2, Policy: PolicyBestServer}
@@ -83,6 +83,18 @@ func TestPlacementOrder(t *testing.T) {
 			servers: []serverRoom{room("b", 8192, 4, 0), room("a", 8192, 2, 0)},
 			needs:   need(func(n *vmNeeds) { n.Pinning, n.PinnedCPUs = "60-63", 64 }), kind: KindInsufficientResources,
 			errHas: "Vm web cannot start on any server of ServerPool pool1: its cpuPinning 60-63 names CPUs they lack (server a has CPUs 0-1; server b has CPUs 0-3)"},
+		{name: "a server without the VM server role gets no VM, however much room it has",
+			servers: []serverRoom{with(room("util", 16384, 8, 0), func(r *serverRoom) { r.Roles = "utility" }), room("vm", 2048, 4, 0)},
+			needs:   vm, want: []string{"vm"}},
+		{name: "only servers without the VM server role: the error names them and their roles",
+			servers: []serverRoom{with(room("util", 16384, 8, 0), func(r *serverRoom) { r.Roles = "utility" }),
+				with(room("b", 8192, 4, 0), func(r *serverRoom) { r.Maintenance = true })},
+			needs: vm, kind: KindInvalidState,
+			errHas: "ServerPool pool1 has no server that can take Vm web: util has not the VM server role (roles: utility); b is in maintenance mode"},
+		{name: "no room on the VM servers: the error names the servers left out for their role",
+			servers: []serverRoom{with(room("util", 16384, 8, 0), func(r *serverRoom) { r.Roles = "utility" }), room("vm", 512, 4, 0)},
+			needs:   vm, kind: KindInsufficientResources,
+			errHas: "the most free memory is 512 MiB on vm; without the VM server role (xen): util"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			order, err := placementOrder(slices.Clone(c.servers), c.needs)
@@ -104,6 +116,28 @@ func TestPlacementOrder(t *testing.T) {
 				t.Fatalf("order = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestParseServerRoles(t *testing.T) {
+	for _, c := range []struct{ in, want, errHas string }{
+		{"xen,utility", "xen,utility", ""},
+		{" Utility , XEN ", "xen,utility", ""},
+		{"utility,utility", "utility", ""},
+		{"xen", "xen", ""},
+		{"", "", "names no role"},
+		{"xen,master", "", `unknown role "master"`},
+	} {
+		got, err := parseServerRoles(c.in)
+		if c.errHas != "" {
+			if KindOf(err) != KindInvalidArgument || !strings.Contains(Message(err), c.errHas) {
+				t.Errorf("parseServerRoles(%q) = %q, %v; want an invalid argument saying %q", c.in, got, err, c.errHas)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("parseServerRoles(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
 	}
 }
 

@@ -209,7 +209,7 @@ func (m *Manager) RefreshRepository(ctx context.Context, ref Ref) (RepositorySta
 	if err != nil {
 		return RepositoryState{}, err
 	}
-	srv, c, err := m.poolServer(ctx, r.PoolID)
+	srv, c, err := m.utilityServer(ctx, r.PoolID)
 	if errors.Is(err, errNoServer) {
 		return RepositoryState{}, errorf(KindInvalidState, "the pool of Repository %s has no running server to ask", r.Name)
 	}

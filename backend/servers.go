@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -160,6 +161,42 @@ func (m *Manager) poolServer(ctx context.Context, poolID string) (store.Server, 
 	return store.Server{}, nil, errNoServer
 }
 
+// utilityServer returns a running server of pool with the utility role,
+// through which to do the pool's repository work (downloads, disk and ISO
+// files, a repository's refresh). With no running server it returns
+// errNoServer; when the running ones all lack the role, an error that names
+// them and how to give the role.
+func (m *Manager) utilityServer(ctx context.Context, poolID string) (store.Server, *agentclient.Client, error) {
+	servers, err := m.st.Read().ServersInPool(ctx, poolID)
+	if err != nil {
+		return store.Server{}, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+	}
+	var without []string
+	for _, s := range servers {
+		if s.Status != ServerRunning {
+			continue
+		}
+		if !hasRole(s.Roles, RoleUtility) {
+			without = append(without, lacksRole(s.Name, s.Roles, RoleUtility))
+			continue
+		}
+		c, err := m.clients.get(s)
+		if err != nil {
+			return store.Server{}, nil, err
+		}
+		return s, c, nil
+	}
+	if len(without) == 0 {
+		return store.Server{}, nil, errNoServer
+	}
+	pool, err := optional(m.st.Read().ServerPool(ctx, poolID))
+	if err != nil {
+		return store.Server{}, nil, err
+	}
+	return store.Server{}, nil, errorf(KindInvalidState, "ServerPool %s has no running server with the utility role for repository work: %s",
+		pool.Name, strings.Join(without, "; "))
+}
+
 // EditServerRequest holds the settings to change; nil fields stay.
 type EditServerRequest struct {
 	Name        *string
@@ -169,8 +206,17 @@ type EditServerRequest struct {
 
 // EditServer renames a server, puts it in or out of maintenance mode
 // (nothing new is placed on a server in maintenance), or changes its roles
-// (update_server_roles on the agent).
+// (update_server_roles on the agent, then the record placement reads). The
+// VM server role is not taken from a server that runs VMs: they would run
+// where no VM may go.
 func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest) (Server, error) {
+	if req.Roles != nil {
+		roles, err := parseServerRoles(*req.Roles)
+		if err != nil {
+			return Server{}, err
+		}
+		req.Roles = &roles
+	}
 	s, err := findFor(ctx, m, m.serverKind(), ref, PermManage)
 	if err != nil {
 		return Server{}, err
@@ -191,6 +237,15 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 			cur.Maintenance = *req.Maintenance
 		}
 		if req.Roles != nil && *req.Roles != cur.Roles {
+			if hasRole(cur.Roles, RoleXen) && !hasRole(*req.Roles, RoleXen) {
+				n, err := m.st.Read().Count(ctx, "vms", "server_id", cur.ID)
+				if err != nil {
+					return nil, &Error{Kind: KindInternal, Msg: "count the server's VMs", Cause: err}
+				}
+				if n > 0 {
+					return nil, errorf(KindConflict, "Server %s runs %d VMs; migrate or stop them before taking its VM server role (xen) away", cur.Name, n)
+				}
+			}
 			c, err := m.clients.get(cur)
 			if err != nil {
 				return nil, err

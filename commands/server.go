@@ -130,7 +130,7 @@ func editServerSpec() *Spec {
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Help: "a new name"},
 			{Name: "maintenanceMode", Kind: AttrYesNo, Help: "Yes: place nothing new on this server"},
-			{Name: "roles", Kind: AttrEnum, Enum: []string{"xen,utility", "xen", "utility"}, Help: "Server Pool roles: xen runs VMs, utility does storage work"},
+			{Name: "roles", Kind: AttrEnum, Enum: []string{"xen,utility", "xen", "utility"}, Help: "Server Pool roles: only a xen server gets VMs (placement, migrate destServer=); utility does repository work (importIso, disks, ISOs); xen is not taken from a server that runs VMs"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {

@@ -82,3 +82,32 @@ func TestMigrateVM(t *testing.T) {
 		t.Fatalf("cold migration to ovs1, then started on agent %d", where+1)
 	}
 }
+
+// Server roles over SSH: a utility-only server gets no VM from placement nor
+// from migrate destServer=, and the refusal says how to give the role; the
+// VM server role is not taken from a server that runs VMs.
+func TestServerRolesOverSSH(t *testing.T) {
+	e := newEnv(t, 2, 8192)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	e.mustRun("edit Server name=ovs2 roles=utility")
+	if out := e.mustRun("show Server name=ovs2"); !strings.Contains(prop(out, "Roles"), "Utility") || strings.Contains(prop(out, "Roles"), "VM Server") {
+		t.Fatalf("show Server after roles=utility:\n%s", out)
+	}
+	// ovs2 has the most free memory after the first start: only the role
+	// keeps the second VM off it.
+	e.mustRun("create Vm name=r1 repository=repo1 memory=1024; create Vm name=r2 repository=repo1 memory=1024; start Vm name=r1; start Vm name=r2")
+	for _, vm := range []string{"r1", "r2"} {
+		if out := e.mustRun("show Vm name=" + vm); !strings.HasSuffix(prop(out, "Server"), "[ovs1]") {
+			t.Fatalf("%s placed off ovs1, the only server with the VM server role:\n%s", vm, out)
+		}
+	}
+	e.failCode("migrate Vm name=r1 destServer=ovs2", "XM_0412E",
+		"server ovs2 has not the VM server role (roles: utility); give it with edit Server name=ovs2 roles=xen,utility")
+	e.failCode("edit Server name=ovs1 roles=utility", "XM_0409E",
+		"Server ovs1 runs 2 VMs; migrate or stop them before taking its VM server role (xen) away")
+	// Given the role back, ovs2 takes the migration.
+	e.mustRun("edit Server name=ovs2 roles=xen,utility; migrate Vm name=r1 destServer=ovs2")
+	if out := e.mustRun("show Vm name=r1"); !strings.HasSuffix(prop(out, "Server"), "[ovs2]") {
+		t.Fatalf("r1 after migrating to ovs2 with the role back:\n%s", out)
+	}
+}
