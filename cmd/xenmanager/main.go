@@ -327,6 +327,12 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	if err != nil {
 		return err
 	}
+	// Serve first, then say so: what serve prints (the admin password's
+	// line is the last before the demo's) and /healthz both mean that the
+	// shell answers.
+	errc := make(chan error, 1)
+	health.ssh.Store(sshServing)
+	go func() { errc <- srv.Serve(l) }()
 	port := l.Addr().(*net.TCPAddr).Port
 	fmt.Printf("xenmanager listening on %s\n", l.Addr())
 	fmt.Printf("connect with:  ssh admin@localhost -p %d\n", port)
@@ -336,9 +342,6 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 		fmt.Printf("demo fleet: %d simulated servers in pool %s, repository %s\n", len(fleet.agents), demoPool, demoRepo)
 	}
 
-	errc := make(chan error, 1)
-	health.ssh.Store(sshServing)
-	go func() { errc <- srv.Serve(l) }()
 	select {
 	case err := <-errc:
 		health.ssh.Store(sshStopping)
