@@ -17,6 +17,7 @@
 package metrics
 
 import (
+	dto "github.com/prometheus/client_model/go"
 	"sync"
 	"time"
 
@@ -164,15 +165,23 @@ func (m *Manager) ServerStates(counts map[string]int, at time.Time) {
 	m.lastBeat.Set(float64(at.UnixNano()) / 1e9)
 }
 
-// Value reads one series of m as a scrape would see it: a counter's or a
-// gauge's value, a histogram's count of observations; 0 when no series of
-// name has every label of labels (others may have more). Tests read the
-// metrics with it.
+// Value reads one series of m as a scrape would see it (SeriesValue); 0
+// when there is none. Tests read the metrics with it.
 func (m *Manager) Value(name string, labels map[string]string) float64 {
 	fams, err := m.reg.Gather()
 	if err != nil {
 		return 0
 	}
+	v, _ := SeriesValue(fams, name, labels)
+	return v
+}
+
+// SeriesValue is one series of fams, gathered from a registry or parsed
+// from a scrape: a counter's or a gauge's value, a histogram's count of
+// observations, of the first series of name that has every label of
+// labels (it may have more; a label a series lacks is the empty value, as
+// in Prometheus); found is false when there is none.
+func SeriesValue(fams []*dto.MetricFamily, name string, labels map[string]string) (v float64, found bool) {
 	for _, f := range fams {
 		if f.GetName() != name {
 			continue
@@ -184,19 +193,19 @@ func (m *Manager) Value(name string, labels map[string]string) float64 {
 				have[l.GetName()] = l.GetValue()
 			}
 			for k, v := range labels {
-				if got, ok := have[k]; !ok || got != v {
+				if have[k] != v {
 					continue series
 				}
 			}
 			switch {
 			case s.Counter != nil:
-				return s.Counter.GetValue()
+				return s.Counter.GetValue(), true
 			case s.Gauge != nil:
-				return s.Gauge.GetValue()
+				return s.Gauge.GetValue(), true
 			case s.Histogram != nil:
-				return float64(s.Histogram.GetSampleCount())
+				return float64(s.Histogram.GetSampleCount()), true
 			}
 		}
 	}
-	return 0
+	return 0, false
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"xenmanager/backend/metrics"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -30,34 +32,14 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// seriesValue is one series of fams: a counter's or a gauge's value, a
-// histogram's count; -1 when no series of name has every label of labels.
+// seriesValue is one series of fams (metrics.SeriesValue); -1 when there
+// is none.
 func seriesValue(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
-	f := fams[name]
-	if f == nil {
+	v, found := metrics.SeriesValue([]*dto.MetricFamily{fams[name]}, name, labels)
+	if !found {
 		return -1
 	}
-series:
-	for _, s := range f.GetMetric() {
-		have := map[string]string{}
-		for _, l := range s.GetLabel() {
-			have[l.GetName()] = l.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue series
-			}
-		}
-		switch {
-		case s.Counter != nil:
-			return s.Counter.GetValue()
-		case s.Gauge != nil:
-			return s.Gauge.GetValue()
-		case s.Histogram != nil:
-			return float64(s.Histogram.GetSampleCount())
-		}
-	}
-	return -1
+	return v
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
