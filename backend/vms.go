@@ -259,24 +259,10 @@ func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
 }
 
 // FindVMs returns the id and name of every VM ref names: by id, by name,
-// or by glob pattern, for actions on several VMs at once.
+// or by glob pattern, for actions on several VMs at once (SelectVMs
+// without filters).
 func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {
-	found, err := resolveAll(ctx, m, m.vmSummaryKind(), ref)
-	if err != nil {
-		return nil, err
-	}
-	if f := m.opts.Found; f != nil {
-		f.mu.Lock()
-		for _, v := range found {
-			f.vms[v.ID] = jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID}
-		}
-		f.mu.Unlock()
-	}
-	out := make([]NamedRef, len(found))
-	for i, v := range found {
-		out[i] = NamedRef{ID: v.ID, Name: v.Name}
-	}
-	return out, nil
+	return m.SelectVMs(ctx, ref, Filter{})
 }
 
 // VM returns the VM ref names, with its disks and VNICs.

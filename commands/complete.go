@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -104,8 +105,14 @@ func (r *Registry) Complete(line string, names ObjectNames) (start int, out []Su
 			return start, nil
 		}
 	}
+	// The instance comes first; an action that filters may take it after
+	// its filters, or take filters alone.
+	awaitsInstance := spec.Instance && len(rest) == 0
+	if spec.selects() {
+		awaitsInstance = !slices.ContainsFunc(rest, func(t token) bool { return isInstanceKey(&t) })
+	}
 	if key, value, isPair := strings.Cut(word, "="); isPair {
-		if spec.Instance && len(rest) == 0 && (strings.EqualFold(key, "name") || strings.EqualFold(key, "id")) {
+		if awaitsInstance && (strings.EqualFold(key, "name") || strings.EqualFold(key, "id")) {
 			q := NameQuery{Type: spec.Type, Prefix: value, Limit: maxObjectSuggestions}
 			if t := typeNamed(spec.Type); t != nil && t.StatesFor != nil {
 				q.States = t.StatesFor(spec.Verb)
@@ -118,8 +125,11 @@ func (r *Registry) Complete(line string, names ObjectNames) (start int, out []Su
 		}
 		return start + len(key) + 1, valueSuggestions(a, spec, value, names)
 	}
-	if spec.Instance && len(rest) == 0 {
-		return start, instanceSuggestions(spec.Type, word, names)
+	if awaitsInstance {
+		out = instanceSuggestions(spec.Type, word, names)
+		if !spec.selects() {
+			return start, out
+		}
 	}
 	used := map[string]bool{}
 	for _, t := range rest {

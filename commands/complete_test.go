@@ -7,7 +7,7 @@ import (
 
 func fakeNames(q NameQuery) []string {
 	typ, prefix, limit := q.Type, q.Prefix, q.Limit
-	inv := map[string][]string{"Vm": {"db1", "web 1", "web2"}, "ServerPool": {"pool1"}, "Repository": {"repo1"}}
+	inv := map[string][]string{"Vm": {"db1", "web 1", "web2"}, "ServerPool": {"pool1"}, "Repository": {"repo1"}, "Server": {"ovs1", "ovs2"}}
 	var out []string
 	for _, n := range inv[typ] {
 		if strings.HasPrefix(n, prefix) && len(out) < limit {
@@ -43,6 +43,15 @@ func TestComplete(t *testing.T) {
 		{"help sta", 5, []string{"start "}, nil},
 		{"list Vm; sh", 9, []string{"show "}, nil},
 		{"frob ", 5, nil, []string{"name="}},
+		// Actions with multiple= take filters after the type too.
+		{"stop Vm ", 8, []string{"name=", "id=", "status=", "server=", "serverPool=", "repository=", "tag=", "multiple="}, nil},
+		{"stop Vm se", 8, []string{"server=", "serverPool="}, []string{"name=", "status="}},
+		{"stop Vm server=o", 15, []string{"ovs1 ", "ovs2 "}, nil},
+		{"stop Vm server=ovs1 ", 20, []string{"name=", "id=", "status=", "multiple="}, []string{"server="}},
+		{"stop Vm server=ovs1 name=w", 25, []string{"web2 "}, nil},
+		{"stop Vm name=web2 ", 18, []string{"server=", "multiple="}, []string{"name=", "id="}},
+		{"migrate Vm ", 11, []string{"name=", "tag=", "destServer="}, []string{"server="}},
+		{"show Vm ", 8, []string{"name=", "id="}, []string{"server=", "status="}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.line, func(t *testing.T) {

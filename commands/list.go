@@ -27,12 +27,19 @@ func verbList() *VerbInfo {
 	for _, t := range typesWhere(func(t *objectType) bool { return t.List != nil }, listOrder...) {
 		s := *t.List
 		s.Type = t.Name
-		if t.taggable() {
-			s.Attrs = append(slices.Clip(s.Attrs), filterTag)
-		}
+		s.Attrs = listAttrs(t)
 		v.Specs = append(v.Specs, &s)
 	}
 	return v
+}
+
+// listAttrs are the filters list takes on t: its own, and tag= when t is
+// taggable.
+func listAttrs(t *objectType) []Attr {
+	if t.taggable() {
+		return append(slices.Clip(t.List.Attrs), filterTag)
+	}
+	return t.List.Attrs
 }
 
 // listFilter reads list's filters; those the type does not take are empty.

@@ -10,7 +10,7 @@ import (
 
 // attrMultiple lets an action act on every object its instance matches.
 var attrMultiple = Attr{Name: "multiple", Kind: AttrYesNo, Default: "No",
-	Help: "act on every object the instance matches (a pattern such as name=web* or a shared name); without it the instance must match exactly one"}
+	Help: "act on every object the instance matches (a pattern such as name=web* or a shared name) and the filters select; without it the instance must match exactly one, and filters are refused"}
 
 // multiParallel bounds how many objects of one multi-object action are
 // worked on at once. The calls to each server are bounded by the agent
@@ -19,18 +19,33 @@ var attrMultiple = Attr{Name: "multiple", Kind: AttrYesNo, Default: "No",
 const multiParallel = 128
 
 // vmAction runs op on the VM the command names or, with multiple=Yes, on
-// every VM it matches, in parallel. One object gives op's own result; several
-// give one row per VM with its result, and fail if any VM failed. op acts
-// through the Manager it is given: with multiple=Yes, one whose run options
-// keep the VMs found and ask for terse results.
+// every VM it selects (its instance and its filters), in parallel. One
+// object gives op's own result; several give one row per VM with its
+// result, and fail if any VM failed. op acts through the Manager it is
+// given: with multiple=Yes, one whose run options keep the VMs found and ask
+// for terse results. Filters act only with multiple=Yes: without it they
+// are refused, saying how many VMs they select.
 func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Result) (*Result, error) {
-	ref := x.Ref()
+	ref, filter, words, filtered := selection(x)
+	verb := x.Cmd.Spec.Verb
 	if x.Str("multiple") != "Yes" {
+		if filtered {
+			vms, err := x.Backend.SelectVMs(ctx, ref, filter)
+			if err != nil {
+				return nil, err
+			}
+			them := "all of them"
+			if len(vms) == 1 {
+				them = "it"
+			}
+			return nil, failf(CodeMissingAttribute, "%s selects %s; filters act only with multiple=Yes: add multiple=Yes to %s %s",
+				words, countVMs(len(vms)), verb, them)
+		}
 		if ref.Name != "" {
 			// Say how to act on all of them rather than only "use id=".
 			if vms, err := x.Backend.FindVMs(ctx, ref); err == nil && len(vms) > 1 {
 				return nil, &backend.Error{Kind: backend.KindAmbiguous, Msg: fmt.Sprintf(
-					"%s matches %d Vm objects; add multiple=Yes to %s all of them, or name one with id=", x.Cmd.Instance, len(vms), x.Cmd.Spec.Verb)}
+					"%s matches %d Vm objects; add multiple=Yes to %s all of them, or name one with id=", x.Cmd.Instance, len(vms), verb)}
 			}
 		}
 		v, err := op(x.Backend, ctx, ref)
@@ -43,9 +58,14 @@ func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Re
 	run.Found = backend.NewFoundVMs() // each VM is read once here, then again by its job under its lock
 	run.Terse = true                  // one line per VM: no full views
 	b := x.Backend.With(run)
-	vms, err := b.FindVMs(ctx, ref)
+	// The selection is made once, here: each VM of it is then acted on by
+	// id, authorised and checked under its lock as if named alone.
+	vms, err := b.SelectVMs(ctx, ref, filter)
 	if err != nil {
 		return nil, err
+	}
+	if len(vms) == 0 {
+		return nil, failf(CodeNotFound, "no Vm matches %s; nothing was done", words)
 	}
 	rows := make([]Row, len(vms))
 	errs := make([]error, len(vms))
@@ -83,6 +103,17 @@ func vmAction(ctx context.Context, x *Exec, op vmOp, single func(backend.VM) *Re
 		return res, &multiError{failed: failed, total: len(vms), first: first}
 	}
 	return res, nil
+}
+
+// countVMs says how many VMs: "no Vm", "1 Vm object", "3 Vm objects".
+func countVMs(n int) string {
+	switch n {
+	case 0:
+		return "no Vm"
+	case 1:
+		return "1 Vm object"
+	}
+	return fmt.Sprintf("%d Vm objects", n)
 }
 
 // outcomeFields are the columns of one object of a multi-object action

@@ -174,14 +174,19 @@ func (p *parser) parse() (*Command, *ParseError) {
 		cmd.Help = true
 		return cmd, nil
 	}
+	selects := spec.selects()
 	if spec.Instance {
 		it := p.peek()
 		inst, ok := instanceOf(it)
-		if !ok {
-			return nil, parseErrorf(CodeMissingInstance, it, "%s needs the object: id=<id> or name=<name>%s", name, after(it))
+		switch {
+		case ok:
+			p.next()
+			cmd.Instance = &inst
+		case !selects || it == nil || !it.hasEq || isInstanceKey(it):
+			// An action that filters may start with a filter; a stray word
+			// or a malformed id= or name= is refused there as ever.
+			return nil, parseErrorf(CodeMissingInstance, it, "%s%s", spec.needsInstance(name), after(it))
 		}
-		p.next()
-		cmd.Instance = &inst
 	}
 	// help and showcustomcmds take plain words.
 	if spec.Args != "" {
@@ -200,6 +205,22 @@ func (p *parser) parse() (*Command, *ParseError) {
 			return nil, parseErrorf(CodeSyntax, t, "unexpected word %s in %s: attributes are written name=value%s", quoteWord(t.raw), name, acceptedAttrs(spec))
 		}
 		a := spec.attr(t.key)
+		if a == nil && selects && isInstanceKey(t) {
+			// The instance of an action that filters may follow its filters.
+			inst, ok := instanceOf(t)
+			switch {
+			case !ok:
+				return nil, parseErrorf(CodeMissingInstance, t, "%s%s", spec.needsInstance(name), after(t))
+			case cmd.Instance != nil:
+				return nil, parseErrorf(CodeMissingInstance, t, "%s takes one id= or name=, not %s after %s; a pattern or filters select several",
+					name, quoteWord(t.raw), cmd.Instance)
+			}
+			cmd.Instance = &inst
+			continue
+		}
+		if perr := spec.clashError(t, name); a == nil && perr != nil {
+			return nil, perr
+		}
 		if a == nil {
 			msg := fmt.Sprintf("unknown attribute '%s' for %s", t.key, name)
 			names := attrNames(spec)
@@ -255,6 +276,9 @@ func (p *parser) parse() (*Command, *ParseError) {
 	if spec.Clause != nil && spec.Clause.Required && cmd.Target == nil {
 		return nil, parseErrorf(CodeClause, nil, "%s needs '%s %s <instance>'", name, spec.Clause.Prep, strings.Join(spec.Clause.Types, "|"))
 	}
+	if selects && cmd.Instance == nil && !cmd.filtered() {
+		return nil, spec.missingSelection(cmd, name)
+	}
 	var missing []string
 	for _, a := range spec.Attrs {
 		if _, ok := cmd.Attrs[a.Name]; a.Required && !ok {
@@ -308,6 +332,12 @@ func instanceOf(t *token) (Instance, bool) {
 		return Instance{Value: t.value}, true
 	}
 	return Instance{}, false
+}
+
+// isInstanceKey reports whether t is written id=... or name=..., whatever
+// its value.
+func isInstanceKey(t *token) bool {
+	return t != nil && t.hasEq && (strings.EqualFold(t.key, "id") || strings.EqualFold(t.key, "name"))
 }
 
 func after(t *token) string {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"xenmanager/backend/names"
@@ -16,6 +17,9 @@ func Reference(reg *Registry) string {
 	b.WriteString("differs from what the registry generates). The grammar and output formats are described in\n")
 	b.WriteString("[the user guide](guide.md).\n\n")
 	b.WriteString("Verbs, object types and attribute names are case-insensitive. `<instance>` is `id=<id>` or\n`name=<name>`. Attributes marked * are required.\n\n")
+	b.WriteString("`[<instance>] [<filter> ...]` (the actions that take `multiple=`): an instance, filters, or both; the filters, " +
+		"those of `list` for the type, are listed with the attributes and act only with `multiple=Yes`. Details: " +
+		"[the command language](command-language.md#filters-select-the-objects-of-an-action).\n\n")
 	b.WriteString("Names given to objects (`name=` of create, edit and importIso): " + names.Rule + ". " +
 		"A name is kept in Unicode NFC and compared case-sensitively; names need not be unique. Names stored " +
 		"before these rules keep working as they are. Details: [the command language](command-language.md#naming-objects).\n\n")
@@ -37,6 +41,18 @@ func Reference(reg *Registry) string {
 					}
 					fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", name, attrType(a), a.Default, cell(a.Help))
 				}
+			}
+			if len(s.clashes) > 0 {
+				var not []string
+				for _, c := range s.clashes {
+					why := "the command's own attribute"
+					if c.own.Name != c.filter.Name {
+						why = fmt.Sprintf("`%s=` names a %s already", c.own.Name, c.own.Object)
+					}
+					not = append(not, fmt.Sprintf("`%s=` (%s)", c.filter.Name, why))
+				}
+				slices.Sort(not)
+				fmt.Fprintf(&b, "\nNot taken as filters: %s.\n", strings.Join(not, ", "))
 			}
 			if c := s.Clause; c != nil {
 				req := "optional"

@@ -51,6 +51,9 @@ type Attr struct {
 	Default  string   // shown in help; Exec.Str and Exec.Int read it when the attribute is absent
 	Required bool
 	Help     string
+	// Filter marks one of list's filters that an action takes to select
+	// the objects it acts on (selecting, in select.go).
+	Filter bool
 }
 
 // Clause declares the "on|to|from <Type> <instance>" part of a command.
@@ -74,6 +77,10 @@ type Spec struct {
 	Attrs  []Attr
 	Clause *Clause
 	Run    func(ctx context.Context, x *Exec) (*Result, error)
+	// clashes are list's filters this action does not take because one of
+	// its attributes has their name or names objects of their type; by
+	// lower-case filter name (selecting).
+	clashes map[string]clash
 }
 
 // Usage is the command's synopsis, as in the reference.
@@ -83,13 +90,19 @@ func (s *Spec) Usage() string {
 	if s.Type != "" {
 		b.WriteString(" " + s.Type)
 	}
-	if s.Instance {
+	switch {
+	case s.Instance && s.selects():
+		b.WriteString(" [<instance>] [<filter> ...]") // the filters are listed with the attributes
+	case s.Instance:
 		b.WriteString(" <instance>")
 	}
 	if s.Args != "" {
 		b.WriteString(" " + s.Args)
 	}
 	for _, a := range s.Attrs {
+		if a.Filter {
+			continue
+		}
 		v := a.Name + "="
 		switch a.Kind {
 		case AttrEnum:

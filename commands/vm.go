@@ -186,11 +186,11 @@ func editVMSpec() *Spec {
 }
 
 func deleteVMSpec() *Spec {
-	return &Spec{
+	return selecting(&Spec{
 		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple},
 		Help: "Delete a stopped VM and its files in the repository.",
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			return vmAction(ctx, x, (*backend.Manager).DeleteVM, rowVM)
 		},
-	}
+	})
 }

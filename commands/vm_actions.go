@@ -14,14 +14,14 @@ import (
 type vmOp func(*backend.Manager, context.Context, backend.Ref) (backend.VM, error)
 
 // vmActionVerb declares an action on VMs (kill, restart, pause ...), one
-// verb per action, all with multiple=Yes.
+// verb per action, all with multiple=Yes and list's filters (selecting).
 func vmActionVerb(name, verbHelp, specHelp string, op vmOp) *VerbInfo {
-	return &VerbInfo{Name: name, Help: verbHelp, Specs: []*Spec{{
+	return &VerbInfo{Name: name, Help: verbHelp, Specs: []*Spec{selecting(&Spec{
 		Type: "Vm", Instance: true, Attrs: []Attr{attrMultiple}, Help: specHelp,
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			return vmAction(ctx, x, op, showVM)
 		},
-	}}}
+	})}}
 }
 
 func verbStart() *VerbInfo {

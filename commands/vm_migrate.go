@@ -8,7 +8,7 @@ import (
 )
 
 func verbMigrate() *VerbInfo {
-	return &VerbInfo{Name: "migrate", Help: "Move an object to another server.", Specs: []*Spec{{
+	return &VerbInfo{Name: "migrate", Help: "Move an object to another server.", Specs: []*Spec{selecting(&Spec{
 		Type: "Vm", Instance: true,
 		Attrs: []Attr{
 			{Name: "destServer", Kind: AttrObject, Object: "Server", Help: "the server to move to (default: placement picks one other than the current)"},
@@ -35,7 +35,7 @@ func verbMigrate() *VerbInfo {
 				return &Result{Fields: fields}
 			})
 		},
-	}}}
+	})}}
 }
 
 // migrationFields follow a live migration's VM: how the move went.

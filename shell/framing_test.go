@@ -23,8 +23,8 @@ func TestTextFramedAndExitStatusOverSSH(t *testing.T) {
 		want string // a line of its text
 	}{
 		{"help", "Commands (help <command> for more; <command> ? for its attributes):"},
-		{"help start Vm", "Usage: start Vm <instance> [multiple=Yes|No]"},
-		{"start Vm ?", "Usage: start Vm <instance> [multiple=Yes|No]"},
+		{"help start Vm", "Usage: start Vm [<instance>] [<filter> ...] [multiple=Yes|No]"},
+		{"start Vm ?", "Usage: start Vm [<instance>] [<filter> ...] [multiple=Yes|No]"},
 		{"top", "SERVER               STATUS         CPU%    MEM MiB   FREE MiB  VMS"},
 		{"getVmCfgFileContent Vm name=web1", "OVM_simple_name = 'web1'"},
 	}

@@ -149,7 +149,7 @@ func TestLanguageOverSSH(t *testing.T) {
 		if out := e.mustRun("showversion"); prop(out, "Agent API Version") != agentapi.APIVersion {
 			t.Errorf("showversion:\n%s", out)
 		}
-		if out := e.mustRun("showcustomcmds Vm"); !strings.Contains(out, "start Vm = start Vm <instance> [multiple=Yes|No]") {
+		if out := e.mustRun("showcustomcmds Vm"); !strings.Contains(out, "start Vm = start Vm [<instance>] [<filter> ...] [multiple=Yes|No]") {
 			t.Errorf("showcustomcmds Vm:\n%s", out)
 		}
 		if out := e.mustRun("showobjtypes"); !strings.Contains(out, "Vm = ") {
