@@ -117,6 +117,30 @@ func TestLanguageOverSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("filters select the objects of an action", func(t *testing.T) {
+		// web1, web2, web3 and db1 run.
+		out, status := e.run("stop Vm repository=repo1 name=web*")
+		if status != 2 || !strings.Contains(out, "XM_0005E: name=web* repository=repo1 selects 3 Vm objects; filters act only with multiple=Yes") {
+			t.Fatalf("filters without multiple=Yes: exit %d\n%s", status, out)
+		}
+		out, status = e.run("stop Vm repository=repo1 name=web* multiple=Yes")
+		if status != 0 || strings.Count(out, "result:Success") != 3 {
+			t.Fatalf("stop by filters: exit %d\n%s", status, out)
+		}
+		out, status = e.run("stop Vm status=Running name=web* multiple=Yes")
+		if status != 1 || !strings.Contains(out, "XM_0404E: no Vm matches name=web* status=Running; nothing was done") {
+			t.Fatalf("an empty selection: exit %d\n%s", status, out)
+		}
+		e.mustRun("start Vm name=web1")
+		out, status = e.run("kill Vm serverPool=pool1 name=web* multiple=Yes")
+		if status != 1 || strings.Count(out, "result:Success") != 1 || !strings.Contains(out, "2 of 3 objects failed") {
+			t.Fatalf("a partly failing kill by filters: exit %d\n%s", status, out)
+		}
+		if out := e.mustRun("list Vm status=Running"); strings.Count(out, "  id:") != 1 || !strings.Contains(out, "name:db1\n") {
+			t.Fatalf("after the kill:\n%s", out)
+		}
+	})
+
 	t.Run("show with a shared name lists the ids", func(t *testing.T) {
 		e.mustRun("create Vm name=twin repository=repo1; create Vm name=twin repository=repo1")
 		out, status := e.run("show Vm name=twin")
