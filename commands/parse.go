@@ -218,10 +218,10 @@ func (p *parser) parse() (*Command, *ParseError) {
 			cmd.Instance = &inst
 			continue
 		}
-		if perr := spec.clashError(t, name); a == nil && perr != nil {
-			return nil, perr
-		}
 		if a == nil {
+			if perr := spec.clashError(t, name); perr != nil {
+				return nil, perr
+			}
 			msg := fmt.Sprintf("unknown attribute '%s' for %s", t.key, name)
 			names := attrNames(spec)
 			if s := suggest(t.key, names); s != "" {
