@@ -119,7 +119,7 @@ func New(cfg Config) (*Agent, error) {
 	if newDriver == nil {
 		newDriver = xensim.Driver(xensim.Config{CPUs: cfg.CPUs, MemoryMiB: cfg.MemoryMiB})
 	}
-	h, err := host.New(host.Config{DataDir: cfg.DataDir, Hostname: cfg.Hostname, Driver: newDriver})
+	h, err := host.New(host.Config{DataDir: cfg.DataDir, Hostname: cfg.Hostname, Driver: newDriver, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -177,6 +177,12 @@ func (a *Agent) dispatch(c *call) (result any, err error) {
 	if err := m.check(c); err != nil {
 		return nil, err
 	}
+	if !ungated[c.method] {
+		// A server whose HA lease lapsed fences before it answers: an
+		// agent resumed after SIGSTOP must not show or touch copies of
+		// VMs that a peer has restarted by now.
+		a.host.HAGate()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("agent method panicked", "method", c.method, "panic", p, "stack", string(debug.Stack()))
@@ -189,6 +195,14 @@ func (a *Agent) dispatch(c *call) (result any, err error) {
 		}
 	}
 	return m.fn(c)
+}
+
+// ungated are the calls answered without the HA gate: they say nothing
+// about domains, and ha_status must tell about a lapsed lease as it is.
+var ungated = map[string]bool{
+	agentapi.MethodGetAPIVersion: true,
+	agentapi.MethodEcho:          true,
+	agentapi.MethodHAStatus:      true,
 }
 
 // call is one decoded call on its way through dispatch. It is used by the

@@ -59,6 +59,19 @@ func (a *Agent) methodTable() map[string]method {
 		agentapi.MethodDeleteVM: func(c *call) (any, error) {
 			return ok(h.DeleteVM(c.str(0), c.str(1)))
 		},
+
+		// High availability (agentapi.ExtHALeases).
+		agentapi.MethodHAConfigure: func(c *call) (any, error) {
+			return ok(h.HAConfigure(c.str(0), c.str(1), c.str(2), c.strct(3)))
+		},
+		agentapi.MethodHADisable: func(*call) (any, error) { return ok(h.HADisable()) },
+		agentapi.MethodHAStatus:  func(*call) (any, error) { return h.HAStatus(), nil },
+		agentapi.MethodHAReadLeases: func(c *call) (any, error) {
+			return h.HAReadLeases(c.strs(0))
+		},
+		agentapi.MethodHAReadVMLeases: func(c *call) (any, error) {
+			return h.HAReadVMLeases(c.strs(0))
+		},
 	}
 	a.addOperations(m)
 	if a.sim != nil {

@@ -126,6 +126,14 @@ var Signatures = map[string]Signature{
 		Param{"ssl", TypeBool}),
 	MethodCleanupMigrationTarget: repoVM,
 
+	// High availability [ext: ha_leases].
+	MethodHAConfigure: {{"pool_uuid", TypeString}, {"repo_uuid", TypeString}, {"server_id", TypeString},
+		{"params", TypeStruct}},
+	MethodHADisable:      {},
+	MethodHAStatus:       {},
+	MethodHAReadLeases:   {{"server_ids", TypeStrings}},
+	MethodHAReadVMLeases: {{"vm_uuids", TypeStrings}},
+
 	// Fault injection of the simulated host (agents started for tests).
 	MethodSimSet: {{"params", TypeStruct}},
 }

@@ -59,7 +59,8 @@ func TestSignaturesComplete(t *testing.T) {
 		MethodUpdateServerRoles, MethodConfigureVM, MethodRebootVM, MethodPauseVM, MethodUnpauseVM,
 		MethodSaveVM, MethodRestoreVM, MethodConfigureVMHA, MethodDiscoverNetwork, MethodGetStatistics,
 		MethodGetEvents, MethodSysReboot, MethodSysShutdown, MethodGetOperationProgress, MethodOpenConsole,
-		MethodSetupMigrationTarget, MethodMigrateVM, MethodCleanupMigrationTarget}
+		MethodSetupMigrationTarget, MethodMigrateVM, MethodCleanupMigrationTarget,
+		MethodHAConfigure, MethodHADisable, MethodHAStatus, MethodHAReadLeases, MethodHAReadVMLeases}
 	seen := map[string]bool{}
 	for _, n := range names {
 		if _, ok := Signatures[n]; !ok {

@@ -336,3 +336,47 @@ type ctxTransport struct {
 func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r.WithContext(t.ctx))
 }
+
+// HAConfigure calls ha_configure [ext: agentapi.ExtHALeases, which the
+// agent lists in GetAPIVersion]: the server keeps its HA leases for pool
+// poolUUID in repository repoUUID, as serverID, with p's timing. The agent
+// writes its lease before it answers.
+func (c *Client) HAConfigure(ctx context.Context, poolUUID, repoUUID, serverID string, p agentapi.HAParams) error {
+	return c.Call(ctx, agentapi.MethodHAConfigure, nil, poolUUID, repoUUID, serverID, p.Struct())
+}
+
+// HADisable calls ha_disable: the server stops keeping HA leases, removes
+// its own and releases the VM leases it holds.
+func (c *Client) HADisable(ctx context.Context) error {
+	return c.Call(ctx, agentapi.MethodHADisable, nil)
+}
+
+// HAStatus calls ha_status.
+func (c *Client) HAStatus(ctx context.Context) (agentapi.HAStatus, error) {
+	var v agentapi.HAStatus
+	err := c.Call(ctx, agentapi.MethodHAStatus, &v)
+	return v, err
+}
+
+// HAReadLeases calls ha_read_leases: the server leases of serverIDs in the
+// agent's pool, as that agent reads them now (ask a live peer about a
+// silent server).
+func (c *Client) HAReadLeases(ctx context.Context, serverIDs []string) ([]agentapi.ServerLease, error) {
+	var v []agentapi.ServerLease
+	if serverIDs == nil {
+		serverIDs = []string{}
+	}
+	err := c.Call(ctx, agentapi.MethodHAReadLeases, &v, serverIDs)
+	return v, err
+}
+
+// HAReadVMLeases calls ha_read_vm_leases: the leases of vmUUIDs, with
+// whether each is live by the agent's clock and fence timeout.
+func (c *Client) HAReadVMLeases(ctx context.Context, vmUUIDs []string) ([]agentapi.VMLease, error) {
+	var v []agentapi.VMLease
+	if vmUUIDs == nil {
+		vmUUIDs = []string{}
+	}
+	err := c.Call(ctx, agentapi.MethodHAReadVMLeases, &v, vmUUIDs)
+	return v, err
+}

@@ -226,6 +226,10 @@ func (h *Host) DeleteRepository(repoID string, erase bool) error {
 	if err != nil {
 		return err
 	}
+	if ha := h.state.HA; ha != nil && ha.RepoUUID == repoID {
+		return agentapi.Errorf(agentapi.FaultInvalidState,
+			"repository %s holds this server's HA leases of pool %s; ha_disable first", repoID, ha.PoolUUID)
+	}
 	doms, err := h.drv.DomainVMs()
 	if err != nil {
 		return err

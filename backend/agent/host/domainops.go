@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"xenmanager/backend/agent/halease"
 	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/vmcfg"
@@ -117,14 +118,21 @@ func (h *Host) SaveVM(repoID, vmID string, checkpoint bool) error {
 	return h.drv.Save(hypervisor.Spec{RepoID: repoID, VMID: vmID, Dir: dir}, checkpoint)
 }
 
-// RestoreVM resumes the VM from its save file, running or paused.
+// RestoreVM resumes the VM from its save file, running or paused. In an HA
+// pool it takes the VM's lease first, as StartVM does.
 func (h *Host) RestoreVM(repoID, vmID string, paused bool) error {
 	defer h.vms.lock(repoID, vmID)()
 	dir, err := h.vmDir(repoID, vmID)
 	if err != nil {
 		return err
 	}
-	return h.drv.Restore(hypervisor.Spec{RepoID: repoID, VMID: vmID, Dir: dir}, paused)
+	var lease *halease.Start
+	if h.ha.Enabled() {
+		if lease, err = h.ha.BeginStart(h.leaseUUID(repoID, vmID), repoID, vmID); err != nil {
+			return err
+		}
+	}
+	return lease.End(h.drv.Restore(hypervisor.Spec{RepoID: repoID, VMID: vmID, Dir: dir}, paused))
 }
 
 // SetupMigrationTarget prepares this host to receive the VM, whose vm.cfg
@@ -135,6 +143,9 @@ func (h *Host) SetupMigrationTarget(repoID, vmID, listenHost string) (string, er
 	defer h.vms.lock(repoID, vmID)()
 	spec, err := h.bootSpec(repoID, vmID)
 	if err != nil {
+		return "", err
+	}
+	if err := h.ha.ExpectIncoming(specUUID(spec), repoID, vmID); err != nil {
 		return "", err
 	}
 	return h.drv.SetupMigrationTarget(spec, listenHost)
@@ -149,7 +160,15 @@ func (h *Host) MigrateVM(ctx context.Context, repoID, vmID, dest string, live, s
 	if err := checkVMIDs(repoID, vmID); err != nil {
 		return agentapi.MigrationResult{}, err
 	}
-	return h.drv.MigrateVM(ctx, repoID, vmID, dest, live, ssl)
+	if !h.ha.Enabled() {
+		return h.drv.MigrateVM(ctx, repoID, vmID, dest, live, ssl)
+	}
+	// In an HA pool the lease stays renewed while the domain migrates,
+	// a fence cuts the migration, and a domain that left releases it.
+	ctx, end := h.ha.BeginOutgoing(ctx, h.leaseUUID(repoID, vmID), repoID, vmID)
+	res, err := h.drv.MigrateVM(ctx, repoID, vmID, dest, live, ssl)
+	end(err == nil)
+	return res, err
 }
 
 // CleanupMigrationTarget releases the VM's incoming migration, if any.
@@ -157,6 +176,7 @@ func (h *Host) CleanupMigrationTarget(repoID, vmID string) error {
 	if err := checkVMIDs(repoID, vmID); err != nil {
 		return err
 	}
+	h.ha.CancelIncoming(repoID, vmID)
 	return h.drv.CleanupMigrationTarget(repoID, vmID)
 }
 

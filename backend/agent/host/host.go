@@ -11,11 +11,13 @@ package host
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"xenmanager/backend/agent/halease"
 	"xenmanager/backend/agent/hypervisor"
 )
 
@@ -34,6 +36,9 @@ type Config struct {
 	Now func() time.Time
 	// Driver makes the hypervisor driver that runs the domains; required.
 	Driver hypervisor.NewDriver
+	// Logger receives what the host does on its own (HA leases and
+	// fencing); slog.Default when nil.
+	Logger *slog.Logger
 }
 
 // Host is one server as the agent sees it.
@@ -42,6 +47,11 @@ type Host struct {
 	hostname string
 	now      func() time.Time
 	drv      hypervisor.Driver
+	log      *slog.Logger
+	ha       *halease.Keeper // the HA leases; see ha.go
+	// haMu serialises ha_configure and ha_disable, so that state.json
+	// says what the keeper does.
+	haMu sync.Mutex
 
 	// mu guards state and diskOps, and serialises this host's writes of
 	// state.json, so that a check and the change it allows cannot
@@ -79,10 +89,14 @@ func New(cfg Config) (*Host, error) {
 		dataDir:  dir,
 		hostname: cfg.Hostname,
 		now:      cfg.Now,
+		log:      cfg.Logger,
 		diskOps:  map[string]string{},
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
 	}
 	h.progress.now = h.now
 	if err := h.loadState(); err != nil {
@@ -93,6 +107,7 @@ func New(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	h.drv = drv
+	h.newHAKeeper()
 	return h, nil
 }
 
@@ -123,9 +138,13 @@ func (h *Host) Reset() {
 	h.progress.clear()
 }
 
-// Close ends the driver's incoming migrations; the agent calls it when it
-// shuts down.
-func (h *Host) Close() { h.drv.Close() }
+// Close stops renewing the HA leases (they lapse unless the agent comes
+// back in time) and ends the driver's incoming migrations; the agent calls
+// it when it shuts down.
+func (h *Host) Close() {
+	h.ha.Close()
+	h.drv.Close()
+}
 
 // poolView shows the driver the host's pool membership.
 type poolView struct{ h *Host }

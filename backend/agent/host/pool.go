@@ -94,7 +94,16 @@ func (h *Host) commitLocked(old persistentState) error {
 // LeaveServerPool takes this server out of poolUUID. NotFound when it is in
 // no pool, InvalidState when it is in another one or while domains run
 // (running, blocked or paused: their memory would be lost to the pool).
+// The HA leases kept for that pool, if any, are given up (ha_disable).
 func (h *Host) LeaveServerPool(poolUUID string) error {
+	if err := h.leaveServerPool(poolUUID); err != nil {
+		return err
+	}
+	h.haLeftPool(poolUUID)
+	return nil
+}
+
+func (h *Host) leaveServerPool(poolUUID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.state

@@ -29,6 +29,9 @@ type persistentState struct {
 	// means the default, xen and utility.
 	Roles        []string             `json:"roles,omitempty"`
 	Repositories map[string]RepoState `json:"repositories"`
+	// HA is the configuration of ha_configure; nil when HA is not
+	// configured.
+	HA *HAState `json:"ha,omitempty"`
 }
 
 // RepoState is a repository known to the host.

@@ -201,22 +201,37 @@ func readVMConfig(repoID, vmID, dir string) (agentapi.VMParams, error) {
 
 // StartVM starts a domain from the VM's vm.cfg, read from the repository so
 // that any server sharing it can start the VM. InvalidState when it already
-// runs here; InsufficientResources when its memory or vCPUs do not fit.
+// runs here; InsufficientResources when its memory or vCPUs do not fit. In
+// an HA pool it takes the VM's lease first (InvalidState while another
+// server holds it live; see halease.Keeper.BeginStart).
 func (h *Host) StartVM(repoID, vmID string) error {
 	defer h.vms.lock(repoID, vmID)()
 	spec, err := h.bootSpec(repoID, vmID)
 	if err != nil {
 		return err
 	}
-	return h.drv.Start(spec)
+	lease, err := h.ha.BeginStart(specUUID(spec), repoID, vmID)
+	if err != nil {
+		return err
+	}
+	return lease.End(h.drv.Start(spec))
 }
 
-// StopVM ends the domain: a clean shutdown, or a destroy when force.
+// StopVM ends the domain: a clean shutdown, or a destroy when force. In an
+// HA pool the VM's lease is released.
 func (h *Host) StopVM(repoID, vmID string, force bool) error {
 	if err := checkVMIDs(repoID, vmID); err != nil {
 		return err
 	}
-	return h.drv.Stop(repoID, vmID, force)
+	if !h.ha.Enabled() {
+		return h.drv.Stop(repoID, vmID, force)
+	}
+	uuid := h.leaseUUID(repoID, vmID)
+	if err := h.drv.Stop(repoID, vmID, force); err != nil {
+		return err
+	}
+	h.ha.Release(uuid, repoID, vmID)
+	return nil
 }
 
 // checkVMIDs validates the ids; the repository need not be known, so

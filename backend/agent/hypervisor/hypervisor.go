@@ -203,6 +203,15 @@ type Pool interface {
 // NewDriver makes a driver for a host.
 type NewDriver func(Env) (Driver, error)
 
+// LeaseStorageFault is what a simulated driver may offer besides Driver: a
+// fault that makes every access to the HA leases fail, as if the HA
+// repository were unreachable (sim_set ha_storage_fail), so that fencing
+// can be tested without breaking a file system.
+type LeaseStorageFault interface {
+	// LeaseStorageFailing reports whether lease accesses must fail now.
+	LeaseStorageFailing() bool
+}
+
 // SimControl is what a simulated driver offers besides Driver: fault
 // injection (sim_set) and its effect on each call. The XML-RPC layer uses
 // it when the driver has it; a driver of a real hypervisor need not.

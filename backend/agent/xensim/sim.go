@@ -25,6 +25,9 @@ type faults struct {
 	corruptMig map[string]bool
 	breakMig   map[string]bool
 	migMiBPerS int64
+	// leaseFail makes every access to the HA leases fail
+	// (SimHAStorageFail).
+	leaseFail bool
 }
 
 // Sim parameter names of sim_set.
@@ -52,6 +55,10 @@ const (
 	// page were 4 KiB); 0 restores DefaultMigrationMiBPerS. A low speed
 	// makes migrations take long enough to watch.
 	SimMigrationMiBPerS = "migration_mib_per_s"
+	// SimHAStorageFail (bool) makes every read and write of this server's
+	// HA leases fail, as if the pool's HA repository were unreachable
+	// from it, so that its fencing can be tested; false ends it.
+	SimHAStorageFail = "ha_storage_fail"
 )
 
 // maxLatency bounds an injected latency, so that a typo cannot park calls
@@ -121,6 +128,7 @@ type simSettings struct {
 	corrupt  string
 	brk      string
 	migSpeed *int64
+	haFail   *bool
 }
 
 // SimSet changes the injected faults (sim_set). Every key is checked before
@@ -191,6 +199,9 @@ func (h *Sim) SimSet(params map[string]any) error {
 	if s.migSpeed != nil {
 		f.migMiBPerS = *s.migSpeed
 	}
+	if s.haFail != nil {
+		f.leaseFail = *s.haFail
+	}
 	if s.hang != nil {
 		switch {
 		case *s.hang && f.hung == nil:
@@ -201,6 +212,14 @@ func (h *Sim) SimSet(params map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// LeaseStorageFailing reports whether ha_storage_fail is on
+// (hypervisor.LeaseStorageFault).
+func (h *Sim) LeaseStorageFailing() bool {
+	h.faults.mu.Lock()
+	defer h.faults.mu.Unlock()
+	return h.faults.leaseFail
 }
 
 // HungCalls is the number of calls blocked by a hang right now; tests use it
@@ -292,16 +311,20 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 				return bad("%s must be a non-negative integer, got %#v", k, v)
 			}
 			s.migSpeed = &n
-		case SimHang:
+		case SimHang, SimHAStorageFail:
 			b, ok := v.(bool)
 			if !ok {
 				return bad("%s must be a boolean, got %T", k, v)
 			}
-			s.hang = &b
+			if k == SimHang {
+				s.hang = &b
+			} else {
+				s.haFail = &b
+			}
 		default:
-			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s, %s, %s, %s)", k,
+			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", k,
 				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimGuestShutdown, SimHang,
-				SimCorruptMigration, SimBreakMigration, SimMigrationMiBPerS)
+				SimCorruptMigration, SimBreakMigration, SimMigrationMiBPerS, SimHAStorageFail)
 		}
 	}
 	return s, nil

@@ -58,8 +58,9 @@ type Sim struct {
 }
 
 var (
-	_ hypervisor.Driver     = (*Sim)(nil)
-	_ hypervisor.SimControl = (*Sim)(nil)
+	_ hypervisor.Driver            = (*Sim)(nil)
+	_ hypervisor.SimControl        = (*Sim)(nil)
+	_ hypervisor.LeaseStorageFault = (*Sim)(nil)
 )
 
 // Driver makes simulated hosts of cfg's hardware, for host.Config.
@@ -170,5 +171,6 @@ func (h *Sim) Reset() {
 	}
 	f.hung, f.latency, f.failNext, f.dirty = nil, nil, nil, nil
 	f.corruptMig, f.breakMig, f.migMiBPerS = nil, nil, 0
+	f.leaseFail = false
 	f.mu.Unlock()
 }
