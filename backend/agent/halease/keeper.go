@@ -556,12 +556,23 @@ func (k *Keeper) warnOnce(d Domain) {
 	}
 }
 
-// renewVM renews the lease of a domain running here (under the VM's
-// lock): when this server holds it, or nobody does (released, missing,
-// lapsed, unreadable), it writes this server; when another server holds it
-// live, the copy here must not live and is destroyed, unless it is
-// migrating in or out, whose lease the other end holds for now.
+// renewVM renews the lease of a domain running here. When this server
+// holds it, it writes it again without the VM's lock: a server frozen
+// (SIGSTOP) while holding the lock would keep every other server from the
+// VM until it resumed, and a renewal races no taker, since a taker only
+// takes a lease that is not live, which this server's is until its own
+// lease lapsed and it fenced. The renewal is stamped with the time before
+// the read, so that a write delayed by a freeze lands already old.
+// Anything else is decided under the lock: when nobody holds the lease
+// (released, missing, lapsed, unreadable) it takes it; when another server
+// holds it live, the copy here must not live and is destroyed, unless it
+// is migrating in or out, whose lease the other end holds for now.
 func (k *Keeper) renewVM(cfg Config, store *Store, d Domain) error {
+	stamp := k.now()
+	l, _, err := store.ReadVM(d.UUID)
+	if err == nil && l.ServerID == cfg.ServerID {
+		return k.writeVM(cfg, store, d, l, stamp)
+	}
 	unlock, err := store.LockVM(d.UUID)
 	if err != nil {
 		return err
@@ -572,39 +583,39 @@ func (k *Keeper) renewVM(cfg Config, store *Store, d Domain) error {
 		return readErr
 	}
 	now := k.now()
-	k.mu.Lock()
-	_, incoming := k.incoming[d.UUID]
-	outgoing := k.outgoing[d.UUID] != nil
-	k.mu.Unlock()
-	// The domain may have ended since it was listed (a stop releases
-	// the lease itself).
-	cur, ok, err := k.host.Domain(d.RepoID, d.VMID)
-	if err != nil {
-		return err
-	}
-	if !ok || !holdsLease(cur.State) {
-		return nil
-	}
 	if readErr == nil && l.ServerID != cfg.ServerID && l.Live(now, cfg.Params.FenceTimeout()) {
-		switch {
-		case incoming:
-			k.mu.Lock()
+		k.mu.Lock()
+		_, incoming := k.incoming[d.UUID]
+		outgoing := k.outgoing[d.UUID] != nil
+		if incoming {
 			k.handover = true
-			k.mu.Unlock()
+		}
+		k.mu.Unlock()
+		if incoming || outgoing {
 			return nil
-		case outgoing:
-			return nil
+		}
+		// The domain may have ended since it was listed.
+		if cur, ok, err := k.host.Domain(d.RepoID, d.VMID); err != nil || !ok || !holdsLease(cur.State) {
+			return err
 		}
 		return k.loseDomain(d, l, now)
 	}
-	if err := store.WriteVM(d.UUID, Lease{ServerID: cfg.ServerID, Hostname: k.hostname, RenewedUnixMS: k.now().UnixMilli(), Counter: l.Counter + 1}); err != nil {
+	return k.writeVM(cfg, store, d, l, now)
+}
+
+// writeVM writes this server as the holder of the lease of d, whose
+// current content is l, unless the domain ended since it was listed (a
+// stop releases the lease itself).
+func (k *Keeper) writeVM(cfg Config, store *Store, d Domain, l Lease, stamp time.Time) error {
+	if cur, ok, err := k.host.Domain(d.RepoID, d.VMID); err != nil || !ok || !holdsLease(cur.State) {
+		return err
+	}
+	if err := store.WriteVM(d.UUID, Lease{ServerID: cfg.ServerID, Hostname: k.hostname, RenewedUnixMS: stamp.UnixMilli(), Counter: l.Counter + 1}); err != nil {
 		return err
 	}
 	k.mu.Lock()
 	k.held[d.UUID] = vmRef{d.RepoID, d.VMID}
-	if incoming {
-		delete(k.incoming, d.UUID)
-	}
+	delete(k.incoming, d.UUID)
 	k.mu.Unlock()
 	return nil
 }
@@ -627,7 +638,8 @@ func (k *Keeper) loseDomain(d Domain, l Lease, now time.Time) error {
 }
 
 // renewHeld renews the leases this server holds while the hypervisor
-// cannot list its domains.
+// cannot list its domains: those the repository still says are this
+// server's (without the lock, as renewVM does).
 func (k *Keeper) renewHeld(cfg Config, store *Store) error {
 	k.mu.Lock()
 	uuids := make([]string, 0, len(k.held))
@@ -637,21 +649,11 @@ func (k *Keeper) renewHeld(cfg Config, store *Store) error {
 	k.mu.Unlock()
 	var firstErr error
 	for _, uuid := range uuids {
-		err := func() error {
-			unlock, err := store.LockVM(uuid)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			l, _, err := store.ReadVM(uuid)
-			if err != nil && !errors.Is(err, ErrUnreadable) {
-				return err
-			}
-			if err == nil && l.ServerID != cfg.ServerID && l.Live(k.now(), cfg.Params.FenceTimeout()) {
-				return nil // not ours any more; the domain is checked once the hypervisor answers
-			}
-			return store.WriteVM(uuid, Lease{ServerID: cfg.ServerID, Hostname: k.hostname, RenewedUnixMS: k.now().UnixMilli(), Counter: l.Counter + 1})
-		}()
+		stamp := k.now()
+		l, _, err := store.ReadVM(uuid)
+		if err == nil && l.ServerID == cfg.ServerID {
+			err = store.WriteVM(uuid, Lease{ServerID: cfg.ServerID, Hostname: k.hostname, RenewedUnixMS: stamp.UnixMilli(), Counter: l.Counter + 1})
+		}
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}

@@ -667,3 +667,26 @@ func TestHAParams(t *testing.T) {
 		}
 	}
 }
+
+// Renewing a lease this server holds takes no lock: a server frozen while
+// it held the VM's lock would keep every other server from the VM.
+func TestRenewOwnLeaseWithoutLock(t *testing.T) {
+	root := t.TempDir()
+	k := newTestKeeper(t, root, "me", testkit.NewClock(time.Now()))
+	k.configure(t)
+	k.host.run("vm1", agentapi.StateRunning, false)
+	k.tick()
+	store := NewStore(root, "pool1", nil)
+	before := readLease(t, store, "vm1")
+	unlock, err := store.LockVM("vm1") // a frozen peer in the middle of a start
+	testkit.MustOK(t, err)
+	defer unlock()
+	k.clock.Advance(200 * time.Millisecond)
+	k.tick()
+	if after := readLease(t, store, "vm1"); after.Counter != before.Counter+1 || after.RenewedUnixMS != before.RenewedUnixMS+200 {
+		t.Errorf("lease before %+v, after a renewal with the lock held elsewhere %+v", before, after)
+	}
+	if st := k.Status(); st.LastError != "" {
+		t.Errorf("the renewal failed: %s", st.LastError)
+	}
+}
