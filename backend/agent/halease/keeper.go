@@ -243,9 +243,10 @@ func (k *Keeper) Resume(cfg Config) {
 			k.lastErr = err.Error()
 		}
 	}
+	age := now.Sub(k.lastOK)
 	k.mu.Unlock()
 	k.log.Info("HA leases resumed from the saved configuration", "pool", cfg.PoolUUID, "repository", cfg.RepoUUID,
-		"server_id", cfg.ServerID, "lease_age_ms", now.Sub(k.lastOK).Milliseconds())
+		"server_id", cfg.ServerID, "lease_age_ms", age.Milliseconds())
 	k.fenceIfLapsed()
 	k.mu.Lock()
 	k.armWatchdogLocked()
