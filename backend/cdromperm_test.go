@@ -23,7 +23,7 @@ func TestCdromApprovedWhileAnOperatorsChangeWaits(t *testing.T) {
 	iso = append(append(iso, 1), "CD001\x01"...)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(iso) }))
 	t.Cleanup(web.Close)
-	if _, err := m.EditManager(admin, new("127.0.0.0/8")); err != nil { // where web listens
+	if _, err := m.EditManager(admin, backend.EditManagerRequest{ImportAllowedNetworks: new("127.0.0.0/8")}); err != nil { // where web listens
 		t.Fatal(err)
 	}
 	if _, err := m.CreateUser(admin, "op", "a long password", backend.RoleOperator); err != nil {

@@ -28,7 +28,16 @@ type ManagerSettings struct {
 	// link-local, private and shared addresses and the servers' and the
 	// manager's own (importnet); none by default.
 	ImportAllowedNetworks []netip.Prefix
+	// EvacuationParallelism is how many VMs entering maintenance mode
+	// migrates off a server at once (evacuate); 4 by default.
+	EvacuationParallelism int
 }
+
+// Bounds of ManagerSettings.EvacuationParallelism (the store checks them too).
+const (
+	MinEvacuationParallelism = 1
+	MaxEvacuationParallelism = 64
+)
 
 // settings reads the manager's settings.
 func (m *Manager) settings(ctx context.Context) (ManagerSettings, error) {
@@ -40,26 +49,52 @@ func (m *Manager) settings(ctx context.Context) (ManagerSettings, error) {
 	if err != nil { // written by EditManager, which checked it: a damaged row
 		return ManagerSettings{}, &Error{Kind: KindInternal, Msg: "read the manager's importAllowedNetworks", Cause: err}
 	}
-	return ManagerSettings{ImportAllowedNetworks: nets}, nil
+	return ManagerSettings{ImportAllowedNetworks: nets, EvacuationParallelism: row.EvacuationParallelism}, nil
 }
 
-// EditManager changes the manager's settings (Administrators). Given,
-// importAllowedNetworks replaces the allowed networks: a comma-separated
-// list of networks in CIDR form or single addresses, "" for none; it is
-// stored in CIDR form.
-func (m *Manager) EditManager(ctx context.Context, importAllowedNetworks *string) (ManagerInfo, error) {
+// EditManagerRequest holds the manager's settings to change; nil fields
+// stay.
+type EditManagerRequest struct {
+	// ImportAllowedNetworks replaces the allowed networks: a
+	// comma-separated list of networks in CIDR form or single addresses,
+	// "" for none; it is stored in CIDR form.
+	ImportAllowedNetworks *string
+	// EvacuationParallelism is how many VMs an evacuation migrates at once.
+	EvacuationParallelism *int64
+}
+
+// EditManager changes the manager's settings (Administrators): those req
+// gives, the others as they are, in one write.
+func (m *Manager) EditManager(ctx context.Context, req EditManagerRequest) (ManagerInfo, error) {
 	if err := m.authorize(ctx, PermManage); err != nil {
 		return ManagerInfo{}, err
 	}
-	if importAllowedNetworks != nil {
-		nets, err := importnet.ParseList(*importAllowedNetworks)
-		if err != nil {
+	var nets []netip.Prefix
+	if req.ImportAllowedNetworks != nil {
+		var err error
+		if nets, err = importnet.ParseList(*req.ImportAllowedNetworks); err != nil {
 			return ManagerInfo{}, errorf(KindInvalidArgument, "importAllowedNetworks: %v", err)
 		}
-		row := store.ManagerSettings{ImportAllowedNetworks: importnet.Format(nets)}
-		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateManagerSettings(ctx, row) }); err != nil {
-			return ManagerInfo{}, &Error{Kind: KindInternal, Msg: "record the manager's settings", Cause: err}
+	}
+	if p := req.EvacuationParallelism; p != nil && (*p < MinEvacuationParallelism || *p > MaxEvacuationParallelism) {
+		return ManagerInfo{}, errorf(KindInvalidArgument, "evacuationParallelism %d is out of range: use %d to %d",
+			*p, MinEvacuationParallelism, MaxEvacuationParallelism)
+	}
+	err := m.st.Write(ctx, func(q *store.Queries) error {
+		row, err := q.ManagerSettings(ctx)
+		if err != nil {
+			return err
 		}
+		if req.ImportAllowedNetworks != nil {
+			row.ImportAllowedNetworks = importnet.Format(nets)
+		}
+		if req.EvacuationParallelism != nil {
+			row.EvacuationParallelism = int(*req.EvacuationParallelism)
+		}
+		return q.UpdateManagerSettings(ctx, row)
+	})
+	if err != nil {
+		return ManagerInfo{}, &Error{Kind: KindInternal, Msg: "record the manager's settings", Cause: err}
 	}
 	return m.Info(ctx)
 }

@@ -22,7 +22,7 @@ func TestEditManagerImportAllowedNetworks(t *testing.T) {
 	c := managertest.Open(t, managertest.Options{})
 	m, ctx := c.Manager, c.Admin()
 	op := backend.WithActor(t.Context(), backend.Actor{User: "op", Role: backend.RoleOperator})
-	if _, err := m.EditManager(op, new("127.0.0.0/8")); backend.KindOf(err) != backend.KindPermission {
+	if _, err := m.EditManager(op, backend.EditManagerRequest{ImportAllowedNetworks: new("127.0.0.0/8")}); backend.KindOf(err) != backend.KindPermission {
 		t.Fatalf("an Operator's edit Manager = %v, want a permission error", err)
 	}
 	for _, tc := range []struct{ in, msg string }{
@@ -31,7 +31,7 @@ func TestEditManagerImportAllowedNetworks(t *testing.T) {
 		{"10.1.2.3/8", `importAllowedNetworks: "10.1.2.3/8" has bits set past its prefix length: did you mean 10.0.0.0/8?`},
 		{"10.0.0.0/8,,127.0.0.0/8", "importAllowedNetworks: an empty network in the list"},
 	} {
-		_, err := m.EditManager(ctx, &tc.in)
+		_, err := m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: &tc.in})
 		if backend.KindOf(err) != backend.KindInvalidArgument || !strings.HasPrefix(backend.Message(err), tc.msg) {
 			t.Errorf("edit Manager importAllowedNetworks=%s: %v, want %q", tc.in, err, tc.msg)
 		}
@@ -40,13 +40,13 @@ func TestEditManagerImportAllowedNetworks(t *testing.T) {
 	if err != nil || len(info.Settings.ImportAllowedNetworks) != 0 {
 		t.Fatalf("after refused edits: %+v, %v; want no network", info.Settings, err)
 	}
-	info, err = m.EditManager(ctx, new(" 10.1.2.3 , 127.0.0.0/8,fd00:1::/64"))
+	info, err = m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: new(" 10.1.2.3 , 127.0.0.0/8,fd00:1::/64")})
 	want := []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("fd00:1::/64")}
 	if err != nil || len(info.Settings.ImportAllowedNetworks) != 3 || info.Settings.ImportAllowedNetworks[0] != want[0] ||
 		info.Settings.ImportAllowedNetworks[2] != want[2] {
 		t.Fatalf("edit Manager = %+v, %v; want %v", info.Settings, err, want)
 	}
-	if info, err = m.EditManager(ctx, new("")); err != nil || len(info.Settings.ImportAllowedNetworks) != 0 {
+	if info, err = m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: new("")}); err != nil || len(info.Settings.ImportAllowedNetworks) != 0 {
 		t.Fatalf("clearing: %+v, %v", info.Settings, err)
 	}
 }
@@ -110,7 +110,7 @@ func TestImportISORefusedAddresses(t *testing.T) {
 				"127.0.0.2 is a loopback address, and no allowed network holds it; " + allowHint, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := m.EditManager(ctx, &tc.allowed); err != nil {
+			if _, err := m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: &tc.allowed}); err != nil {
 				t.Fatal(err)
 			}
 			hits1.Store(0)
@@ -128,7 +128,7 @@ func TestImportISORefusedAddresses(t *testing.T) {
 			}
 		})
 	}
-	if _, err := m.EditManager(ctx, new("127.0.0.0/8")); err != nil {
+	if _, err := m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: new("127.0.0.0/8")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.ImportISO(ctx, repo, one.URL+"/redirect", "allowed", ""); err != nil {

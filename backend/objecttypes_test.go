@@ -62,7 +62,7 @@ func TestObjectTypesResolveByNameAndID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.EditManager(ctx, new("127.0.0.0/8")); err != nil { // where web listens
+	if _, err := m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: new("127.0.0.0/8")}); err != nil { // where web listens
 		t.Fatal(err)
 	}
 	cdrom, err := m.ImportISO(ctx, repoRef, web.URL+"/install.iso", "iso1", "")

@@ -34,16 +34,19 @@ func TestServerRolesAreEnforced(t *testing.T) {
 			t.Fatalf("start %s: on %q, %v; want it on ovs1, the only server with the VM server role", name, v.Server.Name, err)
 		}
 	}
-	// Placement with no VM server left says why ovs2 was left out.
+	// Placement with no VM server left says why ovs2 was left out; the
+	// evacuation of ovs1 too, and ovs1 is in maintenance mode all the same.
 	maintenance := true
-	if _, err := m.EditServer(ctx, backend.Ref{Name: "ovs1"}, backend.EditServerRequest{Maintenance: &maintenance}); err != nil {
-		t.Fatal(err)
+	e, err := m.EditServer(ctx, backend.Ref{Name: "ovs1"}, backend.EditServerRequest{Maintenance: &maintenance})
+	if want := "Server ovs1 is in maintenance mode, but 2 of 2 VMs could not be migrated off it: Vm vm1: ServerPool pool1 has no server that can take Vm vm1: ovs2 has not the VM server role (roles: utility)"; !strings.Contains(backend.Message(err), want) ||
+		!e.Server.Maintenance || e.Evacuation == nil || len(e.Evacuation.Stayed()) != 2 {
+		t.Fatalf("maintenance mode on ovs1 with no other VM server = %+v, %v; want it on, and %q", e, err, want)
 	}
 	if _, err := m.CreateVM(ctx, backend.CreateVMRequest{Name: "vm3", Repository: backend.Ref{Name: managertest.Repo},
 		MemoryMiB: 1024, CPUCount: 1}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := m.StartVM(ctx, backend.Ref{Name: "vm3"})
+	_, err = m.StartVM(ctx, backend.Ref{Name: "vm3"})
 	if want := "ServerPool pool1 has no server that can take Vm vm3: ovs1 is in maintenance mode; ovs2 has not the VM server role (roles: utility)"; backend.KindOf(err) != backend.KindInvalidState || !strings.Contains(backend.Message(err), want) {
 		t.Fatalf("start vm3 with ovs1 in maintenance = %v; want %q", err, want)
 	}
@@ -70,7 +73,7 @@ func TestServerRolesAreEnforced(t *testing.T) {
 	}
 	web := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(web.Close)
-	if _, err := m.EditManager(ctx, new("127.0.0.0/8")); err != nil {
+	if _, err := m.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: new("127.0.0.0/8")}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = m.ImportISO(ctx, backend.Ref{Name: managertest.Repo}, web.URL+"/missing.iso", "iso1", "")
@@ -97,8 +100,8 @@ func TestServerRolesAreEnforced(t *testing.T) {
 	}
 	// Roles are recorded canonical, whatever their case and order.
 	mixed := " Utility , XEN "
-	s, err := m.EditServer(ctx, backend.Ref{Name: "ovs2"}, backend.EditServerRequest{Roles: &mixed})
-	if err != nil || s.Roles != "xen,utility" {
-		t.Fatalf("edit Server ovs2 roles=%q = %q, %v; want xen,utility", mixed, s.Roles, err)
+	e, err = m.EditServer(ctx, backend.Ref{Name: "ovs2"}, backend.EditServerRequest{Roles: &mixed})
+	if err != nil || e.Server.Roles != "xen,utility" {
+		t.Fatalf("edit Server ovs2 roles=%q = %q, %v; want xen,utility", mixed, e.Server.Roles, err)
 	}
 }

@@ -204,24 +204,48 @@ type EditServerRequest struct {
 	Roles       *string // "xen,utility", "xen", "utility"
 }
 
-// EditServer renames a server, puts it in or out of maintenance mode
-// (nothing new is placed on a server in maintenance), or changes its roles
-// (update_server_roles on the agent, then the record placement reads). The
-// VM server role is not taken from a server that runs VMs: they would run
-// where no VM may go.
-func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest) (Server, error) {
+// ServerEdit is what edit Server did: the server as it is now and, when
+// maintenance mode was asked for, what became of the VMs that ran there.
+type ServerEdit struct {
+	Server Server
+	// Evacuation is nil unless the edit asked for maintenance mode.
+	Evacuation *Evacuation
+}
+
+// String is the edit job's result: the server, and the evacuation's
+// outcome when there was one.
+func (e ServerEdit) String() string {
+	if e.Evacuation == nil {
+		return e.Server.String()
+	}
+	return e.Server.String() + ": in maintenance mode; " + e.Evacuation.String()
+}
+
+// EditServer renames a server, puts it in or out of maintenance mode, or
+// changes its roles (update_server_roles on the agent, then the record
+// placement reads). The VM server role is not taken from a server that runs
+// VMs: they would run where no VM may go.
+//
+// Maintenance mode keeps new VMs off the server, and entering it (asking
+// for it, even when it is on already: that retries) evacuates the server:
+// its running VMs are live-migrated to other servers of the pool, one
+// migrate job each, within this job (evacuate). The server is in
+// maintenance mode whatever becomes of them: when a VM stays, the edit
+// fails naming each VM that stayed and why, and the result still holds the
+// evacuation. Leaving maintenance mode does nothing else.
+func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest) (ServerEdit, error) {
 	if req.Roles != nil {
 		roles, err := parseServerRoles(*req.Roles)
 		if err != nil {
-			return Server{}, err
+			return ServerEdit{}, err
 		}
 		req.Roles = &roles
 	}
 	s, err := findFor(ctx, m, m.serverKind(), ref, PermManage)
 	if err != nil {
-		return Server{}, err
+		return ServerEdit{}, err
 	}
-	return jobValue[Server](m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server", "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
+	v, err := m.job(ctx, actorFrom(ctx), s.PoolID, "edit Server", "edit Server "+s.Name, []string{s.ID}, func(ctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().Server(ctx, s.ID)
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read server", Cause: err}
@@ -258,8 +282,19 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateServerSettings(ctx, cur) }); err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "record server settings", Cause: err}
 		}
-		return m.Server(ctx, Ref{ID: s.ID})
-	}))
+		var edit ServerEdit
+		var evacErr error
+		if req.Maintenance != nil && *req.Maintenance {
+			ev, err := m.evacuate(ctx, j, cur)
+			edit.Evacuation, evacErr = &ev, err
+		}
+		if edit.Server, err = m.Server(ctx, Ref{ID: s.ID}); err != nil {
+			return nil, err
+		}
+		return edit, evacErr
+	})
+	edit, _ := v.(ServerEdit)
+	return edit, err
 }
 
 // DeleteServer forgets a server that is in no pool, releasing its ownership.

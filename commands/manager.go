@@ -32,7 +32,8 @@ func managerFields(mi backend.ManagerInfo) []Field {
 		intField("Vms", "vmCount", int64(mi.VMs)), intField("Running Jobs", "runningJobCount", int64(mi.RunningJobs)),
 		intField("Waiting Audit Records", "waitingAuditRecordCount", int64(mi.Audit.Waiting)),
 		intField("Lost Audit Records", "lostAuditRecordCount", mi.Audit.Lost),
-		stringsField("Import Allowed Networks", "importAllowedNetworks", importnet.Strings(mi.Settings.ImportAllowedNetworks), ",")}
+		stringsField("Import Allowed Networks", "importAllowedNetworks", importnet.Strings(mi.Settings.ImportAllowedNetworks), ","),
+		intField("Evacuation Parallelism", "evacuationParallelism", int64(mi.Settings.EvacuationParallelism))}
 }
 
 // backupFields are what backup prints: where the copy is, its size and time.
@@ -48,12 +49,15 @@ func editManagerSpec() *Spec {
 		Attrs: []Attr{
 			{Name: "importAllowedNetworks", Kind: AttrString,
 				Help: "networks in CIDR form, comma-separated, where imports may reach loopback, link-local, private and shared addresses and the servers' and the manager's own; \"\" for none (the default)"},
+			{Name: "evacuationParallelism", Kind: AttrInt, Min: backend.MinEvacuationParallelism, Max: backend.MaxEvacuationParallelism,
+				Help: "how many VMs edit Server maintenanceMode=Yes migrates off the server at once (4 by default)"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
 				return nil, err
 			}
-			mi, err := x.Backend.EditManager(ctx, optStr(x, "importAllowedNetworks"))
+			mi, err := x.Backend.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: optStr(x, "importAllowedNetworks"),
+				EvacuationParallelism: optInt(x, "evacuationParallelism")})
 			if err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -123,20 +124,60 @@ func verbDiscoverServer() *VerbInfo {
 	}}}
 }
 
+// serverEditResult is what edit Server prints: the server and, when it
+// entered maintenance mode, the VMs that left it and those that stayed.
+// The result is printed with the error of an evacuation that left VMs
+// behind, so that the operator sees what moved as well as what did not.
+func serverEditResult(e backend.ServerEdit, err error) (*Result, error) {
+	if e.Server.ID == "" {
+		return nil, err
+	}
+	fields := serverFields(e.Server)
+	if e.Evacuation != nil {
+		fields = append(fields, evacuationFields(*e.Evacuation)...)
+	}
+	return &Result{Fields: fields}, err
+}
+
+// evacuationFields are the VMs an evacuation moved (Evacuated Vm 1 = web1
+// to ovs2 (job <id>)) and those that stayed, with why (Stayed Vm 1 = big:
+// <reason>), one line each in the text form as show ServerPool lists its
+// servers, and as two lists in the machine form.
+func evacuationFields(ev backend.Evacuation) []Field {
+	var fields []Field
+	var moved, stayed []backend.NamedRef
+	for i, mv := range ev.Moved() {
+		where := "to " + mv.To.Name
+		if mv.To.Name == "" {
+			where = "stopped meanwhile"
+		}
+		if mv.JobID != "" {
+			where += " (job " + mv.JobID + ")"
+		}
+		fields = append(fields, strField(fmt.Sprintf("Evacuated Vm %d", i+1), "", mv.VM.Name+" "+where).textOnly())
+		moved = append(moved, mv.VM)
+	}
+	for i, mv := range ev.Stayed() {
+		fields = append(fields, strField(fmt.Sprintf("Stayed Vm %d", i+1), "", mv.VM.Name+": "+backend.Message(mv.Err)).textOnly())
+		stayed = append(stayed, mv.VM)
+	}
+	return append(fields, refsField("", "evacuatedVms", moved).machineOnly(), refsField("", "stayedVms", stayed).machineOnly())
+}
+
 func editServerSpec() *Spec {
 	return &Spec{
 		Type: "Server", Instance: true,
-		Help: "Rename a server, put it in or out of maintenance mode (nothing new is placed there), or change its roles.",
+		Help: "Rename a server, put it in or out of maintenance mode, or change its roles. Entering maintenance mode live-migrates the server's running VMs to other servers of the pool (evacuationParallelism of edit Manager at once); the server stays in maintenance mode even when a VM cannot leave, and the command then fails naming it.",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Help: "a new name"},
-			{Name: "maintenanceMode", Kind: AttrYesNo, Help: "Yes: place nothing new on this server"},
+			{Name: "maintenanceMode", Kind: AttrYesNo, Help: "Yes: place nothing new on this server and migrate its running VMs off it (Yes again retries those that stayed); No: only let VMs be placed here again"},
 			{Name: "roles", Kind: AttrEnum, Enum: []string{"xen,utility", "xen", "utility"}, Help: "Server Pool roles: only a xen server gets VMs (placement, migrate destServer=); utility does repository work (importIso, disks, ISOs); xen is not taken from a server that runs VMs"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
 				return nil, err
 			}
-			return showServer(x.Backend.EditServer(ctx, x.Ref(), backend.EditServerRequest{Name: optStr(x, "name"),
+			return serverEditResult(x.Backend.EditServer(ctx, x.Ref(), backend.EditServerRequest{Name: optStr(x, "name"),
 				Maintenance: optBool(x, "maintenanceMode"), Roles: optStr(x, "roles")}))
 		},
 	}

@@ -101,7 +101,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		}},
 		{"AckEvent", false, func(q *Queries) error { return q.AckEvent(ctx, "e1") }},
 		{"UpdateManagerSettings", false, func(q *Queries) error {
-			return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8"})
+			return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8", EvacuationParallelism: 4})
 		}},
 		{"InsertAudit", false, func(q *Queries) error {
 			return q.InsertAudit(ctx, AuditRecord{User: "admin", Remote: "127.0.0.1", Command: "list Vm", Result: "Success", CreatedAt: now})

@@ -7,20 +7,25 @@ type ManagerSettings struct {
 	// ImportAllowedNetworks is a comma-separated list of networks in CIDR
 	// form ("" for none), as the backend checked it.
 	ImportAllowedNetworks string
+	// EvacuationParallelism is how many VMs entering maintenance mode
+	// migrates off a server at once (1 to 64).
+	EvacuationParallelism int
 }
 
 func scanManagerSettings(row scanner) (ManagerSettings, error) {
 	var s ManagerSettings
-	err := row.Scan(&s.ImportAllowedNetworks)
+	err := row.Scan(&s.ImportAllowedNetworks, &s.EvacuationParallelism)
 	return s, err
 }
 
 // ManagerSettings returns the manager's settings.
 func (q *Queries) ManagerSettings(ctx context.Context) (ManagerSettings, error) {
-	return queryOne(ctx, q.db, scanManagerSettings, `SELECT import_allowed_networks FROM manager_settings WHERE id = 1`)
+	return queryOne(ctx, q.db, scanManagerSettings,
+		`SELECT import_allowed_networks, evacuation_parallelism FROM manager_settings WHERE id = 1`)
 }
 
 // UpdateManagerSettings writes the manager's settings.
 func (q *Queries) UpdateManagerSettings(ctx context.Context, s ManagerSettings) error {
-	return q.execOne(ctx, `UPDATE manager_settings SET import_allowed_networks = $1 WHERE id = 1`, s.ImportAllowedNetworks)
+	return q.execOne(ctx, `UPDATE manager_settings SET import_allowed_networks = $1, evacuation_parallelism = $2 WHERE id = 1`,
+		s.ImportAllowedNetworks, s.EvacuationParallelism)
 }

@@ -5,16 +5,25 @@ import (
 	"testing"
 )
 
-// The settings row exists from the migration on, empty, and keeps what is
-// written across a reopen.
+// The settings row exists from the migration on, with its defaults (no
+// import networks, 4 evacuation migrations at once), keeps what is written
+// across a reopen, and refuses an evacuation parallelism out of 1..64.
 func TestManagerSettings(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := context.Background()
 	got, err := s.Read().ManagerSettings(ctx)
-	if err != nil || got != (ManagerSettings{}) {
-		t.Fatalf("settings of a new database = %+v, %v; want empty", got, err)
+	if err != nil || got != (ManagerSettings{EvacuationParallelism: 4}) {
+		t.Fatalf("settings of a new database = %+v, %v; want the defaults", got, err)
 	}
-	want := ManagerSettings{ImportAllowedNetworks: "10.1.0.0/16,fd00:1::/64"}
+	for _, bad := range []int{0, 65} {
+		err := s.Write(ctx, func(q *Queries) error {
+			return q.UpdateManagerSettings(ctx, ManagerSettings{EvacuationParallelism: bad})
+		})
+		if err == nil {
+			t.Fatalf("evacuation parallelism %d was written", bad)
+		}
+	}
+	want := ManagerSettings{ImportAllowedNetworks: "10.1.0.0/16,fd00:1::/64", EvacuationParallelism: 9}
 	if err := s.Write(ctx, func(q *Queries) error { return q.UpdateManagerSettings(ctx, want) }); err != nil {
 		t.Fatal(err)
 	}
