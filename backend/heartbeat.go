@@ -67,7 +67,8 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Beat runs one round of heartbeats, each call bounded by timeout.
+// Beat runs one round of heartbeats, each call bounded by timeout; then a
+// pool whose master does not answer gets a new one (moveLostMasters).
 func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 	servers, err := m.st.Read().Servers(ctx)
 	if err != nil {
@@ -89,6 +90,7 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 		}()
 	}
 	wg.Wait()
+	m.moveLostMasters(ctx)
 	m.recordServerStates(ctx)
 }
 

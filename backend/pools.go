@@ -2,12 +2,14 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -100,7 +102,9 @@ func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description
 // pool becomes its master (create_server_pool), the others join
 // (join_server_pool); every member learns the members' addresses
 // (set_pool_member_ip_list) and the new one the pool's repositories
-// (add_repository). Then the store records it.
+// (add_repository). Then the store records it. A server that still
+// believes it is in a pool (taken out of it while it did not answer) leaves
+// that pool first (leaveStalePool).
 func (m *Manager) AddServerToPool(ctx context.Context, server, pool Ref) (Server, error) {
 	s, p, err := m.serverAndPool(ctx, server, pool)
 	if err != nil {
@@ -157,6 +161,9 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 	}
 	c, err := m.clients.get(s)
 	if err != nil {
+		return Server{}, err
+	}
+	if err := m.leaveStalePool(ctx, s, c); err != nil {
 		return Server{}, err
 	}
 	what := fmt.Sprintf("add Server %s to ServerPool %s", s.Name, p.Name)
@@ -243,8 +250,13 @@ func (m *Manager) updateMemberIPs(ctx context.Context, poolID string) {
 
 // RemoveServerFromPool takes a server out of its pool (leave_server_pool),
 // refused while VMs run there. If it was the master, another member becomes
-// master in the manager's records.
-func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (Server, error) {
+// master in the manager's records (chooseMaster), and an event says so.
+//
+// With force, a server the manager records as not answering (isSilent) is
+// taken out in the records only, its agent told nothing
+// (removeSilentServer), once no VM is recorded on it; force on a server
+// that answers is the ordinary removal.
+func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref, force bool) (Server, error) {
 	s, p, err := m.serverAndPool(ctx, server, pool)
 	if err != nil {
 		return Server{}, err
@@ -257,6 +269,9 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 			}
 			if cur.PoolID != p.ID {
 				return nil, errorf(KindInvalidState, "Server %s is not in ServerPool %s", cur.Name, p.Name)
+			}
+			if force && isSilent(cur) {
+				return m.removeSilentServer(ctx, cur, p)
 			}
 			restore, err := m.fence(ctx, cur, ServerLeaving)
 			if err != nil {
@@ -282,7 +297,11 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 				return nil, err
 			}
 			if err := c.LeaveServerPool(ctx, p.ID); err != nil {
-				return nil, agentError("remove Server "+cur.Name+" from ServerPool "+p.Name, cur.Name, err)
+				what := "remove Server " + cur.Name + " from ServerPool " + p.Name
+				if errors.Is(err, agentclient.ErrUnreachable) {
+					what += " (if the server is dead, wait until it is Unreachable and add force=Yes)"
+				}
+				return nil, agentError(what, cur.Name, err)
 			}
 			// Unmount the pool's repositories there (the files stay).
 			for _, r := range repos {
@@ -290,27 +309,8 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref) (S
 					m.log.Warn("could not unmount repository from the leaving server", "server", cur.Name, "repository", r.Name, "err", err)
 				}
 			}
-			wasMaster := cur.IsMaster
-			cur.IsMaster = false
-			err = m.st.Write(ctx, func(q *store.Queries) error {
-				if err := q.SetServerPool(ctx, cur.ID, ""); err != nil {
-					return err
-				}
-				if err := q.UpdateServerSettings(ctx, cur); err != nil {
-					return err
-				}
-				if !wasMaster {
-					return nil
-				}
-				rest, err := q.ServersInPool(ctx, p.ID)
-				if err != nil || len(rest) == 0 {
-					return err
-				}
-				rest[0].IsMaster = true
-				return q.UpdateServerSettings(ctx, rest[0])
-			})
-			if err != nil {
-				return nil, &Error{Kind: KindInternal, Msg: "record pool membership", Cause: err}
+			if err := m.leavePoolRecords(ctx, cur, p); err != nil {
+				return nil, err
 			}
 			m.updateMemberIPs(ctx, p.ID)
 			return m.Server(ctx, Ref{ID: cur.ID})

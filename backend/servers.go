@@ -299,8 +299,13 @@ func (m *Manager) EditServer(ctx context.Context, ref Ref, req EditServerRequest
 
 // DeleteServer forgets a server that is in no pool, releasing its ownership.
 // An agent that does not answer is forgotten all the same (a dead server
-// must be removable), and the log says so.
-func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
+// must be removable), and the log says so. With force, a server the manager
+// records as not answering (isSilent) is forgotten without calling its
+// agent at all (a hung agent would hold the job for its timeout), once no
+// VM is recorded on it; its agent still believes it is owned by this
+// manager, which lets a later discoverServer take it again. force on a
+// server that answers is the ordinary delete.
+func (m *Manager) DeleteServer(ctx context.Context, ref Ref, force bool) (Server, error) {
 	s, err := findFor(ctx, m, m.serverKind(), ref, PermManage)
 	if err != nil {
 		return Server{}, err
@@ -319,9 +324,22 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 			if err != nil {
 				return nil, err
 			}
-			return nil, errorf(KindConflict, "Server %s is in use by ServerPool %s; remove it from the pool first", cur.Name, p.Name)
+			how := "remove it from the pool first"
+			if force && isSilent(cur) {
+				how = fmt.Sprintf("remove it from the pool first (remove Server id=%s from ServerPool id=%s force=Yes)", cur.ID, p.ID)
+			}
+			return nil, errorf(KindConflict, "Server %s is in use by ServerPool %s; %s", cur.Name, p.Name, how)
 		}
-		if c, err := m.clients.get(cur); err == nil {
+		silent := force && isSilent(cur)
+		if silent {
+			names, err := m.vmsOn(ctx, cur.ID)
+			if err != nil {
+				return nil, err
+			}
+			if err := refuseWhileRecorded(cur, "delete Server force=Yes", names); err != nil {
+				return nil, err
+			}
+		} else if c, err := m.clients.get(cur); err == nil {
 			if err := c.ReleaseOwnership(ctx, m.uuid); err != nil {
 				m.log.Warn("release_ownership failed; forgetting the server anyway", "server", cur.Name, "err", err)
 			}
@@ -330,6 +348,13 @@ func (m *Manager) DeleteServer(ctx context.Context, ref Ref) (Server, error) {
 			return nil, &Error{Kind: KindInternal, Msg: "delete server record", Cause: err}
 		}
 		m.clients.forget(cur.ID)
+		if silent {
+			user := actorFrom(ctx).User
+			desc := fmt.Sprintf("Server %s (%s) was deleted by user %s without reaching its agent (delete Server force=Yes): "+
+				"should the machine come back, it still believes this manager owns it; discoverServer takes it again", cur.Name, cur.Status, user)
+			m.log.Warn(desc, "server", cur.ID, "user", user)
+			m.event(ctx, "Warning", "ServerDeletedWithoutAgent", "Server", cur.ID, cur.Name, "", desc)
+		}
 		return view, nil
 	}))
 }

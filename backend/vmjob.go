@@ -24,6 +24,9 @@ var vmStates = map[string][]string{
 	"edit":    {VMRunning, VMStopped},
 	"migrate": {VMRunning, VMStopped},
 	"clone":   {VMStopped},
+
+	// force stop is stop Vm force=Yes (ForceStopVM).
+	"force stop": {VMRunning, VMPaused},
 }
 
 // VMStatesFor returns the states in which verb may act on a VM, or nil when

@@ -203,11 +203,18 @@ func restartServerSpec() *Spec {
 	}
 }
 
+// attrServerForce is force=Yes of remove and delete Server: on a server
+// the manager records as not answering, go on without its agent.
+var attrServerForce = Attr{Name: "force", Kind: AttrYesNo, Default: "No",
+	Help: "Yes: on a server that does not answer (Unreachable, Stopped), go on without its agent once no VM is recorded on it (stop Vm force=Yes records them stopped); the agent is told nothing"}
+
 func deleteServerSpec() *Spec {
 	return &Spec{
-		Type: "Server", Instance: true, Help: "Forget a server that is in no pool, releasing its ownership.",
+		Type: "Server", Instance: true,
+		Help:  "Forget a server that is in no pool, releasing its ownership; force=Yes forgets a server that does not answer without calling its agent.",
+		Attrs: []Attr{attrServerForce},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			s, err := x.Backend.DeleteServer(ctx, x.Ref())
+			s, err := x.Backend.DeleteServer(ctx, x.Ref(), x.Str("force") == "Yes")
 			return rowOf(s.ID, s.Name, err)
 		},
 	}
@@ -228,10 +235,11 @@ func addServerSpec() *Spec {
 func removeServerSpec() *Spec {
 	return &Spec{
 		Type: "Server", Instance: true,
-		Help:   "Take a server out of its pool (leave_server_pool); refused while VMs run there.",
+		Help:   "Take a server out of its pool (leave_server_pool); refused while VMs run there. force=Yes takes a server that does not answer out in the manager's records only; if it was the master, another member becomes master.",
+		Attrs:  []Attr{attrServerForce},
 		Clause: &Clause{Prep: "from", Types: []string{"ServerPool"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			s, err := x.Backend.RemoveServerFromPool(ctx, x.Ref(), x.TargetRef())
+			s, err := x.Backend.RemoveServerFromPool(ctx, x.Ref(), x.TargetRef(), x.Str("force") == "Yes")
 			return rowOf(s.ID, s.Name, err)
 		},
 	}

@@ -30,8 +30,19 @@ func verbStart() *VerbInfo {
 }
 
 func verbStop() *VerbInfo {
-	v := vmActionVerb("stop", "Stop an object cleanly.", "Shut a running VM down cleanly.",
+	v := vmActionVerb("stop", "Stop an object cleanly.",
+		"Shut a running VM down cleanly. force=Yes stops a running or paused VM at once (as kill); on a server that does not answer (Unreachable, Stopped) it records the VM Stopped without reaching the server, on your word that the server is off.",
 		(*backend.Manager).StopVM)
+	stopVM := v.Specs[0]
+	stopVM.Attrs = append(stopVM.Attrs, Attr{Name: "force", Kind: AttrYesNo, Default: "No",
+		Help: "Yes: stop at once (kill); on a server that does not answer, state that it is off and record the VM Stopped without reaching it (an event names you)"})
+	stopVM.Run = func(ctx context.Context, x *Exec) (*Result, error) {
+		op := vmOp((*backend.Manager).StopVM)
+		if x.Str("force") == "Yes" {
+			op = (*backend.Manager).ForceStopVM
+		}
+		return vmAction(ctx, x, op, showVM)
+	}
 	v.Specs = append(v.Specs, stopServerSpec())
 	return v
 }

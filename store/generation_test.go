@@ -114,6 +114,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		{"DeleteNetwork", false, func(q *Queries) error { return q.DeleteNetwork(ctx, "n1") }},
 		{"DeleteVM", false, func(q *Queries) error { return q.DeleteVM(ctx, "v1") }},
 		{"DeleteRepository", false, func(q *Queries) error { return q.DeleteRepository(ctx, "r1") }},
+		{"SetPoolMaster", true, func(q *Queries) error { return q.SetPoolMaster(ctx, "p1", "s1") }},
 		{"DeleteServer", true, func(q *Queries) error { return q.DeleteServer(ctx, "s1") }},
 		{"DeleteUser", false, func(q *Queries) error { return q.DeleteUser(ctx, "u1") }},
 		{"DeleteServerPool", true, func(q *Queries) error { return q.DeleteServerPool(ctx, "p1") }},

@@ -125,6 +125,15 @@ func (q *Queries) UpdateServerSettings(ctx context.Context, s Server) error {
 		s.Name, s.Roles, s.IsMaster, s.Maintenance, s.ID)
 }
 
+// SetPoolMaster makes server id the master of pool poolID, and no other
+// member: one statement, so that the pool never has two masters and no
+// other setting of its members is written over. ErrNotFound when id is not
+// a member of the pool (nothing is changed then).
+func (q *Queries) SetPoolMaster(ctx context.Context, poolID, id string) error {
+	return q.execOne(ctx, `UPDATE servers SET is_master = (id = $1)
+		WHERE pool_id = $2 AND EXISTS (SELECT 1 FROM servers WHERE id = $1 AND pool_id = $2)`, id, poolID)
+}
+
 // DeleteServer removes a server record.
 func (q *Queries) DeleteServer(ctx context.Context, id string) error {
 	return q.execOne(ctx, `DELETE FROM servers WHERE id = $1`, id)

@@ -344,6 +344,14 @@ func runAgent(t *testing.T, data, password string, args ...string) (string, *syn
 // and /healthz, "" unless args hold --metrics-listen.
 func runAgentMetrics(t *testing.T, data, password string, args ...string) (port string, log *syncBuffer, metrics string) {
 	t.Helper()
+	_, port, log, metrics = runAgentProcess(t, data, password, args...)
+	return port, log, metrics
+}
+
+// runAgentProcess is runAgentMetrics that also returns the agent's
+// process, for a test that kills it.
+func runAgentProcess(t *testing.T, data, password string, args ...string) (cmd *exec.Cmd, port string, log *syncBuffer, metrics string) {
+	t.Helper()
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +359,7 @@ func runAgentMetrics(t *testing.T, data, password string, args ...string) (port 
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildBinary(t, "xenagent"), append([]string{"--listen", "127.0.0.1:0", "--data", data,
+	cmd = exec.Command(buildBinary(t, "xenagent"), append([]string{"--listen", "127.0.0.1:0", "--data", data,
 		"--password-file", pwFile}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -373,11 +381,11 @@ func runAgentMetrics(t *testing.T, data, password string, args ...string) (port 
 			if metrics != "" && !slices.Contains(args, "--metrics-listen") {
 				t.Fatalf("xenagent without --metrics-listen serves metrics on %s: they are off by default", metrics)
 			}
-			return m[1], errOut, metrics
+			return cmd, m[1], errOut, metrics
 		}
 	}
 	t.Fatalf("xenagent exited before listening:\n%s", errOut)
-	return "", nil, ""
+	return nil, "", nil, ""
 }
 
 // The manager drives an agent that runs as a separate process.
