@@ -87,6 +87,21 @@ func TestMaintenanceModeEvacuates(t *testing.T) {
 		}
 		prev = j
 	}
+	// The edit job sums it up: what left, what stayed.
+	jobs, err := m.Jobs(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edit backend.Job
+	for _, j := range jobs {
+		if j.Summary == "edit Server ovs1" && edit.ID == "" {
+			edit = j // the newest
+		}
+	}
+	if edit.Status != backend.JobFailure || !strings.Contains(edit.Result, "in maintenance mode; 3 of 4 VMs left ovs1 (v1 to ovs") ||
+		!strings.Contains(edit.Result, "; stayed: v4") || !strings.Contains(edit.Error, "Vm v4 is Paused") {
+		t.Fatalf("the edit job: %+v", edit)
+	}
 	if s, err := m.Server(ctx, backend.Ref{Name: "ovs1"}); err != nil || !s.Maintenance {
 		t.Fatalf("ovs1 after an evacuation that left a VM: maintenance %v, %v", s.Maintenance, err)
 	}
