@@ -217,7 +217,8 @@ func TestOpenSSHMaintenanceModeEvacuates(t *testing.T) {
 
 // A dead server (its agent killed with SIGKILL) is recovered from by hand:
 // the pool master moves off it by itself; its VMs are recorded stopped on
-// the operator's word (stop Vm force=Yes; on a live server that is kill);
+// the operator's word (stop Vm force=Yes, here selecting them by their
+// server; on a live server it is kill);
 // it is removed from its pool (the other members' migration lists follow)
 // and deleted without its agent; and when the machine comes back, still
 // believing it is the pool's master, it is discovered and added to the
@@ -270,9 +271,14 @@ start Vm name=d3
 
 	// stop force=Yes: on the dead server, recorded without its agent, an
 	// event naming who said so; on a live server, kill.
-	out = f.must("stop Vm name=d1 force=Yes\nstop Vm name=d2 force=Yes\nshow Vm name=d1")
-	if field(out, "Status") != "Stopped" {
-		t.Fatalf("d1 after stop force=Yes:\n%s", out)
+	out = f.must("stop Vm server=ovs1 multiple=Yes force=Yes")
+	if !strings.Contains(out, "name:d1  result:Success") || !strings.Contains(out, "name:d2  result:Success") || strings.Contains(out, "name:d3") {
+		t.Fatalf("stop Vm server=ovs1 multiple=Yes force=Yes:\n%s", out)
+	}
+	for _, name := range []string{"d1", "d2"} {
+		if st := field(f.must("show Vm name="+name), "Status"); st != "Stopped" {
+			t.Fatalf("%s after stop force=Yes: %s", name, st)
+		}
 	}
 	if events := f.events(); !strings.Contains(events, "Vm d1 recorded Stopped without reaching its server ovs1 (Unreachable): user admin stated that the server is off") {
 		t.Fatalf("no event naming who stated the server is off:\n%s", events)
