@@ -46,27 +46,36 @@ func (e Evacuation) filter(moved bool) []EvacuatedVM {
 	return out
 }
 
-// String is the evacuation in one line: the job's result.
+// String is the evacuation in one line, the job's result: how many VMs
+// left and where to, and which stayed (the first ten of each).
 func (e Evacuation) String() string {
 	if len(e.Moves) == 0 {
 		return "no VM ran on " + e.Server.Name
 	}
 	var moved []string
-	for _, mv := range e.Moved() {
+	for i, mv := range e.Moved() {
+		if i == 10 {
+			moved = append(moved, fmt.Sprintf("and %d more", len(e.Moved())-10))
+			break
+		}
 		if mv.To.Name == "" {
 			moved = append(moved, mv.VM.Name+" stopped meanwhile")
 			continue
 		}
 		moved = append(moved, mv.VM.Name+" to "+mv.To.Name)
 	}
-	s := fmt.Sprintf("%d of %d VMs left %s", len(moved), len(e.Moves), e.Server.Name)
+	s := fmt.Sprintf("%d of %d VMs left %s", len(e.Moved()), len(e.Moves), e.Server.Name)
 	if len(moved) > 0 {
 		s += " (" + strings.Join(moved, ", ") + ")"
 	}
 	if stayed := e.Stayed(); len(stayed) > 0 {
-		names := make([]string, len(stayed))
+		var names []string
 		for i, mv := range stayed {
-			names[i] = mv.VM.Name
+			if i == 10 {
+				names = append(names, fmt.Sprintf("and %d more", len(stayed)-10))
+				break
+			}
+			names = append(names, mv.VM.Name)
 		}
 		s += "; stayed: " + strings.Join(names, ", ")
 	}
