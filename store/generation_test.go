@@ -67,6 +67,12 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		{"UpdateVM", false, func(q *Queries) error {
 			return q.UpdateVM(ctx, VM{ID: "v1", Name: "vm1", MemoryMiB: 2, CPUCount: 1, DomainType: "xen_pvm"})
 		}},
+		{"InsertAntiAffinityGroup", false, func(q *Queries) error {
+			return q.InsertAntiAffinityGroup(ctx, AntiAffinityGroup{ID: "g1", Name: "web", PoolID: "p1", CreatedAt: now})
+		}},
+		{"AddAntiAffinityMember", false, func(q *Queries) error { return q.AddAntiAffinityMember(ctx, "g1", "v1", now) }},
+		{"RemoveAntiAffinityMember", false, func(q *Queries) error { return q.RemoveAntiAffinityMember(ctx, "g1", "v1") }},
+		{"DeleteAntiAffinityGroup", false, func(q *Queries) error { return q.DeleteAntiAffinityGroup(ctx, "g1") }},
 		{"InsertNetwork", false, func(q *Queries) error {
 			return q.InsertNetwork(ctx, Network{ID: "n1", Name: "net", PoolID: "p1", Bridge: "xenbr0", CreatedAt: now})
 		}},

@@ -13,7 +13,7 @@ import (
 func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, limit int, statuses, pools []string) ([]string, error) {
 	// poolOf is the SQL of a row's pool, "" for tables outside pools.
 	poolOf, ok := map[string]string{"vms": "pool_id", "servers": "pool_id", "repositories": "pool_id", "networks": "pool_id",
-		"server_pools": "id", "tags": "",
+		"server_pools": "id", "tags": "", "anti_affinity_groups": "pool_id",
 		"virtual_disks":  "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
 		"virtual_cdroms": "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
 		"vnics":          "(SELECT v.pool_id FROM vms v WHERE v.id = vm_id)"}[table]
@@ -50,6 +50,7 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 // have a description.
 var renamable = map[string]bool{
 	"repositories": false, "virtual_disks": true, "networks": true, "vnics": false, "tags": true, "virtual_cdroms": true,
+	"anti_affinity_groups": true,
 }
 
 // RenameObject sets the name and, where the table has one, the description
