@@ -62,8 +62,13 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 		if err := j.check(); err != nil {
 			return err
 		}
-		if k > 0 { // rank reserved memory on the first candidate only
-			defer m.place.reserve(cand.server.ID, v.MemoryMiB)()
+		if k > 0 { // rank claimed the first candidate only
+			release, err := m.place.reserve(ctx, v, *cand.server)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			defer release()
 		}
 		j.progress(50, verb+" on "+cand.server.Name)
 		err := run(cand.client)

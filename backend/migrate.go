@@ -91,7 +91,9 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 		if dstClient, err = m.clients.get(dst); err != nil {
 			return Migration{}, err
 		}
-		release = func() {}
+		if release, err = m.place.admit(ctx, v, dst); err != nil {
+			return Migration{}, err
+		}
 	} else {
 		pv := v
 		pv.PreferredServers, pv.StartPolicy = "", PolicyBestServer

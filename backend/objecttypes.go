@@ -13,21 +13,22 @@ type ObjectType string
 // code is seen beside the ones taken; objectKinds gives each its type of the
 // command language.
 const (
-	TypeManager      ObjectType = "0001"
-	TypeServerPool   ObjectType = "0002"
-	TypeRepository   ObjectType = "0003"
-	TypeServer       ObjectType = "0004"
-	TypeVM           ObjectType = "0006"
-	TypeVnic         ObjectType = "0007"
-	TypeJob          ObjectType = "0009"
-	TypeNetwork      ObjectType = "0010"
-	TypeEvent        ObjectType = "0011"
-	TypeVirtualDisk  ObjectType = "0012"
-	TypeDiskMapping  ObjectType = "0013"
-	TypeVirtualCdrom ObjectType = "0015"
-	TypeTag          ObjectType = "0018"
-	TypeUser         ObjectType = "0020"
-	TypeSSHKey       ObjectType = "0021"
+	TypeManager           ObjectType = "0001"
+	TypeServerPool        ObjectType = "0002"
+	TypeRepository        ObjectType = "0003"
+	TypeServer            ObjectType = "0004"
+	TypeVM                ObjectType = "0006"
+	TypeVnic              ObjectType = "0007"
+	TypeJob               ObjectType = "0009"
+	TypeNetwork           ObjectType = "0010"
+	TypeEvent             ObjectType = "0011"
+	TypeVirtualDisk       ObjectType = "0012"
+	TypeDiskMapping       ObjectType = "0013"
+	TypeVirtualCdrom      ObjectType = "0015"
+	TypeTag               ObjectType = "0018"
+	TypeUser              ObjectType = "0020"
+	TypeSSHKey            ObjectType = "0021"
+	TypeAntiAffinityGroup ObjectType = "0022"
 )
 
 // objectKind is one object type of the command language as the manager core
@@ -100,6 +101,8 @@ var objectKinds = []objectKind{
 		tagPerm: PermManage},
 	{name: "Repository", code: TypeRepository, table: "repositories", find: lookupBy((*Manager).repoKind, nil), taggable: true,
 		tagPerm: PermManage, rename: &renaming{perm: PermManage}},
+	{name: "AntiAffinityGroup", code: TypeAntiAffinityGroup, table: "anti_affinity_groups", find: lookupBy((*Manager).antiAffinityKind, nil),
+		taggable: true, tagPerm: PermVMLifecycle, rename: &renaming{perm: PermVMLifecycle, described: true}},
 	{name: "Network", code: TypeNetwork, table: "networks", find: lookupBy((*Manager).networkKind, nil),
 		rename: &renaming{perm: PermManage, described: true}},
 	{name: "VirtualDisk", code: TypeVirtualDisk, table: "virtual_disks", find: lookupBy((*Manager).diskKind, nil),
@@ -154,7 +157,7 @@ func Renamed(typ string) bool {
 }
 
 // taggableKinds names the types tags go on, as a sentence does:
-// "Vm, Server, ServerPool and Repository".
+// "Vm, Server, ServerPool, Repository and AntiAffinityGroup".
 func taggableKinds() string {
 	names := TaggableTypes()
 	if len(names) < 2 {

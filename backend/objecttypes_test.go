@@ -81,17 +81,22 @@ func TestObjectTypesResolveByNameAndID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	group, err := m.CreateAntiAffinityGroup(ctx, "group1", "", backend.Ref{ID: pool.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
 	objects := map[string]object{
-		"Vm":           {vm.ID, vm.Name, pool.ID},
-		"Server":       {server.ID, server.Name, pool.ID},
-		"ServerPool":   {pool.ID, pool.Name, pool.ID},
-		"Repository":   {repo.ID, repo.Name, pool.ID},
-		"Network":      {network.ID, network.Name, pool.ID},
-		"VirtualDisk":  {disk.ID, disk.Name, pool.ID},
-		"VirtualCdrom": {cdrom.ID, cdrom.Name, pool.ID},
-		"Vnic":         {vnic.ID, vnic.Name, pool.ID},
-		"Tag":          {tag.ID, tag.Name, ""},
-		"User":         {user.ID, user.Name, ""},
+		"AntiAffinityGroup": {group.ID, group.Name, pool.ID},
+		"Vm":                {vm.ID, vm.Name, pool.ID},
+		"Server":            {server.ID, server.Name, pool.ID},
+		"ServerPool":        {pool.ID, pool.Name, pool.ID},
+		"Repository":        {repo.ID, repo.Name, pool.ID},
+		"Network":           {network.ID, network.Name, pool.ID},
+		"VirtualDisk":       {disk.ID, disk.Name, pool.ID},
+		"VirtualCdrom":      {cdrom.ID, cdrom.Name, pool.ID},
+		"Vnic":              {vnic.ID, vnic.Name, pool.ID},
+		"Tag":               {tag.ID, tag.Name, ""},
+		"User":              {user.ID, user.Name, ""},
 	}
 
 	for _, k := range backend.ObjectKinds() {
@@ -133,8 +138,8 @@ func TestObjectTypesRefusedByTagsAndRenames(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"tag a Network", tagObject(ctx, m, "Network"), "tags go on Vm, Server, ServerPool and Repository objects, not Network"},
-		{"tag a Nothing", tagObject(ctx, m, "Nothing"), "tags go on Vm, Server, ServerPool and Repository objects, not Nothing"},
+		{"tag a Network", tagObject(ctx, m, "Network"), "tags go on Vm, Server, ServerPool, Repository and AntiAffinityGroup objects, not Network"},
+		{"tag a Nothing", tagObject(ctx, m, "Nothing"), "tags go on Vm, Server, ServerPool, Repository and AntiAffinityGroup objects, not Nothing"},
 		{"rename a Vm", editNamed(ctx, m, "Vm", &name, &description), "Vm cannot be renamed"},
 		{"rename a Nothing", editNamed(ctx, m, "Nothing", nil, nil), "Nothing cannot be renamed"},
 		{"describe a Repository", editNamed(ctx, m, backend.RenameRepository, nil, &description), "a Repository has no description; edit its name="},

@@ -26,25 +26,42 @@ type placer struct {
 	clients *clientCache
 
 	// mu serialises placement decisions (choose and reserve) with each
-	// other and with fencing a server out of placement (exclude). The
-	// caches have their own mutexes.
-	mu          sync.Mutex
+	// other, with fencing a server out of placement (exclude) and with
+	// changes of anti-affinity memberships (changeMembers); it guards
+	// claims. The caches have their own mutexes.
+	mu sync.Mutex
+	// claims are the servers VMs are on their way to (a start, resume or
+	// migration decided and not yet recorded): vm id -> server id -> how
+	// many. Anti-affinity counts a VM on its way to a server as there.
+	claims      map[string]map[string]int
 	reserved    reservations
 	capacity    capacity
 	serverLists serverLists
 }
 
-// reserve reserves mib on the server for a start that tries it after the
-// candidate rank reserved for refused, and returns the release: while the
-// start is in flight there, fencing waits and a read of the server's
-// capacity may or may not show it, as for the first candidate.
-func (p *placer) reserve(serverID string, mib int64) (release func()) {
+// reserve claims the server for a start of v that tries it after the
+// candidate rank claimed refused, and returns the release: the server must
+// still have no member of v's anti-affinity groups (one may have been
+// placed there since rank), and while the start is in flight there, its
+// memory is reserved (fencing waits, and a read of the server's capacity
+// may or may not show it, as for the first candidate) and anti-affinity
+// counts v as there.
+func (p *placer) reserve(ctx context.Context, v store.VM, s store.Server) (release func(), err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.reserved.add(serverID, mib)
-	p.capacity.decided(serverID)
+	if err := p.apartFrom(ctx, v, s, "server"); err != nil {
+		return nil, err
+	}
+	p.reserved.add(s.ID, v.MemoryMiB)
+	p.capacity.decided(s.ID)
+	unclaim := p.claimLocked(v.ID, s.ID)
 	var once sync.Once
-	return func() { once.Do(func() { p.reserved.add(serverID, -mib) }) }
+	return func() {
+		once.Do(func() {
+			p.reserved.add(s.ID, -v.MemoryMiB)
+			unclaim()
+		})
+	}, nil
 }
 
 // exclude runs fence (which takes the server out of placement) under the
@@ -69,8 +86,18 @@ type candidate struct {
 }
 
 // placeExcept returns, best first, the servers other than except (a
-// migration's source) where the VM may start now, and a release func for the
-// memory reserved on the first of them: rank, with copies of the server rows.
+// migration's source) where the VM may start now, and a release func for
+// the claim on the first of them (its memory reserved, and anti-affinity
+// counting the VM there): rank, with copies of the server rows.
+//
+// Every path that picks a server for a VM goes through rank: start and
+// resume (placeAndRun, which tries the next candidates through reserve),
+// migrate without destServer and whatever else moves or restarts VMs
+// (an HA restart, a maintenance evacuation) through placeExcept or
+// placeAndRun; a server named by the operator goes through admit. The
+// rules, anti-affinity among them, are checked there, under one lock, and
+// the callers check none themselves. The caller keeps the claim until
+// the VM is recorded on the server (or the attempt failed).
 func (p *placer) placeExcept(ctx context.Context, v store.VM, except string) ([]candidate, func(), error) {
 	choices, release, err := p.rank(ctx, v, except, 0)
 	if err != nil {
@@ -107,8 +134,8 @@ type choice struct {
 }
 
 // rank returns, best first, the servers other than except where the VM may
-// start now, and a release func for the memory reserved on the first of
-// them. The decision is placementOrder's (policies, preferred servers,
+// start now, and a release func for the claim on the first of them (its
+// memory reserved, anti-affinity counting the VM there). The decision is placementOrder's (policies, preferred servers,
 // fit, order); rank gathers what it weighs: the pool's servers, what their
 // agents say they have free, less the memory reserved for starts in
 // flight. retries counts the rankings started over.
@@ -197,6 +224,15 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 			rooms[i].FreeMiB, rooms[i].Threads, rooms[i].Placed = all[k].freeMiB, all[k].threads, all[k].placed
 		}
 	}
+	// Anti-affinity is read here, under the lock, so that the members
+	// placed or on their way are those of every decision made before.
+	peers, err := p.peersByServer(ctx, v.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range rooms {
+		rooms[i].Apart = peers[rooms[i].ID]
+	}
 	order, err := placementOrder(rooms, needs)
 	if err != nil {
 		return nil, nil, err
@@ -208,6 +244,12 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	first := fits[0].server.ID
 	p.reserved.add(first, v.MemoryMiB)
 	p.capacity.decided(first)
+	unclaim := p.claimLocked(v.ID, first)
 	var once sync.Once
-	return fits, func() { once.Do(func() { p.reserved.add(first, -v.MemoryMiB) }) }, nil
+	return fits, func() {
+		once.Do(func() {
+			p.reserved.add(first, -v.MemoryMiB)
+			unclaim()
+		})
+	}, nil
 }

@@ -27,7 +27,27 @@ type serverRoom struct {
 	// Silent says why its agent did not tell what it has free; "" when it
 	// did.
 	Silent string
+	// Apart are the members of the VM's anti-affinity groups that run on
+	// the server or are on their way there: the VM may not go there.
+	Apart []apartPeer
 }
+
+// apartPeer is a member of one of a VM's anti-affinity groups, by name.
+type apartPeer struct{ VM, Group string }
+
+// apartText says which members of the VM's anti-affinity groups a server
+// has: "Vm web1 of AntiAffinityGroup web, Vm db1 of AntiAffinityGroup db".
+func apartText(peers []apartPeer) string {
+	parts := make([]string, len(peers))
+	for i, p := range peers {
+		parts[i] = "Vm " + p.VM + " of AntiAffinityGroup " + p.Group
+	}
+	return strings.Join(parts, ", ")
+}
+
+// apartRule is what an error of anti-affinity ends with, so that an
+// operator who sees a server left out knows the rule behind it.
+const apartRule = " (an AntiAffinityGroup keeps its members on different servers)"
 
 // vmNeeds is what placement must satisfy for one VM.
 type vmNeeds struct {
@@ -68,26 +88,23 @@ func needsOf(v store.VM, pool store.ServerPool, except string) vmNeeds {
 // placementEligible returns the indexes of the servers the VM may go to
 // before anyone asks what they have free: running, not in maintenance, with
 // the VM server role, not the excluded one, the one it ran on last under CURRENT_SERVER, and among
-// its preferred servers when it has some. When there is none, the error
-// says why. It is split from placementOrder so that placement asks only
+// its preferred servers when it has some, and with no member of its
+// anti-affinity groups (Apart). When there is none, the error says why,
+// naming the members that keep it off each server. It is split from placementOrder so that placement asks only
 // these servers' agents.
 func placementEligible(servers []serverRoom, n vmNeeds) ([]int, error) {
 	eligible := make([]int, 0, len(servers))
 	var skipped []string
+	apart := false
 	for i := range servers {
 		s := &servers[i]
-		switch {
-		case s.ID == n.Except:
-		case s.Status != ServerRunning:
-			skipped = append(skipped, s.Name+" is "+s.Status)
-		case s.Maintenance:
-			skipped = append(skipped, s.Name+" is in maintenance mode")
-		case !hasRole(s.Roles, RoleXen):
-			skipped = append(skipped, s.Name+" has not the VM server role (roles: "+s.Roles+")")
-		case n.Policy == PolicyCurrentServer && n.LastServerID != "" && s.ID != n.LastServerID:
-		case len(n.Preferred) > 0 && !n.Preferred[s.ID]:
-		default:
+		switch why, excluded := exclusion(s, n); {
+		case !excluded && len(s.Apart) > 0:
+			skipped, apart = append(skipped, s.Name+" has "+apartText(s.Apart)), true
+		case !excluded:
 			eligible = append(eligible, i)
+		case why != "":
+			skipped = append(skipped, why)
 		}
 	}
 	if len(eligible) > 0 {
@@ -97,6 +114,9 @@ func placementEligible(servers []serverRoom, n vmNeeds) ([]int, error) {
 	if len(skipped) > 0 {
 		why = ": " + strings.Join(skipped, "; ")
 	}
+	if apart {
+		why += apartRule
+	}
 	switch {
 	case n.Policy == PolicyCurrentServer && n.LastServerID != "":
 		return nil, errorf(KindInvalidState, "Vm %s has startPolicy CURRENT_SERVER and its server cannot take it%s", n.VM, why)
@@ -104,6 +124,45 @@ func placementEligible(servers []serverRoom, n vmNeeds) ([]int, error) {
 		return nil, errorf(KindInvalidState, "none of the preferred servers of Vm %s can take it%s", n.VM, why)
 	}
 	return nil, errorf(KindInvalidState, "ServerPool %s has no server that can take Vm %s%s", n.Pool, n.VM, why)
+}
+
+// exclusion says whether placement leaves the server out for the VM for
+// any reason but anti-affinity, and why when the reason is worth telling
+// ("" for servers that are not candidates at all: the excluded one, those
+// a start policy or the preferred servers leave out).
+func exclusion(s *serverRoom, n vmNeeds) (why string, excluded bool) {
+	switch {
+	case s.ID == n.Except:
+		return "", true
+	case s.Status != ServerRunning:
+		return s.Name + " is " + s.Status, true
+	case s.Maintenance:
+		return s.Name + " is in maintenance mode", true
+	case !hasRole(s.Roles, RoleXen):
+		return s.Name + " has not the VM server role (roles: " + s.Roles + ")", true
+	case n.Policy == PolicyCurrentServer && n.LastServerID != "" && s.ID != n.LastServerID:
+		return "", true
+	case len(n.Preferred) > 0 && !n.Preferred[s.ID]:
+		return "", true
+	}
+	return "", false
+}
+
+// keptApart names, for an error of placement, the servers left out for
+// anti-affinity alone and who is there, so that an operator who sees room
+// on one knows why it was not used; "" when there is none.
+func keptApart(servers []serverRoom, n vmNeeds) string {
+	var parts []string
+	for i := range servers {
+		s := &servers[i]
+		if _, excluded := exclusion(s, n); !excluded && len(s.Apart) > 0 {
+			parts = append(parts, s.Name+" has "+apartText(s.Apart))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; left out by anti-affinity: " + strings.Join(parts, "; ") + apartRule
 }
 
 // placementOrder is the placement decision, with no agent or store behind
@@ -160,7 +219,7 @@ func placementOrder(servers []serverRoom, n vmNeeds) ([]int, error) {
 	if len(silent) > 0 {
 		msg += "; not answering: " + strings.Join(silent, "; ")
 	}
-	msg += withoutVMRole(servers)
+	msg += withoutVMRole(servers) + keptApart(servers, n)
 	return nil, errorf(KindInsufficientResources, "%s", msg)
 }
 
@@ -197,6 +256,6 @@ func pinningUnplaceable(servers []serverRoom, answered []int, silent []string, n
 	if len(silent) > 0 {
 		msg += "; not answering: " + strings.Join(silent, "; ")
 	}
-	msg += withoutVMRole(servers)
+	msg += withoutVMRole(servers) + keptApart(servers, n)
 	return errorf(KindInsufficientResources, "%s", msg)
 }

@@ -15,6 +15,12 @@ func TestPlacementOrder(t *testing.T) {
 		return serverRoom{ID: "id-" + name, Name: name, Status: ServerRunning, Roles: "xen,utility", FreeMiB: free, Threads: threads, Placed: placed}
 	}
 	with := func(r serverRoom, change func(*serverRoom)) serverRoom { change(&r); return r }
+	// apart is r with Vm vm of AntiAffinityGroup group (a member of one of
+	// the VM's groups) there.
+	apart := func(r serverRoom, vm, group string) serverRoom {
+		r.Apart = append(slices.Clone(r.Apart), apartPeer{VM: vm, Group: group})
+		return r
+	}
 	vm := vmNeeds{VM: "web", Pool: "pool1", MemoryMiB: 1024, CPUCount: 2, Policy: PolicyBestServer}
 	need := func(change func(*vmNeeds)) vmNeeds { n := vm; change(&n); return n }
 	for _, c := range []struct {
@@ -95,6 +101,46 @@ func TestPlacementOrder(t *testing.T) {
 			servers: []serverRoom{with(room("util", 16384, 8, 0), func(r *serverRoom) { r.Roles = "utility" }), room("vm", 512, 4, 0)},
 			needs:   vm, kind: KindInsufficientResources,
 			errHas: "the most free memory is 512 MiB on vm; without the VM server role (xen): util"},
+		// Anti-affinity: a server with a member of one of the VM's groups
+		// (placed there or on its way) is no candidate.
+		{name: "a server with a member of the VM's group is left out, however much room it has",
+			servers: []serverRoom{apart(room("a", 16384, 8, 0), "web1", "web"), room("b", 2048, 4, 0), apart(room("c", 8192, 4, 0), "web2", "web")},
+			needs:   vm, want: []string{"b"}},
+		{name: "every server has a member: the error names the group and the member on each",
+			servers: []serverRoom{apart(room("a", 8192, 4, 0), "web1", "web"), apart(room("b", 8192, 4, 0), "web2", "web"),
+				apart(room("c", 8192, 4, 0), "web3", "web")},
+			needs: vm, kind: KindInvalidState,
+			errHas: "ServerPool pool1 has no server that can take Vm web: a has Vm web1 of AntiAffinityGroup web; b has Vm web2 of AntiAffinityGroup web; " +
+				"c has Vm web3 of AntiAffinityGroup web (an AntiAffinityGroup keeps its members on different servers)"},
+		{name: "members of two groups on one server are both named",
+			servers: []serverRoom{apart(apart(room("a", 8192, 4, 0), "web1", "web"), "db1", "db")},
+			needs:   vm, kind: KindInvalidState,
+			errHas: "a has Vm web1 of AntiAffinityGroup web, Vm db1 of AntiAffinityGroup db (an AntiAffinityGroup"},
+		{name: "a server that is down is named for being down, not for its members",
+			servers: []serverRoom{apart(with(room("a", 8192, 4, 0), func(r *serverRoom) { r.Status = ServerUnreachable }), "web1", "web"),
+				apart(room("b", 8192, 4, 0), "web2", "web")},
+			needs: vm, kind: KindInvalidState,
+			errHas: "ServerPool pool1 has no server that can take Vm web: a is Unreachable; b has Vm web2 of AntiAffinityGroup web (an AntiAffinityGroup"},
+		{name: "members on the excluded server (a migration's source) and on down servers do not matter",
+			servers: []serverRoom{apart(room("src", 8192, 4, 0), "web1", "web"),
+				apart(with(room("down", 8192, 4, 0), func(r *serverRoom) { r.Status = ServerUnreachable }), "web2", "web"), room("b", 2048, 4, 0)},
+			needs: need(func(n *vmNeeds) { n.Except = "id-src" }), want: []string{"b"}},
+		{name: "CURRENT_SERVER whose server has a member",
+			servers: []serverRoom{room("a", 8192, 4, 0), apart(room("b", 8192, 4, 0), "web1", "web")},
+			needs:   need(func(n *vmNeeds) { n.Policy, n.LastServerID = PolicyCurrentServer, "id-b" }), kind: KindInvalidState,
+			errHas: "Vm web has startPolicy CURRENT_SERVER and its server cannot take it: b has Vm web1 of AntiAffinityGroup web (an AntiAffinityGroup"},
+		{name: "preferred servers that all have members",
+			servers: []serverRoom{room("a", 8192, 4, 0), apart(room("b", 8192, 4, 0), "web1", "web")},
+			needs:   need(func(n *vmNeeds) { n.Preferred = map[string]bool{"id-b": true} }), kind: KindInvalidState,
+			errHas: "none of the preferred servers of Vm web can take it: b has Vm web1 of AntiAffinityGroup web"},
+		{name: "no room on the servers without members: the error names the servers left out by anti-affinity",
+			servers: []serverRoom{apart(room("big", 16384, 8, 0), "web1", "web"), room("small", 512, 4, 0)},
+			needs:   vm, kind: KindInsufficientResources,
+			errHas: "the most free memory is 512 MiB on small; left out by anti-affinity: big has Vm web1 of AntiAffinityGroup web (an AntiAffinityGroup keeps"},
+		{name: "no CPUs for the pinning on the servers without members: the servers left out by anti-affinity are named",
+			servers: []serverRoom{apart(room("wide", 8192, 64, 0), "web1", "web"), room("narrow", 8192, 4, 0)},
+			needs:   need(func(n *vmNeeds) { n.Pinning, n.PinnedCPUs = "60-63", 64 }), kind: KindInsufficientResources,
+			errHas: "(server narrow has CPUs 0-3); left out by anti-affinity: wide has Vm web1 of AntiAffinityGroup web"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			order, err := placementOrder(slices.Clone(c.servers), c.needs)

@@ -20,6 +20,8 @@ const (
 	RenameNetwork      Renamable = "Network"
 	RenameVnic         Renamable = "Vnic"
 	RenameTag          Renamable = "Tag"
+	// RenameAntiAffinityGroup: edit AntiAffinityGroup.
+	RenameAntiAffinityGroup Renamable = "AntiAffinityGroup"
 )
 
 // HasDescription reports whether objects of the type have a description

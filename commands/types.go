@@ -48,7 +48,7 @@ func (t *objectType) taggable() bool { return backend.Taggable(t.Name) }
 // objectTypes is every object type, in the order showobjtypes, show and
 // help list them.
 var objectTypes = []*objectType{poolType, serverType, repositoryType, vmType, diskType, diskMappingType, cdromType, vnicType,
-	networkType, tagType, jobType, eventType, userType, sshKeyType, auditRecordType, managerType}
+	networkType, antiAffinityType, tagType, jobType, eventType, userType, sshKeyType, auditRecordType, managerType}
 
 // ObjectTypes are the object types of the language, canonically spelled.
 var ObjectTypes = typeNames(objectTypes)

@@ -14,7 +14,7 @@ import (
 func verbCreate() *VerbInfo {
 	return &VerbInfo{Name: "create", Help: "Create an object.", Specs: []*Spec{
 		createPoolSpec(), createRepositorySpec(), createVMSpec(), createTagSpec(), createNetworkSpec(), createDiskSpec(),
-		createVnicSpec(), createUserSpec(), createSSHKeySpec(),
+		createVnicSpec(), createUserSpec(), createSSHKeySpec(), createAntiAffinitySpec(),
 	}}
 }
 
@@ -59,19 +59,19 @@ func renameSpec(typ backend.Renamable, help string) *Spec {
 func verbDelete() *VerbInfo {
 	return &VerbInfo{Name: "delete", Help: "Delete an object; what is in use is refused, naming what uses it.", Specs: []*Spec{
 		deleteVMSpec(), deleteServerSpec(), deletePoolSpec(), deleteRepositorySpec(), deleteNetworkSpec(), deleteCdromSpec(),
-		deleteDiskSpec(), deleteVnicSpec(), deleteTagSpec(), deleteUserSpec(), deleteSSHKeySpec(),
+		deleteDiskSpec(), deleteVnicSpec(), deleteTagSpec(), deleteUserSpec(), deleteSSHKeySpec(), deleteAntiAffinitySpec(),
 	}}
 }
 
 func verbAdd() *VerbInfo {
 	return &VerbInfo{Name: "add", Help: "Add an object to another.", Specs: []*Spec{
-		addServerSpec(), addCdromSpec(), addDiskSpec(), addTagSpec(), addUserSpec(),
+		addServerSpec(), addCdromSpec(), addDiskSpec(), addTagSpec(), addUserSpec(), addVMSpec(),
 	}}
 }
 
 func verbRemove() *VerbInfo {
 	return &VerbInfo{Name: "remove", Help: "Remove an object from another.", Specs: []*Spec{
-		removeServerSpec(), removeCdromSpec(), removeDiskSpec(), removeTagSpec(), removeUserSpec(),
+		removeServerSpec(), removeCdromSpec(), removeDiskSpec(), removeTagSpec(), removeUserSpec(), removeVMSpec(),
 	}}
 }
 
