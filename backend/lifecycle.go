@@ -49,7 +49,11 @@ func (m *Manager) ResumeVM(ctx context.Context, ref Ref) (VM, error) {
 }
 
 // placeAndRun tries the placement candidates in order with run (start_vm or
-// restore_vm) and records the VM Running on the first that takes it.
+// restore_vm) and records the VM Running on the first that takes it. It is
+// how anything starts a VM where placement decides (start, resume, an HA
+// restart): each candidate is claimed before it is tried (rank's first,
+// reserve's others), so every rule of placement, anti-affinity among them,
+// holds without the caller checking any.
 func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb string, run func(*agentclient.Client) error) error {
 	j.progress(10, "placing")
 	cands, release, err := m.place.rank(ctx, v, "", 0)

@@ -27,8 +27,7 @@ type placer struct {
 
 	// mu serialises placement decisions (choose and reserve) with each
 	// other, with fencing a server out of placement (exclude) and with
-	// changes of anti-affinity memberships (changeMembers); it guards
-	// claims. The caches have their own mutexes.
+	// a VM joining an anti-affinity group (join); it guards claims. The caches have their own mutexes.
 	mu sync.Mutex
 	// claims are the servers VMs are on their way to (a start, resume or
 	// migration decided and not yet recorded): vm id -> server id -> how
@@ -135,10 +134,12 @@ type choice struct {
 
 // rank returns, best first, the servers other than except where the VM may
 // start now, and a release func for the claim on the first of them (its
-// memory reserved, anti-affinity counting the VM there). The decision is placementOrder's (policies, preferred servers,
-// fit, order); rank gathers what it weighs: the pool's servers, what their
+// memory reserved, anti-affinity counting the VM there). The decision is
+// placementOrder's (policies, preferred servers, anti-affinity, fit,
+// order); rank gathers what it weighs: the pool's servers, what their
 // agents say they have free, less the memory reserved for starts in
-// flight. retries counts the rankings started over.
+// flight, and where the members of the VM's anti-affinity groups are.
+// retries counts the rankings started over.
 //
 // It runs for every start of a batch, so it reads the pool, its servers and
 // their clients from a cache (kept while the servers and pools tables do not

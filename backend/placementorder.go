@@ -87,11 +87,12 @@ func needsOf(v store.VM, pool store.ServerPool, except string) vmNeeds {
 
 // placementEligible returns the indexes of the servers the VM may go to
 // before anyone asks what they have free: running, not in maintenance, with
-// the VM server role, not the excluded one, the one it ran on last under CURRENT_SERVER, and among
-// its preferred servers when it has some, and with no member of its
-// anti-affinity groups (Apart). When there is none, the error says why,
-// naming the members that keep it off each server. It is split from placementOrder so that placement asks only
-// these servers' agents.
+// the VM server role, not the excluded one, the one it ran on last under
+// CURRENT_SERVER, among its preferred servers when it has some, and with
+// no member of its anti-affinity groups (Apart). When there is none, the
+// error says why, naming the members that keep it off each server. It is
+// split from placementOrder so that placement asks only these servers'
+// agents (rank fills Apart in only after asking them, under its lock).
 func placementEligible(servers []serverRoom, n vmNeeds) ([]int, error) {
 	eligible := make([]int, 0, len(servers))
 	var skipped []string
