@@ -58,6 +58,7 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 			if _, err := m.Reconcile(ctx); err != nil {
 				m.log.Warn("periodic reconcile", "err", err)
 			}
+			m.haPush(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -92,6 +93,7 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 	wg.Wait()
 	m.moveLostMasters(ctx)
 	m.recordServerStates(ctx)
+	m.haKick(ctx, timeout)
 }
 
 // recordServerStates gives the metrics how many servers are in each state

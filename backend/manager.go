@@ -59,6 +59,7 @@ type Manager struct {
 	jobs    *jobRunner
 	place   *placer
 	hb      *heartbeats
+	ha      *haState
 	audit   *auditSpool
 }
 
@@ -82,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
-		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}}
+		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState()}
 	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
 	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics)
 	m.place = &placer{st: m.st, clients: m.clients}
@@ -147,6 +148,7 @@ func (m *Manager) UUID() string { return m.uuid }
 // Close writes the audit records waiting in the spool (and logs those it
 // cannot) and drops the agent connections.
 func (m *Manager) Close() {
+	m.ha.wg.Wait() // an HA round's agent calls use the clients
 	m.audit.close()
 	m.clients.closeAll()
 }

@@ -50,7 +50,8 @@ func (m *Manager) ServerPool(ctx context.Context, ref Ref) (ServerPool, error) {
 }
 
 func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPool) (ServerPool, error) {
-	v := ServerPool{ID: p.ID, Name: p.Name, Description: p.Description, StartPolicy: p.StartPolicy, CreatedAt: p.CreatedAt}
+	v := ServerPool{ID: p.ID, Name: p.Name, Description: p.Description, StartPolicy: p.StartPolicy, CreatedAt: p.CreatedAt,
+		HA: PoolHAView{Enabled: p.HA.Enabled, Renew: p.HA.Renew, Fence: p.HA.Fence, Margin: p.HA.Margin}}
 	for _, s := range inv.serverList {
 		if s.PoolID == p.ID {
 			v.Servers = append(v.Servers, NamedRef{s.ID, s.Name})
@@ -63,6 +64,9 @@ func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPo
 		if r.PoolID == p.ID {
 			v.Repositories = append(v.Repositories, NamedRef{r.ID, r.Name})
 		}
+		if r.ID == p.HA.RepositoryID {
+			v.HA.Repository = NamedRef{r.ID, r.Name}
+		}
 	}
 	n, err := m.st.Read().Count(ctx, "vms", "pool_id", p.ID)
 	if err != nil {
@@ -72,30 +76,73 @@ func (m *Manager) poolView(ctx context.Context, inv *inventory, p store.ServerPo
 	return v, nil
 }
 
-// EditServerPool changes a pool's name, description or start policy.
-func (m *Manager) EditServerPool(ctx context.Context, ref Ref, name, description, startPolicy *string) (ServerPool, error) {
+// PoolEdit is what edit ServerPool changes; nil fields stay.
+type PoolEdit struct {
+	Name, Description, StartPolicy *string
+	HA                             HAChange
+}
+
+// EditServerPool changes a pool's name, description, start policy or high
+// availability. A change of high availability is a job on the pool, since
+// every server of the pool is told (applyPoolHA) before it is recorded.
+func (m *Manager) EditServerPool(ctx context.Context, ref Ref, e PoolEdit) (ServerPool, error) {
 	p, err := findFor(ctx, m, m.poolKind(), ref, PermManage)
 	if err != nil {
 		return ServerPool{}, err
 	}
-	if name != nil {
-		if p.Name, err = ValidateName("ServerPool", *name); err != nil {
+	if e.Name != nil {
+		if p.Name, err = ValidateName("ServerPool", *e.Name); err != nil {
 			return ServerPool{}, err
 		}
 	}
-	if description != nil {
-		p.Description = *description
+	if e.Description != nil {
+		p.Description = *e.Description
 	}
-	if startPolicy != nil {
-		if *startPolicy != PolicyBestServer && *startPolicy != PolicyCurrentServer {
-			return ServerPool{}, errorf(KindInvalidArgument, "a pool's startPolicy is BEST_SERVER or CURRENT_SERVER, not %s", *startPolicy)
+	if e.StartPolicy != nil {
+		if *e.StartPolicy != PolicyBestServer && *e.StartPolicy != PolicyCurrentServer {
+			return ServerPool{}, errorf(KindInvalidArgument, "a pool's startPolicy is BEST_SERVER or CURRENT_SERVER, not %s", *e.StartPolicy)
 		}
-		p.StartPolicy = *startPolicy
+		p.StartPolicy = *e.StartPolicy
 	}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateServerPool(ctx, p) }); err != nil {
-		return ServerPool{}, &Error{Kind: KindInternal, Msg: "record pool", Cause: err}
+	if e.HA.empty() {
+		if err := m.st.Write(ctx, func(q *store.Queries) error { return q.UpdateServerPool(ctx, p) }); err != nil {
+			return ServerPool{}, &Error{Kind: KindInternal, Msg: "record pool", Cause: err}
+		}
+		return m.ServerPool(ctx, Ref{ID: p.ID})
 	}
-	return m.ServerPool(ctx, Ref{ID: p.ID})
+	return jobValue[ServerPool](m.job(ctx, actorFrom(ctx), p.ID, "edit ServerPool", "edit ServerPool "+p.Name, []string{"pool:" + p.ID},
+		func(ctx context.Context, j *jobRun) (any, error) {
+			cur, err := m.st.Read().ServerPool(ctx, p.ID)
+			if err != nil {
+				return nil, &Error{Kind: KindInternal, Msg: "read pool", Cause: err}
+			}
+			ha, err := m.haSettings(ctx, cur, e.HA)
+			if err != nil {
+				return nil, err
+			}
+			j.progress(30, "telling the pool's servers")
+			if err := m.applyPoolHA(ctx, cur, ha); err != nil {
+				return nil, err
+			}
+			err = m.st.Write(ctx, func(q *store.Queries) error {
+				if err := q.UpdateServerPool(ctx, p); err != nil {
+					return err
+				}
+				return q.UpdateServerPoolHA(ctx, p.ID, ha)
+			})
+			if err != nil {
+				return nil, &Error{Kind: KindInternal, Msg: "record pool", Cause: err}
+			}
+			if ha.Enabled != cur.HA.Enabled {
+				word := "off"
+				if ha.Enabled {
+					word = "on"
+				}
+				m.event(ctx, "Info", "PoolHighAvailability", "ServerPool", p.ID, p.Name, p.ID,
+					fmt.Sprintf("high availability of ServerPool %s is %s (lease renewal %s, fence timeout %s, restart margin %s)", p.Name, word, ha.Renew, ha.Fence, ha.Margin))
+			}
+			return m.ServerPool(ctx, Ref{ID: p.ID})
+		}))
 }
 
 // AddServerToPool makes server a member of pool: the first server of a
@@ -185,6 +232,12 @@ func (m *Manager) addServerToPool(ctx context.Context, serverID string, p store.
 			}
 			return Server{}, agentError(fmt.Sprintf("%s (repository %s)", what, r.Name), s.Name, err)
 		}
+	}
+	if err := m.haJoin(ctx, p, s); err != nil {
+		if lerr := c.LeaveServerPool(context.WithoutCancel(ctx), p.ID); lerr != nil {
+			m.log.Error("could not undo the pool join", "server", s.Name, "err", lerr)
+		}
+		return Server{}, err
 	}
 	s.PoolID, s.IsMaster = p.ID, master
 	err = m.st.Write(ctx, func(q *store.Queries) error {
@@ -295,6 +348,9 @@ func (m *Manager) RemoveServerFromPool(ctx context.Context, server, pool Ref, fo
 			c, err := m.clients.get(cur)
 			if err != nil {
 				return nil, err
+			}
+			if p.HA.Enabled {
+				m.haDisable(ctx, cur)
 			}
 			if err := c.LeaveServerPool(ctx, p.ID); err != nil {
 				what := "remove Server " + cur.Name + " from ServerPool " + p.Name

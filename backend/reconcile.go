@@ -110,7 +110,9 @@ func (m *Manager) adopt(ctx context.Context, s store.Server, vmID string) (int, 
 	if v, err = m.st.Read().VM(ctx, v.ID); err != nil || v.ServerID == s.ID {
 		return 0, nil
 	}
-	if v.ServerID != "" {
+	// A VM recorded on a silent server of an HA pool is recorded where it
+	// runs (haMovedOff); on any other server, a person must decide.
+	if v.ServerID != "" && !m.haMovedOff(ctx, v, s) {
 		m.log.Error("reconcile: vm runs on two servers", "vm", v.Name, "recorded", v.ServerID, "also", s.Name)
 		m.event(ctx, "Error", "VmOnTwoServers", "Vm", v.ID, v.Name, v.PoolID,
 			"Vm "+v.Name+" has a domain on server "+s.Name+" as well as on the server it is recorded on; stop one of them")
@@ -129,4 +131,17 @@ func (m *Manager) tryLock(ctx context.Context, key string) (func(), error) {
 	lctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	return m.locks.lock(lctx, key)
+}
+
+// haMovedOff reports whether VM v, recorded on another server, may be
+// recorded where server s runs it: when its recorded server is Unreachable
+// in a pool with high availability, whose agents start a VM only with its
+// lease.
+func (m *Manager) haMovedOff(ctx context.Context, v store.VM, s store.Server) bool {
+	rec, err := m.st.Read().Server(ctx, v.ServerID)
+	if err != nil || rec.Status != ServerUnreachable || rec.PoolID != s.PoolID {
+		return false
+	}
+	p, err := m.st.Read().ServerPool(ctx, rec.PoolID)
+	return err == nil && p.HA.Enabled
 }

@@ -140,6 +140,9 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 		// created meanwhile either lands before (and the delete is refused) or
 		// fails on the missing repository; only then unmount it.
 		err = m.st.Write(ctx, func(q *store.Queries) error {
+			if err := clearHARepository(ctx, q, r); err != nil {
+				return err
+			}
 			if n, err := q.CountWhere(ctx, "virtual_disks.repo_id", r.ID); err != nil || n > 0 {
 				if err != nil {
 					return err
@@ -239,4 +242,19 @@ func (m *Manager) RefreshRepository(ctx context.Context, ref Ref) (RepositorySta
 	a := seen[0]
 	return RepositoryState{Repository: view, Server: NamedRef{srv.ID, srv.Name}, TotalMiB: a.TotalMiB, FreeMiB: a.FreeMiB,
 		VMFiles: a.VMs, DiskFiles: a.Disks, ISOFiles: a.ISOs, Templates: a.Templates, RecordedDisks: disks, RecordedISOs: isos}, nil
+}
+
+// clearHARepository lets the repository r go from its pool's HA settings
+// when high availability is off there, and refuses its deletion while it
+// is on (its servers keep their leases in it).
+func clearHARepository(ctx context.Context, q *store.Queries, r store.Repository) error {
+	p, err := q.ServerPool(ctx, r.PoolID)
+	if err != nil || p.HA.RepositoryID != r.ID {
+		return err
+	}
+	if p.HA.Enabled {
+		return errorf(KindConflict, "Repository %s is the HA repository of ServerPool %s, where its servers keep their leases: name another first ('edit ServerPool %s haRepository=...') or turn high availability off", r.Name, p.Name, p.Name)
+	}
+	p.HA.RepositoryID = ""
+	return q.UpdateServerPoolHA(ctx, p.ID, p.HA)
 }

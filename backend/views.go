@@ -14,6 +14,14 @@ type ServerPool struct {
 	Repositories          []NamedRef
 	VMs                   int
 	CreatedAt             time.Time
+	HA                    PoolHAView
+}
+
+// PoolHAView is a pool's high availability as show ServerPool gives it.
+type PoolHAView struct {
+	Enabled              bool
+	Repository           NamedRef
+	Renew, Fence, Margin time.Duration
 }
 
 // NamedRef is an object's id and name, for "Server = <id>  [<name>]" lines.

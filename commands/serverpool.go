@@ -35,8 +35,14 @@ func poolFields(p backend.ServerPool) []Field {
 		fields = append(fields, refField(fmt.Sprintf("Repository %d", i+1), "", r).textOnly())
 	}
 	fields = append(fields, refsField("", "repositories", p.Repositories).machineOnly())
-	return append(fields, refField("Master Server", "masterServer", p.Master), strField("Start Policy", "startPolicy", p.StartPolicy),
-		intField("Vms", "vmCount", int64(p.VMs)))
+	fields = append(fields, refField("Master Server", "masterServer", p.Master), strField("Start Policy", "startPolicy", p.StartPolicy),
+		intField("Vms", "vmCount", int64(p.VMs)), boolField("High Availability", "highAvailability", p.HA.Enabled))
+	if p.HA.Repository.ID != "" {
+		fields = append(fields, refField("HA Repository", "haRepository", p.HA.Repository))
+	}
+	return append(fields, strField("HA Renew Interval", "haRenewInterval", p.HA.Renew.String()),
+		strField("HA Fence Timeout", "haFenceTimeout", p.HA.Fence.String()),
+		strField("HA Restart Margin", "haRestartMargin", p.HA.Margin.String()))
 }
 
 func createPoolSpec() *Spec {
@@ -55,17 +61,29 @@ func createPoolSpec() *Spec {
 
 func editPoolSpec() *Spec {
 	return &Spec{
-		Type: "ServerPool", Instance: true, Help: "Rename a pool, or change its description or start policy.",
+		Type: "ServerPool", Instance: true, Help: "Rename a pool, change its description or start policy, or turn its high availability on or off.",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Help: "a new name"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
 			{Name: "startPolicy", Kind: AttrEnum, Enum: backend.StartPolicies[:2], Help: "placement of VMs whose startPolicy is USE_POOL_POLICY"},
+			{Name: "highAvailability", Kind: AttrYesNo, Help: "Yes: the pool's servers keep leases in its HA repository and fence themselves when they lose them, and the manager restarts the HA VMs of a dead server elsewhere"},
+			{Name: "haRepository", Kind: AttrObject, Object: "Repository", Help: "the pool's repository where its servers keep their leases (needed for highAvailability=Yes)"},
+			{Name: "haRenewInterval", Kind: AttrString, Default: backend.DefaultHARenew.String(), Help: "how often each server renews its lease (seconds, or a duration such as 500ms)"},
+			{Name: "haFenceTimeout", Kind: AttrString, Default: backend.DefaultHAFence.String(), Help: "a server that has not renewed its lease for this long stops its VMs itself (at least 3 renewals)"},
+			{Name: "haRestartMargin", Kind: AttrString, Default: backend.DefaultHAMargin.String(), Help: "how long after the fence timeout the manager waits before it restarts a dead server's HA VMs elsewhere"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
 				return nil, err
 			}
-			p, err := x.Backend.EditServerPool(ctx, x.Ref(), optStr(x, "name"), optStr(x, "description"), optStr(x, "startPolicy"))
+			e := backend.PoolEdit{Name: optStr(x, "name"), Description: optStr(x, "description"), StartPolicy: optStr(x, "startPolicy"),
+				HA: backend.HAChange{Enabled: optBool(x, "highAvailability"), RenewInterval: optStr(x, "haRenewInterval"),
+					FenceTimeout: optStr(x, "haFenceTimeout"), Margin: optStr(x, "haRestartMargin")}}
+			if r := optStr(x, "haRepository"); r != nil {
+				ref := objectRef(*r)
+				e.HA.Repository = &ref
+			}
+			p, err := x.Backend.EditServerPool(ctx, x.Ref(), e)
 			if err != nil {
 				return nil, err
 			}

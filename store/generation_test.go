@@ -39,6 +39,9 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		{"UpdateServerPool", true, func(q *Queries) error {
 			return q.UpdateServerPool(ctx, ServerPool{ID: "p1", Name: "pool1", StartPolicy: "BEST_SERVER"})
 		}},
+		{"UpdateServerPoolHA", true, func(q *Queries) error {
+			return q.UpdateServerPoolHA(ctx, "p1", PoolHA{Enabled: true, Renew: time.Second, Fence: 5 * time.Second, Margin: time.Second})
+		}},
 		{"AddUserPool", false, func(q *Queries) error { return q.AddUserPool(ctx, "u1", "p1") }},
 		{"RemoveUserPool", false, func(q *Queries) error { return q.RemoveUserPool(ctx, "u1", "p1") }},
 		{"InsertSSHKey", false, func(q *Queries) error {

@@ -12,15 +12,28 @@ type ServerPool struct {
 	Description string
 	StartPolicy string
 	CreatedAt   time.Time
+	HA          PoolHA
 }
 
-const poolColumns = `id, name, description, start_policy, created_at`
+// PoolHA is a pool's high availability: whether it is on, the repository
+// where its agents keep their leases, and the lease timing.
+type PoolHA struct {
+	Enabled      bool
+	RepositoryID string // "" when none was named
+	Renew        time.Duration
+	Fence        time.Duration
+	Margin       time.Duration
+}
+
+const poolColumns = `id, name, description, start_policy, created_at, ha_enabled, ha_repository_id, ha_renew_ms, ha_fence_ms, ha_margin_ms`
 
 func scanPool(row scanner) (ServerPool, error) {
 	var p ServerPool
-	var created int64
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.StartPolicy, &created)
+	var created, renew, fence, margin int64
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.StartPolicy, &created,
+		&p.HA.Enabled, &p.HA.RepositoryID, &renew, &fence, &margin)
 	p.CreatedAt = fromUnix(created)
+	p.HA.Renew, p.HA.Fence, p.HA.Margin = time.Duration(renew)*time.Millisecond, time.Duration(fence)*time.Millisecond, time.Duration(margin)*time.Millisecond
 	return p, err
 }
 
@@ -56,4 +69,11 @@ func (q *Queries) UpdateServerPool(ctx context.Context, p ServerPool) error {
 // DeleteServerPool removes an empty pool.
 func (q *Queries) DeleteServerPool(ctx context.Context, id string) error {
 	return q.execOne(ctx, `DELETE FROM server_pools WHERE id = $1`, id)
+}
+
+// UpdateServerPoolHA writes a pool's high-availability settings.
+func (q *Queries) UpdateServerPoolHA(ctx context.Context, id string, ha PoolHA) error {
+	return q.execOne(ctx,
+		`UPDATE server_pools SET ha_enabled = $1, ha_repository_id = $2, ha_renew_ms = $3, ha_fence_ms = $4, ha_margin_ms = $5 WHERE id = $6`,
+		ha.Enabled, ha.RepositoryID, ha.Renew.Milliseconds(), ha.Fence.Milliseconds(), ha.Margin.Milliseconds(), id)
 }

@@ -1,0 +1,313 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
+	"xenmanager/store"
+)
+
+// haState is what the HA failover remembers between heartbeats: which
+// servers it has judged fenced (for one event each), which VM restarts are
+// under way (so that a slow one is not started twice by the next beat), and
+// the last reason each VM could not be restarted (one event per reason, not
+// one per beat). A restart's truth is the store and the agents' leases: a
+// manager that restarts with none of this decides again from them.
+type haState struct {
+	mu       sync.Mutex // guards running, fenced, inflight and failed
+	running  bool       // a round is under way (haKick)
+	fenced   map[string]bool
+	inflight map[string]bool
+	failed   map[string]string
+	wg       sync.WaitGroup // the round under way, for Close
+}
+
+func newHAState() *haState {
+	return &haState{fenced: map[string]bool{}, inflight: map[string]bool{}, failed: map[string]string{}}
+}
+
+// haKick starts an HA round unless one still runs: a round may wait for
+// restarts, and the heartbeats must not wait for it.
+func (m *Manager) haKick(ctx context.Context, timeout time.Duration) {
+	m.ha.mu.Lock()
+	if m.ha.running {
+		m.ha.mu.Unlock()
+		return
+	}
+	m.ha.running = true
+	m.ha.mu.Unlock()
+	m.ha.wg.Add(1)
+	go func() {
+		defer m.ha.wg.Done()
+		defer func() {
+			m.ha.mu.Lock()
+			m.ha.running = false
+			m.ha.mu.Unlock()
+		}()
+		m.haRound(ctx, timeout)
+	}()
+}
+
+// haParallel bounds the HA restarts run at once.
+const haParallel = 8
+
+// haRound is the HA part of a heartbeat round: for every HA pool with an
+// Unreachable server, it asks a live server of the pool for the silent
+// servers' leases, and for each whose lease has been expired for longer
+// than the pool's fence timeout plus its margin (so it has certainly
+// stopped its domains itself, or is dead), it takes over that server's VMs:
+// HA VMs restart elsewhere (placement: roles, anti-affinity, memory), VMs
+// whose lease another server holds are recorded there, the rest Stopped.
+func (m *Manager) haRound(ctx context.Context, timeout time.Duration) {
+	pools, err := m.st.Read().ServerPools(ctx)
+	if err != nil {
+		m.log.Warn("HA: read pools", "err", err)
+		return
+	}
+	for _, p := range pools {
+		if !p.HA.Enabled {
+			continue
+		}
+		servers, err := m.st.Read().ServersInPool(ctx, p.ID)
+		if err != nil {
+			m.log.Warn("HA: read servers", "err", err)
+			return
+		}
+		var dead []store.Server
+		for _, s := range servers {
+			if s.Status == ServerUnreachable {
+				dead = append(dead, s)
+			} else {
+				m.haForget(s.ID)
+			}
+		}
+		if len(dead) > 0 {
+			m.haPool(ctx, p, servers, dead, timeout)
+		}
+	}
+}
+
+// haForget clears what the failover remembers of a server that answers.
+func (m *Manager) haForget(serverID string) {
+	m.ha.mu.Lock()
+	delete(m.ha.fenced, serverID)
+	m.ha.mu.Unlock()
+}
+
+// haPeer is a live server of the pool that keeps leases, with its client.
+type haPeer struct {
+	server store.Server
+	client *agentclient.Client
+}
+
+func (m *Manager) haPool(ctx context.Context, p store.ServerPool, servers, dead []store.Server, timeout time.Duration) {
+	ids := make([]string, len(dead))
+	for i, s := range dead {
+		ids[i] = s.ID
+	}
+	var peer *haPeer
+	var leases []agentapi.HAServerLease
+	for _, s := range servers {
+		if s.Status != ServerRunning {
+			continue
+		}
+		c, err := m.clients.get(s)
+		if err != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		leases, err = c.HAReadLeases(cctx, ids)
+		cancel()
+		if err != nil {
+			m.log.Warn("HA: a live server could not read its peers' leases", "server", s.Name, "err", err)
+			continue
+		}
+		peer = &haPeer{server: s, client: c}
+		break
+	}
+	if peer == nil {
+		m.log.Warn("HA: no live server of the pool can read the leases; nothing is restarted", "pool", p.Name)
+		return
+	}
+	expiry := p.HA.Fence + p.HA.Margin
+	for _, l := range leases {
+		var d store.Server
+		for _, s := range dead {
+			if s.ID == l.ServerID {
+				d = s
+			}
+		}
+		if d.ID == "" || !l.Found || time.Duration(l.AgeMS)*time.Millisecond <= expiry {
+			continue
+		}
+		m.haTakeOver(ctx, p, peer, d, time.Duration(l.AgeMS)*time.Millisecond)
+	}
+}
+
+// haTakeOver takes over the VMs of server d, whose lease peer has read as
+// expired for age.
+func (m *Manager) haTakeOver(ctx context.Context, p store.ServerPool, peer *haPeer, d store.Server, age time.Duration) {
+	vms, err := m.st.Read().VMsOnServer(ctx, d.ID)
+	if err != nil {
+		m.log.Warn("HA: read VMs", "err", err)
+		return
+	}
+	m.ha.mu.Lock()
+	first := !m.ha.fenced[d.ID]
+	m.ha.fenced[d.ID] = true
+	m.ha.mu.Unlock()
+	if first {
+		desc := fmt.Sprintf("Server %s has not renewed its HA lease for %s (fence timeout %s + margin %s): it has stopped its VMs itself or is down; %d VMs recorded there are taken over",
+			d.Name, age.Round(time.Millisecond), p.HA.Fence, p.HA.Margin, len(vms))
+		m.log.Warn(desc)
+		m.event(ctx, "Warning", "ServerFenced", "Server", d.ID, d.Name, p.ID, desc)
+	}
+	if len(vms) == 0 {
+		return
+	}
+	ids := make([]string, len(vms))
+	for i, v := range vms {
+		ids[i] = v.ID
+	}
+	holders := map[string]string{} // vm id -> server holding a live lease on it
+	if leases, err := peer.client.HAReadVMLeases(ctx, ids); err == nil {
+		for _, l := range leases {
+			if l.Found && l.Live && l.ServerID != "" && l.ServerID != d.ID {
+				holders[l.VMUUID] = l.ServerID
+			}
+		}
+	} else {
+		m.log.Warn("HA: could not read the VM leases; relying on start_vm's own check", "server", peer.server.Name, "err", err)
+	}
+	slots := make(chan struct{}, haParallel)
+	var wg sync.WaitGroup
+	for _, v := range vms {
+		if holder := holders[v.ID]; holder != "" {
+			m.haAdopt(ctx, p, d, v, holder)
+			continue
+		}
+		if !v.HA {
+			m.haStopped(ctx, p, d, v)
+			continue
+		}
+		m.ha.mu.Lock()
+		busy := m.ha.inflight[v.ID]
+		m.ha.inflight[v.ID] = true
+		m.ha.mu.Unlock()
+		if busy {
+			continue
+		}
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer func() {
+				m.ha.mu.Lock()
+				delete(m.ha.inflight, v.ID)
+				m.ha.mu.Unlock()
+			}()
+			m.haRestart(ctx, p, d, v)
+		}()
+	}
+	wg.Wait()
+}
+
+// haOnDead runs op on VM v under its lock, if it is still recorded on the
+// dead server d (a job, or an earlier round, may have moved it since).
+func (m *Manager) haOnDead(ctx context.Context, v store.VM, d store.Server, op func(cur store.VM)) {
+	unlock, err := m.tryLock(ctx, v.ID)
+	if err != nil {
+		return // a job works on it; the next round sees what it did
+	}
+	defer unlock()
+	cur, err := m.st.Read().VM(ctx, v.ID)
+	if err != nil || cur.ServerID != d.ID {
+		return
+	}
+	op(cur)
+}
+
+// haAdopt records VM v on the server that holds its live lease: it runs
+// there (a restart whose answer was lost, a manager killed during
+// failover).
+func (m *Manager) haAdopt(ctx context.Context, p store.ServerPool, d store.Server, v store.VM, holderID string) {
+	holder, err := m.st.Read().Server(ctx, holderID)
+	if err != nil || holder.PoolID != p.ID {
+		m.log.Error("HA: a VM's lease names a server not in its pool; left as it is", "vm", v.Name, "holder", holderID)
+		return
+	}
+	m.haOnDead(ctx, v, d, func(cur store.VM) {
+		if err := m.setVMState(ctx, cur.ID, holder.ID, VMRunning); err != nil {
+			m.log.Error("HA: record a VM where its lease is", "vm", cur.Name, "err", err)
+			return
+		}
+		m.place.capacity.forget(holder.ID)
+		desc := fmt.Sprintf("Vm %s runs on Server %s, which holds its lease; it was recorded on Server %s, which is fenced", cur.Name, holder.Name, d.Name)
+		m.log.Warn(desc)
+		m.event(ctx, "Warning", "VmFoundByLease", "Vm", cur.ID, cur.Name, p.ID, desc)
+	})
+}
+
+// haStopped records a VM without high availability on a fenced server
+// Stopped: the server stopped it when it fenced itself.
+func (m *Manager) haStopped(ctx context.Context, p store.ServerPool, d store.Server, v store.VM) {
+	m.haOnDead(ctx, v, d, func(cur store.VM) {
+		if err := m.setVMState(ctx, cur.ID, "", VMStopped); err != nil {
+			m.log.Error("HA: record a fenced server's VM stopped", "vm", cur.Name, "err", err)
+			return
+		}
+		desc := fmt.Sprintf("Vm %s is stopped: Server %s fenced itself (its HA lease expired) and the VM does not have high availability", cur.Name, d.Name)
+		m.log.Warn(desc)
+		m.event(ctx, "Warning", "VmStoppedByFence", "Vm", cur.ID, cur.Name, p.ID, desc)
+	})
+}
+
+// haRestart starts HA VM v, recorded on the fenced server d, elsewhere: a
+// job of the system's, which holds the VM's lock, so that an operator's
+// command on the VM waits for it. A failure (no server fits, another
+// server's live lease) leaves the VM where it is recorded, to be tried at
+// the next round, and is reported once per reason.
+func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Server, v store.VM) {
+	summary := fmt.Sprintf("restart Vm %s (high availability: Server %s is fenced)", v.Name, d.Name)
+	_, err := m.job(WithActor(ctx, system), system, p.ID, "restart Vm", summary, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
+		cur, err := m.st.Read().VM(jctx, v.ID)
+		if err != nil {
+			return nil, &Error{Kind: KindInternal, Msg: "read Vm", Cause: err}
+		}
+		if cur.ServerID != d.ID {
+			return nil, nil // moved meanwhile
+		}
+		cur.LastServerID = "" // CURRENT_SERVER cannot mean the dead server here
+
+		return nil, m.placeAndRun(jctx, j, cur, "start", func(c *agentclient.Client) error { return c.StartVM(jctx, cur.RepoID, cur.ID) })
+	})
+	m.ha.mu.Lock()
+	last := m.ha.failed[v.ID]
+	if err == nil {
+		delete(m.ha.failed, v.ID)
+	} else {
+		m.ha.failed[v.ID] = err.Error()
+	}
+	m.ha.mu.Unlock()
+	if err != nil {
+		if err.Error() != last {
+			desc := fmt.Sprintf("Vm %s could not be restarted after Server %s was fenced: %v; it is tried again at each heartbeat", v.Name, d.Name, err)
+			m.log.Error(desc)
+			m.event(ctx, "Error", "VmHaRestartFailed", "Vm", v.ID, v.Name, p.ID, desc)
+		}
+		return
+	}
+	now, err := m.st.Read().VM(ctx, v.ID)
+	if err != nil || now.ServerID == "" || now.ServerID == d.ID {
+		return
+	}
+	to, _ := m.st.Read().Server(ctx, now.ServerID)
+	desc := fmt.Sprintf("Vm %s restarted on Server %s: Server %s had not renewed its HA lease past the fence timeout and margin", v.Name, to.Name, d.Name)
+	m.log.Warn(desc)
+	m.event(ctx, "Warning", "VmHaRestarted", "Vm", v.ID, v.Name, p.ID, desc)
+}
