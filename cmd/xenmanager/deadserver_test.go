@@ -22,7 +22,7 @@ import (
 type fleetAgent struct {
 	hostname, address, password, data string
 	port                              string
-	cmd                               *exec.Cmd
+	proc                              *agentProcess
 }
 
 // fleet is a manager process with agent processes in pool pool1, with
@@ -72,18 +72,19 @@ func startFleet(t *testing.T, specs ...agentSpec) *fleet {
 // same server, rebooted).
 func (a *fleetAgent) start(t *testing.T, memoryMiB int) {
 	t.Helper()
-	a.cmd, a.port, _, _ = runAgentProcess(t, a.data, a.password, "--hostname", a.hostname,
+	a.proc = startAgentProcess(t, a.data, a.password, "--hostname", a.hostname,
 		"--memory-mib", strconv.Itoa(memoryMiB), "--cpus", "4")
+	a.port = a.proc.port
 }
 
 // kill kills the agent's process as a dead machine stops: SIGKILL, no
 // goodbye.
 func (a *fleetAgent) kill(t *testing.T) {
 	t.Helper()
-	if err := a.cmd.Process.Kill(); err != nil {
+	if err := a.proc.cmd.Process.Kill(); err != nil {
 		t.Fatalf("kill -9 agent %s: %v", a.hostname, err)
 	}
-	a.cmd.Wait()
+	<-a.proc.waited
 }
 
 // client is a client of the agent of its own, for what the test asks an

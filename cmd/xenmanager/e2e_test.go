@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -344,13 +345,25 @@ func runAgent(t *testing.T, data, password string, args ...string) (string, *syn
 // and /healthz, "" unless args hold --metrics-listen.
 func runAgentMetrics(t *testing.T, data, password string, args ...string) (port string, log *syncBuffer, metrics string) {
 	t.Helper()
-	_, port, log, metrics = runAgentProcess(t, data, password, args...)
-	return port, log, metrics
+	a := startAgentProcess(t, data, password, args...)
+	return a.port, a.log, a.metrics
 }
 
-// runAgentProcess is runAgentMetrics that also returns the agent's
-// process, for a test that kills it.
-func runAgentProcess(t *testing.T, data, password string, args ...string) (cmd *exec.Cmd, port string, log *syncBuffer, metrics string) {
+// agentProcess is a xenagent process a test started: where it listens, its
+// log, the pin of its certificate, and the process (to freeze or kill).
+type agentProcess struct {
+	cmd            *exec.Cmd
+	port, metrics  string
+	pin            string
+	log            *syncBuffer
+	data, password string
+	args           []string
+	waited         chan struct{} // closed when the process has been waited for
+}
+
+// startAgentProcess runs xenagent with args on a free loopback port, its
+// password in a file beside data, until the test ends (SIGINT, then wait).
+func startAgentProcess(t *testing.T, data, password string, args ...string) *agentProcess {
 	t.Helper()
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)
@@ -365,28 +378,41 @@ func runAgentProcess(t *testing.T, data, password string, args ...string) (cmd *
 	if err != nil {
 		t.Fatal(err)
 	}
-	errOut := &syncBuffer{}
-	cmd.Stderr = errOut
+	a := &agentProcess{cmd: cmd, log: &syncBuffer{}, data: data, password: password, args: args, waited: make(chan struct{})}
+	cmd.Stderr = a.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	go func() { cmd.Wait(); close(a.waited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT) // a frozen agent cannot stop
+		cmd.Process.Signal(os.Interrupt)
+		<-a.waited
+	})
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		if m := metricsRx.FindStringSubmatch(sc.Text()); m != nil {
-			metrics = m[1]
+			a.metrics = m[1]
+		}
+		if m := agentPinRx.FindStringSubmatch(sc.Text()); m != nil {
+			a.pin = m[1]
 		}
 		if m := agentListenRx.FindStringSubmatch(sc.Text()); m != nil {
+			a.port = m[1]
+		}
+		if a.port != "" && a.pin != "" {
 			go io.Copy(io.Discard, stdout)
-			if metrics != "" && !slices.Contains(args, "--metrics-listen") {
-				t.Fatalf("xenagent without --metrics-listen serves metrics on %s: they are off by default", metrics)
+			if a.metrics != "" && !slices.Contains(args, "--metrics-listen") {
+				t.Fatalf("xenagent without --metrics-listen serves metrics on %s: they are off by default", a.metrics)
 			}
-			return cmd, m[1], errOut, metrics
+			return a
 		}
 	}
-	t.Fatalf("xenagent exited before listening:\n%s", errOut)
-	return nil, "", nil, ""
+	t.Fatalf("xenagent exited before listening:\n%s", a.log)
+	return nil
 }
+
+var agentPinRx = regexp.MustCompile(`^certificate SPKI SHA-256: ([0-9a-f]{64})$`)
 
 // The manager drives an agent that runs as a separate process.
 func TestOpenSSHWithStandaloneAgent(t *testing.T) {
