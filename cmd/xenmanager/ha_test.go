@@ -290,3 +290,70 @@ func TestHAFailoverFrozenAgent(t *testing.T) {
 	t.Logf("HA failover of a frozen server, %d loops, %d VM restarts, 0 VMs on two servers: from SIGSTOP to every HA VM running elsewhere median %s, worst %s (renew %s, fence %s, margin %s, heartbeat 200ms)",
 		loops, restarted, med.Round(time.Millisecond), worst.Round(time.Millisecond), haTestRenew, haTestFence, haTestMargin)
 }
+
+// The manager killed (kill -9) in the middle of a failover and started
+// again on its data: every HA VM ends up running exactly once, none on the
+// frozen server, and the records follow the agents.
+func TestHAFailoverManagerKilled(t *testing.T) {
+	needTools(t)
+	f := startHAFleet(t, 3)
+	victim := f.busiest()
+	start := time.Now()
+	if err := f.agents[victim].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the manager as soon as the first VM runs elsewhere.
+	for {
+		where, twice := f.placement(victim)
+		if len(twice) > 0 {
+			t.Fatalf("a VM runs on two servers: %s", strings.Join(twice, "; "))
+		}
+		if len(where) > 0 {
+			t.Logf("manager killed with %d of %d HA VMs restarted", len(where), haTestVMs)
+			break
+		}
+		if time.Since(start) > haBound {
+			t.Fatalf("no HA VM restarted within %s\n%s", haBound, tail(f.m.stderr.String(), 40))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.m.cmd.Process.Kill()
+	f.m.cmd.Wait()
+	f.m.stopped = true
+	f.m = startManagerWith(t, filepath.Join(f.dir, "manager"), nil, f.mArgs...)
+	f.waitAllElsewhere(victim, start)
+	f.agents[victim].cmd.Process.Signal(syscall.SIGCONT)
+	var after []string
+	for ok := false; !ok; {
+		after, ok = f.domains(victim)
+	}
+	if len(after) > 0 {
+		t.Fatalf("resumed %s still runs %d HA VMs", f.names[victim], len(after))
+	}
+	f.waitServerRunning(f.names[victim])
+	f.managerAgrees()
+	out, _ := f.m.ssh("list Job\n", false)
+	if strings.Contains(out, "Running") {
+		t.Fatalf("a job is left Running after the manager's restart:\n%s", out)
+	}
+}
+
+// An agent process killed (kill -9): it cannot fence, but its lease
+// expires, and its HA VMs (gone with the simulated host) restart elsewhere.
+func TestHAFailoverKilledAgent(t *testing.T) {
+	needTools(t)
+	f := startHAFleet(t, 3)
+	victim := f.busiest()
+	start := time.Now()
+	f.agents[victim].cmd.Process.Kill()
+	<-f.agents[victim].waited
+	took := f.waitAllElsewhere(victim, start)
+	f.managerAgrees()
+	out, _ := f.m.ssh("getEvents\n", false)
+	for _, want := range []string{"ServerFenced", "VmHaRestarted"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s event after a killed agent:\n%s", want, out)
+		}
+	}
+	t.Logf("killed agent: every HA VM ran again %s after kill -9", took.Round(time.Millisecond))
+}
