@@ -110,7 +110,7 @@ func (m *Manager) haPool(ctx context.Context, p store.ServerPool, servers, dead 
 		ids[i] = s.ID
 	}
 	var peer *haPeer
-	var leases []agentapi.HAServerLease
+	var leases []agentapi.ServerLease
 	for _, s := range servers {
 		if s.Status != ServerRunning {
 			continue
