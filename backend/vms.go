@@ -35,6 +35,8 @@ type CreateVMRequest struct {
 	// DirectBoot is the kernel, ramdisk and command line of a direct
 	// kernel boot; empty fields are not set.
 	DirectBoot DirectBoot
+	// HA marks the VM for restart elsewhere when its server dies.
+	HA bool
 }
 
 // CreateVM writes the VM's vm.cfg into the repository through a server of
@@ -122,7 +124,7 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 	}
 	v := store.VM{ID: NewID(TypeVM), Name: req.Name, PoolID: repo.PoolID, RepoID: repo.ID, Status: VMStopped,
 		MemoryMiB: req.MemoryMiB, CPUCount: req.CPUCount, DomainType: req.DomainType, Description: req.Description,
-		Kernel: req.DirectBoot.Kernel, Ramdisk: req.DirectBoot.Ramdisk, Extra: req.DirectBoot.Extra, CreatedAt: time.Now()}
+		Kernel: req.DirectBoot.Kernel, Ramdisk: req.DirectBoot.Ramdisk, Extra: req.DirectBoot.Extra, HA: req.HA, CreatedAt: time.Now()}
 	params := agentapi.VMParams{
 		agentapi.KeyName:        v.ID,
 		agentapi.KeyUUID:        v.ID,
@@ -139,6 +141,9 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 		agentapi.KeyOnPoweroff:  "destroy",
 		agentapi.KeyOnReboot:    "restart",
 		agentapi.KeyOnCrash:     "restart",
+	}
+	if req.HA {
+		params[agentapi.KeyHA] = yesNoWire(true)
 	}
 	for key, value := range req.DirectBoot.params(repo) {
 		params[key] = value

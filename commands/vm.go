@@ -118,6 +118,7 @@ func createVMSpec() *Spec {
 			attrKernel,
 			attrRamdisk,
 			attrExtra,
+			{Name: "highAvailability", Kind: AttrYesNo, Default: "No", Help: "restart the VM elsewhere when its server fails (in a pool with high availability)"},
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
@@ -132,6 +133,7 @@ func createVMSpec() *Spec {
 				Disks:       splitRefs(x.Str("disks")),
 				Networks:    splitRefs(x.Str("networks")),
 				DirectBoot:  backend.DirectBoot{Kernel: x.Str("kernel"), Ramdisk: x.Str("ramdisk"), Extra: x.Str("extra")},
+				HA:          x.Str("highAvailability") == "Yes",
 			})
 			return rowOf(v.ID, v.Name, err)
 		},

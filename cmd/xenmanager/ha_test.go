@@ -51,7 +51,7 @@ func startHAFleet(t *testing.T, n int) *haFleet {
 	f := &haFleet{t: t, dir: t.TempDir(), vms: map[string]string{}}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("ovs%d", i)
-		a := startAgentProcess(t, filepath.Join(f.dir, name), "ha-secret-"+name, "--hostname", name, "--memory-mib", "8192", "--cpus", "4")
+		a := startAgentProcess(t, filepath.Join(f.dir, name), "ha-secret-"+name, "--hostname", name, "--memory-mib", "8192", "--cpus", "4", "--sim-control")
 		port, _ := strconv.Atoi(a.port)
 		c, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: port, Password: a.password, PinSHA256: a.pin, Timeout: 2 * time.Second})
 		if err != nil {
@@ -298,6 +298,16 @@ func TestHAFailoverManagerKilled(t *testing.T) {
 	needTools(t)
 	f := startHAFleet(t, 3)
 	victim := f.busiest()
+	// Each start on the live servers takes a second, so that the manager
+	// dies with some VMs restarted, some being restarted, some not yet.
+	for i, c := range f.clients {
+		if i == victim {
+			continue
+		}
+		if err := c.Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"latency_ms": map[string]any{agentapi.MethodStartVM: 1000}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	start := time.Now()
 	if err := f.agents[victim].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
