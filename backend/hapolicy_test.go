@@ -46,7 +46,9 @@ func TestHABounds(t *testing.T) {
 		want string // "" when accepted
 	}{
 		{"defaults", func(*store.PoolHA) {}, ""},
-		{"test timing", func(h *store.PoolHA) { h.Renew, h.Fence, h.Margin = 200*time.Millisecond, time.Second, 500 * time.Millisecond }, ""},
+		{"test timing", func(h *store.PoolHA) {
+			h.Renew, h.Fence, h.Margin = 200*time.Millisecond, time.Second, 500*time.Millisecond
+		}, ""},
 		{"no margin", func(h *store.PoolHA) { h.Margin = 0 }, ""},
 		{"renew too short", func(h *store.PoolHA) { h.Renew = 50 * time.Millisecond }, "haRenewInterval 50ms is out of range"},
 		{"renew too long", func(h *store.PoolHA) { h.Renew, h.Fence = 2*time.Minute, 9*time.Minute }, "haRenewInterval 2m0s is out of range"},

@@ -48,6 +48,12 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// The periodic reconcile runs beside the beats, one at a time: a server
+	// that hangs without having missed enough beats yet would hold it for a
+	// whole agent timeout, and the beats (and HA) must go on meanwhile.
+	reconciling := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		m.Beat(ctx, interval)
 		m.hb.mu.Lock()
@@ -55,10 +61,19 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 		full := m.hb.beats%reconcileEvery == 0
 		m.hb.mu.Unlock()
 		if full {
-			if _, err := m.Reconcile(ctx); err != nil {
-				m.log.Warn("periodic reconcile", "err", err)
+			select {
+			case reconciling <- struct{}{}:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-reconciling }()
+					if _, err := m.Reconcile(ctx); err != nil {
+						m.log.Warn("periodic reconcile", "err", err)
+					}
+					m.haPush(ctx)
+				}()
+			default: // the last one still runs
 			}
-			m.haPush(ctx)
 		}
 		select {
 		case <-ctx.Done():

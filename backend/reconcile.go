@@ -1,9 +1,11 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"xenmanager/backend/agentclient"
@@ -19,23 +21,41 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
 	}
-	changed := 0
+	// The servers are asked at once (as many as the heartbeat asks), so
+	// that one that hangs holds up none of the others.
+	var (
+		mu       sync.Mutex // guards changed and firstErr
+		changed  int
+		firstErr error
+	)
+	slots := make(chan struct{}, heartbeatParallel)
+	var wg sync.WaitGroup
 	for _, s := range servers {
 		c, err := m.clients.get(s)
 		if err != nil {
-			return changed, err
-		}
-		n, err := m.reconcileServer(ctx, s, c)
-		changed += n
-		if errors.Is(err, errServerSilent) {
-			m.log.Warn("reconcile: server does not answer; its VMs keep their recorded state", "server", s.Name, "err", err)
+			mu.Lock()
+			firstErr = cmp.Or(firstErr, err)
+			mu.Unlock()
 			continue
 		}
-		if err != nil {
-			return changed, err
-		}
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			n, err := m.reconcileServer(ctx, s, c)
+			if errors.Is(err, errServerSilent) {
+				m.log.Warn("reconcile: server does not answer; its VMs keep their recorded state", "server", s.Name, "err", err)
+				err = nil
+			}
+			mu.Lock()
+			changed += n
+			firstErr = cmp.Or(firstErr, err)
+			mu.Unlock()
+		}()
 	}
-	return changed, nil
+	wg.Wait()
+	return changed, firstErr
 }
 
 // errServerSilent is reconcileServer's error when the agent does not list
