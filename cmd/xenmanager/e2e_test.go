@@ -372,7 +372,7 @@ func startAgentProcess(t *testing.T, data, password string, args ...string) *age
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd = exec.Command(buildBinary(t, "xenagent"), append([]string{"--listen", "127.0.0.1:0", "--data", data,
+	cmd := exec.Command(buildBinary(t, "xenagent"), append([]string{"--listen", "127.0.0.1:0", "--data", data,
 		"--password-file", pwFile}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
