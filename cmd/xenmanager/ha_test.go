@@ -22,7 +22,7 @@ const (
 	haTestRenew  = "200ms"
 	haTestFence  = "1s"
 	haTestMargin = "500ms"
-	haTestVMs    = 10
+	haTestVMs    = 10 // HA VMs of the failover tests
 	// haBound is how long a failover may take before the test fails: a
 	// correctness deadline, generous on a loaded machine, not a speed
 	// figure (those are logged).
@@ -41,14 +41,21 @@ type haFleet struct {
 	names   []string
 	clients []*agentclient.Client
 	vms     map[string]string // VM id -> name
+	n       int               // the VMs ha1..ha<n>
 }
 
 // startHAFleet starts n agents and a manager with a 200 ms heartbeat, puts
 // the agents in pool hapool with high availability on repository harepo,
 // and starts haTestVMs HA VMs, all on ovs1 (the other servers join after).
 func startHAFleet(t *testing.T, n int) *haFleet {
+	return startHAFleetWith(t, n, haTestVMs, "")
+}
+
+// startHAFleetWith is startHAFleet with vms VMs started on ovs1 before the
+// other servers join, and then the commands of setup.
+func startHAFleetWith(t *testing.T, n, vms int, setup string) *haFleet {
 	t.Helper()
-	f := &haFleet{t: t, dir: t.TempDir(), vms: map[string]string{}}
+	f := &haFleet{t: t, dir: t.TempDir(), vms: map[string]string{}, n: vms}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("ovs%d", i)
 		a := startAgentProcess(t, filepath.Join(f.dir, name), "ha-secret-"+name, "--hostname", name, "--memory-mib", "8192", "--cpus", "4", "--sim-control")
@@ -71,7 +78,7 @@ func startHAFleet(t *testing.T, n int) *haFleet {
 			fmt.Fprintf(&b, "create Repository name=harepo fsLocation=%s on ServerPool name=hapool\n", filepath.Join(f.dir, "repo"))
 			fmt.Fprintf(&b, "edit ServerPool name=hapool highAvailability=Yes haRepository=harepo haRenewInterval=%s haFenceTimeout=%s haRestartMargin=%s\n",
 				haTestRenew, haTestFence, haTestMargin)
-			for v := 1; v <= haTestVMs; v++ {
+			for v := 1; v <= vms; v++ {
 				fmt.Fprintf(&b, "create Vm name=ha%d repository=harepo memory=256 highAvailability=Yes\nstart Vm name=ha%d\n", v, v)
 			}
 		}
@@ -79,6 +86,7 @@ func startHAFleet(t *testing.T, n int) *haFleet {
 	for _, name := range f.names[1:] {
 		fmt.Fprintf(&b, "add Server name=%s to ServerPool name=hapool\n", name)
 	}
+	b.WriteString(setup)
 	out, status := f.m.ssh(b.String(), false)
 	if status != 0 {
 		t.Fatalf("setting up the HA fleet: exit %d\n%s", status, out)
@@ -90,7 +98,7 @@ func startHAFleet(t *testing.T, n int) *haFleet {
 // readVMs learns the VMs' ids from the manager.
 func (f *haFleet) readVMs() {
 	var b strings.Builder
-	for v := 1; v <= haTestVMs; v++ {
+	for v := 1; v <= f.n; v++ {
 		fmt.Fprintf(&b, "show Vm name=ha%d\n", v)
 	}
 	out, status := f.m.ssh(b.String(), false)
@@ -99,8 +107,8 @@ func (f *haFleet) readVMs() {
 	}
 	ids := regexp.MustCompile(`(?m)^\s*Id = (\S+)`).FindAllStringSubmatch(out, -1)
 	names := regexp.MustCompile(`(?m)^\s*Name = (ha\d+)`).FindAllStringSubmatch(out, -1)
-	if len(ids) != haTestVMs || len(names) != haTestVMs {
-		f.t.Fatalf("show Vm gave %d ids and %d names, want %d:\n%s", len(ids), len(names), haTestVMs, out)
+	if len(ids) != f.n || len(names) != f.n {
+		f.t.Fatalf("show Vm gave %d ids and %d names, want %d:\n%s", len(ids), len(names), f.n, out)
 	}
 	for i := range ids {
 		f.vms[ids[i][1]] = names[i][1]
@@ -163,11 +171,11 @@ func (f *haFleet) waitAllElsewhere(victim int, since time.Time) time.Duration {
 		if len(twice) > 0 {
 			f.t.Fatalf("a VM runs on two servers: %s", strings.Join(twice, "; "))
 		}
-		if len(where) == haTestVMs {
+		if len(where) == f.n {
 			return time.Since(since)
 		}
 		if time.Since(since) > haBound {
-			f.t.Fatalf("after %s, %d of %d HA VMs run on the live servers\nmanager log:\n%s", haBound, len(where), haTestVMs, tail(f.m.stderr.String(), 40))
+			f.t.Fatalf("after %s, %d of %d HA VMs run on the live servers\nmanager log:\n%s", haBound, len(where), f.n, tail(f.m.stderr.String(), 40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -181,11 +189,11 @@ func (f *haFleet) managerAgrees() {
 	for {
 		where, _ := f.placement(-1)
 		var b strings.Builder
-		for v := 1; v <= haTestVMs; v++ {
+		for v := 1; v <= f.n; v++ {
 			fmt.Fprintf(&b, "show Vm name=ha%d\n", v)
 		}
 		out, _ := f.m.ssh(b.String(), false)
-		agree := len(where) == haTestVMs
+		agree := len(where) == f.n
 		for id, i := range where {
 			block := vmBlock(out, f.vms[id])
 			if !strings.Contains(block, "Status = Running") || !strings.Contains(block, "["+f.names[i]+"]") {
@@ -366,4 +374,59 @@ func TestHAFailoverKilledAgent(t *testing.T) {
 		}
 	}
 	t.Logf("killed agent: every HA VM ran again %s after kill -9", took.Round(time.Millisecond))
+}
+
+// An HA VM of a dead server whose anti-affinity group has a member on
+// every other server: it is not placed (no second member on a server), a
+// clear event says why, naming the group, and it runs nowhere.
+func TestHAFailoverAntiAffinityNoTarget(t *testing.T) {
+	needTools(t)
+	var setup strings.Builder
+	setup.WriteString("create AntiAffinityGroup name=tier on ServerPool name=hapool\n")
+	for v := 1; v <= 3; v++ {
+		fmt.Fprintf(&setup, "create Vm name=ha%d repository=harepo memory=256 highAvailability=Yes\nadd Vm name=ha%d to AntiAffinityGroup name=tier\nstart Vm name=ha%d\n", v, v, v)
+	}
+	f := startHAFleetWith(t, 3, 0, setup.String())
+	f.n = 3
+	f.readVMs()
+	where, _ := f.placement(-1)
+	if len(where) != 3 || where[f.idOf("ha1")] == where[f.idOf("ha2")] || where[f.idOf("ha2")] == where[f.idOf("ha3")] || where[f.idOf("ha1")] == where[f.idOf("ha3")] {
+		t.Fatalf("the group's members do not run one per server: %v", where)
+	}
+	victim := where[f.idOf("ha1")]
+	f.agents[victim].cmd.Process.Kill()
+	<-f.agents[victim].waited
+	deadline := time.Now().Add(haBound)
+	for {
+		out, _ := f.m.ssh("set outputMode=Json\ngetEvents\n", false)
+		if m := regexp.MustCompile(`"name": *"VmHaRestartFailed"[^}]*"description": *"([^"]*)"`).FindStringSubmatch(out); m != nil {
+			if !strings.Contains(m[1], "AntiAffinityGroup tier") || !strings.Contains(m[1], "Vm ha1") {
+				t.Fatalf("the HA restart failure does not name the VM and its anti-affinity group: %s", m[1])
+			}
+			t.Logf("event: %s", m[1])
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event says why ha1 was not restarted within %s:\n%s\nmanager log:\n%s", haBound, out, tail(f.m.stderr.String(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	now, twice := f.placement(victim)
+	if len(twice) > 0 || len(now) != 2 {
+		t.Fatalf("after the failed restart, the live servers run %v (twice: %v); want ha2 and ha3 only", now, twice)
+	}
+	if _, runs := now[f.idOf("ha1")]; runs {
+		t.Fatalf("ha1 was placed beside another member of its group")
+	}
+}
+
+// idOf is the id of the VM named name.
+func (f *haFleet) idOf(name string) string {
+	for id, n := range f.vms {
+		if n == name {
+			return id
+		}
+	}
+	f.t.Fatalf("no VM %s", name)
+	return ""
 }
