@@ -36,10 +36,8 @@ func poolFields(p backend.ServerPool) []Field {
 	}
 	fields = append(fields, refsField("", "repositories", p.Repositories).machineOnly())
 	fields = append(fields, refField("Master Server", "masterServer", p.Master), strField("Start Policy", "startPolicy", p.StartPolicy),
-		intField("Vms", "vmCount", int64(p.VMs)), boolField("High Availability", "highAvailability", p.HA.Enabled))
-	if p.HA.Repository.ID != "" {
-		fields = append(fields, refField("HA Repository", "haRepository", p.HA.Repository))
-	}
+		intField("Vms", "vmCount", int64(p.VMs)), boolField("High Availability", "highAvailability", p.HA.Enabled),
+		refField("HA Repository", "haRepository", p.HA.Repository))
 	return append(fields, strField("HA Renew Interval", "haRenewInterval", p.HA.Renew.String()),
 		strField("HA Fence Timeout", "haFenceTimeout", p.HA.Fence.String()),
 		strField("HA Restart Margin", "haRestartMargin", p.HA.Margin.String()))
