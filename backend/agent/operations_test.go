@@ -63,7 +63,7 @@ func withRepoVM(t *testing.T, c *agentclient.Client, memory int64) string {
 	ctx := t.Context()
 	fsLoc := filepath.Join(t.TempDir(), "repo")
 	must(t, c.CreateRepository(ctx, fsLoc, "/OVS/Repositories/r1", "r1", "repo one"))
-	must(t, c.CreateVM(ctx, "r1", "vm1", agentapi.VMParams{"name": "vm1", "uuid": "u-vm1", "memory": memory, "vcpus": 1, "maxmem": 2 * memory}))
+	must(t, c.CreateVM(ctx, "r1", "vm1", agentapi.VMParams{"name": "vm1", "uuid": "u-vm1", "memory": memory, "vcpus": 1, "maxmem": 2 * memory, "on_crash": "preserve"}))
 	return fsLoc
 }
 

@@ -277,6 +277,21 @@ const (
 	KeyOnCrash     = "on_crash"
 )
 
+// Actions of vm.cfg's on_crash, as xl spells them: what the hypervisor
+// does with a domain whose guest crashed. Xen's default, when the key is
+// absent, is CrashDestroy.
+const (
+	CrashDestroy         = "destroy"          // the domain is destroyed
+	CrashRestart         = "restart"          // the domain is destroyed and a new one boots
+	CrashPreserve        = "preserve"         // the crashed domain stays, for inspection
+	CrashCoredumpDestroy = "coredump-destroy" // destroy, after dumping the guest's memory
+	CrashCoredumpRestart = "coredump-restart" // restart, after dumping the guest's memory
+	CrashRenameRestart   = "rename-restart"   // the crashed domain stays under another name and a new one boots
+)
+
+// CrashActions are the values on_crash accepts.
+var CrashActions = []string{CrashDestroy, CrashRestart, CrashPreserve, CrashCoredumpDestroy, CrashCoredumpRestart, CrashRenameRestart}
+
 // DirectBootKeys are the vm.cfg keys of a direct kernel boot (Xen PV, as
 // xl reads them): the kernel and the initial ramdisk, absolute paths as the
 // server sees them, and the kernel command line. All are optional strings;

@@ -17,6 +17,7 @@ func TestEvents(t *testing.T) {
 	for _, id := range []string{"a", "b"} {
 		p := vmParams(256, 1)
 		p["uuid"] = "u-" + id
+		p["on_crash"] = "preserve"
 		mustOK(t, h.CreateVM("r1", id, p))
 		mustOK(t, h.StartVM("r1", id))
 	}
@@ -33,7 +34,8 @@ func TestEvents(t *testing.T) {
 
 	ev := h.Events(0)
 	want := []agentapi.Event{
-		{Seq: 1, Time: 1_700_000_000, Kind: agentapi.EventVMCrashed, VMUUID: "u-a", RepoID: "r1", State: agentapi.StateCrashed, Detail: "the guest crashed (simulated)"},
+		{Seq: 1, Time: 1_700_000_000, Kind: agentapi.EventVMCrashed, VMUUID: "u-a", RepoID: "r1", State: agentapi.StateCrashed,
+			Detail: "the guest crashed (simulated); on_crash preserve keeps the crashed domain (domid 1)"},
 		{Seq: 2, Time: 1_700_000_001, Kind: agentapi.EventVMShutdown, VMUUID: "u-b", RepoID: "r1", State: agentapi.StateShutdown, Detail: "the guest powered itself off"},
 	}
 	if ev.Next != 2 || fmt.Sprint(ev.Events) != fmt.Sprint(want) {

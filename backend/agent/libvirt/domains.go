@@ -207,8 +207,9 @@ func cpuCount(l *golibvirt.Libvirt) (int64, error) {
 	return int64(cpus), err
 }
 
-// Start defines and boots a transient domain from the VM's vm.cfg:
-// InvalidState when it already runs here, Busy while it migrates here,
+// Start defines and boots a transient domain from the VM's vm.cfg, in
+// place of a crashed domain of the VM, which it destroys first:
+// InvalidState when another domain of it is here, Busy while it migrates here,
 // InsufficientResources when its memory or vCPUs do not fit.
 func (d *Driver) Start(spec hypervisor.Spec) error {
 	return d.boot(spec, "start")
@@ -230,8 +231,19 @@ func (d *Driver) boot(spec hypervisor.Spec, verb string) error {
 	memory, vcpus := specSize(spec)
 	what := fmt.Sprintf("%s VM %s", verb, spec.VMID)
 	return d.do(what, func(l *golibvirt.Libvirt) error {
-		if _, err := l.DomainLookupByName(domainName(spec.VMID)); err == nil {
-			return agentapi.Errorf(agentapi.FaultInvalidState, "VM %s already has a domain on this server", spec.VMID)
+		if old, err := l.DomainLookupByName(domainName(spec.VMID)); err == nil {
+			state, _, err := l.DomainGetState(old, 0)
+			if err != nil {
+				return err
+			}
+			if _, ours := d.metaFor(l, old); !ours || golibvirt.DomainState(state) != golibvirt.DomainCrashed {
+				return agentapi.Errorf(agentapi.FaultInvalidState, "VM %s already has a domain on this server", spec.VMID)
+			}
+			// A crashed domain kept for inspection (on_crash preserve)
+			// is destroyed first, and the new one takes its place.
+			if err := d.destroy(l, old); err != nil {
+				return err
+			}
 		}
 		if err := d.checkFits(l, spec.VMID, memory, 0, vcpus); err != nil {
 			return err

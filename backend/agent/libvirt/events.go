@@ -40,13 +40,13 @@ func (d *Driver) lifecycle(ev golibvirt.DomainEventLifecycleMsg) {
 		case golibvirt.DomainEventStoppedDestroyed:
 			detail = "the domain was destroyed outside the manager"
 		case golibvirt.DomainEventStoppedCrashed:
-			kind, state, detail = agentapi.EventVMCrashed, agentapi.StateCrashed, "the guest crashed (kernel panic); on_crash destroyed it"
+			kind, state, detail = agentapi.EventVMCrashed, agentapi.StateShutdown, "the guest crashed (kernel panic); on_crash destroyed its domain"
 		case golibvirt.DomainEventStoppedMigrated:
 			detail = "the domain was migrated away outside the manager"
 		case golibvirt.DomainEventStoppedSaved:
 			detail = "the domain was saved outside the manager"
 		case golibvirt.DomainEventStoppedFailed:
-			kind, state, detail = agentapi.EventVMCrashed, agentapi.StateCrashed, "the hypervisor's process of the domain failed"
+			kind, state, detail = agentapi.EventVMCrashed, agentapi.StateShutdown, "the hypervisor's process of the domain failed; the domain is gone"
 		default:
 			detail = "the domain stopped"
 		}

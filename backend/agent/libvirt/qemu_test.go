@@ -128,7 +128,7 @@ func (h testHost) waitEvent(t *testing.T, id, kind string) agentapi.Event {
 
 // A guest whose kernel panics is reported crashed through pvpanic, and
 // on_crash decides what happens to the domain: preserve keeps it,
-// crashed; destroy ends it.
+// crashed, until start_vm replaces it; destroy ends it.
 func TestQEMUAPanickedGuestIsReportedCrashed(t *testing.T) {
 	img := needQEMUImage(t)
 	dir := qemuDir(t, img)
@@ -147,8 +147,12 @@ func TestQEMUAPanickedGuestIsReportedCrashed(t *testing.T) {
 	}
 	h.waitEvent(t, "p2", agentapi.EventVMCrashed)
 	waitForGuest(t, "p2's domain to go (on_crash destroy)", func() bool { return h.state(t, "p2") == "none" })
-	// A crashed domain is stopped like any other.
-	mustOK(t, h.StopVM("r1", "p1", false))
+	// start_vm replaces the crashed domain with a new one.
+	mustOK(t, h.StartVM("r1", "p1"))
+	if st := h.state(t, "p1"); st != agentapi.StateRunning {
+		t.Errorf("p1 after start_vm of its crashed domain: %s, want running", st)
+	}
+	mustOK(t, h.StopVM("r1", "p1", true))
 	if st := h.state(t, "p1"); st != "none" {
 		t.Errorf("p1 after stop: %s", st)
 	}

@@ -74,6 +74,9 @@ func (h *Sim) Configure(repoID, vmID string, change hypervisor.Change, write fun
 func (h *Sim) Reboot(spec hypervisor.Spec, wait int64) error {
 	repoID, vmID := spec.RepoID, spec.VMID
 	memory, vcpus := specSize(spec)
+	if err := checkCrashAction(spec.Params); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := domainKey(repoID, vmID)

@@ -30,7 +30,9 @@ func TestMemoryAccounting(t *testing.T) {
 		t.Fatalf("free = %d, want %d", got, want)
 	}
 	mustOK(t, h.CreateVM("r1", "a", vmParams(2048, 2)))
-	mustOK(t, h.CreateVM("r1", "b", vmParams(4096, 4)))
+	preserve := vmParams(4096, 4)
+	preserve["on_crash"] = "preserve"
+	mustOK(t, h.CreateVM("r1", "b", preserve))
 	mustOK(t, h.CreateVM("r1", "c", vmParams(2048, 1)))
 	mustOK(t, h.CreateVM("r1", "wide", vmParams(256, 5)))
 	mustOK(t, h.StartVM("r1", "a"))
@@ -83,7 +85,9 @@ func TestDomainLifecycle(t *testing.T) {
 	_, err = h.ListVM("r1", "vm1")
 	wantFault(t, err, agentapi.FaultNotFound, "not running")
 	mustOK(t, h.StartVM("r1", "vm1"))
-	mustOK(t, h.CreateVM("r1", "vm2", vmParams(512, 1)))
+	p2 := vmParams(512, 1)
+	p2["on_crash"] = "preserve"
+	mustOK(t, h.CreateVM("r1", "vm2", p2))
 	mustOK(t, h.StartVM("r1", "vm2"))
 	clock.Advance(10 * time.Second)
 	d, err := h.ListVM("r1", "vm1")

@@ -212,6 +212,9 @@ type (
 		// OSType is the OS type the guest booted with; absent from the
 		// final message of a source of an earlier version.
 		OSType string `json:"os_type,omitempty"`
+		// OnCrash is the domain's on_crash action; absent for Xen's
+		// default and from a source of an earlier version.
+		OnCrash string `json:"on_crash,omitempty"`
 	}
 	migCommit struct {
 		Commit bool   `json:"commit"`
@@ -762,6 +765,7 @@ func (h *Sim) receiveStream(t *migTarget, hello migHello, raw net.Conn, br *bufi
 		booted:  now.Add(-time.Duration(final.UptimeS * float64(time.Second))),
 		diskMiB: final.DiskMiB,
 		osType:  final.OSType,
+		onCrash: final.OnCrash,
 		pages:   versions,
 		gone:    make(chan struct{}),
 	}

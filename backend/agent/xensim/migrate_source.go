@@ -306,7 +306,7 @@ func (m *outgoing) run(hello migHello, pin string, ssl bool) (agentapi.Migration
 		MemorySHA256: sum, Rounds: rounds, Name: d.name, State: m.prev,
 		MemoryMiB: d.memoryMiB, MaxMemMiB: d.maxMemMiB, VCPUs: d.vcpus, MaxVCPUs: d.maxVCPUs, DiskMiB: d.diskMiB,
 		CPUTimeS: d.cpuTimeAt(now), RunTimeS: d.runTimeAt(now), UptimeS: now.Sub(d.booted).Seconds(),
-		OSType: d.osType,
+		OSType: d.osType, OnCrash: d.onCrash,
 	}
 	m.h.mu.Unlock()
 	m.bw.WriteByte('E')

@@ -27,6 +27,7 @@ func newMigPair(t *testing.T, memory int64) migPair {
 	mustOK(t, p.dst.AddRepository(fsLoc, "/OVS/Repositories/r1"))
 	params := vmParams(memory, 2)
 	params["uuid"] = "u-vm1"
+	params["on_crash"] = "preserve" // a crash keeps the domain, crashed, on whichever server it runs
 	mustOK(t, p.src.CreateVM("r1", "vm1", params))
 	mustOK(t, p.src.StartVM("r1", "vm1"))
 	return p
@@ -152,6 +153,11 @@ func TestMigrateLiveConverges(t *testing.T) {
 	}
 	if d := domainOf(t, p.src, "vm1"); d.CPUTimeS != before.CPUTimeS || d.State != agentapi.StateRunning {
 		t.Errorf("back on the source: %+v", d)
+	}
+	// The domain travelled with its on_crash (preserve).
+	mustOK(t, p.src.SimSet(map[string]any{SimCrashVM: "vm1"}))
+	if d := domainOf(t, p.src, "vm1"); d.State != agentapi.StateCrashed {
+		t.Errorf("after two migrations a crash left the domain %s, want crashed (on_crash preserve)", d.State)
 	}
 }
 

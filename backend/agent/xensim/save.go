@@ -56,6 +56,9 @@ type saveHeader struct {
 	// OSType is the OS type the guest booted with (vm.cfg's
 	// OVM_os_type); absent from files of earlier versions.
 	OSType string `json:"os_type,omitempty"`
+	// OnCrash is the domain's on_crash action; absent from files of
+	// earlier versions and for Xen's default.
+	OnCrash string `json:"on_crash,omitempty"`
 }
 
 // memoryStamp is the simulated content at the start of MiB i of a domain's
@@ -89,7 +92,7 @@ func (h *Sim) Save(spec hypervisor.Spec, checkpoint bool) error {
 		UUID: d.uuid, RepoID: repoID, VMID: vmID, Name: d.name,
 		MemoryMiB: d.memoryMiB, MaxMemMiB: d.maxMemMiB, VCPUs: d.vcpus, MaxVCPUs: d.maxVCPUs,
 		CPUTimeS: d.cpuTimeAt(now), RunTimeS: d.runTimeAt(now), UptimeS: now.Sub(d.booted).Seconds(),
-		DiskMiB: d.diskMiB, SavedAt: now.Unix(), OSType: d.osType,
+		DiskMiB: d.diskMiB, SavedAt: now.Unix(), OSType: d.osType, OnCrash: d.onCrash,
 	}
 	key := agentapi.ProgressSave + vmID
 	d.busy = key
@@ -273,6 +276,7 @@ func (h *Sim) Restore(spec hypervisor.Spec, paused bool) error {
 		booted:  now.Add(-time.Duration(hdr.UptimeS * float64(time.Second))),
 		diskMiB: hdr.DiskMiB,
 		osType:  hdr.OSType,
+		onCrash: hdr.OnCrash,
 		gone:    make(chan struct{}),
 	}
 	h.nextDomID++

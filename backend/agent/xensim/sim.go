@@ -3,6 +3,7 @@ package xensim
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -135,7 +136,8 @@ type simSettings struct {
 // anything changes. latency_ms maps method names to milliseconds (0 clears),
 // fail_next method names to the message of one InternalError (""
 // clears), dirty_pages_per_s VM uuids to a rate, crash_vm names a live
-// domain (by uuid or VM id) that becomes crashed, guest_shutdown one whose
+// domain (by uuid or VM id) whose guest crashes (its on_crash decides what
+// becomes of the domain), guest_shutdown one whose
 // guest powers itself off (the domain goes away), both recorded as events
 // for get_events, hang (bool) makes every other call block until it is set
 // false; corrupt_migration, break_migration and migration_mib_per_s are
@@ -330,19 +332,61 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 	return s, nil
 }
 
-// crash turns the live domain with uuid or VM id into a crashed one, and
-// records the event.
+// crash makes the guest of the live domain with uuid or VM id crash, and
+// does what the domain's on_crash says, as Xen does: preserve keeps the
+// domain, crashed; destroy (and coredump-destroy, the default) ends it;
+// restart (and coredump-restart, rename-restart) ends it and boots a new
+// domain of the VM at once, with the next domid. The event's state says
+// which: crashed, shutdown or running. Only a domain that holds memory
+// (running, blocked or paused) can crash.
 func (h *Sim) crash(id string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, d := range h.domains {
-		if d.uuid == id || d.vmID == id {
-			d.setState(agentapi.StateCrashed, h.now())
-			h.emitLocked(d, agentapi.EventVMCrashed, agentapi.StateCrashed, "the guest crashed (simulated)")
-			return nil
+	for key, d := range h.domains {
+		if d.uuid != id && d.vmID != id {
+			continue
 		}
+		if !d.holdsMemory() {
+			return agentapi.Errorf(agentapi.FaultInvalidState,
+				"sim_set: domain %s is %s; only a running, blocked or paused guest can crash", id, d.state)
+		}
+		const crashed = "the guest crashed (simulated)"
+		switch d.onCrash {
+		case agentapi.CrashPreserve:
+			d.setState(agentapi.StateCrashed, h.now())
+			h.emitLocked(d, agentapi.EventVMCrashed, agentapi.StateCrashed,
+				fmt.Sprintf("%s; on_crash %s keeps the crashed domain (domid %d)", crashed, d.onCrash, d.domID))
+		case agentapi.CrashRestart, agentapi.CrashCoredumpRestart, agentapi.CrashRenameRestart:
+			h.removeDomainLocked(key)
+			next := h.restartedLocked(d)
+			h.domains[key] = next
+			h.emitLocked(next, agentapi.EventVMCrashed, agentapi.StateRunning,
+				fmt.Sprintf("%s; on_crash %s destroyed domain %d and booted domain %d", crashed, d.onCrash, d.domID, next.domID))
+		default:
+			action := cmp.Or(d.onCrash, agentapi.CrashDestroy)
+			h.removeDomainLocked(key)
+			h.emitLocked(d, agentapi.EventVMCrashed, agentapi.StateShutdown,
+				fmt.Sprintf("%s; on_crash %s destroyed domain %d", crashed, action, d.domID))
+		}
+		return nil
 	}
 	return agentapi.Errorf(agentapi.FaultNotFound, "sim_set: no live domain %s on this server to crash", id)
+}
+
+// restartedLocked is a new domain of d's VM with d's configuration, booted
+// now with the next domid, as on_crash restart boots it. h.mu must be
+// held; d no longer holds memory, so the new domain fits.
+func (h *Sim) restartedLocked(d *domain) *domain {
+	now := h.now()
+	next := &domain{
+		repoID: d.repoID, vmID: d.vmID, uuid: d.uuid, name: d.name,
+		domID: h.nextDomID, state: agentapi.StateRunning,
+		memoryMiB: d.memoryMiB, vcpus: d.vcpus, maxMemMiB: d.maxMemMiB, maxVCPUs: d.maxVCPUs,
+		since: now, booted: now, diskMiB: d.diskMiB, osType: d.osType, onCrash: d.onCrash,
+		gone: make(chan struct{}),
+	}
+	h.nextDomID++
+	return next
 }
 
 // guestShutdown makes the guest of the live domain with uuid or VM id power

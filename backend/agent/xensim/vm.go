@@ -3,6 +3,7 @@ package xensim
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"xenmanager/backend/agent/hypervisor"
@@ -29,6 +30,9 @@ type domain struct {
 	booted       time.Time // when the guest last booted (start, reboot), for its uptime
 	diskMiB      int64     // total size of its disk images at start, for guest statistics
 	osType       string    // vm.cfg's OVM_os_type when it booted, for its console's banner
+	// onCrash is vm.cfg's on_crash when it booted (an agentapi.Crash*
+	// action, "" for Xen's default, destroy): what a crash does to it.
+	onCrash string
 	// pages is the simulated memory, one version counter per 4 KiB page
 	// (see migrate.go); nil until the domain first migrates, which means
 	// every page is at version 0.
@@ -90,15 +94,20 @@ func (d *domain) info(now time.Time) agentapi.Domain {
 
 func domainKey(repoID, vmID string) string { return repoID + "/" + vmID }
 
-// Start starts a domain from the VM's vm.cfg. InvalidState when it already
-// runs here; InsufficientResources when its memory or vCPUs do not fit.
+// Start starts a domain from the VM's vm.cfg. A crashed domain of the VM
+// (on_crash preserve) is destroyed first, as xl would be asked to; another
+// domain of it is InvalidState. InsufficientResources when its memory or
+// vCPUs do not fit; InvalidArgument for an on_crash that is no action.
 func (h *Sim) Start(spec hypervisor.Spec) error {
 	repoID, vmID := spec.RepoID, spec.VMID
 	memory, vcpus := specSize(spec)
+	if err := checkCrashAction(spec.Params); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := domainKey(repoID, vmID)
-	if d, ok := h.domains[key]; ok {
+	if d, ok := h.domains[key]; ok && (d.state != agentapi.StateCrashed || d.busy != "") {
 		return agentapi.Errorf(agentapi.FaultInvalidState,
 			"VM %s is already %s on this server (domid %d)", vmID, d.state, d.domID)
 	}
@@ -113,8 +122,23 @@ func (h *Sim) Start(spec hypervisor.Spec) error {
 		return agentapi.Errorf(agentapi.FaultInsufficientResources,
 			"VM %s needs %d MiB, %d MiB free on server %s", vmID, memory, free, h.hostname)
 	}
+	h.removeDomainLocked(key) // a crashed domain, which held no memory
 	h.domains[key] = h.newDomainLocked(spec, agentapi.StateRunning)
 	return nil
+}
+
+// checkCrashAction refuses a vm.cfg whose on_crash is not one of xl's
+// actions, as xl refuses to create such a domain.
+func checkCrashAction(p agentapi.VMParams) error {
+	v, ok := p[agentapi.KeyOnCrash]
+	if !ok {
+		return nil
+	}
+	if s, _ := v.(string); slices.Contains(agentapi.CrashActions, s) {
+		return nil
+	}
+	return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s %#v is not an action (accepted: %s)",
+		agentapi.KeyOnCrash, v, strings.Join(agentapi.CrashActions, ", "))
 }
 
 // specSize is the memory (MiB) and vCPUs of the checked vm.cfg of spec.
@@ -146,6 +170,7 @@ func (h *Sim) newDomainLocked(spec hypervisor.Spec, state string) *domain {
 		booted:    now,
 		diskMiB:   spec.DiskMiB,
 		osType:    bannerText(params.String(agentapi.KeyOSType)),
+		onCrash:   params.String(agentapi.KeyOnCrash),
 		gone:      make(chan struct{}),
 	}
 	if d.uuid == "" {
