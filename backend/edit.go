@@ -22,6 +22,10 @@ type EditVMRequest struct {
 	OSType           *string
 	BootOrder        *string
 	StartPolicy      *string
+	// OnCrash is the restartActionOnCrash (one of RestartActionsOnCrash);
+	// a running domain keeps the action it started with until it boots
+	// again.
+	OnCrash *string
 	// Kernel, Ramdisk and Extra change the direct kernel boot (stopped
 	// VMs only); "" removes the setting.
 	Kernel, Ramdisk, Extra *string
@@ -47,6 +51,11 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 	}
 	if err := req.checkDirectBoot(); err != nil {
 		return VM{}, err
+	}
+	if req.OnCrash != nil {
+		if _, err := onCrashWire(*req.OnCrash); err != nil {
+			return VM{}, err
+		}
 	}
 	v0, err := m.findVM(ctx, ref)
 	if err != nil {
@@ -154,6 +163,10 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		}
 		if req.StartPolicy != nil {
 			next.StartPolicy = *req.StartPolicy
+		}
+		if req.OnCrash != nil && *req.OnCrash != v.OnCrash {
+			next.OnCrash = *req.OnCrash
+			params[agentapi.KeyOnCrash] = crashActionWire[next.OnCrash]
 		}
 		if err := m.editDirectBoot(ctx, req, v, &next, params); err != nil {
 			return err

@@ -26,11 +26,18 @@ const (
 
 // heartbeats is what the watcher remembers per server between beats.
 type heartbeats struct {
-	mu      sync.Mutex // guards cursor, misses, pending and beats
+	mu      sync.Mutex // guards the fields below
 	cursor  map[string]int64
 	misses  map[string]int
 	pending map[string][]agentapi.Event // events a job's lock kept us from applying
-	beats   int
+	// instance is the agent process whose numbering the cursor follows
+	// (get_events' instance, "" from agents that do not say).
+	instance map[string]string
+	// resync holds the servers to reconcile at their next answer, with
+	// why: a server heard from for the first time (its agent may have
+	// restarted since the manager last looked) or whose agent restarted.
+	resync map[string]string
+	beats  int
 }
 
 // reconcileEvery is how many heartbeats pass between full reconciliations
@@ -40,8 +47,10 @@ const reconcileEvery = 12
 
 // Watch asks every server for its events (get_events) at each interval,
 // until ctx ends: a server that misses heartbeatMisses beats in a row
-// becomes Unreachable (and Running again when it answers), and a guest that
-// shut itself down or crashed is recorded Stopped. Each becomes an Event.
+// becomes Unreachable (and Running again when it answers), a guest that
+// shut itself down or crashed is recorded as its server left it, and a
+// server whose agent restarted is reconciled at once. Each becomes an
+// Event.
 func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultHeartbeatInterval
@@ -138,8 +147,10 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 	m.hb.mu.Lock()
 	if m.hb.cursor == nil {
 		m.hb.cursor, m.hb.misses, m.hb.pending = map[string]int64{}, map[string]int{}, map[string][]agentapi.Event{}
+		m.hb.instance, m.hb.resync = map[string]string{}, map[string]string{}
 	}
 	cursor, known := m.hb.cursor[s.ID]
+	instance := m.hb.instance[s.ID]
 	m.hb.mu.Unlock()
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	evs, err := c.GetEvents(bctx, cursor)
@@ -161,9 +172,30 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 		}
 		return
 	}
+	// A new agent process numbers its events from 1 again: the cursor
+	// went backwards, or the agent says it is another instance.
+	restarted := known && (evs.Next < cursor || evs.Instance != instance)
+	if restarted && cursor > 0 {
+		// Every event of the new process, not those after a number of
+		// the old one.
+		bctx, cancel := context.WithTimeout(ctx, timeout)
+		evs, err = c.GetEvents(bctx, 0)
+		cancel()
+		if err != nil {
+			return // the cursor stays: the restart is seen again at the next beat
+		}
+	}
 	m.hb.mu.Lock()
 	m.hb.misses[s.ID] = 0
 	m.hb.cursor[s.ID] = evs.Next
+	m.hb.instance[s.ID] = evs.Instance
+	switch {
+	case restarted:
+		m.hb.resync[s.ID] = "the agent of server " + s.Name + " restarted and does not have it"
+	case !known:
+		m.hb.resync[s.ID] = "found when the manager first heard from server " + s.Name
+	}
+	resync := m.hb.resync[s.ID]
 	m.hb.mu.Unlock()
 	if s.Status == ServerUnreachable {
 		if err := m.setServerStatus(ctx, s.ID, ServerRunning); err == nil {
@@ -171,9 +203,19 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 			m.event(ctx, "Info", "ServerReachable", "Server", s.ID, s.Name, s.PoolID, "server "+s.Name+" answers again")
 		}
 	}
+	if restarted {
+		m.log.Warn("the agent of a server restarted; reconciling its VMs", "server", s.Name)
+		m.event(ctx, "Warning", "AgentRestarted", "Server", s.ID, s.Name, s.PoolID,
+			"the agent of server "+s.Name+" restarted (its events are numbered anew); its VMs are checked against its domains")
+	}
+	if resync != "" {
+		// The events before the cursor are not there to say what
+		// happened: ask for the domains.
+		m.resyncServer(ctx, s, c, resync)
+	}
 	if !known {
-		// The first answer sets the cursor; what happened before this
-		// manager watched was settled by Reconcile at start-up.
+		// The first answer sets the cursor; what came before it was
+		// settled by the reconciliation just made.
 		return
 	}
 	m.hb.mu.Lock()
@@ -189,20 +231,33 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 	}
 }
 
-// agentEvent applies one event an agent reported: a domain that stopped or
-// crashed on its own is recorded Stopped, once the agent confirms it is gone
-// (an old event must not stop a VM started again since). It returns false
-// when a job holds the VM: the event is kept and tried at the next beat.
-func (m *Manager) agentEvent(ctx context.Context, s store.Server, c *agentclient.Client, e agentapi.Event) bool {
-	if e.VMUUID == "" {
-		return true
+// resyncServer reconciles server s at once, the events of VMs found gone
+// saying why it was due: its agent restarted (a simulated host loses its
+// domains with its agent, and the events of the old process are gone), or
+// it answered for the first time. Until it succeeds it is tried again at
+// each beat.
+func (m *Manager) resyncServer(ctx context.Context, s store.Server, c *agentclient.Client, why string) {
+	n, err := m.reconcileServerAfter(ctx, s, c, why)
+	if err != nil {
+		m.log.Warn("reconcile a server; trying again at the next heartbeat", "server", s.Name, "why", why, "err", err)
+		return
 	}
-	severity, kind, what := "Warning", "VmStoppedOutside", "shut itself down"
-	switch e.Kind {
-	case agentapi.EventVMCrashed:
-		severity, kind, what = "Error", "VmCrashed", "crashed"
-	case agentapi.EventVMShutdown:
-	default:
+	m.hb.mu.Lock()
+	delete(m.hb.resync, s.ID)
+	m.hb.mu.Unlock()
+	m.log.Info("server reconciled", "server", s.Name, "why", why, "vms_changed", n)
+}
+
+// agentEvent applies one event an agent reported, once the agent's
+// list_vm says what became of the domain (an old event must not stop a VM
+// started again since): a guest that shut itself down is recorded Stopped;
+// a crash follows the domain's on_crash, which the agent applied: a VM
+// whose server restarted it stays Running, one whose domain is gone or
+// kept crashed for inspection is recorded Stopped. Each raises an event.
+// It returns false when a job holds the VM or the agent cannot tell: the
+// event is kept and tried at the next beat.
+func (m *Manager) agentEvent(ctx context.Context, s store.Server, c *agentclient.Client, e agentapi.Event) bool {
+	if e.VMUUID == "" || e.Kind != agentapi.EventVMCrashed && e.Kind != agentapi.EventVMShutdown {
 		return true
 	}
 	v, err := m.st.Read().VM(ctx, e.VMUUID)
@@ -216,22 +271,52 @@ func (m *Manager) agentEvent(ctx context.Context, s store.Server, c *agentclient
 		return false
 	}
 	defer unlock()
-	if cur, err := m.st.Read().VM(ctx, v.ID); err != nil || cur.ServerID != s.ID {
+	if v, err = m.st.Read().VM(ctx, v.ID); err != nil || v.ServerID != s.ID {
 		return true
 	}
-	if running, known := m.domainRunning(ctx, c, v); !known || running {
-		return known // running again: a stale event; unknown: try later
+	state, known := m.domainState(ctx, c, v)
+	if !known {
+		return false
 	}
+	detail := ""
+	if e.Detail != "" {
+		detail = ": " + e.Detail
+	}
+	onCrash := "on_crash " + crashActionWire[v.OnCrash]
+	if e.Kind == agentapi.EventVMShutdown {
+		if domainLive(state) {
+			return true // running again: a stale event
+		}
+		m.domainEnded(ctx, s, v, "Warning", "VmStoppedOutside", "Vm "+v.Name+" shut itself down on server "+s.Name+detail)
+		return true
+	}
+	switch {
+	case domainLive(state):
+		if !restartsOnCrash(v.OnCrash) && e.State != agentapi.StateRunning {
+			return true // started again since: a stale event
+		}
+		desc := "Vm " + v.Name + " crashed on server " + s.Name + " and its server restarted it (" + onCrash + ")" + detail
+		m.log.Warn(desc)
+		m.event(ctx, "Error", "VmCrashed", "Vm", v.ID, v.Name, v.PoolID, desc)
+	case state == agentapi.StateCrashed:
+		m.domainEnded(ctx, s, v, "Error", "VmCrashed", "Vm "+v.Name+" crashed on server "+s.Name+
+			"; the crashed domain is kept on the server for inspection ("+onCrash+") until the VM starts again"+detail)
+	default:
+		m.domainEnded(ctx, s, v, "Error", "VmCrashed", "Vm "+v.Name+" crashed on server "+s.Name+
+			" and its domain was destroyed ("+onCrash+")"+detail)
+	}
+	return true
+}
+
+// domainEnded records VM v, whose domain on server s no longer runs,
+// Stopped, and raises an event of kind saying desc. The caller holds the
+// VM's lock.
+func (m *Manager) domainEnded(ctx context.Context, s store.Server, v store.VM, severity, kind, desc string) {
 	if err := m.setVMState(ctx, v.ID, "", VMStopped); err != nil {
 		m.log.Error("record vm stopped outside the manager", "vm", v.Name, "err", err)
-		return true
+		return
 	}
 	m.place.capacity.adjust(s.ID, v.MemoryMiB)
-	desc := "Vm " + v.Name + " " + what + " on server " + s.Name
-	if e.Detail != "" {
-		desc += ": " + e.Detail
-	}
 	m.log.Warn(desc)
 	m.event(ctx, severity, kind, "Vm", v.ID, v.Name, v.PoolID, desc)
-	return true
 }

@@ -87,7 +87,7 @@ func (inv *inventory) vmView(v store.VM) VM {
 	return VM{ID: v.ID, Name: v.Name, Status: v.Status, Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID),
 		Server: inv.serverRef(v.ServerID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, DomainType: v.DomainType,
 		Description: v.Description, CPUCountLimit: v.CPUCountLimit, CPUPinning: v.CPUPinning, HA: v.HA,
-		OSType: v.OSType, BootOrder: v.BootOrder, StartPolicy: v.StartPolicy, CreatedAt: v.CreatedAt,
+		OSType: v.OSType, BootOrder: v.BootOrder, StartPolicy: v.StartPolicy, RestartActionOnCrash: v.OnCrash, CreatedAt: v.CreatedAt,
 		DirectBoot:       DirectBoot{Kernel: v.Kernel, Ramdisk: v.Ramdisk, Extra: v.Extra},
 		PreferredServers: inv.serverRefs(v.PreferredServers)}
 }

@@ -226,18 +226,36 @@ func (m *Manager) DeleteVM(ctx context.Context, ref Ref) (VM, error) {
 	})
 }
 
-// domainRunning asks the server whether the VM's domain is live there, for
-// when a call's answer was lost. known is false when the server does not
-// answer this either.
+// domainRunning asks the server whether the VM's domain is live there
+// (domainLive), for when a call's answer was lost. known is false when the
+// server does not answer this either.
 func (m *Manager) domainRunning(ctx context.Context, c *agentclient.Client, v store.VM) (running, known bool) {
+	state, known := m.domainState(ctx, c, v)
+	return domainLive(state), known
+}
+
+// domainState asks the server for the state of the VM's domain there, ""
+// when it has none; known is false when the server does not answer.
+func (m *Manager) domainState(ctx context.Context, c *agentclient.Client, v store.VM) (state string, known bool) {
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
 	defer cancel()
-	_, err := c.ListVM(qctx, v.RepoID, v.ID)
+	d, err := c.ListVM(qctx, v.RepoID, v.ID)
 	if err == nil {
-		return true, true
+		return d.State, true
 	}
 	if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
-		return false, true
+		return "", true
 	}
-	return false, false
+	return "", false
+}
+
+// domainLive reports whether a domain in state runs a guest (running,
+// blocked or paused): a crashed domain kept for inspection, or one
+// suspended to its save file, does not.
+func domainLive(state string) bool {
+	switch state {
+	case agentapi.StateRunning, agentapi.StateBlocked, agentapi.StatePaused:
+		return true
+	}
+	return false
 }

@@ -8,13 +8,15 @@ import (
 	"sync"
 	"time"
 
+	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
 // Reconcile brings the recorded state of VMs in line with what each server's
 // agent reports: a VM recorded Running whose domain is gone (the server
-// rebooted, the guest shut itself down) is recorded Stopped. Servers that do
+// rebooted, the guest shut itself down) or crashed is recorded Stopped, and
+// a domain found running is recorded; each raises an event. Servers that do
 // not answer are left as they are and logged. It returns how many VMs changed.
 func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 	servers, err := m.st.Read().Servers(ctx)
@@ -66,6 +68,12 @@ var errServerSilent = errors.New("the server does not list its domains")
 // agent runs: it adopts domains recorded as stopped and stops VMs recorded
 // there that no longer run; it returns how many VMs it changed.
 func (m *Manager) reconcileServer(ctx context.Context, s store.Server, c *agentclient.Client) (int, error) {
+	return m.reconcileServerAfter(ctx, s, c, "found at reconciliation")
+}
+
+// reconcileServerAfter is reconcileServer, the events of VMs found gone
+// saying why the manager looked (after).
+func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *agentclient.Client, after string) (int, error) {
 	placed, err := m.st.Read().VMsOnServer(ctx, s.ID)
 	if err != nil {
 		return 0, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
@@ -76,7 +84,14 @@ func (m *Manager) reconcileServer(ctx context.Context, s store.Server, c *agentc
 	}
 	changed := 0
 	live := map[string]bool{}
+	crashed := map[string]bool{}
 	for _, d := range domains {
+		if !domainLive(d.State) {
+			// A crashed domain kept for inspection, or a suspended
+			// one, runs no guest: nothing to adopt.
+			crashed[d.UUID] = d.State == agentapi.StateCrashed
+			continue
+		}
 		live[d.UUID] = true
 		n, err := m.adopt(ctx, s, d.UUID)
 		if err != nil {
@@ -104,8 +119,18 @@ func (m *Manager) reconcileServer(ctx context.Context, s store.Server, c *agentc
 		if err != nil {
 			return changed, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
 		}
-		m.log.Info("reconcile: vm is no longer running on its server", "vm", v.Name, "server", s.Name)
+		m.place.capacity.adjust(s.ID, cur.MemoryMiB)
 		changed++
+		if crashed[v.ID] {
+			desc := "Vm " + cur.Name + " crashed on server " + s.Name + "; the crashed domain is kept on the server for inspection (on_crash " +
+				crashActionWire[cur.OnCrash] + ") until the VM starts again (" + after + "); recorded Stopped"
+			m.log.Warn(desc)
+			m.event(ctx, "Error", "VmCrashed", "Vm", cur.ID, cur.Name, cur.PoolID, desc)
+			continue
+		}
+		desc := "Vm " + cur.Name + " no longer runs on server " + s.Name + ": its domain is gone (" + after + "); recorded Stopped"
+		m.log.Warn(desc)
+		m.event(ctx, "Warning", "VmLost", "Vm", cur.ID, cur.Name, cur.PoolID, desc)
 	}
 	return changed, nil
 }
@@ -142,7 +167,16 @@ func (m *Manager) adopt(ctx context.Context, s store.Server, vmID string) (int, 
 	if err != nil {
 		return 0, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
 	}
-	m.log.Warn("reconcile: vm found running; recorded", "vm", v.Name, "server", s.Name)
+	m.place.capacity.adjust(s.ID, -v.MemoryMiB)
+	was := v.Status
+	if v.ServerID != "" {
+		if on, err := m.st.Read().Server(ctx, v.ServerID); err == nil {
+			was += " on server " + on.Name
+		}
+	}
+	desc := "Vm " + v.Name + " was found running on server " + s.Name + ", though recorded " + was + "; recorded Running there"
+	m.log.Warn(desc)
+	m.event(ctx, "Warning", "VmFoundRunning", "Vm", v.ID, v.Name, v.PoolID, desc)
 	return 1, nil
 }
 

@@ -82,6 +82,9 @@ type VM struct {
 	OSType           string
 	BootOrder        string
 	StartPolicy      string
+	// RestartActionOnCrash is what the hypervisor does with the VM's
+	// domain when its guest crashes (one of RestartActionsOnCrash).
+	RestartActionOnCrash string
 	// DirectBoot is the VM's direct kernel boot, its kernel and ramdisk
 	// relative to the root of its repository.
 	DirectBoot DirectBoot

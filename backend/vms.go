@@ -37,6 +37,9 @@ type CreateVMRequest struct {
 	DirectBoot DirectBoot
 	// HA marks the VM for restart elsewhere when its server dies.
 	HA bool
+	// OnCrash is the restartActionOnCrash, one of RestartActionsOnCrash;
+	// Restart when empty.
+	OnCrash string
 }
 
 // CreateVM writes the VM's vm.cfg into the repository through a server of
@@ -51,6 +54,12 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 		return VM{}, err
 	}
 	if err := req.DirectBoot.check(); err != nil {
+		return VM{}, err
+	}
+	if req.OnCrash == "" {
+		req.OnCrash = OnCrashRestart
+	}
+	if _, err := onCrashWire(req.OnCrash); err != nil {
 		return VM{}, err
 	}
 	switch req.DomainType {
@@ -124,7 +133,8 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 	}
 	v := store.VM{ID: NewID(TypeVM), Name: req.Name, PoolID: repo.PoolID, RepoID: repo.ID, Status: VMStopped,
 		MemoryMiB: req.MemoryMiB, CPUCount: req.CPUCount, DomainType: req.DomainType, Description: req.Description,
-		Kernel: req.DirectBoot.Kernel, Ramdisk: req.DirectBoot.Ramdisk, Extra: req.DirectBoot.Extra, HA: req.HA, CreatedAt: time.Now()}
+		Kernel: req.DirectBoot.Kernel, Ramdisk: req.DirectBoot.Ramdisk, Extra: req.DirectBoot.Extra, HA: req.HA, OnCrash: req.OnCrash,
+		CreatedAt: time.Now()}
 	params := agentapi.VMParams{
 		agentapi.KeyName:        v.ID,
 		agentapi.KeyUUID:        v.ID,
@@ -140,7 +150,7 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 		agentapi.KeyBoot:        "c",
 		agentapi.KeyOnPoweroff:  "destroy",
 		agentapi.KeyOnReboot:    "restart",
-		agentapi.KeyOnCrash:     "restart",
+		agentapi.KeyOnCrash:     crashActionWire[v.OnCrash],
 	}
 	if req.HA {
 		params[agentapi.KeyHA] = yesNoWire(true)
@@ -213,7 +223,7 @@ func (m *Manager) findVM(ctx context.Context, ref Ref) (store.VM, error) {
 }
 
 // vmSummaryKind is vmKind reading the 8 columns of VMSummary instead of
-// all 22 when it reads every VM (a pattern): FindVMs needs no more.
+// all 23 when it reads every VM (a pattern): FindVMs needs no more.
 func (m *Manager) vmSummaryKind() kind[store.VMSummary] {
 	q := m.st.Read()
 	summary := func(v store.VM) store.VMSummary {

@@ -51,6 +51,18 @@ var (
 		Help: "kernel command line of the direct boot, such as 'root=/dev/xvda1 console=hvc0' (printable, at most 1024 bytes)"}
 )
 
+// attrOnCrash is restartActionOnCrash of create Vm and edit Vm: vm.cfg's
+// on_crash.
+var attrOnCrash = Attr{Name: "restartActionOnCrash", Kind: AttrEnum, Enum: backend.RestartActionsOnCrash,
+	Help: "what the server does with the VM when its guest crashes: Restart it at once, Destroy its domain, or Preserve the crashed domain for inspection (Coredump*: the same after dumping its memory)"}
+
+// onCrashAtNextBoot is attrOnCrash as edit Vm takes it: a running VM's
+// domain keeps the action it started with.
+func onCrashAtNextBoot(a Attr) Attr {
+	a.Help += "; a running VM's domain keeps the action it booted with until it starts or restarts again"
+	return a
+}
+
 // editableBoot is a direct boot attribute a as edit Vm takes it: an empty
 // value removes the setting, which changes only while the VM is stopped.
 func editableBoot(a Attr) Attr {
@@ -93,6 +105,7 @@ func vmFields(v backend.VM) []Field {
 		strField("Ramdisk", "ramdisk", v.DirectBoot.Ramdisk),
 		strField("Extra", "extra", v.DirectBoot.Extra),
 		strField("Start Policy", "startPolicy", v.StartPolicy),
+		strField("Restart Action On Crash", "restartActionOnCrash", v.RestartActionOnCrash),
 		refsField("Virtual Disks", "disks", v.Disks),
 		refsField("Virtual Cdroms", "cdroms", v.Cdroms),
 		refsField("Vnics", "vnics", v.Vnics),
@@ -119,6 +132,7 @@ func createVMSpec() *Spec {
 			attrRamdisk,
 			attrExtra,
 			{Name: "highAvailability", Kind: AttrYesNo, Default: "No", Help: "restart the VM elsewhere when its server fails (in a pool with high availability)"},
+			withDefault(attrOnCrash, backend.OnCrashRestart),
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
@@ -134,6 +148,7 @@ func createVMSpec() *Spec {
 				Networks:    splitRefs(x.Str("networks")),
 				DirectBoot:  backend.DirectBoot{Kernel: x.Str("kernel"), Ramdisk: x.Str("ramdisk"), Extra: x.Str("extra")},
 				HA:          x.Str("highAvailability") == "Yes",
+				OnCrash:     x.Str("restartActionOnCrash"),
 			})
 			return rowOf(v.ID, v.Name, err)
 		},
@@ -157,6 +172,7 @@ func editVMSpec() *Spec {
 			{Name: "osType", Kind: AttrString, Help: "the guest's operating system, for information"},
 			{Name: "bootOrder", Kind: AttrEnum, Enum: backend.BootOrders, Help: "devices to boot from, in order"},
 			{Name: "startPolicy", Kind: AttrEnum, Enum: backend.StartPolicies, Help: "where start places the VM"},
+			onCrashAtNextBoot(attrOnCrash),
 			editableBoot(attrKernel),
 			editableBoot(attrRamdisk),
 			editableBoot(attrExtra),
@@ -168,7 +184,7 @@ func editVMSpec() *Spec {
 			req := backend.EditVMRequest{Name: optStr(x, "name"), Description: optStr(x, "description"),
 				MemoryMiB: optInt(x, "memory"), CPUCount: optInt(x, "cpuCount"), CPUCountLimit: optInt(x, "cpuCountLimit"),
 				CPUPinning: optStr(x, "cpuPinning"), HA: optBool(x, "highAvailability"), OSType: optStr(x, "osType"),
-				BootOrder: optStr(x, "bootOrder"), StartPolicy: optStr(x, "startPolicy"),
+				BootOrder: optStr(x, "bootOrder"), StartPolicy: optStr(x, "startPolicy"), OnCrash: optStr(x, "restartActionOnCrash"),
 				Kernel: optStr(x, "kernel"), Ramdisk: optStr(x, "ramdisk"), Extra: optStr(x, "extra")}
 			if dt := optStr(x, "domainType"); dt != nil {
 				lower := strings.ToLower(*dt)

@@ -32,24 +32,28 @@ type VM struct {
 	// the root of the VM's repository, and Extra its kernel command line;
 	// "" for none.
 	Kernel, Ramdisk, Extra string
+	// OnCrash is what the hypervisor does with the VM's domain when its
+	// guest crashes, as OVM names it (Restart, Destroy, Preserve,
+	// CoredumpRestart, CoredumpDestroy); InsertVM writes Restart for "".
+	OnCrash string
 }
 
 const vmColumns = `id, name, pool_id, repo_id, COALESCE(server_id, ''), status, memory_mib, cpu_count, domain_type, description,
 	cpu_count_limit, cpu_pinning, preferred_servers, high_availability, os_type, boot_order, start_policy, last_server_id, created_at,
-	kernel, ramdisk, extra`
+	kernel, ramdisk, extra, on_crash`
 
 func scanVM(row scanner) (VM, error) {
 	var v VM
 	var created int64
 	err := row.Scan(&v.ID, &v.Name, &v.PoolID, &v.RepoID, &v.ServerID, &v.Status, &v.MemoryMiB, &v.CPUCount,
 		&v.DomainType, &v.Description, &v.CPUCountLimit, &v.CPUPinning, &v.PreferredServers, &v.HA, &v.OSType,
-		&v.BootOrder, &v.StartPolicy, &v.LastServerID, &created, &v.Kernel, &v.Ramdisk, &v.Extra)
+		&v.BootOrder, &v.StartPolicy, &v.LastServerID, &created, &v.Kernel, &v.Ramdisk, &v.Extra, &v.OnCrash)
 	v.CreatedAt = fromUnix(created)
 	return v, err
 }
 
 // VMSummary is the part of a VM a listing shows. Reading it takes 8 of a
-// VM's 22 columns: a listing of many VMs spends most of its time reading
+// VM's 23 columns: a listing of many VMs spends most of its time reading
 // columns.
 type VMSummary struct {
 	ID, Name, PoolID, RepoID, ServerID, Status string
@@ -69,12 +73,12 @@ func (q *Queries) InsertVM(ctx context.Context, v VM) error {
 	return q.exec(ctx, `
 		INSERT INTO vms (id, name, pool_id, repo_id, server_id, status, memory_mib, cpu_count, domain_type, description,
 			cpu_count_limit, cpu_pinning, preferred_servers, high_availability, os_type, boot_order, start_policy, created_at,
-			kernel, ramdisk, extra)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+			kernel, ramdisk, extra, on_crash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		v.ID, v.Name, v.PoolID, v.RepoID, nullable(v.ServerID), v.Status, v.MemoryMiB, v.CPUCount, v.DomainType,
 		v.Description, v.CPUCountLimit, v.CPUPinning, v.PreferredServers, v.HA, defaultString(v.OSType, "Oracle Linux 9"),
 		defaultString(v.BootOrder, "DISK"), defaultString(v.StartPolicy, "USE_POOL_POLICY"), unix(v.CreatedAt),
-		v.Kernel, v.Ramdisk, v.Extra)
+		v.Kernel, v.Ramdisk, v.Extra, defaultString(v.OnCrash, "Restart"))
 }
 
 // VM returns the VM with id, or ErrNotFound.
@@ -137,10 +141,11 @@ func (q *Queries) UpdateVM(ctx context.Context, v VM) error {
 	return q.execOne(ctx, `
 		UPDATE vms SET name = $1, memory_mib = $2, cpu_count = $3, domain_type = $4, description = $5,
 			cpu_count_limit = $6, cpu_pinning = $7, preferred_servers = $8, high_availability = $9, os_type = $10,
-			boot_order = $11, start_policy = $12, kernel = $13, ramdisk = $14, extra = $15
-		WHERE id = $16`,
+			boot_order = $11, start_policy = $12, kernel = $13, ramdisk = $14, extra = $15, on_crash = $16
+		WHERE id = $17`,
 		v.Name, v.MemoryMiB, v.CPUCount, v.DomainType, v.Description, v.CPUCountLimit, v.CPUPinning,
-		v.PreferredServers, v.HA, v.OSType, v.BootOrder, v.StartPolicy, v.Kernel, v.Ramdisk, v.Extra, v.ID)
+		v.PreferredServers, v.HA, v.OSType, v.BootOrder, v.StartPolicy, v.Kernel, v.Ramdisk, v.Extra,
+		defaultString(v.OnCrash, "Restart"), v.ID)
 }
 
 // DeleteVM removes the VM row.

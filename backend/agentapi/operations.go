@@ -123,9 +123,14 @@ type GuestStats struct {
 }
 
 // Events is the result of get_events: pass Next as since on the next call.
+// Instance [ext] names the agent process that numbered the events, new at
+// each start of the agent, so that a reader sees a restart (its numbers
+// start again, and the domains of the simulated host are lost) even when
+// Next has not gone backwards; absent from agents that do not say.
 type Events struct {
-	Next   int64   `xmlrpc:"next"`
-	Events []Event `xmlrpc:"events"`
+	Next     int64   `xmlrpc:"next"`
+	Events   []Event `xmlrpc:"events"`
+	Instance string  `xmlrpc:"instance,omitempty"`
 }
 
 // Event is a domain state change not caused by a call.

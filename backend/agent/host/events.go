@@ -15,6 +15,10 @@ const maxEvents = 1000
 // process; the log survives a simulated host reboot, so that a reader's
 // cursor stays valid.
 type eventLog struct {
+	// instance names this process's numbering (get_events' instance); set
+	// once by New, before any reader.
+	instance string
+
 	mu   sync.Mutex       // guards the fields below
 	ring []agentapi.Event // oldest first, at most maxEvents
 	last int64            // seq of the newest event, 0 before the first
@@ -34,10 +38,11 @@ func (l *eventLog) Emit(e agentapi.Event) {
 	l.ring = append(l.ring, e)
 }
 
-// Events answers get_events: the events after since, oldest first, and the
-// cursor for the next call. A since beyond the newest event comes from a
-// reader of an earlier agent process (sequence numbers restart with the
-// process), which gets every event held.
+// Events answers get_events: the events after since, oldest first, the
+// cursor for the next call and the instance of this process. A since
+// beyond the newest event comes from a reader of an earlier agent process
+// (sequence numbers restart with the process), which gets every event
+// held.
 func (h *Host) Events(since int64) agentapi.Events {
 	l := &h.events
 	l.mu.Lock()
@@ -45,7 +50,7 @@ func (h *Host) Events(since int64) agentapi.Events {
 	if since > l.last || since < 0 {
 		since = 0
 	}
-	out := agentapi.Events{Next: l.last, Events: []agentapi.Event{}}
+	out := agentapi.Events{Next: l.last, Events: []agentapi.Event{}, Instance: l.instance}
 	for _, e := range l.ring {
 		if e.Seq > since {
 			out.Events = append(out.Events, e)

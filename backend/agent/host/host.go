@@ -92,6 +92,7 @@ func New(cfg Config) (*Host, error) {
 		log:      cfg.Logger,
 		diskOps:  map[string]string{},
 	}
+	h.events.instance = newUUID()
 	if h.now == nil {
 		h.now = time.Now
 	}
