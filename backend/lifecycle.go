@@ -13,7 +13,21 @@ import (
 const (
 	VMSuspended = "Suspended"
 	VMPaused    = "Paused"
+	// VMUnknown is shown, never stored, for a VM placed on a server that
+	// is Unreachable: what runs there cannot be known until it answers,
+	// when the VM shows its recorded status again.
+	VMUnknown = "Unknown"
 )
+
+// shownVMStatus is the status a VM shows: its recorded status, or Unknown
+// while the server it is placed on (whose status is serverStatus, "" for
+// none) is Unreachable.
+func shownVMStatus(recorded, serverStatus string) string {
+	if serverStatus == ServerUnreachable {
+		return VMUnknown
+	}
+	return recorded
+}
 
 // setVMState records a VM's placement and status.
 func (m *Manager) setVMState(ctx context.Context, id, serverID, status string) error {

@@ -21,7 +21,8 @@ type ServerLoad struct {
 	Err            string // why there are no figures
 }
 
-// VMLoad is one running VM's line of top.
+// VMLoad is one running VM's line of top, or, without figures, the line of
+// a VM whose server is Unreachable (Status Unknown).
 type VMLoad struct {
 	Name, Server, Status string
 	CPUPercent           float64
@@ -39,7 +40,8 @@ type TopSnapshot struct {
 }
 
 // Top asks every server the actor may see for its statistics at once and
-// returns servers and VMs sorted by CPU.
+// returns servers and VMs sorted by CPU. The VMs placed on an Unreachable
+// server are listed Unknown, as list Vm and show Vm show them.
 func (m *Manager) Top(ctx context.Context) (TopSnapshot, error) {
 	sc, err := m.scope(ctx)
 	if err != nil {
@@ -89,6 +91,14 @@ func (m *Manager) Top(ctx context.Context) (TopSnapshot, error) {
 				}
 			} else if err != nil {
 				line.Err = err.Error()
+			}
+			if s.Status == ServerUnreachable {
+				line.Err = "unreachable: it missed its heartbeats; its VMs are Unknown"
+				for _, v := range vms {
+					if v.ServerID == s.ID {
+						loads = append(loads, VMLoad{Name: v.Name, Server: s.Name, Status: shownVMStatus(v.Status, s.Status), MemoryMiB: v.MemoryMiB})
+					}
+				}
 			}
 			mu.Lock()
 			snap.Servers = append(snap.Servers, line)

@@ -43,6 +43,32 @@ func needState(v store.VM, verb string) error {
 	return errorf(KindInvalidState, "Vm %s is %s; %s needs %s", v.Name, v.Status, verb, joinOr(want))
 }
 
+// actsOnUnknown are the verbs that act on a VM whose server is
+// Unreachable: stop Vm force=Yes, with which the operator states that the
+// server is off.
+var actsOnUnknown = map[string]bool{"force stop": true}
+
+// needServerKnown refuses verb on a VM whose server is Unreachable (the VM
+// shows Unknown), but for actsOnUnknown: whatever the server does with its
+// domain cannot be seen, so neither starting it elsewhere nor stopping it
+// there can be trusted.
+func (m *Manager) needServerKnown(ctx context.Context, v store.VM, verb string) error {
+	if v.ServerID == "" || actsOnUnknown[verb] {
+		return nil
+	}
+	s, err := m.st.Read().Server(ctx, v.ServerID)
+	if err != nil {
+		return &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
+	}
+	if shownVMStatus(v.Status, s.Status) != VMUnknown {
+		return nil
+	}
+	return errorf(KindInvalidState,
+		"Vm %s is %s: its server %s is unreachable, so whether it still runs there cannot be known, and %s cannot act on it; "+
+			"wait until the server answers again, or, once the server is known to be off, record the VM stopped with stop Vm name=%s force=Yes",
+		v.Name, VMUnknown, s.Name, verb, v.Name)
+}
+
 func joinOr(s []string) string {
 	switch len(s) {
 	case 0:
@@ -73,6 +99,9 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 		}
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read Vm", Cause: err}
+		}
+		if err := m.needServerKnown(jctx, cur, verb); err != nil {
+			return nil, err
 		}
 		if err := needState(cur, verb); err != nil {
 			return nil, err

@@ -266,9 +266,11 @@ func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
 	}
-	return viewsOf(vms, func(v store.VMSummary) bool { return c.match(v.ID, v.Name, v.Status, v.ServerID, v.PoolID, v.RepoID) },
+	return viewsOf(vms, func(v store.VMSummary) bool {
+		return c.match(v.ID, v.Name, inv.vmStatus(v.Status, v.ServerID), v.ServerID, v.PoolID, v.RepoID)
+	},
 		func(v store.VMSummary) (VMSummary, error) {
-			return VMSummary{ID: v.ID, Name: v.Name, Status: v.Status, Server: inv.serverRef(v.ServerID),
+			return VMSummary{ID: v.ID, Name: v.Name, Status: inv.vmStatus(v.Status, v.ServerID), Server: inv.serverRef(v.ServerID),
 				Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}, nil
 		})
 }

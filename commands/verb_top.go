@@ -74,7 +74,17 @@ func liveTop(ctx context.Context, x *Exec) error {
 // topLines renders a snapshot in at most width columns and height lines (0:
 // no limit).
 func topLines(s backend.TopSnapshot, width, height int) []string {
-	out := []string{fmt.Sprintf("xenmanager top - %s - %d servers, %d running VMs", s.Time.UTC().Format("15:04:05 UTC"), len(s.Servers), len(s.VMs)), ""}
+	unknown := 0
+	for _, v := range s.VMs {
+		if v.Status == backend.VMUnknown {
+			unknown++
+		}
+	}
+	head := fmt.Sprintf("xenmanager top - %s - %d servers, %d running VMs", s.Time.UTC().Format("15:04:05 UTC"), len(s.Servers), len(s.VMs)-unknown)
+	if unknown > 0 {
+		head += fmt.Sprintf(", %d Unknown (their server is unreachable)", unknown)
+	}
+	out := []string{head, ""}
 	out = append(out, fmt.Sprintf("%-20s %-12s %6s %10s %10s %4s", "SERVER", "STATUS", "CPU%", "MEM MiB", "FREE MiB", "VMS"))
 	for _, sv := range s.Servers {
 		line := fmt.Sprintf("%-20s %-12s %6.1f %10d %10d %4d", clip(sv.Name, 20), sv.Status, sv.CPUPercent, sv.TotalMemoryMiB, sv.FreeMemoryMiB, sv.VMs)

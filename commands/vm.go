@@ -11,7 +11,8 @@ import (
 var vmType = &objectType{
 	Name: "Vm",
 	List: &Spec{Help: "List VMs.", Attrs: []Attr{filterName,
-		{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused"}, Help: "only VMs in this state"},
+		{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused", backend.VMUnknown},
+			Help: "only VMs in this state (Unknown: placed on a server that is unreachable)"},
 		filterServer, filterServerPool, filterRepository},
 		Run: listedBy((*backend.Manager).ListVMs, vmRow)},
 	Show:       shownBy((*backend.Manager).VM, vmFields),

@@ -258,7 +258,7 @@ start Vm name=d3
 	}
 
 	// Neither a plain stop nor removing the server while it holds VMs.
-	if out, status := f.run("stop Vm name=d1"); status == 0 || !strings.Contains(out, "does not answer") {
+	if out, status := f.run("stop Vm name=d1"); status == 0 || !strings.Contains(out, "its server ovs1 is unreachable") || !strings.Contains(out, "force=Yes") {
 		t.Fatalf("stop Vm of a dead server's VM: exit %d\n%s", status, out)
 	}
 	out, status := f.run("remove Server name=ovs1 force=Yes from ServerPool name=pool1")

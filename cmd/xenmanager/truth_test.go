@@ -21,7 +21,8 @@ func showField(out, key string) string {
 // An agent process killed and started again on the same data directory
 // (its simulated host, rebooted, runs none of the VMs it ran) is seen for
 // what it is within a few heartbeats: while it is down its server is
-// Unreachable; once it answers as a new process the manager reconciles it at once, and every VM
+// Unreachable and its VMs show Unknown and refuse to be stopped; once it
+// answers as a new process the manager reconciles it at once, and every VM
 // it ran is Stopped with a VmLost event, beside an AgentRestarted event of
 // the server.
 func TestOpenSSHAgentRestartLosesItsVMs(t *testing.T) {
@@ -78,6 +79,17 @@ start Vm name=r2
 	}
 	<-agent.waited
 	within("the server Unreachable", func() bool { return showField(run("show Server name=ovsr"), "Status") == "Unreachable" })
+	if st := showField(run("show Vm name=r1"), "Status"); st != "Unknown" {
+		t.Errorf("a VM of the dead agent's server is %s, want Unknown", st)
+	}
+	if out := run("list Vm status=Unknown"); !strings.Contains(out, "name:r1") || !strings.Contains(out, "name:r2") {
+		t.Errorf("list Vm status=Unknown:\n%s", out)
+	}
+	out, status := m.ssh("", false, "stop Vm name=r1")
+	if status == 0 || !strings.Contains(out, "its server ovsr is unreachable") || !strings.Contains(out, "stop Vm name=r1 force=Yes") {
+		t.Errorf("stop of an Unknown VM: exit %d\n%s", status, out)
+	}
+
 	startAgentProcess(t, agentData, "restart-secret", "--hostname", "ovsr", "--memory-mib", "4096", "--cpus", "2", "--listen", "127.0.0.1:"+port)
 	within("both VMs Stopped with a VmLost event each, and the server's AgentRestarted", func() bool {
 		events := run("getEvents")
