@@ -163,6 +163,7 @@ func TestJSONVersion2KeysAreDocumented(t *testing.T) {
 	e.mustRun("edit Manager importAllowedNetworks=127.0.0.0/8") // where web listens
 	e.mustRun("importIso Repository name=repo1 url=" + web.URL + "/x.iso name=iso1")
 	e.mustRun("create Tag name=t1; add Tag name=t1 to Vm name=web1")
+	e.mustRun("create AntiAffinityGroup name=g1 on ServerPool name=pool1; add Vm name=web1 to AntiAffinityGroup name=g1")
 	e.mustRun("create User name=u1 password=u1-password role=Operator; add User name=u1 to ServerPool name=pool1")
 	// The comment keeps the key off the closing quote: a key ending in "/"
 	// would read as the escape /".
@@ -171,9 +172,9 @@ func TestJSONVersion2KeysAreDocumented(t *testing.T) {
 
 	docs := documentedKeys(t)
 	shown := map[string]bool{"ServerPool": true, "Server": true, "Repository": true, "Vm": true, "Tag": true, "Network": true,
-		"VirtualDisk": true, "VirtualCdrom": true, "Vnic": true, "Manager": true, "Job": true, "User": true, "SshKey": true}
+		"VirtualDisk": true, "VirtualCdrom": true, "Vnic": true, "Manager": true, "Job": true, "User": true, "SshKey": true, "AntiAffinityGroup": true}
 	types := []string{"ServerPool", "Server", "Repository", "Vm", "Tag", "Network", "VirtualDisk", "VirtualCdrom", "VmDiskMapping",
-		"Vnic", "Manager", "Job", "Event", "User", "SshKey", "AuditRecord"}
+		"Vnic", "Manager", "Job", "Event", "User", "SshKey", "AuditRecord", "AntiAffinityGroup"}
 	if len(docs) != len(types) {
 		t.Errorf("the reference documents %d types, the test knows %d", len(docs), len(types))
 	}
