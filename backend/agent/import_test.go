@@ -119,7 +119,7 @@ func TestImportVirtualDisk(t *testing.T) {
 		{"existing", srv.URL + "/a.iso", "i1", agentapi.ImportKindISO, agentapi.FaultInvalidState, "ISO i1 already exists in repository r1"},
 		{"scheme", "ftp://127.0.0.1/a.iso", "i2", agentapi.ImportKindISO, agentapi.FaultInvalidArgument, "only http:// and https:// URLs are accepted"},
 		{"404", srv.URL + "/gone.iso", "i2", agentapi.ImportKindISO, agentapi.FaultNotFound, "HTTP 404 Not Found"},
-		{"kind", srv.URL + "/a.iso", "i2", "floppy", agentapi.FaultInvalidArgument, `give "disk", "iso" or "template"`},
+		{"kind", srv.URL + "/a.iso", "i2", "floppy", agentapi.FaultInvalidArgument, `give "disk", "iso", "template" or "ova"`},
 		{"not a template", srv.URL + "/a.iso", "t1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument, "holds no vm.cfg"},
 		{"template vm.cfg", srv.URL + "/nomem.tar", "t1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument, "Cannot obtain memory size from vm.cfg"},
 	}
@@ -138,7 +138,7 @@ func TestImportVirtualDisk(t *testing.T) {
 		call := func(option any) error {
 			return raw.Call(agentapi.MethodImportVirtualDisk, []any{srv.URL + "/a.iso", "i3", "r1", option}, new(bool))
 		}
-		wantFault(t, call(map[string]any{}), agentapi.FaultInvalidArgument, `option.kind is missing: give "disk", "iso" or "template"`)
+		wantFault(t, call(map[string]any{}), agentapi.FaultInvalidArgument, `option.kind is missing: give "disk", "iso", "template" or "ova"`)
 		wantFault(t, call(map[string]any{"kind": 3}), agentapi.FaultInvalidArgument, "option.kind must be a str")
 		wantFault(t, call("iso"), agentapi.FaultInvalidArgument, "parameter 4 (option) must be a struct")
 		for _, tc := range []struct {

@@ -60,6 +60,32 @@ func (a *Agent) methodTable() map[string]method {
 			return ok(h.DeleteVM(c.str(0), c.str(1)))
 		},
 
+		// Templates, copies and disk resizing (agentapi.ExtTemplates).
+		agentapi.MethodCreateTemplate: func(c *call) (any, error) {
+			return ok(h.CreateTemplate(c.str(0), c.str(1), agentapi.VMParams(c.strct(2)), c.bool(3)))
+		},
+		agentapi.MethodGetTemplateConfig: func(c *call) (any, error) {
+			return h.GetTemplateConfig(c.str(0), c.str(1))
+		},
+		agentapi.MethodDeleteTemplate: func(c *call) (any, error) {
+			return ok(h.DeleteTemplate(c.str(0), c.str(1)))
+		},
+		agentapi.MethodListTemplates: func(c *call) (any, error) {
+			return h.ListTemplates(c.str(0))
+		},
+		// The copy lasts as long as the call: when the caller goes away,
+		// c.context() ends and the copy stops, leaving nothing.
+		agentapi.MethodCopyFile: func(c *call) (any, error) {
+			mode, err := copyMode(c.strct(2))
+			if err != nil {
+				return nil, err
+			}
+			return ok(h.CopyFile(c.context(), c.str(0), c.str(1), mode))
+		},
+		agentapi.MethodResizeVirtualDisk: func(c *call) (any, error) {
+			return ok(h.ResizeVirtualDisk(c.str(0), c.str(1), c.int(2)))
+		},
+
 		// High availability (agentapi.ExtHALeases).
 		agentapi.MethodHAConfigure: func(c *call) (any, error) {
 			return ok(h.HAConfigure(c.str(0), c.str(1), c.str(2), c.strct(3)))

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/importnet"
@@ -126,10 +127,25 @@ func importKind(option map[string]any) (string, error) {
 	}
 	kind, isStr := v.(string)
 	if !isStr {
-		return "", agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: option.kind must be a str (%q, %q or %q), got %s",
-			agentapi.MethodImportVirtualDisk, agentapi.ImportKindDisk, agentapi.ImportKindISO, agentapi.ImportKindTemplate, describe(v))
+		return "", agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: option.kind must be a str (%q, %q, %q or %q), got %s",
+			agentapi.MethodImportVirtualDisk, agentapi.ImportKindDisk, agentapi.ImportKindISO, agentapi.ImportKindTemplate, agentapi.ImportKindOVA, describe(v))
 	}
 	return kind, nil
+}
+
+// copyMode reads option.mode of copy_file. A missing mode is passed on as
+// "", which the host refuses naming the modes it accepts.
+func copyMode(option map[string]any) (string, error) {
+	v, present := option[agentapi.CopyOptionMode]
+	if !present {
+		return "", nil
+	}
+	mode, isStr := v.(string)
+	if !isStr {
+		return "", agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: option.%s must be a str (one of %s), got %s",
+			agentapi.MethodCopyFile, agentapi.CopyOptionMode, strings.Join(agentapi.CopyModes, ", "), describe(v))
+	}
+	return mode, nil
 }
 
 // importAllowedNetworks reads option.allowed_networks of

@@ -134,6 +134,15 @@ var Signatures = map[string]Signature{
 	MethodHAReadLeases:   {{"server_ids", TypeStrings}},
 	MethodHAReadVMLeases: {{"vm_uuids", TypeStrings}},
 
+	// Templates, copies and disk resizing [ext: templates].
+	MethodCreateTemplate: {{"repo_id", TypeString}, {"template_id", TypeString}, {"params", TypeStruct},
+		{"replace", TypeBool}},
+	MethodGetTemplateConfig: {{"repo_id", TypeString}, {"template_id", TypeString}},
+	MethodDeleteTemplate:    {{"repo_id", TypeString}, {"template_id", TypeString}},
+	MethodListTemplates:     {{"repo_id", TypeString}},
+	MethodCopyFile:          {{"src", TypeString}, {"dst", TypeString}, {"option", TypeStruct}},
+	MethodResizeVirtualDisk: {{"repo_id", TypeString}, {"disk_id", TypeString}, {"size_mib", TypeInt}},
+
 	// Fault injection of the simulated host (agents started for tests).
 	MethodSimSet: {{"params", TypeStruct}},
 }

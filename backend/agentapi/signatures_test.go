@@ -60,7 +60,9 @@ func TestSignaturesComplete(t *testing.T) {
 		MethodSaveVM, MethodRestoreVM, MethodConfigureVMHA, MethodDiscoverNetwork, MethodGetStatistics,
 		MethodGetEvents, MethodSysReboot, MethodSysShutdown, MethodGetOperationProgress, MethodOpenConsole,
 		MethodSetupMigrationTarget, MethodMigrateVM, MethodCleanupMigrationTarget,
-		MethodHAConfigure, MethodHADisable, MethodHAStatus, MethodHAReadLeases, MethodHAReadVMLeases}
+		MethodHAConfigure, MethodHADisable, MethodHAStatus, MethodHAReadLeases, MethodHAReadVMLeases,
+		MethodCreateTemplate, MethodGetTemplateConfig, MethodDeleteTemplate, MethodListTemplates,
+		MethodCopyFile, MethodResizeVirtualDisk}
 	seen := map[string]bool{}
 	for _, n := range names {
 		if _, ok := Signatures[n]; !ok {

@@ -380,3 +380,50 @@ func (c *Client) HAReadVMLeases(ctx context.Context, vmUUIDs []string) ([]agenta
 	err := c.Call(ctx, agentapi.MethodHAReadVMLeases, &v, vmUUIDs)
 	return v, err
 }
+
+// CreateTemplate calls create_template [ext: agentapi.ExtTemplates, which
+// the agent lists in GetAPIVersion]: it writes
+// Templates/<templateID>/vm.cfg from params; an existing template is
+// InvalidState unless replace.
+func (c *Client) CreateTemplate(ctx context.Context, repoID, templateID string, params agentapi.VMParams, replace bool) error {
+	return c.Call(ctx, agentapi.MethodCreateTemplate, nil, repoID, templateID, map[string]any(params), replace)
+}
+
+// GetTemplateConfig calls get_template_config [ext: agentapi.ExtTemplates].
+func (c *Client) GetTemplateConfig(ctx context.Context, repoID, templateID string) (agentapi.VMParams, error) {
+	var v map[string]any
+	err := c.Call(ctx, agentapi.MethodGetTemplateConfig, &v, repoID, templateID)
+	return agentapi.VMParams(v), err
+}
+
+// DeleteTemplate calls delete_template [ext: agentapi.ExtTemplates]: it
+// removes Templates/<templateID>/; the disks its vm.cfg names stay, for
+// DeleteVirtualDisk.
+func (c *Client) DeleteTemplate(ctx context.Context, repoID, templateID string) error {
+	return c.Call(ctx, agentapi.MethodDeleteTemplate, nil, repoID, templateID)
+}
+
+// ListTemplates calls list_templates [ext: agentapi.ExtTemplates]: the ids
+// of the repository's templates, sorted.
+func (c *Client) ListTemplates(ctx context.Context, repoID string) ([]string, error) {
+	var v []string
+	err := c.Call(ctx, agentapi.MethodListTemplates, &v, repoID)
+	return v, err
+}
+
+// CopyFile calls copy_file [ext: agentapi.ExtTemplates]: the agent copies
+// src to dst (absolute paths under a repository's mount point, in its
+// VirtualDisks/ or a Templates/<id>/), opt.Mode being one of
+// agentapi.CopyModes; progress is under agentapi.ProgressCopy + the base
+// name of dst. The call lasts as long as the copy, so the client's Timeout
+// does not apply to it: only ctx bounds it, and ending ctx drops the
+// connection, which stops the copy on the agent and leaves nothing there.
+func (c *Client) CopyFile(ctx context.Context, src, dst string, opt agentapi.CopyOption) error {
+	return c.callUntilDone(ctx, agentapi.MethodCopyFile, nil, src, dst, opt.Struct())
+}
+
+// ResizeVirtualDisk calls resize_virtual_disk [ext: agentapi.ExtTemplates]:
+// it grows the disk to sizeMiB; a smaller size is refused.
+func (c *Client) ResizeVirtualDisk(ctx context.Context, repoID, diskID string, sizeMiB int64) error {
+	return c.Call(ctx, agentapi.MethodResizeVirtualDisk, nil, repoID, diskID, sizeMiB)
+}

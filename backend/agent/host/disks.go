@@ -293,3 +293,62 @@ func eraseRepository(r RepoState) error {
 	}
 	return nil
 }
+
+// ResizeVirtualDisk grows VirtualDisks/<disk_id>.img to sizeMiB [ext:
+// agentapi.ExtTemplates]: the file is truncated up, so the growth is
+// sparse and takes no room until the guest writes there. A smaller size is
+// InvalidArgument (shrinking loses data), the same size a success that
+// changes nothing. A size the file system cannot hold is
+// InsufficientResources. Allowed while a domain uses the disk, whose
+// guest sees the new size at its next start (or sooner, where its
+// hypervisor notices the file grew). Busy while the disk is being created,
+// imported or copied to.
+func (h *Host) ResizeVirtualDisk(repoID, diskID string, sizeMiB int64) error {
+	if sizeMiB <= 0 || sizeMiB > MaxDiskMiB {
+		return agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"disk size %d MiB is out of range: use 1 to %d MiB", sizeMiB, int64(MaxDiskMiB))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, path, err := h.diskPathLocked(repoID, diskID)
+	if err != nil {
+		return err
+	}
+	if op, busy := h.diskOps[diskKey(repoID, diskID)]; busy {
+		return agentapi.Errorf(agentapi.FaultBusy, "disk %s of repository %s is being written (%s); wait for it to end", diskID, repoID, op)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|openNoFollow, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return agentapi.Errorf(agentapi.FaultNotFound, "disk %s not found in repository %s", diskID, repoID)
+	}
+	if err != nil {
+		return agentapi.Errorf(agentapi.FaultInvalidState, "disk %s of repository %s cannot be opened to resize it: %v", diskID, repoID, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "disk %s of repository %s: %v", diskID, repoID, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return agentapi.Errorf(agentapi.FaultInvalidState, "disk %s of repository %s is not a regular file", diskID, repoID)
+	}
+	size := sizeMiB << 20
+	switch {
+	case size < fi.Size():
+		return agentapi.Errorf(agentapi.FaultInvalidArgument,
+			"shrinking a disk loses data: the size of disk %s must be at least %d MiB, its size now", diskID, (fi.Size()+1<<20-1)>>20)
+	case size == fi.Size():
+		return nil
+	}
+	if err := f.Truncate(size); err != nil {
+		if errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return agentapi.Errorf(agentapi.FaultInsufficientResources,
+				"disk %s cannot grow to %d MiB in repository %s (%s): its file system does not hold a file that large", diskID, sizeMiB, repoID, r.FSLocation)
+		}
+		return agentapi.Errorf(agentapi.FaultInternalError, "resize disk %s of repository %s: %v", diskID, repoID, err)
+	}
+	if err := f.Sync(); err != nil {
+		return agentapi.Errorf(agentapi.FaultInternalError, "resize disk %s of repository %s: %v", diskID, repoID, err)
+	}
+	return nil
+}

@@ -27,7 +27,7 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 			}
 		}
 	}
-	if err := checkDirectBoot(vmID, params); err != nil {
+	if err := checkDirectBoot("VM "+vmID, params); err != nil {
 		return err
 	}
 	defer h.vms.lock(repoID, vmID)()
@@ -43,7 +43,7 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 	maps.Copy(merged, params)
 	merged = normalizeInts(merged)
 	dropEmptyDirectBoot(merged)
-	if err := checkVMParams(vmID, merged); err != nil {
+	if err := checkVMParams("VM "+vmID, merged); err != nil {
 		return err
 	}
 	change := hypervisor.Change{}

@@ -55,10 +55,10 @@ const (
 var isoMagics = []string{"CD001", "BEA01", "NSR02", "NSR03"}
 
 // importKinds are the accepted values of option.kind, as faults list them.
-var importKinds = []string{agentapi.ImportKindDisk, agentapi.ImportKindISO, agentapi.ImportKindTemplate}
+var importKinds = []string{agentapi.ImportKindDisk, agentapi.ImportKindISO, agentapi.ImportKindTemplate, agentapi.ImportKindOVA}
 
 // importKindsText lists the accepted kinds for fault messages: "disk",
-// "iso" or "template".
+// "iso", "template" or "ova".
 func importKindsText() string {
 	q := make([]string, len(importKinds))
 	for i, k := range importKinds {
@@ -187,6 +187,8 @@ func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind s
 		dirName, what = DirISOs, "ISO"
 	case agentapi.ImportKindTemplate:
 		dirName, what = DirTemplates, "template"
+	case agentapi.ImportKindOVA:
+		dirName, what = DirTemplates, "appliance"
 	case "":
 		return agentapi.Errorf(agentapi.FaultInvalidArgument, "option.kind is missing: give %s", importKindsText())
 	default:
@@ -205,8 +207,9 @@ func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind s
 	}
 	im := &importer{
 		host: h, ctx: ctx, url: u, allowed: allowed, id: id, repoID: repoID, kind: kind, what: what,
-		dir:     filepath.Join(h.mountPath(r), dirName),
-		progKey: agentapi.ProgressImport + id,
+		mountPoint: r.MountPoint,
+		dir:        filepath.Join(h.mountPath(r), dirName),
+		progKey:    agentapi.ProgressImport + id,
 	}
 	im.dest = filepath.Join(im.dir, id)
 	key := diskKey(repoID, id)
@@ -215,8 +218,8 @@ func (h *Host) ImportVirtualDisk(ctx context.Context, rawURL, id, repoID, kind s
 		im.dest += DiskExt
 	case agentapi.ImportKindISO:
 		im.dest += ISOExt
-	case agentapi.ImportKindTemplate:
-		key = diskKey(repoID, DirTemplates+"/"+id) // cannot clash: ids have no '/'
+	case agentapi.ImportKindTemplate, agentapi.ImportKindOVA:
+		key = templateKey(repoID, id)
 	}
 	if err := h.importFreeLocked(im, r, key); err != nil {
 		h.mu.Unlock()
@@ -268,7 +271,7 @@ func (h *Host) importFreeLocked(im *importer, r RepoState, key string) error {
 	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
 	root := h.mountPath(r)
 	switch im.kind {
-	case agentapi.ImportKindTemplate:
+	case agentapi.ImportKindTemplate, agentapi.ImportKindOVA:
 		if exists(im.dest) {
 			return errTemplateExists(im.repoID, im.id)
 		}
@@ -302,11 +305,14 @@ type importer struct {
 	id      string
 	repoID  string
 	kind    string // agentapi.ImportKind*
-	what    string // "disk", "ISO", "template", for messages
-	dir     string // the repository directory the import goes to
-	dest    string // its final path
-	progKey string
-	op      hypervisor.Operation
+	what    string // "disk", "ISO", "template", "appliance", for messages
+	// mountPoint is the repository's mount point, where vm.cfg names
+	// the disks of an imported appliance.
+	mountPoint string
+	dir        string // the repository directory the import goes to
+	dest       string // its final path
+	progKey    string
+	op         hypervisor.Operation
 }
 
 // downloadError is a failure to read the download, as opposed to one to
@@ -378,16 +384,21 @@ func (im *importer) run() error {
 	}
 	im.op.SetRound(phaseDownloading, 0, total)
 	body := &progressReader{r: resp.Body, op: im.op}
-	if im.kind == agentapi.ImportKindTemplate {
+	switch im.kind {
+	case agentapi.ImportKindTemplate:
 		err = im.template(body)
-	} else {
+	case agentapi.ImportKindOVA:
+		err = im.ova(body)
+	default:
 		err = im.file(body)
 	}
 	if err != nil {
 		return err
 	}
-	if total == 0 {
-		im.op.SetRound(phaseDownloading, body.done, body.done) // now it is known
+	if total == 0 || im.kind == agentapi.ImportKindTemplate || im.kind == agentapi.ImportKindOVA {
+		// Now it is known; and after the phases that follow the
+		// download, the download's bytes are again what the import counts.
+		im.op.SetRound(phaseDownloading, body.done, body.done)
 	}
 	return nil
 }
@@ -516,7 +527,7 @@ func (im *importer) fill(f *os.File, body io.Reader) error {
 }
 
 // template extracts the archive to a temporary directory beside im.dest,
-// checks its vm.cfg, then renames the template's directory to im.dest.
+// checks its vm.cfg and the manifests it carries (checkManifests), then renames the template's directory to im.dest.
 func (im *importer) template(body io.Reader) error {
 	tmp, err := os.MkdirTemp(im.dir, "."+im.id+".tmp-*")
 	if err != nil {
@@ -533,6 +544,9 @@ func (im *importer) template(body io.Reader) error {
 	}
 	if err := im.checkTemplateConfig(root); err != nil {
 		return err
+	}
+	if _, err := im.checkManifests(root); err != nil {
+		return im.fail(err)
 	}
 	if err := os.Chmod(root, 0o755); err != nil { // MkdirTemp made it private
 		return im.fail(err)

@@ -278,7 +278,7 @@ func TestImportVirtualDiskFaults(t *testing.T) {
 			"ftp://127.0.0.1/x.iso cannot be downloaded: only http:// and https:// URLs are accepted", false},
 		{"file", "file:///etc/passwd", "f2", "r1", agentapi.ImportKindDisk, agentapi.FaultInvalidArgument, "only http:// and https://", false},
 		{"no host", "http:///x", "f3", "r1", agentapi.ImportKindDisk, agentapi.FaultInvalidArgument, "names no host", false},
-		{"missing kind", srv.URL + "/a.iso", "f4", "r1", "", agentapi.FaultInvalidArgument, `option.kind is missing: give "disk", "iso" or "template"`, false},
+		{"missing kind", srv.URL + "/a.iso", "f4", "r1", "", agentapi.FaultInvalidArgument, `option.kind is missing: give "disk", "iso", "template" or "ova"`, false},
 		{"unknown kind", srv.URL + "/a.iso", "f5", "r1", "floppy", agentapi.FaultInvalidArgument, `option.kind "floppy" is not known`, false},
 		{"bad id", srv.URL + "/a.iso", "../f6", "r1", agentapi.ImportKindISO, agentapi.FaultInvalidArgument, `ISO id "../f6" is not valid`, false},
 		{"unknown repository", srv.URL + "/a.iso", "f7", "nope", agentapi.ImportKindISO, agentapi.FaultNotFound, "repository nope is not known", false},

@@ -11,7 +11,7 @@ import (
 // about before it relies on them.
 func (h *Host) APIVersion() agentapi.VersionInfo {
 	return agentapi.VersionInfo{APIVersion: agentapi.APIVersion, AgentVersion: AgentVersion,
-		Extensions: []string{agentapi.ExtImportAllowedNetworks, agentapi.ExtHALeases}}
+		Extensions: []string{agentapi.ExtImportAllowedNetworks, agentapi.ExtHALeases, agentapi.ExtTemplates}}
 }
 
 // DiscoverServer answers discover_server; address is the address the caller

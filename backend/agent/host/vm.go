@@ -61,10 +61,10 @@ func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
 	if err := checkID("VM id", vmID); err != nil {
 		return err
 	}
-	if err := checkVMParams(vmID, params); err != nil {
+	if err := checkVMParams("VM "+vmID, params); err != nil {
 		return err
 	}
-	if err := checkDirectBoot(vmID, params); err != nil {
+	if err := checkDirectBoot("VM "+vmID, params); err != nil {
 		return err
 	}
 	params = normalizeInts(params)
@@ -92,12 +92,14 @@ func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
 	return nil
 }
 
-func checkVMParams(vmID string, params agentapi.VMParams) error {
+// checkVMParams checks the keys every vm.cfg must give; what names the VM
+// or template for faults ("VM web1").
+func checkVMParams(what string, params agentapi.VMParams) error {
 	for _, key := range []string{agentapi.KeyMemory, agentapi.KeyVCPUs} {
 		n, ok := params.Int(key)
 		if !ok || n <= 0 {
 			return agentapi.Errorf(agentapi.FaultInvalidArgument,
-				"VM %s: params.%s must be a positive integer, got %#v", vmID, key, params[key])
+				"%s: params.%s must be a positive integer, got %#v", what, key, params[key])
 		}
 	}
 	return nil
@@ -106,7 +108,7 @@ func checkVMParams(vmID string, params agentapi.VMParams) error {
 // checkDirectBoot checks the direct-boot keys params gives: each a string,
 // kernel and ramdisk absolute paths without '..' (the driver boots the
 // file it names), except empty, which stands for no value.
-func checkDirectBoot(vmID string, params agentapi.VMParams) error {
+func checkDirectBoot(what string, params agentapi.VMParams) error {
 	for _, key := range agentapi.DirectBootKeys {
 		v, present := params[key]
 		if !present {
@@ -114,12 +116,12 @@ func checkDirectBoot(vmID string, params agentapi.VMParams) error {
 		}
 		s, ok := v.(string)
 		if !ok {
-			return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: params.%s must be a string, got %#v", vmID, key, v)
+			return agentapi.Errorf(agentapi.FaultInvalidArgument, "%s: params.%s must be a string, got %#v", what, key, v)
 		}
 		if key == agentapi.KeyExtra || s == "" {
 			continue
 		}
-		if _, err := checkAbsPath(fmt.Sprintf("VM %s: params.%s", vmID, key), s); err != nil {
+		if _, err := checkAbsPath(fmt.Sprintf("%s: params.%s", what, key), s); err != nil {
 			return err
 		}
 	}
@@ -177,24 +179,30 @@ func (h *Host) bootSpec(repoID, vmID string) (hypervisor.Spec, error) {
 	if err != nil {
 		return hypervisor.Spec{}, err
 	}
-	if err := checkVMParams(vmID, params); err != nil {
+	if err := checkVMParams("VM "+vmID, params); err != nil {
 		return hypervisor.Spec{}, agentapi.Errorf(agentapi.FaultInvalidState, "vm.cfg of %s", err.(*agentapi.Fault).Message)
 	}
 	return hypervisor.Spec{RepoID: repoID, VMID: vmID, Dir: dir, Params: params, DiskMiB: h.diskImagesMiB(params)}, nil
 }
 
 func readVMConfig(repoID, vmID, dir string) (agentapi.VMParams, error) {
+	return readConfig("VM", repoID, vmID, dir)
+}
+
+// readConfig reads the vm.cfg in dir of a VM or a template (what names
+// it for faults).
+func readConfig(what, repoID, id, dir string) (agentapi.VMParams, error) {
 	data, err := os.ReadFile(filepath.Join(dir, vmConfigFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, agentapi.Errorf(agentapi.FaultNotFound, "VM %s not found in repository %s", vmID, repoID)
+		return nil, agentapi.Errorf(agentapi.FaultNotFound, "%s %s not found in repository %s", what, id, repoID)
 	}
 	if err != nil {
-		return nil, agentapi.Errorf(agentapi.FaultInternalError, "read vm.cfg of VM %s: %v", vmID, err)
+		return nil, agentapi.Errorf(agentapi.FaultInternalError, "read vm.cfg of %s %s: %v", what, id, err)
 	}
 	params, err := vmcfg.Parse(data)
 	if err != nil {
 		return nil, agentapi.Errorf(agentapi.FaultInternalError,
-			"vm.cfg of VM %s in repository %s is unreadable (%v); fix the file", vmID, repoID, err)
+			"vm.cfg of %s %s in repository %s is unreadable (%v); fix the file", what, id, repoID, err)
 	}
 	return params, nil
 }
