@@ -12,11 +12,16 @@ var (
 	VirtualDiskMiB = Bounds{Min: 1, Max: 64 * 1024 * 1024} // 64 TiB
 )
 
-// checkVMSizes refuses a memory size or vCPU count out of its bounds; nil
-// values are not being set.
-func checkVMSizes(memoryMiB, cpuCount, cpuCountLimit *int64) error {
-	if memoryMiB != nil && (*memoryMiB < VMMemoryMiB.Min || *memoryMiB > VMMemoryMiB.Max) {
-		return errorf(KindInvalidArgument, "memory %d MiB is out of range: use %d to %d", *memoryMiB, VMMemoryMiB.Min, VMMemoryMiB.Max)
+// checkVMSizes refuses a memory size, memory limit or vCPU count out of its
+// bounds; nil values are not being set.
+func checkVMSizes(memoryMiB, memoryLimitMiB, cpuCount, cpuCountLimit *int64) error {
+	for _, c := range []struct {
+		name string
+		n    *int64
+	}{{"memory", memoryMiB}, {"memoryLimit", memoryLimitMiB}} {
+		if c.n != nil && (*c.n < VMMemoryMiB.Min || *c.n > VMMemoryMiB.Max) {
+			return errorf(KindInvalidArgument, "%s %d MiB is out of range: use %d to %d", c.name, *c.n, VMMemoryMiB.Min, VMMemoryMiB.Max)
+		}
 	}
 	for _, c := range []struct {
 		name string
@@ -27,4 +32,18 @@ func checkVMSizes(memoryMiB, cpuCount, cpuCountLimit *int64) error {
 		}
 	}
 	return nil
+}
+
+// nonZero is a pointer to n, or nil when n is 0 (a limit not given).
+func nonZero(n int64) *int64 {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+// aboveLimit is the error of a count or size above its limit: the same
+// from create Vm and edit Vm.
+func aboveLimit(what string, n int64, limitName string, limit int64, unit string) error {
+	return errorf(KindInvalidArgument, "%s %d%s is above %s %d%s", what, n, unit, limitName, limit, unit)
 }

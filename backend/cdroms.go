@@ -397,7 +397,18 @@ func (m *Manager) AddCdromToVM(ctx context.Context, cdrom, vm Ref, slot int) (Vi
 	if err != nil {
 		return VirtualCdrom{}, err
 	}
-	err = m.deviceJob(ctx, vm, "adding a VirtualCdrom", func(ctx context.Context, v store.VM) error {
+	if _, err := m.mapCdrom(ctx, iso, vm, slot, ""); err != nil {
+		return VirtualCdrom{}, err
+	}
+	return m.VirtualCdrom(ctx, Ref{ID: iso.ID})
+}
+
+// mapCdrom puts the approved ISO iso in the stopped VM vm, in slot (the
+// first free one when negative), the mapping called name ("" for none);
+// it returns the mapping's id.
+func (m *Manager) mapCdrom(ctx context.Context, iso store.VirtualCdrom, vm Ref, slot int, name string) (string, error) {
+	var id string
+	err := m.deviceJob(ctx, vm, "adding a VirtualCdrom", func(ctx context.Context, v store.VM) error {
 		// The ISO's lock keeps a delete VirtualCdrom out meanwhile.
 		unlock, err := m.locks.lock(ctx, iso.ID)
 		if err != nil {
@@ -433,14 +444,12 @@ func (m *Manager) AddCdromToVM(ctx context.Context, cdrom, vm Ref, slot int) (Vi
 		if slot, err = pickSlot(taken, slot, v.Name); err != nil {
 			return err
 		}
-		mp := store.CdromMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, CdromID: cur.ID, Slot: slot, CreatedAt: time.Now()}
+		mp := store.CdromMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, CdromID: cur.ID, Slot: slot, CreatedAt: time.Now(), Name: name}
+		id = mp.ID
 		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertCdromMapping(ctx, mp) },
 			func(q *store.Queries) error { return q.DeleteCdromMapping(ctx, mp.ID) })
 	})
-	if err != nil {
-		return VirtualCdrom{}, err
-	}
-	return m.VirtualCdrom(ctx, Ref{ID: iso.ID})
+	return id, err
 }
 
 // RemoveCdromFromVM takes an ISO out of a stopped VM; the ISO stays.

@@ -14,6 +14,7 @@ import (
 // DiskMapping is a disk, or an ISO, in a VM's slot.
 type DiskMapping struct {
 	ID    string
+	Name  string // the one create VmDiskMapping gave it, else <vm>/<disk or ISO>
 	Vm    NamedRef
 	Disk  NamedRef // empty for an ISO
 	Cdrom NamedRef // empty for a disk
@@ -53,7 +54,7 @@ func (m *Manager) devicesParams(ctx context.Context, q *store.Queries, vmID stri
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, entry{mp.Slot, "file:" + diskPath(r, d.ID) + "," + deviceName(mp.Slot) + ",w"})
+		entries = append(entries, entry{mp.Slot, diskEntry(r, d, mp.Slot)})
 	}
 	for _, mp := range isos {
 		iso, err := q.VirtualCdrom(ctx, mp.CdromID)
@@ -86,6 +87,17 @@ func (m *Manager) devicesParams(ctx context.Context, q *store.Queries, vmID stri
 	return agentapi.VMParams{agentapi.KeyDisk: disks, agentapi.KeyVif: vifs}, nil
 }
 
+// diskEntry is the vm.cfg disk entry of disk d in slot: written ("w"), or,
+// for a shareable disk, written by several domains at once ("w!", which
+// Xen and libvirt's shareable disks require).
+func diskEntry(r store.Repository, d store.VirtualDisk, slot int) string {
+	mode := "w"
+	if d.Shareable {
+		mode = "w!"
+	}
+	return "file:" + diskPath(r, d.ID) + "," + deviceName(slot) + "," + mode
+}
+
 // maxDiskSlots bounds a VM's disks.
 const maxDiskSlots = 64
 
@@ -95,7 +107,19 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	err = m.deviceJob(ctx, vm, "adding a disk", func(ctx context.Context, v store.VM) error {
+	if _, err := m.mapDisk(ctx, d, vm, slot, ""); err != nil {
+		return VirtualDisk{}, err
+	}
+	return m.VirtualDisk(ctx, Ref{ID: d.ID})
+}
+
+// mapDisk maps disk d to the stopped VM vm, in slot (the first free one
+// when negative), the mapping called name ("" for none); it returns the
+// mapping's id. A disk is in a VM once, and in several VMs only when it is
+// shareable.
+func (m *Manager) mapDisk(ctx context.Context, d store.VirtualDisk, vm Ref, slot int, name string) (string, error) {
+	var id string
+	err := m.deviceJob(ctx, vm, "adding a disk", func(ctx context.Context, v store.VM) error {
 		// The disk's lock keeps a delete VirtualDisk from removing it under us.
 		unlock, err := m.locks.lock(ctx, d.ID)
 		if err != nil {
@@ -109,16 +133,23 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 		if r.PoolID != v.PoolID {
 			return errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
 		}
-		held, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
+		held, err := m.st.Read().DiskMappingsOfDisk(ctx, d.ID)
 		if err != nil {
-			return err
+			return &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
 		}
-		if held.ID != "" {
-			other, err := optional(m.st.Read().VM(ctx, held.VMID))
+		for _, h := range held {
+			if h.VMID != v.ID && d.Shareable {
+				continue
+			}
+			other, err := optional(m.st.Read().VM(ctx, h.VMID))
 			if err != nil {
 				return err
 			}
-			return errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d)", d.Name, other.Name, held.Slot)
+			why := "only a shareable disk (create VirtualDisk ... shareable=Yes) is in several VMs"
+			if h.VMID == v.ID {
+				why = "a disk is in a VM once"
+			}
+			return errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d); %s", d.Name, other.Name, h.Slot, why)
 		}
 		taken, err := m.takenSlots(ctx, v.ID)
 		if err != nil {
@@ -127,14 +158,12 @@ func (m *Manager) AddDiskToVM(ctx context.Context, disk, vm Ref, slot int) (Virt
 		if slot, err = pickSlot(taken, slot, v.Name); err != nil {
 			return err
 		}
-		mp := store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: slot, CreatedAt: time.Now()}
+		mp := store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: slot, CreatedAt: time.Now(), Name: name}
+		id = mp.ID
 		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) },
 			func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) })
 	})
-	if err != nil {
-		return VirtualDisk{}, err
-	}
-	return m.VirtualDisk(ctx, Ref{ID: d.ID})
+	return id, err
 }
 
 // RemoveDiskFromVM unmaps a disk from a stopped VM; the disk stays.
@@ -144,15 +173,17 @@ func (m *Manager) RemoveDiskFromVM(ctx context.Context, disk, vm Ref) (VirtualDi
 		return VirtualDisk{}, err
 	}
 	err = m.deviceJob(ctx, vm, "removing a disk", func(ctx context.Context, v store.VM) error {
-		mp, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
+		maps, err := m.st.Read().DiskMappingsOfVM(ctx, v.ID)
 		if err != nil {
-			return err
+			return &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
 		}
-		if mp.ID == "" || mp.VMID != v.ID {
-			return errorf(KindInvalidState, "VirtualDisk %s is not in Vm %s", d.Name, v.Name)
+		for _, mp := range maps {
+			if mp.DiskID == d.ID {
+				return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) },
+					func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) })
+			}
 		}
-		return m.changeDevices(ctx, v, func(q *store.Queries) error { return q.DeleteDiskMapping(ctx, mp.ID) },
-			func(q *store.Queries) error { return q.InsertDiskMapping(ctx, mp) })
+		return errorf(KindInvalidState, "VirtualDisk %s is not in Vm %s", d.Name, v.Name)
 	})
 	if err != nil {
 		return VirtualDisk{}, err
@@ -273,7 +304,7 @@ func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, erro
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, DiskMapping{ID: mp.ID, Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
+		out = append(out, DiskMapping{ID: mp.ID, Name: shownName(mp.Name, v, d.Name), Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
 	}
 	for _, mp := range isos {
 		v, ok, err := vmOf(mp.VMID)
@@ -287,7 +318,7 @@ func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, erro
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, DiskMapping{ID: mp.ID, Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
+		out = append(out, DiskMapping{ID: mp.ID, Name: shownName(mp.Name, v, iso.Name), Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Vm.ID != out[j].Vm.ID {

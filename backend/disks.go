@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -15,10 +16,24 @@ type VirtualDisk struct {
 	Repository            NamedRef
 	SizeMiB               int64
 	Sparse                bool
-	Vm                    NamedRef // the VM it is mapped to, if any
-	Slot                  int
-	Path                  string // as the servers see it
-	CreatedAt             time.Time
+	// Shareable disks may be mapped to several VMs at once (Xen's "w!").
+	Shareable bool
+	Vm        NamedRef   // the VM it is mapped to, if any: the first, when several
+	Slot      int        // its slot in Vm
+	Vms       []NamedRef // every VM it is mapped to, the first mapped first
+	Path      string     // as the servers see it
+	CreatedAt time.Time
+}
+
+// NewVirtualDisk describes a disk to create.
+type NewVirtualDisk struct {
+	Name, Description string
+	Repository        Ref
+	SizeMiB           int64
+	// Sparse makes a sparse image; else every block is allocated now.
+	Sparse bool
+	// Shareable lets several VMs map the disk.
+	Shareable bool
 }
 
 func (d VirtualDisk) String() string { return "VirtualDisk " + d.Name }
@@ -44,7 +59,8 @@ func diskPath(r store.Repository, diskID string) string {
 
 // CreateVirtualDisk makes a disk image in a repository through a server of
 // its pool (create_virtual_disk: sparse, or allocated) and records it.
-func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, sizeMiB int64, sparse bool, description string) (VirtualDisk, error) {
+func (m *Manager) CreateVirtualDisk(ctx context.Context, req NewVirtualDisk) (VirtualDisk, error) {
+	name, repo, sizeMiB, sparse := req.Name, req.Repository, req.SizeMiB, req.Sparse
 	name, err := ValidateName("VirtualDisk", name)
 	if err != nil {
 		return VirtualDisk{}, err
@@ -60,7 +76,7 @@ func (m *Manager) CreateVirtualDisk(ctx context.Context, name string, repo Ref, 
 		return VirtualDisk{}, err
 	}
 	d := store.VirtualDisk{ID: NewID(TypeVirtualDisk), Name: name, RepoID: r.ID, SizeMiB: sizeMiB, Sparse: sparse,
-		Description: description, CreatedAt: time.Now()}
+		Shareable: req.Shareable, Description: req.Description, CreatedAt: time.Now()}
 	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), r.PoolID, "create VirtualDisk", "create VirtualDisk "+name, nil, func(ctx context.Context, j *jobRun) (any, error) {
 		srv, c, err := m.utilityServer(ctx, r.PoolID)
 		if errors.Is(err, errNoServer) {
@@ -122,22 +138,28 @@ func (m *Manager) diskView(ctx context.Context, d store.VirtualDisk) (VirtualDis
 }
 
 // diskViewIn builds a disk's view when its repository is at hand: a disk
-// in no VM (or in one deleted meanwhile) shows no VM; a store that fails
+// in no VM (or in ones deleted meanwhile) shows no VM; a store that fails
 // fails the view.
 func (m *Manager) diskViewIn(ctx context.Context, d store.VirtualDisk, r store.Repository) (VirtualDisk, error) {
 	q := m.st.Read()
 	v := VirtualDisk{ID: d.ID, Name: d.Name, Description: d.Description, Repository: NamedRef{r.ID, r.Name},
-		SizeMiB: d.SizeMiB, Sparse: d.Sparse, Path: diskPath(r, d.ID), CreatedAt: d.CreatedAt}
-	mp, err := optional(q.DiskMappingOfDisk(ctx, d.ID))
-	if err != nil || mp.ID == "" {
-		return v, err
-	}
-	vm, err := optional(q.VM(ctx, mp.VMID))
+		SizeMiB: d.SizeMiB, Sparse: d.Sparse, Shareable: d.Shareable, Path: diskPath(r, d.ID), CreatedAt: d.CreatedAt}
+	maps, err := q.DiskMappingsOfDisk(ctx, d.ID)
 	if err != nil {
-		return VirtualDisk{}, err
+		return VirtualDisk{}, &Error{Kind: KindInternal, Msg: "read disk mappings", Cause: err}
 	}
-	if vm.ID != "" {
-		v.Vm, v.Slot = NamedRef{vm.ID, vm.Name}, mp.Slot
+	for _, mp := range maps {
+		vm, err := optional(q.VM(ctx, mp.VMID))
+		if err != nil {
+			return VirtualDisk{}, err
+		}
+		if vm.ID == "" {
+			continue
+		}
+		if len(v.Vms) == 0 {
+			v.Vm, v.Slot = NamedRef{vm.ID, vm.Name}, mp.Slot
+		}
+		v.Vms = append(v.Vms, NamedRef{vm.ID, vm.Name})
 	}
 	return v, nil
 }
@@ -153,16 +175,8 @@ func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, 
 		return VirtualDisk{}, err
 	}
 	return jobValue[VirtualDisk](m.job(ctx, actorFrom(ctx), m.diskKind().poolOf(d), "delete VirtualDisk", "delete VirtualDisk "+d.Name, []string{d.ID}, func(ctx context.Context, j *jobRun) (any, error) {
-		mp, err := optional(m.st.Read().DiskMappingOfDisk(ctx, d.ID))
-		if err != nil {
+		if err := m.diskNotInUse(ctx, d); err != nil {
 			return nil, err
-		}
-		if mp.ID != "" {
-			vm, err := optional(m.st.Read().VM(ctx, mp.VMID))
-			if err != nil {
-				return nil, err
-			}
-			return nil, errorf(KindConflict, "VirtualDisk %s is in use by Vm %s (slot %d); remove it from the VM first", d.Name, vm.Name, mp.Slot)
 		}
 		r, err := m.st.Read().Repository(ctx, d.RepoID)
 		if err != nil {
@@ -185,4 +199,25 @@ func (m *Manager) DeleteVirtualDisk(ctx context.Context, ref Ref) (VirtualDisk, 
 		}
 		return view, nil
 	}))
+}
+
+// diskNotInUse refuses to delete a disk that VMs map, naming them.
+func (m *Manager) diskNotInUse(ctx context.Context, d store.VirtualDisk) error {
+	maps, err := m.st.Read().DiskMappingsOfDisk(ctx, d.ID)
+	if err != nil || len(maps) == 0 {
+		return err
+	}
+	users := make([]string, 0, len(maps))
+	for _, mp := range maps {
+		vm, err := optional(m.st.Read().VM(ctx, mp.VMID))
+		if err != nil {
+			return err
+		}
+		users = append(users, fmt.Sprintf("Vm %s (slot %d)", vm.Name, mp.Slot))
+	}
+	from := "the VM"
+	if len(users) > 1 {
+		from = "those VMs"
+	}
+	return errorf(KindConflict, "VirtualDisk %s is in use by %s; remove it from %s first", d.Name, joinComma(users), from)
 }

@@ -13,6 +13,7 @@ type EditVMRequest struct {
 	Name             *string
 	Description      *string
 	MemoryMiB        *int64
+	MemoryLimitMiB   *int64 // maxmem; stopped VMs only
 	CPUCount         *int64
 	CPUCountLimit    *int64
 	CPUPinning       *string // "0-1,4"; "" removes pinning
@@ -36,12 +37,13 @@ type EditVMRequest struct {
 var BootOrders = []string{"DISK", "CDROM", "PXE", "DISK,CDROM", "CDROM,DISK", "PXE,DISK"}
 
 // EditVM changes a VM's settings. Memory and vCPUs of a running VM change
-// live, within the maxima it started with (cpuCountLimit is its maxvcpus);
+// live, within the maxima it started with (memoryLimit is its maxmem,
+// cpuCountLimit its maxvcpus);
 // the domain type and the direct kernel boot only while it is stopped. The
 // vm.cfg in the repository is updated through the agent (configure_vm)
 // before the store.
 func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, error) {
-	if err := checkVMSizes(req.MemoryMiB, req.CPUCount, req.CPUCountLimit); err != nil {
+	if err := checkVMSizes(req.MemoryMiB, req.MemoryLimitMiB, req.CPUCount, req.CPUCountLimit); err != nil {
 		return VM{}, err
 	}
 	if req.BootOrder != nil {
@@ -115,7 +117,7 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 			}
 		}
 		if next.CPUCount > limit {
-			return errorf(KindInvalidArgument, "cpuCount %d is above cpuCountLimit %d", next.CPUCount, limit)
+			return aboveLimit("cpuCount", next.CPUCount, "cpuCountLimit", limit, "")
 		}
 		if req.CPUCount != nil || req.CPUCountLimit != nil {
 			params[agentapi.KeyVCPUs] = next.CPUCount
@@ -129,15 +131,8 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 				next.CPUCountLimit = limit
 			}
 		}
-		if req.MemoryMiB != nil {
-			if running && *req.MemoryMiB > v.MemoryMiB {
-				return errorf(KindInvalidState, "Vm %s is Running with maxmem %d MiB; more memory needs Stopped", v.Name, v.MemoryMiB)
-			}
-			next.MemoryMiB = *req.MemoryMiB
-			params[agentapi.KeyMemory] = next.MemoryMiB
-			if !running {
-				params[agentapi.KeyMaxMem] = next.MemoryMiB
-			}
+		if err := editMemory(req, v, &next, params); err != nil {
+			return err
 		}
 		if req.CPUPinning != nil {
 			if err := m.checkPinningOfVM(ctx, *req.CPUPinning, v); err != nil {
@@ -181,6 +176,45 @@ func (m *Manager) EditVM(ctx context.Context, ref Ref, req EditVMRequest) (VM, e
 		}
 		return nil
 	})
+}
+
+// editMemory applies the memory and memoryLimit req changes to next and
+// params. A running VM's memory changes live up to the maxmem it started
+// with: its memoryLimit, or, when it has none, its memory (a decrease then
+// lowers what it may grow back to, as it always has). Its memoryLimit
+// changes only while it is stopped, and memory stays within it.
+func editMemory(req EditVMRequest, v store.VM, next *store.VM, params agentapi.VMParams) error {
+	if req.MemoryMiB == nil && req.MemoryLimitMiB == nil {
+		return nil
+	}
+	running := v.Status == VMRunning
+	if req.MemoryLimitMiB != nil {
+		if running && *req.MemoryLimitMiB != v.MemoryLimitMiB {
+			return errorf(KindInvalidState, "Vm %s is Running; changing memoryLimit (maxmem) needs Stopped", v.Name)
+		}
+		next.MemoryLimitMiB = *req.MemoryLimitMiB
+	}
+	if req.MemoryMiB != nil {
+		next.MemoryMiB = *req.MemoryMiB
+	}
+	limit := next.MemoryLimitMiB
+	if limit == 0 {
+		limit = next.MemoryMiB
+		if running {
+			limit = v.MemoryMiB
+		}
+	}
+	if next.MemoryMiB > limit {
+		if running {
+			return errorf(KindInvalidState, "Vm %s is Running with maxmem %d MiB; more memory needs Stopped (or a higher memoryLimit set while it is)", v.Name, limit)
+		}
+		return aboveLimit("memory", next.MemoryMiB, "memoryLimit", limit, " MiB")
+	}
+	params[agentapi.KeyMemory] = next.MemoryMiB
+	if !running {
+		params[agentapi.KeyMaxMem] = limit
+	}
+	return nil
 }
 
 // checkPinningOfVM checks a cpuPinning for VM v: its form, and, when v is

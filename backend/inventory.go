@@ -86,7 +86,7 @@ func (inv *inventory) serverView(s store.Server) Server {
 func (inv *inventory) vmView(v store.VM) VM {
 	return VM{ID: v.ID, Name: v.Name, Status: inv.vmStatus(v.Status, v.ServerID), Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID),
 		Server: inv.serverRef(v.ServerID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount, DomainType: v.DomainType,
-		Description: v.Description, CPUCountLimit: v.CPUCountLimit, CPUPinning: v.CPUPinning, HA: v.HA,
+		Description: v.Description, CPUCountLimit: v.CPUCountLimit, MemoryLimitMiB: v.MemoryLimitMiB, CPUPinning: v.CPUPinning, HA: v.HA,
 		OSType: v.OSType, BootOrder: v.BootOrder, StartPolicy: v.StartPolicy, RestartActionOnCrash: v.OnCrash, CreatedAt: v.CreatedAt,
 		DirectBoot:       DirectBoot{Kernel: v.Kernel, Ramdisk: v.Ramdisk, Extra: v.Extra},
 		PreferredServers: inv.serverRefs(v.PreferredServers)}

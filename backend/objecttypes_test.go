@@ -58,7 +58,7 @@ func TestObjectTypesResolveByNameAndID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disk, err := m.CreateVirtualDisk(ctx, "disk1", repoRef, 16, true, "")
+	disk, err := m.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "disk1", Repository: repoRef, SizeMiB: 16, Sparse: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func fleet(t *testing.T) *managertest.Core {
 	if _, err := c.Manager.CreateNetwork(ctx, "net1", backend.Ref{Name: managertest.Pool}, "", ""); err != nil {
 		t.Fatalf("create Network: %v", err)
 	}
-	if _, err := c.Manager.CreateVirtualDisk(ctx, "disk1", backend.Ref{Name: managertest.Repo}, 16, true, ""); err != nil {
+	if _, err := c.Manager.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "disk1", Repository: backend.Ref{Name: managertest.Repo}, SizeMiB: 16, Sparse: true}); err != nil {
 		t.Fatalf("create VirtualDisk: %v", err)
 	}
 	if _, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "vm1", Repository: backend.Ref{Name: managertest.Repo},

@@ -76,6 +76,7 @@ type VM struct {
 	DomainType       string
 	Description      string
 	CPUCountLimit    int64
+	MemoryLimitMiB   int64 // 0: equal to MemoryMiB
 	CPUPinning       string
 	PreferredServers []NamedRef
 	HA               bool

@@ -40,6 +40,30 @@ type CreateVMRequest struct {
 	// OnCrash is the restartActionOnCrash, one of RestartActionsOnCrash;
 	// Restart when empty.
 	OnCrash string
+	// MemoryLimitMiB and CPUCountLimit are maxmem and maxvcpus, what memory
+	// and vCPUs may grow to while the VM runs; 0 follows MemoryMiB and
+	// CPUCount. Checked as EditVM checks them.
+	MemoryLimitMiB, CPUCountLimit int64
+	// OSType is the guest's operating system, for information; "" for the
+	// default.
+	OSType string
+	// BootOrder is one of BootOrders; "" for DISK.
+	BootOrder string
+}
+
+// checkLimits refuses limits below what they limit and a boot order that
+// is not one of BootOrders, as EditVM does.
+func (req CreateVMRequest) checkLimits() error {
+	if req.MemoryLimitMiB != 0 && req.MemoryMiB > req.MemoryLimitMiB {
+		return aboveLimit("memory", req.MemoryMiB, "memoryLimit", req.MemoryLimitMiB, " MiB")
+	}
+	if req.CPUCountLimit != 0 && req.CPUCount > req.CPUCountLimit {
+		return aboveLimit("cpuCount", req.CPUCount, "cpuCountLimit", req.CPUCountLimit, "")
+	}
+	if req.BootOrder != "" {
+		return validBootOrder(req.BootOrder)
+	}
+	return nil
 }
 
 // CreateVM writes the VM's vm.cfg into the repository through a server of
@@ -50,7 +74,10 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 	if req.Name, err = ValidateName("Vm", req.Name); err != nil {
 		return VM{}, err
 	}
-	if err := checkVMSizes(&req.MemoryMiB, &req.CPUCount, nil); err != nil {
+	if err := checkVMSizes(&req.MemoryMiB, nonZero(req.MemoryLimitMiB), &req.CPUCount, nonZero(req.CPUCountLimit)); err != nil {
+		return VM{}, err
+	}
+	if err := req.checkLimits(); err != nil {
 		return VM{}, err
 	}
 	if err := req.DirectBoot.check(); err != nil {
@@ -102,6 +129,11 @@ func (m *Manager) CreateVM(ctx context.Context, req CreateVMRequest) (VM, error)
 		if dr.ID == "" || dr.PoolID != repo.PoolID {
 			return VM{}, errorf(KindInvalidArgument, "VirtualDisk %s is not in a repository of the VM's server pool", d.Name)
 		}
+		for _, prev := range disks {
+			if prev.ID == d.ID {
+				return VM{}, errorf(KindInvalidArgument, "VirtualDisk %s is given twice in disks=; a disk is in a VM once", d.Name)
+			}
+		}
 		disks = append(disks, d)
 	}
 	var networks []store.Network
@@ -134,7 +166,7 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 	v := store.VM{ID: NewID(TypeVM), Name: req.Name, PoolID: repo.PoolID, RepoID: repo.ID, Status: VMStopped,
 		MemoryMiB: req.MemoryMiB, CPUCount: req.CPUCount, DomainType: req.DomainType, Description: req.Description,
 		Kernel: req.DirectBoot.Kernel, Ramdisk: req.DirectBoot.Ramdisk, Extra: req.DirectBoot.Extra, HA: req.HA, OnCrash: req.OnCrash,
-		CreatedAt: time.Now()}
+		CreatedAt: time.Now(), MemoryLimitMiB: req.MemoryLimitMiB, CPUCountLimit: req.CPUCountLimit, OSType: req.OSType, BootOrder: req.BootOrder}
 	params := agentapi.VMParams{
 		agentapi.KeyName:        v.ID,
 		agentapi.KeyUUID:        v.ID,
@@ -142,9 +174,9 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 		agentapi.KeyDescription: v.Description,
 		agentapi.KeyDomainType:  v.DomainType,
 		agentapi.KeyMemory:      v.MemoryMiB,
-		agentapi.KeyMaxMem:      v.MemoryMiB,
+		agentapi.KeyMaxMem:      max(v.MemoryLimitMiB, v.MemoryMiB),
 		agentapi.KeyVCPUs:       v.CPUCount,
-		agentapi.KeyMaxVCPUs:    v.CPUCount,
+		agentapi.KeyMaxVCPUs:    max(v.CPUCountLimit, v.CPUCount),
 		agentapi.KeyDisk:        []string{},
 		agentapi.KeyVif:         []string{},
 		agentapi.KeyBoot:        "c",
@@ -154,6 +186,12 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 	}
 	if req.HA {
 		params[agentapi.KeyHA] = yesNoWire(true)
+	}
+	if v.OSType != "" {
+		params[agentapi.KeyOSType] = v.OSType
+	}
+	if v.BootOrder != "" {
+		params[agentapi.KeyBoot] = bootLetters(v.BootOrder)
 	}
 	for key, value := range req.DirectBoot.params(repo) {
 		params[key] = value
@@ -166,7 +204,7 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 			return VM{}, err
 		}
 		maps = append(maps, store.DiskMapping{ID: NewID(TypeDiskMapping), VMID: v.ID, DiskID: d.ID, Slot: i, CreatedAt: time.Now()})
-		diskList = append(diskList, "file:"+diskPath(dr, d.ID)+","+deviceName(i)+",w")
+		diskList = append(diskList, diskEntry(dr, d, i))
 	}
 	var vnics []store.Vnic
 	for i, n := range networks {
@@ -192,7 +230,7 @@ func (m *Manager) createVM(ctx context.Context, req CreateVMRequest, repo store.
 		for _, mp := range maps {
 			if err := q.InsertDiskMapping(ctx, mp); err != nil {
 				if errors.Is(err, store.ErrConflict) {
-					return errorf(KindConflict, "a disk given in disks= is in use by another VM")
+					return errorf(KindConflict, "a disk given in disks= is in use by another VM and not shareable")
 				}
 				return err
 			}
@@ -223,7 +261,7 @@ func (m *Manager) findVM(ctx context.Context, ref Ref) (store.VM, error) {
 }
 
 // vmSummaryKind is vmKind reading the 8 columns of VMSummary instead of
-// all 23 when it reads every VM (a pattern): FindVMs needs no more.
+// all 24 when it reads every VM (a pattern): FindVMs needs no more.
 func (m *Manager) vmSummaryKind() kind[store.VMSummary] {
 	q := m.st.Read()
 	summary := func(v store.VM) store.VMSummary {

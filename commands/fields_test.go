@@ -267,10 +267,11 @@ func TestMachineFormsDeclared(t *testing.T) {
 	// Attributes of create and edit that show prints under another key, or
 	// not at all, and why.
 	notShown := map[string]bool{
-		"password":         true, // secret
-		"Vm networks":      true, // create Vm makes a Vnic on each: show Vm's vnics
-		"SshKey key":       true, // the public key: show SshKey prints its fingerprint
-		"VirtualDisk size": true, // GiB on create; show prints sizeMiB
+		"password":                true, // secret
+		"Vm networks":             true, // create Vm makes a Vnic on each: show Vm's vnics
+		"SshKey key":              true, // the public key: show SshKey prints its fingerprint
+		"VirtualDisk size":        true, // GiB on create; show prints sizeMiB
+		"VmDiskMapping virtualCd": true, // Oracle VM 3's spelling; show and list print virtualCdrom
 	}
 	for _, typ := range objectTypes {
 		t.Run(typ.Name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 func verbCreate() *VerbInfo {
 	return &VerbInfo{Name: "create", Help: "Create an object.", Specs: []*Spec{
 		createPoolSpec(), createRepositorySpec(), createVMSpec(), createTagSpec(), createNetworkSpec(), createDiskSpec(),
-		createVnicSpec(), createUserSpec(), createSSHKeySpec(), createAntiAffinitySpec(),
+		createVnicSpec(), createUserSpec(), createSSHKeySpec(), createAntiAffinitySpec(), createDiskMappingSpec(),
 	}}
 }
 
@@ -60,6 +60,7 @@ func verbDelete() *VerbInfo {
 	return &VerbInfo{Name: "delete", Help: "Delete an object; what is in use is refused, naming what uses it.", Specs: []*Spec{
 		deleteVMSpec(), deleteServerSpec(), deletePoolSpec(), deleteRepositorySpec(), deleteNetworkSpec(), deleteCdromSpec(),
 		deleteDiskSpec(), deleteVnicSpec(), deleteTagSpec(), deleteUserSpec(), deleteSSHKeySpec(), deleteAntiAffinitySpec(),
+		deleteDiskMappingSpec(),
 	}}
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // diskType is the VirtualDisk: a disk image in a repository, mapped into
-// at most one VM (a VmDiskMapping).
+// at most one VM (a VmDiskMapping), or into several when it is shareable.
 var diskType = &objectType{
 	Name: "VirtualDisk",
 	List: &Spec{Help: "List virtual disks.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
@@ -26,10 +26,12 @@ func diskRow(d backend.VirtualDisk) Row {
 func diskFields(d backend.VirtualDisk) []Field {
 	return []Field{strField("Name", "name", d.Name), strField("Id", "id", d.ID), refField("Repository", "repository", d.Repository),
 		intField("Size (MiB)", "sizeMiB", d.SizeMiB), boolField("Sparse", "sparse", d.Sparse), refField("Vm", "vm", d.Vm),
-		slotField(d), strField("Path", "path", d.Path), strField("Description", "description", d.Description)}
+		slotField(d), strField("Path", "path", d.Path), strField("Description", "description", d.Description),
+		boolField("Shareable", "shareable", d.Shareable), refsField("Vms", "vms", d.Vms)}
 }
 
-// slotField is the disk's slot in its VM: empty and null when it is in none.
+// slotField is the disk's slot in its VM (the first, when it is in several):
+// empty and null when it is in none.
 func slotField(d backend.VirtualDisk) Field {
 	f := intField("Slot", "slot", int64(d.Slot))
 	if d.Vm.ID == "" {
@@ -45,12 +47,14 @@ func createDiskSpec() *Spec {
 			{Name: "name", Kind: AttrString, Required: true, Help: "the disk's name"},
 			{Name: "size", Kind: AttrInt, Min: 1, Max: backend.VirtualDiskMiB.Max / 1024, Required: true, Help: "size in GiB"},
 			{Name: "sparse", Kind: AttrYesNo, Default: "Yes", Help: "No allocates every block now (takes longer)"},
+			{Name: "shareable", Kind: AttrYesNo, Default: "No", Help: "Yes lets several VMs map it at once (a cluster's shared disk)"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"Repository"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			d, err := x.Backend.CreateVirtualDisk(ctx, x.Str("name"), x.TargetRef(), x.Int("size")*1024,
-				x.Str("sparse") == "Yes", x.Str("description"))
+			d, err := x.Backend.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: x.Str("name"), Repository: x.TargetRef(),
+				SizeMiB: x.Int("size") * 1024, Sparse: x.Str("sparse") == "Yes", Shareable: x.Str("shareable") == "Yes",
+				Description: x.Str("description")})
 			return rowOf(d.ID, d.Name, err)
 		},
 	}
@@ -69,7 +73,7 @@ func deleteDiskSpec() *Spec {
 func addDiskSpec() *Spec {
 	return &Spec{
 		Type: "VirtualDisk", Instance: true, Attrs: []Attr{{Name: "slot", Kind: AttrInt, Min: 0, Max: 63, Help: "the slot (0 is xvda; default: the first free one)"}},
-		Help:   "Map a disk to a stopped VM (a VmDiskMapping); the VM's vm.cfg lists it.",
+		Help:   "Map a disk to a stopped VM (a VmDiskMapping, as create VmDiskMapping makes); the VM's vm.cfg lists it.",
 		Clause: &Clause{Prep: "to", Types: []string{"Vm"}, Required: true},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			d, err := x.Backend.AddDiskToVM(ctx, x.Ref(), x.TargetRef(), slotAttr(x))

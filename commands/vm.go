@@ -38,7 +38,23 @@ var (
 	attrMemory        = Attr{Name: "memory", Kind: AttrInt, Min: backend.VMMemoryMiB.Min, Max: backend.VMMemoryMiB.Max, Help: "memory in MB"}
 	attrCPUCount      = Attr{Name: "cpuCount", Kind: AttrInt, Min: backend.VMCPUs.Min, Max: backend.VMCPUs.Max, Help: "number of virtual CPUs"}
 	attrCPUCountLimit = Attr{Name: "cpuCountLimit", Kind: AttrInt, Min: backend.VMCPUs.Min, Max: backend.VMCPUs.Max,
-		Help: "the most vCPUs it may have (maxvcpus); stopped VMs only"}
+		Help: "the most vCPUs it may have (maxvcpus), up to which cpuCount grows while it runs"}
+	attrMemoryLimit = Attr{Name: "memoryLimit", Kind: AttrInt, Min: backend.VMMemoryMiB.Min, Max: backend.VMMemoryMiB.Max,
+		Help: "the most memory in MB it may have (maxmem), up to which memory grows while it runs"}
+)
+
+// stoppedOnly is attribute a as edit Vm takes it when it changes only
+// while the VM is stopped.
+func stoppedOnly(a Attr) Attr {
+	a.Help += "; stopped VMs only"
+	return a
+}
+
+// The settings of create Vm and edit Vm that are for information or for
+// start: the backend checks their values on both paths.
+var (
+	attrOSType    = Attr{Name: "osType", Kind: AttrString, Help: "the guest's operating system, for information"}
+	attrBootOrder = Attr{Name: "bootOrder", Kind: AttrEnum, Enum: backend.BootOrders, Help: "devices to boot from, in order"}
 )
 
 // The direct kernel boot attributes of create Vm and edit Vm (vm.cfg's
@@ -97,6 +113,7 @@ func vmFields(v backend.VM) []Field {
 		strField("Domain Type", "domainType", domainTypeName(v.DomainType)),
 		strField("Description", "description", v.Description),
 		intField("Max. Processors", "cpuCountLimit", max(v.CPUCountLimit, v.CPUCount)),
+		intField("Max. Memory (MB)", "memoryLimit", max(v.MemoryLimitMiB, v.MemoryMiB)),
 		strField("CPU Pinning", "cpuPinning", v.CPUPinning),
 		refsField("Preferred Servers", "preferredServers", v.PreferredServers),
 		boolField("High Availability", "highAvailability", v.HA),
@@ -124,7 +141,9 @@ func createVMSpec() *Spec {
 			{Name: "name", Kind: AttrString, Required: true, Help: "the VM's name"},
 			{Name: "repository", Kind: AttrObject, Object: "Repository", Required: true, Help: "the repository that holds the VM's files (name or id)"},
 			withDefault(attrMemory, "1024"),
+			attrMemoryLimit,
 			withDefault(attrCPUCount, "1"),
+			attrCPUCountLimit,
 			{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Default: "XEN_HVM", Help: "virtualization mode"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
 			{Name: "disks", Kind: AttrString, Help: "comma-separated VirtualDisk names or ids, mapped from slot 0 (xvda)"},
@@ -134,22 +153,26 @@ func createVMSpec() *Spec {
 			attrExtra,
 			{Name: "highAvailability", Kind: AttrYesNo, Default: "No", Help: "restart the VM elsewhere when its server fails (in a pool with high availability)"},
 			withDefault(attrOnCrash, backend.OnCrashRestart),
+			attrOSType,
+			withDefault(attrBootOrder, "DISK"),
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"ServerPool"}},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			v, err := x.Backend.CreateVM(ctx, backend.CreateVMRequest{
-				Name:        x.Str("name"),
-				Repository:  objectRef(x.Str("repository")),
-				Pool:        x.TargetRef(),
-				MemoryMiB:   x.Int("memory"),
-				CPUCount:    x.Int("cpuCount"),
-				DomainType:  strings.ToLower(x.Str("domainType")),
-				Description: x.Str("description"),
-				Disks:       splitRefs(x.Str("disks")),
-				Networks:    splitRefs(x.Str("networks")),
-				DirectBoot:  backend.DirectBoot{Kernel: x.Str("kernel"), Ramdisk: x.Str("ramdisk"), Extra: x.Str("extra")},
-				HA:          x.Str("highAvailability") == "Yes",
-				OnCrash:     x.Str("restartActionOnCrash"),
+				Name:           x.Str("name"),
+				Repository:     objectRef(x.Str("repository")),
+				Pool:           x.TargetRef(),
+				MemoryMiB:      x.Int("memory"),
+				CPUCount:       x.Int("cpuCount"),
+				DomainType:     strings.ToLower(x.Str("domainType")),
+				Description:    x.Str("description"),
+				Disks:          splitRefs(x.Str("disks")),
+				Networks:       splitRefs(x.Str("networks")),
+				DirectBoot:     backend.DirectBoot{Kernel: x.Str("kernel"), Ramdisk: x.Str("ramdisk"), Extra: x.Str("extra")},
+				HA:             x.Str("highAvailability") == "Yes",
+				OnCrash:        x.Str("restartActionOnCrash"),
+				MemoryLimitMiB: x.Int("memoryLimit"), CPUCountLimit: x.Int("cpuCountLimit"),
+				OSType: x.Str("osType"), BootOrder: x.Str("bootOrder"),
 			})
 			return rowOf(v.ID, v.Name, err)
 		},
@@ -159,19 +182,20 @@ func createVMSpec() *Spec {
 func editVMSpec() *Spec {
 	return &Spec{
 		Type: "Vm", Instance: true,
-		Help: "Change a VM's settings; memory and cpuCount of a running VM change live within what it started with (a live decrease keeps its maximum, so the count can be raised back).",
+		Help: "Change a VM's settings; memory and cpuCount of a running VM change live within what it started with (memoryLimit, cpuCountLimit; a live decrease keeps its maximum, so the count can be raised back).",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Help: "a new name"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
 			attrMemory,
+			stoppedOnly(attrMemoryLimit),
 			attrCPUCount,
-			attrCPUCountLimit,
+			stoppedOnly(attrCPUCountLimit),
 			{Name: "cpuPinning", Kind: AttrString, Help: "physical CPUs the vCPUs may use, such as 0-1 or 0,2 (hard partitioning), which the server it runs on must have (checked here when it runs, else at start and migrate); empty to remove"},
 			{Name: "preferredServers", Kind: AttrString, Help: "comma-separated server names or ids placement picks from; empty to remove"},
 			{Name: "highAvailability", Kind: AttrYesNo, Help: "restart the VM elsewhere when its server fails"},
 			{Name: "domainType", Kind: AttrEnum, Enum: domainTypes, Help: "virtualization mode; stopped VMs only"},
-			{Name: "osType", Kind: AttrString, Help: "the guest's operating system, for information"},
-			{Name: "bootOrder", Kind: AttrEnum, Enum: backend.BootOrders, Help: "devices to boot from, in order"},
+			attrOSType,
+			attrBootOrder,
 			{Name: "startPolicy", Kind: AttrEnum, Enum: backend.StartPolicies, Help: "where start places the VM"},
 			onCrashAtNextBoot(attrOnCrash),
 			editableBoot(attrKernel),
@@ -183,7 +207,8 @@ func editVMSpec() *Spec {
 				return nil, err
 			}
 			req := backend.EditVMRequest{Name: optStr(x, "name"), Description: optStr(x, "description"),
-				MemoryMiB: optInt(x, "memory"), CPUCount: optInt(x, "cpuCount"), CPUCountLimit: optInt(x, "cpuCountLimit"),
+				MemoryMiB: optInt(x, "memory"), MemoryLimitMiB: optInt(x, "memoryLimit"),
+				CPUCount: optInt(x, "cpuCount"), CPUCountLimit: optInt(x, "cpuCountLimit"),
 				CPUPinning: optStr(x, "cpuPinning"), HA: optBool(x, "highAvailability"), OSType: optStr(x, "osType"),
 				BootOrder: optStr(x, "bootOrder"), StartPolicy: optStr(x, "startPolicy"), OnCrash: optStr(x, "restartActionOnCrash"),
 				Kernel: optStr(x, "kernel"), Ramdisk: optStr(x, "ramdisk"), Extra: optStr(x, "extra")}

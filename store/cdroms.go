@@ -21,6 +21,8 @@ type CdromMapping struct {
 	ID, VMID, CdromID string
 	Slot              int
 	CreatedAt         time.Time
+	// Name is the name create VmDiskMapping gave it; "" for none.
+	Name string
 }
 
 const cdromColumns = `id, name, repo_id, url, size_bytes, state, imported_by, description, created_at`
@@ -65,12 +67,12 @@ func (q *Queries) DeleteVirtualCdrom(ctx context.Context, id string) error {
 	return q.execOne(ctx, `DELETE FROM virtual_cdroms WHERE id = $1`, id)
 }
 
-const cdromMappingColumns = `id, vm_id, cdrom_id, slot, created_at`
+const cdromMappingColumns = `id, vm_id, cdrom_id, slot, created_at, name`
 
 func scanCdromMapping(row scanner) (CdromMapping, error) {
 	var m CdromMapping
 	var at int64
-	err := row.Scan(&m.ID, &m.VMID, &m.CdromID, &m.Slot, &at)
+	err := row.Scan(&m.ID, &m.VMID, &m.CdromID, &m.Slot, &at, &m.Name)
 	m.CreatedAt = fromUnix(at)
 	return m, err
 }
@@ -78,8 +80,8 @@ func scanCdromMapping(row scanner) (CdromMapping, error) {
 // InsertCdromMapping puts an ISO in a VM's slot; the ISO in that VM
 // already, or the slot taken by another ISO, is ErrConflict.
 func (q *Queries) InsertCdromMapping(ctx context.Context, m CdromMapping) error {
-	return q.exec(ctx, `INSERT INTO vm_cdrom_mappings (`+cdromMappingColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		m.ID, m.VMID, m.CdromID, m.Slot, unix(m.CreatedAt))
+	return q.exec(ctx, `INSERT INTO vm_cdrom_mappings (`+cdromMappingColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		m.ID, m.VMID, m.CdromID, m.Slot, unix(m.CreatedAt), m.Name)
 }
 
 // CdromMappings returns every ISO mapping, by VM then slot.

@@ -19,6 +19,9 @@ type VM struct {
 	Description string
 	// CPUCountLimit is maxvcpus (0: equal to CPUCount).
 	CPUCountLimit int64
+	// MemoryLimitMiB is maxmem, what memory may grow to while the VM runs
+	// (0: equal to MemoryMiB).
+	MemoryLimitMiB int64
 	// CPUPinning is the vm.cfg cpus value ("0-1"), "" for none.
 	CPUPinning       string
 	PreferredServers string // space-separated server ids
@@ -40,20 +43,20 @@ type VM struct {
 
 const vmColumns = `id, name, pool_id, repo_id, COALESCE(server_id, ''), status, memory_mib, cpu_count, domain_type, description,
 	cpu_count_limit, cpu_pinning, preferred_servers, high_availability, os_type, boot_order, start_policy, last_server_id, created_at,
-	kernel, ramdisk, extra, on_crash`
+	kernel, ramdisk, extra, on_crash, memory_limit_mib`
 
 func scanVM(row scanner) (VM, error) {
 	var v VM
 	var created int64
 	err := row.Scan(&v.ID, &v.Name, &v.PoolID, &v.RepoID, &v.ServerID, &v.Status, &v.MemoryMiB, &v.CPUCount,
 		&v.DomainType, &v.Description, &v.CPUCountLimit, &v.CPUPinning, &v.PreferredServers, &v.HA, &v.OSType,
-		&v.BootOrder, &v.StartPolicy, &v.LastServerID, &created, &v.Kernel, &v.Ramdisk, &v.Extra, &v.OnCrash)
+		&v.BootOrder, &v.StartPolicy, &v.LastServerID, &created, &v.Kernel, &v.Ramdisk, &v.Extra, &v.OnCrash, &v.MemoryLimitMiB)
 	v.CreatedAt = fromUnix(created)
 	return v, err
 }
 
 // VMSummary is the part of a VM a listing shows. Reading it takes 8 of a
-// VM's 23 columns: a listing of many VMs spends most of its time reading
+// VM's 24 columns: a listing of many VMs spends most of its time reading
 // columns.
 type VMSummary struct {
 	ID, Name, PoolID, RepoID, ServerID, Status string
@@ -73,12 +76,12 @@ func (q *Queries) InsertVM(ctx context.Context, v VM) error {
 	return q.exec(ctx, `
 		INSERT INTO vms (id, name, pool_id, repo_id, server_id, status, memory_mib, cpu_count, domain_type, description,
 			cpu_count_limit, cpu_pinning, preferred_servers, high_availability, os_type, boot_order, start_policy, created_at,
-			kernel, ramdisk, extra, on_crash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			kernel, ramdisk, extra, on_crash, memory_limit_mib)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 		v.ID, v.Name, v.PoolID, v.RepoID, nullable(v.ServerID), v.Status, v.MemoryMiB, v.CPUCount, v.DomainType,
 		v.Description, v.CPUCountLimit, v.CPUPinning, v.PreferredServers, v.HA, defaultString(v.OSType, "Oracle Linux 9"),
 		defaultString(v.BootOrder, "DISK"), defaultString(v.StartPolicy, "USE_POOL_POLICY"), unix(v.CreatedAt),
-		v.Kernel, v.Ramdisk, v.Extra, defaultString(v.OnCrash, "Restart"))
+		v.Kernel, v.Ramdisk, v.Extra, defaultString(v.OnCrash, "Restart"), v.MemoryLimitMiB)
 }
 
 // VM returns the VM with id, or ErrNotFound.
@@ -141,11 +144,11 @@ func (q *Queries) UpdateVM(ctx context.Context, v VM) error {
 	return q.execOne(ctx, `
 		UPDATE vms SET name = $1, memory_mib = $2, cpu_count = $3, domain_type = $4, description = $5,
 			cpu_count_limit = $6, cpu_pinning = $7, preferred_servers = $8, high_availability = $9, os_type = $10,
-			boot_order = $11, start_policy = $12, kernel = $13, ramdisk = $14, extra = $15, on_crash = $16
-		WHERE id = $17`,
+			boot_order = $11, start_policy = $12, kernel = $13, ramdisk = $14, extra = $15, on_crash = $16, memory_limit_mib = $17
+		WHERE id = $18`,
 		v.Name, v.MemoryMiB, v.CPUCount, v.DomainType, v.Description, v.CPUCountLimit, v.CPUPinning,
 		v.PreferredServers, v.HA, v.OSType, v.BootOrder, v.StartPolicy, v.Kernel, v.Ramdisk, v.Extra,
-		defaultString(v.OnCrash, "Restart"), v.ID)
+		defaultString(v.OnCrash, "Restart"), v.MemoryLimitMiB, v.ID)
 }
 
 // DeleteVM removes the VM row.

@@ -292,22 +292,24 @@ func resolveBootFile(in buildInput, key, path string) (string, error) {
 }
 
 // diskEntry is one element of vm.cfg's disk list:
-// file:<path>,<device>[:cdrom],<r|w>.
+// file:<path>,<device>[:cdrom],<r|w|w!>; w! is a disk several domains
+// write at once (a shareable disk).
 type diskEntry struct {
 	path, device string
 	cdrom        bool
 	readOnly     bool
+	shared       bool
 }
 
 // parseDiskEntry reads a disk entry; only file: images are accepted.
 func parseDiskEntry(s string) (diskEntry, error) {
 	fields := strings.Split(s, ",")
 	if len(fields) != 3 {
-		return diskEntry{}, fmt.Errorf("disk %q is not file:<path>,<device>[:cdrom],<r|w>", s)
+		return diskEntry{}, fmt.Errorf("disk %q is not file:<path>,<device>[:cdrom],<r|w|w!>", s)
 	}
 	path, ok := strings.CutPrefix(fields[0], "file:")
 	if !ok {
-		return diskEntry{}, fmt.Errorf("disk %q is not a file: image (accepted: file:<path>,<device>[:cdrom],<r|w>)", s)
+		return diskEntry{}, fmt.Errorf("disk %q is not a file: image (accepted: file:<path>,<device>[:cdrom],<r|w|w!>)", s)
 	}
 	e := diskEntry{path: path}
 	e.device, e.cdrom = strings.CutSuffix(fields[1], ":cdrom")
@@ -318,8 +320,10 @@ func parseDiskEntry(s string) (diskEntry, error) {
 	case "r":
 		e.readOnly = true
 	case "w":
+	case "w!":
+		e.shared = true
 	default:
-		return diskEntry{}, fmt.Errorf("disk %q has mode %q (accepted: r, w)", s, fields[2])
+		return diskEntry{}, fmt.Errorf("disk %q has mode %q (accepted: r, w, w!)", s, fields[2])
 	}
 	return e, nil
 }
@@ -367,6 +371,9 @@ func setDisks(dom *libvirtxml.Domain, in buildInput, bad func(string, ...any) er
 		}
 		if e.readOnly {
 			d.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
+		}
+		if e.shared {
+			d.Shareable = &libvirtxml.DomainDiskShareable{}
 		}
 		switch in.kind {
 		case hypervisor.TypeXen:

@@ -96,6 +96,14 @@ func TestBuildDomain(t *testing.T) {
 				want(t, "first boot device", d.OS.BootDevices[0].Dev, "cdrom")
 				want(t, "cpuset", d.VCPU.CPUSet, "0-1")
 			}},
+		{"a shareable disk (w!) is shareable, the others are not", hypervisor.TypeQEMU,
+			baseParams(agentapi.VMParams{"disk": []any{"file:" + diskPath + ",xvda,w", "file:" + diskPath + ",xvdb,w!"}}),
+			func(t *testing.T, d *libvirtxml.Domain) {
+				want(t, "disks", len(d.Devices.Disks), 2)
+				want(t, "first disk shareable", d.Devices.Disks[0].Shareable != nil, false)
+				want(t, "second disk shareable", d.Devices.Disks[1].Shareable != nil, true)
+				want(t, "second disk read-only", d.Devices.Disks[1].ReadOnly != nil, false)
+			}},
 		{"Xen PV with a kernel", hypervisor.TypeXen,
 			baseParams(agentapi.VMParams{"kernel": kernelPath, "disk": []any{"file:" + diskPath + ",xvda,w"}, "vif": []any{"mac=00:21:f6:00:00:01"}}),
 			func(t *testing.T, d *libvirtxml.Domain) {
@@ -154,7 +162,8 @@ func TestBuildDomainRefusesBadVMCfg(t *testing.T) {
 		{"a phy: disk", agentapi.VMParams{"disk": []any{"phy:/dev/sda,xvda,w"}}, agentapi.FaultInvalidArgument, "not a file: image"},
 		{"a disk without mode", agentapi.VMParams{"disk": []any{"file:" + diskPath + ",xvda"}}, agentapi.FaultInvalidArgument, "file:<path>,<device>"},
 		{"a bad device", agentapi.VMParams{"disk": []any{"file:" + diskPath + ",sda1,w"}}, agentapi.FaultInvalidArgument, "device"},
-		{"a bad mode", agentapi.VMParams{"disk": []any{"file:" + diskPath + ",xvda,x"}}, agentapi.FaultInvalidArgument, "mode"},
+		{"a bad mode", agentapi.VMParams{"disk": []any{"file:" + diskPath + ",xvda,x"}}, agentapi.FaultInvalidArgument, "accepted: r, w, w!"},
+		{"a shared read-only mode", agentapi.VMParams{"disk": []any{"file:" + diskPath + ",xvda,r!"}}, agentapi.FaultInvalidArgument, "mode"},
 		{"a disk outside repositories", agentapi.VMParams{"disk": []any{"file:/etc/shadow,xvda,w"}}, agentapi.FaultInvalidArgument, "not inside a repository"},
 		{"a missing disk", agentapi.VMParams{"disk": []any{"file:/OVS/Repositories/r1/VirtualDisks/none.img,xvda,w"}}, agentapi.FaultNotFound, "does not exist"},
 		{"a missing kernel", agentapi.VMParams{"kernel": "/OVS/Repositories/r1/Kernels/none"}, agentapi.FaultNotFound, "kernel"},
