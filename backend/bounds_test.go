@@ -51,3 +51,42 @@ func TestEditVMRefusesUnknownBootOrder(t *testing.T) {
 		}
 	}
 }
+
+// create takes the limits and boot order edit takes, refused alike before
+// anything is looked up: out of bounds, below what they limit, not one of
+// BootOrders.
+func TestCreateVMLimitsAndBootOrder(t *testing.T) {
+	m := &Manager{} // checked before anything is read
+	for _, c := range []struct {
+		name string
+		req  CreateVMRequest
+		want string
+	}{
+		{"memoryLimit above max", CreateVMRequest{MemoryMiB: 1024, MemoryLimitMiB: VMMemoryMiB.Max + 1},
+			"memoryLimit 16777217 MiB is out of range: use 1 to 16777216"},
+		{"memoryLimit negative", CreateVMRequest{MemoryMiB: 1024, MemoryLimitMiB: -1}, "memoryLimit -1 MiB is out of range: use 1 to 16777216"},
+		{"cpuCountLimit above max", CreateVMRequest{MemoryMiB: 1024, CPUCount: 1, CPUCountLimit: VMCPUs.Max + 1},
+			"cpuCountLimit 4097 is out of range: use 1 to 4096"},
+		{"memory above memoryLimit", CreateVMRequest{MemoryMiB: 2048, CPUCount: 1, MemoryLimitMiB: 1024},
+			"memory 2048 MiB is above memoryLimit 1024 MiB"},
+		{"cpuCount above cpuCountLimit", CreateVMRequest{MemoryMiB: 1024, CPUCount: 4, CPUCountLimit: 2}, "cpuCount 4 is above cpuCountLimit 2"},
+		{"an unknown boot order", CreateVMRequest{MemoryMiB: 1024, CPUCount: 1, BootOrder: "FLOPPY"},
+			`bootOrder "FLOPPY" is not one of DISK, CDROM, PXE, DISK,CDROM, CDROM,DISK, PXE,DISK`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.req.Name = "web1"
+			if c.req.CPUCount == 0 {
+				c.req.CPUCount = 1
+			}
+			_, err := m.CreateVM(context.Background(), c.req)
+			if err == nil || err.Error() != c.want || KindOf(err) != KindInvalidArgument {
+				t.Errorf("got %v (kind %v), want %s", err, KindOf(err), c.want)
+			}
+		})
+	}
+	ptr := func(n int64) *int64 { return &n }
+	_, err := m.EditVM(context.Background(), Ref{Name: "web1"}, EditVMRequest{MemoryLimitMiB: ptr(0)})
+	if err == nil || err.Error() != "memoryLimit 0 MiB is out of range: use 1 to 16777216" {
+		t.Errorf("edit memoryLimit=0: got %v", err)
+	}
+}

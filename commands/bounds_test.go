@@ -16,8 +16,9 @@ func TestVMSizeBoundsCreateAndEdit(t *testing.T) {
 		editOnly bool // create Vm does not take it
 	}{
 		{"memory", backend.VMMemoryMiB, false},
+		{"memoryLimit", backend.VMMemoryMiB, false},
 		{"cpuCount", backend.VMCPUs, false},
-		{"cpuCountLimit", backend.VMCPUs, true},
+		{"cpuCountLimit", backend.VMCPUs, false},
 	}
 	for _, c := range cases {
 		for _, tc := range []struct {
