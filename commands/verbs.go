@@ -19,11 +19,11 @@ func verbCreate() *VerbInfo {
 }
 
 // renameOrder is the order help has always shown edit's renames in.
-var renameOrder = []string{"Repository", "VirtualDisk", "VirtualCdrom", "Network", "Vnic", "Tag"}
+var renameOrder = []string{"Repository", "VirtualCdrom", "Network", "Vnic", "Tag"}
 
 func verbEdit() *VerbInfo {
 	v := &VerbInfo{Name: "edit", Help: "Change an object's settings.", Specs: []*Spec{
-		editVMSpec(), editServerSpec(), editPoolSpec(), editUserSpec(), editManagerSpec(),
+		editVMSpec(), editServerSpec(), editPoolSpec(), editUserSpec(), editManagerSpec(), editDiskSpec(),
 	}}
 	for _, t := range typesWhere(func(t *objectType) bool { return t.RenameHelp != "" }, renameOrder...) {
 		v.Specs = append(v.Specs, renameSpec(backend.Renamable(t.Name), t.RenameHelp))

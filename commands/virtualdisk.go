@@ -15,7 +15,6 @@ var diskType = &objectType{
 	Show:       shownBy((*backend.Manager).VirtualDisk, diskFields),
 	ShowFields: fieldsOf(diskFields),
 	ListFields: rowFieldsOf(diskRow),
-	RenameHelp: "Rename a virtual disk or change its description.",
 }
 
 func diskRow(d backend.VirtualDisk) Row {
@@ -38,6 +37,35 @@ func slotField(d backend.VirtualDisk) Field {
 		f.Value = ""
 	}
 	return f
+}
+
+func editDiskSpec() *Spec {
+	return &Spec{
+		Type: "VirtualDisk", Instance: true, Help: "Rename a virtual disk, change its description, or grow it (size=; shrinking is refused).",
+		Attrs: []Attr{
+			{Name: "name", Kind: AttrString, Help: "a new name"},
+			{Name: "description", Kind: AttrString, Help: "free text"},
+			{Name: "size", Kind: AttrInt, Min: 1, Max: backend.VirtualDiskMiB.Max / 1024, Help: "the new size in GiB, at least the current one; a VM sees it when it next starts"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			if err := needSomething(x); err != nil {
+				return nil, err
+			}
+			ref := x.Ref()
+			if size := optInt(x, "size"); size != nil {
+				d, err := x.Backend.ResizeVirtualDisk(ctx, ref, *size*1024)
+				if err != nil {
+					return nil, err
+				}
+				ref = backend.Ref{ID: d.ID}
+				if optStr(x, "name") == nil && optStr(x, "description") == nil {
+					return rowOf(d.ID, d.Name, nil)
+				}
+			}
+			r, err := x.Backend.EditNamed(ctx, backend.Renamable("VirtualDisk"), ref, optStr(x, "name"), optStr(x, "description"))
+			return rowOf(r.ID, r.Name, err)
+		},
+	}
 }
 
 func createDiskSpec() *Spec {

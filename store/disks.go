@@ -56,6 +56,11 @@ func (q *Queries) VirtualDisksByName(ctx context.Context, name string) ([]Virtua
 	return queryAll(ctx, q.db, scanDisk, `SELECT `+diskColumns+` FROM virtual_disks WHERE name = $1 ORDER BY id`, name)
 }
 
+// SetVirtualDiskSize records a disk's new size.
+func (q *Queries) SetVirtualDiskSize(ctx context.Context, id string, sizeMiB int64) error {
+	return q.execOne(ctx, `UPDATE virtual_disks SET size_mib = $1 WHERE id = $2`, sizeMiB, id)
+}
+
 // DeleteVirtualDisk removes a disk record.
 func (q *Queries) DeleteVirtualDisk(ctx context.Context, id string) error {
 	return q.execOne(ctx, `DELETE FROM virtual_disks WHERE id = $1`, id)

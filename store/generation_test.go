@@ -118,6 +118,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		{"DeleteCdromMapping", false, func(q *Queries) error { return q.DeleteCdromMapping(ctx, "cm1") }},
 		{"DeleteVirtualCdrom", false, func(q *Queries) error { return q.DeleteVirtualCdrom(ctx, "c1") }},
 		{"DeleteDiskMapping", false, func(q *Queries) error { return q.DeleteDiskMapping(ctx, "dm1") }},
+		{"SetVirtualDiskSize", false, func(q *Queries) error { return q.SetVirtualDiskSize(ctx, "d1", 2048) }},
 		{"DeleteVirtualDisk", false, func(q *Queries) error { return q.DeleteVirtualDisk(ctx, "d1") }},
 		{"DeleteVnic", false, func(q *Queries) error { return q.DeleteVnic(ctx, "n1v") }},
 		{"DeleteNetwork", false, func(q *Queries) error { return q.DeleteNetwork(ctx, "n1") }},
