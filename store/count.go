@@ -42,6 +42,8 @@ var countable = map[string]bool{
 	"vms.repo_id": true, "vms.server_id": true, "vms.pool_id": true,
 	"servers.pool_id": true, "repositories.pool_id": true, "networks.pool_id": true,
 	"vnics.network_id": true, "virtual_disks.repo_id": true, "virtual_cdroms.repo_id": true,
+	"vm_templates.repo_id": true, "vm_template_disks.repo_id": true, "vm_template_vnics.network_id": true,
+	"vm_clone_storage_mappings.repo_id": true, "vm_clone_network_mappings.network_id": true,
 }
 
 // Count returns the number of rows of table (one of the store's own table

@@ -95,6 +95,31 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		{"InsertCdromMapping", false, func(q *Queries) error {
 			return q.InsertCdromMapping(ctx, CdromMapping{ID: "cm1", VMID: "v1", CdromID: "c1", Slot: 1, CreatedAt: now})
 		}},
+		{"InsertVMTemplate", false, func(q *Queries) error {
+			return q.InsertVMTemplate(ctx, VMTemplate{ID: "tp1", Name: "tpl", PoolID: "p1", RepoID: "r1", MemoryMiB: 1, CPUCount: 1,
+				DomainType: "xen_pvm", State: "Pending", CreatedBy: "admin", CreatedAt: now},
+				[]TemplateDisk{{ID: "tpd1", DiskID: "tpdisk1", RepoID: "r1", Name: "tpl-xvda", SizeMiB: 1, CreatedAt: now}},
+				[]TemplateVnic{{ID: "tpv1", Name: "tpl-eth0", NetworkID: "n1", MAC: "00:21:f6:00:00:02", CreatedAt: now}})
+		}},
+		{"UpdateVMTemplate", false, func(q *Queries) error {
+			return q.UpdateVMTemplate(ctx, VMTemplate{ID: "tp1", Name: "tpl1", MemoryMiB: 2, CPUCount: 1, DomainType: "xen_pvm"})
+		}},
+		{"SetVMTemplateState", false, func(q *Queries) error { return q.SetVMTemplateState(ctx, "tp1", "Approved") }},
+		{"InsertCloneCustomizer", false, func(q *Queries) error {
+			return q.InsertCloneCustomizer(ctx, CloneCustomizer{ID: "cc1", Name: "cust", PoolID: "p1", VMID: "v1", CreatedAt: now})
+		}},
+		{"InsertCloneStorageMapping", false, func(q *Queries) error {
+			return q.InsertCloneStorageMapping(ctx, CloneStorageMapping{ID: "csm1", Name: "sm", CustomizerID: "cc1", DiskMappingID: "dm1",
+				CloneType: "SPARSE_COPY", RepoID: "r1", CreatedAt: now})
+		}},
+		{"InsertCloneNetworkMapping", false, func(q *Queries) error {
+			return q.InsertCloneNetworkMapping(ctx, CloneNetworkMapping{ID: "cnm1", Name: "nm", CustomizerID: "cc1", VnicID: "n1v",
+				NetworkID: "n1", CreatedAt: now})
+		}},
+		{"DeleteCloneStorageMapping", false, func(q *Queries) error { return q.DeleteCloneStorageMapping(ctx, "csm1") }},
+		{"DeleteCloneNetworkMapping", false, func(q *Queries) error { return q.DeleteCloneNetworkMapping(ctx, "cnm1") }},
+		{"DeleteCloneCustomizer", false, func(q *Queries) error { return q.DeleteCloneCustomizer(ctx, "cc1") }},
+		{"DeleteVMTemplate", false, func(q *Queries) error { return q.DeleteVMTemplate(ctx, "tp1") }},
 		{"RenameObject", false, func(q *Queries) error { return q.RenameObject(ctx, "networks", "n1", str("net1"), nil) }},
 		{"InsertTag", false, func(q *Queries) error { return q.InsertTag(ctx, Tag{ID: "t1", Name: "prod", CreatedAt: now}) }},
 		{"TagObject", false, func(q *Queries) error { return q.TagObject(ctx, "t1", "s1", "Server") }},
@@ -110,7 +135,8 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		}},
 		{"AckEvent", false, func(q *Queries) error { return q.AckEvent(ctx, "e1") }},
 		{"UpdateManagerSettings", false, func(q *Queries) error {
-			return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8", EvacuationParallelism: 4})
+			return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8", EvacuationParallelism: 4,
+				CloneParallelismPerServer: 4, CloneParallelismPerRepository: 8})
 		}},
 		{"InsertAudit", false, func(q *Queries) error {
 			return q.InsertAudit(ctx, AuditRecord{User: "admin", Remote: "127.0.0.1", Command: "list Vm", Result: "Success", CreatedAt: now})

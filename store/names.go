@@ -16,7 +16,10 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 		"server_pools": "id", "tags": "", "anti_affinity_groups": "pool_id",
 		"virtual_disks":  "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
 		"virtual_cdroms": "(SELECT r.pool_id FROM repositories r WHERE r.id = repo_id)",
-		"vnics":          "(SELECT v.pool_id FROM vms v WHERE v.id = vm_id)"}[table]
+		"vnics":          "(SELECT v.pool_id FROM vms v WHERE v.id = vm_id)",
+		"vm_templates":   "pool_id", "vm_clone_customizers": "pool_id",
+		"vm_clone_storage_mappings": "(SELECT c.pool_id FROM vm_clone_customizers c WHERE c.id = customizer_id)",
+		"vm_clone_network_mappings": "(SELECT c.pool_id FROM vm_clone_customizers c WHERE c.id = customizer_id)"}[table]
 	if !ok {
 		return nil, fmt.Errorf("names: %s is not a named table", table)
 	}
@@ -50,7 +53,7 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 // have a description.
 var renamable = map[string]bool{
 	"repositories": false, "virtual_disks": true, "networks": true, "vnics": false, "tags": true, "virtual_cdroms": true,
-	"anti_affinity_groups": true,
+	"anti_affinity_groups": true, "vm_clone_customizers": true,
 }
 
 // RenameObject sets the name and, where the table has one, the description

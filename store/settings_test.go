@@ -6,24 +6,33 @@ import (
 )
 
 // The settings row exists from the migration on, with its defaults (no
-// import networks, 4 evacuation migrations at once), keeps what is written
-// across a reopen, and refuses an evacuation parallelism out of 1..64.
+// import networks, 4 evacuation migrations at once, 4 copies of clones at
+// once per server and 8 per repository), keeps what is written across a
+// reopen, and refuses a parallelism out of 1..64.
 func TestManagerSettings(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := context.Background()
+	defaults := ManagerSettings{EvacuationParallelism: 4, CloneParallelismPerServer: 4, CloneParallelismPerRepository: 8}
 	got, err := s.Read().ManagerSettings(ctx)
-	if err != nil || got != (ManagerSettings{EvacuationParallelism: 4}) {
+	if err != nil || got != defaults {
 		t.Fatalf("settings of a new database = %+v, %v; want the defaults", got, err)
 	}
 	for _, bad := range []int{0, 65} {
-		err := s.Write(ctx, func(q *Queries) error {
-			return q.UpdateManagerSettings(ctx, ManagerSettings{EvacuationParallelism: bad})
-		})
-		if err == nil {
-			t.Fatalf("evacuation parallelism %d was written", bad)
+		for _, set := range []func(*ManagerSettings){
+			func(s *ManagerSettings) { s.EvacuationParallelism = bad },
+			func(s *ManagerSettings) { s.CloneParallelismPerServer = bad },
+			func(s *ManagerSettings) { s.CloneParallelismPerRepository = bad },
+		} {
+			settings := defaults
+			set(&settings)
+			err := s.Write(ctx, func(q *Queries) error { return q.UpdateManagerSettings(ctx, settings) })
+			if err == nil {
+				t.Fatalf("settings %+v were written", settings)
+			}
 		}
 	}
-	want := ManagerSettings{ImportAllowedNetworks: "10.1.0.0/16,fd00:1::/64", EvacuationParallelism: 9}
+	want := ManagerSettings{ImportAllowedNetworks: "10.1.0.0/16,fd00:1::/64", EvacuationParallelism: 9,
+		CloneParallelismPerServer: 2, CloneParallelismPerRepository: 3}
 	if err := s.Write(ctx, func(q *Queries) error { return q.UpdateManagerSettings(ctx, want) }); err != nil {
 		t.Fatal(err)
 	}
