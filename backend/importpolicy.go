@@ -31,9 +31,15 @@ type ManagerSettings struct {
 	// EvacuationParallelism is how many VMs entering maintenance mode
 	// migrates off a server at once (evacuate); 4 by default.
 	EvacuationParallelism int
+	// CloneParallelismPerServer and CloneParallelismPerRepository bound the
+	// copies of clones that run at once on one server (4 by default) and
+	// into or out of one repository (8 by default), whatever clone
+	// commands they belong to (copyLimiter).
+	CloneParallelismPerServer, CloneParallelismPerRepository int
 }
 
-// Bounds of ManagerSettings.EvacuationParallelism (the store checks them too).
+// Bounds of ManagerSettings.EvacuationParallelism and the clone
+// parallelisms (the store checks them too).
 const (
 	MinEvacuationParallelism = 1
 	MaxEvacuationParallelism = 64
@@ -49,7 +55,8 @@ func (m *Manager) settings(ctx context.Context) (ManagerSettings, error) {
 	if err != nil { // written by EditManager, which checked it: a damaged row
 		return ManagerSettings{}, &Error{Kind: KindInternal, Msg: "read the manager's importAllowedNetworks", Cause: err}
 	}
-	return ManagerSettings{ImportAllowedNetworks: nets, EvacuationParallelism: row.EvacuationParallelism}, nil
+	return ManagerSettings{ImportAllowedNetworks: nets, EvacuationParallelism: row.EvacuationParallelism,
+		CloneParallelismPerServer: row.CloneParallelismPerServer, CloneParallelismPerRepository: row.CloneParallelismPerRepository}, nil
 }
 
 // EditManagerRequest holds the manager's settings to change; nil fields
@@ -61,6 +68,9 @@ type EditManagerRequest struct {
 	ImportAllowedNetworks *string
 	// EvacuationParallelism is how many VMs an evacuation migrates at once.
 	EvacuationParallelism *int64
+	// CloneParallelismPerServer and CloneParallelismPerRepository are
+	// ManagerSettings'.
+	CloneParallelismPerServer, CloneParallelismPerRepository *int64
 }
 
 // EditManager changes the manager's settings (Administrators): those req
@@ -76,9 +86,15 @@ func (m *Manager) EditManager(ctx context.Context, req EditManagerRequest) (Mana
 			return ManagerInfo{}, errorf(KindInvalidArgument, "importAllowedNetworks: %v", err)
 		}
 	}
-	if p := req.EvacuationParallelism; p != nil && (*p < MinEvacuationParallelism || *p > MaxEvacuationParallelism) {
-		return ManagerInfo{}, errorf(KindInvalidArgument, "evacuationParallelism %d is out of range: use %d to %d",
-			*p, MinEvacuationParallelism, MaxEvacuationParallelism)
+	for _, p := range []struct {
+		name  string
+		value *int64
+	}{{"evacuationParallelism", req.EvacuationParallelism}, {"cloneParallelismPerServer", req.CloneParallelismPerServer},
+		{"cloneParallelismPerRepository", req.CloneParallelismPerRepository}} {
+		if v := p.value; v != nil && (*v < MinEvacuationParallelism || *v > MaxEvacuationParallelism) {
+			return ManagerInfo{}, errorf(KindInvalidArgument, "%s %d is out of range: use %d to %d",
+				p.name, *v, MinEvacuationParallelism, MaxEvacuationParallelism)
+		}
 	}
 	err := m.st.Write(ctx, func(q *store.Queries) error {
 		row, err := q.ManagerSettings(ctx)
@@ -90,6 +106,12 @@ func (m *Manager) EditManager(ctx context.Context, req EditManagerRequest) (Mana
 		}
 		if req.EvacuationParallelism != nil {
 			row.EvacuationParallelism = int(*req.EvacuationParallelism)
+		}
+		if req.CloneParallelismPerServer != nil {
+			row.CloneParallelismPerServer = int(*req.CloneParallelismPerServer)
+		}
+		if req.CloneParallelismPerRepository != nil {
+			row.CloneParallelismPerRepository = int(*req.CloneParallelismPerRepository)
 		}
 		return q.UpdateManagerSettings(ctx, row)
 	})

@@ -61,6 +61,10 @@ type Manager struct {
 	hb      *heartbeats
 	ha      *haState
 	audit   *auditSpool
+	// clones knows the sources of the clones that run; copySlots bounds
+	// their copies per server and per repository.
+	clones    *cloneRegistry
+	copySlots *copyLimiter
 }
 
 const metaManagerUUID = "manager_uuid"
@@ -83,7 +87,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
 	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
-		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState()}
+		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
+		clones: newCloneRegistry(), copySlots: newCopyLimiter()}
 	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
 	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics)
 	m.place = &placer{st: m.st, clients: m.clients}

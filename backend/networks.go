@@ -103,6 +103,18 @@ func (m *Manager) DeleteNetwork(ctx context.Context, ref Ref) (Network, error) {
 	if view.Vnics > 0 {
 		return Network{}, errorf(KindConflict, "Network %s is in use by %d Vnics; delete them first (list Vnic)", n.Name, view.Vnics)
 	}
+	for _, use := range []struct{ ref, what string }{
+		{"vm_template_vnics.network_id", "Vnics of VmTemplates (delete those templates first)"},
+		{"vm_clone_network_mappings.network_id", "VmCloneNetworkMappings (delete them first: list VmCloneNetworkMapping)"},
+	} {
+		k, err := counted(m.st.Read().CountWhere(ctx, use.ref, n.ID))
+		if err != nil {
+			return Network{}, err
+		}
+		if k > 0 {
+			return Network{}, errorf(KindConflict, "Network %s is in use by %d %s", n.Name, k, use.what)
+		}
+	}
 	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.DeleteNetwork(ctx, n.ID) }); err != nil {
 		return Network{}, &Error{Kind: KindInternal, Msg: "delete network", Cause: err}
 	}

@@ -29,6 +29,12 @@ const (
 	TypeUser              ObjectType = "0020"
 	TypeSSHKey            ObjectType = "0021"
 	TypeAntiAffinityGroup ObjectType = "0022"
+	TypeVMTemplate        ObjectType = "0023"
+	TypeCloneCustomizer   ObjectType = "0024"
+	// TypeCloneStorageMapping and TypeCloneNetworkMapping are the
+	// mappings of a VmCloneCustomizer.
+	TypeCloneStorageMapping ObjectType = "0025"
+	TypeCloneNetworkMapping ObjectType = "0026"
 )
 
 // objectKind is one object type of the command language as the manager core
@@ -103,6 +109,14 @@ var objectKinds = []objectKind{
 		tagPerm: PermManage, rename: &renaming{perm: PermManage}},
 	{name: "AntiAffinityGroup", code: TypeAntiAffinityGroup, table: "anti_affinity_groups", find: lookupBy((*Manager).antiAffinityKind, nil),
 		taggable: true, tagPerm: PermVMLifecycle, rename: &renaming{perm: PermVMLifecycle, described: true}},
+	{name: "VmTemplate", code: TypeVMTemplate, table: "vm_templates", find: lookupBy((*Manager).templateKind, nil), taggable: true,
+		tagPerm: PermVMLifecycle},
+	{name: "VmCloneCustomizer", code: TypeCloneCustomizer, table: "vm_clone_customizers", find: lookupBy((*Manager).customizerKind, nil),
+		rename: &renaming{perm: PermVMLifecycle, described: true}},
+	{name: "VmCloneStorageMapping", code: TypeCloneStorageMapping, table: "vm_clone_storage_mappings",
+		find: lookupBy((*Manager).storageMappingKind, nil)},
+	{name: "VmCloneNetworkMapping", code: TypeCloneNetworkMapping, table: "vm_clone_network_mappings",
+		find: lookupBy((*Manager).networkMappingKind, nil)},
 	{name: "Network", code: TypeNetwork, table: "networks", find: lookupBy((*Manager).networkKind, nil),
 		rename: &renaming{perm: PermManage, described: true}},
 	{name: "VirtualDisk", code: TypeVirtualDisk, table: "virtual_disks", find: lookupBy((*Manager).diskKind, nil),

@@ -85,18 +85,44 @@ func TestObjectTypesResolveByNameAndID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := m.AddDiskToVM(ctx, backend.Ref{ID: disk.ID}, backend.Ref{ID: vm.ID}, -1); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := m.Clone(ctx, backend.CloneRequest{SourceType: "Vm", Source: backend.Ref{ID: vm.ID}, DestType: "VmTemplate", DestName: "template1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := saved.Copies[0]
+	customizer, err := m.CreateCloneCustomizer(ctx, "customizer1", "", "Vm", backend.Ref{ID: vm.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage, err := m.CreateCloneStorageMapping(ctx, backend.CloneStorageMappingRequest{Name: "storage1", Customizer: backend.Ref{ID: customizer.ID},
+		DiskMapping: disk.Name, CloneType: backend.CloneNonSparseCopy, Repository: repoRef})
+	if err != nil {
+		t.Fatal(err)
+	}
+	netMap, err := m.CreateCloneNetworkMapping(ctx, backend.CloneNetworkMappingRequest{Name: "network1", Customizer: backend.Ref{ID: customizer.ID},
+		Vnic: vnic.Name, Network: backend.Ref{ID: network.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	objects := map[string]object{
-		"AntiAffinityGroup": {group.ID, group.Name, pool.ID},
-		"Vm":                {vm.ID, vm.Name, pool.ID},
-		"Server":            {server.ID, server.Name, pool.ID},
-		"ServerPool":        {pool.ID, pool.Name, pool.ID},
-		"Repository":        {repo.ID, repo.Name, pool.ID},
-		"Network":           {network.ID, network.Name, pool.ID},
-		"VirtualDisk":       {disk.ID, disk.Name, pool.ID},
-		"VirtualCdrom":      {cdrom.ID, cdrom.Name, pool.ID},
-		"Vnic":              {vnic.ID, vnic.Name, pool.ID},
-		"Tag":               {tag.ID, tag.Name, ""},
-		"User":              {user.ID, user.Name, ""},
+		"AntiAffinityGroup":     {group.ID, group.Name, pool.ID},
+		"Vm":                    {vm.ID, vm.Name, pool.ID},
+		"Server":                {server.ID, server.Name, pool.ID},
+		"ServerPool":            {pool.ID, pool.Name, pool.ID},
+		"Repository":            {repo.ID, repo.Name, pool.ID},
+		"Network":               {network.ID, network.Name, pool.ID},
+		"VirtualDisk":           {disk.ID, disk.Name, pool.ID},
+		"VirtualCdrom":          {cdrom.ID, cdrom.Name, pool.ID},
+		"Vnic":                  {vnic.ID, vnic.Name, pool.ID},
+		"Tag":                   {tag.ID, tag.Name, ""},
+		"User":                  {user.ID, user.Name, ""},
+		"VmTemplate":            {template.ID, template.Name, pool.ID},
+		"VmCloneCustomizer":     {customizer.ID, customizer.Name, pool.ID},
+		"VmCloneStorageMapping": {storage.ID, storage.Name, pool.ID},
+		"VmCloneNetworkMapping": {netMap.ID, netMap.Name, pool.ID},
 	}
 
 	for _, k := range backend.ObjectKinds() {
@@ -138,8 +164,8 @@ func TestObjectTypesRefusedByTagsAndRenames(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"tag a Network", tagObject(ctx, m, "Network"), "tags go on Vm, Server, ServerPool, Repository and AntiAffinityGroup objects, not Network"},
-		{"tag a Nothing", tagObject(ctx, m, "Nothing"), "tags go on Vm, Server, ServerPool, Repository and AntiAffinityGroup objects, not Nothing"},
+		{"tag a Network", tagObject(ctx, m, "Network"), "tags go on Vm, Server, ServerPool, Repository, AntiAffinityGroup and VmTemplate objects, not Network"},
+		{"tag a Nothing", tagObject(ctx, m, "Nothing"), "tags go on Vm, Server, ServerPool, Repository, AntiAffinityGroup and VmTemplate objects, not Nothing"},
 		{"rename a Vm", editNamed(ctx, m, "Vm", &name, &description), "Vm cannot be renamed"},
 		{"rename a Nothing", editNamed(ctx, m, "Nothing", nil, nil), "Nothing cannot be renamed"},
 		{"describe a Repository", editNamed(ctx, m, backend.RenameRepository, nil, &description), "a Repository has no description; edit its name="},

@@ -22,6 +22,8 @@ const (
 	RenameTag          Renamable = "Tag"
 	// RenameAntiAffinityGroup: edit AntiAffinityGroup.
 	RenameAntiAffinityGroup Renamable = "AntiAffinityGroup"
+	// RenameCloneCustomizer: edit VmCloneCustomizer.
+	RenameCloneCustomizer Renamable = "VmCloneCustomizer"
 )
 
 // HasDescription reports whether objects of the type have a description

@@ -155,6 +155,18 @@ func (m *Manager) DeleteRepository(ctx context.Context, ref Ref) (Repository, er
 				}
 				return errorf(KindConflict, "Repository %s is in use by %d VirtualCdroms; delete them first (list VirtualCdrom repository=%s)", r.Name, n, r.Name)
 			}
+			for _, use := range []struct{ ref, what, how string }{
+				{"vm_templates.repo_id", "VmTemplates", "delete them first (list VmTemplate repository=" + r.Name + ")"},
+				{"vm_template_disks.repo_id", "disks of VmTemplates", "delete those templates first"},
+				{"vm_clone_storage_mappings.repo_id", "VmCloneStorageMappings", "delete them first (list VmCloneStorageMapping)"},
+			} {
+				if n, err := q.CountWhere(ctx, use.ref, r.ID); err != nil || n > 0 {
+					if err != nil {
+						return err
+					}
+					return errorf(KindConflict, "Repository %s is in use by %d %s; %s", r.Name, n, use.what, use.how)
+				}
+			}
 			n, err := q.Count(ctx, "vms", "repo_id", r.ID)
 			if err != nil {
 				return err

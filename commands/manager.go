@@ -33,7 +33,9 @@ func managerFields(mi backend.ManagerInfo) []Field {
 		intField("Waiting Audit Records", "waitingAuditRecordCount", int64(mi.Audit.Waiting)),
 		intField("Lost Audit Records", "lostAuditRecordCount", mi.Audit.Lost),
 		stringsField("Import Allowed Networks", "importAllowedNetworks", importnet.Strings(mi.Settings.ImportAllowedNetworks), ","),
-		intField("Evacuation Parallelism", "evacuationParallelism", int64(mi.Settings.EvacuationParallelism))}
+		intField("Evacuation Parallelism", "evacuationParallelism", int64(mi.Settings.EvacuationParallelism)),
+		intField("Clone Parallelism per Server", "cloneParallelismPerServer", int64(mi.Settings.CloneParallelismPerServer)),
+		intField("Clone Parallelism per Repository", "cloneParallelismPerRepository", int64(mi.Settings.CloneParallelismPerRepository))}
 }
 
 // backupFields are what backup prints: where the copy is, its size and time.
@@ -51,13 +53,18 @@ func editManagerSpec() *Spec {
 				Help: "networks in CIDR form, comma-separated, where imports may reach loopback, link-local, private and shared addresses and the servers' and the manager's own; \"\" for none (the default)"},
 			{Name: "evacuationParallelism", Kind: AttrInt, Min: backend.MinEvacuationParallelism, Max: backend.MaxEvacuationParallelism,
 				Help: "how many VMs edit Server maintenanceMode=Yes migrates off the server at once (4 by default)"},
+			{Name: "cloneParallelismPerServer", Kind: AttrInt, Min: backend.MinEvacuationParallelism, Max: backend.MaxEvacuationParallelism,
+				Help: "how many copies of clones run at once on one server, whatever commands they belong to (4 by default)"},
+			{Name: "cloneParallelismPerRepository", Kind: AttrInt, Min: backend.MinEvacuationParallelism, Max: backend.MaxEvacuationParallelism,
+				Help: "how many copies of clones run at once into or out of one repository (8 by default)"},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
 				return nil, err
 			}
 			mi, err := x.Backend.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: optStr(x, "importAllowedNetworks"),
-				EvacuationParallelism: optInt(x, "evacuationParallelism")})
+				EvacuationParallelism: optInt(x, "evacuationParallelism"), CloneParallelismPerServer: optInt(x, "cloneParallelismPerServer"),
+				CloneParallelismPerRepository: optInt(x, "cloneParallelismPerRepository")})
 			if err != nil {
 				return nil, err
 			}

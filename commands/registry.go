@@ -213,6 +213,7 @@ func init() {
 		verbKill(), verbRestart(), verbSuspend(), verbResume(), verbPause(), verbUnpause(),
 		verbAbort(), verbWait(), verbGetEvents(), verbAckEvent(), verbEdit(), verbRemove(), verbGetAuditLog(),
 		verbTop(), verbConsole(), verbMigrate(), verbImportIso(), verbApprove(), verbGetVmCfgFileContent(), verbBackup(), verbRefresh(),
+		verbClone(), verbImportTemplate(), verbImportVirtualAppliance(),
 	} {
 		Default.add(v)
 	}

@@ -47,8 +47,9 @@ func (t *objectType) taggable() bool { return backend.Taggable(t.Name) }
 
 // objectTypes is every object type, in the order showobjtypes, show and
 // help list them.
-var objectTypes = []*objectType{poolType, serverType, repositoryType, vmType, diskType, diskMappingType, cdromType, vnicType,
-	networkType, antiAffinityType, tagType, jobType, eventType, userType, sshKeyType, auditRecordType, managerType}
+var objectTypes = []*objectType{poolType, serverType, repositoryType, vmType, templateType, diskType, diskMappingType, cdromType, vnicType,
+	networkType, antiAffinityType, customizerType, storageMappingType, networkMappingType, tagType, jobType, eventType, userType, sshKeyType,
+	auditRecordType, managerType}
 
 // ObjectTypes are the object types of the language, canonically spelled.
 var ObjectTypes = typeNames(objectTypes)

@@ -14,7 +14,8 @@ import (
 func verbCreate() *VerbInfo {
 	return &VerbInfo{Name: "create", Help: "Create an object.", Specs: []*Spec{
 		createPoolSpec(), createRepositorySpec(), createVMSpec(), createTagSpec(), createNetworkSpec(), createDiskSpec(),
-		createVnicSpec(), createUserSpec(), createSSHKeySpec(), createAntiAffinitySpec(), createDiskMappingSpec(),
+		createVnicSpec(), createUserSpec(), createSSHKeySpec(), createAntiAffinitySpec(), createDiskMappingSpec(), createCustomizerSpec(),
+		createStorageMappingSpec(), createNetworkMappingSpec(),
 	}}
 }
 
@@ -23,7 +24,7 @@ var renameOrder = []string{"Repository", "VirtualCdrom", "Network", "Vnic", "Tag
 
 func verbEdit() *VerbInfo {
 	v := &VerbInfo{Name: "edit", Help: "Change an object's settings.", Specs: []*Spec{
-		editVMSpec(), editServerSpec(), editPoolSpec(), editUserSpec(), editManagerSpec(), editDiskSpec(),
+		editVMSpec(), editServerSpec(), editPoolSpec(), editUserSpec(), editManagerSpec(), editDiskSpec(), editTemplateSpec(),
 	}}
 	for _, t := range typesWhere(func(t *objectType) bool { return t.RenameHelp != "" }, renameOrder...) {
 		v.Specs = append(v.Specs, renameSpec(backend.Renamable(t.Name), t.RenameHelp))
@@ -60,7 +61,7 @@ func verbDelete() *VerbInfo {
 	return &VerbInfo{Name: "delete", Help: "Delete an object; what is in use is refused, naming what uses it.", Specs: []*Spec{
 		deleteVMSpec(), deleteServerSpec(), deletePoolSpec(), deleteRepositorySpec(), deleteNetworkSpec(), deleteCdromSpec(),
 		deleteDiskSpec(), deleteVnicSpec(), deleteTagSpec(), deleteUserSpec(), deleteSSHKeySpec(), deleteAntiAffinitySpec(),
-		deleteDiskMappingSpec(),
+		deleteDiskMappingSpec(), deleteTemplateSpec(), deleteCustomizerSpec(), deleteStorageMappingSpec(), deleteNetworkMappingSpec(),
 	}}
 }
 

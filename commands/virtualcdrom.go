@@ -53,7 +53,7 @@ func verbApprove() *VerbInfo {
 			c, err := x.Backend.ApproveVirtualCdrom(ctx, x.Ref())
 			return rowOf(c.ID, c.Name, err)
 		},
-	}}}
+	}, approveTemplateSpec()}}
 }
 
 func deleteCdromSpec() *Spec {

@@ -104,6 +104,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		{"UpdateVMTemplate", false, func(q *Queries) error {
 			return q.UpdateVMTemplate(ctx, VMTemplate{ID: "tp1", Name: "tpl1", MemoryMiB: 2, CPUCount: 1, DomainType: "xen_pvm"})
 		}},
+		{"SetTemplateDiskSize", false, func(q *Queries) error { return q.SetTemplateDiskSize(ctx, "tpd1", 2) }},
 		{"SetVMTemplateState", false, func(q *Queries) error { return q.SetVMTemplateState(ctx, "tp1", "Approved") }},
 		{"InsertCloneCustomizer", false, func(q *Queries) error {
 			return q.InsertCloneCustomizer(ctx, CloneCustomizer{ID: "cc1", Name: "cust", PoolID: "p1", VMID: "v1", CreatedAt: now})

@@ -139,6 +139,13 @@ func (q *Queries) DeleteVMTemplate(ctx context.Context, id string) error {
 	return q.exec(ctx, `DELETE FROM object_tags WHERE object_id = $1`, id)
 }
 
+// SetTemplateDiskSize records the size of a template's disk, learned when
+// it is first copied (an import moves its disks without saying their
+// size).
+func (q *Queries) SetTemplateDiskSize(ctx context.Context, id string, sizeMiB int64) error {
+	return q.execOne(ctx, `UPDATE vm_template_disks SET size_mib = $2 WHERE id = $1`, id, sizeMiB)
+}
+
 // TemplateDisks returns a template's disks by slot.
 func (q *Queries) TemplateDisks(ctx context.Context, templateID string) ([]TemplateDisk, error) {
 	return queryAll(ctx, q.db, scanTemplateDisk, `SELECT `+templateDiskColumns+` FROM vm_template_disks WHERE template_id = $1 ORDER BY slot`,
