@@ -186,6 +186,21 @@ type planVnic struct {
 // copy does.
 func (m *Manager) planClone(ctx context.Context, req CloneRequest, src cloneSource, names []string) (*clonePlan, error) {
 	q := m.st.Read()
+	// The names first: a clash is the likeliest refusal, and the one that
+	// must come before any copy.
+	var taken []string
+	var err error
+	if req.DestType == "Vm" {
+		taken, err = namesTaken(ctx, m, m.vmKind(), names)
+	} else {
+		taken, err = m.templateNamesTaken(ctx, names)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(taken) > 0 {
+		return nil, errorf(KindConflict, "clone %s refused before copying: %s; choose another destName", src, describeTaken(req.DestType, taken))
+	}
 	switch src.typ {
 	case "Vm":
 		if err := needState(src.vm, "clone"); err != nil {
@@ -219,7 +234,6 @@ func (m *Manager) planClone(ctx context.Context, req CloneRequest, src cloneSour
 		return r, nil
 	}
 	plan := &clonePlan{src: src, destType: req.DestType, names: names}
-	var err error
 	if req.Repository != (Ref{}) {
 		r, err := m.findRepository(ctx, req.Repository)
 		if err != nil {
@@ -325,18 +339,6 @@ func (m *Manager) planClone(ctx context.Context, req CloneRequest, src cloneSour
 		plan.vnics = append(plan.vnics, pv)
 	}
 
-	var taken []string
-	if req.DestType == "Vm" {
-		taken, err = namesTaken(ctx, m, m.vmKind(), names)
-	} else {
-		taken, err = m.templateNamesTaken(ctx, names)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(taken) > 0 {
-		return nil, errorf(KindConflict, "clone %s refused before copying: %s; choose another destName", src, describeTaken(req.DestType, taken))
-	}
 	if plan.servers, plan.clients, err = m.templateServers(ctx, src.poolID, "clone "+src.String()); err != nil {
 		return nil, err
 	}

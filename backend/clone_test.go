@@ -491,3 +491,63 @@ func TestCloneIntoFullRepositoryLeavesNothing(t *testing.T) {
 		t.Fatalf("a refused THIN_CLONE left disks: %q, before %q", got, disksBefore)
 	}
 }
+
+// While a clone copies from a template, the template is neither edited nor
+// deleted: both are refused at once, naming the clone's job, and show
+// VmTemplate names the job; once the clone has ended, delete removes the
+// template's disk and directory.
+func TestTemplateNotChangedWhileCloned(t *testing.T) {
+	f := newCloneFleet(t, 1)
+	m, ctx := f.m, f.ctx
+	f.vmWithDisks(t, "src", 1, 1)
+	saved, err := m.Clone(ctx, backend.CloneRequest{SourceType: "Vm", Source: backend.Ref{Name: "src"}, DestType: "VmTemplate", DestName: "tpl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := m.VMTemplate(ctx, backend.Ref{ID: saved.Copies[0].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := f.c.AgentClient(0)
+	if err := sim.Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"latency_ms": map[string]any{agentapi.MethodCopyFile: 1500}}); err != nil {
+		t.Fatal(err)
+	}
+	var parent string
+	async := m.With(backend.RunOptions{Async: true, Observe: func(id string) { parent = id }})
+	if _, err := async.Clone(ctx, backend.CloneRequest{SourceType: "VmTemplate", Source: backend.Ref{Name: "tpl"}, DestType: "Vm", DestName: "c", Copies: 2}); backend.JobIDOf(err) == "" {
+		t.Fatalf("asynchronous clone = %v; want the job started", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v, err := m.VMTemplate(ctx, backend.Ref{ID: tpl.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.CloningJob == parent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("show VmTemplate never named the clone's job")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := "VmTemplate tpl is being cloned (job " + parent + ")"
+	if _, err := m.DeleteVMTemplate(ctx, backend.Ref{Name: "tpl"}); backend.KindOf(err) != backend.KindConflict || !strings.Contains(err.Error(), want) {
+		t.Fatalf("delete during a clone = %v; want Conflict %q", err, want)
+	}
+	if _, err := m.EditVMTemplate(ctx, backend.Ref{Name: "tpl"}, backend.EditTemplateRequest{Description: new("x")}); backend.KindOf(err) != backend.KindConflict || !strings.Contains(err.Error(), want) {
+		t.Fatalf("edit during a clone = %v; want Conflict %q", err, want)
+	}
+	if j, err := m.WaitJob(ctx, parent); err != nil || j.Status != backend.JobSuccess {
+		t.Fatalf("the clone = %+v, %v", j, err)
+	}
+	if _, err := m.DeleteVMTemplate(ctx, backend.Ref{Name: "tpl"}); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(f.files(t, "VirtualDisks"), tpl.Disks[0].DiskID+".img") || len(f.files(t, "Templates")) != 0 {
+		t.Fatalf("delete VmTemplate left files: %q, %q", f.files(t, "VirtualDisks"), f.files(t, "Templates"))
+	}
+	if vms, _ := m.ListVMs(ctx, backend.Filter{}); len(vms) != 3 {
+		t.Fatalf("%d VMs; want src and its 2 clones", len(vms))
+	}
+}

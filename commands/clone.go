@@ -35,7 +35,8 @@ func cloneSpec(typ, help string) *Spec {
 			{Name: "cloneCustomizer", Kind: AttrObject, Object: "VmCloneCustomizer",
 				Help: "a VmCloneCustomizer of the source: where and how each disk is copied, which network each VNIC is on"},
 		},
-		Run: runClone,
+		Run:       runClone,
+		AlsoNames: map[string]string{"Vm": "VmTemplate"},
 	}
 }
 

@@ -114,7 +114,8 @@ func createCustomizerSpec() *Spec {
 			{Name: "name", Kind: AttrString, Required: true, Help: "the customizer's name"},
 			{Name: "description", Kind: AttrString, Help: "free text"},
 		},
-		Clause: &Clause{Prep: "on", Types: []string{"Vm", "VmTemplate"}, Required: true},
+		Clause:    &Clause{Prep: "on", Types: []string{"Vm", "VmTemplate"}, Required: true},
+		AlsoNames: map[string]string{"Vm": "VmTemplate"},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			c, err := x.Backend.CreateCloneCustomizer(ctx, x.Str("name"), x.Str("description"), x.Cmd.Target.Type, x.TargetRef())
 			return rowOf(c.ID, c.Name, err)

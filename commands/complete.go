@@ -98,7 +98,11 @@ func (r *Registry) Complete(line string, names ObjectNames) (start int, out []Su
 					return start, nil
 				}
 				if key, value, isPair := strings.Cut(word, "="); isPair && strings.EqualFold(key, "name") {
-					return start + len(key) + 1, objectSuggestions(typ, value, names)
+					out = objectSuggestions(typ, value, names)
+					if also := spec.AlsoNames[typ]; also != "" {
+						out = append(out, objectSuggestions(also, value, names)...)
+					}
+					return start + len(key) + 1, out
 				}
 				return start, instanceSuggestions(typ, word, names)
 			}
@@ -117,7 +121,11 @@ func (r *Registry) Complete(line string, names ObjectNames) (start int, out []Su
 			if t := typeNamed(spec.Type); t != nil && t.StatesFor != nil {
 				q.States = t.StatesFor(spec.Verb)
 			}
-			return start + len(key) + 1, objectSuggestionsQ(q, names)
+			out = objectSuggestionsQ(q, names)
+			if also := spec.AlsoNames[spec.Type]; also != "" {
+				out = append(out, objectSuggestions(also, value, names)...)
+			}
+			return start + len(key) + 1, out
 		}
 		a := spec.attr(key)
 		if a == nil {

@@ -77,6 +77,11 @@ type Spec struct {
 	Attrs  []Attr
 	Clause *Clause
 	Run    func(ctx context.Context, x *Exec) (*Result, error)
+	// AlsoNames says, by object type, the type whose objects an instance of
+	// it may also name, for completion to offer them too: "Vm":
+	// "VmTemplate" where, as in Oracle VM 3, a template is also addressed
+	// as a Vm (clone Vm, create VmCloneCustomizer ... on Vm).
+	AlsoNames map[string]string
 	// clashes are list's filters this action does not take because one of
 	// its attributes has their name or names objects of their type; by
 	// lower-case filter name (selecting).

@@ -48,8 +48,12 @@ func templateFields(t backend.VmTemplate) []Field {
 	var disks, vnics []backend.NamedRef
 	for i, d := range t.Disks {
 		disks = append(disks, backend.NamedRef{ID: d.ID, Name: d.Name})
+		size := fmt.Sprintf("%d MB", d.SizeMiB)
+		if d.SizeMiB == 0 { // an import's disk, moved without its size
+			size = "size unknown until it is first copied"
+		}
 		fields = append(fields, strField(fmt.Sprintf("Disk %d", i+1), "",
-			fmt.Sprintf("%s slot %d, %d MB%s, %s (VmDiskMapping id=%s)", d.Name, d.Slot, d.SizeMiB, sparseWord(d.Sparse), d.Path, d.ID)).textOnly())
+			fmt.Sprintf("%s slot %d, %s%s, %s (VmDiskMapping id=%s)", d.Name, d.Slot, size, sparseWord(d.Sparse), d.Path, d.ID)).textOnly())
 	}
 	for i, v := range t.Vnics {
 		vnics = append(vnics, backend.NamedRef{ID: v.ID, Name: v.Name})
