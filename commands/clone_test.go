@@ -72,7 +72,10 @@ func TestTemplateAndCloneCommands(t *testing.T) {
 		}
 		return out.String()
 	}
-	run := func(line string, want Outcome, has ...string) string { t.Helper(); return runAs(admin, line, want, has...) }
+	run := func(line string, want Outcome, has ...string) string {
+		t.Helper()
+		return runAs(admin, line, want, has...)
+	}
 
 	run("edit Manager importAllowedNetworks=127.0.0.0/8 cloneParallelismPerServer=2", OK,
 		"Clone Parallelism per Server = 2", "Clone Parallelism per Repository = 8")
