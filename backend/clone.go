@@ -384,6 +384,7 @@ func (m *Manager) runClone(ctx context.Context, j *jobRun, plan *clonePlan) (Clo
 	if err != nil {
 		return res, agentError("clone "+src.String(), plan.servers[0].Name, err)
 	}
+	plainLists(base)
 	macs, err := m.newMACSet(ctx)
 	if err != nil {
 		return res, err

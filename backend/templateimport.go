@@ -137,6 +137,7 @@ func (m *Manager) settleImportedTemplate(ctx context.Context, j *jobRun, c *agen
 	if err != nil {
 		return VmTemplate{}, agentError(what, server, err)
 	}
+	plainLists(params)
 	cfg, err := readImportedConfig(params)
 	if err != nil {
 		return VmTemplate{}, err
@@ -177,10 +178,17 @@ func (m *Manager) settleImportedTemplate(ctx context.Context, j *jobRun, c *agen
 	for i, bridge := range cfg.bridges {
 		vn := store.TemplateVnic{ID: NewID(TypeVnic), Name: fmt.Sprintf("%s-eth%d", t.Name, i), Position: i, MAC: newMAC(), CreatedAt: now}
 		vif := "mac=" + vn.MAC
+		// A vif goes on the pool's network with its bridge, or, for an
+		// appliance's (which names no bridge), the pool's network called
+		// as the OVF's network.
+		var ovfName string
+		if i < len(cfg.networkNames) {
+			ovfName = cfg.networkNames[i]
+		}
 		for _, n := range networks {
-			if bridge != "" && n.PoolID == r.PoolID && n.Bridge == bridge {
+			if n.PoolID == r.PoolID && (bridge != "" && n.Bridge == bridge || bridge == "" && ovfName != "" && n.Name == ovfName) {
 				vn.NetworkID = n.ID
-				vif += ",bridge=" + bridge
+				vif += ",bridge=" + n.Bridge
 				break
 			}
 		}
@@ -213,7 +221,14 @@ type importedConfig struct {
 	domainType, osType         string
 	disks                      []importedDisk
 	bridges                    []string // one per vif: its bridge, "" when it names none
+	// networkNames are, per vif, the name of the network an appliance's
+	// OVF connects it to (the agent's OVF_networks), "" for none.
+	networkNames []string
 }
+
+// keyOVFNetworks is the vm.cfg key where the agent writes, for an
+// appliance's template, the OVF's network name of each vif.
+const keyOVFNetworks = "OVF_networks"
 
 // importedDisk is a disk entry of an imported vm.cfg: its image, a file of
 // the template's directory.
@@ -296,6 +311,7 @@ func readImportedConfig(p agentapi.VMParams) (importedConfig, error) {
 		}
 		cfg.bridges = append(cfg.bridges, bridge)
 	}
+	cfg.networkNames = stringList(p[keyOVFNetworks])
 	const maxVifs = 32
 	if len(cfg.bridges) > maxVifs {
 		return cfg, errorf(KindInvalidArgument, "the template's vm.cfg names %d vifs; at most %d are accepted", len(cfg.bridges), maxVifs)
@@ -303,8 +319,21 @@ func readImportedConfig(p agentapi.VMParams) (importedConfig, error) {
 	return cfg, nil
 }
 
+// plainLists makes every list value of params a []string, as the agent
+// sends it back in create_vm or create_template: an array read from a
+// vm.cfg arrives as []any, where an empty string may be nil, which does
+// not travel.
+func plainLists(params agentapi.VMParams) {
+	for k, v := range params {
+		if l, ok := v.([]any); ok {
+			params[k] = stringList(l)
+		}
+	}
+}
+
 // stringList reads a vm.cfg list value as strings: []string, or the []any
-// of strings XML-RPC decodes an array into; anything else is empty.
+// of strings XML-RPC decodes an array into (where an empty string may
+// arrive as nil); anything else is empty.
 func stringList(v any) []string {
 	switch l := v.(type) {
 	case []string:
@@ -312,8 +341,11 @@ func stringList(v any) []string {
 	case []any:
 		out := make([]string, 0, len(l))
 		for _, x := range l {
-			if s, ok := x.(string); ok {
+			switch s := x.(type) {
+			case string:
 				out = append(out, s)
+			case nil: // an empty <value/>, as an empty string may travel
+				out = append(out, "")
 			}
 		}
 		return out

@@ -300,6 +300,7 @@ func (m *Manager) EditVMTemplate(ctx context.Context, ref Ref, req EditTemplateR
 			if err != nil {
 				return nil, agentError(what, srv.Name, err)
 			}
+			plainLists(params)
 			setTemplateSettings(params, next)
 			if err := c.CreateTemplate(ctx, cur.RepoID, cur.ID, params, true); err != nil {
 				return nil, agentError(what, srv.Name, err)
