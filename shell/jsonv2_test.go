@@ -169,12 +169,19 @@ func TestJSONVersion2KeysAreDocumented(t *testing.T) {
 	// would read as the escape /".
 	e.mustRun(fmt.Sprintf("create SshKey name=k1 key=%q", newSSHKey(t)+" k1@test"))
 	e.failCode("start Vm name=web1", "XM_0412E") // a failed job: an Event
+	e.mustRun("create VirtualDisk name=d2 size=1 on Repository name=repo1; create Vm name=web2 repository=repo1 memory=256 disks=d2 networks=net1")
+	e.mustRun("clone Vm name=web2 destType=VmTemplate destName=tpl1")
+	e.mustRun("create VmCloneCustomizer name=c1 on VmTemplate name=tpl1")
+	e.mustRun("create VmCloneStorageMapping name=s1 vmDiskMapping=tpl1-xvda cloneType=SPARSE_COPY repository=repo1 on VmCloneCustomizer name=c1")
+	e.mustRun("create VmCloneNetworkMapping name=n1 vnic=tpl1-eth0 network=net1 on VmCloneCustomizer name=c1")
 
 	docs := documentedKeys(t)
 	shown := map[string]bool{"ServerPool": true, "Server": true, "Repository": true, "Vm": true, "Tag": true, "Network": true,
-		"VirtualDisk": true, "VirtualCdrom": true, "Vnic": true, "Manager": true, "Job": true, "User": true, "SshKey": true, "AntiAffinityGroup": true}
+		"VirtualDisk": true, "VirtualCdrom": true, "Vnic": true, "Manager": true, "Job": true, "User": true, "SshKey": true, "AntiAffinityGroup": true,
+		"VmTemplate": true, "VmCloneCustomizer": true, "VmCloneStorageMapping": true, "VmCloneNetworkMapping": true}
 	types := []string{"ServerPool", "Server", "Repository", "Vm", "Tag", "Network", "VirtualDisk", "VirtualCdrom", "VmDiskMapping",
-		"Vnic", "Manager", "Job", "Event", "User", "SshKey", "AuditRecord", "AntiAffinityGroup"}
+		"Vnic", "Manager", "Job", "Event", "User", "SshKey", "AuditRecord", "AntiAffinityGroup", "VmTemplate", "VmCloneCustomizer",
+		"VmCloneStorageMapping", "VmCloneNetworkMapping"}
 	if len(docs) != len(types) {
 		t.Errorf("the reference documents %d types, the test knows %d", len(docs), len(types))
 	}
