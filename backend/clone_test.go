@@ -36,7 +36,7 @@ type cloneFleet struct {
 	network backend.Network
 }
 
-func newCloneFleet(t *testing.T, agents int) *cloneFleet {
+func newCloneFleet(t testing.TB, agents int) *cloneFleet {
 	t.Helper()
 	c := managertest.Open(t, managertest.Options{Agents: agents, MemoryMiB: 8192, CPUs: 4})
 	c.Discover()
