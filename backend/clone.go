@@ -460,6 +460,7 @@ func (m *Manager) runClone(ctx context.Context, j *jobRun, plan *clonePlan) (Clo
 		}
 	}
 	switch {
+	case failed == 0: // an abort that came after the last copy aborted nothing
 	case j.check() != nil:
 		return res, errorf(KindConflict, "job %s was aborted: %d of %d copies were made before, and stay; the others left nothing", j.id, n-failed, n)
 	case failed == 1 && n == 1:

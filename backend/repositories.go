@@ -213,6 +213,10 @@ type RepositoryState struct {
 	TotalMiB, FreeMiB                       int64
 	VMFiles, DiskFiles, ISOFiles, Templates int64 // as the server counts them
 	RecordedDisks, RecordedISOs             int   // as the manager records them (VMs: Repository.VMs)
+	// RecordedTemplates and RecordedTemplateDisks are the templates and
+	// template disks the manager records there: the disk files the server
+	// counts are the VirtualDisks' and the templates' together.
+	RecordedTemplates, RecordedTemplateDisks int
 }
 
 // RefreshRepository asks a server of the repository's pool how it sees the
@@ -251,9 +255,18 @@ func (m *Manager) RefreshRepository(ctx context.Context, ref Ref) (RepositorySta
 	if err != nil {
 		return RepositoryState{}, err
 	}
+	templates, err := counted(q.CountWhere(ctx, "vm_templates.repo_id", r.ID))
+	if err != nil {
+		return RepositoryState{}, err
+	}
+	templateDisks, err := counted(q.CountWhere(ctx, "vm_template_disks.repo_id", r.ID))
+	if err != nil {
+		return RepositoryState{}, err
+	}
 	a := seen[0]
 	return RepositoryState{Repository: view, Server: NamedRef{srv.ID, srv.Name}, TotalMiB: a.TotalMiB, FreeMiB: a.FreeMiB,
-		VMFiles: a.VMs, DiskFiles: a.Disks, ISOFiles: a.ISOs, Templates: a.Templates, RecordedDisks: disks, RecordedISOs: isos}, nil
+		VMFiles: a.VMs, DiskFiles: a.Disks, ISOFiles: a.ISOs, Templates: a.Templates, RecordedDisks: disks, RecordedISOs: isos,
+		RecordedTemplates: templates, RecordedTemplateDisks: templateDisks}, nil
 }
 
 // clearHARepository lets the repository r go from its pool's HA settings

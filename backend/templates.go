@@ -254,7 +254,11 @@ func (m *Manager) EditVMTemplate(ctx context.Context, ref Ref, req EditTemplateR
 	if err := m.mayChangeTemplate(ctx, t, "edit"); err != nil {
 		return VmTemplate{}, err
 	}
-	return jobValue[VmTemplate](m.job(ctx, actorFrom(ctx), t.PoolID, "edit VmTemplate", "edit VmTemplate "+t.Name, []string{t.ID},
+	objects := []string{t.ID}
+	if req.Name != nil {
+		objects = append(objects, "name:VmTemplate:"+*req.Name)
+	}
+	return jobValue[VmTemplate](m.job(ctx, actorFrom(ctx), t.PoolID, "edit VmTemplate", "edit VmTemplate "+t.Name, objects,
 		func(ctx context.Context, j *jobRun) (any, error) {
 			cur, err := m.currentTemplate(ctx, t.ID, t.Name)
 			if err != nil {
@@ -264,7 +268,14 @@ func (m *Manager) EditVMTemplate(ctx context.Context, ref Ref, req EditTemplateR
 				return nil, err
 			}
 			next := cur
-			if req.Name != nil {
+			if req.Name != nil && *req.Name != cur.Name {
+				taken, err := m.templateNamesTaken(ctx, []string{*req.Name})
+				if err != nil {
+					return nil, err
+				}
+				if len(taken) > 0 {
+					return nil, errorf(KindConflict, "edit VmTemplate %s refused: %s; choose another name", cur.Name, describeTaken("VmTemplate", taken))
+				}
 				next.Name = *req.Name
 			}
 			if req.Description != nil {

@@ -113,6 +113,7 @@ func TestTemplateAndCloneCommands(t *testing.T) {
 	run("clone VmTemplate name=ol9 destType=Vm destName=solo serverPool=pool1 cloneCustomizer=C", OK, "name:solo")
 	run("clone Vm name=web-1 destType=VmTemplate destName=T serverPool=pool1 targetRepository=repo1", OK, "name:T")
 	run("edit VmTemplate name=T memory=512 description=saved", OK, "Memory (MB) = 512", "Description = saved", "Origin = Vm web-1")
+	run("edit VmTemplate name=T name=ol9", Failed, "edit VmTemplate T refused: a VmTemplate named ol9 exists already")
 	run("create Tag name=gold", OK)
 	run("add Tag name=gold to VmTemplate name=T", OK)
 	run("list VmTemplate tag=gold", OK, "name:T")

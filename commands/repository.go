@@ -84,5 +84,6 @@ func repoStatusFields(st backend.RepositoryState) []Field {
 		intField("Vm Files", "vmFileCount", st.VMFiles), intField("Vms Recorded", "vmCount", int64(r.VMs)),
 		intField("Disk Files", "diskFileCount", st.DiskFiles), intField("VirtualDisks Recorded", "virtualDiskCount", int64(st.RecordedDisks)),
 		intField("ISO Files", "isoFileCount", st.ISOFiles), intField("VirtualCdroms Recorded", "virtualCdromCount", int64(st.RecordedISOs)),
-		intField("Templates", "templateCount", st.Templates)}
+		intField("Template Disks Recorded", "templateDiskCount", int64(st.RecordedTemplateDisks)),
+		intField("Templates", "templateCount", st.Templates), intField("VmTemplates Recorded", "vmTemplateCount", int64(st.RecordedTemplates))}
 }

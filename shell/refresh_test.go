@@ -40,6 +40,13 @@ func TestRefresh(t *testing.T) {
 		prop(out, "VirtualDisks Recorded") != "1" || prop(out, "Total (MiB)") == "0" {
 		t.Fatalf("refresh Repository:\n%s", out)
 	}
+	// A template's disk is a disk file the VirtualDisks do not count.
+	e.mustRun("add VirtualDisk name=d1 to Vm name=r1; clone Vm name=r1 destType=VmTemplate destName=t1")
+	out = e.mustRun("refresh Repository name=repo1")
+	if prop(out, "Disk Files") != "2" || prop(out, "VirtualDisks Recorded") != "1" || prop(out, "Template Disks Recorded") != "1" ||
+		prop(out, "Templates") != "1" || prop(out, "VmTemplates Recorded") != "1" {
+		t.Fatalf("refresh Repository with a template:\n%s", out)
+	}
 
 	if out := e.mustRun("refresh ServerPool name=pool1"); strings.Count(out, "Success (0 Vms changed)") != 2 {
 		t.Fatalf("refresh ServerPool:\n%s", out)
