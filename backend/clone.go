@@ -649,6 +649,7 @@ func (m *Manager) recordCopy(ctx context.Context, plan *clonePlan, t copyTarget,
 			v.CPUPinning, v.PreferredServers, v.HA, v.BootOrder, v.StartPolicy = src.vm.CPUPinning, src.vm.PreferredServers, src.vm.HA,
 				src.vm.BootOrder, src.vm.StartPolicy
 			v.Kernel, v.Ramdisk, v.Extra = src.vm.Kernel, src.vm.Ramdisk, src.vm.Extra
+			v.MemoryLimitMiB, v.OnCrash = src.vm.MemoryLimitMiB, src.vm.OnCrash
 		}
 		if err := q.InsertVM(ctx, v); err != nil {
 			return err

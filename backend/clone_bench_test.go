@@ -33,7 +33,7 @@ func BenchmarkCloneTemplateTwenty(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := m.CreateVirtualDisk(ctx, "src-root", backend.Ref{ID: f.repo.ID}, sizeMiB, true, "")
+	d, err := m.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "src-root", Repository: backend.Ref{ID: f.repo.ID}, SizeMiB: sizeMiB, Sparse: true})
 	if err != nil {
 		b.Fatal(err)
 	}

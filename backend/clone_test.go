@@ -308,7 +308,7 @@ func TestCloneRefusesTakenNamesBeforeCopying(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := m.CreateVirtualDisk(ctx, "src-root", backend.Ref{ID: f.repo.ID}, 4, true, "")
+	d, err := m.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "src-root", Repository: backend.Ref{ID: f.repo.ID}, SizeMiB: 4, Sparse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func (f *cloneFleet) vmWithDisks(t *testing.T, name string, n int, sizeMiB int64
 		t.Fatal(err)
 	}
 	for i := range n {
-		d, err := f.m.CreateVirtualDisk(f.ctx, fmt.Sprintf("%s-d%d", name, i), backend.Ref{ID: f.repo.ID}, sizeMiB, true, "")
+		d, err := f.m.CreateVirtualDisk(f.ctx, backend.NewVirtualDisk{Name: fmt.Sprintf("%s-d%d", name, i), Repository: backend.Ref{ID: f.repo.ID}, SizeMiB: sizeMiB, Sparse: true})
 		if err != nil {
 			t.Fatal(err)
 		}

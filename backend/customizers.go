@@ -175,7 +175,7 @@ func (m *Manager) sourceDisks(ctx context.Context, s cloneSource) ([]sourceDisk,
 			return nil, &Error{Kind: KindInternal, Msg: "read template disks", Cause: err}
 		}
 		for _, d := range disks {
-			out = append(out, sourceDisk{mappingID: d.ID, mappingName: s.name + "/" + d.Name, diskID: d.DiskID, diskName: d.Name,
+			out = append(out, sourceDisk{mappingID: d.ID, mappingName: shownName("", NamedRef{Name: s.name}, d.Name), diskID: d.DiskID, diskName: d.Name,
 				repoID: d.RepoID, slot: d.Slot, sizeMiB: d.SizeMiB, sparse: d.Sparse})
 		}
 		return out, nil
@@ -189,7 +189,7 @@ func (m *Manager) sourceDisks(ctx context.Context, s cloneSource) ([]sourceDisk,
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read disk", Cause: err}
 		}
-		out = append(out, sourceDisk{mappingID: mp.ID, mappingName: s.name + "/" + d.Name, diskID: d.ID, diskName: d.Name,
+		out = append(out, sourceDisk{mappingID: mp.ID, mappingName: shownName(mp.Name, NamedRef{Name: s.name}, d.Name), diskID: d.ID, diskName: d.Name,
 			repoID: d.RepoID, slot: mp.Slot, sizeMiB: d.SizeMiB, sparse: d.Sparse})
 	}
 	return out, nil

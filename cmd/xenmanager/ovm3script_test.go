@@ -12,7 +12,8 @@ import (
 // ovm3Script is a provisioning script in the manner of those Oracle VM 3
 // users wrote and published, piped into ssh: a VM with its limits and boot
 // order at create, a disk and an ISO mapped by create VmDiskMapping, a VNIC,
-// then the CD taken out and the VNIC removed. One line uses an attribute of
+// the VM saved as a template with a clone customizer and the template
+// cloned, then the CD taken out and the VNIC removed. One line uses an attribute of
 // Oracle VM's that this manager does not know (keymapName): that command
 // fails, saying so, and the others run. %ISO% is the ISO's URL.
 const ovm3Script = `create Network name=ovm3-net bridge=xenbr0 on ServerPool name=demo-pool
@@ -29,17 +30,28 @@ edit Vm name=ol7 keymapName=en-us
 start Vm name=ol7
 show Vm name=ol7
 stop Vm name=ol7
+create VmCloneCustomizer name=ol7-cust on Vm name=ol7
+create VmCloneNetworkMapping name=ol7-net-map network=ovm3-net vnic=ol7-eth0 on VmCloneCustomizer name=ol7-cust
+create VmCloneStorageMapping name=ol7-root-copy cloneType=SPARSE_COPY vmDiskMapping=ol7-root-map repository=demo-repo on VmCloneCustomizer name=ol7-cust
+clone Vm name=ol7 destType=VmTemplate destName=ol7-tpl serverPool=demo-pool cloneCustomizer=ol7-cust targetRepository=demo-repo
+create VmCloneCustomizer name=tpl-cust on Vm name=ol7-tpl
+clone Vm name=ol7-tpl destType=Vm destName=ol7-copy serverPool=demo-pool targetRepository=demo-repo
+delete VmCloneCustomizer name=ol7-cust
 delete VmDiskMapping name=ol7-cd
 delete Vnic name=ol7-eth0
 show Vm name=ol7
 list VmDiskMapping vm=ol7
 show VirtualDisk name=ol7-quorum
+list VmTemplate
+list Vm
 `
 
 // A script written for Oracle VM 3 runs unchanged through the stock OpenSSH
 // client against a manager and its agents: every command but the one with
 // an unknown attribute succeeds, in order, and the VM ends as the script
-// made it.
+// made it. The clone lines are Oracle VM 3's too: a customizer with a
+// network and a storage mapping, the VM saved as a template with it, a
+// customizer made on the template addressed as a Vm, and a clone of it.
 func TestOpenSSHScriptWrittenForOVM3(t *testing.T) {
 	needTools(t)
 	iso := make([]byte, 32768, 40000)
@@ -104,6 +116,9 @@ func TestOpenSSHScriptWrittenForOVM3(t *testing.T) {
 	}
 	if showValue(final, "Shareable") != "Yes" || showValue(final, "Vms") != "ol7" {
 		t.Errorf("show VirtualDisk of the shareable disk:\n%s", final)
+	}
+	if !strings.Contains(final, "name:ol7-tpl") || !strings.Contains(final, "name:ol7-copy") {
+		t.Errorf("list VmTemplate and list Vm at the end lack the template or its clone:\n%s", final)
 	}
 }
 
