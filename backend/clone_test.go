@@ -551,3 +551,59 @@ func TestTemplateNotChangedWhileCloned(t *testing.T) {
 		t.Fatalf("%d VMs; want src and its 2 clones", len(vms))
 	}
 }
+
+// An abort of a clone's job aborts every copy's: with one copy at a time,
+// the copy made before the abort stays, whole; the one in flight and the
+// one waiting for its turn leave nothing.
+func TestCloneAbortedKeepsTheCopiesMade(t *testing.T) {
+	f := newCloneFleet(t, 1)
+	m, ctx := f.m, f.ctx
+	f.vmWithDisks(t, "src", 1, 1)
+	if _, err := m.EditManager(ctx, backend.EditManagerRequest{CloneParallelismPerServer: new(int64(1))}); err != nil {
+		t.Fatal(err)
+	}
+	disksBefore := f.files(t, "VirtualDisks")
+	sim := f.c.AgentClient(0)
+	if err := sim.Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"latency_ms": map[string]any{agentapi.MethodCopyFile: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	var parent string
+	async := m.With(backend.RunOptions{Async: true, Observe: func(id string) { parent = id }})
+	if _, err := async.Clone(ctx, backend.CloneRequest{SourceType: "Vm", Source: backend.Ref{Name: "src"}, DestType: "Vm", DestName: "c", Copies: 3}); backend.JobIDOf(err) == "" {
+		t.Fatalf("asynchronous clone = %v; want the job started", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		j, err := m.Job(ctx, parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(j.Message, "1 of 3 copies done") {
+			break
+		}
+		if time.Now().After(deadline) || j.Status != backend.JobRunning {
+			t.Fatalf("the clone never finished its first copy: %+v", j)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	j, err := m.AbortJob(ctx, parent)
+	if err != nil || j.Status != backend.JobAborted || !strings.Contains(j.Error, "1 of 3 copies were made before, and stay") {
+		t.Fatalf("abort the clone = %+v, %v; want Aborted with one copy made", j, err)
+	}
+	vms, err := m.ListVMs(ctx, backend.Filter{Name: "c-*"})
+	if err != nil || len(vms) != 1 {
+		t.Fatalf("clones after the abort: %+v, %v; want the one made before it", vms, err)
+	}
+	made, err := m.VM(ctx, backend.Ref{ID: vms[0].ID})
+	if err != nil || len(made.Disks) != 1 {
+		t.Fatalf("the copy made before the abort = %+v, %v", made, err)
+	}
+	want := append(slices.Clone(disksBefore), made.Disks[0].ID+".img")
+	slices.Sort(want)
+	if got := f.files(t, "VirtualDisks"); !slices.Equal(got, want) {
+		t.Fatalf("VirtualDisks after the abort: %q; want the source's and the made copy's, %q", got, want)
+	}
+	if got := f.files(t, "VirtualMachines"); len(got) != 2 {
+		t.Fatalf("VirtualMachines after the abort: %q; want src and the made copy", got)
+	}
+}
