@@ -51,3 +51,73 @@ func TestResizeVirtualDisk(t *testing.T) {
 		t.Fatalf("resize of an unknown disk = %v", err)
 	}
 }
+
+// clone VirtualDisk copies a disk's image into a new disk of the same size,
+// sparse or allocated as asked, with a record only once the copy is whole;
+// a disk a running VM uses is refused, and so is a repository of another
+// pool.
+func TestCloneVirtualDisk(t *testing.T) {
+	c := managertest.Open(t, managertest.Options{Agents: 1})
+	c.Discover()
+	c.CreatePool(managertest.Pool)
+	dir := filepath.Join(t.TempDir(), "repo")
+	c.CreateRepository(managertest.Repo, managertest.Pool, dir)
+	ctx := c.Admin()
+	m := c.Manager
+	d, err := m.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "d1", Repository: backend.Ref{Name: managertest.Repo}, SizeMiB: 64, Sparse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := func(id string) string { return filepath.Join(dir, "VirtualDisks", id+".img") }
+	// Some data at an offset, so that the copy has something to carry.
+	f, err := os.OpenFile(image(d.ID), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("xenmanager disk data"), 10<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	want, _ := os.ReadFile(image(d.ID))
+	for _, cloneType := range []string{"", backend.CloneNonSparseCopy} {
+		name := "copy-sparse"
+		if cloneType != "" {
+			name = "copy-allocated"
+		}
+		cp, err := m.CloneVirtualDisk(ctx, backend.DiskCloneRequest{Source: backend.Ref{Name: "d1"}, DestName: name, CloneType: cloneType})
+		if err != nil {
+			t.Fatalf("clone %s: %v", name, err)
+		}
+		got, err := os.ReadFile(image(cp.ID))
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("clone %s: the copy's content differs from the disk's (%v)", name, err)
+		}
+		if cp.SizeMiB != 64 || cp.Sparse != (cloneType == "") || cp.Vm.ID != "" {
+			t.Fatalf("clone %s recorded as %+v", name, cp)
+		}
+	}
+	vm, err := m.CreateVM(ctx, backend.CreateVMRequest{Name: "v1", Repository: backend.Ref{Name: managertest.Repo}, MemoryMiB: 256, CPUCount: 1,
+		Disks: []backend.Ref{{Name: "d1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.StartVM(ctx, backend.Ref{ID: vm.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CloneVirtualDisk(ctx, backend.DiskCloneRequest{Source: backend.Ref{Name: "d1"}, DestName: "hot"}); err == nil ||
+		!strings.Contains(err.Error(), "in use by Vm v1, which is Running") {
+		t.Fatalf("clone of a running VM's disk = %v", err)
+	}
+	if _, err := m.CloneVirtualDisk(ctx, backend.DiskCloneRequest{Source: backend.Ref{Name: "d1"}, DestName: "x", CloneType: "FAST"}); err == nil ||
+		backend.KindOf(err) != backend.KindInvalidArgument {
+		t.Fatalf("clone with an unknown cloneType = %v", err)
+	}
+	disks, err := m.VirtualDisks(ctx, backend.Filter{})
+	if err != nil || len(disks) != 3 {
+		t.Fatalf("disks after two clones and two refusals: %d, %v", len(disks), err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "VirtualDisks"))
+	if len(entries) != 3 {
+		t.Fatalf("VirtualDisks holds %d files after two clones and two refusals, want 3", len(entries))
+	}
+}

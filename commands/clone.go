@@ -14,7 +14,29 @@ func verbClone() *VerbInfo {
 		cloneSpec("Vm", "Copy a stopped VM (or, as in Oracle VM 3, a template named as a Vm) into new VMs (destType=Vm) or templates "+
 			"(destType=VmTemplate: saving a VM as a template)."),
 		cloneSpec("VmTemplate", "Copy an approved template into new VMs (destType=Vm) or templates (destType=VmTemplate)."),
+		cloneDiskSpec(),
 	}}
+}
+
+// cloneDiskSpec declares clone VirtualDisk: a copy of one disk, as a new
+// disk in no VM.
+func cloneDiskSpec() *Spec {
+	return &Spec{
+		Type: "VirtualDisk", Instance: true,
+		Help: "Copy a disk that no running VM uses into a new disk (in no VM): sparse unless cloneType= says otherwise, into the disk's " +
+			"repository unless targetRepository= names another of its pool. A copy that fails or is aborted leaves nothing behind.",
+		Attrs: []Attr{
+			{Name: "destName", Kind: AttrString, Required: true, Help: "the new disk's name"},
+			{Name: "targetRepository", Kind: AttrObject, Object: "Repository", Help: "where the copy goes (default: the disk's repository)"},
+			{Name: "cloneType", Kind: AttrEnum, Enum: backend.CloneTypes, Default: backend.CloneSparseCopy,
+				Help: "SPARSE_COPY keeps holes, NON_SPARSE_COPY writes every block, THIN_CLONE shares blocks where the file system can (reflink)"},
+		},
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			d, err := x.Backend.CloneVirtualDisk(ctx, backend.DiskCloneRequest{Source: x.Ref(), DestName: x.Str("destName"),
+				Repository: objectRef(x.Str("targetRepository")), CloneType: x.Str("cloneType")})
+			return rowOf(d.ID, d.Name, err)
+		},
+	}
 }
 
 func cloneSpec(typ, help string) *Spec {
