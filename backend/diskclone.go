@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -61,20 +60,9 @@ func (m *Manager) CloneVirtualDisk(ctx context.Context, req DiskCloneRequest) (V
 		if err := m.diskNotRunning(ctx, d); err != nil {
 			return nil, err
 		}
-		srv, c, err := m.utilityServer(ctx, src.PoolID)
-		if errors.Is(err, errNoServer) {
-			return nil, errorf(KindInvalidState, "the repository's pool has no running server to copy the disk through")
-		}
+		srv, c, err := m.templateServer(ctx, src.PoolID, summary)
 		if err != nil {
 			return nil, err
-		}
-		ver, err := c.GetAPIVersion(ctx)
-		if err != nil {
-			return nil, agentError("ask Server "+srv.Name+" what it supports", srv.Name, err)
-		}
-		if !ver.Has(agentapi.ExtTemplates) {
-			return nil, errorf(KindInvalidState, "the agent of Server %s cannot copy files (it does not list the %s extension): upgrade it, or make the pool's utility server one that can",
-				srv.Name, agentapi.ExtTemplates)
 		}
 		lc, err := m.longClient(srv)
 		if err != nil {

@@ -2,9 +2,7 @@ package backend
 
 import (
 	"context"
-	"errors"
 
-	"xenmanager/backend/agentapi"
 	"xenmanager/store"
 )
 
@@ -39,20 +37,9 @@ func (m *Manager) ResizeVirtualDisk(ctx context.Context, ref Ref, sizeMiB int64)
 			if err != nil {
 				return nil, &Error{Kind: KindInternal, Msg: "read repository", Cause: err}
 			}
-			srv, c, err := m.utilityServer(ctx, r.PoolID)
-			if errors.Is(err, errNoServer) {
-				return nil, errorf(KindInvalidState, "the repository's pool has no running server to resize the disk through")
-			}
+			srv, c, err := m.templateServer(ctx, r.PoolID, "resize VirtualDisk "+cur.Name)
 			if err != nil {
 				return nil, err
-			}
-			ver, err := c.GetAPIVersion(ctx)
-			if err != nil {
-				return nil, agentError("ask Server "+srv.Name+" what it supports", srv.Name, err)
-			}
-			if !ver.Has(agentapi.ExtTemplates) {
-				return nil, errorf(KindInvalidState, "the agent of Server %s cannot resize disks (it does not list the %s extension): upgrade it, or make the pool's utility server one that can",
-					srv.Name, agentapi.ExtTemplates)
 			}
 			j.progress(30, "growing the image on "+srv.Name)
 			if err := c.ResizeVirtualDisk(ctx, r.ID, d.ID, sizeMiB); err != nil {

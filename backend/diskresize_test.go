@@ -13,11 +13,7 @@ import (
 // edit VirtualDisk size= grows the image in the repository and the record;
 // shrinking is refused and changes nothing; the same size is no change.
 func TestResizeVirtualDisk(t *testing.T) {
-	c := managertest.Open(t, managertest.Options{Agents: 1})
-	c.Discover()
-	c.CreatePool(managertest.Pool)
-	dir := filepath.Join(t.TempDir(), "repo")
-	c.CreateRepository(managertest.Repo, managertest.Pool, dir)
+	c, dir := diskFleet(t)
 	ctx := c.Admin()
 	m := c.Manager
 	d, err := m.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "d1", Repository: backend.Ref{Name: managertest.Repo}, SizeMiB: 1024, Sparse: true})
@@ -57,11 +53,7 @@ func TestResizeVirtualDisk(t *testing.T) {
 // a disk a running VM uses is refused, and so is a repository of another
 // pool.
 func TestCloneVirtualDisk(t *testing.T) {
-	c := managertest.Open(t, managertest.Options{Agents: 1})
-	c.Discover()
-	c.CreatePool(managertest.Pool)
-	dir := filepath.Join(t.TempDir(), "repo")
-	c.CreateRepository(managertest.Repo, managertest.Pool, dir)
+	c, dir := diskFleet(t)
 	ctx := c.Admin()
 	m := c.Manager
 	d, err := m.CreateVirtualDisk(ctx, backend.NewVirtualDisk{Name: "d1", Repository: backend.Ref{Name: managertest.Repo}, SizeMiB: 64, Sparse: true})
@@ -120,4 +112,16 @@ func TestCloneVirtualDisk(t *testing.T) {
 	if len(entries) != 3 {
 		t.Fatalf("VirtualDisks holds %d files after two clones and two refusals, want 3", len(entries))
 	}
+}
+
+// diskFleet is a manager with one agent, in a pool with a repository in
+// dir, whose files the test reads.
+func diskFleet(t *testing.T) (c *managertest.Core, dir string) {
+	t.Helper()
+	c = managertest.Open(t, managertest.Options{Agents: 1})
+	c.Discover()
+	c.CreatePool(managertest.Pool)
+	dir = filepath.Join(t.TempDir(), "repo")
+	c.CreateRepository(managertest.Repo, managertest.Pool, dir)
+	return c, dir
 }
