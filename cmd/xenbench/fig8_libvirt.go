@@ -720,8 +720,7 @@ func (g *guestRig) close() {
 
 // libvirtAgent is a xenagent process with the libvirt driver.
 type libvirtAgent struct {
-	*listener
-	name, password string
+	*agentProc
 }
 
 // kill stops the agent as an operator would (SIGINT, which closes its
@@ -749,23 +748,12 @@ func (a *libvirtAgent) kill() {
 // startLibvirtAgent runs the xenagent binary with the libvirt driver on uri
 // (extra flags after), named name, with data under dir.
 func (b *bench) startLibvirtAgent(ctx context.Context, dir, name, uri string, extra ...string) (*libvirtAgent, error) {
-	data := filepath.Join(dir, name)
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return nil, err
-	}
-	password := name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	pwFile := data + ".pw"
-	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	args := append([]string{"--listen", "127.0.0.1:0", "--data", data, "--password-file", pwFile, "--hostname", name,
-		"--hypervisor", "libvirt", "--libvirt-uri", uri, "--shutdown-timeout", "60s"}, extra...)
-	cmd := exec.Command(filepath.Join(b.bin, "xenagent"), args...)
-	l, err := startListener(ctx, cmd, "xenagent "+name, data+".log", agentListenRx, 30*time.Second, 10*time.Second)
+	a, err := b.startAgentProc(ctx, dir, name, 10*time.Second,
+		append([]string{"--hypervisor", "libvirt", "--libvirt-uri", uri, "--shutdown-timeout", "60s"}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	return &libvirtAgent{listener: l, name: name, password: password}, nil
+	return &libvirtAgent{agentProc: a}, nil
 }
 
 // bootTimes waits for a guest started at t0, its console logged to path
