@@ -1,6 +1,6 @@
-// Command xenbench measures the figures of `make bench` (issue 6): each one
-// beside a baseline measured in the same run on the same machine, repeated,
-// with medians and ratios. It drives the built binaries (--bin) with the
+// Command xenbench measures the figures of `make bench` (issue 6; figures
+// 10-12 for issues 13 and 14): each one beside a baseline measured in the
+// same run on the same machine, repeated, with medians and ratios. It drives the built binaries (--bin) with the
 // stock OpenSSH client, prints the machine and the table, and writes the
 // table to bench-results.md.
 //
@@ -20,7 +20,7 @@ import (
 )
 
 // plan is how many times each figure is measured: full (a reference run,
-// under 10 minutes on 2 cores) or quick (a smoke run of about 3.5 minutes).
+// under 10 minutes on 2 cores) or quick (a smoke run of about 4 minutes).
 type plan struct {
 	roundTrips  int           // figure 1, per server
 	batches     int           // figure 2, per side
@@ -36,15 +36,18 @@ type plan struct {
 	lifeCalls   int // figure 8: pause/unpause pairs per side, after warm-ups
 	// figure 9: interactive sessions, commands each, VMs in the batches
 	loadSessions, loadCommands, loadVMs int
+	clones                              int // figure 10: clones of 20 per side (the cp baselines are the other sides)
+	copies                              int // figure 11: 1 GiB copies per side
+	failovers                           int // figure 12: frozen agents, one after the other
 }
 
 var fullPlan = plan{roundTrips: 30, batches: 5, listings: 15, bigListings: 5, starts: 5, idleWindow: 10 * time.Second,
 	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300,
-	loadSessions: 200, loadCommands: 20, loadVMs: 500}
+	loadSessions: 200, loadCommands: 20, loadVMs: 500, clones: 5, copies: 5, failovers: 20}
 
 var quickPlan = plan{roundTrips: 8, batches: 2, listings: 3, bigListings: 2, starts: 1, idleWindow: 5 * time.Second,
 	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100,
-	loadSessions: 50, loadCommands: 5, loadVMs: 100}
+	loadSessions: 50, loadCommands: 5, loadVMs: 100, clones: 2, copies: 2, failovers: 3}
 
 // bench is one run of the harness.
 type bench struct {
@@ -60,8 +63,8 @@ type bench struct {
 func main() {
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
-	quick := flag.Bool("quick", false, "a smoke run of about 3.5 minutes (fewer repetitions, shorter windows)")
-	only := flag.String("only", "", "comma-separated figures to run (1-9); all when empty")
+	quick := flag.Bool("quick", false, "a smoke run of about 4 minutes (fewer repetitions, shorter windows)")
+	only := flag.String("only", "", "comma-separated figures to run (1-12); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
 	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")
 	flag.Parse()
@@ -144,6 +147,15 @@ func run(bin, out string, quick bool, only string, keep bool, profile string) in
 	}
 	if selected("9") && ctx.Err() == nil {
 		b.sessionLoad(ctx)
+	}
+	if selected("10") && ctx.Err() == nil {
+		b.cloneTemplate(ctx)
+	}
+	if selected("11") && ctx.Err() == nil {
+		b.allocatedCopy(ctx)
+	}
+	if selected("12") && ctx.Err() == nil {
+		b.haFailover(ctx)
 	}
 
 	elapsed := time.Since(start).Round(time.Second)
