@@ -86,6 +86,10 @@ func preflight(o options, dataDir string) (problems []problem, second bool, note
 			problems = append(problems, problem{"virtlogd does not answer on " + virtlogdSocket + " (libvirtd needs it to start a guest with a logged console)",
 				"start it as root: virtlogd -d"})
 		}
+		if lm, lerr := libvirthost.SystemLockManager(); err == nil && lerr == nil && lm == "lockd" && !answers(libvirthost.LockdSocket) {
+			problems = append(problems, problem{"virtlockd does not answer on " + libvirthost.LockdSocket + " (qemu.conf sets lock_manager = \"lockd\": libvirtd needs it to start any guest)",
+				"start it as root: virtlockd -d"})
+		}
 	}
 	if qemuErr != nil && installed {
 		problems = append(problems, problem{"QEMU is missing (no qemu-system-x86_64 in PATH)",

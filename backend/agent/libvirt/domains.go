@@ -250,7 +250,7 @@ func (d *Driver) boot(spec hypervisor.Spec, verb string) error {
 		}
 		d.remember(dom.Name, metaOfVM(spec.RepoID, spec.VMID, spec.Params))
 		if _, err := l.DomainCreateXML(x, 0); err != nil {
-			return err
+			return d.lockRefusal(what, err)
 		}
 		return nil
 	})
@@ -707,12 +707,12 @@ func (d *Driver) restoreFile(spec hypervisor.Spec, path string, paused bool, wha
 		err = l.DomainRestoreFlags(path, golibvirt.OptString{}, flags)
 		var lerr golibvirt.Error
 		if err == nil || !errors.As(err, &lerr) || golibvirt.ErrorNumber(lerr.Code) != golibvirt.ErrInvalidArg {
-			return err
+			return d.lockRefusal(what, err)
 		}
 		// A driver that takes no flags here (libvirt's test driver):
 		// restore as saved, then pause or resume as asked.
 		if err := l.DomainRestoreFlags(path, golibvirt.OptString{}, 0); err != nil {
-			return err
+			return d.lockRefusal(what, err)
 		}
 		dom, err := l.DomainLookupByName(domainName(spec.VMID))
 		if err != nil {

@@ -202,7 +202,7 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 
 	// A frozen daemon: calls give up after the call timeout.
 	mustOK(t, h.StartVM("r1", "r1vm"))
-	pid, _ := daemon.PIDs()
+	pid, _, _ := daemon.PIDs()
 	mustOK(t, syscall.Kill(pid, syscall.SIGSTOP))
 	_, err = h.ListVMs()
 	wantFault(t, err, agentapi.FaultInternalError, "did not answer within")
@@ -305,4 +305,56 @@ func TestQEMUALiveMigrationReportsWhatLibvirtSaw(t *testing.T) {
 	}
 	// Landed, the target is spent: the destination stops it like any other.
 	mustOK(t, dst.StopVM("r1", "m2", true))
+}
+
+// A VM whose disk is locked elsewhere does not start, and the agent says so
+// in its own words (InvalidState, the VM may be running there; not
+// libvirt's or QEMU's, which name the file): on a second host while the
+// VM runs on the first (QEMU's image locking refuses), and on the first
+// while another server's virtlockd holds the disk (libvirt's lock manager
+// refuses). Meanwhile the running guest's disk is locked by its host's
+// virtlockd, and once the locks are gone the VM starts.
+func TestQEMUAStartOnLockedDisksIsInvalidState(t *testing.T) {
+	img := needQEMUImage(t)
+	libvirthost.Require(t, libvirthost.LockdAvailable())
+	daemon := needSecondHost(t)
+	dir := qemuDir(t, img)
+	h1 := qemuHost(t, dir, "q1", Config{})
+	h2 := qemuHost(t, dir, "q2", Config{Socket: daemon.Socket})
+	mustOK(t, h1.CreateVirtualDisk("r1", "d1", 1, true))
+	disk := filepath.Join(h1.repo, "VirtualDisks", "d1.img")
+	h1.createGuest(t, "lk1", "", agentapi.VMParams{"disk": []any{"file:/OVS/Repositories/r1/VirtualDisks/d1.img,xvda,w"}})
+
+	mustOK(t, h1.StartVM("r1", "lk1"))
+	if holders, err := libvirthost.LockdHolders(disk); err != nil || len(holders) != 1 {
+		t.Fatalf("virtlockd processes holding the running guest's disk: %v (%v); want the first host's", holders, err)
+	}
+	err := h2.StartVM("r1", "lk1")
+	wantFault(t, err, agentapi.FaultInvalidState, "cannot start VM lk1: its disks are locked by another server")
+	notEchoed(t, err, disk)
+	if st := h2.state(t, "lk1"); st != "none" {
+		t.Fatalf("the second host has a domain of lk1 after the refusal: %s", st)
+	}
+	if st := h1.state(t, "lk1"); st != agentapi.StateRunning {
+		t.Fatalf("the first host's guest is %s after the second start was refused", st)
+	}
+
+	mustOK(t, h1.StopVM("r1", "lk1", true))
+	release := libvirthost.HoldLikeLockd(t, disk)
+	err = h1.StartVM("r1", "lk1")
+	wantFault(t, err, agentapi.FaultInvalidState, "cannot start VM lk1: its disks are locked by another server")
+	notEchoed(t, err, disk)
+	release()
+	mustOK(t, h2.StartVM("r1", "lk1"))
+	mustOK(t, h2.StopVM("r1", "lk1", true))
+}
+
+// notEchoed fails when a fault carries libvirt's or QEMU's words.
+func notEchoed(t *testing.T, err error, disk string) {
+	t.Helper()
+	for _, w := range []string{disk, "Lockspace", "Failed to get", "qemu-system", "internal error"} {
+		if strings.Contains(err.Error(), w) {
+			t.Errorf("the fault echoes libvirt (%q): %v", w, err)
+		}
+	}
 }

@@ -1,6 +1,6 @@
 // Package libvirthost starts a second libvirt host on this machine, for tests
-// that need two (live migration above all): a private libvirtd and virtlogd
-// in a network namespace of their own, joined to the root namespace by a
+// that need two (live migration, HA failover): a private libvirtd, virtlogd
+// and virtlockd in a network namespace of their own, joined to the root namespace by a
 // veth pair on a private /30, and in a mount namespace where private copies
 // of libvirt's directories hide the system daemon's. The machine's own
 // daemon (SystemSocket) is the first host; the private one listens on TCP
@@ -55,8 +55,9 @@ const (
 // The daemons' programs (Debian 12 has no split daemons such as
 // virtqemud).
 const (
-	libvirtdPath = "/usr/sbin/libvirtd"
-	virtlogdPath = "/usr/sbin/virtlogd"
+	libvirtdPath  = "/usr/sbin/libvirtd"
+	virtlogdPath  = "/usr/sbin/virtlogd"
+	virtlockdPath = "/usr/sbin/virtlockd"
 )
 
 // stateDir holds a lock that makes choosing a free index atomic across
@@ -117,10 +118,18 @@ type Daemon struct {
 	// daemon's log, log/qemu/NAME.log each domain's qemu log), and the pid
 	// files.
 	Dir string
+	// LockManager is the lock manager of the daemon's QEMU driver, as its
+	// copy of qemu.conf (the system's) sets it: "lockd" when virtlockd
+	// locks each running guest's disks, "" for none. The private
+	// daemon follows the system's setting because libvirt refuses to
+	// migrate between daemons with different lock managers; its virtlockd
+	// is its own, like its virtlogd, and runs in either case.
+	LockManager string
 
-	veth        string // the root namespace's end
-	libvirtdPID int
-	virtlogdPID int
+	veth         string // the root namespace's end
+	libvirtdPID  int
+	virtlogdPID  int
+	virtlockdPID int
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,10 +141,12 @@ type Daemon struct {
 // nothing here).
 func (d *Daemon) MigrateURI() string { return "tcp://" + d.Addr }
 
-// PIDs are libvirtd's and virtlogd's process ids (in the root PID
-// namespace: the daemons share it), so that a test can check they are gone
-// after Close.
-func (d *Daemon) PIDs() (libvirtd, virtlogd int) { return d.libvirtdPID, d.virtlogdPID }
+// PIDs are libvirtd's, virtlogd's and virtlockd's process ids (in the root
+// PID namespace: the daemons share it), so that a test can check they are
+// gone after Close.
+func (d *Daemon) PIDs() (libvirtd, virtlogd, virtlockd int) {
+	return d.libvirtdPID, d.virtlogdPID, d.virtlockdPID
+}
 
 // Processes lists the live processes in the daemon's network namespace:
 // the daemons, their guests' qemu, anything they started.
@@ -162,7 +173,7 @@ func Available() error {
 			missing = append(missing, tool)
 		}
 	}
-	for _, p := range []string{libvirtdPath, virtlogdPath} {
+	for _, p := range []string{libvirtdPath, virtlogdPath, virtlockdPath} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
 			missing = append(missing, p)
 		}
@@ -192,12 +203,52 @@ func SystemAvailable() error {
 	return nil
 }
 
+// LockdSocket is the system virtlockd's socket, which a libvirtd with
+// lock_manager = "lockd" needs to start any guest.
+const LockdSocket = runDir + "/virtlockd-sock"
+
+// qemuConf is the QEMU driver's configuration, which names the lock
+// manager.
+const qemuConf = etcDir + "/qemu.conf"
+
+// SystemLockManager is the lock manager the machine's qemu.conf sets for
+// libvirt's QEMU driver: "lockd", "sanlock", or "" for none.
+func SystemLockManager() (string, error) {
+	lm, err := confString(qemuConf, "lock_manager")
+	if err != nil {
+		return "", fmt.Errorf("libvirt's lock manager: %w", err)
+	}
+	return lm, nil
+}
+
+// LockdAvailable says why the machine's libvirt is not set up with its
+// lock manager, or nil: qemu.conf must set lock_manager = "lockd" (locks
+// on the disk files, which a private daemon's copy of the configuration
+// inherits) and virtlockd must answer on its system socket. It reads the
+// configuration, not the running daemon's mind: a libvirtd started before
+// the setting was made runs without it until it is restarted.
+func LockdAvailable() error {
+	lm, err := SystemLockManager()
+	if err != nil {
+		return err
+	}
+	if lm != "lockd" {
+		return fmt.Errorf(`libvirt's lock manager: %s sets lock_manager = %q, not "lockd" (.ci/run sets it; restart libvirtd after)`, qemuConf, lm)
+	}
+	c, err := net.DialTimeout("unix", LockdSocket, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("libvirt's lock manager: virtlockd does not answer (start it as root: virtlockd -d): %w", err)
+	}
+	c.Close()
+	return nil
+}
+
 // Start starts a private daemon: it takes a free index (a network
 // namespace of that name, a veth pair on 10.213.<index>.0/30), copies
 // libvirt's directories into a temporary directory (with the default
 // network's and every other autostart link removed, and a libvirtd.conf
 // that listens on TCP on the veth address only with a fresh host_uuid),
-// starts virtlogd and libvirtd in the namespaces, and waits until the
+// starts virtlogd, virtlockd and libvirtd in the namespaces, and waits until the
 // daemon answers on its unix socket and, from the root namespace, on TCP.
 // Close it when done (t.Cleanup): nothing is left behind. Start also tears
 // down what a killed test binary left.
@@ -394,6 +445,9 @@ func (d *Daemon) prepare() error {
 		return err
 	}
 	d.HostUUID = uuid
+	if d.LockManager, err = confString(filepath.Join(etc, "qemu.conf"), "lock_manager"); err != nil {
+		return err
+	}
 	return editConf(filepath.Join(etc, "libvirtd.conf"), []string{
 		"listen_tls = 0",
 		"listen_tcp = 1",
@@ -406,9 +460,10 @@ func (d *Daemon) prepare() error {
 }
 
 // launchScript runs in the daemon's namespaces: it bind-mounts the copies
-// over libvirt's directories, names the host, and starts virtlogd then
-// libvirtd, each of which forks into the background and exits once ready.
-// Arguments: Dir, the hostname, virtlogd's and libvirtd's paths.
+// over libvirt's directories, names the host, and starts virtlogd,
+// virtlockd, then libvirtd, each of which forks into the background and
+// exits once ready. Arguments: Dir, the hostname, virtlogd's, libvirtd's
+// and virtlockd's paths.
 const launchScript = `set -e
 dir=$1
 mount --bind "$dir/run" /run/libvirt
@@ -418,6 +473,7 @@ mount --bind "$dir/cache" /var/cache/libvirt
 mount --bind "$dir/etc" /etc/libvirt
 hostname "$2"
 "$3" -d -p "$dir/virtlogd.pid"
+"$5" -d -p "$dir/virtlockd.pid"
 "$4" -d --listen -p "$dir/libvirtd.pid"
 `
 
@@ -430,12 +486,15 @@ func (d *Daemon) launch(ctx context.Context) error {
 	// last process in it) and their own hostname.
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", d.Name,
 		"unshare", "-m", "-u", "--propagation", "private",
-		"sh", "-c", launchScript, "sh", d.Dir, d.Hostname, virtlogdPath, libvirtdPath)
+		"sh", "-c", launchScript, "sh", d.Dir, d.Hostname, virtlogdPath, libvirtdPath, virtlockdPath)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("start the daemons: %w: %s%s", err, bytes.TrimSpace(out), d.logTail())
 	}
 	if d.virtlogdPID, err = readPID(filepath.Join(d.Dir, "virtlogd.pid")); err != nil {
+		return err
+	}
+	if d.virtlockdPID, err = readPID(filepath.Join(d.Dir, "virtlockd.pid")); err != nil {
 		return err
 	}
 	if d.libvirtdPID, err = readPID(filepath.Join(d.Dir, "libvirtd.pid")); err != nil {
@@ -453,9 +512,9 @@ func (d *Daemon) launch(ctx context.Context) error {
 }
 
 // KillLibvirtd kills the daemon's libvirtd with SIGKILL, as a crash of the
-// daemon would, and waits until it is gone; its guests and its virtlogd
-// go on (and keep the daemon's namespaces alive). StartLibvirtd brings it
-// back.
+// daemon would, and waits until it is gone; its guests, its virtlogd and
+// its virtlockd (with the guests' disk locks) go on (and keep the daemon's
+// namespaces alive). StartLibvirtd brings it back.
 func (d *Daemon) KillLibvirtd(ctx context.Context) error {
 	pid := d.libvirtdPID
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -521,14 +580,15 @@ func (d *Daemon) logTail() string {
 }
 
 // Close stops everything of the daemon: the processes in its network
-// namespace (its guests' qemu first, then libvirtd and virtlogd by PID:
+// namespace (its guests' qemu first, then libvirtd, virtlockd and virtlogd
+// by PID:
 // SIGTERM, then SIGKILL after a bounded wait), the veth pair and the
 // namespace (the bind mounts die with the last process of their mount
 // namespace), its temporary directory and its record. It may be called
 // more than once.
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
-		d.closeErr = teardown(record{Name: d.Name, Veth: d.veth, Dir: d.Dir}, d.libvirtdPID, d.virtlogdPID)
+		d.closeErr = teardown(record{Name: d.Name, Veth: d.veth, Dir: d.Dir}, d.libvirtdPID, d.virtlockdPID, d.virtlogdPID)
 	})
 	return d.closeErr
 }
@@ -546,8 +606,9 @@ func teardown(rec record, daemonPIDs ...int) error {
 			return set
 		}
 		// The guests (and anything else a daemon started) first, so that
-		// libvirtd sees them go; then libvirtd, then virtlogd, which
-		// writes the guests' console logs.
+		// libvirtd sees them go; then libvirtd, then virtlockd (which
+		// holds the guests' disk locks), then virtlogd, which writes the
+		// guests' console logs.
 		var daemons []int
 		for _, pid := range daemonPIDs {
 			if pid > 0 && inNS()[pid] {
@@ -760,6 +821,28 @@ func newUUID() (string, error) {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// confString is the string value of key in a libvirt configuration file
+// (the first uncommented `key = "value"` line: libvirt reads the first),
+// "" when no line sets it.
+func confString(path, key string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) != key {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if u, err := strconv.Unquote(v); err == nil {
+			v = u
+		}
+		return v, nil
+	}
+	return "", nil
 }
 
 // editConf rewrites a libvirt configuration file with settings: the lines

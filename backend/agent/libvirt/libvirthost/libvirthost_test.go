@@ -3,6 +3,7 @@ package libvirthost_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -188,8 +189,8 @@ func TestQEMULibvirtHostCloseStopsGuests(t *testing.T) {
 	}
 	waitLog(t, consoleLog, guestimage.Ready)
 	procs := d.Processes()
-	if len(procs) < 3 {
-		t.Fatalf("processes in %s's namespace: %v; want libvirtd, virtlogd and the guest's qemu", d.Name, procs)
+	if len(procs) < 4 {
+		t.Fatalf("processes in %s's namespace: %v; want libvirtd, virtlogd, virtlockd and the guest's qemu", d.Name, procs)
 	}
 	// closeAndCheck (the cleanup) checks that every one of them ends.
 }
@@ -221,8 +222,8 @@ func TestQEMULibvirtHostSweeps(t *testing.T) {
 			fmt.Println("ERROR", err)
 			os.Exit(1)
 		}
-		l, v := d.PIDs()
-		fmt.Println("DAEMON", d.Name, d.Dir, l, v)
+		l, v, k := d.PIDs()
+		fmt.Println("DAEMON", d.Name, d.Dir, l, v, k)
 		os.Stdin.Read(make([]byte, 1)) // until killed
 		os.Exit(0)
 	}
@@ -245,15 +246,15 @@ func TestQEMULibvirtHostSweeps(t *testing.T) {
 	child.Process.Kill()
 	child.Wait()
 	var name, dir string
-	var libvirtd, virtlogd int
-	if _, err := fmt.Sscanf(line, "DAEMON %s %s %d %d", &name, &dir, &libvirtd, &virtlogd); err != nil {
+	var libvirtd, virtlogd, virtlockd int
+	if _, err := fmt.Sscanf(line, "DAEMON %s %s %d %d %d", &name, &dir, &libvirtd, &virtlogd, &virtlockd); err != nil {
 		t.Fatalf("child: %q, %v", line, err)
 	}
 	if !alive(libvirtd) {
 		t.Fatalf("the orphan's libvirtd %d is not running: nothing to sweep", libvirtd)
 	}
 	d := start(t) // sweeps
-	for _, pid := range []int{libvirtd, virtlogd} {
+	for _, pid := range []int{libvirtd, virtlogd, virtlockd} {
 		if alive(pid) {
 			t.Errorf("the orphan's daemon %d still runs after Start", pid)
 		}
@@ -312,8 +313,8 @@ func start(t *testing.T) *libvirthost.Daemon {
 func closeAndCheck(t *testing.T, d *libvirthost.Daemon) {
 	t.Helper()
 	procs := d.Processes()
-	libvirtd, virtlogd := d.PIDs()
-	for _, pid := range []int{libvirtd, virtlogd} {
+	libvirtd, virtlogd, virtlockd := d.PIDs()
+	for _, pid := range []int{libvirtd, virtlogd, virtlockd} {
 		if !slices.Contains(procs, pid) {
 			t.Errorf("daemon process %d is not among the processes of %s's namespace %v", pid, d.Name, procs)
 		}
@@ -388,6 +389,12 @@ func noDefaultNetwork(t *testing.T, which string, l *libvirt.Libvirt) {
 // in root's cache (~/.cache, mode 0700), which libvirt-qemu cannot reach,
 // and two daemons relabelling the same files would undo each other.
 func domainXML(name string, img guestimage.Image, consoleLog string) (string, error) {
+	return domainXMLWithDisk(name, img, consoleLog, "")
+}
+
+// domainXMLWithDisk is domainXML with the raw file disk as a writable
+// virtio disk (none when "").
+func domainXMLWithDisk(name string, img guestimage.Image, consoleLog, disk string) (string, error) {
 	port := uint(0)
 	pty := &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}
 	dom := libvirtxml.Domain{
@@ -417,6 +424,14 @@ func domainXML(name string, img guestimage.Image, consoleLog string) (string, er
 			}},
 		},
 		SecLabel: []libvirtxml.DomainSecLabel{{Type: "static", Model: "dac", Relabel: "no", Label: "+0:+0"}},
+	}
+	if disk != "" {
+		dom.Devices.Disks = []libvirtxml.DomainDisk{{
+			Device: "disk",
+			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
+			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: disk}},
+			Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+		}}
 	}
 	return dom.Marshal()
 }
@@ -531,4 +546,129 @@ func tailFile(path string, n int) string {
 		ls = ls[len(ls)-n:]
 	}
 	return path + ":\n" + strings.Join(ls, "\n")
+}
+
+// TestQEMULibvirtHostLockManagerRefusesSecondGuest starts a guest with a
+// disk on the system daemon, whose virtlockd then holds the disk's lock,
+// and the same guest on a private daemon, which refuses it until the first
+// is gone (QEMU's own image locking speaks first: libvirt takes the lock
+// manager's locks only when the guest's CPUs start, after QEMU opened the
+// disk); then the private daemon starts it, and its own virtlockd holds
+// the lock.
+func TestQEMULibvirtHostLockManagerRefusesSecondGuest(t *testing.T) {
+	img := requireAll(t)
+	libvirthost.Require(t, libvirthost.LockdAvailable())
+	d := start(t)
+	if d.LockManager != "lockd" {
+		t.Fatalf("the private daemon's lock manager is %q; want lockd, as the system's", d.LockManager)
+	}
+	sys := dial(t, libvirthost.SystemSocket)
+	priv := dial(t, d.Socket)
+	dir := t.TempDir()
+	disk := sparseDisk(t, dir)
+	name := fmt.Sprintf("xm-lvh-lock-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	xml, err := domainXMLWithDisk(name, img, filepath.Join(dir, "console.log"), disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		destroy(sys, name)
+		destroy(priv, name)
+		os.Remove(filepath.Join("/var/log/libvirt/qemu", name+".log"))
+	})
+	first, err := sys.DomainCreateXML(xml, 0)
+	if err != nil {
+		t.Fatalf("DomainCreateXML on the system daemon: %v", err)
+	}
+	sysLockd := onlyHolder(t, disk)
+	_, _, privLockd := d.PIDs()
+	if sysLockd == privLockd {
+		t.Fatalf("the private daemon's virtlockd (%d) holds the system daemon's guest's disk", privLockd)
+	}
+	_, err = priv.DomainCreateXML(xml, 0)
+	if err == nil {
+		t.Fatalf("the private daemon started a second guest on %s while the system daemon's runs", disk)
+	}
+	t.Logf("the second start was refused: %v", err)
+	if doms, _, err := priv.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive); err != nil || len(doms) != 0 {
+		t.Fatalf("the private daemon's domains after the refusal: %v, %v; want none", doms, err)
+	}
+	if holder := onlyHolder(t, disk); holder != sysLockd {
+		t.Fatalf("after the refusal the disk's lock is held by %d, not the system's virtlockd %d", holder, sysLockd)
+	}
+	if err := sys.DomainDestroy(first); err != nil {
+		t.Fatal(err)
+	}
+	if holders, err := libvirthost.LockdHolders(disk); err != nil || len(holders) != 0 {
+		t.Fatalf("the disk's lock outlives its guest: held by %v (%v)", holders, err)
+	}
+	if _, err := priv.DomainCreateXML(xml, 0); err != nil {
+		t.Fatalf("the private daemon cannot start the guest once the system daemon's is gone: %v", err)
+	}
+	if holder := onlyHolder(t, disk); holder != privLockd {
+		t.Fatalf("the private daemon's guest's disk is locked by %d, not by its virtlockd %d", holder, privLockd)
+	}
+}
+
+// TestQEMULibvirtHostLockManagerRefusesLockedDisk holds the lock that
+// another server's virtlockd would hold on a disk (a write lock on its
+// first byte) and starts a guest on it: QEMU's image locking does not see
+// that lock, libvirt's lock manager does, and libvirt refuses with its
+// resource-busy error; with the lock released the guest starts.
+func TestQEMULibvirtHostLockManagerRefusesLockedDisk(t *testing.T) {
+	img := requireAll(t)
+	libvirthost.Require(t, libvirthost.LockdAvailable())
+	sys := dial(t, libvirthost.SystemSocket)
+	dir := t.TempDir()
+	disk := sparseDisk(t, dir)
+	name := fmt.Sprintf("xm-lvh-locked-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	xml, err := domainXMLWithDisk(name, img, filepath.Join(dir, "console.log"), disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		destroy(sys, name)
+		os.Remove(filepath.Join("/var/log/libvirt/qemu", name+".log"))
+	})
+	release := libvirthost.HoldLikeLockd(t, disk)
+	_, err = sys.DomainCreateXML(xml, 0)
+	var lerr libvirt.Error
+	if !errors.As(err, &lerr) || libvirt.ErrorNumber(lerr.Code) != libvirt.ErrResourceBusy {
+		t.Fatalf("a start on a disk another virtlockd holds: %v; want libvirt's resource-busy error", err)
+	}
+	t.Logf("refused: code %s, %q", libvirt.ErrorNumber(lerr.Code), lerr.Message)
+	if doms, _, err := sys.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive); err == nil {
+		for _, dom := range doms {
+			if dom.Name == name {
+				t.Fatalf("the refused guest runs")
+			}
+		}
+	}
+	release()
+	if _, err := sys.DomainCreateXML(xml, 0); err != nil {
+		t.Fatalf("the start once the lock is released: %v", err)
+	}
+}
+
+// sparseDisk makes a 1 MiB sparse raw disk in dir.
+func sparseDisk(t *testing.T, dir string) string {
+	t.Helper()
+	disk := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(disk, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(disk, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	return disk
+}
+
+// onlyHolder is the one virtlockd that holds the disk's lock.
+func onlyHolder(t *testing.T, disk string) int {
+	t.Helper()
+	holders, err := libvirthost.LockdHolders(disk)
+	if err != nil || len(holders) != 1 {
+		t.Fatalf("virtlockd processes holding %s: %v (%v); want one: is libvirtd running with lock_manager = \"lockd\"?", disk, holders, err)
+	}
+	return holders[0]
 }
