@@ -358,3 +358,34 @@ func notEchoed(t *testing.T, err error, disk string) {
 		}
 	}
 }
+
+// list_vms answers while a start is under way (QEMU takes seconds to
+// start, holding the domain's job): the HA lease renewal lists the domains,
+// and waiting out a start longer than the fence timeout fenced the server.
+// The starting domain is listed, in the state libvirt has for it then.
+func TestQEMUListingDoesNotWaitForAStart(t *testing.T) {
+	img := needQEMUImage(t)
+	dir := qemuDir(t, img)
+	h := qemuHost(t, dir, "q1", Config{})
+	h.createGuest(t, "ls1", "", nil)
+	l, err := h.drv.conn.current()
+	mustOK(t, err)
+	started := make(chan error, 1)
+	go func() { started <- h.StartVM("r1", "ls1") }()
+	waitForGuest(t, "libvirt to have the domain being started", func() bool {
+		_, err := l.DomainLookupByName("ls1")
+		return err == nil
+	})
+	doms, err := h.ListVMs()
+	mustOK(t, err)
+	select {
+	case err := <-started:
+		mustOK(t, err)
+		t.Fatalf("list_vms answered only once the start had ended: it waited for the domain's job")
+	default:
+	}
+	if len(doms) != 1 || doms[0].Name != "ls1" {
+		t.Errorf("list_vms during the start: %+v; want ls1", doms)
+	}
+	mustOK(t, <-started)
+}

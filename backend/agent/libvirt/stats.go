@@ -18,11 +18,17 @@ type statsRecord struct {
 }
 
 // allStats reads the bulk statistics of the live domains of this
-// driver's VMs in one call (ConnectGetAllDomainStats).
+// driver's VMs in one call (ConnectGetAllDomainStats), without waiting for
+// a domain that a job holds (NOWAIT): a domain being started, saved or
+// migrated is listed with what libvirt has at once (its state) rather than
+// after the job, which under QEMU lasts seconds. The HA lease renewal
+// lists the domains through here, and must not wait out a start (a wait
+// longer than the fence timeout would fence the server).
 func (d *Driver) allStats(kinds golibvirt.DomainStatsTypes) ([]statsRecord, error) {
 	var out []statsRecord
 	err := d.do("list the domains", func(l *golibvirt.Libvirt) error {
-		recs, err := l.ConnectGetAllDomainStats(nil, uint32(kinds), uint32(golibvirt.ConnectGetAllDomainsStatsActive))
+		recs, err := l.ConnectGetAllDomainStats(nil, uint32(kinds),
+			uint32(golibvirt.ConnectGetAllDomainsStatsActive|golibvirt.ConnectGetAllDomainsStatsNowait))
 		if err != nil {
 			return err
 		}
