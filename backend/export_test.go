@@ -90,3 +90,8 @@ func (m *Manager) LimitAuditSpool(n int) {
 	m.audit.limit = n
 	m.audit.mu.Unlock()
 }
+
+// WaitHA waits for the HA round the last Beat started (haKick runs it
+// beside the beats), so that a test driving the beats by hand sees what it
+// did.
+func (m *Manager) WaitHA() { m.ha.wg.Wait() }

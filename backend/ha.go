@@ -12,7 +12,8 @@ import (
 )
 
 // haState is what the HA failover remembers between heartbeats: which
-// servers it has judged fenced (for one event each), which VM restarts are
+// servers it has judged fenced (for one event each, and so that what is left
+// of their takeover is finished when they answer again), which VM restarts are
 // under way (so that a slow one is not started twice by the next beat), and
 // the last reason each VM could not be restarted (one event per reason, not
 // one per beat). A restart's truth is the store and the agents' leases: a
@@ -77,18 +78,80 @@ func (m *Manager) haRound(ctx context.Context, timeout time.Duration) {
 			m.log.Warn("HA: read servers", "err", err)
 			return
 		}
-		var dead []store.Server
+		var dead, back []store.Server
 		for _, s := range servers {
-			if s.Status == ServerUnreachable {
+			switch {
+			case s.Status == ServerUnreachable:
 				dead = append(dead, s)
-			} else {
+			case s.Status == ServerRunning && m.haJudgedFenced(s.ID):
+				back = append(back, s)
+			default:
 				m.haForget(s.ID)
 			}
 		}
 		if len(dead) > 0 {
 			m.haPool(ctx, p, servers, dead, timeout)
 		}
+		for _, s := range back {
+			m.haReturned(ctx, p, s, timeout)
+		}
 	}
+}
+
+// haJudgedFenced reports whether the failover took server id over as
+// fenced and has not forgotten it since.
+func (m *Manager) haJudgedFenced(id string) bool {
+	m.ha.mu.Lock()
+	defer m.ha.mu.Unlock()
+	return m.ha.fenced[id]
+}
+
+// haReturned finishes the takeover of server s, judged fenced while it was
+// silent, now that it answers again. It fenced itself on its return (a
+// resumed agent before it answers anything, a restarted one before it
+// serves), so a VM still recorded there that it does not run is one whose
+// restart elsewhere failed while it was silent. Under libvirt that is the
+// rule, not the exception: the guest of a frozen or killed agent runs on
+// and holds the VM's disks, and every restart elsewhere is refused until
+// the agent is back and has fenced. Those VMs are taken over now as for a
+// dead server (HA ones restarted, on another server when one can take
+// them); once none is left the server is forgotten.
+func (m *Manager) haReturned(ctx context.Context, p store.ServerPool, s store.Server, timeout time.Duration) {
+	vms, err := m.st.Read().VMsOnServer(ctx, s.ID)
+	if err != nil {
+		m.log.Warn("HA: read VMs", "err", err)
+		return
+	}
+	if len(vms) == 0 {
+		m.haForget(s.ID)
+		return
+	}
+	c, err := m.clients.get(s)
+	if err != nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	doms, err := c.ListVMs(cctx)
+	cancel()
+	if err != nil {
+		m.log.Warn("HA: a fenced server that answers again cannot list its domains; its VMs wait", "server", s.Name, "err", err)
+		return
+	}
+	runs := map[string]bool{}
+	for _, d := range doms {
+		runs[d.UUID] = true
+	}
+	var left []store.VM
+	for _, v := range vms {
+		if !runs[v.ID] {
+			left = append(left, v)
+		}
+	}
+	if len(left) == 0 {
+		m.haForget(s.ID)
+		return
+	}
+	m.haTakeOverVMs(ctx, p, &haPeer{server: s, client: c}, s, left)
 }
 
 // haForget clears what the failover remembers of a server that answers.
@@ -166,6 +229,14 @@ func (m *Manager) haTakeOver(ctx context.Context, p store.ServerPool, peer *haPe
 		m.log.Warn(desc)
 		m.event(ctx, "Warning", "ServerFenced", "Server", d.ID, d.Name, p.ID, desc)
 	}
+	m.haTakeOverVMs(ctx, p, peer, d, vms)
+}
+
+// haTakeOverVMs takes over vms, recorded on the fenced server d, asking
+// peer, a live server of the pool, for their leases: a VM another server
+// holds the live lease of is recorded there, an HA VM is restarted, any
+// other is recorded Stopped.
+func (m *Manager) haTakeOverVMs(ctx context.Context, p store.ServerPool, peer *haPeer, d store.Server, vms []store.VM) {
 	if len(vms) == 0 {
 		return
 	}
@@ -269,11 +340,13 @@ func (m *Manager) haStopped(ctx context.Context, p store.ServerPool, d store.Ser
 
 // haRestart starts HA VM v, recorded on the fenced server d, elsewhere: a
 // job of the system's, which holds the VM's lock, so that an operator's
-// command on the VM waits for it. A failure (no server fits, another
+// command on the VM waits for it. Placement leaves d out (it matters once d
+// answers again: haReturned) unless no other server can take the VM. A failure (no server fits, another
 // server's live lease) leaves the VM where it is recorded, to be tried at
 // the next round, and is reported once per reason.
 func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Server, v store.VM) {
 	summary := fmt.Sprintf("restart Vm %s (high availability: Server %s is fenced)", v.Name, d.Name)
+	started := false // the job started the VM (not: found it moved meanwhile)
 	_, err := m.job(WithActor(ctx, system), system, p.ID, "restart Vm", summary, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
 		cur, err := m.st.Read().VM(jctx, v.ID)
 		if err != nil {
@@ -284,7 +357,9 @@ func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Ser
 		}
 		cur.LastServerID = "" // CURRENT_SERVER cannot mean the dead server here
 
-		return nil, m.placeAndRun(jctx, j, cur, "start", func(c *agentclient.Client) error { return c.StartVM(jctx, cur.RepoID, cur.ID) })
+		err = m.placeAndRunAvoiding(jctx, j, cur, d.ID, "start", func(c *agentclient.Client) error { return c.StartVM(jctx, cur.RepoID, cur.ID) })
+		started = err == nil
+		return nil, err
 	})
 	m.ha.mu.Lock()
 	last := m.ha.failed[v.ID]
@@ -303,11 +378,14 @@ func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Ser
 		return
 	}
 	now, err := m.st.Read().VM(ctx, v.ID)
-	if err != nil || now.ServerID == "" || now.ServerID == d.ID {
+	if !started || err != nil || now.ServerID == "" {
 		return
 	}
 	to, _ := m.st.Read().Server(ctx, now.ServerID)
 	desc := fmt.Sprintf("Vm %s restarted on Server %s: Server %s had not renewed its HA lease past the fence timeout and margin", v.Name, to.Name, d.Name)
+	if now.ServerID == d.ID {
+		desc += "; it has fenced itself and answers again, and no other server could take the VM"
+	}
 	m.log.Warn(desc)
 	m.event(ctx, "Warning", "VmHaRestarted", "Vm", v.ID, v.Name, p.ID, desc)
 }

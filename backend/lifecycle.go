@@ -69,8 +69,18 @@ func (m *Manager) ResumeVM(ctx context.Context, ref Ref) (VM, error) {
 // reserve's others), so every rule of placement, anti-affinity among them,
 // holds without the caller checking any.
 func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb string, run func(*agentclient.Client) error) error {
+	return m.placeAndRunAvoiding(ctx, j, v, "", verb, run)
+}
+
+// placeAndRunAvoiding is placeAndRun that leaves server avoid out when
+// another server can take the VM, and uses it only when none can (an HA
+// restart prefers the servers that did not just fence themselves).
+func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM, avoid, verb string, run func(*agentclient.Client) error) error {
 	j.progress(10, "placing")
-	cands, release, err := m.place.rank(ctx, v, "", 0)
+	cands, release, err := m.place.rank(ctx, v, avoid, 0)
+	if err != nil && avoid != "" {
+		cands, release, err = m.place.rank(ctx, v, "", 0)
+	}
 	if err != nil {
 		return err
 	}
