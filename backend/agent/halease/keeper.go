@@ -127,6 +127,14 @@ type Keeper struct {
 	scan        bool                          // the next renewal releases our leases of VMs not running here
 	warned      map[string]bool               // domains whose uuid names no lease file, warned about once
 	watchdog    *time.Timer                   // fences at lastOK + fence timeout
+	listing     *domainList                   // the host's listing under way, if any (listDomains)
+}
+
+// domainList is one call of Host.Domains, which renewals wait for.
+type domainList struct {
+	done chan struct{} // closed when doms and err are set
+	doms []Domain
+	err  error
 }
 
 type vmRef struct{ repoID, vmID string }
@@ -485,7 +493,7 @@ func (k *Keeper) failed(err error) {
 // VMs that no longer run here. It returns the first failure; the other
 // VMs are still done.
 func (k *Keeper) renewVMs(cfg Config, store *Store) error {
-	doms, err := k.host.Domains()
+	doms, err := k.listDomains(cfg.Params.RenewInterval())
 	if err != nil {
 		// The hypervisor cannot tell what runs: keep what is held, so
 		// that no domain that may still run loses its lease.
@@ -545,6 +553,43 @@ func (k *Keeper) renewVMs(cfg Config, store *Store) error {
 		}
 	}
 	return firstErr
+}
+
+// listDomains is the host's Domains, waited for at most within (the renew
+// interval): a hypervisor busy with a domain's job can take seconds to
+// list (libvirtd holds a domain QEMU is starting, and a refused start's
+// cleanup, that long on a loaded host), and a renewal held that long
+// would lapse the lease and fence a healthy server. A listing that does
+// not come in time counts as one the hypervisor cannot give, so the
+// renewal renews the leases held (which errs on the side of holding). At
+// most one listing runs at once: a renewal that finds one under way waits
+// for it rather than starting another.
+func (k *Keeper) listDomains(within time.Duration) ([]Domain, error) {
+	k.mu.Lock()
+	l := k.listing
+	if l == nil {
+		l = &domainList{done: make(chan struct{})}
+		k.listing = l
+		go func() {
+			doms, err := k.host.Domains()
+			k.mu.Lock()
+			l.doms, l.err = doms, err
+			if k.listing == l {
+				k.listing = nil
+			}
+			k.mu.Unlock()
+			close(l.done)
+		}()
+	}
+	k.mu.Unlock()
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-l.done:
+		return l.doms, l.err
+	case <-t.C:
+		return nil, fmt.Errorf("the hypervisor did not list its domains within %v", within)
+	}
 }
 
 func (k *Keeper) warnOnce(d Domain) {

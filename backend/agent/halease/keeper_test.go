@@ -690,3 +690,63 @@ func TestRenewOwnLeaseWithoutLock(t *testing.T) {
 		t.Errorf("the renewal failed: %s", st.LastError)
 	}
 }
+
+// slowHost is a fakeHost whose Domains blocks, while blocking is set, until
+// release is closed: a hypervisor busy with a domain's job.
+type slowHost struct {
+	*fakeHost
+	blocking atomic.Bool
+	release  chan struct{}
+	calls    atomic.Int32 // of Domains
+}
+
+func (s *slowHost) Domains() ([]Domain, error) {
+	s.calls.Add(1)
+	if s.blocking.Load() {
+		<-s.release
+	}
+	return s.fakeHost.Domains()
+}
+
+// A hypervisor that does not list its domains within the renew interval
+// does not hold the renewal up: the renewal renews the leases held and
+// counts, so the lease does not lapse and the server does not fence, and
+// renewals wait for the one listing under way rather than start others.
+// Once the hypervisor answers, renewals list again.
+func TestRenewalDoesNotWaitForASlowHypervisor(t *testing.T) {
+	root := t.TempDir()
+	k := newTestKeeper(t, root, "me", testkit.NewClock(time.Now()))
+	slow := &slowHost{fakeHost: k.host, release: make(chan struct{})}
+	k.Keeper.host = slow
+	k.configure(t)
+	k.host.run("vm1", agentapi.StateRunning, true)
+	k.tick()
+	store := NewStore(root, "pool1", nil)
+	if l := readLease(t, store, "vm1"); l.ServerID != "me" {
+		t.Fatalf("vm1's lease %+v, want held by me", l)
+	}
+
+	before := slow.calls.Load()
+	slow.blocking.Store(true)
+	defer close(slow.release)
+	for i := 0; i < 3; i++ {
+		k.clock.Advance(600 * time.Millisecond) // three renewals span more than the fence timeout
+		done := make(chan struct{})
+		go func() { k.tick(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("renewal %d waits for the hypervisor's listing", i+1)
+		}
+		if l := readLease(t, store, "vm1"); l.ServerID != "me" || l.RenewedUnixMS != k.clock.Now().UnixMilli() {
+			t.Fatalf("renewal %d: vm1's lease %+v, want renewed by me at %d", i+1, l, k.clock.Now().UnixMilli())
+		}
+	}
+	k.Gate()
+	if st := k.Status(); st.Fenced || len(k.host.events) != 0 || !k.host.has("vm1") {
+		t.Fatalf("the server fenced while its hypervisor was slow: %+v, events %v", st, k.host.events)
+	}
+	if n := slow.calls.Load() - before; n != 1 {
+		t.Fatalf("the slow renewals called Domains %d times; want 1 listing they share", n)
+	}
+}
