@@ -105,6 +105,15 @@ type Keeper struct {
 	// lapsed waits for a fence under way before it goes on.
 	fenceMu sync.Mutex
 
+	// leaseMu serialises this process's look-then-write on the VM leases
+	// it holds (a renewal's write, a release), so that a release (a start
+	// that failed, a stop) never lands between a renewal's look at the
+	// lease or the domain and its write, which would take the lease back
+	// for a VM that runs nowhere. The VM's lock file orders servers; this
+	// orders the goroutines of one. Taken after the lock file, never
+	// before; k.mu may be taken under it.
+	leaseMu sync.Mutex
+
 	// mu guards the fields below.
 	mu      sync.Mutex
 	cfg     *Config // nil: HA is not configured
@@ -653,6 +662,20 @@ func (k *Keeper) renewVM(cfg Config, store *Store, d Domain) error {
 // current content is l, unless the domain ended since it was listed (a
 // stop releases the lease itself).
 func (k *Keeper) writeVM(cfg Config, store *Store, d Domain, l Lease, stamp time.Time) error {
+	k.leaseMu.Lock()
+	defer k.leaseMu.Unlock()
+	if l.ServerID == cfg.ServerID {
+		// Read again under leaseMu: a release since the caller's read
+		// must stand.
+		cur, _, err := store.ReadVM(d.UUID)
+		if err != nil {
+			return err
+		}
+		if cur.ServerID != cfg.ServerID {
+			return nil
+		}
+		l = cur
+	}
 	if cur, ok, err := k.host.Domain(d.RepoID, d.VMID); err != nil || !ok || !holdsLease(cur.State) {
 		return err
 	}
@@ -696,10 +719,12 @@ func (k *Keeper) renewHeld(cfg Config, store *Store) error {
 	var firstErr error
 	for _, uuid := range uuids {
 		stamp := k.now()
+		k.leaseMu.Lock()
 		l, _, err := store.ReadVM(uuid)
 		if err == nil && l.ServerID == cfg.ServerID {
 			err = store.WriteVM(uuid, Lease{ServerID: cfg.ServerID, Hostname: k.hostname, RenewedUnixMS: stamp.UnixMilli(), Counter: l.Counter + 1})
 		}
+		k.leaseMu.Unlock()
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -717,6 +742,8 @@ func (k *Keeper) releaseIfGone(cfg Config, store *Store, uuid string, ref vmRef)
 		return err
 	}
 	defer unlock()
+	k.leaseMu.Lock()
+	defer k.leaseMu.Unlock()
 	k.mu.Lock()
 	busy := k.starting[uuid] > 0 || k.outgoing[uuid] != nil
 	k.mu.Unlock()

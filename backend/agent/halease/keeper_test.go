@@ -750,3 +750,65 @@ func TestRenewalDoesNotWaitForASlowHypervisor(t *testing.T) {
 		t.Fatalf("the slow renewals called Domains %d times; want 1 listing they share", n)
 	}
 }
+
+// gatedHost is a fakeHost whose first Domain call for a VM, once armed,
+// looks at the domain and then waits at gate before it answers: a renewal
+// caught between its look and its write.
+type gatedHost struct {
+	*fakeHost
+	vm      string
+	armed   atomic.Bool
+	entered chan struct{} // closed when the gated call has looked
+	gate    chan struct{}
+}
+
+func (g *gatedHost) Domain(repoID, vmID string) (Domain, bool, error) {
+	d, ok, err := g.fakeHost.Domain(repoID, vmID)
+	if vmID == g.vm && g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
+		<-g.gate
+	}
+	return d, ok, err
+}
+
+// A start that fails releases the VM's lease, and a renewal that looked at
+// the starting domain before the failure does not write the lease back
+// after the release: the lease stays released (a live lease of a VM that
+// runs nowhere made the manager record it on this server and stop
+// restarting it).
+func TestRenewalDoesNotUndoARelease(t *testing.T) {
+	root := t.TempDir()
+	k := newTestKeeper(t, root, "me", testkit.NewClock(time.Now()))
+	g := &gatedHost{fakeHost: k.host, vm: "vm1", entered: make(chan struct{}), gate: make(chan struct{})}
+	k.Keeper.host = g
+	k.configure(t)
+	start, err := k.BeginStart("vm1", "r1", "vm1")
+	testkit.MustOK(t, err)
+	k.host.run("vm1", agentapi.StatePaused, true) // QEMU starting
+	g.armed.Store(true)
+	renewed := make(chan struct{})
+	go func() { k.tick(); close(renewed) }()
+	<-g.entered // the renewal saw the starting domain and is about to write
+
+	k.host.mu.Lock()
+	delete(k.host.doms, "r1/vm1") // the start failed: the domain is gone
+	k.host.mu.Unlock()
+	ended := make(chan error, 1)
+	go func() { ended <- start.End(errors.New("refused")) }()
+	// Without serialisation the release completes at once, before the
+	// renewal's write; with it, the release waits for the renewal.
+	var endErr error
+	select {
+	case endErr = <-ended:
+		ended <- endErr
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(g.gate)
+	<-renewed
+	if err := <-ended; err == nil || err.Error() != "refused" {
+		t.Fatalf("End = %v, want the start's error", err)
+	}
+	if l := readLease(t, NewStore(root, "pool1", nil), "vm1"); l.ServerID != "" {
+		t.Fatalf("after the failed start and the renewal, vm1's lease is %+v; want released", l)
+	}
+}
