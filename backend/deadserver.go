@@ -36,13 +36,19 @@ func (m *Manager) ForceStopVM(ctx context.Context, ref Ref) (VM, error) {
 		if err != nil {
 			return &Error{Kind: KindInternal, Msg: "read the VM's server", Cause: err}
 		}
+		// The operator's word ends an HA restart still pending.
 		if !isSilent(s) {
-			return m.stopDomain(ctx, j, v, true)
+			err := m.stopDomain(ctx, j, v, true)
+			if err == nil {
+				m.haStopWaiting(v.ID)
+			}
+			return err
 		}
 		j.progress(50, "recording Vm "+v.Name+" stopped: server "+s.Name+" is "+s.Status)
 		if err := m.setVMState(ctx, v.ID, "", VMStopped); err != nil {
 			return err
 		}
+		m.haStopWaiting(v.ID)
 		m.place.capacity.forget(s.ID)
 		desc := fmt.Sprintf("Vm %s recorded Stopped without reaching its server %s (%s): user %s stated that the server is off (stop Vm force=Yes)",
 			v.Name, s.Name, s.Status, actor.User)

@@ -14,21 +14,43 @@ import (
 // haState is what the HA failover remembers between heartbeats: which
 // servers it has judged fenced (for one event each, and so that what is left
 // of their takeover is finished when they answer again), which VM restarts are
-// under way (so that a slow one is not started twice by the next beat), and
+// under way (so that a slow one is not started twice by the next beat),
 // the last reason each VM could not be restarted (one event per reason, not
-// one per beat). A restart's truth is the store and the agents' leases: a
-// manager that restarts with none of this decides again from them.
+// one per beat), and which fenced server each such VM waits on. A restart's
+// truth is the store and the agents' leases: a manager that restarts with
+// none of this decides again from them.
 type haState struct {
-	mu       sync.Mutex // guards running, fenced, inflight and failed
+	mu       sync.Mutex // guards running, fenced, inflight, failed and waiting
 	running  bool       // a round is under way (haKick)
 	fenced   map[string]bool
 	inflight map[string]bool
 	failed   map[string]string
-	wg       sync.WaitGroup // the round under way, for Close
+	// waiting maps an HA VM whose restart failed to the fenced server it
+	// was recorded on: when that server answers again (and fenced itself),
+	// the VM is restarted, even if a reconciliation of the server recorded
+	// it Stopped meanwhile (its domain is gone: the fence destroyed it).
+	waiting map[string]string
+	wg      sync.WaitGroup // the round under way, for Close
 }
 
 func newHAState() *haState {
-	return &haState{fenced: map[string]bool{}, inflight: map[string]bool{}, failed: map[string]string{}}
+	return &haState{fenced: map[string]bool{}, inflight: map[string]bool{}, failed: map[string]string{}, waiting: map[string]string{}}
+}
+
+// haWaitingOn is the fenced server whose VM id waits for its HA restart,
+// or "".
+func (m *Manager) haWaitingOn(id string) string {
+	m.ha.mu.Lock()
+	defer m.ha.mu.Unlock()
+	return m.ha.waiting[id]
+}
+
+// haStopWaiting drops VM id's pending HA restart: it was restarted, found
+// running, or an operator recorded it stopped (stop Vm force=Yes).
+func (m *Manager) haStopWaiting(id string) {
+	m.ha.mu.Lock()
+	delete(m.ha.waiting, id)
+	m.ha.mu.Unlock()
 }
 
 // haKick starts an HA round unless one still runs: a round may wait for
@@ -115,15 +137,24 @@ func (m *Manager) haJudgedFenced(id string) bool {
 // and holds the VM's disks, and every restart elsewhere is refused until
 // the agent is back and has fenced. Those VMs are taken over now as for a
 // dead server (HA ones restarted, on another server when one can take
-// them); once none is left the server is forgotten.
+// them), and so are the HA VMs waiting on s that a reconciliation of s
+// recorded Stopped since (a restarted agent's server is reconciled at its
+// first answer, before this round); once none is left the server is
+// forgotten.
 func (m *Manager) haReturned(ctx context.Context, p store.ServerPool, s store.Server, timeout time.Duration) {
 	vms, err := m.st.Read().VMsOnServer(ctx, s.ID)
 	if err != nil {
 		m.log.Warn("HA: read VMs", "err", err)
 		return
 	}
+	lost := m.haLostWhileWaiting(ctx, s)
+	for _, v := range lost {
+		m.haRestartOne(ctx, p, s, v)
+	}
 	if len(vms) == 0 {
-		m.haForget(s.ID)
+		if len(lost) == 0 {
+			m.haForget(s.ID)
+		}
 		return
 	}
 	c, err := m.clients.get(s)
@@ -152,6 +183,49 @@ func (m *Manager) haReturned(ctx context.Context, p store.ServerPool, s store.Se
 		return
 	}
 	m.haTakeOverVMs(ctx, p, &haPeer{server: s, client: c}, s, left)
+}
+
+// haLostWhileWaiting are the HA VMs waiting on fenced server s for their
+// restart that are now recorded Stopped on no server: a reconciliation of s
+// found their domains gone. The others waiting on s are dropped when they
+// run somewhere, are gone, or are no longer HA.
+func (m *Manager) haLostWhileWaiting(ctx context.Context, s store.Server) []store.VM {
+	m.ha.mu.Lock()
+	var ids []string
+	for id, srv := range m.ha.waiting {
+		if srv == s.ID {
+			ids = append(ids, id)
+		}
+	}
+	m.ha.mu.Unlock()
+	var lost []store.VM
+	for _, id := range ids {
+		v, err := m.st.Read().VM(ctx, id)
+		switch {
+		case err != nil || !v.HA || v.ServerID != "" && v.ServerID != s.ID:
+			m.haStopWaiting(id) // gone, no longer HA, or running elsewhere
+		case v.ServerID == "" && v.Status == VMStopped:
+			lost = append(lost, v)
+		}
+	}
+	return lost
+}
+
+// haRestartOne runs haRestart for v unless a restart of it is under way.
+func (m *Manager) haRestartOne(ctx context.Context, p store.ServerPool, d store.Server, v store.VM) {
+	m.ha.mu.Lock()
+	busy := m.ha.inflight[v.ID]
+	m.ha.inflight[v.ID] = true
+	m.ha.mu.Unlock()
+	if busy {
+		return
+	}
+	defer func() {
+		m.ha.mu.Lock()
+		delete(m.ha.inflight, v.ID)
+		m.ha.mu.Unlock()
+	}()
+	m.haRestart(ctx, p, d, v)
 }
 
 // haForget clears what the failover remembers of a server that answers.
@@ -352,7 +426,8 @@ func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Ser
 		if err != nil {
 			return nil, &Error{Kind: KindInternal, Msg: "read Vm", Cause: err}
 		}
-		if cur.ServerID != d.ID {
+		lost := cur.ServerID == "" && cur.Status == VMStopped && m.haWaitingOn(cur.ID) == d.ID
+		if cur.ServerID != d.ID && !lost {
 			return nil, nil // moved meanwhile
 		}
 		cur.LastServerID = "" // CURRENT_SERVER cannot mean the dead server here
@@ -365,8 +440,10 @@ func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Ser
 	last := m.ha.failed[v.ID]
 	if err == nil {
 		delete(m.ha.failed, v.ID)
+		delete(m.ha.waiting, v.ID)
 	} else {
 		m.ha.failed[v.ID] = err.Error()
+		m.ha.waiting[v.ID] = d.ID
 	}
 	m.ha.mu.Unlock()
 	if err != nil {

@@ -20,15 +20,27 @@ import (
 // elsewhere is refused until the agent is back and has fenced. Here
 // anti-affinity keeps the VM off the other servers while ovs1 is silent.)
 // ovs3 has less memory free than ovs1, so that placement left to itself
-// would choose ovs1. The beats are driven by hand.
+// would choose ovs1. The beats are driven by hand. When the manager has
+// never heard from ovs1 before (as after its agent restarted), it
+// reconciles ovs1 at its first answer, before the HA round, recording hag
+// Stopped there: the restart still happens.
 func TestHAFencedServerThatReturnsHasItsVMsRestarted(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		freeOvs3 bool // the group's member on ovs3 stops while ovs1 is silent
-		want     string
+		// reconciled: the manager first hears from ovs1 when it answers
+		// again, so it reconciles ovs1 before the HA round (as after an
+		// agent restart) and records hag Stopped there (VmLost)
+		reconciled bool
+		// forceStop: the operator records hag stopped (stop Vm
+		// force=Yes) while ovs1 is silent; then it is not restarted
+		forceStop bool
+		want      string // where hag runs in the end; "" nowhere
 	}{
-		{"elsewhere when another server can take it", true, "ovs3"},
-		{"on the returned server when none can", false, "ovs1"},
+		{"elsewhere when another server can take it", true, false, false, "ovs3"},
+		{"on the returned server when none can", false, false, false, "ovs1"},
+		{"also when reconciling the returned server recorded it Stopped", true, true, false, "ovs3"},
+		{"not after an operator recorded it stopped", true, true, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := managertest.Ready(t, managertest.Options{Agents: 3, MemoryMiB: 8192, CPUs: 4, AgentTimeout: 2 * time.Second})
@@ -84,6 +96,9 @@ func TestHAFencedServerThatReturnsHasItsVMsRestarted(t *testing.T) {
 				m.Beat(ctx, 300*time.Millisecond)
 				m.WaitHA()
 			}
+			if !tc.reconciled {
+				beat() // the manager hears from every server
+			}
 
 			// ovs1 goes silent and loses its storage: it fences itself
 			// (its domains are destroyed) and misses its heartbeats.
@@ -120,8 +135,20 @@ func TestHAFencedServerThatReturnsHasItsVMsRestarted(t *testing.T) {
 			if server, _ := serverOf(t, c, "hag"); server != "ovs1" {
 				t.Fatalf("hag is recorded on %q after its failed restart; want ovs1", server)
 			}
+			if tc.reconciled && !tc.forceStop {
+				defer func() {
+					if evs := haEvents(t, c, "VmLost"); len(evs) != 1 {
+						t.Errorf("VmLost events %q; want the reconciliation of ovs1 to have recorded hag Stopped first", evs)
+					}
+				}()
+			}
 			if tc.freeOvs3 {
 				if _, err := m.StopVM(ctx, backend.Ref{Name: "b3"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.forceStop {
+				if _, err := m.ForceStopVM(ctx, backend.Ref{Name: "hag"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -147,6 +174,15 @@ func TestHAFencedServerThatReturnsHasItsVMsRestarted(t *testing.T) {
 					}
 				}
 				return on
+			}
+			if tc.want == "" {
+				for range 3 {
+					beat()
+				}
+				if server, status := serverOf(t, c, "hag"); len(where()) != 0 || status != backend.VMStopped {
+					t.Fatalf("hag, recorded stopped by the operator, runs on %v and is recorded %s on %q after ovs1 answers again", where(), status, server)
+				}
+				return
 			}
 			for i := 0; ; i++ {
 				beat()
