@@ -187,8 +187,9 @@ func (m *Manager) haReturned(ctx context.Context, p store.ServerPool, s store.Se
 
 // haLostWhileWaiting are the HA VMs waiting on fenced server s for their
 // restart that are now recorded Stopped on no server: a reconciliation of s
-// found their domains gone. The others waiting on s are dropped when they
-// run somewhere, are gone, or are no longer HA.
+// found their domains gone. The others waiting on s are dropped: recorded
+// on a server (those recorded on s are taken over from the store, which
+// marks them waiting again if their restart fails), gone, or no longer HA.
 func (m *Manager) haLostWhileWaiting(ctx context.Context, s store.Server) []store.VM {
 	m.ha.mu.Lock()
 	var ids []string
@@ -202,8 +203,8 @@ func (m *Manager) haLostWhileWaiting(ctx context.Context, s store.Server) []stor
 	for _, id := range ids {
 		v, err := m.st.Read().VM(ctx, id)
 		switch {
-		case err != nil || !v.HA || v.ServerID != "" && v.ServerID != s.ID:
-			m.haStopWaiting(id) // gone, no longer HA, or running elsewhere
+		case err != nil || !v.HA || v.ServerID != "":
+			m.haStopWaiting(id)
 		case v.ServerID == "" && v.Status == VMStopped:
 			lost = append(lost, v)
 		}
@@ -228,10 +229,16 @@ func (m *Manager) haRestartOne(ctx context.Context, p store.ServerPool, d store.
 	m.haRestart(ctx, p, d, v)
 }
 
-// haForget clears what the failover remembers of a server that answers.
+// haForget clears what the failover remembers of a server that answers,
+// and the restarts that waited on it.
 func (m *Manager) haForget(serverID string) {
 	m.ha.mu.Lock()
 	delete(m.ha.fenced, serverID)
+	for id, srv := range m.ha.waiting {
+		if srv == serverID {
+			delete(m.ha.waiting, id)
+		}
+	}
 	m.ha.mu.Unlock()
 }
 
