@@ -9,6 +9,7 @@ import (
 
 	"xenmanager/backend/agent/halease"
 	"xenmanager/backend/agent/hypervisor"
+	"xenmanager/backend/agent/internal/atomicfile"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/vmcfg"
 )
@@ -65,7 +66,7 @@ func (h *Host) ConfigureVM(repoID, vmID string, params agentapi.VMParams) error 
 			return agentapi.Errorf(agentapi.FaultInvalidArgument, "VM %s: %v", vmID, err)
 		}
 		path := filepath.Join(dir, vmConfigFile)
-		if err := writeFileAtomic(path, cfg.Bytes(), 0o644); err != nil {
+		if err := atomicfile.Write(path, cfg.Bytes(), 0o644); err != nil {
 			return agentapi.Errorf(agentapi.FaultInternalError, "write %s: %v", path, err)
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode"
 
+	"xenmanager/backend/agent/internal/atomicfile"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/vmcfg"
 )
@@ -93,7 +94,7 @@ func (im *importer) ova(body io.Reader) error {
 	if err := vmcfg.Write(&cfg, params); err != nil {
 		return im.badOVA(fmt.Sprintf("its descriptor gives values vm.cfg cannot hold: %v", err))
 	}
-	if err := writeFileAtomic(filepath.Join(out, vmConfigFile), cfg.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, vmConfigFile), cfg.Bytes(), 0o644); err != nil {
 		return im.fail(err)
 	}
 	if err := syncDir(out); err != nil {

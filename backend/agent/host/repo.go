@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"xenmanager/backend/agent/internal/atomicfile"
 	"xenmanager/backend/agentapi"
 )
 
@@ -59,7 +60,7 @@ func (h *Host) CreateRepository(fsLocation, mountPoint, repoUUID, alias string) 
 			}
 		}
 		marker := fmt.Sprintf("OVS_REPO_UUID=%s\nOVS_REPO_ALIAS=%s\n", repoUUID, alias)
-		if err := writeFileAtomic(filepath.Join(fsLocation, RepoMarker), []byte(marker), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(fsLocation, RepoMarker), []byte(marker), 0o644); err != nil {
 			return agentapi.Errorf(agentapi.FaultInternalError, "write %s in %s: %v", RepoMarker, fsLocation, err)
 		}
 	default:

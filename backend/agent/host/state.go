@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"xenmanager/backend/agent/internal/atomicfile"
 )
 
 // stateFile is the name of the persistent state inside the data directory.
@@ -74,36 +76,10 @@ func (h *Host) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("xensim: encode state: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(h.dataDir, stateFile), append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(h.dataDir, stateFile), append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("xensim: save state: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data so that readers see the old or
-// the new content, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // newUUID returns a random (version 4) UUID.

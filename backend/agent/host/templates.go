@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"xenmanager/backend/agent/internal/atomicfile"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/vmcfg"
 )
@@ -92,7 +93,7 @@ func (h *Host) CreateTemplate(repoID, templateID string, params agentapi.VMParam
 		return agentapi.Errorf(agentapi.FaultInternalError, "template %s: %v", templateID, err)
 	}
 	path := filepath.Join(dir, vmConfigFile)
-	if err := writeFileAtomic(path, cfg.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(path, cfg.Bytes(), 0o644); err != nil {
 		return agentapi.Errorf(agentapi.FaultInternalError, "write %s: %v", path, err)
 	}
 	return nil

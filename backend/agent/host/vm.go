@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"xenmanager/backend/agent/hypervisor"
+	"xenmanager/backend/agent/internal/atomicfile"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/vmcfg"
 )
@@ -86,7 +87,7 @@ func (h *Host) CreateVM(repoID, vmID string, params agentapi.VMParams) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return agentapi.Errorf(agentapi.FaultInternalError, "create VM directory %s: %v", dir, err)
 	}
-	if err := writeFileAtomic(path, cfg.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(path, cfg.Bytes(), 0o644); err != nil {
 		return agentapi.Errorf(agentapi.FaultInternalError, "write %s: %v", path, err)
 	}
 	return nil
