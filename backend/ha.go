@@ -86,20 +86,7 @@ const haParallel = 8
 // HA VMs restart elsewhere (placement: roles, anti-affinity, memory), VMs
 // whose lease another server holds are recorded there, the rest Stopped.
 func (m *Manager) haRound(ctx context.Context, timeout time.Duration) {
-	pools, err := m.st.Read().ServerPools(ctx)
-	if err != nil {
-		m.log.Warn("HA: read pools", "err", err)
-		return
-	}
-	for _, p := range pools {
-		if !p.HA.Enabled {
-			continue
-		}
-		servers, err := m.st.Read().ServersInPool(ctx, p.ID)
-		if err != nil {
-			m.log.Warn("HA: read servers", "err", err)
-			return
-		}
+	m.haPools(ctx, func(p store.ServerPool, servers []store.Server) {
 		var dead, back []store.Server
 		for _, s := range servers {
 			switch {
@@ -117,6 +104,27 @@ func (m *Manager) haRound(ctx context.Context, timeout time.Duration) {
 		for _, s := range back {
 			m.haReturned(ctx, p, s, timeout)
 		}
+	})
+}
+
+// haPools calls each with every pool that has high availability on and
+// its servers; a store that fails ends the walk, logged.
+func (m *Manager) haPools(ctx context.Context, each func(p store.ServerPool, servers []store.Server)) {
+	pools, err := m.st.Read().ServerPools(ctx)
+	if err != nil {
+		m.log.Warn("HA: read pools", "err", err)
+		return
+	}
+	for _, p := range pools {
+		if !p.HA.Enabled {
+			continue
+		}
+		servers, err := m.st.Read().ServersInPool(ctx, p.ID)
+		if err != nil {
+			m.log.Warn("HA: read servers", "err", err)
+			return
+		}
+		each(p, servers)
 	}
 }
 

@@ -203,20 +203,7 @@ func (m *Manager) haJoin(ctx context.Context, p store.ServerPool, s store.Server
 // again: an agent that lost them (its state file was removed) or missed a
 // change picks them up. The periodic reconcile calls it.
 func (m *Manager) haPush(ctx context.Context) {
-	pools, err := m.st.Read().ServerPools(ctx)
-	if err != nil {
-		m.log.Warn("HA: read pools", "err", err)
-		return
-	}
-	for _, p := range pools {
-		if !p.HA.Enabled {
-			continue
-		}
-		servers, err := m.st.Read().ServersInPool(ctx, p.ID)
-		if err != nil {
-			m.log.Warn("HA: read servers", "err", err)
-			return
-		}
+	m.haPools(ctx, func(p store.ServerPool, servers []store.Server) {
 		for _, s := range servers {
 			if s.Status != ServerRunning {
 				continue
@@ -225,5 +212,5 @@ func (m *Manager) haPush(ctx context.Context) {
 				m.log.Warn("HA: could not renew a server's lease settings", "server", s.Name, "err", err)
 			}
 		}
-	}
+	})
 }
