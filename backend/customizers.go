@@ -342,27 +342,41 @@ func (m *Manager) customizerSource(ctx context.Context, c store.CloneCustomizer)
 	return m.currentSource(ctx, cloneSource{typ: "VmTemplate", id: c.TemplateID, name: "of VmCloneCustomizer " + c.Name})
 }
 
-func (m *Manager) storageMappingView(ctx context.Context, inv *inventory, s store.CloneStorageMapping, c *store.CloneCustomizer) (VmCloneStorageMapping, error) {
+// mappingSource is the customizer of a mapping (c when the caller has it
+// at hand, else read by id; a zero one when it is gone) and its source, nil
+// when the customizer or its source is gone.
+func (m *Manager) mappingSource(ctx context.Context, id string, c *store.CloneCustomizer) (store.CloneCustomizer, *cloneSource, error) {
 	if c == nil {
-		cc, err := optional(m.st.Read().CloneCustomizer(ctx, s.CustomizerID))
+		cc, err := optional(m.st.Read().CloneCustomizer(ctx, id))
 		if err != nil {
-			return VmCloneStorageMapping{}, err
+			return store.CloneCustomizer{}, nil, err
 		}
 		c = &cc
 	}
-	v := VmCloneStorageMapping{ID: s.ID, Name: s.Name, Customizer: NamedRef{c.ID, c.Name}, CloneType: s.CloneType,
-		Repository: inv.repoRef(s.RepoID), DiskMapping: NamedRef{ID: s.DiskMappingID}}
 	if c.ID == "" {
-		return v, nil
+		return *c, nil, nil
 	}
 	src, err := m.customizerSource(ctx, *c)
 	if KindOf(err) == KindNotFound {
-		return v, nil
+		return *c, nil, nil
 	}
+	if err != nil {
+		return store.CloneCustomizer{}, nil, err
+	}
+	return *c, &src, nil
+}
+
+func (m *Manager) storageMappingView(ctx context.Context, inv *inventory, s store.CloneStorageMapping, c *store.CloneCustomizer) (VmCloneStorageMapping, error) {
+	cc, src, err := m.mappingSource(ctx, s.CustomizerID, c)
 	if err != nil {
 		return VmCloneStorageMapping{}, err
 	}
-	disks, err := m.sourceDisks(ctx, src)
+	v := VmCloneStorageMapping{ID: s.ID, Name: s.Name, Customizer: NamedRef{cc.ID, cc.Name}, CloneType: s.CloneType,
+		Repository: inv.repoRef(s.RepoID), DiskMapping: NamedRef{ID: s.DiskMappingID}}
+	if src == nil {
+		return v, nil
+	}
+	disks, err := m.sourceDisks(ctx, *src)
 	if err != nil {
 		return VmCloneStorageMapping{}, err
 	}
@@ -375,31 +389,20 @@ func (m *Manager) storageMappingView(ctx context.Context, inv *inventory, s stor
 }
 
 func (m *Manager) networkMappingView(ctx context.Context, n store.CloneNetworkMapping, c *store.CloneCustomizer) (VmCloneNetworkMapping, error) {
-	q := m.st.Read()
-	if c == nil {
-		cc, err := optional(q.CloneCustomizer(ctx, n.CustomizerID))
-		if err != nil {
-			return VmCloneNetworkMapping{}, err
-		}
-		c = &cc
-	}
-	net, err := optional(q.Network(ctx, n.NetworkID))
+	cc, src, err := m.mappingSource(ctx, n.CustomizerID, c)
 	if err != nil {
 		return VmCloneNetworkMapping{}, err
 	}
-	v := VmCloneNetworkMapping{ID: n.ID, Name: n.Name, Customizer: NamedRef{c.ID, c.Name}, Vnic: NamedRef{ID: n.VnicID},
+	net, err := optional(m.st.Read().Network(ctx, n.NetworkID))
+	if err != nil {
+		return VmCloneNetworkMapping{}, err
+	}
+	v := VmCloneNetworkMapping{ID: n.ID, Name: n.Name, Customizer: NamedRef{cc.ID, cc.Name}, Vnic: NamedRef{ID: n.VnicID},
 		Network: NamedRef{net.ID, net.Name}}
-	if c.ID == "" {
+	if src == nil {
 		return v, nil
 	}
-	src, err := m.customizerSource(ctx, *c)
-	if KindOf(err) == KindNotFound {
-		return v, nil
-	}
-	if err != nil {
-		return VmCloneNetworkMapping{}, err
-	}
-	vnics, err := m.sourceVnics(ctx, src)
+	vnics, err := m.sourceVnics(ctx, *src)
 	if err != nil {
 		return VmCloneNetworkMapping{}, err
 	}
