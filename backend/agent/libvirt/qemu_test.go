@@ -31,16 +31,10 @@ func needQEMUImage(t *testing.T) guestimage.Image {
 // needQEMUImage.
 func needSecondHost(t *testing.T) *libvirthost.Daemon {
 	t.Helper()
-	return needSecondHostWith(t, libvirthost.Options{})
-}
-
-// needSecondHostWith is needSecondHost with opts.
-func needSecondHostWith(t *testing.T, opts libvirthost.Options) *libvirthost.Daemon {
-	t.Helper()
 	libvirthost.Require(t, libvirthost.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := libvirthost.Start(ctx, opts)
+	d, err := libvirthost.Start(ctx, libvirthost.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +165,7 @@ func TestQEMUAPanickedGuestIsReportedCrashed(t *testing.T) {
 // timeout instead of hanging.
 func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 	img := needQEMUImage(t)
-	// Without the lock manager: with it, the restarted libvirtd lost the
-	// running guest in about 1 run of 3 (libvirthost.Options.NoLockManager).
-	daemon := needSecondHostWith(t, libvirthost.Options{NoLockManager: true})
+	daemon := needSecondHost(t)
 	dir := qemuDir(t, img)
 	h := qemuHost(t, dir, "q2", Config{Socket: daemon.Socket, CallTimeout: 3 * time.Second})
 	h.createGuest(t, "r1vm", "", nil)

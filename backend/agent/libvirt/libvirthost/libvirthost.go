@@ -87,12 +87,6 @@ type Options struct {
 	// that host reports, and puts in migration cookies); default the
 	// namespace's name.
 	Hostname string
-	// NoLockManager starts the daemon without libvirt's lock manager
-	// whatever the system's qemu.conf sets (and so it cannot migrate to or
-	// from a daemon that has one): for a test of something else that
-	// restarts libvirtd, since a restarted libvirtd with lockd was seen to
-	// lose a running guest (about 1 run in 3 here, not understood yet).
-	NoLockManager bool
 }
 
 // Daemon is a running private libvirt host.
@@ -285,10 +279,6 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 		d.Hostname = d.Name
 	}
 	err = d.prepare()
-	if err == nil && opts.NoLockManager {
-		d.LockManager = ""
-		err = editConf(filepath.Join(d.Dir, "etc", "qemu.conf"), []string{`lock_manager = "nop"`})
-	}
 	if err == nil {
 		err = d.launch(ctx)
 	}
