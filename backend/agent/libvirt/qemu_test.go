@@ -190,11 +190,18 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 		doms, err := h.ListVMs()
 		return err == nil && len(doms) == 1 && doms[0].State == agentapi.StateRunning
 	})
-	// Events flow again: a destroy behind the agent's back is reported.
+	// The restarted libvirtd lists the guest before it has finished
+	// reconnecting to its QEMU (a job of its own); a destroy sent in that
+	// window makes the reconnect fail, and libvirtd then removes the
+	// domain and answers "Domain not found". A call that needs a job waits
+	// for the reconnect's to end.
 	l, err := h.drv.conn.current()
 	mustOK(t, err)
 	dom, err := l.DomainLookupByName("r1vm")
 	mustOK(t, err)
+	_, err = l.DomainMemoryStats(dom, 13, 0)
+	mustOK(t, err)
+	// Events flow again: a destroy behind the agent's back is reported.
 	mustOK(t, l.DomainDestroy(dom))
 	if e := h.waitEvent(t, "r1vm", agentapi.EventVMShutdown); !strings.Contains(e.Detail, "outside the manager") {
 		t.Errorf("event %+v", e)
