@@ -19,5 +19,5 @@ func (q *Queries) AppendHistory(ctx context.Context, user, line string, keep int
 
 // History returns the user's newest lines, oldest first, at most limit.
 func (q *Queries) History(ctx context.Context, user string, limit int) ([]string, error) {
-	return queryAll(ctx, q.db, scanString, `SELECT line FROM (SELECT seq, line FROM history WHERE user_name = $1 ORDER BY seq DESC LIMIT $2) ORDER BY seq`, user, limit)
+	return queryAll(ctx, q.db, scanString, `SELECT line FROM (SELECT seq, line FROM history WHERE user_name = $1 ORDER BY seq DESC LIMIT $2) AS newest ORDER BY seq`, user, limit)
 }

@@ -34,7 +34,7 @@ const mappingEntries = `SELECT * FROM (
 		FROM vm_disk_mappings m JOIN vms v ON v.id = m.vm_id JOIN virtual_disks d ON d.id = m.disk_id
 	UNION ALL
 	SELECT m.id, m.name, m.vm_id, v.name, v.pool_id, '', m.cdrom_id, c.name, m.slot, m.created_at
-		FROM vm_cdrom_mappings m JOIN vms v ON v.id = m.vm_id JOIN virtual_cdroms c ON c.id = m.cdrom_id)`
+		FROM vm_cdrom_mappings m JOIN vms v ON v.id = m.vm_id JOIN virtual_cdroms c ON c.id = m.cdrom_id) AS entries`
 
 func scanMappingEntry(row scanner) (MappingEntry, error) {
 	var e MappingEntry

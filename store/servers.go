@@ -130,7 +130,7 @@ func (q *Queries) UpdateServerSettings(ctx context.Context, s Server) error {
 // other setting of its members is written over. ErrNotFound when id is not
 // a member of the pool (nothing is changed then).
 func (q *Queries) SetPoolMaster(ctx context.Context, poolID, id string) error {
-	return q.execOne(ctx, `UPDATE servers SET is_master = (id = $1)
+	return q.execOne(ctx, `UPDATE servers SET is_master = CASE WHEN id = $1 THEN 1 ELSE 0 END
 		WHERE pool_id = $2 AND EXISTS (SELECT 1 FROM servers WHERE id = $1 AND pool_id = $2)`, id, poolID)
 }
 

@@ -129,7 +129,7 @@ func (q *Queries) CountVMsPerServer(ctx context.Context) (map[string]int, error)
 func (q *Queries) SetVMState(ctx context.Context, id, serverID, status string) error {
 	return q.execOne(ctx, `
 		UPDATE vms SET server_id = $1, status = $2,
-			last_server_id = CASE WHEN $1 IS NULL THEN last_server_id ELSE $1 END
+			last_server_id = COALESCE($1, last_server_id)
 		WHERE id = $3`, nullable(serverID), status, id)
 }
 
