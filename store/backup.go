@@ -14,7 +14,13 @@ import (
 // of its own, which reads one snapshot (WAL readers do not wait for the
 // writer, nor it for them). The copy is a complete database that Open
 // accepts as it is.
+//
+// On PostgreSQL Backup copies nothing and fails with ErrBackupOnPostgres:
+// the copy of a database server's database is pg_dump's job.
 func (s *Store) Backup(ctx context.Context, dest string) (int64, error) {
+	if s.engine == PostgreSQL {
+		return 0, ErrBackupOnPostgres
+	}
 	if _, err := os.Lstat(dest); err == nil {
 		return 0, fmt.Errorf("backup: %s exists already", dest)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -40,5 +46,8 @@ func (s *Store) Backup(ctx context.Context, dest string) (int64, error) {
 	return fi.Size(), nil
 }
 
-// Path is the database file's path.
+// ErrBackupOnPostgres is Backup's refusal on PostgreSQL.
+var ErrBackupOnPostgres = errors.New("the manager's database is on PostgreSQL, which backup does not copy: back it up with pg_dump")
+
+// Path is the SQLite database file's path; "" on PostgreSQL.
 func (s *Store) Path() string { return s.path }

@@ -17,8 +17,11 @@ import (
 // the writer's connection is about to change, through a pre-update hook
 // (writerConnector), and a row of either table bumps the generation
 // (serversChanged). That covers every statement, those of a foreign key's
-// cascade included. (The hook is SQLite's: a port to PostgreSQL would
-// need its own way to learn of these rows, a trigger for one.)
+// cascade included. On PostgreSQL a trigger on both tables (migration
+// 0001) does the hook's work: it sends the writer's session a notice for
+// each row, which the store's notice handler takes while the statement
+// runs (Store.noticed); and it notifies the other managers at the commit
+// (pgListener, which also gives the staleness bound).
 //
 // The bump is two-phase: once when the write first changes such a row, and
 // again after its transaction commits (Store.runGroup), so that a list read
@@ -30,7 +33,14 @@ var placementTables = map[string]bool{"servers": true, "server_pools": true}
 // ServersGeneration changes whenever a server or server pool row may have
 // changed; a server list (or pool) read when it had a value is current while
 // it keeps it.
-func (s *Store) ServersGeneration() int64 { return s.serversGen.Load() }
+func (s *Store) ServersGeneration() int64 {
+	if s.pg != nil && !s.pg.listening.Load() {
+		// No one hears of the other managers' changes: nothing read now
+		// may be kept.
+		return s.serversGen.Add(1)
+	}
+	return s.serversGen.Load()
+}
 
 // rowChanging is the writer connection's pre-update hook: SQLite calls it
 // before it inserts, updates or deletes a row.

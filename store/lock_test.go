@@ -45,7 +45,7 @@ func TestLockRefusesASecondHolder(t *testing.T) {
 
 // A store holds its database's lock until it is closed.
 func TestStoreHoldsItsLockUntilClose(t *testing.T) {
-	s, path := openTemp(t)
+	s, path := openSQLite(t)
 	var locked *LockedError
 	if _, err := LockDatabase(path); !errors.As(err, &locked) {
 		t.Fatalf("LockDatabase of an open store's database = %v; want a *LockedError", err)

@@ -9,23 +9,28 @@ import (
 // stmtCache keeps one prepared statement per query text: SQLite would
 // otherwise parse and plan every query again (a fifth of the manager's CPU
 // in a batch of starts). Queries built at run time with varying text (IN
-// lists) stop being cached once the cache is full.
+// lists) stop being cached once the cache is full. On PostgreSQL the cache
+// holds nothing (limit 0): pgx prepares and keeps the statements of each
+// connection itself.
 type stmtCache struct {
-	db *sql.DB
-	mu sync.Mutex // guards m
-	m  map[string]*sql.Stmt
+	db    *sql.DB
+	limit int        // the most statements kept
+	mu    sync.Mutex // guards m
+	m     map[string]*sql.Stmt
 }
 
 const maxCachedStmts = 256
 
-func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sql.Stmt{}} }
+func newStmtCache(db *sql.DB, limit int) *stmtCache {
+	return &stmtCache{db: db, limit: limit, m: map[string]*sql.Stmt{}}
+}
 
 // get returns the prepared statement for query, or nil when it is not
 // cached and the cache is full.
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
 	st, ok := c.m[query]
-	full := len(c.m) >= maxCachedStmts
+	full := len(c.m) >= c.limit
 	c.mu.Unlock()
 	if ok || full {
 		return st, nil
@@ -63,6 +68,7 @@ func (d *cachedDB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 func (d *cachedDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	args = portableArgs(args)
 	st, err := d.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -74,6 +80,7 @@ func (d *cachedDB) ExecContext(ctx context.Context, query string, args ...any) (
 }
 
 func (d *cachedDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	args = portableArgs(args)
 	st, err := d.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -85,6 +92,7 @@ func (d *cachedDB) QueryContext(ctx context.Context, query string, args ...any) 
 }
 
 func (d *cachedDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	args = portableArgs(args)
 	st, err := d.stmt(ctx, query)
 	if err != nil || st == nil {
 		// A statement that does not prepare reports its error through the
@@ -105,13 +113,14 @@ func (d *cachedDB) plain() dbtx { return d.cache.db }
 // before its next transaction.
 type writeStmts struct {
 	db    *sql.DB
+	limit int                  // the most statements kept (stmtCache)
 	mu    sync.Mutex           // guards m and noted
 	m     map[string]*sql.Stmt // nil: does not prepare, run it plain
 	noted map[string]struct{}  // asked for, not prepared yet
 }
 
-func newWriteStmts(db *sql.DB) *writeStmts {
-	return &writeStmts{db: db, m: map[string]*sql.Stmt{}, noted: map[string]struct{}{}}
+func newWriteStmts(db *sql.DB, limit int) *writeStmts {
+	return &writeStmts{db: db, limit: limit, m: map[string]*sql.Stmt{}, noted: map[string]struct{}{}}
 }
 
 // lookup returns the prepared statement of query, or nil (noting it, while
@@ -120,7 +129,7 @@ func (w *writeStmts) lookup(query string) *sql.Stmt {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st, ok := w.m[query]
-	if !ok && len(w.m)+len(w.noted) < maxCachedStmts {
+	if !ok && len(w.m)+len(w.noted) < w.limit {
 		w.noted[query] = struct{}{}
 	}
 	return st
@@ -208,6 +217,7 @@ func (d *txDB) exec(query string) (sql.Result, error) {
 }
 
 func (d *txDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	args = portableArgs(args)
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmt(query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -216,6 +226,7 @@ func (d *txDB) ExecContext(ctx context.Context, query string, args ...any) (sql.
 }
 
 func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	args = portableArgs(args)
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmt(query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -224,9 +235,34 @@ func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sq
 }
 
 func (d *txDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	args = portableArgs(args)
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmt(query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return d.tx.QueryRowContext(ctx, query, args...)
+}
+
+// portableArgs turns Go bool arguments into 0 and 1. The schema keeps
+// booleans in integer columns (SQLite has no other kind), which SQLite's
+// driver fills from a bool but pgx does not (it sends a bool to a boolean
+// column only). Every query of Queries passes through here, so that no
+// call site converts; args is returned as it is when it holds no bool.
+func portableArgs(args []any) []any {
+	for i, a := range args {
+		if _, ok := a.(bool); !ok {
+			continue
+		}
+		out := append([]any(nil), args...)
+		for j := i; j < len(out); j++ {
+			if b, ok := out[j].(bool); ok {
+				out[j] = int64(0)
+				if b {
+					out[j] = int64(1)
+				}
+			}
+		}
+		return out
+	}
+	return args
 }

@@ -1,8 +1,10 @@
-// Package store keeps the manager's configuration in SQLite: numbered,
-// embedded migrations, one writer connection with immediate transactions and
-// a bounded pool of readers. SQL is kept portable to PostgreSQL ($n
-// placeholders, RETURNING) so that the engine can change without touching
-// callers.
+// Package store keeps the manager's configuration in SQLite (the embedded
+// default: one file, one manager) or PostgreSQL (several managers serving
+// one fleet): numbered, embedded migrations for both engines, one writer
+// connection whose write transactions serialise (SQLite's single writer;
+// an advisory lock on PostgreSQL, writer.go) and a bounded pool of
+// readers. SQL is portable: $n placeholders, RETURNING, ON CONFLICT, and
+// the same queries run on both engines.
 package store
 
 import (
@@ -20,11 +22,17 @@ import (
 
 // Store is an open manager database. It is safe for concurrent use: writes go
 // through one connection (SQLite allows one writer) by the group-commit
-// writer (writer.go), reads through a pool; a background checkpointer
-// (checkpoint.go) keeps the WAL short.
+// writer (writer.go), reads through a pool; on SQLite a background
+// checkpointer (checkpoint.go) keeps the WAL short, on PostgreSQL a
+// listener (generation_postgres.go) hears of other managers' changes to
+// the servers.
 type Store struct {
-	path       string // the database file, for Backup
-	lock       *Lock  // the lock Open took, released by Close; nil after OpenLocked (the caller's)
+	engine     Engine
+	where      string        // the database for messages, without a password (Describe)
+	path       string        // the SQLite database file, for Backup; "" on PostgreSQL
+	lock       *Lock         // the lock Open took, released by Close; nil after OpenLocked (the caller's) and on PostgreSQL
+	pg         *pgListener   // the listener of the servers' generation; nil on SQLite
+	writerPID  atomic.Uint32 // the backend pid of the writer's connection on PostgreSQL, whose notifications the listener skips
 	write      *sql.DB
 	read       *sql.DB
 	readStmts  *stmtCache  // prepared statements of the reader pool
@@ -77,11 +85,18 @@ func dsn(path string, readOnly bool) string {
 	return u.String()
 }
 
-// Open takes the database's lock (LockDatabase: a second process on the
-// same database fails with a *LockedError before anything is read or
-// written), opens the database at path, creating it if needed, and applies
-// every migration it has not seen yet. Close releases the lock.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Open opens the database target names and applies every migration it has
+// not seen yet. A postgres:// or postgresql:// URL (IsPostgres) opens that
+// PostgreSQL database (openPostgres), which several managers may share.
+// Anything else is the path of a SQLite database, created if needed:
+// Open first takes its lock (LockDatabase: a second process on the same
+// database fails with a *LockedError before anything is read or written),
+// which Close releases.
+func Open(ctx context.Context, target string) (*Store, error) {
+	if IsPostgres(target) {
+		return openPostgres(ctx, target)
+	}
+	path := target
 	l, err := LockDatabase(path)
 	if err != nil {
 		return nil, err
@@ -105,7 +120,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	f.Close()
-	s := &Store{path: path}
+	s := &Store{engine: SQLite, where: path, path: path}
 	w, err := openWriter(dsn(path, false), s)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -130,8 +145,17 @@ func open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
 	s.read = r
-	s.readStmts = newStmtCache(r)
-	s.writeStmts = newWriteStmts(w)
+	s.start(maxCachedStmts)
+	return s, nil
+}
+
+// start starts the writer (and on SQLite the checkpointer) of a store
+// whose pools are open and whose schema is current; stmts is how many
+// prepared statements each pool keeps (none on PostgreSQL, whose driver
+// keeps its own).
+func (s *Store) start(stmts int) {
+	s.readStmts = newStmtCache(s.read, stmts)
+	s.writeStmts = newWriteStmts(s.write, stmts)
 	s.kick = make(chan struct{}, 1)
 	s.writerDone = make(chan struct{})
 	s.ckKick = make(chan struct{}, 1)
@@ -139,8 +163,11 @@ func open(ctx context.Context, path string) (*Store, error) {
 	s.ckDone = make(chan struct{})
 	s.ckEvery.Store(100) // until the checkpointer has measured
 	go s.writer()
-	go s.checkpointer()
-	return s, nil
+	if s.engine == SQLite {
+		go s.checkpointer()
+	} else {
+		close(s.ckDone) // PostgreSQL checkpoints by itself
+	}
 }
 
 // Close finishes the writes already asked for, then closes both connection
@@ -170,7 +197,10 @@ func (s *Store) closePools() error {
 	<-s.ckDone
 	s.readStmts.close()
 	s.writeStmts.close()
-	if already {
+	if s.pg != nil {
+		s.pg.stop()
+	}
+	if already || s.engine == PostgreSQL {
 		return errors.Join(s.read.Close(), s.write.Close())
 	}
 	return errors.Join(s.read.Close(), s.closeWriter())

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"modernc.org/sqlite"
 )
 
@@ -36,6 +37,22 @@ import (
 // write waits for its turn cancels it; once fn has started, its statements
 // are not interrupted (that would roll back the whole group) and Write
 // waits for the commit.
+//
+// On PostgreSQL several managers write to one database, and each write
+// transaction first takes one transaction-scoped advisory lock,
+// pg_advisory_xact_lock(writeLockKey), held until its commit. So the write
+// transactions of every manager run one at a time, as SQLite's single
+// writer runs them: an fn that reads, decides and writes sees no other
+// manager's write land between its read and its write, and no caller has
+// to retry (SERIALIZABLE isolation would give the same safety through
+// serialization failures that every caller would have to retry). Group
+// commit keeps the lock's cost, a round trip and the wait for the other
+// managers' transactions, to one per group. Reads take no lock. One
+// difference remains: a statement that fails aborts a PostgreSQL
+// transaction, so fn must return the error of a failed statement (every
+// caller does); a write whose fn goes on after one fails with
+// ErrWentOnAfterFailure, having written nothing, and only its own
+// savepoint is rolled back in a group.
 //
 // A ctx that carries a command's audit record (WithCommandAudit) has the
 // record's row written before fn, in fn's transaction, when the command has
@@ -202,7 +219,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	if len(group) == 0 {
 		return
 	}
-	tx, err := s.write.BeginTx(context.Background(), nil)
+	tx, err := s.begin()
 	if err != nil {
 		for _, r := range group {
 			r.err = fmt.Errorf("begin: %w", err)
@@ -243,22 +260,32 @@ func (s *Store) runGroup(group []*writeReq) {
 			return
 		}
 		s.runOne(db, r)
-		if r.err != nil || r.panicked != nil {
-			if _, err := db.exec(`ROLLBACK TO w`); err != nil {
-				// SQLite ended the transaction itself (a full disk, an I/O
-				// error): nothing of the group is written.
+		if r.err == nil && r.panicked == nil {
+			_, err := db.exec(`RELEASE w`)
+			if err == nil {
+				committed = append(committed, r)
+				dirty = dirty || r.dirty
+				continue
+			}
+			if pgCode(err) != pgInFailedTransaction {
 				s.abortGroup(tx, group, err)
 				return
 			}
-			r.undoAudits() // the rest of the group goes on without what r wrote
+			// PostgreSQL: a statement of fn failed, which aborted the
+			// transaction, and fn went on: fn's savepoint is rolled back
+			// as if it had returned the error.
+			r.err = fmt.Errorf("%w: %w", ErrWentOnAfterFailure, err)
 		}
-		if _, err := db.exec(`RELEASE w`); err != nil {
+		if _, err := db.exec(`ROLLBACK TO w`); err != nil {
+			// SQLite ended the transaction itself (a full disk, an I/O
+			// error): nothing of the group is written.
 			s.abortGroup(tx, group, err)
 			return
 		}
-		if r.err == nil && r.panicked == nil {
-			committed = append(committed, r)
-			dirty = dirty || r.dirty
+		r.undoAudits() // the rest of the group goes on without what r wrote
+		if _, err := db.exec(`RELEASE w`); err != nil {
+			s.abortGroup(tx, group, err)
+			return
 		}
 	}
 	if len(committed) == 0 {
@@ -276,11 +303,41 @@ func (s *Store) runGroup(group []*writeReq) {
 }
 
 // commitErr wraps the error of a commit for the writes that waited on it.
+// PostgreSQL rolls back, rather than commits, a transaction a statement
+// failed in: the write went on after the failure.
 func commitErr(err error) error {
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrTxCommitRollback):
+		return fmt.Errorf("commit: %w", ErrWentOnAfterFailure)
 	}
-	return nil
+	return fmt.Errorf("commit: %w", err)
+}
+
+// ErrWentOnAfterFailure is the failure of a write on PostgreSQL whose fn
+// went on after one of its statements had failed (and returned nil, or
+// another error of the aborted transaction): PostgreSQL has rolled back
+// what it wrote.
+var ErrWentOnAfterFailure = errors.New("a statement of the write failed and the write went on; nothing of it was written")
+
+// pgInFailedTransaction is PostgreSQL's SQLSTATE for a statement sent in a
+// transaction a failed statement has aborted.
+const pgInFailedTransaction = "25P02"
+
+// begin starts a write transaction on the writer connection; on
+// PostgreSQL it first takes the write lock every manager's writes take
+// (see Write).
+func (s *Store) begin() (*sql.Tx, error) {
+	tx, err := s.write.BeginTx(context.Background(), nil)
+	if err != nil || s.engine != PostgreSQL {
+		return tx, err
+	}
+	if _, err := tx.ExecContext(context.Background(), `SELECT pg_advisory_xact_lock($1)`, writeLockKey); err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("take the write lock: %w", err)
+	}
+	return tx, nil
 }
 
 // runOne runs one write's fn on the group's transaction, catching a panic
@@ -301,6 +358,9 @@ func (s *Store) runOne(db *txDB, r *writeReq) {
 		}
 	}
 	r.err = r.fn(q)
+	if pgCode(r.err) == pgInFailedTransaction {
+		r.err = fmt.Errorf("%w: %w", ErrWentOnAfterFailure, r.err)
+	}
 }
 
 // abortGroup rolls back a group whose transaction cannot go on: every
@@ -316,17 +376,22 @@ func (s *Store) abortGroup(tx *sql.Tx, group []*writeReq, cause error) {
 }
 
 // ErrDiskFull marks a write that failed because the disk holding the
-// database is full (SQLITE_FULL): nothing of it was written.
+// database is full (SQLite's SQLITE_FULL, PostgreSQL's SQLSTATE 53100):
+// nothing of it was written.
 var ErrDiskFull = errors.New("the disk holding the database is full")
 
-// sqliteFull is SQLite's primary result code SQLITE_FULL.
-const sqliteFull = 13
+// sqliteFull is SQLite's primary result code SQLITE_FULL; pgDiskFull is
+// PostgreSQL's disk_full.
+const (
+	sqliteFull = 13
+	pgDiskFull = "53100"
+)
 
-// diskFull marks err with ErrDiskFull when SQLite failed for want of
+// diskFull marks err with ErrDiskFull when the database failed for want of
 // space, so that callers can say so without parsing the driver's text.
 func diskFull(err error) error {
 	var se *sqlite.Error
-	if err != nil && errors.As(err, &se) && se.Code()&0xff == sqliteFull {
+	if err != nil && (errors.As(err, &se) && se.Code()&0xff == sqliteFull || pgCode(err) == pgDiskFull) {
 		return fmt.Errorf("%w: %w", ErrDiskFull, err)
 	}
 	return err
