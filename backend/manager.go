@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -32,12 +33,17 @@ type Config struct {
 	// Metrics records jobs, agent calls and heartbeats; nil records
 	// nothing (--metrics-listen off).
 	Metrics *metrics.Manager
+	// DataDir is the manager's data directory (its keys, and a SQLite
+	// database), which no repository may hold; the SQLite database's
+	// directory when empty. Required with a PostgreSQL store.
+	DataDir string
 }
 
 // Manager is the backend: every operation the command layer can ask for.
 // It is safe for concurrent use by many sessions.
 type Manager struct {
 	st      *store.Store
+	data    string // the absolute data directory (Config.DataDir)
 	sealer  *Sealer
 	log     *slog.Logger
 	name    string
@@ -86,13 +92,23 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.PasswordCost == 0 {
 		cfg.PasswordCost = bcrypt.DefaultCost
 	}
-	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
+	if cfg.DataDir == "" {
+		if cfg.Store.Engine() == store.PostgreSQL {
+			return nil, errors.New("backend: a data directory is required with a PostgreSQL store")
+		}
+		cfg.DataDir = filepath.Dir(cfg.Store.Path())
+	}
+	data, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("backend: data directory: %w", err)
+	}
+	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
 		clones: newCloneRegistry(), copySlots: newCopyLimiter()}
 	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
 	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics)
 	m.place = &placer{st: m.st, clients: m.clients}
-	err := m.st.Write(ctx, func(q *store.Queries) error {
+	err = m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)
 		if errors.Is(err, store.ErrNotFound) {
 			id = NewID(TypeManager)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -50,14 +49,9 @@ func (m *Manager) CreateRepository(ctx context.Context, req CreateRepositoryRequ
 		func(ctx context.Context, j *jobRun) (any, error) { return m.createRepository(ctx, req, p, loc) }))
 }
 
-// dataDir is the absolute directory of the manager's database (and keys).
-func (m *Manager) dataDir() string {
-	dir, err := filepath.Abs(filepath.Dir(m.st.Path()))
-	if err != nil {
-		return filepath.Dir(m.st.Path())
-	}
-	return dir
-}
+// dataDir is the absolute directory of the manager's keys (and SQLite
+// database).
+func (m *Manager) dataDir() string { return m.data }
 
 func (m *Manager) createRepository(ctx context.Context, req CreateRepositoryRequest, p store.ServerPool, loc string) (Repository, error) {
 	servers, err := m.st.Read().ServersInPool(ctx, p.ID)

@@ -2,9 +2,6 @@ package backend_test
 
 import (
 	"context"
-	"database/sql"
-	"net/url"
-	"path/filepath"
 	"testing"
 
 	"xenmanager/backend"
@@ -12,16 +9,10 @@ import (
 )
 
 // behind runs stmt on the core's database behind the store's back, on a
-// connection of its own (foreign keys unchecked, as SQLite's default is).
+// connection of its own (managertest.Core.Behind).
 func behind(t *testing.T, c *managertest.Core, stmt string) {
 	t.Helper()
-	u := url.URL{Scheme: "file", Path: filepath.Join(c.Dir, "manager.db"), RawQuery: "_pragma=busy_timeout(5000)"}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		t.Fatalf("open the database: %v", err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(stmt); err != nil {
+	if _, err := c.Behind().Exec(stmt); err != nil {
 		t.Fatalf("%s: %v", stmt, err)
 	}
 }

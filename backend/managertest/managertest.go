@@ -4,13 +4,21 @@
 // down when the test ends. A test of the core then needs no SSH server, and
 // one call gives it a ready fleet: servers discovered, in a pool, with a
 // repository.
+//
+// The store is SQLite, or PostgreSQL (a new database of store/pgtest) when
+// Options.Postgres is set or the environment has
+// XENMANAGER_TEST_ENGINE=postgres, which runs a suite of core tests on
+// PostgreSQL as they are.
 package managertest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,6 +31,7 @@ import (
 	"xenmanager/backend/agentclient"
 	"xenmanager/backend/metrics"
 	"xenmanager/store"
+	"xenmanager/store/pgtest"
 )
 
 // Options says what to open. Zero values give a manager with no agents.
@@ -48,14 +57,25 @@ type Options struct {
 	Dir string
 	// Metrics is the manager's (backend.Config.Metrics); none when nil.
 	Metrics *metrics.Manager
+	// Postgres opens the store on a new PostgreSQL database (store/pgtest:
+	// the test is skipped without a server) rather than in Dir; EngineEnv
+	// set to postgres does the same for every core.
+	Postgres bool
 }
+
+// EngineEnv names the environment variable that, set to postgres, opens
+// every core's store on PostgreSQL (Options.Postgres).
+const EngineEnv = "XENMANAGER_TEST_ENGINE"
 
 // Core is a manager core open for one test, and its agents.
 type Core struct {
 	Manager *backend.Manager
 	Store   *store.Store
-	// Dir holds the store and the sealer's key.
+	// Dir holds the sealer's key, and the store when it is SQLite.
 	Dir string
+	// Target is the store's database as store.Open took it: the SQLite
+	// file's path, or the PostgreSQL database's URL.
+	Target string
 	// AdminPassword is the password EnsureAdmin gave user admin.
 	AdminPassword string
 	// Agents are the agents started, in the order of their hostnames.
@@ -89,7 +109,12 @@ func Open(t testing.TB, opts Options) *Core {
 		c.Agents = append(c.Agents, agenttest.Start(t, agent.Config{Hostname: fmt.Sprintf("ovs%d", i),
 			CPUs: opts.CPUs, MemoryMiB: opts.MemoryMiB, RebootDelay: opts.RebootDelay}))
 	}
-	st, err := store.Open(ctx, filepath.Join(c.Dir, "manager.db"))
+	target := filepath.Join(c.Dir, "manager.db")
+	if opts.Postgres || os.Getenv(EngineEnv) == "postgres" {
+		target = pgtest.Database(t)
+	}
+	c.Target = target
+	st, err := store.Open(ctx, target)
 	if err != nil {
 		t.Fatalf("managertest: open store: %v", err)
 	}
@@ -99,7 +124,7 @@ func Open(t testing.TB, opts Options) *Core {
 	if err != nil {
 		t.Fatalf("managertest: sealer: %v", err)
 	}
-	m, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: opts.Logger,
+	m, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: opts.Logger, DataDir: c.Dir,
 		AgentTimeout: opts.AgentTimeout, PasswordCost: bcrypt.MinCost, Metrics: opts.Metrics})
 	if err != nil {
 		t.Fatalf("managertest: open manager: %v", err)
@@ -188,3 +213,34 @@ func (c *Core) AgentClient(i int) *agentclient.Client {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Behind opens a connection pool on the core's database behind the store's
+// back, for tests that break or change a table as a failing database or a
+// hand-edit would; it is closed when the test ends. Foreign keys are not
+// checked on it: SQLite's default, and on PostgreSQL the session's
+// replication role (which the test server's superuser may set; it skips
+// triggers too, as SQLite's hook of the store's own connection does not
+// see this one's changes).
+func (c *Core) Behind() *sql.DB {
+	c.t.Helper()
+	var db *sql.DB
+	var err error
+	if store.IsPostgres(c.Target) {
+		u, perr := url.Parse(c.Target)
+		if perr != nil {
+			c.t.Fatal("managertest: the database URL does not parse")
+		}
+		q := u.Query()
+		q.Set("session_replication_role", "replica")
+		u.RawQuery = q.Encode()
+		db, err = sql.Open("pgx", u.String()) // registered by store's driver
+	} else {
+		u := url.URL{Scheme: "file", Path: c.Target, RawQuery: "_pragma=busy_timeout(5000)"}
+		db, err = sql.Open("sqlite", u.String())
+	}
+	if err != nil {
+		c.t.Fatalf("managertest: open the database: %v", err)
+	}
+	c.t.Cleanup(func() { db.Close() })
+	return db
+}
