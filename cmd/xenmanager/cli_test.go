@@ -168,3 +168,30 @@ func setting(bi *debug.BuildInfo, key string) string {
 	}
 	return ""
 }
+
+// --database (or XENMANAGER_DATABASE) takes a PostgreSQL URL; anything else
+// is refused, and so is --demo with it, without the value in the error
+// (the URL may hold a password).
+func TestServeDatabaseFlag(t *testing.T) {
+	const url = "postgres://xm:s3cret-pw@db.example:5432/fleet"
+	o, err := parseServeFlags(nil, []string{"XENMANAGER_DATABASE=" + url})
+	if err != nil || o.database != url {
+		t.Fatalf("from the environment: %q, %v", o.database, err)
+	}
+	if o, err := parseServeFlags(nil, nil); err != nil || o.database != "" {
+		t.Fatalf("default: %q, %v; want none (SQLite in --data)", o.database, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--database", "mysql://xm:s3cret-pw@db/fleet"}, "--database: give a PostgreSQL URL"},
+		{[]string{"--database", "s3cret-pw"}, "--database: give a PostgreSQL URL"},
+		{[]string{"--database", url, "--demo", "2"}, "--demo with --database"},
+	} {
+		_, err := parseServeFlags(tc.args, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("%v: %v; want an error saying %q without the value", tc.args, err, tc.want)
+		}
+	}
+}

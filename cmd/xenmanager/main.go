@@ -1,7 +1,7 @@
 // Command xenmanager is the manager daemon: an SSH command shell over a
-// SQLite store that drives Xen servers through their agents.
+// SQLite (or PostgreSQL) store that drives Xen servers through their agents.
 //
-//	xenmanager serve [--config FILE] [--listen :10000] [--data DIR] [--demo N] [--metrics-listen ADDR] [--log-format text|json] ...
+//	xenmanager serve [--config FILE] [--listen :10000] [--data DIR] [--database URL] [--demo N] [--metrics-listen ADDR] [--log-format text|json] ...
 //	xenmanager --version
 package main
 
@@ -104,6 +104,7 @@ func noFlags(name, about string, args []string) error {
 type serveOptions struct {
 	listen     string
 	dataDir    string
+	database   string // a PostgreSQL URL; "" for SQLite in dataDir
 	demo       int
 	logging    cli.Logging
 	heartbeat  time.Duration
@@ -128,11 +129,17 @@ func serve(args []string) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	lock, l, err := claimDatabaseAndAddress(filepath.Join(data, "manager.db"), o.listen)
+	target := o.database
+	if target == "" {
+		target = filepath.Join(data, "manager.db")
+	}
+	lock, l, err := claimDatabaseAndAddress(target, o.listen)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	if lock != nil {
+		defer lock.Release()
+	}
 	defer l.Close()
 	var ml net.Listener // the monitoring address, bound before anything is read or written too
 	if o.metricsListen != "" {
@@ -180,6 +187,13 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 	if o.demo < 0 || o.demo > 64 {
 		return o, fmt.Errorf("--demo %d: use 0 to 64 agents", o.demo)
 	}
+	// Never the value: the URL may hold a password.
+	if o.database != "" && !store.IsPostgres(o.database) {
+		return o, errors.New("--database: give a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE (leave it out for SQLite in --data)")
+	}
+	if o.database != "" && o.demo > 0 {
+		return o, errors.New("--demo with --database: the demo's agents live inside this manager and would die with it, out of reach of the database's other managers; start xenagent processes and add them instead")
+	}
 	return o, nil
 }
 
@@ -190,7 +204,8 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 		fmt.Fprint(fs.Output(), `usage: xenmanager serve [flags]
 
 Runs the manager: the SSH command shell on --listen, the database, host key
-and secrets in --data. One manager at a time runs on a database.
+and secrets in --data. One manager at a time runs on a SQLite database;
+several may share a PostgreSQL one (--database, docs/postgresql.md).
 
 `+cli.ConfigUsage("XENMANAGER_")+`
 flags:
@@ -199,6 +214,8 @@ flags:
 	}
 	fs.StringVar(&o.listen, "listen", ":10000", "address of the SSH command shell (the default listens on every interface)")
 	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, host key and secrets")
+	fs.StringVar(&o.database, "database", "", "the PostgreSQL database, as a `URL` postgres://USER:PASSWORD@HOST:PORT/DATABASE, that several managers may share "+
+		"(never printed; the password may also come from ~/.pgpass or PGPASSWORD); empty: SQLite in --data")
 	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
 	o.logging.AddFlags(fs)
 	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
@@ -227,9 +244,17 @@ flags:
 // end the first manager's running jobs as if they were left over, and
 // only then fail to bind. The lock comes first so that the refusal names
 // the manager that holds the database, not the port it took. The caller
-// releases both when it ends.
-func claimDatabaseAndAddress(dbPath, listen string) (*store.Lock, net.Listener, error) {
-	lock, err := store.LockDatabase(dbPath)
+// releases both when it ends. A PostgreSQL database has no lock to take
+// (several managers share it): the lock is nil then.
+func claimDatabaseAndAddress(target, listen string) (*store.Lock, net.Listener, error) {
+	if store.IsPostgres(target) {
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen on %s: %w", listen, err)
+		}
+		return nil, l, nil
+	}
+	lock, err := store.LockDatabase(target)
 	if err != nil {
 		var held *store.LockedError
 		if errors.As(err, &held) {
@@ -259,14 +284,21 @@ func startCPUProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-// runManager runs the manager on the database whose lock it holds and the
-// listener it bound, until ctx ends: it opens and migrates the store,
+// runManager runs the manager on the database whose lock it holds (none
+// on PostgreSQL: o.database) and the listener it bound, until ctx ends: it
+// opens and migrates the store,
 // builds the core, serves /metrics and /healthz on ml (when not nil),
 // starts the demo fleet, ends the jobs a previous run left running,
 // reconciles the VMs with the agents, starts the heartbeat, then serves SSH
 // on l.
 func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lock, l, ml net.Listener, log *slog.Logger) error {
-	st, err := store.OpenLocked(ctx, lock)
+	var st *store.Store
+	var err error
+	if lock != nil {
+		st, err = store.OpenLocked(ctx, lock)
+	} else {
+		st, err = store.Open(ctx, o.database)
+	}
 	if err != nil {
 		return err
 	}
@@ -279,7 +311,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	if ml != nil {
 		mx = metrics.NewManager()
 	}
-	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx})
+	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx, DataDir: data})
 	if err != nil {
 		return err
 	}
@@ -337,6 +369,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	fmt.Printf("xenmanager listening on %s\n", l.Addr())
 	fmt.Printf("connect with:  ssh admin@localhost -p %d\n", port)
 	fmt.Printf("host key:      %s\n", fingerprintLine(srv.HostKey()))
+	fmt.Printf("database:      %s\n", st) // without a password
 	fmt.Printf("admin password: in %s\n", filepath.Join(data, "admin-password"))
 	if fleet != nil {
 		fmt.Printf("demo fleet: %d simulated servers in pool %s, repository %s\n", len(fleet.agents), demoPool, demoRepo)

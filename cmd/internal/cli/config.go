@@ -52,7 +52,9 @@ type Sources struct {
 // name the file or the variable, the key and what is accepted; other
 // variables with the prefix are not the program's and are left alone.
 // An error quotes the value at fault: a flag never takes a secret itself,
-// only the name of a file that holds it.
+// only the name of a file that holds it. (serve's --database, a URL that
+// may hold a password, is a string flag, whose Set refuses nothing: no
+// error here quotes it, and serve checks it without quoting it.)
 func ParseConfigured(fs *flag.FlagSet, args []string, src Sources, stdout, stderr io.Writer) error {
 	if fs.Lookup(ConfigFlag) == nil {
 		fs.String(ConfigFlag, "", "read flags from the TOML `FILE`, a key per flag (or set "+src.EnvPrefix+"CONFIG)")
