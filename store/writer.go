@@ -219,7 +219,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	if len(group) == 0 {
 		return
 	}
-	tx, err := s.begin()
+	tx, err := s.begin(len(group) > 1)
 	if err != nil {
 		for _, r := range group {
 			r.err = fmt.Errorf("begin: %w", err)
@@ -250,23 +250,36 @@ func (s *Store) runGroup(group []*writeReq) {
 	}
 	var committed []*writeReq
 	dirty := false
-	for _, r := range group {
+	// marked: savepoint w is set and holds nothing yet. On PostgreSQL,
+	// where each statement is a round trip, begin sets it with the lock,
+	// a write's release sets the next one's in the same round trip, and a
+	// rollback to it keeps it for the next write.
+	marked := s.engine == PostgreSQL
+	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("begin: %w", err)
 			continue
 		}
-		if _, err := db.exec(`SAVEPOINT w`); err != nil {
-			s.abortGroup(tx, group, err)
-			return
+		if !marked {
+			if _, err := db.exec(`SAVEPOINT w`); err != nil {
+				s.abortGroup(tx, group, err)
+				return
+			}
 		}
+		marked = false
 		s.runOne(db, r)
 		if r.err == nil && r.panicked == nil {
-			_, err := db.exec(`RELEASE w`)
+			release := `RELEASE w`
+			if s.engine == PostgreSQL && i < len(group)-1 {
+				release, marked = `RELEASE w; SAVEPOINT w`, true
+			}
+			_, err := db.exec(release)
 			if err == nil {
 				committed = append(committed, r)
 				dirty = dirty || r.dirty
 				continue
 			}
+			marked = false
 			if pgCode(err) != pgInFailedTransaction {
 				s.abortGroup(tx, group, err)
 				return
@@ -283,6 +296,10 @@ func (s *Store) runGroup(group []*writeReq) {
 			return
 		}
 		r.undoAudits() // the rest of the group goes on without what r wrote
+		if s.engine == PostgreSQL {
+			marked = true // the savepoint stays after ROLLBACK TO
+			continue
+		}
 		if _, err := db.exec(`RELEASE w`); err != nil {
 			s.abortGroup(tx, group, err)
 			return
@@ -327,13 +344,17 @@ const pgInFailedTransaction = "25P02"
 
 // begin starts a write transaction on the writer connection; on
 // PostgreSQL it first takes the write lock every manager's writes take
-// (see Write).
-func (s *Store) begin() (*sql.Tx, error) {
+// (see Write), and for a group sets savepoint w in the same round trip.
+func (s *Store) begin(group bool) (*sql.Tx, error) {
 	tx, err := s.write.BeginTx(context.Background(), nil)
 	if err != nil || s.engine != PostgreSQL {
 		return tx, err
 	}
-	if _, err := tx.ExecContext(context.Background(), `SELECT pg_advisory_xact_lock($1)`, writeLockKey); err != nil {
+	lock := fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
+	if group {
+		lock += `; SAVEPOINT w`
+	}
+	if _, err := tx.ExecContext(context.Background(), lock); err != nil {
 		tx.Rollback()
 		return nil, fmt.Errorf("take the write lock: %w", err)
 	}
