@@ -135,6 +135,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 			{"InsertEvent", false, func(q *Queries) error {
 				return q.InsertEvent(ctx, Event{ID: "e1", Severity: "Info", Kind: "test", Description: "d", CreatedAt: now})
 			}},
+			{"EndOtherMembers", false, func(q *Queries) error { return q.EndOtherMembers(ctx, "m1") }},
 			{"AckEvent", false, func(q *Queries) error { return q.AckEvent(ctx, "e1") }},
 			{"UpdateManagerSettings", false, func(q *Queries) error {
 				return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8", EvacuationParallelism: 4,

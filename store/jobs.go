@@ -20,14 +20,17 @@ type Job struct {
 	Error     string
 	CreatedAt time.Time
 	EndedAt   time.Time // zero while running
+	// ManagerID is the member (Member.ID) that runs the job; "" for the
+	// jobs recorded before jobs named their manager.
+	ManagerID string
 }
 
-const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id`
+const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id, manager_id`
 
 func scanJob(row scanner) (Job, error) {
 	var j Job
 	var created, ended int64
-	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID)
+	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID, &j.ManagerID)
 	j.CreatedAt = fromUnixMilli(created)
 	if ended != 0 {
 		j.EndedAt = fromUnixMilli(ended)
@@ -38,9 +41,9 @@ func scanJob(row scanner) (Job, error) {
 // InsertJob records a job before it does anything: its intent.
 func (q *Queries) InsertJob(ctx context.Context, j Job) error {
 	return q.exec(ctx, `
-		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID)
+		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.ManagerID)
 }
 
 // SetJobProgress records how far a running job is.
