@@ -219,7 +219,13 @@ func (m *Manager) moveLostMaster(ctx context.Context, poolID string) {
 	if !found || master.Status != ServerRunning {
 		return
 	}
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetPoolMaster(ctx, poolID, master.ID) }); err != nil {
+	err = m.st.Write(ctx, func(q *store.Queries) error {
+		if err := asLeader(ctx, q); err != nil {
+			return err
+		}
+		return q.SetPoolMaster(ctx, poolID, master.ID)
+	})
+	if err != nil {
 		m.log.Error("master failover: record the new master", "pool", p.Name, "err", err)
 		return
 	}

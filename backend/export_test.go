@@ -95,3 +95,14 @@ func (m *Manager) LimitAuditSpool(n int) {
 // beside the beats), so that a test driving the beats by hand sees what it
 // did.
 func (m *Manager) WaitHA() { m.ha.wg.Wait() }
+
+// AsLeaderOf returns ctx as the fleet-wide work of member in term: what
+// the leader's loops run with, for the tests of the writes that check it.
+func AsLeaderOf(ctx context.Context, member string, term int64) context.Context {
+	return context.WithValue(ctx, leadershipKey{}, leadership{member: member, term: term})
+}
+
+// SetServerStatus records a server's status as the heartbeats do.
+func (m *Manager) SetServerStatus(ctx context.Context, id, status string) error {
+	return m.setServerStatus(ctx, id, status)
+}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -446,11 +447,18 @@ func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Ser
 			return nil, nil // moved meanwhile
 		}
 		cur.LastServerID = "" // CURRENT_SERVER cannot mean the dead server here
+		if err := asLeader(jctx, m.st.Read()); err != nil {
+			return nil, err // another manager leads now, and decides
+		}
 
 		err = m.placeAndRunAvoiding(jctx, j, cur, d.ID, "start", func(c *agentclient.Client) error { return c.StartVM(jctx, cur.RepoID, cur.ID) })
 		started = err == nil
 		return nil, err
 	})
+	if errors.Is(err, store.ErrLeaseLost) {
+		m.log.Warn("HA: this manager stopped leading before it restarted a VM; the leader decides", "vm", v.Name)
+		return
+	}
 	m.ha.mu.Lock()
 	last := m.ha.failed[v.ID]
 	if err == nil {

@@ -24,14 +24,17 @@ type jobRunner struct {
 	failed func(ctx context.Context, id, poolID, summary, errText string)
 	// metrics records each job's duration; nil records nothing.
 	metrics *metrics.Manager
+	// member is the manager's member id, recorded with each job so that
+	// the leader ends a job whose manager died, and only such a job.
+	member string
 
 	mu      sync.Mutex // guards running and the progress of each runningJob
 	running map[string]*runningJob
 }
 
 func newJobRunner(st *store.Store, log *slog.Logger, locks *lockTable,
-	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager) *jobRunner {
-	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, running: map[string]*runningJob{}}
+	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager, member string) *jobRunner {
+	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, member: member, running: map[string]*runningJob{}}
 }
 
 // jobRun is what a job's operation gets: its id and a way to report
@@ -115,7 +118,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	objs := append([]string(nil), objects...)
 	sort.Strings(objs)
 	row := store.Job{ID: id, Summary: summary, User: actor.User, Objects: strings.Join(objs, " "), Status: JobRunning,
-		PoolID: poolID, CreatedAt: time.Now()}
+		PoolID: poolID, CreatedAt: time.Now(), ManagerID: r.member}
 	if err := r.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) }); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: err}
 	}

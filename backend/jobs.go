@@ -157,25 +157,6 @@ func stepOf(progress int, message string) string {
 	return fmt.Sprintf("%q (%d%%)", message, progress)
 }
 
-// RecoverJobs ends the jobs a previous run of the manager left Running: their
-// operations died with it. Reconcile then brings VM states in line with the
-// agents.
-func (m *Manager) RecoverJobs(ctx context.Context) (int, error) {
-	rows, err := m.st.Read().RunningJobs(ctx)
-	if err != nil {
-		return 0, &Error{Kind: KindInternal, Msg: "read jobs", Cause: err}
-	}
-	for _, r := range rows {
-		err := m.st.Write(ctx, func(q *store.Queries) error {
-			return q.EndJob(ctx, r.ID, JobFailure, "", "the manager stopped while the job ran; the state was reconciled with the agents at the next start", time.Now())
-		})
-		if err != nil {
-			return 0, &Error{Kind: KindInternal, Msg: "end job", Cause: err}
-		}
-	}
-	return len(rows), nil
-}
-
 // JobsEnded counts how many of the jobs have ended, in one read: the
 // progress of a multi-object action.
 func (m *Manager) JobsEnded(ctx context.Context, ids []string) (int, error) {

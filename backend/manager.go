@@ -71,6 +71,11 @@ type Manager struct {
 	// their copies per server and per repository.
 	clones    *cloneRegistry
 	copySlots *copyLimiter
+	// member is this process's id among the managers of the database
+	// (list Manager), new at each start and recorded with every job it
+	// runs; membership is what Join recorded of the membership.
+	member     string
+	membership *memberState
 }
 
 const metaManagerUUID = "manager_uuid"
@@ -104,9 +109,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
-		clones: newCloneRegistry(), copySlots: newCopyLimiter()}
+		clones: newCloneRegistry(), copySlots: newCopyLimiter(), member: NewID(TypeManager), membership: &memberState{}}
 	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
-	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics)
+	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics, m.member)
 	m.place = &placer{st: m.st, clients: m.clients}
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)
@@ -250,6 +255,11 @@ type ManagerInfo struct {
 	Settings                         ManagerSettings
 	// Audit is what waits in the audit spool and what it lost.
 	Audit AuditStats
+	// Member is this manager among the managers of the database (its id
+	// alone before it joined); LeaderID is the member that leads, "" when
+	// none holds the lease.
+	Member   ManagerMember
+	LeaderID string
 }
 
 var startedAt = time.Now()
@@ -277,6 +287,10 @@ func (m *Manager) Info(ctx context.Context) (ManagerInfo, error) {
 	if err != nil {
 		return ManagerInfo{}, err
 	}
+	members, err := m.Members(ctx)
+	if err != nil {
+		return ManagerInfo{}, err
+	}
 	return ManagerInfo{ID: m.uuid, Name: m.name, Started: startedAt, Pools: len(pools), Servers: len(servers), VMs: vms,
-		RunningJobs: m.jobs.count(), Settings: settings, Audit: m.audit.stats()}, nil
+		RunningJobs: m.jobs.count(), Settings: settings, Audit: m.audit.stats(), Member: thisMember(m, members), LeaderID: leaderOf(members)}, nil
 }

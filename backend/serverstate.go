@@ -56,8 +56,16 @@ func refuseWhileVMs(s store.Server, verb string, names []string) error {
 	return errorf(KindInvalidState, "Server %s runs %d VMs (%s); %s needs none: stop or migrate them first", s.Name, len(names), strings.Join(shown, ", "), verb)
 }
 
+// setServerStatus records server id's status; the heartbeats' changes are
+// refused to a leader that lost its lease (asLeader).
 func (m *Manager) setServerStatus(ctx context.Context, id, status string) error {
-	if err := m.st.Write(ctx, func(q *store.Queries) error { return q.SetServerStatus(ctx, id, status) }); err != nil {
+	err := m.st.Write(ctx, func(q *store.Queries) error {
+		if err := asLeader(ctx, q); err != nil {
+			return err
+		}
+		return q.SetServerStatus(ctx, id, status)
+	})
+	if err != nil {
 		return &Error{Kind: KindInternal, Msg: "record server status", Cause: err}
 	}
 	return nil

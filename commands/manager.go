@@ -7,14 +7,21 @@ import (
 	"xenmanager/backend/agentapi/importnet"
 )
 
-// managerType is the Manager: this manager, the only one, so show takes no
-// instance. backup copies its database.
+// managerType is the Manager: the manager answering, so show takes no
+// instance (its settings are every manager's of the database); list shows
+// every manager process serving the database, which are alive and which
+// leads. backup copies its database.
 var managerType = &objectType{
 	Name: "Manager", Single: true,
-	List: &Spec{Help: "List the manager.", Run: func(ctx context.Context, x *Exec) (*Result, error) {
-		mi, err := x.Backend.Info(ctx)
-		return rowOf(mi.ID, mi.Name, err)
-	}},
+	List: &Spec{Help: "List the manager processes that serve the database or did: which are alive, which one leads the fleet-wide work.",
+		Run: func(ctx context.Context, x *Exec) (*Result, error) {
+			members, err := x.Backend.Members(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return rowsOf(members, memberRow), nil
+		}},
+	ListFields: rowFieldsOf(memberRow),
 	Show: func(ctx context.Context, x *Exec) ([]Field, error) {
 		mi, err := x.Backend.Info(ctx)
 		if err != nil {
@@ -25,9 +32,22 @@ var managerType = &objectType{
 	ShowFields: fieldsOf(managerFields),
 }
 
+// memberRow is a manager process in list Manager: its row's id is the
+// member id, its name the host it runs on.
+func memberRow(mm backend.ManagerMember) Row {
+	return Row{ID: mm.ID, Name: mm.Hostname, Fields: []Field{strField("address", "address", mm.Address),
+		intField("pid", "pid", int64(mm.PID)), strField("version", "version", mm.Version),
+		timeField("started", "started", mm.Started), timeField("last seen", "lastSeen", mm.LastSeen),
+		boolField("alive", "alive", mm.Alive), boolField("leader", "leader", mm.Leader), intField("term", "term", mm.Term),
+		boolField("this", "thisManager", mm.This)}}
+}
+
 func managerFields(mi backend.ManagerInfo) []Field {
 	return []Field{strField("Name", "name", mi.Name), strField("Id", "id", mi.ID), strField("Version", "version", Version),
 		strField("Agent API Version", "agentApiVersion", backend.AgentAPIVersion), timeField("Started", "started", mi.Started),
+		strField("Member Id", "memberId", mi.Member.ID), strField("Hostname", "hostname", mi.Member.Hostname),
+		strField("Address", "address", mi.Member.Address), boolField("Leader", "leader", mi.Member.Leader),
+		strField("Leader Member Id", "leaderMemberId", mi.LeaderID),
 		intField("Server Pools", "serverPoolCount", int64(mi.Pools)), intField("Servers", "serverCount", int64(mi.Servers)),
 		intField("Vms", "vmCount", int64(mi.VMs)), intField("Running Jobs", "runningJobCount", int64(mi.RunningJobs)),
 		intField("Waiting Audit Records", "waitingAuditRecordCount", int64(mi.Audit.Waiting)),

@@ -69,8 +69,3 @@ func (q *Queries) Job(ctx context.Context, id string) (Job, error) {
 func (q *Queries) Jobs(ctx context.Context, limit int) ([]Job, error) {
 	return queryAll(ctx, q.db, scanJob, `SELECT `+jobColumns+` FROM jobs ORDER BY created_at DESC, id LIMIT $1`, limit)
 }
-
-// RunningJobs returns the jobs not yet ended.
-func (q *Queries) RunningJobs(ctx context.Context) ([]Job, error) {
-	return queryAll(ctx, q.db, scanJob, `SELECT `+jobColumns+` FROM jobs WHERE status = 'Running' ORDER BY created_at`)
-}

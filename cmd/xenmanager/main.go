@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
+	"xenmanager/backend/membership"
 	"xenmanager/backend/metrics"
 	"xenmanager/cmd/internal/cli"
 	"xenmanager/cmd/internal/monitor"
@@ -114,6 +116,10 @@ type serveOptions struct {
 	metricsListen string
 	limits        shell.Limits  // connections and sessions the SSH server admits
 	loginGrace    time.Duration // how long a connection may take to log in
+	// memberRenew, memberTimeout and leaderLease: how often this manager
+	// renews its membership (and, leading, the lease), when a silent one
+	// is dead, how long the leader lease lasts.
+	memberRenew, memberTimeout, leaderLease time.Duration
 }
 
 func serve(args []string) error {
@@ -184,6 +190,9 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 	if o.loginGrace <= 0 {
 		return o, fmt.Errorf("--login-grace-time %s: use a positive duration, as 20s", o.loginGrace)
 	}
+	if err := membership.CheckTimes(o.memberRenew, o.memberTimeout, o.leaderLease); err != nil {
+		return o, fmt.Errorf("--member-renew, --member-timeout, --leader-lease: %w", err)
+	}
 	if o.demo < 0 || o.demo > 64 {
 		return o, fmt.Errorf("--demo %d: use 0 to 64 agents", o.demo)
 	}
@@ -234,6 +243,12 @@ flags:
 		"sessions open at once on one connection (OpenSSH's MaxSessions)")
 	fs.DurationVar(&o.loginGrace, "login-grace-time", shell.DefaultLoginGraceTime,
 		"a connection that has not logged in within this time is closed")
+	fs.DurationVar(&o.memberRenew, "member-renew", membership.DefaultRenew,
+		"how often this manager renews its row among the database's managers and, when it leads, the leader lease")
+	fs.DurationVar(&o.memberTimeout, "member-timeout", membership.DefaultTimeout,
+		"a manager silent for this long is dead: the leader ends its running jobs (at least 3 renewals)")
+	fs.DurationVar(&o.leaderLease, "leader-lease", membership.DefaultLease,
+		"how long the leader lease lasts from a renewal; a leader that cannot renew it stops leading a renewal before it ends (at least 3 renewals)")
 	return fs
 }
 
@@ -288,9 +303,10 @@ func startCPUProfile(path string) (func(), error) {
 // on PostgreSQL: o.database) and the listener it bound, until ctx ends: it
 // opens and migrates the store,
 // builds the core, serves /metrics and /healthz on ml (when not nil),
-// starts the demo fleet, ends the jobs a previous run left running,
-// reconciles the VMs with the agents, starts the heartbeat, then serves SSH
-// on l.
+// starts the demo fleet, joins the database's managers and, leading
+// (alone on SQLite: at once), ends the jobs of managers that stopped,
+// reconciles the VMs with the agents and starts the heartbeat; then it
+// serves SSH on l.
 func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lock, l, ml net.Listener, log *slog.Logger) error {
 	var st *store.Store
 	var err error
@@ -334,20 +350,25 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 		defer fleet.stop()
 	}
 
-	// Jobs a previous run left Running died with it.
-	if n, err := mgr.RecoverJobs(ctx); err != nil {
+	// The managers of the database: this one leads the fleet-wide work
+	// (heartbeats, reconciliation, HA, the recovery of dead managers'
+	// jobs) while it holds the lease; alone on SQLite, at once. The demo's
+	// jobs ran before it joined: they have ended, and on SQLite no other
+	// manager could take them for a dead one's.
+	member, err := mgr.Join(ctx, memberConfig(o, l, lock != nil))
+	if err != nil {
 		return err
-	} else if n > 0 {
-		log.Warn("jobs left running by the previous run were marked failed", "jobs", n)
 	}
-	// VMs recorded running may have stopped while the manager was down.
-	if n, err := mgr.Reconcile(ctx); err != nil {
-		log.Warn("reconcile at start-up failed", "err", err)
-	} else if n > 0 {
-		log.Info("reconciled VM states with the agents", "changed", n)
+	memberCtx, stopMember := context.WithCancel(ctx)
+	memberDone := make(chan struct{})
+	go func() {
+		defer close(memberDone)
+		member.Run(memberCtx)
+	}()
+	defer func() { stopMember(); <-memberDone }() // before the store closes
+	if err := member.Ready(ctx); err != nil {
+		return err
 	}
-
-	go mgr.Watch(ctx, o.heartbeat)
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -389,6 +410,27 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 		srv.Close()
 	}
 	return nil
+}
+
+// memberConfig is how this manager is a member of the database's
+// managers: what list Manager shows of it, the renewal times and the
+// heartbeat interval of the work it leads. sole: the database's lock is
+// this process's, so no other manager runs on it.
+func memberConfig(o serveOptions, l net.Listener, sole bool) backend.MemberConfig {
+	host, _ := os.Hostname()
+	return backend.MemberConfig{Hostname: host, Address: listenAddress(l.Addr(), host), PID: os.Getpid(), Version: commands.Version,
+		Renew: o.memberRenew, Timeout: o.memberTimeout, Lease: o.leaderLease, Heartbeat: o.heartbeat, Sole: sole}
+}
+
+// listenAddress is the address the SSH server listens on as another
+// machine would reach it: an unspecified IP (every interface) becomes the
+// host's name.
+func listenAddress(a net.Addr, host string) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() || host == "" {
+		return a.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // fingerprintLine says which host key the manager presents as ssh says it

@@ -25,8 +25,14 @@ func TestSecondManagerOnTheSameDatabaseIsRefused(t *testing.T) {
 	first := startManager(t, data, 2)
 	db := openForInspection(t, filepath.Join(data, "manager.db"))
 	const jobID = "0004fb0000110000e2e0000000000001"
-	if _, err := db.Exec(`INSERT INTO jobs (id, summary, user_name, status, created_at) VALUES ($1, 'a job of the first manager', 'admin', 'Running', $2)`,
-		jobID, time.Now().UnixMilli()); err != nil {
+	// A job the first manager runs: its member's (a job of no manager, or
+	// of a dead one, the first manager itself would end as orphaned).
+	var member string
+	if err := db.QueryRow(`SELECT id FROM managers WHERE ended = 0`).Scan(&member); err != nil {
+		t.Fatalf("the first manager's row among the managers: %v", err)
+	}
+	if _, err := db.Exec(`INSERT INTO jobs (id, summary, user_name, status, created_at, manager_id) VALUES ($1, 'a job of the first manager', 'admin', 'Running', $2, $3)`,
+		jobID, time.Now().UnixMilli(), member); err != nil {
 		t.Fatal(err)
 	}
 	serversBefore := serverAddresses(t, db)
@@ -123,4 +129,79 @@ func serverAddresses(t *testing.T, db *sql.DB) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// A manager killed (kill -9) and started again on its data (SQLite): the
+// new process is a new member that leads at once, in the next term, and
+// has ended the killed one's running job, naming it, before it answers;
+// list Manager shows both, the killed one dead.
+func TestKilledManagerRestartedLeadsAndEndsItsJobs(t *testing.T) {
+	needTools(t)
+	data := filepath.Join(t.TempDir(), "data")
+	first := startManager(t, data, 0)
+	db := openForInspection(t, filepath.Join(data, "manager.db"))
+	var member string
+	if err := db.QueryRow(`SELECT id FROM managers WHERE ended = 0`).Scan(&member); err != nil {
+		t.Fatal(err)
+	}
+	const jobID = "0004fb0000110000e2e0000000000002"
+	if _, err := db.Exec(`INSERT INTO jobs (id, summary, user_name, status, created_at, manager_id) VALUES ($1, 'a job of the killed manager', 'admin', 'Running', $2, $3)`,
+		jobID, time.Now().UnixMilli(), member); err != nil {
+		t.Fatal(err)
+	}
+	rows := managerRows(t, first)
+	if len(rows) != 1 || rows[0]["Id"] != member || rows[0]["Alive"] != "Yes" || rows[0]["Leader"] != "Yes" || rows[0]["Term"] != "1" || rows[0]["This"] != "Yes" {
+		t.Fatalf("list Manager of the first manager: %v", rows)
+	}
+	pid := first.cmd.Process.Pid
+	first.cmd.Process.Kill()
+	first.cmd.Wait()
+	first.stopped = true
+
+	second := startManager(t, data, 0)
+	var status, errText string
+	if err := db.QueryRow(`SELECT status, error FROM jobs WHERE id = $1`, jobID).Scan(&status, &errText); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("manager %s (", member); status != "Failure" || !strings.Contains(errText, want) || !strings.Contains(errText, fmt.Sprintf("pid %d) stopped while the job ran", pid)) {
+		t.Fatalf("the killed manager's job once the next one answers: %s %q; want Failure naming %s, pid %d", status, errText, member, pid)
+	}
+	rows = managerRows(t, second)
+	if len(rows) != 2 || rows[0]["Id"] != member || rows[0]["Alive"] != "No" || rows[0]["Leader"] != "No" || rows[0]["This"] != "No" ||
+		rows[1]["Alive"] != "Yes" || rows[1]["Leader"] != "Yes" || rows[1]["Term"] != "2" || rows[1]["This"] != "Yes" {
+		t.Fatalf("list Manager after the restart: %v", rows)
+	}
+}
+
+// managerRows runs list Manager in the Table mode and returns its rows,
+// each by its column headers.
+func managerRows(t *testing.T, m *manager) []map[string]string {
+	t.Helper()
+	out, status := m.ssh("", false, "set outputMode=Table; list Manager")
+	if status != 0 {
+		t.Fatalf("list Manager: exit %d\n%s", status, out)
+	}
+	var header []string
+	var rows []map[string]string
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if header == nil {
+			header = cells
+			continue
+		}
+		row := map[string]string{}
+		for i, h := range header {
+			if i < len(cells) {
+				row[h] = cells[i]
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }
