@@ -259,6 +259,11 @@ func (m *Member) Run(ctx context.Context) {
 		}
 		// What the attempt came back with.
 		switch {
+		case a.holds && leading && cur == nil:
+			// A renewal that came back after this member stopped leading
+			// on its clock: it leads again only from a take-over, in a
+			// new term, at the next attempt.
+			held = a.lease.Term
 		case a.holds:
 			held = a.lease.Term
 			lapse := sent.Add(m.cfg.Lease - m.cfg.Renew) // monotonic
