@@ -220,7 +220,11 @@ func (m *Member) Run(ctx context.Context) {
 		m.mu.Lock()
 		m.leading = false
 		m.mu.Unlock()
-		m.cfg.Log.Warn("stopped leading the fleet-wide work", "member", m.ID(), "term", cur.term, "why", why)
+		level := slog.LevelWarn
+		if ctx.Err() != nil {
+			level = slog.LevelInfo // the manager stops: nothing went wrong
+		}
+		m.cfg.Log.Log(context.WithoutCancel(ctx), level, "stopped leading the fleet-wide work", "member", m.ID(), "term", cur.term, "why", why)
 		cur = nil
 	}
 	tick := time.NewTicker(m.cfg.Renew)
