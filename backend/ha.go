@@ -379,7 +379,8 @@ func (m *Manager) haTakeOverVMs(ctx context.Context, p store.ServerPool, peer *h
 }
 
 // haOnDead runs op on VM v under its lock, if it is still recorded on the
-// dead server d (a job, or an earlier round, may have moved it since).
+// dead server d (a job, or an earlier round, may have moved it since) and
+// this manager still leads (asLeader: a new leader decides from then on).
 func (m *Manager) haOnDead(ctx context.Context, v store.VM, d store.Server, op func(cur store.VM)) {
 	unlock, err := m.tryLock(ctx, v.ID)
 	if err != nil {
@@ -388,6 +389,9 @@ func (m *Manager) haOnDead(ctx context.Context, v store.VM, d store.Server, op f
 	defer unlock()
 	cur, err := m.st.Read().VM(ctx, v.ID)
 	if err != nil || cur.ServerID != d.ID {
+		return
+	}
+	if err := asLeader(ctx, m.st.Read()); err != nil {
 		return
 	}
 	op(cur)

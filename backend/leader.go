@@ -224,7 +224,8 @@ type leadership struct {
 // way may land after; these writes check the term in their transaction:
 // a server's state set by the heartbeats (Unreachable and Running again),
 // the move of a pool's master, the end of a dead manager's job; and an HA
-// restart checks it before it starts a VM elsewhere.
+// restart checks it before it starts a VM elsewhere, the HA round before
+// it records a fenced server's VM where its lease is or Stopped.
 func asLeader(ctx context.Context, q *store.Queries) error {
 	l, ok := ctx.Value(leadershipKey{}).(leadership)
 	if !ok {
