@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -49,10 +50,20 @@ var ErrLeaseLost = errors.New("this manager no longer holds the leader lease")
 
 // Now is the database's clock, against which every lease and last_seen is
 // set and read, so that managers whose own clocks differ agree on who is
-// alive and who leads. On SQLite the database is a file of the one manager
-// that holds its lock, and its clock is that manager's.
+// alive and who leads: on PostgreSQL the server's (clock_timestamp, which
+// moves on within a transaction, unlike now()); on SQLite the database is a
+// file of the one manager that holds its lock, and its clock is that
+// manager's.
 func (q *Queries) Now(ctx context.Context) (time.Time, error) {
-	return time.UnixMilli(time.Now().UnixMilli()).UTC(), nil
+	if q.engine != PostgreSQL {
+		return time.UnixMilli(time.Now().UnixMilli()).UTC(), nil
+	}
+	var ms int64
+	err := q.db.QueryRowContext(ctx, `SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)`).Scan(&ms)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the database's clock: %w", translate(err))
+	}
+	return fromUnixMilli(ms), nil
 }
 
 const memberColumns = `id, hostname, address, pid, version, started_at, last_seen, ended`

@@ -14,7 +14,11 @@ import (
 // given from t0, and says what it must find. Times are given, not read
 // from a clock, so that "late" and "expired" are exact.
 func TestLeaseSteps(t *testing.T) {
-	s, _ := openTemp(t)
+	bothEngines(t, testLeaseSteps)
+}
+
+func testLeaseSteps(t *testing.T, db testDB) {
+	s := db.open(t)
 	ctx := context.Background()
 	t0 := time.UnixMilli(1_700_000_000_000).UTC()
 	const lease = 5 * time.Second
@@ -92,7 +96,11 @@ func TestLeaseSteps(t *testing.T) {
 // jobs named their manager) are orphaned; a live member's and this
 // member's are not. Pruning deletes old rows but the lease holder's.
 func TestMembersAndOrphanedJobs(t *testing.T) {
-	s, _ := openTemp(t)
+	bothEngines(t, testMembersAndOrphanedJobs)
+}
+
+func testMembersAndOrphanedJobs(t *testing.T, db testDB) {
+	s := db.open(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000).UTC()
 	const timeout = 5 * time.Second
@@ -212,5 +220,35 @@ func TestMembersAndOrphanedJobs(t *testing.T) {
 			t.Error("the lease of an ended member was not freed")
 		}
 		return err
+	})
+}
+
+// Now is the database's clock, and it moves on within a transaction (a
+// lease set late in a long write must not end early): two readings in one
+// write differ once the clock has ticked.
+func TestNowMovesWithinAWrite(t *testing.T) {
+	bothEngines(t, func(t *testing.T, db testDB) {
+		s := db.open(t)
+		ctx := context.Background()
+		err := s.Write(ctx, func(q *Queries) error {
+			first, err := q.Now(ctx)
+			if err != nil {
+				return err
+			}
+			if d := time.Since(first); d > time.Hour || d < -time.Hour {
+				t.Errorf("the database's clock reads %s, this machine's %s", first, time.Now().UTC())
+			}
+			for range 100000 {
+				now, err := q.Now(ctx)
+				if err != nil || now.After(first) {
+					return err
+				}
+			}
+			t.Error("the database's clock did not move within a write")
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
 }

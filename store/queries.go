@@ -23,8 +23,9 @@ type dbtx interface {
 // (a broken constraint is ErrConflict), or with execOne when it must change
 // a row (none is ErrNotFound).
 type Queries struct {
-	db dbtx
-	w  *writeReq // the write these queries run in; nil for Read
+	db     dbtx
+	w      *writeReq // the write these queries run in; nil for Read
+	engine Engine    // for the few queries whose text differs (Now)
 }
 
 // scanner is a row to scan: *sql.Row of queryOne, *sql.Rows of queryAll.

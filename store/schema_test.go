@@ -130,7 +130,11 @@ func sqliteShape(t *testing.T, db *sql.DB) schemaShape {
 			if err := r.Scan(&cid, &name, &typ, &notNull, &def, &pkPos); err != nil {
 				return err
 			}
-			sh.columns[table] = append(sh.columns[table], column(name, strings.ToUpper(typ), notNull == 1, def, pkPos > 0))
+			typ = strings.ToUpper(typ)
+			if typ == "BIGINT" {
+				typ = "INTEGER" // the migrations of both engines (0018 on) write BIGINT, a 64-bit INTEGER on SQLite
+			}
+			sh.columns[table] = append(sh.columns[table], column(name, typ, notNull == 1, def, pkPos > 0))
 			if pkPos > 0 {
 				pk = append(pk, name)
 			}

@@ -208,4 +208,6 @@ func (s *Store) closePools() error {
 
 // Read returns queries on the reader pool. Writes through it fail: the pool is
 // opened query-only.
-func (s *Store) Read() *Queries { return &Queries{db: &cachedDB{cache: s.readStmts}} }
+func (s *Store) Read() *Queries {
+	return &Queries{db: &cachedDB{cache: s.readStmts}, engine: s.engine}
+}

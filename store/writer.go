@@ -364,7 +364,7 @@ func (s *Store) begin(group bool) (*sql.Tx, error) {
 // runOne runs one write's fn on the group's transaction, catching a panic
 // for its caller.
 func (s *Store) runOne(db *txDB, r *writeReq) {
-	q := &Queries{db: db, w: r}
+	q := &Queries{db: db, w: r, engine: s.engine}
 	defer func() {
 		r.dirty = s.takeServersDirty()
 		if p := recover(); p != nil {

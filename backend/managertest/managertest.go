@@ -61,6 +61,9 @@ type Options struct {
 	// the test is skipped without a server) rather than in Dir; EngineEnv
 	// set to postgres does the same for every core.
 	Postgres bool
+	// Database, when set, is the database to open, whatever Postgres
+	// says: one several cores share (a URL of store/pgtest.Database).
+	Database string
 }
 
 // EngineEnv names the environment variable that, set to postgres, opens
@@ -76,7 +79,8 @@ type Core struct {
 	// Target is the store's database as store.Open took it: the SQLite
 	// file's path, or the PostgreSQL database's URL.
 	Target string
-	// AdminPassword is the password EnsureAdmin gave user admin.
+	// AdminPassword is the password EnsureAdmin gave user admin ("" when
+	// another core on the same Database had made it).
 	AdminPassword string
 	// Agents are the agents started, in the order of their hostnames.
 	Agents []*agenttest.Agent
@@ -110,7 +114,10 @@ func Open(t testing.TB, opts Options) *Core {
 			CPUs: opts.CPUs, MemoryMiB: opts.MemoryMiB, RebootDelay: opts.RebootDelay}))
 	}
 	target := filepath.Join(c.Dir, "manager.db")
-	if opts.Postgres || os.Getenv(EngineEnv) == "postgres" {
+	switch {
+	case opts.Database != "":
+		target = opts.Database
+	case opts.Postgres || os.Getenv(EngineEnv) == "postgres":
 		target = pgtest.Database(t)
 	}
 	c.Target = target
@@ -132,7 +139,7 @@ func Open(t testing.TB, opts Options) *Core {
 	t.Cleanup(m.Close)
 	c.Manager = m
 	pw, created, err := m.EnsureAdmin(ctx, nil)
-	if err != nil || !created {
+	if err != nil || !created && opts.Database == "" { // a shared database may have its admin already
 		t.Fatalf("managertest: EnsureAdmin = %v, %v", created, err)
 	}
 	c.AdminPassword = pw
