@@ -117,6 +117,30 @@ func TestServeLimitFlags(t *testing.T) {
 	}
 }
 
+// serve's membership flags: defaults, values from the command line, and
+// times that do not fit together refused, saying what would.
+func TestServeMembershipFlags(t *testing.T) {
+	o, err := parseServeFlags(nil, nil)
+	if err != nil || o.memberRenew != time.Second || o.memberTimeout != 5*time.Second || o.leaderLease != 5*time.Second {
+		t.Fatalf("defaults: renew %s, timeout %s, lease %s, %v; want 1s, 5s, 5s", o.memberRenew, o.memberTimeout, o.leaderLease, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; "" for none
+	}{
+		{[]string{"--member-renew", "200ms", "--member-timeout", "600ms", "--leader-lease", "2s"}, ""},
+		{[]string{"--member-renew", "0s"}, "member renewal interval 0s: use a positive duration"},
+		{[]string{"--member-timeout", "2s"}, "member timeout 2s: use at least 3 renewal intervals (3s)"},
+		{[]string{"--leader-lease", "2500ms"}, "leader lease 2.5s: use at least 3 renewal intervals (3s)"},
+		{[]string{"--member-renew", "2s"}, "member timeout 5s: use at least 3 renewal intervals (6s)"},
+	} {
+		_, err := parseServeFlags(tc.args, nil)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
+	}
+}
+
 // --version says which build runs: the main module's version, the commit
 // when the toolchain recorded one (or that it did not), and the toolchain,
 // as debug/buildinfo reads them from the binary.
