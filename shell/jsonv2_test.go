@@ -17,6 +17,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"xenmanager/backend"
 )
 
 // docKey is one key of a type in the reference's "Json version 2 keys".
@@ -157,6 +159,11 @@ func TestJSONVersion2KeysAreDocumented(t *testing.T) {
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(iso) }))
 	t.Cleanup(web.Close)
 	e := newEnv(t, 1, 8192)
+	// A member row for list Manager, as serve's Join writes (its loops,
+	// Run, are not needed here).
+	if _, err := e.mgr.Join(context.Background(), backend.MemberConfig{Hostname: "test-host", Address: "127.0.0.1:10000", PID: 1, Sole: true}); err != nil {
+		t.Fatal(err)
+	}
 	e.setupPool(filepath.Join(t.TempDir(), "repo"))
 	e.mustRun("create Network name=net1 on ServerPool name=pool1; create VirtualDisk name=d1 size=1 on Repository name=repo1")
 	e.mustRun("create Vm name=web1 repository=repo1 memory=256 disks=d1 networks=net1; start Vm name=web1")
