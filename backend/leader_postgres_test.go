@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,10 @@ import (
 // leader's job once its membership has timed out, naming it.
 func TestTwoManagersOnPostgresTakeOver(t *testing.T) {
 	dsn := pgtest.Database(t)
-	a := managertest.Open(t, managertest.Options{Database: dsn})
+	key := filepath.Join(t.TempDir(), "secret.key") // one key for both, as managers of one database share
+	a := managertest.Open(t, managertest.Options{Database: dsn, SecretKeyFile: key})
 	ja := runMember(t, a, backend.MemberConfig{Hostname: "host-a"})
-	b := managertest.Open(t, managertest.Options{Database: dsn})
+	b := managertest.Open(t, managertest.Options{Database: dsn, SecretKeyFile: key})
 	jb := runMember(t, b, backend.MemberConfig{Hostname: "host-b"})
 	termA, leadingA := ja.Leading()
 	if _, leadingB := jb.Leading(); !leadingA || leadingB {
@@ -84,9 +86,10 @@ func TestTwoManagersOnPostgresTakeOver(t *testing.T) {
 // second manager on the same database reads.
 func TestLeaderCutOffFromPostgresStopsBeforeItsLeaseEnds(t *testing.T) {
 	dsn := pgtest.Database(t)
-	a := managertest.Open(t, managertest.Options{Database: dsn})
+	key := filepath.Join(t.TempDir(), "secret.key") // one key for both, as managers of one database share
+	a := managertest.Open(t, managertest.Options{Database: dsn, SecretKeyFile: key})
 	ja := runMember(t, a, backend.MemberConfig{Hostname: "host-a"})
-	b := managertest.Open(t, managertest.Options{Database: dsn}) // only to read the database afterwards
+	b := managertest.Open(t, managertest.Options{Database: dsn, SecretKeyFile: key}) // only to read the database afterwards
 	if _, leading := ja.Leading(); !leading {
 		t.Fatal("a does not lead")
 	}

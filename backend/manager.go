@@ -81,9 +81,16 @@ type Manager struct {
 const metaManagerUUID = "manager_uuid"
 
 // New opens the manager on cfg.Store, creating its identity on first use.
+// It refuses a cfg.Sealer whose key is not the database's
+// (ErrWrongSecretKey), having written nothing.
 func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Store == nil || cfg.Sealer == nil {
 		return nil, errors.New("backend: a store and a sealer are required")
+	}
+	// Before anything is read or written: a manager with another key
+	// could open none of the database's secrets.
+	if err := checkSecretKey(ctx, cfg.Store, cfg.Sealer); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -50,7 +50,7 @@ func newEnvWith(t *testing.T, opts managertest.Options) *env {
 	t.Helper()
 	core := managertest.Open(t, opts)
 	e := &env{t: t, core: core, mgr: core.Manager, store: core.Store, password: core.AdminPassword, agents: core.Agents}
-	srv, err := New(e.config(filepath.Join(t.TempDir(), "host_key")))
+	srv, err := New(e.config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +65,14 @@ func newEnvWith(t *testing.T, opts managertest.Options) *env {
 }
 
 // config is the configuration of an SSH server on the env's manager, with
-// its host key at hostKey.
-func (e *env) config(hostKey string) Config {
-	return Config{HostKeyPath: hostKey, Core: e.mgr, Registry: commands.Default, Logger: quietLogger(),
+// the manager's host key.
+func (e *env) config() Config {
+	e.t.Helper()
+	hostKey, _, err := e.mgr.HostKey(context.Background(), "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return Config{HostKey: hostKey, Core: e.mgr, Registry: commands.Default, Logger: quietLogger(),
 		NewSession: func(ctx context.Context, reg *commands.Registry, actor backend.Actor, out io.Writer, opts commands.Options) *commands.Session {
 			return commands.NewSession(ctx, reg, e.mgr, actor, out, opts)
 		}}

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +95,7 @@ func TestLoginFailureBackoff(t *testing.T) {
 // gets through.
 func TestConnectionLimits(t *testing.T) {
 	e := newEnv(t, 0, 0)
-	scfg := e.config(filepath.Join(t.TempDir(), "key"))
+	scfg := e.config()
 	scfg.Limits.StartupsPerAddress, scfg.LoginTimeout = 2, 3*time.Second
 	srv, err := New(scfg)
 	if err != nil {
@@ -146,7 +145,7 @@ func TestConnectionLimits(t *testing.T) {
 // An interactive session left idle past IdleTimeout is closed.
 func TestIdleSessionClosed(t *testing.T) {
 	e := newEnv(t, 0, 0)
-	scfg := e.config(filepath.Join(t.TempDir(), "key"))
+	scfg := e.config()
 	scfg.IdleTimeout = 500 * time.Millisecond
 	srv, err := New(scfg)
 	if err != nil {
@@ -314,7 +313,7 @@ func TestStartupsAdmit(t *testing.T) {
 // it returns the server and its address.
 func (e *env) startServer(edit func(*Config), prep func(*Server)) (*Server, string) {
 	e.t.Helper()
-	cfg := e.config(filepath.Join(e.t.TempDir(), "host_key"))
+	cfg := e.config()
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -21,7 +21,10 @@ import (
 
 // Config is what the SSH server needs.
 type Config struct {
-	HostKeyPath string
+	// HostKey is the key the server presents (the manager's, kept in the
+	// database: backend.Manager.HostKey), so that clients' known_hosts
+	// hold across restarts and for every manager of one database.
+	HostKey gossh.Signer
 	// Core authenticates users and keeps their settings and history.
 	Core Core
 	// NewSession makes the command session that runs each SSH session's
@@ -66,10 +69,10 @@ type ctxKey string
 
 const actorKey ctxKey = "xenmanager.actor"
 
-// New builds the server and loads (or creates) its host key.
+// New builds the server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Core == nil || cfg.NewSession == nil || cfg.Registry == nil {
-		return nil, errors.New("shell: a core, a session maker and a registry are required")
+	if cfg.HostKey == nil || cfg.Core == nil || cfg.NewSession == nil || cfg.Registry == nil {
+		return nil, errors.New("shell: a host key, a core, a session maker and a registry are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -84,13 +87,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LoginTimeout <= 0 {
 		cfg.LoginTimeout = DefaultLoginGraceTime
 	}
-	signer, err := LoadOrCreateHostKey(cfg.HostKeyPath)
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{cfg: cfg, log: cfg.Logger, startups: newStartups(cfg.Limits.Startups, cfg.Limits.StartupsPerAddress),
 		slots: newSessionSlots(cfg.Limits.Sessions, cfg.Limits.SessionsPerUser), failures: newLoginFailures(),
-		wait: waitFor, hostKey: signer.PublicKey()}
+		wait: waitFor, hostKey: cfg.HostKey.PublicKey()}
 	s.srv = &ssh.Server{
 		Handler:                s.handle,
 		PasswordHandler:        s.checkPassword,
@@ -101,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 		ChannelHandlers:        map[string]ssh.ChannelHandler{"session": s.openSession},
 		SessionRequestCallback: s.startSession,
 	}
-	s.srv.AddHostKey(signer)
+	s.srv.AddHostKey(cfg.HostKey)
 	return s, nil
 }
 

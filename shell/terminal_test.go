@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -93,7 +92,7 @@ func (b *logBuffer) String() string {
 func (e *env) serveWith(edit func(*Config)) (addr string, log *logBuffer) {
 	e.t.Helper()
 	log = &logBuffer{}
-	cfg := e.config(filepath.Join(e.t.TempDir(), "host_key"))
+	cfg := e.config()
 	cfg.Logger = slog.New(slog.NewTextHandler(log, nil))
 	if edit != nil {
 		edit(&cfg)

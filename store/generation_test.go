@@ -141,6 +141,10 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 				return q.UpdateManagerSettings(ctx, ManagerSettings{ImportAllowedNetworks: "10.0.0.0/8", EvacuationParallelism: 4,
 					CloneParallelismPerServer: 4, CloneParallelismPerRepository: 8})
 			}},
+			{"AddSecret", false, func(q *Queries) error {
+				_, err := q.AddSecret(ctx, "key_check", "c2VhbGVk", now)
+				return err
+			}},
 			{"InsertAudit", false, func(q *Queries) error {
 				return q.InsertAudit(ctx, AuditRecord{User: "admin", Remote: "127.0.0.1", Command: "list Vm", Result: "Success", CreatedAt: now})
 			}},

@@ -64,6 +64,10 @@ type Options struct {
 	// Database, when set, is the database to open, whatever Postgres
 	// says: one several cores share (a URL of store/pgtest.Database).
 	Database string
+	// SecretKeyFile is the sealer's key file (created when missing):
+	// cores sharing a Database must be given the same, as managers
+	// sharing one are; Dir's secret.key when empty.
+	SecretKeyFile string
 }
 
 // EngineEnv names the environment variable that, set to postgres, opens
@@ -127,7 +131,11 @@ func Open(t testing.TB, opts Options) *Core {
 	}
 	t.Cleanup(func() { st.Close() })
 	c.Store = st
-	sealer, err := backend.LoadOrCreateSealer(filepath.Join(c.Dir, "secret.key"))
+	keyFile := opts.SecretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(c.Dir, "secret.key")
+	}
+	sealer, err := backend.LoadOrCreateSealer(keyFile)
 	if err != nil {
 		t.Fatalf("managertest: sealer: %v", err)
 	}

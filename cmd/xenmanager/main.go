@@ -111,6 +111,9 @@ type serveOptions struct {
 	logging    cli.Logging
 	heartbeat  time.Duration
 	cpuProfile string
+	// secretKeyFile is the key sealing the database's secrets; "" is
+	// <data>/secret.key.
+	secretKeyFile string
 	// metricsListen is the address of /metrics and /healthz; "" serves
 	// neither.
 	metricsListen string
@@ -212,9 +215,11 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: xenmanager serve [flags]
 
-Runs the manager: the SSH command shell on --listen, the database, host key
-and secrets in --data. One manager at a time runs on a SQLite database;
-several may share a PostgreSQL one (--database, docs/postgresql.md).
+Runs the manager: the SSH command shell on --listen, the database in
+--data (or the PostgreSQL one --database names), whose secrets (agent
+passwords, SSH host key) are sealed with the key in --secret-key-file.
+One manager at a time runs on a SQLite database; several may share a
+PostgreSQL one (docs/postgresql.md), each given the same secret key.
 
 `+cli.ConfigUsage("XENMANAGER_")+`
 flags:
@@ -222,9 +227,11 @@ flags:
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.listen, "listen", ":10000", "address of the SSH command shell (the default listens on every interface)")
-	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, host key and secrets")
+	fs.StringVar(&o.dataDir, "data", "xenmanager-data", "directory of the database, the secret key (unless --secret-key-file says otherwise), the first admin password and the backups")
 	fs.StringVar(&o.database, "database", "", "the PostgreSQL database, as a `URL` postgres://USER:PASSWORD@HOST:PORT/DATABASE, that several managers may share "+
 		"(never printed; the password may also come from ~/.pgpass or PGPASSWORD); empty: SQLite in --data")
+	fs.StringVar(&o.secretKeyFile, "secret-key-file", "", "the secret key sealing the agent passwords and the SSH host key in the database, mode 0600; "+
+		"every manager of one database must be given the same `FILE` (default <data>/secret.key, created on a database's first start)")
 	fs.IntVar(&o.demo, "demo", 0, "start `N` simulated agents on loopback and put them in pool demo-pool")
 	o.logging.AddFlags(fs)
 	fs.DurationVar(&o.heartbeat, "heartbeat-interval", backend.DefaultHeartbeatInterval, "how often every server is asked for its events")
@@ -319,9 +326,16 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 		return err
 	}
 	defer st.Close()
-	sealer, err := backend.LoadOrCreateSealer(filepath.Join(data, "secret.key"))
+	keyFile := o.secretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(data, "secret.key")
+	}
+	sealer, created, err := backend.LoadSecretKey(ctx, st, keyFile)
 	if err != nil {
-		return err
+		return secretKeyError(err, keyFile)
+	}
+	if created {
+		log.Info("created the secret key: keep a copy with the backups, and give one to every other manager of this database (--secret-key-file)", "file", keyFile)
 	}
 	var mx *metrics.Manager // nil: no metrics
 	if ml != nil {
@@ -329,9 +343,13 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	}
 	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx, DataDir: data})
 	if err != nil {
-		return err
+		return secretKeyError(err, keyFile)
 	}
 	defer mgr.Close()
+	hostKey, err := loadHostKey(ctx, mgr, filepath.Join(data, "ssh_host_ed25519_key"), log)
+	if err != nil {
+		return err
+	}
 	health := &managerHealth{st: st}
 	if ml != nil {
 		stopMonitor := serveMonitor(ml, mx.Gatherer(), health.check, log)
@@ -374,7 +392,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	if err != nil {
 		return fmt.Errorf("find my own binary for the interactive front-end: %w", err)
 	}
-	srv, err := shell.New(shell.Config{HostKeyPath: filepath.Join(data, "ssh_host_ed25519_key"),
+	srv, err := shell.New(shell.Config{HostKey: hostKey,
 		Core: mgr, NewSession: sessionsOn(mgr), Registry: commands.Default, Logger: log, PromptCommand: []string{exe, "prompt"},
 		Metrics: mx, Limits: o.limits, LoginTimeout: o.loginGrace})
 	if err != nil {
@@ -431,6 +449,35 @@ func listenAddress(a net.Addr, host string) string {
 		return a.String()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// secretKeyError says how to mend a start refused for its secret key: the
+// manager was given another key than its database's (or none).
+func secretKeyError(err error, keyFile string) error {
+	if errors.Is(err, backend.ErrWrongSecretKey) {
+		return fmt.Errorf("%w: give every manager of this database the same --secret-key-file, the one the database was set up with (this manager was given %s)", err, keyFile)
+	}
+	return err
+}
+
+// loadHostKey returns the manager's SSH host key, which the database
+// keeps; on the first start of an install from before, it imports the
+// key file the manager used to keep in its data directory, so that the
+// clients' known_hosts still hold, and says that the file is no longer
+// used.
+func loadHostKey(ctx context.Context, mgr *backend.Manager, oldFile string, log *slog.Logger) (gossh.Signer, error) {
+	hostKey, origin, err := mgr.HostKey(ctx, oldFile)
+	if err != nil {
+		return nil, err
+	}
+	switch origin {
+	case backend.HostKeyImported:
+		log.Info("imported the SSH host key into the database: every manager of the database presents it, and the file is no longer used",
+			"file", oldFile, "fingerprint", gossh.FingerprintSHA256(hostKey.PublicKey()))
+	case backend.HostKeyGenerated:
+		log.Info("generated the SSH host key into the database", "fingerprint", gossh.FingerprintSHA256(hostKey.PublicKey()))
+	}
+	return hostKey, nil
 }
 
 // fingerprintLine says which host key the manager presents as ssh says it
