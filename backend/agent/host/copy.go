@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,19 +15,9 @@ import (
 )
 
 // Copies of files (copy_file) [ext: agentapi.ExtTemplates].
-const (
-	// copyChunk is how much a copy reads at a time, and how far it gets
-	// between looks at its call's context and progress.
-	copyChunk = 4 << 20
-	// zeroBlock is the unit in which a sparse copy leaves blocks of zeros
-	// unwritten (holes).
-	zeroBlock = 64 << 10
-)
-
 var (
 	errReflinkUnsupported = errors.New("the file system cannot share blocks")
 	errCrossDevice        = errors.New("on different file systems")
-	zeros                 [zeroBlock]byte
 )
 
 // copyModesText lists the accepted modes for faults.
@@ -270,6 +259,9 @@ type fileCopy struct {
 	src, dst copyPath
 	mode     string
 	op       hypervisor.Operation
+	// kernelBytes is how much of the data copy_file_range copied (the
+	// rest went through a buffer), once fill returned.
+	kernelBytes int64
 }
 
 func (c *fileCopy) run() error {
@@ -288,11 +280,13 @@ func (c *fileCopy) run() error {
 	size := fi.Size()
 	var extents [][2]int64
 	var need int64 // bytes the copy takes on dst's file system
-	switch c.mode {
-	case agentapi.CopySparse:
+	if c.mode != agentapi.CopyReflink {
 		if extents, err = dataExtents(in, size); err != nil {
 			return c.fail(err)
 		}
+	}
+	switch c.mode {
+	case agentapi.CopySparse:
 		for _, e := range extents {
 			need += e[1] - e[0]
 		}
@@ -343,77 +337,6 @@ func (c *fileCopy) run() error {
 		return c.fail(err)
 	}
 	c.op.SetRound(agentapi.PhaseCopying, total, total)
-	return nil
-}
-
-// fill writes the copy into out.
-func (c *fileCopy) fill(out, in *os.File, size int64, extents [][2]int64) error {
-	switch c.mode {
-	case agentapi.CopyReflink:
-		if err := cloneFile(out, in); err != nil {
-			return err
-		}
-		c.op.Set(agentapi.PhaseCopying, size)
-		return nil
-	case agentapi.CopyAllocated:
-		return c.copyRange(out, in, [][2]int64{{0, size}}, false)
-	}
-	if err := c.copyRange(out, in, extents, true); err != nil {
-		return err
-	}
-	return out.Truncate(size) // the holes after the last data
-}
-
-// copyRange copies the ranges of in to the same offsets of out; with
-// sparse, blocks of zeros are left unwritten.
-func (c *fileCopy) copyRange(out, in *os.File, ranges [][2]int64, sparse bool) error {
-	buf := make([]byte, copyChunk)
-	var done int64
-	for _, r := range ranges {
-		for off := r[0]; off < r[1]; {
-			if err := c.ctx.Err(); err != nil {
-				return err
-			}
-			n, err := in.ReadAt(buf[:min(int64(len(buf)), r[1]-off)], off)
-			if n == 0 && err != nil {
-				return err // the source shrank under the copy, or cannot be read
-			}
-			if sparse {
-				err = writeNonZero(out, buf[:n], off)
-			} else {
-				_, err = out.WriteAt(buf[:n], off)
-			}
-			if err != nil {
-				return err
-			}
-			off += int64(n)
-			done += int64(n)
-			c.op.Set(agentapi.PhaseCopying, done)
-		}
-	}
-	return nil
-}
-
-// writeNonZero writes b at off in f, leaving out its blocks of zeros.
-func writeNonZero(f *os.File, b []byte, off int64) error {
-	start := -1
-	for i := 0; i < len(b); i += zeroBlock {
-		j := min(i+zeroBlock, len(b))
-		if bytes.Equal(b[i:j], zeros[:j-i]) {
-			if start >= 0 {
-				if _, err := f.WriteAt(b[start:i], off+int64(start)); err != nil {
-					return err
-				}
-				start = -1
-			}
-		} else if start < 0 {
-			start = i
-		}
-	}
-	if start >= 0 {
-		_, err := f.WriteAt(b[start:], off+int64(start))
-		return err
-	}
 	return nil
 }
 

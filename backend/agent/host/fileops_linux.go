@@ -69,3 +69,43 @@ func renameNoReplace(oldpath, newpath string) error {
 	}
 	return err
 }
+
+// copyFileRange copies up to n bytes at off of in to the same offset of
+// out in the kernel (copy_file_range(2)), neither file's offset moved, and
+// returns how many it copied: 0 at the end of in.
+// errKernelCopyUnsupported when the kernel cannot copy between the two
+// (another file system, a file system or kernel without it, a seccomp
+// filter): nothing was copied then.
+func copyFileRange(out, in *os.File, off, n int64) (int64, error) {
+	for {
+		roff, woff := off, off
+		k, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, int(min(n, 1<<30)), 0)
+		switch {
+		case err == nil:
+			return int64(k), nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP),
+			errors.Is(err, unix.EINVAL), errors.Is(err, unix.EPERM), errors.Is(err, unix.EBADF),
+			errors.Is(err, unix.ETXTBSY):
+			return 0, errKernelCopyUnsupported
+		}
+		return 0, err
+	}
+}
+
+// mayShareBlocks tells whether the kernel may make a copy into f share
+// blocks with its source rather than write its own (copy_file_range on
+// Btrfs, XFS or OCFS2 shares them, an NFS server may): true but on the
+// file systems known not to (ext2/3/4 and tmpfs).
+func mayShareBlocks(f *os.File) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return true
+	}
+	switch st.Type {
+	case unix.EXT4_SUPER_MAGIC, unix.TMPFS_MAGIC:
+		return false
+	}
+	return true
+}
