@@ -109,13 +109,33 @@ func (inv *inventory) serverRefs(ids string) []NamedRef {
 	return out
 }
 
-// ObjectNames returns up to limit names of objects of type typ starting with
-// prefix, for completion; for VMs, only those in states when given. Unknown
-// types and errors give no names.
+// Names completion asks ObjectNames for that are no object type's: the
+// values of the attributes that name a part of a clone customizer's
+// source, a VM or a template (vmDiskMapping=, vnic=).
+const (
+	NamesCloneSourceDisks = "VmDiskMapping of a Vm or VmTemplate"
+	NamesCloneSourceVnics = "Vnic of a Vm or VmTemplate"
+)
+
+// ObjectNames returns up to limit names of objects of type typ (or of the
+// names NamesCloneSourceDisks or NamesCloneSourceVnics) starting with
+// prefix, for completion; for VMs, only those in states when given.
+// Unknown types and errors give no names.
 func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int, states []string) []string {
-	k := objectKindNamed(typ)
-	if k == nil || k.table == "" {
-		return nil
+	var table string
+	switch typ {
+	case "VmDiskMapping": // mappings have no table of their own, nor a name column that holds them all
+		table = store.NamesDiskMappings
+	case NamesCloneSourceDisks:
+		table = store.NamesCloneSourceDisks
+	case NamesCloneSourceVnics:
+		table = store.NamesCloneSourceVnics
+	default:
+		k := objectKindNamed(typ)
+		if k == nil || k.table == "" {
+			return nil
+		}
+		table = k.table
 	}
 	if typ != "Vm" {
 		states = nil
@@ -131,7 +151,7 @@ func (m *Manager) ObjectNames(ctx context.Context, typ, prefix string, limit int
 			pools = append(pools, id)
 		}
 	}
-	names, err := m.st.Read().NamesWithPrefix(ctx, k.table, prefix, limit, states, pools)
+	names, err := m.st.Read().NamesWithPrefix(ctx, table, prefix, limit, states, pools)
 	if err != nil {
 		m.log.Warn("completion: read names", "type", typ, "err", err)
 		return nil

@@ -142,6 +142,16 @@ func TestTemplateAndCloneCommands(t *testing.T) {
 		{"clone Vm name=ol9 destType=Vm destName=x cloneCustomizer=", nil},
 		{"create VmCloneCustomizer name=D on Vm name=o", []string{"ol9 "}},
 		{"create VmCloneStorageMapping name=Y cloneType=", []string{"SPARSE_COPY ", "NON_SPARSE_COPY ", "THIN_CLONE "}},
+		// The disks and VNICs a customizer's mapping names: of VMs and of
+		// templates alike (its source may be either).
+		{"create VmCloneStorageMapping name=Y cloneType=SPARSE_COPY vmDiskMapping=web-2", []string{"web-2/web-2-xvda "}},
+		{"create VmCloneStorageMapping name=Y cloneType=SPARSE_COPY vmDiskMapping=", []string{"T/T-xvda ", "ol9/ol9-xvda ",
+			"solo/solo-xvda ", "web-1/web-1-xvda ", "web-2/web-2-xvda ", "web-3/web-3-xvda "}},
+		{"create VmCloneNetworkMapping name=X vnic=web-2", []string{"web-2-eth0 ", "web-2-eth1 "}},
+		{"create VmCloneNetworkMapping name=X vnic=ol9", []string{"ol9-eth0 ", "ol9-eth1 "}},
+		{"create VmCloneNetworkMapping name=X vnic=T", []string{"T-eth0 ", "T-eth1 "}},
+		// Mappings of VMs by the names they are shown with.
+		{"delete VmDiskMapping name=so", []string{"solo/solo-xvda "}},
 		{"importT", []string{"importTemplate "}},
 		{"importV", []string{"importVirtualAppliance "}},
 		{"approve ", []string{"VirtualCdrom ", "VmTemplate "}},

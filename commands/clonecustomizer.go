@@ -129,7 +129,7 @@ func createStorageMappingSpec() *Spec {
 		Help: "Say how clones made with the customizer copy one of its source's disks: SPARSE_COPY (holes stay holes), NON_SPARSE_COPY (every block written) or THIN_CLONE (blocks shared: a file system with reflink), and into which repository of the pool.",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Required: true, Help: "the mapping's name"},
-			{Name: "vmDiskMapping", Kind: AttrString, Required: true,
+			{Name: "vmDiskMapping", Kind: AttrString, Required: true, Names: backend.NamesCloneSourceDisks,
 				Help: "the source's VmDiskMapping: its id or name (<source>/<disk> when it has none), or its disk's name or id"},
 			{Name: "cloneType", Kind: AttrEnum, Enum: backend.CloneTypes, Required: true, Help: "how the disk is copied"},
 			{Name: "repository", Kind: AttrObject, Object: "Repository", Required: true, Help: "where the copy goes"},
@@ -149,7 +149,7 @@ func createNetworkMappingSpec() *Spec {
 		Help: "Put the copy of one of the customizer's source's VNICs on a network of the pool.",
 		Attrs: []Attr{
 			{Name: "name", Kind: AttrString, Required: true, Help: "the mapping's name"},
-			{Name: "vnic", Kind: AttrString, Required: true, Help: "the source's Vnic: its name or id"},
+			{Name: "vnic", Kind: AttrString, Required: true, Names: backend.NamesCloneSourceVnics, Help: "the source's Vnic: its name or id"},
 			{Name: "network", Kind: AttrObject, Object: "Network", Required: true, Help: "the network its copies are on"},
 		},
 		Clause: &Clause{Prep: "on", Types: []string{"VmCloneCustomizer"}, Required: true},

@@ -225,6 +225,9 @@ func valueSuggestions(a *Attr, spec *Spec, prefix string, names ObjectNames) []S
 	case AttrObject:
 		return objectSuggestions(a.Object, prefix, names)
 	case AttrString:
+		if a.Names != "" {
+			return objectSuggestions(a.Names, prefix, names)
+		}
 		if a.Name == "name" && spec.Verb == "list" {
 			return objectSuggestions(spec.Type, prefix, names)
 		}

@@ -48,7 +48,11 @@ type Attr struct {
 	Enum     []string // for AttrEnum: canonical values
 	Min, Max int64    // for AttrInt
 	Object   string   // for AttrObject: the object type it names
-	Default  string   // shown in help; Exec.Str and Exec.Int read it when the attribute is absent
+	// Names is, for an AttrString whose value names an object that is no
+	// one type's, what completion offers: the NameQuery.Type asked for
+	// (backend.NamesCloneSourceDisks ...).
+	Names    string
+	Default  string // shown in help; Exec.Str and Exec.Int read it when the attribute is absent
 	Required bool
 	Help     string
 	// Filter marks one of list's filters that an action takes to select

@@ -134,6 +134,51 @@ func TestNamesWithPrefixScopesByPool(t *testing.T) {
 		if _, err := s.Read().NamesWithPrefix(ctx, "users", "a", 10, nil, nil); err == nil {
 			t.Error("user names are offered for completion")
 		}
+
+		// The name sets: mappings by the names they are shown with, and the
+		// disks and VNICs of clone sources, VMs' and templates'.
+		err = s.Write(ctx, func(q *Queries) error {
+			for _, err := range []error{
+				q.InsertVM(ctx, VM{ID: "v1", Name: "olvm", PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1,
+					DomainType: "xen_pvm", CreatedAt: now}),
+				q.InsertVirtualDisk(ctx, VirtualDisk{ID: "d2", Name: "olroot", RepoID: "r1", SizeMiB: 1, CreatedAt: now}),
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m1", VMID: "v1", DiskID: "d2", Slot: 0, CreatedAt: now}),
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m2", VMID: "v1", DiskID: "d1", Slot: 1, CreatedAt: now, Name: "oldata"}),
+				q.InsertCdromMapping(ctx, CdromMapping{ID: "m3", VMID: "v1", CdromID: "c1", Slot: 2, CreatedAt: now, Name: "olcd"}),
+				q.InsertNetwork(ctx, Network{ID: "n1", Name: "net", PoolID: "p1", Bridge: "xenbr0", CreatedAt: now}),
+				q.InsertVnic(ctx, Vnic{ID: "e1", Name: "oleth0", VMID: "v1", NetworkID: "n1", MAC: "00:21:f6:00:00:01", CreatedAt: now}),
+				q.InsertVMTemplate(ctx, VMTemplate{ID: "tp1", Name: "oltpl", PoolID: "p2", RepoID: "r2", MemoryMiB: 1, CPUCount: 1,
+					DomainType: "xen_pvm", State: "Approved", CreatedBy: "admin", CreatedAt: now},
+					[]TemplateDisk{{ID: "tm1", DiskID: "d3", RepoID: "r2", Name: "olt-xvda", SizeMiB: 1, CreatedAt: now}},
+					[]TemplateVnic{{ID: "te1", Name: "olt-eth0", MAC: "00:21:f6:00:00:02", CreatedAt: now}}),
+			} {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			set   string
+			pools []string
+			want  string
+		}{
+			{NamesDiskMappings, nil, "[olcd oldata olvm/olroot]"},
+			{NamesDiskMappings, []string{"p2"}, "[]"}, // a mapping is in its VM's pool, whatever its disk's
+			{NamesCloneSourceDisks, nil, "[oldata oltpl/olt-xvda olvm/olroot]"},
+			{NamesCloneSourceDisks, []string{"p2"}, "[oltpl/olt-xvda]"},
+			{NamesCloneSourceVnics, nil, "[oleth0 olt-eth0]"},
+			{NamesCloneSourceVnics, []string{"p1"}, "[oleth0]"},
+			{NamesCloneSourceVnics, []string{}, "[]"},
+		} {
+			got, err := s.Read().NamesWithPrefix(ctx, c.set, "ol", 10, nil, c.pools)
+			if err != nil || fmt.Sprint(got) != c.want && !(c.want == "[]" && len(got) == 0) {
+				t.Errorf("%s in %v: %v, %v; want %s", c.set, c.pools, got, err, c.want)
+			}
+		}
 	})
 }
 
