@@ -294,6 +294,43 @@ func TestCopyFileAbort(t *testing.T) {
 	wantNames(t, filepath.Join(fsLoc, "VirtualDisks"), "big.img")
 }
 
+// TestCopyFilePaced: on a simulated host slowed by sim_set copy_mib_per_s
+// a copy moves no faster than that (it waits between chunks, its progress
+// showing how far it got), and its caller going away ends it there too,
+// leaving nothing.
+func TestCopyFilePaced(t *testing.T) {
+	c, fsLoc := tplAgent(t, "")
+	var data []int64 // 8 MiB of data: two chunks
+	for off := int64(0); off < 8<<20; off += 1 << 20 {
+		data = append(data, off)
+	}
+	writeSparse(t, filepath.Join(fsLoc, "VirtualDisks", "src.img"), 16<<20, data...)
+	must(t, c.Call(t.Context(), agentapi.MethodSimSet, nil, map[string]any{"copy_mib_per_s": 1}))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.CopyFile(ctx, disk("r1", "src.img"), disk("r1", "slow.img"), agentapi.CopyOption{Mode: agentapi.CopySparse})
+	}()
+	progress := func() agentapi.Progress {
+		p, _ := c.GetOperationProgress(t.Context(), agentapi.ProgressCopy+"slow.img")
+		return p
+	}
+	// At 1 MiB/s the first 4 MiB chunk is followed by a wait of 4 s.
+	testkit.WaitFor(t, "the copy to wait after its first chunk", func() bool {
+		p := progress()
+		return p.State == agentapi.ProgressRunning && p.Done == 4<<20
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("CopyFile after cancel = %v, want the context's end", err)
+	}
+	testkit.WaitFor(t, "the agent to stop the copy", func() bool { return progress().State == agentapi.ProgressFailed })
+	if p := progress(); p.Done != 4<<20 || p.Total != 8<<20 {
+		t.Errorf("progress = %+v, want a copy stopped after 4 MiB of 8", p)
+	}
+	wantNames(t, filepath.Join(fsLoc, "VirtualDisks"), "src.img")
+}
+
 // TestCopyFileFullDisk: a copy into a file system without the room is
 // InsufficientResources and leaves nothing there.
 func TestCopyFileFullDisk(t *testing.T) {

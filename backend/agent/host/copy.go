@@ -180,6 +180,9 @@ func (h *Host) CopyFile(ctx context.Context, src, dst, mode string) error {
 		return moveFile(s, d)
 	}
 	c := &fileCopy{ctx: ctx, src: s, dst: d, mode: mode, op: h.progress.Start(progKey, agentapi.PhaseCopying, 0)}
+	if p, ok := h.drv.(hypervisor.CopyPace); ok {
+		c.rate = p.CopyBytesPerSecond()
+	}
 	err = c.run()
 	c.op.Finish(err)
 	return err
@@ -262,6 +265,9 @@ type fileCopy struct {
 	// kernelBytes is how much of the data copy_file_range copied (the
 	// rest went through a buffer), once fill returned.
 	kernelBytes int64
+	// rate is the most the copy moves per second (a simulated host's
+	// copy_mib_per_s); 0 is no limit.
+	rate int64
 }
 
 func (c *fileCopy) run() error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 
 	"xenmanager/backend/agent/hypervisor"
 	"xenmanager/backend/agentapi"
@@ -48,12 +49,12 @@ func (c *fileCopy) fill(out, in *os.File, size int64, extents [][2]int64) error 
 		// file system can (Btrfs, XFS, OCFS2, an NFS server), and an
 		// allocated copy is one whose blocks are its own: there, the data
 		// goes through the buffer.
-		d := &dataCopier{ctx: c.ctx, op: c.op, out: out, in: in, kernel: !mayShareBlocks(out)}
+		d := &dataCopier{ctx: c.ctx, op: c.op, out: out, in: in, kernel: !mayShareBlocks(out), rate: c.rate, start: time.Now()}
 		err := d.allocated(size, extents)
 		c.kernelBytes = d.kernelBytes
 		return err
 	}
-	d := &dataCopier{ctx: c.ctx, op: c.op, out: out, in: in, kernel: true}
+	d := &dataCopier{ctx: c.ctx, op: c.op, out: out, in: in, kernel: true, rate: c.rate, start: time.Now()}
 	err := d.sparse(extents)
 	c.kernelBytes = d.kernelBytes
 	if err != nil {
@@ -77,6 +78,10 @@ type dataCopier struct {
 	buf         []byte // the buffer of the user-space path, made on first use
 	done        int64  // bytes counted in progress
 	kernelBytes int64  // bytes copied by copy_file_range
+	// rate, when not 0, is the most the copy moves per second from start
+	// (a simulated host's copy_mib_per_s, so that tests can watch copies).
+	rate  int64
+	start time.Time
 }
 
 // sparse copies the data extents, leaving out the blocks of zeros in them.
@@ -141,8 +146,31 @@ func (d *dataCopier) chunks(start, end int64, do func(off, n int64) error) error
 		off += n
 		d.done += n
 		d.op.Set(agentapi.PhaseCopying, d.done)
+		if err := d.pace(); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// pace waits, when the copy has a rate, until the bytes done are what the
+// rate allows since the start, or until the context ends.
+func (d *dataCopier) pace() error {
+	if d.rate <= 0 {
+		return nil
+	}
+	wait := time.Until(d.start.Add(time.Duration(float64(d.done) / float64(d.rate) * float64(time.Second))))
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-d.ctx.Done():
+		return d.ctx.Err()
+	}
 }
 
 // data copies n bytes at off, in the kernel while it can.

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -123,4 +124,21 @@ func (h *Host) OperationProgress(key string) (agentapi.Progress, error) {
 			"no operation %q in flight or recently ended on this server (keys look like save:<vm_id>, migrate:<vm_id>, import:<id>, disk:<disk_id>)", key)
 	}
 	return op.p, nil
+}
+
+// RunningOperations counts the operations in flight whose keys start with
+// prefix (agentapi.ProgressCopy: the copies under way), as get_operation_progress
+// would show them running now; tests watch with it how many copies run at
+// once.
+func (h *Host) RunningOperations(prefix string) int {
+	r := &h.progress
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for key, op := range r.ops {
+		if op.p.State == agentapi.ProgressRunning && strings.HasPrefix(key, prefix) {
+			n++
+		}
+	}
+	return n
 }

@@ -212,6 +212,15 @@ type LeaseStorageFault interface {
 	LeaseStorageFailing() bool
 }
 
+// CopyPace is what a simulated driver may offer besides Driver: a speed
+// limit on the copies of copy_file (sim_set copy_mib_per_s), so that tests
+// can watch copies that would otherwise end before anyone looks.
+type CopyPace interface {
+	// CopyBytesPerSecond is the most a copy may move per second; 0 is no
+	// limit.
+	CopyBytesPerSecond() int64
+}
+
 // SimControl is what a simulated driver offers besides Driver: fault
 // injection (sim_set) and its effect on each call. The XML-RPC layer uses
 // it when the driver has it; a driver of a real hypervisor need not.

@@ -144,6 +144,8 @@ func TestSimFaults(t *testing.T) {
 		{"negative latency", map[string]any{SimLatencyMS: map[string]any{"echo": int64(-1)}}, "non-negative"},
 		{"hang type", map[string]any{SimHang: "yes"}, "hang must be a boolean"},
 		{"fail_next type", map[string]any{SimFailNext: map[string]any{"echo": int64(1)}}, "must be a string"},
+		{"negative copy speed", map[string]any{SimCopyMiBPerS: int64(-1)}, "copy_mib_per_s must be a non-negative integer"},
+		{"copy speed too high", map[string]any{SimCopyMiBPerS: int64(1) << 40}, "copy_mib_per_s must be at most 1073741824"},
 	}
 	for _, tt := range badTests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +153,14 @@ func TestSimFaults(t *testing.T) {
 		})
 	}
 	wantFault(t, h.SimSet(map[string]any{SimCrashVM: "nope"}), agentapi.FaultNotFound, "no live domain nope")
+	if h.sim.CopyBytesPerSecond() != 0 {
+		t.Errorf("a refused copy_mib_per_s set the copy speed to %d", h.sim.CopyBytesPerSecond())
+	}
+	mustOK(t, h.SimSet(map[string]any{SimCopyMiBPerS: int64(3)}))
+	if got := h.sim.CopyBytesPerSecond(); got != 3<<20 {
+		t.Errorf("copy_mib_per_s 3 gives %d bytes/s, want %d", got, 3<<20)
+	}
+	mustOK(t, h.SimSet(map[string]any{SimCopyMiBPerS: int64(0)}))
 
 	// Hang: calls block until hang is lifted or their context ends.
 	mustOK(t, h.SimSet(map[string]any{SimHang: true}))

@@ -29,6 +29,9 @@ type faults struct {
 	// leaseFail makes every access to the HA leases fail
 	// (SimHAStorageFail).
 	leaseFail bool
+	// copyMiBPerS limits the speed of every copy_file (SimCopyMiBPerS); 0:
+	// none.
+	copyMiBPerS int64
 }
 
 // Sim parameter names of sim_set.
@@ -60,6 +63,10 @@ const (
 	// HA leases fail, as if the pool's HA repository were unreachable
 	// from it, so that its fencing can be tested; false ends it.
 	SimHAStorageFail = "ha_storage_fail"
+	// SimCopyMiBPerS limits every copy_file of this server to that many
+	// MiB of data per second, from the copy's start; 0 removes the limit.
+	// Slow copies let a test see how many run at once.
+	SimCopyMiBPerS = "copy_mib_per_s"
 )
 
 // maxLatency bounds an injected latency, so that a typo cannot park calls
@@ -130,6 +137,7 @@ type simSettings struct {
 	brk      string
 	migSpeed *int64
 	haFail   *bool
+	copySpd  *int64
 }
 
 // SimSet changes the injected faults (sim_set). Every key is checked before
@@ -141,7 +149,8 @@ type simSettings struct {
 // guest powers itself off (the domain goes away), both recorded as events
 // for get_events, hang (bool) makes every other call block until it is set
 // false; corrupt_migration, break_migration and migration_mib_per_s are
-// the migration faults described at their constants.
+// the migration faults described at their constants, copy_mib_per_s the
+// speed limit of copy_file.
 func (h *Sim) SimSet(params map[string]any) error {
 	s, err := parseSimSettings(params)
 	if err != nil {
@@ -204,6 +213,9 @@ func (h *Sim) SimSet(params map[string]any) error {
 	if s.haFail != nil {
 		f.leaseFail = *s.haFail
 	}
+	if s.copySpd != nil {
+		f.copyMiBPerS = *s.copySpd
+	}
 	if s.hang != nil {
 		switch {
 		case *s.hang && f.hung == nil:
@@ -222,6 +234,14 @@ func (h *Sim) LeaseStorageFailing() bool {
 	h.faults.mu.Lock()
 	defer h.faults.mu.Unlock()
 	return h.faults.leaseFail
+}
+
+// CopyBytesPerSecond is the speed limit copy_mib_per_s set, in bytes per
+// second; 0 when none (hypervisor.CopyPace).
+func (h *Sim) CopyBytesPerSecond() int64 {
+	h.faults.mu.Lock()
+	defer h.faults.mu.Unlock()
+	return h.faults.copyMiBPerS << 20
 }
 
 // HungCalls is the number of calls blocked by a hang right now; tests use it
@@ -307,12 +327,19 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 			default:
 				s.brk = id
 			}
-		case SimMigrationMiBPerS:
+		case SimMigrationMiBPerS, SimCopyMiBPerS:
 			n, err := agentapi.ToInt(v)
 			if err != nil || n < 0 {
 				return bad("%s must be a non-negative integer, got %#v", k, v)
 			}
-			s.migSpeed = &n
+			if k == SimCopyMiBPerS {
+				if n > 1<<30 {
+					return bad("%s must be at most %d, got %d", k, 1<<30, n)
+				}
+				s.copySpd = &n
+			} else {
+				s.migSpeed = &n
+			}
 		case SimHang, SimHAStorageFail:
 			b, ok := v.(bool)
 			if !ok {
@@ -324,9 +351,9 @@ func parseSimSettings(params map[string]any) (simSettings, error) {
 				s.haFail = &b
 			}
 		default:
-			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", k,
+			return bad("unknown setting %q (known: %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", k,
 				SimLatencyMS, SimFailNext, SimDirty, SimCrashVM, SimGuestShutdown, SimHang,
-				SimCorruptMigration, SimBreakMigration, SimMigrationMiBPerS, SimHAStorageFail)
+				SimCorruptMigration, SimBreakMigration, SimMigrationMiBPerS, SimHAStorageFail, SimCopyMiBPerS)
 		}
 	}
 	return s, nil
