@@ -23,9 +23,12 @@ func (q *Queries) NamesWithPrefix(ctx context.Context, table, prefix string, lim
 		"vm_clone_network_mappings": "(SELECT c.pool_id FROM vm_clone_customizers c WHERE c.id = customizer_id)"}[table]
 	from := table
 	if !ok {
-		if from, ok = nameSets[table]; !ok {
+		set, ok := nameSets[table]
+		if !ok {
 			return nil, fmt.Errorf("names: %s is not a named table", table)
 		}
+		from = set + ` AS names` // PostgreSQL wants a subquery in FROM named
+
 		poolOf = "pool_id"
 	}
 	query := `SELECT DISTINCT name FROM ` + from + ` WHERE name >= $1 AND name < $2`
