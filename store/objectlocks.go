@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ObjectLock is an object held by a job, as every manager of a shared
+// database sees it: the row of object_locks, with the hostname of the
+// manager that runs the job ("" when that manager is no longer recorded).
+type ObjectLock struct {
+	ObjectID  string
+	JobID     string
+	ManagerID string
+	Hostname  string
+	Summary   string
+	Since     time.Time // the database's clock
+}
+
+func scanObjectLock(row scanner) (ObjectLock, error) {
+	var l ObjectLock
+	var since int64
+	err := row.Scan(&l.ObjectID, &l.JobID, &l.ManagerID, &l.Hostname, &l.Summary, &since)
+	l.Since = fromUnixMilli(since)
+	return l, err
+}
+
+// ObjectLockHolder returns the lock on object held by a Running job of a
+// manager other than self, or ErrNotFound when there is none. A row of a
+// job that has ended (its manager died before it could delete it, and no
+// leader has yet) holds nothing; a row of self's is its own business (its
+// process lock says who holds the object).
+func (q *Queries) ObjectLockHolder(ctx context.Context, self, object string) (ObjectLock, error) {
+	return queryOne(ctx, q.db, scanObjectLock, `
+		SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, ''), l.summary, l.since
+		FROM object_locks l
+		JOIN jobs j ON j.id = l.job_id AND j.status = 'Running'
+		LEFT JOIN managers m ON m.id = l.manager_id
+		WHERE l.object_id = $1 AND l.manager_id <> $2`, object, self)
+}
+
+// LockObjects records that job jobID of manager managerID (doing summary)
+// holds objects since since, unless another manager's Running job holds
+// one of them: then it records nothing and returns that lock. The check
+// and the inserts are one step only inside one Write (writes serialise on
+// both engines). A stale row (an ended job's, or one of managerID's, whose
+// process lock the caller holds) is taken over.
+func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary string, since time.Time, objects []string) (*ObjectLock, error) {
+	for _, o := range objects {
+		l, err := q.ObjectLockHolder(ctx, managerID, o)
+		if err == nil {
+			return &l, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	for _, o := range objects {
+		err := q.exec(ctx, `
+			INSERT INTO object_locks (object_id, job_id, manager_id, summary, since) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (object_id) DO UPDATE SET job_id = excluded.job_id, manager_id = excluded.manager_id,
+				summary = excluded.summary, since = excluded.since`,
+			o, jobID, managerID, summary, since.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// UnlockJobObjects deletes the object locks of job jobID.
+func (q *Queries) UnlockJobObjects(ctx context.Context, jobID string) error {
+	return q.exec(ctx, `DELETE FROM object_locks WHERE job_id = $1`, jobID)
+}
+
+// ObjectLocks returns every object lock recorded, by object.
+func (q *Queries) ObjectLocks(ctx context.Context) ([]ObjectLock, error) {
+	return queryAll(ctx, q.db, scanObjectLock, `
+		SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, ''), l.summary, l.since
+		FROM object_locks l LEFT JOIN managers m ON m.id = l.manager_id ORDER BY l.object_id`)
+}

@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// Object locks, one step after another on one database: each step locks
+// objects for a job of a member (or unlocks a job's), and says which job
+// holds each object after, and whose lock refused the step.
+func TestObjectLockSteps(t *testing.T) {
+	bothEngines(t, testObjectLockSteps)
+}
+
+func testObjectLockSteps(t *testing.T, db testDB) {
+	s := db.open(t)
+	ctx := context.Background()
+	now := time.UnixMilli(1_700_000_000_000).UTC()
+	write := func(fn func(q *Queries) error) {
+		t.Helper()
+		if err := s.Write(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Jobs j1..j4 of members a and b; j4 has ended (its manager died
+	// before it deleted its row), so its row holds nothing.
+	write(func(q *Queries) error {
+		for _, id := range []string{"a", "b"} {
+			if err := q.RenewMember(ctx, Member{ID: id, Hostname: "host-" + id, Started: now}, now); err != nil {
+				return err
+			}
+		}
+		for _, j := range []struct{ id, member, status string }{
+			{"j1", "a", "Running"}, {"j2", "b", "Running"}, {"j3", "a", "Running"}, {"j4", "b", "Failure"}} {
+			if err := q.InsertJob(ctx, Job{ID: j.id, Summary: "job " + j.id, User: "admin", Status: j.status, CreatedAt: now, ManagerID: j.member}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	type step struct {
+		name    string
+		op      string // lock, unlock
+		job     string
+		member  string
+		objects []string
+		refused string            // the job whose lock refused the step, "" when it locked
+		holders map[string]string // object -> job after the step
+	}
+	steps := []step{
+		{name: "free objects are locked", op: "lock", job: "j1", member: "a", objects: []string{"vm1", "vm2"},
+			holders: map[string]string{"vm1": "j1", "vm2": "j1"}},
+		{name: "another member's job is refused, naming the holder; nothing recorded", op: "lock", job: "j2", member: "b", objects: []string{"vm3", "vm2"},
+			refused: "j1", holders: map[string]string{"vm1": "j1", "vm2": "j1"}},
+		{name: "the same member takes over its own row (its process lock decides)", op: "lock", job: "j3", member: "a", objects: []string{"vm2"},
+			holders: map[string]string{"vm1": "j1", "vm2": "j3"}},
+		{name: "unlocking a job frees its objects alone", op: "unlock", job: "j3",
+			holders: map[string]string{"vm1": "j1"}},
+		{name: "a freed object is locked by another member", op: "lock", job: "j2", member: "b", objects: []string{"vm2", "vm3"},
+			holders: map[string]string{"vm1": "j1", "vm2": "j2", "vm3": "j2"}},
+		{name: "an ended job's row holds nothing", op: "lock", job: "j4", member: "b", objects: []string{"vm4"},
+			holders: map[string]string{"vm1": "j1", "vm2": "j2", "vm3": "j2", "vm4": "j4"}},
+		{name: "and is taken over by another member's job", op: "lock", job: "j1", member: "a", objects: []string{"vm4"},
+			holders: map[string]string{"vm1": "j1", "vm2": "j2", "vm3": "j2", "vm4": "j1"}},
+		{name: "unlocking every job empties the table", op: "unlock", job: "j1", holders: map[string]string{"vm2": "j2", "vm3": "j2"}},
+	}
+	for _, st := range steps {
+		var held *ObjectLock
+		write(func(q *Queries) error {
+			var err error
+			if st.op == "unlock" {
+				return q.UnlockJobObjects(ctx, st.job)
+			}
+			held, err = q.LockObjects(ctx, st.job, st.member, "job "+st.job, now, st.objects)
+			return err
+		})
+		switch {
+		case st.refused == "" && held != nil:
+			t.Errorf("%s: refused by %+v", st.name, *held)
+		case st.refused != "" && (held == nil || held.JobID != st.refused):
+			t.Errorf("%s: refused by %+v; want %s", st.name, held, st.refused)
+		case held != nil && (held.Summary != "job "+st.refused || held.Hostname != "host-a" || held.ManagerID != "a" || !held.Since.Equal(now)):
+			t.Errorf("%s: the holder %+v does not name its job, manager and time", st.name, *held)
+		}
+		locks, err := s.Read().ObjectLocks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, l := range locks {
+			got[l.ObjectID] = l.JobID
+		}
+		if len(got) != len(st.holders) {
+			t.Errorf("%s: holders %v; want %v", st.name, got, st.holders)
+			continue
+		}
+		for o, j := range st.holders {
+			if got[o] != j {
+				t.Errorf("%s: holders %v; want %v", st.name, got, st.holders)
+				break
+			}
+		}
+	}
+	// The holder as another member sees it; its own manager sees none.
+	l, err := s.Read().ObjectLockHolder(ctx, "a", "vm2")
+	if err != nil || l.JobID != "j2" || l.Hostname != "host-b" {
+		t.Errorf("holder of vm2 seen by a: %+v, %v", l, err)
+	}
+	if _, err := s.Read().ObjectLockHolder(ctx, "b", "vm2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("holder of vm2 seen by b, its holder: %v; want ErrNotFound", err)
+	}
+}
