@@ -206,7 +206,15 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 	if err != nil {
 		errText = Message(err)
 	}
-	werr := r.st.Write(ctx, func(q *store.Queries) error { return q.EndJob(ctx, id, status, result, errText, time.Now()) })
+	werr := r.st.Write(ctx, func(q *store.Queries) error {
+		if err := q.EndJob(ctx, id, status, result, errText, time.Now()); err != nil {
+			return err
+		}
+		if r.locks.shared == nil {
+			return nil // one manager: no object lock recorded
+		}
+		return q.UnlockJobObjects(ctx, id) // before the process lock goes (the caller's)
+	})
 	if werr != nil {
 		r.log.Error("record job outcome", "job", id, "err", werr)
 	}

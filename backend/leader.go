@@ -280,6 +280,10 @@ func (m *Manager) recoverJobs(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
+			// The objects it held are free for the other managers' jobs.
+			if err := q.UnlockJobObjects(ctx, job.ID); err != nil {
+				return err
+			}
 			ended++
 		}
 		return nil

@@ -12,10 +12,18 @@ import (
 // taken, who holds it, so that a waiter that gives up can say. Jobs take
 // its locks, and so do heartbeats and reconciliation, outside any job: it
 // is the piece the job runner shares with them.
+//
+// On a store several managers share (PostgreSQL) the table is the first
+// level only: a job, once it holds its objects here, also records them in
+// the store (object_locks), and an operation waits for, or skips, objects
+// a Running job of another manager holds there (see sharedLocks).
 type lockTable struct {
 	mu      sync.Mutex // guards slots and holders
 	slots   map[string]chan struct{}
 	holders map[string]holder
+	// shared is the second level on a shared store; nil on SQLite, where
+	// one manager runs. Set at construction, never changed.
+	shared *sharedLocks
 }
 
 // holder is the job that holds a lock.
@@ -29,9 +37,24 @@ type holder struct {
 // command layer gives it commandTimeout).
 const lockWait = 5 * time.Minute
 
-// lock takes key for an operation that is not a job.
+// lock takes key for an operation that is not a job. On a shared store it
+// then waits, as long as ctx allows, until no Running job of another
+// manager holds key: the heartbeats and reconciliation give it a moment
+// and skip the object (until the next round) when it is held, an operation
+// within a job waits as for its own locks.
 func (l *lockTable) lock(ctx context.Context, key string) (func(), error) {
-	return l.lockFor(ctx, key, holder{summary: "an internal operation", since: time.Now()})
+	start := time.Now()
+	unlock, err := l.lockFor(ctx, key, holder{summary: "an internal operation", since: start})
+	if err != nil || l.shared == nil {
+		return unlock, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, start.Add(lockWait))
+	defer cancel()
+	if err := l.shared.waitFree(wctx, key); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // lockFor waits until key is free, ctx ends or lockWait passes; the
@@ -77,8 +100,12 @@ func (l *lockTable) lockFor(ctx context.Context, key string, h holder) (func(), 
 }
 
 // lockAll takes the locks of keys (sorted, so that two jobs never wait for
-// each other) and returns one func that releases them all.
+// each other) and returns one func that releases them all. On a shared
+// store a job (h.jobID set) then records them in the store, waiting while
+// another manager's job holds one of them; the records go when the job
+// ends (jobRunner.end).
 func (l *lockTable) lockAll(ctx context.Context, keys []string, h holder) (func(), error) {
+	start := time.Now()
 	var unlocks []func()
 	release := func() {
 		for i := len(unlocks) - 1; i >= 0; i-- {
@@ -92,6 +119,14 @@ func (l *lockTable) lockAll(ctx context.Context, keys []string, h holder) (func(
 			return nil, err
 		}
 		unlocks = append(unlocks, unlock)
+	}
+	if l.shared != nil && h.jobID != "" && len(keys) > 0 {
+		sctx, cancel := context.WithDeadline(ctx, start.Add(lockWait))
+		defer cancel()
+		if err := l.shared.lockJob(sctx, keys, h); err != nil {
+			release()
+			return nil, err
+		}
 	}
 	return release, nil
 }
