@@ -241,9 +241,10 @@ func asLeader(ctx context.Context, q *store.Queries) error {
 // recoverJobs ends Failure the Running jobs of the managers that are dead
 // (stopped cleanly, silent for longer than the member timeout, or of
 // before jobs named their manager), never a live manager's, each with a
-// message naming its manager; it returns how many. Reconciliation then
-// brings the VMs in line with the agents. Finishing or undoing each
-// verb's step is left to a later version: the job fails with the reason.
+// message naming its manager, and frees their object locks; it returns how
+// many. Reconciliation then brings the VMs in line with the agents.
+// Finishing or undoing each verb's step is left to a later version: the
+// job fails with the reason.
 func (m *Manager) recoverJobs(ctx context.Context) (int, error) {
 	timeout := m.membership.timeoutOr()
 	q := m.st.Read()
