@@ -106,3 +106,7 @@ func AsLeaderOf(ctx context.Context, member string, term int64) context.Context 
 func (m *Manager) SetServerStatus(ctx context.Context, id, status string) error {
 	return m.setServerStatus(ctx, id, status)
 }
+
+// DropSharedLocks leaves m with its process lock table alone, as on
+// SQLite, whatever its store: the benchmark of what the shared locks cost.
+func (m *Manager) DropSharedLocks() { m.locks.shared = nil }
