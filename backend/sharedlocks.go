@@ -33,7 +33,7 @@ const (
 
 // lockJob records that job h holds keys, waiting until ctx ends while a
 // Running job of another manager holds one of them; the error of a wait
-// that gives up (begun at start) names that job and its manager.
+// that gives up names that job and its manager.
 func (s *sharedLocks) lockJob(ctx context.Context, keys []string, h holder) error {
 	return s.poll(ctx, func() (*store.ObjectLock, error) {
 		var held *store.ObjectLock
@@ -98,7 +98,8 @@ func (s *sharedLocks) poll(ctx context.Context, try func() (*store.ObjectLock, e
 func (s *sharedLocks) gaveUp(l *store.ObjectLock, start time.Time) error {
 	waited := time.Since(start).Round(time.Millisecond)
 	if l == nil {
-		return errorf(KindConflict, "objects are locked by another manager's job; gave up after waiting %s", waited)
+		// The wait ended before the store said who holds them.
+		return errorf(KindConflict, "gave up waiting for the object locks the managers share after %s", waited)
 	}
 	running := ""
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
