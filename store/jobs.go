@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -23,14 +25,19 @@ type Job struct {
 	// ManagerID is the member (Member.ID) that runs the job; "" for the
 	// jobs recorded before jobs named their manager.
 	ManagerID string
+	// AbortRequested is set when abort Job reached another manager than
+	// the one running the job (RequestJobAbort); the running manager reads
+	// it (AbortRequestedJobs) and aborts the job.
+	AbortRequested bool
 }
 
-const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id, manager_id`
+const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id, manager_id, abort_requested`
 
 func scanJob(row scanner) (Job, error) {
 	var j Job
-	var created, ended int64
-	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID, &j.ManagerID)
+	var created, ended, abort int64
+	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID, &j.ManagerID, &abort)
+	j.AbortRequested = abort != 0
 	j.CreatedAt = fromUnixMilli(created)
 	if ended != 0 {
 		j.EndedAt = fromUnixMilli(ended)
@@ -69,3 +76,48 @@ func (q *Queries) Job(ctx context.Context, id string) (Job, error) {
 func (q *Queries) Jobs(ctx context.Context, limit int) ([]Job, error) {
 	return queryAll(ctx, q.db, scanJob, `SELECT `+jobColumns+` FROM jobs ORDER BY created_at DESC, id LIMIT $1`, limit)
 }
+
+// RequestJobAbort records that abort Job was asked of a Running job that
+// another manager runs: that manager polls the flag (AbortRequestedJobs).
+// A job that is not Running (it ended meanwhile) is ErrNotFound.
+func (q *Queries) RequestJobAbort(ctx context.Context, id string) error {
+	return q.execOne(ctx, `UPDATE jobs SET abort_requested = 1 WHERE id = $1 AND status = 'Running'`, id)
+}
+
+// AbortRequestedJobs returns the ids of member's Running jobs whose abort
+// was asked through another manager (RequestJobAbort): one query for all
+// of a manager's jobs, which it runs every second while it runs jobs.
+func (q *Queries) AbortRequestedJobs(ctx context.Context, member string) ([]string, error) {
+	return queryAll(ctx, q.db, scanString,
+		`SELECT id FROM jobs WHERE status = 'Running' AND manager_id = $1 AND abort_requested = 1 ORDER BY id`, member)
+}
+
+// JobsEnded counts how many of the jobs with ids have ended (are no
+// longer Running), in one query per jobsEndedChunk ids (both engines bound
+// the parameters of a statement); ids not recorded are not counted.
+func (q *Queries) JobsEnded(ctx context.Context, ids []string) (int, error) {
+	total := 0
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), jobsEndedChunk)]
+		ids = ids[len(chunk):]
+		var b strings.Builder
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", i+1)
+			args[i] = id
+		}
+		var n int
+		err := q.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE status <> 'Running' AND id IN (`+b.String()+`)`, args...).Scan(&n)
+		if err != nil {
+			return 0, translate(err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// jobsEndedChunk is how many ids one query of JobsEnded names.
+const jobsEndedChunk = 500
