@@ -415,7 +415,7 @@ func (m *Manager) runClone(ctx context.Context, j *jobRun, plan *clonePlan) (Clo
 				case ended[i]:
 					sum, done = sum+100, done+1
 				case id != "":
-					sum += m.jobs.live(Job{ID: id, Status: JobRunning}).Progress
+					sum += m.jobs.live(store.Job{ID: id, Status: JobRunning}).Progress
 				}
 			}
 			mu.Unlock()

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -27,14 +28,22 @@ type jobRunner struct {
 	// member is the manager's member id, recorded with each job so that
 	// the leader ends a job whose manager died, and only such a job.
 	member string
+	// shared is set when other managers may run on the store (PostgreSQL):
+	// then a job's progress reaches the store every second and its abort
+	// may be asked through another manager (watchShared).
+	shared bool
 
-	mu      sync.Mutex // guards running and the progress of each runningJob
+	mu      sync.Mutex // guards running, watching and the progress of each runningJob
 	running map[string]*runningJob
+	// watching is set while the watcher of a shared store runs: from the
+	// first job in flight until none is.
+	watching bool
 }
 
 func newJobRunner(st *store.Store, log *slog.Logger, locks *lockTable,
 	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager, member string) *jobRunner {
-	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, member: member, running: map[string]*runningJob{}}
+	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, member: member,
+		shared: st.Engine() == store.PostgreSQL, running: map[string]*runningJob{}}
 }
 
 // jobRun is what a job's operation gets: its id and a way to report
@@ -60,14 +69,20 @@ func (j *jobRun) check() error {
 // lives in memory while the job runs (show Job reads it there): writing it
 // to the store at every step would cost a write per step of every job of a
 // batch. A job that lasts is written down every few seconds, so that a
-// crash leaves a recent figure.
+// crash leaves a recent figure. On a shared store the watcher writes the
+// progress of every job that moved once a second, in one transaction, so
+// that the other managers' show Job and progress bars follow it.
 func (j *jobRun) progress(pct int, msg string) {
 	j.r.mu.Lock()
 	rj := j.r.running[j.id]
 	if rj != nil {
 		rj.progress, rj.message = pct, msg
+		rj.dirty = j.r.shared
 	}
 	j.r.mu.Unlock()
+	if j.r.shared {
+		return
+	}
 	j.mu.Lock()
 	if j.lastAt.IsZero() {
 		// The first report: the clock starts now. (The zero time is long
@@ -87,17 +102,26 @@ func (j *jobRun) progress(pct int, msg string) {
 	}
 }
 
-// persistProgressEvery is how often a long job's progress reaches the store.
+// persistProgressEvery is how often a long job's progress reaches the
+// store when no other manager reads it (SQLite).
 const persistProgressEvery = 5 * time.Second
+
+// sharedEvery is how often, on a shared store, the runner writes its
+// jobs' progress down and reads whether another manager asked to abort
+// one of them (watchShared).
+const sharedEvery = time.Second
 
 // runningJob is a job in flight in this process.
 type runningJob struct {
 	summary string
 	cancel  context.CancelFunc
 	done    chan struct{}
-	// progress, message and abortAsked are guarded by jobRunner.mu.
+	// progress, message, dirty and abortAsked are guarded by jobRunner.mu.
 	progress int
 	message  string
+	// dirty is set on a shared store when progress or message changed
+	// since the watcher last wrote them down.
+	dirty bool
 	// abortAsked is set when abort Job cancels the job: show Job says so
 	// until the job ends.
 	abortAsked bool
@@ -131,6 +155,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	r.mu.Lock()
 	r.running[id] = rj
 	r.mu.Unlock()
+	r.watchShared()
 	finish := func(value any, err error, aborted bool) {
 		r.end(id, poolID, summary, value, err, aborted)
 		r.metrics.JobDone(operation, r.statusOf(err, aborted), time.Since(row.CreatedAt))
@@ -243,16 +268,23 @@ func (r *jobRunner) find(id string) (*runningJob, bool) {
 	return rj, ok
 }
 
-// live overlays the in-memory progress of a running job, and that an
-// abort was asked.
-func (r *jobRunner) live(j Job) Job {
+// live is the job of row r with the in-memory progress of a job running
+// here overlaid, and that an abort was asked (here, or through another
+// manager: the row says so).
+func (r *jobRunner) live(row store.Job) Job {
+	j := jobView(row)
+	if j.Status != JobRunning {
+		return j
+	}
+	asked := row.AbortRequested
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rj, ok := r.running[j.ID]; ok && j.Status == JobRunning {
+	if rj, ok := r.running[j.ID]; ok {
 		j.Progress, j.Message = rj.progress, rj.message
-		if rj.abortAsked {
-			j.Message = strings.TrimPrefix(j.Message+"; abort asked", "; ")
-		}
+		asked = asked || rj.abortAsked
+	}
+	r.mu.Unlock()
+	if asked {
+		j.Message = strings.TrimPrefix(j.Message+"; abort asked", "; ")
 	}
 	return j
 }
@@ -275,15 +307,101 @@ func (r *jobRunner) count() int {
 	return len(r.running)
 }
 
-// ended counts how many of the jobs are no longer in flight.
-func (r *jobRunner) ended(ids []string) int {
+// ended counts how many of the jobs are no longer in flight here. On a
+// shared store a job not in flight here may run on another manager: the
+// ids of those are returned for the caller to read their rows.
+func (r *jobRunner) ended(ids []string) (n int, elsewhere []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
 	for _, id := range ids {
-		if _, running := r.running[id]; !running {
+		if _, running := r.running[id]; running {
+			continue
+		}
+		if r.shared {
+			elsewhere = append(elsewhere, id)
+		} else {
 			n++
 		}
 	}
-	return n
+	return n, elsewhere
+}
+
+// watchShared starts the watcher of a shared store unless it runs, or
+// the store is not shared. The watcher runs while jobs are in flight here
+// and, every sharedEvery, writes down the progress of those that moved
+// (one transaction for all) and reads which of them another manager asked
+// to abort (one query for all: the flags of AbortJob on a manager that
+// does not run the job), and aborts those as a local abort does. It
+// stops when no job is in flight, so that an idle manager costs the
+// database nothing.
+func (r *jobRunner) watchShared() {
+	if !r.shared {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watching {
+		return
+	}
+	r.watching = true
+	go r.watch()
+}
+
+// moved is the progress of a job to write down.
+type moved struct {
+	id       string
+	progress int
+	message  string
+}
+
+// watch is the watcher's loop (watchShared).
+func (r *jobRunner) watch() {
+	tick := time.NewTicker(sharedEvery)
+	defer tick.Stop()
+	ctx := context.Background()
+	for range tick.C {
+		var out []moved
+		r.mu.Lock()
+		if len(r.running) == 0 {
+			r.watching = false
+			r.mu.Unlock()
+			return
+		}
+		for id, rj := range r.running {
+			if rj.dirty {
+				out = append(out, moved{id, rj.progress, rj.message})
+				rj.dirty = false
+			}
+		}
+		r.mu.Unlock()
+		if len(out) > 0 {
+			err := r.st.Write(ctx, func(q *store.Queries) error {
+				for _, p := range out {
+					// A job that ended meanwhile keeps what its end wrote.
+					if err := q.SetJobProgress(ctx, p.id, p.progress, p.message); err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				r.log.Warn("record the progress of jobs", "jobs", len(out), "err", err)
+			}
+		}
+		ids, err := r.st.Read().AbortRequestedJobs(ctx, r.member)
+		if err != nil {
+			r.log.Warn("read the aborts other managers asked", "err", err)
+			continue
+		}
+		for _, id := range ids {
+			r.mu.Lock()
+			rj, ok := r.running[id]
+			asked := ok && rj.abortAsked
+			r.mu.Unlock()
+			if ok && !asked {
+				r.log.Info("abort asked through another manager", "job", id)
+				r.askAbort(rj)
+			}
+		}
+	}
 }

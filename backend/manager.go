@@ -153,9 +153,10 @@ type RunOptions struct {
 	// build a thousand views.
 	Terse bool
 	// Observe, when set, is called with the id of each job an operation
-	// starts, as soon as its row is written. The command layer uses it to
-	// answer at once in asynchronous mode, and to name the job when it
-	// stops waiting for it.
+	// starts, as soon as its row is written, and of the job WaitJob or
+	// AbortJob waits for. The command layer uses it to answer at once in
+	// asynchronous mode, to name the job when it stops waiting for it, and
+	// to draw the progress of the jobs it waits for.
 	Observe func(jobID string)
 	// Found, when set, keeps the VMs FindVMs finds for the VM jobs of a
 	// multi-object action (FoundVMs).
