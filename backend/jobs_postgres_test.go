@@ -109,7 +109,8 @@ const jobPoll = 200 * time.Millisecond
 // abort Job on manager b of a job manager a runs: the request goes
 // through the job's row; a aborts the job at its next check, and b
 // returns it Aborted. A job past its last abortable point runs to its end,
-// and b's abort fails saying at which step it was, as a local abort does.
+// and b's abort fails saying at which step it was, as a local abort does;
+// until it ends, b's show Job says that the abort was asked.
 func TestJobOfAnotherManagerAborted(t *testing.T) {
 	a, b := twoCores(t, managertest.Options{})
 	for _, tc := range []struct {
@@ -124,6 +125,7 @@ func TestJobOfAnotherManagerAborted(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, ids := observed(a)
+			finish := make(chan struct{}) // lets the job that does not heed the abort end
 			done := make(chan error, 1)
 			go func() {
 				_, err := m.RunJob(a.Admin(), "long on a "+tc.name, []string{"vm-" + tc.name}, func(_ context.Context, j backend.JobRun) (any, error) {
@@ -135,6 +137,7 @@ func TestJobOfAnotherManagerAborted(t *testing.T) {
 					if tc.heed {
 						return nil, j.Check()
 					}
+					<-finish
 					return text("done"), nil
 				})
 				done <- err
@@ -148,7 +151,24 @@ func TestJobOfAnotherManagerAborted(t *testing.T) {
 			})
 			actx, cancel := context.WithTimeout(ctx, deadline)
 			defer cancel()
-			j, err := b.Manager.AbortJob(actx, id)
+			type outcome struct {
+				j   backend.Job
+				err error
+			}
+			aborted := make(chan outcome, 1)
+			go func() {
+				j, err := b.Manager.AbortJob(actx, id)
+				aborted <- outcome{j, err}
+			}()
+			if !tc.heed {
+				waitFor(t, "b to show that the abort was asked", func() bool {
+					j, err := b.Manager.Job(ctx, id)
+					return err == nil && j.Status == backend.JobRunning && j.Message == "the last call; abort asked"
+				})
+			}
+			close(finish)
+			o := <-aborted
+			j, err := o.j, o.err
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (backend.KindOf(err) != backend.KindConflict || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("b's AbortJob of a's job = %v; want %q", err, tc.wantErr)
 			}
