@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -228,5 +229,44 @@ func TestStartOnAnotherManagerWaitedFor(t *testing.T) {
 	got, err := b.Manager.VM(bctx, backend.Ref{ID: v.ID})
 	if err != nil || got.Status != backend.VMRunning {
 		t.Fatalf("the VM as b sees it after the wait = %+v, %v; want Running", got, err)
+	}
+}
+
+// The events of a job that another manager ran are every manager's: a job
+// failing on a raises JobFailed, which b lists, and an
+// acknowledgement on b is seen on a.
+func TestEventsOfAnotherManagersJob(t *testing.T) {
+	a, b := twoCores(t, managertest.Options{})
+	_, err := a.Manager.RunJob(a.Admin(), "failing on a", []string{"vm1"}, func(context.Context, backend.JobRun) (any, error) {
+		return nil, errors.New("the agent said no")
+	})
+	if err == nil {
+		t.Fatal("the failing job succeeded")
+	}
+	var failed backend.Event
+	waitFor(t, "b to list a's JobFailed", func() bool {
+		events, err := b.Manager.Events(b.Admin(), true, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if e.Kind == "JobFailed" && e.Name == "failing on a" {
+				failed = e
+				return true
+			}
+		}
+		return false
+	})
+	if err := b.Manager.AckEvent(b.Admin(), failed.ID); err != nil {
+		t.Fatal(err)
+	}
+	events, err := a.Manager.Events(a.Admin(), false, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.ID == failed.ID && !e.Acknowledged {
+			t.Fatalf("a sees event %s unacknowledged after b acknowledged it", e.ID)
+		}
 	}
 }
