@@ -43,7 +43,7 @@ type jobRunner struct {
 func newJobRunner(st *store.Store, log *slog.Logger, locks *lockTable,
 	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager, member string) *jobRunner {
 	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, member: member,
-		shared: st.Engine() == store.PostgreSQL, running: map[string]*runningJob{}}
+		shared: st.Shared(), running: map[string]*runningJob{}}
 }
 
 // jobRun is what a job's operation gets: its id and a way to report
@@ -235,7 +235,7 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 		if err := q.EndJob(ctx, id, status, result, errText, time.Now()); err != nil {
 			return err
 		}
-		if r.locks.shared == nil {
+		if !r.shared {
 			return nil // one manager: no object lock recorded
 		}
 		return q.UnlockJobObjects(ctx, id) // before the process lock goes (the caller's)

@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
 		clones: newCloneRegistry(), copySlots: newCopyLimiter(), member: NewID(TypeManager), membership: &memberState{}}
-	if m.st.Engine() == store.PostgreSQL {
+	if m.st.Shared() {
 		// Several managers may share this store: their jobs' object locks
 		// meet there.
 		m.locks.shared = &sharedLocks{st: m.st, member: m.member}

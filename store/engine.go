@@ -54,5 +54,10 @@ func describeConfig(cfg *pgx.ConnConfig) string {
 // Engine is the database the store runs on.
 func (s *Store) Engine() Engine { return s.engine }
 
+// Shared reports whether other managers may use the database at the same
+// time (PostgreSQL; a SQLite database is locked by one process): then
+// object locks, job progress and abort requests go through the store.
+func (s *Store) Shared() bool { return s.engine == PostgreSQL }
+
 // String names the store's database as Describe does.
 func (s *Store) String() string { return s.where }
