@@ -110,3 +110,18 @@ func (m *Manager) SetServerStatus(ctx context.Context, id, status string) error 
 // DropSharedLocks leaves m with its process lock table alone, as on
 // SQLite, whatever its store: the benchmark of what the shared locks cost.
 func (m *Manager) DropSharedLocks() { m.locks.shared = nil }
+
+// AdoptListed runs adopt as Reconcile would for a domain of VM vmID that a
+// listing of server serverID showed live: the tests of a listing gone stale
+// before the lock (a start that failed meanwhile) drive it through this.
+func (m *Manager) AdoptListed(ctx context.Context, serverID, vmID string) (int, error) {
+	s, err := m.st.Read().Server(ctx, serverID)
+	if err != nil {
+		return 0, err
+	}
+	c, err := m.clients.get(s)
+	if err != nil {
+		return 0, err
+	}
+	return m.adopt(ctx, s, c, vmID)
+}

@@ -93,7 +93,7 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 			continue
 		}
 		live[d.UUID] = true
-		n, err := m.adopt(ctx, s, d.UUID)
+		n, err := m.adopt(ctx, s, c, d.UUID)
 		if err != nil {
 			return changed, err
 		}
@@ -138,8 +138,11 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 // adopt records a domain found running on server s that the store has as
 // Stopped (a start whose answer was lost, or a start made outside the
 // manager). A domain of a VM recorded running on another server is logged
-// as an error and left alone: a person must decide which copy lives.
-func (m *Manager) adopt(ctx context.Context, s store.Server, vmID string) (int, error) {
+// as an error and left alone: a person must decide which copy lives. The
+// listing that named the domain was taken before the VM's lock: a start in
+// flight shows its domain while QEMU comes up, and the start may fail once
+// it lets go of the lock, so the domain is asked about again under the lock.
+func (m *Manager) adopt(ctx context.Context, s store.Server, c *agentclient.Client, vmID string) (int, error) {
 	v, err := m.st.Read().VM(ctx, vmID)
 	if err != nil {
 		return 0, nil // not a VM of this manager
@@ -153,6 +156,9 @@ func (m *Manager) adopt(ctx context.Context, s store.Server, vmID string) (int, 
 	}
 	defer unlock()
 	if v, err = m.st.Read().VM(ctx, v.ID); err != nil || v.ServerID == s.ID {
+		return 0, nil
+	}
+	if running, known := m.domainRunning(ctx, c, v); !running || !known {
 		return 0, nil
 	}
 	// A VM recorded on a silent server of an HA pool is recorded where it

@@ -68,3 +68,65 @@ func TestReconcileRecordsADomainGoneStopped(t *testing.T) {
 		})
 	}
 }
+
+// A domain that a listing showed live is adopted only if it still runs when
+// the VM's lock is taken: a start in flight shows its domain while the
+// guest comes up, and when that start fails the VM must stay as recorded
+// (an HA restart refused for its disks' lock was once recorded Running on
+// the refusing server, then Stopped, and never tried again).
+func TestReconcileAdoptsOnlyADomainStillLive(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 1})
+	ctx := c.Admin()
+	agent := c.AgentClient(0)
+	server := c.Discover()[0]
+	for _, tc := range []struct {
+		name      string
+		runBehind bool // started through the agent, behind the manager
+		want      int
+		status    string
+	}{
+		{"the domain is gone since the listing", false, 0, backend.VMStopped},
+		{"the domain still runs", true, 1, backend.VMRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "listed", Repository: backend.Ref{Name: managertest.Repo},
+				MemoryMiB: 256, CPUCount: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.runBehind {
+				if err := agent.StartVM(context.Background(), v.Repository.ID, v.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, err := c.Manager.AdoptListed(ctx, server.ID, v.ID); n != tc.want || err != nil {
+				t.Fatalf("adopt = %d, %v; want %d", n, err, tc.want)
+			}
+			got, err := c.Manager.VM(ctx, backend.Ref{Name: "listed"})
+			if err != nil || got.Status != tc.status {
+				t.Fatalf("after adopt the VM is %s on %q, %v; want %s", got.Status, got.Server.Name, err, tc.status)
+			}
+			events, err := c.Manager.Events(ctx, false, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := 0
+			for _, e := range events {
+				if e.Kind == "VmFoundRunning" && e.ObjectID == v.ID {
+					found++
+				}
+			}
+			if found != tc.want {
+				t.Fatalf("%d VmFoundRunning events for the VM; want %d", found, tc.want)
+			}
+			if tc.runBehind {
+				if _, err := c.Manager.KillVM(ctx, backend.Ref{Name: "listed"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.Manager.DeleteVM(ctx, backend.Ref{Name: "listed"}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
