@@ -240,7 +240,15 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 		}
 		return q.UnlockJobObjects(ctx, id) // before the process lock goes (the caller's)
 	})
-	if werr != nil {
+	switch {
+	case errors.Is(werr, store.ErrNotFound):
+		// The leader ended it, taking this manager for dead (it was cut
+		// off, or stopped, for longer than the member timeout): the
+		// leader's end stands, with the VM as the agents showed it then.
+		r.log.Warn("the job was ended by the leader while this manager seemed dead; its outcome here is not recorded",
+			"job", id, "status", status, "error", errText)
+		return
+	case werr != nil:
 		r.log.Error("record job outcome", "job", id, "err", werr)
 	}
 	if status == JobFailure {

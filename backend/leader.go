@@ -148,7 +148,7 @@ func (j *Member) lead(ctx context.Context, term int64) {
 	if n, err := m.recoverJobs(ctx); err != nil {
 		m.log.Warn("end the jobs of managers that stopped", "err", err)
 	} else if n > 0 {
-		m.log.Warn("jobs left running by managers that stopped were ended Failure", "jobs", n)
+		m.log.Warn("jobs left running by managers that stopped were ended", "jobs", n)
 	}
 	// VMs recorded running may have stopped while no manager led.
 	if n, err := m.Reconcile(ctx); err != nil {
@@ -181,7 +181,7 @@ func (j *Member) lead(ctx context.Context, term int64) {
 				m.log.Warn("end the jobs of managers that stopped", "err", err)
 			}
 		} else if n > 0 {
-			m.log.Warn("jobs left running by managers that stopped were ended Failure; reconciling", "jobs", n)
+			m.log.Warn("jobs left running by managers that stopped were ended; reconciling", "jobs", n)
 			if _, err := m.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("reconcile after ending the jobs of managers that stopped", "err", err)
 			}
@@ -238,13 +238,17 @@ func asLeader(ctx context.Context, q *store.Queries) error {
 	return q.CheckLease(ctx, l.member, l.term, now)
 }
 
-// recoverJobs ends Failure the Running jobs of the managers that are dead
-// (stopped cleanly, silent for longer than the member timeout, or of
-// before jobs named their manager), never a live manager's, each with a
-// message naming its manager, and frees their object locks; it returns how
-// many. Reconciliation then brings the VMs in line with the agents.
-// Finishing or undoing each verb's step is left to a later version: the
-// job fails with the reason.
+// recoverJobs ends the Running jobs of the managers that are dead (stopped
+// cleanly, silent for longer than the member timeout, or of before jobs
+// named their manager), never a live manager's: each by the step it
+// recorded (settleOrphan asks the agents how far it got, and the job ends
+// Success with the VM recorded where the call left it, or Failure with
+// the VM recorded as before it), each with a message naming its manager;
+// it frees their object locks and returns how many it ended.
+// Reconciliation then brings the other VMs in line with the agents. The
+// agents are asked outside any transaction, while the dead job's object
+// locks still keep other jobs off its VM; the job's end and the VM's state
+// are then written in one transaction, if the job is still Running.
 func (m *Manager) recoverJobs(ctx context.Context) (int, error) {
 	timeout := m.membership.timeoutOr()
 	q := m.st.Read()
@@ -252,16 +256,21 @@ func (m *Manager) recoverJobs(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if jobs, err := q.OrphanedJobs(ctx, m.member, now, timeout); err != nil || len(jobs) == 0 {
+	jobs, err := q.OrphanedJobs(ctx, m.member, now, timeout)
+	if err != nil || len(jobs) == 0 {
 		return 0, err // a read first: no write while no manager died
 	}
 	members, err := q.Members(ctx)
 	if err != nil {
 		return 0, err
 	}
-	var ended int
+	outcomes := make([]orphanOutcome, len(jobs))
+	for i, job := range jobs {
+		outcomes[i] = m.settleOrphan(ctx, job, orphanWho(job.ManagerID, members, timeout))
+	}
+	var ended []int
 	err = m.st.Write(ctx, func(q *store.Queries) error {
-		ended = 0
+		ended = ended[:0]
 		if err := asLeader(ctx, q); err != nil {
 			return err
 		}
@@ -269,48 +278,62 @@ func (m *Manager) recoverJobs(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		jobs, err := q.OrphanedJobs(ctx, m.member, now, timeout)
-		if err != nil {
-			return err
-		}
-		for _, job := range jobs {
-			err := q.FailRunningJob(ctx, job.ID, orphanMessage(job.ManagerID, members, timeout), now)
+		for i, job := range jobs {
+			o := outcomes[i]
+			err := q.EndJob(ctx, job.ID, o.status, o.result, o.errText, now)
 			if errors.Is(err, store.ErrNotFound) {
 				continue // it ended meanwhile
 			}
 			if err != nil {
 				return err
 			}
+			if o.vm != "" {
+				if err := q.SetVMState(ctx, o.vm, o.server, o.vmStatus); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
 			// The objects it held are free for the other managers' jobs.
 			if err := q.UnlockJobObjects(ctx, job.ID); err != nil {
 				return err
 			}
-			ended++
+			ended = append(ended, i)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return ended, nil
+	for _, i := range ended {
+		job, o := jobs[i], outcomes[i]
+		for _, id := range o.touched {
+			m.place.capacity.forget(id) // the VM may have moved behind the placement cache
+		}
+		if o.status == JobFailure {
+			m.log.Warn("a dead manager's job ended Failure", "job", job.ID, "summary", job.Summary, "error", o.errText)
+			m.jobFailed(ctx, job.ID, job.PoolID, job.Summary, o.errText)
+			continue
+		}
+		m.log.Info("a dead manager's job finished by the leader", "job", job.ID, "summary", job.Summary, "result", o.result)
+	}
+	return len(ended), nil
 }
 
-// orphanMessage is the error of a job whose manager, id, died.
-func orphanMessage(id string, members []store.Member, timeout time.Duration) string {
-	const tail = "; the leader ended the job and reconciled the VMs with the agents"
+// orphanWho names the manager, id, of a job whose manager died, and how
+// it died: "manager X (host, pid N) stopped".
+func orphanWho(id string, members []store.Member, timeout time.Duration) string {
 	if id == "" {
-		return "the manager stopped while the job ran" + tail
+		return "the manager stopped"
 	}
 	i := slices.IndexFunc(members, func(mb store.Member) bool { return mb.ID == id })
 	if i < 0 {
-		return "manager " + id + " stopped while the job ran" + tail
+		return "manager " + id + " stopped"
 	}
 	mb := members[i]
 	how := fmt.Sprintf("has not been heard from for more than %s", timeout)
 	if mb.Ended {
 		how = "stopped"
 	}
-	return fmt.Sprintf("manager %s (%s, pid %d) %s while the job ran%s", id, mb.Hostname, mb.PID, how, tail)
+	return fmt.Sprintf("manager %s (%s, pid %d) %s", id, mb.Hostname, mb.PID, how)
 }
 
 // pruneMembers deletes the rows of managers not seen for membersKeep.

@@ -72,6 +72,10 @@ func (m *Manager) placeAndRun(ctx context.Context, j *jobRun, v store.VM, verb s
 	return m.placeAndRunAvoiding(ctx, j, v, "", verb, run)
 }
 
+// placeCalls are the agent calls of placeAndRun's verbs, recorded as the
+// job's step before each call.
+var placeCalls = map[string]string{"start": stepStart, "resume": stepRestore}
+
 // placeAndRunAvoiding is placeAndRun that leaves server avoid out when
 // another server can take the VM, and uses it only when none can (an HA
 // restart prefers the servers that did not just fence themselves).
@@ -99,6 +103,9 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 			defer release()
 		}
 		j.progress(50, verb+" on "+cand.server.Name)
+		if err := j.step(ctx, jobStep{Call: placeCalls[verb], VM: v.ID, Server: cand.server.ID}); err != nil {
+			return err
+		}
 		err := run(cand.client)
 		if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
 			// The call may have succeeded with its answer lost: ask before
@@ -147,6 +154,9 @@ func (m *Manager) stopDomain(ctx context.Context, j *jobRun, v store.VM, force b
 		return err
 	}
 	j.progress(50, verb+" on "+s.Name)
+	if err := j.step(ctx, jobStep{Call: stepStop, VM: v.ID, Server: s.ID}); err != nil {
+		return err
+	}
 	err = c.StopVM(ctx, v.RepoID, v.ID, force)
 	if err != nil && errors.Is(err, agentclient.ErrUnreachable) {
 		if running, known := m.domainRunning(ctx, c, v); known && !running {
@@ -187,6 +197,9 @@ func (m *Manager) PauseVM(ctx context.Context, ref Ref) (VM, error) {
 		if err != nil {
 			return err
 		}
+		if err := j.step(ctx, jobStep{Call: stepPause, VM: v.ID, Server: s.ID}); err != nil {
+			return err
+		}
 		if err := c.PauseVM(ctx, v.RepoID, v.ID); err != nil {
 			return agentError("pause Vm "+v.Name, s.Name, err)
 		}
@@ -199,6 +212,9 @@ func (m *Manager) UnpauseVM(ctx context.Context, ref Ref) (VM, error) {
 	return m.vmJob(ctx, ref, "unpause", PermVMLifecycle, func(ctx context.Context, j *jobRun, v store.VM) error {
 		s, c, err := m.serverOf(ctx, v)
 		if err != nil {
+			return err
+		}
+		if err := j.step(ctx, jobStep{Call: stepUnpause, VM: v.ID, Server: s.ID}); err != nil {
 			return err
 		}
 		if err := c.UnpauseVM(ctx, v.RepoID, v.ID); err != nil {

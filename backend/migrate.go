@@ -110,6 +110,9 @@ func (m *Manager) migrate(ctx context.Context, j *jobRun, v store.VM, target *st
 	mig := Migration{From: NamedRef{src.ID, src.Name}, To: NamedRef{dst.ID, dst.Name}, Live: true}
 	what := fmt.Sprintf("migrate Vm %s from %s to %s", v.Name, src.Name, dst.Name)
 	j.progress(5, "preparing "+dst.Name)
+	if err := j.step(ctx, jobStep{Call: stepMigrate, VM: v.ID, Server: src.ID, To: dst.ID}); err != nil {
+		return Migration{}, err
+	}
 	destAddr, err := dstClient.SetupMigrationTarget(ctx, v.RepoID, v.ID)
 	if err != nil {
 		return Migration{}, agentError(what, dst.Name, err)

@@ -131,6 +131,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 				return q.InsertJob(ctx, Job{ID: "j1", Summary: "start", User: "admin", Status: "Running", CreatedAt: now})
 			}},
 			{"SetJobProgress", false, func(q *Queries) error { return q.SetJobProgress(ctx, "j1", 50, "half") }},
+			{"SetJobStep", false, func(q *Queries) error { return q.SetJobStep(ctx, "j1", `{"call":"start_vm"}`) }},
 			{"EndJob", false, func(q *Queries) error { return q.EndJob(ctx, "j1", "Success", "", "", now) }},
 			{"InsertEvent", false, func(q *Queries) error {
 				return q.InsertEvent(ctx, Event{ID: "e1", Severity: "Info", Kind: "test", Description: "d", CreatedAt: now})

@@ -29,14 +29,18 @@ type Job struct {
 	// the one running the job (RequestJobAbort); the running manager reads
 	// it (AbortRequestedJobs) and aborts the job.
 	AbortRequested bool
+	// Step is the agent call the job made last, recorded before it
+	// (SetJobStep): what the leader finishes or undoes when the job's
+	// manager dies. The backend gives it its form; "" before any.
+	Step string
 }
 
-const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id, manager_id, abort_requested`
+const jobColumns = `id, summary, user_name, objects, status, progress, message, result, error, created_at, COALESCE(ended_at, 0), pool_id, manager_id, abort_requested, step`
 
 func scanJob(row scanner) (Job, error) {
 	var j Job
 	var created, ended, abort int64
-	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID, &j.ManagerID, &abort)
+	err := row.Scan(&j.ID, &j.Summary, &j.User, &j.Objects, &j.Status, &j.Progress, &j.Message, &j.Result, &j.Error, &created, &ended, &j.PoolID, &j.ManagerID, &abort, &j.Step)
 	j.AbortRequested = abort != 0
 	j.CreatedAt = fromUnixMilli(created)
 	if ended != 0 {
@@ -59,12 +63,19 @@ func (q *Queries) SetJobProgress(ctx context.Context, id string, progress int, m
 		progress, message, id)
 }
 
-// EndJob records a job's outcome.
+// SetJobStep records the step a running job is at, before it takes it.
+func (q *Queries) SetJobStep(ctx context.Context, id, step string) error {
+	return q.execOne(ctx, `UPDATE jobs SET step = $1 WHERE id = $2 AND status = 'Running'`, step, id)
+}
+
+// EndJob records the outcome of job id if it is still Running; a job that
+// has ended meanwhile (the leader ended it when its manager seemed dead) is
+// left as it ended: ErrNotFound.
 func (q *Queries) EndJob(ctx context.Context, id, status, result, errText string, ended time.Time) error {
 	return q.execOne(ctx, `
 		UPDATE jobs SET status = $1, result = $2, error = $3, ended_at = $4,
 			progress = CASE WHEN $1 = 'Success' THEN 100 ELSE progress END
-		WHERE id = $5`, status, result, errText, ended.UnixMilli(), id)
+		WHERE id = $5 AND status = 'Running'`, status, result, errText, ended.UnixMilli(), id)
 }
 
 // Job returns the job with id, or ErrNotFound.

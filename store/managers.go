@@ -196,10 +196,3 @@ func (q *Queries) OrphanedJobs(ctx context.Context, self string, now time.Time, 
 		ORDER BY created_at, id`, self, now.Add(-timeout).UnixMilli())
 }
 
-// FailRunningJob ends job id Failure with errText at ended if it is still
-// Running; one that has ended meanwhile is left as it ended (ErrNotFound).
-func (q *Queries) FailRunningJob(ctx context.Context, id, errText string, ended time.Time) error {
-	return q.execOne(ctx, `
-		UPDATE jobs SET status = 'Failure', error = $1, ended_at = $2 WHERE id = $3 AND status = 'Running'`,
-		errText, ended.UnixMilli(), id)
-}

@@ -167,18 +167,24 @@ func testMembersAndOrphanedJobs(t *testing.T, db testDB) {
 	}
 
 	write(func(q *Queries) error {
-		if err := q.FailRunningJob(ctx, "j-late", "its manager died", now); err != nil {
+		if err := q.SetJobStep(ctx, "j-late", `{"call":"start_vm"}`); err != nil {
 			return err
 		}
-		if err := q.FailRunningJob(ctx, "j-late-done", "its manager died", now); !errors.Is(err, ErrNotFound) {
-			t.Errorf("FailRunningJob of an ended job: %v, want ErrNotFound", err)
+		if err := q.EndJob(ctx, "j-late", "Failure", "", "its manager died", now); err != nil {
+			return err
+		}
+		if err := q.EndJob(ctx, "j-late-done", "Failure", "", "its manager died", now); !errors.Is(err, ErrNotFound) {
+			t.Errorf("EndJob of an ended job: %v, want ErrNotFound", err)
+		}
+		if err := q.SetJobStep(ctx, "j-late-done", "late"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SetJobStep of an ended job: %v, want ErrNotFound", err)
 		}
 		return nil
 	})
 	if j, err := s.Read().Job(ctx, "j-late-done"); err != nil || j.Status != "Success" {
-		t.Errorf("an ended job after FailRunningJob: %+v, %v", j, err)
+		t.Errorf("an ended job after EndJob: %+v, %v", j, err)
 	}
-	if j, err := s.Read().Job(ctx, "j-late"); err != nil || j.Status != "Failure" || j.Error != "its manager died" || j.EndedAt.IsZero() {
+	if j, err := s.Read().Job(ctx, "j-late"); err != nil || j.Status != "Failure" || j.Error != "its manager died" || j.EndedAt.IsZero() || j.Step != `{"call":"start_vm"}` {
 		t.Errorf("a failed orphan: %+v, %v", j, err)
 	}
 

@@ -1,0 +1,180 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/store"
+)
+
+// jobStep is the agent call a job is about to make on a VM, recorded in the
+// job's row before the call (jobRun.step): when the job's manager dies, the
+// leader asks the agents named here how far the call got, and finishes or
+// undoes the job by what they say (settleOrphan). Only the calls that put a
+// VM somewhere or take it away have a step; the docs list, per verb, what
+// recovery does (docs/architecture.md, "Jobs whose manager died").
+type jobStep struct {
+	// Call is the agent method: one of the stepCalls.
+	Call string `json:"call"`
+	VM   string `json:"vm"`
+	// Server is the server called (for migrate_vm, the source).
+	Server string `json:"server"`
+	// To is migrate_vm's destination.
+	To string `json:"to,omitempty"`
+}
+
+// The calls a job records a step for.
+const (
+	stepStart   = agentapi.MethodStartVM
+	stepRestore = agentapi.MethodRestoreVM
+	stepStop    = agentapi.MethodStopVM
+	stepMigrate = agentapi.MethodMigrateVM
+	stepPause   = agentapi.MethodPauseVM
+	stepUnpause = agentapi.MethodUnpauseVM
+)
+
+// step records s as the step job j is at, before it makes the call: a job
+// whose step cannot be recorded does not make it.
+func (j *jobRun) step(ctx context.Context, s jobStep) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return &Error{Kind: KindInternal, Msg: "encode job step", Cause: err}
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := j.r.st.Write(ctx, func(q *store.Queries) error { return q.SetJobStep(ctx, j.id, string(b)) }); err != nil {
+		return &Error{Kind: KindInternal, Msg: "record job step", Cause: err}
+	}
+	return nil
+}
+
+// orphanOutcome is how the leader ends a job whose manager died: its
+// status, result or error, and the VM's state to record with it (none when
+// vm is "") and the servers whose free memory that changes.
+type orphanOutcome struct {
+	status, result, errText string
+	vm, server, vmStatus    string
+	touched                 []string
+}
+
+// settleOrphan asks the agents how far the recorded step of job got and
+// returns how to end it; who names the dead manager ("manager X (host, pid
+// N) stopped"). A job with no step, a step this version does not know, a
+// VM gone from the store or a server that does not answer ends Failure,
+// the VM left as recorded for the reconciliation that follows to settle.
+// It makes no write: the caller ends the job and records the VM in one
+// transaction, if the job is still Running then.
+func (m *Manager) settleOrphan(ctx context.Context, job store.Job, who string) orphanOutcome {
+	const tail = "; the leader ended the job and reconciled the VMs with the agents"
+	fail := func(why string) orphanOutcome {
+		return orphanOutcome{status: JobFailure, errText: who + " while the job ran" + why + tail}
+	}
+	if job.Step == "" {
+		return fail("")
+	}
+	var s jobStep
+	if err := json.Unmarshal([]byte(job.Step), &s); err != nil || s.VM == "" || s.Server == "" {
+		return fail(" (its step is unreadable)")
+	}
+	v, err := m.st.Read().VM(ctx, s.VM)
+	if err != nil {
+		return fail(" (" + s.Call + " of a VM that is no longer recorded)")
+	}
+	src, srcState, srcKnown := m.stepServerState(ctx, s.Server, v)
+	at := fmt.Sprintf(" (%s sent to server %s)", s.Call, src)
+	if !srcKnown {
+		return fail(at + "; server " + src + " does not answer, so the VM stays as recorded until it does")
+	}
+	touched := []string{s.Server, v.ServerID}
+	if s.To != "" {
+		touched = append(touched, s.To)
+	}
+	done := func(vmStatus, server, what string) orphanOutcome {
+		return orphanOutcome{status: JobSuccess, vm: v.ID, server: server, vmStatus: vmStatus, touched: touched,
+			result: "finished by the leader: " + who + " while the job ran" + at + "; " + what}
+	}
+	undone := func(vmStatus, server, what string) orphanOutcome {
+		o := fail(at + "; " + what)
+		o.vm, o.server, o.vmStatus, o.touched = v.ID, server, vmStatus, touched
+		return o
+	}
+	switch s.Call {
+	case stepStart, stepRestore:
+		if domainLive(srcState) {
+			return done(VMRunning, s.Server, "Vm "+v.Name+" runs there")
+		}
+		return undone(VMStopped, "", "Vm "+v.Name+" does not run there: it is Stopped")
+	case stepStop:
+		if !domainLive(srcState) {
+			return done(VMStopped, "", "Vm "+v.Name+" no longer runs there: it is Stopped")
+		}
+		return undone(VMRunning, s.Server, "Vm "+v.Name+" still runs there")
+	case stepPause, stepUnpause:
+		want, wantStatus, other := agentapi.StatePaused, VMPaused, VMRunning
+		if s.Call == stepUnpause {
+			want, wantStatus, other = agentapi.StateRunning, VMRunning, VMPaused
+		}
+		switch {
+		case srcState == want:
+			return done(wantStatus, s.Server, "Vm "+v.Name+" is "+wantStatus+" there")
+		case domainLive(srcState):
+			return undone(other, s.Server, "Vm "+v.Name+" is still "+other+" there")
+		}
+		return undone(VMStopped, "", "Vm "+v.Name+" no longer runs there: it is Stopped")
+	case stepMigrate:
+		dst, dstState, dstKnown := m.stepServerState(ctx, s.To, v)
+		at = fmt.Sprintf(" (%s sent to server %s, to server %s)", s.Call, src, dst)
+		onSrc, onDst := domainLive(srcState), dstKnown && domainLive(dstState)
+		if !onDst && dstKnown {
+			m.cleanupMigrationTarget(ctx, s.To, v)
+		}
+		switch {
+		case !dstKnown:
+			return fail(at + "; server " + dst + " does not answer, so the VM stays as recorded until it does")
+		case onDst && onSrc:
+			return fail(at + "; Vm " + v.Name + " has a domain on both servers: stop one of them")
+		case onDst:
+			return done(VMRunning, s.To, "Vm "+v.Name+" runs on "+dst)
+		case onSrc:
+			return undone(VMRunning, s.Server, "Vm "+v.Name+" still runs on "+src)
+		}
+		return undone(VMStopped, "", "Vm "+v.Name+" runs on neither server: it is Stopped")
+	}
+	return fail(at + " (a step this version does not know)")
+}
+
+// stepServerState returns the name of server id (the id itself when it is
+// no longer recorded) and the state of VM v's domain there ("" for none);
+// known is false when the server does not answer or is gone.
+func (m *Manager) stepServerState(ctx context.Context, id string, v store.VM) (name, state string, known bool) {
+	s, err := m.st.Read().Server(ctx, id)
+	if err != nil {
+		return id, "", false
+	}
+	c, err := m.clients.get(s)
+	if err != nil {
+		return s.Name, "", false
+	}
+	state, known = m.domainState(ctx, c, v)
+	return s.Name, state, known
+}
+
+// cleanupMigrationTarget undoes a setup_migration_target on server id
+// that no migration used, best effort: the target would otherwise wait for
+// an incoming migration until its own timeout.
+func (m *Manager) cleanupMigrationTarget(ctx context.Context, id string, v store.VM) {
+	s, err := m.st.Read().Server(ctx, id)
+	if err != nil {
+		return
+	}
+	c, err := m.clients.get(s)
+	if err != nil {
+		return
+	}
+	if err := c.CleanupMigrationTarget(context.WithoutCancel(ctx), v.RepoID, v.ID); err != nil {
+		if f, ok := agentapi.AsFault(err); !ok || f.Code != agentapi.FaultNotFound {
+			m.log.Warn("cleanup_migration_target after a dead manager's migration", "vm", v.Name, "server", s.Name, "err", err)
+		}
+	}
+}

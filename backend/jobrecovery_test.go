@@ -1,0 +1,202 @@
+package backend_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"xenmanager/backend"
+	"xenmanager/backend/agentapi"
+	"xenmanager/backend/managertest"
+	"xenmanager/store"
+)
+
+// The leader ends a dead manager's job by the step it recorded before its
+// agent call: it asks the agents how far the call got, ends the job
+// Success with the VM recorded where the call left it, or Failure with the
+// VM recorded as before it, and leaves the VM as recorded when a server
+// does not answer. Each case is a VM, its domain on the agents (started
+// behind the manager), what the store says, and the dead job's step.
+func TestLeaderFinishesOrUndoesADeadManagersJobByItsStep(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 3})
+	ctx := c.Admin()
+	servers := map[string]backend.Server{}
+	for _, name := range []string{"ovs1", "ovs2", "ovs3"} {
+		s, err := c.Manager.Server(ctx, backend.Ref{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[name] = s
+	}
+	agents := map[string]int{"ovs1": 0, "ovs2": 1, "ovs3": 2}
+	type state struct{ server, status string }
+	cases := []struct {
+		name     string
+		domainOn string // the agent where the VM's domain runs, "" for none
+		recorded state  // before the leader
+		call     string
+		from, to string // the step's servers
+		fault    string // the agent whose list_vm fails once
+		status   string // the job's end
+		says     string // in its result or error
+		want     state  // the VM after the leader
+	}{
+		{name: "start reached the agent", domainOn: "ovs1", recorded: state{"", backend.VMStopped}, call: agentapi.MethodStartVM, from: "ovs1",
+			status: backend.JobSuccess, says: "(start_vm sent to server ovs1); Vm s-done runs there", want: state{"ovs1", backend.VMRunning}},
+		{name: "start never ran", recorded: state{"", backend.VMStopped}, call: agentapi.MethodStartVM, from: "ovs1",
+			status: backend.JobFailure, says: "(start_vm sent to server ovs1); Vm s-undone does not run there: it is Stopped", want: state{"", backend.VMStopped}},
+		{name: "stop reached the agent", recorded: state{"ovs1", backend.VMRunning}, call: agentapi.MethodStopVM, from: "ovs1",
+			status: backend.JobSuccess, says: "no longer runs there: it is Stopped", want: state{"", backend.VMStopped}},
+		{name: "stop never ran", domainOn: "ovs2", recorded: state{"ovs2", backend.VMRunning}, call: agentapi.MethodStopVM, from: "ovs2",
+			status: backend.JobFailure, says: "(stop_vm sent to server ovs2); Vm t-undone still runs there", want: state{"ovs2", backend.VMRunning}},
+		{name: "migration done", domainOn: "ovs2", recorded: state{"ovs1", backend.VMRunning}, call: agentapi.MethodMigrateVM, from: "ovs1", to: "ovs2",
+			status: backend.JobSuccess, says: "(migrate_vm sent to server ovs1, to server ovs2); Vm m-done runs on ovs2", want: state{"ovs2", backend.VMRunning}},
+		{name: "migration never ran", domainOn: "ovs1", recorded: state{"ovs1", backend.VMRunning}, call: agentapi.MethodMigrateVM, from: "ovs1", to: "ovs2",
+			status: backend.JobFailure, says: "Vm m-undone still runs on ovs1", want: state{"ovs1", backend.VMRunning}},
+		{name: "the server does not answer", domainOn: "ovs3", recorded: state{"", backend.VMStopped}, call: agentapi.MethodStartVM, from: "ovs3", fault: "ovs3",
+			status: backend.JobFailure, says: "server ovs3 does not answer, so the VM stays as recorded until it does",
+			// The reconciliation after the take-over then finds it running.
+			want: state{"ovs3", backend.VMRunning}},
+		{name: "no step", recorded: state{"", backend.VMStopped},
+			status: backend.JobFailure, says: "has not been heard from for more than 3s while the job ran; the leader ended the job", want: state{"", backend.VMStopped}},
+	}
+	vmNames := []string{"s-done", "s-undone", "t-done", "t-undone", "m-done", "m-undone", "silent", "nostep"}
+	jobIDs := make([]string, len(cases))
+	vmIDs := make([]string, len(cases))
+	for i, tc := range cases {
+		v, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: vmNames[i], Repository: backend.Ref{Name: managertest.Repo},
+			MemoryMiB: 256, CPUCount: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vmIDs[i] = v.ID
+		if tc.domainOn != "" {
+			if err := c.AgentClient(agents[tc.domainOn]).StartVM(context.Background(), v.Repository.ID, v.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tc.fault != "" {
+			err := c.AgentClient(agents[tc.fault]).Call(context.Background(), agentapi.MethodSimSet, nil,
+				map[string]any{"fail_next": map[string]any{agentapi.MethodListVM: "injected"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		jobIDs[i] = "j-" + vmNames[i]
+	}
+	err := c.Store.Write(context.Background(), func(q *store.Queries) error {
+		now, err := q.Now(context.Background())
+		if err != nil {
+			return err
+		}
+		if err := q.RenewMember(ctx, store.Member{ID: "dead", Hostname: "gone-host", PID: 99, Started: now.Add(-2 * time.Hour)}, now.Add(-time.Hour)); err != nil {
+			return err
+		}
+		for i, tc := range cases {
+			serverID := ""
+			if tc.recorded.server != "" {
+				serverID = servers[tc.recorded.server].ID
+			}
+			if err := q.SetVMState(ctx, vmIDs[i], serverID, tc.recorded.status); err != nil {
+				return err
+			}
+			j := store.Job{ID: jobIDs[i], ManagerID: "dead", Summary: "a job on " + vmNames[i], User: "admin", Status: backend.JobRunning,
+				Objects: vmIDs[i], CreatedAt: now}
+			if err := q.InsertJob(ctx, j); err != nil {
+				return err
+			}
+			if tc.call == "" {
+				continue
+			}
+			step := `{"call":"` + tc.call + `","vm":"` + vmIDs[i] + `","server":"` + servers[tc.from].ID + `"`
+			if tc.to != "" {
+				step += `,"to":"` + servers[tc.to].ID + `"`
+			}
+			if err := q.SetJobStep(ctx, j.ID, step+"}"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	runMember(t, c, backend.MemberConfig{Hostname: "mgr1"}) // its take-over ends the dead manager's jobs
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			jb, err := c.Manager.Job(ctx, jobIDs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			said := jb.Result + jb.Error
+			if jb.Status != tc.status || !strings.Contains(said, tc.says) || !strings.Contains(said, "manager dead (gone-host, pid 99)") {
+				t.Errorf("job: %s %q; want %s saying %q", jb.Status, said, tc.status, tc.says)
+			}
+			v, err := c.Manager.VM(ctx, backend.Ref{ID: vmIDs[i]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Status != tc.want.status || v.Server.Name != tc.want.server {
+				t.Errorf("VM: %s on %q; want %s on %q", v.Status, v.Server.Name, tc.want.status, tc.want.server)
+			}
+		})
+	}
+}
+
+// Each verb that puts a VM somewhere or takes it away records its agent
+// call as the job's step before making it: the call, the VM and the
+// server called (and a migration's destination).
+func TestJobsRecordTheirStep(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 2})
+	ctx := c.Admin()
+	v, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "stepper", Repository: backend.Ref{Name: managertest.Repo},
+		MemoryMiB: 256, CPUCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := backend.Ref{Name: "stepper"}
+	where := func() string {
+		got, err := c.Manager.VM(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Server.ID
+	}
+	var from string
+	for _, tc := range []struct {
+		verb string
+		run  func() error
+		call string
+	}{
+		{"start", func() error { _, err := c.Manager.StartVM(ctx, ref); return err }, agentapi.MethodStartVM},
+		{"pause", func() error { _, err := c.Manager.PauseVM(ctx, ref); return err }, agentapi.MethodPauseVM},
+		{"unpause", func() error { _, err := c.Manager.UnpauseVM(ctx, ref); return err }, agentapi.MethodUnpauseVM},
+		{"migrate", func() error { from = where(); _, _, err := c.Manager.MigrateVM(ctx, ref, backend.Ref{}); return err }, agentapi.MethodMigrateVM},
+		{"kill", func() error { _, err := c.Manager.KillVM(ctx, ref); return err }, agentapi.MethodStopVM},
+	} {
+		before := where()
+		if err := tc.run(); err != nil {
+			t.Fatalf("%s: %v", tc.verb, err)
+		}
+		jobs, err := c.Store.Read().Jobs(context.Background(), 1)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("%s: the newest job: %v, %v", tc.verb, jobs, err)
+		}
+		server, to := before, ""
+		switch tc.verb {
+		case "start":
+			server = where()
+		case "migrate":
+			server, to = from, where()
+		}
+		want := `{"call":"` + tc.call + `","vm":"` + v.ID + `","server":"` + server + `"`
+		if to != "" {
+			want += `,"to":"` + to + `"`
+		}
+		if want += "}"; jobs[0].Step != want {
+			t.Errorf("%s recorded step %s; want %s", tc.verb, jobs[0].Step, want)
+		}
+	}
+}
