@@ -195,4 +195,3 @@ func (q *Queries) OrphanedJobs(ctx context.Context, self string, now time.Time, 
 			SELECT 1 FROM managers m WHERE m.id = jobs.manager_id AND m.ended = 0 AND m.last_seen >= $2)
 		ORDER BY created_at, id`, self, now.Add(-timeout).UnixMilli())
 }
-
