@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"xenmanager/backend/agentapi"
@@ -36,17 +37,23 @@ const (
 )
 
 // step records s as the step job j is at, before it makes the call: a job
-// whose step cannot be recorded does not make it.
+// whose step cannot be recorded, or that has ended meanwhile (the leader
+// took this manager for dead), does not make it; nor does one whose
+// manager may now be taken for dead (memberState.checkAlive).
 func (j *jobRun) step(ctx context.Context, s jobStep) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return &Error{Kind: KindInternal, Msg: "encode job step", Cause: err}
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := j.r.st.Write(ctx, func(q *store.Queries) error { return q.SetJobStep(ctx, j.id, string(b)) }); err != nil {
+	err = j.r.st.Write(ctx, func(q *store.Queries) error { return q.SetJobStep(ctx, j.id, string(b)) })
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(KindConflict, "job %s was ended by the leader while this manager seemed dead: it makes no further agent call", j.id)
+	}
+	if err != nil {
 		return &Error{Kind: KindInternal, Msg: "record job step", Cause: err}
 	}
-	return nil
+	return j.r.membership.checkAlive()
 }
 
 // orphanOutcome is how the leader ends a job whose manager died: its

@@ -200,3 +200,54 @@ func TestJobsRecordTheirStep(t *testing.T) {
 		}
 	}
 }
+
+// A manager whose membership has gone unrenewed for nearly the member
+// timeout makes no further agent call for its jobs: the leader may take it
+// for dead and end them by what the agents report. A manager alone on its
+// database (SQLite, Sole) cannot be taken for dead and goes on. (Joined
+// but never run, the membership is renewed by no one.)
+func TestAManagerThatMayBeTakenForDeadMakesNoAgentCall(t *testing.T) {
+	for _, tc := range []struct {
+		engine  string
+		opts    managertest.Options
+		sole    bool
+		refused bool
+	}{
+		{"sqlite alone", managertest.Options{Agents: 1}, true, false},
+		{"postgres", managertest.Options{Agents: 1, Postgres: true}, false, true},
+	} {
+		t.Run(tc.engine, func(t *testing.T) {
+			c := managertest.Ready(t, tc.opts)
+			ctx := c.Admin()
+			if _, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "late", Repository: backend.Ref{Name: managertest.Repo},
+				MemoryMiB: 256, CPUCount: 1}); err != nil {
+				t.Fatal(err)
+			}
+			const renew, timeout = 100 * time.Millisecond, 300 * time.Millisecond
+			cfg := backend.MemberConfig{Hostname: "mgr1", Renew: renew, Timeout: timeout, Lease: timeout, Sole: tc.sole}
+			if _, err := c.Manager.Join(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			// No renewal comes: the condition is time itself, past what
+			// checkAlive allows.
+			time.Sleep(timeout)
+			_, err := c.Manager.StartVM(ctx, backend.Ref{Name: "late"})
+			domains, lerr := c.AgentClient(0).ListVMs(context.Background())
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if !tc.refused {
+				if err != nil || len(domains) != 1 {
+					t.Fatalf("start of a manager alone on its database: %v, domains %v; want it started", err, domains)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "has not renewed its membership") {
+				t.Fatalf("start of a manager that may be taken for dead: %v; want a refusal naming its membership", err)
+			}
+			if len(domains) != 0 {
+				t.Fatalf("the agent runs %v; want no domain: the start must not have been sent", domains)
+			}
+		})
+	}
+}

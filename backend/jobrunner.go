@@ -26,8 +26,11 @@ type jobRunner struct {
 	// metrics records each job's duration; nil records nothing.
 	metrics *metrics.Manager
 	// member is the manager's member id, recorded with each job so that
-	// the leader ends a job whose manager died, and only such a job.
-	member string
+	// the leader ends a job whose manager died, and only such a job;
+	// membership says whether the leader may take this manager for dead
+	// (a job's step checks it before its agent call).
+	member     string
+	membership *memberState
 	// shared is set when other managers may run on the store (PostgreSQL):
 	// then a job's progress reaches the store every second and its abort
 	// may be asked through another manager (watchShared).
@@ -41,8 +44,8 @@ type jobRunner struct {
 }
 
 func newJobRunner(st *store.Store, log *slog.Logger, locks *lockTable,
-	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager, member string) *jobRunner {
-	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, member: member,
+	failed func(ctx context.Context, id, poolID, summary, errText string), mx *metrics.Manager, member string, ms *memberState) *jobRunner {
+	return &jobRunner{st: st, log: log, locks: locks, failed: failed, metrics: mx, member: member, membership: ms,
 		shared: st.Shared(), running: map[string]*runningJob{}}
 }
 

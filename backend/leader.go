@@ -37,7 +37,31 @@ type MemberConfig struct {
 type memberState struct {
 	mu      sync.Mutex // guards the fields below
 	timeout time.Duration
+	renew   time.Duration
+	sole    bool               // MemberConfig.Sole: no other manager runs on the database
 	joined  *membership.Member // nil before Join
+}
+
+// checkAlive fails when this manager's membership has gone unrenewed for
+// so long (the member timeout less a renewal interval) that the leader may
+// take it for dead and end its jobs by what the agents report: a job then
+// must not make its next agent call, which could land after the leader's
+// decision (a start the leader found not made, made after all, while
+// another manager starts the VM elsewhere). A manager that has not joined
+// passes, and so does one alone on its database (SQLite: Sole), which no
+// other manager can take for dead while it runs.
+func (s *memberState) checkAlive() error {
+	s.mu.Lock()
+	joined, timeout, renew, sole := s.joined, s.timeout, s.renew, s.sole
+	s.mu.Unlock()
+	if joined == nil || sole {
+		return nil
+	}
+	if ago := joined.RenewedAgo(); ago >= timeout-renew {
+		return errorf(KindInvalidState, "this manager has not renewed its membership of the database for %s (member timeout %s): "+
+			"the leader may take it for dead and end its jobs, so the job makes no further agent call", ago.Round(time.Millisecond), timeout)
+	}
+	return nil
 }
 
 // timeoutOr is the silence after which a member counts as dead: the
@@ -89,7 +113,7 @@ func (m *Manager) Join(ctx context.Context, cfg MemberConfig) (*Member, error) {
 	}
 	j.mb = mb
 	m.membership.mu.Lock()
-	m.membership.timeout, m.membership.joined = cfg.Timeout, mb
+	m.membership.timeout, m.membership.renew, m.membership.sole, m.membership.joined = cfg.Timeout, cfg.Renew, cfg.Sole, mb
 	m.membership.mu.Unlock()
 	return j, nil
 }

@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		m.locks.shared = &sharedLocks{st: m.st, member: m.member}
 	}
 	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
-	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics, m.member)
+	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics, m.member, m.membership)
 	m.place = &placer{st: m.st, clients: m.clients}
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)

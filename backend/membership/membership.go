@@ -87,9 +87,13 @@ type Member struct {
 	first     chan struct{} // closed once the first attempt at the lease has settled
 	firstOnce sync.Once
 
-	mu      sync.Mutex // guards leading and term
+	mu      sync.Mutex // guards leading, term and renewed
 	leading bool
 	term    int64 // the term led, or last led
+	// renewed is when (monotonic) the last renewal of the member's row
+	// that the database took was sent: the other members count this one
+	// alive until about a timeout after it (RenewedAgo).
+	renewed time.Time
 }
 
 // Join records the member on the database (its row, alive as of the
@@ -112,6 +116,7 @@ func Join(ctx context.Context, cfg Config) (*Member, error) {
 	if cfg.Store == nil || cfg.Lead == nil || cfg.Member.ID == "" {
 		return nil, errors.New("membership: a store, a member id and a Lead function are required")
 	}
+	sent := time.Now()
 	err := cfg.Store.Write(ctx, func(q *store.Queries) error {
 		now, err := q.Now(ctx)
 		if err != nil {
@@ -129,7 +134,17 @@ func Join(ctx context.Context, cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record this manager among the database's managers: %w", err)
 	}
-	return &Member{cfg: cfg, first: make(chan struct{})}, nil
+	return &Member{cfg: cfg, first: make(chan struct{}), renewed: sent}, nil
+}
+
+// RenewedAgo is how long ago (by this process's monotonic clock) the last
+// renewal of the member's row that the database took was sent. Once it
+// nears the member timeout, the leader may take this member for dead and
+// end its jobs: a job must not then make an agent call.
+func (m *Member) RenewedAgo() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Since(m.renewed)
 }
 
 // ID is the member's id.
@@ -260,6 +275,11 @@ func (m *Member) Run(ctx context.Context) {
 				m.leave(ctx, held)
 				return
 			}
+		}
+		if a.err == nil || errors.Is(a.err, store.ErrLeaseLost) {
+			m.mu.Lock()
+			m.renewed = sent // the member's row was renewed
+			m.mu.Unlock()
 		}
 		// What the attempt came back with.
 		switch {
