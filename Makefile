@@ -53,10 +53,15 @@ run-libvirt: build ## run the manager on $(LAB_LISTEN) with one or two local lib
 
 # The store's tests run on SQLite and on PostgreSQL; the PostgreSQL half
 # needs a server (XENMANAGER_TEST_POSTGRES, make postgres) and is skipped
-# without one, which test says in one line (go test shows no skips).
-test: check ## run every test: vet, format and import checks, unit, integration (-race) and end-to-end through OpenSSH, then, as a step of their own, the tests that boot real guests
+# without one, which test says in one line (go test shows no skips). With
+# a server, the manager core's integration suite (backend: the core with
+# its agents) runs a second time with its store on PostgreSQL.
+test: check ## run every test: vet, format and import checks, unit, integration (-race, the core's on both engines) and end-to-end through OpenSSH, then, as a step of their own, the tests that boot real guests
 	@[ -n "$$XENMANAGER_TEST_POSTGRES" ] || echo "make test: XENMANAGER_TEST_POSTGRES is not set: the tests on PostgreSQL are SKIPPED (.ci/with-postgres make test runs them; docs/postgresql.md)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -skip QEMU ./...
+	@if [ -n "$$XENMANAGER_TEST_POSTGRES" ]; then \
+	  echo "XENMANAGER_TEST_ENGINE=postgres CGO_ENABLED=1 $(GO) test -race -count=1 -skip QEMU ./backend/"; \
+	  XENMANAGER_TEST_ENGINE=postgres CGO_ENABLED=1 $(GO) test -race -count=1 -skip QEMU ./backend/; fi
 	CGO_ENABLED=1 $(GO) test -race -count=1 -p 1 -run QEMU ./...
 
 # The tests whose names contain QEMU boot real guests (QEMU under TCG, the

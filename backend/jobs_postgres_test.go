@@ -197,7 +197,7 @@ func TestStartOnAnotherManagerWaitedFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const latency = 5000 // ms: long enough for b to see the step, which a writes down within a second
+	const latency = 3000 // ms: long enough for b to see the step, which a writes down within a second, and within the 5 s bound of an agent call
 	if err := a.AgentClient(0).Call(context.Background(), agentapi.MethodSimSet, nil,
 		map[string]any{"latency_ms": map[string]any{agentapi.MethodStartVM: int64(latency)}}); err != nil {
 		t.Fatal(err)
