@@ -191,6 +191,28 @@ const keyCheckText = "xenmanager secret key check"
 // database's secrets, and what it sealed no other manager could open.
 var ErrWrongSecretKey = errors.New("this manager's secret key is not the one the database was set up with")
 
+// CheckSecretKeyBeforeMigrating is the option of store.Open that refuses a
+// database whose key check the secret key in the file at path does not
+// open, before any migration runs (store.CheckSecretBeforeMigrating): a
+// manager given another key, or none, then changes nothing, not even the
+// schema. New will check the key again (and seal a check into a database
+// that has none).
+func CheckSecretKeyBeforeMigrating(path string) store.Option {
+	return store.CheckSecretBeforeMigrating(secretKeyCheck, func(sealed string) error {
+		s, err := LoadSealer(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: the secret key file %s does not exist", ErrWrongSecretKey, path)
+		}
+		if err != nil {
+			return err
+		}
+		if plain, err := s.openText(sealed); err != nil || plain != keyCheckText {
+			return ErrWrongSecretKey
+		}
+		return nil
+	})
+}
+
 // checkSecretKey checks that sealer's key is the database's, before the
 // manager reads or writes anything else. A database without a key check
 // (a new one, or one of an install from before the check) gets one sealed

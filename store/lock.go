@@ -118,9 +118,13 @@ func holderPID(path string) int {
 // OpenLocked opens the database whose lock the caller holds, as Open does;
 // the lock stays the caller's, to release after Close (a manager holds it
 // for its whole life, from before it binds its address).
-func OpenLocked(ctx context.Context, l *Lock) (*Store, error) {
+func OpenLocked(ctx context.Context, l *Lock, opts ...Option) (*Store, error) {
 	if !l.held() {
 		return nil, fmt.Errorf("open %s: the database's lock was released", l.dbPath)
 	}
-	return open(ctx, l.dbPath)
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return open(ctx, l.dbPath, o)
 }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,6 +178,11 @@ func (s *Store) applyMigrations(ctx context.Context, db migrationDB) error {
 	if current > len(migs) {
 		return &NewerSchemaError{Database: current, Binary: len(migs)}
 	}
+	if current < len(migs) {
+		if err := s.checkSecretBeforeMigrating(ctx, db, migs, current); err != nil {
+			return err
+		}
+	}
 	for _, m := range migs[current:] {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -213,4 +220,30 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, err
+}
+
+// secretsTableMigration names the migration that made the secrets table
+// (NNNN_secrets.sql).
+const secretsTableMigration = "secrets"
+
+// checkSecretBeforeMigrating runs the check CheckSecretBeforeMigrating
+// gave Open on the secret's sealed value, if the database at schema version
+// current has the secrets table and the secret.
+func (s *Store) checkSecretBeforeMigrating(ctx context.Context, db migrationDB, migs []migration, current int) error {
+	if s.opts.secretCheck == nil {
+		return nil
+	}
+	i := slices.IndexFunc(migs, func(m migration) bool { return strings.Contains(m.name, "_"+secretsTableMigration+".") })
+	if i < 0 || current < migs[i].version {
+		return nil // no secrets table yet
+	}
+	var sealed string
+	err := db.QueryRowContext(ctx, `SELECT sealed FROM secrets WHERE name = $1`, s.opts.secretName).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the secret %s before migrating: %w", s.opts.secretName, err)
+	}
+	return s.opts.secretCheck(sealed)
 }

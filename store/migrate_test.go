@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 )
 
 // Servers recorded before 0009 get a hypervisor type: simulated when their
@@ -28,6 +30,83 @@ func TestMigration0009HypervisorOfRecordedServers(t *testing.T) {
 			if srv.HypervisorType != want[srv.Name] || srv.HypervisorVersion != "" {
 				t.Errorf("server %s: hypervisor %q %q, want %q and no version", srv.Name, srv.HypervisorType, srv.HypervisorVersion, want[srv.Name])
 			}
+		}
+	})
+}
+
+// Open's secret check runs before any migration of a database that holds
+// the secret: refused, Open leaves the schema as it was; accepted, the
+// migrations run. A database without the secret is migrated unchecked.
+func TestSecretCheckedBeforeMigrating(t *testing.T) {
+	bothEngines(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		s, err := Open(ctx, db.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Write(ctx, func(q *Queries) error {
+			_, err := q.AddSecret(ctx, "key_check", "sealed-check", time.Now())
+			return err
+		})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Undo the newest migration (0022, jobs.step) behind the store's
+		// back: it is pending.
+		r := db.raw(t)
+		var latest int
+		pending := func() {
+			t.Helper()
+			if _, err := r.ExecContext(ctx, `ALTER TABLE jobs DROP COLUMN step`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = $1`, latest); err != nil {
+				t.Fatal(err)
+			}
+		}
+		version := func() int {
+			t.Helper()
+			var v int
+			if err := r.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		latest = version()
+		if latest != 22 {
+			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0022's", latest)
+		}
+		pending()
+		refused := errors.New("another key")
+		var seen string
+		_, err = Open(ctx, db.target, CheckSecretBeforeMigrating("key_check", func(sealed string) error { seen = sealed; return refused }))
+		if !errors.Is(err, refused) || seen != "sealed-check" {
+			t.Fatalf("Open with a refusing check = %v (check saw %q); want the check's error, on the sealed secret", err, seen)
+		}
+		if v := version(); v != latest-1 {
+			t.Fatalf("after a refused check the schema is at %d; want %d, unmigrated", v, latest-1)
+		}
+		s, err = Open(ctx, db.target, CheckSecretBeforeMigrating("key_check", func(string) error { return nil }))
+		if err != nil {
+			t.Fatalf("Open with an accepting check: %v", err)
+		}
+		s.Close()
+		if v := version(); v != latest {
+			t.Fatalf("after an accepted check the schema is at %d; want %d", v, latest)
+		}
+		// No secret: migrated without the check.
+		if _, err := r.ExecContext(ctx, `DELETE FROM secrets`); err != nil {
+			t.Fatal(err)
+		}
+		pending()
+		s, err = Open(ctx, db.target, CheckSecretBeforeMigrating("key_check", func(string) error { return refused }))
+		if err != nil {
+			t.Fatalf("Open of a database without the secret: %v", err)
+		}
+		s.Close()
+		if v := version(); v != latest {
+			t.Fatalf("a database without the secret is at %d; want %d", v, latest)
 		}
 	})
 }

@@ -31,13 +31,13 @@ const (
 // (pgListener). Several managers may open one database at once: there is
 // no file lock, the migrations run under an advisory lock, the writes
 // under another (Write).
-func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// Not the parser's message: it may quote the URL, password and all.
 		return nil, errors.New("open PostgreSQL: the database URL does not parse; give postgres://USER:PASSWORD@HOST:PORT/DATABASE")
 	}
-	s := &Store{engine: PostgreSQL, where: describeConfig(cfg)}
+	s := &Store{engine: PostgreSQL, where: describeConfig(cfg), opts: o}
 	wcfg := cfg.Copy()
 	wcfg.RuntimeParams["application_name"] = "xenmanager"
 	wcfg.RuntimeParams["xenmanager.writer"] = "on"

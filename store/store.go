@@ -60,6 +60,31 @@ type Store struct {
 	// transactions the writer lets pass between two.
 	ckKick, ckStop, ckDone chan struct{}
 	ckEvery                atomic.Int64
+
+	// opts is what Open was given (Option).
+	opts openOptions
+}
+
+// Option changes how Open and OpenLocked open a database.
+type Option func(*openOptions)
+
+type openOptions struct {
+	// secretName and secretCheck: CheckSecretBeforeMigrating.
+	secretName  string
+	secretCheck func(sealed string) error
+}
+
+// CheckSecretBeforeMigrating makes Open call check with the sealed value of
+// the secret called name, when the database holds it, before it applies any
+// migration; check's error fails Open, which then has changed nothing, not
+// even the schema. A manager given another secret key than its database's
+// must refuse to start before it writes anything, and a migration is a
+// write (one that older managers of the same database could not read
+// past). A database without the secret (a new one, or one older than the
+// secrets table) is migrated as before, and the caller checks its key
+// after.
+func CheckSecretBeforeMigrating(name string, check func(sealed string) error) Option {
+	return func(o *openOptions) { o.secretName, o.secretCheck = name, check }
 }
 
 // dsn builds the connection string found to work for a server:
@@ -92,16 +117,20 @@ func dsn(path string, readOnly bool) string {
 // Open first takes its lock (LockDatabase: a second process on the same
 // database fails with a *LockedError before anything is read or written),
 // which Close releases.
-func Open(ctx context.Context, target string) (*Store, error) {
+func Open(ctx context.Context, target string, opts ...Option) (*Store, error) {
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if IsPostgres(target) {
-		return openPostgres(ctx, target)
+		return openPostgres(ctx, target, o)
 	}
 	path := target
 	l, err := LockDatabase(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := open(ctx, path)
+	s, err := open(ctx, path, o)
 	if err != nil {
 		l.Release()
 		return nil, err
@@ -112,7 +141,7 @@ func Open(ctx context.Context, target string) (*Store, error) {
 
 // open opens the database at path, whose lock the caller holds, and
 // migrates it.
-func open(ctx context.Context, path string) (*Store, error) {
+func open(ctx context.Context, path string, o openOptions) (*Store, error) {
 	// The database holds password hashes and sealed agent passwords: create
 	// it private (SQLite gives its -wal and -shm files the same mode).
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -120,7 +149,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	f.Close()
-	s := &Store{engine: SQLite, where: path, path: path}
+	s := &Store{engine: SQLite, where: path, path: path, opts: o}
 	w, err := openWriter(dsn(path, false), s)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -317,19 +317,24 @@ func startCPUProfile(path string) (func(), error) {
 func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lock, l, ml net.Listener, log *slog.Logger) error {
 	var st *store.Store
 	var err error
+	keyFile := o.secretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(data, "secret.key")
+	}
+	// A manager given another secret key must not even migrate the schema.
+	keyCheck := backend.CheckSecretKeyBeforeMigrating(keyFile)
 	if lock != nil {
-		st, err = store.OpenLocked(ctx, lock)
+		st, err = store.OpenLocked(ctx, lock, keyCheck)
 	} else {
-		st, err = store.Open(ctx, o.database)
+		st, err = store.Open(ctx, o.database, keyCheck)
+	}
+	if errors.Is(err, backend.ErrWrongSecretKey) {
+		return secretKeyError(err, keyFile)
 	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	keyFile := o.secretKeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(data, "secret.key")
-	}
 	sealer, created, err := backend.LoadSecretKey(ctx, st, keyFile)
 	if err != nil {
 		return secretKeyError(err, keyFile)
