@@ -76,7 +76,7 @@ test-qemu: ## run only the tests that boot real guests (QEMU, libvirt; root), on
 	CGO_ENABLED=1 $(GO) test -race -count=1 -p 1 -run QEMU ./...
 
 postgres: ## start a throwaway PostgreSQL server for the tests (initdb in a temporary directory, a free loopback port), print the XENMANAGER_TEST_POSTGRES line to export, and keep it until Ctrl-C
-	.ci/with-postgres
+	.ci/with-postgres --no-fsync
 
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	$(GO) test ./commands -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -246,4 +248,19 @@ func (s *Store) checkSecretBeforeMigrating(ctx context.Context, db migrationDB, 
 		return fmt.Errorf("read the secret %s before migrating: %w", s.opts.secretName, err)
 	}
 	return s.opts.secretCheck(sealed)
+}
+
+// SchemaDigest is a digest (hex SHA-256) of the migrations engine runs:
+// two binaries with the same digest make the same schema. Tests name the
+// migrated template databases they copy after it (managertest).
+func SchemaDigest(engine Engine) (string, error) {
+	migs, err := loadMigrations(engine)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range migs {
+		fmt.Fprintf(h, "%d %s %d\n%s\n", m.version, m.name, len(m.sql), m.sql)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

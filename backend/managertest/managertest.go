@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,8 +122,14 @@ func Open(t testing.TB, opts Options) *Core {
 	switch {
 	case opts.Database != "":
 		target = opts.Database
+	case (opts.Postgres || os.Getenv(EngineEnv) == "postgres") && pgtest.Configured():
+		tpl, err := schemaTemplate()
+		if err != nil {
+			t.Fatalf("managertest: %v", err)
+		}
+		target = pgtest.DatabaseFrom(t, tpl)
 	case opts.Postgres || os.Getenv(EngineEnv) == "postgres":
-		target = pgtest.Database(t)
+		target = pgtest.Database(t) // skips, or fails under CI=true
 	}
 	c.Target = target
 	st, err := store.Open(ctx, target)
@@ -259,3 +266,21 @@ func (c *Core) Behind() *sql.DB {
 	c.t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// schemaTemplate is the name of a PostgreSQL database holding the store's
+// schema, migrated once per server and schema (pgtest.Template): every
+// core's database is a copy of it, which takes a fraction of the time its
+// migrations do.
+var schemaTemplate = sync.OnceValues(func() (string, error) {
+	digest, err := store.SchemaDigest(store.PostgreSQL)
+	if err != nil {
+		return "", err
+	}
+	return pgtest.Template("xm_schema_"+digest[:16], func(url string) error {
+		st, err := store.Open(context.Background(), url)
+		if err != nil {
+			return err
+		}
+		return st.Close()
+	})
+})
