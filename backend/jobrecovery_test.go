@@ -9,6 +9,7 @@ import (
 	"xenmanager/backend"
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/managertest"
+	"xenmanager/backend/metrics"
 	"xenmanager/store"
 )
 
@@ -19,7 +20,8 @@ import (
 // does not answer. Each case is a VM, its domain on the agents (started
 // behind the manager), what the store says, and the dead job's step.
 func TestLeaderFinishesOrUndoesADeadManagersJobByItsStep(t *testing.T) {
-	c := managertest.Ready(t, managertest.Options{Agents: 3})
+	mx := metrics.NewManager()
+	c := managertest.Ready(t, managertest.Options{Agents: 3, Metrics: mx})
 	ctx := c.Admin()
 	servers := map[string]backend.Server{}
 	for _, name := range []string{"ovs1", "ovs2", "ovs3"} {
@@ -124,6 +126,18 @@ func TestLeaderFinishesOrUndoesADeadManagersJobByItsStep(t *testing.T) {
 	}
 
 	runMember(t, c, backend.MemberConfig{Hostname: "mgr1"}) // its take-over ends the dead manager's jobs
+	if v := mx.Value("xenmanager_leader", nil); v != 1 {
+		t.Errorf("xenmanager_leader = %v; want 1 on the leader", v)
+	}
+	want := map[string]float64{backend.JobSuccess: 0, backend.JobFailure: 0}
+	for _, tc := range cases {
+		want[tc.status]++
+	}
+	for result, n := range want {
+		if v := mx.Value("xenmanager_jobs_recovered_total", map[string]string{"result": result}); v != n {
+			t.Errorf("xenmanager_jobs_recovered_total{result=%q} = %v; want %v", result, v, n)
+		}
+	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			jb, err := c.Manager.Job(ctx, jobIDs[i])

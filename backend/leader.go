@@ -167,6 +167,8 @@ const (
 func (j *Member) lead(ctx context.Context, term int64) {
 	m := j.m
 	defer j.once.Do(func() { close(j.tookOver) })
+	m.metrics.Leading(true)
+	defer m.metrics.Leading(false)
 	ctx = context.WithValue(ctx, leadershipKey{}, leadership{member: m.member, term: term})
 	m.forgetFleetState()
 	if n, err := m.recoverJobs(ctx); err != nil {
@@ -329,6 +331,7 @@ func (m *Manager) recoverJobs(ctx context.Context) (int, error) {
 	}
 	for _, i := range ended {
 		job, o := jobs[i], outcomes[i]
+		m.metrics.JobRecovered(o.status)
 		for _, id := range o.touched {
 			m.place.capacity.forget(id) // the VM may have moved behind the placement cache
 		}

@@ -45,6 +45,8 @@ type Manager struct {
 	agentCalls      *prometheus.HistogramVec
 	servers         *prometheus.GaugeVec
 	lastBeat        prometheus.Gauge
+	leader          prometheus.Gauge
+	recovered       *prometheus.CounterVec
 
 	mu          sync.Mutex      // guards statesShown
 	statesShown map[string]bool // server states ever given to ServerStates
@@ -92,9 +94,17 @@ func NewManager() *Manager {
 			Name: "xenmanager_heartbeat_last_round_timestamp_seconds",
 			Help: "When the last heartbeat round ended, in seconds since the Unix epoch.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "xenmanager_leader",
+			Help: "1 while this manager leads the fleet-wide work (heartbeats, HA, the recovery of dead managers' jobs), else 0.",
+		}),
+		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xenmanager_jobs_recovered_total",
+			Help: "Jobs of dead managers this manager ended as leader, by result: Success (finished by the leader) or Failure.",
+		}, []string{"result"}),
 		statesShown: map[string]bool{},
 	}
-	m.reg.MustRegister(m.sessions, m.sessionsStarted, m.commands, m.jobs, m.agentCalls, m.servers, m.lastBeat,
+	m.reg.MustRegister(m.sessions, m.sessionsStarted, m.commands, m.jobs, m.agentCalls, m.servers, m.lastBeat, m.leader, m.recovered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -163,6 +173,27 @@ func (m *Manager) ServerStates(counts map[string]int, at time.Time) {
 		m.servers.WithLabelValues(state).Set(float64(counts[state]))
 	}
 	m.lastBeat.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// Leading records whether this manager leads the fleet-wide work.
+func (m *Manager) Leading(leads bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if leads {
+		v = 1
+	}
+	m.leader.Set(v)
+}
+
+// JobRecovered counts a dead manager's job this manager ended as leader,
+// with result (Success or Failure).
+func (m *Manager) JobRecovered(result string) {
+	if m == nil {
+		return
+	}
+	m.recovered.WithLabelValues(result).Inc()
 }
 
 // Value reads one series of m as a scrape would see it (SeriesValue); 0
