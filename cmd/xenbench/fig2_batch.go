@@ -17,8 +17,10 @@ const batchLines = 1000
 // piped into one `virsh -c test:///default`. Both sides are also run with
 // an empty stdin, and the per-command figure is (T(1,000) - T(empty)) /
 // 1,000, so that neither pays its start-up (handshake, virsh's connect)
-// into the per-command time.
-func (b *bench) sessionBatch(ctx context.Context, m *managerProc) {
+// into the per-command time. ems are the managers measured, the SQLite one
+// first; those on PostgreSQL are set beside it (issue 15). Every manager
+// and virsh take turns (takeTurns).
+func (b *bench) sessionBatch(ctx context.Context, ems []*engineManager) {
 	const measure = "per command in one session: stdin batch of 1,000 `show Vm`"
 	fmt.Println("\n== figure 2:", measure)
 	if !b.needSSH("2", measure) {
@@ -28,10 +30,10 @@ func (b *bench) sessionBatch(ctx context.Context, m *managerProc) {
 	for i := range batchLines {
 		fmt.Fprintf(&script, "show Vm name=vm-%d\n", (i*7919)%10000)
 	}
-	mgrRun := func(stdin string) (time.Duration, error) {
+	mgrRun := func(m *engineManager, stdin string) (time.Duration, error) {
 		var out countWriter
 		var errb bytes.Buffer
-		cmd := b.ssh.command(m.port, "xenbench-manager", "admin", nil)
+		cmd := b.ssh.command(m.port, m.alias, "admin", nil)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
 		d, err := runTimed(ctx, cmd)
 		if err != nil {
@@ -60,32 +62,55 @@ func (b *bench) sessionBatch(ctx context.Context, m *managerProc) {
 		}
 		return d, nil
 	}
-	var full, empty, vFull, vEmpty []time.Duration
-	for i := 0; i < b.plan.batches+1; i++ { // the first round is a warm-up
-		d1, err := mgrRun(script.String())
-		if err != nil {
-			b.res.fail("2", measure, err)
-			return
-		}
-		d0, err := mgrRun("")
-		if err != nil {
-			b.res.fail("2", measure, err)
-			return
-		}
-		if i > 0 {
-			full, empty = append(full, d1), append(empty, d0)
-		}
-		if virshErr == nil {
-			v1, err1 := virshRun(virshScript)
-			v0, err0 := virshRun("")
-			if err1 != nil || err0 != nil {
-				virshErr = firstErr(err1, err0)
-			} else if i > 0 {
-				vFull, vEmpty = append(vFull, v1), append(vEmpty, v0)
+	// Each side runs the batch, then a session with an empty stdin; the
+	// first round (takeTurns' warm-up) is not kept.
+	full := make([][]time.Duration, len(ems))
+	empty := make([][]time.Duration, len(ems))
+	var sides []*side
+	for i, m := range ems {
+		sides = append(sides, &side{name: m.label, run: func(round int) (time.Duration, error) {
+			d1, err := mgrRun(m, script.String())
+			if err != nil {
+				return 0, err
 			}
+			d0, err := mgrRun(m, "")
+			if err != nil {
+				return 0, err
+			}
+			if round > 0 {
+				full[i], empty[i] = append(full[i], d1), append(empty[i], d0)
+			}
+			return d1, nil
+		}})
+	}
+	var vFull, vEmpty []time.Duration
+	if virshErr == nil {
+		// A virsh that fails is a missing baseline, not a failed figure.
+		if _, err := virshRun(virshScript); err != nil {
+			virshErr = err
 		}
 	}
-	per := (median(durationsMS(full)) - median(durationsMS(empty))) / batchLines
+	if virshErr == nil {
+		sides = append(sides, &side{name: "virsh", run: func(round int) (time.Duration, error) {
+			v1, err1 := virshRun(virshScript)
+			v0, err0 := virshRun("")
+			if err := firstErr(err1, err0); err != nil {
+				return 0, err
+			}
+			if round > 0 {
+				vFull, vEmpty = append(vFull, v1), append(vEmpty, v0)
+			}
+			return v1, nil
+		}})
+	}
+	if err := takeTurns(sides, b.plan.batches, nil); err != nil {
+		b.res.fail("2", measure, err)
+		return
+	}
+	perCommand := func(i int) float64 {
+		return (median(durationsMS(full[i])) - median(durationsMS(empty[i]))) / batchLines
+	}
+	per := perCommand(0)
 	r := row{Fig: "2", Measure: measure, Value: fmtMS(per), Target: "<= 1 ms and <= 5 x virsh"}
 	if virshErr != nil {
 		r.Baseline = "missing: " + oneLine(virshErr.Error())
@@ -102,9 +127,14 @@ func (b *bench) sessionBatch(ctx context.Context, m *managerProc) {
 			fmtMS(median(durationsMS(vFull))), fmtMS(median(durationsMS(vEmpty))))
 	}
 	b.res.add(r)
-	b.res.note("figure 2: manager batch of 1,000 `show Vm` (Verbose output): %s in all, %s for a session with an empty batch; "+
-		"per command = difference / 1,000; %d runs after a warm-up",
-		fmtMS(median(durationsMS(full))), fmtMS(median(durationsMS(empty))), len(full))
+	for i := 1; i < len(ems); i++ {
+		b.res.add(vsSQLite("2", "per command, batch of 1,000 `show Vm`,", ems[i].engine, perCommand(i), per, fmtMS, false))
+	}
+	for i, m := range ems {
+		b.res.note("figure 2, %s: manager batch of 1,000 `show Vm` (Verbose output): %s in all, %s for a session with an empty batch; "+
+			"per command = difference / 1,000; %d runs after a warm-up, in turns with the other sides",
+			m.label, fmtMS(median(durationsMS(full[i]))), fmtMS(median(durationsMS(empty[i]))), len(full[i]))
+	}
 }
 
 func firstErr(errs ...error) error {

@@ -17,15 +17,20 @@ const (
 )
 
 // populateVMs writes VMs vm-from .. vm-(to-1), Stopped, straight into the
-// manager's database (the manager must not be running), with a pool and a
-// repository to hold them (created on first use). Writing rows directly is
-// what lets the harness build 100,000 VMs in seconds; the manager reads them
-// as its own.
-func populateVMs(ctx context.Context, dbPath string, from, to int) error {
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o700); err != nil {
+// manager's database (a SQLite file in the directory data, or the
+// PostgreSQL database of the URL dsn; the manager must not be running),
+// with a pool and a repository (in data) to hold them (created on first
+// use). Writing rows directly is what lets the harness build 100,000 VMs
+// in seconds; the manager reads them as its own.
+func populateVMs(ctx context.Context, data, dsn string, from, to int) error {
+	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, dbPath)
+	target := dsn
+	if target == "" {
+		target = filepath.Join(data, "manager.db")
+	}
+	st, err := store.Open(ctx, target)
 	if err != nil {
 		return err
 	}
@@ -49,7 +54,7 @@ func populateVMs(ctx context.Context, dbPath string, from, to int) error {
 			if err := q.InsertServerPool(ctx, store.ServerPool{ID: poolID, Name: benchPool, CreatedAt: now}); err != nil {
 				return err
 			}
-			dir := filepath.Join(filepath.Dir(dbPath), "bench-repository")
+			dir := filepath.Join(data, "bench-repository")
 			return q.InsertRepository(ctx, store.Repository{ID: repoID, Name: benchRepo, PoolID: poolID,
 				FSLocation: dir, MountPoint: dir, CreatedAt: now})
 		})

@@ -4,7 +4,7 @@
 // stock OpenSSH client, prints the machine and the table, and writes the
 // table to bench-results.md.
 //
-//	xenbench [--bin bin] [--out bench-results.md] [--quick] [--only 1,3,7] [--keep]
+//	xenbench [--bin bin] [--out bench-results.md] [--quick] [--only 1,3,7] [--keep] [--postgres URL]
 package main
 
 import (
@@ -58,24 +58,30 @@ type bench struct {
 	ssh     *openSSH // nil when the OpenSSH client is missing
 	sshErr  error
 	profile string // directory for CPU profiles of in-process parts, "" for none
+	// pg is the PostgreSQL server of the figures measured on both engines
+	// (2, 3, 4, 13); nil, with the reason in pgErr, when there is none.
+	pg    *postgresServer
+	pgErr error
 }
 
 func main() {
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
 	quick := flag.Bool("quick", false, "a smoke run of about 4 minutes (fewer repetitions, shorter windows)")
-	only := flag.String("only", "", "comma-separated figures to run (1-12); all when empty")
+	only := flag.String("only", "", "comma-separated figures to run (1-13); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
 	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")
+	postgres := flag.String("postgres", os.Getenv("XENMANAGER_TEST_POSTGRES"),
+		"`URL` of a PostgreSQL role that may create databases, for figures 2-4 and 13 (default $XENMANAGER_TEST_POSTGRES; when empty the harness starts a throwaway server)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "xenbench: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	os.Exit(run(*bin, *out, *quick, *only, *keep, *profile))
+	os.Exit(run(*bin, *out, *quick, *only, *keep, *profile, *postgres))
 }
 
-func run(bin, out string, quick bool, only string, keep bool, profile string) int {
+func run(bin, out string, quick bool, only string, keep bool, profile, postgres string) int {
 	absBin, err := filepath.Abs(bin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xenbench:", err)
@@ -128,6 +134,16 @@ func run(bin, out string, quick bool, only string, keep bool, profile string) in
 	if b.sshErr != nil {
 		fmt.Println("  OpenSSH client unusable; the figures that need it are skipped:", b.sshErr)
 	}
+	if selected("2") || selected("3") || selected("4") || selected("13") {
+		b.pg, b.pgErr = startPostgres(ctx, postgres)
+		if b.pgErr != nil {
+			fmt.Println("  PostgreSQL unavailable; the PostgreSQL sides of figures 2-4 and figure 13 are skipped:", b.pgErr)
+			b.res.note("PostgreSQL unavailable, its figures skipped: %s", oneLine(b.pgErr.Error()))
+		} else {
+			defer b.pg.stop()
+			fmt.Println("  PostgreSQL", b.pg.version, b.pg.where())
+		}
+	}
 	start := time.Now()
 
 	if selected("1") || selected("2") || selected("3") || selected("5") {
@@ -156,6 +172,9 @@ func run(bin, out string, quick bool, only string, keep bool, profile string) in
 	}
 	if selected("12") && ctx.Err() == nil {
 		b.haFailover(ctx)
+	}
+	if selected("13") && ctx.Err() == nil {
+		b.managersRate(ctx)
 	}
 
 	elapsed := time.Since(start).Round(time.Second)

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// postgresServer is the PostgreSQL server the PostgreSQL figures use: a
+// throwaway cluster the harness started (as .ci/with-postgres does), or
+// one it was given (--postgres, XENMANAGER_TEST_POSTGRES). Each figure
+// creates databases of its own on it.
+type postgresServer struct {
+	admin   string // URL of a role that may create databases
+	version string // the server's version, for the notes
+	// Set only for a cluster the harness started.
+	cmd    *exec.Cmd
+	exited chan struct{}
+	dir    string // the cluster's directory (data, socket, log), removed by stop
+}
+
+// startPostgres returns the server named by given (a postgres:// URL) or,
+// when given is empty, starts a throwaway cluster: initdb into a temporary
+// directory (as the user postgres when the harness runs as root: initdb
+// refuses root), the server on a free loopback port with its socket in
+// that directory. stop ends it by its PID and removes the directory.
+func startPostgres(ctx context.Context, given string) (*postgresServer, error) {
+	if given != "" {
+		u, err := url.Parse(given)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return nil, errors.New("the PostgreSQL server given is not a postgres:// URL") // not the URL: it may hold a password
+		}
+		s := &postgresServer{admin: given}
+		s.version, err = s.serverVersion(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	bin, err := postgresBin()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "xenbench-pg-")
+	if err != nil {
+		return nil, err
+	}
+	s := &postgresServer{dir: dir}
+	ok := false
+	defer func() {
+		if !ok {
+			s.stop()
+		}
+	}()
+	var asOwner []string
+	if os.Geteuid() == 0 {
+		pg, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("initdb refuses root and there is no user postgres to run it as: %w", err)
+		}
+		uid, _ := strconv.Atoi(pg.Uid)
+		gid, _ := strconv.Atoi(pg.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+		asOwner = []string{"runuser", "-u", "postgres", "--"}
+	}
+	const role = "xenmanager"
+	// Collation C: the store refuses a database that sorts otherwise.
+	initdb := append(append([]string{}, asOwner...), filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"),
+		"-A", "trust", "-U", role, "--locale=C", "-E", "UTF8")
+	if out, err := exec.CommandContext(ctx, initdb[0], initdb[1:]...).CombinedOutput(); err != nil {
+		return nil, exitErr(fmt.Errorf("initdb: %w", err), out)
+	}
+	// A port found free may be taken before the server binds it: try again.
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args := append(append([]string{}, asOwner...), filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
+			"-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1")
+		cmd := exec.Command(args[0], args[1:]...)
+		logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		err = procs.start(cmd)
+		logf.Close()
+		if err != nil {
+			return nil, fmt.Errorf("start postgres: %w", err)
+		}
+		s.cmd, s.exited = cmd, make(chan struct{})
+		go func() { cmd.Wait(); procs.forget(cmd); close(s.exited) }()
+		s.admin = fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", role, port)
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			if s.version, err = s.serverVersion(ctx); err == nil {
+				ok = true
+				return s, nil
+			}
+			select {
+			case <-s.exited:
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+			break
+		}
+		select {
+		case <-s.exited:
+			if attempt < 5 {
+				continue
+			}
+			return nil, fmt.Errorf("postgres did not start: %s", tail(filepath.Join(dir, "server.log")))
+		default:
+			return nil, fmt.Errorf("postgres did not answer within 30 s: %s", tail(filepath.Join(dir, "server.log")))
+		}
+	}
+}
+
+// postgresBin is the directory of PostgreSQL's server binaries: $PGBIN,
+// pg_config's, or the newest /usr/lib/postgresql/*/bin.
+func postgresBin() (string, error) {
+	var dirs []string
+	if d := os.Getenv("PGBIN"); d != "" {
+		dirs = append(dirs, d)
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		dirs = append(dirs, strings.TrimSpace(string(out)))
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(found, func(i, j int) bool { return versionOf(found[i]) > versionOf(found[j]) })
+	dirs = append(dirs, found...)
+	for _, d := range dirs {
+		if fileExists(filepath.Join(d, "initdb")) && fileExists(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+	}
+	return "", errors.New("no PostgreSQL server binaries (initdb, postgres) found (Debian: apt-get install postgresql; or set PGBIN, or give a server with --postgres URL)")
+}
+
+func versionOf(dir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return v
+}
+
+func (s *postgresServer) serverVersion(ctx context.Context) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, s.admin)
+	if err != nil {
+		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var v string
+	if err := conn.QueryRow(cctx, `SHOW server_version`).Scan(&v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// createDatabase creates a new database xenbench_<what>_<random> as the
+// store requires it (UTF8, collation C) and returns its URL, with the
+// runtime parameters params (e.g. synchronous_commit=off) that every
+// connection of a manager opened on that URL sets.
+func (s *postgresServer) createDatabase(ctx context.Context, what string, params url.Values) (string, error) {
+	var r [4]byte
+	rand.Read(r[:])
+	name := "xenbench_" + what + "_" + hex.EncodeToString(r[:])
+	conn, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'`); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, _ := url.Parse(s.admin)
+	u.Path = "/" + name
+	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// stop ends a cluster the harness started: SIGINT to the server's own
+// process (PostgreSQL's fast shutdown), SIGKILL to its group after 15 s,
+// then removes its directory. A server it was given is left alone.
+func (s *postgresServer) stop() {
+	if s == nil || s.dir == "" {
+		return
+	}
+	if s.cmd != nil && s.cmd.Process != nil {
+		target := s.cmd.Process.Pid
+		// As root the started process is runuser; the server's pid is in
+		// postmaster.pid.
+		if b, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])); err == nil {
+				target = pid
+			}
+		}
+		syscall.Kill(target, syscall.SIGINT)
+		select {
+		case <-s.exited:
+		case <-time.After(15 * time.Second):
+			fmt.Println("  PostgreSQL did not stop in 15 s: SIGKILL")
+			procs.stop(s.cmd, 0, s.exited)
+			<-s.exited
+		}
+	}
+	os.RemoveAll(s.dir)
+}
+
+// where says which server it is, for the output (never the URL, which
+// may hold a password).
+func (s *postgresServer) where() string {
+	u, err := url.Parse(s.admin)
+	if err != nil {
+		return "(given)"
+	}
+	if s.dir != "" {
+		return "started by the harness on " + u.Host + " (data in " + s.dir + ")"
+	}
+	return "given, on " + u.Host
+}
