@@ -21,7 +21,8 @@ const (
 // PostgreSQL database of the URL dsn; the manager must not be running),
 // with a pool and a repository (in data) to hold them (created on first
 // use). Writing rows directly is what lets the harness build 100,000 VMs
-// in seconds; the manager reads them as its own.
+// in seconds; the manager reads them as its own. On PostgreSQL it then
+// analyses the database (analyze).
 func populateVMs(ctx context.Context, data, dsn string, from, to int) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
@@ -79,6 +80,9 @@ func populateVMs(ctx context.Context, data, dsn string, from, to int) error {
 		if err != nil {
 			return fmt.Errorf("insert VMs %d-%d: %w", lo, hi-1, err)
 		}
+	}
+	if dsn != "" {
+		return analyze(ctx, dsn)
 	}
 	return nil
 }
