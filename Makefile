@@ -96,7 +96,7 @@ check: ## go vet, gofmt, go mod tidy -diff, the import rules of docs/architectur
 docs: ## regenerate docs/reference.md from the command registry
 	$(GO) run ./cmd/xenmanager reference > docs/reference.md
 
-bench: build ## measure every figure (issues 6, 13, 14) beside its baseline into bench-results.md (BENCHFLAGS=--quick: ~4 min)
+bench: build ## measure every figure (issues 6, 13, 14, 15) beside its baseline into bench-results.md (BENCHFLAGS=--quick: ~4 min)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/xenbench ./cmd/xenbench
 	$(BIN)/xenbench --bin $(BIN) $(BENCHFLAGS)
 

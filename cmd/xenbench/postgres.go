@@ -25,8 +25,9 @@ import (
 // one it was given (--postgres, XENMANAGER_TEST_POSTGRES). Each figure
 // creates databases of its own on it.
 type postgresServer struct {
-	admin   string // URL of a role that may create databases
-	version string // the server's version, for the notes
+	admin   string   // URL of a role that may create databases
+	version string   // the server's version, for the notes
+	created []string // the databases createDatabase made, dropped by stop on a server the harness was given
 	// Set only for a cluster the harness started.
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -37,7 +38,8 @@ type postgresServer struct {
 // when given is empty, starts a throwaway cluster: initdb into a temporary
 // directory (as the user postgres when the harness runs as root: initdb
 // refuses root), the server on a free loopback port with its socket in
-// that directory. stop ends it by its PID and removes the directory.
+// that directory; the server is the harness's own child. stop ends it by
+// its PID and removes the directory.
 func startPostgres(ctx context.Context, given string) (*postgresServer, error) {
 	if given != "" {
 		u, err := url.Parse(given)
@@ -66,24 +68,33 @@ func startPostgres(ctx context.Context, given string) (*postgresServer, error) {
 			s.stop()
 		}
 	}()
-	var asOwner []string
+	// asOwner makes a command run as the user postgres when the harness
+	// runs as root (initdb refuses root): its credentials, set on the
+	// process itself, so that the server is the harness's own child (its
+	// PID the postmaster's) with no runuser between them.
+	asOwner := func(cmd *exec.Cmd) *exec.Cmd { return cmd }
 	if os.Geteuid() == 0 {
 		pg, err := user.Lookup("postgres")
 		if err != nil {
 			return nil, fmt.Errorf("initdb refuses root and there is no user postgres to run it as: %w", err)
 		}
-		uid, _ := strconv.Atoi(pg.Uid)
-		gid, _ := strconv.Atoi(pg.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
+		uid, _ := strconv.ParseUint(pg.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(pg.Gid, 10, 32)
+		if err := os.Chown(dir, int(uid), int(gid)); err != nil {
 			return nil, err
 		}
-		asOwner = []string{"runuser", "-u", "postgres", "--"}
+		asOwner = func(cmd *exec.Cmd) *exec.Cmd {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "HOME="+dir)
+			return cmd
+		}
 	}
 	const role = "xenmanager"
 	// Collation C: the store refuses a database that sorts otherwise.
-	initdb := append(append([]string{}, asOwner...), filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"),
-		"-A", "trust", "-U", role, "--locale=C", "-E", "UTF8")
-	if out, err := exec.CommandContext(ctx, initdb[0], initdb[1:]...).CombinedOutput(); err != nil {
+	initdb := asOwner(exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"),
+		"-A", "trust", "-U", role, "--locale=C", "-E", "UTF8"))
+	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, exitErr(fmt.Errorf("initdb: %w", err), out)
 	}
 	// A port found free may be taken before the server binds it: try again.
@@ -92,9 +103,8 @@ func startPostgres(ctx context.Context, given string) (*postgresServer, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := append(append([]string{}, asOwner...), filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
-			"-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1")
-		cmd := exec.Command(args[0], args[1:]...)
+		cmd := asOwner(exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
+			"-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"))
 		logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, err
@@ -190,6 +200,7 @@ func (s *postgresServer) createDatabase(ctx context.Context, what string, params
 	if _, err := conn.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'`); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
+	s.created = append(s.created, name)
 	u, _ := url.Parse(s.admin)
 	u.Path = "/" + name
 	q := u.Query()
@@ -202,21 +213,18 @@ func (s *postgresServer) createDatabase(ctx context.Context, what string, params
 
 // stop ends a cluster the harness started: SIGINT to the server's own
 // process (PostgreSQL's fast shutdown), SIGKILL to its group after 15 s,
-// then removes its directory. A server it was given is left alone.
+// then removes its directory. On a server it was given, it drops the
+// databases it created (the managers on them have stopped).
 func (s *postgresServer) stop() {
-	if s == nil || s.dir == "" {
+	if s == nil {
+		return
+	}
+	if s.dir == "" {
+		s.dropCreated()
 		return
 	}
 	if s.cmd != nil && s.cmd.Process != nil {
-		target := s.cmd.Process.Pid
-		// As root the started process is runuser; the server's pid is in
-		// postmaster.pid.
-		if b, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])); err == nil {
-				target = pid
-			}
-		}
-		syscall.Kill(target, syscall.SIGINT)
+		syscall.Kill(s.cmd.Process.Pid, syscall.SIGINT)
 		select {
 		case <-s.exited:
 		case <-time.After(15 * time.Second):
@@ -257,4 +265,25 @@ func analyze(ctx context.Context, dsn string) error {
 		return fmt.Errorf("analyze: %w", err)
 	}
 	return nil
+}
+
+// dropCreated drops the databases createDatabase made, saying which it
+// could not.
+func (s *postgresServer) dropCreated() {
+	if len(s.created) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		fmt.Printf("  could not drop the databases %s: %v\n", strings.Join(s.created, ", "), err)
+		return
+	}
+	defer conn.Close(context.Background())
+	for _, name := range s.created {
+		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			fmt.Printf("  could not drop the database %s: %v\n", name, err)
+		}
+	}
 }
