@@ -38,11 +38,8 @@ func (s *sharedLocks) lockJob(ctx context.Context, keys []string, h holder) erro
 	return s.poll(ctx, func() (*store.ObjectLock, error) {
 		var held *store.ObjectLock
 		err := s.st.Write(ctx, func(q *store.Queries) error {
-			now, err := q.Now(ctx)
-			if err != nil {
-				return err
-			}
-			held, err = q.LockObjects(ctx, h.jobID, s.member, h.summary, now, keys)
+			var err error
+			held, err = q.LockObjects(ctx, h.jobID, s.member, h.summary, keys)
 			return err
 		})
 		return held, err

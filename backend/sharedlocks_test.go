@@ -34,7 +34,7 @@ func TestInternalLockOnSharedStore(t *testing.T) {
 				CreatedAt: now, ManagerID: j.member}); err != nil {
 				return err
 			}
-			if held, err := q.LockObjects(ctx, j.id, j.member, "start Vm "+j.object, now, []string{j.object}); err != nil || held != nil {
+			if held, err := q.LockObjects(ctx, j.id, j.member, "start Vm "+j.object, []string{j.object}); err != nil || held != nil {
 				t.Fatalf("lock %s: %+v, %v", j.object, held, err)
 			}
 		}

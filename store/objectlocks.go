@@ -41,12 +41,20 @@ func (q *Queries) ObjectLockHolder(ctx context.Context, self, object string) (Ob
 }
 
 // LockObjects records that job jobID of manager managerID (doing summary)
-// holds objects since since, unless another manager's Running job holds
-// one of them: then it records nothing and returns that lock. The check
+// holds objects from now (the database's clock, as Now reads it), unless
+// another manager's Running job holds one of them: then it records nothing
+// and returns that lock. The check
 // and the inserts are one step only inside one Write (writes serialise on
 // both engines). A stale row (an ended job's, or one of managerID's, whose
 // process lock the caller holds) is taken over.
-func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary string, since time.Time, objects []string) (*ObjectLock, error) {
+func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary string, objects []string) (*ObjectLock, error) {
+	if q.engine == PostgreSQL {
+		return q.lockObjectsPostgres(ctx, jobID, managerID, summary, objects)
+	}
+	since, err := q.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, o := range objects {
 		l, err := q.ObjectLockHolder(ctx, managerID, o)
 		if err == nil {
@@ -67,6 +75,40 @@ func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary str
 		}
 	}
 	return nil, nil
+}
+
+// lockObjectsPostgres is LockObjects in one statement, a round trip to the
+// server rather than one per object and two more (every job of every
+// manager takes its locks on the one writer connection, where round trips
+// add up): the holder is looked for and, when there is none, the rows are
+// written, in one snapshot, since the database's clock at the statement
+// (clock_timestamp, as Queries.Now reads it).
+func (q *Queries) lockObjectsPostgres(ctx context.Context, jobID, managerID, summary string, objects []string) (*ObjectLock, error) {
+	l, err := queryOne(ctx, q.db, scanObjectLock, `
+		WITH held AS (
+			SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, '') AS hostname, l.summary, l.since
+			FROM object_locks l
+			JOIN jobs j ON j.id = l.job_id AND j.status = 'Running'
+			LEFT JOIN managers m ON m.id = l.manager_id
+			WHERE l.object_id = ANY($1) AND l.manager_id <> $2
+			ORDER BY l.object_id LIMIT 1
+		), taken AS (
+			INSERT INTO object_locks (object_id, job_id, manager_id, summary, since)
+			SELECT o, $3, $2, $4, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)
+			FROM unnest(CAST($1 AS TEXT[])) AS o
+			WHERE NOT EXISTS (SELECT 1 FROM held)
+			ON CONFLICT (object_id) DO UPDATE SET job_id = excluded.job_id, manager_id = excluded.manager_id,
+				summary = excluded.summary, since = excluded.since
+		)
+		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`,
+		objects, managerID, jobID, summary)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil // none held: taken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // UnlockJobObjects deletes the object locks of job jobID.
