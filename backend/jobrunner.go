@@ -235,13 +235,10 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 		errText = Message(err)
 	}
 	werr := r.st.Write(ctx, func(q *store.Queries) error {
-		if err := q.EndJob(ctx, id, status, result, errText, time.Now()); err != nil {
-			return err
-		}
 		if !r.shared {
-			return nil // one manager: no object lock recorded
+			return q.EndJob(ctx, id, status, result, errText, time.Now()) // one manager: no object lock recorded
 		}
-		return q.UnlockJobObjects(ctx, id) // before the process lock goes (the caller's)
+		return q.EndJobAndUnlock(ctx, id, status, result, errText, time.Now()) // before the process lock goes (the caller's)
 	})
 	switch {
 	case errors.Is(werr, store.ErrNotFound):

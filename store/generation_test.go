@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"regexp"
 	"testing"
@@ -133,6 +134,12 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 			{"SetJobProgress", false, func(q *Queries) error { return q.SetJobProgress(ctx, "j1", 50, "half") }},
 			{"SetJobStep", false, func(q *Queries) error { return q.SetJobStep(ctx, "j1", `{"call":"start_vm"}`) }},
 			{"EndJob", false, func(q *Queries) error { return q.EndJob(ctx, "j1", "Success", "", "", now) }},
+			{"EndJobAndUnlock", false, func(q *Queries) error {
+				if err := q.EndJobAndUnlock(ctx, "j1", "Success", "", "", now); !errors.Is(err, ErrNotFound) {
+					return err // ended just above
+				}
+				return nil
+			}},
 			{"InsertEvent", false, func(q *Queries) error {
 				return q.InsertEvent(ctx, Event{ID: "e1", Severity: "Info", Kind: "test", Description: "d", CreatedAt: now})
 			}},

@@ -111,6 +111,25 @@ func (q *Queries) lockObjectsPostgres(ctx context.Context, jobID, managerID, sum
 	return &l, nil
 }
 
+// EndJobAndUnlock is EndJob and UnlockJobObjects of job id, on PostgreSQL
+// in one statement (one round trip on the shared writer connection); the
+// locks go even when the job had ended (ErrNotFound: the leader ended it
+// and freed them).
+func (q *Queries) EndJobAndUnlock(ctx context.Context, id, status, result, errText string, ended time.Time) error {
+	if q.engine != PostgreSQL {
+		err := q.EndJob(ctx, id, status, result, errText, ended)
+		if uerr := q.UnlockJobObjects(ctx, id); uerr != nil {
+			return uerr
+		}
+		return err
+	}
+	return q.execOne(ctx, `
+		WITH freed AS (DELETE FROM object_locks WHERE job_id = $5)
+		UPDATE jobs SET status = $1, result = $2, error = $3, ended_at = $4,
+			progress = CASE WHEN $1 = 'Success' THEN 100 ELSE progress END
+		WHERE id = $5 AND status = 'Running'`, status, result, errText, ended.UnixMilli(), id)
+}
+
 // UnlockJobObjects deletes the object locks of job jobID.
 func (q *Queries) UnlockJobObjects(ctx context.Context, jobID string) error {
 	return q.exec(ctx, `DELETE FROM object_locks WHERE job_id = $1`, jobID)

@@ -116,3 +116,35 @@ func testObjectLockSteps(t *testing.T, db testDB) {
 		t.Errorf("holder of vm2 seen by b, its holder: %v; want ErrNotFound", err)
 	}
 }
+
+// EndJobAndUnlock ends a Running job and frees its locks in one step; a
+// job that has ended already is ErrNotFound, its locks freed all the same.
+func TestEndJobAndUnlock(t *testing.T) {
+	bothEngines(t, func(t *testing.T, db testDB) {
+		s := db.open(t)
+		ctx := context.Background()
+		now := time.Now()
+		err := s.Write(ctx, func(q *Queries) error {
+			if err := q.InsertJob(ctx, Job{ID: "j1", Summary: "job", User: "admin", Status: "Running", CreatedAt: now, ManagerID: "a"}); err != nil {
+				return err
+			}
+			_, err := q.LockObjects(ctx, "j1", "a", "job", []string{"vm1", "vm2"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []error{nil, ErrNotFound} {
+			err := s.Write(ctx, func(q *Queries) error { return q.EndJobAndUnlock(ctx, "j1", "Success", "done", "", now) })
+			if !errors.Is(err, want) && err != want {
+				t.Fatalf("EndJobAndUnlock #%d = %v; want %v", i+1, err, want)
+			}
+			if locks, err := s.Read().ObjectLocks(ctx); err != nil || len(locks) != 0 {
+				t.Fatalf("after EndJobAndUnlock #%d the locks are %+v, %v; want none", i+1, locks, err)
+			}
+		}
+		if j, err := s.Read().Job(ctx, "j1"); err != nil || j.Status != "Success" || j.Result != "done" || j.Progress != 100 {
+			t.Fatalf("the job after EndJobAndUnlock: %+v, %v", j, err)
+		}
+	})
+}
