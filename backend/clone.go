@@ -550,6 +550,9 @@ func (m *Manager) cloneCopy(ctx context.Context, j, parent *jobRun, plan *cloneP
 		step := fmt.Sprintf("copying disk %d of %d (%s) on %s", k+1, len(plan.disks), dev, srv.Name)
 		from, to := 5+90*k/len(plan.disks), 5+90*(k+1)/len(plan.disks)
 		j.progress(from, step)
+		if err := j.step(ctx, copyStep(stepCopy, srv, plan, t, made, false)); err != nil {
+			return undo(err, false)
+		}
 		key := agentapi.ProgressCopy + diskID + ".img"
 		stopFollow := followProgress(ctx, j, c, key, step, from, to)
 		err := lc.CopyFile(ctx, d.srcPath, diskPath(d.dst, diskID), agentapi.CopyOption{Mode: d.mode})
@@ -583,6 +586,13 @@ func (m *Manager) cloneCopy(ctx context.Context, j, parent *jobRun, plan *cloneP
 	params[agentapi.KeyName], params[agentapi.KeyUUID], params[agentapi.KeySimpleName] = t.id, t.id, t.name
 	params[agentapi.KeyDisk] = append([]string{}, diskList...)
 	params[agentapi.KeyVif] = vifList
+	call := stepCreateVM
+	if plan.destType != "Vm" {
+		call = stepCreateTemplate
+	}
+	if err := j.step(ctx, copyStep(call, srv, plan, t, made, true)); err != nil {
+		return undo(err, false)
+	}
 	if plan.destType == "Vm" {
 		err = c.CreateVM(ctx, plan.repo.ID, t.id, params)
 	} else {
@@ -598,6 +608,17 @@ func (m *Manager) cloneCopy(ctx context.Context, j, parent *jobRun, plan *cloneP
 	}
 	j.progress(100, "done")
 	return nil
+}
+
+// copyStep is the step of a copy of plan about to make call on server
+// srv: what it has made so far (made, and the vm.cfg when config), for the
+// leader to remove should the copy's manager die.
+func copyStep(call string, srv store.Server, plan *clonePlan, t copyTarget, made []madeDisk, config bool) jobStep {
+	s := jobStep{Call: call, VM: t.id, Server: srv.ID, Repo: plan.repo.ID, Template: plan.destType != "Vm", Config: config}
+	for _, d := range made {
+		s.Disks = append(s.Disks, stepDisk{Repo: d.repoID, ID: d.diskID})
+	}
+	return s
 }
 
 // copyError is the failure of one disk's copy: a THIN_CLONE where the file

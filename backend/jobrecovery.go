@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
 	"xenmanager/store"
 )
 
@@ -17,13 +19,30 @@ import (
 // VM somewhere or take it away have a step; the docs list, per verb, what
 // recovery does (docs/architecture.md, "Jobs whose manager died").
 type jobStep struct {
-	// Call is the agent method: one of the stepCalls.
+	// Call is the agent method: one of the step calls below.
 	Call string `json:"call"`
-	VM   string `json:"vm"`
+	// VM is the VM the call moves; for a clone's copy, the id the copy
+	// (a VM or a template) is being made under.
+	VM string `json:"vm"`
 	// Server is the server called (for migrate_vm, the source).
 	Server string `json:"server"`
 	// To is migrate_vm's destination.
 	To string `json:"to,omitempty"`
+	// A clone's copy: what it has made so far on Server, for the leader to
+	// remove unless the copy was recorded. Repo is the repository of the
+	// copy's vm.cfg, Template says the copy is a template, Config that its
+	// vm.cfg may have been written, Disks the disk images it made.
+	Repo     string     `json:"repo,omitempty"`
+	Template bool       `json:"template,omitempty"`
+	Config   bool       `json:"config,omitempty"`
+	Disks    []stepDisk `json:"disks,omitempty"`
+}
+
+// stepDisk is a disk image a clone's copy made: VirtualDisks/<ID>.img of
+// repository Repo.
+type stepDisk struct {
+	Repo string `json:"repo"`
+	ID   string `json:"id"`
 }
 
 // The calls a job records a step for.
@@ -34,6 +53,10 @@ const (
 	stepMigrate = agentapi.MethodMigrateVM
 	stepPause   = agentapi.MethodPauseVM
 	stepUnpause = agentapi.MethodUnpauseVM
+	// A clone's copy: copy_file of a disk, then the vm.cfg.
+	stepCopy           = agentapi.MethodCopyFile
+	stepCreateVM       = agentapi.MethodCreateVM
+	stepCreateTemplate = agentapi.MethodCreateTemplate
 )
 
 // step records s as the step job j is at, before it makes the call: a job
@@ -83,6 +106,10 @@ func (m *Manager) settleOrphan(ctx context.Context, job store.Job, who string) o
 	var s jobStep
 	if err := json.Unmarshal([]byte(job.Step), &s); err != nil || s.VM == "" || s.Server == "" {
 		return fail(" (its step is unreadable)")
+	}
+	switch s.Call {
+	case stepCopy, stepCreateVM, stepCreateTemplate:
+		return m.settleOrphanCopy(ctx, s, who)
 	}
 	v, err := m.st.Read().VM(ctx, s.VM)
 	if err != nil {
@@ -184,4 +211,63 @@ func (m *Manager) cleanupMigrationTarget(ctx context.Context, id string, v store
 			m.log.Warn("cleanup_migration_target after a dead manager's migration", "vm", v.Name, "server", s.Name, "err", err)
 		}
 	}
+}
+
+// settleOrphanCopy ends the job of a clone's copy whose manager died: a
+// copy recorded (the manager died after its write, before the job's end)
+// is finished; any other is undone, its vm.cfg and disk images removed
+// from the server it was made on, as the copy itself removes them when it
+// fails (a NotFound is a file already gone). A call of the copy still in
+// flight at the agent stopped when the dead manager's connection closed,
+// leaving nothing.
+func (m *Manager) settleOrphanCopy(ctx context.Context, s jobStep, who string) orphanOutcome {
+	const tail = "; the leader ended the job"
+	what := "Vm"
+	recorded := func() bool { _, err := m.st.Read().VM(ctx, s.VM); return err == nil }
+	if s.Template {
+		what = "VmTemplate"
+		recorded = func() bool { _, err := m.st.Read().VMTemplate(ctx, s.VM); return err == nil }
+	}
+	srv, err := m.st.Read().Server(ctx, s.Server)
+	name := s.Server
+	if err == nil {
+		name = srv.Name
+	}
+	at := fmt.Sprintf(" (%s of the copy %s %s on server %s)", s.Call, what, s.VM, name)
+	if recorded() {
+		return orphanOutcome{status: JobSuccess, result: "finished by the leader: " + who + " while the job ran" + at + "; the copy is recorded" + tail}
+	}
+	var c *agentclient.Client
+	if err == nil {
+		c, err = m.clients.get(srv)
+	}
+	var left []string
+	bg := context.WithoutCancel(ctx)
+	if s.Config {
+		rerr := err
+		if rerr == nil && s.Template {
+			rerr = notFoundIsGone(c.DeleteTemplate(bg, s.Repo, s.VM))
+		} else if rerr == nil {
+			rerr = notFoundIsGone(c.DeleteVM(bg, s.Repo, s.VM))
+		}
+		if rerr != nil {
+			left = append(left, fmt.Sprintf("the vm.cfg of %s in repository %s", s.VM, s.Repo))
+		}
+	}
+	for _, d := range s.Disks {
+		derr := err
+		if derr == nil {
+			derr = notFoundIsGone(c.DeleteVirtualDisk(bg, d.Repo, d.ID))
+		}
+		if derr != nil {
+			left = append(left, fmt.Sprintf("VirtualDisks/%s.img of repository %s", d.ID, d.Repo))
+		}
+	}
+	o := orphanOutcome{status: JobFailure, errText: who + " while the job ran" + at + "; the leader removed what the copy had made" + tail}
+	if len(left) > 0 {
+		m.log.Error("the leader could not remove what a dead manager's copy made", "copy", s.VM, "server", name, "left", strings.Join(left, "; "))
+		o.errText = who + " while the job ran" + at + "; server " + name + " did not remove what the copy had made, left to delete by hand: " +
+			strings.Join(left, "; ") + tail
+	}
+	return o
 }

@@ -2,6 +2,10 @@ package backend_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +267,81 @@ func TestAManagerThatMayBeTakenForDeadMakesNoAgentCall(t *testing.T) {
 				t.Fatalf("the agent runs %v; want no domain: the start must not have been sent", domains)
 			}
 		})
+	}
+}
+
+// A clone's copy whose manager died is undone by the leader from its step:
+// the vm.cfg and disk images it made are removed from the server; a copy
+// that was recorded before its manager died is finished.
+func TestLeaderUndoesADeadManagersCopy(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 1})
+	ctx := c.Admin()
+	srv, err := c.Manager.Server(ctx, backend.Ref{Name: "ovs1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := c.Manager.Repository(ctx, backend.Ref{Name: managertest.Repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := c.AgentClient(0)
+	// The half-made copy: a disk image and a vm.cfg on the agent, no record.
+	half, disk := backend.NewID(backend.TypeVM), backend.NewID(backend.TypeVirtualDisk)
+	if err := agent.CreateVirtualDisk(context.Background(), repo.ID, disk, 16, true); err != nil {
+		t.Fatal(err)
+	}
+	params := agentapi.VMParams{agentapi.KeyName: half, agentapi.KeyUUID: half, agentapi.KeySimpleName: "half", "memory": int64(256), "vcpus": int64(1),
+		agentapi.KeyDisk: []string{"file:" + repo.MountPoint + "/VirtualDisks/" + disk + ".img,xvda,w"}}
+	if err := agent.CreateVM(context.Background(), repo.ID, half, params); err != nil {
+		t.Fatal(err)
+	}
+	// The recorded copy: a VM in the store.
+	done, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "done", Repository: backend.Ref{Name: managertest.Repo}, MemoryMiB: 256, CPUCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(vm string) string {
+		return `{"call":"create_vm","vm":"` + vm + `","server":"` + srv.ID + `","repo":"` + repo.ID + `","config":true,"disks":[{"repo":"` +
+			repo.ID + `","id":"` + disk + `"}]}`
+	}
+	err = c.Store.Write(context.Background(), func(q *store.Queries) error {
+		now, err := q.Now(context.Background())
+		if err != nil {
+			return err
+		}
+		if err := q.RenewMember(ctx, store.Member{ID: "dead", Hostname: "gone-host", PID: 99, Started: now.Add(-2 * time.Hour)}, now.Add(-time.Hour)); err != nil {
+			return err
+		}
+		for id, vm := range map[string]string{"j-half": half, "j-done": done.ID} {
+			if err := q.InsertJob(ctx, store.Job{ID: id, ManagerID: "dead", Summary: "copy " + vm, User: "admin", Status: backend.JobRunning, CreatedAt: now}); err != nil {
+				return err
+			}
+			if err := q.SetJobStep(ctx, id, step(vm)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runMember(t, c, backend.MemberConfig{Hostname: "mgr1"})
+	for id, want := range map[string]struct{ status, says string }{
+		"j-half": {backend.JobFailure, "(create_vm of the copy Vm " + half + " on server ovs1); the leader removed what the copy had made"},
+		"j-done": {backend.JobSuccess, "the copy is recorded"},
+	} {
+		jb, err := c.Manager.Job(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if said := jb.Result + jb.Error; jb.Status != want.status || !strings.Contains(said, want.says) {
+			t.Errorf("job %s: %s %q; want %s saying %q", id, jb.Status, said, want.status, want.says)
+		}
+	}
+	if _, err := agent.GetVMConfig(context.Background(), repo.ID, half); err == nil {
+		t.Error("the half-made copy's vm.cfg is still on the agent")
+	}
+	if _, err := os.Stat(filepath.Join(repo.MountPoint, "VirtualDisks", disk+".img")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the half-made copy's disk image: %v; want it removed", err)
 	}
 }
