@@ -71,9 +71,10 @@ type multiFleet struct {
 // startMultiFleet starts nAgents simulated agents and nManagers managers
 // on a new PostgreSQL database (store/pgtest: skipped without a server,
 // failed under CI=true), all given one secret key file and the timings
-// above, and puts the agents in pool mpool with repository mrepo, then
-// runs the commands of setup on the first manager.
-func startMultiFleet(t *testing.T, nManagers, nAgents int, setup string) *multiFleet {
+// above, and puts the agents in pool mpool with repository mrepo, running
+// the commands of early on the first manager while ovs1 is the pool's only
+// server, and those of setup once every agent is in.
+func startMultiFleet(t *testing.T, nManagers, nAgents int, early, setup string) *multiFleet {
 	t.Helper()
 	needTools(t)
 	dsn := pgtest.Database(t)
@@ -122,11 +123,12 @@ func startMultiFleet(t *testing.T, nManagers, nAgents int, setup string) *multiF
 	for _, a := range f.agents {
 		fmt.Fprintf(&b, "discoverServer ipAddress=127.0.0.1 port=%s password=%s\n", a.port, a.password)
 	}
-	b.WriteString("create ServerPool name=mpool\n")
-	for _, name := range f.names {
+	b.WriteString("create ServerPool name=mpool\nadd Server name=ovs1 to ServerPool name=mpool\n")
+	fmt.Fprintf(&b, "create Repository name=mrepo fsLocation=%s on ServerPool name=mpool\n", filepath.Join(f.dir, "repo"))
+	b.WriteString(early)
+	for _, name := range f.names[1:] {
 		fmt.Fprintf(&b, "add Server name=%s to ServerPool name=mpool\n", name)
 	}
-	fmt.Fprintf(&b, "create Repository name=mrepo fsLocation=%s on ServerPool name=mpool\n", filepath.Join(f.dir, "repo"))
 	b.WriteString(setup)
 	// The first session writes the shared host key into known_hosts, before
 	// any concurrent session could.
@@ -659,7 +661,7 @@ func TestMultiManagerKillBatchRunner(t *testing.T) {
 		killAfter = 400
 	)
 	began := time.Now()
-	f := startMultiFleet(t, 3, 4, "")
+	f := startMultiFleet(t, 3, 4, "", "")
 	var create strings.Builder
 	create.WriteString("set commandMode=Asynchronous\n")
 	for v := 0; v < nVMs; v++ {
@@ -768,5 +770,123 @@ func TestMultiManagerKillBatchRunner(t *testing.T) {
 			t.Errorf("manager %d (killed: %v): a session did not end cleanly: %s", i, i == victim, ta.firstBad)
 		}
 	}
+	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
+}
+
+// haSettled says whether every VM named prefix* is recorded Running on a
+// live agent's server and live there and nowhere else, failing the test at
+// once if one is ever live on two servers; what lists what is not yet so.
+func (f *multiFleet) haSettled(prefix string) (ok bool, what []string) {
+	f.t.Helper()
+	twice, others := f.disagreements(prefix)
+	if len(twice) > 0 {
+		f.t.Fatalf("a VM runs on two servers: %s", strings.Join(twice, "; "))
+	}
+	for _, r := range f.vmRecords(prefix) {
+		if i, known := f.agentOf[r.server]; r.status != "Running" || !known || f.dead[i] {
+			what = append(what, fmt.Sprintf("%s recorded %s on %s", r.name, r.status, f.serverName(r.server)))
+		}
+	}
+	what = append(what, others...)
+	slices.Sort(what)
+	return len(what) == 0, what
+}
+
+// Three managers on one PostgreSQL database and a pool with high
+// availability: the server running every HA VM dies (its agent killed,
+// kill -9), and once the failover has started (the leader's first
+// `restart Vm` job is recorded) the leader is killed too (kill -9), with
+// restarts in flight (a start takes a second on the simulated hosts).
+// Another manager must take the lease within the lease plus 10 s, the dead
+// leader's jobs must end within the member timeout plus 10 s, and every HA
+// VM must end running exactly once on a live server, as every agent's own
+// domain list says, checked at every look (never on two servers), with the
+// records agreeing.
+func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
+	const nHA = 12
+	began := time.Now()
+	// The HA VMs start while ovs1 is the pool's only server: it dies.
+	var setup strings.Builder
+	fmt.Fprintf(&setup, "edit ServerPool name=mpool highAvailability=Yes haRepository=mrepo haRenewInterval=%s haFenceTimeout=%s haRestartMargin=%s\n",
+		haTestRenew, haTestFence, haTestMargin)
+	for v := 1; v <= nHA; v++ {
+		fmt.Fprintf(&setup, "create Vm name=ha%02d repository=mrepo memory=256 highAvailability=Yes\nstart Vm name=ha%02d\n", v, v)
+	}
+	f := startMultiFleet(t, 3, 4, setup.String(), "")
+	if ok, what := f.haSettled("ha"); !ok {
+		t.Fatalf("the HA VMs do not run where recorded after the setup: %s", firstFew(what, 5))
+	}
+	counts := make([]int, len(f.agents))
+	for _, on := range f.live() {
+		counts[on[0]]++
+	}
+	const dying = 0
+	leader := f.waitLeader(time.Minute)
+	t.Logf("fleet ready in %s; HA VMs per server %v; manager %d leads; %s dies",
+		time.Since(began).Round(time.Millisecond), counts, leader, f.names[dying])
+
+	// A start takes a second on the servers left, so that the leader dies
+	// with restarts on their way.
+	f.dead[dying] = true
+	f.simSet(map[string]any{"latency_ms": map[string]any{agentapi.MethodStartVM: 1000}})
+	serverDied := time.Now()
+	f.agents[dying].cmd.Process.Kill()
+	<-f.agents[dying].waited
+
+	bound := time.Now().Add(haBound)
+	for f.count(`SELECT count(*) FROM jobs WHERE summary LIKE 'restart Vm %'`) == 0 {
+		if time.Now().After(bound) {
+			t.Fatalf("no HA restart began within %s of the server's death\n%s", haBound, f.logs(30))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	leader = f.leader()
+	if leader < 0 {
+		t.Fatalf("no manager leads while the failover runs\n%s", f.logs(30))
+	}
+	leaderID := f.memberID(leader)
+	killed := f.kill9(leader)
+	inFlight := f.jobIDs(`SELECT id FROM jobs WHERE manager_id = $1 AND status = 'Running'`, leaderID)
+	restarted := f.count(`SELECT count(*) FROM jobs WHERE summary LIKE 'restart Vm %' AND status = 'Success'`)
+	t.Logf("the failover began %s after the server's death; leader %d (%s) killed with %d of its jobs Running, %d HA restarts done",
+		killed.Sub(serverDied).Round(time.Millisecond), leader, leaderID, len(inFlight), restarted)
+
+	// A new leader, within the lease plus 10 s of the kill.
+	next := f.waitLeader(mmLease + mmGrace)
+	tookOver := time.Since(killed)
+	if next == leader {
+		t.Fatalf("the killed manager %d still leads", leader)
+	}
+	// Every job ended within the member timeout plus 10 s; those in flight
+	// at the kill by the new leader, saying their manager died.
+	f.waitJobsEnded("after the leader's death", time.Until(killed.Add(mmTimeout+mmGrace)))
+	jobsEnded := time.Since(killed)
+	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'`,
+		inFlight, leaderID)
+	if orphaned != len(inFlight) {
+		t.Errorf("%d jobs were Running at the leader's kill, %d of them ended Failure saying that manager %s died:\n%s",
+			len(inFlight), orphaned, leaderID, f.jobErrors(inFlight, 5))
+	}
+	// Every HA VM runs exactly once, where recorded.
+	deadline := killed.Add(haBound)
+	for {
+		ok, what := f.haSettled("ha")
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s after the leader's death, the HA VMs do not all run exactly once where recorded: %s\njobs Running: %s\n%s",
+				haBound, firstFew(what, 6), firstFew(f.runningJobs(), 5), f.logs(30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	settled := time.Since(killed)
+	if running := f.runningJobs(); len(running) > 0 {
+		t.Fatalf("jobs Running once the HA VMs run again: %s", firstFew(running, 5))
+	}
+	byStatus, _ := f.jobOutcomes("restart Vm ")
+	t.Logf("after kill -9 of the leader: manager %d leads %s after (lease %s), every job ended %s after (member timeout %s), every HA VM ran exactly once %s after; restart jobs: %d Success, %d Failure; none on two servers at any look",
+		next, tookOver.Round(time.Millisecond), mmLease, jobsEnded.Round(time.Millisecond), mmTimeout, settled.Round(time.Millisecond),
+		byStatus["Success"], byStatus["Failure"])
 	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
 }
