@@ -355,7 +355,6 @@ func (f *multiFleet) disagreements(prefix string) (twice, others []string) {
 	f.t.Helper()
 	where := f.live()
 	recs := f.vmRecords(prefix)
-	var names []string
 	for id, r := range recs {
 		on := where[id]
 		hosts := make([]string, len(on))
@@ -379,7 +378,6 @@ func (f *multiFleet) disagreements(prefix string) (twice, others []string) {
 		default:
 			others = append(others, fmt.Sprintf("%s recorded %s (server %s), live on %v", r.name, r.status, f.serverName(r.server), hosts))
 		}
-		names = append(names, r.name)
 	}
 	slices.Sort(twice)
 	slices.Sort(others)
@@ -400,20 +398,25 @@ func (f *multiFleet) serverName(id string) string {
 // waitSettled waits, until deadline, for no job to be Running and for the
 // records of the VMs named prefix* to agree with the agents, failing at
 // once if a VM is ever live on two servers. It returns when every job had
-// ended, and when the records agreed.
-func (f *multiFleet) waitSettled(prefix string, deadline time.Time) (jobsEnded, agreed time.Time) {
+// ended, and when the records agreed; and what disagreed at the first look
+// after every job had ended.
+func (f *multiFleet) waitSettled(prefix string, deadline time.Time) (jobsEnded, agreed time.Time, lagging []string) {
 	f.t.Helper()
 	for {
 		running := f.runningJobs()
-		if len(running) == 0 && jobsEnded.IsZero() {
+		first := len(running) == 0 && jobsEnded.IsZero()
+		if first {
 			jobsEnded = time.Now()
 		}
 		twice, others := f.disagreements(prefix)
 		if len(twice) > 0 {
 			f.t.Fatalf("a VM runs on two servers: %s", strings.Join(twice, "; "))
 		}
+		if first {
+			lagging = others
+		}
 		if len(running) == 0 && len(others) == 0 {
-			return jobsEnded, time.Now()
+			return jobsEnded, time.Now(), lagging
 		}
 		if time.Now().After(deadline) {
 			f.t.Fatalf("not settled by the deadline: %d jobs Running (%s), %d VMs whose records disagree with the agents (%s)\n%s",
@@ -732,7 +735,10 @@ func TestMultiManagerKillBatchRunner(t *testing.T) {
 
 	// Every job ended and the records agree with the agents within the
 	// member timeout plus what the issue allows.
-	ended, agreed := f.waitSettled("vm", killed.Add(mmTimeout+mmGrace))
+	ended, agreed, lagging := f.waitSettled("vm", killed.Add(mmTimeout+mmGrace))
+	if len(lagging) > 0 {
+		t.Logf("when every job had ended, %d VMs' records did not yet agree with the agents: %s", len(lagging), firstFew(lagging, 5))
+	}
 	if left := f.count(`SELECT count(*) FROM jobs WHERE status = 'Running'`); left != 0 {
 		t.Fatalf("%d jobs Running after the leader ended them", left)
 	}
