@@ -320,21 +320,32 @@ func (f *multiFleet) vmRecords(prefix string) map[string]vmRecord {
 	return out
 }
 
-// live asks every agent not killed for its own domain list: where each
-// domain that holds a VM (any state but crashed) is, by agent index. An
-// agent that does not answer fails the test: the check would be blind.
+// live asks every agent not killed for its own domain list, all at once:
+// where each domain that holds a VM (any state but crashed) is, by agent
+// index. An agent that does not answer fails the test: the check would be
+// blind.
 func (f *multiFleet) live() map[string][]int {
 	f.t.Helper()
-	where := map[string][]int{}
+	lists := make([][]agentapi.Domain, len(f.clients))
+	errs := make([]error, len(f.clients))
+	var wg sync.WaitGroup
 	for i, c := range f.clients {
 		if f.dead[i] {
 			continue
 		}
-		ctx, cancel := f.ctx()
-		ds, err := c.ListVMs(ctx)
-		cancel()
-		if err != nil {
-			f.t.Fatalf("list_vms on %s: %v", f.names[i], err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := f.ctx()
+			defer cancel()
+			lists[i], errs[i] = c.ListVMs(ctx)
+		}()
+	}
+	wg.Wait()
+	where := map[string][]int{}
+	for i, ds := range lists {
+		if errs[i] != nil {
+			f.t.Fatalf("list_vms on %s: %v", f.names[i], errs[i])
 		}
 		for _, d := range ds {
 			if d.State != agentapi.StateCrashed {
@@ -765,7 +776,13 @@ func TestMultiManagerKillBatchRunner(t *testing.T) {
 		t.Errorf("%d jobs were Running at the kill, %d of them ended Failure saying that manager %s died:\n%s",
 			len(inFlight), orphaned, victimID, f.jobErrors(inFlight, 5))
 	}
-	t.Logf("after kill -9: every job ended %s after the kill, the records agreed with the agents %s after (member timeout %s); start jobs: %d Success, %d Failure (%d ended by the leader), %d Aborted; VMs: %d Running, %d Stopped, none on two servers",
+	// When the leader ended the last of them, by the database's clock (the
+	// same machine's).
+	if len(inFlight) > 0 {
+		last := f.count(`SELECT COALESCE(max(ended_at), 0) FROM jobs WHERE id = ANY($1)`, inFlight)
+		ended = time.UnixMilli(int64(last))
+	}
+	t.Logf("after kill -9: every job ended %s after the kill, the records agreed with the agents by the look %s after (member timeout %s); start jobs: %d Success, %d Failure (%d ended by the leader), %d Aborted; VMs: %d Running, %d Stopped, none on two servers",
 		ended.Sub(killed).Round(time.Millisecond), agreed.Sub(killed).Round(time.Millisecond), mmTimeout,
 		byStatus["Success"], byStatus["Failure"], orphaned, byStatus["Aborted"], running, len(recs)-running)
 
@@ -800,25 +817,36 @@ func (f *multiFleet) haSettled(prefix string) (ok bool, what []string) {
 
 // Three managers on one PostgreSQL database and a pool with high
 // availability: the server running every HA VM dies (its agent killed,
-// kill -9), and once the failover has started (the leader's first
-// `restart Vm` job is recorded) the leader is killed too (kill -9), with
-// restarts in flight (a start takes a second on the simulated hosts).
-// Another manager must take the lease within the lease plus 10 s, the dead
-// leader's jobs must end within the member timeout plus 10 s, and every HA
-// VM must end running exactly once on a live server, as every agent's own
-// domain list says, checked at every look (never on two servers), with the
-// records agreeing.
+// kill -9) while the leader runs a piped batch of 200 `start Vm` and 60
+// SSH sessions are spread over the managers; once the failover has started
+// (the leader's first `restart Vm` job is recorded) the leader is killed
+// too (kill -9), with restarts and starts in flight (a start takes a
+// second on the simulated hosts). Another manager must take the lease
+// within the lease plus 10 s, the dead leader's jobs must end within the
+// member timeout plus 10 s, and then, by every agent's own domain list,
+// checked at every look (never a VM on two servers): every HA VM runs
+// exactly once on a live server where it is recorded, and each VM of the
+// batch runs where it is recorded or is recorded Stopped and runs nowhere.
 func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
-	const nHA = 12
+	const (
+		nHA       = 12
+		nVMs      = 200
+		nSessions = 60
+	)
 	began := time.Now()
 	// The HA VMs start while ovs1 is the pool's only server: it dies.
-	var setup strings.Builder
-	fmt.Fprintf(&setup, "edit ServerPool name=mpool highAvailability=Yes haRepository=mrepo haRenewInterval=%s haFenceTimeout=%s haRestartMargin=%s\n",
+	var early, setup strings.Builder
+	fmt.Fprintf(&early, "edit ServerPool name=mpool highAvailability=Yes haRepository=mrepo haRenewInterval=%s haFenceTimeout=%s haRestartMargin=%s\n",
 		haTestRenew, haTestFence, haTestMargin)
 	for v := 1; v <= nHA; v++ {
-		fmt.Fprintf(&setup, "create Vm name=ha%02d repository=mrepo memory=256 highAvailability=Yes\nstart Vm name=ha%02d\n", v, v)
+		fmt.Fprintf(&early, "create Vm name=ha%02d repository=mrepo memory=256 highAvailability=Yes\nstart Vm name=ha%02d\n", v, v)
 	}
-	f := startMultiFleet(t, 3, 4, setup.String(), "")
+	setup.WriteString("set commandMode=Asynchronous\n")
+	for v := 0; v < nVMs; v++ {
+		fmt.Fprintf(&setup, "create Vm name=vm%04d repository=mrepo memory=64\n", v)
+	}
+	f := startMultiFleet(t, 3, 4, early.String(), setup.String())
+	f.waitJobsEnded("create the VMs", 2*time.Minute)
 	if ok, what := f.haSettled("ha"); !ok {
 		t.Fatalf("the HA VMs do not run where recorded after the setup: %s", firstFew(what, 5))
 	}
@@ -832,9 +860,22 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 		time.Since(began).Round(time.Millisecond), counts, leader, f.names[dying])
 
 	// A start takes a second on the servers left, so that the leader dies
-	// with restarts on their way.
+	// with restarts and starts on their way.
 	f.dead[dying] = true
 	f.simSet(map[string]any{"latency_ms": map[string]any{agentapi.MethodStartVM: 1000}})
+	var batch strings.Builder
+	batch.WriteString("set commandMode=Asynchronous\n")
+	for v := 0; v < nVMs; v++ {
+		fmt.Fprintf(&batch, "start Vm name=vm%04d\n", v)
+	}
+	batchDone := make(chan int, 1)
+	go func() {
+		_, code := f.sshRun(leader, batch.String())
+		batchDone <- code
+	}()
+	gate := make(chan struct{})
+	sessionsDone := make(chan []sessionTally, 1)
+	go func() { sessionsDone <- f.runSessions(nSessions, 6, nSessions/2, gate, nVMs) }()
 	serverDied := time.Now()
 	f.agents[dying].cmd.Process.Kill()
 	<-f.agents[dying].waited
@@ -842,20 +883,25 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 	bound := time.Now().Add(haBound)
 	for f.count(`SELECT count(*) FROM jobs WHERE summary LIKE 'restart Vm %'`) == 0 {
 		if time.Now().After(bound) {
+			close(gate)
 			t.Fatalf("no HA restart began within %s of the server's death\n%s", haBound, f.logs(30))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	batchLeader := leader
 	leader = f.leader()
 	if leader < 0 {
+		close(gate)
 		t.Fatalf("no manager leads while the failover runs\n%s", f.logs(30))
 	}
 	leaderID := f.memberID(leader)
+	close(gate)
 	killed := f.kill9(leader)
 	inFlight := f.jobIDs(`SELECT id FROM jobs WHERE manager_id = $1 AND status = 'Running'`, leaderID)
-	restarted := f.count(`SELECT count(*) FROM jobs WHERE summary LIKE 'restart Vm %' AND status = 'Success'`)
-	t.Logf("the failover began %s after the server's death; leader %d (%s) killed with %d of its jobs Running, %d HA restarts done",
-		killed.Sub(serverDied).Round(time.Millisecond), leader, leaderID, len(inFlight), restarted)
+	restarts := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND summary LIKE 'restart Vm %'`, inFlight)
+	starts := f.count(`SELECT count(*) FROM jobs WHERE manager_id = $1 AND summary LIKE 'start Vm %'`, leaderID)
+	t.Logf("the failover began %s after the server's death; leader %d (%s) killed with %d of its jobs Running (%d HA restarts), %d starts of the batch recorded (the batch runs on manager %d)",
+		killed.Sub(serverDied).Round(time.Millisecond), leader, leaderID, len(inFlight), restarts, starts, batchLeader)
 
 	// A new leader, within the lease plus 10 s of the kill.
 	next := f.waitLeader(mmLease + mmGrace)
@@ -867,32 +913,57 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 	// at the kill by the new leader, saying their manager died.
 	f.waitJobsEnded("after the leader's death", time.Until(killed.Add(mmTimeout+mmGrace)))
 	jobsEnded := time.Since(killed)
+	if len(inFlight) > 0 {
+		last := f.count(`SELECT COALESCE(max(ended_at), 0) FROM jobs WHERE id = ANY($1)`, inFlight)
+		jobsEnded = time.UnixMilli(int64(last)).Sub(killed)
+	}
 	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'`,
 		inFlight, leaderID)
 	if orphaned != len(inFlight) {
 		t.Errorf("%d jobs were Running at the leader's kill, %d of them ended Failure saying that manager %s died:\n%s",
 			len(inFlight), orphaned, leaderID, f.jobErrors(inFlight, 5))
 	}
-	// Every HA VM runs exactly once, where recorded.
+	// Every HA VM runs exactly once, where recorded, and every VM of the
+	// batch runs where recorded or nowhere.
 	deadline := killed.Add(haBound)
 	for {
 		ok, what := f.haSettled("ha")
-		if ok {
+		twice, others := f.disagreements("vm")
+		if len(twice) > 0 {
+			t.Fatalf("a VM runs on two servers: %s", strings.Join(twice, "; "))
+		}
+		if ok && len(others) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s after the leader's death, the HA VMs do not all run exactly once where recorded: %s\njobs Running: %s\n%s",
-				haBound, firstFew(what, 6), firstFew(f.runningJobs(), 5), f.logs(30))
+			t.Fatalf("%s after the leader's death, the VMs do not run as recorded: %s\njobs Running: %s\n%s",
+				haBound, firstFew(append(what, others...), 6), firstFew(f.runningJobs(), 5), f.logs(30))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	settled := time.Since(killed)
 	if running := f.runningJobs(); len(running) > 0 {
-		t.Fatalf("jobs Running once the HA VMs run again: %s", firstFew(running, 5))
+		t.Fatalf("jobs Running once the VMs run as recorded: %s", firstFew(running, 5))
 	}
-	byStatus, _ := f.jobOutcomes("restart Vm ")
-	t.Logf("after kill -9 of the leader: manager %d leads %s after (lease %s), every job ended %s after (member timeout %s), every HA VM ran exactly once %s after; restart jobs: %d Success, %d Failure; none on two servers at any look",
+	restartOutcomes, _ := f.jobOutcomes("restart Vm ")
+	startOutcomes, succeeded := f.jobOutcomes("start Vm ")
+	recs := f.vmRecords("vm")
+	for _, name := range succeeded {
+		for _, r := range recs {
+			if r.name == name && r.status != "Running" {
+				t.Errorf("start Vm %s ended Success, but the VM is recorded %s", name, r.status)
+			}
+		}
+	}
+	t.Logf("after kill -9 of the leader: manager %d leads %s after (lease %s), every job ended %s after (member timeout %s), every VM ran as recorded by the look %s after; HA restart jobs: %d Success, %d Failure; start jobs: %d Success, %d Failure; none on two servers at any look",
 		next, tookOver.Round(time.Millisecond), mmLease, jobsEnded.Round(time.Millisecond), mmTimeout, settled.Round(time.Millisecond),
-		byStatus["Success"], byStatus["Failure"])
+		restartOutcomes["Success"], restartOutcomes["Failure"], startOutcomes["Success"], startOutcomes["Failure"])
+	t.Logf("the batch's session ended with exit %d", <-batchDone)
+	for i, ta := range <-sessionsDone {
+		t.Logf("sessions on manager %d: %d succeeded, %d lost their connection, %d failed otherwise", i, ta.ok, ta.died, ta.bad)
+		if ta.bad > 0 || (i != leader && ta.died > 0) {
+			t.Errorf("manager %d (killed: %v): a session did not end cleanly: %s", i, i == leader, ta.firstBad)
+		}
+	}
 	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
 }
