@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -85,6 +86,11 @@ func startMultiFleet(t *testing.T, nManagers, nAgents int, early, setup string) 
 	}
 	t.Cleanup(pool.Close)
 	f.db = pool
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the managers' logs but their sessions' lines:\n%s", f.logsWithoutSessions())
+		}
+	})
 
 	for i := 1; i <= nAgents; i++ {
 		name := fmt.Sprintf("ovs%d", i)
@@ -261,6 +267,21 @@ func (f *multiFleet) logs(lines int) string {
 	var b strings.Builder
 	for i, m := range f.managers {
 		fmt.Fprintf(&b, "--- manager %d (port %s, killed %v):\n%s\n", i, m.port, m.stopped, tail(m.stderr.String(), lines))
+	}
+	return b.String()
+}
+
+// logsWithoutSessions is every manager's log but for the lines of SSH
+// sessions and their commands, what a failure's cause is found in.
+func (f *multiFleet) logsWithoutSessions() string {
+	var b strings.Builder
+	for i, m := range f.managers {
+		fmt.Fprintf(&b, "--- manager %d (port %s, killed %v):\n", i, m.port, m.stopped)
+		for _, line := range strings.Split(m.stderr.String(), "\n") {
+			if !strings.Contains(line, "msg=command ") && !strings.Contains(line, `msg="session `) {
+				b.WriteString(line + "\n")
+			}
+		}
 	}
 	return b.String()
 }
@@ -475,32 +496,21 @@ func (f *multiFleet) runSessions(n, workers, gateAt int, gate <-chan struct{}, v
 					<-gate
 				}
 				mi := k % len(f.managers)
-				m := f.managers[mi]
-				script := fmt.Sprintf("list Server\nshow Vm name=vm%04d\nlist Manager\nshow ServerPool name=mpool\n", k%vmCount)
-				cmd := m.sshCommand(false)
-				cmd.Stdin = strings.NewReader(script)
-				out, err := cmd.CombinedOutput()
-				code := 0
-				var exitErr *exec.ExitError
-				if errors.As(err, &exitErr) {
-					code = exitErr.ExitCode()
-				} else if err != nil {
-					code = -1
-				}
+				out, code := f.sshRun(mi, fmt.Sprintf("list Server\nshow Vm name=vm%04d\nlist Manager\nshow ServerPool name=mpool\n", k%vmCount))
 				mu.Lock()
 				switch {
-				case code == 0 && strings.Count(string(out), "Status: Success") == 4:
+				case code == 0 && strings.Count(out, "Status: Success") == 4:
 					tallies[mi].ok++
 				case code == 255:
 					// Judged against the kill once every session has run.
 					tallies[mi].died++
 					if tallies[mi].firstBad == "" {
-						tallies[mi].firstBad = fmt.Sprintf("session %d: exit 255: %s", k, tail(string(out), 5))
+						tallies[mi].firstBad = fmt.Sprintf("session %d: exit 255: %s", k, tail(out, 5))
 					}
 				default:
 					tallies[mi].bad++
 					if tallies[mi].firstBad == "" {
-						tallies[mi].firstBad = fmt.Sprintf("session %d: exit %d: %s", k, code, tail(string(out), 10))
+						tallies[mi].firstBad = fmt.Sprintf("session %d: exit %d: %s", k, code, tail(out, 10))
 					}
 				}
 				mu.Unlock()
@@ -753,6 +763,8 @@ func TestMultiManagerKillBatchRunner(t *testing.T) {
 	if left := f.count(`SELECT count(*) FROM jobs WHERE status = 'Running'`); left != 0 {
 		t.Fatalf("%d jobs Running after the leader ended them", left)
 	}
+	// What an operator sees: the killed manager is dead, one leads.
+	f.checkMembersAfterKill((victim+2)%len(f.managers), victimID, mmGrace)
 	byStatus, succeeded := f.jobOutcomes("start Vm ")
 	recs := f.vmRecords("vm")
 	byName := map[string]vmRecord{}
@@ -917,6 +929,8 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 		last := f.count(`SELECT COALESCE(max(ended_at), 0) FROM jobs WHERE id = ANY($1)`, inFlight)
 		jobsEnded = time.UnixMilli(int64(last)).Sub(killed)
 	}
+	// What an operator sees: the killed manager is dead, one leads.
+	f.checkMembersAfterKill(next, leaderID, mmGrace)
 	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'`,
 		inFlight, leaderID)
 	if orphaned != len(inFlight) {
@@ -966,4 +980,63 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 		}
 	}
 	t.Logf("whole test: %s", time.Since(began).Round(time.Millisecond))
+}
+
+// memberView is a manager as list Manager (Json version 2) shows it.
+type memberView struct {
+	ID     string `json:"id"`
+	PID    int    `json:"pid"`
+	Alive  bool   `json:"alive"`
+	Leader bool   `json:"leader"`
+}
+
+// listManagers asks manager i, over SSH, for list Manager.
+func (f *multiFleet) listManagers(i int) []memberView {
+	f.t.Helper()
+	out, code := f.sshRun(i, "set outputMode=Json\nset jsonVersion=2\nlist Manager\n")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		f.t.Fatalf("list Manager on manager %d: exit %d\n%s", i, code, out)
+	}
+	var doc struct {
+		Status string       `json:"status"`
+		Data   []memberView `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(lines[2]), &doc); err != nil || doc.Status != "Success" {
+		f.t.Fatalf("list Manager on manager %d: %v\n%s", i, err, lines[2])
+	}
+	return doc.Data
+}
+
+// checkMembersAfterKill waits, up to bound, until list Manager on manager
+// asked shows the killed member dead and the one leading (by the lease)
+// as the only leader, alive.
+func (f *multiFleet) checkMembersAfterKill(asked int, killedID string, bound time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		leader := f.leader()
+		var leaderID string
+		if leader >= 0 {
+			leaderID = f.memberID(leader)
+		}
+		views := f.listManagers(asked)
+		var leaders []string
+		dead := false
+		for _, v := range views {
+			if v.Leader {
+				leaders = append(leaders, v.ID)
+			}
+			if v.ID == killedID && !v.Alive {
+				dead = true
+			}
+		}
+		if dead && len(leaders) == 1 && leaders[0] == leaderID {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("list Manager on manager %d does not show %s dead and %s the only leader within %s: %+v", asked, killedID, leaderID, bound, views)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
