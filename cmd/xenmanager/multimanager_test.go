@@ -49,6 +49,13 @@ const (
 	// and for the records to agree with the agents: a correctness
 	// deadline, not a speed figure (those are logged).
 	mmGrace = 10 * time.Second
+	// The HA timings of the pool: longer than the HA tests' (fence 1 s),
+	// which a single manager's test can afford, because a simulated agent
+	// that the loaded machine stalls for its fence timeout fences itself,
+	// destroying its VMs, and that is not what these tests are about.
+	mmHARenew  = "500ms"
+	mmHAFence  = "4s"
+	mmHAMargin = "1s"
 )
 
 // multiFleet is several `xenmanager serve` processes on one PostgreSQL
@@ -863,7 +870,7 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 	// The HA VMs start while ovs1 is the pool's only server: it dies.
 	var early, setup strings.Builder
 	fmt.Fprintf(&early, "edit ServerPool name=mpool highAvailability=Yes haRepository=mrepo haRenewInterval=%s haFenceTimeout=%s haRestartMargin=%s\n",
-		haTestRenew, haTestFence, haTestMargin)
+		mmHARenew, mmHAFence, mmHAMargin)
 	for v := 1; v <= nHA; v++ {
 		fmt.Fprintf(&early, "create Vm name=ha%02d repository=mrepo memory=256 highAvailability=Yes\nstart Vm name=ha%02d\n", v, v)
 	}
