@@ -691,7 +691,7 @@ func (f *multiFleet) waitJobsEnded(what string, bound time.Duration) {
 // them, and a piped batch of 1,000 `start Vm` running on one manager that
 // does not lead: that manager is killed (kill -9) once hundreds of its jobs
 // are recorded and many are in flight. The leader must end every one of
-// its jobs (Failure, naming the dead manager) within the member timeout
+// its jobs (finished or undone by its step, naming the dead manager) within the member timeout
 // plus 10 s, and the records must then agree with every agent's own domain
 // list: each VM live on one server at most, a VM recorded Running live on
 // its recorded server alone, a VM recorded Stopped live nowhere, and every
@@ -803,10 +803,11 @@ func TestMultiManagerKillBatchRunner(t *testing.T) {
 	}
 	// The jobs in flight at the kill were ended by the leader, each saying
 	// that its manager died.
-	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'`,
+	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND (status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'
+		OR status = 'Success' AND result LIKE 'finished by the leader: manager ' || $2 || ' %while the job ran%')`,
 		inFlight, victimID)
 	if orphaned != len(inFlight) {
-		t.Errorf("%d jobs were Running at the kill, %d of them ended Failure saying that manager %s died:\n%s",
+		t.Errorf("%d jobs were Running at the kill, %d of them ended (Failure, or Success finished by the leader) saying that manager %s died:\n%s",
 			len(inFlight), orphaned, victimID, f.jobErrors(inFlight, 5))
 	}
 	// When the leader ended the last of them, by the database's clock (the
@@ -952,10 +953,11 @@ func TestMultiManagerLeaderKilledDuringFailover(t *testing.T) {
 	}
 	// What an operator sees: the killed manager is dead, one leads.
 	f.checkMembersAfterKill(next, leaderID, mmGrace)
-	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'`,
+	orphaned := f.count(`SELECT count(*) FROM jobs WHERE id = ANY($1) AND (status = 'Failure' AND error LIKE 'manager ' || $2 || ' %while the job ran%'
+		OR status = 'Success' AND result LIKE 'finished by the leader: manager ' || $2 || ' %while the job ran%')`,
 		inFlight, leaderID)
 	if orphaned != len(inFlight) {
-		t.Errorf("%d jobs were Running at the leader's kill, %d of them ended Failure saying that manager %s died:\n%s",
+		t.Errorf("%d jobs were Running at the leader's kill, %d of them ended (Failure, or Success finished by the leader) saying that manager %s died:\n%s",
 			len(inFlight), orphaned, leaderID, f.jobErrors(inFlight, 5))
 	}
 	// Every HA VM runs exactly once, where recorded, every VM of the batch
