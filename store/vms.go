@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -97,6 +98,13 @@ func (q *Queries) VMs(ctx context.Context) ([]VM, error) {
 // VMSummaries returns every VM's summary, by name then id.
 func (q *Queries) VMSummaries(ctx context.Context) ([]VMSummary, error) {
 	return queryAll(ctx, q.db, scanVMSummary, `SELECT `+vmSummaryColumns+` FROM vms ORDER BY name, id`)
+}
+
+// EachVMSummary yields every VM's summary, by name then id, one at a
+// time (queryEach): what a listing streams. Inside a Snapshot the rows
+// are those of its moment.
+func (q *Queries) EachVMSummary(ctx context.Context) iter.Seq2[VMSummary, error] {
+	return queryEach(ctx, q.db, scanVMSummary, `SELECT `+vmSummaryColumns+` FROM vms ORDER BY name, id`)
 }
 
 // VMsByName returns the VMs called name.
