@@ -21,7 +21,12 @@ type inventory struct {
 }
 
 func (m *Manager) inventory(ctx context.Context) (*inventory, error) {
-	q := m.st.Read()
+	return inventoryOf(ctx, m.st.Read())
+}
+
+// inventoryOf reads the inventory with q: inside a store.Snapshot, that of
+// the snapshot's moment, so that a listing's names are those of its rows.
+func inventoryOf(ctx context.Context, q *store.Queries) (*inventory, error) {
 	inv := &inventory{pools: map[string]store.ServerPool{}, servers: map[string]store.Server{},
 		repos: map[string]store.Repository{}, running: map[string]int{}}
 	var err error

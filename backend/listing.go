@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"xenmanager/store"
@@ -34,6 +35,60 @@ func counted(n int, err error) (int, error) {
 		return 0, &Error{Kind: KindInternal, Msg: "count references", Cause: err}
 	}
 	return n, nil
+}
+
+// Listing is the rows of a list command, read when they are iterated:
+// from one read transaction of the store (a point-in-time snapshot), one
+// row at a time, each passed through the command's filter and the
+// actor's scope as it is read. Nothing is read until All is iterated, and
+// the transaction ends when the iteration does: a caller that prints the
+// rows to a client must not wait on the client inside the loop for long
+// (commands spills what the client has not taken yet to a file).
+type Listing[T any] struct {
+	// read calls yield with each row until it returns false; its error is
+	// the listing's (KindInternal when the store failed).
+	read func(ctx context.Context, yield func(T) bool) error
+}
+
+// All yields the rows with a nil error, then, if reading them failed,
+// one zero row with the error, and nothing after it.
+func (l Listing[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		stopped := false
+		err := l.read(ctx, func(v T) bool {
+			stopped = !yield(v, nil)
+			return !stopped
+		})
+		if err != nil && !stopped {
+			var zero T
+			yield(zero, err)
+		}
+	}
+}
+
+// Collect reads every row into memory, for the callers that need them all
+// at once (a repository's VMs before it is deleted); an empty listing is
+// an empty, non-nil slice.
+func (l Listing[T]) Collect(ctx context.Context) ([]T, error) {
+	out := []T{}
+	for v, err := range l.All(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// snapshot runs fn on one read transaction of the store (store.Snapshot);
+// a store that cannot begin one is an internal error.
+func (m *Manager) snapshot(ctx context.Context, fn func(q *store.Queries) error) error {
+	err := m.st.Snapshot(ctx, fn)
+	var be *Error
+	if err != nil && !errors.As(err, &be) {
+		return &Error{Kind: KindInternal, Msg: "read a snapshot of the store", Cause: err}
+	}
+	return err
 }
 
 // listing is how every list command starts: it compiles the filter (which

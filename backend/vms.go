@@ -294,23 +294,48 @@ type VMSummary struct {
 }
 
 // ListVMs returns the summaries of the VMs that pass f, by name: what
-// list Vm shows, read without the settings only show Vm needs.
+// list Vm shows, read without the settings only show Vm needs. It holds
+// them all; list Vm streams them (StreamVMs).
 func (m *Manager) ListVMs(ctx context.Context, f Filter) ([]VMSummary, error) {
-	c, inv, err := m.listing(ctx, f)
+	l, err := m.StreamVMs(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	vms, err := m.st.Read().VMSummaries(ctx)
+	return l.Collect(ctx)
+}
+
+// StreamVMs is list Vm: the filter is compiled now (a filter naming
+// nothing fails here, before any row), the VMs are read when the listing
+// is iterated, from one snapshot of the store, and each passes the filter
+// and the actor's pools as it is read, so that the manager holds one row
+// at a time whatever the number of VMs.
+func (m *Manager) StreamVMs(ctx context.Context, f Filter) (Listing[VMSummary], error) {
+	c, err := m.compile(ctx, f)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
+		return Listing[VMSummary]{}, err
 	}
-	return viewsOf(vms, func(v store.VMSummary) bool {
-		return c.match(v.ID, v.Name, inv.vmStatus(v.Status, v.ServerID), v.ServerID, v.PoolID, v.RepoID)
-	},
-		func(v store.VMSummary) (VMSummary, error) {
-			return VMSummary{ID: v.ID, Name: v.Name, Status: inv.vmStatus(v.Status, v.ServerID), Server: inv.serverRef(v.ServerID),
-				Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}, nil
+	return Listing[VMSummary]{read: func(ctx context.Context, yield func(VMSummary) bool) error {
+		return m.snapshot(ctx, func(q *store.Queries) error {
+			inv, err := inventoryOf(ctx, q)
+			if err != nil {
+				return err
+			}
+			for v, err := range q.EachVMSummary(ctx) {
+				if err != nil {
+					return &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
+				}
+				status := inv.vmStatus(v.Status, v.ServerID)
+				if !c.match(v.ID, v.Name, status, v.ServerID, v.PoolID, v.RepoID) {
+					continue
+				}
+				if !yield(VMSummary{ID: v.ID, Name: v.Name, Status: status, Server: inv.serverRef(v.ServerID),
+					Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}) {
+					return nil
+				}
+			}
+			return nil
 		})
+	}}, nil
 }
 
 // FindVMs returns the id and name of every VM ref names: by id, by name,
