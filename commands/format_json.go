@@ -19,12 +19,7 @@ const machineTime = "2006-01-02T15:04:05.000Z"
 // The object is written field by field so that key order is fixed.
 func jsonLines(r *Report) []string {
 	var b bytes.Buffer
-	b.WriteString(`{"command":`)
-	jsonString(&b, r.Command)
-	b.WriteString(`,"status":`)
-	jsonString(&b, r.status())
-	b.WriteString(`,"time":`)
-	jsonString(&b, r.Time.UTC().Format(machineTime))
+	jsonHead(&b, r)
 	if res := r.Result; res != nil {
 		switch dataKind(res) {
 		case dataText:
@@ -39,22 +34,7 @@ func jsonLines(r *Report) []string {
 		case dataRows:
 			b.WriteString(`,"data":[`)
 			var keys colKeyCache
-			for i, row := range res.Rows {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(`{"id":`)
-				jsonString(&b, row.ID)
-				b.WriteString(`,"name":`)
-				jsonString(&b, row.Name)
-				for j, k := range keys.keys(row) {
-					b.WriteByte(',')
-					jsonString(&b, k)
-					b.WriteByte(':')
-					jsonString(&b, row.Cols[j].Value)
-				}
-				b.WriteByte('}')
-			}
+			jsonRows(&b, res.Rows, &keys, true)
 			b.WriteByte(']')
 		case dataProps:
 			b.WriteString(`,"data":{`)
@@ -78,6 +58,39 @@ func jsonLines(r *Report) []string {
 	}
 	b.WriteByte('}')
 	return []string{b.String()}
+}
+
+// jsonHead writes the start of a Json version 1 object: command, status
+// and time.
+func jsonHead(b *bytes.Buffer, r *Report) {
+	b.WriteString(`{"command":`)
+	jsonString(b, r.Command)
+	b.WriteString(`,"status":`)
+	jsonString(b, r.status())
+	b.WriteString(`,"time":`)
+	jsonString(b, r.Time.UTC().Format(machineTime))
+}
+
+// jsonRows writes rows as the elements of Json version 1's data array,
+// separated by commas; first says whether rows[0] is the array's first
+// element (a streamed listing writes its rows in batches).
+func jsonRows(b *bytes.Buffer, rows []Row, keys *colKeyCache, first bool) {
+	for i, row := range rows {
+		if i > 0 || !first {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"id":`)
+		jsonString(b, row.ID)
+		b.WriteString(`,"name":`)
+		jsonString(b, row.Name)
+		for j, k := range keys.keys(row) {
+			b.WriteByte(',')
+			jsonString(b, k)
+			b.WriteByte(':')
+			jsonString(b, row.Cols[j].Value)
+		}
+		b.WriteByte('}')
+	}
 }
 
 // jsonString writes s as a JSON string: invalid UTF-8 becomes U+FFFD;

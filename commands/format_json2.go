@@ -23,12 +23,7 @@ var JSONVersions = []string{"1", "2"}
 // prepareReport: attributes and columns are Fields.
 func jsonV2Lines(r *Report) []string {
 	var b bytes.Buffer
-	b.WriteString(`{"jsonVersion":2,"command":`)
-	jsonString(&b, r.Command)
-	b.WriteString(`,"status":`)
-	jsonString(&b, r.status())
-	b.WriteString(`,"time":`)
-	jsonString(&b, r.Time.UTC().Format(machineTime))
+	jsonV2Head(&b, r)
 	if res := r.Result; res != nil {
 		switch dataKind(res) {
 		case dataText:
@@ -37,21 +32,7 @@ func jsonV2Lines(r *Report) []string {
 			b.WriteByte('}')
 		case dataRows:
 			b.WriteString(`,"data":[`)
-			for i := range res.Rows {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				row := &res.Rows[i]
-				b.WriteString(`{"id":`)
-				jsonString(&b, row.ID)
-				b.WriteString(`,"name":`)
-				jsonString(&b, row.Name)
-				for j := range row.Fields {
-					b.WriteByte(',')
-					jsonField(&b, &row.Fields[j])
-				}
-				b.WriteByte('}')
-			}
+			jsonV2Rows(&b, res.Rows, true)
 			b.WriteByte(']')
 		case dataProps:
 			b.WriteString(`,"data":{`)
@@ -70,6 +51,37 @@ func jsonV2Lines(r *Report) []string {
 	}
 	b.WriteByte('}')
 	return []string{b.String()}
+}
+
+// jsonV2Head writes the start of a Json version 2 object: the version,
+// command, status and time.
+func jsonV2Head(b *bytes.Buffer, r *Report) {
+	b.WriteString(`{"jsonVersion":2,"command":`)
+	jsonString(b, r.Command)
+	b.WriteString(`,"status":`)
+	jsonString(b, r.status())
+	b.WriteString(`,"time":`)
+	jsonString(b, r.Time.UTC().Format(machineTime))
+}
+
+// jsonV2Rows writes rows (in the machine form) as elements of version 2's
+// data array; first says whether rows[0] is the array's first element.
+func jsonV2Rows(b *bytes.Buffer, rows []Row, first bool) {
+	for i := range rows {
+		if i > 0 || !first {
+			b.WriteByte(',')
+		}
+		row := &rows[i]
+		b.WriteString(`{"id":`)
+		jsonString(b, row.ID)
+		b.WriteString(`,"name":`)
+		jsonString(b, row.Name)
+		for j := range row.Fields {
+			b.WriteByte(',')
+			jsonField(b, &row.Fields[j])
+		}
+		b.WriteByte('}')
+	}
 }
 
 // jsonField writes "key":value.

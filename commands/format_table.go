@@ -2,11 +2,13 @@ package commands
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/pkg/twwidth"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
 )
@@ -53,8 +55,19 @@ func tableLines(r *Report) ([]string, error) {
 // the order they first appear. A row without a key has an empty cell. The
 // header of a Col is its key with an upper-case first letter.
 func rowTable(rows []Row) (header []string, cells [][]string) {
-	var keys []string
+	header, cells, _ = rowTableAfter(nil, rows)
+	return header, cells
+}
+
+// rowTableAfter is rowTable for rows that follow rows whose Col keys
+// were keys (a streamed listing's later block): those columns come first,
+// in their order. It returns the keys of every column.
+func rowTableAfter(known []string, rows []Row) (header []string, cells [][]string, keys []string) {
+	keys = slices.Clone(known)
 	index := map[string]int{}
+	for i, k := range keys {
+		index[k] = i
+	}
 	for _, row := range rows {
 		for _, c := range row.Cols {
 			if _, ok := index[c.Key]; !ok {
@@ -79,7 +92,7 @@ func rowTable(rows []Row) (header []string, cells [][]string) {
 		}
 		cells[i] = line
 	}
-	return header, cells
+	return header, cells, keys
 }
 
 // tableCell is s as a table cell: terminal-safe, tabs as spaces (a tab would
@@ -117,4 +130,70 @@ func renderTable(header []string, cells [][]string) ([]string, error) {
 	}
 	s := strings.TrimSuffix(buf.String(), "\n")
 	return strings.Split(s, "\n"), nil
+}
+
+// tableBlock is how many rows of a streamed listing Table holds to size
+// its columns: a few screenfuls. A listing of at most tableBlock rows is
+// one table, as if it had not been streamed.
+const tableBlock = 1000
+
+// tableStream draws a streamed listing as Table: one table, drawn a block
+// of tableBlock rows at a time. Each block's columns are as wide as the
+// widest cell so far; when a block needs no wider column and no new one,
+// it continues the table (the rows alone); when it does, the table is
+// closed and a new one, with its header, starts with the wider columns.
+// A listing of 100,000 VMs whose names fit the widths of the first 1,000
+// rows is thus one table, held 1,000 rows at a time.
+type tableStream struct {
+	keys   []string // the Col keys of the columns so far
+	widths []int    // the display width of each column so far
+	bottom string   // the bottom border of the table drawn so far, held back while a block may continue it
+}
+
+// block returns the lines that draw rows (in the text form).
+func (t *tableStream) block(rows []Row) ([]string, error) {
+	header, cells, keys := rowTableAfter(t.keys, rows)
+	widths := make([]int, len(header))
+	copy(widths, t.widths)
+	for _, line := range append([][]string{header}, cells...) {
+		for i, c := range line {
+			widths[i] = max(widths[i], twwidth.Width(c))
+		}
+	}
+	pad := func(line []string) {
+		for i, c := range line {
+			if w := twwidth.Width(c); w < widths[i] {
+				line[i] = c + strings.Repeat(" ", widths[i]-w)
+			}
+		}
+	}
+	pad(header)
+	for _, line := range cells {
+		pad(line)
+	}
+	lines, err := renderTable(header, cells)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if t.bottom != "" && slices.Equal(widths, t.widths) {
+		// The rows alone: without the top border, the header and the
+		// line under it (3 lines), and without the bottom border.
+		out = lines[3 : len(lines)-1]
+	} else {
+		if t.bottom != "" {
+			out = append(out, t.bottom)
+		}
+		out = append(out, lines[:len(lines)-1]...)
+	}
+	t.keys, t.widths, t.bottom = keys, widths, lines[len(lines)-1]
+	return out, nil
+}
+
+// end returns the last line of the table: its bottom border.
+func (t *tableStream) end() []string {
+	if t.bottom == "" {
+		return nil
+	}
+	return []string{t.bottom}
 }

@@ -22,11 +22,7 @@ const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>`
 // invalid UTF-8 and characters XML forbids with U+FFFD.
 func xmlLines(r *Report) []string {
 	var b bytes.Buffer
-	b.WriteString(xmlDecl)
-	b.WriteString("<result>")
-	xmlElem(&b, "command", r.Command)
-	xmlElem(&b, "status", r.status())
-	xmlElem(&b, "time", r.Time.UTC().Format(machineTime))
+	xmlHead(&b, r)
 	if res := r.Result; res != nil {
 		switch dataKind(res) {
 		case dataText:
@@ -38,17 +34,7 @@ func xmlLines(r *Report) []string {
 		case dataRows:
 			b.WriteString("<data>")
 			var keys colKeyCache
-			for _, row := range res.Rows {
-				b.WriteString(`<object id="`)
-				xmlEscape(&b, row.ID)
-				b.WriteString(`" name="`)
-				xmlEscape(&b, row.Name)
-				b.WriteString(`">`)
-				for j, k := range keys.keys(row) {
-					xmlNamed(&b, "col", k, row.Cols[j].Value)
-				}
-				b.WriteString("</object>")
-			}
+			xmlRows(&b, res.Rows, &keys)
 			b.WriteString("</data>")
 		case dataProps:
 			b.WriteString("<data>")
@@ -66,6 +52,31 @@ func xmlLines(r *Report) []string {
 	}
 	b.WriteString("</result>")
 	return []string{b.String()}
+}
+
+// xmlHead writes the start of an Xml document: the declaration, <result>,
+// command, status and time.
+func xmlHead(b *bytes.Buffer, r *Report) {
+	b.WriteString(xmlDecl)
+	b.WriteString("<result>")
+	xmlElem(b, "command", r.Command)
+	xmlElem(b, "status", r.status())
+	xmlElem(b, "time", r.Time.UTC().Format(machineTime))
+}
+
+// xmlRows writes rows as <object> elements of <data>.
+func xmlRows(b *bytes.Buffer, rows []Row, keys *colKeyCache) {
+	for _, row := range rows {
+		b.WriteString(`<object id="`)
+		xmlEscape(b, row.ID)
+		b.WriteString(`" name="`)
+		xmlEscape(b, row.Name)
+		b.WriteString(`">`)
+		for j, k := range keys.keys(row) {
+			xmlNamed(b, "col", k, row.Cols[j].Value)
+		}
+		b.WriteString("</object>")
+	}
 }
 
 // xmlEscape writes s as character data or an attribute value (it escapes

@@ -47,6 +47,9 @@ type Result struct {
 	// printed as data lines like the others: Verbose's frame holds it
 	// too, so that a script finds "Status:" after every command.
 	Text []string
+	// Stream, when set, is a listing read while it is printed: the rows
+	// come from it, not from Rows (writeStream).
+	Stream RowStream
 	// Exit ends the session after this command.
 	Exit bool
 }
@@ -240,11 +243,7 @@ func dataLines(res *Result) []string {
 	}
 	var out []string
 	for _, row := range res.Rows {
-		l := fmt.Sprintf("id:%s  name:%s", termSafe(row.ID), termSafe(row.Name))
-		if v, ok := resultOf(row); ok {
-			l += "  result:" + termSafe(v)
-		}
-		out = append(out, l)
+		out = append(out, rowLine(row))
 	}
 	for _, p := range res.Props {
 		out = append(out, termSafe(p.Key)+" = "+termSafe(p.Value))
@@ -253,6 +252,16 @@ func dataLines(res *Result) []string {
 		out = append(out, termSafe(l))
 	}
 	return out
+}
+
+// rowLine is a row as Verbose (indented) and Sparse print it:
+// "id:<id>  name:<name>[  result:<result>]".
+func rowLine(row Row) string {
+	l := "id:" + termSafe(row.ID) + "  name:" + termSafe(row.Name)
+	if v, ok := resultOf(row); ok {
+		l += "  result:" + termSafe(v)
+	}
+	return l
 }
 
 func errorLine(r *Report) string {

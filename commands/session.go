@@ -211,7 +211,32 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.exited = true
 		return OK
 	}
+	if res != nil && res.Stream != nil {
+		return s.writeStreamed(ctx, rep)
+	}
 	s.write(rep)
+	return OK
+}
+
+// writeStreamed prints a report whose rows are streamed (writeStream),
+// then logs and audits it: its outcome is known only once every row has
+// been read, and a listing that failed midway is a failed command.
+func (s *Session) writeStreamed(ctx context.Context, rep *Report) Outcome {
+	_, werr := writeStream(ctx, s.out, s.format(), rep)
+	if werr != nil {
+		s.log.Debug("session output lost", "err", werr)
+	}
+	s.logCommand(rep)
+	result := StatusSuccess
+	if rep.Failed() {
+		result = string(rep.Code)
+	}
+	if s.running != nil {
+		s.backend.EndAudit(s.running, result)
+	}
+	if rep.Failed() {
+		return rep.Code.outcome()
+	}
 	return OK
 }
 

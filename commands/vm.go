@@ -14,7 +14,7 @@ var vmType = &objectType{
 		{Name: "status", Kind: AttrEnum, Enum: []string{"Running", "Stopped", "Suspended", "Paused", backend.VMUnknown},
 			Help: "only VMs in this state (Unknown: placed on a server that is unreachable)"},
 		filterServer, filterServerPool, filterRepository},
-		Run: listedBy((*backend.Manager).ListVMs, vmRow)},
+		Run: streamedBy((*backend.Manager).StreamVMs, vmRow)},
 	Show:       shownBy((*backend.Manager).VM, vmFields),
 	ShowFields: fieldsOf(vmFields),
 	ListFields: rowFieldsOf(vmRow),
