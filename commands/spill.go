@@ -32,8 +32,9 @@ type spillWriter struct {
 	// spilled counts the bytes written to the file, for the log.
 	spilled int64
 
-	mu  sync.Mutex // guards err
-	err error      // the first error of the output or the file; writes stop after it
+	mu       sync.Mutex // guards err and panicked
+	err      error      // the first error of the output or the file; writes stop after it
+	panicked any        // what a Write of the output panicked with; Close panics with it
 }
 
 // spillQueue is how many chunks of spillChunk bytes the queue holds
@@ -63,14 +64,30 @@ func (w *spillWriter) send() {
 	defer close(w.sent)
 	for c := range w.queue {
 		if w.failed() == nil {
-			if _, err := w.out.Write(c); err != nil {
-				w.fail(err)
-			}
+			w.sendOne(c)
 		}
 		select {
 		case w.free <- c[:0]:
 		default:
 		}
+	}
+}
+
+// sendOne writes one chunk. A panic of the output (a fault of the
+// session's writer) is not this goroutine's to end the manager with: it is
+// kept, and Close raises it again in the session's goroutine, whose guard
+// handles it as it always has.
+func (w *spillWriter) sendOne(c []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.mu.Lock()
+			w.panicked = r
+			w.mu.Unlock()
+			w.fail(errors.New("the session's output failed"))
+		}
+	}()
+	if _, err := w.out.Write(c); err != nil {
+		w.fail(err)
 	}
 }
 
@@ -139,6 +156,15 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 func (w *spillWriter) Close() error {
 	close(w.queue)
 	<-w.sent
+	w.mu.Lock()
+	p := w.panicked
+	w.mu.Unlock()
+	if p != nil {
+		if w.file != nil {
+			w.file.Close()
+		}
+		panic(p)
+	}
 	if w.file == nil {
 		return w.failed()
 	}
