@@ -65,6 +65,9 @@ type bench struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == listBaselineCmd {
+		os.Exit(listBaseline(os.Args[2:]))
+	}
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
 	quick := flag.Bool("quick", false, "a smoke run of about 4 minutes (fewer repetitions, shorter windows)")
