@@ -18,8 +18,8 @@ import (
 // exits; "empty" (and "true", the login check of startSSHD) exits at
 // once, for the session cost. It opens the file
 // as the manager's readers do (database/sql, modernc.org/sqlite,
-// query_only), reads the columns list Vm shows in its order, joined to the
-// names of their server and repository, and writes them through one
+// query_only), reads the names of servers and repositories, then the
+// columns of vms the manager's listing reads, and writes them through one
 // buffered writer in the layout of the manager's Sparse, Json and Json
 // version 2: what a listing costs without the manager.
 const listBaselineCmd = "list-baseline"
@@ -56,11 +56,30 @@ func writeListing(ctx context.Context, path, mode string) error {
 		return err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, `
-		SELECT v.id, v.name, v.status, COALESCE(v.server_id, ''), COALESCE(s.name, ''), v.memory_mib, v.cpu_count,
-			v.repo_id, COALESCE(r.name, '')
-		FROM vms v LEFT JOIN servers s ON s.id = v.server_id LEFT JOIN repositories r ON r.id = v.repo_id
-		ORDER BY v.name, v.id`)
+	// The names of servers and repositories first, as the manager reads
+	// its inventory, then the 8 columns of vms the manager's listing
+	// query reads, in its order.
+	names := map[string]string{}
+	for _, table := range []string{"servers", "repositories"} {
+		rows, err := db.QueryContext(ctx, `SELECT id, name FROM `+table)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				rows.Close()
+				return err
+			}
+			names[id] = name
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, name, pool_id, repo_id, COALESCE(server_id, ''), status, memory_mib, cpu_count
+		FROM vms ORDER BY name, id`)
 	if err != nil {
 		return err
 	}
@@ -74,13 +93,14 @@ func writeListing(ctx context.Context, path, mode string) error {
 	case "json2":
 		b = append(b, `{"jsonVersion":2,"command":"list Vm","status":"Success","time":"`+now+`","data":[`...)
 	}
-	var id, name, status, serverID, server, repoID, repo string
+	var id, name, poolID, repoID, serverID, status string
 	var memory, cpus int64
 	first := true
 	for rows.Next() {
-		if err := rows.Scan(&id, &name, &status, &serverID, &server, &memory, &cpus, &repoID, &repo); err != nil {
+		if err := rows.Scan(&id, &name, &poolID, &repoID, &serverID, &status, &memory, &cpus); err != nil {
 			return err
 		}
+		server, repo := names[serverID], names[repoID]
 		switch mode {
 		case "sparse":
 			b = append(b, "id:"...)
