@@ -105,8 +105,11 @@ type streamPrinter struct {
 	b     bytes.Buffer
 	keys  colKeyCache
 	table tableStream
-	begun bool
-	err   error // the first error of the output
+	// tableRows are the rows Table holds until it has tableBlock of them
+	// (or the last) to size the columns by.
+	tableRows []Row
+	begun     bool
+	err       error // the first error of the output
 }
 
 // line writes one line and its ending.
@@ -150,17 +153,10 @@ func (p *streamPrinter) rows(rows []Row) {
 	case ModeXML:
 		xmlRows(&p.b, rows, &p.keys)
 	case ModeTable:
-		lines, err := p.table.block(rows)
-		if err != nil {
-			// tablewriter refused the table (it should not, with string
-			// cells): the rows still reach the user, as Verbose's.
-			for _, row := range rows {
-				p.line("  " + rowLine(row))
-			}
-			break
-		}
-		for _, l := range lines {
-			p.line(l)
+		// The rows are copied: a batch's slice is reused.
+		p.tableRows = append(p.tableRows, rows...)
+		for len(p.tableRows) >= tableBlock {
+			p.drawTable(tableBlock)
 		}
 	default:
 		for _, row := range rows {
@@ -168,6 +164,25 @@ func (p *streamPrinter) rows(rows []Row) {
 		}
 	}
 	p.flush()
+}
+
+// drawTable draws the first n rows Table holds as one block of the table.
+func (p *streamPrinter) drawTable(n int) {
+	if n == 0 {
+		return
+	}
+	lines, err := p.table.block(p.tableRows[:n])
+	if err != nil {
+		// tablewriter refused the table (it should not, with string
+		// cells): the rows still reach the user, as Verbose's.
+		for _, row := range p.tableRows[:n] {
+			p.line("  " + rowLine(row))
+		}
+	}
+	for _, l := range lines {
+		p.line(l)
+	}
+	p.tableRows = append(p.tableRows[:0], p.tableRows[n:]...)
 }
 
 // head writes what comes before the first row.
@@ -220,6 +235,7 @@ func (p *streamPrinter) end(listErr error) {
 			p.b.WriteString("</data></result>")
 			p.b.WriteString(p.eol)
 		case ModeTable:
+			p.drawTable(len(p.tableRows))
 			for _, l := range p.table.end() {
 				p.line(l)
 			}
@@ -231,6 +247,7 @@ func (p *streamPrinter) end(listErr error) {
 	case ModeJSON, ModeXML:
 		p.b.WriteString(p.eol) // the unclosed document's line ends
 	case ModeTable:
+		p.drawTable(len(p.tableRows))
 		for _, l := range p.table.end() {
 			p.line(l)
 		}

@@ -68,14 +68,16 @@ func collected(t *testing.T, s RowStream) *Report {
 // the same rows printed whole do, in every mode, empty, within one batch,
 // over several batches and over one Table block.
 func TestStreamPrintsAsAReport(t *testing.T) {
-	for _, n := range []int{0, 1, 3, streamBatch + 1, tableBlock} {
+	for _, c := range []struct{ n, wideAt int }{{0, 0}, {1, 0}, {3, 0}, {streamBatch + 1, 0}, {tableBlock, 0},
+		{tableBlock, tableBlock - 10}} { // the last rows of the first block size the columns
+		n, wideAt := c.n, c.wideAt
 		for _, f := range allFormats {
-			t.Run(fmt.Sprintf("%d-%s", n, formatName(f)), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%d-%d-%s", n, wideAt, formatName(f)), func(t *testing.T) {
 				var want, got bytes.Buffer
-				if err := writeReport(&want, f, collected(t, vmRows(n, 0, nil, nil))); err != nil {
+				if err := writeReport(&want, f, collected(t, vmRows(n, wideAt, nil, nil))); err != nil {
 					t.Fatal(err)
 				}
-				rep := &Report{Command: "list Vm", Time: goldenTime, Result: &Result{Stream: vmRows(n, 0, nil, nil)}}
+				rep := &Report{Command: "list Vm", Time: goldenTime, Result: &Result{Stream: vmRows(n, wideAt, nil, nil)}}
 				if lerr, werr := writeStream(context.Background(), &got, f, rep); lerr != nil || werr != nil {
 					t.Fatal(lerr, werr)
 				}
