@@ -287,3 +287,31 @@ func TestStreamMemoryIsFlat(t *testing.T) {
 }
 
 var _ io.Writer = (*blockedWriter)(nil)
+
+// TestSessionStreamFailureFailsTheCommand: in a session, a listing that
+// fails after its first row fails the command (the outcome a one-command
+// session exits with) and ends the output with the Error Msg line after
+// Status: Success; stopOnError=Yes then ends the session.
+func TestSessionStreamFailureFailsTheCommand(t *testing.T) {
+	fail := &backend.Error{Kind: backend.KindInternal, Msg: "read VMs"}
+	reg := newRegistry()
+	reg.add(&VerbInfo{Name: "list", Specs: []*Spec{
+		{Type: "Vm", Run: func(context.Context, *Exec) (*Result, error) { return &Result{Stream: vmRows(5, 0, fail, nil)}, nil }},
+		{Type: "Server", Run: func(context.Context, *Exec) (*Result, error) { return &Result{Stream: vmRows(5, 0, nil, nil)}, nil }},
+	}})
+	var out bytes.Buffer
+	s := NewSession(context.Background(), reg, nil, backend.Actor{User: "admin", Role: backend.RoleAdministrator}, &out, Options{})
+	if o := s.RunLine(context.Background(), "list Server"); o != OK {
+		t.Fatalf("a listing that succeeded: outcome %d\n%s", o, out.String())
+	}
+	out.Reset()
+	s.settings.StopOnError = true
+	if o := s.RunLine(context.Background(), "list Vm; list Server"); o != Failed {
+		t.Fatalf("a listing that failed midway: outcome %d, want %d (exit status 1)\n%s", o, Failed, out.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if !s.Exited() || !strings.Contains(out.String(), "Status: Success") || strings.Count(out.String(), "vm-") != 5 ||
+		!strings.HasPrefix(lines[len(lines)-1], "Error Msg: XM_0500E: ") {
+		t.Fatalf("exited %v; output:\n%s", s.Exited(), out.String())
+	}
+}
