@@ -69,7 +69,8 @@ func collected(t *testing.T, s RowStream) *Report {
 // over several batches and over one Table block.
 func TestStreamPrintsAsAReport(t *testing.T) {
 	for _, c := range []struct{ n, wideAt int }{{0, 0}, {1, 0}, {3, 0}, {streamBatch + 1, 0}, {tableBlock, 0},
-		{tableBlock, tableBlock - 10}} { // the last rows of the first block size the columns
+		{tableBlock, tableBlock - 10}, // the last rows of the first block size the columns
+		{2*tableBlock + 7, 0}} {       // Table continues its table past the first block
 		n, wideAt := c.n, c.wideAt
 		for _, f := range allFormats {
 			t.Run(fmt.Sprintf("%d-%d-%s", n, wideAt, formatName(f)), func(t *testing.T) {
