@@ -167,7 +167,10 @@ func TestQEMUTheDriverRidesOutADaemonCrash(t *testing.T) {
 	img := needQEMUImage(t)
 	daemon := needSecondHost(t)
 	dir := qemuDir(t, img)
-	h := qemuHost(t, dir, "q2", Config{Socket: daemon.Socket, CallTimeout: 3 * time.Second})
+	// The call timeout bounds the frozen daemon's call below; the starts
+	// must fit in it too, and on a loaded 2-core machine a start of QEMU
+	// took more than 3 s.
+	h := qemuHost(t, dir, "q2", Config{Socket: daemon.Socket, CallTimeout: 10 * time.Second})
 	h.createGuest(t, "r1vm", "", nil)
 	mustOK(t, h.StartVM("r1", "r1vm"))
 
