@@ -21,7 +21,7 @@ import (
 // truth is the store and the agents' leases: a manager that restarts with
 // none of this decides again from them.
 type haState struct {
-	mu       sync.Mutex // guards running, fenced, inflight, failed and waiting
+	mu       sync.Mutex // guards running, fenced, inflight, failed, waiting and fences
 	running  bool       // a round is under way (haKick)
 	fenced   map[string]bool
 	inflight map[string]bool
@@ -31,11 +31,17 @@ type haState struct {
 	// the VM is restarted, even if a reconciliation of the server recorded
 	// it Stopped meanwhile (its domain is gone: the fence destroyed it).
 	waiting map[string]string
-	wg      sync.WaitGroup // the round under way, for Close
+	// fences maps a server of an HA pool to its agent's fenced_count as
+	// ha_status reported it before the last reconciliation of the server
+	// listed its domains: a count that differs at the next one is a fence
+	// since (haFencedSince).
+	fences map[string]int64
+	wg     sync.WaitGroup // the round under way, for Close
 }
 
 func newHAState() *haState {
-	return &haState{fenced: map[string]bool{}, inflight: map[string]bool{}, failed: map[string]string{}, waiting: map[string]string{}}
+	return &haState{fenced: map[string]bool{}, inflight: map[string]bool{}, failed: map[string]string{}, waiting: map[string]string{},
+		fences: map[string]int64{}}
 }
 
 // haWaitingOn is the fenced server whose VM id waits for its HA restart,

@@ -78,6 +78,10 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 	if err != nil {
 		return 0, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
 	}
+	fences, haPool, err := m.haLookAtFences(ctx, s, c)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errServerSilent, err)
+	}
 	domains, err := c.ListVMs(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errServerSilent, err)
@@ -99,9 +103,24 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 		}
 		changed += n
 	}
+	fenced, askedFence := false, false
 	for _, v := range placed {
 		if live[v.ID] {
 			continue
+		}
+		// A domain gone from a server of an HA pool that fenced itself
+		// was destroyed by the fence: the HA round takes the server
+		// over (haServerFenced), restarting the HA VMs.
+		if haPool && !crashed[v.ID] {
+			if !askedFence {
+				askedFence = true
+				if fenced = m.haFencedSince(ctx, s, c, fences); fenced {
+					m.haServerFenced(ctx, fences.pool, s, "the reconciliation finds Vm "+v.Name+"'s domain gone ("+after+")")
+				}
+			}
+			if fenced {
+				continue
+			}
 		}
 		// A job working on the VM settles it itself: skip it when busy,
 		// and check again under the lock.
