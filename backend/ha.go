@@ -144,10 +144,12 @@ func (m *Manager) haJudgedFenced(id string) bool {
 }
 
 // haReturned finishes the takeover of server s, judged fenced while it was
-// silent, now that it answers again. It fenced itself on its return (a
-// resumed agent before it answers anything, a restarted one before it
-// serves), so a VM still recorded there that it does not run is one whose
-// restart elsewhere failed while it was silent. Under libvirt that is the
+// silent, now that it answers again, or judged fenced by a reconciliation
+// that found its domains gone after a fence too short for it to fall
+// silent (haServerFenced). It fenced itself on its return (a resumed agent
+// before it answers anything, a restarted one before it serves), so a VM
+// still recorded there that it does not run is one whose restart elsewhere
+// failed while it was silent, or whose domain the short fence destroyed. Under libvirt that is the
 // rule, not the exception: the guest of a frozen or killed agent runs on
 // and holds the VM's disks, and every restart elsewhere is refused until
 // the agent is back and has fenced. Those VMs are taken over now as for a
@@ -492,7 +494,7 @@ func (m *Manager) haRestart(ctx context.Context, p store.ServerPool, d store.Ser
 		return
 	}
 	to, _ := m.st.Read().Server(ctx, now.ServerID)
-	desc := fmt.Sprintf("Vm %s restarted on Server %s: Server %s had not renewed its HA lease past the fence timeout and margin", v.Name, to.Name, d.Name)
+	desc := fmt.Sprintf("Vm %s restarted on Server %s: Server %s did not renew its HA lease for the fence timeout and fenced itself, or is down", v.Name, to.Name, d.Name)
 	if now.ServerID == d.ID {
 		desc += "; it has fenced itself and answers again, and no other server could take the VM"
 	}

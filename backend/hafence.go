@@ -97,3 +97,26 @@ func (m *Manager) haServerFenced(ctx context.Context, p store.ServerPool, s stor
 	m.log.Warn(desc)
 	m.event(ctx, "Warning", "ServerFenced", "Server", s.ID, s.Name, p.ID, desc)
 }
+
+// haAgentFenced is for the heartbeat, given an ha_fenced event of server
+// s's agent (client c): the event proves the fence, so s is judged fenced
+// at once (when its pool has high availability on) and the HA round that
+// ends the heartbeat round takes it over, without waiting for a
+// reconciliation to find its domains gone. The agent's fence count is
+// taken as seen, so that a later reconciliation does not count this fence
+// again once the takeover is done.
+func (m *Manager) haAgentFenced(ctx context.Context, s store.Server, c *agentclient.Client, detail string) {
+	if s.PoolID == "" {
+		return
+	}
+	p, err := m.st.Read().ServerPool(ctx, s.PoolID)
+	if err != nil || !p.HA.Enabled {
+		return
+	}
+	m.haServerFenced(ctx, p, s, "its agent reported the fence ("+detail+")")
+	if st, err := c.HAStatus(ctx); err == nil {
+		m.ha.mu.Lock()
+		m.ha.fences[s.ID] = st.FencedCount
+		m.ha.mu.Unlock()
+	}
+}

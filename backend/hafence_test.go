@@ -12,14 +12,22 @@ import (
 
 // A server that fences itself for a moment (its storage fails for longer
 // than the fence timeout, then works again) and goes on answering its
-// heartbeats is never judged dead, yet its domains are gone: the
-// reconciliation that finds them gone asks the agent whether it fenced,
-// and hands the server to the HA round, which restarts the HA VM (on
-// another server: placement avoids the one that fenced) and records the
-// VM without HA Stopped. An HA VM whose guest shuts itself down later on
-// the same server (which fenced before, not since) stays Stopped: only a
-// fence restarts. The beats are driven by hand.
+// heartbeats is never judged dead, yet its domains are gone. The manager
+// learns of the fence either from the reconciliation that finds them gone
+// (it asks the agent whether it fenced) or from the agent's ha_fenced
+// event (as the heartbeat hands it over), and hands the server to the HA
+// round, which restarts the HA VM (on another server: placement avoids the
+// one that fenced) and records the VM without HA Stopped. An HA VM whose
+// guest shuts itself down later on the same server (which fenced before,
+// not since), found by a reconciliation, stays Stopped: only a fence
+// restarts. The beats are driven by hand.
 func TestHAShortSelfFenceRestartsHAVMs(t *testing.T) {
+	for _, how := range []string{"reconciliation", "ha_fenced event"} {
+		t.Run(how, func(t *testing.T) { testHAShortSelfFence(t, how == "reconciliation") })
+	}
+}
+
+func testHAShortSelfFence(t *testing.T, byReconcile bool) {
 	c := managertest.Ready(t, managertest.Options{Agents: 2, MemoryMiB: 8192, CPUs: 4, AgentTimeout: 2 * time.Second})
 	ctx := c.Admin()
 	m := c.Manager
@@ -107,9 +115,28 @@ func TestHAShortSelfFenceRestartsHAVMs(t *testing.T) {
 		t.Fatalf("ha1 runs on %v after ovs1 fenced", on)
 	}
 
-	beat()
-	if _, err := m.Reconcile(ctx); err != nil {
-		t.Fatal(err)
+	if byReconcile {
+		beat()
+		if _, err := m.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		evs, err := c.AgentClient(0).GetEvents(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		detail := ""
+		for _, e := range evs.Events {
+			if e.Kind == agentapi.EventHAFenced {
+				detail = e.Detail
+			}
+		}
+		if detail == "" {
+			t.Fatalf("ovs1 raised no %s event: %+v", agentapi.EventHAFenced, evs.Events)
+		}
+		if err := m.HAAgentFenced(ctx, ha1.Server.ID, detail); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 0; ; i++ {
 		beat()

@@ -16,8 +16,11 @@ import (
 // Reconcile brings the recorded state of VMs in line with what each server's
 // agent reports: a VM recorded Running whose domain is gone (the server
 // rebooted, the guest shut itself down) or crashed is recorded Stopped, and
-// a domain found running is recorded; each raises an event. Servers that do
-// not answer are left as they are and logged. It returns how many VMs changed.
+// a domain found running is recorded; each raises an event. On a server of
+// a pool with high availability that fenced itself since the last look
+// (haFencedSince), the VMs whose domains are gone are left to the HA round,
+// which restarts the HA ones. Servers that do not answer are left as they
+// are and logged. It returns how many VMs changed.
 func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 	servers, err := m.st.Read().Servers(ctx)
 	if err != nil {
@@ -66,7 +69,9 @@ var errServerSilent = errors.New("the server does not list its domains")
 
 // reconcileServer brings the VMs of server s in line with the domains its
 // agent runs: it adopts domains recorded as stopped and stops VMs recorded
-// there that no longer run; it returns how many VMs it changed.
+// there that no longer run, but for those a fence destroyed on a server of
+// an HA pool (the HA round takes them over); it returns how many VMs it
+// changed.
 func (m *Manager) reconcileServer(ctx context.Context, s store.Server, c *agentclient.Client) (int, error) {
 	return m.reconcileServerAfter(ctx, s, c, "found at reconciliation")
 }
