@@ -16,4 +16,3 @@ func (m *Manager) HAAgentFenced(ctx context.Context, serverID, detail string) er
 	m.haAgentFenced(ctx, s, c, detail)
 	return nil
 }
-
