@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -67,6 +66,18 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 // its domains: nothing was changed.
 var errServerSilent = errors.New("the server does not list its domains")
 
+// serverSilent is errServerSilent for the agent's failure cause: it is
+// errServerSilent (errors.Is) and unwraps to cause alone, which callers
+// that report the agent's failure take (errors.Unwrap of an error of two
+// %w would be nil).
+func serverSilent(cause error) error { return &silentError{cause} }
+
+type silentError struct{ cause error }
+
+func (e *silentError) Error() string        { return errServerSilent.Error() + ": " + e.cause.Error() }
+func (e *silentError) Is(target error) bool { return target == errServerSilent }
+func (e *silentError) Unwrap() error        { return e.cause }
+
 // reconcileServer brings the VMs of server s in line with the domains its
 // agent runs: it adopts domains recorded as stopped and stops VMs recorded
 // there that no longer run, but for those a fence destroyed on a server of
@@ -85,11 +96,11 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 	}
 	fences, haPool, err := m.haLookAtFences(ctx, s, c)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errServerSilent, err)
+		return 0, serverSilent(err)
 	}
 	domains, err := c.ListVMs(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errServerSilent, err)
+		return 0, serverSilent(err)
 	}
 	changed := 0
 	live := map[string]bool{}
