@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +188,78 @@ func TestRestartActionOnCrashReachesVMCfg(t *testing.T) {
 	if backend.KindOf(err) != backend.KindInvalidArgument {
 		t.Errorf("create with restartActionOnCrash=restart (vm.cfg's spelling): %v", err)
 	}
+}
+
+// Crashes on several servers at once are all noticed by the one beat after
+// them (each server's events read in the same round), and only the crashed
+// VMs raise events; then, with the watcher running on its own clock, a
+// crash is noticed without anyone calling Beat (a bounded wait, not a
+// speed measure: bench figure 6b times it).
+func TestOneBeatNoticesCrashesOnEveryServer(t *testing.T) {
+	const servers, perServer = 3, 2
+	c := managertest.Ready(t, managertest.Options{Agents: servers})
+	ctx := c.Admin()
+	for i := range servers * perServer {
+		name := "g" + strconv.Itoa(i)
+		if _, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: name, Repository: backend.Ref{Name: managertest.Repo},
+			MemoryMiB: 256, CPUCount: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Manager.StartVM(ctx, backend.Ref{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Manager.Beat(context.Background(), 2*time.Second) // the first beat sets every server's event cursor
+	// The first guest of each server crashes.
+	crash := func(i int) (name string) {
+		t.Helper()
+		agent := c.AgentClient(i)
+		doms, err := agent.ListVMs(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range doms {
+			if d.DomID == 0 || d.State != agentapi.StateRunning {
+				continue
+			}
+			v, err := c.Manager.VM(ctx, backend.Ref{ID: d.UUID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vmEvents(t, c, v.Name)) > 0 {
+				continue // crashed before
+			}
+			if err := agent.Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"crash_vm": d.UUID}); err != nil {
+				t.Fatal(err)
+			}
+			return v.Name
+		}
+		t.Fatalf("server %d runs no guest that has not crashed", i)
+		return ""
+	}
+	crashed := map[string]bool{}
+	for i := range servers {
+		crashed[crash(i)] = true
+	}
+	if len(crashed) != servers {
+		t.Fatalf("crashed %v, want one VM on each of %d servers", crashed, servers)
+	}
+	c.Manager.Beat(context.Background(), 2*time.Second)
+	for i := range servers * perServer {
+		name := "g" + strconv.Itoa(i)
+		events := vmEvents(t, c, name)
+		switch {
+		case crashed[name] && (len(events) != 1 || events[0].Kind != "VmCrashed"):
+			t.Errorf("%s crashed; after one beat its events are %+v, want one VmCrashed", name, events)
+		case !crashed[name] && len(events) != 0:
+			t.Errorf("%s did not crash; its events are %+v", name, events)
+		}
+	}
+
+	watch(t, c.Manager, 200*time.Millisecond)
+	name := crash(1)
+	waitFor(t, "the watcher to record the crash of "+name, func() bool {
+		events := vmEvents(t, c, name)
+		return len(events) == 1 && events[0].Kind == "VmCrashed"
+	})
 }
