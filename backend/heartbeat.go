@@ -40,10 +40,11 @@ type heartbeats struct {
 	beats  int
 }
 
-// reconcileEvery is how many heartbeats pass between full reconciliations
+// ReconcileEvery is how many heartbeats pass between full reconciliations
 // (list_vms on every server), which catch what events cannot: a start whose
-// answer was lost, an event that came while the manager was down.
-const reconcileEvery = 12
+// answer was lost, an event that came while the manager was down. Exported
+// so that a measure of the watcher's cost can span a whole period of it.
+const ReconcileEvery = 12
 
 // Watch asks every server for its events (get_events) at each interval,
 // until ctx ends: a server that misses heartbeatMisses beats in a row
@@ -67,7 +68,7 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 		m.Beat(ctx, interval)
 		m.hb.mu.Lock()
 		m.hb.beats++
-		full := m.hb.beats%reconcileEvery == 0
+		full := m.hb.beats%ReconcileEvery == 0
 		m.hb.mu.Unlock()
 		if full {
 			select {

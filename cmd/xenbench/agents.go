@@ -27,6 +27,9 @@ type fleet struct {
 	passwords []string
 	hostnames []string
 	received  atomic.Int64 // bytes the agents read from their connections
+	// metrics are the agents' own call counters (agent.Metrics), one per
+	// agent, when the fleet was started with them; nil otherwise.
+	metrics []*agent.Metrics
 }
 
 // startAgent is agent.Start on 127.0.0.1:0 with a listener that counts
@@ -70,7 +73,20 @@ func (c countingConn) Read(p []byte) (int, error) {
 
 // startFleet starts n agents named prefix01.. with data under dir.
 func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB int64, cpus int) (*fleet, error) {
+	return startFleetCounted(ctx, dir, prefix, n, sim, memMiB, cpus, false)
+}
+
+// startFleetCounted is startFleet; with counted, each agent records the
+// calls it serves by method (agent.Metrics), which callsByMethod reads.
+func startFleetCounted(ctx context.Context, dir, prefix string, n int, sim bool, memMiB int64, cpus int, counted bool) (*fleet, error) {
 	f := &fleet{}
+	var metrics []*agent.Metrics
+	if counted {
+		metrics = make([]*agent.Metrics, n)
+		for i := range metrics {
+			metrics[i] = agent.NewMetrics()
+		}
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var mu sync.Mutex
 	var firstErr error
@@ -79,6 +95,7 @@ func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB
 		a        *agent.Agent
 		port     int
 		pw, host string
+		metrics  *agent.Metrics
 	}
 	out := make([]started, n)
 	slots := make(chan struct{}, 8)
@@ -92,8 +109,12 @@ func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB
 			rand.Read(raw)
 			pw := hex.EncodeToString(raw)
 			host := fmt.Sprintf("%s%02d", prefix, i+1)
-			a, addr, err := startAgent(agent.Config{DataDir: filepath.Join(dir, host), Password: pw,
-				Hostname: host, CPUs: cpus, MemoryMiB: memMiB, SimControl: sim, Logger: quiet}, &f.received)
+			cfg := agent.Config{DataDir: filepath.Join(dir, host), Password: pw,
+				Hostname: host, CPUs: cpus, MemoryMiB: memMiB, SimControl: sim, Logger: quiet}
+			if metrics != nil {
+				cfg.Metrics = metrics[i]
+			}
+			a, addr, err := startAgent(cfg, &f.received)
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -102,7 +123,7 @@ func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB
 				mu.Unlock()
 				return
 			}
-			out[i] = started{a, addr.(*net.TCPAddr).Port, pw, host}
+			out[i] = started{a, addr.(*net.TCPAddr).Port, pw, host, cfg.Metrics}
 		}()
 	}
 	wg.Wait()
@@ -112,6 +133,9 @@ func startFleet(ctx context.Context, dir, prefix string, n int, sim bool, memMiB
 			f.ports = append(f.ports, s.port)
 			f.passwords = append(f.passwords, s.pw)
 			f.hostnames = append(f.hostnames, s.host)
+			if counted {
+				f.metrics = append(f.metrics, s.metrics)
+			}
 		}
 	}
 	if firstErr == nil && ctx.Err() != nil {
@@ -173,4 +197,32 @@ func (f *fleet) stop() {
 		go func() { defer wg.Done(); a.Shutdown(ctx) }()
 	}
 	wg.Wait()
+}
+
+// callsByMethod sums the calls the fleet's agents served, by protocol
+// method, from their own metrics (startFleetCounted); nil without them.
+func (f *fleet) callsByMethod() (map[string]uint64, error) {
+	if f.metrics == nil {
+		return nil, nil
+	}
+	out := map[string]uint64{}
+	for _, m := range f.metrics {
+		families, err := m.Gatherer().Gather()
+		if err != nil {
+			return nil, fmt.Errorf("read an agent's metrics: %w", err)
+		}
+		for _, fam := range families {
+			if fam.GetName() != "xenagent_call_duration_seconds" {
+				continue
+			}
+			for _, s := range fam.GetMetric() {
+				for _, l := range s.GetLabel() {
+					if l.GetName() == "method" {
+						out[l.GetValue()] += s.GetHistogram().GetSampleCount()
+					}
+				}
+			}
+		}
+	}
+	return out, nil
 }

@@ -29,7 +29,8 @@ type plan struct {
 	starts      int           // figure 4
 	idleWindow  time.Duration // figure 5
 	keystrokes  int           // figure 5: typed lines
-	hbWindow    time.Duration // figure 6
+	hbPeriods   int           // figure 6: periods of the full reconciliation (12 beats of 5 s) in the window
+	crashes     int           // figure 6b: guests crashed, one at a time
 	rpcWindow   time.Duration // figure 7, per method and server
 	rpcReps     int
 	boots       int // figure 8: guest boots per side (each migrated too when a second host is up), after a warm-up
@@ -42,11 +43,11 @@ type plan struct {
 }
 
 var fullPlan = plan{roundTrips: 30, batches: 5, listings: 15, bigListings: 5, starts: 5, idleWindow: 10 * time.Second,
-	keystrokes: 50, hbWindow: 30 * time.Second, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300,
+	keystrokes: 50, hbPeriods: 2, crashes: 20, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300,
 	loadSessions: 200, loadCommands: 20, loadVMs: 500, clones: 5, copies: 5, failovers: 20}
 
 var quickPlan = plan{roundTrips: 8, batches: 2, listings: 3, bigListings: 2, starts: 1, idleWindow: 5 * time.Second,
-	keystrokes: 10, hbWindow: 10 * time.Second, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100,
+	keystrokes: 10, hbPeriods: 1, crashes: 5, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100,
 	loadSessions: 50, loadCommands: 5, loadVMs: 100, clones: 2, copies: 2, failovers: 3}
 
 // bench is one run of the harness.

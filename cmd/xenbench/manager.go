@@ -72,15 +72,9 @@ func tail(path string) string {
 // batch, script is fed on stdin as a batch; otherwise it is the exec
 // command. It fails when the exit status is not 0.
 func (m *managerProc) goSSH(ctx context.Context, script string, batch bool) (string, error) {
-	cfg := &gossh.ClientConfig{
-		User:            "admin",
-		Auth:            []gossh.AuthMethod{gossh.Password(m.password)},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(), // our own manager on loopback
-		Timeout:         30 * time.Second,
-	}
-	c, err := gossh.Dial("tcp", m.addr(), cfg)
+	c, err := m.dialSSH()
 	if err != nil {
-		return "", fmt.Errorf("ssh to the manager: %w", err)
+		return "", err
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -110,6 +104,22 @@ func (m *managerProc) goSSH(ctx context.Context, script string, batch bool) (str
 		return out.String(), err
 	}
 	return out.String(), nil
+}
+
+// dialSSH logs in as admin with the password through Go's SSH client, on
+// a connection the caller closes.
+func (m *managerProc) dialSSH() (*gossh.Client, error) {
+	cfg := &gossh.ClientConfig{
+		User:            "admin",
+		Auth:            []gossh.AuthMethod{gossh.Password(m.password)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), // our own manager on loopback
+		Timeout:         30 * time.Second,
+	}
+	c, err := gossh.Dial("tcp", m.addr(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ssh to the manager: %w", err)
+	}
+	return c, nil
 }
 
 // lockedBuffer is a bytes.Buffer several goroutines may write to.
