@@ -164,7 +164,8 @@ func (b *bench) heartbeats(ctx context.Context) {
 	b.res.note("figure 6b: while the %d agents are watched, %d crashes, one at a time, each of a running guest of a random agent "+
 		"(sim_set crash_vm over the agent's XML-RPC, after a random pause of 0 to %s so that the crashes fall at every phase of "+
 		"the beats), timed from just before the call until `getEvents` (read every %s through one SSH connection as admin, a "+
-		"session per read) lists the VM's VmCrashed event: what an operator watching the events sees; the reads add up to %s; "+
+		"session per read) lists the VM's VmCrashed event: what an operator watching the events sees (a read adds up to %s and a "+
+		"session to the time); "+
 		"best %s, p90 %s. A crash just after its server's beat waits a whole interval for the next, so the worst approaches "+
 		"the interval plus the time to reach that server in the round and to read the event",
 		watchedAgents, len(took), interval, crashPoll, fmtMS(ms(crashPoll)), fmtMS(slices.Min(ds)), fmtMS(percentile(ds, 90)))
