@@ -105,6 +105,10 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 	changed := 0
 	live := map[string]bool{}
 	crashed := map[string]bool{}
+	here := make(map[string]bool, len(placed))
+	for _, v := range placed {
+		here[v.ID] = true
+	}
 	for _, d := range domains {
 		if !domainLive(d.State) {
 			// A crashed domain kept for inspection, or a suspended
@@ -113,6 +117,9 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 			continue
 		}
 		live[d.UUID] = true
+		if here[d.UUID] {
+			continue // recorded on s already: nothing to adopt
+		}
 		n, err := m.adopt(ctx, s, c, d.UUID)
 		if err != nil {
 			return changed, err
