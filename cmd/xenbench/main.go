@@ -74,7 +74,7 @@ func main() {
 	quick := flag.Bool("quick", false, "a smoke run of about 4 minutes (fewer repetitions, shorter windows)")
 	only := flag.String("only", "", "comma-separated figures to run (1-13); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
-	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) to this directory")
+	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) and of figure 6's manager to this directory")
 	postgres := flag.String("postgres", os.Getenv("XENMANAGER_TEST_POSTGRES"),
 		"`URL` of a PostgreSQL role that may create databases, for figures 2-4 and 13 (default $XENMANAGER_TEST_POSTGRES; when empty the harness starts a throwaway server)")
 	flag.Parse()
