@@ -22,12 +22,15 @@ import (
 // not since), found by a reconciliation, stays Stopped: only a fence
 // restarts. The beats are driven by hand.
 func TestHAShortSelfFenceRestartsHAVMs(t *testing.T) {
-	for _, how := range []string{"reconciliation", "ha_fenced event"} {
-		t.Run(how, func(t *testing.T) { testHAShortSelfFence(t, how == "reconciliation") })
+	for _, how := range []string{"reconciliation", "ha_fenced event", "heartbeat"} {
+		t.Run(how, func(t *testing.T) { testHAShortSelfFence(t, how) })
 	}
 }
 
-func testHAShortSelfFence(t *testing.T, byReconcile bool) {
+// testHAShortSelfFence learns of the fence how says: a reconciliation, the
+// ha_fenced event handed to haAgentFenced by hand, or the heartbeats alone
+// (which read the event; no reconciliation runs).
+func testHAShortSelfFence(t *testing.T, how string) {
 	c := managertest.Ready(t, managertest.Options{Agents: 2, MemoryMiB: 8192, CPUs: 4, AgentTimeout: 2 * time.Second})
 	ctx := c.Admin()
 	m := c.Manager
@@ -115,12 +118,14 @@ func testHAShortSelfFence(t *testing.T, byReconcile bool) {
 		t.Fatalf("ha1 runs on %v after ovs1 fenced", on)
 	}
 
-	if byReconcile {
+	switch how {
+	case "heartbeat":
+	case "reconciliation":
 		beat()
 		if _, err := m.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
-	} else {
+	default:
 		evs, err := c.AgentClient(0).GetEvents(context.Background(), 0)
 		if err != nil {
 			t.Fatal(err)

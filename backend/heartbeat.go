@@ -258,6 +258,12 @@ func (m *Manager) resyncServer(ctx context.Context, s store.Server, c *agentclie
 // It returns false when a job holds the VM or the agent cannot tell: the
 // event is kept and tried at the next beat.
 func (m *Manager) agentEvent(ctx context.Context, s store.Server, c *agentclient.Client, e agentapi.Event) bool {
+	if e.Kind == agentapi.EventHAFenced {
+		// The server fenced itself: the HA round at the end of this beat
+		// restarts the HA VMs the fence destroyed.
+		m.haAgentFenced(ctx, s, c, e.Detail)
+		return true
+	}
 	if e.VMUUID == "" || e.Kind != agentapi.EventVMCrashed && e.Kind != agentapi.EventVMShutdown {
 		return true
 	}
