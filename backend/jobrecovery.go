@@ -138,7 +138,10 @@ func (m *Manager) settleOrphan(ctx context.Context, job store.Job, who string) o
 		if domainLive(srcState) {
 			return done(VMRunning, s.Server, "Vm "+v.Name+" runs there")
 		}
-		return undone(VMStopped, "", "Vm "+v.Name+" does not run there: it is Stopped")
+		// The VM stays as it was before the call: Stopped for a start,
+		// recorded on its fenced server for an HA restart, which the HA
+		// round then tries again (recording it Stopped would end that).
+		return fail(at + "; Vm " + v.Name + " does not run there: it stays as recorded before the start")
 	case stepStop:
 		if !domainLive(srcState) {
 			return done(VMStopped, "", "Vm "+v.Name+" no longer runs there: it is Stopped")
@@ -173,7 +176,7 @@ func (m *Manager) settleOrphan(ctx context.Context, job store.Job, who string) o
 		case onSrc:
 			return undone(VMRunning, s.Server, "Vm "+v.Name+" still runs on "+src)
 		}
-		return undone(VMStopped, "", "Vm "+v.Name+" runs on neither server: it is Stopped")
+		return fail(at + "; Vm " + v.Name + " runs on neither server: it stays as recorded, for the reconciliation (or, with high availability, the HA round) to settle")
 	}
 	return fail(at + " (a step this version does not know)")
 }

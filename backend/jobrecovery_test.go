@@ -51,7 +51,7 @@ func TestLeaderFinishesOrUndoesADeadManagersJobByItsStep(t *testing.T) {
 		{name: "start reached the agent", domainOn: "ovs1", recorded: state{"", backend.VMStopped}, call: agentapi.MethodStartVM, from: "ovs1",
 			status: backend.JobSuccess, says: "(start_vm sent to server ovs1); Vm s-done runs there", want: state{"ovs1", backend.VMRunning}},
 		{name: "start never ran", recorded: state{"", backend.VMStopped}, call: agentapi.MethodStartVM, from: "ovs1",
-			status: backend.JobFailure, says: "(start_vm sent to server ovs1); Vm s-undone does not run there: it is Stopped", want: state{"", backend.VMStopped}},
+			status: backend.JobFailure, says: "(start_vm sent to server ovs1); Vm s-undone does not run there: it stays as recorded before the start", want: state{"", backend.VMStopped}},
 		{name: "stop reached the agent", recorded: state{"ovs1", backend.VMRunning}, call: agentapi.MethodStopVM, from: "ovs1",
 			status: backend.JobSuccess, says: "no longer runs there: it is Stopped", want: state{"", backend.VMStopped}},
 		{name: "stop never ran", domainOn: "ovs2", recorded: state{"ovs2", backend.VMRunning}, call: agentapi.MethodStopVM, from: "ovs2",
