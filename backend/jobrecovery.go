@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,27 +186,30 @@ func (m *Manager) settleOrphan(ctx context.Context, job store.Job, who string) o
 // no longer recorded) and the state of VM v's domain there ("" for none);
 // known is false when the server does not answer or is gone.
 func (m *Manager) stepServerState(ctx context.Context, id string, v store.VM) (name, state string, known bool) {
-	s, err := m.st.Read().Server(ctx, id)
+	s, c, err := m.serverByID(ctx, id)
 	if err != nil {
-		return id, "", false
-	}
-	c, err := m.clients.get(s)
-	if err != nil {
-		return s.Name, "", false
+		return cmp.Or(s.Name, id), "", false
 	}
 	state, known = m.domainState(ctx, c, v)
 	return s.Name, state, known
+}
+
+// serverByID is the server recorded as id and its agent's client; the
+// server (as read) comes with a client's error.
+func (m *Manager) serverByID(ctx context.Context, id string) (store.Server, *agentclient.Client, error) {
+	s, err := m.st.Read().Server(ctx, id)
+	if err != nil {
+		return store.Server{}, nil, err
+	}
+	c, err := m.clients.get(s)
+	return s, c, err
 }
 
 // cleanupMigrationTarget undoes a setup_migration_target on server id
 // that no migration used, best effort: the target would otherwise wait for
 // an incoming migration until its own timeout.
 func (m *Manager) cleanupMigrationTarget(ctx context.Context, id string, v store.VM) {
-	s, err := m.st.Read().Server(ctx, id)
-	if err != nil {
-		return
-	}
-	c, err := m.clients.get(s)
+	s, c, err := m.serverByID(ctx, id)
 	if err != nil {
 		return
 	}
@@ -231,18 +235,11 @@ func (m *Manager) settleOrphanCopy(ctx context.Context, s jobStep, who string) o
 		what = "VmTemplate"
 		recorded = func() bool { _, err := m.st.Read().VMTemplate(ctx, s.VM); return err == nil }
 	}
-	srv, err := m.st.Read().Server(ctx, s.Server)
-	name := s.Server
-	if err == nil {
-		name = srv.Name
-	}
+	srv, c, err := m.serverByID(ctx, s.Server)
+	name := cmp.Or(srv.Name, s.Server)
 	at := fmt.Sprintf(" (%s of the copy %s %s on server %s)", s.Call, what, s.VM, name)
 	if recorded() {
 		return orphanOutcome{status: JobSuccess, result: "finished by the leader: " + who + " while the job ran" + at + "; the copy is recorded" + tail}
-	}
-	var c *agentclient.Client
-	if err == nil {
-		c, err = m.clients.get(srv)
 	}
 	var left []string
 	bg := context.WithoutCancel(ctx)
