@@ -3,13 +3,16 @@ package backend
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 
 	"xenmanager/store"
 )
 
 // inventory is one read of pools, servers and repositories, used to turn ids
 // into names when building views. These tables are small (tens to hundreds
-// of rows) next to VMs, which are never loaded here.
+// of rows) next to VMs, which are never loaded here. An inventory is shared
+// by every reader of the cache (inventoryCache): it is never changed once
+// read.
 type inventory struct {
 	pools      map[string]store.ServerPool
 	poolList   []store.ServerPool
@@ -17,18 +20,45 @@ type inventory struct {
 	serverList []store.Server
 	repos      map[string]store.Repository
 	repoList   []store.Repository
-	running    map[string]int // server id -> VMs placed there
 }
 
+// inventoryCache keeps the last inventory read with the store's inventory
+// generation at the time, so that a show command reads the three tables
+// only after one of them changed: on PostgreSQL they are three round trips
+// of the ten a show Vm made.
+type inventoryCache struct {
+	last atomic.Pointer[cachedInventory]
+}
+
+// cachedInventory is an inventory and the generation it was read at.
+type cachedInventory struct {
+	gen int64
+	inv *inventory
+}
+
+// inventory returns the inventory: the cached one while the store's
+// inventory generation is that of its read, else a new read, kept when no
+// write changed the tables while it was made.
 func (m *Manager) inventory(ctx context.Context) (*inventory, error) {
-	return inventoryOf(ctx, m.st.Read())
+	gen := m.st.InventoryGeneration()
+	if c := m.invCache.last.Load(); c != nil && c.gen == gen {
+		return c.inv, nil
+	}
+	inv, err := inventoryOf(ctx, m.st.Read())
+	if err != nil {
+		return nil, err
+	}
+	if m.st.InventoryGeneration() == gen {
+		m.invCache.last.Store(&cachedInventory{gen: gen, inv: inv})
+	}
+	return inv, nil
 }
 
 // inventoryOf reads the inventory with q: inside a store.Snapshot, that of
 // the snapshot's moment, so that a listing's names are those of its rows.
 func inventoryOf(ctx context.Context, q *store.Queries) (*inventory, error) {
 	inv := &inventory{pools: map[string]store.ServerPool{}, servers: map[string]store.Server{},
-		repos: map[string]store.Repository{}, running: map[string]int{}}
+		repos: map[string]store.Repository{}}
 	var err error
 	if inv.poolList, err = q.ServerPools(ctx); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read server pools", Cause: err}
@@ -42,18 +72,24 @@ func inventoryOf(ctx context.Context, q *store.Queries) (*inventory, error) {
 	for _, p := range inv.poolList {
 		inv.pools[p.ID] = p
 	}
-	counts, err := q.CountVMsPerServer(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
-	}
 	for _, s := range inv.serverList {
 		inv.servers[s.ID] = s
-		inv.running[s.ID] = counts[s.ID]
 	}
 	for _, r := range inv.repoList {
 		inv.repos[r.ID] = r
 	}
 	return inv, nil
+}
+
+// vmsPerServer counts the VMs placed on each server (RunningVMs of a
+// server's view): read at each view, since VMs move without changing the
+// inventory.
+func (m *Manager) vmsPerServer(ctx context.Context) (map[string]int, error) {
+	counts, err := m.st.Read().CountVMsPerServer(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "count VMs", Cause: err}
+	}
+	return counts, nil
 }
 
 func (inv *inventory) poolRef(id string) NamedRef {
@@ -77,14 +113,14 @@ func (inv *inventory) repoRef(id string) NamedRef {
 	return NamedRef{ID: id, Name: inv.repos[id].Name}
 }
 
-func (inv *inventory) serverView(s store.Server) Server {
+func (inv *inventory) serverView(s store.Server, vms map[string]int) Server {
 	return Server{ID: s.ID, Name: s.Name, Hostname: s.Hostname, UniqueID: s.UniqueID, Address: s.Address,
 		Port: s.Port, Status: s.Status, Pool: inv.poolRef(s.PoolID), OVMVersion: s.OVMVersion,
 		AgentVersion: s.AgentVersion, HypervisorType: s.HypervisorType, HypervisorVersion: s.HypervisorVersion,
 		Manufacturer: s.Manufacturer, Product: s.Product, CPUModel: s.CPUModel,
 		CPUSockets: s.CPUSockets, CoresPerSocket: s.CoresPerSocket, ThreadsPerCore: s.ThreadsPerCore,
 		CPUKHz: s.CPUKHz, TotalMemoryMiB: s.TotalMemoryMiB, Dom0MemoryMiB: s.Dom0MemoryMiB,
-		CertSPKISHA256: s.CertSPKISHA256, RunningVMs: inv.running[s.ID], Roles: s.Roles, IsMaster: s.IsMaster,
+		CertSPKISHA256: s.CertSPKISHA256, RunningVMs: vms[s.ID], Roles: s.Roles, IsMaster: s.IsMaster,
 		Maintenance: s.Maintenance, CreatedAt: s.CreatedAt}
 }
 

@@ -42,13 +42,14 @@ type Config struct {
 // Manager is the backend: every operation the command layer can ask for.
 // It is safe for concurrent use by many sessions.
 type Manager struct {
-	st      *store.Store
-	data    string // the absolute data directory (Config.DataDir)
-	sealer  *Sealer
-	log     *slog.Logger
-	name    string
-	uuid    string
-	timeout time.Duration
+	st       *store.Store
+	invCache *inventoryCache // the names of pools, servers and repositories; shared by With's copies
+	data     string          // the absolute data directory (Config.DataDir)
+	sealer   *Sealer
+	log      *slog.Logger
+	name     string
+	uuid     string
+	timeout  time.Duration
 
 	passwordCost int
 	metrics      *metrics.Manager // nil: no metrics
@@ -114,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend: data directory: %w", err)
 	}
-	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
+	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, invCache: &inventoryCache{}, data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
 		clones: newCloneRegistry(), copySlots: newCopyLimiter(), member: NewID(TypeManager), membership: &memberState{}}
 	if m.st.Shared() {

@@ -199,7 +199,7 @@ func (cp *capacity) forget(serverID string) {
 }
 
 // serverLists caches each pool and its servers while the servers and pools
-// tables do not change (store.ServersGeneration), with the servers' agent
+// tables do not change (store.InventoryGeneration), with the servers' agent
 // clients: a batch of starts then reads them once.
 type serverLists struct {
 	mu     sync.Mutex // guards gen and byPool
@@ -220,7 +220,7 @@ type poolPlacement struct {
 // poolPlacement returns the pool and its servers, from the cache when
 // current.
 func (p *placer) poolPlacement(ctx context.Context, poolID string) (*poolPlacement, error) {
-	gen := p.st.ServersGeneration()
+	gen := p.st.InventoryGeneration()
 	p.serverLists.mu.Lock()
 	if p.serverLists.gen == gen && p.serverLists.byPool != nil {
 		if pp, ok := p.serverLists.byPool[poolID]; ok {
@@ -243,7 +243,7 @@ func (p *placer) poolPlacement(ctx context.Context, poolID string) (*poolPlaceme
 	if p.serverLists.gen != gen || p.serverLists.byPool == nil {
 		p.serverLists.gen, p.serverLists.byPool = gen, map[string]*poolPlacement{}
 	}
-	if p.st.ServersGeneration() == gen {
+	if p.st.InventoryGeneration() == gen {
 		p.serverLists.byPool[poolID] = pp
 	}
 	return pp, nil

@@ -212,7 +212,7 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	// meanwhile (fence, under the same lock) is not chosen: its status
 	// change makes the list read above stale, and the ranking starts over.
 	p.mu.Lock()
-	if p.st.ServersGeneration() != pp.gen && retries < 3 {
+	if p.st.InventoryGeneration() != pp.gen && retries < 3 {
 		p.mu.Unlock()
 		return p.rank(ctx, v, except, retries+1)
 	}

@@ -125,13 +125,23 @@ func (m *Manager) Servers(ctx context.Context, f Filter) ([]Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	vms, err := m.vmsPerServer(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return viewsOf(inv.serverList, func(s store.Server) bool { return c.match(s.ID, s.Name, s.Status, s.ID, s.PoolID, "") },
-		func(s store.Server) (Server, error) { return inv.serverView(s), nil })
+		func(s store.Server) (Server, error) { return inv.serverView(s, vms), nil })
 }
 
 // Server returns the server ref names.
 func (m *Manager) Server(ctx context.Context, ref Ref) (Server, error) {
-	return show(ctx, m, m.serverKind(), ref, func(inv *inventory, s store.Server) (Server, error) { return inv.serverView(s), nil })
+	return show(ctx, m, m.serverKind(), ref, func(inv *inventory, s store.Server) (Server, error) {
+		vms, err := m.vmsPerServer(ctx)
+		if err != nil {
+			return Server{}, err
+		}
+		return inv.serverView(s, vms), nil
+	})
 }
 
 func (m *Manager) findServer(ctx context.Context, ref Ref) (store.Server, error) {

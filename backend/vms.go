@@ -350,40 +350,26 @@ func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
 	return show(ctx, m, m.vmKind(), ref, func(inv *inventory, v store.VM) (VM, error) { return m.vmDevicesView(ctx, inv, v) })
 }
 
-// vmDevicesView is show Vm's view: the VM with its disks, ISOs and VNICs.
-// A disk or ISO deleted meanwhile shows with empty names, as it always
-// has; a store that fails fails the show instead of leaving devices out.
+// vmDevicesView is show Vm's view: the VM with its disks, ISOs and VNICs,
+// read in one query. A disk or ISO deleted meanwhile shows with empty
+// names, as it always has; a store that fails fails the show instead of
+// leaving devices out.
 func (m *Manager) vmDevicesView(ctx context.Context, inv *inventory, v store.VM) (VM, error) {
 	view := inv.vmView(v)
-	q := m.st.Read()
-	maps, err := q.DiskMappingsOfVM(ctx, v.ID)
+	devices, err := m.st.Read().VMDevices(ctx, v.ID)
 	if err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "read disk mappings", Cause: err}
+		return VM{}, &Error{Kind: KindInternal, Msg: "read the VM's devices", Cause: err}
 	}
-	for _, mp := range maps {
-		d, err := optional(q.VirtualDisk(ctx, mp.DiskID))
-		if err != nil {
-			return VM{}, err
+	for _, d := range devices {
+		ref := NamedRef{d.ID, d.Name}
+		switch d.Kind {
+		case store.DeviceDisk:
+			view.Disks = append(view.Disks, ref)
+		case store.DeviceCdrom:
+			view.Cdroms = append(view.Cdroms, ref)
+		case store.DeviceVnic:
+			view.Vnics = append(view.Vnics, ref)
 		}
-		view.Disks = append(view.Disks, NamedRef{d.ID, d.Name})
-	}
-	isoMaps, err := q.CdromMappingsOfVM(ctx, v.ID)
-	if err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "read ISO mappings", Cause: err}
-	}
-	for _, mp := range isoMaps {
-		iso, err := optional(q.VirtualCdrom(ctx, mp.CdromID))
-		if err != nil {
-			return VM{}, err
-		}
-		view.Cdroms = append(view.Cdroms, NamedRef{iso.ID, iso.Name})
-	}
-	vnics, err := q.VnicsOfVM(ctx, v.ID)
-	if err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "read vnics", Cause: err}
-	}
-	for _, vn := range vnics {
-		view.Vnics = append(view.Vnics, NamedRef{vn.ID, vn.Name})
 	}
 	return view, nil
 }

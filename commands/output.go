@@ -103,7 +103,10 @@ type Format struct {
 // machine reports whether f prints the machine form (Json version 2).
 func (f Format) machine() bool { return f.Mode == ModeJSON && f.JSONVersion == 2 }
 
-// writeReport prints r in format f, in a single Write. Every mode builds
+// reportBuffer is the most writeReport holds of a report before writing.
+const reportBuffer = 64 << 10
+
+// writeReport prints r in format f, in a single Write up to reportBuffer. Every mode builds
 // lines without their ending; writeReport ends each with f.EOL, so that no
 // mode writes a bare "\n" when the session asked for CRLF or CR.
 func writeReport(w io.Writer, f Format, r *Report) error {
@@ -134,10 +137,23 @@ func writeReport(w io.Writer, f Format, r *Report) error {
 	if eol == "" {
 		eol = "\n"
 	}
-	// Through a buffer rather than one string of the whole report: a list
-	// of 100,000 VMs is not copied once more, and the channel still gets
-	// large writes.
-	bw := bufio.NewWriterSize(w, 64<<10)
+	// A report up to reportBuffer is written from one slice of its exact
+	// size; a longer one through a buffer of that size rather than one
+	// string of the whole report: a list of 100,000 VMs is not copied once
+	// more, and the channel still gets large writes.
+	n := 0
+	for _, l := range lines {
+		n += len(l) + len(eol)
+	}
+	if n <= reportBuffer {
+		b := make([]byte, 0, n)
+		for _, l := range lines {
+			b = append(append(b, l...), eol...)
+		}
+		_, err := w.Write(b)
+		return err
+	}
+	bw := bufio.NewWriterSize(w, reportBuffer)
 	for _, l := range lines {
 		bw.WriteString(l)
 		bw.WriteString(eol)

@@ -10,15 +10,17 @@ import (
 	"modernc.org/sqlite"
 )
 
-// The servers' generation: the manager's placement caches the pools with
-// their servers while Store.ServersGeneration is unchanged, so every write
-// to the servers or server_pools tables must change it. No write method
+// The inventory's generation: the manager's placement caches the pools
+// with their servers, and its views the names of pools, servers and
+// repositories, while Store.InventoryGeneration is unchanged, so every
+// write to the servers, server_pools or repositories tables must change
+// it. No write method
 // says so by hand (a new one could forget): SQLite itself reports each row
 // the writer's connection is about to change, through a pre-update hook
 // (writerConnector), and a row of either table bumps the generation
-// (serversChanged). That covers every statement, those of a foreign key's
-// cascade included. On PostgreSQL a trigger on both tables (migration
-// 0001) does the hook's work: it sends the writer's session a notice for
+// (inventoryChanged). That covers every statement, those of a foreign key's
+// cascade included. On PostgreSQL a trigger on the three tables (migrations
+// 0001 and 0023) does the hook's work: it sends the writer's session a notice for
 // each row, which the store's notice handler takes while the statement
 // runs (Store.noticed); and it notifies the other managers at the commit
 // (pgListener, which also gives the staleness bound).
@@ -27,41 +29,41 @@ import (
 // again after its transaction commits (Store.runGroup), so that a list read
 // between the two (which sees the rows as they were) is not kept.
 
-// placementTables are the tables the placement cache reads.
-var placementTables = map[string]bool{"servers": true, "server_pools": true}
+// inventoryTables are the tables the inventory caches read.
+var inventoryTables = map[string]bool{"servers": true, "server_pools": true, "repositories": true}
 
-// ServersGeneration changes whenever a server or server pool row may have
-// changed; a server list (or pool) read when it had a value is current while
-// it keeps it.
-func (s *Store) ServersGeneration() int64 {
+// InventoryGeneration changes whenever a server, server pool or repository
+// row may have changed; a list of them read when it had a value is current
+// while it keeps it.
+func (s *Store) InventoryGeneration() int64 {
 	if s.pg != nil && !s.pg.listening.Load() {
 		// No one hears of the other managers' changes: nothing read now
 		// may be kept.
-		return s.serversGen.Add(1)
+		return s.inventoryGen.Add(1)
 	}
-	return s.serversGen.Load()
+	return s.inventoryGen.Load()
 }
 
 // rowChanging is the writer connection's pre-update hook: SQLite calls it
 // before it inserts, updates or deletes a row.
 func (s *Store) rowChanging(d sqlite.SQLitePreUpdateData) {
-	if placementTables[d.TableName] {
-		s.serversChanged()
+	if inventoryTables[d.TableName] {
+		s.inventoryChanged()
 	}
 }
 
-// serversChanged bumps the generation the first time the running write
-// changes a servers or server_pools row, and marks the write (serversDirty)
+// inventoryChanged bumps the generation the first time the running write
+// changes a row of the inventory's tables, and marks the write (inventoryDirty)
 // for the bump after its commit.
-func (s *Store) serversChanged() {
-	if !s.serversDirty.Swap(true) {
-		s.serversGen.Add(1)
+func (s *Store) inventoryChanged() {
+	if !s.inventoryDirty.Swap(true) {
+		s.inventoryGen.Add(1)
 	}
 }
 
-// takeServersDirty reports whether the write that just ran changed a
-// servers or server_pools row, and clears the mark for the next one.
-func (s *Store) takeServersDirty() bool { return s.serversDirty.Swap(false) }
+// takeInventoryDirty reports whether the write that just ran changed a
+// row of the inventory's tables, and clears the mark for the next one.
+func (s *Store) takeInventoryDirty() bool { return s.inventoryDirty.Swap(false) }
 
 // writerConnector opens the writer's connections with the pre-update hook
 // of s: every connection the writer pool ever opens, so that a connection

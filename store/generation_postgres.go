@@ -11,17 +11,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pgListener keeps the servers' generation of a store on PostgreSQL in
+// pgListener keeps the inventory's generation of a store on PostgreSQL in
 // step with the other managers' writes: the trigger of migration 0001
 // notifies channel xenmanager_servers at the commit of every transaction
-// that changed a servers or server_pools row, and the listener, on a
+// that changed a servers, server_pools or repositories row (migrations
+// 0001 and 0023), and the listener, on a
 // connection of its own, bumps the generation at each notification.
 //
 // Staleness: a server list another manager changed is cached until the
 // notification of that commit arrives, which PostgreSQL delivers as soon
 // as the commit is done (a round trip's time). While the listener has no
 // connection (lost, or not yet re-made) nothing is cached at all
-// (ServersGeneration gives a new value at each call), and the generation
+// (InventoryGeneration gives a new value at each call), and the generation
 // is bumped when the connection is lost and again once LISTEN runs on the
 // new one, for the changes made in between. A connection that dies
 // without a word (a cut network) is found by a ping after listenIdle
@@ -79,7 +80,7 @@ func (l *pgListener) connect(ctx context.Context) (*pgx.Conn, error) {
 	l.pid = conn.PgConn().PID()
 	l.mu.Unlock()
 	// What changed while no one listened.
-	l.s.serversGen.Add(1)
+	l.s.inventoryGen.Add(1)
 	l.listening.Store(true)
 	return conn, nil
 }
@@ -94,7 +95,7 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn) {
 		l.mu.Lock()
 		l.pid = 0
 		l.mu.Unlock()
-		l.s.serversGen.Add(1)
+		l.s.inventoryGen.Add(1)
 		conn.Close(context.Background())
 		for conn = nil; conn == nil; {
 			if ctx.Err() != nil {
@@ -126,7 +127,7 @@ func (l *pgListener) wait(ctx context.Context, conn *pgx.Conn) {
 			// they run and after their commit (runGroup); only those of
 			// other sessions do here.
 			if n.PID != l.s.writerPID.Load() {
-				l.s.serversGen.Add(1)
+				l.s.inventoryGen.Add(1)
 			}
 			continue
 		case ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded):

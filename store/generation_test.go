@@ -12,11 +12,11 @@ import (
 // writeMethod matches the names of the Queries methods that write.
 var writeMethod = regexp.MustCompile(`^(Insert|Upsert|Set|Update|Delete|Add|Remove|Append|Ack|End|Rename|TagObject|UntagObject)`)
 
-// Each write to the servers or server_pools tables changes the servers'
-// generation, once while it runs and again after its commit, and a write
-// to any other table leaves it; every write method of Queries is in the
-// table, so that a new one is tested.
-func TestServersGenerationFollowsWrites(t *testing.T) {
+// Each write to the servers, server_pools or repositories tables changes
+// the inventory's generation, once while it runs and again after its
+// commit, and a write to any other table leaves it; every write method of
+// Queries is in the table, so that a new one is tested.
+func TestInventoryGenerationFollowsWrites(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
 		ctx := context.Background()
@@ -24,7 +24,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		str := func(v string) *string { return &v }
 		tests := []struct {
 			method    string
-			placement bool // writes servers or server_pools
+			inventory bool // writes servers, server_pools or repositories
 			op        func(q *Queries) error
 		}{
 			{"SetMeta", false, func(q *Queries) error { return q.SetMeta(ctx, "k", "v") }},
@@ -61,7 +61,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 			{"UpdateServerSettings", true, func(q *Queries) error {
 				return q.UpdateServerSettings(ctx, Server{ID: "s1", Name: "ovs-1", Roles: "xen"})
 			}},
-			{"InsertRepository", false, func(q *Queries) error {
+			{"InsertRepository", true, func(q *Queries) error {
 				return q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/m", CreatedAt: now})
 			}},
 			{"InsertVM", false, func(q *Queries) error {
@@ -164,7 +164,7 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 			{"DeleteVnic", false, func(q *Queries) error { return q.DeleteVnic(ctx, "n1v") }},
 			{"DeleteNetwork", false, func(q *Queries) error { return q.DeleteNetwork(ctx, "n1") }},
 			{"DeleteVM", false, func(q *Queries) error { return q.DeleteVM(ctx, "v1") }},
-			{"DeleteRepository", false, func(q *Queries) error { return q.DeleteRepository(ctx, "r1") }},
+			{"DeleteRepository", true, func(q *Queries) error { return q.DeleteRepository(ctx, "r1") }},
 			{"SetPoolMaster", true, func(q *Queries) error { return q.SetPoolMaster(ctx, "p1", "s1") }},
 			{"DeleteServer", true, func(q *Queries) error { return q.DeleteServer(ctx, "s1") }},
 			{"DeleteUser", false, func(q *Queries) error { return q.DeleteUser(ctx, "u1") }},
@@ -174,21 +174,21 @@ func TestServersGenerationFollowsWrites(t *testing.T) {
 		for _, tc := range tests {
 			tested[tc.method] = true
 			t.Run(tc.method, func(t *testing.T) {
-				before := s.ServersGeneration()
+				before := s.InventoryGeneration()
 				var during int64
 				err := s.Write(ctx, func(q *Queries) error {
 					err := tc.op(q)
-					during = s.ServersGeneration()
+					during = s.InventoryGeneration()
 					return err
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
-				after := s.ServersGeneration()
+				after := s.InventoryGeneration()
 				switch {
-				case tc.placement && (during == before || after == during):
+				case tc.inventory && (during == before || after == during):
 					t.Errorf("generation %d, %d while writing, %d after the commit; want a change at each", before, during, after)
-				case !tc.placement && after != before:
+				case !tc.inventory && after != before:
 					t.Errorf("generation %d before, %d after; want it unchanged", before, after)
 				}
 			})

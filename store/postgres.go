@@ -110,6 +110,6 @@ const serversNotice = "xenmanager: servers changed"
 // returns, as SQLite calls its pre-update hook.
 func (s *Store) noticed(_ *pgconn.PgConn, n *pgconn.Notice) {
 	if n.Message == serversNotice {
-		s.serversChanged()
+		s.inventoryChanged()
 	}
 }

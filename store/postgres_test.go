@@ -136,7 +136,7 @@ func TestWritesOfTwoManagersSerialise(t *testing.T) {
 // A manager's servers' generation changes when another manager changes a
 // server pool; when its listening connection is lost, it changes at once,
 // the listener connects again, and later changes are seen as before.
-func TestServersGenerationFollowsOtherManagers(t *testing.T) {
+func TestInventoryGenerationFollowsOtherManagers(t *testing.T) {
 	db := testDB{engine: PostgreSQL, target: pgtest.Database(t)}
 	a, b := db.open(t), db.open(t)
 	ctx := context.Background()
@@ -148,38 +148,38 @@ func TestServersGenerationFollowsOtherManagers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g0 := b.ServersGeneration()
+	g0 := b.InventoryGeneration()
 	pool("p1")
-	waitFor(t, "the other manager's new pool left the generation as it was", func() bool { return b.ServersGeneration() != g0 })
+	waitFor(t, "the other manager's new pool left the generation as it was", func() bool { return b.InventoryGeneration() != g0 })
 
 	pid := b.pg.listenerPID()
 	if pid == 0 {
 		t.Fatal("no listening session")
 	}
-	g1 := b.ServersGeneration()
+	g1 := b.InventoryGeneration()
 	if _, err := db.raw(t).Exec(`SELECT pg_terminate_backend($1)`, int64(pid)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the generation stayed as it was when its listening connection was lost", func() bool { return b.ServersGeneration() != g1 })
+	waitFor(t, "the generation stayed as it was when its listening connection was lost", func() bool { return b.InventoryGeneration() != g1 })
 	waitFor(t, "the listener did not connect again", func() bool {
 		p := b.pg.listenerPID()
 		return p != 0 && p != pid && b.pg.listening.Load()
 	})
-	g2 := b.ServersGeneration()
-	if b.ServersGeneration() != g2 {
+	g2 := b.InventoryGeneration()
+	if b.InventoryGeneration() != g2 {
 		t.Fatal("the generation changes at every call while the listener listens")
 	}
 	pool("p2")
-	waitFor(t, "a new pool after the listener came back left the generation as it was", func() bool { return b.ServersGeneration() != g2 })
+	waitFor(t, "a new pool after the listener came back left the generation as it was", func() bool { return b.InventoryGeneration() != g2 })
 }
 
 // While no listener listens, nothing read of the servers may be kept: the
 // generation is new at every call.
-func TestServersGenerationWithoutListener(t *testing.T) {
+func TestInventoryGenerationWithoutListener(t *testing.T) {
 	s := testDB{engine: PostgreSQL, target: pgtest.Database(t)}.open(t)
 	s.pg.listening.Store(false)
 	defer s.pg.listening.Store(true)
-	if g := s.ServersGeneration(); s.ServersGeneration() == g {
+	if g := s.InventoryGeneration(); s.InventoryGeneration() == g {
 		t.Fatal("the generation stays while nothing listens")
 	}
 }

@@ -37,13 +37,14 @@ type Store struct {
 	read       *sql.DB
 	readStmts  *stmtCache  // prepared statements of the reader pool
 	writeStmts *writeStmts // prepared statements of the writer connection
-	// serversGen counts writes to the servers and server_pools tables, so
+	// inventoryGen counts writes to the servers, server_pools and
+	// repositories tables, so
 	// that callers may cache what they read of them and know when to read
-	// again (generation.go). serversDirty is set by the writer
+	// again (generation.go). inventoryDirty is set by the writer
 	// connection's hook when the running write changes such a row, and
 	// taken by the writer after the write (runOne).
-	serversGen   atomic.Int64
-	serversDirty atomic.Bool
+	inventoryGen   atomic.Int64
+	inventoryDirty atomic.Bool
 
 	// The group-commit writer (see Write): kick wakes the writer
 	// goroutine, which closes writerDone on exit.

@@ -93,7 +93,7 @@ type writeReq struct {
 	state    atomic.Int32 // reqQueued, then reqTaken by the writer or reqAbandoned by the caller
 	err      error
 	panicked any  // what fn panicked with, panicked again in the caller
-	dirty    bool // fn changed a servers or server_pools row (generation.go)
+	dirty    bool // fn changed a row of the inventory's tables (generation.go)
 	// audit is the command audit the context carries: its row is written
 	// with fn's change (CommandAudit). audits are what the write wrote of
 	// audit rows, for the writer to settle at the transaction's end.
@@ -244,7 +244,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		r.err = commitErr(tx.Commit())
 		r.settleAudits(r.err == nil)
 		if r.dirty {
-			s.serversGen.Add(1)
+			s.inventoryGen.Add(1)
 		}
 		return
 	}
@@ -315,7 +315,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		r.settleAudits(err == nil)
 	}
 	if dirty {
-		s.serversGen.Add(1)
+		s.inventoryGen.Add(1)
 	}
 }
 
@@ -366,7 +366,7 @@ func (s *Store) begin(group bool) (*sql.Tx, error) {
 func (s *Store) runOne(db *txDB, r *writeReq) {
 	q := &Queries{db: db, w: r, engine: s.engine}
 	defer func() {
-		r.dirty = s.takeServersDirty()
+		r.dirty = s.takeInventoryDirty()
 		if p := recover(); p != nil {
 			r.panicked = p
 		}

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// VMDevices reads a VM's disks by slot, then its ISOs by slot, then its
+// VNICs in the order they were made, and nothing of another VM's.
+func TestVMDevices(t *testing.T) {
+	bothEngines(t, func(t *testing.T, db testDB) {
+		s := db.open(t)
+		seedMappings(t, s)
+		ctx := context.Background()
+		now := time.Now()
+		err := s.Write(ctx, func(q *Queries) error {
+			return errors.Join(
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m1", VMID: "v1", DiskID: "d2", Slot: 2, CreatedAt: now}),
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m2", VMID: "v1", DiskID: "d1", Slot: 0, CreatedAt: now.Add(time.Second)}),
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m3", VMID: "v2", DiskID: "d2", Slot: 0, CreatedAt: now}),
+				q.InsertCdromMapping(ctx, CdromMapping{ID: "c1m", VMID: "v1", CdromID: "c1", Slot: 1, CreatedAt: now}),
+				q.InsertNetwork(ctx, Network{ID: "n1", Name: "net", PoolID: "p1", Bridge: "xenbr0", CreatedAt: now}),
+				q.InsertVnic(ctx, Vnic{ID: "z-first", Name: "eth0", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:01", CreatedAt: now}),
+				q.InsertVnic(ctx, Vnic{ID: "a-second", Name: "eth1", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:02", CreatedAt: now.Add(time.Millisecond)}),
+				q.InsertVnic(ctx, Vnic{ID: "v2nic", Name: "eth0", VMID: "v2", NetworkID: "n1", MAC: "00:16:3e:00:00:03", CreatedAt: now}),
+			)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			vm   string
+			want []VMDevice
+		}{
+			{"v1", []VMDevice{{DeviceDisk, "d1", "own"}, {DeviceDisk, "d2", "quorum"}, {DeviceCdrom, "c1", "iso"},
+				{DeviceVnic, "z-first", "eth0"}, {DeviceVnic, "a-second", "eth1"}}},
+			{"v2", []VMDevice{{DeviceDisk, "d2", "quorum"}, {DeviceVnic, "v2nic", "eth0"}}},
+			{"v3", nil},
+		}
+		for _, tc := range tests {
+			got, err := s.Read().VMDevices(ctx, tc.vm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("VMDevices(%s) = %v, want %v", tc.vm, got, tc.want)
+			}
+		}
+	})
+}
