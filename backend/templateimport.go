@@ -158,6 +158,12 @@ func (m *Manager) settleImportedTemplate(ctx context.Context, j *jobRun, c *agen
 		*moved = append(*moved, madeDisk{r.ID, diskID})
 		dst := diskPath(r, diskID)
 		if err := c.CopyFile(ctx, templateDir(r, t.ID)+"/"+d.file, dst, agentapi.CopyOption{Mode: agentapi.CopyMove}); err != nil {
+			if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultNotFound {
+				// The move's own words would name the server's paths and
+				// its copy: say what the archive lacks instead.
+				return VmTemplate{}, errorf(KindNotFound, "%s: the template's vm.cfg names disk image %s, which the archive does not hold "+
+					"beside the vm.cfg; an archive holds vm.cfg and every disk image it names", what, d.file)
+			}
 			return VmTemplate{}, agentError(what, server, err)
 		}
 		var size int64

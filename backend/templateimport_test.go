@@ -66,8 +66,9 @@ func TestTemplateImportFailuresLeaveNothing(t *testing.T) {
 		kind backend.Kind
 		msg  string
 	}{
-		{"/notatar.tgz", backend.KindInvalidArgument, "is not a tar archive, or is truncated"},
-		{"/missing.tgz", backend.KindNotFound, "b.img"},
+		{"/notatar.tgz", backend.KindInvalidArgument, "is not a tar archive, or is truncated (it ends inside an entry or a header); accepted is a tar archive, gzip-compressed or not"},
+		{"/missing.tgz", backend.KindNotFound, "the template's vm.cfg names disk image b.img, which the archive does not hold beside the vm.cfg; " +
+			"an archive holds vm.cfg and every disk image it names"},
 		{"/phy.tgz", backend.KindInvalidArgument, "the template's vm.cfg has disk \"phy:/dev/sda,xvda,w\"; accepted are image files"},
 		{"/twice.tgz", backend.KindInvalidArgument, "names disk image a.img twice"},
 		{"/nomemory.tgz", backend.KindInvalidArgument, "Cannot obtain memory size from vm.cfg"},

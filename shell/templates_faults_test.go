@@ -301,13 +301,17 @@ func TestTemplateImportBrokenArchivesOverSSH(t *testing.T) {
 		code       string
 		msgs       []string // what was wrong, and what is accepted
 	}{
-		{"importTemplate", "/notatar.tgz", "XM_0400E", []string{"is not a tar archive, or is truncated"}},
-		{"importTemplate", "/missing.tgz", "XM_0404E", []string{"b.img"}},
+		{"importTemplate", "/notatar.tgz", "XM_0400E", []string{"is not a tar archive, or is truncated (it ends inside an entry or a header); " +
+			"accepted is a tar archive, gzip-compressed or not, of vm.cfg and the disk images it names"}},
+		{"importTemplate", "/missing.tgz", "XM_0404E", []string{"the template's vm.cfg names disk image b.img, which the archive does not hold " +
+			"beside the vm.cfg; an archive holds vm.cfg and every disk image it names"}},
 		{"importTemplate", "/phy.tgz", "XM_0400E", []string{`the template's vm.cfg has disk "phy:/dev/sda,xvda,w"`, "accepted are image files (file:, tap:aio:) beside the vm.cfg"}},
 		{"importTemplate", "/nomemory.tgz", "XM_0400E", []string{"Cannot obtain memory size from vm.cfg"}},
 		{"importTemplate", "/gone.tgz", "XM_0404E", []string{"HTTP 404"}},
 		{"importVirtualAppliance", "/gz.ova", "XM_0400E", []string{"is gzip-compressed; an OVA is an uncompressed tar archive"}},
 		{"importVirtualAppliance", "/noovf.ova", "XM_0400E", []string{"holds no OVF descriptor (no .ovf file at its top)"}},
+		{"importVirtualAppliance", "/notatar.tgz", "XM_0400E", []string{"is not a tar archive, or is truncated (it ends inside an entry or a header); " +
+			"accepted is an OVA, an uncompressed tar archive of one OVF descriptor, an optional manifest and its disk images"}},
 		{"importVirtualAppliance", "/nodisk.ova", "XM_0400E", []string{"disk1.vmdk"}},
 		{"importVirtualAppliance", "/damaged.ova", "XM_0400E", []string{"disk vmdisk1 (disk1.vmdk) cannot be read by qemu-img; the image is damaged or not of an accepted format (",
 			"the agent's log has qemu-img's words"}},
@@ -316,7 +320,7 @@ func TestTemplateImportBrokenArchivesOverSSH(t *testing.T) {
 		command := tc.verb + " Repository name=repo1 url=" + url + tc.path + " name=t"
 		out := e.failCode(command, tc.code, tc.msgs...)
 		t.Logf("%s:\n%s", tc.path, out)
-		for _, internal := range []string{"qemu-img:", "Could not", "goroutine", "xmlrpc", "panic"} {
+		for _, internal := range []string{"qemu-img:", "Could not", "goroutine", "xmlrpc", "panic", "/OVS/Repositories/", "src "} {
 			if strings.Contains(out, internal) {
 				t.Errorf("%s: the error echoes %q from inside the agent:\n%s", command, internal, out)
 			}

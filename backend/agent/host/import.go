@@ -628,13 +628,38 @@ func isDownloadError(err error) bool {
 }
 
 // badArchive is the fault of an archive that does not read as one, unless
-// the download itself broke.
+// the download itself broke: what the reader found, and what an archive of
+// the import's kind is.
 func (im *importer) badArchive(err error) error {
 	if isDownloadError(err) || im.ctx.Err() != nil {
 		return err
 	}
+	accepted := "a tar archive, gzip-compressed or not, of vm.cfg and the disk images it names"
+	if im.kind == agentapi.ImportKindOVA {
+		accepted = "an OVA, an uncompressed tar archive of one OVF descriptor, an optional manifest and its disk images"
+	}
 	return agentapi.Errorf(agentapi.FaultInvalidArgument,
-		"%s is not a tar archive, or is truncated: %v", im.url.Redacted(), err)
+		"%s is not a tar archive, or is truncated (%s); accepted is %s", im.url.Redacted(), archiveFault(err), accepted)
+}
+
+// archiveFault says in words what a tar or gzip reader found wrong, without
+// the names of the Go packages that found it.
+func archiveFault(err error) string {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends inside an entry or a header"
+	case errors.Is(err, tar.ErrHeader):
+		return "no valid tar header where one belongs"
+	case errors.Is(err, gzip.ErrHeader):
+		return "its gzip header is damaged"
+	case errors.Is(err, gzip.ErrChecksum):
+		return "its gzip checksum does not match"
+	}
+	msg := err.Error()
+	for _, prefix := range []string{"archive/tar: ", "gzip: ", "flate: "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return msg
 }
 
 // badEntry is the fault of an entry that cannot be written: a name given

@@ -313,7 +313,8 @@ func TestImportVirtualDiskFaults(t *testing.T) {
 			`"System.img" is a symbolic link; only regular files and directories are accepted`, true},
 		{"hard link", srv.URL + "/hardlink.tar", "f25", "r1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument, "is a hard link", true},
 		{"entry twice", srv.URL + "/twice.tar", "f26", "r1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument, "clashes with an earlier entry", true},
-		{"not a tar", srv.URL + "/notiso", "f27", "r1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument, "is not a tar archive", true},
+		{"not a tar", srv.URL + "/notiso", "f27", "r1", agentapi.ImportKindTemplate, agentapi.FaultInvalidArgument,
+			"is not a tar archive, or is truncated (no valid tar header where one belongs); accepted is a tar archive, gzip-compressed or not, of vm.cfg and the disk images it names", true},
 		{"no room", huge.URL + "/big.img", "f28", "r1", agentapi.ImportKindDisk, agentapi.FaultInsufficientResources, "does not fit", true},
 	}
 	for _, tc := range tests {
