@@ -372,10 +372,12 @@ func (e *env) importDisksTemplate(repoDir, name string, bodies ...[]byte) []stri
 // abort Job, from a second SSH session, stops a clone copies=3 half-way:
 // with one copy at a time and each copy slowed at the agent
 // (copy_mib_per_s), the abort lands after the first copy is made and
-// while the second is being written. The first copy stays, whole; the
-// copy in flight and the one not started leave nothing: no file in the
-// repository (the in-flight copy's temporary file included), no record.
-// The clone's own session ends with an error saying so.
+// while the second is being written. A copy stops between disks, so abort
+// Job answers once the disk in flight is copied (the log says after how
+// long). The first copy stays, whole; the copy in flight and the one not
+// started leave nothing: no file in the repository (neither the image the
+// copy in flight wrote nor a temporary file), no vm.cfg, no record. The
+// clone's own session ends with an error saying so, listing each copy.
 func TestTemplateCloneAbortedHalfWayOverSSH(t *testing.T) {
 	e := newEnv(t, 1, 8192)
 	repoDir := filepath.Join(t.TempDir(), "repo")
@@ -417,10 +419,13 @@ func TestTemplateCloneAbortedHalfWayOverSSH(t *testing.T) {
 		}
 		return false
 	})
+	inFlight := time.Now()
 	out := e.mustRun("abort Job id=" + parent)
 	if prop(out, "Status") != "Aborted" {
 		t.Fatalf("abort Job:\n%s", out)
 	}
+	t.Logf("abort Job answered %v after the second copy was seen in flight (each copy lasts 4 s; abort waits for the disk in flight)",
+		time.Since(inFlight).Round(time.Millisecond))
 	var o outcome
 	select {
 	case o = <-cloned:
