@@ -483,7 +483,7 @@ func TestTemplateCloneIntoFullRepositoryOverSSH(t *testing.T) {
 	e.mustRun("create Network name=net1 bridge=xenbr0 on ServerPool name=pool1; create Repository name=small fsLocation=" + smallDir + " on ServerPool name=pool1")
 	// 32 MiB of data: the first disk fits in 24 MiB, the second does not.
 	e.importDisksTemplate(repoDir, "data", randomBytes(16<<20), randomBytes(16<<20))
-	disksBefore, vmsBefore := e.mustList("list VirtualDisk"), e.mustList("list Vm")
+	disksBefore, vmsBefore, tplsBefore := e.mustList("list VirtualDisk"), e.mustList("list Vm"), e.mustList("list VmTemplate")
 	leftNothing := func(why string) {
 		t.Helper()
 		for _, dir := range []string{"VirtualDisks", "VirtualMachines"} {
@@ -494,6 +494,9 @@ func TestTemplateCloneIntoFullRepositoryOverSSH(t *testing.T) {
 		}
 		if got := e.mustList("list Vm"); !slices.Equal(got, vmsBefore) {
 			t.Fatalf("%s: VMs %q; before %q", why, got, vmsBefore)
+		}
+		if got := e.mustList("list VmTemplate"); !slices.Equal(got, tplsBefore) {
+			t.Fatalf("%s: templates %q; before %q", why, got, tplsBefore)
 		}
 		e.failCode("show Vm name=datacopy", "XM_0404E")
 	}
@@ -510,9 +513,9 @@ func TestTemplateCloneIntoFullRepositoryOverSSH(t *testing.T) {
 	e.failCode(clone, "XM_0507E", "repository small has ", " MiB free; the sparse copy of ", " needs 16 MiB")
 	leftNothing("a clone whose second disk did not fit")
 
-	// 4 MiB at a time, 4 MiB a second: the first disk's copy lasts 4 s,
-	// and the repository fills up after its first chunk.
-	if err := e.agentClient(0).Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"copy_mib_per_s": 4}); err != nil {
+	// 4 MiB at a time, 2 MiB a second: the first disk's copy writes its
+	// first chunk, then waits 2 s, in which the repository fills up.
+	if err := e.agentClient(0).Call(context.Background(), agentapi.MethodSimSet, nil, map[string]any{"copy_mib_per_s": 2}); err != nil {
 		t.Fatal(err)
 	}
 	type outcome struct {
