@@ -475,14 +475,14 @@ func TestTemplateCloneAbortedHalfWayOverSSH(t *testing.T) {
 // repository that fills up while a copy writes into it (another writer
 // takes the last byte while the copy is slowed at the agent).
 func TestTemplateCloneIntoFullRepositoryOverSSH(t *testing.T) {
-	disk := fulldisk.Mount(t, 24)
+	disk := fulldisk.Mount(t, 8)
 	e := newEnv(t, 1, 8192)
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	e.setupPool(repoDir)
 	smallDir := filepath.Join(disk.Dir, "repo")
 	e.mustRun("create Network name=net1 bridge=xenbr0 on ServerPool name=pool1; create Repository name=small fsLocation=" + smallDir + " on ServerPool name=pool1")
-	// 32 MiB of data: the first disk fits in 24 MiB, the second does not.
-	e.importDisksTemplate(repoDir, "data", randomBytes(16<<20), randomBytes(16<<20))
+	// 12 MiB of data: the first disk fits in 8 MiB, the second does not.
+	e.importDisksTemplate(repoDir, "data", randomBytes(6<<20), randomBytes(6<<20))
 	disksBefore, vmsBefore, tplsBefore := e.mustList("list VirtualDisk"), e.mustList("list Vm"), e.mustList("list VmTemplate")
 	leftNothing := func(why string) {
 		t.Helper()
@@ -510,7 +510,7 @@ func TestTemplateCloneIntoFullRepositoryOverSSH(t *testing.T) {
 	}
 	const clone = "clone VmTemplate name=data destType=Vm destName=datacopy targetRepository=small"
 
-	e.failCode(clone, "XM_0507E", "repository small has ", " MiB free; the sparse copy of ", " needs 16 MiB")
+	e.failCode(clone, "XM_0507E", "repository small has ", " MiB free; the sparse copy of ", " needs 6 MiB")
 	leftNothing("a clone whose second disk did not fit")
 
 	// 4 MiB at a time, 2 MiB a second: the first disk's copy writes its
