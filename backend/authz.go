@@ -31,15 +31,21 @@ func actorFrom(ctx context.Context) Actor {
 	return nobody
 }
 
-// CurrentActor reads the user again (their role may have changed, or they
-// may have been deleted, since the session logged in) and returns the actor
-// to run the next command as; a deleted user is refused.
+// CurrentActor looks the user up again (their role may have changed, or
+// they may have been deleted, since the session logged in) and returns the
+// actor to run the next command as; a deleted user is refused. The roles
+// come with the inventory, read again after any write to the users (on a
+// shared database, once another manager's write is notified).
 func (m *Manager) CurrentActor(ctx context.Context, a Actor) (Actor, error) {
-	u, err := m.st.Read().UserByName(ctx, a.User)
+	inv, err := m.inventory(ctx)
 	if err != nil {
+		return Actor{}, err
+	}
+	role, ok := inv.roles[a.User]
+	if !ok {
 		return Actor{}, errorf(KindPermission, "user %s no longer exists", a.User)
 	}
-	a.Role = u.Role
+	a.Role = role
 	return a, nil
 }
 

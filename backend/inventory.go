@@ -9,8 +9,9 @@ import (
 )
 
 // inventory is one read of pools, servers and repositories, used to turn ids
-// into names when building views. These tables are small (tens to hundreds
-// of rows) next to VMs, which are never loaded here. An inventory is shared
+// into names when building views, and of the users' roles, which a
+// session checks before each command. These tables are small (tens to
+// hundreds of rows) next to VMs, which are never loaded here. An inventory is shared
 // by every reader of the cache (inventoryCache): it is never changed once
 // read.
 type inventory struct {
@@ -20,12 +21,13 @@ type inventory struct {
 	serverList []store.Server
 	repos      map[string]store.Repository
 	repoList   []store.Repository
+	roles      map[string]string // user name -> role
 }
 
 // inventoryCache keeps the last inventory read with the store's inventory
 // generation at the time, so that a show command reads the three tables
-// only after one of them changed: on PostgreSQL they are three round trips
-// of the ten a show Vm made.
+// only after one of them changed: on PostgreSQL they were four round trips
+// of the ten a show Vm made, the user's role one of them.
 type inventoryCache struct {
 	last atomic.Pointer[cachedInventory]
 }
@@ -68,6 +70,9 @@ func inventoryOf(ctx context.Context, q *store.Queries) (*inventory, error) {
 	}
 	if inv.repoList, err = q.Repositories(ctx); err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read repositories", Cause: err}
+	}
+	if inv.roles, err = q.UserRoles(ctx); err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read users", Cause: err}
 	}
 	for _, p := range inv.poolList {
 		inv.pools[p.ID] = p

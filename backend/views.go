@@ -92,7 +92,9 @@ type VM struct {
 	Disks      []NamedRef // by slot
 	Cdroms     []NamedRef // ISOs, by slot
 	Vnics      []NamedRef
-	CreatedAt  time.Time
+	// Tags are the names of the VM's tags, read with its devices.
+	Tags      []string
+	CreatedAt time.Time
 }
 
 // VM statuses.

@@ -350,8 +350,8 @@ func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
 	return show(ctx, m, m.vmKind(), ref, func(inv *inventory, v store.VM) (VM, error) { return m.vmDevicesView(ctx, inv, v) })
 }
 
-// vmDevicesView is show Vm's view: the VM with its disks, ISOs and VNICs,
-// read in one query. A disk or ISO deleted meanwhile shows with empty
+// vmDevicesView is show Vm's view: the VM with its disks, ISOs, VNICs and
+// tags, read in one query. A disk or ISO deleted meanwhile shows with empty
 // names, as it always has; a store that fails fails the show instead of
 // leaving devices out.
 func (m *Manager) vmDevicesView(ctx context.Context, inv *inventory, v store.VM) (VM, error) {
@@ -369,6 +369,8 @@ func (m *Manager) vmDevicesView(ctx context.Context, inv *inventory, v store.VM)
 			view.Cdroms = append(view.Cdroms, ref)
 		case store.DeviceVnic:
 			view.Vnics = append(view.Vnics, ref)
+		case store.DeviceTag:
+			view.Tags = append(view.Tags, d.Name)
 		}
 	}
 	return view, nil

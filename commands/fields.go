@@ -180,6 +180,16 @@ func fieldValue(fields []Field, label string) string {
 	return ""
 }
 
+// hasField reports whether fields hold a field called label.
+func hasField(fields []Field, label string) bool {
+	for _, f := range fields {
+		if f.Key == label {
+			return true
+		}
+	}
+	return false
+}
+
 // fieldsOf is the fields fields gives a zero T: every key and kind of the
 // type's machine form (a machine-only list is there even when empty), for
 // the reference.

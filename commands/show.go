@@ -20,14 +20,17 @@ func (t *objectType) runShow(ctx context.Context, x *Exec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.taggable() {
+	if t.taggable() && !hasField(fields, tagsLabel) {
 		fields = append(fields, tagsField(x.Backend.TagsOf(ctx, fieldValue(fields, "Id"))))
 	}
 	return &Result{Fields: fields}, nil
 }
 
+// tagsLabel is the label of a taggable object's Tags field.
+const tagsLabel = "Tags"
+
 // tagsField is the Tags a taggable object's show ends with: their names.
-func tagsField(names []string) Field { return stringsField("Tags", "tags", names, ", ") }
+func tagsField(names []string) Field { return stringsField(tagsLabel, "tags", names, ", ") }
 
 // showFields are the fields show prints for a type: those of a zero object
 // (every key of the machine form), and tags for a taggable type. Nil: the

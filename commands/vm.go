@@ -15,7 +15,7 @@ var vmType = &objectType{
 			Help: "only VMs in this state (Unknown: placed on a server that is unreachable)"},
 		filterServer, filterServerPool, filterRepository},
 		Run: streamedBy((*backend.Manager).StreamVMs, vmRow)},
-	Show:       shownBy((*backend.Manager).VM, vmFields),
+	Show:       shownBy((*backend.Manager).VM, vmShowFields),
 	ShowFields: fieldsOf(vmFields),
 	ListFields: rowFieldsOf(vmRow),
 	StatesFor:  backend.VMStatesFor,
@@ -131,6 +131,10 @@ func vmFields(v backend.VM) []Field {
 }
 
 func showVM(v backend.VM) *Result { return &Result{Fields: vmFields(v)} }
+
+// vmShowFields are show Vm's fields: the VM's and its tags, which the
+// backend reads with its devices (runShow does not ask for them again).
+func vmShowFields(v backend.VM) []Field { return append(vmFields(v), tagsField(v.Tags)) }
 
 func rowVM(v backend.VM) *Result { return &Result{Rows: []Row{{ID: v.ID, Name: v.Name}}} }
 

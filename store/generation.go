@@ -11,15 +11,15 @@ import (
 )
 
 // The inventory's generation: the manager's placement caches the pools
-// with their servers, and its views the names of pools, servers and
-// repositories, while Store.InventoryGeneration is unchanged, so every
-// write to the servers, server_pools or repositories tables must change
-// it. No write method
+// with their servers, its views the names of pools, servers and
+// repositories, and its sessions the users' roles, while
+// Store.InventoryGeneration is unchanged, so every write to the servers,
+// server_pools, repositories or users tables must change it. No write method
 // says so by hand (a new one could forget): SQLite itself reports each row
 // the writer's connection is about to change, through a pre-update hook
 // (writerConnector), and a row of either table bumps the generation
 // (inventoryChanged). That covers every statement, those of a foreign key's
-// cascade included. On PostgreSQL a trigger on the three tables (migrations
+// cascade included. On PostgreSQL a trigger on each of them (migrations
 // 0001 and 0023) does the hook's work: it sends the writer's session a notice for
 // each row, which the store's notice handler takes while the statement
 // runs (Store.noticed); and it notifies the other managers at the commit
@@ -30,10 +30,10 @@ import (
 // between the two (which sees the rows as they were) is not kept.
 
 // inventoryTables are the tables the inventory caches read.
-var inventoryTables = map[string]bool{"servers": true, "server_pools": true, "repositories": true}
+var inventoryTables = map[string]bool{"servers": true, "server_pools": true, "repositories": true, "users": true}
 
-// InventoryGeneration changes whenever a server, server pool or repository
-// row may have changed; a list of them read when it had a value is current
+// InventoryGeneration changes whenever a server, server pool, repository
+// or user row may have changed; a list of them read when it had a value is current
 // while it keeps it.
 func (s *Store) InventoryGeneration() int64 {
 	if s.pg != nil && !s.pg.listening.Load() {

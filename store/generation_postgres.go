@@ -14,7 +14,7 @@ import (
 // pgListener keeps the inventory's generation of a store on PostgreSQL in
 // step with the other managers' writes: the trigger of migration 0001
 // notifies channel xenmanager_servers at the commit of every transaction
-// that changed a servers, server_pools or repositories row (migrations
+// that changed a servers, server_pools, repositories or users row (migrations
 // 0001 and 0023), and the listener, on a
 // connection of its own, bumps the generation at each notification.
 //

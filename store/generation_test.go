@@ -12,10 +12,10 @@ import (
 // writeMethod matches the names of the Queries methods that write.
 var writeMethod = regexp.MustCompile(`^(Insert|Upsert|Set|Update|Delete|Add|Remove|Append|Ack|End|Rename|TagObject|UntagObject)`)
 
-// Each write to the servers, server_pools or repositories tables changes
-// the inventory's generation, once while it runs and again after its
-// commit, and a write to any other table leaves it; every write method of
-// Queries is in the table, so that a new one is tested.
+// Each write to the servers, server_pools, repositories or users tables
+// changes the inventory's generation, once while it runs and again after
+// its commit, and a write to any other table leaves it; every write method
+// of Queries is in the table, so that a new one is tested.
 func TestInventoryGenerationFollowsWrites(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
@@ -24,14 +24,14 @@ func TestInventoryGenerationFollowsWrites(t *testing.T) {
 		str := func(v string) *string { return &v }
 		tests := []struct {
 			method    string
-			inventory bool // writes servers, server_pools or repositories
+			inventory bool // writes servers, server_pools, repositories or users
 			op        func(q *Queries) error
 		}{
 			{"SetMeta", false, func(q *Queries) error { return q.SetMeta(ctx, "k", "v") }},
-			{"InsertUser", false, func(q *Queries) error {
+			{"InsertUser", true, func(q *Queries) error {
 				return q.InsertUser(ctx, User{ID: "u1", Name: "admin", PasswordHash: "h", Role: "Administrator", CreatedAt: now})
 			}},
-			{"UpdateUser", false, func(q *Queries) error {
+			{"UpdateUser", true, func(q *Queries) error {
 				return q.UpdateUser(ctx, User{ID: "u1", PasswordHash: "h2", Role: "Administrator"})
 			}},
 			{"SetUserSetting", false, func(q *Queries) error { return q.SetUserSetting(ctx, "admin", "outputMode", "xml") }},
@@ -167,7 +167,7 @@ func TestInventoryGenerationFollowsWrites(t *testing.T) {
 			{"DeleteRepository", true, func(q *Queries) error { return q.DeleteRepository(ctx, "r1") }},
 			{"SetPoolMaster", true, func(q *Queries) error { return q.SetPoolMaster(ctx, "p1", "s1") }},
 			{"DeleteServer", true, func(q *Queries) error { return q.DeleteServer(ctx, "s1") }},
-			{"DeleteUser", false, func(q *Queries) error { return q.DeleteUser(ctx, "u1") }},
+			{"DeleteUser", true, func(q *Queries) error { return q.DeleteUser(ctx, "u1") }},
 			{"DeleteServerPool", true, func(q *Queries) error { return q.DeleteServerPool(ctx, "p1") }},
 		}
 		tested := map[string]bool{}

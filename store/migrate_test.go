@@ -52,15 +52,15 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Undo the newest migration (0023, the repositories' trigger on
-		// PostgreSQL, nothing on SQLite) behind the store's back: it is
+		// Undo the newest migration (0023, the repositories' and users'
+		// triggers on PostgreSQL, nothing on SQLite) behind the store's back: it is
 		// pending.
 		r := db.raw(t)
 		var latest int
 		pending := func() {
 			t.Helper()
 			if db.engine == PostgreSQL {
-				if _, err := r.ExecContext(ctx, `DROP TRIGGER repositories_changed ON repositories`); err != nil {
+				if _, err := r.ExecContext(ctx, `DROP TRIGGER repositories_changed ON repositories; DROP TRIGGER users_changed ON users`); err != nil {
 					t.Fatal(err)
 				}
 			}

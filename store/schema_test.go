@@ -38,7 +38,7 @@ var pgOnlyColumns = map[string]bool{"vm_disk_mappings.rowid": true}
 // changes to the inventory (generation_postgres.go); SQLite's one manager
 // learns of them through a hook.
 var pgOnlyTriggers = map[string]bool{"servers.servers_changed": true, "server_pools.server_pools_changed": true,
-	"repositories.repositories_changed": true}
+	"repositories.repositories_changed": true, "users.users_changed": true}
 
 // The migrations of both engines make the same schema: every table, column
 // (its type as SQLite's affinity names it, NOT NULL, default, primary

@@ -37,8 +37,8 @@ type Store struct {
 	read       *sql.DB
 	readStmts  *stmtCache  // prepared statements of the reader pool
 	writeStmts *writeStmts // prepared statements of the writer connection
-	// inventoryGen counts writes to the servers, server_pools and
-	// repositories tables, so
+	// inventoryGen counts writes to the servers, server_pools,
+	// repositories and users tables, so
 	// that callers may cache what they read of them and know when to read
 	// again (generation.go). inventoryDirty is set by the writer
 	// connection's hook when the running write changes such a row, and

@@ -41,6 +41,24 @@ func (q *Queries) InsertUser(ctx context.Context, u User) error {
 		u.ID, u.Name, u.PasswordHash, u.Role, unix(u.CreatedAt))
 }
 
+// UserRoles returns every user's role by the user's name: what a session
+// checks before each command, cached with the inventory.
+func (q *Queries) UserRoles(ctx context.Context) (map[string]string, error) {
+	pairs, err := queryAll(ctx, q.db, func(r scanner) ([2]string, error) {
+		var p [2]string
+		err := r.Scan(&p[0], &p[1])
+		return p, err
+	}, `SELECT name, role FROM users`)
+	if err != nil {
+		return nil, err
+	}
+	roles := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		roles[p[0]] = p[1]
+	}
+	return roles, nil
+}
+
 // UserByName returns the user called name, or ErrNotFound.
 func (q *Queries) UserByName(ctx context.Context, name string) (User, error) {
 	return queryOne(ctx, q.db, scanUser, `SELECT `+userColumns+` FROM users WHERE name = $1`, name)
