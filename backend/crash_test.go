@@ -48,7 +48,7 @@ func TestHeartbeatFollowsACrash(t *testing.T) {
 		t.Run(tc.action, func(t *testing.T) {
 			c := managertest.Ready(t, managertest.Options{Agents: 1})
 			ctx := c.Admin()
-			beat := func() { c.Manager.Beat(context.Background(), 2*time.Second) }
+			beat := func() { c.Manager.Beat(context.Background(), 10*time.Second) } // a bound per call, generous on a loaded machine
 			v, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: "g", Repository: backend.Ref{Name: managertest.Repo},
 				MemoryMiB: 256, CPUCount: 1, OnCrash: tc.action})
 			if err != nil {
@@ -209,7 +209,7 @@ func TestOneBeatNoticesCrashesOnEveryServer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.Manager.Beat(context.Background(), 2*time.Second) // the first beat sets every server's event cursor
+	c.Manager.Beat(context.Background(), 10*time.Second) // the first beat sets every server's event cursor
 	// The first guest of each server crashes.
 	crash := func(i int) (name string) {
 		t.Helper()
@@ -244,7 +244,7 @@ func TestOneBeatNoticesCrashesOnEveryServer(t *testing.T) {
 	if len(crashed) != servers {
 		t.Fatalf("crashed %v, want one VM on each of %d servers", crashed, servers)
 	}
-	c.Manager.Beat(context.Background(), 2*time.Second)
+	c.Manager.Beat(context.Background(), 10*time.Second)
 	for i := range servers * perServer {
 		name := "g" + strconv.Itoa(i)
 		events := vmEvents(t, c, name)
