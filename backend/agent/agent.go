@@ -75,8 +75,9 @@ type Agent struct {
 	metrics *Metrics     // nil: no metrics
 	probe   *domainProbe // asks the hypervisor for its domains for Health and the metrics
 	// userSum and passwordSum are the SHA-256 of the credentials a call
-	// must bring (see authorized).
-	userSum, passwordSum [sha256.Size]byte
+	// must bring, headerSum that of the Authorization header Go's and
+	// Python's clients write for them (see authorized).
+	userSum, passwordSum, headerSum [sha256.Size]byte
 	// authFailures slows password guessing down (authBackoff).
 	authFailures *authBackoff
 	// base is the context of every request; stop cancels it, so that calls
@@ -143,6 +144,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, host: h, sim: sim, cert: cert, spki: spki,
 		userSum: sha256.Sum256([]byte(agentapi.AgentUser)), passwordSum: sha256.Sum256([]byte(cfg.Password)),
+		headerSum:    sha256.Sum256([]byte(basicAuthHeader(agentapi.AgentUser, cfg.Password))),
 		authFailures: newAuthBackoff(),
 		conns:        map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -191,6 +192,54 @@ func TestAuth(t *testing.T) {
 	err = a.clientWith(t, testPassword, agentapi.Path, strings.Repeat("0", 64)).Call(agentapi.MethodEcho, "hi", &s)
 	if err == nil || !strings.Contains(err.Error(), "does not match the pinned") {
 		t.Errorf("wrong pin: %v, want a pin mismatch", err)
+	}
+}
+
+// Every form of the Authorization header is checked, the one Go's client
+// writes (recognised by its hash) and the others basic auth allows.
+func TestAuthHeaderForms(t *testing.T) {
+	a := startAgent(t, Config{})
+	client := &http.Client{Transport: pinnedTransport(a.SPKISHA256())}
+	body, _ := xmlrpc.EncodeMethodCall(agentapi.MethodEcho, "hi")
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	right := agentapi.AgentUser + ":" + testPassword
+	tests := []struct {
+		name   string
+		values []string // Authorization headers, in order
+		want   int
+	}{
+		{"as Go writes it", []string{"Basic " + b64(right)}, http.StatusOK},
+		{"scheme in lower case", []string{"basic " + b64(right)}, http.StatusOK},
+		{"scheme in upper case", []string{"BASIC " + b64(right)}, http.StatusOK},
+		{"wrong password", []string{"Basic " + b64(agentapi.AgentUser+":"+testPassword+"x")}, http.StatusUnauthorized},
+		{"password's prefix", []string{"Basic " + b64(agentapi.AgentUser+":"+testPassword[:len(testPassword)-1])}, http.StatusUnauthorized},
+		{"right header twice", []string{"Basic " + b64(right), "Basic " + b64(right)}, http.StatusOK},
+		{"wrong, then right", []string{"Basic " + b64("oracle:nope"), "Basic " + b64(right)}, http.StatusUnauthorized},
+		{"not base64", []string{"Basic " + right}, http.StatusUnauthorized},
+		{"bearer", []string{"Bearer " + b64(right)}, http.StatusUnauthorized},
+		{"empty", []string{""}, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, "https://"+a.addr.String()+agentapi.Path, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header["Authorization"] = tt.values
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			// A short answer's length is net/http's to write (ownLengthAnswer).
+			if resp.StatusCode == http.StatusOK && (resp.ContentLength != n || len(resp.TransferEncoding) > 0) {
+				t.Errorf("answer of %d bytes with Content-Length %d, Transfer-Encoding %q; want its length, not chunked", n, resp.ContentLength, resp.TransferEncoding)
+			}
+		})
 	}
 }
 

@@ -49,6 +49,10 @@ func newAuthBackoff() *authBackoff {
 	return &authBackoff{byAddr: map[string]*authFailures{}, now: time.Now}
 }
 
+// idle reports whether no address has failures recorded, without a lock:
+// then no call need wait and none need be forgotten.
+func (b *authBackoff) idle() bool { return b.tracked.Load() == 0 }
+
 // wait is how long addr must still wait before a call of its is checked;
 // 0 when it need not.
 func (b *authBackoff) wait(addr string) time.Duration {

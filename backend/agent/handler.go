@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,18 +33,24 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "XML-RPC calls are POSTed", http.StatusMethodNotAllowed)
 		return
 	}
-	source := sourceOf(r.RemoteAddr)
-	if d := a.authFailures.wait(source); d > 0 {
-		// Unchecked, so that a right guess cannot show (authBackoff).
-		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
-		http.Error(w, "too many wrong passwords from this address; retry later", http.StatusTooManyRequests)
-		return
+	// The back-off's source is worked out only when the back-off holds an
+	// address or the password is wrong: parsing the remote address was 2
+	// of an echo's 17 allocations.
+	var source string
+	if !a.authFailures.idle() {
+		source = sourceOf(r.RemoteAddr)
+		if d := a.authFailures.wait(source); d > 0 {
+			// Unchecked, so that a right guess cannot show (authBackoff).
+			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+			http.Error(w, "too many wrong passwords from this address; retry later", http.StatusTooManyRequests)
+			return
+		}
 	}
 	if !a.authorized(r) {
 		if a.metrics != nil {
 			a.metrics.unauthorized.Inc()
 		}
-		if _, _, given := r.BasicAuth(); given && a.authFailures.fail(source) {
+		if _, _, given := r.BasicAuth(); given && a.authFailures.fail(sourceOf(r.RemoteAddr)) {
 			a.log.Warn("agent calls from this address refused for a while: too many wrong passwords", "remote", r.RemoteAddr)
 		}
 		a.log.Warn("agent call refused: wrong credentials", "remote", r.RemoteAddr)
@@ -51,7 +58,9 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	a.authFailures.succeed(source)
+	if source != "" {
+		a.authFailures.succeed(source)
+	}
 	// The call's duration goes to its log line and the metrics; without
 	// either the clock is not read.
 	logCall := a.log.Enabled(r.Context(), slog.LevelDebug)
@@ -100,8 +109,11 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.after == nil && a.isDown() {
 		panic(http.ErrAbortHandler) // the host went down during the call
 	}
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h := w.Header()
+	h["Content-Type"] = xmlContentType
+	if len(body) > ownLengthAnswer || c.after != nil { // after's Flush comes before the handler returns
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	writeAnswer(w, r, body)
 	if c.after != nil {
 		// The whole answer (its length is known) must be on the wire
@@ -123,6 +135,16 @@ func (a *Agent) methodLabel(method string, decoded bool) string {
 	}
 	return methodUnknown
 }
+
+// xmlContentType is the Content-Type of every answer, one slice for all:
+// net/http only reads a header's values.
+var xmlContentType = []string{"text/xml; charset=utf-8"}
+
+// ownLengthAnswer is the largest answer whose Content-Length net/http
+// works out by itself: one that fits the response's 2 kB buffer is
+// written whole when the handler returns, with its length. A larger one
+// gets it from the handler, or net/http would send it chunked.
+const ownLengthAnswer = 2000
 
 // heldAnswer is the size from which an answer is sent through
 // heldConn.hold: beyond about 4 kB with its header, net/http would write it
@@ -156,14 +178,32 @@ func putResponseBuffer(b *[]byte) {
 }
 
 // authorized checks basic auth in constant time; comparing hashes makes the
-// comparison independent of the lengths too.
+// comparison independent of the lengths too. Every call is checked: the
+// header Go's and Python's clients write for the right credentials
+// (basicAuthHeader) is recognised by its hash alone, one SHA-256 of about
+// 40 bytes and no allocation; any other header, right or wrong, is decoded
+// and its user and password compared by their hashes, as before. The
+// first way takes no longer for a wrong header than for a right one, and
+// which way a header took tells nothing about the password.
 func (a *Agent) authorized(r *http.Request) bool {
+	if h := r.Header["Authorization"]; len(h) == 1 {
+		sum := sha256.Sum256([]byte(h[0]))
+		if subtle.ConstantTimeCompare(sum[:], a.headerSum[:]) == 1 {
+			return true
+		}
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	return subtle.ConstantTimeCompare(u[:], a.userSum[:])&subtle.ConstantTimeCompare(p[:], a.passwordSum[:]) == 1
+}
+
+// basicAuthHeader is the Authorization header of basic auth for user and
+// password, as net/http's and Python's clients write it.
+func basicAuthHeader(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
 // dispatch checks the call against the method table and runs it. A panic in

@@ -207,11 +207,15 @@ func BenchmarkServeTLS(b *testing.B) {
 	}
 }
 
-// discardWriter is an http.ResponseWriter that keeps nothing.
-type discardWriter struct{ h http.Header }
+// discardWriter is an http.ResponseWriter that keeps nothing but the
+// length of the last answer.
+type discardWriter struct {
+	h    http.Header
+	last int
+}
 
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) Header() http.Header         { w.last = 0; return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { w.last += len(p); return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
 
 // BenchmarkHandler runs the agent's handler alone on figure 7's calls: no
@@ -253,7 +257,7 @@ func benchHandler(b *testing.B, withMetrics bool) {
 				clear(w.h)
 				a.ServeHTTP(w, r)
 			}
-			if w.h.Get("Content-Length") == "" {
+			if w.last == 0 || w.h.Get("Content-Type") == "" {
 				b.Fatal("no answer")
 			}
 		})

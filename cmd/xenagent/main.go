@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -58,6 +59,9 @@ type options struct {
 	// metricsListen is the address of /metrics and /healthz; "" serves
 	// neither.
 	metricsListen string
+	// cpuProfile is where a CPU profile is written until shutdown; ""
+	// writes none.
+	cpuProfile string
 }
 
 // parseFlags reads xenagent's flags from args, the environment
@@ -123,6 +127,7 @@ flags:
 	flags.DurationVar(&o.libvirt.ShutdownTimeout, "shutdown-timeout", libvirt.DefaultShutdownTimeout, "how long a clean stop waits for the guest to power off before destroying it (--hypervisor libvirt)")
 	flags.BoolVar(&o.allowHostPower, "allow-host-power", false, "let sys_reboot and sys_shutdown reboot or power off this real machine (--hypervisor libvirt)")
 	flags.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus /metrics and /healthz over plain HTTP on `ADDRESS` (such as 127.0.0.1:9101); empty serves neither")
+	flags.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` until shutdown")
 	flags.BoolVar(&o.version, "version", false, "print the version, the commit and the Go toolchain of this binary, and exit")
 	return flags
 }
@@ -201,6 +206,14 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer stopProfile()
+	}
 	served := make(chan error, 1)
 	go func() { served <- agent.Serve(l) }()
 	select {
@@ -223,6 +236,20 @@ func run(args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // simOnlyFlags and libvirtOnlyFlags are the flags that mean something to

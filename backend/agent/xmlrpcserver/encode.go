@@ -296,10 +296,21 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 			return append(b, "</base64></value>"...), nil
 		}
 		b = append(b, "<value><array><data>"...)
+		// Structs of one type (list_vms's domains) have their fields
+		// looked up once for the whole slice.
+		var fields []field
+		if et := v.Type().Elem(); et.Kind() == reflect.Struct && et != timeType && depth+1 <= MaxDepth {
+			fields = structFields(et)
+		}
 		for i := 0; i < v.Len(); i++ {
 			var err error
 			// The element's path is built only when an error needs it.
-			if b, err = appendValue(b, v.Index(i), depth+1); err != nil {
+			if fields != nil {
+				b, err = appendStruct(b, v.Index(i), fields, depth+1)
+			} else {
+				b, err = appendValue(b, v.Index(i), depth+1)
+			}
+			if err != nil {
 				return b, within(err, "["+strconv.Itoa(i)+"]")
 			}
 		}
@@ -324,26 +335,75 @@ func appendValue(b []byte, v reflect.Value, depth int) ([]byte, error) {
 			b = v.Interface().(time.Time).UTC().AppendFormat(b, "20060102T15:04:05")
 			return append(b, "</dateTime.iso8601></value>"...), nil
 		}
-		b = append(b, "<value><struct>"...)
-		for _, f := range structFields(v.Type()) {
-			fv := v.Field(f.index)
+		return appendStruct(b, v, structFields(v.Type()), depth)
+	}
+	return b, perr("cannot encode %s", v.Type())
+}
+
+// appendStruct appends <value><struct>...</struct></value> for v, a struct
+// whose encoded fields are fields. Fields of a plain kind (string,
+// integer, float, bool) are appended straight: they cannot be nil, and
+// going through appendNamedMember and appendValue for each was most of
+// list_vms's encoding.
+func appendStruct(b []byte, v reflect.Value, fields []field, depth int) ([]byte, error) {
+	b = append(b, "<value><struct>"...)
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		var err error
+		if depth+1 > MaxDepth && f.kind != reflect.Interface && f.kind != reflect.Pointer && !(f.omitEmpty && fv.IsZero()) {
+			// A member's value one level too deep, as appendValue says.
+			return b, within(errTooDeep(), "."+f.name)
+		}
+		switch f.kind {
+		case reflect.String:
+			s := fv.String()
+			if f.omitEmpty && s == "" {
+				continue
+			}
+			b = append(b, f.open...)
+			b = appendString(b, s)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n := fv.Int()
+			if f.omitEmpty && n == 0 {
+				continue
+			}
+			b = append(b, f.open...)
+			b = appendInt(b, n)
+		case reflect.Float32, reflect.Float64:
+			x := fv.Float()
+			if f.omitEmpty && x == 0 { // -0 too, as reflect.Value.IsZero
+				continue
+			}
+			b = append(b, f.open...)
+			if b, err = appendFloat(b, x); err != nil {
+				return b, within(err, "."+f.name)
+			}
+		case reflect.Bool:
+			t := fv.Bool()
+			if f.omitEmpty && !t {
+				continue
+			}
+			b = append(b, f.open...)
+			b = appendBool(b, t)
+		default:
 			if f.omitEmpty && fv.IsZero() {
 				continue
 			}
-			var err error
 			if b, err = appendNamedMember(b, f.open, f.name, fv, depth); err != nil {
 				return b, err
 			}
+			continue
 		}
-		return append(b, "</struct></value>"...), nil
+		b = append(b, "</member>"...)
 	}
-	return b, perr("cannot encode %s", v.Type())
+	return append(b, "</struct></value>"...), nil
 }
 
 // field is how a struct field is encoded: as member name (open is the
 // member's start up to its value), left out when zero with omitempty.
 type field struct {
 	index     int
+	kind      reflect.Kind // of the field's type
 	name      string
 	open      string
 	omitEmpty bool
@@ -372,7 +432,7 @@ func structFields(t reflect.Type) []field {
 			name = f.Name
 		}
 		open := string(escape([]byte("<member><name>"), name)) + "</name>"
-		fs = append(fs, field{index: i, name: name, open: open, omitEmpty: opts == "omitempty"})
+		fs = append(fs, field{index: i, kind: f.Type.Kind(), name: name, open: open, omitEmpty: opts == "omitempty"})
 	}
 	fieldCache.Store(t, fs)
 	return fs

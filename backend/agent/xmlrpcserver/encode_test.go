@@ -213,3 +213,78 @@ func TestFastEncodingAgrees(t *testing.T) {
 		checkFastEncodingAgrees(t, v)
 	}
 }
+
+// plainKinds is a struct of every plain kind appendStruct appends
+// straight, with and without omitempty.
+type plainKinds struct {
+	S   string  `xmlrpc:"s"`
+	SO  string  `xmlrpc:"so,omitempty"`
+	I   int64   `xmlrpc:"i"`
+	IO  int8    `xmlrpc:"io,omitempty"`
+	F   float64 `xmlrpc:"f"`
+	FO  float32 `xmlrpc:"fo,omitempty"`
+	B   bool    `xmlrpc:"b"`
+	BO  bool    `xmlrpc:"bo,omitempty"`
+	P   *inner  `xmlrpc:"p"`
+	U   uint16  `xmlrpc:"u"`
+	Esc string  `xmlrpc:"a&b"`
+}
+
+// memberByMember is what appendStruct did before its plain kinds were
+// appended straight: every field through appendNamedMember.
+func memberByMember(b []byte, v reflect.Value, depth int) ([]byte, error) {
+	b = append(b, "<value><struct>"...)
+	for _, f := range structFields(v.Type()) {
+		fv := v.Field(f.index)
+		if f.omitEmpty && fv.IsZero() {
+			continue
+		}
+		var err error
+		if b, err = appendNamedMember(b, f.open, f.name, fv, depth); err != nil {
+			return b, err
+		}
+	}
+	return append(b, "</struct></value>"...), nil
+}
+
+// Plain fields appended straight encode as they did member by member,
+// errors and the depth limit included, alone and in slices.
+func TestStructPlainFieldsAgree(t *testing.T) {
+	values := []plainKinds{
+		{},
+		{S: "x<y", SO: "o", I: -1 << 40, IO: -3, F: 0.5, FO: 1.25, B: true, BO: true, P: &inner{N: 1}, U: 7, Esc: "e"},
+		{F: math.Copysign(0, -1), FO: float32(math.Copysign(0, -1))},
+		{F: math.Inf(1)},
+		{FO: float32(math.NaN())},
+	}
+	for _, pk := range values {
+		for _, depth := range []int{0, MaxDepth - 1, MaxDepth} {
+			v := reflect.ValueOf(pk)
+			fast, fastErr := appendStruct(nil, v, structFields(v.Type()), depth)
+			slow, slowErr := memberByMember(nil, v, depth)
+			if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) || fastErr == nil && !bytes.Equal(fast, slow) {
+				t.Errorf("%+v at depth %d:\nstraight     %s (%v)\nby member    %s (%v)", pk, depth, fast, fastErr, slow, slowErr)
+			}
+		}
+	}
+	for _, depth := range []int{0, MaxDepth - 2, MaxDepth - 1, MaxDepth} {
+		list := reflect.ValueOf(values)
+		got, gotErr := appendValue(nil, list, depth)
+		want := []byte("<value><array><data>")
+		var wantErr error
+		for i := range values {
+			if depth+1 > MaxDepth {
+				wantErr = within(errTooDeep(), "["+fmt.Sprint(i)+"]")
+				break
+			}
+			if want, wantErr = memberByMember(want, list.Index(i), depth+1); wantErr != nil {
+				wantErr = within(wantErr, "["+fmt.Sprint(i)+"]")
+				break
+			}
+		}
+		want = append(want, "</data></array></value>"...)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || gotErr == nil && !bytes.Equal(got, want) {
+			t.Errorf("slice at depth %d:\ngot  %s (%v)\nwant %s (%v)", depth, got, gotErr, want, wantErr)
+		}
+	}
+}
