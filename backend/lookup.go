@@ -27,6 +27,24 @@ func (m *Manager) vmKind() kind[store.VM] {
 		func(x store.VM) string { return x.Name }, func(x store.VM) string { return x.ID }, func(x store.VM) string { return x.PoolID }}
 }
 
+// vmShownKind looks VMs up as show Vm reads them: by id or name, each with
+// its devices in the same query (on PostgreSQL one round trip for the
+// whole show); a pattern reads the records alone (WithDevices false).
+func (m *Manager) vmShownKind() kind[store.VMShown] {
+	q := m.st.Read()
+	all := func(ctx context.Context) ([]store.VMShown, error) {
+		vms, err := q.VMs(ctx)
+		out := make([]store.VMShown, len(vms))
+		for i, v := range vms {
+			out[i] = store.VMShown{VM: v}
+		}
+		return out, err
+	}
+	return kind[store.VMShown]{"Vm", q.VMShownByID, q.VMsShownByName, all,
+		func(x store.VMShown) string { return x.Name }, func(x store.VMShown) string { return x.ID },
+		func(x store.VMShown) string { return x.PoolID }}
+}
+
 func (m *Manager) serverKind() kind[store.Server] {
 	q := m.st.Read()
 	return kind[store.Server]{"Server", q.Server, q.ServersByName, q.Servers,

@@ -345,20 +345,24 @@ func (m *Manager) FindVMs(ctx context.Context, ref Ref) ([]NamedRef, error) {
 	return m.SelectVMs(ctx, ref, Filter{})
 }
 
-// VM returns the VM ref names, with its disks and VNICs.
+// VM returns the VM ref names, with its disks, ISOs, VNICs and tags.
 func (m *Manager) VM(ctx context.Context, ref Ref) (VM, error) {
-	return show(ctx, m, m.vmKind(), ref, func(inv *inventory, v store.VM) (VM, error) { return m.vmDevicesView(ctx, inv, v) })
+	return show(ctx, m, m.vmShownKind(), ref, func(inv *inventory, v store.VMShown) (VM, error) { return m.vmDevicesView(ctx, inv, v) })
 }
 
 // vmDevicesView is show Vm's view: the VM with its disks, ISOs, VNICs and
-// tags, read in one query. A disk or ISO deleted meanwhile shows with empty
-// names, as it always has; a store that fails fails the show instead of
-// leaving devices out.
-func (m *Manager) vmDevicesView(ctx context.Context, inv *inventory, v store.VM) (VM, error) {
-	view := inv.vmView(v)
-	devices, err := m.st.Read().VMDevices(ctx, v.ID)
-	if err != nil {
-		return VM{}, &Error{Kind: KindInternal, Msg: "read the VM's devices", Cause: err}
+// tags, read with the VM (or, when the VM was found by a pattern, in one
+// query after it). A disk or ISO deleted meanwhile shows with empty names,
+// as it always has; a store that fails fails the show instead of leaving
+// devices out.
+func (m *Manager) vmDevicesView(ctx context.Context, inv *inventory, v store.VMShown) (VM, error) {
+	view := inv.vmView(v.VM)
+	devices := v.Devices
+	if !v.WithDevices {
+		var err error
+		if devices, err = m.st.Read().VMDevices(ctx, v.ID); err != nil {
+			return VM{}, &Error{Kind: KindInternal, Msg: "read the VM's devices", Cause: err}
+		}
 	}
 	for _, d := range devices {
 		ref := NamedRef{d.ID, d.Name}

@@ -9,7 +9,8 @@ import (
 )
 
 // VMDevices reads a VM's disks by slot, then its ISOs by slot, then its
-// VNICs in the order they were made, and nothing of another VM's.
+// VNICs in the order they were made, then its tags, and nothing of another
+// VM's; VMShownByID and VMsShownByName read the same with the VM's record.
 func TestVMDevices(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
@@ -26,6 +27,10 @@ func TestVMDevices(t *testing.T) {
 				q.InsertVnic(ctx, Vnic{ID: "z-first", Name: "eth0", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:01", CreatedAt: now}),
 				q.InsertVnic(ctx, Vnic{ID: "a-second", Name: "eth1", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:02", CreatedAt: now.Add(time.Millisecond)}),
 				q.InsertVnic(ctx, Vnic{ID: "v2nic", Name: "eth0", VMID: "v2", NetworkID: "n1", MAC: "00:16:3e:00:00:03", CreatedAt: now}),
+				q.InsertTag(ctx, Tag{ID: "t1", Name: "zeta", CreatedAt: now}),
+				q.InsertTag(ctx, Tag{ID: "t2", Name: "alpha", CreatedAt: now}),
+				q.TagObject(ctx, "t1", "v1", "Vm"),
+				q.TagObject(ctx, "t2", "v1", "Vm"),
 			)
 		})
 		if err != nil {
@@ -36,18 +41,42 @@ func TestVMDevices(t *testing.T) {
 			want []VMDevice
 		}{
 			{"v1", []VMDevice{{DeviceDisk, "d1", "own"}, {DeviceDisk, "d2", "quorum"}, {DeviceCdrom, "c1", "iso"},
-				{DeviceVnic, "z-first", "eth0"}, {DeviceVnic, "a-second", "eth1"}}},
+				{DeviceVnic, "z-first", "eth0"}, {DeviceVnic, "a-second", "eth1"}, {DeviceTag, "", "alpha"}, {DeviceTag, "", "zeta"}}},
 			{"v2", []VMDevice{{DeviceDisk, "d2", "quorum"}, {DeviceVnic, "v2nic", "eth0"}}},
 			{"v3", nil},
 		}
+		q := s.Read()
 		for _, tc := range tests {
-			got, err := s.Read().VMDevices(ctx, tc.vm)
+			got, err := q.VMDevices(ctx, tc.vm)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("VMDevices(%s) = %v, want %v", tc.vm, got, tc.want)
 			}
+			byID, err := q.VMShownByID(ctx, tc.vm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName, err := q.VMsShownByName(ctx, "vm-"+tc.vm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, shown := range []VMShown{byID, byName[0]} {
+				if shown.ID != tc.vm || shown.Name != "vm-"+tc.vm || shown.PoolID != "p1" || !shown.WithDevices ||
+					!slices.Equal(shown.Devices, tc.want) {
+					t.Errorf("VM %s shown as %+v, want its record and devices %v", tc.vm, shown, tc.want)
+				}
+			}
+			if len(byName) != 1 {
+				t.Errorf("VMsShownByName(vm-%s) found %d VMs, want 1", tc.vm, len(byName))
+			}
+		}
+		if _, err := q.VMShownByID(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("VMShownByID of no VM = %v, want ErrNotFound", err)
+		}
+		if none, err := q.VMsShownByName(ctx, "nope"); err != nil || len(none) != 0 {
+			t.Errorf("VMsShownByName of no VM = %v, %v; want none", none, err)
 		}
 	})
 }
