@@ -40,55 +40,21 @@ func (b *bench) sessionLoad(ctx context.Context) {
 	measure := fmt.Sprintf("%d interactive sessions from %d addresses x %d commands during %d-VM batches",
 		n, sessionAddresses, each, vms)
 	fmt.Println("\n== figure 9:", measure)
-	dir := filepath.Join(b.work, "sessions")
-	agents, err := startFleet(ctx, filepath.Join(dir, "agents"), "sess", sessionAgents, true, 65536, 64)
+	pool, err := b.setUpSessionPool(ctx, filepath.Join(b.work, "sessions"), vms)
 	if err != nil {
 		b.res.fail("9", measure, err)
 		return
 	}
-	defer agents.stop()
-	m, err := startManager(ctx, b.bin, filepath.Join(dir, "manager")) // the default limits
-	if err != nil {
-		b.res.fail("9", measure, err)
-		return
-	}
-	defer m.stop()
-
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.res.fail("9", measure, err)
-		return
-	}
-	signer, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		b.res.fail("9", measure, err)
-		return
-	}
-	var setup strings.Builder
-	fmt.Fprintf(&setup, "create SshKey name=bench9 key=\"%s xenbench\"\n", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))))
-	setup.WriteString("create ServerPool name=sess-pool\n")
-	setup.WriteString(agents.discoverScript())
-	for _, h := range agents.hostnames {
-		fmt.Fprintf(&setup, "add Server name=%s to ServerPool name=sess-pool\n", h)
-	}
-	fmt.Fprintf(&setup, "create Repository name=sess-repo fsLocation=%s on ServerPool name=sess-pool\n", filepath.Join(dir, "repository"))
-	for i := range vms {
-		fmt.Fprintf(&setup, "create Vm name=sess-%d repository=sess-repo memory=256 cpuCount=1\n", i)
-	}
-	t0 := time.Now()
-	if _, err := m.goSSH(ctx, setup.String(), true); err != nil {
-		b.res.fail("9", measure, fmt.Errorf("set-up: %w", err))
-		return
-	}
-	fmt.Printf("  pool of %d servers and %d VMs set up in %s\n", sessionAgents, vms, time.Since(t0).Round(time.Millisecond))
+	defer pool.stop()
+	agents, m, signer := pool.agents, pool.m, pool.signer
 
 	before, err := procFigures(m.pid)
 	if err != nil {
 		b.res.fail("9", measure, err)
 		return
 	}
-	t0 = time.Now()
-	clients, loginErrs := openLoadClients(ctx, m.addr(), signer, n)
+	t0 := time.Now()
+	clients, loginErrs := openLoadClients(ctx, m.addr(), gossh.PublicKeys(signer), n)
 	defer func() {
 		for _, c := range clients {
 			c.close()
@@ -147,20 +113,7 @@ func (b *bench) sessionLoad(ctx context.Context) {
 		}
 	}()
 
-	lines := func(i, k int) string {
-		switch k % 5 {
-		case 0:
-			return "list Vm"
-		case 1:
-			return fmt.Sprintf("show Vm name=sess-%d", (i*each+k)%vms)
-		case 2:
-			return "list Server"
-		case 3:
-			return "show Server name=" + agents.hostnames[(i+k)%len(agents.hostnames)]
-		default:
-			return "showclisession"
-		}
-	}
+	lines := func(i, k int) string { return sessionLine(agents.hostnames, vms, each, i, k) }
 	var mu sync.Mutex // guards latencies and cmdErrs
 	var latencies []time.Duration
 	var cmdErrs []string
@@ -249,6 +202,80 @@ func (b *bench) sessionLoad(ctx context.Context) {
 	}
 	if s, ok := batchErr.Load().(string); ok {
 		b.res.note("figure 9 batch error: %s", s)
+	}
+}
+
+// sessionPool is the set-up figures 9 and 9b share: a manager with the
+// default limits, 10 in-process agents in one pool, vms VMs named sess-N,
+// and an ed25519 key registered for admin.
+type sessionPool struct {
+	agents *fleet
+	m      *managerProc
+	signer gossh.Signer
+	vms    int
+}
+
+func (p *sessionPool) stop() {
+	p.m.stop()
+	p.agents.stop()
+}
+
+// setUpSessionPool starts the agents and the manager (with extra flags) in
+// dir and creates the pool, the repository and the VMs through the manager.
+func (b *bench) setUpSessionPool(ctx context.Context, dir string, vms int, extra ...string) (*sessionPool, error) {
+	agents, err := startFleet(ctx, filepath.Join(dir, "agents"), "sess", sessionAgents, true, 65536, 64)
+	if err != nil {
+		return nil, err
+	}
+	m, err := startManager(ctx, b.bin, filepath.Join(dir, "manager"), extra...) // the default limits
+	if err != nil {
+		agents.stop()
+		return nil, err
+	}
+	p := &sessionPool{agents: agents, m: m, vms: vms}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err == nil {
+		p.signer, err = gossh.NewSignerFromKey(priv)
+	}
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	var setup strings.Builder
+	fmt.Fprintf(&setup, "create SshKey name=bench9 key=\"%s xenbench\"\n", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(p.signer.PublicKey()))))
+	setup.WriteString("create ServerPool name=sess-pool\n")
+	setup.WriteString(agents.discoverScript())
+	for _, h := range agents.hostnames {
+		fmt.Fprintf(&setup, "add Server name=%s to ServerPool name=sess-pool\n", h)
+	}
+	fmt.Fprintf(&setup, "create Repository name=sess-repo fsLocation=%s on ServerPool name=sess-pool\n", filepath.Join(dir, "repository"))
+	for i := range vms {
+		fmt.Fprintf(&setup, "create Vm name=sess-%d repository=sess-repo memory=256 cpuCount=1\n", i)
+	}
+	t0 := time.Now()
+	if _, err := m.goSSH(ctx, setup.String(), true); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("set-up: %w", err)
+	}
+	fmt.Printf("  pool of %d servers and %d VMs set up in %s\n", sessionAgents, vms, time.Since(t0).Round(time.Millisecond))
+	return p, nil
+}
+
+// sessionLine is the k-th command session i types in figures 9 and 9b:
+// `list Vm`, `show Vm`, `list Server`, `show Server`, `showclisession` in
+// turn.
+func sessionLine(hostnames []string, vms, each, i, k int) string {
+	switch k % 5 {
+	case 0:
+		return "list Vm"
+	case 1:
+		return fmt.Sprintf("show Vm name=sess-%d", (i*each+k)%vms)
+	case 2:
+		return "list Server"
+	case 3:
+		return "show Server name=" + hostnames[(i+k)%len(hostnames)]
+	default:
+		return "showclisession"
 	}
 }
 
@@ -360,10 +387,10 @@ func (c *loadClient) close() {
 	c.conn.Close()
 }
 
-// openLoadClients logs n clients in with signer, from 127.0.0.1 up to
+// openLoadClients logs n clients in as admin with auth, from 127.0.0.1 up to
 // 127.0.0.<sessionAddresses> in turn, at most loginsInFlight at a time,
 // each with a pty and the shell, and waits for each one's first prompt.
-func openLoadClients(ctx context.Context, addr string, signer gossh.Signer, n int) ([]*loadClient, []string) {
+func openLoadClients(ctx context.Context, addr string, auth gossh.AuthMethod, n int) ([]*loadClient, []string) {
 	var mu sync.Mutex // guards clients and errs
 	var clients []*loadClient
 	var errs []string
@@ -380,7 +407,7 @@ func openLoadClients(ctx context.Context, addr string, signer gossh.Signer, n in
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			c, err := openLoadClient(ctx, fmt.Sprintf("127.0.0.%d", 1+i%sessionAddresses), addr, signer)
+			c, err := openLoadClient(ctx, fmt.Sprintf("127.0.0.%d", 1+i%sessionAddresses), addr, auth)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -394,13 +421,13 @@ func openLoadClients(ctx context.Context, addr string, signer gossh.Signer, n in
 	return clients, errs
 }
 
-func openLoadClient(ctx context.Context, src, addr string, signer gossh.Signer) (*loadClient, error) {
+func openLoadClient(ctx context.Context, src, addr string, auth gossh.AuthMethod) (*loadClient, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 30 * time.Second}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &gossh.ClientConfig{User: "admin", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+	cfg := &gossh.ClientConfig{User: "admin", Auth: []gossh.AuthMethod{auth},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 30 * time.Second} // our own manager on loopback
 	raw.SetDeadline(time.Now().Add(30 * time.Second))
 	cc, chans, reqs, err := gossh.NewClientConn(raw, addr, cfg)

@@ -40,6 +40,7 @@ type plan struct {
 	lifeCalls   int // figure 8: pause/unpause pairs per side, after warm-ups
 	// figure 9: interactive sessions, commands each, VMs in the batches
 	loadSessions, loadCommands, loadVMs int
+	fairRounds                          int // figure 9b: rounds of the batch alone, with password logins, with key logins
 	clones                              int // figure 10: clones of 20 per side (the cp baselines are the other sides)
 	copies                              int // figure 11: 1 GiB copies per side
 	failovers                           int // figure 12: frozen agents, one after the other
@@ -47,11 +48,11 @@ type plan struct {
 
 var fullPlan = plan{roundTrips: 30, batches: 5, listings: 15, bigListings: 5, starts: 5, idleWindow: 10 * time.Second,
 	keystrokes: 50, hbPeriods: 2, crashes: 20, rpcWindow: 3 * time.Second, rpcReps: 3, boots: 5, lifeCalls: 300,
-	loadSessions: 200, loadCommands: 20, loadVMs: 500, clones: 5, copies: 5, failovers: 20}
+	loadSessions: 200, loadCommands: 20, loadVMs: 500, fairRounds: 3, clones: 5, copies: 5, failovers: 20}
 
 var quickPlan = plan{roundTrips: 8, batches: 2, listings: 3, bigListings: 2, starts: 1, idleWindow: 5 * time.Second,
 	keystrokes: 10, hbPeriods: 1, crashes: 5, rpcWindow: time.Second, rpcReps: 1, boots: 2, lifeCalls: 100,
-	loadSessions: 50, loadCommands: 5, loadVMs: 100, clones: 2, copies: 2, failovers: 3}
+	loadSessions: 50, loadCommands: 5, loadVMs: 100, fairRounds: 1, clones: 2, copies: 2, failovers: 3}
 
 // bench is one run of the harness.
 type bench struct {
@@ -78,9 +79,9 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding the built xenmanager and xenagent")
 	out := flag.String("out", "bench-results.md", "file the Markdown table is written to")
 	quick := flag.Bool("quick", false, "a smoke run of about 4 minutes (fewer repetitions, shorter windows)")
-	only := flag.String("only", "", "comma-separated figures to run (1-13); all when empty")
+	only := flag.String("only", "", "comma-separated figures to run (1-13, 9b); all when empty")
 	keep := flag.Bool("keep", false, "keep the working directory (databases, logs, configurations)")
-	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion), of figure 6's manager and of figure 7's agents to this directory")
+	profile := flag.String("cpuprofile-dir", "", "write CPU profiles of the in-process measurements (completion), of figures 6's and 9b's managers and of figure 7's agents to this directory")
 	postgres := flag.String("postgres", os.Getenv("XENMANAGER_TEST_POSTGRES"),
 		"`URL` of a PostgreSQL role that may create databases, for figures 2-4 and 13 (default $XENMANAGER_TEST_POSTGRES; when empty the harness starts a throwaway server)")
 	flag.Parse()
@@ -173,6 +174,9 @@ func run(bin, out string, quick bool, only string, keep bool, profile, postgres 
 	}
 	if selected("9") && ctx.Err() == nil {
 		b.sessionLoad(ctx)
+	}
+	if (selected("9") || selected("9b")) && ctx.Err() == nil {
+		b.sessionFairness(ctx)
 	}
 	if selected("10") && ctx.Err() == nil {
 		b.cloneTemplate(ctx)
