@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/store"
@@ -37,11 +36,14 @@ func ValidRole(role string) bool {
 
 const minPasswordLen = 8
 
-func (m *Manager) hashPassword(pw string) (string, error) {
+func (m *Manager) hashPassword(ctx context.Context, pw string) (string, error) {
 	if len(pw) < minPasswordLen {
 		return "", errorf(KindInvalidArgument, "the password is too short: use at least %d characters", minPasswordLen)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), m.passwordCost)
+	h, err := m.passwordSlots.generate(ctx, pw, m.passwordCost)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", err
+	}
 	if err != nil {
 		return "", errorf(KindInvalidArgument, "the password cannot be used: %v", err)
 	}
@@ -80,7 +82,7 @@ func (m *Manager) CreateUser(ctx context.Context, name, password, role string) (
 	if !ValidRole(role) {
 		return User{}, errorf(KindInvalidArgument, "role %q is not one of Administrator, Operator, Viewer", role)
 	}
-	hash, err := m.hashPassword(password)
+	hash, err := m.hashPassword(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
@@ -112,7 +114,7 @@ func (m *Manager) EditUser(ctx context.Context, ref Ref, role, password *string)
 	// Hash outside the transaction: bcrypt takes tens of milliseconds.
 	var newHash string
 	if password != nil {
-		if newHash, err = m.hashPassword(*password); err != nil {
+		if newHash, err = m.hashPassword(ctx, *password); err != nil {
 			return User{}, err
 		}
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	// PasswordCost is the bcrypt cost of new password hashes;
 	// bcrypt.DefaultCost when zero. Tests lower it.
 	PasswordCost int
+	// PasswordChecks bounds the bcrypt computations that run at once
+	// (logins by password, new passwords); DefaultPasswordChecks when zero.
+	PasswordChecks int
 	// Metrics records jobs, agent calls and heartbeats; nil records
 	// nothing (--metrics-listen off).
 	Metrics *metrics.Manager
@@ -51,8 +54,9 @@ type Manager struct {
 	uuid     string
 	timeout  time.Duration
 
-	passwordCost int
-	metrics      *metrics.Manager // nil: no metrics
+	passwordCost  int
+	passwordSlots passwordSlots    // shared by every copy (With)
+	metrics       *metrics.Manager // nil: no metrics
 
 	// opts say how this caller's operations run (With).
 	opts RunOptions
@@ -115,7 +119,8 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend: data directory: %w", err)
 	}
-	m := &Manager{passwordCost: cfg.PasswordCost, st: cfg.Store, invCache: &inventoryCache{}, data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
+	m := &Manager{passwordCost: cfg.PasswordCost, passwordSlots: newPasswordSlots(cfg.PasswordChecks), st: cfg.Store, invCache: &inventoryCache{},
+		data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
 		clones: newCloneRegistry(), copySlots: newCopyLimiter(), member: NewID(TypeManager), membership: &memberState{}}
 	if m.st.Shared() {

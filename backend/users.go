@@ -43,7 +43,7 @@ func (m *Manager) EnsureAdmin(ctx context.Context, persist func(password string)
 		if err != nil {
 			return err
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(password), m.passwordCost)
+		hash, err := m.passwordSlots.generate(ctx, password, m.passwordCost)
 		if err != nil {
 			return err
 		}
@@ -68,13 +68,13 @@ func (m *Manager) Authenticate(ctx context.Context, user, password string) (Acto
 	u, err := m.st.Read().UserByName(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
 		// Spend the same time as a real comparison.
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		m.passwordSlots.compare(ctx, dummyHash(), password)
 		return Actor{}, errorf(KindPermission, "wrong user name or password")
 	}
 	if err != nil {
 		return Actor{}, &Error{Kind: KindInternal, Msg: "read user", Cause: err}
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+	if m.passwordSlots.compare(ctx, []byte(u.PasswordHash), password) != nil {
 		return Actor{}, errorf(KindPermission, "wrong user name or password")
 	}
 	return Actor{User: u.Name, Role: u.Role}, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"xenmanager/backend"
 	"xenmanager/shell"
 )
 
@@ -84,14 +85,15 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 // refused saying which flag and what it takes.
 func TestServeLimitFlags(t *testing.T) {
 	o, err := parseServeFlags([]string{"--max-startups", "5:50:20", "--max-startups-per-address", "4", "--max-sessions", "300",
-		"--max-sessions-per-user", "200", "--max-sessions-per-conn", "3", "--login-grace-time", "7s"}, nil)
+		"--max-sessions-per-user", "200", "--max-sessions-per-conn", "3", "--login-grace-time", "7s", "--password-checks", "3"}, nil)
 	want := shell.Limits{Startups: shell.Startups{Start: 5, Rate: 50, Full: 20}, StartupsPerAddress: 4, Sessions: 300,
 		SessionsPerUser: 200, SessionsPerConn: 3}
-	if err != nil || o.limits != want || o.loginGrace != 7*time.Second {
-		t.Fatalf("limits %+v, grace %s, %v; want %+v, 7s", o.limits, o.loginGrace, err, want)
+	if err != nil || o.limits != want || o.loginGrace != 7*time.Second || o.passwordChecks != 3 {
+		t.Fatalf("limits %+v, grace %s, password checks %d, %v; want %+v, 7s, 3", o.limits, o.loginGrace, o.passwordChecks, err, want)
 	}
-	if o, err := parseServeFlags(nil, nil); err != nil || o.limits != shell.DefaultLimits() || o.loginGrace != shell.DefaultLoginGraceTime {
-		t.Fatalf("defaults: %+v, %s, %v", o.limits, o.loginGrace, err)
+	if o, err := parseServeFlags(nil, nil); err != nil || o.limits != shell.DefaultLimits() || o.loginGrace != shell.DefaultLoginGraceTime ||
+		o.passwordChecks != backend.DefaultPasswordChecks() {
+		t.Fatalf("defaults: %+v, %s, %d, %v", o.limits, o.loginGrace, o.passwordChecks, err)
 	}
 	// From the environment too, as every flag.
 	o, err = parseServeFlags(nil, []string{"XENMANAGER_MAX_STARTUPS=20", "XENMANAGER_MAX_SESSIONS_PER_CONN=4"})
@@ -110,6 +112,7 @@ func TestServeLimitFlags(t *testing.T) {
 		{[]string{"--max-sessions-per-conn", "0"}, "--max-sessions-per-conn 0: use 1 or more"},
 		{[]string{"--max-startups-per-address", "0"}, "--max-startups-per-address 0: use 1 or more"},
 		{[]string{"--login-grace-time", "0s"}, "--login-grace-time 0s: use a positive duration"},
+		{[]string{"--password-checks", "0"}, "--password-checks 0: use 1 or more"},
 	} {
 		if _, err := parseServeFlags(tc.args, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)

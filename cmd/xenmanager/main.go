@@ -119,6 +119,8 @@ type serveOptions struct {
 	metricsListen string
 	limits        shell.Limits  // connections and sessions the SSH server admits
 	loginGrace    time.Duration // how long a connection may take to log in
+	// passwordChecks bounds the bcrypt computations that run at once.
+	passwordChecks int
 	// memberRenew, memberTimeout and leaderLease: how often this manager
 	// renews its membership (and, leading, the lease), when a silent one
 	// is dead, how long the leader lease lasts.
@@ -185,7 +187,8 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 		name string
 		n    int
 	}{{"max-startups-per-address", o.limits.StartupsPerAddress}, {"max-sessions", o.limits.Sessions},
-		{"max-sessions-per-user", o.limits.SessionsPerUser}, {"max-sessions-per-conn", o.limits.SessionsPerConn}} {
+		{"max-sessions-per-user", o.limits.SessionsPerUser}, {"max-sessions-per-conn", o.limits.SessionsPerConn},
+		{"password-checks", o.passwordChecks}} {
 		if f.n < 1 {
 			return o, fmt.Errorf("--%s %d: use 1 or more", f.name, f.n)
 		}
@@ -250,6 +253,9 @@ flags:
 		"sessions open at once on one connection (OpenSSH's MaxSessions)")
 	fs.DurationVar(&o.loginGrace, "login-grace-time", shell.DefaultLoginGraceTime,
 		"a connection that has not logged in within this time is closed")
+	fs.IntVar(&o.passwordChecks, "password-checks", backend.DefaultPasswordChecks(),
+		"password hashes (bcrypt) computed at once, for logins and new passwords; more wait their turn, so that a storm of password "+
+			"logins leaves jobs and commands a processor (default: the processors Go runs on, less one, at least 1)")
 	fs.DurationVar(&o.memberRenew, "member-renew", membership.DefaultRenew,
 		"how often this manager renews its row among the database's managers and, when it leads, the leader lease")
 	fs.DurationVar(&o.memberTimeout, "member-timeout", membership.DefaultTimeout,
@@ -346,7 +352,8 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	if ml != nil {
 		mx = metrics.NewManager()
 	}
-	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx, DataDir: data})
+	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx, DataDir: data,
+		PasswordChecks: o.passwordChecks})
 	if err != nil {
 		return secretKeyError(err, keyFile)
 	}
