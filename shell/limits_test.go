@@ -648,3 +648,38 @@ type fakeAddr string
 
 func (a fakeAddr) Network() string { return "tcp" }
 func (a fakeAddr) String() string  { return string(a) }
+
+// A password login that waits (its back-off here; its turn at bcrypt,
+// backend's password slots, likewise) ends its wait when the server closes
+// the connection at the login grace time: gliderlabs/ssh ends the
+// connection's context when the handshake's read fails on the closed
+// connection, so the wait does not outlive it.
+func TestPasswordWaitEndsWithTheConnection(t *testing.T) {
+	e := newEnv(t, 0, 0)
+	ended := make(chan error, 1)
+	_, addr := e.startServer(func(c *Config) { c.LoginTimeout = time.Second }, func(s *Server) {
+		s.wait = func(ctx context.Context, d time.Duration) bool {
+			<-ctx.Done() // never served: only the connection's end may stop it
+			ended <- ctx.Err()
+			return false
+		}
+	})
+	for range freeFailures + 1 { // the next one waits
+		if c, err := sshFrom("127.0.0.2", addr, "admin", gossh.Password("guess")); err == nil {
+			c.Close()
+			t.Fatal("a wrong password logged in")
+		}
+	}
+	if c, err := sshFrom("127.0.0.2", addr, "admin", gossh.Password(e.password)); err == nil {
+		c.Close()
+		t.Fatal("a login whose back-off was never served logged in")
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the wait ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the back-off wait outlived its connection, closed at the 1 s login grace time")
+	}
+}
