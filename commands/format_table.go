@@ -111,14 +111,6 @@ func upperFirst(s string) string {
 // Headers are kept as given (no auto upper-casing), left-aligned; cells are
 // not trimmed, wrapped or merged; borders are plain ASCII, with no colour.
 func renderTable(header []string, cells [][]string) ([]string, error) {
-	if lines, ok := asciiTable(header, cells); ok {
-		return lines, nil
-	}
-	return tablewriterTable(header, cells)
-}
-
-// tablewriterTable is renderTable drawn by tablewriter, whatever the cells.
-func tablewriterTable(header []string, cells [][]string) ([]string, error) {
 	var buf bytes.Buffer
 	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
@@ -138,85 +130,6 @@ func tablewriterTable(header []string, cells [][]string) ([]string, error) {
 	}
 	s := strings.TrimSuffix(buf.String(), "\n")
 	return strings.Split(s, "\n"), nil
-}
-
-// asciiTable draws the table renderTable draws with tablewriter, the same
-// bytes, when every cell and header is printable ASCII (one column per
-// byte) and every row has the header's columns: the common case, 10 to 20
-// times cheaper than tablewriter, whose width cache and cell contexts were
-// most of the CPU of 200 sessions listing 500 VMs (docs/performance.md,
-// figure 9b). ok is false for anything else, which tablewriter draws
-// (TestASCIITableIsTablewriters compares the two).
-func asciiTable(header []string, cells [][]string) (lines []string, ok bool) {
-	widths := make([]int, len(header))
-	measure := func(line []string) bool {
-		if len(line) != len(header) {
-			return false
-		}
-		for i, c := range line {
-			for j := 0; j < len(c); j++ {
-				if c[j] < 0x20 || c[j] > 0x7e {
-					return false
-				}
-			}
-			widths[i] = max(widths[i], len(c))
-		}
-		return true
-	}
-	if len(header) == 0 || !measure(header) {
-		return nil, false
-	}
-	for _, line := range cells {
-		if !measure(line) {
-			return nil, false
-		}
-	}
-	var b strings.Builder
-	b.WriteByte('+')
-	for _, w := range widths {
-		repeatByte(&b, '-', w+2)
-		b.WriteByte('+')
-	}
-	border := b.String()
-	row := func(line []string) string {
-		b.Reset()
-		b.Grow(len(border))
-		for i, c := range line {
-			b.WriteString("| ")
-			b.WriteString(c)
-			repeatByte(&b, ' ', widths[i]-len(c)+1)
-		}
-		b.WriteByte('|')
-		return b.String()
-	}
-	lines = make([]string, 0, len(cells)+4)
-	lines = append(lines, border, row(header), border)
-	for _, line := range cells {
-		lines = append(lines, row(line))
-	}
-	if len(cells) > 0 {
-		lines = append(lines, border)
-	}
-	return lines, true
-}
-
-// cellWidth is the columns s takes on a terminal, as tablewriter counts
-// them: its length when s is printable ASCII, without asking tablewriter's
-// width cache (shared by every session, behind one mutex).
-func cellWidth(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return twwidth.Width(s)
-		}
-	}
-	return len(s)
-}
-
-// repeatByte writes n copies of c.
-func repeatByte(b *strings.Builder, c byte, n int) {
-	for range n {
-		b.WriteByte(c)
-	}
 }
 
 // tableBlock is how many rows of a streamed listing Table holds to size
@@ -244,12 +157,12 @@ func (t *tableStream) block(rows []Row) ([]string, error) {
 	copy(widths, t.widths)
 	for _, line := range append([][]string{header}, cells...) {
 		for i, c := range line {
-			widths[i] = max(widths[i], cellWidth(c))
+			widths[i] = max(widths[i], twwidth.Width(c))
 		}
 	}
 	pad := func(line []string) {
 		for i, c := range line {
-			if w := cellWidth(c); w < widths[i] {
+			if w := twwidth.Width(c); w < widths[i] {
 				line[i] = c + strings.Repeat(" ", widths[i]-w)
 			}
 		}
