@@ -57,6 +57,21 @@ type jobRun struct {
 	abort  context.Context // done when the job is aborted
 	mu     sync.Mutex      // guards lastAt
 	lastAt time.Time
+	// vmAtEnd, set by the op before anything else, has the VM's state
+	// recorded with the job's end (Manager.recordVMState): one write, not
+	// two, for a caller that does not read the VM before the end (a
+	// multi-object action's terse VM jobs). endVM is that state, set by
+	// the op, read by the runner once the op has returned.
+	vmAtEnd bool
+	endVM   *vmState
+	// afterEnd runs once the job's end is written: the placement claims
+	// of a VM whose state is recorded with it.
+	afterEnd []func()
+}
+
+// vmState is a VM's placement and status, to record (Manager.recordVMState).
+type vmState struct {
+	id, serverID, status string
 }
 
 // check returns an error when the job has been aborted; operations call it
@@ -146,8 +161,41 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	sort.Strings(objs)
 	row := store.Job{ID: id, Summary: summary, User: actor.User, Objects: strings.Join(objs, " "), Status: JobRunning,
 		PoolID: poolID, CreatedAt: time.Now(), ManagerID: r.member}
-	if err := r.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) }); err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: err}
+	h := holder{jobID: id, summary: summary, since: row.CreatedAt}
+	// On a shared store a job whose objects are free in this process now
+	// takes them, and records its row and its locks in the store in one
+	// write (one statement on PostgreSQL, where every statement of every
+	// job is a round trip on the one writer connection). When another
+	// manager's job holds one, or the process locks are taken, the job
+	// records its row and then waits for its locks as lockAll does.
+	var prelocked func()
+	if r.shared && len(objs) > 0 {
+		prelocked = r.locks.tryLockAll(objs, h)
+	}
+	var werr error
+	if prelocked != nil {
+		var held *store.ObjectLock
+		werr = r.st.Write(ctx, func(q *store.Queries) error {
+			var err error
+			held, err = q.InsertJobAndLock(ctx, row, objs)
+			return err
+		})
+		if werr != nil || held != nil {
+			prelocked()
+			prelocked = nil
+		}
+	} else {
+		werr = r.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) })
+	}
+	if werr != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: werr}
+	}
+	lockAll := func(ctx context.Context) (func(), error) {
+		if prelocked != nil {
+			return prelocked, nil
+		}
+		h.since = time.Now()
+		return r.locks.lockAll(ctx, objs, h)
 	}
 	if o.Observe != nil {
 		o.Observe(id)
@@ -159,9 +207,17 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	r.running[id] = rj
 	r.mu.Unlock()
 	r.watchShared()
-	finish := func(value any, err error, aborted bool) {
-		r.end(id, poolID, summary, value, err, aborted)
-		r.metrics.JobDone(operation, r.statusOf(err, aborted), time.Since(row.CreatedAt))
+	jr := &jobRun{r: r, id: id, abort: jctx}
+	var value any
+	var opErr error
+	// finish records the job's end and sets opErr, the job's error: err,
+	// or the failure to record the VM state the op left for the end.
+	finish := func(val any, err error, aborted bool) {
+		opErr = r.end(id, poolID, summary, val, err, aborted, jr.endVM)
+		for _, f := range jr.afterEnd {
+			f()
+		}
+		r.metrics.JobDone(operation, r.statusOf(opErr, aborted), time.Since(row.CreatedAt))
 		r.mu.Lock()
 		delete(r.running, id)
 		r.mu.Unlock()
@@ -177,17 +233,14 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	if async {
 		lockCtx = jctx
 	}
-	var value any
-	var opErr error
 	run := func() {
-		unlock, err := r.locks.lockAll(lockCtx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+		unlock, err := lockAll(lockCtx)
 		if err != nil {
 			finish(nil, err, jctx.Err() != nil)
-			opErr = err
 			return
 		}
 		defer unlock()
-		value, opErr = op(context.WithoutCancel(jctx), &jobRun{r: r, id: id, abort: jctx})
+		value, opErr = op(context.WithoutCancel(jctx), jr)
 		finish(value, opErr, opErr != nil && jctx.Err() != nil)
 	}
 	if async {
@@ -199,7 +252,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	// caller's context or an abort, whichever comes first.
 	waitCtx, stopWait := context.WithCancel(ctx)
 	stopAbort := context.AfterFunc(jctx, stopWait) // an abort ends the wait (no goroutine per job for it)
-	unlock, err := r.locks.lockAll(waitCtx, objs, holder{jobID: id, summary: summary, since: time.Now()})
+	unlock, err := lockAll(waitCtx)
 	stopAbort()
 	stopWait()
 	if err != nil {
@@ -212,7 +265,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	}
 	go func() {
 		defer unlock()
-		value, opErr = op(context.WithoutCancel(jctx), &jobRun{r: r, id: id, abort: jctx})
+		value, opErr = op(context.WithoutCancel(jctx), jr)
 		finish(value, opErr, opErr != nil && jctx.Err() != nil)
 	}()
 	select {
@@ -224,22 +277,50 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	}
 }
 
-// end records a job's outcome, and what a failure leaves besides.
-func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborted bool) {
+// end records a job's outcome, and what a failure leaves besides, and
+// returns the job's error: err, or, when vm (the VM state the op left for
+// the end, jobRun.vmAtEnd) cannot be recorded, that failure, with which the
+// job then ends as it did when the op recorded it.
+func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborted bool, vm *vmState) error {
 	ctx := context.Background()
-	status, result, errText := r.statusOf(err, aborted), "", ""
-	if s, ok := value.(fmt.Stringer); ok && value != nil {
-		result = s.String()
+	leaderEnded := false
+	record := func(vm *vmState) error {
+		leaderEnded = false
+		status, result, errText := r.statusOf(err, aborted), "", ""
+		if s, ok := value.(fmt.Stringer); ok && value != nil {
+			result = s.String()
+		}
+		if err != nil {
+			errText = Message(err)
+		}
+		return r.st.Write(ctx, func(q *store.Queries) error {
+			if vm != nil {
+				// Ended by the leader (not running): the VM's state stays
+				// recorded, as when the op wrote it before the end.
+				running, err := q.SetVMStateAndEndJob(ctx, vm.id, vm.serverID, vm.status, id, status, result, errText, time.Now())
+				leaderEnded = err == nil && !running
+				return err
+			}
+			if !r.shared {
+				return q.EndJob(ctx, id, status, result, errText, time.Now()) // one manager: no object lock recorded
+			}
+			return q.EndJobAndUnlock(ctx, id, status, result, errText, time.Now()) // before the process lock goes (the caller's)
+		})
 	}
+	werr := record(vm)
+	if vm != nil && werr != nil {
+		// Nothing of it was written: the job fails for want of the VM's
+		// state, as it did when the op wrote it.
+		err, value = &Error{Kind: KindInternal, Msg: "record Vm state", Cause: werr}, nil
+		werr = record(nil)
+	}
+	if leaderEnded {
+		werr = store.ErrNotFound
+	}
+	status, errText := r.statusOf(err, aborted), ""
 	if err != nil {
 		errText = Message(err)
 	}
-	werr := r.st.Write(ctx, func(q *store.Queries) error {
-		if !r.shared {
-			return q.EndJob(ctx, id, status, result, errText, time.Now()) // one manager: no object lock recorded
-		}
-		return q.EndJobAndUnlock(ctx, id, status, result, errText, time.Now()) // before the process lock goes (the caller's)
-	})
 	switch {
 	case errors.Is(werr, store.ErrNotFound):
 		// The leader ended it, taking this manager for dead (it was cut
@@ -247,13 +328,14 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 		// leader's end stands, with the VM as the agents showed it then.
 		r.log.Warn("the job was ended by the leader while this manager seemed dead; its outcome here is not recorded",
 			"job", id, "status", status, "error", errText)
-		return
+		return err
 	case werr != nil:
 		r.log.Error("record job outcome", "job", id, "err", werr)
 	}
 	if status == JobFailure {
 		r.failed(ctx, id, poolID, summary, errText)
 	}
+	return err
 }
 
 // statusOf is the status a job ends in: JobSuccess without err,
@@ -355,20 +437,13 @@ func (r *jobRunner) watchShared() {
 	go r.watch()
 }
 
-// moved is the progress of a job to write down.
-type moved struct {
-	id       string
-	progress int
-	message  string
-}
-
 // watch is the watcher's loop (watchShared).
 func (r *jobRunner) watch() {
 	tick := time.NewTicker(sharedEvery)
 	defer tick.Stop()
 	ctx := context.Background()
 	for range tick.C {
-		var out []moved
+		var out []store.JobProgress
 		r.mu.Lock()
 		if len(r.running) == 0 {
 			r.watching = false
@@ -377,21 +452,14 @@ func (r *jobRunner) watch() {
 		}
 		for id, rj := range r.running {
 			if rj.dirty {
-				out = append(out, moved{id, rj.progress, rj.message})
+				out = append(out, store.JobProgress{ID: id, Progress: rj.progress, Message: rj.message})
 				rj.dirty = false
 			}
 		}
 		r.mu.Unlock()
 		if len(out) > 0 {
-			err := r.st.Write(ctx, func(q *store.Queries) error {
-				for _, p := range out {
-					// A job that ended meanwhile keeps what its end wrote.
-					if err := q.SetJobProgress(ctx, p.id, p.progress, p.message); err != nil && !errors.Is(err, store.ErrNotFound) {
-						return err
-					}
-				}
-				return nil
-			})
+			// A job that ended meanwhile keeps what its end wrote.
+			err := r.st.Write(ctx, func(q *store.Queries) error { return q.SetJobsProgress(ctx, out) })
 			if err != nil {
 				r.log.Warn("record the progress of jobs", "jobs", len(out), "err", err)
 			}

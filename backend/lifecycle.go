@@ -37,6 +37,16 @@ func (m *Manager) setVMState(ctx context.Context, id, serverID, status string) e
 	return nil
 }
 
+// recordVMState records a VM's placement and status for job j: at once,
+// or, when j records it with its end (jobRun.vmAtEnd), in the end's write.
+func (m *Manager) recordVMState(ctx context.Context, j *jobRun, id, serverID, status string) error {
+	if j != nil && j.vmAtEnd {
+		j.endVM = &vmState{id: id, serverID: serverID, status: status}
+		return nil
+	}
+	return m.setVMState(ctx, id, serverID, status)
+}
+
 // serverOf returns the server a placed VM is on, with its client.
 func (m *Manager) serverOf(ctx context.Context, v store.VM) (store.Server, *agentclient.Client, error) {
 	s, err := m.st.Read().Server(ctx, v.ServerID)
@@ -88,7 +98,12 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 	if err != nil {
 		return err
 	}
-	defer release()
+	releases := []func(){release}
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
 	var lastErr error
 	for k, cand := range cands {
 		if err := j.check(); err != nil {
@@ -100,7 +115,7 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 				lastErr = err
 				continue
 			}
-			defer release()
+			releases = append(releases, release)
 		}
 		j.progress(50, verb+" on "+cand.server.Name)
 		if err := j.step(ctx, jobStep{Call: placeCalls[verb], VM: v.ID, Server: cand.server.ID}); err != nil {
@@ -118,7 +133,12 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 		if err == nil {
 			m.log.Info("vm "+verb, "vm", v.Name, "server", cand.server.Name)
 			m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB)
-			return m.setVMState(ctx, v.ID, cand.server.ID, VMRunning)
+			if j.vmAtEnd {
+				// The claims hold until the job's end records the VM
+				// there: anti-affinity counts it there meanwhile.
+				j.afterEnd, releases = append(j.afterEnd, releases...), nil
+			}
+			return m.recordVMState(ctx, j, v.ID, cand.server.ID, VMRunning)
 		}
 		lastErr = agentError(verb+" Vm "+v.Name, cand.server.Name, err)
 		if f, ok := agentapi.AsFault(err); ok && f.Code == agentapi.FaultInsufficientResources {
@@ -173,7 +193,7 @@ func (m *Manager) stopDomain(ctx context.Context, j *jobRun, v store.VM, force b
 		m.log.Warn("vm was not running on its server; recording it stopped", "vm", v.Name, "server", s.Name)
 	}
 	m.place.capacity.adjust(s.ID, v.MemoryMiB)
-	return m.setVMState(ctx, v.ID, "", VMStopped)
+	return m.recordVMState(ctx, j, v.ID, "", VMStopped)
 }
 
 // RestartVM reboots a running VM in place.

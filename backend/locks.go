@@ -57,11 +57,10 @@ func (l *lockTable) lock(ctx context.Context, key string) (func(), error) {
 	return unlock, nil
 }
 
-// lockFor waits until key is free, ctx ends or lockWait passes; the
-// returned func releases it. The error of a wait that gives up names the job
-// that holds the lock.
-func (l *lockTable) lockFor(ctx context.Context, key string, h holder) (func(), error) {
+// slot returns key's slot, made on first use.
+func (l *lockTable) slot(key string) chan struct{} {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.slots == nil {
 		l.slots = map[string]chan struct{}{}
 		l.holders = map[string]holder{}
@@ -71,21 +70,59 @@ func (l *lockTable) lockFor(ctx context.Context, key string, h holder) (func(), 
 		slot = make(chan struct{}, 1)
 		l.slots[key] = slot
 	}
+	return slot
+}
+
+// taken records h as the holder of key, whose slot h has just filled, and
+// returns the func that releases it.
+func (l *lockTable) taken(key string, slot chan struct{}, h holder) func() {
+	l.mu.Lock()
+	l.holders[key] = h
 	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		delete(l.holders, key)
+		l.mu.Unlock()
+		<-slot
+	}
+}
+
+// tryLockAll takes the locks of keys for h if every one is free now,
+// without waiting, and returns the func that releases them; nil, holding
+// none, when one is taken. It takes the process locks only: a job on a
+// shared store records them in the store itself (jobRunner.run, with its
+// row).
+func (l *lockTable) tryLockAll(keys []string, h holder) func() {
+	var unlocks []func()
+	release := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, k := range keys {
+		slot := l.slot(k)
+		select {
+		case slot <- struct{}{}:
+			unlocks = append(unlocks, l.taken(k, slot, h))
+		default:
+			release()
+			return nil
+		}
+	}
+	return release
+}
+
+// lockFor waits until key is free, ctx ends or lockWait passes; the
+// returned func releases it. The error of a wait that gives up names the job
+// that holds the lock.
+func (l *lockTable) lockFor(ctx context.Context, key string, h holder) (func(), error) {
+	slot := l.slot(key)
 	timer := time.NewTimer(lockWait)
 	defer timer.Stop()
 	start := time.Now()
 	select {
 	case slot <- struct{}{}:
-		l.mu.Lock()
-		l.holders[key] = h
-		l.mu.Unlock()
-		return func() {
-			l.mu.Lock()
-			delete(l.holders, key)
-			l.mu.Unlock()
-			<-slot
-		}, nil
+		return l.taken(key, slot, h), nil
 	case <-ctx.Done():
 	case <-timer.C:
 	}

@@ -93,6 +93,9 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 		return VM{}, err
 	}
 	val, err := m.job(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
+		// A terse result reads nothing after op: the VM's new state is
+		// recorded with the job's end, in one write.
+		j.vmAtEnd = m.opts.Terse
 		cur, err := m.st.Read().VM(jctx, v.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", v.Name)

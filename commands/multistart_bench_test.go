@@ -20,6 +20,8 @@ import (
 	"xenmanager/backend"
 	"xenmanager/backend/agent"
 	"xenmanager/backend/agent/agenttest"
+	"xenmanager/backend/managertest"
+	"xenmanager/store/pgtest"
 )
 
 // TestFig4MultiStart is figure 4 of cmd/xenbench in one process, for CPU
@@ -33,9 +35,12 @@ import (
 // set-up nor the kills) to prefix.1 ... (go tool pprof merges them);
 // FIG4_TRACE=file an execution trace of the second start (go tool trace
 // -pprof=sync|sched|syscall); FIG4_MEMPROFILE=prefix heap profiles around
-// the runs; FIG4_CURVE=1 logs when the domains come up. It logs the wall
-// time, the process's CPU time per started VM, the store's writes and
-// transactions, and the ideal critical path.
+// the runs; FIG4_CURVE=1 logs when the domains come up; FIG4_POSTGRES=1
+// runs the manager on a new database of the PostgreSQL server of
+// store/pgtest (XENMANAGER_TEST_POSTGRES) instead of SQLite. It logs the
+// wall time, the process's CPU time per started VM, the store's writes,
+// transactions and statements on the writer connection (per VM: on
+// PostgreSQL each a round trip), and the ideal critical path.
 //
 //	FIG4=1 FIG4_CPUPROFILE=/tmp/fig4 go test ./commands -run Fig4 -v -count=1
 func TestFig4MultiStart(t *testing.T) {
@@ -60,7 +65,12 @@ func TestFig4MultiStart(t *testing.T) {
 	}
 	t.Cleanup(func() { logf.Close() })
 	mlog := slog.New(slog.NewTextHandler(logf, nil))
-	mgr, st := openManager(t, mlog)
+	opts := managertest.Options{Logger: mlog, AgentTimeout: 30 * time.Second}
+	if os.Getenv("FIG4_POSTGRES") != "" {
+		opts.Database = pgtest.Database(t)
+	}
+	c := managertest.Open(t, opts)
+	mgr, st := c.Manager, c.Store
 	actor := backend.Actor{User: "admin", Role: backend.RoleAdministrator, Remote: "127.0.0.1:1"}
 	run := func(line string) string {
 		t.Helper()
@@ -146,6 +156,7 @@ func TestFig4MultiStart(t *testing.T) {
 			trace.Start(f)
 		}
 		w0, g0 := st.WriteStats()
+		s0 := st.WriteStatements()
 		c0 := cpuTime()
 		t0 := time.Now()
 		// FIG4_CURVE=1: when the domains come up (every 5 ms), to see
@@ -186,6 +197,7 @@ func TestFig4MultiStart(t *testing.T) {
 		}
 		cpu := cpuTime() - c0
 		w1, g1 := st.WriteStats()
+		s1 := st.WriteStatements()
 		if tracing {
 			trace.Stop()
 		}
@@ -202,9 +214,9 @@ func TestFig4MultiStart(t *testing.T) {
 			t.Fatalf("run %d: %d domains run, want %d", r+1, total, nVMs)
 		}
 		walls, cpus = append(walls, wall), append(cpus, cpu)
-		t.Logf("run %d: %s wall, %s CPU (%.0f us per VM); %d to %d domains per agent; %d writes in %d transactions",
+		t.Logf("run %d: %s wall, %s CPU (%.0f us per VM); %d to %d domains per agent; %d writes in %d transactions, %d statements (%.2f writes, %.2f statements per VM)",
 			r+1, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(nVMs),
-			lo, hi, w1-w0, g1-g0)
+			lo, hi, w1-w0, g1-g0, s1-s0, float64(w1-w0)/float64(nVMs), float64(s1-s0)/float64(nVMs))
 		run("kill Vm name=load-* multiple=Yes")
 		for _, a := range agents {
 			if n := domains(a); n != 0 {

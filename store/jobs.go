@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,6 +62,36 @@ func (q *Queries) InsertJob(ctx context.Context, j Job) error {
 func (q *Queries) SetJobProgress(ctx context.Context, id string, progress int, message string) error {
 	return q.execOne(ctx, `UPDATE jobs SET progress = $1, message = $2 WHERE id = $3 AND status = 'Running'`,
 		progress, message, id)
+}
+
+// JobProgress is how far a running job is (SetJobsProgress).
+type JobProgress struct {
+	ID       string
+	Progress int
+	Message  string
+}
+
+// SetJobsProgress records how far each job of ps is, on PostgreSQL in one
+// statement: one round trip for every job a manager runs, which on a shared
+// store it writes down every second. A job that is no longer Running keeps
+// what its end wrote.
+func (q *Queries) SetJobsProgress(ctx context.Context, ps []JobProgress) error {
+	if q.engine != PostgreSQL {
+		for _, p := range ps {
+			if err := q.SetJobProgress(ctx, p.ID, p.Progress, p.Message); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+		return nil
+	}
+	ids, progress, messages := make([]string, len(ps)), make([]int64, len(ps)), make([]string, len(ps))
+	for i, p := range ps {
+		ids[i], progress[i], messages[i] = p.ID, int64(p.Progress), p.Message
+	}
+	return q.exec(ctx, `
+		UPDATE jobs SET progress = p.progress, message = p.message
+		FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS BIGINT[]), CAST($3 AS TEXT[])) AS p(id, progress, message)
+		WHERE jobs.id = p.id AND jobs.status = 'Running'`, ids, progress, messages)
 }
 
 // SetJobStep records the step a running job is at, before it takes it.

@@ -111,6 +111,49 @@ func (q *Queries) lockObjectsPostgres(ctx context.Context, jobID, managerID, sum
 	return &l, nil
 }
 
+// InsertJobAndLock is InsertJob of j and LockObjects of objects for it (as
+// its manager j.ManagerID, doing j.Summary), on PostgreSQL in one statement:
+// one round trip on the writer connection every job of every manager
+// shares, where the two took two and a savepoint's release. The job's row
+// is written even when another manager's job holds one of the objects (the
+// lock returned, nothing locked): the job has begun, and waits.
+func (q *Queries) InsertJobAndLock(ctx context.Context, j Job, objects []string) (*ObjectLock, error) {
+	if q.engine != PostgreSQL {
+		if err := q.InsertJob(ctx, j); err != nil {
+			return nil, err
+		}
+		return q.LockObjects(ctx, j.ID, j.ManagerID, j.Summary, objects)
+	}
+	l, err := queryOne(ctx, q.db, scanObjectLock, `
+		WITH job AS (
+			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id)
+			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2)
+		), held AS (
+			SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, '') AS hostname, l.summary, l.since
+			FROM object_locks l
+			JOIN jobs j ON j.id = l.job_id AND j.status = 'Running'
+			LEFT JOIN managers m ON m.id = l.manager_id
+			WHERE l.object_id = ANY($1) AND l.manager_id <> $2
+			ORDER BY l.object_id LIMIT 1
+		), taken AS (
+			INSERT INTO object_locks (object_id, job_id, manager_id, summary, since)
+			SELECT o, $3, $2, $4, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)
+			FROM unnest(CAST($1 AS TEXT[])) AS o
+			WHERE NOT EXISTS (SELECT 1 FROM held)
+			ON CONFLICT (object_id) DO UPDATE SET job_id = excluded.job_id, manager_id = excluded.manager_id,
+				summary = excluded.summary, since = excluded.since
+		)
+		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`,
+		objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil // none held: taken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
 // EndJobAndUnlock is EndJob and UnlockJobObjects of job id, on PostgreSQL
 // in one statement (one round trip on the shared writer connection); the
 // locks go even when the job had ended (ErrNotFound: the leader ended it
@@ -128,6 +171,48 @@ func (q *Queries) EndJobAndUnlock(ctx context.Context, id, status, result, errTe
 		UPDATE jobs SET status = $1, result = $2, error = $3, ended_at = $4,
 			progress = CASE WHEN $1 = 'Success' THEN 100 ELSE progress END
 		WHERE id = $5 AND status = 'Running'`, status, result, errText, ended.UnixMilli(), id)
+}
+
+// SetVMStateAndEndJob is SetVMState of VM vmID and EndJobAndUnlock of job
+// jobID in one step, on PostgreSQL in one statement: a job's last write
+// (the VM where the job left it, the job's outcome, its locks freed) is one
+// round trip on the writer connection. A VM not recorded fails it with
+// ErrNotFound, nothing written (the caller's write rolls back what the
+// statement did). A job that is no longer Running (the leader ended it) is
+// left as it ended, its locks freed, and the VM's state recorded all the
+// same, as when the two were writes of their own: running is then false.
+func (q *Queries) SetVMStateAndEndJob(ctx context.Context, vmID, serverID, vmStatus, jobID, status, result, errText string, ended time.Time) (running bool, err error) {
+	if q.engine != PostgreSQL {
+		if err := q.SetVMState(ctx, vmID, serverID, vmStatus); err != nil {
+			return false, err
+		}
+		err := q.EndJobAndUnlock(ctx, jobID, status, result, errText, ended)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	var vms, jobs int
+	err = q.db.QueryRowContext(ctx, `
+		WITH vm AS (
+			UPDATE vms SET server_id = $1, status = $2, last_server_id = COALESCE($1, last_server_id)
+			WHERE id = $3 RETURNING id
+		), freed AS (
+			DELETE FROM object_locks WHERE job_id = $8
+		), job AS (
+			UPDATE jobs SET status = $4, result = $5, error = $6, ended_at = $7,
+				progress = CASE WHEN $4 = 'Success' THEN 100 ELSE progress END
+			WHERE id = $8 AND status = 'Running' RETURNING id
+		)
+		SELECT (SELECT COUNT(*) FROM vm), (SELECT COUNT(*) FROM job)`,
+		nullable(serverID), vmStatus, vmID, status, result, errText, ended.UnixMilli(), jobID).Scan(&vms, &jobs)
+	if err != nil {
+		return false, translate(err)
+	}
+	if vms == 0 {
+		return false, ErrNotFound
+	}
+	return jobs > 0, nil
 }
 
 // UnlockJobObjects deletes the object locks of job jobID.

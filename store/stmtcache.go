@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 )
 
 // stmtCache keeps one prepared statement per query text: SQLite would
@@ -184,6 +185,16 @@ type txDB struct {
 	ws    *writeStmts
 	mu    sync.Mutex           // guards stmts
 	stmts map[string]*sql.Stmt // bound to tx; the transaction's end closes them
+	// sent counts the statements run (Store.WriteStatements); nil counts
+	// nothing.
+	sent *atomic.Int64
+}
+
+// count notes one statement sent.
+func (d *txDB) count() {
+	if d.sent != nil {
+		d.sent.Add(1)
+	}
 }
 
 func (d *txDB) stmt(query string) *sql.Stmt {
@@ -217,6 +228,7 @@ func (d *txDB) exec(query string) (sql.Result, error) {
 }
 
 func (d *txDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	d.count()
 	args = portableArgs(args)
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmt(query); st != nil {
@@ -226,6 +238,7 @@ func (d *txDB) ExecContext(ctx context.Context, query string, args ...any) (sql.
 }
 
 func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	d.count()
 	args = portableArgs(args)
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmt(query); st != nil {
@@ -235,6 +248,7 @@ func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sq
 }
 
 func (d *txDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	d.count()
 	args = portableArgs(args)
 	ctx = context.WithoutCancel(ctx)
 	if st := d.stmt(query); st != nil {

@@ -55,6 +55,9 @@ type Store struct {
 	writerDone chan struct{}
 	writesRun  atomic.Int64 // the writes run, see WriteStats
 	writeTxs   atomic.Int64 // the write transactions, see WriteStats
+	// writeSent counts the statements sent on the writer connection, see
+	// WriteStatements.
+	writeSent atomic.Int64
 
 	// The background checkpointer: ckKick asks for a checkpoint, ckStop
 	// ends it, ckDone is closed when it has; ckEvery is how many write

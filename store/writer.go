@@ -125,6 +125,13 @@ func (s *Store) WriteStats() (writes, transactions int64) {
 	return s.writesRun.Load(), s.writeTxs.Load()
 }
 
+// WriteStatements returns how many statements the store has sent on its
+// writer connection since it opened: those of the writes, the savepoints
+// between them, and each transaction's begin, write lock (PostgreSQL),
+// commit or rollback. On PostgreSQL each is a round trip to the server on
+// the connection every write of the manager waits for.
+func (s *Store) WriteStatements() int64 { return s.writeSent.Load() }
+
 // wake tells the writer goroutine that the queue (or wclosed) changed; a
 // wake already pending is enough.
 func (s *Store) wake() {
@@ -227,7 +234,9 @@ func (s *Store) runGroup(group []*writeReq) {
 		return
 	}
 	db := s.writeStmts.forTx(tx)
+	db.sent = &s.writeSent
 	defer db.release()
+	defer s.writeSent.Add(1) // the commit or the rollback
 	if len(group) == 1 {
 		r := group[0]
 		if err := r.ctx.Err(); err != nil {
@@ -347,9 +356,11 @@ const pgInFailedTransaction = "25P02"
 // (see Write), and for a group sets savepoint w in the same round trip.
 func (s *Store) begin(group bool) (*sql.Tx, error) {
 	tx, err := s.write.BeginTx(context.Background(), nil)
+	s.writeSent.Add(1)
 	if err != nil || s.engine != PostgreSQL {
 		return tx, err
 	}
+	s.writeSent.Add(1)
 	lock := fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
 	if group {
 		lock += `; SAVEPOINT w`

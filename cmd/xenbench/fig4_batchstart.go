@@ -83,6 +83,12 @@ func (b *bench) batchStart(ctx context.Context) {
 	b.res.add(row{Fig: "4", Measure: measure + " (exec minus session cost)", Value: fmtMS(v),
 		Baseline: "ideal critical path: " + fmtMS(ms(ideal)), Ratio: ratio(v, ms(ideal)),
 		Target: "<= 1.25 x ideal", Met: yesNo(v <= 1.25*ms(ideal))})
+	// Issue 16 asks for the raw figure too: the exec's whole wall time,
+	// the session's cost included, against the same ideal.
+	raw := median(durationsMS(loads[0].times))
+	b.res.add(row{Fig: "4", Measure: measure + " (raw exec wall, session included)", Value: fmtMS(raw),
+		Baseline: "ideal critical path: " + fmtMS(ms(ideal)), Ratio: ratio(raw, ms(ideal)),
+		Target: "<= 1.3 x ideal", Met: yesNo(raw <= 1.3*ms(ideal))})
 	for i := 1; i < len(loads); i++ {
 		b.res.add(vsSQLite("4", "batch `start Vm`, 1,000 VMs on 20 agents, 20ms per call", loads[i].m.engine, values[i], v, fmtMS, false))
 	}
