@@ -81,7 +81,7 @@ postgres: ## start a throwaway PostgreSQL server for the tests (initdb in a temp
 fuzz: ## run each fuzz target for a while (FUZZTIME, default 30s)
 	$(GO) test ./commands -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./backend/agentapi/vmcfg -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s}
-	$(GO) test ./backend/agent/xmlrpcserver -run '^$$' -fuzz FuzzDecodeCall -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./backend/agentapi/xmlrpcwire -run '^$$' -fuzz FuzzDecodeCall -fuzztime $${FUZZTIME:-30s}
 
 check: ## go vet, gofmt, go mod tidy -diff, the import rules of docs/architecture.md (with a test of that check) and make help's values
 	$(GO) vet ./...

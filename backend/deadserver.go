@@ -175,13 +175,9 @@ func (m *Manager) masterMoved(ctx context.Context, p store.ServerPool, old, why 
 // master does not answer (isSilent: Unreachable after heartbeatMisses
 // missed heartbeats, or Stopped). A pool with no Running member keeps its
 // master until one answers. A pool whose lock a job holds (a server being
-// added or removed) is left for the next round.
-func (m *Manager) moveLostMasters(ctx context.Context) {
-	servers, err := m.st.Read().Servers(ctx)
-	if err != nil {
-		m.log.Warn("master failover: read servers", "err", err)
-		return
-	}
+// added or removed) is left for the next round. servers are every server
+// as the heartbeat round left them.
+func (m *Manager) moveLostMasters(ctx context.Context, servers []store.Server) {
 	for _, s := range servers {
 		if s.IsMaster && s.PoolID != "" && isSilent(s) {
 			m.moveLostMaster(ctx, s.PoolID)

@@ -116,21 +116,22 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 		}()
 	}
 	wg.Wait()
-	m.moveLostMasters(ctx)
-	m.recordServerStates(ctx)
+	// The round began with the states before it: one read of what it
+	// changed serves both what follows it.
+	if servers, err = m.st.Read().Servers(ctx); err != nil {
+		m.log.Warn("heartbeat: read servers after the round", "err", err)
+	} else {
+		m.moveLostMasters(ctx, servers)
+		m.recordServerStates(servers)
+	}
 	m.haKick(ctx, timeout)
 }
 
 // recordServerStates gives the metrics how many servers are in each state
-// once a round has changed what it had to: a read of its own, since the
-// round began with the states before it.
-func (m *Manager) recordServerStates(ctx context.Context) {
+// once a round has changed what it had to. A master moved by
+// moveLostMasters keeps its state: servers, read after the round, serve.
+func (m *Manager) recordServerStates(servers []store.Server) {
 	if m.metrics == nil {
-		return
-	}
-	servers, err := m.st.Read().Servers(ctx)
-	if err != nil {
-		m.log.Warn("heartbeat: read servers for the metrics", "err", err)
 		return
 	}
 	counts := map[string]int{}

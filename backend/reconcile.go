@@ -90,7 +90,7 @@ func (m *Manager) reconcileServer(ctx context.Context, s store.Server, c *agentc
 // reconcileServerAfter is reconcileServer, the events of VMs found gone
 // saying why the manager looked (after).
 func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *agentclient.Client, after string) (int, error) {
-	placed, err := m.st.Read().VMsOnServer(ctx, s.ID)
+	placed, err := m.st.Read().VMIDsOnServer(ctx, s.ID)
 	if err != nil {
 		return 0, &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
 	}
@@ -106,8 +106,8 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 	live := map[string]bool{}
 	crashed := map[string]bool{}
 	here := make(map[string]bool, len(placed))
-	for _, v := range placed {
-		here[v.ID] = true
+	for _, id := range placed {
+		here[id] = true
 	}
 	for _, d := range domains {
 		if !domainLive(d.State) {
@@ -127,18 +127,22 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 		changed += n
 	}
 	fenced, askedFence := false, false
-	for _, v := range placed {
-		if live[v.ID] {
+	for _, id := range placed {
+		if live[id] {
 			continue
 		}
 		// A domain gone from a server of an HA pool that fenced itself
 		// was destroyed by the fence: the HA round takes the server
 		// over (haServerFenced), restarting the HA VMs.
-		if haPool && !crashed[v.ID] {
+		if haPool && !crashed[id] {
 			if !askedFence {
 				askedFence = true
 				if fenced = m.haFencedSince(ctx, s, c, fences); fenced {
-					m.haServerFenced(ctx, fences.pool, s, "the reconciliation finds Vm "+v.Name+"'s domain gone ("+after+")")
+					name := id
+					if v, err := m.st.Read().VM(ctx, id); err == nil {
+						name = v.Name
+					}
+					m.haServerFenced(ctx, fences.pool, s, "the reconciliation finds Vm "+name+"'s domain gone ("+after+")")
 				}
 			}
 			if fenced {
@@ -147,23 +151,23 @@ func (m *Manager) reconcileServerAfter(ctx context.Context, s store.Server, c *a
 		}
 		// A job working on the VM settles it itself: skip it when busy,
 		// and check again under the lock.
-		unlock, err := m.tryLock(ctx, v.ID)
+		unlock, err := m.tryLock(ctx, id)
 		if err != nil {
 			continue
 		}
-		cur, err := m.st.Read().VM(ctx, v.ID)
+		cur, err := m.st.Read().VM(ctx, id)
 		if err != nil || cur.ServerID != s.ID {
 			unlock()
 			continue
 		}
-		err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, v.ID, "", VMStopped) })
+		err = m.st.Write(ctx, func(q *store.Queries) error { return q.SetVMState(ctx, id, "", VMStopped) })
 		unlock()
 		if err != nil {
 			return changed, &Error{Kind: KindInternal, Msg: "record Vm state", Cause: err}
 		}
 		m.place.capacity.adjust(s.ID, cur.MemoryMiB)
 		changed++
-		if crashed[v.ID] {
+		if crashed[id] {
 			desc := "Vm " + cur.Name + " crashed on server " + s.Name + "; the crashed domain is kept on the server for inspection (on_crash " +
 				crashActionWire[cur.OnCrash] + ") until the VM starts again (" + after + "); recorded Stopped"
 			m.log.Warn(desc)

@@ -117,6 +117,14 @@ func (q *Queries) VMsOnServer(ctx context.Context, serverID string) ([]VM, error
 	return queryAll(ctx, q.db, scanVM, `SELECT `+vmColumns+` FROM vms WHERE server_id = $1 ORDER BY name, id`, serverID)
 }
 
+// VMIDsOnServer returns the ids of the VMs placed on server serverID, in
+// the order of VMsOnServer: what a reconciliation compares the server's
+// domains with, every minute for every server, without the rest of each
+// row.
+func (q *Queries) VMIDsOnServer(ctx context.Context, serverID string) ([]string, error) {
+	return queryAll(ctx, q.db, scanString, `SELECT id FROM vms WHERE server_id = $1 ORDER BY name, id`, serverID)
+}
+
 // CountVMsPerServer returns how many VMs each server holds, for every server
 // that holds any: one grouped count rather than a count per server.
 func (q *Queries) CountVMsPerServer(ctx context.Context) (map[string]int, error) {

@@ -24,8 +24,8 @@ import (
 	"github.com/kolo/xmlrpc"
 
 	"xenmanager/backend/agent/internal/testkit"
-	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/xmlrpcwire"
 	"xenmanager/backend/agentclient"
 )
 
@@ -515,7 +515,7 @@ func TestCertificateKept(t *testing.T) {
 // integers beyond 32 bits, <double> for cpu_time_s.
 func TestResultShapes(t *testing.T) {
 	var b bytes.Buffer
-	if err := xmlrpcserver.EncodeResponse(&b, []agentapi.Domain{{UUID: "u", DomID: 3, CPUTimeS: 1.5, MemoryMiB: 1 << 40}}); err != nil {
+	if err := xmlrpcwire.EncodeResponse(&b, []agentapi.Domain{{UUID: "u", DomID: 3, CPUTimeS: 1.5, MemoryMiB: 1 << 40}}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), "<i8>1099511627776</i8>") || !strings.Contains(b.String(), "<double>1.5</double>") {

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/xmlrpcwire"
 )
 
 // ServeHTTP serves one XML-RPC call: POST on the protocol's paths, basic
@@ -70,7 +70,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &call{req: r, boot: a.bootContext}
 	defer c.end()
-	method, params, err := xmlrpcserver.DecodeCall(http.MaxBytesReader(w, r.Body, xmlrpcserver.MaxCallBytes))
+	method, params, err := xmlrpcwire.DecodeCall(http.MaxBytesReader(w, r.Body, xmlrpcwire.MaxCallBytes))
 	decoded := err == nil
 	var result any
 	if err != nil {
@@ -84,7 +84,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := (*buf)[:0]
 	if err == nil {
 		var encErr error
-		if body, encErr = xmlrpcserver.AppendResponse(body, result); encErr != nil {
+		if body, encErr = xmlrpcwire.AppendResponse(body, result); encErr != nil {
 			a.log.Error("agent cannot encode a result", "method", method, "err", encErr)
 			err = agentapi.Errorf(agentapi.FaultInternalError, "cannot encode the result of %s (see the agent log)", method)
 		}
@@ -97,7 +97,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f = agentapi.Errorf(agentapi.FaultInternalError, "%v", err)
 		}
 		code = int(f.Code)
-		body = xmlrpcserver.AppendFault(body[:0], code, f.FaultString())
+		body = xmlrpcwire.AppendFault(body[:0], code, f.FaultString())
 	}
 	*buf = body
 	if a.metrics != nil {

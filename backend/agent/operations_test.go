@@ -19,8 +19,8 @@ import (
 
 	"github.com/kolo/xmlrpc"
 
-	"xenmanager/backend/agent/xmlrpcserver"
 	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentapi/xmlrpcwire"
 	"xenmanager/backend/agentclient"
 )
 
@@ -216,7 +216,7 @@ func TestDomainOperations(t *testing.T) {
 func TestStatisticsShapes(t *testing.T) {
 	var b bytes.Buffer
 	st := agentapi.Statistics{Time: 1, CPUPercent: 12, VMs: []agentapi.VMStats{{UUID: "u", CPUPercent: 50, NetRxBytes: 5 << 30, Guest: agentapi.GuestStats{Load1: 1}}}}
-	if err := xmlrpcserver.EncodeResponse(&b, st); err != nil {
+	if err := xmlrpcwire.EncodeResponse(&b, st); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{

@@ -79,6 +79,7 @@ type Client struct {
 	closed   bool
 	tlsConf  *tls.Config
 	httpConn *http.Transport
+	direct   *http.Client // over httpConn, for callDirect
 }
 
 // New returns a client for the agent cfg names. It dials nothing until the
@@ -120,6 +121,7 @@ func New(cfg Config) (*Client, error) {
 		MaxIdleConnsPerHost:   cfg.Conns,
 		IdleConnTimeout:       90 * time.Second,
 	}
+	c.direct = &http.Client{Transport: c.httpConn}
 	return c, nil
 }
 
@@ -251,11 +253,16 @@ var statusRx = regexp.MustCompile(`bad status code - (\d+)`)
 // Call invokes method with args and decodes the result into result (a
 // pointer, or nil to discard it). The error, when not nil, is a *CallError.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
+	return c.observe(method, func() error { return c.call(ctx, method, result, args) })
+}
+
+// observe runs call, a call of method, and tells Observe how it went.
+func (c *Client) observe(method string, call func() error) error {
 	if c.cfg.Observe == nil {
-		return c.call(ctx, method, result, args)
+		return call()
 	}
 	start := time.Now()
-	err := c.call(ctx, method, result, args)
+	err := call()
 	if _, ok := agentapi.Signatures[method]; !ok {
 		method = "unknown" // the label stays within the protocol's methods
 	}

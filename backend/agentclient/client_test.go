@@ -52,17 +52,20 @@ func fault(code int, s string) string {
 </struct></value></fault></methodResponse>`, code, s)
 }
 
+// callErrorCase is a way a call can fail, and the error it must end in.
+type callErrorCase struct {
+	name     string
+	reply    string
+	status   int
+	password string
+	pin      string
+	wantIs   error
+	wantCode agentapi.FaultCode
+	outcome  string // what Outcome names it, and Observe is told
+}
+
 func TestCallErrors(t *testing.T) {
-	tests := []struct {
-		name     string
-		reply    string
-		status   int
-		password string
-		pin      string
-		wantIs   error
-		wantCode agentapi.FaultCode
-		outcome  string // what Outcome names it, and Observe is told
-	}{
+	tests := []callErrorCase{
 		{name: "fault becomes typed", reply: fault(1002, "NotFound: no VM 0004fb"), wantCode: agentapi.FaultNotFound, outcome: "NotFound"},
 		{name: "insufficient resources", reply: fault(1004, "InsufficientResources: need 4096 MiB"), wantCode: agentapi.FaultInsufficientResources, outcome: "InsufficientResources"},
 		{name: "fault of a code the protocol lacks", reply: fault(4242, "Mystery: what"), wantCode: 4242, outcome: OutcomeUnknownFault},
@@ -73,56 +76,72 @@ func TestCallErrors(t *testing.T) {
 		{name: "server error status", status: 500, reply: "oops", wantIs: ErrProtocol, outcome: OutcomeProtocol},
 		{name: "wrong result type", reply: response("<string>x</string>"), wantIs: ErrProtocol, outcome: OutcomeProtocol},
 	}
+	// DiscoverHardware goes through kolo's client, GetEvents and ListVMs
+	// through callDirect: each way must end in the same errors.
+	callers := []struct {
+		method string
+		call   func(*Client) error
+	}{
+		{agentapi.MethodDiscoverHardware, func(c *Client) error { _, err := c.DiscoverHardware(context.Background()); return err }},
+		{agentapi.MethodGetEvents, func(c *Client) error { _, err := c.GetEvents(context.Background(), 0); return err }},
+		{agentapi.MethodListVMs, func(c *Client) error { _, err := c.ListVMs(context.Background()); return err }},
+	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			status := tc.status
-			if status == 0 {
-				status = 200
-			}
-			_, cfg := fakeAgent(t, func(string) (int, string) { return status, tc.reply })
-			if tc.password != "" {
-				cfg.Password = tc.password
-			}
-			if tc.pin != "" {
-				cfg.PinSHA256 = tc.pin
-			}
-			var observed []string
-			cfg.Observe = func(method, result string, d time.Duration) {
-				observed = append(observed, method+" "+result)
-			}
-			c, err := New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_, err = c.DiscoverHardware(context.Background())
-			var ce *CallError
-			if !errors.As(err, &ce) || ce.Method != agentapi.MethodDiscoverHardware {
-				t.Fatalf("err = %v (%T), want a *CallError for discover_hardware", err, err)
-			}
-			if got := Outcome(err); got != tc.outcome {
-				t.Errorf("Outcome(%v) = %q, want %q", err, got, tc.outcome)
-			}
-			if want := []string{"discover_hardware " + tc.outcome}; !slices.Equal(observed, want) {
-				t.Errorf("Observe was told %q, want %q", observed, want)
-			}
-			if tc.wantCode != 0 {
-				f, ok := agentapi.AsFault(err)
-				if !ok || f.Code != tc.wantCode {
-					t.Fatalf("err = %v, want fault %d", err, tc.wantCode)
-				}
-				if strings.HasPrefix(f.Message, f.Code.Kind()) {
-					t.Fatalf("fault message %q still carries its kind prefix", f.Message)
-				}
-				return
-			}
-			if !errors.Is(err, tc.wantIs) {
-				t.Fatalf("err = %v, want errors.Is %v", err, tc.wantIs)
-			}
-			if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "wrong") && tc.password != "" {
-				t.Fatalf("error %q shows the password", err)
-			}
-		})
+		for _, caller := range callers {
+			t.Run(tc.name+"/"+caller.method, func(t *testing.T) {
+				testCallError(t, tc, caller.method, caller.call)
+			})
+		}
+	}
+}
+
+func testCallError(t *testing.T, tc callErrorCase, method string, call func(*Client) error) {
+	status := tc.status
+	if status == 0 {
+		status = 200
+	}
+	_, cfg := fakeAgent(t, func(string) (int, string) { return status, tc.reply })
+	if tc.password != "" {
+		cfg.Password = tc.password
+	}
+	if tc.pin != "" {
+		cfg.PinSHA256 = tc.pin
+	}
+	var observed []string
+	cfg.Observe = func(method, result string, d time.Duration) {
+		observed = append(observed, method+" "+result)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = call(c)
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Method != method {
+		t.Fatalf("err = %v (%T), want a *CallError for %s", err, err, method)
+	}
+	if got := Outcome(err); got != tc.outcome {
+		t.Errorf("Outcome(%v) = %q, want %q", err, got, tc.outcome)
+	}
+	if want := []string{method + " " + tc.outcome}; !slices.Equal(observed, want) {
+		t.Errorf("Observe was told %q, want %q", observed, want)
+	}
+	if tc.wantCode != 0 {
+		f, ok := agentapi.AsFault(err)
+		if !ok || f.Code != tc.wantCode {
+			t.Fatalf("err = %v, want fault %d", err, tc.wantCode)
+		}
+		if strings.HasPrefix(f.Message, f.Code.Kind()) {
+			t.Fatalf("fault message %q still carries its kind prefix", f.Message)
+		}
+		return
+	}
+	if !errors.Is(err, tc.wantIs) {
+		t.Fatalf("err = %v, want errors.Is %v", err, tc.wantIs)
+	}
+	if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "wrong") && tc.password != "" {
+		t.Fatalf("error %q shows the password", err)
 	}
 }
 
@@ -248,5 +267,44 @@ func TestCancelledContext(t *testing.T) {
 	cancel()
 	if _, err := c.Echo(ctx, "x"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// The watcher's calls (callDirect) read an answer only up to
+// maxDirectAnswer, end on their context, and decode what they are given.
+func TestDirectCalls(t *testing.T) {
+	var huge atomic.Bool
+	release := make(chan struct{})
+	_, cfg := fakeAgent(t, func(body string) (int, string) {
+		switch {
+		case huge.Load():
+			return 200, response("<string>" + strings.Repeat("x", maxDirectAnswer) + "</string>")
+		case strings.Contains(body, "<int>7</int>"):
+			<-release
+		}
+		return 200, response(`<struct><member><name>next</name><value><i8>9</i8></value></member>
+<member><name>instance</name><value><string>i1</string></value></member>
+<member><name>events</name><value><array><data><value><struct>
+<member><name>seq</name><value><int>8</int></value></member>
+<member><name>kind</name><value><string>vm_crashed</string></value></member>
+<member><name>vm_uuid</name><value><string>0004fb</string></value></member>
+</struct></value></data></array></value></member></struct>`)
+	})
+	defer close(release)
+	c, _ := New(cfg)
+	defer c.Close()
+	evs, err := c.GetEvents(context.Background(), 0)
+	want := agentapi.Events{Next: 9, Instance: "i1", Events: []agentapi.Event{{Seq: 8, Kind: agentapi.EventVMCrashed, VMUUID: "0004fb"}}}
+	if err != nil || fmt.Sprint(evs) != fmt.Sprint(want) {
+		t.Fatalf("GetEvents = %+v, %v; want %+v", evs, err, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.GetEvents(ctx, 7); !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetEvents of an agent that does not answer before ctx ends: %v, want unreachable, deadline exceeded", err)
+	}
+	huge.Store(true)
+	if _, err := c.GetEvents(context.Background(), 0); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("GetEvents answered with more than %d bytes: %v, want a protocol error", maxDirectAnswer, err)
 	}
 }

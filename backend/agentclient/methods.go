@@ -85,10 +85,10 @@ func (c *Client) GetVMConfig(ctx context.Context, repoID, vmID string) (agentapi
 	return agentapi.VMParams(v), err
 }
 
-// ListVMs calls list_vms.
+// ListVMs calls list_vms (callDirect: every server's at each reconciliation).
 func (c *Client) ListVMs(ctx context.Context) ([]agentapi.Domain, error) {
 	var v []agentapi.Domain
-	err := c.Call(ctx, agentapi.MethodListVMs, &v)
+	err := c.observe(agentapi.MethodListVMs, func() error { return c.callDirect(ctx, agentapi.MethodListVMs, &v, nil) })
 	return v, err
 }
 
@@ -234,10 +234,12 @@ func (c *Client) GetStatistics(ctx context.Context) (agentapi.Statistics, error)
 }
 
 // GetEvents calls get_events; since is the Next of the previous answer, 0
-// at first.
+// at first (callDirect: every server's at each heartbeat).
 func (c *Client) GetEvents(ctx context.Context, since int64) (agentapi.Events, error) {
 	var v agentapi.Events
-	err := c.Call(ctx, agentapi.MethodGetEvents, &v, since)
+	err := c.observe(agentapi.MethodGetEvents, func() error {
+		return c.callDirect(ctx, agentapi.MethodGetEvents, &v, []any{since})
+	})
 	return v, err
 }
 

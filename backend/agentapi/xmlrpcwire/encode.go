@@ -1,4 +1,4 @@
-package xmlrpcserver
+package xmlrpcwire
 
 import (
 	"encoding/base64"
@@ -74,8 +74,9 @@ func AppendFault(dst []byte, code int, faultString string) []byte {
 	return append(b, "</struct></value></fault></methodResponse>\n"...)
 }
 
-// EncodeCall writes a methodCall; the agent never sends calls, but tests and
-// fuzzing use it to check that what DecodeCall accepts encodes back.
+// EncodeCall writes a methodCall: the manager's client sends the watcher's
+// calls with it (the agent never sends calls), and tests and fuzzing use it
+// to check that what DecodeCall accepts encodes back.
 func EncodeCall(w io.Writer, method string, params ...any) error {
 	if !validMethodName(method) {
 		return fmt.Errorf("invalid method name %q", method)

@@ -1,4 +1,4 @@
-package xmlrpcserver
+package xmlrpcwire
 
 import (
 	"bytes"

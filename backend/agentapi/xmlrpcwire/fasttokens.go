@@ -1,4 +1,4 @@
-package xmlrpcserver
+package xmlrpcwire
 
 import (
 	"errors"
@@ -108,6 +108,10 @@ func elementName(b []byte) string {
 		return "methodCall"
 	case "methodName":
 		return "methodName"
+	case "methodResponse":
+		return "methodResponse"
+	case "fault":
+		return "fault"
 	case "params":
 		return "params"
 	case "param":
