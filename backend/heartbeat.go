@@ -96,7 +96,7 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 // Beat runs one round of heartbeats, each call bounded by timeout; then a
 // pool whose master does not answer gets a new one (moveLostMasters).
 func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
-	servers, err := m.st.Read().Servers(ctx)
+	servers, err := m.beatServers(ctx)
 	if err != nil {
 		m.log.Warn("heartbeat: read servers", "err", err)
 		return
@@ -118,13 +118,25 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 	wg.Wait()
 	// The round began with the states before it: one read of what it
 	// changed serves both what follows it.
-	if servers, err = m.st.Read().Servers(ctx); err != nil {
+	if servers, err = m.beatServers(ctx); err != nil {
 		m.log.Warn("heartbeat: read servers after the round", "err", err)
 	} else {
 		m.moveLostMasters(ctx, servers)
 		m.recordServerStates(servers)
 	}
 	m.haKick(ctx, timeout)
+}
+
+// beatServers returns every server, as the store has them now: those of
+// the inventory (inventoryCache), which a round reads again only once a
+// server, pool or repository changed, not 1,000 rows twice per beat. The
+// list is shared: it must not be changed.
+func (m *Manager) beatServers(ctx context.Context) ([]store.Server, error) {
+	inv, err := m.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return inv.serverList, nil
 }
 
 // recordServerStates gives the metrics how many servers are in each state

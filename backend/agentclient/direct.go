@@ -29,7 +29,17 @@ func (c *Client) callDirect(ctx context.Context, method string, result any, args
 	if err := c.acquire(ctx, method, args); err != nil {
 		return err
 	}
-	defer func() { <-c.sem }()
+	defer func() {
+		<-c.sem
+		// A call that ends after Close leaves no idle connection behind,
+		// as kolo's clients do not (put).
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			c.httpConn.CloseIdleConnections()
+		}
+	}()
 	fail := func(err error) error { return &CallError{method, c.Address(), err} }
 	var body bytes.Buffer
 	if err := xmlrpcwire.EncodeCall(&body, method, args...); err != nil {
