@@ -77,15 +77,12 @@ func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary str
 	return nil, nil
 }
 
-// lockObjectsPostgres is LockObjects in one statement, a round trip to the
-// server rather than one per object and two more (every job of every
-// manager takes its locks on the one writer connection, where round trips
-// add up): the holder is looked for and, when there is none, the rows are
-// written, in one snapshot, since the database's clock at the statement
-// (clock_timestamp, as Queries.Now reads it).
-func (q *Queries) lockObjectsPostgres(ctx context.Context, jobID, managerID, summary string, objects []string) (*ObjectLock, error) {
-	l, err := queryOne(ctx, q.db, scanObjectLock, `
-		WITH held AS (
+// lockObjectsSQL is the end of a statement that takes the objects $1
+// (TEXT[]) for job $3 of manager $2, doing $4, unless a Running job of
+// another manager holds one: the common table expressions held (that
+// holder, if any) and taken (the rows written when none), then the select
+// of held, no row when the objects were taken.
+const lockObjectsSQL = `held AS (
 			SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, '') AS hostname, l.summary, l.since
 			FROM object_locks l
 			JOIN jobs j ON j.id = l.job_id AND j.status = 'Running'
@@ -100,7 +97,16 @@ func (q *Queries) lockObjectsPostgres(ctx context.Context, jobID, managerID, sum
 			ON CONFLICT (object_id) DO UPDATE SET job_id = excluded.job_id, manager_id = excluded.manager_id,
 				summary = excluded.summary, since = excluded.since
 		)
-		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`,
+		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`
+
+// lockObjectsPostgres is LockObjects in one statement, a round trip to the
+// server rather than one per object and two more (every job of every
+// manager takes its locks on the one writer connection, where round trips
+// add up): the holder is looked for and, when there is none, the rows are
+// written, in one snapshot, since the database's clock at the statement
+// (clock_timestamp, as Queries.Now reads it).
+func (q *Queries) lockObjectsPostgres(ctx context.Context, jobID, managerID, summary string, objects []string) (*ObjectLock, error) {
+	l, err := queryOne(ctx, q.db, scanObjectLock, `WITH `+lockObjectsSQL,
 		objects, managerID, jobID, summary)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil // none held: taken
@@ -128,22 +134,7 @@ func (q *Queries) InsertJobAndLock(ctx context.Context, j Job, objects []string)
 		WITH job AS (
 			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id)
 			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2)
-		), held AS (
-			SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, '') AS hostname, l.summary, l.since
-			FROM object_locks l
-			JOIN jobs j ON j.id = l.job_id AND j.status = 'Running'
-			LEFT JOIN managers m ON m.id = l.manager_id
-			WHERE l.object_id = ANY($1) AND l.manager_id <> $2
-			ORDER BY l.object_id LIMIT 1
-		), taken AS (
-			INSERT INTO object_locks (object_id, job_id, manager_id, summary, since)
-			SELECT o, $3, $2, $4, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)
-			FROM unnest(CAST($1 AS TEXT[])) AS o
-			WHERE NOT EXISTS (SELECT 1 FROM held)
-			ON CONFLICT (object_id) DO UPDATE SET job_id = excluded.job_id, manager_id = excluded.manager_id,
-				summary = excluded.summary, since = excluded.since
-		)
-		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`,
+		), `+lockObjectsSQL,
 		objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil // none held: taken

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -162,7 +161,7 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.cpuProfile != "" {
-		stopProfile, err := startCPUProfile(o.cpuProfile)
+		stopProfile, err := cli.StartCPUProfile(o.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -296,20 +295,6 @@ func claimDatabaseAndAddress(target, listen string) (*store.Lock, net.Listener, 
 		return nil, nil, fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	return lock, l, nil
-}
-
-// startCPUProfile writes a CPU profile to path until the returned function
-// is called.
-func startCPUProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // runManager runs the manager on the database whose lock it holds (none
