@@ -140,6 +140,18 @@ func TestInventoryGenerationFollowsWrites(t *testing.T) {
 				}
 				return nil
 			}},
+			{"InsertJobAndLock", false, func(q *Queries) error {
+				_, err := q.InsertJobAndLock(ctx, Job{ID: "j2", Summary: "start", User: "admin", Status: "Running", ManagerID: "m1", CreatedAt: now},
+					[]string{"v1"})
+				return err
+			}},
+			{"SetJobsProgress", false, func(q *Queries) error {
+				return q.SetJobsProgress(ctx, []JobProgress{{ID: "j2", Progress: 50, Message: "half"}})
+			}},
+			{"SetVMStateAndEndJob", false, func(q *Queries) error {
+				_, err := q.SetVMStateAndEndJob(ctx, "v1", "s1", "Running", "j2", "Success", "", "", now)
+				return err
+			}},
 			{"InsertEvent", false, func(q *Queries) error {
 				return q.InsertEvent(ctx, Event{ID: "e1", Severity: "Info", Kind: "test", Description: "d", CreatedAt: now})
 			}},
