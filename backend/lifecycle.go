@@ -132,11 +132,22 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 		}
 		if err == nil {
 			m.log.Info("vm "+verb, "vm", v.Name, "server", cand.server.Name)
-			m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB)
+			taken := func() { m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB) }
 			if j.vmAtEnd {
 				// The claims hold until the job's end records the VM
-				// there: anti-affinity counts it there meanwhile.
-				j.afterEnd, releases = append(j.afterEnd, releases...), nil
+				// there: anti-affinity counts it there meanwhile. Its
+				// memory stays counted by the claim's reservation until
+				// then, and by the capacity from then on: counted by both
+				// at once, a batch's later starts found servers full.
+				held := releases
+				j.afterEnd, releases = append(j.afterEnd, func() {
+					taken()
+					for _, release := range held {
+						release()
+					}
+				}), nil
+			} else {
+				taken()
 			}
 			return m.recordVMState(ctx, j, v.ID, cand.server.ID, VMRunning)
 		}
