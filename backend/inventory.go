@@ -11,9 +11,9 @@ import (
 // inventory is one read of pools, servers and repositories, used to turn ids
 // into names when building views, and of the users' roles, which a
 // session checks before each command. These tables are small (tens to
-// hundreds of rows) next to VMs, which are never loaded here. An inventory is shared
-// by every reader of the cache (inventoryCache): it is never changed once
-// read.
+// hundreds of rows) next to VMs, which are never loaded here. An inventory
+// is shared by every reader of the cache (inventoryCache): it is never
+// changed once read.
 type inventory struct {
 	pools      map[string]store.ServerPool
 	poolList   []store.ServerPool

@@ -283,16 +283,21 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 // job then ends as it did when the op recorded it.
 func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborted bool, vm *vmState) error {
 	ctx := context.Background()
-	leaderEnded := false
-	record := func(vm *vmState) error {
-		leaderEnded = false
-		status, result, errText := r.statusOf(err, aborted), "", ""
+	// outcome is what the job's row records of err and value.
+	outcome := func() (status, result, errText string) {
+		status = r.statusOf(err, aborted)
 		if s, ok := value.(fmt.Stringer); ok && value != nil {
 			result = s.String()
 		}
 		if err != nil {
 			errText = Message(err)
 		}
+		return status, result, errText
+	}
+	leaderEnded := false
+	record := func(vm *vmState) error {
+		leaderEnded = false
+		status, result, errText := outcome()
 		return r.st.Write(ctx, func(q *store.Queries) error {
 			if vm != nil {
 				// Ended by the leader (not running): the VM's state stays
@@ -317,10 +322,7 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 	if leaderEnded {
 		werr = store.ErrNotFound
 	}
-	status, errText := r.statusOf(err, aborted), ""
-	if err != nil {
-		errText = Message(err)
-	}
+	status, _, errText := outcome()
 	switch {
 	case errors.Is(werr, store.ErrNotFound):
 		// The leader ended it, taking this manager for dead (it was cut

@@ -132,7 +132,6 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 		}
 		if err == nil {
 			m.log.Info("vm "+verb, "vm", v.Name, "server", cand.server.Name)
-			taken := func() { m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB) }
 			if j.vmAtEnd {
 				// The claims hold until the job's end records the VM
 				// there: anti-affinity counts it there meanwhile. Its
@@ -140,14 +139,15 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 				// then, and by the capacity from then on: counted by both
 				// at once, a batch's later starts found servers full.
 				held := releases
-				j.afterEnd, releases = append(j.afterEnd, func() {
-					taken()
+				releases = nil
+				j.afterEnd = append(j.afterEnd, func() {
+					m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB)
 					for _, release := range held {
 						release()
 					}
-				}), nil
+				})
 			} else {
-				taken()
+				m.place.capacity.adjust(cand.server.ID, -v.MemoryMiB)
 			}
 			return m.recordVMState(ctx, j, v.ID, cand.server.ID, VMRunning)
 		}
