@@ -15,13 +15,18 @@ import (
 // is shared by every reader of the cache (inventoryCache): it is never
 // changed once read.
 type inventory struct {
+	// gen is the store's inventory generation its read began at (0 for
+	// one read inside a snapshot): a write since makes it stale.
+	gen        int64
 	pools      map[string]store.ServerPool
 	poolList   []store.ServerPool
 	servers    map[string]store.Server
 	serverList []store.Server
-	repos      map[string]store.Repository
-	repoList   []store.Repository
-	roles      map[string]string // user name -> role
+	// poolServers are each pool's servers, by name as serverList.
+	poolServers map[string][]store.Server
+	repos       map[string]store.Repository
+	repoList    []store.Repository
+	roles       map[string]string // user name -> role
 }
 
 // inventoryCache keeps the last inventory read with the store's inventory
@@ -50,6 +55,7 @@ func (m *Manager) inventory(ctx context.Context) (*inventory, error) {
 	if err != nil {
 		return nil, err
 	}
+	inv.gen = gen
 	if m.st.InventoryGeneration() == gen {
 		m.invCache.last.Store(&cachedInventory{gen: gen, inv: inv})
 	}
@@ -77,8 +83,12 @@ func inventoryOf(ctx context.Context, q *store.Queries) (*inventory, error) {
 	for _, p := range inv.poolList {
 		inv.pools[p.ID] = p
 	}
+	inv.poolServers = map[string][]store.Server{}
 	for _, s := range inv.serverList {
 		inv.servers[s.ID] = s
+		if s.PoolID != "" {
+			inv.poolServers[s.PoolID] = append(inv.poolServers[s.PoolID], s)
+		}
 	}
 	for _, r := range inv.repoList {
 		inv.repos[r.ID] = r

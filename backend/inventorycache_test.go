@@ -81,3 +81,47 @@ func TestShowFollowsRenamesOfTheInventory(t *testing.T) {
 		}
 	})
 }
+
+// Placement takes a pool's servers from the inventory: a server put into
+// maintenance after a start has cached the pool's placement is left out of
+// the next start's choice, and one taken out of it is chosen again.
+func TestPlacementFollowsTheInventory(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 2})
+	for _, name := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		createVM(t, c, name, 256)
+	}
+	if _, err := c.Manager.StartVM(c.Admin(), backend.Ref{Name: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	for _, step := range []struct {
+		maintenance *bool
+		vms         []string
+		want        string // the server every start must pick; "" for either
+	}{
+		{&yes, []string{"p2", "p3"}, "ovs2"},
+		{&no, []string{"p4", "p5"}, ""},
+	} {
+		if _, err := c.Manager.EditServer(c.Admin(), backend.Ref{Name: "ovs1"}, backend.EditServerRequest{Maintenance: step.maintenance}); err != nil {
+			t.Fatalf("edit Server ovs1 maintenance=%v: %v", *step.maintenance, err)
+		}
+		for _, vm := range step.vms {
+			if _, err := c.Manager.StartVM(c.Admin(), backend.Ref{Name: vm}); err != nil {
+				t.Fatalf("start %s (ovs1 maintenance=%v): %v", vm, *step.maintenance, err)
+			}
+			if server, _ := serverOf(t, c, vm); step.want != "" && server != step.want {
+				t.Fatalf("%s started on %s with ovs1 in maintenance, want %s", vm, server, step.want)
+			}
+		}
+	}
+	// Out of maintenance, ovs1 is a candidate again: with p2-p5 counted on
+	// ovs2 (or p4, p5 spread), the least loaded server is ovs1 at least once.
+	on := map[string]int{}
+	for _, vm := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		s, _ := serverOf(t, c, vm)
+		on[s]++
+	}
+	if on["ovs1"] == 0 {
+		t.Fatalf("after ovs1 left maintenance no VM was placed there: %v", on)
+	}
+}

@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.clients = newClientCache(m.sealer, m.timeout, m.metrics.AgentCallObserver())
 	m.jobs = newJobRunner(m.st, m.log, m.locks, m.jobFailed, m.metrics, m.member, m.membership)
-	m.place = &placer{st: m.st, clients: m.clients}
+	m.place = &placer{st: m.st, clients: m.clients, inventory: m.inventory}
 	err = m.st.Write(ctx, func(q *store.Queries) error {
 		id, err := q.GetMeta(ctx, metaManagerUUID)
 		if errors.Is(err, store.ErrNotFound) {

@@ -198,52 +198,42 @@ func (cp *capacity) forget(serverID string) {
 	}
 }
 
-// serverLists caches each pool and its servers while the servers and pools
-// tables do not change (store.InventoryGeneration), with the servers' agent
-// clients: a batch of starts then reads them once.
+// serverLists keeps each pool's placement (poolPlacement) for one
+// inventory: a batch of starts then builds the servers' list and clients
+// once, and a new inventory (the servers, pools, repositories or users
+// changed: Manager.inventory) starts afresh.
 type serverLists struct {
-	mu     sync.Mutex // guards gen and byPool
-	gen    int64
+	mu     sync.Mutex // guards inv and byPool
+	inv    *inventory // the inventory byPool was built from
 	byPool map[string]*poolPlacement
 }
 
-// poolPlacement is one pool and its servers as read at one generation, and
-// the servers' clients, made on first use.
+// poolPlacement is one pool and its servers as the inventory holds them,
+// and the servers' clients, made on first use.
 type poolPlacement struct {
-	gen     int64            // the servers' generation it was read at
-	pool    store.ServerPool // its start policy and name
-	servers []store.Server   // never changed once cached
+	gen     int64            // the inventory's generation
+	pool    store.ServerPool // its start policy and name; none when the pool is gone
+	servers []store.Server   // the inventory's, by name: never changed
 	mu      sync.Mutex       // guards clients
 	clients []*agentclient.Client
 }
 
-// poolPlacement returns the pool and its servers, from the cache when
-// current.
+// poolPlacement returns the pool and its servers, from the manager's
+// inventory.
 func (p *placer) poolPlacement(ctx context.Context, poolID string) (*poolPlacement, error) {
-	gen := p.st.InventoryGeneration()
-	p.serverLists.mu.Lock()
-	if p.serverLists.gen == gen && p.serverLists.byPool != nil {
-		if pp, ok := p.serverLists.byPool[poolID]; ok {
-			p.serverLists.mu.Unlock()
-			return pp, nil
-		}
-	}
-	p.serverLists.mu.Unlock()
-	l, err := p.st.Read().ServersInPool(ctx, poolID)
+	inv, err := p.inventory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pool, err := optional(p.st.Read().ServerPool(ctx, poolID)) // a pool gone reads as none
-	if err != nil {
-		return nil, err
-	}
-	pp := &poolPlacement{gen: gen, pool: pool, servers: l, clients: make([]*agentclient.Client, len(l))}
 	p.serverLists.mu.Lock()
 	defer p.serverLists.mu.Unlock()
-	if p.serverLists.gen != gen || p.serverLists.byPool == nil {
-		p.serverLists.gen, p.serverLists.byPool = gen, map[string]*poolPlacement{}
+	if p.serverLists.inv != inv {
+		p.serverLists.inv, p.serverLists.byPool = inv, map[string]*poolPlacement{}
 	}
-	if p.st.InventoryGeneration() == gen {
+	pp, ok := p.serverLists.byPool[poolID]
+	if !ok {
+		servers := inv.poolServers[poolID]
+		pp = &poolPlacement{gen: inv.gen, pool: inv.pools[poolID], servers: servers, clients: make([]*agentclient.Client, len(servers))}
 		p.serverLists.byPool[poolID] = pp
 	}
 	return pp, nil

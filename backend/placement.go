@@ -24,6 +24,9 @@ var StartPolicies = []string{PolicyBestServer, PolicyCurrentServer, PolicyUsePoo
 type placer struct {
 	st      *store.Store
 	clients *clientCache
+	// inventory is the manager's (Manager.inventory): the pools and their
+	// servers placement chooses from.
+	inventory func(context.Context) (*inventory, error)
 
 	// mu serialises placement decisions (choose and reserve) with each
 	// other, with fencing a server out of placement (exclude) and with
@@ -141,15 +144,15 @@ type choice struct {
 // flight, and where the members of the VM's anti-affinity groups are.
 // retries counts the rankings started over.
 //
-// It runs for every start of a batch, so it reads the pool, its servers and
-// their clients from a cache (kept while the servers and pools tables do not
-// change), asks no agent while each server's capacity is cached, starts no
+// It runs for every start of a batch, so it takes the pool, its servers and
+// their clients from the manager's inventory and what placement built from
+// it, asks no agent while each server's capacity is cached, starts no
 // goroutine then, and takes each lock once. The server rows it returns are
 // the cache's, not to be changed.
 func (p *placer) rank(ctx context.Context, v store.VM, except string, retries int) ([]choice, func(), error) {
 	pp, err := p.poolPlacement(ctx, v.PoolID)
 	if err != nil {
-		return nil, nil, &Error{Kind: KindInternal, Msg: "read servers", Cause: err}
+		return nil, nil, err
 	}
 	needs := needsOf(v, pp.pool, except)
 	rooms := make([]serverRoom, len(pp.servers))
