@@ -144,6 +144,7 @@ func run(args []string) error {
 		return nil
 	}
 	logger := o.logging.Logger(os.Stderr)
+	raiseProcs(os.Getenv)
 
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
