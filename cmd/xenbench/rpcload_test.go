@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,5 +79,31 @@ func TestRPCConnCall(t *testing.T) {
 				t.Errorf("server saw %s as %q:%q, body %q", got.URL.Path, user, pw, gotBody)
 			}
 		})
+	}
+}
+
+// TestRaiseLoadProcs: one P becomes loadProcs, more stay, and GOMAXPROCS
+// in the environment is left alone.
+func TestRaiseLoadProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(1)
+	raiseLoadProcs(func(string) string { return "" })
+	if got := runtime.GOMAXPROCS(0); got != loadProcs {
+		t.Errorf("from 1 P: %d, want %d", got, loadProcs)
+	}
+	runtime.GOMAXPROCS(loadProcs + 1)
+	raiseLoadProcs(func(string) string { return "" })
+	if got := runtime.GOMAXPROCS(0); got != loadProcs+1 {
+		t.Errorf("from %d Ps: %d", loadProcs+1, got)
+	}
+	runtime.GOMAXPROCS(1)
+	raiseLoadProcs(func(k string) string {
+		if k == "GOMAXPROCS" {
+			return "1"
+		}
+		return ""
+	})
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS=1 in the environment: %d Ps", got)
 	}
 }
