@@ -70,7 +70,7 @@ func (j *jobRun) step(ctx context.Context, s jobStep) error {
 		return &Error{Kind: KindInternal, Msg: "encode job step", Cause: err}
 	}
 	ctx = context.WithoutCancel(ctx)
-	err = j.r.st.Write(ctx, func(q *store.Queries) error { return q.SetJobStep(ctx, j.id, string(b)) })
+	err = j.r.st.SetJobStep(ctx, j.id, string(b))
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(KindConflict, "job %s was ended by the leader while this manager seemed dead: it makes no further agent call", j.id)
 	}

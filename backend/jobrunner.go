@@ -175,11 +175,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	var werr error
 	if prelocked != nil {
 		var held *store.ObjectLock
-		werr = r.st.Write(ctx, func(q *store.Queries) error {
-			var err error
-			held, err = q.InsertJobAndLock(ctx, row, objs)
-			return err
-		})
+		held, werr = r.st.InsertJobAndLock(ctx, row, objs)
 		if werr != nil || held != nil {
 			prelocked()
 			prelocked = nil
@@ -298,19 +294,19 @@ func (r *jobRunner) end(id, poolID, summary string, value any, err error, aborte
 	record := func(vm *vmState) error {
 		leaderEnded = false
 		status, result, errText := outcome()
-		return r.st.Write(ctx, func(q *store.Queries) error {
-			if vm != nil {
-				// Ended by the leader (not running): the VM's state stays
-				// recorded, as when the op wrote it before the end.
-				running, err := q.SetVMStateAndEndJob(ctx, vm.id, vm.serverID, vm.status, id, status, result, errText, time.Now())
-				leaderEnded = err == nil && !running
-				return err
-			}
-			if !r.shared {
+		switch {
+		case vm != nil:
+			// Ended by the leader (not running): the VM's state stays
+			// recorded, as when the op wrote it before the end.
+			running, err := r.st.SetVMStateAndEndJob(ctx, vm.id, vm.serverID, vm.status, id, status, result, errText, time.Now())
+			leaderEnded = err == nil && !running
+			return err
+		case !r.shared:
+			return r.st.Write(ctx, func(q *store.Queries) error {
 				return q.EndJob(ctx, id, status, result, errText, time.Now()) // one manager: no object lock recorded
-			}
-			return q.EndJobAndUnlock(ctx, id, status, result, errText, time.Now()) // before the process lock goes (the caller's)
-		})
+			})
+		}
+		return r.st.EndJobAndUnlock(ctx, id, status, result, errText, time.Now()) // before the process lock goes (the caller's)
 	}
 	werr := record(vm)
 	if vm != nil && werr != nil {

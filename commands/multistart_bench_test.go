@@ -156,7 +156,7 @@ func TestFig4MultiStart(t *testing.T) {
 			trace.Start(f)
 		}
 		w0, g0 := st.WriteStats()
-		s0 := st.WriteStatements()
+		s0, rt0 := st.WriteStatements(), st.WriteRoundTrips()
 		c0 := cpuTime()
 		t0 := time.Now()
 		// FIG4_CURVE=1: when the domains come up (every 5 ms), to see
@@ -197,7 +197,7 @@ func TestFig4MultiStart(t *testing.T) {
 		}
 		cpu := cpuTime() - c0
 		w1, g1 := st.WriteStats()
-		s1 := st.WriteStatements()
+		s1, rt1 := st.WriteStatements(), st.WriteRoundTrips()
 		if tracing {
 			trace.Stop()
 		}
@@ -214,9 +214,9 @@ func TestFig4MultiStart(t *testing.T) {
 			t.Fatalf("run %d: %d domains run, want %d", r+1, total, nVMs)
 		}
 		walls, cpus = append(walls, wall), append(cpus, cpu)
-		t.Logf("run %d: %s wall, %s CPU (%.0f us per VM); %d to %d domains per agent; %d writes in %d transactions, %d statements (%.2f writes, %.2f statements per VM)",
+		t.Logf("run %d: %s wall, %s CPU (%.0f us per VM); %d to %d domains per agent; %d writes in %d transactions, %d statements in %d round trips (%.2f writes, %.2f statements, %.2f round trips per VM)",
 			r+1, wall.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(nVMs),
-			lo, hi, w1-w0, g1-g0, s1-s0, float64(w1-w0)/float64(nVMs), float64(s1-s0)/float64(nVMs))
+			lo, hi, w1-w0, g1-g0, s1-s0, rt1-rt0, float64(w1-w0)/float64(nVMs), float64(s1-s0)/float64(nVMs), float64(rt1-rt0)/float64(nVMs))
 		run("kill Vm name=load-* multiple=Yes")
 		for _, a := range agents {
 			if n := domains(a); n != 0 {

@@ -96,7 +96,7 @@ func (q *Queries) SetJobsProgress(ctx context.Context, ps []JobProgress) error {
 
 // SetJobStep records the step a running job is at, before it takes it.
 func (q *Queries) SetJobStep(ctx context.Context, id, step string) error {
-	return q.execOne(ctx, `UPDATE jobs SET step = $1 WHERE id = $2 AND status = 'Running'`, step, id)
+	return setJobStepDecl(id, step).run(ctx, q)
 }
 
 // EndJob records the outcome of job id if it is still Running; a job that

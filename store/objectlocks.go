@@ -130,19 +130,32 @@ func (q *Queries) InsertJobAndLock(ctx context.Context, j Job, objects []string)
 		}
 		return q.LockObjects(ctx, j.ID, j.ManagerID, j.Summary, objects)
 	}
-	l, err := queryOne(ctx, q.db, scanObjectLock, `
+	var held *ObjectLock
+	err := insertJobAndLockDecl(j, objects, &held).run(ctx, q)
+	return held, err
+}
+
+// insertJobAndLockDecl is InsertJobAndLock on PostgreSQL, a declared write
+// (declared.go) that sets *held.
+func insertJobAndLockDecl(j Job, objects []string, held **ObjectLock) *declared {
+	return &declared{query: `
 		WITH job AS (
 			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id)
 			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2)
-		), `+lockObjectsSQL,
-		objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil // none held: taken
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &l, nil
+		), ` + lockObjectsSQL,
+		args: []any{objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID},
+		row: func(row scanner) error {
+			*held = nil
+			l, err := scanObjectLock(row)
+			switch err = translate(err); {
+			case errors.Is(err, ErrNotFound):
+				return nil // none held: taken
+			case err != nil:
+				return err
+			}
+			*held = &l
+			return nil
+		}}
 }
 
 // EndJobAndUnlock is EndJob and UnlockJobObjects of job id, on PostgreSQL
@@ -157,11 +170,16 @@ func (q *Queries) EndJobAndUnlock(ctx context.Context, id, status, result, errTe
 		}
 		return err
 	}
-	return q.execOne(ctx, `
+	return endJobAndUnlockDecl(id, status, result, errText, ended).run(ctx, q)
+}
+
+// endJobAndUnlockDecl is EndJobAndUnlock on PostgreSQL, a declared write.
+func endJobAndUnlockDecl(id, status, result, errText string, ended time.Time) *declared {
+	return &declared{query: `
 		WITH freed AS (DELETE FROM object_locks WHERE job_id = $5)
 		UPDATE jobs SET status = $1, result = $2, error = $3, ended_at = $4,
 			progress = CASE WHEN $1 = 'Success' THEN 100 ELSE progress END
-		WHERE id = $5 AND status = 'Running'`, status, result, errText, ended.UnixMilli(), id)
+		WHERE id = $5 AND status = 'Running'`, args: []any{status, result, errText, ended.UnixMilli(), id}, one: true}
 }
 
 // SetVMStateAndEndJob is SetVMState of VM vmID and EndJobAndUnlock of job
@@ -183,8 +201,14 @@ func (q *Queries) SetVMStateAndEndJob(ctx context.Context, vmID, serverID, vmSta
 		}
 		return err == nil, err
 	}
-	var vms, jobs int
-	err = q.db.QueryRowContext(ctx, `
+	err = setVMStateAndEndJobDecl(vmID, serverID, vmStatus, jobID, status, result, errText, ended, &running).run(ctx, q)
+	return running, err
+}
+
+// setVMStateAndEndJobDecl is SetVMStateAndEndJob on PostgreSQL, a declared
+// write that sets *running.
+func setVMStateAndEndJobDecl(vmID, serverID, vmStatus, jobID, status, result, errText string, ended time.Time, running *bool) *declared {
+	return &declared{query: `
 		WITH vm AS (
 			UPDATE vms SET server_id = $1, status = $2, last_server_id = COALESCE($1, last_server_id)
 			WHERE id = $3 RETURNING id
@@ -196,14 +220,19 @@ func (q *Queries) SetVMStateAndEndJob(ctx context.Context, vmID, serverID, vmSta
 			WHERE id = $8 AND status = 'Running' RETURNING id
 		)
 		SELECT (SELECT COUNT(*) FROM vm), (SELECT COUNT(*) FROM job)`,
-		nullable(serverID), vmStatus, vmID, status, result, errText, ended.UnixMilli(), jobID).Scan(&vms, &jobs)
-	if err != nil {
-		return false, translate(err)
-	}
-	if vms == 0 {
-		return false, ErrNotFound
-	}
-	return jobs > 0, nil
+		args: []any{nullable(serverID), vmStatus, vmID, status, result, errText, ended.UnixMilli(), jobID},
+		row: func(row scanner) error {
+			*running = false
+			var vms, jobs int64
+			if err := row.Scan(&vms, &jobs); err != nil {
+				return translate(err)
+			}
+			if vms == 0 {
+				return ErrNotFound
+			}
+			*running = jobs > 0
+			return nil
+		}}
 }
 
 // UnlockJobObjects deletes the object locks of job jobID.

@@ -185,15 +185,16 @@ type txDB struct {
 	ws    *writeStmts
 	mu    sync.Mutex           // guards stmts
 	stmts map[string]*sql.Stmt // bound to tx; the transaction's end closes them
-	// sent counts the statements run (Store.WriteStatements); nil counts
-	// nothing.
-	sent *atomic.Int64
+	// sent and trips count the statements run and the round trips
+	// (Store.WriteStatements); nil counts nothing.
+	sent, trips *atomic.Int64
 }
 
-// count notes one statement sent.
+// count notes one statement sent, in a round trip of its own.
 func (d *txDB) count() {
 	if d.sent != nil {
 		d.sent.Add(1)
+		d.trips.Add(1)
 	}
 }
 

@@ -58,6 +58,8 @@ type Store struct {
 	// writeSent counts the statements sent on the writer connection, see
 	// WriteStatements.
 	writeSent atomic.Int64
+	// writeTrips counts the round trips they took, see WriteRoundTrips.
+	writeTrips atomic.Int64
 
 	// The background checkpointer: ckKick asks for a checkpoint, ckStop
 	// ends it, ckDone is closed when it has; ckEvery is how many write

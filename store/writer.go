@@ -60,10 +60,16 @@ import (
 // (ErrAudit) and fn's change is not made. A write that failed for want of
 // disk space is marked ErrDiskFull.
 func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
+	return s.write1(ctx, fn, nil)
+}
+
+// write1 is Write of fn, which when d is not nil is a declared write
+// (declared.go).
+func (s *Store) write1(ctx context.Context, fn func(q *Queries) error, d *declared) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	r := &writeReq{ctx: ctx, fn: fn, audit: CommandAuditOf(ctx), done: make(chan struct{})}
+	r := &writeReq{ctx: ctx, fn: fn, decl: d, audit: CommandAuditOf(ctx), done: make(chan struct{})}
 	s.wmu.Lock()
 	if s.wclosed {
 		s.wmu.Unlock()
@@ -90,6 +96,7 @@ func (s *Store) Write(ctx context.Context, fn func(q *Queries) error) error {
 type writeReq struct {
 	ctx      context.Context
 	fn       func(q *Queries) error
+	decl     *declared // on PostgreSQL, fn as one statement known in advance; nil for most
 	state    atomic.Int32 // reqQueued, then reqTaken by the writer or reqAbandoned by the caller
 	err      error
 	panicked any  // what fn panicked with, panicked again in the caller
@@ -128,9 +135,14 @@ func (s *Store) WriteStats() (writes, transactions int64) {
 // WriteStatements returns how many statements the store has sent on its
 // writer connection since it opened: those of the writes, the savepoints
 // between them, and each transaction's begin, write lock (PostgreSQL),
-// commit or rollback. On PostgreSQL each is a round trip to the server on
-// the connection every write of the manager waits for.
+// commit or rollback. WriteRoundTrips returns in how many round trips:
+// on PostgreSQL each is one to the server on the connection every write
+// of the manager waits for, and the declared writes of a group, with the
+// savepoints after them, go in one (declared.go).
 func (s *Store) WriteStatements() int64 { return s.writeSent.Load() }
+
+// WriteRoundTrips: see WriteStatements.
+func (s *Store) WriteRoundTrips() int64 { return s.writeTrips.Load() }
 
 // wake tells the writer goroutine that the queue (or wclosed) changed; a
 // wake already pending is enough.
@@ -226,17 +238,23 @@ func (s *Store) runGroup(group []*writeReq) {
 	if len(group) == 0 {
 		return
 	}
-	tx, err := s.begin(len(group) > 1)
+	tx, conn, err := s.begin(len(group) > 1)
 	if err != nil {
 		for _, r := range group {
 			r.err = fmt.Errorf("begin: %w", err)
 		}
 		return
 	}
+	if conn != nil {
+		defer conn.Close() // back to the pool, after the commit or rollback
+	}
 	db := s.writeStmts.forTx(tx)
-	db.sent = &s.writeSent
+	db.sent, db.trips = &s.writeSent, &s.writeTrips
 	defer db.release()
-	defer s.writeSent.Add(1) // the commit or the rollback
+	defer func() { // the commit or the rollback
+		s.writeSent.Add(1)
+		s.writeTrips.Add(1)
+	}()
 	if len(group) == 1 {
 		r := group[0]
 		if err := r.ctx.Err(); err != nil {
@@ -264,10 +282,37 @@ func (s *Store) runGroup(group []*writeReq) {
 	// a write's release sets the next one's in the same round trip, and a
 	// rollback to it keeps it for the next write.
 	marked := s.engine == PostgreSQL
-	for i, r := range group {
+	// slowUntil: the writes before it, of a pipelined run that failed,
+	// run the slow way.
+	slowUntil := 0
+	for i := 0; i < len(group); i++ {
+		r := group[i]
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("begin: %w", err)
 			continue
+		}
+		if conn != nil && marked && i >= slowUntil && r.pipelined() {
+			// Declared writes, one after another: in one round trip,
+			// with the release of w and the next one's savepoint.
+			j := i + 1
+			for j < len(group) && group[j].pipelined() {
+				j++
+			}
+			run, more := group[i:j], j < len(group)
+			ok, err := s.runPipelined(conn, db, run, more)
+			if err != nil {
+				s.abortGroup(tx, group, err)
+				return
+			}
+			if ok {
+				committed = append(committed, run...)
+				dirty = dirty || run[0].dirty
+				marked, i = more, j-1
+				continue
+			}
+			// One failed: nothing of run is written, w is set again;
+			// each runs in a savepoint of its own, so that it alone fails.
+			slowUntil = j
 		}
 		if !marked {
 			if _, err := db.exec(`SAVEPOINT w`); err != nil {
@@ -354,22 +399,39 @@ const pgInFailedTransaction = "25P02"
 // begin starts a write transaction on the writer connection; on
 // PostgreSQL it first takes the write lock every manager's writes take
 // (see Write), and for a group sets savepoint w in the same round trip.
-func (s *Store) begin(group bool) (*sql.Tx, error) {
-	tx, err := s.write.BeginTx(context.Background(), nil)
+//
+// On PostgreSQL the transaction runs on the connection conn, held for the
+// group (whose end closes it, giving it back to the pool), so that the
+// group's declared writes can be sent through pgx itself (declared.go).
+func (s *Store) begin(group bool) (*sql.Tx, *sql.Conn, error) {
+	ctx := context.Background()
 	s.writeSent.Add(1)
-	if err != nil || s.engine != PostgreSQL {
-		return tx, err
+	s.writeTrips.Add(1)
+	if s.engine != PostgreSQL {
+		tx, err := s.write.BeginTx(ctx, nil)
+		return tx, nil, err
+	}
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
 	}
 	s.writeSent.Add(1)
+	s.writeTrips.Add(1)
 	lock := fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
 	if group {
 		lock += `; SAVEPOINT w`
 	}
-	if _, err := tx.ExecContext(context.Background(), lock); err != nil {
+	if _, err := tx.ExecContext(ctx, lock); err != nil {
 		tx.Rollback()
-		return nil, fmt.Errorf("take the write lock: %w", err)
+		conn.Close()
+		return nil, nil, fmt.Errorf("take the write lock: %w", err)
 	}
-	return tx, nil
+	return tx, conn, nil
 }
 
 // runOne runs one write's fn on the group's transaction, catching a panic
