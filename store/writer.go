@@ -96,7 +96,7 @@ func (s *Store) write1(ctx context.Context, fn func(q *Queries) error, d *declar
 type writeReq struct {
 	ctx      context.Context
 	fn       func(q *Queries) error
-	decl     *declared // on PostgreSQL, fn as one statement known in advance; nil for most
+	decl     *declared    // on PostgreSQL, fn as one statement known in advance; nil for most
 	state    atomic.Int32 // reqQueued, then reqTaken by the writer or reqAbandoned by the caller
 	err      error
 	panicked any  // what fn panicked with, panicked again in the caller
