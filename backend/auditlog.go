@@ -209,10 +209,8 @@ func (w *auditSpool) flush() bool {
 func (w *auditSpool) write(batch []*store.CommandAudit, lost int64) error {
 	ctx := context.Background()
 	return w.st.Write(ctx, func(q *store.Queries) error {
-		for _, a := range batch {
-			if err := q.SaveAudit(ctx, a); err != nil {
-				return err
-			}
+		if err := q.SaveAudits(ctx, batch); err != nil {
+			return err
 		}
 		if lost == 0 {
 			return nil

@@ -103,6 +103,100 @@ func (q *Queries) SaveAudit(ctx context.Context, a *CommandAudit) error {
 	return q.saveAudit(ctx, a)
 }
 
+// SaveAudits is SaveAudit of each of as, in this write. On PostgreSQL
+// the rows to insert are one statement and the results to set another,
+// whatever their number: the audit spool writes the records of many
+// commands at once (one a command, even a read), on the writer connection
+// every write of the manager shares, where each statement is a round trip.
+// On SQLite, where a statement is a call in the process, one statement a
+// row as SaveAudit.
+func (q *Queries) SaveAudits(ctx context.Context, as []*CommandAudit) error {
+	if q.w == nil {
+		return errors.New("save audits: not inside a write")
+	}
+	if q.engine != PostgreSQL {
+		for _, a := range as {
+			if err := q.saveAudit(ctx, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// What each row needs, as saveAudit decides it; every record is
+	// locked until its row is written, so that what was decided holds.
+	var ins, upd []*CommandAudit
+	var updSeq []int64
+	seen := make(map[*CommandAudit]bool, len(as))
+	for _, a := range as {
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		seq, result := a.seq, a.saved
+		if a.inTx {
+			seq, result = a.txSeq, a.txResult
+		}
+		switch {
+		case seq == 0:
+			ins = append(ins, a)
+		case result != a.rec.Result:
+			upd, updSeq = append(upd, a), append(updSeq, seq)
+		}
+	}
+	var seqs []int64
+	if len(ins) > 0 {
+		users, remotes, commands, results, created := make([]string, len(ins)), make([]string, len(ins)), make([]string, len(ins)), make([]string, len(ins)), make([]int64, len(ins))
+		for i, a := range ins {
+			users[i], remotes[i], commands[i], results[i], created[i] = a.rec.User, a.rec.Remote, a.rec.Command, a.rec.Result, a.rec.CreatedAt.UnixMilli()
+		}
+		// The rows are inserted in the order of ins (ORDER BY n), so
+		// their seqs, drawn from the identity's sequence row by row in
+		// one statement, ascend in that order.
+		var err error
+		seqs, err = queryAll(ctx, q.db, scanInt64, `
+			WITH ins AS (
+				INSERT INTO audit_records (user_name, remote, command, result, created_at)
+				SELECT u, r, c, res, t
+				FROM unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[]), CAST($3 AS TEXT[]), CAST($4 AS TEXT[]), CAST($5 AS BIGINT[]))
+					WITH ORDINALITY AS p(u, r, c, res, t, n)
+				ORDER BY n
+				RETURNING seq
+			)
+			SELECT seq FROM ins ORDER BY seq`, users, remotes, commands, results, created)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrAudit, err)
+		}
+		if len(seqs) != len(ins) {
+			return fmt.Errorf("%w: %d rows inserted for %d records", ErrAudit, len(seqs), len(ins))
+		}
+	}
+	if len(upd) > 0 {
+		results := make([]string, len(upd))
+		for i, a := range upd {
+			results[i] = a.rec.Result
+		}
+		if err := q.exec(ctx, `
+			UPDATE audit_records SET result = p.result
+			FROM unnest(CAST($1 AS BIGINT[]), CAST($2 AS TEXT[])) AS p(seq, result)
+			WHERE audit_records.seq = p.seq`, updSeq, results); err != nil {
+			return fmt.Errorf("%w: %w", ErrAudit, err)
+		}
+	}
+	note := func(a *CommandAudit, seq int64) {
+		q.w.audits = append(q.w.audits, auditUndo{a: a, seq: a.txSeq, result: a.txResult, inTx: a.inTx})
+		a.txSeq, a.txResult, a.inTx = seq, a.rec.Result, true
+	}
+	for i, a := range ins {
+		note(a, seqs[i])
+	}
+	for i, a := range upd {
+		note(a, updSeq[i])
+	}
+	return nil
+}
+
 // saveAudit is SaveAudit, and the insertion of the row before a change
 // (runOne); it notes a for the writer to settle at the transaction's end.
 func (q *Queries) saveAudit(ctx context.Context, a *CommandAudit) error {
