@@ -16,7 +16,9 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 	t.Helper()
 	hold, held := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- s.Write(context.Background(), func(q *Queries) error { close(held); <-hold; return nil }) }()
+	go func() {
+		done <- s.Write(context.Background(), func(q *Queries) error { close(held); <-hold; return nil })
+	}()
 	<-held
 	return func() {
 		close(hold)
