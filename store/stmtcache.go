@@ -172,8 +172,10 @@ func (w *writeStmts) close() {
 	w.m = map[string]*sql.Stmt{}
 }
 
-// forTx returns the queries' view of one transaction of the writer.
-func (w *writeStmts) forTx(tx *sql.Tx) *txDB { return &txDB{tx: tx, ws: w} }
+// forTx returns the queries' view of one transaction of the writer, tx
+// (nil on PostgreSQL, which prepares nothing here) whose statements run
+// on plain.
+func (w *writeStmts) forTx(tx *sql.Tx, plain dbtx) *txDB { return &txDB{tx: tx, plain: plain, ws: w} }
 
 // txDB runs the statements of a write transaction, prepared when they can
 // be. The statements ignore the cancellation of the caller's context: in a
@@ -181,7 +183,8 @@ func (w *writeStmts) forTx(tx *sql.Tx) *txDB { return &txDB{tx: tx, ws: w} }
 // roll back the whole transaction, the other callers' writes with it. A
 // write is short; its caller waits for it once it has started.
 type txDB struct {
-	tx    *sql.Tx
+	tx    *sql.Tx // binds the prepared statements (SQLite)
+	plain dbtx    // runs those that are not: tx, or PostgreSQL's connection
 	ws    *writeStmts
 	mu    sync.Mutex           // guards stmts
 	stmts map[string]*sql.Stmt // bound to tx; the transaction's end closes them
@@ -235,7 +238,7 @@ func (d *txDB) ExecContext(ctx context.Context, query string, args ...any) (sql.
 	if st := d.stmt(query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return d.tx.ExecContext(ctx, query, args...)
+	return d.plain.ExecContext(ctx, query, args...)
 }
 
 func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
@@ -245,7 +248,7 @@ func (d *txDB) QueryContext(ctx context.Context, query string, args ...any) (*sq
 	if st := d.stmt(query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return d.tx.QueryContext(ctx, query, args...)
+	return d.plain.QueryContext(ctx, query, args...)
 }
 
 func (d *txDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
@@ -255,7 +258,7 @@ func (d *txDB) QueryRowContext(ctx context.Context, query string, args ...any) *
 	if st := d.stmt(query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return d.tx.QueryRowContext(ctx, query, args...)
+	return d.plain.QueryRowContext(ctx, query, args...)
 }
 
 // portableArgs turns Go bool arguments into 0 and 1. The schema keeps

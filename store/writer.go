@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 )
 
@@ -238,7 +239,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	if len(group) == 0 {
 		return
 	}
-	tx, conn, err := s.begin(len(group) > 1)
+	tx, plain, conn, err := s.begin(len(group) > 1)
 	if err != nil {
 		for _, r := range group {
 			r.err = fmt.Errorf("begin: %w", err)
@@ -248,7 +249,8 @@ func (s *Store) runGroup(group []*writeReq) {
 	if conn != nil {
 		defer conn.Close() // back to the pool, after the commit or rollback
 	}
-	db := s.writeStmts.forTx(tx)
+	stx, _ := tx.(*sql.Tx) // SQLite's, for its prepared statements
+	db := s.writeStmts.forTx(stx, plain)
 	db.sent, db.trips = &s.writeSent, &s.writeTrips
 	defer db.release()
 	defer func() { // the commit or the rollback
@@ -398,40 +400,78 @@ const pgInFailedTransaction = "25P02"
 
 // begin starts a write transaction on the writer connection; on
 // PostgreSQL it first takes the write lock every manager's writes take
-// (see Write), and for a group sets savepoint w in the same round trip.
-//
-// On PostgreSQL the transaction runs on the connection conn, held for the
-// group (whose end closes it, giving it back to the pool), so that the
-// group's declared writes can be sent through pgx itself (declared.go).
-func (s *Store) begin(group bool) (*sql.Tx, *sql.Conn, error) {
+// (see Write), and for a group sets savepoint w, all in one round trip:
+// the transaction is begun by hand (BEGIN) on the connection conn, held
+// for the group (its end gives it back to the pool), whose statements
+// then run on conn itself, and the group's declared writes through pgx
+// (declared.go). db is where the transaction's statements run (tx on
+// SQLite, conn on PostgreSQL).
+func (s *Store) begin(group bool) (tx writeTx, db dbtx, conn *sql.Conn, err error) {
 	ctx := context.Background()
 	s.writeSent.Add(1)
 	s.writeTrips.Add(1)
 	if s.engine != PostgreSQL {
-		tx, err := s.write.BeginTx(ctx, nil)
-		return tx, nil, err
+		stx, err := s.write.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return stx, stx, nil, nil
 	}
-	conn, err := s.write.Conn(ctx)
+	conn, err = s.write.Conn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	s.writeSent.Add(1)
-	s.writeTrips.Add(1)
-	lock := fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
+	s.writeSent.Add(1) // BEGIN and the lock are two statements
+	begin := fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
 	if group {
-		lock += `; SAVEPOINT w`
+		s.writeSent.Add(1)
+		begin += `; SAVEPOINT w`
 	}
-	if _, err := tx.ExecContext(ctx, lock); err != nil {
-		tx.Rollback()
+	ptx := pgTx{conn}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
+		ptx.Rollback()
 		conn.Close()
-		return nil, nil, fmt.Errorf("take the write lock: %w", err)
+		return nil, nil, nil, fmt.Errorf("begin and take the write lock: %w", err)
 	}
-	return tx, conn, nil
+	return ptx, conn, conn, nil
+}
+
+// writeTx ends a write transaction: *sql.Tx on SQLite, pgTx on
+// PostgreSQL.
+type writeTx interface {
+	Commit() error
+	Rollback() error
+}
+
+// pgTx is a write transaction begun by hand (BEGIN) on the writer's
+// connection conn on PostgreSQL.
+type pgTx struct{ conn *sql.Conn }
+
+// Commit commits; a transaction a failed statement aborted is rolled
+// back instead (PostgreSQL answers COMMIT with ROLLBACK), which is
+// pgx.ErrTxCommitRollback, as pgx's own transactions say it.
+func (t pgTx) Commit() error {
+	return t.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the writer's connection is a %T, not pgx's", dc)
+		}
+		tag, err := c.Conn().Exec(context.Background(), `COMMIT`)
+		if err != nil {
+			return err
+		}
+		if tag.String() == "ROLLBACK" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+}
+
+// Rollback rolls back. Should it fail, the connection goes back to the
+// pool in the transaction, and pgx's driver discards it at its next use.
+func (t pgTx) Rollback() error {
+	_, err := t.conn.ExecContext(context.Background(), `ROLLBACK`)
+	return err
 }
 
 // runOne runs one write's fn on the group's transaction, catching a panic
@@ -459,7 +499,7 @@ func (s *Store) runOne(db *txDB, r *writeReq) {
 
 // abortGroup rolls back a group whose transaction cannot go on: every
 // write of it fails, those that succeeded with the cause.
-func (s *Store) abortGroup(tx *sql.Tx, group []*writeReq, cause error) {
+func (s *Store) abortGroup(tx writeTx, group []*writeReq, cause error) {
 	tx.Rollback()
 	for _, r := range group {
 		if r.err == nil && r.panicked == nil {
