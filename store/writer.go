@@ -30,7 +30,11 @@ import (
 // as before, each in a transaction of its own, and wait for nobody. The
 // order of one caller's writes is kept (each waits for the previous one's
 // commit); the writes of a group run in the order they were asked for and
-// are committed together.
+// are committed together. On PostgreSQL, where each statement is a round
+// trip, the declared writes (one statement known in advance: a job's row,
+// its step, its end) that come one after another in a group are sent in
+// one round trip, without savepoints between them; should one fail, they
+// are rolled back and run again, each in its savepoint (declared.go).
 //
 // fn runs on the writer's goroutine: it must not call Write (it would wait
 // for its own group) nor runtime.Goexit (t.Fatal: the writer would end); a
