@@ -76,7 +76,9 @@ func (c *children) killAll() {
 // reaped when the channel closes, and the session ends when the child does.
 // A fault (the child failing, or a panic in the goroutines serving it) ends
 // the session with one line to the client and the cause in the log.
-func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, resize <-chan ssh.Window) (int, error) {
+// setupDone is called once the child's first prompt is answered (its
+// hello), which ends the session's setup.
+func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, resize <-chan ssh.Window, setupDone func()) (int, error) {
 	p, err := startFrontEnd(s.cfg.PromptCommand, ptyReq)
 	if err != nil {
 		return 0, err
@@ -106,7 +108,7 @@ func (s *Server) promptSession(sess ssh.Session, actor backend.Actor, ptyReq ssh
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
 	guard := newFaultGuard(s, actor)
-	fe := &frontEndServer{s: s, conn: termproto.NewConn(p.sock), actor: actor, size: size, guard: guard}
+	fe := &frontEndServer{s: s, conn: termproto.NewConn(p.sock), actor: actor, size: size, guard: guard, ready: setupDone}
 	go fe.serve(ctx)
 
 	select {
@@ -317,6 +319,7 @@ type frontEndServer struct {
 	actor backend.Actor
 	size  *windowSize // the session's window, for commands that draw (top)
 	guard *faultGuard // a panic serving the front-end ends the session
+	ready func()      // called once the first hello is answered: the setup is over
 
 	mu        sync.Mutex // guards interrupt and keys
 	interrupt context.CancelFunc
@@ -359,6 +362,7 @@ func (fe *frontEndServer) serve(ctx context.Context) {
 		switch m.Op {
 		case termproto.OpHello:
 			fe.conn.Send(termproto.Msg{Op: termproto.OpHello, Prompt: "OVM> ", History: cfg.Core.History(ctx, fe.actor.User)})
+			fe.ready()
 		case termproto.OpComplete:
 			var sugs []commands.Suggestion
 			// Nothing on an empty line: the list would cover the screen

@@ -35,15 +35,19 @@ type Limits struct {
 	// SessionsPerConn bounds the sessions open at once on one connection
 	// (OpenSSH's MaxSessions).
 	SessionsPerConn int
+	// SessionSetups bounds the key checks and interactive session setups
+	// (the front-end started, its first prompt answered) in progress;
+	// the others wait their turn. DefaultSessionSetups when zero.
+	SessionSetups int
 }
 
 // DefaultLimits are the limits of a Config that sets none: OpenSSH's
 // MaxStartups 10:30:100 and MaxSessions 10, at most 10 unauthenticated
 // connections per address, 1,000 sessions in all and half of them for one
-// user.
+// user, and DefaultSessionSetups setups at once.
 func DefaultLimits() Limits {
 	return Limits{Startups: Startups{Start: 10, Rate: 30, Full: 100}, StartupsPerAddress: 10,
-		Sessions: 1000, SessionsPerUser: 500, SessionsPerConn: 10}
+		Sessions: 1000, SessionsPerUser: 500, SessionsPerConn: 10, SessionSetups: DefaultSessionSetups()}
 }
 
 // withDefaults fills the zero fields of l from DefaultLimits.
@@ -64,6 +68,9 @@ func (l Limits) withDefaults() Limits {
 	if l.SessionsPerConn == 0 {
 		l.SessionsPerConn = d.SessionsPerConn
 	}
+	if l.SessionSetups == 0 {
+		l.SessionSetups = DefaultSessionSetups()
+	}
 	return l
 }
 
@@ -76,7 +83,8 @@ func (l Limits) Check() error {
 		name string
 		n    int
 	}{{"unauthenticated connections per address", l.StartupsPerAddress}, {"sessions", l.Sessions},
-		{"sessions per user", l.SessionsPerUser}, {"sessions per connection", l.SessionsPerConn}} {
+		{"sessions per user", l.SessionsPerUser}, {"sessions per connection", l.SessionsPerConn},
+		{"session setups", l.SessionSetups}} {
 		if v.n < 1 {
 			return fmt.Errorf("%s: %d is not a limit; use 1 or more", v.name, v.n)
 		}

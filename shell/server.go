@@ -15,6 +15,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"xenmanager/backend"
 	"xenmanager/backend/metrics"
 	"xenmanager/commands"
 )
@@ -57,6 +58,7 @@ type Server struct {
 	log      *slog.Logger
 	startups *startups     // unauthenticated connections
 	slots    *sessionSlots // sessions of users who logged in
+	setups   setupSlots    // key checks and interactive setups in progress
 	failures *loginFailures
 	// wait waits d before a password is checked (the back-off), or until
 	// ctx ends (false); a test replaces it to see the delays asked for.
@@ -88,7 +90,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.LoginTimeout = DefaultLoginGraceTime
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, startups: newStartups(cfg.Limits.Startups, cfg.Limits.StartupsPerAddress),
-		slots: newSessionSlots(cfg.Limits.Sessions, cfg.Limits.SessionsPerUser), failures: newLoginFailures(),
+		slots: newSessionSlots(cfg.Limits.Sessions, cfg.Limits.SessionsPerUser), setups: newSetupSlots(cfg.Limits.SessionSetups),
+		failures: newLoginFailures(),
 		wait: waitFor, hostKey: cfg.HostKey.PublicKey()}
 	s.srv = &ssh.Server{
 		Handler:                s.handle,
@@ -142,10 +145,13 @@ func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
 }
 
 // checkKey authenticates with a public key registered for the user
-// (create SshKey). Password failures never delay it.
+// (create SshKey). Password failures never delay it. The check takes a
+// setup slot (Limits.SessionSetups), so that a storm of key logins queues
+// here rather than beside the jobs in flight.
 func (s *Server) checkKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	actor, err := s.cfg.Core.AuthenticateKey(ctx, ctx.User(), key)
-	if err != nil {
+	var actor backend.Actor
+	var err error
+	if !s.setups.do(ctx, func() { actor, err = s.cfg.Core.AuthenticateKey(ctx, ctx.User(), key) }) || err != nil {
 		return false
 	}
 	actor.Remote = ctx.RemoteAddr().String()

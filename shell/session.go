@@ -86,6 +86,20 @@ func (s *Server) handle(sess ssh.Session) {
 	if sc, ok := sess.Context().(*sessionContext); ok {
 		defer sc.handlers.Done()
 	}
+	ptyReq, winCh, isPty := sess.Pty()
+	// An interactive session sets up in a slot (Limits.SessionSetups):
+	// from here to its first prompt, so that a login storm queues here
+	// rather than beside the jobs in flight. Exec and batch sessions,
+	// which start no front-end, do not wait for one.
+	setupDone := func() {}
+	if isPty && sess.RawCommand() == "" {
+		release, ok := s.setups.take(sess.Context())
+		if !ok {
+			return // the client went away while it waited
+		}
+		defer release()
+		setupDone = release
+	}
 	actor, ok := sess.Context().Value(actorKey).(backend.Actor)
 	// Check again what authentication left behind: gliderlabs/ssh may carry
 	// a key or a context value over from an earlier attempt (its issue
@@ -105,12 +119,11 @@ func (s *Server) handle(sess ssh.Session) {
 		sess.Exit(3)
 		return
 	}
-	ptyReq, winCh, isPty := sess.Pty()
 	ptyReq.Window = clampWindow(ptyReq.Window)
 	resize := followWindow(winCh)
 
 	s.log.Info("session started", "user", actor.User, "remote", actor.Remote, "pty", isPty, "exec", sess.RawCommand() != "")
-	status := s.guarded(sess, actor, isPty, "session", func() int { return s.runSession(sess, actor, ptyReq, isPty, resize) })
+	status := s.guarded(sess, actor, isPty, "session", func() int { return s.runSession(sess, actor, ptyReq, isPty, resize, setupDone) })
 	s.log.Info("session ended", "user", actor.User, "remote", actor.Remote, "status", status)
 	sess.Exit(status)
 }
@@ -139,8 +152,9 @@ func followWindow(winCh <-chan ssh.Window) <-chan ssh.Window {
 
 // runSession runs the session the client asked for: an exec command, an
 // interactive terminal (the front-end, or the plain editor), or a stdin
-// batch; it returns the exit status.
-func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, isPty bool, resize <-chan ssh.Window) int {
+// batch; it returns the exit status. An interactive session calls
+// setupDone once its first prompt is on its way (its setup slot).
+func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pty, isPty bool, resize <-chan ssh.Window, setupDone func()) int {
 	ctx := sess.Context()
 	defer s.cfg.Metrics.SessionStarted(sessionKind(sess.RawCommand() != "", isPty))()
 	switch {
@@ -152,15 +166,15 @@ func (s *Server) runSession(sess ssh.Session, actor backend.Actor, ptyReq ssh.Pt
 		cs := s.cfg.NewSession(ctx, s.cfg.Registry, actor, out, commands.Options{Interactive: isPty, Log: s.log.With("session", "exec")})
 		return cs.RunLine(ctx, sess.RawCommand()).ExitStatus()
 	case isPty && len(s.cfg.PromptCommand) > 0 && !s.wantsSimpleEditor(ctx, actor):
-		status, err := s.promptSession(sess, actor, ptyReq, resize)
+		status, err := s.promptSession(sess, actor, ptyReq, resize, setupDone)
 		if err != nil {
 			// No pty or no front-end here: the plain editor still serves.
 			s.log.Warn("interactive front-end unavailable; using the plain line editor", "err", err)
-			return s.interactive(sess, actor, ptyReq, resize)
+			return s.interactive(sess, actor, ptyReq, resize, setupDone)
 		}
 		return status
 	case isPty:
-		return s.interactive(sess, actor, ptyReq, resize)
+		return s.interactive(sess, actor, ptyReq, resize, setupDone)
 	default:
 		return s.batch(sess, actor)
 	}
@@ -228,8 +242,9 @@ func readLine(r *bufio.Reader, limit int) (line []byte, tooLong bool, err error)
 	}
 }
 
-// interactive runs a terminal session with line editing and history.
-func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty, resize <-chan ssh.Window) int {
+// interactive runs a terminal session with line editing and history; it
+// calls setupDone before its first prompt.
+func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty, resize <-chan ssh.Window, setupDone func()) int {
 	t := term.NewTerminal(&ctrlCClears{ReadWriter: sess}, "OVM> ")
 	t.SetSize(pty.Window.Width, pty.Window.Height)
 	go func() {
@@ -246,6 +261,7 @@ func (s *Server) interactive(sess ssh.Session, actor backend.Actor, pty ssh.Pty,
 	t.AutoCompleteCallback = tab.callback
 	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, t, commands.Options{Interactive: true, RememberSettings: true,
 		Log: s.log.With("session", "interactive")})
+	setupDone()
 	for !cs.Exited() {
 		line, err := t.ReadLine()
 		if err != nil && !errors.Is(err, term.ErrPasteIndicator) {

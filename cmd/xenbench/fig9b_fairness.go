@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,7 +101,7 @@ func (f *fairness) fail(err string) {
 
 // alone is the batch with no session open.
 func (f *fairness) alone(round int) (time.Duration, error) {
-	d, err := f.batch()
+	d, err := f.batch(nil)
 	if err != nil {
 		return 0, err
 	}
@@ -109,8 +110,12 @@ func (f *fairness) alone(round int) (time.Duration, error) {
 }
 
 // batch logs in, then times the batch start with the agents' latency on,
-// and checks that every VM runs.
-func (f *fairness) batch() (time.Duration, error) {
+// and checks that every VM runs. at, when not nil, is called at the
+// window's start and at its end (the CPU samples of a loaded round).
+func (f *fairness) batch(at func()) (time.Duration, error) {
+	if at == nil {
+		at = func() {}
+	}
 	c, err := f.pool.m.dialSSH()
 	if err != nil {
 		return 0, err
@@ -122,6 +127,7 @@ func (f *fairness) batch() (time.Duration, error) {
 		return 0, err
 	}
 	var out lockedBuffer
+	at()
 	t0 := time.Now()
 	s, err := c.NewSession()
 	if err == nil {
@@ -130,6 +136,7 @@ func (f *fairness) batch() (time.Duration, error) {
 		s.Close()
 	}
 	d := time.Since(t0)
+	at()
 	if lerr := f.pool.agents.setLatency(0); err == nil {
 		err = lerr
 	}
@@ -252,11 +259,26 @@ func (f *fairness) loaded(round int, method string, auth gossh.AuthMethod) (time
 			return 0, ctx.Err()
 		}
 	}
-	cpu0, cpuErr := sampleTreeCPU(m.pid, true)
-	t0 := time.Now()
-	d, err := f.batch()
+	// The CPU of the manager, its front-ends and this process (the SSH
+	// clients and the agents), sampled at the exec's bounds.
+	var cpu [2]treeCPU
+	var self [2]procStat
+	var cpuErr error
+	var samples int
+	var t0 time.Time
+	d, err := f.batch(func() {
+		if samples < 2 {
+			var err, serr error
+			cpu[samples], err = sampleTreeCPU(m.pid, true)
+			self[samples], serr = readStat(os.Getpid())
+			cpuErr = errors.Join(cpuErr, err, serr)
+			if samples == 0 {
+				t0 = time.Now()
+			}
+			samples++
+		}
+	})
 	t1 := t0.Add(d)
-	cpu1, err1 := sampleTreeCPU(m.pid, true)
 	if ferr := finish(); err == nil {
 		err = ferr
 	}
@@ -279,15 +301,17 @@ func (f *fairness) loaded(round int, method string, auth gossh.AuthMethod) (time
 	_, commandsIn := in(commandsAt)
 	doneBefore, doneIn := in(doneAt)
 	mu.Unlock()
-	cpu := "-"
-	if cpuErr == nil && err1 == nil {
-		sec := cpu1.at.Sub(cpu0.at).Seconds()
-		all, own := cpuPercent(cpu0, cpu1)*sec/100, rootCPUPercent(cpu0, cpu1)*sec/100
-		cpu = fmt.Sprintf("manager %.2f s, front-ends %.2f s", own, all-own)
+	usage := "-"
+	if cpuErr == nil && samples == 2 {
+		sec := cpu[1].at.Sub(cpu[0].at).Seconds()
+		all, own := cpuPercent(cpu[0], cpu[1])*sec/100, rootCPUPercent(cpu[0], cpu[1])*sec/100
+		harness := float64(self[1].utime+self[1].stime-self[0].utime-self[0].stime) / clockTicks
+		usage = fmt.Sprintf("manager %.2f s, front-ends %.2f s, this harness (SSH clients, agents) %.2f s; load average %s",
+			own, all-own, harness, loadAverage())
 	}
 	w := fmt.Sprintf("round %d, %s logins: batch %s; %d sessions up at its start, %d logins and %d commands answered inside it, "+
 		"%d sessions up at its end, %d of them done with their %d commands (%d before it began); CPU in the window: %s",
-		round, method, d.Round(time.Millisecond), loginsBefore, loginsIn, commandsIn, loginsBefore+loginsIn, doneBefore+doneIn, f.each, doneBefore, cpu)
+		round, method, d.Round(time.Millisecond), loginsBefore, loginsIn, commandsIn, loginsBefore+loginsIn, doneBefore+doneIn, f.each, doneBefore, usage)
 	fmt.Println(" ", w)
 	if round > 0 {
 		f.windows = append(f.windows, w)
@@ -302,4 +326,16 @@ func fmtDurations(ds []time.Duration) string {
 		s[i] = fmtMS(ms(d))
 	}
 	return strings.Join(s, ", ")
+}
+
+// loadAverage is the machine's one-minute load average, "-" when unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "-"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "-"
 }

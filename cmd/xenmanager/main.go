@@ -187,7 +187,7 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 		n    int
 	}{{"max-startups-per-address", o.limits.StartupsPerAddress}, {"max-sessions", o.limits.Sessions},
 		{"max-sessions-per-user", o.limits.SessionsPerUser}, {"max-sessions-per-conn", o.limits.SessionsPerConn},
-		{"password-checks", o.passwordChecks}} {
+		{"session-setups", o.limits.SessionSetups}, {"password-checks", o.passwordChecks}} {
 		if f.n < 1 {
 			return o, fmt.Errorf("--%s %d: use 1 or more", f.name, f.n)
 		}
@@ -250,6 +250,9 @@ flags:
 		"sessions of one user, counted as --max-sessions counts them")
 	fs.IntVar(&o.limits.SessionsPerConn, "max-sessions-per-conn", o.limits.SessionsPerConn,
 		"sessions open at once on one connection (OpenSSH's MaxSessions)")
+	fs.IntVar(&o.limits.SessionSetups, "session-setups", o.limits.SessionSetups,
+		"key checks and interactive session setups (the front-end process started, its first prompt answered) at once; more wait "+
+			"their turn, so that a storm of logins leaves jobs and commands a processor (default: the processors Go runs on, less one, at least 1)")
 	fs.DurationVar(&o.loginGrace, "login-grace-time", shell.DefaultLoginGraceTime,
 		"a connection that has not logged in within this time is closed")
 	fs.IntVar(&o.passwordChecks, "password-checks", backend.DefaultPasswordChecks(),
