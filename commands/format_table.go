@@ -2,8 +2,10 @@ package commands
 
 import (
 	"bytes"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -107,10 +109,56 @@ func upperFirst(s string) string {
 	return string(unicode.ToUpper(r)) + s[n:]
 }
 
-// renderTable draws one table with tablewriter and returns its lines.
-// Headers are kept as given (no auto upper-casing), left-aligned; cells are
-// not trimmed, wrapped or merged; borders are plain ASCII, with no colour.
+// DefaultTableDraws is how many tables are drawn at once when
+// SetTableDraws was not called: one fewer than the processors Go runs on,
+// at least one. Drawing is the CPU-bound part of a listing in Table mode
+// (tens of milliseconds for 500 rows, with no wait inside); many sessions
+// listing at once would take every processor, and the jobs in flight (a
+// batch's store writes and agent calls, each a short turn on a processor)
+// would queue behind them at every step. In slots the listings queue for a
+// processor and the jobs keep one.
+func DefaultTableDraws() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
+// tableDraws holds the slots of table drawing (a token per table being
+// drawn); nil until SetTableDraws, then DefaultTableDraws slots.
+var tableDraws atomic.Pointer[chan struct{}]
+
+// SetTableDraws bounds the tables drawn at once to n (a process limit,
+// xenmanager serve --table-draws); n < 1 takes DefaultTableDraws. Tables
+// being drawn keep the slots they took.
+func SetTableDraws(n int) {
+	if n < 1 {
+		n = DefaultTableDraws()
+	}
+	ch := make(chan struct{}, n)
+	tableDraws.Store(&ch)
+}
+
+// drawSlot waits for a table-drawing slot and returns its release. The
+// wait is bounded: a holder only draws, without waiting on anything.
+func drawSlot() (release func()) {
+	p := tableDraws.Load()
+	if p == nil {
+		ch := make(chan struct{}, DefaultTableDraws())
+		tableDraws.CompareAndSwap(nil, &ch)
+		p = tableDraws.Load()
+	}
+	ch := *p
+	ch <- struct{}{}
+	return func() { <-ch }
+}
+
+// renderTable draws one table with tablewriter and returns its lines, in
+// a drawing slot (SetTableDraws). Headers are kept as given (no auto
+// upper-casing), left-aligned; cells are not trimmed, wrapped or merged;
+// borders are plain ASCII, with no colour.
 func renderTable(header []string, cells [][]string) ([]string, error) {
+	defer drawSlot()()
+	return drawTable(header, cells)
+}
+
+// drawTable is renderTable for a caller that holds a drawing slot.
+func drawTable(header []string, cells [][]string) ([]string, error) {
 	var buf bytes.Buffer
 	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
@@ -150,9 +198,11 @@ type tableStream struct {
 	bottom string   // the bottom border of the table drawn so far, held back while a block may continue it
 }
 
-// block returns the lines that draw rows (in the text form).
+// block returns the lines that draw rows (in the text form); it measures
+// and draws in a drawing slot (SetTableDraws).
 func (t *tableStream) block(rows []Row) ([]string, error) {
 	header, cells, keys := rowTableAfter(t.keys, rows)
+	defer drawSlot()()
 	widths := make([]int, len(header))
 	copy(widths, t.widths)
 	for _, line := range append([][]string{header}, cells...) {
@@ -181,7 +231,7 @@ func (t *tableStream) block(rows []Row) ([]string, error) {
 		}
 		return out, nil
 	}
-	lines, err := renderTable(header, cells)
+	lines, err := drawTable(header, cells)
 	if err != nil {
 		return nil, err
 	}

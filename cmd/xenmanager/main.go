@@ -120,6 +120,8 @@ type serveOptions struct {
 	loginGrace    time.Duration // how long a connection may take to log in
 	// passwordChecks bounds the bcrypt computations that run at once.
 	passwordChecks int
+	// tableDraws bounds the tables drawn at once (commands.SetTableDraws).
+	tableDraws int
 	// memberRenew, memberTimeout and leaderLease: how often this manager
 	// renews its membership (and, leading, the lease), when a silent one
 	// is dead, how long the leader lease lasts.
@@ -187,7 +189,7 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 		n    int
 	}{{"max-startups-per-address", o.limits.StartupsPerAddress}, {"max-sessions", o.limits.Sessions},
 		{"max-sessions-per-user", o.limits.SessionsPerUser}, {"max-sessions-per-conn", o.limits.SessionsPerConn},
-		{"session-setups", o.limits.SessionSetups}, {"password-checks", o.passwordChecks}} {
+		{"session-setups", o.limits.SessionSetups}, {"password-checks", o.passwordChecks}, {"table-draws", o.tableDraws}} {
 		if f.n < 1 {
 			return o, fmt.Errorf("--%s %d: use 1 or more", f.name, f.n)
 		}
@@ -258,6 +260,9 @@ flags:
 	fs.IntVar(&o.passwordChecks, "password-checks", backend.DefaultPasswordChecks(),
 		"password hashes (bcrypt) computed at once, for logins and new passwords; more wait their turn, so that a storm of password "+
 			"logins leaves jobs and commands a processor (default: the processors Go runs on, less one, at least 1)")
+	fs.IntVar(&o.tableDraws, "table-draws", commands.DefaultTableDraws(),
+		"tables drawn at once for output in Table mode; more wait their turn, so that many sessions listing at once leave jobs a "+
+			"processor (default: the processors Go runs on, less one, at least 1)")
 	fs.DurationVar(&o.memberRenew, "member-renew", membership.DefaultRenew,
 		"how often this manager renews its row among the database's managers and, when it leads, the leader lease")
 	fs.DurationVar(&o.memberTimeout, "member-timeout", membership.DefaultTimeout,
@@ -340,6 +345,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	if ml != nil {
 		mx = metrics.NewManager()
 	}
+	commands.SetTableDraws(o.tableDraws)
 	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx, DataDir: data,
 		PasswordChecks: o.passwordChecks})
 	if err != nil {
