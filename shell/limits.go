@@ -35,9 +35,10 @@ type Limits struct {
 	// SessionsPerConn bounds the sessions open at once on one connection
 	// (OpenSSH's MaxSessions).
 	SessionsPerConn int
-	// SessionSetups bounds the key checks and interactive session setups
-	// (the front-end started, its first prompt answered) in progress;
-	// the others wait their turn. DefaultSessionSetups when zero.
+	// SessionSetups bounds the password and key checks and the
+	// interactive session setups (the front-end started, its first prompt
+	// answered) in progress, all together; the others wait their turn.
+	// DefaultSessionSetups when zero.
 	SessionSetups int
 }
 

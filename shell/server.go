@@ -91,8 +91,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, startups: newStartups(cfg.Limits.Startups, cfg.Limits.StartupsPerAddress),
 		slots: newSessionSlots(cfg.Limits.Sessions, cfg.Limits.SessionsPerUser), setups: newSetupSlots(cfg.Limits.SessionSetups),
-		failures: newLoginFailures(),
-		wait: waitFor, hostKey: cfg.HostKey.PublicKey()}
+		failures: newLoginFailures(), wait: waitFor, hostKey: cfg.HostKey.PublicKey()}
 	s.srv = &ssh.Server{
 		Handler:                s.handle,
 		PasswordHandler:        s.checkPassword,
@@ -125,13 +124,21 @@ func waitFor(ctx context.Context, d time.Duration) bool {
 
 // checkPassword authenticates through the backend and keeps the actor in the
 // connection's context for the session handler. Recent failures from the
-// address or on the user delay the check (loginFailures).
+// address or on the user delay the check (loginFailures). The check takes
+// a setup slot (Limits.SessionSetups) after its delay: the password's hash
+// (in the backend's own slots) and the other logins' setups then take at
+// most that many processors between them, and a storm of logins queues
+// rather than crowds the jobs in flight.
 func (s *Server) checkPassword(ctx ssh.Context, password string) bool {
 	ip, user := sourceOf(ctx.RemoteAddr()), ctx.User()
 	if d := s.failures.delay(user, ip); d > 0 && !s.wait(ctx, d) {
 		return false
 	}
-	actor, err := s.cfg.Core.Authenticate(ctx, user, password)
+	var actor backend.Actor
+	var err error
+	if !s.setups.do(ctx, func() { actor, err = s.cfg.Core.Authenticate(ctx, user, password) }) {
+		return false // the connection ended while it waited: not a failure
+	}
 	if err != nil {
 		s.failures.fail(user, ip)
 		s.log.Warn("login refused", "user", user, "remote", ctx.RemoteAddr().String())

@@ -7,15 +7,16 @@ import (
 	"time"
 )
 
-// DefaultSessionSetups is how many interactive session setups run at once
-// when Limits.SessionSetups is zero: one fewer than the processors Go runs
-// on, at least one. A setup (the key checked again, the front-end process
-// started, its first prompt answered) is a few milliseconds of the
-// manager's CPU and tens of the new process's; a storm of logins that set
-// up all at once takes every processor, and the jobs in flight (a batch's
-// store writes and agent calls, each a short turn on a processor) queue
-// behind them at every step. In slots the storm queues instead, and a
-// processor stays with the jobs.
+// DefaultSessionSetups is how many login checks and interactive session
+// setups run at once when Limits.SessionSetups is zero: one fewer than the
+// processors Go runs on, at least one. A password check is tens of
+// milliseconds of bcrypt; a setup (the key checked again, the front-end
+// process started, its first prompt answered) a few milliseconds of the
+// manager's CPU and tens of the new process's. A storm of logins that
+// check and set up all at once takes every processor, and the jobs in
+// flight (a batch's store writes and agent calls, each a short turn on a
+// processor) queue behind them at every step. In slots the storm queues
+// instead, and a processor stays with the jobs.
 func DefaultSessionSetups() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // maxSetupHold bounds how long one setup keeps its slot: a front-end that
@@ -29,7 +30,9 @@ type setupSlots struct {
 	hold time.Duration // how long a setup keeps its slot at most (maxSetupHold)
 }
 
-func newSetupSlots(n int) setupSlots { return setupSlots{ch: make(chan struct{}, n), hold: maxSetupHold} }
+func newSetupSlots(n int) setupSlots {
+	return setupSlots{ch: make(chan struct{}, n), hold: maxSetupHold}
+}
 
 // take waits for a slot, or until ctx ends (false). release gives the slot
 // back; it may be called more than once, and is called by itself after

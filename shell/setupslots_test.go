@@ -2,6 +2,7 @@ package shell
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -44,13 +45,18 @@ func TestSetupSlots(t *testing.T) {
 	}
 }
 
-// With every setup slot taken, a key login and an interactive session's
-// first prompt wait for one, while an exec session (which starts no
-// front-end) and a password login do not; both go on once a slot is free.
+// With every setup slot taken, a key login, a password login and an
+// interactive session's first prompt wait for one, while an exec session
+// (which starts no front-end) does not; all go on once a slot is free.
 func TestSessionSetupsQueue(t *testing.T) {
 	e := newEnv(t, 0, 0)
 	signer := e.adminKey()
 	srv, addr := e.startServer(func(c *Config) { c.Limits.SessionSetups = 1 }, nil)
+	c, err := sshFrom("127.0.0.2", addr, "admin", gossh.Password(e.password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	release, ok := srv.setups.take(context.Background())
 	if !ok {
 		t.Fatal("no setup slot")
@@ -62,22 +68,19 @@ func TestSessionSetupsQueue(t *testing.T) {
 		}
 	}()
 
-	// The key login waits for its check's slot.
-	keyDone := make(chan error, 1)
-	go func() {
-		c, err := sshFrom("127.0.0.3", addr, "admin", gossh.PublicKeys(signer))
-		if err == nil {
-			c.Close()
-		}
-		keyDone <- err
-	}()
-
-	// A password login, and its exec session, do not wait.
-	c, err := sshFrom("127.0.0.2", addr, "admin", gossh.Password(e.password))
-	if err != nil {
-		t.Fatalf("a password login while the setup slots are taken: %v", err)
+	// The logins wait for their checks' slots.
+	loginsDone := make(chan error, 2)
+	for i, auth := range []gossh.AuthMethod{gossh.PublicKeys(signer), gossh.Password(e.password)} {
+		go func() {
+			c, err := sshFrom(fmt.Sprintf("127.0.0.%d", 3+i), addr, "admin", auth)
+			if err == nil {
+				c.Close()
+			}
+			loginsDone <- err
+		}()
 	}
-	defer c.Close()
+
+	// An exec session does not wait.
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -109,8 +112,8 @@ func TestSessionSetupsQueue(t *testing.T) {
 		first <- string(b[:n])
 	}()
 	select {
-	case err := <-keyDone:
-		t.Fatalf("a key login was checked without a setup slot (err %v)", err)
+	case err := <-loginsDone:
+		t.Fatalf("a login was checked without a setup slot (err %v)", err)
 	case got := <-first:
 		t.Fatalf("an interactive session set up without a setup slot: %q", got)
 	default:
@@ -126,12 +129,14 @@ func TestSessionSetupsQueue(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no prompt after the setup slot was freed")
 	}
-	select {
-	case err := <-keyDone:
-		if err != nil {
-			t.Fatalf("the key login after the setup slot was freed: %v", err)
+	for range 2 {
+		select {
+		case err := <-loginsDone:
+			if err != nil {
+				t.Fatalf("a login after the setup slot was freed: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a login never ended after the setup slot was freed")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the key login never ended after the setup slot was freed")
 	}
 }

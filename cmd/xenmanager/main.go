@@ -253,7 +253,8 @@ flags:
 	fs.IntVar(&o.limits.SessionsPerConn, "max-sessions-per-conn", o.limits.SessionsPerConn,
 		"sessions open at once on one connection (OpenSSH's MaxSessions)")
 	fs.IntVar(&o.limits.SessionSetups, "session-setups", o.limits.SessionSetups,
-		"key checks and interactive session setups (the front-end process started, its first prompt answered) at once; more wait "+
+		"login checks (password or key) and interactive session setups (the front-end process started, its first prompt answered) "+
+			"at once, all together; more wait "+
 			"their turn, so that a storm of logins leaves jobs and commands a processor (default: the processors Go runs on, less one, at least 1)")
 	fs.DurationVar(&o.loginGrace, "login-grace-time", shell.DefaultLoginGraceTime,
 		"a connection that has not logged in within this time is closed")
