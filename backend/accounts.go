@@ -220,30 +220,8 @@ func (m *Manager) userPool(ctx context.Context, user, pool Ref, add bool) (User,
 
 // Users lists the users: all for administrators, oneself for others.
 func (m *Manager) Users(ctx context.Context, f Filter) ([]User, error) {
-	rows, err := m.st.Read().Users(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read users", Cause: err}
-	}
-	a := actorFrom(ctx)
-	var out []User
-	for _, u := range rows {
-		if a.Role != RoleAdministrator && u.Name != a.User {
-			continue
-		}
-		if f.Name != "" {
-			if ok, err := matchName(f.Name, u.Name); err != nil {
-				return nil, err
-			} else if !ok {
-				continue
-			}
-		}
-		v, err := m.userView(ctx, u)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	l, err := m.StreamUsers(ctx, f)
+	return collected(ctx, l, err)
 }
 
 // User returns one user.
@@ -252,11 +230,10 @@ func (m *Manager) User(ctx context.Context, ref Ref) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	return m.userView(ctx, u)
+	return m.userView(ctx, m.st.Read(), u)
 }
 
-func (m *Manager) userView(ctx context.Context, u store.User) (User, error) {
-	q := m.st.Read()
+func (m *Manager) userView(ctx context.Context, q *store.Queries, u store.User) (User, error) {
 	ids, err := q.UserPoolIDs(ctx, u.Name)
 	if err != nil {
 		return User{}, &Error{Kind: KindInternal, Msg: "read the user's pools", Cause: err}
@@ -313,23 +290,8 @@ func (m *Manager) CreateSSHKey(ctx context.Context, user Ref, name, publicKey st
 
 // SSHKeys lists the keys the actor may see (their own; all for administrators).
 func (m *Manager) SSHKeys(ctx context.Context) ([]SSHKey, error) {
-	rows, err := m.st.Read().SSHKeys(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read keys", Cause: err}
-	}
-	a := actorFrom(ctx)
-	var out []SSHKey
-	for _, k := range rows {
-		if a.Role != RoleAdministrator && k.UserName != a.User {
-			continue
-		}
-		typ := ""
-		if pk, _, _, _, err := gossh.ParseAuthorizedKey([]byte(k.PublicKey)); err == nil {
-			typ = pk.Type()
-		}
-		out = append(out, SSHKey{ID: k.ID, Name: k.Name, User: k.UserName, Fingerprint: k.Fingerprint, Type: typ, CreatedAt: k.CreatedAt})
-	}
-	return out, nil
+	l, err := m.StreamSSHKeys(ctx)
+	return collected(ctx, l, err)
 }
 
 // DeleteSSHKey removes a key by id (one's own, or any for administrators).

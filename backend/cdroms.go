@@ -169,32 +169,8 @@ func (m *Manager) ImportISO(ctx context.Context, repo Ref, rawURL, name, descrip
 
 // VirtualCdroms lists the ISOs that pass f (name, repository, pool).
 func (m *Manager) VirtualCdroms(ctx context.Context, f Filter) ([]VirtualCdrom, error) {
-	c, err := m.compile(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.st.Read().VirtualCdroms(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read ISOs", Cause: err}
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	maps, err := m.st.Read().CdromMappings(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read ISO mappings", Cause: err}
-	}
-	vmsOf, err := mappedVMs(ctx, m.st.Read(), maps)
-	if err != nil {
-		return nil, err
-	}
-	return viewsOf(rows, func(iso store.VirtualCdrom) bool {
-		r, ok := inv.repos[iso.RepoID]
-		return ok && c.match(iso.ID, iso.Name, "", "", r.PoolID, r.ID)
-	}, func(iso store.VirtualCdrom) (VirtualCdrom, error) {
-		return cdromViewIn(iso, inv.repos[iso.RepoID], vmsOf[iso.ID]), nil
-	})
+	l, err := m.StreamVirtualCdroms(ctx, f)
+	return collected(ctx, l, err)
 }
 
 // VirtualCdrom returns one ISO.

@@ -101,22 +101,8 @@ func (m *Manager) CreateVirtualDisk(ctx context.Context, req NewVirtualDisk) (Vi
 
 // VirtualDisks lists the disks that pass f (name, repository, pool).
 func (m *Manager) VirtualDisks(ctx context.Context, f Filter) ([]VirtualDisk, error) {
-	c, err := m.compile(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.st.Read().VirtualDisks(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read disks", Cause: err}
-	}
-	inv, err := m.inventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return viewsOf(rows, func(d store.VirtualDisk) bool {
-		r, ok := inv.repos[d.RepoID]
-		return ok && c.match(d.ID, d.Name, "", "", r.PoolID, r.ID)
-	}, func(d store.VirtualDisk) (VirtualDisk, error) { return m.diskViewIn(ctx, d, inv.repos[d.RepoID]) })
+	l, err := m.StreamVirtualDisks(ctx, f)
+	return collected(ctx, l, err)
 }
 
 // VirtualDisk returns one disk.
@@ -134,14 +120,13 @@ func (m *Manager) diskView(ctx context.Context, d store.VirtualDisk) (VirtualDis
 	if err != nil {
 		return VirtualDisk{}, err
 	}
-	return m.diskViewIn(ctx, d, r)
+	return m.diskViewIn(ctx, m.st.Read(), d, r)
 }
 
 // diskViewIn builds a disk's view when its repository is at hand: a disk
 // in no VM (or in ones deleted meanwhile) shows no VM; a store that fails
 // fails the view.
-func (m *Manager) diskViewIn(ctx context.Context, d store.VirtualDisk, r store.Repository) (VirtualDisk, error) {
-	q := m.st.Read()
+func (m *Manager) diskViewIn(ctx context.Context, q *store.Queries, d store.VirtualDisk, r store.Repository) (VirtualDisk, error) {
 	v := VirtualDisk{ID: d.ID, Name: d.Name, Description: d.Description, Repository: NamedRef{r.ID, r.Name},
 		SizeMiB: d.SizeMiB, Sparse: d.Sparse, Shareable: d.Shareable, Path: diskPath(r, d.ID), CreatedAt: d.CreatedAt}
 	maps, err := q.DiskMappingsOfDisk(ctx, d.ID)

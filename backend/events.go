@@ -31,23 +31,8 @@ func (m *Manager) event(ctx context.Context, severity, kind, objType, objID, obj
 // Events returns the newest events first; unacknowledged ones only when
 // unackedOnly.
 func (m *Manager) Events(ctx context.Context, unackedOnly bool, limit int) ([]Event, error) {
-	sc, err := m.scope(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.st.Read().Events(ctx, unackedOnly, limit)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read events", Cause: err}
-	}
-	out := make([]Event, 0, len(rows))
-	for _, r := range rows {
-		if !sc.sees(r.PoolID) {
-			continue // events of other pools, and manager-wide ones, are for administrators
-		}
-		out = append(out, Event{ID: r.ID, Severity: r.Severity, Kind: r.Kind, ObjectType: r.ObjectType, ObjectID: r.ObjectID,
-			Name: r.ObjectName, Description: r.Description, Acknowledged: r.Acknowledged, CreatedAt: r.CreatedAt})
-	}
-	return out, nil
+	l, err := m.StreamEvents(ctx, unackedOnly, limit)
+	return collected(ctx, l, err)
 }
 
 // AckEvent acknowledges an event of a pool the actor sees (Operators and

@@ -48,22 +48,8 @@ func seesJob(sc scope, a Actor, r store.Job) bool {
 
 // Jobs lists the newest jobs the actor may see (at most limit).
 func (m *Manager) Jobs(ctx context.Context, limit int) ([]Job, error) {
-	sc, err := m.scope(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.st.Read().Jobs(ctx, limit)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read jobs", Cause: err}
-	}
-	a := actorFrom(ctx)
-	out := make([]Job, 0, len(rows))
-	for _, r := range rows {
-		if seesJob(sc, a, r) {
-			out = append(out, m.jobs.live(r))
-		}
-	}
-	return out, nil
+	l, err := m.StreamJobs(ctx, limit)
+	return collected(ctx, l, err)
 }
 
 // Job returns one job the actor may see.

@@ -80,6 +80,62 @@ func (l Listing[T]) Collect(ctx context.Context) ([]T, error) {
 	return out, nil
 }
 
+// streamed is the Listing of every list command whose rows may be many.
+// When it is iterated, one snapshot of the store is taken and open reads
+// with it what every row needs (the inventory of that moment, counts,
+// mappings): it returns the store's rows, yielded one at a time, and the
+// view that makes each into what the list shows, or leaves it out (false:
+// the filter or the actor's scope). The filter and the scope are the
+// caller's, worked out before (a filter naming nothing fails before any
+// row): open and view run with the iteration's context, which carries no
+// actor. A store error of the rows is KindInternal "read <what>"; an error
+// of open or of view (a *Error already) ends the listing as it is.
+func streamed[R, V any](m *Manager, what string,
+	open func(ctx context.Context, q *store.Queries) (rows iter.Seq2[R, error], view func(R) (V, bool, error), err error)) Listing[V] {
+	return Listing[V]{read: func(ctx context.Context, yield func(V) bool) error {
+		return m.snapshot(ctx, func(q *store.Queries) error {
+			rows, view, err := open(ctx, q)
+			if err != nil {
+				return err
+			}
+			for r, err := range rows {
+				if err != nil {
+					return &Error{Kind: KindInternal, Msg: "read " + what, Cause: err}
+				}
+				v, ok, err := view(r)
+				if err != nil {
+					return err
+				}
+				if ok && !yield(v) {
+					return nil
+				}
+			}
+			return nil
+		})
+	}}
+}
+
+// eachOf yields the rows of a slice the snapshot read whole (the
+// inventory's servers).
+func eachOf[R any](rows []R) iter.Seq2[R, error] {
+	return func(yield func(R, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// collected is a streamed listing read whole, for the callers that want
+// every row at once (the []T forms of the list methods): nil on error.
+func collected[T any](ctx context.Context, l Listing[T], err error) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return l.Collect(ctx)
+}
+
 // snapshot runs fn on one read transaction of the store (store.Snapshot);
 // a store that cannot begin one is an internal error.
 func (m *Manager) snapshot(ctx context.Context, fn func(q *store.Queries) error) error {

@@ -121,16 +121,8 @@ func (m *Manager) discoverServer(ctx context.Context, req DiscoverRequest, where
 
 // Servers lists the servers that pass f (name, status, pool).
 func (m *Manager) Servers(ctx context.Context, f Filter) ([]Server, error) {
-	c, inv, err := m.listing(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	vms, err := m.vmsPerServer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return viewsOf(inv.serverList, func(s store.Server) bool { return c.match(s.ID, s.Name, s.Status, s.ID, s.PoolID, "") },
-		func(s store.Server) (Server, error) { return inv.serverView(s, vms), nil })
+	l, err := m.StreamServers(ctx, f)
+	return collected(ctx, l, err)
 }
 
 // Server returns the server ref names.

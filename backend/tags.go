@@ -53,26 +53,8 @@ func (m *Manager) CreateTag(ctx context.Context, name, description string) (Tag,
 
 // Tags lists the tags whose name matches f.Name.
 func (m *Manager) Tags(ctx context.Context, f Filter) ([]Tag, error) {
-	rows, err := m.st.Read().Tags(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read tags", Cause: err}
-	}
-	var out []Tag
-	for _, t := range rows {
-		if f.Name != "" {
-			if ok, err := matchName(f.Name, t.Name); err != nil {
-				return nil, err
-			} else if !ok {
-				continue
-			}
-		}
-		view, err := m.tagView(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, view)
-	}
-	return out, nil
+	l, err := m.StreamTags(ctx, f)
+	return collected(ctx, l, err)
 }
 
 // Tag returns one tag.
@@ -81,11 +63,11 @@ func (m *Manager) Tag(ctx context.Context, ref Ref) (Tag, error) {
 	if err != nil {
 		return Tag{}, err
 	}
-	return m.tagView(ctx, t)
+	return m.tagView(ctx, m.st.Read(), t)
 }
 
-func (m *Manager) tagView(ctx context.Context, t store.Tag) (Tag, error) {
-	n, err := counted(m.st.Read().CountTagged(ctx, t.ID))
+func (m *Manager) tagView(ctx context.Context, q *store.Queries, t store.Tag) (Tag, error) {
+	n, err := counted(q.CountTagged(ctx, t.ID))
 	if err != nil {
 		return Tag{}, err
 	}
@@ -102,7 +84,7 @@ func (m *Manager) DeleteTag(ctx context.Context, ref Ref) (Tag, error) {
 	if err != nil {
 		return Tag{}, err
 	}
-	view, err := m.tagView(ctx, t)
+	view, err := m.tagView(ctx, m.st.Read(), t)
 	if err != nil {
 		return Tag{}, err
 	}
@@ -148,7 +130,7 @@ func (m *Manager) TagObject(ctx context.Context, tag Ref, objType string, ref Re
 	if err != nil {
 		return Tag{}, &Error{Kind: KindInternal, Msg: "record tag", Cause: err}
 	}
-	return m.tagView(ctx, t)
+	return m.tagView(ctx, m.st.Read(), t)
 }
 
 // TagsOf returns the names of the tags on an object.

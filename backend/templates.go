@@ -80,28 +80,19 @@ func templateDir(r store.Repository, templateID string) string {
 // VMTemplates lists the templates that pass f (name, pool, repository,
 // tag).
 func (m *Manager) VMTemplates(ctx context.Context, f Filter) ([]VmTemplate, error) {
-	c, inv, err := m.listing(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.st.Read().VMTemplates(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read templates", Cause: err}
-	}
-	return viewsOf(rows, func(t store.VMTemplate) bool { return c.match(t.ID, t.Name, t.State, "", t.PoolID, t.RepoID) },
-		func(t store.VMTemplate) (VmTemplate, error) { return m.templateView(ctx, inv, t) })
+	l, err := m.StreamVMTemplates(ctx, f)
+	return collected(ctx, l, err)
 }
 
 // VMTemplate returns one template, with its disks, VNICs and customizers.
 func (m *Manager) VMTemplate(ctx context.Context, ref Ref) (VmTemplate, error) {
 	return show(ctx, m, m.templateKind(), ref, func(inv *inventory, t store.VMTemplate) (VmTemplate, error) {
-		return m.templateView(ctx, inv, t)
+		return m.templateView(ctx, m.st.Read(), inv, t)
 	})
 }
 
 // templateView builds a template's view; a store that fails fails it.
-func (m *Manager) templateView(ctx context.Context, inv *inventory, t store.VMTemplate) (VmTemplate, error) {
-	q := m.st.Read()
+func (m *Manager) templateView(ctx context.Context, q *store.Queries, inv *inventory, t store.VMTemplate) (VmTemplate, error) {
 	v := VmTemplate{ID: t.ID, Name: t.Name, Description: t.Description, Pool: inv.poolRef(t.PoolID), Repository: inv.repoRef(t.RepoID),
 		MemoryMiB: t.MemoryMiB, CPUCount: t.CPUCount, CPUCountLimit: t.CPUCountLimit, DomainType: t.DomainType, OSType: t.OSType,
 		Origin: t.Origin, State: t.State, CreatedBy: t.CreatedBy, Path: templateDir(inv.repos[t.RepoID], t.ID) + "/vm.cfg",

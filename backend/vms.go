@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -314,28 +315,20 @@ func (m *Manager) StreamVMs(ctx context.Context, f Filter) (Listing[VMSummary], 
 	if err != nil {
 		return Listing[VMSummary]{}, err
 	}
-	return Listing[VMSummary]{read: func(ctx context.Context, yield func(VMSummary) bool) error {
-		return m.snapshot(ctx, func(q *store.Queries) error {
-			inv, err := inventoryOf(ctx, q)
-			if err != nil {
-				return err
+	return streamed(m, "VMs", func(ctx context.Context, q *store.Queries) (iter.Seq2[store.VMSummary, error], func(store.VMSummary) (VMSummary, bool, error), error) {
+		inv, err := inventoryOf(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		return q.EachVMSummary(ctx), func(v store.VMSummary) (VMSummary, bool, error) {
+			status := inv.vmStatus(v.Status, v.ServerID)
+			if !c.match(v.ID, v.Name, status, v.ServerID, v.PoolID, v.RepoID) {
+				return VMSummary{}, false, nil
 			}
-			for v, err := range q.EachVMSummary(ctx) {
-				if err != nil {
-					return &Error{Kind: KindInternal, Msg: "read VMs", Cause: err}
-				}
-				status := inv.vmStatus(v.Status, v.ServerID)
-				if !c.match(v.ID, v.Name, status, v.ServerID, v.PoolID, v.RepoID) {
-					continue
-				}
-				if !yield(VMSummary{ID: v.ID, Name: v.Name, Status: status, Server: inv.serverRef(v.ServerID),
-					Pool: inv.poolRef(v.PoolID), Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}) {
-					return nil
-				}
-			}
-			return nil
-		})
-	}}, nil
+			return VMSummary{ID: v.ID, Name: v.Name, Status: status, Server: inv.serverRef(v.ServerID), Pool: inv.poolRef(v.PoolID),
+				Repository: inv.repoRef(v.RepoID), MemoryMiB: v.MemoryMiB, CPUCount: v.CPUCount}, true, nil
+		}, nil
+	}), nil
 }
 
 // FindVMs returns the id and name of every VM ref names: by id, by name,

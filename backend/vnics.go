@@ -118,33 +118,8 @@ func (m *Manager) DeleteVnic(ctx context.Context, ref Ref) (Vnic, error) {
 
 // Vnics lists the VNICs of the VMs the actor may see (of vm, when given).
 func (m *Manager) Vnics(ctx context.Context, vm Ref) ([]Vnic, error) {
-	only, sc, err := m.devicesScope(ctx, vm)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := m.st.Read().Vnics(ctx)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read vnics", Cause: err}
-	}
-	var out []Vnic
-	for _, vn := range rows {
-		if only != "" && vn.VMID != only {
-			continue
-		}
-		v, err := optional(m.st.Read().VM(ctx, vn.VMID))
-		if err != nil {
-			return nil, err
-		}
-		if v.ID == "" || !sc.sees(v.PoolID) {
-			continue // the VM is gone, or not the actor's to see
-		}
-		view, err := m.vnicViewOf(ctx, vn, v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, view)
-	}
-	return out, nil
+	l, err := m.StreamVnics(ctx, vm)
+	return collected(ctx, l, err)
 }
 
 // Vnic returns one VNIC.
@@ -162,13 +137,13 @@ func (m *Manager) vnicView(ctx context.Context, vn store.Vnic) (Vnic, error) {
 	if err != nil {
 		return Vnic{}, err
 	}
-	return m.vnicViewOf(ctx, vn, v)
+	return m.vnicViewOf(ctx, m.st.Read(), vn, v)
 }
 
 // vnicViewOf builds a VNIC's view when its VM is at hand; a network that
 // is gone shows empty, a store that fails fails the view.
-func (m *Manager) vnicViewOf(ctx context.Context, vn store.Vnic, v store.VM) (Vnic, error) {
-	n, err := optional(m.st.Read().Network(ctx, vn.NetworkID))
+func (m *Manager) vnicViewOf(ctx context.Context, q *store.Queries, vn store.Vnic, v store.VM) (Vnic, error) {
+	n, err := optional(q.Network(ctx, vn.NetworkID))
 	if err != nil {
 		return Vnic{}, err
 	}

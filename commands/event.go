@@ -45,15 +45,11 @@ var eventAttrs = []Attr{
 
 // runGetEvents lists events for getEvents and list Event.
 func runGetEvents(ctx context.Context, x *Exec) (*Result, error) {
-	events, err := x.Backend.Events(ctx, x.Str("all") != "Yes", int(x.Int("limit")))
+	l, err := x.Backend.StreamEvents(ctx, x.Str("all") != "Yes", int(x.Int("limit")))
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rows: []Row{}}
-	for _, e := range events {
-		res.Rows = append(res.Rows, eventRow(e))
-	}
-	return res, nil
+	return streamedRows(l, nil, eventRow), nil
 }
 
 // eventRow is an event of getEvents and list Event: in the machine form,

@@ -61,18 +61,12 @@ var jobType = &objectType{
 }
 
 func runListJobs(ctx context.Context, x *Exec) (*Result, error) {
-	jobs, err := x.Backend.Jobs(ctx, jobListLimit)
+	l, err := x.Backend.StreamJobs(ctx, jobListLimit)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rows: []Row{}}
-	for _, j := range jobs {
-		if s := x.Str("status"); s != "" && !strings.EqualFold(s, j.Status) {
-			continue
-		}
-		res.Rows = append(res.Rows, jobRow(j))
-	}
-	return res, nil
+	s := x.Str("status")
+	return streamedRows(l, func(j backend.Job) bool { return s == "" || strings.EqualFold(s, j.Status) }, jobRow), nil
 }
 
 func verbAbort() *VerbInfo {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +34,9 @@ func fixedID(t backend.ObjectType, i int) string {
 func seedListings(t testing.TB, st *store.Store) {
 	t.Helper()
 	ctx := context.Background()
-	at := func(i int) time.Time { return time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7 * time.Minute) }
+	at := func(i int) time.Time {
+		return time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC).Add(time.Duration(i) * 7 * time.Minute)
+	}
 	pool := []string{fixedID(backend.TypeServerPool, 1), fixedID(backend.TypeServerPool, 2)}
 	repo := []string{fixedID(backend.TypeRepository, 1), fixedID(backend.TypeRepository, 2)}
 	server := []string{fixedID(backend.TypeServer, 1), fixedID(backend.TypeServer, 2), fixedID(backend.TypeServer, 3)}
@@ -231,7 +235,7 @@ func TestListingsGolden(t *testing.T) {
 		for _, mode := range modes {
 			t.Run(actor.User+"-"+mode.name, func(t *testing.T) {
 				var out bytes.Buffer
-				s := NewSession(ctx, Default, m, actor, &out, Options{})
+				s := NewSession(ctx, Default, m, actor, &out, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 				s.now = func() time.Time { return goldenTime }
 				s.RunLine(ctx, mode.set)
 				var got strings.Builder

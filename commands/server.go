@@ -15,7 +15,7 @@ var serverType = &objectType{
 	Name: "Server",
 	List: &Spec{Help: "List servers.", Attrs: []Attr{filterName,
 		{Name: "status", Kind: AttrString, Help: "only servers in this state (Running)"}, filterServerPool},
-		Run: listedBy((*backend.Manager).Servers, serverRow)},
+		Run: streamedBy((*backend.Manager).StreamServers, serverRow)},
 	Show:       shownBy((*backend.Manager).Server, serverFields),
 	ShowFields: fieldsOf(serverFields),
 	ListFields: rowFieldsOf(serverRow),

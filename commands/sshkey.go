@@ -11,11 +11,11 @@ import (
 var sshKeyType = &objectType{
 	Name: "SshKey",
 	List: &Spec{Help: "List SSH keys (yours unless you are an Administrator).", Run: func(ctx context.Context, x *Exec) (*Result, error) {
-		keys, err := x.Backend.SSHKeys(ctx)
+		l, err := x.Backend.StreamSSHKeys(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return rowsOf(keys, keyRow), nil
+		return streamedRows(l, nil, keyRow), nil
 	}},
 	Show:       showKey,
 	ShowFields: fieldsOf(keyFields),

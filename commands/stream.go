@@ -16,28 +16,41 @@ import (
 // comes (writeStream). A row's error ends the listing.
 type RowStream func(ctx context.Context) iter.Seq2[Row, error]
 
-// streamedBy is the Run of list for a type whose backend listing streams:
-// the filters are checked now, the rows read when the session prints them.
+// streamedBy is the Run of list for a type whose backend listing streams
+// and takes list's filters: the filters are checked now, the rows read
+// when the session prints them.
 func streamedBy[T any](list func(*backend.Manager, context.Context, backend.Filter) (backend.Listing[T], error), row func(T) Row) func(context.Context, *Exec) (*Result, error) {
 	return func(ctx context.Context, x *Exec) (*Result, error) {
 		l, err := list(x.Backend, ctx, listFilter(x))
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Stream: func(ctx context.Context) iter.Seq2[Row, error] {
-			return func(yield func(Row, error) bool) {
-				for v, err := range l.All(ctx) {
-					if err != nil {
-						yield(Row{}, err)
-						return
-					}
-					if !yield(row(v), nil) {
-						return
-					}
+		return streamedRows(l, nil, row), nil
+	}
+}
+
+// streamedRows is the Result of every listing that streams: the rows of l
+// that keep passes (all when keep is nil), each as row makes it, read
+// when the session prints them (writeStream). A listing whose own
+// arguments are not list's filters (list Job's status=, list Event's
+// limit=) starts its backend listing itself and ends here.
+func streamedRows[T any](l backend.Listing[T], keep func(T) bool, row func(T) Row) *Result {
+	return &Result{Stream: func(ctx context.Context) iter.Seq2[Row, error] {
+		return func(yield func(Row, error) bool) {
+			for v, err := range l.All(ctx) {
+				if err != nil {
+					yield(Row{}, err)
+					return
+				}
+				if keep != nil && !keep(v) {
+					continue
+				}
+				if !yield(row(v), nil) {
+					return
 				}
 			}
-		}}, nil
-	}
+		}
+	}}
 }
 
 // streamBatch is how many rows are put in their output form at a time.

@@ -10,7 +10,7 @@ import (
 // objectType.taggable), which list filters by.
 var tagType = &objectType{
 	Name:       "Tag",
-	List:       &Spec{Help: "List tags.", Attrs: []Attr{filterName}, Run: listedBy((*backend.Manager).Tags, tagRow)},
+	List:       &Spec{Help: "List tags.", Attrs: []Attr{filterName}, Run: streamedBy((*backend.Manager).StreamTags, tagRow)},
 	Show:       shownBy((*backend.Manager).Tag, tagFields),
 	ShowFields: fieldsOf(tagFields),
 	ListFields: rowFieldsOf(tagRow),

@@ -13,7 +13,7 @@ import (
 var userType = &objectType{
 	Name: "User",
 	List: &Spec{Help: "List users (yourself unless you are an Administrator).", Attrs: []Attr{filterName},
-		Run: listedBy((*backend.Manager).Users, userRow)},
+		Run: streamedBy((*backend.Manager).StreamUsers, userRow)},
 	Show:       shownBy((*backend.Manager).User, userFields),
 	ShowFields: fieldsOf(userFields),
 	ListFields: rowFieldsOf(userRow),

@@ -11,7 +11,7 @@ import (
 var cdromType = &objectType{
 	Name: "VirtualCdrom",
 	List: &Spec{Help: "List ISO images.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
-		Run: listedBy((*backend.Manager).VirtualCdroms, cdromRow)},
+		Run: streamedBy((*backend.Manager).StreamVirtualCdroms, cdromRow)},
 	Show:       shownBy((*backend.Manager).VirtualCdrom, cdromFields),
 	ShowFields: fieldsOf(cdromFields),
 	ListFields: rowFieldsOf(cdromRow),

@@ -11,7 +11,7 @@ import (
 var diskType = &objectType{
 	Name: "VirtualDisk",
 	List: &Spec{Help: "List virtual disks.", Attrs: []Attr{filterName, filterRepository, filterServerPool},
-		Run: listedBy((*backend.Manager).VirtualDisks, diskRow)},
+		Run: streamedBy((*backend.Manager).StreamVirtualDisks, diskRow)},
 	Show:       shownBy((*backend.Manager).VirtualDisk, diskFields),
 	ShowFields: fieldsOf(diskFields),
 	ListFields: rowFieldsOf(diskRow),

@@ -19,11 +19,11 @@ var templateType = &objectType{
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			f := listFilter(x)
 			f.Status = x.Str("state")
-			tpls, err := x.Backend.VMTemplates(ctx, f)
+			l, err := x.Backend.StreamVMTemplates(ctx, f)
 			if err != nil {
 				return nil, err
 			}
-			return rowsOf(tpls, templateRow), nil
+			return streamedRows(l, nil, templateRow), nil
 		}},
 	Show:       shownBy((*backend.Manager).VMTemplate, templateFields),
 	ShowFields: fieldsOf(templateFields),

@@ -28,18 +28,12 @@ func vnicRow(v backend.Vnic) Row {
 }
 
 func runListVnics(ctx context.Context, x *Exec) (*Result, error) {
-	vnics, err := x.Backend.Vnics(ctx, objectRef(x.Str("vm")))
+	l, err := x.Backend.StreamVnics(ctx, objectRef(x.Str("vm")))
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rows: []Row{}}
-	for _, v := range vnics {
-		if n := x.Str("name"); n != "" && n != v.Name {
-			continue
-		}
-		res.Rows = append(res.Rows, vnicRow(v))
-	}
-	return res, nil
+	n := x.Str("name")
+	return streamedRows(l, func(v backend.Vnic) bool { return n == "" || n == v.Name }, vnicRow), nil
 }
 
 func createVnicSpec() *Spec {
