@@ -16,6 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"xenmanager/backend"
+	"xenmanager/backend/managertest"
 	"xenmanager/store"
 )
 
@@ -213,11 +214,17 @@ var listingLines = []string{
 // TestListingsGolden: every listed type, through each of its filters, in
 // every output mode, as an Administrator and as an Operator who sees one
 // pool, prints byte for byte what testdata/listings holds. The files were
-// written by the listings before they streamed (a slice of rows printed
+// written by the listings before they streamed, on SQLite (a slice of rows printed
 // whole), so that streaming them changes nothing a script reads; -update
 // rewrites them.
 func TestListingsGolden(t *testing.T) {
-	m, st := openManager(t, nil)
+	t.Run("SQLite", func(t *testing.T) { testListingsGolden(t, managertest.Options{}) })
+	t.Run("PostgreSQL", func(t *testing.T) { testListingsGolden(t, managertest.Options{Postgres: true}) })
+}
+
+func testListingsGolden(t *testing.T, opts managertest.Options) {
+	c := managertest.Open(t, opts)
+	m, st := c.Manager, c.Store
 	seedListings(t, st)
 	ctx := context.Background()
 	adminID := ""
