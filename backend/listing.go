@@ -110,6 +110,12 @@ func streamed[R, V any](m *Manager, what string,
 					return nil
 				}
 			}
+			// A query whose context ended may end its rows without an
+			// error (the driver closed them): the listing is then cut,
+			// and must say so rather than look whole.
+			if err := ctx.Err(); err != nil {
+				return &Error{Kind: KindInternal, Msg: "read " + what, Cause: err}
+			}
 			return nil
 		})
 	}}

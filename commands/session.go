@@ -178,6 +178,9 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		s.running = s.backend.BeginAudit(s.actor, shown)
 		defer func() { s.running = nil }()
 	}
+	// A streamed listing reads its rows after the handler returned, within
+	// the same commandTimeout, counted from now (writeStreamed).
+	deadline, timeout := time.Now().Add(s.settings.CommandTimeout), s.settings.CommandTimeout
 	res, err, finished := s.execute(ctx, cmd)
 	rep.Time = s.now()
 	rep.Result = res
@@ -212,7 +215,10 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 		return OK
 	}
 	if res != nil && res.Stream != nil {
-		return s.writeStreamed(ctx, rep)
+		rctx, cancel := context.WithDeadlineCause(ctx, deadline, failf(CodeTimeout,
+			"the listing did not finish within commandTimeout=%d seconds: the rows above are only its first ones", int(timeout/time.Second)))
+		defer cancel()
+		return s.writeStreamed(rctx, rep)
 	}
 	s.write(rep)
 	return OK
@@ -220,7 +226,11 @@ func (s *Session) run(ctx context.Context, p Parsed) Outcome {
 
 // writeStreamed prints a report whose rows are streamed (writeStream),
 // then logs and audits it: its outcome is known only once every row has
-// been read, and a listing that failed midway is a failed command.
+// been read, and a listing that failed midway is a failed command. ctx
+// bounds the reading of the rows (the command's deadline, the session's
+// interruption), not the client's taking of them: once they are read, the
+// spill holds what the client has not taken yet, and no transaction is
+// open while the client takes it.
 func (s *Session) writeStreamed(ctx context.Context, rep *Report) Outcome {
 	_, werr := writeStream(ctx, s.out, s.format(), rep)
 	if werr != nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"iter"
 
@@ -92,6 +94,9 @@ func writeStream(ctx context.Context, w io.Writer, f Format, r *Report) (listErr
 	if len(batch) > 0 && p.err == nil {
 		p.rows(batch)
 	}
+	if listErr != nil && ctx.Err() != nil {
+		listErr = stoppedListing(ctx, listErr)
+	}
 	if listErr != nil {
 		r.Code, r.Msg = describeError(listErr)
 		r.cause = listErr
@@ -104,6 +109,18 @@ func writeStream(ctx context.Context, w io.Writer, f Format, r *Report) (listErr
 		p.err = err
 	}
 	return listErr, p.err
+}
+
+// stoppedListing is the error of a listing whose reading ended with its
+// context: the command's deadline (the context's cause, a cmdError of
+// CodeTimeout) or the session's interruption, rather than the store's
+// "context deadline exceeded" that err (the listing's own) wraps.
+func stoppedListing(ctx context.Context, err error) error {
+	var ce *cmdError
+	if errors.As(context.Cause(ctx), &ce) {
+		return fmt.Errorf("%w (%w)", ce, err)
+	}
+	return fmt.Errorf("%w (%w)", failf(CodeTimeout, "interrupted; the listing stopped: the rows above are only its first ones"), err)
 }
 
 // streamPrinter writes a streamed listing in one output mode: the head
