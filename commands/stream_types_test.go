@@ -33,31 +33,6 @@ func engines(t *testing.T, body func(t *testing.T, c *managertest.Core)) {
 	}
 }
 
-// padding makes an event's description as long as a real one that quotes
-// an agent's fault.
-var padding = strings.Repeat("the agent reported the domain's state as it found it; ", 6)
-
-// seedEvents records n events of no pool, newest last.
-func seedEvents(t testing.TB, st *store.Store, n int) {
-	t.Helper()
-	ctx := context.Background()
-	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	err := st.Write(ctx, func(q *store.Queries) error {
-		for i := range n {
-			if err := q.InsertEvent(ctx, store.Event{ID: fixedID(backend.TypeEvent, i+1), Severity: "Info", Kind: "VmStateChanged",
-				ObjectType: "Vm", ObjectID: fixedID(backend.TypeVM, i%97), ObjectName: fmt.Sprintf("vm-%d", i%97),
-				Description: fmt.Sprintf("the VM vm-%d changed state outside the manager (event %d): %s", i%97, i, padding),
-				CreatedAt:   at.Add(time.Duration(i) * time.Second)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // seedDisks records n disks in one pool and repository.
 func seedDisks(t testing.TB, st *store.Store, n int) {
 	t.Helper()

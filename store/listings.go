@@ -37,7 +37,7 @@ func eachListed[T any](ctx context.Context, q *Queries, scan func(scanner) (T, e
 	}
 	return func(yield func(T, error) bool) {
 		var zero T
-		if _, inSnapshot := q.db.(snapshotDB); !inSnapshot {
+		if _, inSnapshot := q.db.(*snapshotDB); !inSnapshot {
 			rows, err := queryAll(ctx, q.db, scan, query)
 			if err != nil {
 				yield(zero, err)
