@@ -336,17 +336,6 @@ type AuditRecord struct {
 // AuditLog returns the newest audit records first (administrators only),
 // after writing what waits in the spool if the database allows.
 func (m *Manager) AuditLog(ctx context.Context, limit int) ([]AuditRecord, error) {
-	if err := m.authorize(ctx, PermManage); err != nil {
-		return nil, err
-	}
-	m.audit.flush()
-	rows, err := m.st.Read().AuditRecords(ctx, limit)
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read audit log", Cause: err}
-	}
-	out := make([]AuditRecord, len(rows))
-	for i, r := range rows {
-		out[i] = AuditRecord{r.Seq, r.User, r.Remote, r.Command, r.Result, r.CreatedAt}
-	}
-	return out, nil
+	l, err := m.StreamAuditLog(ctx, limit)
+	return collected(ctx, l, err)
 }

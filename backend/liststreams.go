@@ -223,6 +223,21 @@ func (m *Manager) StreamEvents(ctx context.Context, unackedOnly bool, limit int)
 	}), nil
 }
 
+// StreamAuditLog is list AuditRecord and getAuditLog: the newest audit
+// records first, at most limit (administrators only), after writing what
+// waits in the spool if the database allows.
+func (m *Manager) StreamAuditLog(ctx context.Context, limit int) (Listing[AuditRecord], error) {
+	if err := m.authorize(ctx, PermManage); err != nil {
+		return Listing[AuditRecord]{}, err
+	}
+	m.audit.flush()
+	return streamed(m, "audit log", func(ctx context.Context, q *store.Queries) (iter.Seq2[store.AuditRecord, error], func(store.AuditRecord) (AuditRecord, bool, error), error) {
+		return q.EachAuditRecord(ctx, limit), func(r store.AuditRecord) (AuditRecord, bool, error) {
+			return AuditRecord{r.Seq, r.User, r.Remote, r.Command, r.Result, r.CreatedAt}, true, nil
+		}, nil
+	}), nil
+}
+
 // nameMatches reports whether name matches pattern ("" matches all).
 func nameMatches(pattern, name string) (bool, error) {
 	if pattern == "" {

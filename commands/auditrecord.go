@@ -20,11 +20,11 @@ var auditRecordType = &objectType{
 var auditLimit = Attr{Name: "limit", Kind: AttrInt, Min: 1, Max: 100000, Default: "100", Help: "how many records at most"}
 
 func runListAudit(ctx context.Context, x *Exec) (*Result, error) {
-	recs, err := x.Backend.AuditLog(ctx, int(x.Int("limit")))
+	l, err := x.Backend.StreamAuditLog(ctx, int(x.Int("limit")))
 	if err != nil {
 		return nil, err
 	}
-	return rowsOf(recs, auditRow), nil
+	return streamedRows(l, nil, auditRow), nil
 }
 
 func auditRow(r backend.AuditRecord) Row {

@@ -147,3 +147,9 @@ func (q *Queries) EachEvent(ctx context.Context, unackedOnly bool, limit int) it
 	}
 	return queryEach(ctx, q.db, scanEvent, `SELECT `+eventColumns+` FROM events `+where+`ORDER BY created_at DESC, id LIMIT $1`, limit)
 }
+
+// EachAuditRecord yields the newest audit records first, at most limit
+// (AuditRecords).
+func (q *Queries) EachAuditRecord(ctx context.Context, limit int) iter.Seq2[AuditRecord, error] {
+	return queryEach(ctx, q.db, scanAudit, `SELECT `+auditColumns+` FROM audit_records ORDER BY seq DESC LIMIT $1`, limit)
+}
