@@ -66,13 +66,13 @@ func seedDisks(t testing.TB, st *store.Store, n int) {
 func hookedList(t *testing.T, typ string, hook func(ctx context.Context, i int)) *Registry {
 	t.Helper()
 	v, _ := Default.Verb("list")
-	real, ok := v.Spec(typ)
+	orig, ok := v.Spec(typ)
 	if !ok {
 		t.Fatalf("no list %s", typ)
 	}
-	spec := *real
+	spec := *orig
 	spec.Run = func(ctx context.Context, x *Exec) (*Result, error) {
-		res, err := real.Run(ctx, x)
+		res, err := orig.Run(ctx, x)
 		if err != nil || res.Stream == nil {
 			return res, err
 		}
