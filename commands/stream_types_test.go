@@ -197,3 +197,52 @@ func TestListingTimeoutMidStream(t *testing.T) {
 		}
 	})
 }
+
+// TestListAuditRecordAsBefore: list AuditRecord and getAuditLog, which
+// stream, print what the records the store returns whole
+// (Queries.AuditRecords, what they printed before) print as a report, in
+// every mode. The records are the store's own, written by the session
+// that ran the commands above; the list runs without a session, so that
+// it adds none of its own.
+func TestListAuditRecordAsBefore(t *testing.T) {
+	c := managertest.Open(t, managertest.Options{})
+	ctx := backend.WithActor(context.Background(), admin)
+	var out bytes.Buffer
+	s := NewSession(ctx, Default, c.Manager, admin, &out, Options{Log: quietLog})
+	for _, line := range []string{"list Vm", "list Tag name=[", "set outputMode=Json", "list Server", "show Manager"} {
+		s.RunLine(ctx, line)
+	}
+	for _, line := range []string{"list AuditRecord limit=3", "list AuditRecord", "getAuditLog limit=100000"} {
+		cmd, perr := Default.Parse(line)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		res, err := cmd.Spec.Run(ctx, &Exec{Cmd: cmd, Backend: c.Manager, Actor: admin, Registry: Default})
+		if err != nil || res.Stream == nil {
+			t.Fatalf("%s: %v, stream %v", line, err, res != nil && res.Stream != nil)
+		}
+		limit := 100
+		if n := cmd.Attrs["limit"]; n != "" {
+			fmt.Sscan(n, &limit)
+		}
+		recs, err := c.Store.Read().AuditRecords(context.Background(), limit)
+		if err != nil || len(recs) < 3 {
+			t.Fatalf("%d records, %v", len(recs), err)
+		}
+		rows := []Row{}
+		for _, r := range recs {
+			rows = append(rows, auditRow(backend.AuditRecord{Seq: r.Seq, User: r.User, Remote: r.Remote, Command: r.Command, Result: r.Result, CreatedAt: r.CreatedAt}))
+		}
+		for _, f := range allFormats {
+			var got, want bytes.Buffer
+			writeReport(&want, f, &Report{Command: line, Time: goldenTime, Result: &Result{Rows: rows}})
+			rep := &Report{Command: line, Time: goldenTime, Result: &Result{Stream: res.Stream}}
+			if lerr, werr := writeStream(context.Background(), &got, f, rep); lerr != nil || werr != nil {
+				t.Fatal(lerr, werr)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("%s in %s:\n%s\nwant\n%s", line, formatName(f), got.String(), want.String())
+			}
+		}
+	}
+}
