@@ -85,11 +85,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 // refused saying which flag and what it takes.
 func TestServeLimitFlags(t *testing.T) {
 	o, err := parseServeFlags([]string{"--max-startups", "5:50:20", "--max-startups-per-address", "4", "--max-sessions", "300",
-		"--max-sessions-per-user", "200", "--max-sessions-per-conn", "3", "--login-grace-time", "7s", "--password-checks", "3"}, nil)
+		"--max-sessions-per-user", "200", "--max-sessions-per-conn", "3", "--login-grace-time", "7s", "--password-checks", "3",
+		"--session-setups", "5", "--table-draws", "6"}, nil)
 	want := shell.Limits{Startups: shell.Startups{Start: 5, Rate: 50, Full: 20}, StartupsPerAddress: 4, Sessions: 300,
-		SessionsPerUser: 200, SessionsPerConn: 3}
-	if err != nil || o.limits != want || o.loginGrace != 7*time.Second || o.passwordChecks != 3 {
-		t.Fatalf("limits %+v, grace %s, password checks %d, %v; want %+v, 7s, 3", o.limits, o.loginGrace, o.passwordChecks, err, want)
+		SessionsPerUser: 200, SessionsPerConn: 3, SessionSetups: 5}
+	if err != nil || o.limits != want || o.loginGrace != 7*time.Second || o.passwordChecks != 3 || o.tableDraws != 6 {
+		t.Fatalf("limits %+v, grace %s, password checks %d, table draws %d, %v; want %+v, 7s, 3, 6", o.limits, o.loginGrace, o.passwordChecks, o.tableDraws, err, want)
 	}
 	if o, err := parseServeFlags(nil, nil); err != nil || o.limits != shell.DefaultLimits() || o.loginGrace != shell.DefaultLoginGraceTime ||
 		o.passwordChecks != backend.DefaultPasswordChecks() {
