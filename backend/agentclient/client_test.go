@@ -76,8 +76,8 @@ func TestCallErrors(t *testing.T) {
 		{name: "server error status", status: 500, reply: "oops", wantIs: ErrProtocol, outcome: OutcomeProtocol},
 		{name: "wrong result type", reply: response("<string>x</string>"), wantIs: ErrProtocol, outcome: OutcomeProtocol},
 	}
-	// DiscoverHardware goes through kolo's client, GetEvents and ListVMs
-	// through callDirect: each way must end in the same errors.
+	// DiscoverHardware is in kolo's codec, GetEvents and ListVMs in
+	// xmlrpcwire's: each must end in the same errors.
 	callers := []struct {
 		method string
 		call   func(*Client) error
@@ -199,8 +199,8 @@ func TestObserveOKAndInvalidCalls(t *testing.T) {
 	}
 }
 
-// After a decode error kolo's client is shut down for good; the wrapper must
-// build a new one so that the next call works.
+// After an answer that cannot be decoded (kolo's client used to shut down
+// for good then) the next calls work.
 func TestClientRecreatedAfterDecodeError(t *testing.T) {
 	var calls atomic.Int32
 	_, cfg := fakeAgent(t, func(string) (int, string) {
@@ -270,15 +270,15 @@ func TestCancelledContext(t *testing.T) {
 	}
 }
 
-// The watcher's calls (callDirect) read an answer only up to
-// maxDirectAnswer, end on their context, and decode what they are given.
+// The watcher's calls (xmlrpcwire's codec) read an answer only up to
+// maxAnswer, end on their context, and decode what they are given.
 func TestDirectCalls(t *testing.T) {
 	var huge atomic.Bool
 	release := make(chan struct{})
 	_, cfg := fakeAgent(t, func(body string) (int, string) {
 		switch {
 		case huge.Load():
-			return 200, response("<string>" + strings.Repeat("x", maxDirectAnswer) + "</string>")
+			return 200, response("<string>" + strings.Repeat("x", maxAnswer) + "</string>")
 		case strings.Contains(body, "<int>7</int>"):
 			<-release
 		}
@@ -305,6 +305,6 @@ func TestDirectCalls(t *testing.T) {
 	}
 	huge.Store(true)
 	if _, err := c.GetEvents(context.Background(), 0); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "longer than") {
-		t.Fatalf("GetEvents answered with more than %d bytes: %v, want a protocol error", maxDirectAnswer, err)
+		t.Fatalf("GetEvents answered with more than %d bytes: %v, want a protocol error", maxAnswer, err)
 	}
 }

@@ -2,12 +2,7 @@ package agentclient
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"net/rpc"
-
-	"github.com/kolo/xmlrpc"
 
 	"xenmanager/backend/agentapi"
 )
@@ -85,10 +80,11 @@ func (c *Client) GetVMConfig(ctx context.Context, repoID, vmID string) (agentapi
 	return agentapi.VMParams(v), err
 }
 
-// ListVMs calls list_vms (callDirect: every server's at each reconciliation).
+// ListVMs calls list_vms (in xmlrpcwire's codec: every server's at each
+// reconciliation).
 func (c *Client) ListVMs(ctx context.Context) ([]agentapi.Domain, error) {
 	var v []agentapi.Domain
-	err := c.observe(agentapi.MethodListVMs, func() error { return c.callDirect(ctx, agentapi.MethodListVMs, &v, nil) })
+	err := c.Call(ctx, agentapi.MethodListVMs, &v)
 	return v, err
 }
 
@@ -234,12 +230,10 @@ func (c *Client) GetStatistics(ctx context.Context) (agentapi.Statistics, error)
 }
 
 // GetEvents calls get_events; since is the Next of the previous answer, 0
-// at first (callDirect: every server's at each heartbeat).
+// at first (in xmlrpcwire's codec: every server's at each heartbeat).
 func (c *Client) GetEvents(ctx context.Context, since int64) (agentapi.Events, error) {
 	var v agentapi.Events
-	err := c.observe(agentapi.MethodGetEvents, func() error {
-		return c.callDirect(ctx, agentapi.MethodGetEvents, &v, []any{since})
-	})
+	err := c.Call(ctx, agentapi.MethodGetEvents, &v, since)
 	return v, err
 }
 
@@ -289,54 +283,17 @@ func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string
 }
 
 // callUntilDone is Call for calls that last as long as the work they do:
-// neither the client's Timeout nor its transport's ResponseHeaderTimeout
-// applies, only ctx, and ending ctx closes the call's connection (kolo's
-// client cannot be cancelled otherwise, and an abandoned call would go on
-// at the agent). Each call has its own connection, on a copy of the
-// client's transport (same TLS pin check, dial and handshake timeouts);
-// it counts against Conns like any call.
+// neither the client's Timeout nor a response header timeout applies, only
+// ctx, and ending ctx closes the call's connection, which the agent sees
+// (and stops the work). Each call has its own connection, on a copy of the
+// client's transport (same TLS pin check, dial and handshake timeouts),
+// closed when it ends; it counts against Conns like any call, and its
+// answer is read and decoded as any call's (call).
 func (c *Client) callUntilDone(ctx context.Context, method string, result any, args ...any) error {
-	if err := c.acquire(ctx, method, args); err != nil {
-		return err
-	}
-	defer func() { <-c.sem }()
-	tr := c.httpConn.Clone()
+	tr := c.transport.Clone()
 	tr.ResponseHeaderTimeout = 0 // the answer comes when the work is done
 	defer tr.CloseIdleConnections()
-	cl, err := xmlrpc.NewClient(c.url, ctxTransport{ctx: ctx, next: tr})
-	if err != nil {
-		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
-	}
-	defer cl.Close()
-	var raw any
-	if err := cl.Call(method, args, &raw); err != nil {
-		if ctx.Err() != nil {
-			return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
-		}
-		var serverErr rpc.ServerError
-		if errors.As(err, &serverErr) {
-			return &CallError{method, c.Address(), classifyServerError(string(serverErr))}
-		}
-		return &CallError{method, c.Address(), classifyTransportError(err)}
-	}
-	if result == nil {
-		return nil
-	}
-	if err := agentapi.Decode(raw, result); err != nil {
-		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrProtocol, err)}
-	}
-	return nil
-}
-
-// ctxTransport sends every request with ctx, so that ending ctx aborts
-// the round trip of a kolo client, which makes its requests without one.
-type ctxTransport struct {
-	ctx  context.Context
-	next http.RoundTripper
-}
-
-func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return t.next.RoundTrip(r.WithContext(t.ctx))
+	return c.call(ctx, &http.Client{Transport: tr}, 0, method, result, args)
 }
 
 // HAConfigure calls ha_configure [ext: agentapi.ExtHALeases, which the
