@@ -293,4 +293,3 @@ func Outcome(err error) string {
 	}
 	return OutcomeProtocol
 }
-
