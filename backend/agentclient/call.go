@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -51,17 +52,19 @@ var wireMethods = map[string]bool{
 var errNotResponse = errors.New("the answer is not a methodResponse of XML-RPC")
 
 // call is the one way every method is called, whatever its codec: it
-// checks the arguments, takes a slot among Conns, sends the call on hc
-// with ctx (and, when timeout is not zero, that timeout) on the request
-// itself, reads the answer up to maxAnswer and decodes it into result (a
-// pointer, or nil to discard it). The caller's goroutine makes the whole
-// round trip: no goroutine of its own, so that ending ctx ends the call
-// and its connection. The error, when not nil, is a *CallError.
-func (c *Client) call(ctx context.Context, hc *http.Client, timeout time.Duration, method string, result any, args []any) error {
+// checks the arguments, takes a slot among Conns, writes the call on a
+// keep-alive connection of the pool (fresh, and closed after, when one is
+// true) in the caller's goroutine, bounded by ctx and, when timeout is not
+// zero, that timeout, reads the answer's headers up to maxAnswerHeader and
+// its body up to maxAnswer, and decodes it into result (a pointer, or nil
+// to discard it). Ending ctx ends the call at once and closes its
+// connection, which the agent sees. The error, when not nil, is a
+// *CallError.
+func (c *Client) call(ctx context.Context, one bool, timeout time.Duration, method string, result any, args []any) error {
 	if err := c.acquire(ctx, method, args); err != nil {
 		return err
 	}
-	defer c.release()
+	defer func() { <-c.sem }()
 	fail := func(err error) error { return &CallError{method, c.Address(), err} }
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -76,13 +79,8 @@ func (c *Client) call(ctx context.Context, hc *http.Client, timeout time.Duratio
 		rctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return fail(fmt.Errorf("%w: %w", ErrInvalidCall, err))
-	}
-	req.Header.Set("Content-Type", "text/xml")
 	// ended says why a call that failed on the way failed: ctx's own end,
-	// the call's timeout, or the transport's error.
+	// the call's timeout, or the connection's error.
 	ended := func(err error) error {
 		switch {
 		case ctx.Err() != nil:
@@ -92,11 +90,48 @@ func (c *Client) call(ctx context.Context, hc *http.Client, timeout time.Duratio
 		}
 		return fail(classifyTransportError(err))
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
+	var cn *conn
+	if !one {
+		cn = c.pool.get()
+	}
+	if cn == nil {
+		if cn, err = c.dial(rctx); err != nil {
+			return ended(err)
+		}
+	}
+	// keep says whether cn goes back to the pool: only after an answer
+	// read to its end, with nothing after it.
+	keep := false
+	defer func() {
+		if keep && !one {
+			c.pool.put(cn)
+		} else {
+			cn.raw.Close()
+		}
+	}()
+	stop := context.AfterFunc(rctx, func() { cn.raw.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if !stop() && keep {
+			keep = false // the deadline in the past is set, or about to be
+		}
+	}()
+
+	head := c.head + strconv.Itoa(len(body)) + "\r\n\r\n"
+	cn.bw.WriteString(head)
+	cn.bw.Write(body)
+	if err := cn.bw.Flush(); err != nil {
 		return ended(err)
 	}
-	defer resp.Body.Close()
+	cn.lim.n = maxAnswerHeader
+	resp, err := http.ReadResponse(cn.br, nil)
+	switch {
+	case errors.Is(err, errTooLong):
+		return fail(fmt.Errorf("%w: the answer's headers are longer than %d bytes", ErrProtocol, maxAnswerHeader))
+	case err != nil:
+		return ended(err)
+	}
+	// The body's framing (chunks) may add to its length, not double it.
+	cn.lim.n = 2*maxAnswer + int64(cn.br.Size())
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return fail(ErrUnauthorized)
@@ -107,14 +142,15 @@ func (c *Client) call(ctx context.Context, hc *http.Client, timeout time.Duratio
 	case resp.ContentLength > maxAnswer:
 		return fail(fmt.Errorf("%w: the answer is longer than %d bytes", ErrProtocol, maxAnswer))
 	}
-	data, err := readAnswer((*buf)[:0], resp.Body, resp.ContentLength)
-	*buf = data
+	data, err := readAnswer(body[len(body):], resp.Body, resp.ContentLength)
+	*buf = data[:0]
 	switch {
 	case errors.Is(err, errTooLong):
 		return fail(fmt.Errorf("%w: the answer is longer than %d bytes", ErrProtocol, maxAnswer))
 	case err != nil:
 		return ended(err)
 	}
+	keep = !resp.Close && cn.br.Buffered() == 0
 	raw, err := decodeAnswer(method, data)
 	var fault *xmlrpcwire.Fault
 	switch {
@@ -132,18 +168,6 @@ func (c *Client) call(ctx context.Context, hc *http.Client, timeout time.Duratio
 		return fail(fmt.Errorf("%w: %w", ErrProtocol, err))
 	}
 	return nil
-}
-
-// release gives back a call's slot. A call that ends after Close leaves
-// no idle connection behind.
-func (c *Client) release() {
-	<-c.sem
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		c.transport.CloseIdleConnections()
-	}
 }
 
 // encodeCall appends method's call with args to b, in the method's codec.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,5 +182,54 @@ func TestCheckDepth(t *testing.T) {
 		if err := checkDepth([]byte(tc.data), tc.max); (err == nil) != tc.ok {
 			t.Errorf("checkDepth(%.40q, %d) = %v, want ok %v", tc.data, tc.max, err, tc.ok)
 		}
+	}
+}
+
+// TestConnectionReuse: sequential calls share one keep-alive connection;
+// one the agent closed while idle is noticed and replaced, not failed on;
+// Close keeps none.
+func TestConnectionReuse(t *testing.T) {
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, response("<string>hi</string>"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	c, err := New(Config{Address: host, Port: p, Password: "secret", PinSHA256: SPKISHA256(srv.Certificate())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for range 10 {
+		if got, err := c.Echo(ctx, "hi"); err != nil || got != "hi" {
+			t.Fatalf("Echo = %q, %v", got, err)
+		}
+	}
+	if n := opened.Load(); n != 1 {
+		t.Fatalf("10 calls one after another opened %d connections, want 1", n)
+	}
+	srv.CloseClientConnections() // the agent drops its idle connections
+	for range 3 {
+		if got, err := c.Echo(ctx, "hi"); err != nil || got != "hi" {
+			t.Fatalf("Echo after the agent closed the idle connection = %q, %v", got, err)
+		}
+	}
+	if n := opened.Load(); n != 2 {
+		t.Fatalf("calls after the agent closed the connection opened %d connections in all, want 2", n)
+	}
+	c.Close()
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	if n := len(c.pool.idle); n != 0 || !c.pool.closed {
+		t.Fatalf("after Close the client keeps %d idle connections (closed %v)", n, c.pool.closed)
 	}
 }

@@ -3,10 +3,12 @@
 // call can fail into one of a few typed errors, so that the backend decides
 // once what each means.
 //
-// Every method goes one way (call): net/http in the caller's goroutine, with
-// the call's context and timeout on the request, the answer read up to
-// xmlrpcwire.MaxResponseBytes, the same errors. Only the codec differs by
-// method. github.com/kolo/xmlrpc, the project's XML-RPC library, encodes
+// Every method goes one way (call): HTTP/1.1 on keep-alive TLS connections
+// of the client's own (conn: the request written and the answer read in
+// the caller's goroutine, with net/http's reader of answers), bounded by the
+// call's context and timeout, the answer's headers and body read up to
+// fixed bounds (the body's xmlrpcwire.MaxResponseBytes), the same errors.
+// Only the codec differs by method. github.com/kolo/xmlrpc, the project's XML-RPC library, encodes
 // the calls and decodes the answers of the methods whose cost does not
 // matter (xmlrpc.EncodeMethodCall, xmlrpc.Response), held to a
 // methodResponse and a bounded nesting before it reads them; the methods
@@ -27,8 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,15 +80,13 @@ type Config struct {
 // at once, each on its own keep-alive connection.
 type Client struct {
 	cfg Config
-	url string
 	sem chan struct{} // a slot per call in flight
 
-	mu        sync.Mutex // guards seenPin and closed
-	seenPin   string
-	closed    bool
-	tlsConf   *tls.Config
-	transport *http.Transport // the connections of every call but callUntilDone's
-	http      *http.Client    // over transport
+	mu      sync.Mutex // guards seenPin
+	seenPin string
+	tlsConf *tls.Config
+	head    string   // of every request, up to its length (requestHead)
+	pool    connPool // the idle connections
 }
 
 // New returns a client for the agent cfg names. It dials nothing until the
@@ -107,13 +105,6 @@ func New(cfg Config) (*Client, error) {
 		cfg: cfg,
 		sem: make(chan struct{}, cfg.Conns),
 	}
-	u := url.URL{
-		Scheme: "https",
-		User:   url.UserPassword(agentapi.AgentUser, cfg.Password),
-		Host:   net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)),
-		Path:   agentapi.Path,
-	}
-	c.url = u.String()
 	c.tlsConf = &tls.Config{
 		// The agent's certificate is self-signed: trust comes from the pin
 		// checked in VerifyConnection, not from a CA.
@@ -125,21 +116,7 @@ func New(cfg Config) (*Client, error) {
 		// handshake; verify still checks the pin on it.
 		ClientSessionCache: tls.NewLRUClientSessionCache(cfg.Conns),
 	}
-	// The transport holds as many connections as calls may be in flight
-	// (the slots of sem), idle or not, so that a call never waits for a
-	// dial while another's connection sits idle, nor dials one too many.
-	// The call's own context bounds its round trip (call).
-	c.transport = &http.Transport{
-		TLSClientConfig:     c.tlsConf,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConns:        cfg.Conns,
-		MaxIdleConnsPerHost: cfg.Conns,
-		MaxConnsPerHost:     cfg.Conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true, // answers are small; the agent does not compress
-	}
-	c.http = &http.Client{Transport: c.transport}
+	c.head = requestHead(cfg)
 	return c, nil
 }
 
@@ -183,13 +160,8 @@ func (c *Client) Reaches(cfg Config) bool {
 }
 
 // Close drops idle connections. Calls in flight finish and then close their
-// connections instead of keeping them (release).
-func (c *Client) Close() {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	c.transport.CloseIdleConnections()
-}
+// connections instead of keeping them.
+func (c *Client) Close() { c.pool.close() }
 
 // CallError is the error of a failed call: which method, on which agent, and
 // why (one of the package's errors or an *agentapi.Fault).
@@ -235,7 +207,7 @@ func checkArgs(method string, args []any) error {
 // Call invokes method with args and decodes the result into result (a
 // pointer, or nil to discard it). The error, when not nil, is a *CallError.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
-	return c.observe(method, func() error { return c.call(ctx, c.http, c.cfg.Timeout, method, result, args) })
+	return c.observe(method, func() error { return c.call(ctx, false, c.cfg.Timeout, method, result, args) })
 }
 
 // observe runs call, a call of method, and tells Observe how it went.

@@ -2,7 +2,6 @@ package agentclient
 
 import (
 	"context"
-	"net/http"
 
 	"xenmanager/backend/agentapi"
 )
@@ -283,17 +282,13 @@ func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string
 }
 
 // callUntilDone is Call for calls that last as long as the work they do:
-// neither the client's Timeout nor a response header timeout applies, only
-// ctx, and ending ctx closes the call's connection, which the agent sees
-// (and stops the work). Each call has its own connection, on a copy of the
-// client's transport (same TLS pin check, dial and handshake timeouts),
-// closed when it ends; it counts against Conns like any call, and its
-// answer is read and decoded as any call's (call).
+// the client's Timeout does not apply, only ctx, and ending ctx closes the
+// call's connection, which the agent sees (and stops the work). Each call
+// has a connection of its own (same TLS pin check, dial and handshake
+// timeouts), closed when it ends; it counts against Conns like any call,
+// and its answer is read and decoded as any call's (call).
 func (c *Client) callUntilDone(ctx context.Context, method string, result any, args ...any) error {
-	tr := c.transport.Clone()
-	tr.ResponseHeaderTimeout = 0 // the answer comes when the work is done
-	defer tr.CloseIdleConnections()
-	return c.call(ctx, &http.Client{Transport: tr}, 0, method, result, args)
+	return c.call(ctx, true, 0, method, result, args)
 }
 
 // HAConfigure calls ha_configure [ext: agentapi.ExtHALeases, which the
