@@ -2,9 +2,9 @@
 // github.com/kolo/xmlrpc does not provide: it decodes a methodCall into
 // generic Go values and encodes responses and faults by reflection. The agent
 // uses it; nothing in it knows about the agent's methods. The manager's
-// client decodes with it the answers of the calls it makes of every server
-// at every heartbeat (DecodeResponse), at a fraction of kolo's cost; kolo
-// still makes its other calls.
+// client encodes with it the calls it makes of every server at every
+// heartbeat and reconciliation, and decodes their answers (DecodeResponse),
+// at a fraction of kolo's cost; kolo's codec serves its other calls.
 package xmlrpcwire
 
 // MaxCallBytes bounds the size of a methodCall DecodeCall accepts, so that a
