@@ -48,7 +48,7 @@ var wireMethods = map[string]bool{
 }
 
 // errNotResponse is the error of an answer that is not a methodResponse of
-// XML-RPC, or whose value the result cannot hold: it quotes nothing of it.
+// XML-RPC: it quotes nothing of it.
 var errNotResponse = errors.New("the answer is not a methodResponse of XML-RPC")
 
 // call is the one way every method is called, whatever its codec: it
@@ -142,8 +142,9 @@ func (c *Client) call(ctx context.Context, one bool, timeout time.Duration, meth
 	case resp.ContentLength > maxAnswer:
 		return fail(fmt.Errorf("%w: the answer is longer than %d bytes", ErrProtocol, maxAnswer))
 	}
-	data, err := readAnswer(body[len(body):], resp.Body, resp.ContentLength)
-	*buf = data[:0]
+	// The call is written: its buffer takes the answer.
+	data, err := readAnswer(body[:0], resp.Body, resp.ContentLength)
+	*buf = data
 	switch {
 	case errors.Is(err, errTooLong):
 		return fail(fmt.Errorf("%w: the answer is longer than %d bytes", ErrProtocol, maxAnswer))
@@ -163,9 +164,8 @@ func (c *Client) call(ctx context.Context, one bool, timeout time.Duration, meth
 		return nil
 	}
 	if err := agentapi.Decode(raw, result); err != nil {
-		// agentapi.Decode names the field and the type it wanted, never
-		// the value it was given.
-		return fail(fmt.Errorf("%w: %w", ErrProtocol, err))
+		// agentapi.Decode's error may quote the value it was given.
+		return fail(fmt.Errorf("%w: the answer does not fit a %T", ErrProtocol, result))
 	}
 	return nil
 }

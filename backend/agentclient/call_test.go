@@ -34,6 +34,8 @@ func TestCallFailures(t *testing.T) {
 		wantIs    []error
 		wantText  string
 		wantFault agentapi.FaultCode
+		// needsResult: only a call that decodes a result can fail so.
+		needsResult bool
 	}{
 		{name: "oversized answer", handle: func(w http.ResponseWriter, r *http.Request) {
 			body := response("<string>" + huge + marker + "</string>")
@@ -49,6 +51,16 @@ func TestCallFailures(t *testing.T) {
 		{name: "malformed value", handle: func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, response("<int>"+marker+"</int>"))
 		}, wantIs: []error{ErrProtocol}, wantText: "not a methodResponse"},
+		{name: "value of the wrong kind", handle: func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, response(`<struct><member><name>total_memory_mib</name><value><string>`+marker+`</string></value></member>
+<member><name>next</name><value><string>`+marker+`</string></value></member></struct>`))
+		}, wantIs: []error{ErrProtocol}, wantText: "does not fit", needsResult: true},
+		{name: "headers too long", handle: func(w http.ResponseWriter, r *http.Request) {
+			conn, buf, _ := w.(http.Hijacker).Hijack()
+			defer conn.Close()
+			buf.WriteString("HTTP/1.1 200 OK\r\nX-Filler: " + strings.Repeat(marker, maxAnswerHeader/len(marker)+1) + "\r\n\r\n")
+			buf.Flush()
+		}, wantIs: []error{ErrProtocol}, wantText: "headers are longer than"},
 		{name: "not XML-RPC", handle: func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "<html><value><string>"+marker+"</string></value></html>")
 		}, wantIs: []error{ErrProtocol}, wantText: "not a methodResponse"},
@@ -84,20 +96,23 @@ func TestCallFailures(t *testing.T) {
 	// xmlrpcwire's, CopyFile in kolo's on a transport of its own without
 	// the client's timeout (its slow agent is ended by ctx).
 	callers := []struct {
-		method     string
-		call       func(context.Context, *Client) error
-		noTimeout  bool
-		deepIsFine bool
+		method    string
+		call      func(context.Context, *Client) error
+		noTimeout bool
+		noResult  bool
 	}{
 		{agentapi.MethodDiscoverHardware, func(ctx context.Context, c *Client) error { _, err := c.DiscoverHardware(ctx); return err }, false, false},
 		{agentapi.MethodGetEvents, func(ctx context.Context, c *Client) error { _, err := c.GetEvents(ctx, 0); return err }, false, false},
 		{agentapi.MethodListVMs, func(ctx context.Context, c *Client) error { _, err := c.ListVMs(ctx); return err }, false, false},
 		{agentapi.MethodCopyFile, func(ctx context.Context, c *Client) error {
 			return c.CopyFile(ctx, "/r/a", "/r/b", agentapi.CopyOption{Mode: agentapi.CopyModes[0]})
-		}, true, false},
+		}, true, true},
 	}
 	for _, tc := range tests {
 		for _, caller := range callers {
+			if tc.needsResult && caller.noResult {
+				continue
+			}
 			t.Run(tc.name+"/"+caller.method, func(t *testing.T) {
 				arrived := make(chan struct{}, 1)
 				srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
