@@ -134,10 +134,7 @@ func (q *Queries) SaveAudits(ctx context.Context, as []*CommandAudit) error {
 		seen[a] = true
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		seq, result := a.seq, a.saved
-		if a.inTx {
-			seq, result = a.txSeq, a.txResult
-		}
+		seq, result := a.written()
 		switch {
 		case seq == 0:
 			ins = append(ins, a)
@@ -197,15 +194,22 @@ func (q *Queries) SaveAudits(ctx context.Context, as []*CommandAudit) error {
 	return nil
 }
 
+// written returns the seq of a's row and the result it holds, as the
+// running write transaction sees them (seq 0: no row yet). The caller
+// holds a.mu.
+func (a *CommandAudit) written() (seq int64, result string) {
+	if a.inTx {
+		return a.txSeq, a.txResult
+	}
+	return a.seq, a.saved
+}
+
 // saveAudit is SaveAudit, and the insertion of the row before a change
 // (runOne); it notes a for the writer to settle at the transaction's end.
 func (q *Queries) saveAudit(ctx context.Context, a *CommandAudit) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	seq, result := a.seq, a.saved
-	if a.inTx {
-		seq, result = a.txSeq, a.txResult
-	}
+	seq, result := a.written()
 	switch {
 	case seq == 0:
 		s, err := queryOne(ctx, q.db, scanInt64, `INSERT INTO audit_records (user_name, remote, command, result, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,

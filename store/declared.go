@@ -67,10 +67,7 @@ func (r *writeReq) auditIdle() bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	seq, result := a.seq, a.saved
-	if a.inTx {
-		seq, result = a.txSeq, a.txResult
-	}
+	seq, result := a.written()
 	return seq != 0 && result == a.rec.Result
 }
 
