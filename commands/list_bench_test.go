@@ -56,23 +56,8 @@ func benchManager(b *testing.B, n int) (*backend.Manager, backend.Actor) {
 // 10,000 VMs in each output mode (and Json's version 2), written to
 // io.Discard.
 func BenchmarkListVMs(b *testing.B) {
-	m, actor := benchManager(b, 10000)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, mode := range []struct{ name, set string }{
-		{ModeSparse, "set outputMode=Sparse"}, {ModeJSON, "set outputMode=Json"}, {"Json2", "set outputMode=Json; set jsonVersion=2"},
-	} {
-		b.Run(mode.name, func(b *testing.B) {
-			ctx := backend.WithActor(context.Background(), actor)
-			s := NewSession(ctx, Default, m, actor, io.Discard, Options{Log: quiet})
-			s.RunLine(ctx, mode.set)
-			b.ReportAllocs()
-			for b.Loop() {
-				if o := s.RunLine(ctx, "list Vm"); o != 0 {
-					b.Fatalf("list Vm: outcome %d", o)
-				}
-			}
-		})
-	}
+	m, _ := benchManager(b, 10000)
+	benchListing(b, m, "list Vm")
 }
 
 // padding makes an event's description as long as a real one that quotes
@@ -115,13 +100,9 @@ func BenchmarkListVirtualDisks(b *testing.B) {
 	m, st := openManager(b, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	pool, repo := fixedID(backend.TypeServerPool, 1), fixedID(backend.TypeRepository, 1)
 	err := st.Write(ctx, func(q *store.Queries) error {
-		if err := q.InsertServerPool(ctx, store.ServerPool{ID: pool, Name: "pool", CreatedAt: at}); err != nil {
-			return err
-		}
-		if err := q.InsertRepository(ctx, store.Repository{ID: repo, Name: "repo", PoolID: pool, FSLocation: "/srv/repo",
-			MountPoint: "/OVS/Repositories/" + repo, CreatedAt: at}); err != nil {
+		pool, repo, err := insertPoolAndRepo(ctx, q, at)
+		if err != nil {
 			return err
 		}
 		for i := range 10000 {

@@ -8,9 +8,7 @@ import (
 	"iter"
 	"runtime"
 	"runtime/debug"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"xenmanager/backend"
 	"xenmanager/backend/managertest"
@@ -54,36 +52,19 @@ func TestListingMemoryIsFlat(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
-	}()
+	peakHeap := sampleHeapPeak()
 	finished := make(chan error, 1)
 	go func() {
 		lerr, werr := writeStream(context.Background(), w, Format{Mode: ModeJSON}, rep)
 		finished <- errors.Join(lerr, werr)
 	}()
 	<-done
-	close(stop)
-	<-sampled
+	peak := peakHeap()
 	close(w.release)
 	if err := <-finished; err != nil {
 		t.Fatal(err)
 	}
-	growth := int64(peak.Load()) - int64(before.HeapInuse)
+	growth := int64(peak) - int64(before.HeapInuse)
 	if got := w.n.Load(); got < int64(n)*400 {
 		t.Fatalf("the client got %d bytes for %d events", got, n)
 	}

@@ -244,37 +244,19 @@ func TestStreamMemoryIsFlat(t *testing.T) {
 			runtime.GC()
 			var before runtime.MemStats
 			runtime.ReadMemStats(&before)
-			var peak atomic.Uint64
-			stop := make(chan struct{})
-			sampled := make(chan struct{})
-			go func() {
-				defer close(sampled)
-				var m runtime.MemStats
-				for {
-					runtime.ReadMemStats(&m)
-					if m.HeapInuse > peak.Load() {
-						peak.Store(m.HeapInuse)
-					}
-					select {
-					case <-stop:
-						return
-					case <-time.After(2 * time.Millisecond):
-					}
-				}
-			}()
+			peakHeap := sampleHeapPeak()
 			finished := make(chan error, 1)
 			go func() {
 				lerr, werr := writeStream(context.Background(), w, f, rep)
 				finished <- errors.Join(lerr, werr)
 			}()
 			<-done
-			close(stop)
-			<-sampled
+			peak := peakHeap()
 			close(w.release)
 			if err := <-finished; err != nil {
 				t.Fatal(err)
 			}
-			growth := int64(peak.Load()) - int64(before.HeapInuse)
+			growth := int64(peak) - int64(before.HeapInuse)
 			if got := w.n.Load(); got < int64(n)*50 {
 				t.Fatalf("the client got %d bytes for %d rows", got, n)
 			}
@@ -284,6 +266,33 @@ func TestStreamMemoryIsFlat(t *testing.T) {
 			}
 			t.Logf("heap growth while listing %d rows: %.1f MB", n, float64(growth)/(1<<20))
 		})
+	}
+}
+
+// sampleHeapPeak samples the heap in use every 2 ms until the returned
+// func is called, which returns the most it saw.
+func sampleHeapPeak() (peak func() uint64) {
+	var most atomic.Uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > most.Load() {
+				most.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-sampled
+		return most.Load()
 	}
 }
 

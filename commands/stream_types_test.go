@@ -33,18 +33,28 @@ func engines(t *testing.T, body func(t *testing.T, c *managertest.Core)) {
 	}
 }
 
+// insertPoolAndRepo records the pool "pool" and its repository "repo",
+// with fixed ids.
+func insertPoolAndRepo(ctx context.Context, q *store.Queries, at time.Time) (pool, repo string, err error) {
+	pool, repo = fixedID(backend.TypeServerPool, 1), fixedID(backend.TypeRepository, 1)
+	if err := q.InsertServerPool(ctx, store.ServerPool{ID: pool, Name: "pool", CreatedAt: at}); err != nil {
+		return "", "", err
+	}
+	if err := q.InsertRepository(ctx, store.Repository{ID: repo, Name: "repo", PoolID: pool, FSLocation: "/srv/repo",
+		MountPoint: "/OVS/Repositories/" + repo, CreatedAt: at}); err != nil {
+		return "", "", err
+	}
+	return pool, repo, nil
+}
+
 // seedDisks records n disks in one pool and repository.
 func seedDisks(t testing.TB, st *store.Store, n int) {
 	t.Helper()
 	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	pool, repo := fixedID(backend.TypeServerPool, 1), fixedID(backend.TypeRepository, 1)
 	err := st.Write(ctx, func(q *store.Queries) error {
-		if err := q.InsertServerPool(ctx, store.ServerPool{ID: pool, Name: "pool", CreatedAt: at}); err != nil {
-			return err
-		}
-		if err := q.InsertRepository(ctx, store.Repository{ID: repo, Name: "repo", PoolID: pool, FSLocation: "/srv/repo",
-			MountPoint: "/OVS/Repositories/" + repo, CreatedAt: at}); err != nil {
+		_, repo, err := insertPoolAndRepo(ctx, q, at)
+		if err != nil {
 			return err
 		}
 		for i := range n {
