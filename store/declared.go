@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // A declared write is a write that is, on PostgreSQL, one statement known
@@ -97,12 +95,8 @@ func (s *Store) runPipelined(conn *sql.Conn, db *txDB, run []*writeReq, more boo
 	s.writeSent.Add(int64(b.Len()))
 	s.writeTrips.Add(1)
 	var failed bool
-	err := conn.Raw(func(dc any) error {
-		c, isPgx := dc.(*stdlib.Conn)
-		if !isPgx {
-			return fmt.Errorf("the writer's connection is a %T, not pgx's", dc)
-		}
-		br := c.Conn().SendBatch(context.Background(), b)
+	err := withPgx(conn, func(c *pgx.Conn) error {
+		br := c.SendBatch(context.Background(), b)
 		for _, r := range run {
 			var err error
 			switch d := r.decl; {

@@ -455,12 +455,8 @@ type pgTx struct{ conn *sql.Conn }
 // back instead (PostgreSQL answers COMMIT with ROLLBACK), which is
 // pgx.ErrTxCommitRollback, as pgx's own transactions say it.
 func (t pgTx) Commit() error {
-	return t.conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("the writer's connection is a %T, not pgx's", dc)
-		}
-		tag, err := c.Conn().Exec(context.Background(), `COMMIT`)
+	return withPgx(t.conn, func(c *pgx.Conn) error {
+		tag, err := c.Exec(context.Background(), `COMMIT`)
 		if err != nil {
 			return err
 		}
@@ -468,6 +464,19 @@ func (t pgTx) Commit() error {
 			return pgx.ErrTxCommitRollback
 		}
 		return nil
+	})
+}
+
+// withPgx runs f with the pgx connection under conn, the writer's on
+// PostgreSQL, for what database/sql does not offer (a pipeline, the
+// command tag of a COMMIT).
+func withPgx(conn *sql.Conn, f func(c *pgx.Conn) error) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the writer's connection is a %T, not pgx's", dc)
+		}
+		return f(c.Conn())
 	})
 }
 
