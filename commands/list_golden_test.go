@@ -208,6 +208,7 @@ var listingLines = []string{
 	"list Vnic", "list Vnic vm=web-2", "list Vnic name=db-2-eth0", "list Vnic vm=nosuch",
 	"list Job", "list Job status=Failure", "list Job status=Running",
 	"list Event", "list Event all=Yes", "list Event all=Yes limit=5", "getEvents", "getEvents all=Yes limit=3",
+	"list VmDiskMapping", "list VmDiskMapping vm=web-2", "list VmDiskMapping vm=nosuch",
 	"list ServerPool", "list Repository", "list Network",
 }
 
