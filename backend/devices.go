@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sort"
 	"time"
 
@@ -237,94 +238,34 @@ func (m *Manager) changeDevices(ctx context.Context, v store.VM, do, undo func(q
 	return nil
 }
 
-// DiskMappings lists the mappings of the VMs the actor may see.
+// DiskMappings is every mapping of disks and ISOs the actor sees (only
+// vm's unless vm is empty), by VM then slot: StreamDiskMappings read whole.
 func (m *Manager) DiskMappings(ctx context.Context, vm Ref) ([]DiskMapping, error) {
+	l, err := m.StreamDiskMappings(ctx, vm)
+	return collected(ctx, l, err)
+}
+
+// StreamDiskMappings is list VmDiskMapping: vm is found now (a VM that
+// does not exist fails here, before any row), the mappings are read when
+// the listing is iterated, from one snapshot, in one query that brings
+// each with its VM's and device's names, and each passes the actor's pools
+// as it is read.
+func (m *Manager) StreamDiskMappings(ctx context.Context, vm Ref) (Listing[DiskMapping], error) {
 	var only string
 	if vm != (Ref{}) {
 		v, err := m.findVM(ctx, vm)
 		if err != nil {
-			return nil, err
+			return Listing[DiskMapping]{}, err
 		}
 		only = v.ID
 	}
 	sc, err := m.scope(ctx)
 	if err != nil {
-		return nil, err
+		return Listing[DiskMapping]{}, err
 	}
-	q := m.st.Read()
-	var disks []store.DiskMapping
-	var isos []store.CdromMapping
-	if only != "" {
-		disks, err = q.DiskMappingsOfVM(ctx, only)
-		if err == nil {
-			isos, err = q.CdromMappingsOfVM(ctx, only)
-		}
-	} else {
-		disks, err = q.DiskMappings(ctx)
-		if err == nil {
-			isos, err = q.CdromMappings(ctx)
-		}
-	}
-	if err != nil {
-		return nil, &Error{Kind: KindInternal, Msg: "read mappings", Cause: err}
-	}
-	// Each VM is read once, however many devices it has.
-	seen := map[string]NamedRef{} // visible VMs
-	hidden := map[string]bool{}
-	// vmOf is the mapping's VM when the actor sees it; a VM gone meanwhile
-	// is not seen, a failing read is an error.
-	vmOf := func(id string) (NamedRef, bool, error) {
-		if r, ok := seen[id]; ok {
-			return r, true, nil
-		}
-		if hidden[id] {
-			return NamedRef{}, false, nil
-		}
-		v, err := optional(q.VM(ctx, id))
-		if err != nil {
-			return NamedRef{}, false, err
-		}
-		if v.ID == "" || !sc.sees(v.PoolID) {
-			hidden[id] = true
-			return NamedRef{}, false, nil
-		}
-		seen[id] = NamedRef{v.ID, v.Name}
-		return seen[id], true, nil
-	}
-	var out []DiskMapping
-	for _, mp := range disks {
-		v, ok, err := vmOf(mp.VMID)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		d, err := optional(q.VirtualDisk(ctx, mp.DiskID))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, DiskMapping{ID: mp.ID, Name: shownName(mp.Name, v, d.Name), Vm: v, Disk: NamedRef{d.ID, d.Name}, Slot: mp.Slot})
-	}
-	for _, mp := range isos {
-		v, ok, err := vmOf(mp.VMID)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
-		iso, err := optional(q.VirtualCdrom(ctx, mp.CdromID))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, DiskMapping{ID: mp.ID, Name: shownName(mp.Name, v, iso.Name), Vm: v, Cdrom: NamedRef{iso.ID, iso.Name}, Slot: mp.Slot})
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Vm.ID != out[j].Vm.ID {
-			return out[i].Vm.ID < out[j].Vm.ID
-		}
-		return out[i].Slot < out[j].Slot
-	})
-	return out, nil
+	return streamed(m, "mappings", func(ctx context.Context, q *store.Queries) (iter.Seq2[store.MappingEntry, error], func(store.MappingEntry) (DiskMapping, bool, error), error) {
+		return q.EachMappingEntry(ctx, only), func(e store.MappingEntry) (DiskMapping, bool, error) {
+			return mappingView(e), sc.sees(e.PoolID), nil
+		}, nil
+	}), nil
 }

@@ -13,11 +13,11 @@ var diskMappingType = &objectType{
 	Name: "VmDiskMapping",
 	List: &Spec{Help: "List which disk is in which VM's slot.", Attrs: []Attr{{Name: "vm", Kind: AttrObject, Object: "Vm", Help: "only this VM's mappings"}},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
-			maps, err := x.Backend.DiskMappings(ctx, objectRef(x.Str("vm")))
+			l, err := x.Backend.StreamDiskMappings(ctx, objectRef(x.Str("vm")))
 			if err != nil {
 				return nil, err
 			}
-			return rowsOf(maps, mappingRow), nil
+			return streamedRows(l, nil, mappingRow), nil
 		}},
 	Show:       shownBy((*backend.Manager).DiskMapping, mappingFields),
 	ShowFields: fieldsOf(mappingFields),

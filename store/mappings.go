@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -56,7 +57,21 @@ func (q *Queries) MappingEntriesByName(ctx context.Context, name string) ([]Mapp
 		WHERE name = $1 OR (name = '' AND vm_name || '/' || device_name = $1) ORDER BY vm_id, slot`, name)
 }
 
+// mappingOrder is the order of a listing of mappings: by VM, then slot, a
+// disk before an ISO in the same slot, then id, so that no two rows tie.
+const mappingOrder = ` ORDER BY vm_id, slot, cdrom_id, id`
+
 // MappingEntries returns every mapping of disks and ISOs, by VM then slot.
 func (q *Queries) MappingEntries(ctx context.Context) ([]MappingEntry, error) {
-	return queryAll(ctx, q.db, scanMappingEntry, mappingEntries+` ORDER BY vm_id, slot`)
+	return queryAll(ctx, q.db, scanMappingEntry, mappingEntries+mappingOrder)
+}
+
+// EachMappingEntry yields the mappings of disks and ISOs as MappingEntries
+// orders them, one at a time (list VmDiskMapping); those of the VM with
+// vmID alone unless it is "".
+func (q *Queries) EachMappingEntry(ctx context.Context, vmID string) iter.Seq2[MappingEntry, error] {
+	if vmID == "" {
+		return queryEach(ctx, q.db, scanMappingEntry, mappingEntries+mappingOrder)
+	}
+	return queryEach(ctx, q.db, scanMappingEntry, mappingEntries+` WHERE vm_id = $1`+mappingOrder, vmID)
 }
