@@ -230,27 +230,29 @@ func (m *Manager) User(ctx context.Context, ref Ref) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	return m.userView(ctx, m.st.Read(), u)
+	q := m.st.Read()
+	inv, err := m.inventory(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	keys, err := q.CountWhere(ctx, "ssh_keys.user_id", u.ID)
+	if err != nil {
+		return User{}, &Error{Kind: KindInternal, Msg: "count the user's keys", Cause: err}
+	}
+	return userView(ctx, q, inv, u, keys)
 }
 
-func (m *Manager) userView(ctx context.Context, q *store.Queries, u store.User) (User, error) {
+// userView is user u as show User and list User show it, with its keys
+// counted: its pools' names come from inv.
+func userView(ctx context.Context, q *store.Queries, inv *inventory, u store.User, keys int) (User, error) {
 	ids, err := q.UserPoolIDs(ctx, u.Name)
 	if err != nil {
 		return User{}, &Error{Kind: KindInternal, Msg: "read the user's pools", Cause: err}
 	}
-	v := User{ID: u.ID, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}
+	v := User{ID: u.ID, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, Keys: keys}
 	for _, id := range ids {
-		p, err := q.ServerPool(ctx, id)
-		if err == nil {
+		if p, ok := inv.pools[id]; ok {
 			v.Pools = append(v.Pools, NamedRef{p.ID, p.Name})
-		}
-	}
-	keys, err := q.SSHKeys(ctx)
-	if err == nil {
-		for _, k := range keys {
-			if k.UserID == u.ID {
-				v.Keys++
-			}
 		}
 	}
 	return v, nil

@@ -133,6 +133,14 @@ func (m *Manager) StreamTags(ctx context.Context, f Filter) (Listing[Tag], error
 func (m *Manager) StreamUsers(ctx context.Context, f Filter) (Listing[User], error) {
 	a := actorFrom(ctx)
 	return streamed(m, "users", func(ctx context.Context, q *store.Queries) (iter.Seq2[store.User, error], func(store.User) (User, bool, error), error) {
+		inv, err := inventoryOf(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys, err := q.CountSSHKeysPerUser(ctx)
+		if err != nil {
+			return nil, nil, &Error{Kind: KindInternal, Msg: "count SSH keys", Cause: err}
+		}
 		return q.EachUser(ctx), func(u store.User) (User, bool, error) {
 			if a.Role != RoleAdministrator && u.Name != a.User {
 				return User{}, false, nil
@@ -140,7 +148,7 @@ func (m *Manager) StreamUsers(ctx context.Context, f Filter) (Listing[User], err
 			if ok, err := nameMatches(f.Name, u.Name); !ok || err != nil {
 				return User{}, false, err
 			}
-			v, err := m.userView(ctx, q, u)
+			v, err := userView(ctx, q, inv, u, keys[u.ID])
 			return v, err == nil, err
 		}, nil
 	}), nil

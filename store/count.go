@@ -35,6 +35,27 @@ func scanKeyCount(row scanner) (keyCount, error) {
 	return c, err
 }
 
+// countPer runs query, a grouped count (key, COUNT(*)), into a map of
+// the keys that have rows: one read for a listing's counts, not one per
+// row.
+func (q *Queries) countPer(ctx context.Context, query string) (map[string]int, error) {
+	counts, err := queryAll(ctx, q.db, scanKeyCount, query)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(counts))
+	for _, c := range counts {
+		out[c.key] = c.n
+	}
+	return out, nil
+}
+
+// CountSSHKeysPerUser returns the number of SSH keys of each user that has
+// any, by user id (list User).
+func (q *Queries) CountSSHKeysPerUser(ctx context.Context) (map[string]int, error) {
+	return q.countPer(ctx, `SELECT user_id, COUNT(*) FROM ssh_keys GROUP BY user_id`)
+}
+
 // countable are the references Count and CountWhere may count by, as
 // "table.column": callers use them to say what uses an object before
 // deleting it. Table and column go into the SQL text, so only these.
@@ -44,6 +65,7 @@ var countable = map[string]bool{
 	"vnics.network_id": true, "virtual_disks.repo_id": true, "virtual_cdroms.repo_id": true,
 	"vm_templates.repo_id": true, "vm_template_disks.repo_id": true, "vm_template_vnics.network_id": true,
 	"vm_clone_storage_mappings.repo_id": true, "vm_clone_network_mappings.network_id": true,
+	"ssh_keys.user_id": true,
 }
 
 // Count returns the number of rows of table (one of the store's own table

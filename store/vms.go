@@ -128,16 +128,7 @@ func (q *Queries) VMIDsOnServer(ctx context.Context, serverID string) ([]string,
 // CountVMsPerServer returns how many VMs each server holds, for every server
 // that holds any: one grouped count rather than a count per server.
 func (q *Queries) CountVMsPerServer(ctx context.Context) (map[string]int, error) {
-	counts, err := queryAll(ctx, q.db, scanKeyCount,
-		`SELECT server_id, COUNT(*) FROM vms WHERE server_id IS NOT NULL GROUP BY server_id`)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int, len(counts))
-	for _, c := range counts {
-		out[c.key] = c.n
-	}
-	return out, nil
+	return q.countPer(ctx, `SELECT server_id, COUNT(*) FROM vms WHERE server_id IS NOT NULL GROUP BY server_id`)
 }
 
 // SetVMState records where the VM runs ("" for nowhere) and its status; the
