@@ -182,6 +182,31 @@ func TestAntiAffinityCountsStartsInFlight(t *testing.T) {
 	}
 }
 
+// Placement keeps the VMs in a group with the inventory, and reads the
+// peers of those alone: a VM that joins a group after a start cached the
+// set (when it was in none) is kept apart from the members at its next
+// start, as a membership changes the store's inventory generation.
+func TestAntiAffinityJoinAfterPlacementCached(t *testing.T) {
+	c := antiAffinityFleet(t, "web1")
+	ctx := c.Admin()
+	m := c.Manager
+	createVM(t, c, "web2", 512)
+	for _, name := range []string{"web1", "web2"} { // web2 in no group: ovs1 for both
+		if v, err := m.StartVM(ctx, backend.Ref{Name: name}); err != nil || v.Server.Name != "ovs1" {
+			t.Fatalf("start %s = on %q, %v; want ovs1", name, v.Server.Name, err)
+		}
+	}
+	if _, err := m.StopVM(ctx, backend.Ref{Name: "web2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AddVMToAntiAffinityGroup(ctx, backend.Ref{Name: "web2"}, backend.Ref{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.StartVM(ctx, backend.Ref{Name: "web2"}); err != nil || v.Server.Name == "ovs1" {
+		t.Fatalf("start web2, now in web with web1 on ovs1 = on %q, %v; want another server", v.Server.Name, err)
+	}
+}
+
 // A VM added to a group while it shares a server with a member stays
 // there (the manager does not move running VMs): the membership is
 // recorded, a Warning event names the server and the members, and show

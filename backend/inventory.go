@@ -27,6 +27,10 @@ type inventory struct {
 	repos       map[string]store.Repository
 	repoList    []store.Repository
 	roles       map[string]string // user name -> role
+	// grouped are the VMs that are members of an anti-affinity group
+	// (placement reads the peers of those alone); nil in an inventory read
+	// by inventoryOf alone (a listing's), which placement never uses.
+	grouped map[string]bool
 }
 
 // inventoryCache keeps the last inventory read with the store's inventory
@@ -45,15 +49,26 @@ type cachedInventory struct {
 
 // inventory returns the inventory: the cached one while the store's
 // inventory generation is that of its read, else a new read, kept when no
-// write changed the tables while it was made.
+// write changed the tables while it was made. It holds the VMs in an
+// anti-affinity group too (inventory.grouped), which the generation also
+// follows.
 func (m *Manager) inventory(ctx context.Context) (*inventory, error) {
 	gen := m.st.InventoryGeneration()
 	if c := m.invCache.last.Load(); c != nil && c.gen == gen {
 		return c.inv, nil
 	}
-	inv, err := inventoryOf(ctx, m.st.Read())
+	q := m.st.Read()
+	inv, err := inventoryOf(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	ids, err := q.AntiAffinityGroupedVMs(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Msg: "read anti-affinity groups", Cause: err}
+	}
+	inv.grouped = make(map[string]bool, len(ids))
+	for _, id := range ids {
+		inv.grouped[id] = true
 	}
 	inv.gen = gen
 	if m.st.InventoryGeneration() == gen {

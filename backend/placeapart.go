@@ -17,8 +17,14 @@ import (
 
 // peersByServer returns, by server id, the members of v's anti-affinity
 // groups (v left out) that are placed on each server or claimed for it.
-// p.mu must be held.
-func (p *placer) peersByServer(ctx context.Context, vmID string) (map[string][]apartPeer, error) {
+// grouped, when not nil, is the set of VMs in a group as of the store's
+// current inventory generation: a VM outside it has no peers, and nothing
+// is read (on PostgreSQL a round trip under p.mu, which every placement
+// decision of the manager waits for). p.mu must be held.
+func (p *placer) peersByServer(ctx context.Context, vmID string, grouped map[string]bool) (map[string][]apartPeer, error) {
+	if grouped != nil && !grouped[vmID] {
+		return nil, nil
+	}
 	peers, err := p.st.Read().AntiAffinityPeers(ctx, vmID)
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Msg: "read anti-affinity groups", Cause: err}
@@ -46,7 +52,7 @@ func (p *placer) peersByServer(ctx context.Context, vmID string) (map[string][]a
 // naming them; what is "destServer" or "server", as the caller names s.
 // p.mu must be held.
 func (p *placer) apartFrom(ctx context.Context, v store.VM, s store.Server, what string) error {
-	peers, err := p.peersByServer(ctx, v.ID)
+	peers, err := p.peersByServer(ctx, v.ID, nil)
 	if err != nil {
 		return err
 	}

@@ -214,6 +214,7 @@ type poolPlacement struct {
 	gen     int64            // the inventory's generation
 	pool    store.ServerPool // its start policy and name; none when the pool is gone
 	servers []store.Server   // the inventory's, by name: never changed
+	grouped map[string]bool  // the inventory's VMs in an anti-affinity group: never changed
 	mu      sync.Mutex       // guards clients
 	clients []*agentclient.Client
 }
@@ -233,7 +234,8 @@ func (p *placer) poolPlacement(ctx context.Context, poolID string) (*poolPlaceme
 	pp, ok := p.serverLists.byPool[poolID]
 	if !ok {
 		servers := inv.poolServers[poolID]
-		pp = &poolPlacement{gen: inv.gen, pool: inv.pools[poolID], servers: servers, clients: make([]*agentclient.Client, len(servers))}
+		pp = &poolPlacement{gen: inv.gen, pool: inv.pools[poolID], servers: servers, grouped: inv.grouped,
+			clients: make([]*agentclient.Client, len(servers))}
 		p.serverLists.byPool[poolID] = pp
 	}
 	return pp, nil

@@ -215,7 +215,8 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	// meanwhile (fence, under the same lock) is not chosen: its status
 	// change makes the list read above stale, and the ranking starts over.
 	p.mu.Lock()
-	if p.st.InventoryGeneration() != pp.gen && retries < 3 {
+	current := p.st.InventoryGeneration() == pp.gen
+	if !current && retries < 3 {
 		p.mu.Unlock()
 		return p.rank(ctx, v, except, retries+1)
 	}
@@ -229,8 +230,15 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 		}
 	}
 	// Anti-affinity is read here, under the lock, so that the members
-	// placed or on their way are those of every decision made before.
-	peers, err := p.peersByServer(ctx, v.ID)
+	// placed or on their way are those of every decision made before. The
+	// VMs in a group are the inventory's while its generation is current
+	// (a membership written since, join's under this lock among them, has
+	// changed it): a VM in none has no peers, and nothing is read.
+	var grouped map[string]bool
+	if current {
+		grouped = pp.grouped
+	}
+	peers, err := p.peersByServer(ctx, v.ID, grouped)
 	if err != nil {
 		return nil, nil, err
 	}

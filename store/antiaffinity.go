@@ -103,6 +103,15 @@ func (q *Queries) AntiAffinityPeers(ctx context.Context, vmID string) ([]AntiAff
 		WHERE mine.vm_id = $1 ORDER BY g.name, g.id, v.name, v.id`, vmID)
 }
 
+// AntiAffinityGroupedVMs returns the ids of the VMs that are members of
+// at least one anti-affinity group, in no order: placement keeps them
+// with the inventory (the store's inventory generation follows both
+// anti-affinity tables) and reads a VM's peers only when it is one of
+// them.
+func (q *Queries) AntiAffinityGroupedVMs(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, q.db, scanString, `SELECT DISTINCT vm_id FROM anti_affinity_members`)
+}
+
 // CountAntiAffinityMembers returns how many members the group has.
 func (q *Queries) CountAntiAffinityMembers(ctx context.Context, groupID string) (int, error) {
 	return q.count(ctx, `anti_affinity_members`, `group_id = $1`, groupID)

@@ -11,6 +11,9 @@ import (
 // The peers of a VM are the other members of each of its groups, with
 // where they are; memberships go with their VM, and groups with their
 // pool; a member added twice or of a VM that is not there is a conflict.
+// The VMs in a group are those with a membership, and a membership that
+// goes with its VM or group changes the inventory's generation, which
+// placement keeps that set under.
 func TestAntiAffinityMembership(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
@@ -83,6 +86,17 @@ func TestAntiAffinityMembership(t *testing.T) {
 			}
 		}
 
+		grouped := func() []string {
+			t.Helper()
+			ids, err := s.Read().AntiAffinityGroupedVMs(ctx)
+			must("grouped VMs", err)
+			slices.Sort(ids)
+			return ids
+		}
+		if got, want := grouped(), []string{"a", "b", "c", "d"}; !slices.Equal(got, want) {
+			t.Errorf("grouped VMs = %q, want %q", got, want)
+		}
+
 		for _, c := range []struct {
 			what string
 			err  error
@@ -101,16 +115,25 @@ func TestAntiAffinityMembership(t *testing.T) {
 			}
 		}
 
-		// Deleting a VM takes it out of its groups.
+		// Deleting a VM takes it out of its groups, and that changes the
+		// generation (a foreign key's cascade, seen by SQLite's hook and
+		// PostgreSQL's trigger alike).
+		gen := s.InventoryGeneration()
 		must("delete vm-b", s.Write(ctx, func(q *Queries) error { return q.DeleteVM(ctx, "b") }))
+		if s.InventoryGeneration() == gen {
+			t.Errorf("deleting a member VM left the inventory's generation at %d", gen)
+		}
 		if got, want := peers("a"), []string{"grp-g1:vm-c@", "grp-g2:vm-d@s1"}; !slices.Equal(got, want) {
 			t.Errorf("peers of a after vm-b was deleted = %q, want %q", got, want)
 		}
 		if n, err := s.Read().CountAntiAffinityMembers(ctx, "g1"); err != nil || n != 2 {
 			t.Errorf("members of g1 after vm-b was deleted = %d, %v; want 2", n, err)
 		}
-		// Deleting a group takes its tags off.
+		// Deleting a group takes its tags off, and its members out.
 		must("delete g2", s.Write(ctx, func(q *Queries) error { return q.DeleteAntiAffinityGroup(ctx, "g2") }))
+		if got, want := grouped(), []string{"a", "c"}; !slices.Equal(got, want) {
+			t.Errorf("grouped VMs after vm-b and g2 were deleted = %q, want %q", got, want)
+		}
 		if tags, err := s.Read().ObjectTags(ctx, "g2"); err != nil || len(tags) != 0 {
 			t.Errorf("tags of the deleted group = %q, %v; want none", tags, err)
 		}

@@ -11,16 +11,18 @@ import (
 )
 
 // The inventory's generation: the manager's placement caches the pools
-// with their servers, its views the names of pools, servers and
+// with their servers and the set of VMs that are members of an
+// anti-affinity group, its views the names of pools, servers and
 // repositories, and its sessions the users' roles, while
 // Store.InventoryGeneration is unchanged, so every write to the servers,
-// server_pools, repositories or users tables must change it. No write method
+// server_pools, repositories, users, anti_affinity_groups or
+// anti_affinity_members tables must change it. No write method
 // says so by hand (a new one could forget): SQLite itself reports each row
 // the writer's connection is about to change, through a pre-update hook
 // (writerConnector), and a row of either table bumps the generation
 // (inventoryChanged). That covers every statement, those of a foreign key's
 // cascade included. On PostgreSQL a trigger on each of them (migrations
-// 0001 and 0023) does the hook's work: it sends the writer's session a notice for
+// 0001, 0023 and 0024) does the hook's work: it sends the writer's session a notice for
 // each row, which the store's notice handler takes while the statement
 // runs (Store.noticed); and it notifies the other managers at the commit
 // (pgListener, which also gives the staleness bound).
@@ -30,10 +32,11 @@ import (
 // between the two (which sees the rows as they were) is not kept.
 
 // inventoryTables are the tables the inventory caches read.
-var inventoryTables = map[string]bool{"servers": true, "server_pools": true, "repositories": true, "users": true}
+var inventoryTables = map[string]bool{"servers": true, "server_pools": true, "repositories": true, "users": true,
+	"anti_affinity_groups": true, "anti_affinity_members": true}
 
-// InventoryGeneration changes whenever a server, server pool, repository
-// or user row may have changed; a list of them read when it had a value is current
+// InventoryGeneration changes whenever a server, server pool, repository,
+// user, anti-affinity group or anti-affinity member row may have changed; a list of them read when it had a value is current
 // while it keeps it.
 func (s *Store) InventoryGeneration() int64 {
 	if s.pg != nil && !s.pg.listening.Load() {

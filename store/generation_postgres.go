@@ -14,8 +14,9 @@ import (
 // pgListener keeps the inventory's generation of a store on PostgreSQL in
 // step with the other managers' writes: the trigger of migration 0001
 // notifies channel xenmanager_servers at the commit of every transaction
-// that changed a servers, server_pools, repositories or users row (migrations
-// 0001 and 0023), and the listener, on a
+// that changed a servers, server_pools, repositories, users,
+// anti_affinity_groups or anti_affinity_members row (migrations 0001, 0023
+// and 0024), and the listener, on a
 // connection of its own, bumps the generation at each notification.
 //
 // Staleness: a server list another manager changed is cached until the

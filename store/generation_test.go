@@ -12,7 +12,8 @@ import (
 // writeMethod matches the names of the Queries methods that write.
 var writeMethod = regexp.MustCompile(`^(Insert|Upsert|Set|Update|Delete|Add|Remove|Append|Ack|End|Rename|TagObject|UntagObject)`)
 
-// Each write to the servers, server_pools, repositories or users tables
+// Each write to the servers, server_pools, repositories, users,
+// anti_affinity_groups or anti_affinity_members tables
 // changes the inventory's generation, once while it runs and again after
 // its commit, and a write to any other table leaves it; every write method
 // of Queries is in the table, so that a new one is tested.
@@ -24,7 +25,7 @@ func TestInventoryGenerationFollowsWrites(t *testing.T) {
 		str := func(v string) *string { return &v }
 		tests := []struct {
 			method    string
-			inventory bool // writes servers, server_pools, repositories or users
+			inventory bool // writes servers, server_pools, repositories, users or the anti-affinity tables
 			op        func(q *Queries) error
 		}{
 			{"SetMeta", false, func(q *Queries) error { return q.SetMeta(ctx, "k", "v") }},
@@ -72,12 +73,12 @@ func TestInventoryGenerationFollowsWrites(t *testing.T) {
 			{"UpdateVM", false, func(q *Queries) error {
 				return q.UpdateVM(ctx, VM{ID: "v1", Name: "vm1", MemoryMiB: 2, CPUCount: 1, DomainType: "xen_pvm"})
 			}},
-			{"InsertAntiAffinityGroup", false, func(q *Queries) error {
+			{"InsertAntiAffinityGroup", true, func(q *Queries) error {
 				return q.InsertAntiAffinityGroup(ctx, AntiAffinityGroup{ID: "g1", Name: "web", PoolID: "p1", CreatedAt: now})
 			}},
-			{"AddAntiAffinityMember", false, func(q *Queries) error { return q.AddAntiAffinityMember(ctx, "g1", "v1", now) }},
-			{"RemoveAntiAffinityMember", false, func(q *Queries) error { return q.RemoveAntiAffinityMember(ctx, "g1", "v1") }},
-			{"DeleteAntiAffinityGroup", false, func(q *Queries) error { return q.DeleteAntiAffinityGroup(ctx, "g1") }},
+			{"AddAntiAffinityMember", true, func(q *Queries) error { return q.AddAntiAffinityMember(ctx, "g1", "v1", now) }},
+			{"RemoveAntiAffinityMember", true, func(q *Queries) error { return q.RemoveAntiAffinityMember(ctx, "g1", "v1") }},
+			{"DeleteAntiAffinityGroup", true, func(q *Queries) error { return q.DeleteAntiAffinityGroup(ctx, "g1") }},
 			{"InsertNetwork", false, func(q *Queries) error {
 				return q.InsertNetwork(ctx, Network{ID: "n1", Name: "net", PoolID: "p1", Bridge: "xenbr0", CreatedAt: now})
 			}},

@@ -52,7 +52,7 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Undo the newest migration (0023, the repositories' and users'
+		// Undo the newest migration (0024, the anti-affinity tables'
 		// triggers on PostgreSQL, nothing on SQLite) behind the store's back: it is
 		// pending.
 		r := db.raw(t)
@@ -60,7 +60,7 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 		pending := func() {
 			t.Helper()
 			if db.engine == PostgreSQL {
-				if _, err := r.ExecContext(ctx, `DROP TRIGGER repositories_changed ON repositories; DROP TRIGGER users_changed ON users`); err != nil {
+				if _, err := r.ExecContext(ctx, `DROP TRIGGER anti_affinity_groups_changed ON anti_affinity_groups; DROP TRIGGER anti_affinity_members_changed ON anti_affinity_members`); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -77,8 +77,8 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 			return v
 		}
 		latest = version()
-		if latest != 23 {
-			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0023's", latest)
+		if latest != 24 {
+			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0024's", latest)
 		}
 		pending()
 		refused := errors.New("another key")
