@@ -29,7 +29,9 @@ func (m *Manager) vmKind() kind[store.VM] {
 
 // vmShownKind looks VMs up as show Vm reads them: by id or name, each with
 // its devices in the same query (on PostgreSQL one round trip for the
-// whole show); a pattern reads the records alone (WithDevices false).
+// whole show), or from what the manager kept of an earlier read while
+// the VMs are unchanged (shownVMCache); a pattern reads the records alone
+// (WithDevices false).
 func (m *Manager) vmShownKind() kind[store.VMShown] {
 	q := m.st.Read()
 	all := func(ctx context.Context) ([]store.VMShown, error) {
@@ -40,7 +42,7 @@ func (m *Manager) vmShownKind() kind[store.VMShown] {
 		}
 		return out, err
 	}
-	return kind[store.VMShown]{"Vm", q.VMShownByID, q.VMsShownByName, all,
+	return kind[store.VMShown]{"Vm", m.shownVMs.byID(q), m.shownVMs.byName(q), all,
 		func(x store.VMShown) string { return x.Name }, func(x store.VMShown) string { return x.ID },
 		func(x store.VMShown) string { return x.PoolID }}
 }

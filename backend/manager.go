@@ -33,6 +33,10 @@ type Config struct {
 	// PasswordChecks bounds the bcrypt computations that run at once
 	// (logins by password, new passwords); DefaultPasswordChecks when zero.
 	PasswordChecks int
+	// ShownVMs bounds the show Vm lookups kept while the VMs they found
+	// are unchanged (shownVMCache); DefaultShownVMs when zero, none when
+	// negative.
+	ShownVMs int
 	// Metrics records jobs, agent calls and heartbeats; nil records
 	// nothing (--metrics-listen off).
 	Metrics *metrics.Manager
@@ -47,6 +51,7 @@ type Config struct {
 type Manager struct {
 	st       *store.Store
 	invCache *inventoryCache // the names of pools, servers and repositories; shared by With's copies
+	shownVMs *shownVMCache   // what show Vm read, while unchanged; shared by With's copies; nil keeps nothing
 	data     string          // the absolute data directory (Config.DataDir)
 	sealer   *Sealer
 	log      *slog.Logger
@@ -123,6 +128,11 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
 		clones: newCloneRegistry(), copySlots: newCopyLimiter(), member: NewID(TypeManager), membership: &memberState{}}
+	shown := cfg.ShownVMs
+	if shown == 0 {
+		shown = DefaultShownVMs
+	}
+	m.shownVMs = newShownVMCache(m.st, shown)
 	if m.st.Shared() {
 		// Several managers may share this store: their jobs' object locks
 		// meet there.

@@ -78,12 +78,16 @@ func TestStoreFailureIsAnError(t *testing.T) {
 				_, err := m.VirtualDisks(ctx, backend.Filter{})
 				return err
 			}},
-		{name: "show Vm reads its disks", open: fleet, table: "virtual_disks",
+		// once: a show before would be kept (the manager's shown VMs),
+		// and a table renamed behind the store's back is no write it sees.
+		{name: "show Vm reads its disks", open: fleet, table: "virtual_disks", once: true,
 			call: func(ctx context.Context, m *backend.Manager) error {
 				_, err := m.VM(ctx, backend.Ref{Name: "vm1"})
 				return err
 			}},
-		{name: "show Vm reads its vnics", open: fleet, table: "vnics",
+		// once: a show before would be kept (the manager's shown VMs),
+		// and a table renamed behind the store's back is no write it sees.
+		{name: "show Vm reads its vnics", open: fleet, table: "vnics", once: true,
 			call: func(ctx context.Context, m *backend.Manager) error {
 				_, err := m.VM(ctx, backend.Ref{Name: "vm1"})
 				return err

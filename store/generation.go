@@ -53,6 +53,7 @@ func (s *Store) rowChanging(d sqlite.SQLitePreUpdateData) {
 	if inventoryTables[d.TableName] {
 		s.inventoryChanged()
 	}
+	s.vmRowChanging(d)
 }
 
 // inventoryChanged bumps the generation the first time the running write

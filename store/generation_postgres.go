@@ -17,7 +17,10 @@ import (
 // that changed a servers, server_pools, repositories, users,
 // anti_affinity_groups or anti_affinity_members row (migrations 0001, 0023
 // and 0024), and the listener, on a
-// connection of its own, bumps the generation at each notification.
+// connection of its own, bumps the generation at each notification; the
+// triggers of migration 0025 notify channel xenmanager_vms of the rows
+// show Vm reads, and the listener bumps the VMs' generations they name
+// (vmgeneration.go), with the same staleness.
 //
 // Staleness: a server list another manager changed is cached until the
 // notification of that commit arrives, which PostgreSQL delivers as soon
@@ -41,8 +44,13 @@ type pgListener struct {
 	pid uint32     // the listening session's backend pid; 0 while none listens
 }
 
-// listenChannel is the channel of the trigger's notifications.
-const listenChannel = "xenmanager_servers"
+// listenChannel is the channel of the inventory trigger's notifications;
+// vmChannel that of the VMs' (migration 0025), whose payload is a VM's id
+// or empty (every VM's generation, vmHeard).
+const (
+	listenChannel = "xenmanager_servers"
+	vmChannel     = "xenmanager_vms"
+)
 
 // The listener's liveness checks (see pgListener) and how long it waits
 // between two attempts to connect again.
@@ -73,7 +81,7 @@ func (l *pgListener) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for changes to the servers: %w", err)
 	}
-	if _, err := conn.Exec(ctx, `LISTEN `+listenChannel); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+listenChannel+`; LISTEN `+vmChannel); err != nil {
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("listen for changes to the servers: %w", err)
 	}
@@ -82,6 +90,7 @@ func (l *pgListener) connect(ctx context.Context) (*pgx.Conn, error) {
 	l.mu.Unlock()
 	// What changed while no one listened.
 	l.s.inventoryGen.Add(1)
+	l.s.vmHeard("")
 	l.listening.Store(true)
 	return conn, nil
 }
@@ -97,6 +106,7 @@ func (l *pgListener) run(ctx context.Context, conn *pgx.Conn) {
 		l.pid = 0
 		l.mu.Unlock()
 		l.s.inventoryGen.Add(1)
+		l.s.vmHeard("")
 		conn.Close(context.Background())
 		for conn = nil; conn == nil; {
 			if ctx.Err() != nil {
@@ -127,7 +137,12 @@ func (l *pgListener) wait(ctx context.Context, conn *pgx.Conn) {
 			// The store's own writes bump the generation themselves, while
 			// they run and after their commit (runGroup); only those of
 			// other sessions do here.
-			if n.PID != l.s.writerPID.Load() {
+			if n.PID == l.s.writerPID.Load() {
+				continue
+			}
+			if n.Channel == vmChannel {
+				l.s.vmHeard(n.Payload)
+			} else {
 				l.s.inventoryGen.Add(1)
 			}
 			continue

@@ -52,15 +52,15 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Undo the newest migration (0024, the anti-affinity tables'
-		// triggers on PostgreSQL, nothing on SQLite) behind the store's back: it is
+		// Undo the newest migration (0025, the triggers of the tables show
+		// Vm reads on PostgreSQL, nothing on SQLite) behind the store's back: it is
 		// pending.
 		r := db.raw(t)
 		var latest int
 		pending := func() {
 			t.Helper()
 			if db.engine == PostgreSQL {
-				if _, err := r.ExecContext(ctx, `DROP TRIGGER anti_affinity_groups_changed ON anti_affinity_groups; DROP TRIGGER anti_affinity_members_changed ON anti_affinity_members`); err != nil {
+				if _, err := r.ExecContext(ctx, `DROP FUNCTION xenmanager_vm_changed, xenmanager_vms_changed CASCADE`); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -77,8 +77,8 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 			return v
 		}
 		latest = version()
-		if latest != 24 {
-			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0024's", latest)
+		if latest != 25 {
+			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0025's", latest)
 		}
 		pending()
 		refused := errors.New("another key")

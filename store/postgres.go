@@ -109,7 +109,20 @@ const serversNotice = "xenmanager: servers changed"
 // the statement that raised the notice runs, before that statement
 // returns, as SQLite calls its pre-update hook.
 func (s *Store) noticed(_ *pgconn.PgConn, n *pgconn.Notice) {
-	if n.Message == serversNotice {
+	switch n.Message {
+	case serversNotice:
 		s.inventoryChanged()
+	case vmNotice:
+		if n.Detail == "" {
+			s.vmsChanged()
+		} else {
+			s.vmChanged(n.Detail)
+		}
 	}
 }
+
+// vmNotice is the notice the triggers of migration 0025 send the writer's
+// session for each row show Vm reads that its statement changes: its
+// detail is the VM's id when the row is a VM's, updated with its id and
+// name kept, else empty (every VM's generation).
+const vmNotice = "xenmanager: vm changed"

@@ -45,6 +45,9 @@ type Store struct {
 	// taken by the writer after the write (runOne).
 	inventoryGen   atomic.Int64
 	inventoryDirty atomic.Bool
+	// vmGen are the VMs' generations (vmgeneration.go), bumped as
+	// inventoryGen is.
+	vmGen vmGens
 
 	// The group-commit writer (see Write): kick wakes the writer
 	// goroutine, which closes writerDone on exit.

@@ -279,6 +279,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		if r.dirty {
 			s.inventoryGen.Add(1)
 		}
+		s.vmSettled()
 		return
 	}
 	var committed []*writeReq
@@ -377,6 +378,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	if dirty {
 		s.inventoryGen.Add(1)
 	}
+	s.vmSettled()
 }
 
 // commitErr wraps the error of a commit for the writes that waited on it.

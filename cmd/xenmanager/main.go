@@ -122,6 +122,9 @@ type serveOptions struct {
 	passwordChecks int
 	// tableDraws bounds the tables drawn at once (commands.SetTableDraws).
 	tableDraws int
+	// shownVMs bounds the show Vm lookups kept (backend.Config.ShownVMs);
+	// 0 keeps none.
+	shownVMs int
 	// memberRenew, memberTimeout and leaderLease: how often this manager
 	// renews its membership (and, leading, the lease), when a silent one
 	// is dead, how long the leader lease lasts.
@@ -194,6 +197,9 @@ func parseServeFlags(args []string, environ []string) (serveOptions, error) {
 			return o, fmt.Errorf("--%s %d: use 1 or more", f.name, f.n)
 		}
 	}
+	if o.shownVMs < 0 {
+		return o, fmt.Errorf("--shown-vms %d: use 0 (keep none) or more", o.shownVMs)
+	}
 	if o.loginGrace <= 0 {
 		return o, fmt.Errorf("--login-grace-time %s: use a positive duration, as 20s", o.loginGrace)
 	}
@@ -261,6 +267,9 @@ flags:
 	fs.IntVar(&o.passwordChecks, "password-checks", backend.DefaultPasswordChecks(),
 		"password hashes (bcrypt) computed at once, for logins and new passwords; more wait their turn, so that a storm of password "+
 			"logins leaves jobs and commands a processor (default: the processors Go runs on, less one, at least 1)")
+	fs.IntVar(&o.shownVMs, "shown-vms", backend.DefaultShownVMs,
+		"show Vm lookups kept while the VMs they found are unchanged (a change seen at once on this manager, and from another "+
+			"manager of a PostgreSQL database when its notification arrives), least recently used out first; 0 keeps none")
 	fs.IntVar(&o.tableDraws, "table-draws", commands.DefaultTableDraws(),
 		"tables drawn at once for output in Table mode; more wait their turn, so that many sessions listing at once leave jobs a "+
 			"processor (default: the processors Go runs on, less one, at least 1)")
@@ -348,7 +357,7 @@ func runManager(ctx context.Context, o serveOptions, data string, lock *store.Lo
 	}
 	commands.SetTableDraws(o.tableDraws)
 	mgr, err := backend.New(ctx, backend.Config{Store: st, Sealer: sealer, Logger: log, Metrics: mx, DataDir: data,
-		PasswordChecks: o.passwordChecks})
+		PasswordChecks: o.passwordChecks, ShownVMs: shownVMs(o.shownVMs)})
 	if err != nil {
 		return secretKeyError(err, keyFile)
 	}
@@ -525,4 +534,12 @@ func sessionsOn(mgr *backend.Manager) shell.NewSessionFunc {
 	return func(ctx context.Context, reg *commands.Registry, actor backend.Actor, out io.Writer, opts commands.Options) *commands.Session {
 		return commands.NewSession(ctx, reg, mgr, actor, out, opts)
 	}
+}
+
+// shownVMs is backend.Config.ShownVMs for --shown-vms n: 0 keeps none.
+func shownVMs(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

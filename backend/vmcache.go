@@ -1,0 +1,117 @@
+package backend
+
+import (
+	"context"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"xenmanager/store"
+)
+
+// DefaultShownVMs is how many show Vm lookups the manager keeps when
+// Config.ShownVMs is zero.
+const DefaultShownVMs = 10000
+
+// shownVMCache keeps what show Vm read of VMs (the VM's row with its
+// devices: store.VMShownByID, VMsShownByName), by id and by name, while
+// the store's generations say it is current: each VM's own
+// (Store.VMGeneration: its row changed, on this manager or, once its
+// notification arrived, on another) and, for what a name found, the
+// names' (Store.VMNamesGeneration: a VM inserted, deleted or renamed, a
+// device or tag changed). On PostgreSQL a show Vm is then no round trip
+// while the VM is unchanged; the view is built at each show from the
+// kept rows and the current inventory. Bounded to a number of lookups
+// (least recently used first out); nil keeps nothing.
+type shownVMCache struct {
+	st      *store.Store
+	entries *lru.Cache[shownKey, *shownEntry] // safe for concurrent use
+}
+
+// shownKey is a lookup: by id, or by name.
+type shownKey struct {
+	byName bool
+	key    string
+}
+
+// shownEntry is what a lookup found (none: a name no VM has), with the
+// generations it was read at. Never changed once kept.
+type shownEntry struct {
+	names int64 // the names' generation
+	gens  []int64
+	vms   []store.VMShown
+}
+
+// newShownVMCache keeps up to n lookups; n < 1 keeps none.
+func newShownVMCache(st *store.Store, n int) *shownVMCache {
+	if n < 1 {
+		return nil
+	}
+	c, err := lru.New[shownKey, *shownEntry](n)
+	if err != nil {
+		return nil // only for n < 1
+	}
+	return &shownVMCache{st: st, entries: c}
+}
+
+// current reports whether e is what its lookup would read now.
+func (c *shownVMCache) current(e *shownEntry) bool {
+	if c.st.VMNamesGeneration() != e.names {
+		return false
+	}
+	for i, v := range e.vms {
+		if c.st.VMGeneration(v.ID) != e.gens[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup returns the VMs of k: those kept while current, else read, and
+// kept when nothing that show Vm reads changed during the read (a write
+// in flight then would leave no trace in the generations taken after).
+// The slice is the caller's; the VMs' devices are shared, never changed.
+func (c *shownVMCache) lookup(ctx context.Context, k shownKey, read func(context.Context, string) ([]store.VMShown, error)) ([]store.VMShown, error) {
+	if c == nil {
+		return read(ctx, k.key)
+	}
+	if e, ok := c.entries.Get(k); ok && c.current(e) {
+		return append([]store.VMShown(nil), e.vms...), nil
+	}
+	seq := c.st.VMChanges()
+	vms, err := read(ctx, k.key)
+	if err != nil {
+		return nil, err
+	}
+	e := &shownEntry{names: c.st.VMNamesGeneration(), gens: make([]int64, len(vms)), vms: append([]store.VMShown(nil), vms...)}
+	for i, v := range vms {
+		e.gens[i] = c.st.VMGeneration(v.ID)
+	}
+	if c.st.VMChanges() == seq {
+		c.entries.Add(k, e)
+	}
+	return vms, nil
+}
+
+// byID is VMShownByID through the cache.
+func (c *shownVMCache) byID(q *store.Queries) func(context.Context, string) (store.VMShown, error) {
+	return func(ctx context.Context, id string) (store.VMShown, error) {
+		vms, err := c.lookup(ctx, shownKey{key: id}, func(ctx context.Context, id string) ([]store.VMShown, error) {
+			v, err := q.VMShownByID(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return []store.VMShown{v}, nil
+		})
+		if err != nil {
+			return store.VMShown{}, err
+		}
+		return vms[0], nil
+	}
+}
+
+// byName is VMsShownByName through the cache.
+func (c *shownVMCache) byName(q *store.Queries) func(context.Context, string) ([]store.VMShown, error) {
+	return func(ctx context.Context, name string) ([]store.VMShown, error) {
+		return c.lookup(ctx, shownKey{byName: true, key: name}, q.VMsShownByName)
+	}
+}
