@@ -35,10 +35,16 @@ func newSchemaShape() schemaShape {
 var pgOnlyColumns = map[string]bool{"vm_disk_mappings.rowid": true}
 
 // pgOnlyTriggers are PostgreSQL's own triggers, which tell the managers of
-// changes to the inventory (generation_postgres.go); SQLite's one manager
-// learns of them through a hook.
+// changes to the inventory (generation_postgres.go) and to what show Vm
+// reads (vmgeneration.go); SQLite's one manager learns of them through a
+// hook.
 var pgOnlyTriggers = map[string]bool{"servers.servers_changed": true, "server_pools.server_pools_changed": true,
-	"repositories.repositories_changed": true, "users.users_changed": true}
+	"repositories.repositories_changed": true, "users.users_changed": true,
+	"anti_affinity_groups.anti_affinity_groups_changed": true, "anti_affinity_members.anti_affinity_members_changed": true,
+	"vms.vms_shown_changed": true, "vm_disk_mappings.vm_disk_mappings_shown_changed": true,
+	"vm_cdrom_mappings.vm_cdrom_mappings_shown_changed": true, "vnics.vnics_shown_changed": true,
+	"object_tags.object_tags_shown_changed": true, "tags.tags_shown_changed": true,
+	"virtual_disks.virtual_disks_shown_changed": true, "virtual_cdroms.virtual_cdroms_shown_changed": true}
 
 // The migrations of both engines make the same schema: every table, column
 // (its type as SQLite's affinity names it, NOT NULL, default, primary
