@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultPasswordChecks is how many bcrypt computations (a login's
@@ -19,23 +20,21 @@ func DefaultPasswordChecks() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // passwordSlots bounds the bcrypt computations that run at once; a caller
 // waits for a slot, or until its context ends.
-type passwordSlots chan struct{}
+type passwordSlots struct{ sem *semaphore.Weighted }
 
 func newPasswordSlots(n int) passwordSlots {
 	if n <= 0 {
 		n = DefaultPasswordChecks()
 	}
-	return make(passwordSlots, n)
+	return passwordSlots{sem: semaphore.NewWeighted(int64(n))}
 }
 
 // do runs f in a slot.
 func (s passwordSlots) do(ctx context.Context, f func()) error {
-	select {
-	case s <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.sem.Acquire(ctx, 1); err != nil {
+		return err
 	}
-	defer func() { <-s }()
+	defer s.sem.Release(1)
 	f()
 	return nil
 }

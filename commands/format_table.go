@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/olekukonko/tablewriter/pkg/twwidth"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+	"golang.org/x/sync/semaphore"
 )
 
 // tableLines prints r in the Table mode: Verbose's Command, Status and Time
@@ -119,9 +121,10 @@ func upperFirst(s string) string {
 // processor and the jobs keep one.
 func DefaultTableDraws() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
-// tableDraws holds the slots of table drawing (a token per table being
-// drawn); nil until SetTableDraws, then DefaultTableDraws slots.
-var tableDraws atomic.Pointer[chan struct{}]
+// tableDraws holds the slots of table drawing (a unit per table being
+// drawn); nil until SetTableDraws or the first drawSlot, then
+// DefaultTableDraws slots.
+var tableDraws atomic.Pointer[semaphore.Weighted]
 
 // SetTableDraws bounds the tables drawn at once to n (a process limit,
 // xenmanager serve --table-draws); n < 1 takes DefaultTableDraws. Tables
@@ -130,22 +133,19 @@ func SetTableDraws(n int) {
 	if n < 1 {
 		n = DefaultTableDraws()
 	}
-	ch := make(chan struct{}, n)
-	tableDraws.Store(&ch)
+	tableDraws.Store(semaphore.NewWeighted(int64(n)))
 }
 
 // drawSlot waits for a table-drawing slot and returns its release. The
 // wait is bounded: a holder only draws, without waiting on anything.
 func drawSlot() (release func()) {
-	p := tableDraws.Load()
-	if p == nil {
-		ch := make(chan struct{}, DefaultTableDraws())
-		tableDraws.CompareAndSwap(nil, &ch)
-		p = tableDraws.Load()
+	sem := tableDraws.Load()
+	if sem == nil {
+		tableDraws.CompareAndSwap(nil, semaphore.NewWeighted(int64(DefaultTableDraws())))
+		sem = tableDraws.Load()
 	}
-	ch := *p
-	ch <- struct{}{}
-	return func() { <-ch }
+	sem.Acquire(context.Background(), 1) // fails only with its context, which never ends
+	return func() { sem.Release(1) }
 }
 
 // renderTable draws one table with tablewriter and returns its lines, in

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultSessionSetups is how many login checks and interactive session
@@ -26,25 +28,23 @@ const maxSetupHold = 5 * time.Second
 
 // setupSlots bounds the interactive session setups in progress.
 type setupSlots struct {
-	ch   chan struct{} // a token per setup in progress
-	hold time.Duration // how long a setup keeps its slot at most (maxSetupHold)
+	sem  *semaphore.Weighted // a unit per setup in progress
+	hold time.Duration       // how long a setup keeps its slot at most (maxSetupHold)
 }
 
 func newSetupSlots(n int) setupSlots {
-	return setupSlots{ch: make(chan struct{}, n), hold: maxSetupHold}
+	return setupSlots{sem: semaphore.NewWeighted(int64(n)), hold: maxSetupHold}
 }
 
 // take waits for a slot, or until ctx ends (false). release gives the slot
 // back; it may be called more than once, and is called by itself after
 // hold.
 func (s setupSlots) take(ctx context.Context) (release func(), ok bool) {
-	select {
-	case s.ch <- struct{}{}:
-	case <-ctx.Done():
+	if s.sem.Acquire(ctx, 1) != nil {
 		return func() {}, false
 	}
 	var once sync.Once
-	free := func() { once.Do(func() { <-s.ch }) }
+	free := func() { once.Do(func() { s.sem.Release(1) }) }
 	t := time.AfterFunc(s.hold, free)
 	return func() {
 		t.Stop()
