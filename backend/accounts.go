@@ -145,6 +145,9 @@ func (m *Manager) EditUser(ctx context.Context, ref Ref, role, password *string)
 		}
 		return User{}, &Error{Kind: KindInternal, Msg: "record user", Cause: err}
 	}
+	if password != nil {
+		m.creds.forget(u.Name) // the new hash would miss it anyway; drop it now
+	}
 	return m.User(ctx, Ref{ID: u.ID})
 }
 
@@ -178,6 +181,7 @@ func (m *Manager) DeleteUser(ctx context.Context, ref Ref) (User, error) {
 		}
 		return User{}, &Error{Kind: KindInternal, Msg: "delete user", Cause: err}
 	}
+	m.creds.forget(u.Name)
 	return view, nil
 }
 

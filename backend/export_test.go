@@ -125,3 +125,7 @@ func (m *Manager) AdoptListed(ctx context.Context, serverID, vmID string) (int, 
 	}
 	return m.adopt(ctx, s, c, vmID)
 }
+
+// PasswordBcrypts is how many bcrypt comparisons the manager's logins of
+// known users have run (credentialCache.bcrypts).
+func (m *Manager) PasswordBcrypts() int64 { return m.creds.bcrypts.Load() }

@@ -36,6 +36,11 @@ type ManagerSettings struct {
 	// into or out of one repository (8 by default), whatever clone
 	// commands they belong to (copyLimiter).
 	CloneParallelismPerServer, CloneParallelismPerRepository int
+	// PasswordCacheSeconds is how long a password that passed bcrypt is
+	// remembered, so that the same user's logins with it skip bcrypt
+	// (credentialCache); 0 remembers none. DefaultPasswordCacheSeconds
+	// by default.
+	PasswordCacheSeconds int
 }
 
 // Bounds of ManagerSettings.EvacuationParallelism and the clone
@@ -56,7 +61,8 @@ func (m *Manager) settings(ctx context.Context) (ManagerSettings, error) {
 		return ManagerSettings{}, &Error{Kind: KindInternal, Msg: "read the manager's importAllowedNetworks", Cause: err}
 	}
 	return ManagerSettings{ImportAllowedNetworks: nets, EvacuationParallelism: row.EvacuationParallelism,
-		CloneParallelismPerServer: row.CloneParallelismPerServer, CloneParallelismPerRepository: row.CloneParallelismPerRepository}, nil
+		CloneParallelismPerServer: row.CloneParallelismPerServer, CloneParallelismPerRepository: row.CloneParallelismPerRepository,
+		PasswordCacheSeconds: row.PasswordCacheSeconds}, nil
 }
 
 // EditManagerRequest holds the manager's settings to change; nil fields
@@ -71,6 +77,9 @@ type EditManagerRequest struct {
 	// CloneParallelismPerServer and CloneParallelismPerRepository are
 	// ManagerSettings'.
 	CloneParallelismPerServer, CloneParallelismPerRepository *int64
+	// PasswordCacheSeconds is ManagerSettings': 0 to
+	// MaxPasswordCacheSeconds.
+	PasswordCacheSeconds *int64
 }
 
 // EditManager changes the manager's settings (Administrators): those req
@@ -96,6 +105,10 @@ func (m *Manager) EditManager(ctx context.Context, req EditManagerRequest) (Mana
 				p.name, *v, MinEvacuationParallelism, MaxEvacuationParallelism)
 		}
 	}
+	if v := req.PasswordCacheSeconds; v != nil && (*v < 0 || *v > MaxPasswordCacheSeconds) {
+		return ManagerInfo{}, errorf(KindInvalidArgument, "passwordCacheSeconds %d is out of range: use 0 (remember no password) to %d",
+			*v, MaxPasswordCacheSeconds)
+	}
 	err := m.st.Write(ctx, func(q *store.Queries) error {
 		row, err := q.ManagerSettings(ctx)
 		if err != nil {
@@ -112,6 +125,9 @@ func (m *Manager) EditManager(ctx context.Context, req EditManagerRequest) (Mana
 		}
 		if req.CloneParallelismPerRepository != nil {
 			row.CloneParallelismPerRepository = int(*req.CloneParallelismPerRepository)
+		}
+		if req.PasswordCacheSeconds != nil {
+			row.PasswordCacheSeconds = int(*req.PasswordCacheSeconds)
 		}
 		return q.UpdateManagerSettings(ctx, row)
 	})

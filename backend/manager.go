@@ -61,6 +61,7 @@ type Manager struct {
 
 	passwordCost  int
 	passwordSlots passwordSlots    // shared by every copy (With)
+	creds         *credentialCache // passwords verified recently; shared by every copy (With)
 	metrics       *metrics.Manager // nil: no metrics
 
 	// opts say how this caller's operations run (With).
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend: data directory: %w", err)
 	}
-	m := &Manager{passwordCost: cfg.PasswordCost, passwordSlots: newPasswordSlots(cfg.PasswordChecks), st: cfg.Store, invCache: &inventoryCache{},
+	m := &Manager{passwordCost: cfg.PasswordCost, passwordSlots: newPasswordSlots(cfg.PasswordChecks), creds: newCredentialCache(), st: cfg.Store, invCache: &inventoryCache{},
 		data: data, sealer: cfg.Sealer, log: cfg.Logger, name: cfg.Name,
 		timeout: cfg.AgentTimeout, metrics: cfg.Metrics, locks: &lockTable{}, hb: &heartbeats{}, ha: newHAState(),
 		clones: newCloneRegistry(), copySlots: newCopyLimiter(), member: NewID(TypeManager), membership: &memberState{}}

@@ -63,10 +63,16 @@ func (m *Manager) EnsureAdmin(ctx context.Context, persist func(password string)
 }
 
 // Authenticate checks a user's password. Unknown users and wrong passwords
-// fail alike, so that a caller cannot tell which names exist.
+// fail alike, so that a caller cannot tell which names exist. The user's
+// row is read at every login (a deleted user fails, a role change shows at
+// once); the bcrypt comparison is skipped when the same password passed
+// against the same stored hash within the manager's passwordCacheSeconds
+// (credentialCache).
 func (m *Manager) Authenticate(ctx context.Context, user, password string) (Actor, error) {
-	u, err := m.st.Read().UserByName(ctx, user)
+	q := m.st.Read()
+	u, err := q.UserByName(ctx, user)
 	if errors.Is(err, store.ErrNotFound) {
+		m.creds.forget(user)
 		// Spend the same time as a real comparison.
 		m.passwordSlots.compare(ctx, dummyHash(), password)
 		return Actor{}, errorf(KindPermission, "wrong user name or password")
@@ -74,7 +80,13 @@ func (m *Manager) Authenticate(ctx context.Context, user, password string) (Acto
 	if err != nil {
 		return Actor{}, &Error{Kind: KindInternal, Msg: "read user", Cause: err}
 	}
-	if m.passwordSlots.compare(ctx, []byte(u.PasswordHash), password) != nil {
+	var ttl time.Duration
+	if s, err := q.ManagerSettings(ctx); err != nil {
+		m.log.Warn("read passwordCacheSeconds; checking the password without the cache", "err", err)
+	} else {
+		ttl = time.Duration(s.PasswordCacheSeconds) * time.Second
+	}
+	if m.creds.check(ctx, m.passwordSlots, u.Name, u.PasswordHash, password, ttl) != nil {
 		return Actor{}, errorf(KindPermission, "wrong user name or password")
 	}
 	return Actor{User: u.Name, Role: u.Role}, nil

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 
 	"xenmanager/backend"
 	"xenmanager/backend/agentapi/importnet"
@@ -55,7 +56,8 @@ func managerFields(mi backend.ManagerInfo) []Field {
 		stringsField("Import Allowed Networks", "importAllowedNetworks", importnet.Strings(mi.Settings.ImportAllowedNetworks), ","),
 		intField("Evacuation Parallelism", "evacuationParallelism", int64(mi.Settings.EvacuationParallelism)),
 		intField("Clone Parallelism per Server", "cloneParallelismPerServer", int64(mi.Settings.CloneParallelismPerServer)),
-		intField("Clone Parallelism per Repository", "cloneParallelismPerRepository", int64(mi.Settings.CloneParallelismPerRepository))}
+		intField("Clone Parallelism per Repository", "cloneParallelismPerRepository", int64(mi.Settings.CloneParallelismPerRepository)),
+		intField("Password Cache Seconds", "passwordCacheSeconds", int64(mi.Settings.PasswordCacheSeconds))}
 }
 
 // backupFields are what backup prints: where the copy is, its size and time.
@@ -77,6 +79,9 @@ func editManagerSpec() *Spec {
 				Help: "how many copies of clones run at once on one server, whatever commands they belong to (4 by default)"},
 			{Name: "cloneParallelismPerRepository", Kind: AttrInt, Min: backend.MinEvacuationParallelism, Max: backend.MaxEvacuationParallelism,
 				Help: "how many copies of clones run at once into or out of one repository (8 by default)"},
+			{Name: "passwordCacheSeconds", Kind: AttrInt, Min: 0, Max: backend.MaxPasswordCacheSeconds,
+				Help: fmt.Sprintf("how long a password that passed its check is remembered (as a keyed hash, in memory only), so that the same user's "+
+					"logins with it within that time skip bcrypt; 0 remembers none (%d by default)", backend.DefaultPasswordCacheSeconds)},
 		},
 		Run: func(ctx context.Context, x *Exec) (*Result, error) {
 			if err := needSomething(x); err != nil {
@@ -84,7 +89,7 @@ func editManagerSpec() *Spec {
 			}
 			mi, err := x.Backend.EditManager(ctx, backend.EditManagerRequest{ImportAllowedNetworks: optStr(x, "importAllowedNetworks"),
 				EvacuationParallelism: optInt(x, "evacuationParallelism"), CloneParallelismPerServer: optInt(x, "cloneParallelismPerServer"),
-				CloneParallelismPerRepository: optInt(x, "cloneParallelismPerRepository")})
+				CloneParallelismPerRepository: optInt(x, "cloneParallelismPerRepository"), PasswordCacheSeconds: optInt(x, "passwordCacheSeconds")})
 			if err != nil {
 				return nil, err
 			}

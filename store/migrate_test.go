@@ -52,17 +52,14 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Undo the newest migration (0025, the triggers of the tables show
-		// Vm reads on PostgreSQL, nothing on SQLite) behind the store's back: it is
-		// pending.
+		// Undo the newest migration (0026, the manager's
+		// password_cache_seconds) behind the store's back: it is pending.
 		r := db.raw(t)
 		var latest int
 		pending := func() {
 			t.Helper()
-			if db.engine == PostgreSQL {
-				if _, err := r.ExecContext(ctx, `DROP FUNCTION xenmanager_vm_changed, xenmanager_vms_changed CASCADE`); err != nil {
-					t.Fatal(err)
-				}
+			if _, err := r.ExecContext(ctx, `ALTER TABLE manager_settings DROP COLUMN password_cache_seconds`); err != nil {
+				t.Fatal(err)
 			}
 			if _, err := r.ExecContext(ctx, `DELETE FROM schema_migrations WHERE version = $1`, latest); err != nil {
 				t.Fatal(err)
@@ -77,8 +74,8 @@ func TestSecretCheckedBeforeMigrating(t *testing.T) {
 			return v
 		}
 		latest = version()
-		if latest != 25 {
-			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0025's", latest)
+		if latest != 26 {
+			t.Fatalf("the schema is at %d: undo its newest migration in pending() instead of 0026's", latest)
 		}
 		pending()
 		refused := errors.New("another key")
