@@ -157,8 +157,92 @@ func renderTable(header []string, cells [][]string) ([]string, error) {
 	return drawTable(header, cells)
 }
 
-// drawTable is renderTable for a caller that holds a drawing slot.
+// drawTable is renderTable for a caller that holds a drawing slot. A table
+// with rows and no column of width 0 is drawn here, as tablewriter would
+// draw it with renderTable's options (TestDrawTableAsTablewriter compares
+// them): its borders, and each line of cells padded to its column's width,
+// between "| " and " |", joined by " | ". That is what tablewriter's layout
+// comes to for cells of one line that are kept as they are, at a tenth of
+// its CPU and allocations; on a busy manager a session's listing otherwise
+// takes more of a processor than a batch's jobs (docs/performance.md,
+// figure 9b, session 11). Other tables are drawn by tablewriter.
 func drawTable(header []string, cells [][]string) ([]string, error) {
+	if lines, ok := drawPlain(header, cells); ok {
+		return lines, nil
+	}
+	return drawTablewriter(header, cells)
+}
+
+// cellWidth is twwidth.Width, counted at once for printable ASCII (one
+// column a byte, as twwidth counts it) without twwidth's cache and its
+// lock.
+func cellWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return twwidth.Width(s)
+		}
+	}
+	return len(s)
+}
+
+// drawPlain draws a table as drawTable says, or returns false for one it
+// leaves to tablewriter (no rows, a row of another length than the
+// header, a column of width 0).
+func drawPlain(header []string, cells [][]string) ([]string, bool) {
+	if len(cells) == 0 || len(header) == 0 {
+		return nil, false
+	}
+	widths := make([]int, len(header))
+	for i, c := range header {
+		widths[i] = cellWidth(c)
+	}
+	for _, row := range cells {
+		if len(row) != len(header) {
+			return nil, false
+		}
+		for i, c := range row {
+			widths[i] = max(widths[i], cellWidth(c))
+		}
+	}
+	size := 1
+	for _, w := range widths {
+		if w == 0 {
+			return nil, false
+		}
+		size += w + 3
+	}
+	var border strings.Builder
+	border.Grow(size)
+	border.WriteByte('+')
+	for _, w := range widths {
+		border.WriteString(strings.Repeat("-", w+2))
+		border.WriteByte('+')
+	}
+	var b strings.Builder
+	line := func(row []string) string {
+		b.Reset()
+		b.Grow(size + 8)
+		for i, c := range row {
+			b.WriteString("| ")
+			b.WriteString(c)
+			if pad := widths[i] - cellWidth(c); pad > 0 {
+				b.WriteString(strings.Repeat(" ", pad))
+			}
+			b.WriteByte(' ')
+		}
+		b.WriteByte('|')
+		return b.String()
+	}
+	out := make([]string, 0, len(cells)+4)
+	out = append(out, border.String(), line(header), border.String())
+	for _, row := range cells {
+		out = append(out, line(row))
+	}
+	return append(out, border.String()), true
+}
+
+// drawTablewriter draws a table with tablewriter, as renderTable says.
+func drawTablewriter(header []string, cells [][]string) ([]string, error) {
 	var buf bytes.Buffer
 	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
@@ -207,12 +291,12 @@ func (t *tableStream) block(rows []Row) ([]string, error) {
 	copy(widths, t.widths)
 	for _, line := range append([][]string{header}, cells...) {
 		for i, c := range line {
-			widths[i] = max(widths[i], twwidth.Width(c))
+			widths[i] = max(widths[i], cellWidth(c))
 		}
 	}
 	pad := func(line []string) {
 		for i, c := range line {
-			if w := twwidth.Width(c); w < widths[i] {
+			if w := cellWidth(c); w < widths[i] {
 				line[i] = c + strings.Repeat(" ", widths[i]-w)
 			}
 		}
