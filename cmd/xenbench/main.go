@@ -40,7 +40,7 @@ type plan struct {
 	lifeCalls   int // figure 8: pause/unpause pairs per side, after warm-ups
 	// figure 9: interactive sessions, commands each, VMs in the batches
 	loadSessions, loadCommands, loadVMs int
-	fairRounds                          int // figure 9b: rounds of the batch alone, with password logins, with key logins
+	fairRounds                          int // figure 9b: rounds of the batch alone, with password logins (cache on, off), with key logins
 	clones                              int // figure 10: clones of 20 per side (the cp baselines are the other sides)
 	copies                              int // figure 11: 1 GiB copies per side
 	failovers                           int // figure 12: frozen agents, one after the other
