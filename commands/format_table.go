@@ -157,25 +157,9 @@ func renderTable(header []string, cells [][]string) ([]string, error) {
 	return drawTable(header, cells)
 }
 
-// drawTable is renderTable for a caller that holds a drawing slot. A table
-// with rows and no column of width 0 is drawn here, as tablewriter would
-// draw it with renderTable's options (TestDrawTableAsTablewriter compares
-// them): its borders, and each line of cells padded to its column's width,
-// between "| " and " |", joined by " | ". That is what tablewriter's layout
-// comes to for cells of one line that are kept as they are, at a tenth of
-// its CPU and allocations; on a busy manager a session's listing otherwise
-// takes more of a processor than a batch's jobs (docs/performance.md,
-// figure 9b, session 11). Other tables are drawn by tablewriter.
-func drawTable(header []string, cells [][]string) ([]string, error) {
-	if lines, ok := drawPlain(header, cells); ok {
-		return lines, nil
-	}
-	return drawTablewriter(header, cells)
-}
-
 // cellWidth is twwidth.Width, counted at once for printable ASCII (one
 // column a byte, as twwidth counts it) without twwidth's cache and its
-// lock.
+// lock, which every session's table shares.
 func cellWidth(s string) int {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f {
@@ -185,64 +169,8 @@ func cellWidth(s string) int {
 	return len(s)
 }
 
-// drawPlain draws a table as drawTable says, or returns false for one it
-// leaves to tablewriter (no rows, a row of another length than the
-// header, a column of width 0).
-func drawPlain(header []string, cells [][]string) ([]string, bool) {
-	if len(cells) == 0 || len(header) == 0 {
-		return nil, false
-	}
-	widths := make([]int, len(header))
-	for i, c := range header {
-		widths[i] = cellWidth(c)
-	}
-	for _, row := range cells {
-		if len(row) != len(header) {
-			return nil, false
-		}
-		for i, c := range row {
-			widths[i] = max(widths[i], cellWidth(c))
-		}
-	}
-	size := 1
-	for _, w := range widths {
-		if w == 0 {
-			return nil, false
-		}
-		size += w + 3
-	}
-	var border strings.Builder
-	border.Grow(size)
-	border.WriteByte('+')
-	for _, w := range widths {
-		border.WriteString(strings.Repeat("-", w+2))
-		border.WriteByte('+')
-	}
-	var b strings.Builder
-	line := func(row []string) string {
-		b.Reset()
-		b.Grow(size + 8)
-		for i, c := range row {
-			b.WriteString("| ")
-			b.WriteString(c)
-			if pad := widths[i] - cellWidth(c); pad > 0 {
-				b.WriteString(strings.Repeat(" ", pad))
-			}
-			b.WriteByte(' ')
-		}
-		b.WriteByte('|')
-		return b.String()
-	}
-	out := make([]string, 0, len(cells)+4)
-	out = append(out, border.String(), line(header), border.String())
-	for _, row := range cells {
-		out = append(out, line(row))
-	}
-	return append(out, border.String()), true
-}
-
-// drawTablewriter draws a table with tablewriter, as renderTable says.
-func drawTablewriter(header []string, cells [][]string) ([]string, error) {
+// drawTable is renderTable for a caller that holds a drawing slot.
+func drawTable(header []string, cells [][]string) ([]string, error) {
 	var buf bytes.Buffer
 	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
@@ -305,17 +233,30 @@ func (t *tableStream) block(rows []Row) ([]string, error) {
 	for _, line := range cells {
 		pad(line)
 	}
-	if t.bottom != "" && slices.Equal(widths, t.widths) {
-		// The rows alone, as tablewriter draws a row of cells padded to
-		// their column's width: drawing them without it is 20 times
-		// faster (TestStreamPrintsAsAReport checks they are the same).
+	// The rows that continue a table are drawn as tablewriter draws a row
+	// of cells padded to their column's width, without it: 20 times
+	// faster (TestStreamPrintsAsAReport checks they are the same).
+	rowLines := func(cells [][]string) []string {
 		out := make([]string, len(cells))
 		for i, line := range cells {
 			out[i] = "| " + strings.Join(line, " | ") + " |"
 		}
-		return out, nil
+		return out
 	}
-	lines, err := drawTable(header, cells)
+	if t.bottom != "" && slices.Equal(widths, t.widths) {
+		return rowLines(cells), nil
+	}
+	// A new table: tablewriter draws its top border, header and first
+	// row (every cell padded, so the first row sets the widths), and the
+	// others continue it. Drawing every row with tablewriter cost 12-30
+	// ms of CPU and 73,000 allocations for 500 rows, more than a batch's
+	// jobs took beside 200 sessions (docs/performance.md, figure 9b,
+	// session 11).
+	var first [][]string
+	if len(cells) > 0 {
+		first = cells[:1]
+	}
+	lines, err := drawTable(header, first)
 	if err != nil {
 		return nil, err
 	}
@@ -324,6 +265,9 @@ func (t *tableStream) block(rows []Row) ([]string, error) {
 		out = append(out, t.bottom)
 	}
 	out = append(out, lines[:len(lines)-1]...)
+	if len(cells) > 1 {
+		out = append(out, rowLines(cells[1:])...)
+	}
 	t.keys, t.widths, t.bottom = keys, widths, lines[len(lines)-1]
 	return out, nil
 }
