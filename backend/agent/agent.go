@@ -13,9 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"xenmanager/backend/agent/host"
@@ -52,9 +52,12 @@ type Config struct {
 // DefaultRebootDelay is how long a simulated reboot takes by default.
 const DefaultRebootDelay = 5 * time.Second
 
-// Timeouts of the HTTP server. Calls themselves may take long (an injected
-// latency or hang), so there is no write timeout; a stalled client is cut
-// by the read timeouts.
+// Bounds of the HTTPS server (server.go), as net/http's server had them.
+// Calls themselves may take long (an injected latency or hang), so there
+// is no write timeout; a stalled client is cut by the read timeouts:
+// readHeaderTimeout for the TLS handshake and a request's header from its
+// first byte, readTimeout for the whole request, idleTimeout between
+// requests.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 2 * time.Minute
@@ -71,7 +74,6 @@ type Agent struct {
 	cert    tls.Certificate
 	spki    string
 	methods map[string]method
-	srv     *http.Server
 	metrics *Metrics     // nil: no metrics
 	probe   *domainProbe // asks the hypervisor for its domains for Health and the metrics
 	// userSum and passwordSum are the SHA-256 of the credentials a call
@@ -85,13 +87,20 @@ type Agent struct {
 	base context.Context
 	stop context.CancelFunc
 
+	// shutting is set once Shutdown or sys_shutdown stops the server
+	// (server.go); it is stored under mu, and read without it.
+	shutting atomic.Bool
+
 	// mu guards the fields below: the simulated host's power state, the
-	// open connections that going down closes, and the console listener.
+	// listener and open connections that going down closes, and the
+	// console listener.
 	mu         sync.Mutex
 	power      powerState
 	boot       context.Context    // ends when the simulated host goes down
 	bootEnd    context.CancelFunc // ends boot
-	conns      map[net.Conn]struct{}
+	listener   net.Listener       // the one Serve accepts on; nil before
+	conns      map[*agentConn]struct{}
+	drained    chan struct{} // closed when the last connection ends after Shutdown
 	console    *consoleListener // nil until the first open_console
 	listenHost string           // the host part of the address Serve listens on
 	rebootHold chan struct{}    // tests: a reboot comes back only once it is closed
@@ -146,7 +155,7 @@ func New(cfg Config) (*Agent, error) {
 		userSum: sha256.Sum256([]byte(agentapi.AgentUser)), passwordSum: sha256.Sum256([]byte(cfg.Password)),
 		headerSum:    sha256.Sum256([]byte(basicAuthHeader(agentapi.AgentUser, cfg.Password))),
 		authFailures: newAuthBackoff(),
-		conns:        map[net.Conn]struct{}{}, listenHost: "127.0.0.1"}
+		conns:        map[*agentConn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
 	a.probe = &domainProbe{list: h.Driver().Domains}
 	if cfg.Metrics != nil {
@@ -159,17 +168,6 @@ func New(cfg Config) (*Agent, error) {
 	base, stop := context.WithCancel(context.Background())
 	a.base, a.stop = base, stop
 	a.boot, a.bootEnd = context.WithCancel(base)
-	a.srv = &http.Server{
-		Handler:           a,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ConnContext:       withHeldConn,
-		ConnState:         a.trackConn,
-	}
 	return a, nil
 }
 
@@ -187,31 +185,6 @@ func (a *Agent) Sim() *xensim.Sim {
 // the value the manager pins.
 func (a *Agent) SPKISHA256() string { return a.spki }
 
-// Serve accepts TLS connections on l and serves calls, concurrently and with
-// keep-alive, until Shutdown; it then returns nil.
-func (a *Agent) Serve(l net.Listener) error {
-	if host, _, err := net.SplitHostPort(l.Addr().String()); err == nil {
-		a.mu.Lock()
-		a.listenHost = host
-		a.mu.Unlock()
-	}
-	tl := tls.NewListener(heldListener{gateListener{l, a}}, &tls.Config{
-		Certificates: []tls.Certificate{a.cert},
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
-		// Full-size records from a connection's first answer: crypto/tls
-		// otherwise sends its first 128 kB in records of a packet each (a
-		// 13.8 kB list_vms in ten). Same ciphers, same strength.
-		DynamicRecordSizingDisabled: true,
-	})
-	a.log.Info("agent serving", "address", l.Addr().String(), "hostname", a.cfg.Hostname, "spki_sha256", a.spki)
-	err := a.srv.Serve(tl)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
 // Shutdown stops accepting calls, abandons calls blocked by injected faults
 // and outgoing migrations, cuts incoming ones, and waits for the other
 // calls to finish or ctx to end.
@@ -219,7 +192,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 	a.stop()
 	a.closeConsole()
 	a.host.Close()
-	return a.srv.Shutdown(ctx)
+	return a.shutdownServer(ctx)
 }
 
 // Start creates an agent, listens on addr ("127.0.0.1:0" in tests) and
@@ -241,22 +214,10 @@ func Start(cfg Config, addr string) (*Agent, net.Addr, error) {
 	return a, l.Addr(), nil
 }
 
-// heldListener gives TLS connections whose writes an answer can hold (see
-// heldConn).
-type heldListener struct{ net.Listener }
-
-func (l heldListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &heldConn{Conn: c}, nil
-}
-
 // heldConn is a TCP connection under TLS whose writes can be held and then
-// sent in one. net/http writes an answer larger than its 4 kB buffer in two
-// pieces, the header with the start of the body and then the rest: two TLS
-// records that would otherwise be two sends, and two wake-ups of the client.
+// sent in one. crypto/tls writes an answer larger than a TLS record (16
+// kB) as one record per write on the connection: sends that would each
+// wake the client.
 type heldConn struct {
 	net.Conn
 	mu      sync.Mutex
@@ -300,15 +261,3 @@ func (c *heldConn) release() error {
 	return err
 }
 
-type heldConnKey struct{}
-
-// withHeldConn is the http.Server's ConnContext: it gives the handler the
-// heldConn under each TLS connection.
-func withHeldConn(ctx context.Context, c net.Conn) context.Context {
-	if tc, ok := c.(*tls.Conn); ok {
-		if hc, ok := tc.NetConn().(*heldConn); ok {
-			return context.WithValue(ctx, heldConnKey{}, hc)
-		}
-	}
-	return ctx
-}

@@ -17,60 +17,99 @@ import (
 	"xenmanager/backend/agentapi/xmlrpcwire"
 )
 
-// ServeHTTP serves one XML-RPC call: POST on the protocol's paths, basic
-// auth, then decode, dispatch and encode. Failures after authentication are
-// XML-RPC faults with HTTP 200, as XML-RPC wants.
-func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.isDown() {
-		panic(http.ErrAbortHandler) // a host that is down answers nothing
+// answer is what serveCall sends for a request: an HTTP status, header
+// fields (name, value...) and a body of type ctype in the buffer from
+// answerHeadroom on; or nothing (abort), the connection cut.
+type answer struct {
+	status  int
+	ctype   string
+	fields  []string
+	closing bool   // the connection closes after the answer
+	abort   bool   // nothing is sent; the connection is cut
+	after   func() // runs once the answer is sent (call.after)
+}
+
+// serveCall serves one call read from cc and sends its answer; false
+// closes the connection.
+func (a *Agent) serveCall(cc *agentConn, r *http.Request) bool {
+	buf := responseBuffers.Get().(*[]byte)
+	defer putResponseBuffer(buf)
+	ans := a.answer(cc, r, buf)
+	if ans.abort {
+		return false
 	}
+	closing := r.Close || ans.closing
+	if !closing && !r.ProtoAtLeast(1, 1) {
+		ans.fields = append(ans.fields, "Connection", "keep-alive") // HTTP/1.0 asked to keep it
+	}
+	sent := cc.writeAnswer(*buf, ans.status, ans.ctype, closing, ans.fields...)
+	if ans.after != nil {
+		// The whole answer is on the wire (one write); after cuts the
+		// connections.
+		ans.after()
+		return false
+	}
+	return sent && !closing
+}
+
+// answer serves one XML-RPC call: POST on the protocol's paths, basic
+// auth, then decode, dispatch and encode, the answer's body into *buf
+// after answerHeadroom bytes. Failures after authentication are XML-RPC
+// faults with HTTP 200, as XML-RPC wants.
+func (a *Agent) answer(cc *agentConn, r *http.Request, buf *[]byte) answer {
 	if r.URL.Path != agentapi.Path && r.URL.Path != agentapi.PathRPC2 {
-		http.NotFound(w, r)
-		return
+		return textAnswer(buf, http.StatusNotFound, "404 page not found")
 	}
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "XML-RPC calls are POSTed", http.StatusMethodNotAllowed)
-		return
+		ans := textAnswer(buf, http.StatusMethodNotAllowed, "XML-RPC calls are POSTed")
+		ans.fields = []string{"Allow", http.MethodPost}
+		if r.Method == http.MethodHead {
+			*buf = (*buf)[:answerHeadroom]
+		}
+		return ans
 	}
 	// The back-off's source is worked out only when the back-off holds an
 	// address or the password is wrong: parsing the remote address was 2
 	// of an echo's 17 allocations.
 	var source string
 	if !a.authFailures.idle() {
-		source = sourceOf(r.RemoteAddr)
+		source = sourceOf(cc.remoteAddr())
 		if d := a.authFailures.wait(source); d > 0 {
 			// Unchecked, so that a right guess cannot show (authBackoff).
-			w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
-			http.Error(w, "too many wrong passwords from this address; retry later", http.StatusTooManyRequests)
-			return
+			ans := textAnswer(buf, http.StatusTooManyRequests, "too many wrong passwords from this address; retry later")
+			ans.fields = []string{"Retry-After", strconv.Itoa(int((d + time.Second - 1) / time.Second))}
+			return ans
 		}
 	}
 	if !a.authorized(r) {
 		if a.metrics != nil {
 			a.metrics.unauthorized.Inc()
 		}
-		if _, _, given := r.BasicAuth(); given && a.authFailures.fail(sourceOf(r.RemoteAddr)) {
-			a.log.Warn("agent calls from this address refused for a while: too many wrong passwords", "remote", r.RemoteAddr)
+		if _, _, given := r.BasicAuth(); given && a.authFailures.fail(sourceOf(cc.remoteAddr())) {
+			a.log.Warn("agent calls from this address refused for a while: too many wrong passwords", "remote", cc.remoteAddr())
 		}
-		a.log.Warn("agent call refused: wrong credentials", "remote", r.RemoteAddr)
-		w.Header().Set("WWW-Authenticate", `Basic realm="xenagent"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
+		a.log.Warn("agent call refused: wrong credentials", "remote", cc.remoteAddr())
+		*buf = (*buf)[:answerHeadroom]
+		return answer{status: http.StatusUnauthorized, fields: []string{"WWW-Authenticate", `Basic realm="xenagent"`}}
 	}
 	if source != "" {
 		a.authFailures.succeed(source)
 	}
+	if len(r.Header["Expect"]) > 0 && r.ProtoAtLeast(1, 1) { // 100-continue (checkRequest)
+		if !cc.sendContinue() {
+			return answer{abort: true}
+		}
+	}
 	// The call's duration goes to its log line and the metrics; without
 	// either the clock is not read.
-	logCall := a.log.Enabled(r.Context(), slog.LevelDebug)
+	logCall := a.log.Enabled(a.base, slog.LevelDebug)
 	var start time.Time
 	if logCall || a.metrics != nil {
 		start = time.Now()
 	}
-	c := &call{req: r, boot: a.bootContext}
+	c := &call{conn: cc, base: a.base, boot: a.bootContext}
 	defer c.end()
-	method, params, err := xmlrpcwire.DecodeCall(http.MaxBytesReader(w, r.Body, xmlrpcwire.MaxCallBytes))
+	method, params, err := xmlrpcwire.DecodeCall(r.Body)
 	decoded := err == nil
 	var result any
 	if err != nil {
@@ -79,9 +118,7 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.method, c.params = method, params
 		result, err = a.dispatch(c)
 	}
-	buf := responseBuffers.Get().(*[]byte)
-	defer putResponseBuffer(buf)
-	body := (*buf)[:0]
+	body := (*buf)[:answerHeadroom]
 	if err == nil {
 		var encErr error
 		if body, encErr = xmlrpcwire.AppendResponse(body, result); encErr != nil {
@@ -97,30 +134,26 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f = agentapi.Errorf(agentapi.FaultInternalError, "%v", err)
 		}
 		code = int(f.Code)
-		body = xmlrpcwire.AppendFault(body[:0], code, f.FaultString())
+		body = xmlrpcwire.AppendFault(body[:answerHeadroom], code, f.FaultString())
 	}
 	*buf = body
 	if a.metrics != nil {
 		a.metrics.callDone(a.methodLabel(method, decoded), err, time.Since(start))
 	}
 	if logCall {
-		a.log.Debug("agent call", "method", method, "fault", code, "remote", r.RemoteAddr, "duration", time.Since(start))
+		a.log.Debug("agent call", "method", method, "fault", code, "remote", cc.remoteAddr(), "duration", time.Since(start))
 	}
 	if c.after == nil && a.isDown() {
-		panic(http.ErrAbortHandler) // the host went down during the call
+		return answer{abort: true} // the host went down during the call
 	}
-	h := w.Header()
-	h["Content-Type"] = xmlContentType
-	if len(body) > ownLengthAnswer || c.after != nil { // after's Flush comes before the handler returns
-		h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	}
-	writeAnswer(w, r, body)
-	if c.after != nil {
-		// The whole answer (its length is known) must be on the wire
-		// before after cuts the connections.
-		_ = http.NewResponseController(w).Flush()
-		c.after()
-	}
+	return answer{status: http.StatusOK, ctype: xmlContentTypeText, after: c.after}
+}
+
+// textAnswer is an answer of status with a line of text.
+func textAnswer(buf *[]byte, status int, text string) answer {
+	b := append((*buf)[:answerHeadroom], text...)
+	*buf = append(b, '\n')
+	return answer{status: status, ctype: "text/plain; charset=utf-8"}
 }
 
 // methodLabel is a call's method as the metrics label it: a method of the
@@ -136,34 +169,8 @@ func (a *Agent) methodLabel(method string, decoded bool) string {
 	return methodUnknown
 }
 
-// xmlContentType is the Content-Type of every answer, one slice for all:
-// net/http only reads a header's values.
-var xmlContentType = []string{"text/xml; charset=utf-8"}
-
-// ownLengthAnswer is the largest answer whose Content-Length net/http
-// works out by itself: one that fits the response's 2 kB buffer is
-// written whole when the handler returns, with its length. A larger one
-// gets it from the handler, or net/http would send it chunked.
-const ownLengthAnswer = 2000
-
-// heldAnswer is the size from which an answer is sent through
-// heldConn.hold: beyond about 4 kB with its header, net/http would write it
-// in two pieces.
-const heldAnswer = 3 << 10
-
-// writeAnswer writes body, the whole answer, in one send on the connection.
-// A client gone away is not the agent's problem: errors are ignored.
-func writeAnswer(w http.ResponseWriter, r *http.Request, body []byte) {
-	hc, ok := r.Context().Value(heldConnKey{}).(*heldConn)
-	if !ok || len(body) < heldAnswer {
-		_, _ = w.Write(body) // fits net/http's buffer with the header
-		return
-	}
-	hc.hold()
-	defer hc.release()
-	_, _ = w.Write(body)
-	_ = http.NewResponseController(w).Flush()
-}
+// xmlContentTypeText is the Content-Type of every XML-RPC answer.
+const xmlContentTypeText = "text/xml; charset=utf-8"
 
 // responseBuffers holds the buffers answers are encoded into, for reuse;
 // one that grew beyond maxPooledResponse is dropped instead.
@@ -248,7 +255,8 @@ var ungated = map[string]bool{
 // call is one decoded call on its way through dispatch. It is used by the
 // goroutine serving the call only.
 type call struct {
-	req    *http.Request
+	conn   *agentConn             // the connection it came on
+	base   context.Context        // the agent's life (Agent.base)
 	boot   func() context.Context // the simulated host's life (Agent.bootContext)
 	ctx    context.Context        // see context; nil until asked for
 	stop   func()                 // ends ctx
@@ -259,14 +267,19 @@ type call struct {
 	after func()
 }
 
-// context is the call's context: it ends with the connection, at
-// Shutdown, or when the simulated host goes down. It is made when a method
-// first asks for it: most calls end before anything could wait on it, and
-// making it for each (a cancel func and a callback on the host's life)
-// was a few per cent of a short call's CPU.
+// context is the call's context: it ends with the connection (the client
+// going away, or readTimeout from the request's first byte, as under
+// net/http), at Shutdown, or when the simulated host goes down. It is made
+// when a method first asks for it: most calls end before anything could
+// wait on it, and making it for each (a cancel func, a callback on the
+// host's life and a background read of the connection) was a few per cent
+// of a short call's CPU.
 func (c *call) context() context.Context {
 	if c.ctx == nil {
-		ctx, cancel := context.WithCancel(c.req.Context())
+		ctx, cancel := context.WithCancel(c.base)
+		if c.conn != nil {
+			c.conn.watch(cancel)
+		}
 		stopAfter := context.AfterFunc(c.boot(), cancel)
 		c.ctx, c.stop = ctx, func() {
 			stopAfter()
@@ -280,15 +293,18 @@ func (c *call) context() context.Context {
 func (c *call) end() {
 	if c.stop != nil {
 		c.stop()
+		if c.conn != nil {
+			c.conn.stopWatch()
+		}
 	}
 }
 
 // localHost is the address the client reached the agent at, without port.
 func (c *call) localHost() string {
-	addr, ok := c.req.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
+	if c.conn == nil || c.conn.raw == nil {
 		return ""
 	}
+	addr := c.conn.localAddr()
 	host, _, err := net.SplitHostPort(addr.String())
 	if err != nil {
 		return addr.String()

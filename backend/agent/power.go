@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"net"
-	"net/http"
 	"time"
 
 	"xenmanager/backend/agent/hypervisor"
@@ -57,19 +56,6 @@ func (a *Agent) PoweredOff() bool {
 	return a.power == powerOff
 }
 
-// trackConn keeps the set of open connections (http.Server.ConnState), so
-// that going down can cut them all, idle keep-alive ones included.
-func (a *Agent) trackConn(c net.Conn, st http.ConnState) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	switch st {
-	case http.StateNew:
-		a.conns[c] = struct{}{}
-	case http.StateClosed, http.StateHijacked:
-		delete(a.conns, c)
-	}
-}
-
 // bootContext ends when the simulated host goes down, which abandons the
 // calls in flight.
 func (a *Agent) bootContext() context.Context {
@@ -105,7 +91,7 @@ func (a *Agent) goDown(reboot bool) func() {
 			go a.comeBack()
 			return
 		}
-		_ = a.srv.Close() // Serve returns; calls in flight are cut
+		a.closeServer() // Serve returns; calls in flight are cut
 	}
 }
 
@@ -134,19 +120,6 @@ func (a *Agent) powerCall(c *call, reboot bool) (any, error) {
 		}
 	}
 	return true, nil
-}
-
-// closeConns closes every open connection of the HTTPS server.
-func (a *Agent) closeConns() {
-	a.mu.Lock()
-	conns := make([]net.Conn, 0, len(a.conns))
-	for c := range a.conns {
-		conns = append(conns, c)
-	}
-	a.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
 }
 
 // comeBack ends a reboot after RebootDelay (and, in tests, once rebootHold
