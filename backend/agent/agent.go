@@ -74,6 +74,7 @@ type Agent struct {
 	cert    tls.Certificate
 	spki    string
 	methods map[string]method
+	bounds  serverBounds // the HTTPS server's; tests shorten them before Serve
 	metrics *Metrics     // nil: no metrics
 	probe   *domainProbe // asks the hypervisor for its domains for Health and the metrics
 	// userSum and passwordSum are the SHA-256 of the credentials a call
@@ -157,6 +158,7 @@ func New(cfg Config) (*Agent, error) {
 		authFailures: newAuthBackoff(),
 		conns:        map[*agentConn]struct{}{}, listenHost: "127.0.0.1"}
 	a.methods = a.methodTable()
+	a.bounds = serverBounds{headerTimeout: readHeaderTimeout, readTimeout: readTimeout, idleTimeout: idleTimeout, maxHeaderBytes: maxHeaderBytes}
 	a.probe = &domainProbe{list: h.Driver().Domains}
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.reg.Register(newDomainCollector(a)); err != nil {

@@ -235,7 +235,7 @@ func TestAuthHeaderForms(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
 			}
-			// A short answer's length is net/http's to write (ownLengthAnswer).
+			// Every answer has its length (one write of header and body), none is chunked.
 			if resp.StatusCode == http.StatusOK && (resp.ContentLength != n || len(resp.TransferEncoding) > 0) {
 				t.Errorf("answer of %d bytes with Content-Length %d, Transfer-Encoding %q; want its length, not chunked", n, resp.ContentLength, resp.TransferEncoding)
 			}

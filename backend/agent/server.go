@@ -29,6 +29,13 @@ import (
 // readHeaderTimeout, readTimeout, idleTimeout, maxHeaderBytes, the TLS
 // handshake within readHeaderTimeout, no write timeout.
 
+// serverBounds are the bounds of the HTTPS server: readHeaderTimeout,
+// readTimeout, idleTimeout and maxHeaderBytes unless a test shortens them.
+type serverBounds struct {
+	headerTimeout, readTimeout, idleTimeout time.Duration
+	maxHeaderBytes                          int64
+}
+
 // headerSlack is how much a request's header may exceed maxHeaderBytes, as
 // net/http allows (its initialReadLimitSize).
 const headerSlack = 4096
@@ -315,7 +322,7 @@ func (cc *agentConn) serve() {
 		cc.raw.Close()
 		a.removeConn(cc)
 	}()
-	dl := time.Now().Add(readHeaderTimeout)
+	dl := time.Now().Add(a.bounds.headerTimeout)
 	_ = cc.raw.SetDeadline(dl)
 	if err := cc.tls.HandshakeContext(a.base); err != nil {
 		a.log.Debug("agent TLS handshake failed", "remote", cc.remoteAddr(), "err", err)
@@ -342,7 +349,7 @@ func (cc *agentConn) next() bool {
 	if a.shutting.Load() && cc.state.CompareAndSwap(connIdle, connClosed) {
 		return false
 	}
-	cc.cr.phase(time.Now().Add(idleTimeout), idleSlack)
+	cc.cr.phase(time.Now().Add(a.bounds.idleTimeout), min(idleSlack, a.bounds.idleTimeout/2))
 	if _, err := cc.br.Peek(1); err != nil {
 		return false
 	}
@@ -353,15 +360,15 @@ func (cc *agentConn) next() bool {
 		return false // a host that is down answers nothing
 	}
 	cc.t0 = time.Now()
-	cc.cr.phase(cc.t0.Add(readHeaderTimeout), 0)
-	cc.cr.limited, cc.cr.remain, cc.cr.hitLimit = true, maxHeaderBytes+headerSlack, false
+	cc.cr.phase(cc.t0.Add(a.bounds.headerTimeout), 0)
+	cc.cr.limited, cc.cr.remain, cc.cr.hitLimit = true, a.bounds.maxHeaderBytes+headerSlack, false
 	req, err := http.ReadRequest(cc.br)
 	cc.cr.limited = false
 	if err != nil {
 		cc.refuse(requestError(err, cc.cr.hitLimit))
 		return false
 	}
-	cc.cr.phase(cc.t0.Add(readTimeout), 0)
+	cc.cr.phase(cc.t0.Add(a.bounds.readTimeout), 0)
 	if ans, bad := checkRequest(req); bad {
 		cc.refuse(ans)
 		return false
@@ -414,10 +421,16 @@ func requestError(err error, hitLimit bool) refusal {
 
 // checkRequest refuses what net/http's server refuses of a request
 // http.ReadRequest read: another major version, a missing Host in
-// HTTP/1.1, an Expect other than 100-continue.
+// HTTP/1.1, a field name that is not a token (textproto lets spaces
+// through), an Expect other than 100-continue.
 func checkRequest(req *http.Request) (refusal, bool) {
 	if req.ProtoMajor != 1 {
 		return refusal{status: http.StatusHTTPVersionNotSupported, text: "unsupported protocol version"}, true
+	}
+	for name := range req.Header {
+		if !validFieldName(name) {
+			return refusal{status: http.StatusBadRequest, text: "invalid header name"}, true
+		}
 	}
 	// http.ReadRequest refuses two Host fields and takes the one out of
 	// the header.
@@ -428,6 +441,23 @@ func checkRequest(req *http.Request) (refusal, bool) {
 		return refusal{status: http.StatusExpectationFailed, text: "unsupported Expect"}, true
 	}
 	return refusal{}, false
+}
+
+// validFieldName reports whether name is an HTTP token (RFC 9110 5.1).
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // refuse answers r, when it has a status, and closes the connection
