@@ -31,15 +31,15 @@ type answer struct {
 
 // serveCall serves one call read from cc and sends its answer; false
 // closes the connection.
-func (a *Agent) serveCall(cc *agentConn, r *http.Request) bool {
+func (a *Agent) serveCall(cc *agentConn, r *request) bool {
 	buf := responseBuffers.Get().(*[]byte)
 	defer putResponseBuffer(buf)
 	ans := a.answer(cc, r, buf)
 	if ans.abort {
 		return false
 	}
-	closing := r.Close || ans.closing
-	if !closing && !r.ProtoAtLeast(1, 1) {
+	closing := r.close || ans.closing
+	if !closing && !r.http11 {
 		ans.fields = append(ans.fields, "Connection", "keep-alive") // HTTP/1.0 asked to keep it
 	}
 	sent := cc.writeAnswer(*buf, ans.status, ans.ctype, closing, ans.fields...)
@@ -56,14 +56,14 @@ func (a *Agent) serveCall(cc *agentConn, r *http.Request) bool {
 // auth, then decode, dispatch and encode, the answer's body into *buf
 // after answerHeadroom bytes. Failures after authentication are XML-RPC
 // faults with HTTP 200, as XML-RPC wants.
-func (a *Agent) answer(cc *agentConn, r *http.Request, buf *[]byte) answer {
-	if r.URL.Path != agentapi.Path && r.URL.Path != agentapi.PathRPC2 {
+func (a *Agent) answer(cc *agentConn, r *request, buf *[]byte) answer {
+	if r.path != agentapi.Path && r.path != agentapi.PathRPC2 {
 		return textAnswer(buf, http.StatusNotFound, "404 page not found")
 	}
-	if r.Method != http.MethodPost {
+	if r.method != http.MethodPost {
 		ans := textAnswer(buf, http.StatusMethodNotAllowed, "XML-RPC calls are POSTed")
 		ans.fields = []string{"Allow", http.MethodPost}
-		if r.Method == http.MethodHead {
+		if r.method == http.MethodHead {
 			*buf = (*buf)[:answerHeadroom]
 		}
 		return ans
@@ -85,7 +85,7 @@ func (a *Agent) answer(cc *agentConn, r *http.Request, buf *[]byte) answer {
 		if a.metrics != nil {
 			a.metrics.unauthorized.Inc()
 		}
-		if _, _, given := r.BasicAuth(); given && a.authFailures.fail(sourceOf(cc.remoteAddr())) {
+		if _, _, given := basicAuth(r.auth); given && a.authFailures.fail(sourceOf(cc.remoteAddr())) {
 			a.log.Warn("agent calls from this address refused for a while: too many wrong passwords", "remote", cc.remoteAddr())
 		}
 		a.log.Warn("agent call refused: wrong credentials", "remote", cc.remoteAddr())
@@ -95,7 +95,7 @@ func (a *Agent) answer(cc *agentConn, r *http.Request, buf *[]byte) answer {
 	if source != "" {
 		a.authFailures.succeed(source)
 	}
-	if len(r.Header["Expect"]) > 0 && r.ProtoAtLeast(1, 1) { // 100-continue (checkRequest)
+	if r.expect { // 100-continue (checkRequest)
 		if !cc.sendContinue() {
 			return answer{abort: true}
 		}
@@ -109,7 +109,7 @@ func (a *Agent) answer(cc *agentConn, r *http.Request, buf *[]byte) answer {
 	}
 	c := &call{conn: cc, base: a.base, boot: a.bootContext}
 	defer c.end()
-	method, params, err := xmlrpcwire.DecodeCall(r.Body)
+	method, params, err := xmlrpcwire.DecodeCall(r.body)
 	decoded := err == nil
 	var result any
 	if err != nil {
@@ -192,14 +192,17 @@ func putResponseBuffer(b *[]byte) {
 // and its user and password compared by their hashes, as before. The
 // first way takes no longer for a wrong header than for a right one, and
 // which way a header took tells nothing about the password.
-func (a *Agent) authorized(r *http.Request) bool {
-	if h := r.Header["Authorization"]; len(h) == 1 {
-		sum := sha256.Sum256([]byte(h[0]))
+func (a *Agent) authorized(r *request) bool {
+	if r.nAuth == 1 {
+		sum := sha256.Sum256(r.auth)
 		if subtle.ConstantTimeCompare(sum[:], a.headerSum[:]) == 1 {
 			return true
 		}
 	}
-	user, pass, ok := r.BasicAuth()
+	if r.nAuth == 0 {
+		return false
+	}
+	user, pass, ok := basicAuth(r.auth)
 	if !ok {
 		return false
 	}

@@ -239,13 +239,14 @@ func benchHandler(b *testing.B, withMetrics bool) {
 				b.Fatal(err)
 			}
 			r.SetBasicAuth(agentapi.AgentUser, testPassword)
+			req := fromHTTP(r)
 			cc := &agentConn{a: a}
 			buf := make([]byte, 0, 4<<10)
 			var ans answer
 			b.ReportAllocs()
 			for b.Loop() {
 				br.Reset(body)
-				ans = a.answer(cc, r, &buf)
+				ans = a.answer(cc, req, &buf)
 			}
 			if len(buf) <= answerHeadroom || ans.status != http.StatusOK || ans.ctype == "" {
 				b.Fatal("no answer")

@@ -92,6 +92,9 @@ type agentConn struct {
 	date    [len(http.TimeFormat)]byte
 	// t0 is when the current request's first byte was seen.
 	t0 time.Time
+	// req and body are the current request when parseCommon read it.
+	req  request
+	body io.LimitedReader
 	// watching is set while a background read (watch) waits on the
 	// connection; watchDone then receives its outcome.
 	watching  bool
@@ -360,17 +363,8 @@ func (cc *agentConn) next() bool {
 		return false // a host that is down answers nothing
 	}
 	cc.t0 = time.Now()
-	cc.cr.phase(cc.t0.Add(a.bounds.headerTimeout), 0)
-	cc.cr.limited, cc.cr.remain, cc.cr.hitLimit = true, a.bounds.maxHeaderBytes+headerSlack, false
-	req, err := http.ReadRequest(cc.br)
-	cc.cr.limited = false
-	if err != nil {
-		cc.refuse(requestError(err, cc.cr.hitLimit))
-		return false
-	}
-	cc.cr.phase(cc.t0.Add(a.bounds.readTimeout), 0)
-	if ans, bad := checkRequest(req); bad {
-		cc.refuse(ans)
+	req := cc.readRequest()
+	if req == nil {
 		return false
 	}
 	keep := cc.a.serveCall(cc, req)
@@ -379,11 +373,41 @@ func (cc *agentConn) next() bool {
 	}
 	// What the handler left of the body is read and dropped, within a
 	// bound, so that the next request can be read.
-	n, err := io.CopyN(io.Discard, req.Body, maxDrainBytes+1)
+	n, err := io.CopyN(io.Discard, req.body, maxDrainBytes+1)
 	if err != io.EOF || n > maxDrainBytes {
 		return false
 	}
-	return !req.Close
+	return !req.close
+}
+
+// readRequest reads the request whose first byte has arrived: the common
+// one from the buffer (parseCommon), any other with http.ReadRequest,
+// which net/http's server used, within the header's bounds. It answers
+// and returns nil for a request it refuses.
+func (cc *agentConn) readRequest() *request {
+	a := cc.a
+	buffered, _ := cc.br.Peek(cc.br.Buffered())
+	if n, length := parseCommon(buffered, &cc.req); n > 0 {
+		_, _ = cc.br.Discard(n)
+		cc.body = io.LimitedReader{R: cc.br, N: length}
+		cc.req.body = &cc.body
+		cc.cr.phase(cc.t0.Add(a.bounds.readTimeout), 0)
+		return &cc.req
+	}
+	cc.cr.phase(cc.t0.Add(a.bounds.headerTimeout), 0)
+	cc.cr.limited, cc.cr.remain, cc.cr.hitLimit = true, a.bounds.maxHeaderBytes+headerSlack, false
+	req, err := http.ReadRequest(cc.br)
+	cc.cr.limited = false
+	if err != nil {
+		cc.refuse(requestError(err, cc.cr.hitLimit))
+		return nil
+	}
+	cc.cr.phase(cc.t0.Add(a.bounds.readTimeout), 0)
+	if ans, bad := checkRequest(req); bad {
+		cc.refuse(ans)
+		return nil
+	}
+	return fromHTTP(req)
 }
 
 // remoteAddr is the client's address, host:port.

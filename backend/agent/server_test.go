@@ -101,16 +101,16 @@ func echoCall(msg string) string {
 		msg + "</string></value></param></params></methodCall>"
 }
 
-// request is an HTTP request for the agent: line is the request line,
+// rawRequest is an HTTP request for the agent: line is the request line,
 // fields the header lines (each with its CRLF), body the body.
-func request(line, fields, body string) string {
+func rawRequest(line, fields, body string) string {
 	return line + "\r\n" + fields + "\r\n" + body
 }
 
 // callRequest is a well-formed call of method with one string.
 func callRequest(method, msg string) string {
 	body := strings.Replace(echoCall(msg), "<methodName>echo<", "<methodName>"+method+"<", 1)
-	return request("POST "+agentapi.Path+" HTTP/1.1",
+	return rawRequest("POST "+agentapi.Path+" HTTP/1.1",
 		fmt.Sprintf("Host: agent\r\nAuthorization: %s\r\nContent-Length: %d\r\n", rightAuth, len(body)), body)
 }
 
@@ -118,7 +118,7 @@ func callRequest(method, msg string) string {
 // more header lines.
 func echoRequest(msg, more string) string {
 	body := echoCall(msg)
-	return request("POST "+agentapi.Path+" HTTP/1.1",
+	return rawRequest("POST "+agentapi.Path+" HTTP/1.1",
 		fmt.Sprintf("Host: agent\r\nAuthorization: %s\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n%s", rightAuth, len(body), more), body)
 }
 
@@ -141,30 +141,30 @@ func TestServerFraming(t *testing.T) {
 		{"client asks to close", echoRequest("hi", "Connection: close\r\n"), http.StatusOK, "hi", false},
 		{"HTTP/1.0", strings.Replace(echoRequest("hi", ""), "HTTP/1.1", "HTTP/1.0", 1), http.StatusOK, "hi", false},
 		{"HTTP/1.0 keep-alive", strings.Replace(echoRequest("hi", "Connection: keep-alive\r\n"), "HTTP/1.1", "HTTP/1.0", 1), http.StatusOK, "hi", true},
-		{"chunked body", request("POST "+agentapi.Path+" HTTP/1.1",
+		{"chunked body", rawRequest("POST "+agentapi.Path+" HTTP/1.1",
 			"Host: agent\r\nAuthorization: "+rightAuth+"\r\nTransfer-Encoding: chunked\r\n", chunked), http.StatusOK, "hi", true},
 		{"100-continue", echoRequest("hi", "Expect: 100-continue\r\n"), http.StatusOK, "hi", true},
 		{"other Expect", echoRequest("hi", "Expect: 200-ok\r\n"), http.StatusExpectationFailed, "Expect", false},
-		{"no body", request("POST "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nAuthorization: "+rightAuth+"\r\n", ""),
+		{"no body", rawRequest("POST "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nAuthorization: "+rightAuth+"\r\n", ""),
 			http.StatusOK, "malformed XML-RPC call", true},
-		{"malformed XML", request("POST "+agentapi.Path+" HTTP/1.1",
+		{"malformed XML", rawRequest("POST "+agentapi.Path+" HTTP/1.1",
 			"Host: agent\r\nAuthorization: "+rightAuth+"\r\nContent-Length: 12\r\n", "<methodCall>"), http.StatusOK, "malformed XML-RPC call", true},
 		{"other path", strings.Replace(echoRequest("hi", ""), agentapi.Path, "/api/2/", 1), http.StatusNotFound, "not found", true},
-		{"GET", request("GET "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nAuthorization: "+rightAuth+"\r\n", ""),
+		{"GET", rawRequest("GET "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nAuthorization: "+rightAuth+"\r\n", ""),
 			http.StatusMethodNotAllowed, "POSTed", true},
-		{"HEAD", request("HEAD "+agentapi.Path+" HTTP/1.1", "Host: agent\r\n", ""), http.StatusMethodNotAllowed, "", true},
-		{"no credentials", request("POST "+agentapi.Path+" HTTP/1.1", fmt.Sprintf("Host: agent\r\nContent-Length: %d\r\n", len(body)), body),
+		{"HEAD", rawRequest("HEAD "+agentapi.Path+" HTTP/1.1", "Host: agent\r\n", ""), http.StatusMethodNotAllowed, "", true},
+		{"no credentials", rawRequest("POST "+agentapi.Path+" HTTP/1.1", fmt.Sprintf("Host: agent\r\nContent-Length: %d\r\n", len(body)), body),
 			http.StatusUnauthorized, "", true},
-		{"no Host", request("POST "+agentapi.Path+" HTTP/1.1", fmt.Sprintf("Authorization: %s\r\nContent-Length: %d\r\n", rightAuth, len(body)), body),
+		{"no Host", rawRequest("POST "+agentapi.Path+" HTTP/1.1", fmt.Sprintf("Authorization: %s\r\nContent-Length: %d\r\n", rightAuth, len(body)), body),
 			http.StatusBadRequest, "Host", false},
 		{"two Hosts", echoRequest("hi", "Host: other\r\n"), http.StatusBadRequest, "malformed", false},
 		{"garbage line", "GARBAGE\r\n\r\n", http.StatusBadRequest, "malformed", false},
 		{"HTTP/2 line", strings.Replace(echoRequest("hi", ""), "HTTP/1.1", "HTTP/2.0", 1), http.StatusHTTPVersionNotSupported, "version", false},
 		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", http.StatusHTTPVersionNotSupported, "version", false},
-		{"length not a number", request("POST "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nContent-Length: ten\r\n", "0123456789"),
+		{"length not a number", rawRequest("POST "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nContent-Length: ten\r\n", "0123456789"),
 			http.StatusBadRequest, "malformed", false},
 		{"two lengths", echoRequest("hi", "Content-Length: 3\r\n"), http.StatusBadRequest, "malformed", false},
-		{"unknown transfer encoding", request("POST "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nTransfer-Encoding: gzip\r\n", "x"),
+		{"unknown transfer encoding", rawRequest("POST "+agentapi.Path+" HTTP/1.1", "Host: agent\r\nTransfer-Encoding: gzip\r\n", "x"),
 			http.StatusBadRequest, "malformed", false},
 		{"space in a field name", echoRequest("hi", "Bad Name: x\r\n"), http.StatusBadRequest, "invalid header name", false},
 		{"colon only", echoRequest("hi", ": x\r\n"), http.StatusBadRequest, "malformed", false},
@@ -281,7 +281,7 @@ func TestServerOversizedBody(t *testing.T) {
 	_, addr := startBoundedAgent(t, nil)
 	rc := dialAgent(t, addr)
 	n := xmlrpcwire.MaxCallBytes + maxDrainBytes + 1<<20
-	rc.send(t, request("POST "+agentapi.Path+" HTTP/1.1",
+	rc.send(t, rawRequest("POST "+agentapi.Path+" HTTP/1.1",
 		fmt.Sprintf("Host: agent\r\nAuthorization: %s\r\nContent-Length: %d\r\n", rightAuth, 2*n), ""))
 	go func() { // the agent stops reading; its answer is read meanwhile
 		_, _ = rc.c.Write(make([]byte, n))
