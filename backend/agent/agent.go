@@ -101,7 +101,7 @@ type Agent struct {
 	bootEnd    context.CancelFunc // ends boot
 	listener   net.Listener       // the one Serve accepts on; nil before
 	conns      map[*agentConn]struct{}
-	drained    chan struct{} // closed when the last connection ends after Shutdown
+	drained    chan struct{}    // closed when the last connection ends after Shutdown
 	console    *consoleListener // nil until the first open_console
 	listenHost string           // the host part of the address Serve listens on
 	rebootHold chan struct{}    // tests: a reboot comes back only once it is closed
@@ -262,4 +262,3 @@ func (c *heldConn) release() error {
 	}
 	return err
 }
-

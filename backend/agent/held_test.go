@@ -36,7 +36,7 @@ func (c countingConn) Write(p []byte) (int, error) {
 }
 
 // TestAnswerInOneWrite checks that an answer, header and body, small or
-// larger than net/http's buffer and than a TLS record, goes out in one
+// larger than a TLS record, goes out in one
 // write on the TCP connection, and arrives whole, call after call on one
 // keep-alive connection.
 func TestAnswerInOneWrite(t *testing.T) {

@@ -41,8 +41,8 @@ func basicAuth(v []byte) (user, password string, ok bool) {
 	return (&http.Request{Header: http.Header{"Authorization": {string(v)}}}).BasicAuth()
 }
 
-// maxCommonLength bounds the Content-Length parseCommon reads (18 digits
-// cannot overflow an int64).
+// maxCommonDigits bounds the digits of a Content-Length parseCommon reads
+// (18 cannot overflow an int64); a longer one is left to net/http.
 const maxCommonDigits = 18
 
 // parseCommon reads the common request from buf, the bytes the connection

@@ -20,10 +20,11 @@ import (
 // ran a background read per request (a goroutine, two read deadlines and a
 // condition variable) so that the handler's context could end when the
 // client went away, and wrote the answer through its response writer and
-// two buffers. Here a request is still parsed by net/http (http.ReadRequest,
-// which validates the request line, the header fields and the body's
-// framing), but the connection's reads set a deadline only when they reach
-// the network, the background read runs only for a call that asked for its
+// two buffers. Here the common request is parsed in place from the
+// connection's buffer (parseCommon, request.go) and any other by net/http
+// (http.ReadRequest, which validates the request line, the header fields
+// and the body's framing, then checkRequest); the connection's reads set a
+// deadline only when they reach the network, the background read runs only for a call that asked for its
 // context (call.context), and the answer, header and body, is built in one
 // buffer and written in one TLS write. The bounds are those net/http had:
 // readHeaderTimeout, readTimeout, idleTimeout, maxHeaderBytes, the TLS
