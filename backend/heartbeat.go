@@ -38,6 +38,11 @@ type heartbeats struct {
 	// restarted since the manager last looked) or whose agent restarted.
 	resync map[string]string
 	beats  int
+	// held are the servers whose events a held get_events follows
+	// (holdEvents), which the rounds skip; probed says, per server, what
+	// get_api_version said of the wait (heldProbe).
+	held   map[string]bool
+	probed map[string]heldProbe
 }
 
 // ReconcileEvery is how many heartbeats pass between full reconciliations
@@ -51,7 +56,10 @@ const ReconcileEvery = 12
 // becomes Unreachable (and Running again when it answers), a guest that
 // shut itself down or crashed is recorded as its server left it, and a
 // server whose agent restarted is reconciled at once. Each becomes an
-// Event.
+// Event. A server whose agent lists agentapi.ExtEventsWait is followed by
+// a get_events the agent holds until an event comes (holdEvents), so
+// that a crash is seen when it happens, not at the next beat; the rounds
+// skip it while that runs.
 func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultHeartbeatInterval
@@ -65,7 +73,8 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		m.Beat(ctx, interval)
+		m.beat(ctx, interval, m.heldBy)
+		m.holdPolls(ctx, interval, &wg)
 		m.hb.mu.Lock()
 		m.hb.beats++
 		full := m.hb.beats%ReconcileEvery == 0
@@ -95,7 +104,11 @@ func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 
 // Beat runs one round of heartbeats, each call bounded by timeout; then a
 // pool whose master does not answer gets a new one (moveLostMasters).
-func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
+func (m *Manager) Beat(ctx context.Context, timeout time.Duration) { m.beat(ctx, timeout, nil) }
+
+// beat is Beat, skipping the servers for which skip (when not nil) is
+// true: those a held get_events follows.
+func (m *Manager) beat(ctx context.Context, timeout time.Duration, skip func(id string) bool) {
 	servers, err := m.beatServers(ctx)
 	if err != nil {
 		m.log.Warn("heartbeat: read servers", "err", err)
@@ -106,6 +119,9 @@ func (m *Manager) Beat(ctx context.Context, timeout time.Duration) {
 	for _, s := range servers {
 		if s.Status != ServerRunning && s.Status != ServerUnreachable {
 			continue // stopped or restarting: its job watches it
+		}
+		if skip != nil && skip(s.ID) {
+			continue
 		}
 		wg.Add(1)
 		slots <- struct{}{}
@@ -158,6 +174,25 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 	if err != nil {
 		return
 	}
+	m.beatWith(ctx, s, c, timeout, 0)
+}
+
+// beatResult is how one server's beat went (beatWith).
+type beatResult int
+
+const (
+	beatMissed    beatResult = iota // no answer: a missed beat
+	beatAnswered                    // an answer, its events applied
+	beatRestarted                   // an answer from a new agent process, which was reconciled
+	beatRefused                     // the agent refused the wait: it no longer has ExtEventsWait; not a miss
+)
+
+// beatWith is one server's beat through its client c: get_events bounded
+// by timeout, and with a wait when wait is not zero (ExtEventsWait: the
+// agent answers at the first event or when wait ends); then what the
+// answer says is applied, or the miss counted. It returns how it went and
+// the events the answer carried.
+func (m *Manager) beatWith(ctx context.Context, s store.Server, c *agentclient.Client, timeout, wait time.Duration) (beatResult, []agentapi.Event) {
 	m.hb.mu.Lock()
 	if m.hb.cursor == nil {
 		m.hb.cursor, m.hb.misses, m.hb.pending = map[string]int64{}, map[string]int{}, map[string][]agentapi.Event{}
@@ -167,11 +202,20 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 	instance := m.hb.instance[s.ID]
 	m.hb.mu.Unlock()
 	bctx, cancel := context.WithTimeout(ctx, timeout)
-	evs, err := c.GetEvents(bctx, cursor)
+	var evs agentapi.Events
+	var err error
+	if wait > 0 {
+		evs, err = c.GetEventsWait(bctx, cursor, wait)
+	} else {
+		evs, err = c.GetEvents(bctx, cursor)
+	}
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return
+			return beatMissed, nil
+		}
+		if f, ok := agentapi.AsFault(err); wait > 0 && ok && f.Code == agentapi.FaultInvalidArgument {
+			return beatRefused, nil
 		}
 		m.hb.mu.Lock()
 		m.hb.misses[s.ID]++
@@ -184,7 +228,7 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 					"server "+s.Name+" missed "+strconv.Itoa(heartbeatMisses)+" heartbeats in a row")
 			}
 		}
-		return
+		return beatMissed, nil
 	}
 	// A new agent process numbers its events from 1 again: the cursor
 	// went backwards, or the agent says it is another instance.
@@ -196,7 +240,7 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 		evs, err = c.GetEvents(bctx, 0)
 		cancel()
 		if err != nil {
-			return // the cursor stays: the restart is seen again at the next beat
+			return beatMissed, nil // the cursor stays: the restart is seen again at the next beat
 		}
 	}
 	m.hb.mu.Lock()
@@ -230,7 +274,7 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 	if !known {
 		// The first answer sets the cursor; what came before it was
 		// settled by the reconciliation just made.
-		return
+		return beatAnswered, nil
 	}
 	m.hb.mu.Lock()
 	events := append(m.hb.pending[s.ID], evs.Events...)
@@ -243,6 +287,10 @@ func (m *Manager) beatOne(ctx context.Context, s store.Server, timeout time.Dura
 			m.hb.mu.Unlock()
 		}
 	}
+	if restarted {
+		return beatRestarted, evs.Events
+	}
+	return beatAnswered, evs.Events
 }
 
 // resyncServer reconciles server s at once, the events of VMs found gone

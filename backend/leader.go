@@ -226,6 +226,7 @@ func (j *Member) lead(ctx context.Context, term int64) {
 func (m *Manager) forgetFleetState() {
 	m.hb.mu.Lock()
 	m.hb.cursor, m.hb.misses, m.hb.pending, m.hb.instance, m.hb.resync = nil, nil, nil, nil, nil
+	m.hb.probed = nil // held (holdEvents) is emptied by the last Watch's end
 	m.hb.beats = 0
 	m.hb.mu.Unlock()
 	m.ha.mu.Lock()

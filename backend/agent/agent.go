@@ -32,6 +32,10 @@ type Config struct {
 	CPUs       int    // xensim.DefaultCPUs when 0; only for the default Driver
 	MemoryMiB  int64  // xensim.DefaultMemoryMiB when 0; only for the default Driver
 	SimControl bool   // serve sim_set (fault injection), for tests only; the driver must offer hypervisor.SimControl
+	// WithoutEventsWait, for tests only, neither lists nor serves
+	// agentapi.ExtEventsWait, as an agent from before it: get_events
+	// refuses a wait as that agent would.
+	WithoutEventsWait bool
 	// Driver makes the hypervisor driver that runs the domains; the
 	// simulated host (xensim) of CPUs and MemoryMiB when nil.
 	Driver hypervisor.NewDriver

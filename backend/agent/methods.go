@@ -17,7 +17,7 @@ func (a *Agent) methodTable() map[string]method {
 		return true, nil
 	}
 	m := map[string]handler{
-		agentapi.MethodGetAPIVersion: func(*call) (any, error) { return h.APIVersion(), nil },
+		agentapi.MethodGetAPIVersion: func(*call) (any, error) { return a.apiVersion(), nil },
 		agentapi.MethodEcho: func(c *call) (any, error) {
 			return c.str(0), nil
 		},

@@ -3,7 +3,9 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 
 	"xenmanager/backend/agentapi"
 	"xenmanager/backend/agentapi/importnet"
@@ -101,7 +103,19 @@ func (a *Agent) addOperations(m map[string]handler) {
 		agentapi.MethodDiscoverNetwork: func(c *call) (any, error) { return h.DiscoverNetwork(c.localHost()), nil },
 		agentapi.MethodGetStatistics:   func(*call) (any, error) { return h.GetStatistics() },
 		agentapi.MethodGetEvents: func(c *call) (any, error) {
-			return h.Events(c.int(0)), nil
+			if len(c.params) < 2 {
+				return h.Events(c.int(0)), nil
+			}
+			if a.cfg.WithoutEventsWait {
+				return nil, agentapi.Errorf(agentapi.FaultInvalidArgument, "get_events takes 1 parameters (since int), got 2")
+			}
+			wait := c.int(1)
+			if wait < 0 || wait > agentapi.MaxEventsWaitMS {
+				return nil, agentapi.Errorf(agentapi.FaultInvalidArgument,
+					"get_events: wait_ms must be from 0 to %d (%d s), got %d", agentapi.MaxEventsWaitMS,
+					agentapi.MaxEventsWaitMS/1000, wait)
+			}
+			return h.WaitEvents(c.context(), c.int(0), time.Duration(wait)*time.Millisecond), nil
 		},
 		agentapi.MethodGetOperationProgress: func(c *call) (any, error) {
 			return h.OperationProgress(c.str(0))
@@ -189,4 +203,15 @@ func (a *Agent) callHost(c *call) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.listenHost
+}
+
+// apiVersion answers get_api_version: the host's, without
+// agentapi.ExtEventsWait when the agent is told to act as one from before
+// it (Config.WithoutEventsWait).
+func (a *Agent) apiVersion() agentapi.VersionInfo {
+	v := a.host.APIVersion()
+	if a.cfg.WithoutEventsWait {
+		v.Extensions = slices.DeleteFunc(v.Extensions, func(e string) bool { return e == agentapi.ExtEventsWait })
+	}
+	return v
 }

@@ -122,6 +122,22 @@ type GuestStats struct {
 	IP           string  `xmlrpc:"ip"`
 }
 
+// ExtEventsWait [ext]: get_events takes an optional second parameter,
+// wait_ms, from 0 to MaxEventsWaitMS: the agent answers at once when it
+// holds events after since (or since is not of its numbering), and
+// otherwise when the first event comes or the wait ends, whichever is
+// first, with what it holds then (none, at the wait's end). Without it,
+// or with wait_ms 0, get_events answers at once as the Oracle VM Agent
+// API's does. A manager holds such a call per agent so that a crash is
+// seen when it happens rather than at the next heartbeat; with an agent
+// that does not list it, it asks at every heartbeat.
+const ExtEventsWait = "events_wait"
+
+// MaxEventsWaitMS bounds get_events' wait_ms (ExtEventsWait): 30 s, under
+// the agent's idle and read timeouts and the manager's call timeout, so
+// that a held call never outlives them. A larger wait is InvalidArgument.
+const MaxEventsWaitMS = 30_000
+
 // Events is the result of get_events: pass Next as since on the next call.
 // Instance [ext] names the agent process that numbered the events, new at
 // each start of the agent, so that a reader sees a restart (its numbers

@@ -19,7 +19,7 @@ const (
 
 // String names the type as fault messages do.
 func (t ParamType) String() string {
-	switch t {
+	switch t &^ Optional {
 	case TypeString:
 		return "str"
 	case TypeInt:
@@ -34,22 +34,47 @@ func (t ParamType) String() string {
 	return fmt.Sprintf("ParamType(%d)", int(t))
 }
 
+// Optional, or'ed into a parameter's type, marks a trailing parameter a
+// call may leave out [ext]: only the last parameters of a signature may be
+// optional, and the extension that adds one says what leaving it out
+// means, so that a call of the Oracle VM Agent API's shape keeps its
+// meaning.
+const Optional ParamType = 1 << 8
+
 // Param is one parameter of a method, by its name in the protocol.
 type Param struct {
 	Name string
 	Type ParamType
 }
 
+// optional reports whether p may be left out of a call.
+func (p Param) optional() bool { return p.Type&Optional != 0 }
+
 // Signature is a method's parameters in wire order.
 type Signature []Param
 
-// String lists the parameters as "repo_id str, vm_id str".
+// String lists the parameters as "repo_id str, vm_id str", an optional
+// one as "[wait_ms int]".
 func (s Signature) String() string {
 	parts := make([]string, len(s))
 	for i, p := range s {
 		parts[i] = p.Name + " " + p.Type.String()
+		if p.optional() {
+			parts[i] = "[" + parts[i] + "]"
+		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Required is how many parameters a call must give: those before the
+// first optional one.
+func (s Signature) Required() int {
+	for i, p := range s {
+		if p.optional() {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // Parameters shared by many methods.
@@ -77,7 +102,7 @@ var Signatures = map[string]Signature{
 	MethodReleaseOwnership: {{"manager_uuid", TypeString}},
 	MethodDiscoverNetwork:  {},
 	MethodGetStatistics:    {},
-	MethodGetEvents:        {{"since", TypeInt}},
+	MethodGetEvents:        {{"since", TypeInt}, {"wait_ms", TypeInt | Optional}}, // wait_ms: [ext: events_wait]
 	MethodSysReboot:        {},
 	MethodSysShutdown:      {},
 	MethodGetOperationProgress: {
@@ -150,7 +175,7 @@ var Signatures = map[string]Signature{
 // Accepts reports whether v, a decoded XML-RPC value or a Go value about
 // to be encoded as one, has type t.
 func (t ParamType) Accepts(v any) bool {
-	switch t {
+	switch t &^ Optional {
 	case TypeString:
 		_, ok := v.(string)
 		return ok
@@ -180,13 +205,17 @@ func (t ParamType) Accepts(v any) bool {
 }
 
 // Check reports the first way args do not fit the signature: a wrong
-// count, or the index of a parameter of the wrong type (bad >= 0). It
-// returns -1, nil when they fit.
+// count (every parameter but the trailing optional ones), or the index of
+// a parameter of the wrong type (bad >= 0). It returns -1, nil when they
+// fit.
 func (s Signature) Check(args []any) (bad int, err error) {
-	if len(args) != len(s) {
-		return -1, fmt.Errorf("takes %d parameters (%s), got %d", len(s), s, len(args))
+	if req := s.Required(); len(args) < req || len(args) > len(s) {
+		if req == len(s) {
+			return -1, fmt.Errorf("takes %d parameters (%s), got %d", len(s), s, len(args))
+		}
+		return -1, fmt.Errorf("takes %d to %d parameters (%s), got %d", req, len(s), s, len(args))
 	}
-	for i, p := range s {
+	for i, p := range s[:len(args)] {
 		if !p.Type.Accepts(args[i]) {
 			return i, fmt.Errorf("parameter %d (%s) must be a %s", i+1, p.Name, p.Type)
 		}

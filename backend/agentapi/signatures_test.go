@@ -87,3 +87,49 @@ func TestPoolArgsInWireOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestSignatureCheckOptional: a trailing optional parameter may be left
+// out, not more than the signature's parameters given, and a given one is
+// checked for its type; the count's message names the range.
+func TestSignatureCheckOptional(t *testing.T) {
+	sig := Signature{{"since", TypeInt}, {"wait_ms", TypeInt | Optional}}
+	tests := []struct {
+		name    string
+		args    []any
+		bad     int
+		wantErr string // "" when the arguments fit
+	}{
+		{"left out", []any{int64(3)}, -1, ""},
+		{"given", []any{int64(3), int64(4000)}, -1, ""},
+		{"none", []any{}, -1, "takes 1 to 2 parameters (since int, [wait_ms int]), got 0"},
+		{"too many", []any{int64(3), int64(1), int64(2)}, -1, "takes 1 to 2 parameters"},
+		{"optional of the wrong type", []any{int64(3), true}, 1, "parameter 2 (wait_ms) must be a int"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad, err := sig.Check(tt.args)
+			if tt.wantErr == "" {
+				if err != nil || bad != -1 {
+					t.Fatalf("Check = %d, %v; want -1, nil", bad, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || bad != tt.bad {
+				t.Fatalf("Check = %d, %v; want %d and an error containing %q", bad, err, tt.bad, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestOptionalParametersTrail: in every signature the optional parameters
+// come last, so that a call that leaves them out keeps the others'
+// positions.
+func TestOptionalParametersTrail(t *testing.T) {
+	for name, sig := range Signatures {
+		for i, p := range sig[sig.Required():] {
+			if !p.optional() {
+				t.Errorf("%s: parameter %d (%s) is required after an optional one", name, sig.Required()+i+1, p.Name)
+			}
+		}
+	}
+}

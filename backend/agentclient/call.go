@@ -51,20 +51,39 @@ var wireMethods = map[string]bool{
 // XML-RPC: it quotes nothing of it.
 var errNotResponse = errors.New("the answer is not a methodResponse of XML-RPC")
 
+// callWay is how a call takes its slot and its connection (call).
+type callWay int
+
+const (
+	// pooled: a slot among Conns, a keep-alive connection of the pool.
+	pooled callWay = iota
+	// fresh: a slot among Conns, a connection of its own, closed after.
+	fresh
+	// held: the held slot, beside the Conns (GetEventsWait), and a
+	// keep-alive connection of the pool: a call the agent holds never
+	// keeps another call waiting for a slot.
+	held
+)
+
 // call is the one way every method is called, whatever its codec: it
-// checks the arguments, takes a slot among Conns, writes the call on a
-// keep-alive connection of the pool (fresh, and closed after, when one is
-// true) in the caller's goroutine, bounded by ctx and, when timeout is not
+// checks the arguments, takes its slot (way: among Conns, or the held
+// one), writes the call on a keep-alive connection of the pool (fresh,
+// and closed after, for way fresh) in the caller's goroutine, bounded by ctx and, when timeout is not
 // zero, that timeout, reads the answer's headers up to maxAnswerHeader and
 // its body up to maxAnswer, and decodes it into result (a pointer, or nil
 // to discard it). Ending ctx ends the call at once and closes its
 // connection, which the agent sees. The error, when not nil, is a
 // *CallError.
-func (c *Client) call(ctx context.Context, one bool, timeout time.Duration, method string, result any, args []any) error {
-	if err := c.acquire(ctx, method, args); err != nil {
+func (c *Client) call(ctx context.Context, way callWay, timeout time.Duration, method string, result any, args []any) error {
+	sem := c.sem
+	if way == held {
+		sem = c.heldSem
+	}
+	if err := c.acquire(ctx, sem, method, args); err != nil {
 		return err
 	}
-	defer func() { <-c.sem }()
+	defer func() { <-sem }()
+	one := way == fresh
 	fail := func(err error) error { return &CallError{method, c.Address(), err} }
 	buf := getBuffer()
 	defer putBuffer(buf)

@@ -77,10 +77,15 @@ type Config struct {
 }
 
 // Client calls one agent. It is safe for concurrent use: up to Conns calls
-// at once, each on its own keep-alive connection.
+// at once, each on its own keep-alive connection, and beside them one
+// get_events the agent holds (GetEventsWait).
 type Client struct {
 	cfg Config
 	sem chan struct{} // a slot per call in flight
+	// heldSem is the slot of the one get_events the agent may hold
+	// (GetEventsWait), beside sem's, so that it never takes one of the
+	// Conns slots the other calls wait for.
+	heldSem chan struct{}
 
 	mu      sync.Mutex // guards seenPin
 	seenPin string
@@ -102,8 +107,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("agent port %d out of range 1-65535", cfg.Port)
 	}
 	c := &Client{
-		cfg: cfg,
-		sem: make(chan struct{}, cfg.Conns),
+		cfg:     cfg,
+		sem:     make(chan struct{}, cfg.Conns),
+		heldSem: make(chan struct{}, 1),
 	}
 	c.tlsConf = &tls.Config{
 		// The agent's certificate is self-signed: trust comes from the pin
@@ -177,14 +183,14 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
-// acquire checks a call's arguments and takes its slot among the Conns
-// calls in flight; the caller gives it back with release.
-func (c *Client) acquire(ctx context.Context, method string, args []any) error {
+// acquire checks a call's arguments and takes its slot in sem (among the
+// Conns calls in flight, or the held one); the caller gives it back.
+func (c *Client) acquire(ctx context.Context, sem chan struct{}, method string, args []any) error {
 	if err := checkArgs(method, args); err != nil {
 		return &CallError{method, c.Address(), err}
 	}
 	select {
-	case c.sem <- struct{}{}:
+	case sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return &CallError{method, c.Address(), fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err())}
@@ -207,7 +213,7 @@ func checkArgs(method string, args []any) error {
 // Call invokes method with args and decodes the result into result (a
 // pointer, or nil to discard it). The error, when not nil, is a *CallError.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
-	return c.observe(method, func() error { return c.call(ctx, false, c.cfg.Timeout, method, result, args) })
+	return c.observe(method, func() error { return c.call(ctx, pooled, c.cfg.Timeout, method, result, args) })
 }
 
 // observe runs call, a call of method, and tells Observe how it went.

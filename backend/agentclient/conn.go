@@ -60,7 +60,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 }
 
 // connPool keeps the idle connections of a Client; there are never more
-// than Conns, as no more calls are in flight.
+// than Conns and the held call's, as no more calls are in flight.
 type connPool struct {
 	mu     sync.Mutex // guards idle and closed
 	idle   []*conn

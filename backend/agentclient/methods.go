@@ -2,6 +2,7 @@ package agentclient
 
 import (
 	"context"
+	"time"
 
 	"xenmanager/backend/agentapi"
 )
@@ -236,6 +237,22 @@ func (c *Client) GetEvents(ctx context.Context, since int64) (agentapi.Events, e
 	return v, err
 }
 
+// GetEventsWait calls get_events with a wait (agentapi.ExtEventsWait, which
+// the caller has seen the agent list): the agent answers when an event
+// after since comes, or with none once wait ends. wait is cut to
+// agentapi.MaxEventsWaitMS. The call takes the held slot, beside the Conns
+// of the other calls, so that none of them waits behind it; it is bounded
+// by ctx and by wait plus the client's Timeout, and a caller that wants to
+// hear of a silent agent sooner bounds ctx to wait plus a grace.
+func (c *Client) GetEventsWait(ctx context.Context, since int64, wait time.Duration) (agentapi.Events, error) {
+	wait = min(max(wait, 0), agentapi.MaxEventsWaitMS*time.Millisecond)
+	var v agentapi.Events
+	err := c.observe(agentapi.MethodGetEvents, func() error {
+		return c.call(ctx, held, wait+c.cfg.Timeout, agentapi.MethodGetEvents, &v, []any{since, wait.Milliseconds()})
+	})
+	return v, err
+}
+
 // GetOperationProgress calls get_operation_progress with a key such as
 // "save:<vm_id>".
 func (c *Client) GetOperationProgress(ctx context.Context, key string) (agentapi.Progress, error) {
@@ -288,7 +305,7 @@ func (c *Client) CleanupMigrationTarget(ctx context.Context, repoID, vmID string
 // timeouts), closed when it ends; it counts against Conns like any call,
 // and its answer is read and decoded as any call's (call).
 func (c *Client) callUntilDone(ctx context.Context, method string, result any, args ...any) error {
-	return c.call(ctx, true, 0, method, result, args)
+	return c.call(ctx, fresh, 0, method, result, args)
 }
 
 // HAConfigure calls ha_configure [ext: agentapi.ExtHALeases, which the

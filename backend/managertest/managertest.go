@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,10 @@ type Options struct {
 	// cores sharing a Database must be given the same, as managers
 	// sharing one are; Dir's secret.key when empty.
 	SecretKeyFile string
+	// WithoutEventsWait lists the agents (by index, 0 for ovs1) that
+	// neither list nor serve agentapi.ExtEventsWait, as agents from before
+	// it (agent.Config.WithoutEventsWait).
+	WithoutEventsWait []int
 }
 
 // EngineEnv names the environment variable that, set to postgres, opens
@@ -116,7 +121,8 @@ func Open(t testing.TB, opts Options) *Core {
 	c := &Core{Dir: opts.Dir, t: t}
 	for i := 1; i <= opts.Agents; i++ {
 		c.Agents = append(c.Agents, agenttest.Start(t, agent.Config{Hostname: fmt.Sprintf("ovs%d", i),
-			CPUs: opts.CPUs, MemoryMiB: opts.MemoryMiB, RebootDelay: opts.RebootDelay}))
+			CPUs: opts.CPUs, MemoryMiB: opts.MemoryMiB, RebootDelay: opts.RebootDelay,
+			WithoutEventsWait: slices.Contains(opts.WithoutEventsWait, i-1)}))
 	}
 	target := filepath.Join(c.Dir, "manager.db")
 	switch {

@@ -142,7 +142,8 @@ func (b *bench) heartbeats(ctx context.Context) {
 		"of %d with a repository each, discovered with discoverServer; %d VMs of %d MiB created and started through the manager "+
 		"(one SSH batch per pool, %d at a time: %s in all), %d running on every agent (checked on the agents); the window opens "+
 		"two beats after the last start and lasts %s = %d reconcile period(s) of %d beats, so it holds the beats and the periodic "+
-		"full reconciliation's share; during it the agents served %d get_events (%.1f per agent: beats), %d list_vms "+
+		"full reconciliation's share; during it the agents served %d get_events (%.1f per agent: beats, each a call the agent "+
+		"holds until an event or the end of its wait when it lists events_wait), %d list_vms "+
 		"(reconciliation), others: %s; they received %.0f kB/s from the manager (TLS, keep-alive); the manager's VmRSS: %s",
 		watchedAgents, watchHostMiB, watchedAgents/watchPoolSize, watchPoolSize, watchedAgents*watchVMsPerHost, watchVMMiB,
 		watchSetupSessions, setup.Round(time.Second), watchVMsPerHost, window, b.plan.hbPeriods, backend.ReconcileEvery,
@@ -166,8 +167,8 @@ func (b *bench) heartbeats(ctx context.Context) {
 		"the beats), timed from just before the call until `getEvents` (read every %s through one SSH connection as admin, a "+
 		"session per read) lists the VM's VmCrashed event: what an operator watching the events sees (a read adds up to %s and a "+
 		"session to the time); "+
-		"best %s, p90 %s. A crash just after its server's beat waits a whole interval for the next, so the worst approaches "+
-		"the interval plus the time to reach that server in the round and to read the event",
+		"best %s, p90 %s. With agents that list events_wait the manager holds a get_events on each, which the agent answers "+
+		"at the crash; with agents without it, a crash just after its server's beat waits a whole interval for the next",
 		watchedAgents, len(took), interval, crashPoll, fmtMS(ms(crashPoll)), fmtMS(slices.Min(ds)), fmtMS(percentile(ds, 90)))
 }
 

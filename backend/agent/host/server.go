@@ -11,7 +11,8 @@ import (
 // about before it relies on them.
 func (h *Host) APIVersion() agentapi.VersionInfo {
 	return agentapi.VersionInfo{APIVersion: agentapi.APIVersion, AgentVersion: AgentVersion,
-		Extensions: []string{agentapi.ExtImportAllowedNetworks, agentapi.ExtHALeases, agentapi.ExtTemplates}}
+		Extensions: []string{agentapi.ExtImportAllowedNetworks, agentapi.ExtHALeases, agentapi.ExtTemplates,
+			agentapi.ExtEventsWait}}
 }
 
 // DiscoverServer answers discover_server; address is the address the caller

@@ -1,0 +1,219 @@
+package backend
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"xenmanager/backend/agentapi"
+	"xenmanager/backend/agentclient"
+	"xenmanager/store"
+)
+
+// heldProbe is what get_api_version said of a server's agent: whether it
+// lists agentapi.ExtEventsWait, asked once per client (address, password,
+// pin) and agent process (the instance its events carry), since a restart
+// may bring an agent without it.
+type heldProbe struct {
+	client   *agentclient.Client
+	instance string
+	has      bool
+}
+
+// heldWaitFor is the wait of a held get_events at heartbeat interval
+// interval: the interval, within the protocol's bound. The call is a
+// missed beat when it has not answered within the wait plus a grace of one
+// interval (heldBound), the bound of a beat's call; after a miss the
+// server gets plain beats, each bounded by the interval, until it answers
+// again. A silent agent therefore becomes Unreachable no later than at
+// the rounds: its first miss comes at most two intervals after its held
+// call began, as a round's does at most two intervals after its last
+// answer, and the next two one interval apart each.
+func heldWaitFor(interval time.Duration) time.Duration {
+	return min(interval, agentapi.MaxEventsWaitMS*time.Millisecond)
+}
+
+// heldBound is how long a held get_events of wait may take before it is a
+// missed beat: the wait and a grace of one interval.
+func heldBound(wait, interval time.Duration) time.Duration { return wait + interval }
+
+// heldBy reports whether a held get_events follows server id (the rounds
+// skip it).
+func (m *Manager) heldBy(id string) bool {
+	m.hb.mu.Lock()
+	defer m.hb.mu.Unlock()
+	return m.hb.held[id]
+}
+
+// holdPolls starts, after a round, a held get_events (holdEvents) for each
+// Running server that answered the round, that no held call follows yet
+// and whose agent lists agentapi.ExtEventsWait, asking get_api_version of
+// those not asked since their client or agent process changed. Each runs
+// in wg until ctx ends or it hands its server back to the rounds.
+func (m *Manager) holdPolls(ctx context.Context, interval time.Duration, wg *sync.WaitGroup) {
+	servers, err := m.beatServers(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range servers {
+		if s.Status != ServerRunning {
+			continue
+		}
+		m.hb.mu.Lock()
+		_, known := m.hb.cursor[s.ID]
+		ready := known && m.hb.misses[s.ID] == 0 && m.hb.resync[s.ID] == "" && !m.hb.held[s.ID]
+		probe, probed := m.hb.probed[s.ID]
+		instance := m.hb.instance[s.ID]
+		if ready && (!probed || probe.has) {
+			if m.hb.held == nil {
+				m.hb.held = map[string]bool{}
+			}
+			m.hb.held[s.ID] = true // the rounds skip it from now on
+		}
+		m.hb.mu.Unlock()
+		if !ready || probed && !probe.has {
+			// A server without the wait is asked again only once its
+			// client or agent changed: forget handles that.
+			if probed && !probe.has && (probe.instance != instance || !m.clients.current(s.ID, probe.client)) {
+				m.forgetProbe(s.ID)
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer m.unhold(s.ID)
+			m.holdEvents(ctx, s, interval)
+		}()
+	}
+}
+
+// unhold hands server id back to the rounds.
+func (m *Manager) unhold(id string) {
+	m.hb.mu.Lock()
+	delete(m.hb.held, id)
+	m.hb.mu.Unlock()
+}
+
+// forgetProbe drops what get_api_version said of server id's agent, so
+// that it is asked again.
+func (m *Manager) forgetProbe(id string) {
+	m.hb.mu.Lock()
+	delete(m.hb.probed, id)
+	m.hb.mu.Unlock()
+}
+
+// hasEventsWait reports whether server s's agent, through c, lists
+// agentapi.ExtEventsWait, asking get_api_version unless it was asked for
+// this client and agent process; ok is false when the agent did not say.
+func (m *Manager) hasEventsWait(ctx context.Context, s store.Server, c *agentclient.Client, timeout time.Duration) (has, ok bool) {
+	m.hb.mu.Lock()
+	probe, probed := m.hb.probed[s.ID]
+	instance := m.hb.instance[s.ID]
+	m.hb.mu.Unlock()
+	if probed && probe.client == c && probe.instance == instance {
+		return probe.has, true
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	ver, err := c.GetAPIVersion(pctx)
+	cancel()
+	if err != nil {
+		return false, false
+	}
+	has = ver.Has(agentapi.ExtEventsWait)
+	m.hb.mu.Lock()
+	if m.hb.probed == nil {
+		m.hb.probed = map[string]heldProbe{}
+	}
+	m.hb.probed[s.ID] = heldProbe{client: c, instance: instance, has: has}
+	m.hb.mu.Unlock()
+	return has, true
+}
+
+// holdEvents follows server s with get_events calls its agent holds until
+// an event comes or the wait (heldWaitFor) ends, each answer being a beat
+// of that server (beatWith) and each event applied when it comes, until
+// ctx ends or the server is no longer for it: not Running or Unreachable
+// (its job watches it), another client (its address, password or pin
+// changed), an agent without the wait (asked first, and again after a
+// restart of the agent), or one that refuses the wait. The rounds then
+// take it again. A held call that does not answer within its bound is a
+// missed beat; the server then gets plain beats, one an interval, each
+// bounded by the interval as a round's, until it answers again. An
+// ha_fenced event starts the HA round at once rather than after the next
+// round.
+func (m *Manager) holdEvents(ctx context.Context, s store.Server, interval time.Duration) {
+	c, err := m.clients.get(s)
+	if err != nil {
+		return
+	}
+	if has, ok := m.hasEventsWait(ctx, s, c, interval); !ok || !has {
+		return
+	}
+	wait := heldWaitFor(interval)
+	holding := true
+	for ctx.Err() == nil {
+		inv, err := m.inventory(ctx)
+		if err != nil {
+			return
+		}
+		s, found := inv.servers[s.ID]
+		if !found || s.Status != ServerRunning && s.Status != ServerUnreachable || !m.clients.current(s.ID, c) {
+			return
+		}
+		start := time.Now()
+		var res beatResult
+		var events []agentapi.Event
+		if holding {
+			res, events = m.beatWith(ctx, s, c, heldBound(wait, interval), wait)
+		} else {
+			res, events = m.beatWith(ctx, s, c, interval, 0)
+		}
+		for _, e := range events {
+			if e.Kind == agentapi.EventHAFenced {
+				m.haKick(ctx, interval)
+				break
+			}
+		}
+		var next time.Duration // from start, before the next call
+		switch res {
+		case beatRefused:
+			m.forgetProbe(s.ID)
+			return
+		case beatRestarted:
+			return // the new agent process may lack the wait: ask it again
+		case beatMissed:
+			holding, next = false, interval
+		case beatAnswered:
+			switch {
+			case !holding:
+				holding = true // it answers again: hold from now on
+			case len(events) > 0:
+				// More may follow at once (a fence, a pool's crashes):
+				// a short pause, so that a flood is paced.
+				next = interval / 10
+			case time.Since(start) < wait/2:
+				// An answer with nothing long before the wait's end:
+				// the agent does not hold calls as it said; poll at
+				// the rounds' pace rather than spin.
+				next = interval
+			}
+		}
+		if d := next - time.Since(start); d > 0 && !sleepCtx(ctx, d) {
+			return
+		}
+	}
+}
+
+// sleepCtx waits d, or less when ctx ends first; it reports whether d
+// passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
