@@ -43,6 +43,7 @@ type heartbeats struct {
 	// get_api_version said of the wait (heldProbe).
 	held   map[string]bool
 	probed map[string]heldProbe
+	inv    *inventory // as the last round read it: the held calls' view (heldView)
 }
 
 // ReconcileEvery is how many heartbeats pass between full reconciliations

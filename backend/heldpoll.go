@@ -51,11 +51,14 @@ func (m *Manager) heldBy(id string) bool {
 // those not asked since their client or agent process changed. Each runs
 // in wg until ctx ends or it hands its server back to the rounds.
 func (m *Manager) holdPolls(ctx context.Context, interval time.Duration, wg *sync.WaitGroup) {
-	servers, err := m.beatServers(ctx)
+	inv, err := m.inventory(ctx)
 	if err != nil {
 		return
 	}
-	for _, s := range servers {
+	m.hb.mu.Lock()
+	m.hb.inv = inv
+	m.hb.mu.Unlock()
+	for _, s := range inv.serverList {
 		if s.Status != ServerRunning {
 			continue
 		}
@@ -88,6 +91,13 @@ func (m *Manager) holdPolls(ctx context.Context, interval time.Duration, wg *syn
 	}
 }
 
+// missed is how many beats in a row server id missed.
+func (m *Manager) missed(id string) int {
+	m.hb.mu.Lock()
+	defer m.hb.mu.Unlock()
+	return m.hb.misses[id]
+}
+
 // unhold hands server id back to the rounds.
 func (m *Manager) unhold(id string) {
 	m.hb.mu.Lock()
@@ -101,6 +111,23 @@ func (m *Manager) forgetProbe(id string) {
 	m.hb.mu.Lock()
 	delete(m.hb.probed, id)
 	m.hb.mu.Unlock()
+}
+
+// heldView returns server id as the inventory the last round read has it,
+// and that inventory's generation: what a held call reads of its server
+// at each call. Reading the inventory itself there would, at every
+// change of a server, pool or repository, have each of 1,000 held calls
+// read every server's row again (a profile of figure 6 showed them at
+// half of the manager's CPU); the rounds read it once an interval.
+func (m *Manager) heldView(id string) (s store.Server, gen int64, found bool) {
+	m.hb.mu.Lock()
+	inv := m.hb.inv
+	m.hb.mu.Unlock()
+	if inv == nil {
+		return store.Server{}, 0, false
+	}
+	s, found = inv.servers[id]
+	return s, inv.gen, found
 }
 
 // hasEventsWait reports whether server s's agent, through c, lists
@@ -152,13 +179,23 @@ func (m *Manager) holdEvents(ctx context.Context, s store.Server, interval time.
 	}
 	wait := heldWaitFor(interval)
 	holding := true
+	// own is the status the beats here recorded (Unreachable, Running
+	// again), which the round's inventory shows once read at or after
+	// generation ownGen.
+	var own string
+	var ownGen int64
 	for ctx.Err() == nil {
-		inv, err := m.inventory(ctx)
-		if err != nil {
+		cur, gen, found := m.heldView(s.ID)
+		if !found {
 			return
 		}
-		s, found := inv.servers[s.ID]
-		if !found || s.Status != ServerRunning && s.Status != ServerUnreachable || !m.clients.current(s.ID, c) {
+		if own != "" && gen < ownGen {
+			cur.Status = own
+		} else {
+			own = ""
+		}
+		s = cur
+		if s.Status != ServerRunning && s.Status != ServerUnreachable || !m.clients.current(s.ID, c) {
 			return
 		}
 		start := time.Now()
@@ -168,6 +205,12 @@ func (m *Manager) holdEvents(ctx context.Context, s store.Server, interval time.
 			res, events = m.beatWith(ctx, s, c, heldBound(wait, interval), wait)
 		} else {
 			res, events = m.beatWith(ctx, s, c, interval, 0)
+		}
+		switch {
+		case res != beatMissed && res != beatRefused && s.Status == ServerUnreachable:
+			own, ownGen = ServerRunning, m.st.InventoryGeneration()
+		case res == beatMissed && s.Status == ServerRunning && m.missed(s.ID) >= heartbeatMisses:
+			own, ownGen = ServerUnreachable, m.st.InventoryGeneration()
 		}
 		for _, e := range events {
 			if e.Kind == agentapi.EventHAFenced {
