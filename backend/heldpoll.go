@@ -20,22 +20,35 @@ type heldProbe struct {
 	has      bool
 }
 
-// heldWaitFor is the wait of a held get_events at heartbeat interval
-// interval: the interval, within the protocol's bound. The call is a
-// missed beat when it has not answered within the wait plus a grace of one
-// interval (heldBound), the bound of a beat's call; after a miss the
-// server gets plain beats, each bounded by the interval, until it answers
-// again. A silent agent therefore becomes Unreachable no later than at
-// the rounds: its first miss comes at most two intervals after its held
-// call began, as a round's does at most two intervals after its last
-// answer, and the next two one interval apart each.
-func heldWaitFor(interval time.Duration) time.Duration {
-	return min(interval, agentapi.MaxEventsWaitMS*time.Millisecond)
+// heldWaitFor is the wait of a held get_events made at now, at heartbeat
+// interval: until the next multiple of the interval (of the clock's time
+// since its zero), at most one interval and the protocol's bound, so that
+// every agent's call without an event ends at the same instant and the
+// manager takes their answers and makes the next calls in one burst, as
+// a round's, rather than one at a time all through the interval: a
+// wake-up of the process for each answer cost figure 6 more than the
+// answers themselves. A call made just before such an instant (after an
+// event) waits only until it, at least a millisecond. The call is a
+// missed beat when it has not answered within its bound
+// (heldBound): two intervals after the server's last answer; after a miss
+// the server gets plain beats, each bounded by the interval, until it
+// answers again. A silent agent therefore becomes Unreachable no later
+// than at the rounds: its first miss comes at most two intervals after its
+// last answer, as a round's does (the next round an interval after the
+// answer, its call bounded by the interval), and the next two one
+// interval apart each.
+func heldWaitFor(now time.Time, interval time.Duration) time.Duration {
+	until := now.Truncate(interval).Add(interval).Sub(now)
+	return min(max(until, time.Millisecond), agentapi.MaxEventsWaitMS*time.Millisecond)
 }
 
-// heldBound is how long a held get_events of wait may take before it is a
-// missed beat: the wait and a grace of one interval.
-func heldBound(wait, interval time.Duration) time.Duration { return wait + interval }
+// heldBound is how long a held get_events of wait made at start may take
+// before it is a missed beat: until two intervals after the server's last
+// answer (at last), and at least the wait and half an interval, the grace
+// in which an answer at the wait's end must come.
+func heldBound(last, start time.Time, wait, interval time.Duration) time.Duration {
+	return max(last.Add(2*interval).Sub(start), wait+interval/2)
+}
 
 // heldBy reports whether a held get_events follows server id (the rounds
 // skip it).
@@ -177,13 +190,13 @@ func (m *Manager) holdEvents(ctx context.Context, s store.Server, interval time.
 	if has, ok := m.hasEventsWait(ctx, s, c, interval); !ok || !has {
 		return
 	}
-	wait := heldWaitFor(interval)
 	holding := true
 	// own is the status the beats here recorded (Unreachable, Running
 	// again), which the round's inventory shows once read at or after
 	// generation ownGen.
 	var own string
 	var ownGen int64
+	last := time.Now() // of the last answer: the round's, just before
 	for ctx.Err() == nil {
 		cur, gen, found := m.heldView(s.ID)
 		if !found {
@@ -201,10 +214,14 @@ func (m *Manager) holdEvents(ctx context.Context, s store.Server, interval time.
 		start := time.Now()
 		var res beatResult
 		var events []agentapi.Event
+		wait := heldWaitFor(start, interval)
 		if holding {
-			res, events = m.beatWith(ctx, s, c, heldBound(wait, interval), wait)
+			res, events = m.beatWith(ctx, s, c, heldBound(last, start, wait, interval), wait)
 		} else {
 			res, events = m.beatWith(ctx, s, c, interval, 0)
+		}
+		if res != beatMissed && res != beatRefused {
+			last = time.Now()
 		}
 		switch {
 		case res != beatMissed && res != beatRefused && s.Status == ServerUnreachable:
