@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"xenmanager/backend/agentapi"
@@ -43,7 +44,9 @@ type heartbeats struct {
 	// get_api_version said of the wait (heldProbe).
 	held   map[string]bool
 	probed map[string]heldProbe
-	inv    *inventory // as the last round read it: the held calls' view (heldView)
+	// inv is the inventory as the last round read it: the held calls'
+	// view of their servers (heldView); atomic, not under mu.
+	inv atomic.Pointer[inventory]
 }
 
 // ReconcileEvery is how many heartbeats pass between full reconciliations
