@@ -173,7 +173,9 @@ func TestCredentialCacheSharedFailure(t *testing.T) {
 	go func() { first <- c.check(gone, slots, "alice", string(h), "correct horse", time.Minute) }()
 	<-began
 	second := make(chan error, 1)
-	go func() { second <- c.check(context.Background(), slots, "alice", string(h), "correct horse", time.Minute) }()
+	go func() {
+		second <- c.check(context.Background(), slots, "alice", string(h), "correct horse", time.Minute)
+	}()
 	<-began
 	cancel()
 	if err := <-first; !errors.Is(err, context.Canceled) {
