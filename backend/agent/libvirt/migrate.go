@@ -196,6 +196,7 @@ func (d *Driver) MigrateVM(ctx context.Context, repoID, vmID, dest string, live,
 		}
 		stop := make(chan struct{})
 		defer close(stop)
+		job.kick = followIterations(l, dom.Name, stop)
 		go job.follow(l, dom, op, "", stop)
 		go func() {
 			select {
@@ -238,22 +239,32 @@ func faultMessage(err error) string {
 // jobWatch follows a job's statistics; a migration's last sample makes its
 // result, since the source's domain is gone when the call returns.
 type jobWatch struct {
+	// kick, when set, asks for a sample at once: a migration's new round
+	// began (libvirt's migration-iteration event). A small guest's memory
+	// is sent between two timed samples; the one taken when the last
+	// round begins still sees it, since the domain stays until the
+	// destination has it.
+	kick <-chan int64
+
 	mu        sync.Mutex // guards the fields below
 	rounds    int64
 	processed int64
 	downtime  int64
 }
 
-// follow samples the domain's job (a migration, a save) every 250 ms into
-// op and w until stop closes; phase names it in op, "round <n>" when "".
+// follow samples the domain's job (a migration, a save) every 250 ms, and
+// at each kick, into op and w until stop closes; phase names it in op,
+// "round <n>" when "".
 func (w *jobWatch) follow(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervisor.Operation, phase string, stop <-chan struct{}) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var round int64 // the newest round a kick announced
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		case round = <-w.kick:
 		}
 		_, params, err := l.DomainGetJobStats(dom, 0)
 		if err != nil {
@@ -274,7 +285,7 @@ func (w *jobWatch) follow(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervi
 			}
 		}
 		w.mu.Lock()
-		w.rounds, w.processed, w.downtime = int64(iteration), int64(processed), int64(downtime)
+		w.rounds, w.processed, w.downtime = max(int64(iteration), round), int64(processed), int64(downtime)
 		w.mu.Unlock()
 		if total > 0 {
 			name := phase
@@ -284,6 +295,41 @@ func (w *jobWatch) follow(l *golibvirt.Libvirt, dom golibvirt.Domain, op hypervi
 			op.SetRound(name, int64(processed), int64(total))
 		}
 	}
+}
+
+// followIterations subscribes to libvirt's migration-iteration events of
+// the domain named name until stop closes, and sends each new round's
+// number on the channel it returns (nil when libvirt refuses: the timed
+// samples alone then). The job-completed event, which has the job's
+// final statistics, cannot be used: go-libvirt drops every event with
+// typed parameters (its event decoder lacks their decoding).
+func followIterations(l *golibvirt.Libvirt, name string, stop <-chan struct{}) <-chan int64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := l.SubscribeEvents(ctx, golibvirt.DomainEventIDMigrationIteration, golibvirt.OptDomain{})
+	if err != nil {
+		cancel()
+		return nil
+	}
+	kick := make(chan int64, 1)
+	go func() {
+		<-stop
+		cancel()
+	}()
+	go func() {
+		// Read until the subscription ends: go-libvirt blocks on an
+		// unread event.
+		for ev := range ch {
+			m, ok := ev.(*golibvirt.DomainEventCallbackMigrationIterationMsg)
+			if !ok || m.Dom.Name != name {
+				continue
+			}
+			select {
+			case kick <- int64(m.Iteration):
+			case <-stop:
+			}
+		}
+	}()
+	return kick
 }
 
 // result is what the job's last sample said: rounds, bytes sent and the
