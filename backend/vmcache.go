@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -114,4 +115,91 @@ func (c *shownVMCache) byName(q *store.Queries) func(context.Context, string) ([
 	return func(ctx context.Context, name string) ([]store.VMShown, error) {
 		return c.lookup(ctx, shownKey{byName: true, key: name}, q.VMsShownByName)
 	}
+}
+
+// prefetch reads ahead the lookups of keys (ids, or names when byName)
+// that are not kept current, store.MaxShownAtOnce in one read, and keeps
+// them as lookup would have one by one: a batch of show Vm lines then
+// costs a read per few hundred VMs, not one per VM (on PostgreSQL each
+// read is a round trip). An id no VM has is not kept (lookup keeps no
+// failed read); a name no VM has is kept as none, as lookup keeps it.
+// Patterns and repeated keys are skipped. Nothing read is kept when a VM
+// changed during the read.
+func (c *shownVMCache) prefetch(ctx context.Context, q *store.Queries, byName bool, keys []string) error {
+	if c == nil {
+		return nil
+	}
+	var missing []string
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] || (byName && IsPattern(k)) {
+			continue
+		}
+		seen[k] = true
+		if e, ok := c.entries.Peek(shownKey{byName: byName, key: k}); ok && c.current(e) {
+			continue
+		}
+		missing = append(missing, k)
+	}
+	read, keyOf := q.VMsShownByIDs, func(v store.VMShown) string { return v.ID }
+	if byName {
+		read, keyOf = q.VMsShownByNames, func(v store.VMShown) string { return v.Name }
+	}
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), store.MaxShownAtOnce)]
+		missing = missing[len(chunk):]
+		seq := c.st.VMChanges()
+		vms, err := read(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		names := c.st.VMNamesGeneration()
+		found := make(map[string][]store.VMShown, len(chunk))
+		for _, v := range vms { // by id, as lookup's reads return them
+			found[keyOf(v)] = append(found[keyOf(v)], v)
+		}
+		entries := make([]*shownEntry, len(chunk))
+		for i, k := range chunk {
+			vms := found[k]
+			if len(vms) == 0 && !byName {
+				continue
+			}
+			e := &shownEntry{names: names, gens: make([]int64, len(vms)), vms: vms}
+			for j, v := range vms {
+				e.gens[j] = c.st.VMGeneration(v.ID)
+			}
+			entries[i] = e
+		}
+		if c.st.VMChanges() != seq {
+			return nil
+		}
+		for i, e := range entries {
+			if e != nil {
+				c.entries.Add(shownKey{byName: byName, key: chunk[i]}, e)
+			}
+		}
+	}
+	return nil
+}
+
+// PrefetchShownVMs reads ahead, a few hundred at a time, the VMs that the
+// show Vm commands about to run name (by id, by name), and keeps them as
+// show Vm keeps what it read (--shown-vms): the shell calls it with the
+// lines a stdin batch has already sent. It shows and authorizes nothing;
+// each show still looks its VM up, then from what was kept while the VM
+// is unchanged. A failed read is the caller's to log: the shows read for
+// themselves then.
+func (m *Manager) PrefetchShownVMs(ctx context.Context, ids, names []string) error {
+	q := m.st.Read()
+	if err := m.shownVMs.prefetch(ctx, q, false, ids); err != nil {
+		return fmt.Errorf("read ahead the VMs shown by id: %w", err)
+	}
+	var forms []string
+	for _, n := range names {
+		forms = append(forms, nameForms(n)...)
+	}
+	if err := m.shownVMs.prefetch(ctx, q, true, forms); err != nil {
+		return fmt.Errorf("read ahead the VMs shown by name: %w", err)
+	}
+	return nil
 }

@@ -66,3 +66,56 @@ func TestShownVMsFollowChanges(t *testing.T) {
 		t.Fatalf("the kept %s shows VNICs %v and %d MiB with vnics unreadable; want what was read before", name, got.Vnics, got.MemoryMiB)
 	}
 }
+
+// PrefetchShownVMs reads ahead what show Vm will read, by id and by name,
+// and what it kept serves the shows without a read (with the table of VMs
+// renamed behind the store's back they still show, and a name no VM has
+// is still not found); a VM changed after it was read ahead shows as it
+// is now.
+func TestPrefetchedVMsAreShownWithoutARead(t *testing.T) {
+	c := fleet(t)
+	ctx := c.Admin()
+	m := c.Manager
+	createVM(t, c, "pa", 256)
+	createVM(t, c, "pb", 256)
+	pb, err := m.VM(ctx, backend.Ref{Name: "pb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := m.PrefetchShownVMs(ctx, nil, []string{"pa"}); err != nil {
+		t.Fatal(err)
+	}
+	mib := int64(512)
+	if _, err := m.EditVM(ctx, backend.Ref{Name: "pa"}, backend.EditVMRequest{MemoryMiB: &mib}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.VM(ctx, backend.Ref{Name: "pa"}); err != nil || v.MemoryMiB != mib {
+		t.Fatalf("show Vm pa after its edit, read ahead before it = %d MiB, %v; want %d", v.MemoryMiB, err, mib)
+	}
+
+	if err := m.PrefetchShownVMs(ctx, []string{pb.ID, "no-such-id"}, []string{"pa", "vm1", "nope", "p*", "pa"}); err != nil {
+		t.Fatal(err)
+	}
+	breakTable(t, c, "vms")
+	for _, tc := range []struct {
+		ref  backend.Ref
+		want string // the VM's name; "" for not found
+	}{
+		{backend.Ref{Name: "pa"}, "pa"},
+		{backend.Ref{ID: pb.ID}, "pb"},
+		{backend.Ref{Name: "vm1"}, "vm1"},
+		{backend.Ref{Name: "nope"}, ""},
+	} {
+		v, err := m.VM(ctx, tc.ref)
+		switch {
+		case tc.want == "" && backend.KindOf(err) != backend.KindNotFound:
+			t.Errorf("show Vm %+v with the VMs unreadable = %v; want NotFound from what was read ahead", tc.ref, err)
+		case tc.want != "" && (err != nil || v.Name != tc.want):
+			t.Errorf("show Vm %+v with the VMs unreadable = %q, %v; want %s from what was read ahead", tc.ref, v.Name, err, tc.want)
+		}
+	}
+	if v, err := m.VM(ctx, backend.Ref{Name: "vm1"}); err != nil || len(v.Disks) != 1 || len(v.Vnics) != 1 {
+		t.Errorf("vm1 read ahead shows disks %v and VNICs %v (%v); want one of each", v.Disks, v.Vnics, err)
+	}
+}

@@ -76,3 +76,39 @@ func TestBatchStart200(t *testing.T) {
 		}
 	}
 }
+
+// A stdin batch reads its show Vm lines' VMs ahead (commands.Session.
+// Prefetch), before the lines above them have run; each show still shows
+// the VM as those lines left it: made after its show was read ahead,
+// edited, renamed, and a name let go.
+func TestBatchReadAheadShowsWhatTheBatchChanged(t *testing.T) {
+	e := newEnv(t, 1, 16384)
+	e.setupPool(filepath.Join(t.TempDir(), "repo"))
+	script := strings.Join([]string{
+		"show Vm name=ra",
+		"create Vm name=ra repository=repo1 memory=256",
+		"show Vm name=ra",
+		"edit Vm name=ra memory=768",
+		"show Vm name=ra",
+		"edit Vm name=ra name=rb",
+		"show Vm name=rb",
+		"show Vm name=ra",
+	}, "\n") + "\n"
+	out, _ := e.batch(script)
+	// Each command's report begins "Command: <command>".
+	parts := strings.Split(out, "Command: ")
+	var shows []string
+	for _, p := range parts {
+		if strings.HasPrefix(p, "show Vm") {
+			shows = append(shows, p)
+		}
+	}
+	if len(shows) != 5 {
+		t.Fatalf("%d show reports, want 5:\n%s", len(shows), out)
+	}
+	for i, want := range []string{"not found", "Memory (MB) = 256", "Memory (MB) = 768", "Name = rb", "not found"} {
+		if !strings.Contains(shows[i], want) {
+			t.Errorf("show %d: want %q in\n%s", i+1, want, shows[i])
+		}
+	}
+}

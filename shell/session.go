@@ -198,7 +198,12 @@ func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
 	cs := s.cfg.NewSession(sess.Context(), s.cfg.Registry, actor, sess, commands.Options{Log: s.log.With("session", "batch")})
 	worst := commands.OK
 	r := bufio.NewReaderSize(sess, 64*1024)
+	ahead := 0 // lines from here on already handed to Prefetch
 	for !cs.Exited() {
+		if ahead == 0 {
+			ahead = readAhead(sess.Context(), cs, r)
+		}
+		ahead = max(ahead-1, 0)
 		line, tooLong, err := readLine(r, maxBatchLine)
 		var o commands.Outcome
 		switch {
@@ -217,6 +222,38 @@ func (s *Server) batch(sess ssh.Session, actor backend.Actor) int {
 		}
 	}
 	return worst.ExitStatus()
+}
+
+// batchReadAhead is how many of a batch's next lines are read ahead at
+// once (readAhead).
+const batchReadAhead = 256
+
+// readAhead hands the session the complete lines r already holds, up to
+// batchReadAhead of them, so that the show commands among them read
+// their objects in a few reads (commands.Session.Prefetch), and returns
+// how many it handed. It waits for the next line's first byte, as
+// readLine would, and for nothing more: a client typing into a pipe is
+// not held up.
+func readAhead(ctx context.Context, cs *commands.Session, r *bufio.Reader) int {
+	if _, err := r.Peek(1); err != nil {
+		return 0
+	}
+	buf, _ := r.Peek(r.Buffered())
+	var lines []string
+	for len(lines) < batchReadAhead {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		if i <= maxBatchLine {
+			lines = append(lines, string(bytes.TrimRight(buf[:i], "\r")))
+		} else {
+			lines = append(lines, "") // refused when it is run
+		}
+		buf = buf[i+1:]
+	}
+	cs.Prefetch(ctx, lines)
+	return len(lines)
 }
 
 // readLine reads one line without its end (\n or \r\n). A line longer than

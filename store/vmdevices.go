@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 )
 
@@ -165,3 +166,104 @@ type withExtra struct {
 }
 
 func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extra...)...) }
+
+// MaxShownAtOnce bounds the ids or names one VMsShownByIDs or
+// VMsShownByNames call reads.
+const MaxShownAtOnce = 500
+
+// The queries of VMsShownBy*: the keys arrive as one JSON array of
+// strings, which both engines take apart in SQL (json_each,
+// jsonb_array_elements_text), so that the statement is the same for any
+// number of keys and stays prepared.
+var (
+	keysOf = map[Engine]string{
+		SQLite:   `SELECT value FROM json_each($1)`,
+		PostgreSQL: `SELECT jsonb_array_elements_text($1::jsonb)`,
+	}
+	// vmsWhereQuery is, per column, the VMs whose column is one of the
+	// keys (SQLite's first read).
+	vmsWhereQuery = func(column string) string {
+		return `SELECT ` + vmColumns + ` FROM vms WHERE ` + column + ` IN (` + keysOf[SQLite] + `) ORDER BY id`
+	}
+	// devicesOfIDsQuery is the devices of the VMs whose ids are the keys,
+	// by VM (SQLite's second read).
+	devicesOfIDsQuery = `SELECT d_vm, d_kind, d_id, d_name FROM (` + fmt.Sprintf(vmDevicesOf, keysOf[SQLite]) + `) x ORDER BY d_vm, ` + deviceOrder
+	// vmsShownWhereQuery is PostgreSQL's one read: the VMs whose column is
+	// one of the keys, with their devices.
+	vmsShownWhereQuery = func(column string) string {
+		in := `IN (` + keysOf[PostgreSQL] + `)`
+		return `SELECT ` + vmColumns + `, COALESCE(d_kind, ''), COALESCE(d_id, ''), COALESCE(d_name, '')
+			FROM vms LEFT JOIN (` + fmt.Sprintf(vmDevicesOf, `SELECT id FROM vms WHERE `+column+` `+in) + `) x ON x.d_vm = vms.id
+			WHERE vms.` + column + ` ` + in + ` ORDER BY vms.id, ` + deviceOrder
+	}
+)
+
+// shownWhere is, by column, the queries of vmsShownWhere, built once.
+var shownWhere = map[string]struct{ vms, shown string }{
+	"id":   {vmsWhereQuery("id"), vmsShownWhereQuery("id")},
+	"name": {vmsWhereQuery("name"), vmsShownWhereQuery("name")},
+}
+
+// VMsShownByIDs returns the VMs with the ids, each with its devices, by
+// id; an id no VM has is left out. It reads in one query on PostgreSQL
+// and two on SQLite, whatever the number of ids (at most MaxShownAtOnce):
+// what a batch of show Vm lines reads ahead (Manager.PrefetchShownVMs).
+func (q *Queries) VMsShownByIDs(ctx context.Context, ids []string) ([]VMShown, error) {
+	return q.vmsShownWhere(ctx, "id", ids)
+}
+
+// VMsShownByNames is VMsShownByIDs by names: every VM called one of the
+// names, by id.
+func (q *Queries) VMsShownByNames(ctx context.Context, names []string) ([]VMShown, error) {
+	return q.vmsShownWhere(ctx, "name", names)
+}
+
+// vmsShownWhere reads the VMs whose column (id or name) is one of keys.
+func (q *Queries) vmsShownWhere(ctx context.Context, column string, keys []string) ([]VMShown, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	if len(keys) > MaxShownAtOnce {
+		return nil, fmt.Errorf("%d VMs asked for in one read; at most %d are read at once", len(keys), MaxShownAtOnce)
+	}
+	arg, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("encode the VMs' keys: %w", err)
+	}
+	if q.engine != SQLite {
+		return q.vmsShown(ctx, shownWhere[column].shown, string(arg))
+	}
+	vms, err := queryAll(ctx, q.db, scanVM, shownWhere[column].vms, string(arg))
+	if err != nil || len(vms) == 0 {
+		return nil, err
+	}
+	ids := make([]string, len(vms))
+	for i, v := range vms {
+		ids[i] = v.ID
+	}
+	idArg, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("encode the VMs' ids: %w", err)
+	}
+	type device struct {
+		vm string
+		d  VMDevice
+	}
+	devices, err := queryAll(ctx, q.db, func(r scanner) (device, error) {
+		var x device
+		err := r.Scan(&x.vm, &x.d.Kind, &x.d.ID, &x.d.Name)
+		return x, err
+	}, devicesOfIDsQuery, string(idArg))
+	if err != nil {
+		return nil, err
+	}
+	byVM := make(map[string][]VMDevice, len(vms))
+	for _, x := range devices {
+		byVM[x.vm] = append(byVM[x.vm], x.d)
+	}
+	out := make([]VMShown, len(vms))
+	for i, v := range vms {
+		out[i] = VMShown{VM: v, Devices: byVM[v.ID], WithDevices: true}
+	}
+	return out, nil
+}

@@ -80,3 +80,65 @@ func TestVMDevices(t *testing.T) {
 		}
 	})
 }
+
+// VMsShownByIDs and VMsShownByNames read what VMShownByID and
+// VMsShownByName read of each VM, for many at once, by id; keys no VM
+// has (one with JSON's special characters) are left out, and too many
+// keys are refused.
+func TestVMsShownAtOnce(t *testing.T) {
+	bothEngines(t, func(t *testing.T, db testDB) {
+		s := db.open(t)
+		seedMappings(t, s)
+		ctx := context.Background()
+		now := time.Now()
+		err := s.Write(ctx, func(q *Queries) error {
+			return errors.Join(
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m1", VMID: "v1", DiskID: "d2", Slot: 2, CreatedAt: now}),
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m2", VMID: "v1", DiskID: "d1", Slot: 0, CreatedAt: now}),
+				q.InsertDiskMapping(ctx, DiskMapping{ID: "m3", VMID: "v2", DiskID: "d2", Slot: 0, CreatedAt: now}),
+				q.InsertTag(ctx, Tag{ID: "t1", Name: "zeta", CreatedAt: now}),
+				q.TagObject(ctx, "t1", "v2", "Vm"),
+			)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := s.Read()
+		var want []VMShown
+		for _, id := range []string{"v1", "v2", "v3"} {
+			v, err := q.VMShownByID(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, v)
+		}
+		tests := []struct {
+			name string
+			read func() ([]VMShown, error)
+			want []VMShown
+		}{
+			{"by ids", func() ([]VMShown, error) { return q.VMsShownByIDs(ctx, []string{"v3", "nope", "v1", `a"b\`, "v2"}) }, want},
+			{"by names", func() ([]VMShown, error) { return q.VMsShownByNames(ctx, []string{"vm-v2", `"]`, "vm-v1"}) }, want[:2]},
+			{"none found", func() ([]VMShown, error) { return q.VMsShownByNames(ctx, []string{"nope"}) }, nil},
+			{"no keys", func() ([]VMShown, error) { return q.VMsShownByIDs(ctx, nil) }, nil},
+		}
+		for _, tc := range tests {
+			got, err := tc.read()
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("%s: %d VMs, want %d: %+v", tc.name, len(got), len(tc.want), got)
+			}
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				if g.VM != w.VM || g.WithDevices != w.WithDevices || !slices.Equal(g.Devices, w.Devices) {
+					t.Errorf("%s: VM %d is %+v, want %+v", tc.name, i, g, w)
+				}
+			}
+		}
+		if _, err := q.VMsShownByIDs(ctx, make([]string, MaxShownAtOnce+1)); err == nil {
+			t.Errorf("%d ids read at once, want an error", MaxShownAtOnce+1)
+		}
+	})
+}
