@@ -177,7 +177,7 @@ const MaxShownAtOnce = 500
 // number of keys and stays prepared.
 var (
 	keysOf = map[Engine]string{
-		SQLite:   `SELECT value FROM json_each($1)`,
+		SQLite:     `SELECT value FROM json_each($1)`,
 		PostgreSQL: `SELECT jsonb_array_elements_text($1::jsonb)`,
 	}
 	// vmsWhereQuery is, per column, the VMs whose column is one of the
