@@ -40,7 +40,8 @@ const MaxPasswordCacheSeconds = 86400
 // Concurrent checks of one user, stored hash and password share one bcrypt
 // (singleflight); a caller that shared a check which failed (a wrong
 // password, or the first caller's connection gone while it waited) runs
-// its own, so that sharing never makes a failure cheaper.
+// its own, so that sharing never makes a failure cheaper, and a caller
+// whose own context ends stops waiting for a shared one.
 type credentialCache struct {
 	key    [32]byte // the HMAC key: random, per process
 	now    func() time.Time
@@ -100,19 +101,30 @@ func (c *credentialCache) check(ctx context.Context, slots passwordSlots, user, 
 	if c.hit(user, hash, mac, ttl) {
 		return nil
 	}
-	led := false
-	_, err, _ := c.flight.Do(user+"\x00"+hash+"\x00"+string(mac[:]), func() (any, error) {
-		led = true
+	// The check that runs returns its caller's token, so that each caller
+	// knows whether the result it got is its own (the check runs in a
+	// goroutine of its own: DoChan).
+	token := new(byte)
+	shared := c.flight.DoChan(user+"\x00"+hash+"\x00"+string(mac[:]), func() (any, error) {
 		err := compare()
 		if err == nil {
 			c.put(user, hash, mac, ttl)
 		}
-		return nil, err
+		return token, err
 	})
-	if err != nil && !led {
-		if err = compare(); err == nil {
-			c.put(user, hash, mac, ttl)
+	var err error
+	select {
+	case r := <-shared:
+		err = r.Err
+		if err != nil && r.Val != token {
+			if err = compare(); err == nil {
+				c.put(user, hash, mac, ttl)
+			}
 		}
+	case <-ctx.Done():
+		// The caller's connection is gone: it waits no longer for a
+		// check another login runs.
+		err = ctx.Err()
 	}
 	return err
 }

@@ -155,7 +155,11 @@ func TestCredentialCacheConcurrent(t *testing.T) {
 
 // TestCredentialCacheSharedFailure checks that a login which shared a
 // check whose first caller gave up (its connection closed while it
-// waited for a slot) runs its own check rather than fail.
+// waited for a slot) runs its own check rather than fail. Which of the two
+// runs the shared check is the scheduler's choice (each signals began
+// before it joins); when the second does, the first must still give up at
+// once rather than wait for it (the CI run of stop 24's follow-up hung
+// here for ten minutes when the wait ignored the caller's context).
 func TestCredentialCacheSharedFailure(t *testing.T) {
 	h, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	if err != nil {
