@@ -158,8 +158,8 @@ func TestCredentialCacheConcurrent(t *testing.T) {
 // waited for a slot) runs its own check rather than fail. Which of the two
 // runs the shared check is the scheduler's choice (each signals began
 // before it joins); when the second does, the first must still give up at
-// once rather than wait for it (the CI run of stop 24's follow-up hung
-// here for ten minutes when the wait ignored the caller's context).
+// once rather than wait for it (with a wait that ignored the caller's
+// context, this test hung until its timeout in that order).
 func TestCredentialCacheSharedFailure(t *testing.T) {
 	h, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	if err != nil {
