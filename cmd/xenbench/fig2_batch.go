@@ -25,7 +25,10 @@ const batchLines = 1000
 // (--shown-vms), so from its second round on the batch above is served
 // warm. Each manager therefore also runs a cold batch in each round: 1,000
 // other VMs, none of which it has shown before (coldScript), whose
-// figures are rows of their own.
+// figures are rows of their own. A stdin batch reads the VMs of the show
+// lines it has received ahead, up to 256 lines at a time in one read
+// (shell.readAhead), so the cold batch costs a read per 256 lines, not
+// one per line.
 func (b *bench) sessionBatch(ctx context.Context, ems []*engineManager) {
 	const measure = "per command in one session: stdin batch of 1,000 `show Vm`"
 	fmt.Println("\n== figure 2:", measure)
