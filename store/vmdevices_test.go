@@ -14,28 +14,8 @@ import (
 func TestVMDevices(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
-		seedMappings(t, s)
+		seedDevices(t, s)
 		ctx := context.Background()
-		now := time.Now()
-		err := s.Write(ctx, func(q *Queries) error {
-			return errors.Join(
-				q.InsertDiskMapping(ctx, DiskMapping{ID: "m1", VMID: "v1", DiskID: "d2", Slot: 2, CreatedAt: now}),
-				q.InsertDiskMapping(ctx, DiskMapping{ID: "m2", VMID: "v1", DiskID: "d1", Slot: 0, CreatedAt: now.Add(time.Second)}),
-				q.InsertDiskMapping(ctx, DiskMapping{ID: "m3", VMID: "v2", DiskID: "d2", Slot: 0, CreatedAt: now}),
-				q.InsertCdromMapping(ctx, CdromMapping{ID: "c1m", VMID: "v1", CdromID: "c1", Slot: 1, CreatedAt: now}),
-				q.InsertNetwork(ctx, Network{ID: "n1", Name: "net", PoolID: "p1", Bridge: "xenbr0", CreatedAt: now}),
-				q.InsertVnic(ctx, Vnic{ID: "z-first", Name: "eth0", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:01", CreatedAt: now}),
-				q.InsertVnic(ctx, Vnic{ID: "a-second", Name: "eth1", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:02", CreatedAt: now.Add(time.Millisecond)}),
-				q.InsertVnic(ctx, Vnic{ID: "v2nic", Name: "eth0", VMID: "v2", NetworkID: "n1", MAC: "00:16:3e:00:00:03", CreatedAt: now}),
-				q.InsertTag(ctx, Tag{ID: "t1", Name: "zeta", CreatedAt: now}),
-				q.InsertTag(ctx, Tag{ID: "t2", Name: "alpha", CreatedAt: now}),
-				q.TagObject(ctx, "t1", "v1", "Vm"),
-				q.TagObject(ctx, "t2", "v1", "Vm"),
-			)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		tests := []struct {
 			vm   string
 			want []VMDevice
@@ -88,21 +68,8 @@ func TestVMDevices(t *testing.T) {
 func TestVMsShownAtOnce(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
-		seedMappings(t, s)
+		seedDevices(t, s)
 		ctx := context.Background()
-		now := time.Now()
-		err := s.Write(ctx, func(q *Queries) error {
-			return errors.Join(
-				q.InsertDiskMapping(ctx, DiskMapping{ID: "m1", VMID: "v1", DiskID: "d2", Slot: 2, CreatedAt: now}),
-				q.InsertDiskMapping(ctx, DiskMapping{ID: "m2", VMID: "v1", DiskID: "d1", Slot: 0, CreatedAt: now}),
-				q.InsertDiskMapping(ctx, DiskMapping{ID: "m3", VMID: "v2", DiskID: "d2", Slot: 0, CreatedAt: now}),
-				q.InsertTag(ctx, Tag{ID: "t1", Name: "zeta", CreatedAt: now}),
-				q.TagObject(ctx, "t1", "v2", "Vm"),
-			)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		q := s.Read()
 		var want []VMShown
 		for _, id := range []string{"v1", "v2", "v3"} {
@@ -141,4 +108,33 @@ func TestVMsShownAtOnce(t *testing.T) {
 			t.Errorf("%d ids read at once, want an error", MaxShownAtOnce+1)
 		}
 	})
+}
+
+// seedDevices is seedMappings with devices for v1 and v2: disks mapped out
+// of slot order, an ISO, two VNICs of v1 made in the order their ids do
+// not sort in, one of v2, and two tags on v1.
+func seedDevices(t *testing.T, s *Store) {
+	t.Helper()
+	seedMappings(t, s)
+	ctx := context.Background()
+	now := time.Now()
+	err := s.Write(ctx, func(q *Queries) error {
+		return errors.Join(
+			q.InsertDiskMapping(ctx, DiskMapping{ID: "m1", VMID: "v1", DiskID: "d2", Slot: 2, CreatedAt: now}),
+			q.InsertDiskMapping(ctx, DiskMapping{ID: "m2", VMID: "v1", DiskID: "d1", Slot: 0, CreatedAt: now.Add(time.Second)}),
+			q.InsertDiskMapping(ctx, DiskMapping{ID: "m3", VMID: "v2", DiskID: "d2", Slot: 0, CreatedAt: now}),
+			q.InsertCdromMapping(ctx, CdromMapping{ID: "c1m", VMID: "v1", CdromID: "c1", Slot: 1, CreatedAt: now}),
+			q.InsertNetwork(ctx, Network{ID: "n1", Name: "net", PoolID: "p1", Bridge: "xenbr0", CreatedAt: now}),
+			q.InsertVnic(ctx, Vnic{ID: "z-first", Name: "eth0", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:01", CreatedAt: now}),
+			q.InsertVnic(ctx, Vnic{ID: "a-second", Name: "eth1", VMID: "v1", NetworkID: "n1", MAC: "00:16:3e:00:00:02", CreatedAt: now.Add(time.Millisecond)}),
+			q.InsertVnic(ctx, Vnic{ID: "v2nic", Name: "eth0", VMID: "v2", NetworkID: "n1", MAC: "00:16:3e:00:00:03", CreatedAt: now}),
+			q.InsertTag(ctx, Tag{ID: "t1", Name: "zeta", CreatedAt: now}),
+			q.InsertTag(ctx, Tag{ID: "t2", Name: "alpha", CreatedAt: now}),
+			q.TagObject(ctx, "t1", "v1", "Vm"),
+			q.TagObject(ctx, "t2", "v1", "Vm"),
+		)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
