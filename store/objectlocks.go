@@ -79,15 +79,25 @@ func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary str
 
 // lockObjectsSQL is the end of a statement that takes the objects $1
 // (TEXT[]) for job $3 of manager $2, doing $4, unless a Running job of
-// another manager holds one: the common table expressions held (that
-// holder, if any) and taken (the rows written when none), then the select
-// of held, no row when the objects were taken.
-const lockObjectsSQL = `held AS (
+// another manager holds one: the common table expressions claimed (the
+// objects' rows of other managers), held (the holder among them, if any)
+// and taken (the rows written when none), then the select of held, no row
+// when the objects were taken.
+//
+// claimed is MATERIALIZED so that the lookup starts from the objects (their
+// rows by primary key) and only then reads their jobs: left to itself,
+// PostgreSQL's generic plan started from the Running jobs (jobs_status)
+// and read each one's locks, which during a batch of 1,000 starts is
+// every job of the batch at each start (pg_stat_statements: 236 us and
+// 288 buffers per call, up to 20 ms, against 0.15 ms with 52 running).
+const lockObjectsSQL = `claimed AS MATERIALIZED (
+			SELECT object_id, job_id, manager_id, summary, since FROM object_locks
+			WHERE object_id = ANY($1) AND manager_id <> $2
+		), held AS (
 			SELECT l.object_id, l.job_id, l.manager_id, COALESCE(m.hostname, '') AS hostname, l.summary, l.since
-			FROM object_locks l
+			FROM claimed l
 			JOIN jobs j ON j.id = l.job_id AND j.status = 'Running'
 			LEFT JOIN managers m ON m.id = l.manager_id
-			WHERE l.object_id = ANY($1) AND l.manager_id <> $2
 			ORDER BY l.object_id LIMIT 1
 		), taken AS (
 			INSERT INTO object_locks (object_id, job_id, manager_id, summary, since)
