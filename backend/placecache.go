@@ -48,6 +48,15 @@ func (r *reservations) subtract(cs []choice) {
 // while changes made outside the manager are seen within seconds.
 const capacityTTL = 2 * time.Second
 
+// capacityStale is how long values older than capacityTTL may still place
+// a VM while the server is asked again in the background: a batch started
+// after a pause does not wait a round of calls to every server first. What
+// the manager changed itself is in the values (adjust); a change made
+// outside it that leaves a server fuller than they say makes its agent
+// refuse the start (InsufficientResources), and the next server is tried
+// with the values forgotten.
+const capacityStale = 30 * time.Second
+
 // capacity caches each server's free memory and threads.
 type capacity struct {
 	mu       sync.Mutex // guards byServer and the fields of every entry
@@ -97,7 +106,7 @@ func (cp *capacity) get(ctx context.Context, serverID string, read capacityReadi
 		cp.mu.Lock()
 		e = cp.byServer[serverID]
 	}
-	if e != nil && e.current(time.Now()) {
+	if e != nil && e.usable(time.Now()) {
 		free, threads, placed = e.free, e.threads, e.placed
 		cp.mu.Unlock()
 		return free, threads, placed, nil
@@ -112,6 +121,13 @@ func (cp *capacity) get(ctx context.Context, serverID string, read capacityReadi
 	rfree, rthreads, rplaced, err := read(ctx)
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
+	e.settle(rfree, rthreads, rplaced, err)
+	return e.free, e.threads, e.placed, err
+}
+
+// settle takes a read's values into the entry (under cp.mu) and ends the
+// read.
+func (e *capEntry) settle(free, threads int64, placed int, err error) {
 	switch {
 	case err != nil:
 		e.err = err
@@ -120,33 +136,60 @@ func (cp *capacity) get(ctx context.Context, serverID string, read capacityReadi
 		// is read again once no start of the manager's is under way.
 		e.at = time.Now()
 	default:
-		e.free, e.threads, e.placed, e.known, e.err, e.at = rfree, rthreads, rplaced, true, nil, time.Now()
+		e.free, e.threads, e.placed, e.known, e.err, e.at = free, threads, placed, true, nil, time.Now()
 	}
 	close(e.reading)
 	e.reading, e.changed = nil, false
-	return e.free, e.threads, e.placed, err
 }
 
-// current reports whether the entry's values may be used at now.
+// current reports whether the entry's values are young enough to use
+// without asking the server again.
 func (e *capEntry) current(now time.Time) bool {
 	return e.known && e.reading == nil && e.err == nil && now.Sub(e.at) < capacityTTL
 }
 
+// usable reports whether the entry's values may place a VM at now: current,
+// or younger than capacityStale (the server then asked again in the
+// background, or being asked).
+func (e *capEntry) usable(now time.Time) bool {
+	return e.current(now) || (e.known && e.err == nil && now.Sub(e.at) < capacityStale)
+}
+
 // cached fills in the capacity of each choice whose server's is cached and
-// current, marking it in ok, under one lock; it returns how many are not.
-func (cp *capacity) cached(cs []choice, ok []bool) (stale int) {
+// usable, marking it in ok, under one lock; it returns how many are not,
+// and starts a read in the background of each server whose values were
+// usable but no longer current (read makes the read of cs[i]'s server,
+// busy says whether starts are in flight there, as for get).
+func (cp *capacity) cached(cs []choice, ok []bool, read func(i int) capacityReading, busy func(i int) bool) (stale int) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	now := time.Now()
 	for i := range cs {
 		e := cp.byServer[cs[i].server.ID]
-		if e != nil && e.current(now) {
-			cs[i].freeMiB, cs[i].threads, cs[i].placed, ok[i] = e.free, e.threads, e.placed, true
-		} else {
+		if e == nil || !e.usable(now) {
 			stale++
+			continue
+		}
+		cs[i].freeMiB, cs[i].threads, cs[i].placed, ok[i] = e.free, e.threads, e.placed, true
+		if !e.current(now) && e.reading == nil {
+			cp.readBehind(e, read(i), busy(i))
 		}
 	}
 	return stale
+}
+
+// readBehind reads e's server again in the background (under cp.mu; the
+// read itself runs without it), bounded by capacityStale.
+func (cp *capacity) readBehind(e *capEntry, read capacityReading, busy bool) {
+	e.reading, e.changed = make(chan struct{}), busy
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), capacityStale)
+		defer cancel()
+		free, threads, placed, err := read(ctx)
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		e.settle(free, threads, placed, err)
+	}()
 }
 
 // decided notes that a start on the server has been decided (its memory

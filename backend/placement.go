@@ -176,7 +176,8 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	// capacity is stale are asked, at once.
 	ok := make([]bool, len(all))
 	var errs []error // of the servers asked
-	if stale := p.capacity.cached(all, ok); stale > 0 {
+	busy := func(k int) bool { return p.reserved.get(all[k].server.ID) > 0 }
+	if stale := p.capacity.cached(all, ok, func(k int) capacityReading { return p.capacityOf(&all[k]) }, busy); stale > 0 {
 		errs = make([]error, len(all))
 		var wg sync.WaitGroup
 		for k := range all {
@@ -188,7 +189,7 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 				defer wg.Done()
 				c := &all[k]
 				free, threads, placed, err := p.capacity.get(ctx, c.server.ID, p.capacityOf(c),
-					func() bool { return p.reserved.get(c.server.ID) > 0 })
+					func() bool { return busy(k) })
 				if err != nil {
 					errs[k] = err
 					return

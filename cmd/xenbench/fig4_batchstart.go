@@ -94,8 +94,8 @@ func (b *bench) batchStart(ctx context.Context) {
 	}
 	b.res.note("figure 4: ideal = ceil(VMs / (agents x calls in flight per agent)) x calls per start x latency = "+
 		"ceil(%d / (%d x %d)) x 1 x %s = %s (one start_vm per VM; placement knowledge taken as free: the manager keeps "+
-		"each server's free memory for 2 s; with the engines in turns a manager's runs are more than 2 s apart, so each run "+
-		"also asks each agent once, one more %s round); value = exec wall minus the session alone (`set outputMode=Verbose` "+
+		"each server's free memory for 2 s and uses it up to 30 s old while it asks each agent again in the background, "+
+		"a %s round off the batch's path; before session 12 each run waited for that round); value = exec wall minus the session alone (`set outputMode=Verbose` "+
 		"by exec, alternated with the runs; medians), as in figure 3; %d runs per engine, in turns",
 		loadVMs, loadAgents, agentConns, loadLatency, ideal, loadLatency, len(loads[0].times))
 	for i, l := range loads {
