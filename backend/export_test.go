@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"time"
 
 	"xenmanager/backend/agentclient"
 )
@@ -129,3 +130,17 @@ func (m *Manager) AdoptListed(ctx context.Context, serverID, vmID string) (int, 
 // PasswordBcrypts is how many bcrypt comparisons the manager's logins of
 // known users have run (credentialCache.bcrypts).
 func (m *Manager) PasswordBcrypts() int64 { return m.creds.bcrypts.Load() }
+
+// AgeCapacities makes every server's cached capacity d older, as if read d
+// earlier: the tests of placement's read behind reach it through it.
+func (m *Manager) AgeCapacities(d time.Duration) {
+	cp := &m.place.capacity
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	for _, e := range cp.byServer {
+		e.at = e.at.Add(-d)
+	}
+}
+
+// CapacityTTL is how long a server's capacity is used without asking it again.
+const CapacityTTL = capacityTTL

@@ -157,10 +157,11 @@ func (e *capEntry) usable(now time.Time) bool {
 
 // cached fills in the capacity of each choice whose server's is cached and
 // usable, marking it in ok, under one lock; it returns how many are not,
-// and starts a read in the background of each server whose values were
-// usable but no longer current (read makes the read of cs[i]'s server,
-// busy says whether starts are in flight there, as for get).
-func (cp *capacity) cached(cs []choice, ok []bool, read func(i int) capacityReading, busy func(i int) bool) (stale int) {
+// and which of cs it filled with values no longer current, whose servers
+// are being read again: it starts a read in the background of each that
+// none is under way for (read makes the read of cs[i]'s server, busy
+// says whether starts are in flight there, as for get).
+func (cp *capacity) cached(cs []choice, ok []bool, read func(i int) capacityReading, busy func(i int) bool) (stale int, old []int) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	now := time.Now()
@@ -171,11 +172,36 @@ func (cp *capacity) cached(cs []choice, ok []bool, read func(i int) capacityRead
 			continue
 		}
 		cs[i].freeMiB, cs[i].threads, cs[i].placed, ok[i] = e.free, e.threads, e.placed, true
-		if !e.current(now) && e.reading == nil {
-			cp.readBehind(e, read(i), busy(i))
+		if !e.current(now) {
+			old = append(old, i)
+			if e.reading == nil {
+				cp.readBehind(e, read(i), busy(i))
+			}
 		}
 	}
-	return stale
+	return stale, old
+}
+
+// await waits until the reads under way of the servers of cs[i], i in
+// which, have ended, or ctx has.
+func (cp *capacity) await(ctx context.Context, cs []choice, which []int) error {
+	for _, i := range which {
+		cp.mu.Lock()
+		var reading chan struct{}
+		if e := cp.byServer[cs[i].server.ID]; e != nil {
+			reading = e.reading
+		}
+		cp.mu.Unlock()
+		if reading == nil {
+			continue
+		}
+		select {
+		case <-reading:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // readBehind reads e's server again in the background (under cp.mu; the

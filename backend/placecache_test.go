@@ -69,7 +69,7 @@ func TestCapacityCountsAStartOnce(t *testing.T) {
 			}
 			ok := []bool{false}
 			cs := []choice{{server: &store.Server{ID: "s1"}}}
-			if stale := cp.cached(cs, ok, noReading(t), func(int) bool { return false }); stale != 0 {
+			if stale, _ := cp.cached(cs, ok, noReading(t), func(int) bool { return false }); stale != 0 {
 				t.Fatalf("the server's capacity is not current after the read")
 			}
 			if cs[0].freeMiB != tt.want {
@@ -111,7 +111,7 @@ func TestCapacityReadsBehindWhenOld(t *testing.T) {
 	}
 	look := func(read capacityReading) (free int64, stale int) {
 		cs := []choice{{server: &store.Server{ID: "s1"}}}
-		stale = cp.cached(cs, []bool{false}, func(int) capacityReading { return read }, func(int) bool { return false })
+		stale, _ = cp.cached(cs, []bool{false}, func(int) capacityReading { return read }, func(int) bool { return false })
 		return cs[0].freeMiB, stale
 	}
 	reading := func() chan struct{} {

@@ -146,9 +146,12 @@ type choice struct {
 //
 // It runs for every start of a batch, so it takes the pool, its servers and
 // their clients from the manager's inventory and what placement built from
-// it, asks no agent while each server's capacity is cached, starts no
-// goroutine then, and takes each lock once. The server rows it returns are
-// the cache's, not to be changed.
+// it, asks no agent while each server's capacity is current, starts no
+// goroutine then, and takes each lock once; a capacity older than
+// capacityTTL but still usable is used at once while its server is read
+// again in the background, and only when such capacities leave the VM no
+// room does rank wait for those reads and rank again. The server rows it
+// returns are the cache's, not to be changed.
 func (p *placer) rank(ctx context.Context, v store.VM, except string, retries int) ([]choice, func(), error) {
 	pp, err := p.poolPlacement(ctx, v.PoolID)
 	if err != nil {
@@ -177,7 +180,8 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 	ok := make([]bool, len(all))
 	var errs []error // of the servers asked
 	busy := func(k int) bool { return p.reserved.get(all[k].server.ID) > 0 }
-	if stale := p.capacity.cached(all, ok, func(k int) capacityReading { return p.capacityOf(&all[k]) }, busy); stale > 0 {
+	stale, old := p.capacity.cached(all, ok, func(k int) capacityReading { return p.capacityOf(&all[k]) }, busy)
+	if stale > 0 {
 		errs = make([]error, len(all))
 		var wg sync.WaitGroup
 		for k := range all {
@@ -221,7 +225,24 @@ func (p *placer) rank(ctx context.Context, v store.VM, except string, retries in
 		p.mu.Unlock()
 		return p.rank(ctx, v, except, retries+1)
 	}
-	defer p.mu.Unlock()
+	fits, release, err := p.decideLocked(ctx, v, all, ok, rooms, eligible, needs, current, pp)
+	p.mu.Unlock()
+	if err != nil && len(old) > 0 && retries < 3 {
+		// Values older than capacityTTL (being read again) found no room:
+		// the servers may have more than they say. Rank again once their
+		// reads have ended.
+		if werr := p.capacity.await(ctx, all, old); werr != nil {
+			return nil, nil, err
+		}
+		return p.rank(ctx, v, except, retries+1)
+	}
+	return fits, release, err
+}
+
+// decideLocked is rank's decision under p.mu, from the capacities gathered
+// (all, ok): the order of the servers that fit, and the claim on the first.
+func (p *placer) decideLocked(ctx context.Context, v store.VM, all []choice, ok []bool, rooms []serverRoom, eligible []int,
+	needs vmNeeds, current bool, pp *poolPlacement) ([]choice, func(), error) {
 	p.reserved.subtract(all)
 	at := make([]int, len(pp.servers)) // a server's index in pp.servers -> its choice in all
 	for k, i := range eligible {

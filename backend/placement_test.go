@@ -1,7 +1,9 @@
 package backend_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"xenmanager/backend"
 	"xenmanager/backend/agentapi"
@@ -72,5 +74,37 @@ func TestStartFallbackReservesTheServerItTries(t *testing.T) {
 		if n := c.Manager.ReservedMiB(id); n != 0 {
 			t.Errorf("server %s keeps %d MiB reserved after the start", id, n)
 		}
+	}
+}
+
+// A start whose server's capacity is older than CapacityTTL is placed from
+// it while the server is asked again; when that old capacity says no
+// server has room, placement waits for the new one instead of refusing:
+// here a VM stopped behind the manager's back freed the room.
+func TestOldCapacityWithoutRoomIsAskedAgain(t *testing.T) {
+	c := managertest.Ready(t, managertest.Options{Agents: 1, MemoryMiB: 8192, CPUs: 4})
+	ctx := c.Admin()
+	for _, vm := range []struct {
+		name string
+		mib  int64
+	}{{"a", 6144}, {"b", 4096}} {
+		if _, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: vm.name, Repository: backend.Ref{Name: managertest.Repo},
+			MemoryMiB: vm.mib, CPUCount: 1}); err != nil {
+			t.Fatalf("create %s: %v", vm.name, err)
+		}
+	}
+	a, err := c.Manager.StartVM(ctx, backend.Ref{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a's domain goes behind the manager's back: its memory is free, which
+	// the manager's cached capacity does not know.
+	if err := c.AgentClient(0).StopVM(context.Background(), a.Repository.ID, a.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	c.Manager.AgeCapacities(backend.CapacityTTL + time.Second)
+	b, err := c.Manager.StartVM(ctx, backend.Ref{Name: "b"})
+	if err != nil || b.Server.Name != "ovs1" {
+		t.Fatalf("start b with an old capacity that has no room for it: on %q, %v; want ovs1 once asked again", b.Server.Name, err)
 	}
 }
