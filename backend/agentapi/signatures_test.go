@@ -32,16 +32,7 @@ func TestSignatureCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bad, err := sig.Check(tt.args())
-			if tt.wantErr == "" {
-				if err != nil || bad != -1 {
-					t.Fatalf("Check = %d, %v; want -1, nil", bad, err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || bad != tt.bad {
-				t.Fatalf("Check = %d, %v; want %d and an error containing %q", bad, err, tt.bad, tt.wantErr)
-			}
+			wantCheck(t, sig, tt.args(), tt.bad, tt.wantErr)
 		})
 	}
 }
@@ -107,16 +98,7 @@ func TestSignatureCheckOptional(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bad, err := sig.Check(tt.args)
-			if tt.wantErr == "" {
-				if err != nil || bad != -1 {
-					t.Fatalf("Check = %d, %v; want -1, nil", bad, err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || bad != tt.bad {
-				t.Fatalf("Check = %d, %v; want %d and an error containing %q", bad, err, tt.bad, tt.wantErr)
-			}
+			wantCheck(t, sig, tt.args, tt.bad, tt.wantErr)
 		})
 	}
 }
@@ -131,5 +113,21 @@ func TestOptionalParametersTrail(t *testing.T) {
 				t.Errorf("%s: parameter %d (%s) is required after an optional one", name, sig.Required()+i+1, p.Name)
 			}
 		}
+	}
+}
+
+// wantCheck checks sig.Check(args): no error and -1 when wantErr is "",
+// else parameter bad refused with an error containing wantErr.
+func wantCheck(t *testing.T, sig Signature, args []any, bad int, wantErr string) {
+	t.Helper()
+	got, err := sig.Check(args)
+	if wantErr == "" {
+		if err != nil || got != -1 {
+			t.Fatalf("Check = %d, %v; want -1, nil", got, err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), wantErr) || got != bad {
+		t.Fatalf("Check = %d, %v; want %d and an error containing %q", got, err, bad, wantErr)
 	}
 }
