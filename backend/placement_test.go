@@ -84,15 +84,8 @@ func TestStartFallbackReservesTheServerItTries(t *testing.T) {
 func TestOldCapacityWithoutRoomIsAskedAgain(t *testing.T) {
 	c := managertest.Ready(t, managertest.Options{Agents: 1, MemoryMiB: 8192, CPUs: 4})
 	ctx := c.Admin()
-	for _, vm := range []struct {
-		name string
-		mib  int64
-	}{{"a", 6144}, {"b", 4096}} {
-		if _, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: vm.name, Repository: backend.Ref{Name: managertest.Repo},
-			MemoryMiB: vm.mib, CPUCount: 1}); err != nil {
-			t.Fatalf("create %s: %v", vm.name, err)
-		}
-	}
+	createVM(t, c, "a", 6144)
+	createVM(t, c, "b", 4096)
 	a, err := c.Manager.StartVM(ctx, backend.Ref{Name: "a"})
 	if err != nil {
 		t.Fatal(err)

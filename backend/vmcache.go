@@ -83,14 +83,22 @@ func (c *shownVMCache) lookup(ctx context.Context, k shownKey, read func(context
 	if err != nil {
 		return nil, err
 	}
-	e := &shownEntry{names: c.st.VMNamesGeneration(), gens: make([]int64, len(vms)), vms: append([]store.VMShown(nil), vms...)}
-	for i, v := range vms {
-		e.gens[i] = c.st.VMGeneration(v.ID)
-	}
+	e := c.entry(c.st.VMNamesGeneration(), append([]store.VMShown(nil), vms...))
 	if c.st.VMChanges() == seq {
 		c.entries.Add(k, e)
 	}
 	return vms, nil
+}
+
+// entry is what a lookup that found vms keeps, with the names'
+// generation it was read at and each VM's generation now; vms becomes
+// the entry's.
+func (c *shownVMCache) entry(names int64, vms []store.VMShown) *shownEntry {
+	e := &shownEntry{names: names, gens: make([]int64, len(vms)), vms: vms}
+	for i, v := range vms {
+		e.gens[i] = c.st.VMGeneration(v.ID)
+	}
+	return e
 }
 
 // byID is VMShownByID through the cache.
@@ -164,11 +172,7 @@ func (c *shownVMCache) prefetch(ctx context.Context, q *store.Queries, byName bo
 			if len(vms) == 0 && !byName {
 				continue
 			}
-			e := &shownEntry{names: names, gens: make([]int64, len(vms)), vms: vms}
-			for j, v := range vms {
-				e.gens[j] = c.st.VMGeneration(v.ID)
-			}
-			entries[i] = e
+			entries[i] = c.entry(names, vms)
 		}
 		if c.st.VMChanges() != seq {
 			return nil

@@ -46,13 +46,15 @@ const deviceOrder = `d_part, d_slot, d_made, d_tie`
 // The queries of a VM's devices, and of VMs with theirs.
 var (
 	vmDevicesQuery = `SELECT d_kind, d_id, d_name FROM (` + fmt.Sprintf(vmDevicesOf, `$1`) + `) x ORDER BY ` + deviceOrder
-	vmShownBy      = func(column string) string {
+	// vmShownBy is the VMs whose column matches (match: "= $1", or "IN
+	// (...)" of several keys), with their devices, in one query.
+	vmShownBy = func(column, match string) string {
 		return `SELECT ` + vmColumns + `, COALESCE(d_kind, ''), COALESCE(d_id, ''), COALESCE(d_name, '')
-			FROM vms LEFT JOIN (` + fmt.Sprintf(vmDevicesOf, `SELECT id FROM vms WHERE `+column+` = $1`) + `) x ON x.d_vm = vms.id
-			WHERE vms.` + column + ` = $1 ORDER BY vms.id, ` + deviceOrder
+			FROM vms LEFT JOIN (` + fmt.Sprintf(vmDevicesOf, `SELECT id FROM vms WHERE `+column+` `+match) + `) x ON x.d_vm = vms.id
+			WHERE vms.` + column + ` ` + match + ` ORDER BY vms.id, ` + deviceOrder
 	}
-	vmShownByIDQuery   = vmShownBy("id")
-	vmShownByNameQuery = vmShownBy("name")
+	vmShownByIDQuery   = vmShownBy("id", "= $1")
+	vmShownByNameQuery = vmShownBy("name", "= $1")
 )
 
 func scanVMDevice(r scanner) (VMDevice, error) {
@@ -171,38 +173,34 @@ func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extr
 // VMsShownByNames call reads.
 const MaxShownAtOnce = 500
 
-// The queries of VMsShownBy*: the keys arrive as one JSON array of
-// strings, which both engines take apart in SQL (json_each,
-// jsonb_array_elements_text), so that the statement is the same for any
-// number of keys and stays prepared.
-var (
-	keysOf = map[Engine]string{
-		SQLite:     `SELECT value FROM json_each($1)`,
-		PostgreSQL: `SELECT jsonb_array_elements_text($1::jsonb)`,
-	}
-	// vmsWhereQuery is, per column, the VMs whose column is one of the
-	// keys (SQLite's first read).
-	vmsWhereQuery = func(column string) string {
-		return `SELECT ` + vmColumns + ` FROM vms WHERE ` + column + ` IN (` + keysOf[SQLite] + `) ORDER BY id`
-	}
-	// devicesOfIDsQuery is the devices of the VMs whose ids are the keys,
-	// by VM (SQLite's second read).
-	devicesOfIDsQuery = `SELECT d_vm, d_kind, d_id, d_name FROM (` + fmt.Sprintf(vmDevicesOf, keysOf[SQLite]) + `) x ORDER BY d_vm, ` + deviceOrder
-	// vmsShownWhereQuery is PostgreSQL's one read: the VMs whose column is
-	// one of the keys, with their devices.
-	vmsShownWhereQuery = func(column string) string {
-		in := `IN (` + keysOf[PostgreSQL] + `)`
-		return `SELECT ` + vmColumns + `, COALESCE(d_kind, ''), COALESCE(d_id, ''), COALESCE(d_name, '')
-			FROM vms LEFT JOIN (` + fmt.Sprintf(vmDevicesOf, `SELECT id FROM vms WHERE `+column+` `+in) + `) x ON x.d_vm = vms.id
-			WHERE vms.` + column + ` ` + in + ` ORDER BY vms.id, ` + deviceOrder
-	}
+// The keys of VMsShownBy* arrive as one JSON array of strings, which both
+// engines take apart in SQL, so that the statement is the same for any
+// number of keys and stays prepared: sqliteKeys and postgresKeys select
+// them.
+const (
+	sqliteKeys   = `SELECT value FROM json_each($1)`
+	postgresKeys = `SELECT jsonb_array_elements_text($1::jsonb)`
 )
 
-// shownWhere is, by column, the queries of vmsShownWhere, built once.
-var shownWhere = map[string]struct{ vms, shown string }{
-	"id":   {vmsWhereQuery("id"), vmsShownWhereQuery("id")},
-	"name": {vmsWhereQuery("name"), vmsShownWhereQuery("name")},
+// shownWhereQueries are vmsShownWhere's queries of one column: SQLite's
+// first read (the VMs; devicesOfIDsQuery is its second) and PostgreSQL's
+// one (the VMs with their devices).
+type shownWhereQueries struct{ vms, shown string }
+
+// shownWhere is shownWhereQueries by column, built once.
+var shownWhere = map[string]shownWhereQueries{
+	"id":   {vms: vmsWhere("id"), shown: vmShownBy("id", `IN (`+postgresKeys+`)`)},
+	"name": {vms: vmsWhere("name"), shown: vmShownBy("name", `IN (`+postgresKeys+`)`)},
 }
+
+// vmsWhere is the VMs whose column is one of the keys, on SQLite.
+func vmsWhere(column string) string {
+	return `SELECT ` + vmColumns + ` FROM vms WHERE ` + column + ` IN (` + sqliteKeys + `) ORDER BY id`
+}
+
+// devicesOfIDsQuery is the devices of the VMs whose ids are the keys, by
+// VM (SQLite's second read of vmsShownWhere).
+var devicesOfIDsQuery = `SELECT d_vm, d_kind, d_id, d_name FROM (` + fmt.Sprintf(vmDevicesOf, sqliteKeys) + `) x ORDER BY d_vm, ` + deviceOrder
 
 // VMsShownByIDs returns the VMs with the ids, each with its devices, by
 // id; an id no VM has is left out. It reads in one query on PostgreSQL
