@@ -67,6 +67,43 @@ type jobRun struct {
 	// afterEnd runs once the job's end is written: the placement claims
 	// of a VM whose state is recorded with it.
 	afterEnd []func()
+	// plan is what was decided for the job before it began (its row holds
+	// plan's step), for the op to take (takePlan); nil when nothing was.
+	plan *jobPlan
+}
+
+// jobPlan is an agent call decided before its job began, so that the
+// job's row records the step with the intent, in one write: a start's
+// placement, made before the job so that the start's first call waits
+// for one commit, not two (the intent's, then the step's). The op takes
+// it when what the plan was made from still holds under the job's locks,
+// else the plan is dropped and the op decides again (recording its own
+// step). Used by the job's goroutine only.
+type jobPlan struct {
+	step    string   // the recorded step (a jobStep's JSON)
+	vm      store.VM // the VM as read for the plan
+	vmGen   int64    // its generation before that read (Store.VMGeneration)
+	cands   []choice // placement's servers, best first; the first claimed
+	release func()   // the claim's release; nil once taken or dropped
+}
+
+// drop releases what nobody took of p; p may be nil.
+func (p *jobPlan) drop() {
+	if p != nil && p.release != nil {
+		p.release()
+		p.release = nil
+	}
+}
+
+// takePlan hands the op the plan made before the job, once: nil when
+// there was none or it was taken or dropped already.
+func (j *jobRun) takePlan() *jobPlan {
+	p := j.plan
+	j.plan = nil
+	if p == nil || p.release == nil {
+		return nil
+	}
+	return p
 }
 
 // vmState is a VM's placement and status, to record (Manager.recordVMState).
@@ -155,12 +192,15 @@ type runningJob struct {
 // operation names what the job does in words from the code, never an
 // object's name ("start Vm", where summary is "start Vm web1"): the label
 // of its duration in the metrics.
-func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, operation, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, operation, summary string, objects []string, pre *jobPlan, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
 	id := NewID(TypeJob)
 	objs := append([]string(nil), objects...)
 	sort.Strings(objs)
 	row := store.Job{ID: id, Summary: summary, User: actor.User, Objects: strings.Join(objs, " "), Status: JobRunning,
 		PoolID: poolID, CreatedAt: time.Now(), ManagerID: r.member}
+	if pre != nil {
+		row.Step = pre.step
+	}
 	h := holder{jobID: id, summary: summary, since: row.CreatedAt}
 	// On a shared store a job whose objects are free in this process now
 	// takes them, and records its row and its locks in the store in one
@@ -184,6 +224,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 		werr = r.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) })
 	}
 	if werr != nil {
+		pre.drop()
 		return nil, &Error{Kind: KindInternal, Msg: "record job", Cause: werr}
 	}
 	lockAll := func(ctx context.Context) (func(), error) {
@@ -203,7 +244,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	r.running[id] = rj
 	r.mu.Unlock()
 	r.watchShared()
-	jr := &jobRun{r: r, id: id, abort: jctx}
+	jr := &jobRun{r: r, id: id, abort: jctx, plan: pre}
 	var value any
 	var opErr error
 	// finish records the job's end and sets opErr, the job's error: err,
@@ -213,6 +254,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 		for _, f := range jr.afterEnd {
 			f()
 		}
+		jr.plan.drop() // what the op did not take of it
 		r.metrics.JobDone(operation, r.statusOf(opErr, aborted), time.Since(row.CreatedAt))
 		r.mu.Lock()
 		delete(r.running, id)

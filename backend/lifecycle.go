@@ -91,12 +91,27 @@ var placeCalls = map[string]string{"start": stepStart, "resume": stepRestore}
 // restart prefers the servers that did not just fence themselves).
 func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM, avoid, verb string, run func(*agentclient.Client) error) error {
 	j.progress(10, "placing")
-	cands, release, err := m.place.rank(ctx, v, avoid, 0)
-	if err != nil && avoid != "" {
-		cands, release, err = m.place.rank(ctx, v, "", 0)
+	// planned: the first candidate's step is recorded with the job's row
+	// (planStart), placed before the job from the VM as it still is.
+	var cands []choice
+	var release func()
+	var err error
+	planned := false
+	if p := j.takePlan(); p != nil {
+		if verb != "start" || avoid != "" || p.vm != v {
+			p.drop()
+		} else {
+			cands, release, planned = p.cands, p.release, true
+		}
 	}
-	if err != nil {
-		return err
+	if !planned {
+		cands, release, err = m.place.rank(ctx, v, avoid, 0)
+		if err != nil && avoid != "" {
+			cands, release, err = m.place.rank(ctx, v, "", 0)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	releases := []func(){release}
 	defer func() {
@@ -118,8 +133,12 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 			releases = append(releases, release)
 		}
 		j.progress(50, verb+" on "+cand.server.Name)
-		if err := j.step(ctx, jobStep{Call: placeCalls[verb], VM: v.ID, Server: cand.server.ID}); err != nil {
-			return err
+		if k > 0 || !planned {
+			if err := j.step(ctx, jobStep{Call: placeCalls[verb], VM: v.ID, Server: cand.server.ID}); err != nil {
+				return err
+			}
+		} else if err := j.r.membership.checkAlive(); err != nil {
+			return err // as j.step checks after its write
 		}
 		err := run(cand.client)
 		if err != nil && errors.Is(err, agentclient.ErrUnreachable) {

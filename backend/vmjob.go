@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -92,11 +93,15 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 	if err := m.authorize(ctx, perm); err != nil {
 		return VM{}, err
 	}
-	val, err := m.job(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, []string{v.ID}, func(jctx context.Context, j *jobRun) (any, error) {
+	var pre *jobPlan
+	if verb == "start" {
+		pre = m.planStart(ctx, v.ID)
+	}
+	val, err := m.plannedJob(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, []string{v.ID}, pre, func(jctx context.Context, j *jobRun) (any, error) {
 		// A terse result reads nothing after op: the VM's new state is
 		// recorded with the job's end, in one write.
 		j.vmAtEnd = m.opts.Terse
-		cur, err := m.st.Read().VM(jctx, v.ID)
+		cur, err := m.vmUnderLock(jctx, j, v.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", v.Name)
 		}
@@ -133,6 +138,49 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 		return VM{}, err
 	}
 	return val.(VM), nil
+}
+
+// vmUnderLock reads VM id again once job j holds its lock, so that the
+// state checked is the state acted on. When a plan was made before the
+// job from a read of the VM that is still current, that read is the VM:
+// on SQLite, where this manager alone writes, when the VM's generation
+// is what it was before that read (no write has touched the row since);
+// on PostgreSQL, where another manager's write is heard of only later,
+// when a new read finds the row as the plan saw it. A plan made from a
+// VM that has changed since is dropped, for the op to decide again.
+func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, id string) (store.VM, error) {
+	p := j.plan
+	if p != nil && !m.st.Shared() && m.st.VMGeneration(id) == p.vmGen {
+		return p.vm, nil
+	}
+	cur, err := m.st.Read().VM(ctx, id)
+	if p != nil && (err != nil || cur != p.vm) {
+		j.takePlan().drop()
+	}
+	return cur, err
+}
+
+// planStart places VM id before its start's job begins (jobPlan), so that
+// the job records its intent and its first step in one write. It returns
+// nil, and the start places as any other job, when the VM cannot be read
+// or cannot start as it is (the job then fails as it does without a
+// plan) or placement finds no server (the job then says why).
+func (m *Manager) planStart(ctx context.Context, id string) *jobPlan {
+	gen := m.st.VMGeneration(id)
+	v, err := m.st.Read().VM(ctx, id)
+	if err != nil || needState(v, "start") != nil {
+		return nil
+	}
+	cands, release, err := m.place.rank(ctx, v, "", 0)
+	if err != nil {
+		return nil
+	}
+	step, err := json.Marshal(jobStep{Call: stepStart, VM: v.ID, Server: cands[0].server.ID})
+	if err != nil {
+		release()
+		return nil
+	}
+	return &jobPlan{step: string(step), vm: v, vmGen: gen, cands: cands, release: release}
 }
 
 // FoundVMs are the VMs FindVMs found for a multi-object action: what a

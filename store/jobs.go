@@ -31,7 +31,8 @@ type Job struct {
 	// it (AbortRequestedJobs) and aborts the job.
 	AbortRequested bool
 	// Step is the agent call the job made last, recorded before it
-	// (SetJobStep): what the leader finishes or undoes when the job's
+	// (SetJobStep, or with the job's row when the call was decided before
+	// the job began): what the leader finishes or undoes when the job's
 	// manager dies. The backend gives it its form; "" before any.
 	Step string
 }
@@ -50,12 +51,13 @@ func scanJob(row scanner) (Job, error) {
 	return j, err
 }
 
-// InsertJob records a job before it does anything: its intent.
+// InsertJob records a job before it does anything: its intent, with the
+// step it is at when it was decided before the job began (Job.Step).
 func (q *Queries) InsertJob(ctx context.Context, j Job) error {
 	return q.exec(ctx, `
-		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.ManagerID)
+		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id, step)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.ManagerID, j.Step)
 }
 
 // SetJobProgress records how far a running job is.

@@ -150,10 +150,10 @@ func (q *Queries) InsertJobAndLock(ctx context.Context, j Job, objects []string)
 func insertJobAndLockDecl(j Job, objects []string, held **ObjectLock) *declared {
 	return &declared{query: `
 		WITH job AS (
-			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id)
-			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2)
+			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id, step)
+			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $12)
 		), ` + lockObjectsSQL,
-		args: []any{objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID},
+		args: []any{objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.Step},
 		row: func(row scanner) error {
 			*held = nil
 			l, err := scanObjectLock(row)
