@@ -81,8 +81,7 @@ type jobRun struct {
 // step). Used by the job's goroutine only.
 type jobPlan struct {
 	step    string   // the recorded step (a jobStep's JSON)
-	vm      store.VM // the VM as read for the plan
-	vmGen   int64    // its generation before that read (Store.VMGeneration)
+	read    vmRead   // the VM the plan was made from
 	cands   []choice // placement's servers, best first; the first claimed
 	release func()   // the claim's release; nil once taken or dropped
 }

@@ -98,7 +98,7 @@ func (m *Manager) placeAndRunAvoiding(ctx context.Context, j *jobRun, v store.VM
 	var err error
 	planned := false
 	if p := j.takePlan(); p != nil {
-		if verb != "start" || avoid != "" || p.vm != v {
+		if verb != "start" || avoid != "" || p.read.vm != v {
 			p.drop()
 		} else {
 			cands, release, planned = p.cands, p.release, true

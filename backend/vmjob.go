@@ -95,13 +95,13 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 	}
 	var pre *jobPlan
 	if verb == "start" {
-		pre = m.planStart(ctx, v.ID)
+		pre = m.planStart(ctx, v)
 	}
 	val, err := m.plannedJob(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, []string{v.ID}, pre, func(jctx context.Context, j *jobRun) (any, error) {
 		// A terse result reads nothing after op: the VM's new state is
 		// recorded with the job's end, in one write.
 		j.vmAtEnd = m.opts.Terse
-		cur, err := m.vmUnderLock(jctx, j, v.ID)
+		cur, err := m.vmUnderLock(jctx, j, v)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, errorf(KindNotFound, "Vm %s was deleted meanwhile", v.Name)
 		}
@@ -140,35 +140,47 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 	return val.(VM), nil
 }
 
-// vmUnderLock reads VM id again once job j holds its lock, so that the
-// state checked is the state acted on. When a plan was made before the
-// job from a read of the VM that is still current, that read is the VM:
+// vmUnderLock reads VM v again once job j holds its lock, so that the
+// state checked is the state acted on. When the VM was read before the
+// job (by the action, or for a plan) and that read is still current, it
+// is the VM:
 // on SQLite, where this manager alone writes, when the VM's generation
 // is what it was before that read (no write has touched the row since);
 // on PostgreSQL, where another manager's write is heard of only later,
 // when a new read finds the row as the plan saw it. A plan made from a
 // VM that has changed since is dropped, for the op to decide again.
-func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, id string) (store.VM, error) {
-	p := j.plan
-	if p != nil && !m.st.Shared() && m.st.VMGeneration(id) == p.vmGen {
-		return p.vm, nil
+func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, v jobVM) (store.VM, error) {
+	p, read := j.plan, v.read
+	if p != nil {
+		read = &p.read
 	}
-	cur, err := m.st.Read().VM(ctx, id)
-	if p != nil && (err != nil || cur != p.vm) {
+	if read != nil && !m.st.Shared() && m.st.VMGeneration(v.ID) == read.gen {
+		return read.vm, nil
+	}
+	cur, err := m.st.Read().VM(ctx, v.ID)
+	if p != nil && (err != nil || cur != p.read.vm) {
 		j.takePlan().drop()
 	}
 	return cur, err
 }
 
-// planStart places VM id before its start's job begins (jobPlan), so that
+// planStart places VM jv before its start's job begins (jobPlan), so that
 // the job records its intent and its first step in one write. It returns
-// nil, and the start places as any other job, when the VM cannot be read
+// nil, and the start places as any other job, when the VM (as the action
+// read it, else read now) cannot be read
 // or cannot start as it is (the job then fails as it does without a
 // plan) or placement finds no server (the job then says why).
-func (m *Manager) planStart(ctx context.Context, id string) *jobPlan {
-	gen := m.st.VMGeneration(id)
-	v, err := m.st.Read().VM(ctx, id)
-	if err != nil || needState(v, "start") != nil {
+func (m *Manager) planStart(ctx context.Context, jv jobVM) *jobPlan {
+	read := jv.read
+	if read == nil {
+		read = &vmRead{gen: m.st.VMGeneration(jv.ID)}
+		var err error
+		if read.vm, err = m.st.Read().VM(ctx, jv.ID); err != nil {
+			return nil
+		}
+	}
+	v := read.vm
+	if needState(v, "start") != nil {
 		return nil
 	}
 	cands, release, err := m.place.rank(ctx, v, "", 0)
@@ -180,7 +192,7 @@ func (m *Manager) planStart(ctx context.Context, id string) *jobPlan {
 		release()
 		return nil
 	}
-	return &jobPlan{step: string(step), vm: v, vmGen: gen, cands: cands, release: release}
+	return &jobPlan{step: string(step), read: *read, cands: cands, release: release}
 }
 
 // FoundVMs are the VMs FindVMs found for a multi-object action: what a
@@ -197,9 +209,17 @@ type FoundVMs struct {
 
 // jobVM is what vmJob needs of a VM before its job starts: the job's
 // summary and pool, the lock's key. Everything else it reads again under
-// the lock.
+// the lock, unless read (a multi-object action's VMs, read together).
 type jobVM struct {
 	ID, Name, PoolID string
+	read             *vmRead // the whole row, when the action read it
+}
+
+// vmRead is a VM as read, with its generation before the read
+// (Store.VMGeneration): on SQLite the row is current while that is.
+type vmRead struct {
+	vm  store.VM
+	gen int64
 }
 
 // NewFoundVMs returns an empty FoundVMs for one multi-object action.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -137,4 +138,47 @@ func seedDevices(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// VMsByIDs reads what VM reads of each VM, for many at once, by id within
+// each MaxShownAtOnce of the ids: keys no VM has (one with JSON's special
+// characters) are left out, and more ids than one query takes are read
+// in several.
+func TestVMsByIDs(t *testing.T) {
+	bothEngines(t, func(t *testing.T, db testDB) {
+		s := db.open(t)
+		seedDevices(t, s)
+		ctx := context.Background()
+		q := s.Read()
+		vm := func(id string) VM {
+			v, err := q.VM(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		many := make([]string, MaxShownAtOnce+10)
+		for i := range many {
+			many[i] = fmt.Sprintf("none-%d", i)
+		}
+		many[0], many[len(many)-1] = "v3", "v1" // one in each query
+		for _, tc := range []struct {
+			name string
+			ids  []string
+			want []VM
+		}{
+			{"some unknown", []string{"v3", "nope", "v1", `a"b\`, "v2"}, []VM{vm("v1"), vm("v2"), vm("v3")}},
+			{"more than one query takes", many, []VM{vm("v3"), vm("v1")}},
+			{"none found", []string{"nope"}, nil},
+			{"no ids", nil, nil},
+		} {
+			got, err := q.VMsByIDs(ctx, tc.ids)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+			}
+		}
+	})
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -89,6 +91,37 @@ func (q *Queries) InsertVM(ctx context.Context, v VM) error {
 func (q *Queries) VM(ctx context.Context, id string) (VM, error) {
 	return queryOne(ctx, q.db, scanVM, `SELECT `+vmColumns+` FROM vms WHERE id = $1`, id)
 }
+
+// VMsByIDs returns the VMs with the ids, by id; an id no VM has is left
+// out. It reads MaxShownAtOnce of them in each query: what a
+// multi-object action reads of the VMs it selected, in a few reads
+// rather than one per VM.
+func (q *Queries) VMsByIDs(ctx context.Context, ids []string) ([]VM, error) {
+	query := vmsByIDsSQLite
+	if q.engine != SQLite {
+		query = vmsByIDsPostgres
+	}
+	var out []VM
+	for len(ids) > 0 {
+		n := min(len(ids), MaxShownAtOnce)
+		arg, err := json.Marshal(ids[:n])
+		if err != nil {
+			return nil, fmt.Errorf("encode the VMs' ids: %w", err)
+		}
+		vms, err := queryAll(ctx, q.db, scanVM, query, string(arg))
+		if err != nil {
+			return nil, err
+		}
+		out, ids = append(out, vms...), ids[n:]
+	}
+	return out, nil
+}
+
+// VMsByIDs' queries: the keys are one JSON array.
+var (
+	vmsByIDsSQLite   = vmsWhere("id")
+	vmsByIDsPostgres = `SELECT ` + vmColumns + ` FROM vms WHERE id IN (` + postgresKeys + `) ORDER BY id`
+)
 
 // VMs returns every VM, by name then id.
 func (q *Queries) VMs(ctx context.Context) ([]VM, error) {
