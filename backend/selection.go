@@ -48,45 +48,12 @@ func (m *Manager) SelectVMs(ctx context.Context, ref Ref, f Filter) ([]NamedRef,
 		keep = append(keep, jobVM{ID: v.ID, Name: v.Name, PoolID: v.PoolID})
 	}
 	if fv := m.opts.Found; fv != nil {
-		m.readFound(ctx, keep)
 		fv.mu.Lock()
+		fv.chunk(keep)
 		for _, v := range keep {
 			fv.vms[v.ID] = v
 		}
 		fv.mu.Unlock()
 	}
 	return out, nil
-}
-
-// maxFoundRead bounds the VMs readFound reads for an action: the rows
-// of a larger one would be held, all at once, for nothing a job cannot
-// read itself.
-const maxFoundRead = 10_000
-
-// readFound reads the whole rows of the VMs a multi-object action
-// selected, MaxShownAtOnce in a query, for their jobs (jobVM.read): a
-// start places from it, and on SQLite a job whose VM has not changed
-// since takes it for its read under the lock. The rows count only when
-// no VM changed while they were read; otherwise (or when the read fails)
-// each job reads its VM itself, as without them.
-func (m *Manager) readFound(ctx context.Context, keep []jobVM) {
-	if len(keep) > maxFoundRead {
-		return
-	}
-	ids := make([]string, len(keep))
-	for i, v := range keep {
-		ids[i] = v.ID
-	}
-	seq := m.st.VMChanges()
-	rows, err := m.st.Read().VMsByIDs(ctx, ids)
-	if err != nil || m.st.VMChanges() != seq {
-		return
-	}
-	byID := make(map[string]*vmRead, len(rows))
-	for _, v := range rows {
-		byID[v.ID] = &vmRead{vm: v, gen: m.st.VMGeneration(v.ID)}
-	}
-	for i := range keep {
-		keep[i].read = byID[keep[i].ID]
-	}
 }

@@ -203,8 +203,53 @@ func (m *Manager) planStart(ctx context.Context, jv jobVM) *jobPlan {
 // every VM job reads its VM again under the VM's lock and checks its state
 // there.
 type FoundVMs struct {
-	mu  sync.Mutex // guards vms
+	mu  sync.Mutex // guards vms, chunks and chunkOf
 	vms map[string]jobVM
+	// The VMs' whole rows are read a chunk at a time, when the first job
+	// of a chunk asks (foundChunk): the first jobs wait for a read of
+	// foundChunkSize rows, not of all of them. chunkOf is the chunk of
+	// each VM, by id.
+	chunks  []*foundChunk
+	chunkOf map[string]*foundChunk
+}
+
+// foundChunk is foundChunkSize of the VMs a multi-object action selected,
+// whose rows are read together (Manager.readChunk) when the first of
+// them is asked for.
+type foundChunk struct {
+	once sync.Once
+	ids  []string
+	rows map[string]*vmRead // set by once; nil when the read did not count
+}
+
+// foundChunkSize is how many rows a multi-object action reads at once
+// for its jobs: about the jobs it starts together (multiParallel in
+// package commands), so that the first of them wait for one short read.
+const foundChunkSize = 100
+
+// maxFoundRead bounds the VMs whose rows an action reads for its jobs:
+// the rows of a larger one would be held, all at once, for nothing a job
+// cannot read itself.
+const maxFoundRead = 10_000
+
+// chunk splits the VMs found into chunks, in their order; f.mu must be
+// held.
+func (f *FoundVMs) chunk(vms []jobVM) {
+	if len(vms) > maxFoundRead {
+		return
+	}
+	if f.chunkOf == nil {
+		f.chunkOf = map[string]*foundChunk{}
+	}
+	for len(vms) > 0 {
+		n := min(len(vms), foundChunkSize)
+		c := &foundChunk{ids: make([]string, n)}
+		for i, v := range vms[:n] {
+			c.ids[i] = v.ID
+			f.chunkOf[v.ID] = c
+		}
+		f.chunks, vms = append(f.chunks, c), vms[n:]
+	}
 }
 
 // jobVM is what vmJob needs of a VM before its job starts: the job's
@@ -225,6 +270,24 @@ type vmRead struct {
 // NewFoundVMs returns an empty FoundVMs for one multi-object action.
 func NewFoundVMs() *FoundVMs { return &FoundVMs{vms: map[string]jobVM{}} }
 
+// readChunk reads the whole rows of VMs ids for their jobs (jobVM.read):
+// a start places from its row, and on SQLite a job whose VM has not
+// changed since takes it for its read under the lock. The rows count
+// only when no VM changed while they were read; otherwise (or when the
+// read fails) each job reads its VM itself, as without them.
+func (m *Manager) readChunk(ctx context.Context, ids []string) map[string]*vmRead {
+	seq := m.st.VMChanges()
+	rows, err := m.st.Read().VMsByIDs(ctx, ids)
+	if err != nil || m.st.VMChanges() != seq {
+		return nil
+	}
+	byID := make(map[string]*vmRead, len(rows))
+	for _, v := range rows {
+		byID[v.ID] = &vmRead{vm: v, gen: m.st.VMGeneration(v.ID)}
+	}
+	return byID
+}
+
 // vmForJob returns what vmJob needs of the VM ref names: from what FindVMs
 // found for the action when it can, else read.
 func (m *Manager) vmForJob(ctx context.Context, ref Ref) (jobVM, error) {
@@ -232,8 +295,13 @@ func (m *Manager) vmForJob(ctx context.Context, ref Ref) (jobVM, error) {
 		f.mu.Lock()
 		v, found := f.vms[ref.ID]
 		delete(f.vms, ref.ID)
+		c := f.chunkOf[ref.ID]
 		f.mu.Unlock()
 		if found {
+			if c != nil {
+				c.once.Do(func() { c.rows = m.readChunk(ctx, c.ids) })
+				v.read = c.rows[v.ID]
+			}
 			return v, nil
 		}
 	}
