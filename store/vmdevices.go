@@ -189,13 +189,14 @@ type shownWhereQueries struct{ vms, shown string }
 
 // shownWhere is shownWhereQueries by column, built once.
 var shownWhere = map[string]shownWhereQueries{
-	"id":   {vms: vmsWhere("id"), shown: vmShownBy("id", `IN (`+postgresKeys+`)`)},
-	"name": {vms: vmsWhere("name"), shown: vmShownBy("name", `IN (`+postgresKeys+`)`)},
+	"id":   {vms: vmsWhere("id", sqliteKeys), shown: vmShownBy("id", `IN (`+postgresKeys+`)`)},
+	"name": {vms: vmsWhere("name", sqliteKeys), shown: vmShownBy("name", `IN (`+postgresKeys+`)`)},
 }
 
-// vmsWhere is the VMs whose column is one of the keys, on SQLite.
-func vmsWhere(column string) string {
-	return `SELECT ` + vmColumns + ` FROM vms WHERE ` + column + ` IN (` + sqliteKeys + `) ORDER BY id`
+// vmsWhere is the VMs whose column is one of the keys, by id; keys is
+// the engine's query of them (sqliteKeys, postgresKeys).
+func vmsWhere(column, keys string) string {
+	return `SELECT ` + vmColumns + ` FROM vms WHERE ` + column + ` IN (` + keys + `) ORDER BY id`
 }
 
 // devicesOfIDsQuery is the devices of the VMs whose ids are the keys, by

@@ -119,8 +119,8 @@ func (q *Queries) VMsByIDs(ctx context.Context, ids []string) ([]VM, error) {
 
 // VMsByIDs' queries: the keys are one JSON array.
 var (
-	vmsByIDsSQLite   = vmsWhere("id")
-	vmsByIDsPostgres = `SELECT ` + vmColumns + ` FROM vms WHERE id IN (` + postgresKeys + `) ORDER BY id`
+	vmsByIDsSQLite   = vmsWhere("id", sqliteKeys)
+	vmsByIDsPostgres = vmsWhere("id", postgresKeys)
 )
 
 // VMs returns every VM, by name then id.
