@@ -144,3 +144,21 @@ func (m *Manager) AgeCapacities(d time.Duration) {
 
 // CapacityTTL is how long a server's capacity is used without asking it again.
 const CapacityTTL = capacityTTL
+
+// FoundRows is readChunk, a multi-object action's read of its VMs' rows,
+// with during run after the rows are read and before they are checked, as
+// a write that lands while the read runs: the names of the rows it keeps,
+// by id.
+func (m *Manager) FoundRows(ctx context.Context, ids []string, during func()) (map[string]string, error) {
+	before := m.vmReadsBefore(ids)
+	rows, err := m.st.Read().VMsByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	during()
+	kept := map[string]string{}
+	for id, r := range m.keepCurrent(before, rows) {
+		kept[id] = r.vm.Name
+	}
+	return kept, nil
+}

@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 
@@ -69,8 +70,9 @@ func TestStartRecordsItsStepWithItsIntent(t *testing.T) {
 // A start placed before its job takes that placement only when the VM is
 // still as it was placed once the job holds the VM's lock. A VM changed
 // while the start waited for the lock is placed again (a preferred server
-// set meanwhile is where it starts), or fails the state check (recorded
-// Running meanwhile); either way nothing stays reserved.
+// set meanwhile is where it starts; a rename changes no placement), or
+// fails the state check (recorded Running meanwhile, or deleted: no agent
+// is asked to start it); either way nothing stays reserved.
 func TestStartPlacedBeforeItsLockPlacesAgainWhenTheVMChanged(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -86,6 +88,13 @@ func TestStartPlacedBeforeItsLockPlacesAgainWhenTheVMChanged(t *testing.T) {
 		{name: "started meanwhile", change: func(q *store.Queries, v store.VM, other string) error {
 			return q.SetVMState(context.Background(), v.ID, other, backend.VMRunning)
 		}, wantErr: "Running"},
+		{name: "deleted meanwhile", change: func(q *store.Queries, v store.VM, _ string) error {
+			return q.DeleteVM(context.Background(), v.ID)
+		}, wantErr: "deleted meanwhile"},
+		{name: "renamed meanwhile", change: func(q *store.Queries, v store.VM, _ string) error {
+			v.Name = "renamed"
+			return q.UpdateVM(context.Background(), v)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := managertest.Ready(t, managertest.Options{Agents: 2})
@@ -118,16 +127,24 @@ func TestStartPlacedBeforeItsLockPlacesAgainWhenTheVMChanged(t *testing.T) {
 			}()
 			var planned string
 			waitFor(t, "the start's job to record its planned step", func() bool {
-				jobs, err := c.Store.Read().Jobs(context.Background(), 1)
-				if err != nil || len(jobs) != 1 || !strings.HasPrefix(jobs[0].Summary, "start Vm") || jobs[0].Step == "" {
+				// The holder's job and the start's may share a
+				// millisecond, and then either is listed first.
+				jobs, err := c.Store.Read().Jobs(context.Background(), 2)
+				if err != nil {
 					return false
 				}
-				for _, s := range servers {
-					if strings.Contains(jobs[0].Step, `"server":"`+s.ID+`"`) {
-						planned = s.ID
+				for _, j := range jobs {
+					if !strings.HasPrefix(j.Summary, "start Vm") || j.Step == "" {
+						continue
 					}
+					for _, s := range servers {
+						if strings.Contains(j.Step, `"server":"`+s.ID+`"`) {
+							planned = s.ID
+						}
+					}
+					return true
 				}
-				return true
+				return false
 			})
 			other := servers[0].ID
 			if other == planned {
@@ -167,10 +184,93 @@ func TestStartPlacedBeforeItsLockPlacesAgainWhenTheVMChanged(t *testing.T) {
 					t.Errorf("VM %s on %s; want Running on %s", got.Status, got.Server.ID, want)
 				}
 			}
+			running := 0
+			for _, a := range c.Agents {
+				doms, err := a.Host().ListVMs()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range doms {
+					if d.DomID != 0 {
+						running++
+					}
+				}
+			}
+			if want := map[bool]int{true: 0, false: 1}[tc.wantErr != ""]; running != want {
+				t.Errorf("%d domains run on the agents; want %d", running, want)
+			}
 			for _, s := range servers {
 				if mib := c.Manager.ReservedMiB(s.ID); mib != 0 {
 					t.Errorf("server %s: %d MiB still reserved after the start; want 0", s.Name, mib)
 				}
+			}
+		})
+	}
+}
+
+// A multi-object action's read of its VMs' rows keeps the row of each VM
+// that no write touched while the rows were read, whatever happened to
+// the others (its own earlier jobs change them as it runs), and none when
+// a VM was deleted or renamed meanwhile (which moves no single VM's
+// generation): a job never takes a row that is no longer the VM's.
+func TestFoundRowsKeepEachVMNotChangedDuringTheRead(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		during func(q *store.Queries, vms map[string]store.VM) error
+		want   []string
+	}{
+		{name: "nothing changed", during: func(*store.Queries, map[string]store.VM) error { return nil },
+			want: []string{"a", "b", "c"}},
+		{name: "one VM's state changed", during: func(q *store.Queries, vms map[string]store.VM) error {
+			return q.SetVMState(context.Background(), vms["b"].ID, "", backend.VMStopped)
+		}, want: []string{"a", "c"}},
+		{name: "another VM deleted", during: func(q *store.Queries, vms map[string]store.VM) error {
+			return q.DeleteVM(context.Background(), vms["other"].ID)
+		}},
+		{name: "a VM renamed", during: func(q *store.Queries, vms map[string]store.VM) error {
+			v := vms["c"]
+			v.Name = "c2"
+			return q.UpdateVM(context.Background(), v)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := managertest.Ready(t, managertest.Options{Agents: 1})
+			ctx := c.Admin()
+			vms := map[string]store.VM{}
+			var ids []string
+			for _, name := range []string{"a", "b", "c", "other"} {
+				v, err := c.Manager.CreateVM(ctx, backend.CreateVMRequest{Name: name, Repository: backend.Ref{Name: managertest.Repo},
+					MemoryMiB: 256, CPUCount: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				row, err := c.Store.Read().VM(context.Background(), v.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vms[name] = row
+				if name != "other" {
+					ids = append(ids, v.ID)
+				}
+			}
+			kept, err := c.Manager.FoundRows(context.Background(), ids, func() {
+				if err := c.Store.Write(context.Background(), func(q *store.Queries) error { return tc.during(q, vms) }); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for id, name := range kept {
+				if vms[name].ID != id {
+					t.Errorf("row %s kept as %s", id, name)
+				}
+				got = append(got, name)
+			}
+			sort.Strings(got)
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("rows kept: %v; want %v", got, tc.want)
 			}
 		})
 	}

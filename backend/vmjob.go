@@ -154,7 +154,7 @@ func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, v jobVM) (store.VM
 	if p != nil {
 		read = &p.read
 	}
-	if read != nil && !m.st.Shared() && m.st.VMGeneration(v.ID) == read.gen {
+	if read != nil && !m.st.Shared() && read.current(m.st) {
 		return read.vm, nil
 	}
 	cur, err := m.st.Read().VM(ctx, v.ID)
@@ -173,7 +173,8 @@ func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, v jobVM) (store.VM
 func (m *Manager) planStart(ctx context.Context, jv jobVM) *jobPlan {
 	read := jv.read
 	if read == nil {
-		read = &vmRead{gen: m.st.VMGeneration(jv.ID)}
+		r := m.vmReadBefore(jv.ID)
+		read = &r
 		var err error
 		if read.vm, err = m.st.Read().VM(ctx, jv.ID); err != nil {
 			return nil
@@ -260,11 +261,26 @@ type jobVM struct {
 	read             *vmRead // the whole row, when the action read it
 }
 
-// vmRead is a VM as read, with its generation before the read
-// (Store.VMGeneration): on SQLite the row is current while that is.
+// vmRead is a VM as read, with the generations taken before the read: the
+// VM's own (Store.VMGeneration, which a change of its state or settings
+// moves) and the names' (Store.VMNamesGeneration, which a VM deleted or
+// renamed moves, not the VM's own). On SQLite the row is current while
+// both are unchanged.
 type vmRead struct {
-	vm  store.VM
-	gen int64
+	vm         store.VM
+	gen, names int64
+}
+
+// vmReadBefore returns the generations of VM id taken before a read of
+// it, for the read to be kept with (vmRead).
+func (m *Manager) vmReadBefore(id string) vmRead {
+	return vmRead{names: m.st.VMNamesGeneration(), gen: m.st.VMGeneration(id)}
+}
+
+// current reports whether r is still the VM's row: no write has touched
+// the row, nor deleted or renamed any VM, since before r was read.
+func (r *vmRead) current(st *store.Store) bool {
+	return st.VMGeneration(r.vm.ID) == r.gen && st.VMNamesGeneration() == r.names
 }
 
 // NewFoundVMs returns an empty FoundVMs for one multi-object action.
@@ -272,18 +288,42 @@ func NewFoundVMs() *FoundVMs { return &FoundVMs{vms: map[string]jobVM{}} }
 
 // readChunk reads the whole rows of VMs ids for their jobs (jobVM.read):
 // a start places from its row, and on SQLite a job whose VM has not
-// changed since takes it for its read under the lock. The rows count
-// only when no VM changed while they were read; otherwise (or when the
-// read fails) each job reads its VM itself, as without them.
+// changed since takes it for its read under the lock. A row counts only
+// when its VM did not change while it was read (its generations the same
+// before and after the read; the other VMs of the chunk may change, as
+// those of the action's earlier jobs do while it runs); otherwise (or
+// when the read fails) that VM's job reads it itself, as without them.
 func (m *Manager) readChunk(ctx context.Context, ids []string) map[string]*vmRead {
-	seq := m.st.VMChanges()
+	before := m.vmReadsBefore(ids)
 	rows, err := m.st.Read().VMsByIDs(ctx, ids)
-	if err != nil || m.st.VMChanges() != seq {
+	if err != nil {
 		return nil
 	}
+	return m.keepCurrent(before, rows)
+}
+
+// vmReadsBefore is vmReadBefore of each of ids, by id.
+func (m *Manager) vmReadsBefore(ids []string) map[string]vmRead {
+	before := make(map[string]vmRead, len(ids))
+	for _, id := range ids {
+		before[id] = m.vmReadBefore(id)
+	}
+	return before
+}
+
+// keepCurrent returns, by id, the rows read of VMs whose generations are
+// still those taken before the read (before).
+func (m *Manager) keepCurrent(before map[string]vmRead, rows []store.VM) map[string]*vmRead {
 	byID := make(map[string]*vmRead, len(rows))
 	for _, v := range rows {
-		byID[v.ID] = &vmRead{vm: v, gen: m.st.VMGeneration(v.ID)}
+		r, ok := before[v.ID]
+		if !ok {
+			continue
+		}
+		r.vm = v
+		if r.current(m.st) {
+			byID[v.ID] = &r
+		}
 	}
 	return byID
 }
