@@ -220,7 +220,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 			prelocked = nil
 		}
 	} else {
-		werr = r.st.Write(ctx, func(q *store.Queries) error { return q.InsertJob(ctx, row) })
+		werr = r.st.InsertJob(ctx, row)
 	}
 	if werr != nil {
 		pre.drop()

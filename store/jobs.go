@@ -54,10 +54,21 @@ func scanJob(row scanner) (Job, error) {
 // InsertJob records a job before it does anything: its intent, with the
 // step it is at when it was decided before the job began (Job.Step).
 func (q *Queries) InsertJob(ctx context.Context, j Job) error {
-	return q.exec(ctx, `
+	return insertJobDecl(j).run(ctx, q)
+}
+
+// InsertJob is Queries.InsertJob in a write of its own: a declared write.
+func (s *Store) InsertJob(ctx context.Context, j Job) error {
+	d := insertJobDecl(j)
+	return s.writeDeclared(ctx, func(q *Queries) error { return d.run(ctx, q) }, d)
+}
+
+// insertJobDecl is InsertJob, on either engine.
+func insertJobDecl(j Job) *declared {
+	return &declared{query: `
 		INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id, step)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.ManagerID, j.Step)
+		args: []any{j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.ManagerID, j.Step}}
 }
 
 // SetJobProgress records how far a running job is.
