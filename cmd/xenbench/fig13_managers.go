@@ -52,6 +52,7 @@ func (b *bench) managersRate(ctx context.Context) {
 		b.res.fail("13", measure, err)
 		return
 	}
+	defer b.pg.drop(context.Background(), one, three) // after the managers' stops, deferred below
 	type setup struct {
 		name string
 		e    engine
@@ -150,6 +151,7 @@ func (b *bench) managersRate(ctx context.Context) {
 		}})
 	}
 	rounds := b.plan.batches
+	b.pg.settle(ctx)
 	if err := takeTurns(sides, rounds, nil); err != nil {
 		b.res.fail("13", measure, err)
 		return

@@ -47,6 +47,9 @@ func (b *bench) batchStart(ctx context.Context) {
 		for _, l := range loads {
 			l.stop()
 		}
+		for _, e := range engines[1:] {
+			b.pg.drop(context.Background(), e.dsn)
+		}
 	}()
 	for i, e := range engines {
 		l, err := b.setUpStartLoad(ctx, e)
@@ -63,6 +66,9 @@ func (b *bench) batchStart(ctx context.Context) {
 	var sides []*side
 	for _, l := range loads {
 		sides = append(sides, &side{name: l.m.label, run: l.run})
+	}
+	if len(loads) > 1 {
+		b.pg.settle(ctx)
 	}
 	if err := takeTurns(sides, b.plan.starts, nil); err != nil {
 		b.res.fail("4", measure, err)
@@ -96,7 +102,9 @@ func (b *bench) batchStart(ctx context.Context) {
 		"ceil(%d / (%d x %d)) x 1 x %s = %s (one start_vm per VM; placement knowledge taken as free: the manager keeps "+
 		"each server's free memory for 2 s and uses it up to 30 s old while it asks each agent again in the background, "+
 		"a %s round off the batch's path; before session 12 each run waited for that round); value = exec wall minus the session alone (`set outputMode=Verbose` "+
-		"by exec, alternated with the runs; medians), as in figure 3; %d runs per engine, in turns",
+		"by exec, alternated with the runs; medians), as in figure 3; %d runs per engine, in turns; before the turns "+
+		"PostgreSQL is checkpointed and its autovacuum let finish (postgresServer.settle), and each figure drops its "+
+		"databases when done, so that no figure meets an earlier one's checkpoint",
 		loadVMs, loadAgents, agentConns, loadLatency, ideal, loadLatency, len(loads[0].times))
 	for i, l := range loads {
 		b.res.note("figure 4, %s: exec wall %s, session alone %s, exec / ideal %s, value / ideal %s; the %d `create Vm` (no latency) took %s, %s per VM",

@@ -26,6 +26,13 @@ func (b *bench) inventoryFigures(ctx context.Context, selected func(string) bool
 	if (selected("2") || selected("3")) && b.pg != nil {
 		var err error
 		if pgs, err = b.pgEngines(ctx, "inventory"); err == nil {
+			// Dropped once the figures are done (the deferred stops of
+			// their managers, registered later, run first).
+			defer func() {
+				for _, e := range pgs {
+					b.pg.drop(context.Background(), e.dsn)
+				}
+			}()
 			t0 = time.Now()
 			err = b.populatePG(ctx, pgs, 0, 10000)
 			fmt.Printf("  PostgreSQL databases (synchronous_commit on and off) populated in %s\n", time.Since(t0).Round(time.Millisecond))
@@ -55,6 +62,9 @@ func (b *bench) inventoryFigures(ctx context.Context, selected func(string) bool
 	// engines is the SQLite manager first, then those on PostgreSQL.
 	engines := func() []*engineManager {
 		return append([]*engineManager{{engine: sqliteEngine, managerProc: m, alias: "xenbench-manager"}}, pgms...)
+	}
+	if len(pgms) > 0 {
+		b.pg.settle(ctx)
 	}
 	if selected("1") {
 		b.roundTrip(ctx, m)
@@ -97,6 +107,9 @@ func (b *bench) inventoryFigures(ctx context.Context, selected func(string) bool
 		return
 	}
 	if selected("3") {
+		if len(pgms) > 0 {
+			b.pg.settle(ctx)
+		}
 		b.listVMs(ctx, engines(), db, 100000, b.plan.bigListings)
 	}
 	stopManagers(pgms)

@@ -267,6 +267,83 @@ func analyze(ctx context.Context, dsn string) error {
 	return nil
 }
 
+// settleWait bounds how long settle waits for autovacuum to finish.
+const settleWait = time.Minute
+
+// settle readies the server for a measurement: an immediate CHECKPOINT,
+// so that the dirty pages the set-up (or an earlier figure) left are not
+// written out by a timed checkpoint during the measurement (the next is
+// due checkpoint_timeout, 5 minutes, later; a figure's turns take less),
+// then a wait, of at most settleWait, for the autovacuum workers the
+// set-up's inserts started. A full run met a timed checkpoint of figure
+// 3's 200,000 rows in the middle of figure 4. What it did, or could not
+// do (CHECKPOINT needs a superuser or pg_checkpoint on a server given
+// with --postgres), is printed; the measurement goes on either way.
+func (s *postgresServer) settle(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, settleWait+time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		fmt.Printf("  PostgreSQL not settled: %v\n", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	t0 := time.Now()
+	if _, err := conn.Exec(ctx, `CHECKPOINT`); err != nil {
+		fmt.Printf("  PostgreSQL not checkpointed before the measurement: %v\n", err)
+	}
+	deadline := time.Now().Add(settleWait)
+	for {
+		var workers int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`).Scan(&workers); err != nil {
+			fmt.Printf("  PostgreSQL autovacuum not watched: %v\n", err)
+			return
+		}
+		if workers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Printf("  PostgreSQL: %d autovacuum workers still run after %s; measuring anyway\n", workers, settleWait)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	fmt.Printf("  PostgreSQL checkpointed, autovacuum idle, in %s\n", time.Since(t0).Round(time.Millisecond))
+}
+
+// drop drops the databases at dsns, which a figure is done with (their
+// managers stopped), so that the figures after it do not share the server
+// with their autovacuum and their dirty pages.
+func (s *postgresServer) drop(ctx context.Context, dsns ...string) {
+	conn, err := pgx.Connect(ctx, s.admin)
+	if err != nil {
+		fmt.Printf("  could not drop a figure's databases: %v\n", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	for _, dsn := range dsns {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			continue
+		}
+		name := strings.TrimPrefix(u.Path, "/")
+		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			fmt.Printf("  could not drop the database %s: %v\n", name, err)
+			continue
+		}
+		for i, c := range s.created {
+			if c == name {
+				s.created = append(s.created[:i], s.created[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
 // dropCreated drops the databases createDatabase made, saying which it
 // could not.
 func (s *postgresServer) dropCreated() {
