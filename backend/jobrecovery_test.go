@@ -198,17 +198,9 @@ func TestJobsRecordTheirStep(t *testing.T) {
 		if err := tc.run(); err != nil {
 			t.Fatalf("%s: %v", tc.verb, err)
 		}
-		// The verb's job is the newest, or shares its millisecond with the
-		// one before it, and then either is listed first.
-		recent, err := c.Store.Read().Jobs(context.Background(), 2)
-		var jobs []store.Job
-		for _, j := range recent {
-			if len(jobs) == 0 && strings.HasPrefix(j.Summary, tc.verb+" Vm") {
-				jobs = append(jobs, j)
-			}
-		}
-		if err != nil || len(jobs) != 1 {
-			t.Fatalf("%s: the newest job: %v, %v", tc.verb, recent, err)
+		job, err := newestJob(c.Store, tc.verb+" Vm")
+		if err != nil {
+			t.Fatalf("%s: the newest job: %v", tc.verb, err)
 		}
 		server, to := before, ""
 		switch tc.verb {
@@ -221,8 +213,8 @@ func TestJobsRecordTheirStep(t *testing.T) {
 		if to != "" {
 			want += `,"to":"` + to + `"`
 		}
-		if want += "}"; jobs[0].Step != want {
-			t.Errorf("%s recorded step %s; want %s", tc.verb, jobs[0].Step, want)
+		if want += "}"; job.Step != want {
+			t.Errorf("%s recorded step %s; want %s", tc.verb, job.Step, want)
 		}
 	}
 }

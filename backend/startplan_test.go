@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,22 @@ import (
 	"xenmanager/backend/managertest"
 	"xenmanager/store"
 )
+
+// newestJob returns the newest job whose summary starts with prefix,
+// among the two newest: a job that shares its millisecond with the one
+// before it is listed after it or before it, by id.
+func newestJob(st *store.Store, prefix string) (store.Job, error) {
+	jobs, err := st.Read().Jobs(context.Background(), 2)
+	if err != nil {
+		return store.Job{}, err
+	}
+	for _, j := range jobs {
+		if strings.HasPrefix(j.Summary, prefix) {
+			return j, nil
+		}
+	}
+	return store.Job{}, fmt.Errorf("none of the two newest jobs is %q: %v", prefix, jobs)
+}
 
 // A start is placed before its job begins, and its job's row records the
 // intent and the step together: one write, one commit, before the
@@ -42,23 +59,15 @@ func TestStartRecordsItsStepWithItsIntent(t *testing.T) {
 	}()
 	waitFor(t, "the start_vm call to reach the hung agent", func() bool { return sim.HungCalls() > 0 })
 	writes, _ := c.Store.WriteStats()
-	// The planned start's job is the newest, or shares its millisecond
-	// with the warm start's, and then either is listed first.
-	recent, err := c.Store.Read().Jobs(context.Background(), 2)
-	var jobs []store.Job
-	for _, j := range recent {
-		if j.Summary == "start Vm planned" {
-			jobs = append(jobs, j)
-		}
-	}
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("the planned start's job: %v, %v", recent, err)
+	job, err := newestJob(c.Store, "start Vm planned")
+	if err != nil {
+		t.Fatalf("the planned start's job: %v", err)
 	}
 	if n := writes - before; n != 1 {
 		t.Errorf("%d writes before the start_vm call; want 1 (the job's row with its step)", n)
 	}
-	if !strings.Contains(jobs[0].Step, `"call":"`+agentapi.MethodStartVM+`"`) || jobs[0].Status != backend.JobRunning {
-		t.Errorf("the start's job during its call: %s, step %q; want Running with the start_vm step", jobs[0].Status, jobs[0].Step)
+	if !strings.Contains(job.Step, `"call":"`+agentapi.MethodStartVM+`"`) || job.Status != backend.JobRunning {
+		t.Errorf("the start's job during its call: %s, step %q; want Running with the start_vm step", job.Status, job.Step)
 	}
 	if err := sim.SimSet(map[string]any{"hang": false}); err != nil {
 		t.Fatal(err)
@@ -67,7 +76,7 @@ func TestStartRecordsItsStepWithItsIntent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var step struct{ Server string }
-	if err := json.Unmarshal([]byte(jobs[0].Step), &step); err != nil {
+	if err := json.Unmarshal([]byte(job.Step), &step); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.Manager.ReservedMiB(step.Server); got != 0 {
@@ -135,24 +144,16 @@ func TestStartPlacedBeforeItsLockPlacesAgainWhenTheVMChanged(t *testing.T) {
 			}()
 			var planned string
 			waitFor(t, "the start's job to record its planned step", func() bool {
-				// The holder's job and the start's may share a
-				// millisecond, and then either is listed first.
-				jobs, err := c.Store.Read().Jobs(context.Background(), 2)
-				if err != nil {
+				j, err := newestJob(c.Store, "start Vm")
+				if err != nil || j.Step == "" {
 					return false
 				}
-				for _, j := range jobs {
-					if !strings.HasPrefix(j.Summary, "start Vm") || j.Step == "" {
-						continue
+				for _, s := range servers {
+					if strings.Contains(j.Step, `"server":"`+s.ID+`"`) {
+						planned = s.ID
 					}
-					for _, s := range servers {
-						if strings.Contains(j.Step, `"server":"`+s.ID+`"`) {
-							planned = s.ID
-						}
-					}
-					return true
 				}
-				return false
+				return true
 			})
 			other := servers[0].ID
 			if other == planned {
@@ -194,15 +195,7 @@ func TestStartPlacedBeforeItsLockPlacesAgainWhenTheVMChanged(t *testing.T) {
 			}
 			running := 0
 			for _, a := range c.Agents {
-				doms, err := a.Host().ListVMs()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, d := range doms {
-					if d.DomID != 0 {
-						running++
-					}
-				}
+				running += a.RunningDomains(t)
 			}
 			if want := map[bool]int{true: 0, false: 1}[tc.wantErr != ""]; running != want {
 				t.Errorf("%d domains run on the agents; want %d", running, want)

@@ -106,19 +106,6 @@ func TestFig4MultiStart(t *testing.T) {
 			}
 		}
 	}
-	domains := func(a *agenttest.Agent) int {
-		n := 0
-		doms, err := a.Host().ListVMs()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range doms {
-			if d.DomID != 0 {
-				n++
-			}
-		}
-		return n
-	}
 	profPrefix := os.Getenv("FIG4_CPUPROFILE")
 	// FIG4_MEMPROFILE=prefix: heap profiles before the runs (prefix.base)
 	// and after them (prefix), for go tool pprof -sample_index=alloc_space
@@ -181,7 +168,7 @@ func TestFig4MultiStart(t *testing.T) {
 				}
 				n := 0
 				for _, a := range agents {
-					n += domains(a)
+					n += a.RunningDomains(t)
 				}
 				if n != last {
 					curve = append(curve, fmt.Sprintf("%d:%d", time.Since(t0).Milliseconds(), n))
@@ -207,7 +194,7 @@ func TestFig4MultiStart(t *testing.T) {
 		setLatency(0)
 		lo, hi, total := nVMs, 0, 0
 		for _, a := range agents {
-			n := domains(a)
+			n := a.RunningDomains(t)
 			lo, hi, total = min(lo, n), max(hi, n), total+n
 		}
 		if total != nVMs {
@@ -219,7 +206,7 @@ func TestFig4MultiStart(t *testing.T) {
 			lo, hi, w1-w0, g1-g0, s1-s0, rt1-rt0, float64(w1-w0)/float64(nVMs), float64(s1-s0)/float64(nVMs), float64(rt1-rt0)/float64(nVMs))
 		run("kill Vm name=load-* multiple=Yes")
 		for _, a := range agents {
-			if n := domains(a); n != 0 {
+			if n := a.RunningDomains(t); n != 0 {
 				t.Fatalf("%d domains still run after kill", n)
 			}
 		}

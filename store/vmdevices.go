@@ -182,6 +182,13 @@ const (
 	postgresKeys = `SELECT jsonb_array_elements_text($1::jsonb)`
 )
 
+// keysArg is keys as the one JSON array that sqliteKeys and postgresKeys
+// take apart (a list of strings always encodes).
+func keysArg(keys []string) string {
+	b, _ := json.Marshal(keys)
+	return string(b)
+}
+
 // shownWhereQueries are vmsShownWhere's queries of one column: SQLite's
 // first read (the VMs; devicesOfIDsQuery is its second) and PostgreSQL's
 // one (the VMs with their devices).
@@ -225,24 +232,17 @@ func (q *Queries) vmsShownWhere(ctx context.Context, column string, keys []strin
 	if len(keys) > MaxShownAtOnce {
 		return nil, fmt.Errorf("%d VMs asked for in one read; at most %d are read at once", len(keys), MaxShownAtOnce)
 	}
-	arg, err := json.Marshal(keys)
-	if err != nil {
-		return nil, fmt.Errorf("encode the VMs' keys: %w", err)
-	}
+	arg := keysArg(keys)
 	if q.engine != SQLite {
-		return q.vmsShown(ctx, shownWhere[column].shown, string(arg))
+		return q.vmsShown(ctx, shownWhere[column].shown, arg)
 	}
-	vms, err := queryAll(ctx, q.db, scanVM, shownWhere[column].vms, string(arg))
+	vms, err := queryAll(ctx, q.db, scanVM, shownWhere[column].vms, arg)
 	if err != nil || len(vms) == 0 {
 		return nil, err
 	}
 	ids := make([]string, len(vms))
 	for i, v := range vms {
 		ids[i] = v.ID
-	}
-	idArg, err := json.Marshal(ids)
-	if err != nil {
-		return nil, fmt.Errorf("encode the VMs' ids: %w", err)
 	}
 	type device struct {
 		vm string
@@ -252,7 +252,7 @@ func (q *Queries) vmsShownWhere(ctx context.Context, column string, keys []strin
 		var x device
 		err := r.Scan(&x.vm, &x.d.Kind, &x.d.ID, &x.d.Name)
 		return x, err
-	}, devicesOfIDsQuery, string(idArg))
+	}, devicesOfIDsQuery, keysArg(ids))
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"iter"
 	"time"
 )
@@ -104,11 +102,7 @@ func (q *Queries) VMsByIDs(ctx context.Context, ids []string) ([]VM, error) {
 	var out []VM
 	for len(ids) > 0 {
 		n := min(len(ids), MaxShownAtOnce)
-		arg, err := json.Marshal(ids[:n])
-		if err != nil {
-			return nil, fmt.Errorf("encode the VMs' ids: %w", err)
-		}
-		vms, err := queryAll(ctx, q.db, scanVM, query, string(arg))
+		vms, err := queryAll(ctx, q.db, scanVM, query, keysArg(ids[:n]))
 		if err != nil {
 			return nil, err
 		}

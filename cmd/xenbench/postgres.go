@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ import (
 type postgresServer struct {
 	admin   string   // URL of a role that may create databases
 	version string   // the server's version, for the notes
-	created []string // the databases createDatabase made, dropped by stop on a server the harness was given
+	created []string // the databases createDatabase made that no figure has dropped (drop); stop drops them on a server the harness was given
 	// Set only for a cluster the harness started.
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -319,48 +320,40 @@ func (s *postgresServer) settle(ctx context.Context) {
 // managers stopped), so that the figures after it do not share the server
 // with their autovacuum and their dirty pages.
 func (s *postgresServer) drop(ctx context.Context, dsns ...string) {
+	var names []string
+	for _, dsn := range dsns {
+		if u, err := url.Parse(dsn); err == nil {
+			names = append(names, strings.TrimPrefix(u.Path, "/"))
+		}
+	}
+	s.dropNamed(ctx, names)
+}
+
+// dropCreated drops the databases createDatabase made and no figure has
+// dropped, saying which it could not.
+func (s *postgresServer) dropCreated() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s.dropNamed(ctx, slices.Clone(s.created))
+}
+
+// dropNamed drops the databases names and forgets them (created), saying
+// which it could not drop.
+func (s *postgresServer) dropNamed(ctx context.Context, names []string) {
+	if len(names) == 0 {
+		return
+	}
 	conn, err := pgx.Connect(ctx, s.admin)
 	if err != nil {
-		fmt.Printf("  could not drop a figure's databases: %v\n", err)
+		fmt.Printf("  could not drop the databases %s: %v\n", strings.Join(names, ", "), err)
 		return
 	}
 	defer conn.Close(context.Background())
-	for _, dsn := range dsns {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			continue
-		}
-		name := strings.TrimPrefix(u.Path, "/")
+	for _, name := range names {
 		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
 			fmt.Printf("  could not drop the database %s: %v\n", name, err)
 			continue
 		}
-		for i, c := range s.created {
-			if c == name {
-				s.created = append(s.created[:i], s.created[i+1:]...)
-				break
-			}
-		}
-	}
-}
-
-// dropCreated drops the databases createDatabase made, saying which it
-// could not.
-func (s *postgresServer) dropCreated() {
-	if len(s.created) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, s.admin)
-	if err != nil {
-		fmt.Printf("  could not drop the databases %s: %v\n", strings.Join(s.created, ", "), err)
-		return
-	}
-	defer conn.Close(context.Background())
-	for _, name := range s.created {
-		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			fmt.Printf("  could not drop the database %s: %v\n", name, err)
-		}
+		s.created = slices.DeleteFunc(s.created, func(c string) bool { return c == name })
 	}
 }

@@ -66,6 +66,23 @@ func Start(t testing.TB, cfg agent.Config) *Agent {
 	return &Agent{Agent: a, Addr: addr.(*net.TCPAddr), Password: cfg.Password, Hostname: cfg.Hostname}
 }
 
+// RunningDomains counts the guest domains the agent's host runs (dom0
+// left out): what a test checks the manager's starts and stops against.
+func (a *Agent) RunningDomains(t testing.TB) int {
+	t.Helper()
+	doms, err := a.Host().ListVMs()
+	if err != nil {
+		t.Fatalf("agenttest: list the domains of %s: %v", a.Hostname, err)
+	}
+	n := 0
+	for _, d := range doms {
+		if d.DomID != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // SimulatedAs is a driver for Config.Driver: the simulated host (of
 // xensim's default size) reporting hypervisor kind and version in
 // discover_server, so that tests of what the manager does with servers of
