@@ -38,7 +38,10 @@ func (a *Agent) serveCall(cc *agentConn, r *request) bool {
 	if ans.abort {
 		return false
 	}
-	closing := r.close || ans.closing
+	// A call with something to run after its answer closes its connection
+	// once the answer is sent, and says so: a client that kept the
+	// connection for its next call would meet a reset.
+	closing := r.close || ans.closing || ans.after != nil
 	if !closing && !r.http11 {
 		ans.fields = append(ans.fields, "Connection", "keep-alive") // HTTP/1.0 asked to keep it
 	}
