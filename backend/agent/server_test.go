@@ -109,7 +109,11 @@ func rawRequest(line, fields, body string) string {
 
 // callRequest is a well-formed call of method with one string.
 func callRequest(method, msg string) string {
-	body := strings.Replace(echoCall(msg), "<methodName>echo<", "<methodName>"+method+"<", 1)
+	return postRequest(strings.Replace(echoCall(msg), "<methodName>echo<", "<methodName>"+method+"<", 1))
+}
+
+// postRequest is a well-formed POST of body with the right credentials.
+func postRequest(body string) string {
 	return rawRequest("POST "+agentapi.Path+" HTTP/1.1",
 		fmt.Sprintf("Host: agent\r\nAuthorization: %s\r\nContent-Length: %d\r\n", rightAuth, len(body)), body)
 }
@@ -227,9 +231,7 @@ func TestPowerCallSaysItCloses(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			_, addr := startBoundedAgent(t, nil)
 			rc := dialAgent(t, addr)
-			body := "<?xml version=\"1.0\"?><methodCall><methodName>" + method + "</methodName><params></params></methodCall>"
-			rc.send(t, rawRequest("POST "+agentapi.Path+" HTTP/1.1",
-				fmt.Sprintf("Host: agent\r\nAuthorization: %s\r\nContent-Length: %d\r\n", rightAuth, len(body)), body))
+			rc.send(t, postRequest("<?xml version=\"1.0\"?><methodCall><methodName>"+method+"</methodName><params></params></methodCall>"))
 			resp, got := rc.answer(t)
 			if resp.StatusCode != http.StatusOK || strings.Contains(got, "fault") {
 				t.Fatalf("answer %d %q, want its success", resp.StatusCode, got)
