@@ -107,22 +107,10 @@ const serversNotice = "xenmanager: servers changed"
 
 // noticed is the writer connections' notice handler: pgx calls it while
 // the statement that raised the notice runs, before that statement
-// returns, as SQLite calls its pre-update hook.
+// returns, as SQLite calls its pre-update hook. (The VMs' triggers list
+// their rows in the transaction instead, read at the commit: pgTx.Commit.)
 func (s *Store) noticed(_ *pgconn.PgConn, n *pgconn.Notice) {
-	switch n.Message {
-	case serversNotice:
+	if n.Message == serversNotice {
 		s.inventoryChanged()
-	case vmNotice:
-		if n.Detail == "" {
-			s.vmsChanged()
-		} else {
-			s.vmChanged(n.Detail)
-		}
 	}
 }
-
-// vmNotice is the notice the triggers of migration 0025 send the writer's
-// session for each row show Vm reads that its statement changes: its
-// detail is the VM's id when the row is a VM's, updated with its id and
-// name kept, else empty (every VM's generation).
-const vmNotice = "xenmanager: vm changed"

@@ -2,6 +2,7 @@ package store
 
 import (
 	"hash/fnv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -14,18 +15,30 @@ import (
 // those reads return must change it. As for the inventory (generation.go)
 // no write method says so by hand: SQLite's pre-update hook on the
 // writer's connections, and on PostgreSQL a trigger on each table
-// (migration 0025) that sends the writer's session a notice and the
-// other managers a notification, report every row changed.
+// (migrations 0025 and 0028) that lists the VMs in the writer's
+// transaction and notifies the other managers at the commit, report every
+// row changed.
 //
 // A row of vms updated with its id and name unchanged (a state, a setting)
 // changes that VM's generation alone: vmGenStripes counters, the VM's
 // chosen by a hash of its id (a change to one VM also ages the few that
 // share its counter, never the reverse). Any other change (a VM inserted,
 // deleted or renamed, which changes what a name finds; a disk, ISO, VNIC
-// or tag, mapped or renamed) changes every VM's: vmAllGen. The bump is
-// two-phase, as the inventory's: once when the write changes the row,
-// again after its transaction commits (vmSettled), so that a read between
-// the two (which sees the rows as they were) is not kept.
+// or tag, mapped or renamed) changes every VM's: vmAllGen.
+//
+// The bump comes after the transaction commits (vmSettled), before the
+// write returns, which is what keeps a read from being kept stale: a read
+// is kept with the generations taken before it (vmRead), or only when
+// VMChanges did not move while it ran and with the generations taken before
+// that second look (shownVMCache), so a read that saw a row as it was
+// before a commit carries a generation the bump after that commit has
+// left behind. On SQLite the hook bumps once more as each row changes
+// (vmChanged), which costs nothing there. On PostgreSQL the trigger keeps
+// the list in a setting local to the transaction (xenmanager.vms_changed),
+// which the writer reads with its COMMIT in one round trip (pgTx.Commit,
+// vmNoted): a notice for each row, as migration 0025 sent, cost the
+// server and the manager 60 us a row on the connection every write waits
+// for.
 //
 // Staleness across managers is the inventory's (pgListener): another
 // manager's change is seen when its notification arrives, and nothing is
@@ -115,9 +128,31 @@ func (s *Store) vmsChanged() {
 	s.vmGen.seq.Add(1)
 }
 
-// vmSettled bumps again what the writes of a transaction that has just
-// ended changed (committed or not: a bump too many costs a read, never a
-// stale view).
+// vmNoted marks for the bump after the commit (vmSettled) the VMs that
+// the triggers of migration 0028 listed in a transaction of the writer's
+// on PostgreSQL: ids separated by spaces, "*" for every VM's generation,
+// "" for none.
+func (s *Store) vmNoted(changed string) {
+	if changed == "" {
+		return
+	}
+	s.vmGen.mu.Lock()
+	defer s.vmGen.mu.Unlock()
+	if changed == "*" {
+		s.vmGen.allPending = true
+		return
+	}
+	if s.vmGen.pending == nil {
+		s.vmGen.pending = map[int]struct{}{}
+	}
+	for id := range strings.SplitSeq(changed, " ") {
+		s.vmGen.pending[vmStripe(id)] = struct{}{}
+	}
+}
+
+// vmSettled bumps what the writes of a transaction that has just ended
+// changed (committed or not: a bump too many costs a read, never a stale
+// view): again on SQLite, once on PostgreSQL.
 func (s *Store) vmSettled() {
 	s.vmGen.mu.Lock()
 	pending, all := s.vmGen.pending, s.vmGen.allPending

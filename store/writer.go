@@ -433,7 +433,7 @@ func (s *Store) begin(group bool) (tx writeTx, db dbtx, conn *sql.Conn, err erro
 		s.writeSent.Add(1)
 		begin += `; SAVEPOINT w`
 	}
-	ptx := pgTx{conn}
+	ptx := pgTx{conn: conn, s: s}
 	if _, err := conn.ExecContext(ctx, begin); err != nil {
 		ptx.Rollback()
 		conn.Close()
@@ -450,21 +450,41 @@ type writeTx interface {
 }
 
 // pgTx is a write transaction begun by hand (BEGIN) on the writer's
-// connection conn on PostgreSQL.
-type pgTx struct{ conn *sql.Conn }
+// connection conn on PostgreSQL, of store s.
+type pgTx struct {
+	conn *sql.Conn
+	s    *Store
+}
+
+// commitSQL commits a write transaction on PostgreSQL, first reading the
+// VMs the transaction changed, as the triggers of migration 0028 list them
+// (vmgeneration.go): one round trip.
+const commitSQL = `SELECT current_setting('xenmanager.vms_changed', true); COMMIT`
 
 // Commit commits; a transaction a failed statement aborted is rolled
 // back instead (PostgreSQL answers COMMIT with ROLLBACK), which is
-// pgx.ErrTxCommitRollback, as pgx's own transactions say it.
+// pgx.ErrTxCommitRollback, as pgx's own transactions say it. The VMs the
+// transaction changed are marked changed (vmNoted) before Commit returns.
 func (t pgTx) Commit() error {
 	return withPgx(t.conn, func(c *pgx.Conn) error {
-		tag, err := c.Exec(context.Background(), `COMMIT`)
+		results, err := c.PgConn().Exec(context.Background(), commitSQL).ReadAll()
+		if pgCode(err) == pgInFailedTransaction {
+			// The read failed, so the COMMIT after it was not run.
+			if _, err := c.Exec(context.Background(), `ROLLBACK`); err != nil {
+				return err
+			}
+			return pgx.ErrTxCommitRollback
+		}
 		if err != nil {
 			return err
 		}
-		if tag.String() == "ROLLBACK" {
+		if len(results) != 2 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1 {
+			return fmt.Errorf("commit: %d results to the read of the changed VMs and the commit, want 2 with one value", len(results))
+		}
+		if results[1].CommandTag.String() == "ROLLBACK" {
 			return pgx.ErrTxCommitRollback
 		}
+		t.s.vmNoted(string(results[0].Rows[0][0]))
 		return nil
 	})
 }
