@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,14 +78,21 @@ func (r *writeReq) pipelined() bool {
 
 // runPipelined sends the declared writes of run in one round trip on the
 // writer's connection, inside the group's transaction, whose savepoint w
-// is set and holds nothing; more says whether writes of the group follow
+// is set and holds nothing, or, when begin is set, after the statements
+// that begin that transaction, take the write lock and set w (a deferred
+// begin: Store.begin); more says whether writes of the group follow
 // (then the batch ends with savepoint w's release and a new one, as a slow
 // write's release does). It reports whether they all succeeded; when one
 // failed, savepoint w is rolled back to (nothing of run is written, w is
 // set again) and the caller runs them the slow way. fatal is an error
 // after which the transaction cannot go on.
-func (s *Store) runPipelined(conn *sql.Conn, db *txDB, run []*writeReq, more bool) (ok bool, fatal error) {
+func (s *Store) runPipelined(conn *sql.Conn, db *txDB, run []*writeReq, more, begin bool) (ok bool, fatal error) {
 	b := &pgx.Batch{}
+	if begin {
+		for _, q := range beginStatements {
+			b.Queue(q)
+		}
+	}
 	for _, r := range run {
 		b.Queue(r.decl.query, portableArgs(r.decl.args)...)
 	}
@@ -97,6 +105,14 @@ func (s *Store) runPipelined(conn *sql.Conn, db *txDB, run []*writeReq, more boo
 	var failed bool
 	err := withPgx(conn, func(c *pgx.Conn) error {
 		br := c.SendBatch(context.Background(), b)
+		if begin {
+			for range beginStatements {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return fmt.Errorf("begin and take the write lock: %w", err)
+				}
+			}
+		}
 		for _, r := range run {
 			var err error
 			switch d := r.decl; {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"xenmanager/store/pgtest"
 )
 
 // holdWriter keeps the writer busy in a write of its own until the
@@ -264,4 +266,42 @@ func TestSaveAudits(t *testing.T) {
 			t.Errorf("the changed command's row: %+v", rows[0])
 		}
 	})
+}
+
+// On PostgreSQL a group that opens with declared writes takes two round
+// trips: BEGIN, the write lock and savepoint w go with its writes, and
+// the commit with the read of the VMs it changed. A lone declared write
+// takes the same two.
+func TestDeclaredGroupInTwoRoundTrips(t *testing.T) {
+	s := testDB{engine: PostgreSQL, target: pgtest.Database(t)}.open(t)
+	ctx := context.Background()
+	if _, err := s.InsertJobAndLock(ctx, testJob("a"), []string{"obj-a"}); err != nil {
+		t.Fatal(err)
+	}
+	rt0 := s.WriteRoundTrips()
+	if err := s.SetJobStep(ctx, "a", "alone"); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.WriteRoundTrips() - rt0; n != 2 {
+		t.Errorf("a lone declared write took %d round trips, want 2", n)
+	}
+	release := holdWriter(t, s) // a write of its own, begun: its commit is left
+	var writes []func() error
+	for i := range 10 {
+		writes = append(writes, func() error { return s.SetJobStep(ctx, "a", fmt.Sprint(i)) })
+	}
+	wait := queueInOrder(t, s, writes)
+	rt0 = s.WriteRoundTrips()
+	release()
+	for i, err := range wait() {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if n := s.WriteRoundTrips() - rt0; n != 1+2 {
+		t.Errorf("the holding write's commit and a group of 10 declared writes took %d round trips, want 1 + 2", n)
+	}
+	if j, err := s.Read().Job(ctx, "a"); err != nil || j.Step != "9" {
+		t.Errorf("job a: step %q, %v; want 9, the group's last", j.Step, err)
+	}
 }

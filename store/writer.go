@@ -243,7 +243,13 @@ func (s *Store) runGroup(group []*writeReq) {
 	if len(group) == 0 {
 		return
 	}
-	tx, plain, conn, err := s.begin(len(group) > 1)
+	// On PostgreSQL a group that opens with declared writes sends BEGIN,
+	// the write lock and savepoint w in their round trip (runPipelined):
+	// two round trips for the group, with its commit, rather than three.
+	// Each round trip is a wake-up of the server's process and of the
+	// writer, which on busy cores wait for one.
+	deferred := s.engine == PostgreSQL && group[0].pipelined()
+	tx, plain, conn, err := s.begin(len(group) > 1 || deferred, deferred)
 	if err != nil {
 		for _, r := range group {
 			r.err = fmt.Errorf("begin: %w", err)
@@ -261,7 +267,7 @@ func (s *Store) runGroup(group []*writeReq) {
 		s.writeSent.Add(1)
 		s.writeTrips.Add(1)
 	}()
-	if len(group) == 1 {
+	if len(group) == 1 && !deferred {
 		r := group[0]
 		if err := r.ctx.Err(); err != nil {
 			tx.Rollback()
@@ -292,6 +298,22 @@ func (s *Store) runGroup(group []*writeReq) {
 	// slowUntil: the writes before it, of a pipelined run that failed,
 	// run the slow way.
 	slowUntil := 0
+	// begun: the transaction is begun, savepoint w set (PostgreSQL); a
+	// deferred begin is sent with the first pipelined run, or alone before
+	// the first statement of another write.
+	begun := !deferred
+	beginNow := func() error {
+		if begun {
+			return nil
+		}
+		begun = true
+		s.writeSent.Add(3)
+		s.writeTrips.Add(1)
+		if _, err := conn.ExecContext(context.Background(), beginSQL(true)); err != nil {
+			return fmt.Errorf("begin and take the write lock: %w", err)
+		}
+		return nil
+	}
 	for i := 0; i < len(group); i++ {
 		r := group[i]
 		if err := r.ctx.Err(); err != nil {
@@ -306,7 +328,8 @@ func (s *Store) runGroup(group []*writeReq) {
 				j++
 			}
 			run, more := group[i:j], j < len(group)
-			ok, err := s.runPipelined(conn, db, run, more)
+			ok, err := s.runPipelined(conn, db, run, more, !begun)
+			begun = true
 			if err != nil {
 				s.abortGroup(tx, group, err)
 				return
@@ -320,6 +343,10 @@ func (s *Store) runGroup(group []*writeReq) {
 			// One failed: nothing of run is written, w is set again;
 			// each runs in a savepoint of its own, so that it alone fails.
 			slowUntil = j
+		}
+		if err := beginNow(); err != nil {
+			s.abortGroup(tx, group, err)
+			return
 		}
 		if !marked {
 			if _, err := db.exec(`SAVEPOINT w`); err != nil {
@@ -367,7 +394,9 @@ func (s *Store) runGroup(group []*writeReq) {
 		}
 	}
 	if len(committed) == 0 {
-		tx.Rollback()
+		if begun {
+			tx.Rollback()
+		}
 		return
 	}
 	err = commitErr(tx.Commit())
@@ -406,17 +435,18 @@ const pgInFailedTransaction = "25P02"
 
 // begin starts a write transaction on the writer connection; on
 // PostgreSQL it first takes the write lock every manager's writes take
-// (see Write), and for a group sets savepoint w, all in one round trip:
-// the transaction is begun by hand (BEGIN) on the connection conn, held
-// for the group (its end gives it back to the pool), whose statements
-// then run on conn itself, and the group's declared writes through pgx
-// (declared.go). db is where the transaction's statements run (tx on
-// SQLite, conn on PostgreSQL).
-func (s *Store) begin(group bool) (tx writeTx, db dbtx, conn *sql.Conn, err error) {
+// (see Write), and for a group sets savepoint w, all in one round trip
+// (beginSQL), or, deferred, in the round trip of the group's first
+// declared writes (runPipelined): the transaction is begun by hand
+// (BEGIN) on the connection conn, held for the group (its end gives it
+// back to the pool), whose statements then run on conn itself, and the
+// group's declared writes through pgx (declared.go). db is where the
+// transaction's statements run (tx on SQLite, conn on PostgreSQL).
+func (s *Store) begin(group, deferred bool) (tx writeTx, db dbtx, conn *sql.Conn, err error) {
 	ctx := context.Background()
-	s.writeSent.Add(1)
-	s.writeTrips.Add(1)
 	if s.engine != PostgreSQL {
+		s.writeSent.Add(1)
+		s.writeTrips.Add(1)
 		stx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
 			return nil, nil, nil, err
@@ -427,20 +457,36 @@ func (s *Store) begin(group bool) (tx writeTx, db dbtx, conn *sql.Conn, err erro
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	s.writeSent.Add(1) // BEGIN and the lock are two statements
-	begin := fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
+	ptx := pgTx{conn: conn, s: s}
+	if deferred {
+		return ptx, conn, conn, nil
+	}
+	s.writeSent.Add(2) // BEGIN and the lock are two statements
+	s.writeTrips.Add(1)
 	if group {
 		s.writeSent.Add(1)
-		begin += `; SAVEPOINT w`
 	}
-	ptx := pgTx{conn: conn, s: s}
-	if _, err := conn.ExecContext(ctx, begin); err != nil {
+	if _, err := conn.ExecContext(ctx, beginSQL(group)); err != nil {
 		ptx.Rollback()
 		conn.Close()
 		return nil, nil, nil, fmt.Errorf("begin and take the write lock: %w", err)
 	}
 	return ptx, conn, conn, nil
 }
+
+// beginSQL begins a write transaction on PostgreSQL and takes the write
+// lock, and for a group sets savepoint w.
+func beginSQL(group bool) string {
+	begin := fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
+	if group {
+		begin += `; SAVEPOINT w`
+	}
+	return begin
+}
+
+// beginStatements are beginSQL(true)'s statements one by one, for a
+// pipeline (runPipelined).
+var beginStatements = []string{`BEGIN`, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey), `SAVEPOINT w`}
 
 // writeTx ends a write transaction: *sql.Tx on SQLite, pgTx on
 // PostgreSQL.
