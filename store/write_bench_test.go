@@ -46,8 +46,6 @@ func benchJobWrites(b *testing.B, target string, audited bool) {
 	w0, t0 := s.WriteStats()
 	b.ResetTimer()
 	c0 := benchCPU()
-	slots := make(chan struct{}, 128)
-	var wg sync.WaitGroup
 	var endedMu sync.Mutex // guards ended
 	var ended []*CommandAudit
 	saveEnded := func(all bool) error { // the spool's batch
@@ -71,41 +69,32 @@ func benchJobWrites(b *testing.B, target string, audited bool) {
 			return nil
 		})
 	}
-	for i := range b.N {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			id := fmt.Sprintf("job%08d", i)
-			vm := fmt.Sprintf("vm%04d", i%batchVMs)
-			must := func(err error) {
-				if err != nil {
-					b.Error(err)
-				}
+	runBatch(b, func(id, vm string) {
+		must := func(err error) {
+			if err != nil {
+				b.Error(err)
 			}
-			ctx := ctx
-			if audited {
-				a := NewCommandAudit("admin", "127.0.0.1:22", "start Vm id="+vm, time.Now())
-				ctx = WithCommandAudit(ctx, a)
-				defer func() {
-					a.End("Success")
-					endedMu.Lock()
-					ended = append(ended, a)
-					endedMu.Unlock()
-					must(saveEnded(false))
-				}()
-			}
-			must(s.Write(ctx, func(q *Queries) error {
-				return q.InsertJob(ctx, Job{ID: id, Summary: "start Vm " + vm, User: "admin", Objects: vm, Status: "Running",
-					PoolID: "p1", CreatedAt: time.Now()})
-			}))
-			time.Sleep(20 * time.Millisecond)
-			must(s.Write(ctx, func(q *Queries) error { return q.SetVMState(ctx, vm, "s1", "Running") }))
-			must(s.Write(ctx, func(q *Queries) error { return q.EndJob(ctx, id, "Success", "", "", time.Now()) }))
-		}()
-	}
-	wg.Wait()
+		}
+		ctx := ctx
+		if audited {
+			a := NewCommandAudit("admin", "127.0.0.1:22", "start Vm id="+vm, time.Now())
+			ctx = WithCommandAudit(ctx, a)
+			defer func() {
+				a.End("Success")
+				endedMu.Lock()
+				ended = append(ended, a)
+				endedMu.Unlock()
+				must(saveEnded(false))
+			}()
+		}
+		must(s.Write(ctx, func(q *Queries) error {
+			return q.InsertJob(ctx, Job{ID: id, Summary: "start Vm " + vm, User: "admin", Objects: vm, Status: "Running",
+				PoolID: "p1", CreatedAt: time.Now()})
+		}))
+		time.Sleep(20 * time.Millisecond)
+		must(s.Write(ctx, func(q *Queries) error { return q.SetVMState(ctx, vm, "s1", "Running") }))
+		must(s.Write(ctx, func(q *Queries) error { return q.EndJob(ctx, id, "Success", "", "", time.Now()) }))
+	})
 	if err := saveEnded(true); err != nil {
 		b.Error(err)
 	}
@@ -149,30 +138,19 @@ func benchBatchStartWrites(b *testing.B, target string) {
 	server := func() time.Duration { return procCPU(s.writerPID.Load()) }
 	b.ResetTimer()
 	c0, sc0 := benchCPU(), server()
-	slots := make(chan struct{}, 128)
-	var wg sync.WaitGroup
-	for i := range b.N {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			id := fmt.Sprintf("job%08d", i)
-			vm := fmt.Sprintf("vm%04d", i%batchVMs)
-			held, err := s.InsertJobAndLock(ctx, Job{ID: id, Summary: "start Vm " + vm, User: "admin", Objects: vm,
-				Status: "Running", PoolID: "p1", CreatedAt: time.Now(), ManagerID: "m1", Step: `{"call":"start_vm","server":"s1"}`},
-				[]string{vm})
-			if err != nil || held != nil {
-				b.Errorf("job %s: held by %v, %v", id, held, err)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-			if running, err := s.SetVMStateAndEndJob(ctx, vm, "s1", "Running", id, "Success", "", "", time.Now()); err != nil || !running {
-				b.Errorf("job %s ended: running %v, %v", id, running, err)
-			}
-		}()
-	}
-	wg.Wait()
+	runBatch(b, func(id, vm string) {
+		held, err := s.InsertJobAndLock(ctx, Job{ID: id, Summary: "start Vm " + vm, User: "admin", Objects: vm,
+			Status: "Running", PoolID: "p1", CreatedAt: time.Now(), ManagerID: "m1", Step: `{"call":"start_vm","server":"s1"}`},
+			[]string{vm})
+		if err != nil || held != nil {
+			b.Errorf("job %s: held by %v, %v", id, held, err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+		if running, err := s.SetVMStateAndEndJob(ctx, vm, "s1", "Running", id, "Success", "", "", time.Now()); err != nil || !running {
+			b.Errorf("job %s ended: running %v, %v", id, running, err)
+		}
+	})
 	b.ReportMetric(float64((benchCPU()-c0).Microseconds())/float64(b.N), "cpu-us/job")
 	if sc := server() - sc0; sc > 0 {
 		b.ReportMetric(float64(sc.Microseconds())/float64(b.N), "server-cpu-us/job")
@@ -216,6 +194,23 @@ func openBatchStore(b *testing.B, target string) *Store {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// runBatch runs job b.N times, 128 at a time as a batch's jobs run, each
+// with its job's id and its VM (batchVMs in turn), and waits for them.
+func runBatch(b *testing.B, job func(id, vm string)) {
+	slots := make(chan struct{}, 128)
+	var wg sync.WaitGroup
+	for i := range b.N {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			job(fmt.Sprintf("job%08d", i), fmt.Sprintf("vm%04d", i%batchVMs))
+		}()
+	}
+	wg.Wait()
 }
 
 // procCPU is the CPU time process pid has used, read from /proc; 0 when
