@@ -41,6 +41,7 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 	wcfg := cfg.Copy()
 	wcfg.RuntimeParams["application_name"] = "xenmanager"
 	wcfg.RuntimeParams["xenmanager.writer"] = "on"
+	wcfg.RuntimeParams["xenmanager.vm_list"] = "on" // the VMs changed, read at the commit (migration 0028)
 	wcfg.OnNotice = s.noticed
 	w := stdlib.OpenDB(*wcfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
 		s.writerPID.Store(c.PgConn().PID())

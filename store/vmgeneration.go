@@ -34,11 +34,12 @@ import (
 // before a commit carries a generation the bump after that commit has
 // left behind. On SQLite the hook bumps once more as each row changes
 // (vmChanged), which costs nothing there. On PostgreSQL the trigger keeps
-// the list in a setting local to the transaction (xenmanager.vms_changed),
-// which the writer reads with its COMMIT in one round trip (pgTx.Commit,
-// vmNoted): a notice for each row, as migration 0025 sent, cost the
-// server and the manager 60 us a row on the connection every write waits
-// for.
+// the list in a setting local to the transaction (xenmanager.vms_changed)
+// for a writer's session that asks (xenmanager.vm_list, openPostgres),
+// which reads it with its COMMIT in one round trip (pgTx.Commit, vmNoted):
+// a notice for each row, as migration 0025 sent (and still sends the
+// writers of older binaries), cost the server and the manager 60 us a row
+// on the connection every write waits for.
 //
 // Staleness across managers is the inventory's (pgListener): another
 // manager's change is seen when its notification arrives, and nothing is

@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"xenmanager/store/pgtest"
 )
@@ -232,4 +236,60 @@ func TestVMGenerationOfManyVMsInOneWrite(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A writer's session that does not ask for the list of migration 0028
+// (that of a manager of an older binary, still running while a newer one
+// migrated the database) still gets a notice for each VM row it changes,
+// as migration 0025 sent them; one that asks gets none.
+func TestVMNoticesForOlderWriters(t *testing.T) {
+	db := testDB{engine: PostgreSQL, target: pgtest.Database(t)}
+	s := db.open(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Write(ctx, func(q *Queries) error {
+		if err := q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/m", CreatedAt: now}); err != nil {
+			return err
+		}
+		return q.InsertVM(ctx, VM{ID: "vm1", Name: "vm1", PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1,
+			DomainType: "xen_pvm", CreatedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		params map[string]string
+		want   []string // the notices' details
+	}{
+		{map[string]string{"xenmanager.writer": "on"}, []string{"vm1"}},
+		{map[string]string{"xenmanager.writer": "on", "xenmanager.vm_list": "on"}, nil},
+	} {
+		cfg, err := pgx.ParseConfig(db.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tc.params {
+			cfg.RuntimeParams[k] = v
+		}
+		var got []string
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			if n.Message == "xenmanager: vm changed" {
+				got = append(got, n.Detail)
+			}
+		}
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Exec(ctx, `UPDATE vms SET status = 'Suspended' WHERE id = 'vm1'`)
+		c.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("a session with %v got the notices %q, want %q", tc.params, got, tc.want)
+		}
+	}
 }

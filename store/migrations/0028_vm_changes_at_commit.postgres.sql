@@ -11,6 +11,9 @@
 -- renamed, a device or tag changed, or more than 8 KiB of ids). The writer
 -- reads it with its COMMIT, in the same round trip (store/writer.go). The
 -- other managers are still notified at the commit, row by row, as before.
+-- A writer's session asks for the list with xenmanager.vm_list = on; one
+-- that does not (a manager of an older binary, still running while a newer
+-- one migrated the database) gets the notices of migration 0025 as before.
 
 CREATE OR REPLACE FUNCTION xenmanager_vm_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -23,7 +26,7 @@ BEGIN
         END IF;
     END IF;
     PERFORM pg_notify('xenmanager_vms', vm);
-    IF current_setting('xenmanager.writer', true) = 'on' THEN
+    IF current_setting('xenmanager.vm_list', true) = 'on' THEN
         changed := COALESCE(current_setting('xenmanager.vms_changed', true), '');
         IF changed <> '*' THEN
             IF vm = '' OR length(changed) > 8192 THEN
@@ -35,6 +38,8 @@ BEGIN
             END IF;
             PERFORM set_config('xenmanager.vms_changed', changed, true);
         END IF;
+    ELSIF current_setting('xenmanager.writer', true) = 'on' THEN
+        RAISE NOTICE USING MESSAGE = 'xenmanager: vm changed', DETAIL = vm;
     END IF;
     RETURN NULL;
 END
@@ -43,8 +48,10 @@ $$;
 CREATE OR REPLACE FUNCTION xenmanager_vms_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('xenmanager_vms', '');
-    IF current_setting('xenmanager.writer', true) = 'on' THEN
+    IF current_setting('xenmanager.vm_list', true) = 'on' THEN
         PERFORM set_config('xenmanager.vms_changed', '*', true);
+    ELSIF current_setting('xenmanager.writer', true) = 'on' THEN
+        RAISE NOTICE USING MESSAGE = 'xenmanager: vm changed', DETAIL = '';
     END IF;
     RETURN NULL;
 END
