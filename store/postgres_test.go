@@ -247,14 +247,7 @@ func TestBoolArguments(t *testing.T) {
 		s := db.open(t)
 		ctx := context.Background()
 		now := time.Now()
-		if err := s.Write(ctx, func(q *Queries) error {
-			if err := q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}); err != nil {
-				return err
-			}
-			return q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", CreatedAt: now})
-		}); err != nil {
-			t.Fatal(err)
-		}
+		writeVMs(t, s) // the pool and repository alone
 		for _, sparse := range []bool{true, false} {
 			d := VirtualDisk{ID: fmt.Sprintf("d-%v", sparse), Name: "disk", RepoID: "r1", SizeMiB: 1, Sparse: sparse, Shareable: !sparse, CreatedAt: now}
 			if err := s.Write(ctx, func(q *Queries) error { return q.InsertVirtualDisk(ctx, d) }); err != nil {

@@ -110,10 +110,7 @@ func (s *Store) VMChanges() int64 {
 func (s *Store) vmChanged(id string) {
 	i := vmStripe(id)
 	s.vmGen.mu.Lock()
-	if s.vmGen.pending == nil {
-		s.vmGen.pending = map[int]struct{}{}
-	}
-	s.vmGen.pending[i] = struct{}{}
+	s.vmGen.pendLocked(i)
 	s.vmGen.mu.Unlock()
 	s.vmGen.stripes[i].Add(1)
 	s.vmGen.seq.Add(1)
@@ -143,12 +140,17 @@ func (s *Store) vmNoted(changed string) {
 		s.vmGen.allPending = true
 		return
 	}
-	if s.vmGen.pending == nil {
-		s.vmGen.pending = map[int]struct{}{}
-	}
 	for id := range strings.SplitSeq(changed, " ") {
-		s.vmGen.pending[vmStripe(id)] = struct{}{}
+		s.vmGen.pendLocked(vmStripe(id))
 	}
+}
+
+// pendLocked marks stripe i for the bump after the commit; g.mu is held.
+func (g *vmGens) pendLocked(i int) {
+	if g.pending == nil {
+		g.pending = map[int]struct{}{}
+	}
+	g.pending[i] = struct{}{}
 }
 
 // vmSettled bumps what the writes of a transaction that has just ended

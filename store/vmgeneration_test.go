@@ -147,7 +147,6 @@ func TestVMGenerationFollowsOtherManagers(t *testing.T) {
 	db := testDB{engine: PostgreSQL, target: pgtest.Database(t)}
 	a, b := db.open(t), db.open(t)
 	ctx := context.Background()
-	now := time.Now()
 	write := func(fn func(q *Queries) error) {
 		t.Helper()
 		if err := a.Write(ctx, fn); err != nil {
@@ -155,16 +154,7 @@ func TestVMGenerationFollowsOtherManagers(t *testing.T) {
 		}
 	}
 	names := b.VMNamesGeneration()
-	write(func(q *Queries) error {
-		if err := q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}); err != nil {
-			return err
-		}
-		if err := q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/m", CreatedAt: now}); err != nil {
-			return err
-		}
-		return q.InsertVM(ctx, VM{ID: "vm1", Name: "vm1", PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1,
-			DomainType: "xen_pvm", CreatedAt: now})
-	})
+	writeVMs(t, a, "vm1")
 	waitFor(t, "the other manager's new VM left the names' generation as it was", func() bool { return b.VMNamesGeneration() != names })
 	g := b.VMGeneration("vm1")
 	write(func(q *Queries) error { return q.SetVMState(ctx, "vm1", "", "Suspended") })
@@ -192,28 +182,11 @@ func TestVMGenerationOfManyVMsInOneWrite(t *testing.T) {
 	bothEngines(t, func(t *testing.T, db testDB) {
 		s := db.open(t)
 		ctx := context.Background()
-		now := time.Now()
 		ids := make([]string, 400)
 		for i := range ids {
 			ids[i] = fmt.Sprintf("vm-%032d", i) // 35 characters: 400 of them make 14 KiB
 		}
-		if err := s.Write(ctx, func(q *Queries) error {
-			if err := q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}); err != nil {
-				return err
-			}
-			if err := q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/m", CreatedAt: now}); err != nil {
-				return err
-			}
-			for _, id := range ids {
-				if err := q.InsertVM(ctx, VM{ID: id, Name: id, PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1,
-					DomainType: "xen_pvm", CreatedAt: now}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		writeVMs(t, s, ids...)
 		// A VM's read is current while its generation and the names' are
 		// unchanged (vmRead, shownVMCache): one of them must move.
 		before, names := make([]int64, len(ids)), s.VMNamesGeneration()
@@ -246,19 +219,7 @@ func TestVMNoticesForOlderWriters(t *testing.T) {
 	db := testDB{engine: PostgreSQL, target: pgtest.Database(t)}
 	s := db.open(t)
 	ctx := context.Background()
-	now := time.Now()
-	if err := s.Write(ctx, func(q *Queries) error {
-		if err := q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}); err != nil {
-			return err
-		}
-		if err := q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/m", CreatedAt: now}); err != nil {
-			return err
-		}
-		return q.InsertVM(ctx, VM{ID: "vm1", Name: "vm1", PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1,
-			DomainType: "xen_pvm", CreatedAt: now})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	writeVMs(t, s, "vm1")
 	for _, tc := range []struct {
 		params map[string]string
 		want   []string // the notices' details
@@ -291,5 +252,30 @@ func TestVMNoticesForOlderWriters(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("a session with %v got the notices %q, want %q", tc.params, got, tc.want)
 		}
+	}
+}
+
+// writeVMs writes, in one write to s, pool p1, repository r1 and a stopped
+// VM in them for each of ids, named after its id.
+func writeVMs(t *testing.T, s *Store, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Write(ctx, func(q *Queries) error {
+		if err := q.InsertServerPool(ctx, ServerPool{ID: "p1", Name: "pool", CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := q.InsertRepository(ctx, Repository{ID: "r1", Name: "repo", PoolID: "p1", FSLocation: "/x", MountPoint: "/m", CreatedAt: now}); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := q.InsertVM(ctx, VM{ID: id, Name: id, PoolID: "p1", RepoID: "r1", Status: "Stopped", MemoryMiB: 1, CPUCount: 1,
+				DomainType: "xen_pvm", CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -263,9 +264,15 @@ func (s *Store) runGroup(group []*writeReq) {
 	db := s.writeStmts.forTx(stx, plain)
 	db.sent, db.trips = &s.writeSent, &s.writeTrips
 	defer db.release()
+	// begun: the transaction is begun (and on PostgreSQL savepoint w set
+	// for a group); a deferred begin is sent with the first pipelined
+	// run, or alone before the first statement of another write.
+	begun := !deferred
 	defer func() { // the commit or the rollback
-		s.writeSent.Add(1)
-		s.writeTrips.Add(1)
+		if begun {
+			s.writeSent.Add(1)
+			s.writeTrips.Add(1)
+		}
 	}()
 	if len(group) == 1 && !deferred {
 		r := group[0]
@@ -298,21 +305,12 @@ func (s *Store) runGroup(group []*writeReq) {
 	// slowUntil: the writes before it, of a pipelined run that failed,
 	// run the slow way.
 	slowUntil := 0
-	// begun: the transaction is begun, savepoint w set (PostgreSQL); a
-	// deferred begin is sent with the first pipelined run, or alone before
-	// the first statement of another write.
-	begun := !deferred
 	beginNow := func() error {
 		if begun {
 			return nil
 		}
 		begun = true
-		s.writeSent.Add(3)
-		s.writeTrips.Add(1)
-		if _, err := conn.ExecContext(context.Background(), beginSQL(true)); err != nil {
-			return fmt.Errorf("begin and take the write lock: %w", err)
-		}
-		return nil
+		return s.sendBegin(conn, true)
 	}
 	for i := 0; i < len(group); i++ {
 		r := group[i]
@@ -436,7 +434,7 @@ const pgInFailedTransaction = "25P02"
 // begin starts a write transaction on the writer connection; on
 // PostgreSQL it first takes the write lock every manager's writes take
 // (see Write), and for a group sets savepoint w, all in one round trip
-// (beginSQL), or, deferred, in the round trip of the group's first
+// (sendBegin), or, deferred, in the round trip of the group's first
 // declared writes (runPipelined): the transaction is begun by hand
 // (BEGIN) on the connection conn, held for the group (its end gives it
 // back to the pool), whose statements then run on conn itself, and the
@@ -461,32 +459,33 @@ func (s *Store) begin(group, deferred bool) (tx writeTx, db dbtx, conn *sql.Conn
 	if deferred {
 		return ptx, conn, conn, nil
 	}
-	s.writeSent.Add(2) // BEGIN and the lock are two statements
-	s.writeTrips.Add(1)
-	if group {
-		s.writeSent.Add(1)
-	}
-	if _, err := conn.ExecContext(ctx, beginSQL(group)); err != nil {
+	if err := s.sendBegin(conn, group); err != nil {
 		ptx.Rollback()
 		conn.Close()
-		return nil, nil, nil, fmt.Errorf("begin and take the write lock: %w", err)
+		return nil, nil, nil, err
 	}
 	return ptx, conn, conn, nil
 }
 
-// beginSQL begins a write transaction on PostgreSQL and takes the write
-// lock, and for a group sets savepoint w.
-func beginSQL(group bool) string {
-	begin := fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d)`, writeLockKey)
-	if group {
-		begin += `; SAVEPOINT w`
-	}
-	return begin
-}
-
-// beginStatements are beginSQL(true)'s statements one by one, for a
-// pipeline (runPipelined).
+// beginStatements begin a write transaction on PostgreSQL, take the write
+// lock and set savepoint w (for a group).
 var beginStatements = []string{`BEGIN`, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey), `SAVEPOINT w`}
+
+// sendBegin begins a write transaction on the writer's connection conn on
+// PostgreSQL, in one round trip: beginStatements, savepoint w only for a
+// group.
+func (s *Store) sendBegin(conn *sql.Conn, group bool) error {
+	stmts := beginStatements
+	if !group {
+		stmts = stmts[:2]
+	}
+	s.writeSent.Add(int64(len(stmts)))
+	s.writeTrips.Add(1)
+	if _, err := conn.ExecContext(context.Background(), strings.Join(stmts, "; ")); err != nil {
+		return fmt.Errorf("begin and take the write lock: %w", err)
+	}
+	return nil
+}
 
 // writeTx ends a write transaction: *sql.Tx on SQLite, pgTx on
 // PostgreSQL.
@@ -525,7 +524,7 @@ func (t pgTx) Commit() error {
 			return err
 		}
 		if len(results) != 2 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1 {
-			return fmt.Errorf("commit: %d results to the read of the changed VMs and the commit, want 2 with one value", len(results))
+			return fmt.Errorf("%d results to the read of the changed VMs and the commit, want 2 with one value", len(results))
 		}
 		if results[1].CommandTag.String() == "ROLLBACK" {
 			return pgx.ErrTxCommitRollback
