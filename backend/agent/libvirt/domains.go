@@ -537,7 +537,10 @@ func (d *Driver) Configure(repoID, vmID string, change hypervisor.Change, write 
 }
 
 // Domain is the VM's live domain, in any state; an error when libvirt
-// cannot tell.
+// cannot tell. A domain that ends between the lookup and the read of its
+// state is none, not an error: the HA lease renewal asks for domains it
+// has just listed, and one that ended meanwhile (a start that failed on a
+// locked disk) must not count as a renewal that failed.
 func (d *Driver) Domain(repoID, vmID string) (hypervisor.Domain, bool, error) {
 	var out hypervisor.Domain
 	found := false
@@ -550,6 +553,9 @@ func (d *Driver) Domain(repoID, vmID string) (hypervisor.Domain, bool, error) {
 			return err
 		}
 		state, _, curKiB, vcpus, cpuNS, err := l.DomainGetInfo(dom)
+		if isNoDomain(err) {
+			return nil // it ended since the lookup: a start that failed, a destroy
+		}
 		if err != nil {
 			return err
 		}
