@@ -297,16 +297,22 @@ func TestRenewDecisions(t *testing.T) {
 		wantHolder   string // after the renewal
 		wantDomain   bool   // the domain still runs here
 		wantLostEvnt bool
+		// ended: the domain is listed, then gone when read again (a start
+		// that failed on a locked disk, between the hypervisor's list and
+		// its read of the domain): nothing is written, destroyed or failed.
+		ended bool
 	}{
-		{"no lease: taken", nil, false, false, "me", true, false},
-		{"ours: renewed", &lease{"me", 500, ""}, false, false, "me", true, false},
-		{"released: taken", &lease{"", 10, ""}, false, false, "me", true, false},
-		{"another's, lapsed: taken", &lease{"other", 5000, ""}, false, false, "me", true, false},
-		{"unreadable: taken by the server running it", &lease{raw: "garbage"}, false, false, "me", true, false},
-		{"another's, live: the copy here is destroyed", &lease{"other", 100, ""}, false, false, "other", false, true},
-		{"another's, live, migrating in: kept, not taken", &lease{"other", 100, ""}, true, false, "other", true, false},
-		{"another's, live, migrating out: kept", &lease{"other", 100, ""}, false, true, "other", true, false},
-		{"released, migrating in: taken", &lease{"", 100, ""}, true, false, "me", true, false},
+		{"no lease: taken", nil, false, false, "me", true, false, false},
+		{"ours: renewed", &lease{"me", 500, ""}, false, false, "me", true, false, false},
+		{"released: taken", &lease{"", 10, ""}, false, false, "me", true, false, false},
+		{"another's, lapsed: taken", &lease{"other", 5000, ""}, false, false, "me", true, false, false},
+		{"unreadable: taken by the server running it", &lease{raw: "garbage"}, false, false, "me", true, false, false},
+		{"another's, live: the copy here is destroyed", &lease{"other", 100, ""}, false, false, "other", false, true, false},
+		{"another's, live, migrating in: kept, not taken", &lease{"other", 100, ""}, true, false, "other", true, false, false},
+		{"another's, live, migrating out: kept", &lease{"other", 100, ""}, false, true, "other", true, false, false},
+		{"released, migrating in: taken", &lease{"", 100, ""}, true, false, "me", true, false, false},
+		{"released, ended since listed: not taken", &lease{"", 10, ""}, false, false, "", true, false, true},
+		{"another's, live, ended since listed: nothing to destroy", &lease{"other", 100, ""}, false, false, "other", true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -323,6 +329,9 @@ func TestRenewDecisions(t *testing.T) {
 			}
 			k.configure(t)
 			k.host.run("vm1", agentapi.StateRunning, true)
+			if tc.ended {
+				k.Keeper.host = endedHost{k.host, "vm1"}
+			}
 			if tc.incoming {
 				testkit.MustOK(t, k.ExpectIncoming("vm1", "r1", "vm1"))
 			}
@@ -346,6 +355,20 @@ func TestRenewDecisions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// endedHost lists the domain of VM vm but reads it as gone: it ended
+// between the list and the read.
+type endedHost struct {
+	*fakeHost
+	vm string
+}
+
+func (h endedHost) Domain(repoID, vmID string) (Domain, bool, error) {
+	if vmID == h.vm {
+		return Domain{}, false, nil
+	}
+	return h.fakeHost.Domain(repoID, vmID)
 }
 
 // A VM that no longer runs here has its lease released at the next
