@@ -250,7 +250,7 @@ func (s *Store) runGroup(group []*writeReq) {
 	// Each round trip is a wake-up of the server's process and of the
 	// writer, which on busy cores wait for one.
 	deferred := s.engine == PostgreSQL && group[0].pipelined()
-	tx, plain, conn, err := s.begin(len(group) > 1 || deferred, deferred)
+	tx, plain, conn, err := s.begin(len(group) > 1, deferred)
 	if err != nil {
 		for _, r := range group {
 			r.err = fmt.Errorf("begin: %w", err)
@@ -468,20 +468,26 @@ func (s *Store) begin(group, deferred bool) (tx writeTx, db dbtx, conn *sql.Conn
 }
 
 // beginStatements begin a write transaction on PostgreSQL, take the write
-// lock and set savepoint w (for a group).
-var beginStatements = []string{`BEGIN`, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey), `SAVEPOINT w`}
+// lock and set savepoint w (for a group); beginGroupSQL and beginOneSQL
+// are them as one string, with and without the savepoint, joined once
+// rather than at every transaction.
+var (
+	beginStatements = []string{`BEGIN`, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey), `SAVEPOINT w`}
+	beginGroupSQL   = strings.Join(beginStatements, "; ")
+	beginOneSQL     = strings.Join(beginStatements[:2], "; ")
+)
 
 // sendBegin begins a write transaction on the writer's connection conn on
 // PostgreSQL, in one round trip: beginStatements, savepoint w only for a
 // group.
 func (s *Store) sendBegin(conn *sql.Conn, group bool) error {
-	stmts := beginStatements
+	begin, n := beginGroupSQL, len(beginStatements)
 	if !group {
-		stmts = stmts[:2]
+		begin, n = beginOneSQL, n-1
 	}
-	s.writeSent.Add(int64(len(stmts)))
+	s.writeSent.Add(int64(n))
 	s.writeTrips.Add(1)
-	if _, err := conn.ExecContext(context.Background(), strings.Join(stmts, "; ")); err != nil {
+	if _, err := conn.ExecContext(context.Background(), begin); err != nil {
 		return fmt.Errorf("begin and take the write lock: %w", err)
 	}
 	return nil
