@@ -305,3 +305,40 @@ func TestDeclaredGroupInTwoRoundTrips(t *testing.T) {
 		t.Errorf("job a: step %q, %v; want 9, the group's last", j.Step, err)
 	}
 }
+
+// The writer's session plans each statement once (plan_cache_mode, set in
+// openPostgres): a job's declared writes, executed again and again, run
+// the one generic plan from their first execution. Left to the plan cache
+// PostgreSQL plans each of the first five executions for its values, and
+// may go on doing so for good; a job's intent or end took 140 to 450 us to
+// plan, several times what it takes to run (docs/performance.md, "Session
+// 18").
+func TestWriterPlansEachStatementOnce(t *testing.T) {
+	s := testDB{engine: PostgreSQL, target: pgtest.Database(t)}.open(t)
+	ctx := context.Background()
+	vms := []string{"vm1", "vm2", "vm3", "vm4", "vm5", "vm6", "vm7", "vm8"}
+	writeVMs(t, s, vms...)
+	for _, vm := range vms {
+		job := testJob("job-" + vm)
+		if held, err := s.InsertJobAndLock(ctx, job, []string{vm}); err != nil || held != nil {
+			t.Fatalf("intent of %s: held by %v, %v", job.ID, held, err)
+		}
+		if running, err := s.SetVMStateAndEndJob(ctx, vm, "", "Stopped", job.ID, "Success", "", "", time.Now()); err != nil || !running {
+			t.Fatalf("end of %s: running %v, %v", job.ID, running, err)
+		}
+	}
+	var statements, custom, generic int64
+	err := s.Write(ctx, func(q *Queries) error {
+		return q.db.QueryRowContext(ctx, `
+			SELECT COUNT(*), COALESCE(SUM(custom_plans), 0), COALESCE(SUM(generic_plans), 0) FROM pg_prepared_statements
+			WHERE (statement LIKE '%INSERT INTO jobs%' OR statement LIKE '%UPDATE vms SET server_id%')
+				AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&statements, &custom, &generic)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := int64(2 * len(vms)); statements != 2 || custom != 0 || generic != n {
+		t.Errorf("the writer's session holds %d prepared intents and ends, executed with a plan for their values %d times and with the generic plan %d times; want 2, 0 and %d",
+			statements, custom, generic, n)
+	}
+}

@@ -42,6 +42,13 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 	wcfg.RuntimeParams["application_name"] = "xenmanager"
 	wcfg.RuntimeParams["xenmanager.writer"] = "on"
 	wcfg.RuntimeParams["xenmanager.vm_list"] = "on" // the VMs changed, read at the commit (migration 0028)
+	// Every write of the manager runs on this session, by key, the same
+	// statements again and again: each is planned once. Left to the plan
+	// cache, PostgreSQL planned a job's intent or end for its values at
+	// each execution (140-450 us of planning for 25-40 us of work: half of
+	// this process's CPU, where it chose so), or not, depending on the
+	// tables' statistics when it decided.
+	wcfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	wcfg.OnNotice = s.noticed
 	w := stdlib.OpenDB(*wcfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
 		s.writerPID.Store(c.PgConn().PID())
