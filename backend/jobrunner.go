@@ -70,6 +70,11 @@ type jobRun struct {
 	// plan is what was decided for the job before it began (its row holds
 	// plan's step), for the op to take (takePlan); nil when nothing was.
 	plan *jobPlan
+	// vmAtLock is a VM job's VM as the job's intent read it, its lock
+	// taken (store.InsertVMJobAndLock): on a shared store, when the lock
+	// was free at once; nil otherwise. The op acts on it without a read
+	// of its own (Manager.vmUnderLock).
+	vmAtLock *store.VMAtLock
 }
 
 // jobPlan is an agent call decided before its job began, so that the
@@ -190,8 +195,10 @@ type runningJob struct {
 // whether to wait at all (Async) and whom to tell the job's id (Observe).
 // operation names what the job does in words from the code, never an
 // object's name ("start Vm", where summary is "start Vm web1"): the label
-// of its duration in the metrics.
-func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, operation, summary string, objects []string, pre *jobPlan, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+// of its duration in the metrics. vm, when set, is the job's one object,
+// a VM, which a shared store reads with the intent when it takes the lock
+// (jobRun.vmAtLock).
+func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, operation, summary string, objects []string, pre *jobPlan, vm string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
 	id := NewID(TypeJob)
 	objs := append([]string(nil), objects...)
 	sort.Strings(objs)
@@ -212,9 +219,14 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 		prelocked = r.locks.tryLockAll(objs, h)
 	}
 	var werr error
+	var vmAtLock *store.VMAtLock
 	if prelocked != nil {
 		var held *store.ObjectLock
-		held, werr = r.st.InsertJobAndLock(ctx, row, objs)
+		if vm != "" {
+			held, vmAtLock, werr = r.st.InsertVMJobAndLock(ctx, row, objs, vm)
+		} else {
+			held, werr = r.st.InsertJobAndLock(ctx, row, objs)
+		}
 		if werr != nil || held != nil {
 			prelocked()
 			prelocked = nil
@@ -243,7 +255,7 @@ func (r *jobRunner) run(ctx context.Context, o RunOptions, actor Actor, poolID, 
 	r.running[id] = rj
 	r.mu.Unlock()
 	r.watchShared()
-	jr := &jobRun{r: r, id: id, abort: jctx, plan: pre}
+	jr := &jobRun{r: r, id: id, abort: jctx, plan: pre, vmAtLock: vmAtLock}
 	var value any
 	var opErr error
 	// finish records the job's end and sets opErr, the job's error: err,

@@ -265,13 +265,15 @@ func (m *Manager) JobsEnded(ctx context.Context, ids []string) (int, error) {
 // operation is what it does without naming an object ("start Vm"), the
 // label of its metrics; summary says it with the names ("start Vm web1").
 func (m *Manager) job(ctx context.Context, actor Actor, poolID, operation, summary string, objects []string, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
-	return m.jobs.run(ctx, m.opts, actor, poolID, operation, summary, objects, nil, op)
+	return m.jobs.run(ctx, m.opts, actor, poolID, operation, summary, objects, nil, "", op)
 }
 
-// plannedJob is job with a plan made before it (jobPlan): its step is
-// recorded with the job's row, and the op may take the rest (or drop it).
-func (m *Manager) plannedJob(ctx context.Context, actor Actor, poolID, operation, summary string, objects []string, pre *jobPlan, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
-	return m.jobs.run(ctx, m.opts, actor, poolID, operation, summary, objects, pre, op)
+// vmJobRun is job of VM vm, its one object, with a plan made before it
+// (jobPlan, or nil): the plan's step is recorded with the job's row, and
+// the op may take the rest (or drop it); on a shared store the VM is read
+// with the job's intent (jobRun.vmAtLock).
+func (m *Manager) vmJobRun(ctx context.Context, actor Actor, poolID, operation, summary, vm string, pre *jobPlan, op func(ctx context.Context, j *jobRun) (any, error)) (any, error) {
+	return m.jobs.run(ctx, m.opts, actor, poolID, operation, summary, []string{vm}, pre, vm, op)
 }
 
 // jobFailed records the event of a failed job.

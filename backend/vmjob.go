@@ -97,7 +97,7 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 	if verb == "start" {
 		pre = m.planStart(ctx, v)
 	}
-	val, err := m.plannedJob(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, []string{v.ID}, pre, func(jctx context.Context, j *jobRun) (any, error) {
+	val, err := m.vmJobRun(ctx, actorFrom(ctx), v.PoolID, verb+" Vm", verb+" Vm "+v.Name, v.ID, pre, func(jctx context.Context, j *jobRun) (any, error) {
 		// A terse result reads nothing after op: the VM's new state is
 		// recorded with the job's end, in one write.
 		j.vmAtEnd = m.opts.Terse
@@ -147,8 +147,10 @@ func (m *Manager) vmJob(ctx context.Context, ref Ref, verb string, perm Permissi
 // on SQLite, where this manager alone writes, when the VM's generation
 // is what it was before that read (no write has touched the row since);
 // on PostgreSQL, where another manager's write is heard of only later,
-// when a new read finds the row as the plan saw it. A plan made from a
-// VM that has changed since is dropped, for the op to decide again.
+// when the row read under the lock (with the job's intent, or by a read
+// of its own when the job waited for its lock) is as the plan saw it. A
+// plan made from a VM that has changed since is dropped, for the op to
+// decide again.
 func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, v jobVM) (store.VM, error) {
 	p, read := j.plan, v.read
 	if p != nil {
@@ -157,7 +159,16 @@ func (m *Manager) vmUnderLock(ctx context.Context, j *jobRun, v jobVM) (store.VM
 	if read != nil && !m.st.Shared() && read.current(m.st) {
 		return read.vm, nil
 	}
-	cur, err := m.st.Read().VM(ctx, v.ID)
+	var cur store.VM
+	var err error
+	if at := j.vmAtLock; at != nil {
+		cur = at.VM
+		if !at.Found {
+			err = store.ErrNotFound
+		}
+	} else {
+		cur, err = m.st.Read().VM(ctx, v.ID)
+	}
 	if p != nil && (err != nil || cur != p.read.vm) {
 		j.takePlan().drop()
 	}

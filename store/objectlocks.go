@@ -79,10 +79,14 @@ func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary str
 
 // lockObjectsSQL is the end of a statement that takes the objects $1
 // (TEXT[]) for job $3 of manager $2, doing $4, unless a Running job of
-// another manager holds one: the common table expressions claimed (the
-// objects' rows of other managers), held (the holder among them, if any)
-// and taken (the rows written when none), then the select of held, no row
-// when the objects were taken.
+// another manager holds one: lockObjectsCTEs, then the select of held, no
+// row when the objects were taken.
+const lockObjectsSQL = lockObjectsCTEs + `
+		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`
+
+// lockObjectsCTEs are lockObjectsSQL's common table expressions: claimed
+// (the objects' rows of other managers), held (the holder among them, if
+// any) and taken (the rows written when none).
 //
 // claimed is MATERIALIZED so that the lookup starts from the objects (their
 // rows by primary key) and only then reads their jobs: left to itself,
@@ -90,7 +94,7 @@ func (q *Queries) LockObjects(ctx context.Context, jobID, managerID, summary str
 // and read each one's locks, which during a batch of 1,000 starts is
 // every job of the batch at each start (pg_stat_statements: 236 us and
 // 288 buffers per call, up to 20 ms, against 0.15 ms with 52 running).
-const lockObjectsSQL = `claimed AS MATERIALIZED (
+const lockObjectsCTEs = `claimed AS MATERIALIZED (
 			SELECT object_id, job_id, manager_id, summary, since FROM object_locks
 			WHERE object_id = ANY($1) AND manager_id <> $2
 		), held AS (
@@ -106,8 +110,7 @@ const lockObjectsSQL = `claimed AS MATERIALIZED (
 			WHERE NOT EXISTS (SELECT 1 FROM held)
 			ON CONFLICT (object_id) DO UPDATE SET job_id = excluded.job_id, manager_id = excluded.manager_id,
 				summary = excluded.summary, since = excluded.since
-		)
-		SELECT object_id, job_id, manager_id, hostname, summary, since FROM held`
+		)`
 
 // lockObjectsPostgres is LockObjects in one statement, a round trip to the
 // server rather than one per object and two more (every job of every
