@@ -43,12 +43,19 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 	wcfg.RuntimeParams["xenmanager.writer"] = "on"
 	wcfg.RuntimeParams["xenmanager.vm_list"] = "on" // the VMs changed, read at the commit (migration 0028)
 	// Every write of the manager runs on this session, by key, the same
-	// statements again and again: each is planned once. Left to the plan
-	// cache, PostgreSQL planned a job's intent or end for its values at
-	// each execution (140-450 us of planning for 25-40 us of work: half of
-	// this process's CPU, where it chose so), or not, depending on the
-	// tables' statistics when it decided.
+	// statements again and again: each is planned once, and through the
+	// tables' indexes. Left to the plan cache, PostgreSQL planned a job's
+	// intent or end for its values at each execution (140-450 us of
+	// planning for 25-40 us of work: half of this process's CPU), or not,
+	// depending on the tables' statistics when it decided; and a plan made
+	// when a table was analyzed at a page (object_locks, jobs and vms after
+	// autovacuum met them small) scanned it whole at every execution, while
+	// a batch of 1,000 starts left object_locks hundreds of pages of dead
+	// rows until the next analysis: twice the intent's time, 5 times the
+	// pages read (docs/performance.md, "Session 18"). Where a statement
+	// has no index to take, the scan is still made.
 	wcfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	wcfg.RuntimeParams["enable_seqscan"] = "off"
 	wcfg.OnNotice = s.noticed
 	w := stdlib.OpenDB(*wcfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
 		s.writerPID.Store(c.PgConn().PID())
