@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"testing"
@@ -144,6 +145,14 @@ func TestInventoryGenerationFollowsWrites(t *testing.T) {
 			{"InsertJobAndLock", false, func(q *Queries) error {
 				_, err := q.InsertJobAndLock(ctx, Job{ID: "j2", Summary: "start", User: "admin", Status: "Running", ManagerID: "m1", CreatedAt: now},
 					[]string{"v1"})
+				return err
+			}},
+			{"InsertVMJobAndLock", false, func(q *Queries) error {
+				_, read, err := q.InsertVMJobAndLock(ctx, Job{ID: "j2vm", Summary: "start", User: "admin", Status: "Running", ManagerID: "m1", CreatedAt: now},
+					[]string{"v1-of-j2vm"}, "v1")
+				if err == nil && (read == nil || !read.Found) {
+					return fmt.Errorf("read %+v, want VM v1", read)
+				}
 				return err
 			}},
 			{"SetJobsProgress", false, func(q *Queries) error {
