@@ -148,15 +148,25 @@ func (q *Queries) InsertJobAndLock(ctx context.Context, j Job, objects []string)
 	return held, err
 }
 
-// insertJobAndLockDecl is InsertJobAndLock on PostgreSQL, a declared write
-// (declared.go) that sets *held.
-func insertJobAndLockDecl(j Job, objects []string, held **ObjectLock) *declared {
-	return &declared{query: `
+// insertJobCTE begins the statements that write job j's row and take its
+// objects (lockObjectsCTEs), with the arguments insertJobArgs gives: $1
+// the objects, $2 the manager, $3 the job, $4 its summary, then the rest
+// of the row up to $12.
+const insertJobCTE = `
 		WITH job AS (
 			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id, step)
 			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $12)
-		), ` + lockObjectsSQL,
-		args: []any{objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.Step},
+		), `
+
+// insertJobArgs are insertJobCTE's arguments for job j taking objects.
+func insertJobArgs(j Job, objects []string) []any {
+	return []any{objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.Step}
+}
+
+// insertJobAndLockDecl is InsertJobAndLock on PostgreSQL, a declared write
+// (declared.go) that sets *held.
+func insertJobAndLockDecl(j Job, objects []string, held **ObjectLock) *declared {
+	return &declared{query: insertJobCTE + lockObjectsSQL, args: insertJobArgs(j, objects),
 		row: func(row scanner) error {
 			*held = nil
 			l, err := scanObjectLock(row)

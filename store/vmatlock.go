@@ -69,16 +69,12 @@ const (
 // one row is the holder's columns, or NULLs and the VM's (NULLs when it
 // is not recorded).
 func insertVMJobAndLockDecl(j Job, objects []string, vm string, held **ObjectLock, read **VMAtLock) *declared {
-	return &declared{query: `
-		WITH job AS (
-			INSERT INTO jobs (id, summary, user_name, objects, status, progress, message, created_at, pool_id, manager_id, step)
-			VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $2, $12)
-		), ` + lockObjectsCTEs + `
+	return &declared{query: insertJobCTE + lockObjectsCTEs + `
 		SELECT h.object_id, h.job_id, h.manager_id, h.hostname, h.summary, h.since, v.*
 		FROM (SELECT 1) AS one
 		LEFT JOIN held AS h ON true
 		LEFT JOIN (SELECT ` + vmColumns + ` FROM vms WHERE id = $13) AS v ON h.object_id IS NULL`,
-		args: []any{objects, j.ManagerID, j.ID, j.Summary, j.User, j.Objects, j.Status, j.Progress, j.Message, j.CreatedAt.UnixMilli(), j.PoolID, j.Step, vm},
+		args: append(insertJobArgs(j, objects), vm),
 		row: func(row scanner) error {
 			*held, *read = nil, nil
 			vals := make(valuesRow, objectLockColumns+vmColumnCount)
