@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -403,5 +404,70 @@ func TestWriterPlansEachStatementOnceByKey(t *testing.T) {
 		if strings.Contains(plans[i], "Seq Scan") {
 			t.Errorf("%.60q... scans a table whole:\n%s", strings.Join(strings.Fields(st.text), " "), plans[i])
 		}
+	}
+}
+
+// The writer's session compiles no statement (openPostgres). With scans
+// priced out (enable_seqscan off), a write that has no index to take,
+// such as the leader's prune of the managers' table, has a plan above
+// jit_above_cost, and the server compiled it at every execution: 180 ms
+// of a connection every write waits for (docs/performance.md, "Session
+// 19"). Every statement the session prepared is explained as it would
+// run; none may show a JIT section.
+func TestWriterCompilesNoStatement(t *testing.T) {
+	s := testDB{engine: PostgreSQL, target: pgtest.Database(t)}.open(t)
+	ctx := context.Background()
+	var available bool
+	if err := s.Read().db.QueryRowContext(ctx, `SELECT pg_jit_available()`).Scan(&available); err != nil {
+		t.Fatal(err)
+	}
+	if !available {
+		t.Skip("SKIP: this PostgreSQL server has no JIT compiler (Debian's postgresql package has one): nothing to check")
+	}
+	writeVMs(t, s, "vm1")
+	err := s.Write(ctx, func(q *Queries) error {
+		_, err := q.PruneMembers(ctx, time.Now().Add(-24*time.Hour))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jitted []string
+	err = s.Write(ctx, func(q *Queries) error {
+		type statement struct {
+			name, text string
+			params     int
+		}
+		stmts, err := queryAll(ctx, q.db, func(r scanner) (statement, error) {
+			var st statement
+			return st, r.Scan(&st.name, &st.text, &st.params)
+		}, `SELECT name, statement, cardinality(parameter_types) FROM pg_prepared_statements
+			WHERE statement NOT LIKE '%pg_prepared_statements%'`)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(stmts, func(st statement) bool { return strings.Contains(st.text, "DELETE FROM managers") }) {
+			return fmt.Errorf("the prune of the managers is not among the writer's %d prepared statements", len(stmts))
+		}
+		for _, st := range stmts {
+			explain := `EXPLAIN EXECUTE ` + st.name
+			if st.params > 0 {
+				explain += `(` + strings.TrimSuffix(strings.Repeat("NULL, ", st.params), ", ") + `)`
+			}
+			plan, err := queryAll(ctx, q.db, func(r scanner) (string, error) { var l string; return l, r.Scan(&l) }, explain)
+			if err != nil {
+				return fmt.Errorf("explain %s: %w", st.name, err)
+			}
+			if text := strings.Join(plan, "\n"); strings.Contains(text, "JIT:") {
+				jitted = append(jitted, fmt.Sprintf("%.80q:\n%s", strings.Join(strings.Fields(st.text), " "), text))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jitted {
+		t.Errorf("the writer compiles a statement at each execution: %s", j)
 	}
 }

@@ -53,9 +53,14 @@ func openPostgres(ctx context.Context, dsn string, o openOptions) (*Store, error
 	// a batch of 1,000 starts left object_locks hundreds of pages of dead
 	// rows until the next analysis: twice the intent's time, 5 times the
 	// pages read (docs/performance.md, "Session 18"). Where a statement
-	// has no index to take, the scan is still made.
+	// has no index to take, the scan is still made. Such a plan costs more
+	// than 10^10, far above jit_above_cost: the server would compile it to
+	// machine code at every execution (180 ms for the leader's prune of
+	// the managers' table, a write every other write waits behind), so
+	// the session compiles nothing (session 19).
 	wcfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	wcfg.RuntimeParams["enable_seqscan"] = "off"
+	wcfg.RuntimeParams["jit"] = "off"
 	wcfg.OnNotice = s.noticed
 	w := stdlib.OpenDB(*wcfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
 		s.writerPID.Store(c.PgConn().PID())
