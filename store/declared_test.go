@@ -308,6 +308,21 @@ func TestDeclaredGroupInTwoRoundTrips(t *testing.T) {
 	}
 }
 
+// explainPrepared returns the plan the writer's session, q's, holds for its
+// prepared statement name of params parameters, as EXPLAIN EXECUTE prints
+// it: the generic plan, whatever the arguments, so NULLs will do.
+func explainPrepared(ctx context.Context, q *Queries, name string, params int) (string, error) {
+	explain := `EXPLAIN EXECUTE ` + name
+	if params > 0 {
+		explain += `(` + strings.TrimSuffix(strings.Repeat("NULL, ", params), ", ") + `)`
+	}
+	plan, err := queryAll(ctx, q.db, func(r scanner) (string, error) { var l string; return l, r.Scan(&l) }, explain)
+	if err != nil {
+		return "", fmt.Errorf("explain %s: %w", name, err)
+	}
+	return strings.Join(plan, "\n"), nil
+}
+
 // The writer's session plans each statement once, by key (openPostgres):
 // a job's declared writes, executed again and again, run the one generic
 // plan from their first execution, and that plan, made while the tables
@@ -379,14 +394,11 @@ func TestWriterPlansEachStatementOnceByKey(t *testing.T) {
 			return err
 		}
 		for _, st := range stmts {
-			// The generic plan, whatever the arguments: NULLs will do.
-			args := strings.TrimSuffix(strings.Repeat("NULL, ", st.params), ", ")
-			plan, err := queryAll(ctx, q.db, func(r scanner) (string, error) { var l string; return l, r.Scan(&l) },
-				`EXPLAIN EXECUTE `+st.name+`(`+args+`)`)
+			plan, err := explainPrepared(ctx, q, st.name, st.params)
 			if err != nil {
-				return fmt.Errorf("explain %s: %w", st.name, err)
+				return err
 			}
-			plans = append(plans, strings.Join(plan, "\n"))
+			plans = append(plans, plan)
 		}
 		return nil
 	})
@@ -450,16 +462,12 @@ func TestWriterCompilesNoStatement(t *testing.T) {
 			return fmt.Errorf("the prune of the managers is not among the writer's %d prepared statements", len(stmts))
 		}
 		for _, st := range stmts {
-			explain := `EXPLAIN EXECUTE ` + st.name
-			if st.params > 0 {
-				explain += `(` + strings.TrimSuffix(strings.Repeat("NULL, ", st.params), ", ") + `)`
-			}
-			plan, err := queryAll(ctx, q.db, func(r scanner) (string, error) { var l string; return l, r.Scan(&l) }, explain)
+			plan, err := explainPrepared(ctx, q, st.name, st.params)
 			if err != nil {
-				return fmt.Errorf("explain %s: %w", st.name, err)
+				return err
 			}
-			if text := strings.Join(plan, "\n"); strings.Contains(text, "JIT:") {
-				jitted = append(jitted, fmt.Sprintf("%.80q:\n%s", strings.Join(strings.Fields(st.text), " "), text))
+			if strings.Contains(plan, "JIT:") {
+				jitted = append(jitted, fmt.Sprintf("%.80q:\n%s", strings.Join(strings.Fields(st.text), " "), plan))
 			}
 		}
 		return nil
