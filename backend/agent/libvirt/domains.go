@@ -97,23 +97,23 @@ func (d *Driver) remember(name string, meta vmMeta) {
 	d.mu.Lock()
 	d.known[name] = meta
 	delete(d.foreign, name)
-	delete(d.ends, name)
+	d.ends.newRun(name)
 	d.mu.Unlock()
 }
 
-// expectEnd marks the next stop of a domain as the driver's own doing,
-// with the reason its event would give.
-func (d *Driver) expectEnd(name, why string) {
+// expectEnd marks the stop of a domain's current run as the driver's own
+// doing, with the reason its event would give; false when it already was.
+func (d *Driver) expectEnd(name, why string) bool {
 	d.mu.Lock()
-	d.ends[name] = why
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	return d.ends.expect(name, why)
 }
 
 // forgetEnd withdraws expectEnd after the call that would have ended the
 // domain failed.
 func (d *Driver) forgetEnd(name string) {
 	d.mu.Lock()
-	delete(d.ends, name)
+	d.ends.withdraw(name)
 	d.mu.Unlock()
 }
 
@@ -317,10 +317,13 @@ func (d *Driver) Stop(repoID, vmID string, force bool) error {
 
 // destroy ends a domain at once, as the driver's own doing.
 func (d *Driver) destroy(l *golibvirt.Libvirt, dom golibvirt.Domain) error {
-	d.expectEnd(dom.Name, "destroyed")
+	added := d.expectEnd(dom.Name, "destroyed")
 	err := l.DomainDestroy(dom)
 	if isNoDomain(err) {
-		return nil // it ended meanwhile
+		if added {
+			d.forgetEnd(dom.Name) // it ended meanwhile, on its own
+		}
+		return nil
 	}
 	if err != nil {
 		d.forgetEnd(dom.Name)
@@ -339,6 +342,7 @@ func (d *Driver) shutdown(repoID, vmID string, wait time.Duration) error {
 		d.expectEnd(dom.Name, "shut down")
 		state, _, err := l.DomainGetState(dom, 0)
 		if err != nil {
+			d.forgetEnd(dom.Name)
 			return err
 		}
 		if golibvirt.DomainState(state) == golibvirt.DomainPaused || golibvirt.DomainState(state) == golibvirt.DomainCrashed {

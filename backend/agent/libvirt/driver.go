@@ -93,10 +93,10 @@ type Driver struct {
 	// known maps libvirt domain names to the VM each runs, learnt from
 	// the domain's metadata.
 	known map[string]vmMeta
-	// ends are the domains (by name) whose next stop this driver caused
-	// (stop, kill, save, migration away), so that their lifecycle event is
+	// ends are the stops this driver caused (stop, kill, save, migration
+	// away) whose lifecycle events have not arrived yet, so that they are
 	// not reported as the guest's own doing.
-	ends map[string]string
+	ends endLedger
 	// targets are the incoming migrations set up here, by domain name,
 	// with when they lapse.
 	targets map[string]time.Time
@@ -139,7 +139,7 @@ func New(cfg Config, env hypervisor.Env) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, kind: kind, env: env, log: log.With("libvirt", cfg.URI),
-		known: map[string]vmMeta{}, ends: map[string]string{}, targets: map[string]time.Time{}, foreign: map[string]bool{},
+		known: map[string]vmMeta{}, ends: endLedger{}, targets: map[string]time.Time{}, foreign: map[string]bool{},
 		done: make(chan struct{}),
 	}
 	d.conn = &connection{uri: cfg.URI, socket: cfg.Socket, log: d.log, onConnect: d.followEvents}

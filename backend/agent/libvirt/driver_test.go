@@ -230,6 +230,13 @@ func TestSaveAndRestore(t *testing.T) {
 	if got := h.state(t, "e1"); got != agentapi.StateRunning {
 		t.Errorf("after a checkpoint: %s, want running", got)
 	}
+	// The checkpoint's stop event may come after its restore made a new
+	// run: wait until every stop the driver caused has been seen.
+	waitFor(t, "the events of the saves", func() bool {
+		h.drv.mu.Lock()
+		defer h.drv.mu.Unlock()
+		return len(h.drv.ends) == 0
+	})
 	if ev := h.Events(0); len(ev.Events) != 0 {
 		t.Errorf("the agent's own saves raised events: %+v", ev.Events)
 	}

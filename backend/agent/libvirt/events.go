@@ -16,6 +16,9 @@ import (
 // migrated away behind the agent's back, which is "stopped outside the
 // manager", not a crash.
 func (d *Driver) followEvents(ctx context.Context, l *golibvirt.Libvirt) {
+	d.mu.Lock()
+	d.ends.reset() // the events those waited for went with the old connection
+	d.mu.Unlock()
 	ch, err := l.LifecycleEvents(ctx)
 	if err != nil {
 		d.log.Error("cannot follow libvirt's lifecycle events; crashes and guests powering off are seen only when listed", "err", err)
@@ -58,9 +61,10 @@ func (d *Driver) lifecycle(ev golibvirt.DomainEventLifecycleMsg) {
 	name := ev.Dom.Name
 	d.mu.Lock()
 	meta, known := d.known[name]
-	why, expected := d.ends[name]
+	var why string
+	var expected bool
 	if golibvirt.DomainEventType(ev.Event) == golibvirt.DomainEventStopped {
-		delete(d.ends, name)
+		why, expected = d.ends.stopped(name)
 	}
 	d.mu.Unlock()
 	if !known {
