@@ -69,10 +69,10 @@ func (b *bench) listVMs(ctx context.Context, ems []*engineManager, db string, n,
 	// timed runs one exec, its output to a file (or, toPipe, to this
 	// process through a pipe), and checks that a listing printed every VM.
 	timed := func(cmd *exec.Cmd, wantRows bool, pollPID int, toPipe bool) (time.Duration, int64, error) {
-		var out bytes.Buffer
+		var piped bytes.Buffer
 		var file *os.File
 		if toPipe {
-			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd.Stdout, cmd.Stderr = &piped, &piped
 		} else {
 			var err error
 			if file, err = os.Create(outPath); err != nil {
@@ -90,19 +90,20 @@ func (b *bench) listVMs(ctx context.Context, ems []*engineManager, db string, n,
 		if p != nil {
 			peak = p.Stop()
 		}
+		out := piped.String()
 		if file != nil {
 			data, rerr := os.ReadFile(outPath)
 			if rerr != nil && err == nil {
 				err = rerr
 			}
-			out.Write(data)
+			out = string(data)
 		}
 		if err != nil {
-			return 0, 0, exitErr(err, out.Bytes())
+			return 0, 0, exitErr(err, []byte(out))
 		}
 		if wantRows {
-			if got := strings.Count(out.String(), "vm-"); got < n {
-				return 0, 0, fmt.Errorf("the listing printed %d VM names, want %d: %s", got, n, oneLine(out.String()[:min(out.Len(), 300)]))
+			if got := strings.Count(out, "vm-"); got < n {
+				return 0, 0, fmt.Errorf("the listing printed %d VM names, want %d: %s", got, n, oneLine(out[:min(len(out), 300)]))
 			}
 		}
 		return d, peak, nil
@@ -120,12 +121,13 @@ func (b *bench) listVMs(ctx context.Context, ems []*engineManager, db string, n,
 		formBaseErr := baseErr
 		for i := 0; i < reps+1 && !failed; i++ { // the first is a warm-up
 			for k, e := range ems {
-				d, peak, err := timed(b.ssh.command(e.port, e.alias, "admin", nil, form.set+"; list Vm"), true, e.pid, false)
+				admin := func(line string) *exec.Cmd { return b.ssh.command(e.port, e.alias, "admin", nil, line) }
+				d, peak, err := timed(admin(form.set+"; list Vm"), true, e.pid, false)
 				if err == nil {
 					var d0, dp time.Duration
-					d0, _, err = timed(b.ssh.command(e.port, e.alias, "admin", nil, form.set), false, 0, false)
+					d0, _, err = timed(admin(form.set), false, 0, false)
 					if err == nil {
-						dp, _, err = timed(b.ssh.command(e.port, e.alias, "admin", nil, form.set+"; list Vm"), true, 0, true)
+						dp, _, err = timed(admin(form.set+"; list Vm"), true, 0, true)
 					}
 					if i > 0 {
 						list[k], set[k], piped[k] = append(list[k], d), append(set[k], d0), append(piped[k], dp)
@@ -176,7 +178,7 @@ func (b *bench) listVMs(ctx context.Context, ems []*engineManager, db string, n,
 		for k, e := range ems {
 			through := fmt.Sprintf("through a pipe %s", fmtMS(pipedValue(k)))
 			if k > 0 {
-				through += fmt.Sprintf(" (%.2f x SQLite's through a pipe)", pipedValue(k)/pipedValue(0))
+				through += " (" + ratio(pipedValue(k), pipedValue(0)) + " SQLite's through a pipe)"
 			}
 			b.res.note("figure 3, %s VMs, %s, %s: exec wall %s, session without the listing %s; the listing %s",
 				size, form.name, e.label, fmtMS(median(durationsMS(list[k]))), fmtMS(median(durationsMS(set[k]))), through)
